@@ -1,0 +1,14 @@
+//! The kernel abstraction every ballast component is written against, with seL4 semantics:
+//! endpoints whose capabilities carry badges, call and reply-recv, reply tokens a server may keep
+//! to answer later, notifications, and leases (shared regions for bulk data).
+//!
+//! A component is a [`Handler`]; a runtime owns the loop and calls it. Runtimes: host threads and
+//! the deterministic scheduler (feature `std`), later Xen PVH and seL4.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub mod kernel;
+
+pub use kernel::{
+    Badge, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,
+    MessageHeader, NotificationBits, ReplyToken, Sys, HEADER_BYTES, MESSAGE_BYTES,
+};

@@ -1,0 +1,99 @@
+//! The real hypercall backends (bare-metal targets only): the architecture supplies a raw
+//! five-argument hypercall, this module builds the typed `Hypervisor` calls on top of it.
+//!
+//! Arguments are passed as addresses the hypervisor can resolve: the images map memory 1:1, so a
+//! pointer is also the guest-physical address arm64 Xen expects.
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+use crate::abi::{
+    XenMemoryReservation, CONSOLEIO_WRITE, DOMID_SELF, HYPERVISOR_CONSOLE_IO, HYPERVISOR_MEMORY_OP,
+    HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN,
+};
+use crate::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno};
+
+/// A way to enter the hypervisor with a call number and up to five arguments.
+pub trait RawHypercall {
+    /// Issue hypercall `nr`.
+    ///
+    /// # Safety
+    /// Pointer arguments must be valid for what hypercall `nr` reads and writes through them.
+    unsafe fn hypercall5(&self, nr: u32, args: [u64; 5]) -> i64;
+}
+
+/// The typed Xen calls over an architecture's raw hypercall.
+#[derive(Debug)]
+pub struct XenHypercalls<R: RawHypercall> {
+    raw: R,
+}
+
+impl<R: RawHypercall> XenHypercalls<R> {
+    /// Wrap a raw hypercall entry that is known to reach Xen.
+    pub const fn new(raw: R) -> Self {
+        XenHypercalls { raw }
+    }
+
+    fn memory_op(&self, op: MemoryOp, arg: u64) -> i64 {
+        // SAFETY: every caller passes the address of a live value of the type `op` expects
+        // (`domid_t` or `xen_memory_reservation`), borrowed for the duration of the call.
+        unsafe { self.raw.hypercall5(HYPERVISOR_MEMORY_OP, [op.command(0), arg, 0, 0, 0]) }
+    }
+
+    fn reservation_query(&self, op: MemoryOp) -> Result<u64, XenErrno> {
+        let domid: u16 = DOMID_SELF;
+        XenErrno::check(self.memory_op(op, &domid as *const u16 as u64))
+    }
+
+    /// Shut the domain down (`SCHEDOP_shutdown`) with `reason`; returns only if Xen refuses.
+    pub fn shutdown(&self, reason: u32) -> XenErrno {
+        let arg = reason;
+        // SAFETY: SCHEDOP_shutdown reads one `struct sched_shutdown` (a u32) at the pointer.
+        let raw = unsafe {
+            self.raw.hypercall5(HYPERVISOR_SCHED_OP, [SCHEDOP_SHUTDOWN as u64, &arg as *const u32 as u64, 0, 0, 0])
+        };
+        XenErrno(raw.unsigned_abs() as i32)
+    }
+}
+
+impl<R: RawHypercall> Hypervisor for XenHypercalls<R> {
+    fn reservation(
+        &mut self,
+        op: ReservationOp,
+        order: ExtentOrder,
+        flags: MemFlags,
+        frames: &mut [Gfn],
+    ) -> Completed {
+        let mut reservation = XenMemoryReservation {
+            extent_start: frames.as_mut_ptr() as u64,
+            nr_extents: frames.len() as u64,
+            extent_order: order.get() as u32,
+            mem_flags: flags.raw(),
+            domid: DOMID_SELF,
+            padding: [0; 6],
+        };
+        let raw = self.memory_op(op.memory_op(), &mut reservation as *mut XenMemoryReservation as u64);
+        Completed::from_raw(raw, frames.len())
+    }
+
+    fn current_reservation(&mut self) -> Result<u64, XenErrno> {
+        self.reservation_query(MemoryOp::CurrentReservation)
+    }
+
+    fn maximum_reservation(&mut self) -> Result<u64, XenErrno> {
+        self.reservation_query(MemoryOp::MaximumReservation)
+    }
+
+    fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenErrno> {
+        // SAFETY: CONSOLEIO_write reads `len` bytes at the pointer, all inside `bytes`.
+        let raw = unsafe {
+            self.raw.hypercall5(
+                HYPERVISOR_CONSOLE_IO,
+                [CONSOLEIO_WRITE as u64, bytes.len() as u64, bytes.as_ptr() as u64, 0, 0],
+            )
+        };
+        XenErrno::check(raw).map(|_| ())
+    }
+}

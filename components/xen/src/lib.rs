@@ -1,0 +1,17 @@
+//! The Xen interface ballast uses, typed: the `memory_op` ABI, frame numbers and extent orders as
+//! checked types, the `Hypervisor` trait the hypercall gateway calls, and (on bare-metal targets
+//! only) the real hypercall backends.
+#![no_std]
+
+pub mod abi;
+pub mod frame;
+pub mod hypervisor;
+pub mod mem_flags;
+
+#[cfg(target_os = "none")]
+pub mod backend;
+
+pub use abi::{MemoryOp, ReservationOp, XenMemoryReservation, DOMID_SELF};
+pub use frame::{ExtentOrder, Gfn, Mfn, FRAMES_PER_SUPERPAGE, PAGE_SHIFT, PAGE_SIZE, SUPERPAGE_ORDER};
+pub use hypervisor::{Completed, Hypervisor, XenErrno};
+pub use mem_flags::MemFlags;
