@@ -102,7 +102,9 @@ impl ReservationOp {
 }
 
 /// `struct xen_memory_reservation` as a 64-bit guest passes it (32 bytes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct XenMemoryReservation {
     /// `XEN_GUEST_HANDLE(xen_pfn_t) extent_start`: address of the frame list.
@@ -129,12 +131,19 @@ mod tests {
     fn continuation_encodes_the_start_extent_above_the_command() {
         assert_eq!(MemoryOp::PopulatePhysmap.command(0), 6);
         assert_eq!(MemoryOp::DecreaseReservation.command(3), 1 | (3 << 6));
-        assert_eq!(MemoryOp::DecreaseReservation.command(3) as u32 & MEMOP_CMD_MASK, 1);
+        assert_eq!(
+            MemoryOp::DecreaseReservation.command(3) as u32 & MEMOP_CMD_MASK,
+            1
+        );
     }
 
     #[test]
     fn reservation_ops_round_trip_through_their_numbers() {
-        for op in [ReservationOp::Increase, ReservationOp::Decrease, ReservationOp::Populate] {
+        for op in [
+            ReservationOp::Increase,
+            ReservationOp::Decrease,
+            ReservationOp::Populate,
+        ] {
             assert_eq!(ReservationOp::from_raw(op.memory_op() as u32), Some(op));
         }
         assert_eq!(ReservationOp::from_raw(XENMEM_CURRENT_RESERVATION), None);

@@ -46,15 +46,24 @@ impl Completed {
     /// Interpret the raw return of a reservation op over `requested` extents.
     pub const fn from_raw(raw: i64, requested: usize) -> Completed {
         if raw < 0 || raw as u64 > requested as u64 {
-            Completed { extents: 0, anomaly: Some(raw) }
+            Completed {
+                extents: 0,
+                anomaly: Some(raw),
+            }
         } else {
-            Completed { extents: raw as usize, anomaly: None }
+            Completed {
+                extents: raw as usize,
+                anomaly: None,
+            }
         }
     }
 
     /// All of `requested` extents completed.
     pub const fn all(requested: usize) -> Completed {
-        Completed { extents: requested, anomaly: None }
+        Completed {
+            extents: requested,
+            anomaly: None,
+        }
     }
 
     /// Whether fewer than `requested` extents completed.
@@ -94,9 +103,27 @@ mod tests {
 
     #[test]
     fn out_of_convention_returns_count_as_nothing_done_and_are_reported() {
-        assert_eq!(Completed::from_raw(3, 4), Completed { extents: 3, anomaly: None });
-        assert_eq!(Completed::from_raw(-14, 4), Completed { extents: 0, anomaly: Some(-14) });
-        assert_eq!(Completed::from_raw(5, 4), Completed { extents: 0, anomaly: Some(5) });
+        assert_eq!(
+            Completed::from_raw(3, 4),
+            Completed {
+                extents: 3,
+                anomaly: None
+            }
+        );
+        assert_eq!(
+            Completed::from_raw(-14, 4),
+            Completed {
+                extents: 0,
+                anomaly: Some(-14)
+            }
+        );
+        assert_eq!(
+            Completed::from_raw(5, 4),
+            Completed {
+                extents: 0,
+                anomaly: Some(5)
+            }
+        );
         assert!(Completed::from_raw(3, 4).is_short(4));
         assert!(!Completed::all(4).is_short(4));
     }

@@ -39,7 +39,10 @@ impl<R: RawHypercall> XenHypercalls<R> {
     fn memory_op(&self, op: MemoryOp, arg: u64) -> i64 {
         // SAFETY: every caller passes the address of a live value of the type `op` expects
         // (`domid_t` or `xen_memory_reservation`), borrowed for the duration of the call.
-        unsafe { self.raw.hypercall5(HYPERVISOR_MEMORY_OP, [op.command(0), arg, 0, 0, 0]) }
+        unsafe {
+            self.raw
+                .hypercall5(HYPERVISOR_MEMORY_OP, [op.command(0), arg, 0, 0, 0])
+        }
     }
 
     fn reservation_query(&self, op: MemoryOp) -> Result<u64, XenErrno> {
@@ -52,7 +55,10 @@ impl<R: RawHypercall> XenHypercalls<R> {
         let arg = reason;
         // SAFETY: SCHEDOP_shutdown reads one `struct sched_shutdown` (a u32) at the pointer.
         let raw = unsafe {
-            self.raw.hypercall5(HYPERVISOR_SCHED_OP, [SCHEDOP_SHUTDOWN as u64, &arg as *const u32 as u64, 0, 0, 0])
+            self.raw.hypercall5(
+                HYPERVISOR_SCHED_OP,
+                [SCHEDOP_SHUTDOWN as u64, &arg as *const u32 as u64, 0, 0, 0],
+            )
         };
         XenErrno(raw.unsigned_abs() as i32)
     }
@@ -74,7 +80,10 @@ impl<R: RawHypercall> Hypervisor for XenHypercalls<R> {
             domid: DOMID_SELF,
             padding: [0; 6],
         };
-        let raw = self.memory_op(op.memory_op(), &mut reservation as *mut XenMemoryReservation as u64);
+        let raw = self.memory_op(
+            op.memory_op(),
+            &mut reservation as *mut XenMemoryReservation as u64,
+        );
         Completed::from_raw(raw, frames.len())
     }
 
@@ -91,7 +100,13 @@ impl<R: RawHypercall> Hypervisor for XenHypercalls<R> {
         let raw = unsafe {
             self.raw.hypercall5(
                 HYPERVISOR_CONSOLE_IO,
-                [CONSOLEIO_WRITE as u64, bytes.len() as u64, bytes.as_ptr() as u64, 0, 0],
+                [
+                    CONSOLEIO_WRITE as u64,
+                    bytes.len() as u64,
+                    bytes.as_ptr() as u64,
+                    0,
+                    0,
+                ],
             )
         };
         XenErrno::check(raw).map(|_| ())

@@ -23,7 +23,11 @@ pub enum InstallError {
 pub fn xen_cpuid_base() -> Option<u32> {
     (0x4000_0000u32..0x4001_0000).step_by(0x100).find(|&base| {
         let leaf = __cpuid(base);
-        let signature = [leaf.ebx.to_le_bytes(), leaf.ecx.to_le_bytes(), leaf.edx.to_le_bytes()];
+        let signature = [
+            leaf.ebx.to_le_bytes(),
+            leaf.ecx.to_le_bytes(),
+            leaf.edx.to_le_bytes(),
+        ];
         signature.concat_eq(b"XenVMMXenVMM") && leaf.eax >= base + 2
     })
 }
