@@ -125,7 +125,8 @@ pub trait LeaseAccess {
     /// The bytes of a lease the caller identified by `badge` attached, read-write if the
     /// descriptor says so. Fails with [`IpcError::BadLease`] if the caller does not share that
     /// region with this component or the window falls outside it.
-    fn lease_bytes(&mut self, badge: Badge, lease: &LeaseDescriptor) -> Result<&mut [u8], IpcError>;
+    fn lease_bytes(&mut self, badge: Badge, lease: &LeaseDescriptor)
+        -> Result<&mut [u8], IpcError>;
 }
 
 /// What a running handler may ask of its kernel.
