@@ -1,1 +1,14 @@
-//! Placeholder until this component lands.
+//! ballast's IDL compiler, run from build scripts: reads `idl/*.idol` (TOML, after Hubris's Idol),
+//! checks them, and generates typed client stubs, server traits and dispatch for
+//! `ballast-interfaces`. The manifest validator uses [`load_dir`] to learn interfaces, ops and
+//! the capabilities they need.
+
+mod error;
+mod layout;
+mod model;
+mod parse;
+
+pub use error::IdlError;
+pub use layout::{layout, Layout, Slot, MAX_BODY_BYTES};
+pub use model::{ErrorVariant, Field, Interface, Lease, LeaseMode, Op, ScalarType};
+pub use parse::{load_dir, parse_file, parse_str, MAX_ERROR_VALUE};

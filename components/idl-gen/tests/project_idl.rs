@@ -1,0 +1,35 @@
+//! The project's own `idl/` directory loads, with the interfaces and ops the components rely on.
+
+use std::path::Path;
+
+use ballast_idl_gen::{load_dir, LeaseMode};
+
+#[test]
+fn project_interfaces_load_with_their_ids_and_capabilities() {
+    let interfaces = load_dir(Path::new("../../idl")).expect("idl/ is valid");
+    let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["Balloon", "BalloonControl", "Echo", "Hypercall"]);
+
+    let balloon = &interfaces[0];
+    assert_eq!(balloon.id, 1);
+    let alloc = balloon
+        .ops
+        .iter()
+        .find(|op| op.name == "alloc_unpopulated")
+        .unwrap();
+    assert_eq!((alloc.id, alloc.capability.as_str()), (1, "balloon.alloc"));
+    assert_eq!(
+        alloc.lease.as_ref().map(|l| l.access),
+        Some(LeaseMode::ReadWrite)
+    );
+    assert_eq!(
+        balloon.server_died_variant().map(|v| v.name.as_str()),
+        Some("ServerRestarted")
+    );
+
+    let hypercall = &interfaces[3];
+    let reservation = &hypercall.ops[0];
+    assert_eq!(reservation.name, "reservation");
+    let arg_names: Vec<&str> = reservation.args.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(arg_names, ["op", "extent_order", "mem_flags", "domid"]);
+}
