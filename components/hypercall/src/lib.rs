@@ -1,1 +1,23 @@
-//! Placeholder until this component lands.
+//! The hypercall gateway: the only component holding the Hypervisor backend (real Xen or xen-sim).
+//!
+//! It knows nothing of ballooning. It holds a policy table built from the manifest (per caller
+//! badge: the ops it may call and the frame ranges it owns; for everyone: the maximum extent order
+//! and frames per call) and refuses, with a typed error and without a hypercall, any request that
+//! breaks it. What passes goes to Xen, and Xen's answer comes back exactly.
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod checks;
+pub mod counters;
+pub mod error;
+pub mod gateway;
+pub mod ops;
+pub mod policy;
+pub mod range;
+
+pub use counters::{Counters, GatewayCounters, Rejections};
+pub use error::{GatewayError, PolicyError, QueryError};
+pub use gateway::Gateway;
+pub use ops::{GatewayOp, OpSet};
+pub use policy::{CallerGrant, CallerPolicy, Limits, Policy};
+pub use range::GfnRange;

@@ -1,0 +1,236 @@
+//! What the gateway has done, per op and per caller: calls, extents asked for and completed,
+//! refusals by reason, and answers from Xen that broke its own conventions.
+
+use ballast_ipc::Badge;
+use ballast_xen::Completed;
+use heapless::Vec;
+
+use crate::{GatewayError, GatewayOp};
+
+/// Refusals, one count per [`GatewayError`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rejections([u64; GatewayError::COUNT]);
+
+impl Rejections {
+    /// How many requests were refused for `reason`.
+    pub fn get(&self, reason: GatewayError) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// How many requests were refused, all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// One set of counters (for one op, one caller, or everything).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Requests received, refused ones included.
+    pub calls: u64,
+    /// Calls that reached the Hypervisor backend.
+    pub hypercalls: u64,
+    /// Extents in reservation lists that passed every check.
+    pub extents_requested: u64,
+    /// Extents Xen reported completed.
+    pub extents_completed: u64,
+    /// Reservation calls Xen completed only a prefix of.
+    pub short_completions: u64,
+    /// Raw returns outside Xen's convention ([`Completed::anomaly`]).
+    pub anomalies: u64,
+    /// Queries Xen answered with an errno.
+    pub xen_errors: u64,
+    /// Requests refused, by reason.
+    pub rejections: Rejections,
+}
+
+impl Counters {
+    fn record_call(&mut self) {
+        self.calls += 1;
+    }
+
+    fn record_rejection(&mut self, reason: GatewayError) {
+        self.rejections.0[reason.index()] += 1;
+    }
+
+    fn record_reservation(&mut self, requested: usize, completed: Completed) {
+        self.extents_requested += requested as u64;
+        self.extents_completed += completed.extents as u64;
+        if completed.is_short(requested) {
+            self.short_completions += 1;
+        }
+        if completed.anomaly.is_some() {
+            self.anomalies += 1;
+        }
+    }
+
+    fn record_hypercall(&mut self) {
+        self.hypercalls += 1;
+    }
+
+    fn record_xen_error(&mut self) {
+        self.xen_errors += 1;
+    }
+}
+
+/// Who a request was attributed to, once known: which op (if the op number was valid) and which
+/// caller (if the badge was in the table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attribution {
+    pub(crate) op: Option<GatewayOp>,
+    pub(crate) caller: Option<usize>,
+}
+
+/// Every counter of a gateway: the total, one set per op, one per caller in the table.
+#[derive(Clone, Debug)]
+pub struct GatewayCounters<const CALLERS: usize> {
+    total: Counters,
+    ops: [Counters; GatewayOp::COUNT],
+    callers: Vec<(Badge, Counters), CALLERS>,
+}
+
+impl<const CALLERS: usize> GatewayCounters<CALLERS> {
+    /// Zeroed counters for these callers (at most `CALLERS`; the policy guarantees it).
+    pub(crate) fn new(badges: impl Iterator<Item = Badge>) -> GatewayCounters<CALLERS> {
+        GatewayCounters {
+            total: Counters::default(),
+            ops: [Counters::default(); GatewayOp::COUNT],
+            callers: badges
+                .take(CALLERS)
+                .map(|badge| (badge, Counters::default()))
+                .collect(),
+        }
+    }
+
+    /// Everything, unknown callers and unknown ops included.
+    pub fn total(&self) -> &Counters {
+        &self.total
+    }
+
+    /// Requests for `op` (requests with an unknown op number count only in the total and the
+    /// caller's counters).
+    pub fn op(&self, op: GatewayOp) -> &Counters {
+        &self.ops[op.index()]
+    }
+
+    /// Requests from the caller with `badge`, if it is in the table.
+    pub fn caller(&self, badge: Badge) -> Option<&Counters> {
+        self.callers
+            .iter()
+            .find(|(known, _)| *known == badge)
+            .map(|(_, counters)| counters)
+    }
+
+    fn each(&mut self, who: Attribution, mut update: impl FnMut(&mut Counters)) {
+        update(&mut self.total);
+        if let Some(op) = who.op {
+            update(&mut self.ops[op.index()]);
+        }
+        if let Some((_, counters)) = who.caller.and_then(|index| self.callers.get_mut(index)) {
+            update(counters);
+        }
+    }
+
+    pub(crate) fn call(&mut self, who: Attribution) {
+        self.each(who, Counters::record_call);
+    }
+
+    pub(crate) fn rejection(&mut self, who: Attribution, reason: GatewayError) {
+        self.each(who, |counters| counters.record_rejection(reason));
+    }
+
+    pub(crate) fn hypercall(&mut self, who: Attribution) {
+        self.each(who, Counters::record_hypercall);
+    }
+
+    pub(crate) fn reservation(&mut self, who: Attribution, requested: usize, completed: Completed) {
+        self.each(who, |counters| {
+            counters.record_reservation(requested, completed)
+        });
+    }
+
+    pub(crate) fn xen_error(&mut self, who: Attribution) {
+        self.each(who, Counters::record_xen_error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_event_lands_in_the_total_the_op_and_the_caller() {
+        let mut counters = GatewayCounters::<2>::new([Badge(1), Badge(2)].into_iter());
+        let known = Attribution {
+            op: Some(GatewayOp::Populate),
+            caller: Some(1),
+        };
+        counters.call(known);
+        counters.hypercall(known);
+        counters.reservation(
+            known,
+            4,
+            Completed {
+                extents: 3,
+                anomaly: None,
+            },
+        );
+        counters.call(Attribution {
+            op: None,
+            caller: None,
+        });
+        counters.rejection(
+            Attribution {
+                op: None,
+                caller: None,
+            },
+            GatewayError::UnknownCaller,
+        );
+
+        assert_eq!(counters.total().calls, 2);
+        assert_eq!(
+            counters.total().rejections.get(GatewayError::UnknownCaller),
+            1
+        );
+        let populate = counters.op(GatewayOp::Populate);
+        assert_eq!((populate.calls, populate.hypercalls), (1, 1));
+        assert_eq!(
+            (populate.extents_requested, populate.extents_completed),
+            (4, 3)
+        );
+        assert_eq!(populate.short_completions, 1);
+        assert_eq!(populate.rejections.total(), 0);
+        assert_eq!(counters.caller(Badge(2)), Some(populate));
+        assert_eq!(counters.caller(Badge(1)), Some(&Counters::default()));
+        assert_eq!(counters.caller(Badge(3)), None);
+    }
+
+    #[test]
+    fn anomalies_and_errnos_are_counted() {
+        let mut counters = GatewayCounters::<1>::new([Badge(1)].into_iter());
+        let who = Attribution {
+            op: Some(GatewayOp::Decrease),
+            caller: Some(0),
+        };
+        counters.reservation(
+            who,
+            2,
+            Completed {
+                extents: 0,
+                anomaly: Some(-14),
+            },
+        );
+        counters.xen_error(Attribution {
+            op: Some(GatewayOp::Current),
+            caller: Some(0),
+        });
+        assert_eq!(counters.op(GatewayOp::Decrease).anomalies, 1);
+        assert_eq!(counters.op(GatewayOp::Current).xen_errors, 1);
+        assert_eq!(
+            counters
+                .caller(Badge(1))
+                .map(|c| (c.anomalies, c.xen_errors)),
+            Some((1, 1))
+        );
+    }
+}

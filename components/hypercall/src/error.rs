@@ -1,0 +1,124 @@
+//! Why the gateway refused a request, and what a query can fail with.
+
+use ballast_xen::XenErrno;
+
+/// A refused request. Nothing reached Xen. C-like, nonzero; the variants are listed in the order
+/// the gateway checks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum GatewayError {
+    /// The badge is not in the policy table.
+    UnknownCaller = 1,
+    /// The caller does not hold the capability for this op.
+    NotPermitted = 2,
+    /// The domid is neither `DOMID_SELF` nor the guest's own configured id.
+    ForeignDomain = 3,
+    /// The op number is not increase (0), decrease (1) or populate (6).
+    UnknownOp = 4,
+    /// The extent order is above the configured maximum.
+    OrderTooLarge = 5,
+    /// The list holds more extents than one call may carry.
+    TooManyFrames = 6,
+    /// A frame is not the first frame of an extent of the requested order.
+    Misaligned = 7,
+    /// An extent does not lie wholly inside one range the caller owns.
+    NotOwned = 8,
+    /// A populate list names the same extent twice (Xen would map it twice and leak a page).
+    DuplicateFrame = 9,
+}
+
+impl GatewayError {
+    /// Every variant, in check order.
+    pub const ALL: [GatewayError; 9] = [
+        GatewayError::UnknownCaller,
+        GatewayError::NotPermitted,
+        GatewayError::ForeignDomain,
+        GatewayError::UnknownOp,
+        GatewayError::OrderTooLarge,
+        GatewayError::TooManyFrames,
+        GatewayError::Misaligned,
+        GatewayError::NotOwned,
+        GatewayError::DuplicateFrame,
+    ];
+    /// Number of variants.
+    pub const COUNT: usize = GatewayError::ALL.len();
+
+    /// The wire code (nonzero).
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The variant a wire code names, if any.
+    pub const fn from_code(code: u16) -> Option<GatewayError> {
+        if code >= 1 && code as usize <= GatewayError::COUNT {
+            Some(GatewayError::ALL[code as usize - 1])
+        } else {
+            None
+        }
+    }
+
+    /// Dense index, `0..COUNT`.
+    pub(crate) const fn index(self) -> usize {
+        self as usize - 1
+    }
+}
+
+/// Why `current_reservation` or `maximum_reservation` gave no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueryError {
+    /// The gateway refused the caller; Xen was not asked.
+    Refused(GatewayError),
+    /// Xen answered with this errno.
+    Xen(XenErrno),
+}
+
+impl From<GatewayError> for QueryError {
+    fn from(error: GatewayError) -> QueryError {
+        QueryError::Refused(error)
+    }
+}
+
+/// A policy table the gateway will not run with. C-like, nonzero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum PolicyError {
+    /// More callers than the table's `CALLERS` capacity.
+    TooManyCallers = 1,
+    /// A caller, or the protected set, has more ranges than the `RANGES` capacity.
+    TooManyRanges = 2,
+    /// Two entries carry the same badge.
+    DuplicateBadge = 3,
+    /// Two ranges (of one caller or of two) share a frame: a frame has one owner.
+    OverlappingRanges = 4,
+    /// A caller's range overlaps a protected range (the gateway's or the image's own pages).
+    ProtectedOverlap = 5,
+    /// The configured maximum extent order is above what [`ballast_xen::ExtentOrder`] admits.
+    OrderTooLarge = 6,
+    /// The configured maximum frames per call is zero or above the gateway's `FRAMES` capacity.
+    BadFramesPerCall = 7,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_nonzero_and_round_trip() {
+        assert_eq!(GatewayError::from_code(0), None);
+        assert_eq!(
+            GatewayError::from_code(GatewayError::COUNT as u16 + 1),
+            None
+        );
+        for (i, error) in GatewayError::ALL.into_iter().enumerate() {
+            assert_eq!(error.code() as usize, i + 1);
+            assert_eq!(error.index(), i);
+            assert_eq!(GatewayError::from_code(error.code()), Some(error));
+        }
+    }
+
+    #[test]
+    fn a_refusal_converts_into_a_query_error() {
+        let error: QueryError = GatewayError::NotPermitted.into();
+        assert_eq!(error, QueryError::Refused(GatewayError::NotPermitted));
+    }
+}

@@ -1,0 +1,322 @@
+//! The gateway's policy table, built from the manifest: per caller badge the ops it may call and
+//! the frame ranges it owns, plus the limits every request must respect.
+
+use ballast_ipc::Badge;
+use ballast_xen::{ExtentOrder, Gfn, DOMID_SELF};
+use heapless::Vec;
+
+use crate::{GatewayOp, GfnRange, OpSet, PolicyError};
+
+/// Limits that apply to every caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest extent order a request may use (ballast's policy; Xen's own limit may be lower).
+    pub max_order: u8,
+    /// The most extents one reservation call may carry (at least 1).
+    pub max_frames_per_call: usize,
+    /// The guest's own domain id, accepted like `DOMID_SELF` if set.
+    pub own_domid: Option<u16>,
+}
+
+/// What the manifest grants one caller.
+#[derive(Clone, Copy, Debug)]
+pub struct CallerGrant<'a> {
+    /// The badge on the caller's capability to the gateway.
+    pub badge: Badge,
+    /// The ops it may call.
+    pub ops: OpSet,
+    /// The frames it owns: reservation lists may name only extents wholly inside one of these.
+    pub ranges: &'a [GfnRange],
+}
+
+/// One caller's entry, its ranges sorted by start and disjoint.
+#[derive(Clone, Debug)]
+pub struct CallerPolicy<const RANGES: usize> {
+    badge: Badge,
+    ops: OpSet,
+    ranges: Vec<GfnRange, RANGES>,
+}
+
+impl<const RANGES: usize> CallerPolicy<RANGES> {
+    /// The caller's badge.
+    pub fn badge(&self) -> Badge {
+        self.badge
+    }
+
+    /// Whether the caller may call `op`.
+    pub fn may(&self, op: GatewayOp) -> bool {
+        self.ops.contains(op)
+    }
+
+    /// The caller's ranges, sorted by start.
+    pub fn ranges(&self) -> &[GfnRange] {
+        &self.ranges
+    }
+
+    /// Whether the extent of `order` at `first` lies wholly inside one of the caller's ranges.
+    /// The ranges are sorted and disjoint, so only the last one starting at or before `first` can
+    /// hold it: a binary search, O(log RANGES).
+    pub fn owns_extent(&self, first: Gfn, order: ExtentOrder) -> bool {
+        let after = self.ranges.partition_point(|range| range.start() <= first);
+        after > 0 && self.ranges[after - 1].holds_extent(first, order)
+    }
+}
+
+/// The whole table: at most `CALLERS` callers of at most `RANGES` ranges each.
+#[derive(Clone, Debug)]
+pub struct Policy<const CALLERS: usize, const RANGES: usize> {
+    callers: Vec<CallerPolicy<RANGES>, CALLERS>,
+    max_order: ExtentOrder,
+    max_frames_per_call: usize,
+    own_domid: Option<u16>,
+}
+
+impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
+    /// Build and check the table. `protected` lists frames no caller may own (the gateway's and
+    /// the image's own pages); it is only checked against, not kept.
+    pub fn new(
+        limits: Limits,
+        grants: &[CallerGrant<'_>],
+        protected: &[GfnRange],
+    ) -> Result<Policy<CALLERS, RANGES>, PolicyError> {
+        let max_order = match ExtentOrder::new(limits.max_order) {
+            Some(order) => order,
+            None => return Err(PolicyError::OrderTooLarge),
+        };
+        if limits.max_frames_per_call == 0 {
+            return Err(PolicyError::BadFramesPerCall);
+        }
+        let mut callers: Vec<CallerPolicy<RANGES>, CALLERS> = Vec::new();
+        for grant in grants {
+            if callers.iter().any(|caller| caller.badge == grant.badge) {
+                return Err(PolicyError::DuplicateBadge);
+            }
+            let entry = Self::caller_entry(grant, protected)?;
+            for other in &callers {
+                let shared = entry
+                    .ranges
+                    .iter()
+                    .any(|mine| other.ranges.iter().any(|theirs| mine.overlaps(*theirs)));
+                if shared {
+                    return Err(PolicyError::OverlappingRanges);
+                }
+            }
+            callers
+                .push(entry)
+                .map_err(|_| PolicyError::TooManyCallers)?;
+        }
+        Ok(Policy {
+            callers,
+            max_order,
+            max_frames_per_call: limits.max_frames_per_call,
+            own_domid: limits.own_domid,
+        })
+    }
+
+    fn caller_entry(
+        grant: &CallerGrant<'_>,
+        protected: &[GfnRange],
+    ) -> Result<CallerPolicy<RANGES>, PolicyError> {
+        let mut sorted: Vec<GfnRange, RANGES> =
+            Vec::from_slice(grant.ranges).map_err(|()| PolicyError::TooManyRanges)?;
+        sorted.sort_unstable_by_key(|range| range.start());
+        if sorted.windows(2).any(|pair| pair[0].overlaps(pair[1])) {
+            return Err(PolicyError::OverlappingRanges);
+        }
+        if sorted
+            .iter()
+            .any(|mine| protected.iter().any(|kept| mine.overlaps(*kept)))
+        {
+            return Err(PolicyError::ProtectedOverlap);
+        }
+        // Touching ranges are joined, so that an extent spanning the seam counts as owned.
+        let mut ranges: Vec<GfnRange, RANGES> = Vec::new();
+        for range in sorted {
+            if let Some(last) = ranges.last_mut() {
+                if let Some(joined) = last.joined(range) {
+                    *last = joined;
+                    continue;
+                }
+            }
+            ranges.push(range).map_err(|_| PolicyError::TooManyRanges)?;
+        }
+        Ok(CallerPolicy {
+            badge: grant.badge,
+            ops: grant.ops,
+            ranges,
+        })
+    }
+
+    /// The index and entry of the caller with `badge`.
+    pub fn caller(&self, badge: Badge) -> Option<(usize, &CallerPolicy<RANGES>)> {
+        self.callers
+            .iter()
+            .enumerate()
+            .find(|(_, caller)| caller.badge == badge)
+    }
+
+    /// Every caller, in table order.
+    pub fn callers(&self) -> &[CallerPolicy<RANGES>] {
+        &self.callers
+    }
+
+    /// The largest extent order a request may use.
+    pub fn max_order(&self) -> ExtentOrder {
+        self.max_order
+    }
+
+    /// The most extents one reservation call may carry.
+    pub fn max_frames_per_call(&self) -> usize {
+        self.max_frames_per_call
+    }
+
+    /// Whether `domid` names this guest: `DOMID_SELF`, or its own id if configured.
+    pub fn is_self(&self, domid: u16) -> bool {
+        domid == DOMID_SELF || self.own_domid == Some(domid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: u64, frames: u64) -> GfnRange {
+        GfnRange::new(Gfn(start), frames).expect("valid range")
+    }
+
+    fn grant(badge: u32, ranges: &[GfnRange]) -> CallerGrant<'_> {
+        CallerGrant {
+            badge: Badge(badge),
+            ops: ALL_OPS,
+            ranges,
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_order: 9,
+        max_frames_per_call: 512,
+        own_domid: Some(3),
+    };
+    const ALL_OPS: OpSet = OpSet::of(&GatewayOp::ALL);
+
+    #[test]
+    fn a_caller_owns_exactly_the_extents_inside_its_ranges() {
+        let ranges = [range(0x4000, 0x400), range(0x1000, 0x200)];
+        let grants = [CallerGrant {
+            badge: Badge(7),
+            ops: ALL_OPS,
+            ranges: &ranges,
+        }];
+        let policy = Policy::<2, 4>::new(LIMITS, &grants, &[]).expect("valid policy");
+        let (index, caller) = policy.caller(Badge(7)).expect("known");
+        assert_eq!(index, 0);
+        assert_eq!(caller.ranges()[0].start(), Gfn(0x1000), "sorted by start");
+        let superpage = ExtentOrder::new(9).expect("order 9");
+        assert!(caller.owns_extent(Gfn(0x1000), superpage));
+        assert!(!caller.owns_extent(Gfn(0x1200), superpage));
+        assert!(caller.owns_extent(Gfn(0x4200), superpage));
+        assert!(!caller.owns_extent(Gfn(0x0fff), ExtentOrder::PAGE));
+        assert!(!caller.owns_extent(Gfn(0x4400), ExtentOrder::PAGE));
+        assert!(!caller.owns_extent(Gfn(0x3000), ExtentOrder::PAGE));
+        assert!(policy.caller(Badge(8)).is_none());
+    }
+
+    #[test]
+    fn self_is_domid_self_or_the_configured_id() {
+        let policy = Policy::<1, 1>::new(LIMITS, &[], &[]).expect("valid policy");
+        assert!(policy.is_self(DOMID_SELF));
+        assert!(policy.is_self(3));
+        assert!(!policy.is_self(0));
+        let anonymous = Policy::<1, 1>::new(
+            Limits {
+                own_domid: None,
+                ..LIMITS
+            },
+            &[],
+            &[],
+        )
+        .expect("valid");
+        assert!(!anonymous.is_self(3));
+    }
+
+    #[test]
+    fn broken_tables_are_refused_with_the_reason() {
+        let a = [range(0, 16)];
+        let b = [range(8, 16)];
+        let two = [range(0, 4), range(100, 4)];
+        let build = |limits, grants: &[CallerGrant<'_>], protected: &[GfnRange]| {
+            Policy::<2, 1>::new(limits, grants, protected).map(|_| ())
+        };
+        assert_eq!(
+            build(LIMITS, &[grant(1, &a), grant(1, &b)], &[]),
+            Err(PolicyError::DuplicateBadge)
+        );
+        assert_eq!(
+            build(LIMITS, &[grant(1, &a), grant(2, &b)], &[]),
+            Err(PolicyError::OverlappingRanges)
+        );
+        assert_eq!(
+            build(LIMITS, &[grant(1, &two)], &[]),
+            Err(PolicyError::TooManyRanges)
+        );
+        assert_eq!(
+            build(LIMITS, &[grant(1, &a), grant(2, &[]), grant(3, &[])], &[]),
+            Err(PolicyError::TooManyCallers)
+        );
+        assert_eq!(
+            build(LIMITS, &[grant(1, &a)], &[range(15, 1)]),
+            Err(PolicyError::ProtectedOverlap)
+        );
+        assert_eq!(
+            build(
+                Limits {
+                    max_order: 19,
+                    ..LIMITS
+                },
+                &[],
+                &[]
+            ),
+            Err(PolicyError::OrderTooLarge)
+        );
+        assert_eq!(
+            build(
+                Limits {
+                    max_frames_per_call: 0,
+                    ..LIMITS
+                },
+                &[],
+                &[]
+            ),
+            Err(PolicyError::BadFramesPerCall)
+        );
+        assert_eq!(build(LIMITS, &[grant(1, &a)], &[range(16, 1)]), Ok(()));
+    }
+
+    #[test]
+    fn touching_ranges_of_one_caller_are_joined() {
+        let ranges = [
+            range(0x300, 0x100),
+            range(0x100, 0x100),
+            range(0x200, 0x100),
+        ];
+        let grants = [grant(1, &ranges)];
+        let policy = Policy::<1, 3>::new(LIMITS, &grants, &[]).expect("valid policy");
+        let (_, caller) = policy.caller(Badge(1)).expect("known");
+        assert_eq!(caller.ranges(), &[range(0x100, 0x300)]);
+        assert!(caller.owns_extent(Gfn(0x200), ExtentOrder::new(9).expect("order 9")));
+    }
+
+    #[test]
+    fn overlapping_ranges_of_one_caller_are_refused() {
+        let ranges = [range(10, 10), range(0, 11)];
+        let grants = [CallerGrant {
+            badge: Badge(1),
+            ops: ALL_OPS,
+            ranges: &ranges,
+        }];
+        assert_eq!(
+            Policy::<1, 2>::new(LIMITS, &grants, &[]).map(|_| ()),
+            Err(PolicyError::OverlappingRanges)
+        );
+    }
+}
