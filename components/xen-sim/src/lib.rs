@@ -1,1 +1,78 @@
-//! Placeholder until this component lands.
+//! A simulated Xen, faithful to `xen/common/memory.c` and the page allocator for what ballast
+//! uses, so that everything else can be built and tested without a hypervisor. Where Xen's
+//! sources, comments or issue threads and the measurements in `XEN-FACTS.md` (Xen 4.17 under
+//! QEMU) disagree, the measurements win.
+//!
+//! # What is modelled
+//!
+//! - A host free pool shared by every domain (one guest's growth can starve another). Freed pages
+//!   are not scrubbed: they go back to the pool with their contents, and the next allocation, of
+//!   any domain, takes the pages freed last (LIFO per page; an extent keeps its pages' order).
+//! - Domains with `tot_pages`, `max_pages`, a `memop-max-order` and a P2M recording, per gfn,
+//!   whether it is populated and, per 2 MiB chunk, whether one intact superpage entry maps it.
+//!   2 MiB-aligned boot RAM starts as intact superpages; removing or repopulating any 4 KiB of one
+//!   shatters it; populating an aligned extent of order >= 9 makes its chunks intact again.
+//! - The raw `memory_op` entry ([`XenSim::memory_op`]) with the argument forms Xen sees (NULL or
+//!   bad pointers, a list shorter than `nr_extents`, any domid) and Xen's answers: ops 0, 1, 6
+//!   return the index reached (the continuation start plus the extents completed, never an
+//!   errno); ops 3 and 4 return `tot_pages` / `max_pages` or `-EFAULT`, `-ESRCH`, `-EPERM`,
+//!   `-EINVAL`; op 2 returns `max_page`; anything else `-ENOSYS`.
+//! - The reservation semantics: completion is a prefix; an order above the caller's maximum
+//!   completes nothing; a decrease stops at the first unpopulated gfn, keeping what the failed
+//!   extent had freed; populating a populated gfn maps a fresh page and leaks the old one;
+//!   allocation is whole-extent or nothing and stops at `max_pages` or an empty pool;
+//!   increase_reservation adds gfn-less pages and accepts a NULL list; address bits <= 12 fail
+//!   the call, address bits at or below [`HostConfig::low_memory_bits`] find nothing free; NUMA
+//!   node requests follow `propagate_node` on a one-node host.
+//! - Page contents as one 64-bit fill word per page ([`XenSim::write_page`],
+//!   [`XenSim::read_page`]); a ballooned gfn reads as all ones.
+//! - Seeded, deterministic fault injection ([`Fault`], [`HostConfig::random_fault_probability`])
+//!   limited to what real Xen can do.
+//! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
+//!   contents are stored only for pages ever written non-zero, so a 1 TiB guest costs well under
+//!   a MiB and every operation costs per extent and per chunk, never per 4 KiB.
+//!
+//! # What is deliberately not modelled, and why
+//!
+//! - Preemption and continuations created by Xen itself: the guest's hypercall page re-enters
+//!   transparently, so a guest only ever sees the final answer. The continuation *field* of the
+//!   command is modelled, as a caller can set it.
+//! - Populate-on-demand, paging, sharing and `memory_exchange`: ballast's guests are not PoD
+//!   guests and never use them (a PoD populate answers as on oneself: nothing done).
+//! - PV guests: every domain is auto-translated (PVH), so Xen never writes machine frame
+//!   numbers back into the list, and increase_reservation ignores the list entirely.
+//! - Machine addresses, NUMA placement, buddy-allocator contiguity and claims: the pool is a
+//!   count with a LIFO order. Address limits and fragmentation appear only as the failures they
+//!   cause (a low address limit; the [`Fault::Fragmented`] fault).
+//! - XSM policies beyond the default: a domain may act on itself; a privileged (control) domain
+//!   on any domain.
+//! - Gfns at or beyond 2^40 (52-bit guest-physical addresses): a populate there fails without
+//!   side effect (real Xen might first take the page), a decrease sees a hole.
+//! - Console refusal (a non-debug Xen refuses `console_io` from a domU): output is recorded.
+#![forbid(unsafe_code)]
+
+mod bitmap;
+mod config;
+mod contents;
+mod counters;
+mod domain;
+mod error;
+mod faults;
+mod host_pool;
+mod hypervisor;
+mod memory_op;
+mod p2m;
+mod reservation;
+mod sim;
+mod state;
+
+pub use bitmap::CHUNK_FRAMES;
+pub use config::{DomId, DomainConfig, HostConfig, DOMU_MAX_ORDER};
+pub use counters::Counters;
+pub use domain::XEN_MAX_ORDER;
+pub use error::SimError;
+pub use faults::Fault;
+pub use hypervisor::SimHypervisor;
+pub use memory_op::{ExtentList, MemoryOpArg, Reservation};
+pub use p2m::GFN_LIMIT;
+pub use sim::{XenSim, BALLOONED_READ};

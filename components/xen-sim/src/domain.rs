@@ -1,0 +1,167 @@
+//! One simulated domain: its page accounting (`tot_pages`, `max_pages`), extent-order limit, P2M,
+//! page contents and counters, and the two moves every reservation op is made of: mapping pages
+//! taken from the host pool, and unmapping pages back into it.
+
+use std::ops::Range;
+
+use crate::config::DomainConfig;
+use crate::contents::PageContents;
+use crate::counters::Counters;
+use crate::host_pool::{HostPool, Stale};
+use crate::p2m::{P2m, GFN_LIMIT};
+
+/// Xen's `MAX_ORDER` on x86: no `memop-max-order` goes beyond it.
+pub const XEN_MAX_ORDER: u8 = 20;
+
+/// Console bytes kept per domain (the oldest are dropped beyond this).
+const CONSOLE_KEPT: usize = 64 * 1024;
+
+/// A simulated domain.
+#[derive(Debug)]
+pub struct Domain {
+    /// Pages the domain owns (`tot_pages`): mapped, leaked and gfn-less pages alike.
+    pub tot_pages: u64,
+    /// `max_pages`.
+    pub max_pages: u64,
+    /// Its `memop-max-order`, capped at [`XEN_MAX_ORDER`].
+    pub max_order: u8,
+    /// A control domain: may act on other domains and name NUMA nodes.
+    pub privileged: bool,
+    /// Which gfns are populated.
+    pub p2m: P2m,
+    /// What its populated pages hold.
+    pub contents: PageContents,
+    /// Its counters.
+    pub counters: Counters,
+    /// Pages it owns that no gfn maps any more (populated over).
+    pub leaked: u64,
+    /// Pages increase_reservation gave it without a gfn.
+    pub gfnless: u64,
+    /// What it wrote to the console (the most recent [`CONSOLE_KEPT`] bytes).
+    pub console: Vec<u8>,
+}
+
+impl Domain {
+    /// A domain with its boot memory populated (whole 2 MiB chunks of the union of the ranges as
+    /// intact superpages). Boot ranges beyond the guest-physical limit are cut at it.
+    pub fn boot(config: &DomainConfig) -> Domain {
+        let mut ranges: Vec<Range<u64>> = config
+            .ram
+            .iter()
+            .map(|r| r.start.min(GFN_LIMIT)..r.end.min(GFN_LIMIT))
+            .filter(|r| r.start < r.end)
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        let mut union: Vec<Range<u64>> = Vec::new();
+        for r in ranges {
+            match union.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => union.push(r),
+            }
+        }
+        let mut p2m = P2m::default();
+        for range in union {
+            p2m.insert(range, true);
+        }
+        Domain {
+            tot_pages: p2m.populated(),
+            max_pages: config.max_pages,
+            max_order: config.max_order.min(XEN_MAX_ORDER),
+            privileged: false,
+            p2m,
+            contents: PageContents::default(),
+            counters: Counters::default(),
+            leaked: 0,
+            gfnless: 0,
+            console: Vec::new(),
+        }
+    }
+
+    /// Whether `count` more pages fit under `max_pages` (Xen's over-allocation check).
+    pub fn has_room_for(&self, count: u64) -> bool {
+        self.tot_pages.saturating_add(count) <= self.max_pages
+    }
+
+    /// Map freshly allocated pages (with their stale `contents`) at `range`. A gfn that was already
+    /// populated loses its old page, which stays counted in `tot_pages`: it leaks.
+    pub fn map(&mut self, range: Range<u64>, superpages: bool, contents: Stale) {
+        let count = range.end - range.start;
+        let done = self.p2m.insert(range.clone(), superpages);
+        self.contents.take(range.clone());
+        self.contents.place(range.start, contents);
+        self.tot_pages += count;
+        self.leaked += done.already_populated;
+        self.counters.pages_populated += count;
+        self.counters.superpages_formed += done.formed;
+        self.counters.superpages_shattered += done.shattered;
+    }
+
+    /// Unmap the populated pages `range` and return them, contents and all, to `pool`.
+    pub fn release(&mut self, range: Range<u64>, pool: &mut HostPool) {
+        let contents = self.contents.take(range.clone());
+        let done = self.p2m.remove(range);
+        pool.push(done.frames, contents);
+        self.tot_pages = self.tot_pages.saturating_sub(done.frames);
+        self.counters.pages_released += done.frames;
+        self.counters.superpages_shattered += done.shattered;
+    }
+
+    /// Record console output, keeping the most recent bytes.
+    pub fn console_write(&mut self, bytes: &[u8]) {
+        self.console.extend_from_slice(bytes);
+        if self.console.len() > CONSOLE_KEPT {
+            let excess = self.console.len() - CONSOLE_KEPT;
+            self.console.drain(..excess);
+        }
+    }
+
+    /// Its counters, with the superpage gauge read now.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            superpages_intact: self.p2m.intact(),
+            ..self.counters
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub fn footprint_bytes(&self) -> usize {
+        core::mem::size_of::<Domain>()
+            + self.p2m.footprint_bytes()
+            + self.contents.footprint_bytes()
+            + self.console.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_memory_counts_once_and_aligned_chunks_start_intact() {
+        let d = Domain::boot(&DomainConfig {
+            ram: vec![0..1000, 500..1100],
+            max_pages: 2000,
+            max_order: 30,
+        });
+        assert_eq!(d.tot_pages, 1100);
+        assert!(d.p2m.is_intact(0) && d.p2m.is_intact(1) && !d.p2m.is_intact(2));
+        assert_eq!(d.max_order, XEN_MAX_ORDER);
+    }
+
+    #[test]
+    fn mapping_over_a_populated_gfn_leaks_the_old_page_and_drops_its_contents() {
+        let mut pool = HostPool::new(10);
+        let mut d = Domain::boot(&DomainConfig {
+            ram: core::iter::once(0..4).collect(),
+            max_pages: 10,
+            max_order: 9,
+        });
+        d.contents.write(2, 0xdead);
+        d.map(2..3, false, vec![]);
+        assert_eq!((d.tot_pages, d.leaked, d.contents.read(2)), (5, 1, 0));
+        d.contents.write(3, 0xbeef);
+        d.release(3..4, &mut pool);
+        assert_eq!((d.tot_pages, pool.free_pages()), (4, 11));
+        assert_eq!(pool.pop(1), Some(vec![(0, 0xbeef)]));
+    }
+}

@@ -1,0 +1,27 @@
+//! Errors of the simulator's own API (not Xen's answers, which are raw values as Xen gives them).
+
+use core::fmt;
+
+/// Why the simulator refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SimError {
+    /// No domain has that id.
+    NoSuchDomain = 1,
+    /// The gfn is not populated: there is no page to write.
+    NotPopulated = 2,
+    /// Every domain id is taken.
+    DomainIdsExhausted = 3,
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SimError::NoSuchDomain => "no domain has that id",
+            SimError::NotPopulated => "the gfn is not populated",
+            SimError::DomainIdsExhausted => "every domain id is taken",
+        })
+    }
+}
+
+impl std::error::Error for SimError {}

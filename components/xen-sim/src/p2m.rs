@@ -1,0 +1,358 @@
+//! One domain's P2M as the simulator needs it: which gfns are populated, and which 2 MiB chunks
+//! are still mapped by one intact superpage entry.
+//!
+//! Two levels, so that a 1 TiB guest costs about a byte per 2 MiB: a directory of leaves holding
+//! one state byte per chunk (empty, intact superpage, full of 4 KiB entries, partial), and a
+//! 512-bit map only for the chunks that are partial. Every operation costs per chunk it touches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use crate::bitmap::{ChunkBits, CHUNK_FRAMES};
+
+/// The frame beyond the last one a guest can map: 52-bit guest-physical addresses.
+pub const GFN_LIMIT: u64 = 1 << 40;
+
+const LEAF_CHUNKS: usize = 4096;
+
+/// The state of one 2 MiB chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Chunk {
+    /// No frame populated.
+    Empty,
+    /// Every frame populated and mapped by one 2 MiB entry.
+    Superpage,
+    /// Every frame populated, mapped by 4 KiB entries.
+    Full,
+    /// Some frames populated; the bits live in the side table.
+    Partial,
+}
+
+/// What an insertion found and did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Frames of the range that were already populated (their old pages leak).
+    pub already_populated: u64,
+    /// Chunks that became intact superpages.
+    pub formed: u64,
+    /// Intact superpages broken into 4 KiB entries.
+    pub shattered: u64,
+}
+
+/// What a removal did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Frames that were populated and are not any more.
+    pub frames: u64,
+    /// Intact superpages broken while some of their frames stay populated.
+    pub shattered: u64,
+}
+
+/// The P2M of one domain.
+#[derive(Debug, Default)]
+pub struct P2m {
+    leaves: BTreeMap<u64, Box<[Chunk; LEAF_CHUNKS]>>,
+    partial: HashMap<u64, Box<ChunkBits>>,
+    populated: u64,
+    intact: u64,
+}
+
+/// One chunk's share of a frame range: chunk index and the frames `[lo, hi)` inside it.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    chunk: u64,
+    lo: u64,
+    hi: u64,
+}
+
+impl Piece {
+    fn is_whole(&self) -> bool {
+        self.lo == 0 && self.hi == CHUNK_FRAMES
+    }
+
+    fn len(&self) -> u64 {
+        self.hi - self.lo
+    }
+
+    fn first_gfn(&self) -> u64 {
+        self.chunk * CHUNK_FRAMES + self.lo
+    }
+}
+
+/// Split `range` at chunk boundaries.
+fn pieces(range: Range<u64>) -> impl Iterator<Item = Piece> {
+    let mut at = range.start;
+    core::iter::from_fn(move || {
+        if at >= range.end {
+            return None;
+        }
+        let chunk = at / CHUNK_FRAMES;
+        let lo = at % CHUNK_FRAMES;
+        let hi = (range.end - chunk * CHUNK_FRAMES).min(CHUNK_FRAMES);
+        at = chunk * CHUNK_FRAMES + hi;
+        Some(Piece { chunk, lo, hi })
+    })
+}
+
+impl P2m {
+    /// Frames populated in the whole P2M.
+    pub fn populated(&self) -> u64 {
+        self.populated
+    }
+
+    /// Chunks mapped by an intact superpage.
+    pub fn intact(&self) -> u64 {
+        self.intact
+    }
+
+    fn state(&self, chunk: u64) -> Chunk {
+        let leaf = chunk / LEAF_CHUNKS as u64;
+        self.leaves
+            .get(&leaf)
+            .map_or(Chunk::Empty, |l| l[(chunk % LEAF_CHUNKS as u64) as usize])
+    }
+
+    fn set_state(&mut self, chunk: u64, state: Chunk) {
+        let old = self.state(chunk);
+        if old == state {
+            return;
+        }
+        if old == Chunk::Superpage {
+            self.intact -= 1;
+        }
+        if state == Chunk::Superpage {
+            self.intact += 1;
+        }
+        if old == Chunk::Partial {
+            self.partial.remove(&chunk);
+        }
+        let leaf = chunk / LEAF_CHUNKS as u64;
+        let slot = (chunk % LEAF_CHUNKS as u64) as usize;
+        if state == Chunk::Empty {
+            if let Some(l) = self.leaves.get_mut(&leaf) {
+                l[slot] = Chunk::Empty;
+                if l.iter().all(|c| *c == Chunk::Empty) {
+                    self.leaves.remove(&leaf);
+                }
+            }
+        } else {
+            self.leaves
+                .entry(leaf)
+                .or_insert_with(|| Box::new([Chunk::Empty; LEAF_CHUNKS]))[slot] = state;
+        }
+    }
+
+    /// Store `bits` for `chunk`, choosing the state they amount to.
+    fn set_bits(&mut self, chunk: u64, bits: ChunkBits) {
+        if bits.is_empty() {
+            self.set_state(chunk, Chunk::Empty);
+        } else if bits.is_full() {
+            self.set_state(chunk, Chunk::Full);
+        } else {
+            self.set_state(chunk, Chunk::Partial);
+            self.partial.insert(chunk, Box::new(bits));
+        }
+    }
+
+    fn bits(&self, chunk: u64) -> ChunkBits {
+        match self.state(chunk) {
+            Chunk::Empty => ChunkBits::empty(),
+            Chunk::Superpage | Chunk::Full => ChunkBits::full(),
+            Chunk::Partial => self
+                .partial
+                .get(&chunk)
+                .map_or_else(ChunkBits::empty, |b| (**b).clone()),
+        }
+    }
+
+    fn count_piece(&self, p: Piece) -> u64 {
+        match self.state(p.chunk) {
+            Chunk::Empty => 0,
+            Chunk::Superpage | Chunk::Full => p.len(),
+            Chunk::Partial => self
+                .partial
+                .get(&p.chunk)
+                .map_or(0, |b| b.count(p.lo, p.hi)),
+        }
+    }
+
+    /// Whether `gfn` is populated.
+    pub fn is_populated(&self, gfn: u64) -> bool {
+        self.count(gfn..gfn.saturating_add(1)) == 1
+    }
+
+    /// Whether chunk `chunk` (frames `chunk * 512 ..`) is mapped by an intact superpage.
+    pub fn is_intact(&self, chunk: u64) -> bool {
+        self.state(chunk) == Chunk::Superpage
+    }
+
+    /// Populated frames in `range`.
+    pub fn count(&self, range: Range<u64>) -> u64 {
+        pieces(range).map(|p| self.count_piece(p)).sum()
+    }
+
+    /// The first unpopulated frame in `range`, if any.
+    pub fn first_hole(&self, range: Range<u64>) -> Option<u64> {
+        pieces(range).find_map(|p| match self.state(p.chunk) {
+            Chunk::Empty => Some(p.first_gfn()),
+            Chunk::Superpage | Chunk::Full => None,
+            Chunk::Partial => self.partial.get(&p.chunk).map_or(Some(p.first_gfn()), |b| {
+                b.first_zero(p.lo, p.hi)
+                    .map(|bit| p.chunk * CHUNK_FRAMES + bit)
+            }),
+        })
+    }
+
+    /// Populate `range`. Whole chunks become intact superpages when `superpages` (the mapping was
+    /// made with 2 MiB entries); everything else is mapped with 4 KiB entries.
+    pub fn insert(&mut self, range: Range<u64>, superpages: bool) -> Inserted {
+        let mut done = Inserted::default();
+        for p in pieces(range) {
+            let before = self.count_piece(p);
+            done.already_populated += before;
+            let was = self.state(p.chunk);
+            if p.is_whole() && superpages {
+                if was != Chunk::Superpage {
+                    done.formed += 1;
+                }
+                self.set_state(p.chunk, Chunk::Superpage);
+            } else {
+                if was == Chunk::Superpage {
+                    done.shattered += 1;
+                }
+                let mut bits = self.bits(p.chunk);
+                bits.set(p.lo, p.hi);
+                self.set_bits(p.chunk, bits);
+            }
+            self.populated += p.len() - before;
+        }
+        done
+    }
+
+    /// Unpopulate `range` (frames already unpopulated stay so).
+    pub fn remove(&mut self, range: Range<u64>) -> Removed {
+        let mut done = Removed::default();
+        for p in pieces(range) {
+            let before = self.count_piece(p);
+            if before == 0 {
+                continue;
+            }
+            if p.is_whole() {
+                self.set_state(p.chunk, Chunk::Empty);
+            } else {
+                if self.state(p.chunk) == Chunk::Superpage {
+                    done.shattered += 1;
+                }
+                let mut bits = self.bits(p.chunk);
+                bits.clear(p.lo, p.hi);
+                self.set_bits(p.chunk, bits);
+            }
+            done.frames += before;
+            self.populated -= before;
+        }
+        done
+    }
+
+    /// Approximate heap bytes this P2M holds.
+    pub fn footprint_bytes(&self) -> usize {
+        let leaf = core::mem::size_of::<[Chunk; LEAF_CHUNKS]>() + 48;
+        let partial = core::mem::size_of::<ChunkBits>() + 32;
+        self.leaves.len() * leaf + self.partial.capacity() * partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_chunks_inserted_as_superpages_are_intact_and_4k_fills_are_not() {
+        let mut p2m = P2m::default();
+        let done = p2m.insert(0..1024 + 10, true);
+        assert_eq!(
+            done,
+            Inserted {
+                already_populated: 0,
+                formed: 2,
+                shattered: 0
+            }
+        );
+        assert!(p2m.is_intact(0) && p2m.is_intact(1) && !p2m.is_intact(2));
+        assert_eq!(p2m.populated(), 1034);
+        p2m.insert(1034..1536, false);
+        assert!(!p2m.is_intact(2));
+        assert_eq!(p2m.count(1024..1536), 512);
+        assert_eq!(p2m.intact(), 2);
+    }
+
+    #[test]
+    fn removing_one_frame_shatters_and_reinserting_it_does_not_reform() {
+        let mut p2m = P2m::default();
+        p2m.insert(512..1024, true);
+        assert_eq!(
+            p2m.remove(700..701),
+            Removed {
+                frames: 1,
+                shattered: 1
+            }
+        );
+        assert!(!p2m.is_intact(1));
+        assert_eq!(p2m.first_hole(512..1024), Some(700));
+        p2m.insert(700..701, false);
+        assert_eq!(p2m.first_hole(512..1024), None);
+        assert!(!p2m.is_intact(1));
+        assert_eq!(
+            p2m.insert(512..1024, true),
+            Inserted {
+                already_populated: 512,
+                formed: 1,
+                shattered: 0
+            }
+        );
+        assert!(p2m.is_intact(1));
+    }
+
+    #[test]
+    fn removing_a_whole_chunk_empties_it_without_counting_a_shatter() {
+        let mut p2m = P2m::default();
+        p2m.insert(0..512, true);
+        assert_eq!(
+            p2m.remove(0..600),
+            Removed {
+                frames: 512,
+                shattered: 0
+            }
+        );
+        assert_eq!(p2m.populated(), 0);
+        assert_eq!(p2m.intact(), 0);
+        assert_eq!(p2m.first_hole(0..512), Some(0));
+        assert_eq!(p2m.footprint_bytes(), 0);
+    }
+
+    #[test]
+    fn populating_part_of_a_superpage_again_shatters_it() {
+        let mut p2m = P2m::default();
+        p2m.insert(0..512, true);
+        assert_eq!(
+            p2m.insert(3..4, false),
+            Inserted {
+                already_populated: 1,
+                formed: 0,
+                shattered: 1
+            }
+        );
+        assert_eq!(p2m.populated(), 512);
+        assert!(!p2m.is_intact(0));
+    }
+
+    #[test]
+    fn holes_are_found_across_chunks() {
+        let mut p2m = P2m::default();
+        p2m.insert(100..600, false);
+        assert_eq!(p2m.first_hole(100..600), None);
+        assert_eq!(p2m.first_hole(100..601), Some(600));
+        assert_eq!(p2m.first_hole(99..600), Some(99));
+        assert!(p2m.is_populated(599) && !p2m.is_populated(600));
+    }
+}

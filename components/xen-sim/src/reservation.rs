@@ -1,0 +1,149 @@
+//! The three reservation ops, extent by extent, as `increase_reservation`, `decrease_reservation`
+//! (with `guest_remove_page`) and `populate_physmap` do them for an auto-translated guest. Each
+//! returns the index of the first extent it did not complete; what an extent it failed had
+//! already done stays done.
+
+use crate::domain::Domain;
+use crate::faults::CallFaults;
+use crate::host_pool::{HostPool, Stale};
+use crate::memory_op::{AllocFlags, Reservation};
+use crate::p2m::GFN_LIMIT;
+use crate::state::State;
+use ballast_xen::ReservationOp;
+
+/// `alloc_domheap_pages(d, order, memflags)` followed by the accounting check of `assign_pages`:
+/// the whole extent or nothing.
+fn allocate(
+    pool: &mut HostPool,
+    dom: &Domain,
+    order: u32,
+    flags: AllocFlags,
+    faults: &CallFaults,
+    low_memory_bits: u8,
+) -> Option<Stale> {
+    let count = 1u64 << order;
+    let no_contiguous = faults.fragmented && order > 0;
+    let too_low = flags
+        .address_bits
+        .is_some_and(|bits| bits <= low_memory_bits);
+    let no_such_node = flags.exact_node.is_some_and(|node| node != 0);
+    if faults.exhausted || no_contiguous || too_low || no_such_node || !dom.has_room_for(count) {
+        return None;
+    }
+    pool.pop(count)
+}
+
+impl State {
+    /// Run `op` on domain `target` from extent `start`; returns the index reached.
+    pub(crate) fn run_reservation(
+        &mut self,
+        target: u16,
+        op: ReservationOp,
+        r: &Reservation<'_>,
+        start: u64,
+        flags: AllocFlags,
+        faults: &CallFaults,
+    ) -> u64 {
+        let low_memory_bits = self.low_memory_bits;
+        let Some(dom) = self.domains.get_mut(&target) else {
+            return start;
+        };
+        let pool = &mut self.pool;
+        let order = r.extent_order;
+        let count = 1u64 << order;
+        let mut i = start;
+        while i < r.nr_extents {
+            let faulted_here = faults.stop_after == Some(i - start);
+            let completed = match op {
+                ReservationOp::Increase => {
+                    // An auto-translated guest's list is neither read nor written: NULL is fine.
+                    !faulted_here
+                        && match allocate(pool, dom, order, flags, faults, low_memory_bits) {
+                            Some(_) => {
+                                dom.tot_pages += count;
+                                dom.gfnless += count;
+                                dom.counters.pages_increased += count;
+                                dom.counters.extents_increased += 1;
+                                true
+                            }
+                            None => false,
+                        }
+                }
+                ReservationOp::Populate => {
+                    !faulted_here
+                        && match r.extent_start.read(i) {
+                            Some(gfn) => populate_extent(
+                                pool,
+                                dom,
+                                gfn,
+                                order,
+                                flags,
+                                faults,
+                                low_memory_bits,
+                            ),
+                            None => false,
+                        }
+                }
+                ReservationOp::Decrease => match r.extent_start.read(i) {
+                    Some(gfn) => {
+                        let limit =
+                            faulted_here.then_some(faults.pages_into_failure.min(count - 1));
+                        decrease_extent(pool, dom, gfn, count, limit)
+                    }
+                    None => false,
+                },
+            };
+            if !completed {
+                break;
+            }
+            i += 1;
+        }
+        i
+    }
+}
+
+/// One extent of `populate_physmap`: allocate it whole, then map it at `gfn`.
+fn populate_extent(
+    pool: &mut HostPool,
+    dom: &mut Domain,
+    gfn: u64,
+    order: u32,
+    flags: AllocFlags,
+    faults: &CallFaults,
+    low_memory_bits: u8,
+) -> bool {
+    let count = 1u64 << order;
+    let Some(end) = gfn.checked_add(count).filter(|end| *end <= GFN_LIMIT) else {
+        return false;
+    };
+    let Some(contents) = allocate(pool, dom, order, flags, faults, low_memory_bits) else {
+        return false;
+    };
+    let superpages = order >= 9 && gfn.is_multiple_of(512);
+    dom.map(gfn..end, superpages, contents);
+    dom.counters.extents_populated += 1;
+    true
+}
+
+/// One extent of `decrease_reservation`: remove its pages in order until one is not populated
+/// (or, under an injected fault, after `limit` pages). Pages removed before the failure stay
+/// removed.
+fn decrease_extent(
+    pool: &mut HostPool,
+    dom: &mut Domain,
+    gfn: u64,
+    count: u64,
+    limit: Option<u64>,
+) -> bool {
+    let end = gfn.saturating_add(count).min(GFN_LIMIT).max(gfn);
+    let mut upto = dom.p2m.first_hole(gfn..end).unwrap_or(end);
+    if let Some(limit) = limit {
+        upto = upto.min(gfn.saturating_add(limit));
+    }
+    dom.release(gfn..upto, pool);
+    let completed = upto - gfn == count;
+    if completed {
+        dom.counters.extents_decreased += 1;
+    }
+    completed
+}

@@ -1,0 +1,277 @@
+//! `XenSim`: the cheap, shareable handle to one simulated host, with the raw `memory_op` entry,
+//! domain set-up and everything tests inspect.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ballast_xen::abi::DOMID_SELF;
+
+use crate::config::{DomId, DomainConfig, HostConfig};
+use crate::counters::Counters;
+use crate::domain::Domain;
+use crate::error::SimError;
+use crate::faults::Fault;
+use crate::hypervisor::SimHypervisor;
+use crate::memory_op::MemoryOpArg;
+use crate::state::State;
+
+/// What a ballooned (unpopulated) gfn reads as in a PVH guest.
+pub const BALLOONED_READ: u64 = u64::MAX;
+
+/// A simulated Xen host. Clones share the same host.
+#[derive(Clone)]
+pub struct XenSim {
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for XenSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("XenSim")
+            .field("domains", &s.domains.len())
+            .field("host_free_pages", &s.pool.free_pages())
+            .field("next_call", &s.faults.next_call())
+            .finish()
+    }
+}
+
+impl XenSim {
+    /// A host with `config.free_pages` free and no domains.
+    pub fn new(config: HostConfig) -> XenSim {
+        XenSim {
+            state: Arc::new(Mutex::new(State::new(config))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the state consistent per operation.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_domain<T>(&self, dom: DomId, f: impl FnOnce(&Domain) -> T) -> Option<T> {
+        self.lock().domains.get(&dom.0).map(f)
+    }
+
+    fn with_domain_mut<T>(
+        &self,
+        dom: DomId,
+        f: impl FnOnce(&mut Domain) -> T,
+    ) -> Result<T, SimError> {
+        self.lock()
+            .domains
+            .get_mut(&dom.0)
+            .map(f)
+            .ok_or(SimError::NoSuchDomain)
+    }
+
+    /// Create a domain with its boot memory populated (not taken from the host pool).
+    pub fn try_create_domain(&self, config: DomainConfig) -> Result<DomId, SimError> {
+        let mut s = self.lock();
+        let id = s.next_domid;
+        if id >= DOMID_SELF {
+            return Err(SimError::DomainIdsExhausted);
+        }
+        let domain = Domain::boot(&config);
+        s.max_page += domain.tot_pages;
+        s.domains.insert(id, domain);
+        s.next_domid = id + 1;
+        Ok(DomId(id))
+    }
+
+    /// Create a domain with its boot memory populated (not taken from the host pool). Ids start
+    /// at 1 and are never reused.
+    ///
+    /// # Panics
+    /// When all 32751 domain ids below `DOMID_SELF` have been used; see
+    /// [`XenSim::try_create_domain`].
+    pub fn create_domain(&self, config: DomainConfig) -> DomId {
+        match self.try_create_domain(config) {
+            Ok(id) => id,
+            Err(e) => panic!("create_domain: {e}"),
+        }
+    }
+
+    /// Destroy a domain: all its pages go back to the host pool, scrubbed (Xen scrubs the pages
+    /// of a dying domain).
+    pub fn destroy_domain(&self, dom: DomId) -> Result<(), SimError> {
+        let mut s = self.lock();
+        let domain = s.domains.remove(&dom.0).ok_or(SimError::NoSuchDomain)?;
+        s.pool.push(domain.tot_pages, Vec::new());
+        Ok(())
+    }
+
+    /// Make `dom` a control domain (or not): it may then act on other domains and name NUMA
+    /// nodes, as dom0 can.
+    pub fn set_privileged(&self, dom: DomId, privileged: bool) -> Result<(), SimError> {
+        self.with_domain_mut(dom, |d| d.privileged = privileged)
+    }
+
+    /// The `Hypervisor` backend of domain `dom`: every call is issued as `DOMID_SELF` by `dom`.
+    pub fn hypervisor(&self, dom: DomId) -> SimHypervisor {
+        SimHypervisor::new(self.clone(), dom)
+    }
+
+    /// `HYPERVISOR_memory_op(cmd, arg)` issued by domain `caller`, answered as Xen 4.17 answers
+    /// it. A caller that does not exist gets `-ESRCH`.
+    pub fn memory_op(&self, caller: DomId, cmd: u64, arg: MemoryOpArg<'_>) -> i64 {
+        self.lock().memory_op(caller.0, cmd, arg)
+    }
+
+    /// Record console output of `dom`.
+    pub fn console_write(&self, dom: DomId, bytes: &[u8]) -> Result<(), SimError> {
+        self.with_domain_mut(dom, |d| d.console_write(bytes))
+    }
+
+    /// The most recent console output of `dom` (up to 64 KiB).
+    pub fn console_output(&self, dom: DomId) -> Option<Vec<u8>> {
+        self.with_domain(dom, |d| d.console.clone())
+    }
+
+    /// `tot_pages`: what `XENMEM_current_reservation` answers.
+    pub fn tot_pages(&self, dom: DomId) -> Option<u64> {
+        self.with_domain(dom, |d| d.tot_pages)
+    }
+
+    /// `max_pages`: what `XENMEM_maximum_reservation` answers.
+    pub fn max_pages(&self, dom: DomId) -> Option<u64> {
+        self.with_domain(dom, |d| d.max_pages)
+    }
+
+    /// Set `max_pages` (as the toolstack's `xl mem-max` does). Pages already above it stay.
+    pub fn set_max_pages(&self, dom: DomId, max_pages: u64) -> Result<(), SimError> {
+        self.with_domain_mut(dom, |d| d.max_pages = max_pages)
+    }
+
+    /// Whether `gfn` of `dom` is populated.
+    pub fn is_populated(&self, dom: DomId, gfn: u64) -> Option<bool> {
+        self.with_domain(dom, |d| d.p2m.is_populated(gfn))
+    }
+
+    /// Populated gfns of `dom` in `gfns`.
+    pub fn populated_count(&self, dom: DomId, gfns: Range<u64>) -> Option<u64> {
+        self.with_domain(dom, |d| d.p2m.count(gfns))
+    }
+
+    /// Whether 2 MiB chunk `chunk` (gfns `chunk * 512 ..`) of `dom` is mapped by an intact
+    /// superpage.
+    pub fn superpage_intact(&self, dom: DomId, chunk: u64) -> Option<bool> {
+        self.with_domain(dom, |d| d.p2m.is_intact(chunk))
+    }
+
+    /// Free pages in the host pool.
+    pub fn host_free_pages(&self) -> u64 {
+        self.lock().pool.free_pages()
+    }
+
+    /// The counters of `dom`.
+    pub fn counters(&self, dom: DomId) -> Option<Counters> {
+        self.with_domain(dom, |d| d.counters())
+    }
+
+    /// Pages `dom` owns that no gfn maps any more, lost by populating over populated gfns.
+    pub fn leaked_pages(&self, dom: DomId) -> Option<u64> {
+        self.with_domain(dom, |d| d.leaked)
+    }
+
+    /// Pages increase_reservation gave `dom` without a gfn.
+    pub fn gfnless_pages(&self, dom: DomId) -> Option<u64> {
+        self.with_domain(dom, |d| d.gfnless)
+    }
+
+    /// Fill populated page `gfn` of `dom` with `word` (0 is a scrubbed page).
+    pub fn write_page(&self, dom: DomId, gfn: u64, word: u64) -> Result<(), SimError> {
+        self.with_domain_mut(dom, |d| {
+            if d.p2m.is_populated(gfn) {
+                d.contents.write(gfn, word);
+                Ok(())
+            } else {
+                Err(SimError::NotPopulated)
+            }
+        })?
+    }
+
+    /// The fill word of `gfn` of `dom`: what the page holds if populated, all ones if not.
+    pub fn read_page(&self, dom: DomId, gfn: u64) -> Option<u64> {
+        self.with_domain(dom, |d| {
+            if d.p2m.is_populated(gfn) {
+                d.contents.read(gfn)
+            } else {
+                BALLOONED_READ
+            }
+        })
+    }
+
+    /// Plan a fault (see [`Fault`] for how calls are numbered).
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.plan(fault);
+    }
+
+    /// Set the probability of a random fault per reservation call.
+    pub fn set_random_fault_probability(&self, probability: f64) {
+        self.lock().faults.set_probability(probability);
+    }
+
+    /// The number the next reservation call (op 0, 1 or 6) will get.
+    pub fn next_call(&self) -> u64 {
+        self.lock().faults.next_call()
+    }
+
+    /// Approximate heap bytes the simulator holds (P2Ms, contents, stale pool contents).
+    pub fn footprint_bytes(&self) -> usize {
+        let s = self.lock();
+        s.pool.footprint_bytes()
+            + s.domains
+                .values()
+                .map(Domain::footprint_bytes)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_is_shared_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<XenSim>();
+        let sim = XenSim::new(HostConfig {
+            free_pages: 7,
+            ..HostConfig::default()
+        });
+        let other = sim.clone();
+        let d = other.create_domain(DomainConfig::domu(0..4, 8));
+        assert_eq!(sim.tot_pages(d), Some(4));
+        assert_eq!(d, DomId(1));
+        assert_eq!(sim.tot_pages(DomId(9)), None);
+    }
+
+    #[test]
+    fn pages_are_written_only_where_populated_and_holes_read_all_ones() {
+        let sim = XenSim::new(HostConfig::default());
+        let d = sim.create_domain(DomainConfig::domu(0..4, 8));
+        assert_eq!(sim.write_page(d, 2, 0x55), Ok(()));
+        assert_eq!(sim.read_page(d, 2), Some(0x55));
+        assert_eq!(sim.read_page(d, 3), Some(0));
+        assert_eq!(sim.write_page(d, 4, 1), Err(SimError::NotPopulated));
+        assert_eq!(sim.read_page(d, 4), Some(BALLOONED_READ));
+        assert_eq!(sim.write_page(DomId(5), 0, 1), Err(SimError::NoSuchDomain));
+    }
+
+    #[test]
+    fn a_destroyed_domain_returns_its_pages_scrubbed() {
+        let sim = XenSim::new(HostConfig {
+            free_pages: 10,
+            ..HostConfig::default()
+        });
+        let d = sim.create_domain(DomainConfig::domu(0..4, 8));
+        sim.write_page(d, 0, 9).unwrap();
+        assert_eq!(sim.destroy_domain(d), Ok(()));
+        assert_eq!(sim.host_free_pages(), 14);
+        assert_eq!(sim.destroy_domain(d), Err(SimError::NoSuchDomain));
+        assert_eq!(sim.memory_op(d, 3, MemoryOpArg::Domid(DOMID_SELF)), -3);
+    }
+}

@@ -1,0 +1,39 @@
+//! Everything the simulator holds behind its lock: the host pool, the domains, the fault state.
+
+use std::collections::BTreeMap;
+
+use crate::config::HostConfig;
+use crate::domain::Domain;
+use crate::faults::FaultState;
+use crate::host_pool::HostPool;
+
+/// The simulated hypervisor's state.
+#[derive(Debug)]
+pub struct State {
+    /// Free host memory, shared by all domains.
+    pub pool: HostPool,
+    /// Domains by id.
+    pub domains: BTreeMap<u16, Domain>,
+    /// Planned and random faults, and the call counter.
+    pub faults: FaultState,
+    /// No free host memory below `2^low_memory_bits` bytes.
+    pub low_memory_bits: u8,
+    /// `max_page`: frames the host knows of (free pool plus boot memory handed out).
+    pub max_page: u64,
+    /// The id the next domain gets.
+    pub next_domid: u16,
+}
+
+impl State {
+    /// A host with no domains.
+    pub fn new(config: HostConfig) -> State {
+        State {
+            pool: HostPool::new(config.free_pages),
+            domains: BTreeMap::new(),
+            faults: FaultState::new(config.seed, config.faults, config.random_fault_probability),
+            low_memory_bits: config.low_memory_bits,
+            max_page: config.free_pages,
+            next_domid: 1,
+        }
+    }
+}
