@@ -1,9 +1,21 @@
-//! The per-frame checks on a reservation list: alignment, ownership, and no extent listed twice.
-//! Each is one pass over the list with no allocation.
+//! The checks on a reservation's flags and on its list: alignment, ownership, and no extent listed
+//! twice. Each is one pass over the list with no allocation.
 
+use ballast_xen::mem_flags::{XENMEMF_EXACT_NODE_REQUEST, XENMEMF_VNODE};
 use ballast_xen::{ExtentOrder, Gfn};
 
 use crate::policy::CallerPolicy;
+
+/// The `mem_flags` bits a caller may set: the address-bit limit, the node, and the exact and
+/// virtual node qualifiers. Populate-on-demand (bit 16) is refused: it creates entries with no
+/// memory behind them, which no component's page model knows, and Xen refuses it on oneself
+/// anyway. Bits Xen does not define are refused so that a future meaning cannot slip through.
+const ALLOWED_MEM_FLAGS: u32 = 0xff | 0xff00 | XENMEMF_EXACT_NODE_REQUEST | XENMEMF_VNODE;
+
+/// Whether `mem_flags` sets only allowed bits.
+pub(crate) fn flags_allowed(mem_flags: u32) -> bool {
+    mem_flags & !ALLOWED_MEM_FLAGS == 0
+}
 
 /// Whether every frame is the first frame of an extent of `order`.
 pub(crate) fn all_aligned(frames: &[Gfn], order: ExtentOrder) -> bool {
@@ -77,6 +89,20 @@ mod tests {
         let mut scratch = [Gfn(0); 2];
         assert!(has_repeat(&gfns(&[3, 2, 1, 4, 5, 6]), &mut scratch));
         assert!(!has_repeat(&gfns(&[1, 2, 3, 4, 5, 6]), &mut scratch));
+    }
+
+    #[test]
+    fn only_address_bits_and_node_selection_are_allowed() {
+        use ballast_xen::mem_flags::XENMEMF_POPULATE_ON_DEMAND;
+        use ballast_xen::MemFlags;
+        assert!(flags_allowed(0));
+        assert!(flags_allowed(
+            MemFlags::NONE.address_bits(32).node(3).exact_node().raw()
+        ));
+        assert!(flags_allowed(XENMEMF_VNODE));
+        assert!(!flags_allowed(XENMEMF_POPULATE_ON_DEMAND));
+        assert!(!flags_allowed(1 << 19));
+        assert!(!flags_allowed(1 << 31));
     }
 
     #[test]

@@ -15,25 +15,28 @@ pub enum GatewayError {
     ForeignDomain = 3,
     /// The op number is not increase (0), decrease (1) or populate (6).
     UnknownOp = 4,
+    /// `mem_flags` asks for populate-on-demand or sets a bit Xen does not define.
+    BadFlags = 5,
     /// The extent order is above the configured maximum.
-    OrderTooLarge = 5,
+    OrderTooLarge = 6,
     /// The list holds more extents than one call may carry.
-    TooManyFrames = 6,
+    TooManyFrames = 7,
     /// A frame is not the first frame of an extent of the requested order.
-    Misaligned = 7,
+    Misaligned = 8,
     /// An extent does not lie wholly inside one range the caller owns.
-    NotOwned = 8,
+    NotOwned = 9,
     /// A populate list names the same extent twice (Xen would map it twice and leak a page).
-    DuplicateFrame = 9,
+    DuplicateFrame = 10,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 9] = [
+    pub const ALL: [GatewayError; 10] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
         GatewayError::UnknownOp,
+        GatewayError::BadFlags,
         GatewayError::OrderTooLarge,
         GatewayError::TooManyFrames,
         GatewayError::Misaligned,

@@ -4,7 +4,7 @@
 use ballast_ipc::Badge;
 use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno};
 
-use crate::checks::{all_aligned, all_owned, has_repeat};
+use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
 use crate::{GatewayError, GatewayOp, Policy, PolicyError, QueryError};
 
@@ -41,7 +41,8 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     ///
     /// Checked in this order, the first failure refusing the request before anything reaches
     /// Xen: the caller is in the table and holds the capability for the op; `domid` is this guest;
-    /// the op is one of the three; the order is at most the configured maximum; the list is at
+    /// the op is one of the three; `mem_flags` sets only address bits and node selection (see
+    /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
     /// most the configured length; every frame is aligned to its extent; every extent lies inside
     /// one range the caller owns; a populate list names no extent twice.
     ///
@@ -66,7 +67,8 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             caller: known,
         };
         self.counters.call(who);
-        let (op, order) = match self.check_reservation(caller, decoded, order, domid, frames) {
+        let checked = self.check_reservation(caller, decoded, order, mem_flags, domid, frames);
+        let (op, order) = match checked {
             Ok(checked) => checked,
             Err(reason) => {
                 self.counters.rejection(who, reason);
@@ -89,6 +91,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         caller: Badge,
         op: Option<ReservationOp>,
         order: u8,
+        mem_flags: u32,
         domid: u16,
         frames: &[Gfn],
     ) -> Result<(ReservationOp, ExtentOrder), GatewayError> {
@@ -103,6 +106,9 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             return Err(GatewayError::ForeignDomain);
         }
         let op = op.ok_or(GatewayError::UnknownOp)?;
+        if !flags_allowed(mem_flags) {
+            return Err(GatewayError::BadFlags);
+        }
         let order = ExtentOrder::new(order)
             .filter(|order| *order <= self.policy.max_order())
             .ok_or(GatewayError::OrderTooLarge)?;
@@ -175,425 +181,60 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 
 #[cfg(test)]
 mod tests {
-    //! Until `ballast-xen-sim` lands, a counting backend stands in for Xen: it records how many
-    //! calls reached it and answers with a fixed budget of extents.
-    use core::cell::Cell;
-
     use super::*;
     use crate::{CallerGrant, GfnRange, Limits, OpSet};
     use ballast_xen::DOMID_SELF;
-
-    struct CountingXen<'a> {
-        calls: &'a Cell<u32>,
-        budget: usize,
-        current: Result<u64, XenErrno>,
-    }
-
-    impl Hypervisor for CountingXen<'_> {
-        fn reservation(
-            &mut self,
-            _: ReservationOp,
-            _: ExtentOrder,
-            _: MemFlags,
-            frames: &mut [Gfn],
-        ) -> Completed {
-            self.calls.set(self.calls.get() + 1);
-            Completed {
-                extents: frames.len().min(self.budget),
-                anomaly: None,
-            }
-        }
-        fn current_reservation(&mut self) -> Result<u64, XenErrno> {
-            self.calls.set(self.calls.get() + 1);
-            self.current
-        }
-        fn maximum_reservation(&mut self) -> Result<u64, XenErrno> {
-            self.calls.set(self.calls.get() + 1);
-            Err(XenErrno::ESRCH)
-        }
-        fn console_write(&mut self, _: &[u8]) -> Result<(), XenErrno> {
-            Ok(())
-        }
-    }
+    use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
 
     const SERVER: Badge = Badge(1);
-    const READER: Badge = Badge(2);
-    const STRANGER: Badge = Badge(99);
-    const OWNED_START: u64 = 0x10_000;
-    const OWNED_FRAMES: u64 = 0x1000;
-    const GATEWAY_OWN: u64 = 0x100;
-    /// A range that does not start on a superpage boundary: a superpage can straddle its start.
-    const UNALIGNED_START: u64 = 0x20_100;
-    const UNALIGNED_FRAMES: u64 = 0x300;
 
-    fn gateway(calls: &Cell<u32>, budget: usize) -> Gateway<CountingXen<'_>, 2, 2, 8> {
-        let owned = [
-            GfnRange::new(Gfn(OWNED_START), OWNED_FRAMES).expect("valid"),
-            GfnRange::new(Gfn(UNALIGNED_START), UNALIGNED_FRAMES).expect("valid"),
-        ];
-        let grants = [
-            CallerGrant {
-                badge: SERVER,
-                ops: OpSet::of(&[GatewayOp::Decrease, GatewayOp::Populate, GatewayOp::Current]),
-                ranges: &owned,
-            },
-            CallerGrant {
-                badge: READER,
-                ops: OpSet::of(&[GatewayOp::Maximum]),
-                ranges: &[],
-            },
-        ];
-        let protected = [GfnRange::new(Gfn(GATEWAY_OWN), 0x10).expect("valid")];
-        let limits = Limits {
-            max_order: 9,
-            max_frames_per_call: 4,
-            own_domid: Some(5),
-        };
-        let policy = Policy::new(limits, &grants, &protected).expect("valid policy");
-        let xen = CountingXen {
-            calls,
-            budget,
-            current: Ok(0x8000),
-        };
-        Gateway::new(xen, policy).expect("policy fits")
+    fn xen() -> (XenSim, SimHypervisor) {
+        let sim = XenSim::new(HostConfig {
+            free_pages: 0x1000,
+            ..HostConfig::default()
+        });
+        let dom = sim.create_domain(DomainConfig::domu(0..0x1000, 0x1000));
+        let hypervisor = sim.hypervisor(dom);
+        (sim, hypervisor)
     }
 
-    fn refused(
-        caller: Badge,
-        op: u8,
-        order: u8,
-        domid: u16,
-        frames: &mut [Gfn],
-        expected: GatewayError,
-    ) {
-        let calls = Cell::new(0);
-        let mut gateway = gateway(&calls, usize::MAX);
-        let first = frames[0];
-        assert_eq!(
-            gateway.reservation(caller, op, order, 0, domid, frames),
-            Err(expected)
-        );
-        assert_eq!(calls.get(), 0, "nothing reached Xen");
-        assert_eq!(frames[0], first, "the list is untouched");
-        let total = gateway.counters().total();
-        assert_eq!(
-            (total.calls, total.hypercalls, total.extents_requested),
-            (1, 0, 0)
-        );
-        assert_eq!(total.rejections.get(expected), 1);
-        assert_eq!(total.rejections.total(), 1);
-    }
-
-    const POPULATE: u8 = 6;
-    const DECREASE: u8 = 1;
-    const INCREASE: u8 = 0;
-
-    #[test]
-    fn each_broken_rule_is_refused_with_its_reason_and_xen_sees_nothing() {
-        let owned = Gfn(OWNED_START);
-        refused(
-            STRANGER,
-            POPULATE,
-            0,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::UnknownCaller,
-        );
-        refused(
-            READER,
-            POPULATE,
-            0,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::NotPermitted,
-        );
-        refused(
-            SERVER,
-            INCREASE,
-            0,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::NotPermitted,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            0,
-            0,
-            &mut [owned],
-            GatewayError::ForeignDomain,
-        );
-        refused(
-            SERVER,
-            3,
-            0,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::UnknownOp,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            10,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::OrderTooLarge,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            200,
-            DOMID_SELF,
-            &mut [owned],
-            GatewayError::OrderTooLarge,
-        );
-        refused(
-            SERVER,
-            DECREASE,
-            0,
-            DOMID_SELF,
-            &mut [owned; 5],
-            GatewayError::TooManyFrames,
-        );
-        refused(
-            SERVER,
-            DECREASE,
-            9,
-            DOMID_SELF,
-            &mut [owned.add(1)],
-            GatewayError::Misaligned,
-        );
-        refused(
-            SERVER,
-            DECREASE,
-            0,
-            DOMID_SELF,
-            &mut [Gfn(GATEWAY_OWN)],
-            GatewayError::NotOwned,
-        );
-        refused(
-            SERVER,
-            DECREASE,
-            0,
-            DOMID_SELF,
-            &mut [owned.add(OWNED_FRAMES)],
-            GatewayError::NotOwned,
-        );
-        refused(
-            SERVER,
-            DECREASE,
-            9,
-            DOMID_SELF,
-            &mut [Gfn(UNALIGNED_START - 0x100)],
-            GatewayError::NotOwned,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            0,
-            DOMID_SELF,
-            &mut [owned, owned.add(1), owned],
-            GatewayError::DuplicateFrame,
-        );
-    }
-
-    #[test]
-    fn checks_run_in_the_documented_order() {
-        let foreign = Gfn(GATEWAY_OWN + 1);
-        refused(
-            STRANGER,
-            3,
-            10,
-            0,
-            &mut [foreign; 5],
-            GatewayError::UnknownCaller,
-        );
-        refused(
-            READER,
-            POPULATE,
-            10,
-            0,
-            &mut [foreign; 5],
-            GatewayError::NotPermitted,
-        );
-        refused(
-            SERVER,
-            3,
-            10,
-            0,
-            &mut [foreign; 5],
-            GatewayError::ForeignDomain,
-        );
-        refused(
-            SERVER,
-            3,
-            10,
-            DOMID_SELF,
-            &mut [foreign; 5],
-            GatewayError::UnknownOp,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            10,
-            DOMID_SELF,
-            &mut [foreign; 5],
-            GatewayError::OrderTooLarge,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            0,
-            DOMID_SELF,
-            &mut [foreign; 5],
-            GatewayError::TooManyFrames,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            1,
-            DOMID_SELF,
-            &mut [foreign; 4],
-            GatewayError::Misaligned,
-        );
-        refused(
-            SERVER,
-            POPULATE,
-            0,
-            DOMID_SELF,
-            &mut [foreign; 4],
-            GatewayError::NotOwned,
-        );
-    }
-
-    #[test]
-    fn xens_answer_passes_through_exactly_including_a_short_count() {
-        let calls = Cell::new(0);
-        let mut gateway = gateway(&calls, 2);
-        let mut frames = [Gfn(OWNED_START + 3), Gfn(OWNED_START), Gfn(OWNED_START + 2)];
-        let answer = gateway.reservation(SERVER, POPULATE, 0, 0, 5, &mut frames);
-        assert_eq!(
-            answer,
-            Ok(Completed {
-                extents: 2,
-                anomaly: None
-            })
-        );
-        assert_eq!(calls.get(), 1);
-        let populate = gateway.counters().op(GatewayOp::Populate);
-        assert_eq!(
-            (
-                populate.extents_requested,
-                populate.extents_completed,
-                populate.short_completions
-            ),
-            (3, 2, 1)
-        );
-        assert_eq!(gateway.counters().caller(SERVER), Some(populate));
-    }
-
-    #[test]
-    fn a_superpage_wholly_inside_an_unaligned_range_passes() {
-        let calls = Cell::new(0);
-        let mut gateway = gateway(&calls, usize::MAX);
-        let mut frames = [Gfn(UNALIGNED_START + 0x100), Gfn(OWNED_START)];
-        assert_eq!(
-            gateway.reservation(SERVER, DECREASE, 9, 0, DOMID_SELF, &mut frames),
-            Ok(Completed::all(2))
-        );
-        assert_eq!(calls.get(), 1);
-    }
-
-    #[test]
-    fn an_increase_list_is_output_so_only_its_length_is_checked() {
-        let calls = Cell::new(0);
-        let grow = Badge(3);
+    fn policy(max_frames_per_call: usize) -> Policy<1, 1> {
+        let owned = [GfnRange::new(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
-            badge: grow,
-            ops: OpSet::of(&[GatewayOp::Increase]),
-            ranges: &[],
+            badge: SERVER,
+            ops: OpSet::of(&GatewayOp::ALL),
+            ranges: &owned,
         }];
         let limits = Limits {
-            max_order: 0,
-            max_frames_per_call: 2,
+            max_order: 9,
+            max_frames_per_call,
             own_domid: None,
         };
-        let policy = Policy::<1, 1>::new(limits, &grants, &[]).expect("valid policy");
-        let xen = CountingXen {
-            calls: &calls,
-            budget: usize::MAX,
-            current: Ok(0),
-        };
-        let mut grower = Gateway::<_, 1, 1, 2>::new(xen, policy).expect("fits");
-        let mut garbage = [Gfn(u64::MAX), Gfn(u64::MAX)];
-        assert_eq!(
-            grower.reservation(grow, INCREASE, 0, 0, DOMID_SELF, &mut garbage),
-            Ok(Completed::all(2))
-        );
-        assert_eq!(
-            grower.reservation(grow, INCREASE, 0, 0, DOMID_SELF, &mut [Gfn(0); 3]),
-            Err(GatewayError::TooManyFrames)
-        );
-        assert_eq!(calls.get(), 1);
-        assert_eq!(grower.counters().op(GatewayOp::Increase).calls, 2);
-    }
-
-    #[test]
-    fn an_empty_list_completes_nothing_without_a_hypercall() {
-        let calls = Cell::new(0);
-        let mut gateway = gateway(&calls, usize::MAX);
-        assert_eq!(
-            gateway.reservation(SERVER, DECREASE, 9, 0, DOMID_SELF, &mut []),
-            Ok(Completed::all(0))
-        );
-        assert_eq!(calls.get(), 0);
-        assert_eq!(gateway.counters().total().calls, 1);
-    }
-
-    #[test]
-    fn queries_need_their_capability_and_surface_xens_errno() {
-        let calls = Cell::new(0);
-        let mut gateway = gateway(&calls, usize::MAX);
-        assert_eq!(gateway.current_reservation(SERVER), Ok(0x8000));
-        assert_eq!(
-            gateway.maximum_reservation(READER),
-            Err(QueryError::Xen(XenErrno::ESRCH))
-        );
-        assert_eq!(calls.get(), 2);
-        assert_eq!(
-            gateway.maximum_reservation(SERVER),
-            Err(QueryError::Refused(GatewayError::NotPermitted))
-        );
-        assert_eq!(
-            gateway.current_reservation(STRANGER),
-            Err(QueryError::Refused(GatewayError::UnknownCaller))
-        );
-        assert_eq!(calls.get(), 2);
-        let maximum = gateway.counters().op(GatewayOp::Maximum);
-        assert_eq!(
-            (maximum.calls, maximum.hypercalls, maximum.xen_errors),
-            (2, 1, 1)
-        );
-        assert_eq!(maximum.rejections.get(GatewayError::NotPermitted), 1);
+        Policy::new(limits, &grants, &[]).expect("valid policy")
     }
 
     #[test]
     fn a_policy_wider_than_the_scratch_buffer_is_refused() {
-        let calls = Cell::new(0);
-        let limits = Limits {
-            max_order: 0,
-            max_frames_per_call: 9,
-            own_domid: None,
-        };
-        let policy = Policy::<1, 1>::new(limits, &[], &[]).expect("valid policy");
-        let xen = CountingXen {
-            calls: &calls,
-            budget: 0,
-            current: Ok(0),
-        };
+        let (_, hypervisor) = xen();
+        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, policy(9)).map(|_| ());
+        assert_eq!(built, Err(PolicyError::BadFramesPerCall));
+    }
+
+    #[test]
+    fn a_list_at_the_limit_passes_and_one_more_frame_does_not() {
+        let (sim, hypervisor) = xen();
+        let mut gateway = Gateway::<_, 1, 1, 8>::new(hypervisor, policy(8)).expect("fits");
+        let mut frames: [Gfn; 9] = core::array::from_fn(|i| Gfn(0x800 + i as u64));
+        let decrease = ReservationOp::Decrease as u8;
+        let refused = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames);
+        assert_eq!(refused, Err(GatewayError::TooManyFrames));
+        let done = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames[..8]);
+        assert_eq!(done, Ok(Completed::all(8)));
         assert_eq!(
-            Gateway::<_, 1, 1, 8>::new(xen, policy).map(|_| ()),
-            Err(PolicyError::BadFramesPerCall)
+            sim.counters(gateway.hypervisor.domain())
+                .map(|c| c.decrease_calls),
+            Some(1)
         );
+        assert_eq!(gateway.policy().max_frames_per_call(), 8);
     }
 }
