@@ -49,10 +49,17 @@ pub struct Removed {
     pub shattered: u64,
 }
 
+/// The states of `LEAF_CHUNKS` consecutive chunks, with how many are not empty.
+#[derive(Debug)]
+struct Leaf {
+    states: [Chunk; LEAF_CHUNKS],
+    used: usize,
+}
+
 /// The P2M of one domain.
 #[derive(Debug, Default)]
 pub struct P2m {
-    leaves: BTreeMap<u64, Box<[Chunk; LEAF_CHUNKS]>>,
+    leaves: BTreeMap<u64, Box<Leaf>>,
     partial: HashMap<u64, Box<ChunkBits>>,
     populated: u64,
     intact: u64,
@@ -108,9 +115,9 @@ impl P2m {
 
     fn state(&self, chunk: u64) -> Chunk {
         let leaf = chunk / LEAF_CHUNKS as u64;
-        self.leaves
-            .get(&leaf)
-            .map_or(Chunk::Empty, |l| l[(chunk % LEAF_CHUNKS as u64) as usize])
+        self.leaves.get(&leaf).map_or(Chunk::Empty, |l| {
+            l.states[(chunk % LEAF_CHUNKS as u64) as usize]
+        })
     }
 
     fn set_state(&mut self, chunk: u64, state: Chunk) {
@@ -129,17 +136,20 @@ impl P2m {
         }
         let leaf = chunk / LEAF_CHUNKS as u64;
         let slot = (chunk % LEAF_CHUNKS as u64) as usize;
-        if state == Chunk::Empty {
-            if let Some(l) = self.leaves.get_mut(&leaf) {
-                l[slot] = Chunk::Empty;
-                if l.iter().all(|c| *c == Chunk::Empty) {
-                    self.leaves.remove(&leaf);
-                }
-            }
-        } else {
-            self.leaves
-                .entry(leaf)
-                .or_insert_with(|| Box::new([Chunk::Empty; LEAF_CHUNKS]))[slot] = state;
+        let l = self.leaves.entry(leaf).or_insert_with(|| {
+            Box::new(Leaf {
+                states: [Chunk::Empty; LEAF_CHUNKS],
+                used: 0,
+            })
+        });
+        l.states[slot] = state;
+        match (old, state) {
+            (Chunk::Empty, _) => l.used += 1,
+            (_, Chunk::Empty) => l.used -= 1,
+            _ => {}
+        }
+        if l.used == 0 {
+            self.leaves.remove(&leaf);
         }
     }
 
@@ -256,7 +266,7 @@ impl P2m {
 
     /// Approximate heap bytes this P2M holds.
     pub fn footprint_bytes(&self) -> usize {
-        let leaf = core::mem::size_of::<[Chunk; LEAF_CHUNKS]>() + 48;
+        let leaf = core::mem::size_of::<Leaf>() + 48;
         let partial = core::mem::size_of::<ChunkBits>() + 32;
         self.leaves.len() * leaf + self.partial.capacity() * partial
     }

@@ -1,0 +1,84 @@
+//! `SimHypervisor` as the hypercall gateway uses it: the `ballast_xen::Hypervisor` trait, every
+//! call issued as DOMID_SELF through the raw entry.
+
+use ballast_xen::{
+    Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER,
+};
+use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
+
+fn backend() -> (XenSim, SimHypervisor) {
+    let sim = XenSim::new(HostConfig {
+        free_pages: 1024,
+        ..HostConfig::default()
+    });
+    let d = sim.create_domain(DomainConfig::domu(0..2048, 2048 + 100));
+    (sim.clone(), sim.hypervisor(d))
+}
+
+#[test]
+fn reservations_report_the_completed_prefix() {
+    let (sim, mut xen) = backend();
+    let mut frames = [Gfn(0), Gfn(512)];
+    let done = xen.reservation(
+        ReservationOp::Decrease,
+        SUPERPAGE_ORDER,
+        MemFlags::NONE,
+        &mut frames,
+    );
+    assert_eq!(done, Completed::all(2));
+    assert_eq!(xen.current_reservation(), Ok(1024));
+    let mut frames = [Gfn(0), Gfn(512)];
+    let done = xen.reservation(
+        ReservationOp::Populate,
+        SUPERPAGE_ORDER,
+        MemFlags::NONE,
+        &mut frames,
+    );
+    assert_eq!(done, Completed::all(2));
+    let mut more: Vec<Gfn> = (5000..5200).map(Gfn).collect();
+    let done = xen.reservation(
+        ReservationOp::Populate,
+        ExtentOrder::PAGE,
+        MemFlags::NONE,
+        &mut more,
+    );
+    assert_eq!(
+        done,
+        Completed {
+            extents: 100,
+            anomaly: None
+        }
+    );
+    assert_eq!(xen.current_reservation(), Ok(2148));
+    assert_eq!(xen.maximum_reservation(), Ok(2148));
+    assert_eq!(sim.counters(xen.domain()).unwrap().populate_calls, 2);
+}
+
+#[test]
+fn orders_above_the_domains_limit_complete_nothing() {
+    let (_, mut xen) = backend();
+    let mut frames = [Gfn(0)];
+    let order = ExtentOrder::new(10).unwrap();
+    let done = xen.reservation(ReservationOp::Decrease, order, MemFlags::NONE, &mut frames);
+    assert_eq!(
+        done,
+        Completed {
+            extents: 0,
+            anomaly: None
+        }
+    );
+    assert_eq!(xen.current_reservation(), Ok(2048));
+}
+
+#[test]
+fn clones_share_the_host_and_the_console_is_recorded() {
+    let (sim, xen) = backend();
+    let mut other = xen.clone();
+    std::thread::spawn(move || other.console_write(b"hello from a thread").unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(
+        sim.console_output(xen.domain()).unwrap(),
+        b"hello from a thread"
+    );
+}
