@@ -4,11 +4,13 @@
 //! the capabilities they need.
 
 mod error;
+mod generate;
 mod layout;
 mod model;
 mod parse;
 
 pub use error::IdlError;
+pub use generate::{generate, module_name};
 pub use layout::{layout, Layout, Slot, MAX_BODY_BYTES};
 pub use model::{ErrorVariant, Field, Interface, Lease, LeaseMode, Op, ScalarType};
 pub use parse::{load_dir, parse_file, parse_str, MAX_ERROR_VALUE};

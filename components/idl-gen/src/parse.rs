@@ -187,7 +187,10 @@ impl Checker<'_> {
 
     fn toml_error(&self, error: &toml::de::Error) -> IdlError {
         let line = error.span().map_or(0, |span| self.line_of(span.start));
-        let message = error.message().trim().to_string();
+        let message = error
+            .message()
+            .trim()
+            .replace("expected i64", "expected an integer");
         let help = if let Some(field) = backticked(&message, "missing field ") {
             match field {
                 "name" => "add `name = \"...\"`".to_string(),

@@ -1,0 +1,337 @@
+//! The hand-written half of the IPC interfaces: the reply status encoding, protocol errors, the
+//! permission check the composition tables implement, typed replies, and the header and lease
+//! checks the generated clients and dispatchers share.
+//!
+//! # Reply status encoding
+//!
+//! A reply's header carries the interface id and version of the server that answered, and a
+//! status in `op_or_status`:
+//!
+//! | status            | meaning                                                      | body            |
+//! |-------------------|--------------------------------------------------------------|-----------------|
+//! | `0`               | success                                                      | the op's reply  |
+//! | `1..=0x7fff`      | the interface's error enum (values from the `.idol` file)    | empty           |
+//! | `0x8000 \| n`     | [`ProtocolError`] `n`: the call never reached the server code | empty           |
+//!
+//! Transport failures ([`IpcError`]) never travel in a reply: the runtime reports them to the
+//! caller directly. A server that died during a call shows up as the interface's `server_died`
+//! variant (e.g. `ServerRestarted`).
+
+use ballast_ipc::{
+    Badge, EndpointId, IpcError, LeaseDescriptor, MessageHeader, ReplyToken, Sys, HEADER_BYTES,
+    MESSAGE_BYTES,
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Status of a successful reply.
+pub const STATUS_OK: u16 = 0;
+/// Highest status an interface error may use.
+pub const MAX_INTERFACE_STATUS: u16 = 0x7fff;
+/// Protocol errors are sent as `PROTOCOL_STATUS_BASE | error`.
+pub const PROTOCOL_STATUS_BASE: u16 = 0x8000;
+/// Largest body a message may carry.
+pub const MAX_BODY_BYTES: usize = MESSAGE_BYTES - HEADER_BYTES;
+
+/// Why a call was refused before it reached the server's code (or why its reply made no sense).
+/// C-like, values from 1; on the wire as `PROTOCOL_STATUS_BASE | value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ProtocolError {
+    /// The message is shorter than a header.
+    ShortMessage = 1,
+    /// The message is longer than `MESSAGE_BYTES`.
+    OversizeMessage = 2,
+    /// The header names another interface than the server's.
+    WrongInterface = 3,
+    /// The header names another version of the interface than the server's.
+    WrongVersion = 4,
+    /// The op id is not one of the interface's.
+    UnknownOp = 5,
+    /// The body's length disagrees with the header or with the op's request size.
+    BodyLength = 6,
+    /// The caller's badge does not hold the capability the op needs.
+    PermissionDenied = 7,
+    /// The op takes a lease and the call attached none.
+    MissingLease = 8,
+    /// The op takes no lease and the call attached one.
+    UnexpectedLease = 9,
+    /// The op writes its lease and the descriptor is read-only.
+    LeaseNotWritable = 10,
+    /// The descriptor is malformed, or the runtime refused it (region not shared, window outside).
+    BadLease = 11,
+    /// An argument's bytes are not a valid value of its type (a `bool` other than 0 or 1).
+    BadArgument = 12,
+    /// Client side: the reply is malformed (bad header, length or status, or an invalid value).
+    MalformedReply = 13,
+}
+
+impl ProtocolError {
+    /// The status this error travels as.
+    pub const fn status(self) -> u16 {
+        PROTOCOL_STATUS_BASE | self as u16
+    }
+
+    /// The protocol error a status encodes, if it encodes one.
+    pub fn from_status(status: u16) -> Option<ProtocolError> {
+        if status & PROTOCOL_STATUS_BASE == 0 {
+            return None;
+        }
+        ProtocolError::try_from(status & !PROTOCOL_STATUS_BASE).ok()
+    }
+}
+
+impl TryFrom<u16> for ProtocolError {
+    type Error = u16;
+
+    fn try_from(value: u16) -> Result<ProtocolError, u16> {
+        Ok(match value {
+            1 => ProtocolError::ShortMessage,
+            2 => ProtocolError::OversizeMessage,
+            3 => ProtocolError::WrongInterface,
+            4 => ProtocolError::WrongVersion,
+            5 => ProtocolError::UnknownOp,
+            6 => ProtocolError::BodyLength,
+            7 => ProtocolError::PermissionDenied,
+            8 => ProtocolError::MissingLease,
+            9 => ProtocolError::UnexpectedLease,
+            10 => ProtocolError::LeaseNotWritable,
+            11 => ProtocolError::BadLease,
+            12 => ProtocolError::BadArgument,
+            13 => ProtocolError::MalformedReply,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Why a typed call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallError<E> {
+    /// The server answered with the interface's error (or died: the `server_died` variant).
+    Interface(E),
+    /// The call or its reply broke the protocol.
+    Protocol(ProtocolError),
+    /// The runtime could not deliver the call.
+    Transport(IpcError),
+}
+
+/// What the generated error enums provide.
+pub trait InterfaceError: Copy + TryFrom<u16> {
+    /// The variant reporting a server that died or restarted during a call.
+    const SERVER_DIED: Self;
+
+    /// The status this error travels as (1..=0x7fff).
+    fn status(self) -> u16;
+}
+
+/// Who may call what: the composition tables implement this from the manifest.
+pub trait Permissions {
+    /// Whether the holder of `badge` may call op `op` of interface `interface`.
+    fn allows(&self, badge: Badge, interface: u16, op: u16) -> bool;
+}
+
+/// An encoded reply and the token to send it with. Made by the generated responders.
+#[derive(Debug)]
+#[must_use = "a caller waits until its reply is sent"]
+pub struct ReplyMessage {
+    token: ReplyToken,
+    bytes: [u8; MESSAGE_BYTES],
+    len: usize,
+}
+
+impl ReplyMessage {
+    /// A reply with `status` and `body` (generated code passes bodies of at most
+    /// [`MAX_BODY_BYTES`]; a longer one is cut there and the header says so).
+    pub fn new(
+        token: ReplyToken,
+        interface: u16,
+        version: u16,
+        status: u16,
+        body: &[u8],
+    ) -> ReplyMessage {
+        let body = &body[..body.len().min(MAX_BODY_BYTES)];
+        let header = MessageHeader {
+            interface,
+            op_or_status: status,
+            version,
+            body_len: body.len() as u16,
+        };
+        let mut bytes = [0; MESSAGE_BYTES];
+        let len = HEADER_BYTES + body.len();
+        bytes[..HEADER_BYTES].copy_from_slice(header.as_bytes());
+        bytes[HEADER_BYTES..len].copy_from_slice(body);
+        ReplyMessage { token, bytes, len }
+    }
+
+    /// The status the reply carries.
+    pub fn status(&self) -> u16 {
+        u16::from_ne_bytes([self.bytes[2], self.bytes[3]])
+    }
+
+    /// The encoded reply, header included.
+    pub fn message(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Sends the reply to the caller (silently dropped by the runtime if the caller has died).
+    pub fn send(self, sys: &mut dyn Sys) {
+        sys.reply(self.token, &self.bytes[..self.len]);
+    }
+}
+
+/// What a server method returns: the reply to send now, or a promise that the server kept the
+/// responder and will send it later (deferred reply).
+#[derive(Debug)]
+#[must_use = "dispatch sends an immediate answer; drop nothing"]
+pub enum Answer {
+    /// Send this reply now.
+    Now(ReplyMessage),
+    /// The server kept the responder and answers later.
+    Deferred,
+}
+
+impl From<ReplyMessage> for Answer {
+    fn from(reply: ReplyMessage) -> Answer {
+        Answer::Now(reply)
+    }
+}
+
+/// Generated dispatch: checks length, interface and version; returns the op id and the body.
+pub fn check_header(
+    message: &[u8],
+    interface: u16,
+    version: u16,
+) -> Result<(u16, &[u8]), ProtocolError> {
+    if message.len() > MESSAGE_BYTES {
+        return Err(ProtocolError::OversizeMessage);
+    }
+    let Ok((header, body)) = MessageHeader::read_from_prefix(message) else {
+        return Err(ProtocolError::ShortMessage);
+    };
+    if header.interface != interface {
+        return Err(ProtocolError::WrongInterface);
+    }
+    if header.version != version {
+        return Err(ProtocolError::WrongVersion);
+    }
+    if usize::from(header.body_len) != body.len() {
+        return Err(ProtocolError::BodyLength);
+    }
+    Ok((header.op_or_status, body))
+}
+
+/// Generated dispatch: a request body of exactly `T`'s size.
+pub fn decode_request<T: FromBytes>(body: &[u8]) -> Result<T, ProtocolError> {
+    T::read_from_bytes(body).map_err(|_| ProtocolError::BodyLength)
+}
+
+/// Generated code: a wire `bool`.
+pub fn bool_from_wire(byte: u8) -> Option<bool> {
+    match byte {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
+/// Generated dispatch: the lease of an op that takes one, well formed and as writable as needed.
+pub fn check_lease(
+    lease: Option<LeaseDescriptor>,
+    writable: bool,
+) -> Result<LeaseDescriptor, ProtocolError> {
+    let lease = lease.ok_or(ProtocolError::MissingLease)?;
+    if lease.reserved != 0 || lease.writable > 1 {
+        return Err(ProtocolError::BadLease);
+    }
+    if writable && lease.writable == 0 {
+        return Err(ProtocolError::LeaseNotWritable);
+    }
+    Ok(lease)
+}
+
+/// Generated dispatch: an op that takes no lease got none.
+pub fn check_no_lease(lease: Option<LeaseDescriptor>) -> Result<(), ProtocolError> {
+    match lease {
+        Some(_) => Err(ProtocolError::UnexpectedLease),
+        None => Ok(()),
+    }
+}
+
+/// Generated dispatch: answers a refused call with `error` and returns it.
+pub fn reject(
+    sys: &mut dyn Sys,
+    token: ReplyToken,
+    interface: u16,
+    version: u16,
+    error: ProtocolError,
+) -> Result<(), ProtocolError> {
+    ReplyMessage::new(token, interface, version, error.status(), &[]).send(sys);
+    Err(error)
+}
+
+/// Generated dispatch: sends an immediate answer.
+pub fn answer(sys: &mut dyn Sys, answer: Answer) -> Result<(), ProtocolError> {
+    if let Answer::Now(reply) = answer {
+        reply.send(sys);
+    }
+    Ok(())
+}
+
+/// Generated clients: sends one request and checks the reply's header and status; returns the
+/// body of a successful reply.
+#[allow(clippy::too_many_arguments)]
+pub fn call<'r, E: InterfaceError>(
+    sys: &mut dyn Sys,
+    endpoint: EndpointId,
+    interface: u16,
+    version: u16,
+    op: u16,
+    body: &[u8],
+    lease: Option<LeaseDescriptor>,
+    response: &'r mut [u8; MESSAGE_BYTES],
+) -> Result<&'r [u8], CallError<E>> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(CallError::Transport(IpcError::MessageTooLong));
+    }
+    let header = MessageHeader {
+        interface,
+        op_or_status: op,
+        version,
+        body_len: body.len() as u16,
+    };
+    let mut request = [0; MESSAGE_BYTES];
+    let len = HEADER_BYTES + body.len();
+    request[..HEADER_BYTES].copy_from_slice(header.as_bytes());
+    request[HEADER_BYTES..len].copy_from_slice(body);
+    let received = match sys.call(endpoint, &request[..len], lease, response) {
+        Ok(received) => received,
+        Err(IpcError::ServerDied) => return Err(CallError::Interface(E::SERVER_DIED)),
+        Err(error) => return Err(CallError::Transport(error)),
+    };
+    let malformed = CallError::Protocol(ProtocolError::MalformedReply);
+    let reply = response.get(..received).ok_or(malformed)?;
+    let (header, reply_body) = MessageHeader::read_from_prefix(reply).map_err(|_| malformed)?;
+    if usize::from(header.body_len) != reply_body.len() {
+        return Err(malformed);
+    }
+    match header.op_or_status {
+        STATUS_OK if header.interface == interface && header.version == version => Ok(reply_body),
+        STATUS_OK => Err(malformed),
+        status if status >= PROTOCOL_STATUS_BASE => Err(CallError::Protocol(
+            ProtocolError::from_status(status).unwrap_or(ProtocolError::MalformedReply),
+        )),
+        status if reply_body.is_empty() && header.interface == interface => {
+            E::try_from(status).map_or(Err(malformed), |error| Err(CallError::Interface(error)))
+        }
+        _ => Err(malformed),
+    }
+}
+
+/// Generated clients: the body of a successful reply, of exactly `T`'s size.
+pub fn decode_reply<T: FromBytes, E>(body: &[u8]) -> Result<T, CallError<E>> {
+    T::read_from_bytes(body).map_err(|_| CallError::Protocol(ProtocolError::MalformedReply))
+}
+
+/// Generated clients: a reply value that failed to decode (a `bool` other than 0 or 1).
+pub const fn malformed<E>() -> CallError<E> {
+    CallError::Protocol(ProtocolError::MalformedReply)
+}
