@@ -1,0 +1,173 @@
+//! The populated bitmap: one bit per managed RAM frame, in storage the caller sizes from the
+//! manifest. Every operation works a word (64 frames) at a time, so a 2 MiB chunk costs 8 words.
+
+/// Bits in one storage word.
+pub const WORD_BITS: u64 = 64;
+
+/// A bitmap over caller-provided words. Bit `i` lives in word `i / 64`, bit `i % 64`.
+#[derive(Debug)]
+pub struct Bitmap<'a> {
+    words: &'a mut [u64],
+}
+
+/// The mask of bits `[lo, hi)` inside one word (`0 <= lo < hi <= 64`).
+const fn mask(lo: u64, hi: u64) -> u64 {
+    let upper = if hi == WORD_BITS {
+        u64::MAX
+    } else {
+        (1u64 << hi) - 1
+    };
+    upper & !((1u64 << lo) - 1)
+}
+
+impl<'a> Bitmap<'a> {
+    /// A bitmap over `words`, all bits cleared.
+    pub fn new(words: &'a mut [u64]) -> Bitmap<'a> {
+        words.fill(0);
+        Bitmap { words }
+    }
+
+    /// Number of bits the storage holds.
+    pub fn capacity(&self) -> u64 {
+        self.words.len() as u64 * WORD_BITS
+    }
+
+    /// Bytes of storage.
+    pub fn bytes(&self) -> usize {
+        core::mem::size_of_val(self.words)
+    }
+
+    /// The value of bit `bit`.
+    pub fn get(&self, bit: u64) -> bool {
+        self.words[(bit / WORD_BITS) as usize] >> (bit % WORD_BITS) & 1 == 1
+    }
+
+    /// Calls `f(word_index, mask)` for each word the bit range `[start, start + len)` touches.
+    fn for_words(start: u64, len: u64, mut f: impl FnMut(usize, u64) -> bool) -> bool {
+        let end = start + len;
+        let mut at = start;
+        while at < end {
+            let word = at / WORD_BITS;
+            let lo = at % WORD_BITS;
+            let hi = (end - word * WORD_BITS).min(WORD_BITS);
+            if !f(word as usize, mask(lo, hi)) {
+                return false;
+            }
+            at = (word + 1) * WORD_BITS;
+        }
+        true
+    }
+
+    /// Set every bit of `[start, start + len)` to `value`.
+    pub fn set_range(&mut self, start: u64, len: u64, value: bool) {
+        let words = &mut *self.words;
+        Self::for_words(start, len, |w, m| {
+            if value {
+                words[w] |= m;
+            } else {
+                words[w] &= !m;
+            }
+            true
+        });
+    }
+
+    /// Number of set bits in `[start, start + len)`.
+    pub fn count_ones(&self, start: u64, len: u64) -> u64 {
+        let mut total = 0u64;
+        Self::for_words(start, len, |w, m| {
+            total += u64::from((self.words[w] & m).count_ones());
+            true
+        });
+        total
+    }
+
+    /// Whether every bit of `[start, start + len)` equals `value`.
+    pub fn all(&self, start: u64, len: u64, value: bool) -> bool {
+        Self::for_words(start, len, |w, m| {
+            let bits = self.words[w] & m;
+            if value {
+                bits == m
+            } else {
+                bits == 0
+            }
+        })
+    }
+
+    /// The word of bits as seen when looking for `value` (so that a set bit means "matches").
+    fn matching(&self, word: usize, value: bool) -> u64 {
+        if value {
+            self.words[word]
+        } else {
+            !self.words[word]
+        }
+    }
+
+    /// The lowest bit in `[start, end)` equal to `value`.
+    pub fn find_first(&self, start: u64, end: u64, value: bool) -> Option<u64> {
+        let mut at = start;
+        while at < end {
+            let word = at / WORD_BITS;
+            let hi = (end - word * WORD_BITS).min(WORD_BITS);
+            let bits = self.matching(word as usize, value) & mask(at % WORD_BITS, hi);
+            if bits != 0 {
+                return Some(word * WORD_BITS + u64::from(bits.trailing_zeros()));
+            }
+            at = (word + 1) * WORD_BITS;
+        }
+        None
+    }
+
+    /// The highest bit in `[start, end)` equal to `value`.
+    pub fn find_last(&self, start: u64, end: u64, value: bool) -> Option<u64> {
+        let mut top = end;
+        while top > start {
+            let word = (top - 1) / WORD_BITS;
+            let lo = start.saturating_sub(word * WORD_BITS);
+            let bits = self.matching(word as usize, value) & mask(lo, top - word * WORD_BITS);
+            if bits != 0 {
+                return Some(word * WORD_BITS + 63 - u64::from(bits.leading_zeros()));
+            }
+            top = word * WORD_BITS;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cross_word_boundaries() {
+        let mut words = [0u64; 4];
+        let mut map = Bitmap::new(&mut words);
+        map.set_range(60, 70, true);
+        assert_eq!(map.count_ones(0, 256), 70);
+        assert!(map.all(60, 70, true));
+        assert!(!map.all(59, 2, true));
+        assert!(map.all(0, 60, false));
+        assert!(map.get(129) && !map.get(130));
+        assert_eq!(map.find_first(0, 256, true), Some(60));
+        assert_eq!(map.find_last(0, 256, true), Some(129));
+        assert_eq!(map.find_first(60, 256, false), Some(130));
+        assert_eq!(map.find_last(0, 100, false), Some(59));
+        map.set_range(64, 64, false);
+        assert_eq!(map.count_ones(0, 256), 6);
+        assert_eq!(map.find_first(64, 128, true), None);
+        assert_eq!(map.find_last(64, 128, true), None);
+    }
+
+    #[test]
+    fn whole_words_and_the_last_bit() {
+        let mut words = [0u64; 2];
+        let mut map = Bitmap::new(&mut words);
+        map.set_range(0, 128, true);
+        assert!(map.all(0, 128, true));
+        assert_eq!(map.find_last(0, 128, true), Some(127));
+        assert_eq!(map.find_first(0, 128, false), None);
+        map.set_range(127, 1, false);
+        assert_eq!(map.find_last(0, 128, false), Some(127));
+        assert_eq!(map.capacity(), 128);
+        assert_eq!(map.bytes(), 16);
+    }
+}

@@ -1,0 +1,114 @@
+//! The configuration the caller builds from the manifest: which frames the server manages, the
+//! policy (seed or ballast), batch size, the seed's tunables, clients and the pending queue.
+
+use ballast_xen::{ExtentOrder, Gfn, SUPERPAGE_ORDER};
+
+use crate::run::FrameRun;
+
+/// Most entries a frame list may hold: one 4 KiB page of `xen_pfn_t`, as in the seed.
+pub const MAX_BATCH_EXTENTS: usize = 512;
+
+/// Which algorithm the worker runs. Both exist so that every benchmark runs them side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// The reference driver: order-0 extents only, lowest ballooned frames repopulated first.
+    Seed,
+    /// 2 MiB extents wherever a chunk is wholly free or wholly ballooned, 4 KiB otherwise, and
+    /// single frames taken from partly used chunks first so whole chunks stay whole.
+    Ballast,
+}
+
+/// The seed's worker tunables, with the seed's meaning and defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tunables {
+    /// Upper bound of the doubling retry delay, in seconds (seed: `max_schedule_delay`, 32).
+    pub max_schedule_delay_s: u32,
+    /// Failed batches in a row after which the worker gives up until the next target
+    /// (seed: `max_retry_count`; 0 = retry forever).
+    pub max_retry_count: u32,
+}
+
+impl Default for Tunables {
+    fn default() -> Tunables {
+        Tunables {
+            max_schedule_delay_s: 32,
+            max_retry_count: 0,
+        }
+    }
+}
+
+/// Everything the core needs to know, sized from the manifest by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'c> {
+    /// Guest RAM the server manages, populated at start.
+    pub ram: &'c [FrameRun],
+    /// Parts of `ram` that belong to others (the image, other components): always populated,
+    /// never ballooned.
+    pub reserved: &'c [FrameRun],
+    /// Boot-time extra regions: guest-physical space outside `ram`, unpopulated at start and
+    /// added to the balloon (the seed's `xen_extra_mem`).
+    pub extra: &'c [FrameRun],
+    /// Unpopulated space beyond RAM kept for lending to clients; lent before any RAM frame.
+    pub lending: Option<FrameRun>,
+    /// The worker's algorithm.
+    pub policy: Policy,
+    /// Extents per reservation call (the frame list length; the seed uses 512).
+    pub batch_extents: usize,
+    /// Largest extent order the gateway accepts for this server (the domU default is 9).
+    pub max_order: ExtentOrder,
+    /// Frames below this one count as low memory in the statistics (the seed's lowmem).
+    pub lowmem_limit: Gfn,
+    /// The seed's tunables.
+    pub tunables: Tunables,
+    /// Frames a client may hold lent or requested at once, unless set per client.
+    pub default_client_quota: u64,
+    /// How long a deferred allocation waits before it times out, in nanoseconds.
+    pub pending_timeout_ns: u64,
+}
+
+impl<'c> Config<'c> {
+    /// A configuration for `ram` with the defaults of `policy` and nothing reserved, extra or lent.
+    pub const fn new(ram: &'c [FrameRun], policy: Policy) -> Config<'c> {
+        Config {
+            ram,
+            reserved: &[],
+            extra: &[],
+            lending: None,
+            policy,
+            batch_extents: MAX_BATCH_EXTENTS,
+            max_order: SUPERPAGE_ORDER,
+            lowmem_limit: Gfn(1 << 20),
+            tunables: Tunables {
+                max_schedule_delay_s: 32,
+                max_retry_count: 0,
+            },
+            default_client_quota: u64::MAX,
+            pending_timeout_ns: 5_000_000_000,
+        }
+    }
+
+    /// Whether the worker may use 2 MiB extents.
+    pub fn superpages(&self) -> bool {
+        self.policy == Policy::Ballast && self.max_order >= SUPERPAGE_ORDER
+    }
+}
+
+/// Why a configuration was refused. Nothing is built from a refused configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ConfigError {
+    /// A range is empty or wraps the frame space.
+    EmptyOrWrappingRange = 1,
+    /// Two ranges (RAM, extra, lending) overlap.
+    OverlappingRanges = 2,
+    /// A reserved range is not inside one RAM range.
+    ReservedOutsideRam = 3,
+    /// More ranges than the region table holds.
+    TooManyRegions = 4,
+    /// The bitmap storage is smaller than [`Config::bitmap_words`] asks for.
+    StorageTooSmall = 5,
+    /// `batch_extents` is 0 or above [`MAX_BATCH_EXTENTS`].
+    BadBatchSize = 6,
+    /// `max_schedule_delay_s` is 0.
+    BadTunables = 7,
+}

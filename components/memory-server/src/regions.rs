@@ -1,0 +1,261 @@
+//! The region table: the managed guest-physical space cut into RAM (one bitmap bit per frame),
+//! reserved (always populated, someone else's, no bits) and lending (never populated, no bits)
+//! regions, sorted by frame number.
+
+use heapless::Vec;
+
+use crate::bitmap::WORD_BITS;
+use crate::config::{Config, ConfigError};
+use crate::run::FrameRun;
+
+/// Most regions a configuration may produce (RAM pieces, reserved, extra, lending together).
+pub const MAX_REGIONS: usize = 32;
+
+/// What a region's frames are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionKind {
+    /// Server-managed RAM; frame `f` is bit `bit_base + (f - first)` of the populated bitmap.
+    /// `bit_base` is congruent to `first` modulo 64, so 2 MiB chunks map to whole words.
+    Ram {
+        /// Bit of the region's first frame.
+        bit_base: u64,
+        /// A boot-time extra region (unpopulated at start).
+        extra: bool,
+    },
+    /// Populated and in use by someone else.
+    Reserved,
+    /// Unpopulated space reserved for lending.
+    Lending,
+}
+
+/// One region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Its frames.
+    pub run: FrameRun,
+    /// What they are.
+    pub kind: RegionKind,
+}
+
+impl Region {
+    /// The bitmap bit of frame `gfn` (which must lie in this RAM region).
+    pub fn bit(&self, gfn: u64) -> Option<u64> {
+        match self.kind {
+            RegionKind::Ram { bit_base, .. } if self.run.contains(gfn) => {
+                Some(bit_base + (gfn - self.run.start()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The sorted, non-overlapping region table.
+#[derive(Debug)]
+pub struct Regions {
+    list: Vec<Region, MAX_REGIONS>,
+    words: usize,
+}
+
+fn push(
+    list: &mut Vec<Region, MAX_REGIONS>,
+    run: FrameRun,
+    kind: RegionKind,
+) -> Result<(), ConfigError> {
+    list.push(Region { run, kind })
+        .map_err(|_| ConfigError::TooManyRegions)
+}
+
+/// The RAM range `ram` minus the reserved ranges inside it, as regions.
+fn cut_ram(
+    list: &mut Vec<Region, MAX_REGIONS>,
+    ram: FrameRun,
+    reserved: &[FrameRun],
+) -> Result<(), ConfigError> {
+    let mut at = ram.start();
+    loop {
+        let next = reserved
+            .iter()
+            .filter(|r| ram.contains_run(r) && r.start() >= at)
+            .min_by_key(|r| r.start());
+        let Some(next) = next else { break };
+        if next.start() > at {
+            push(
+                list,
+                FrameRun::span(at, next.start()),
+                RegionKind::Ram {
+                    bit_base: 0,
+                    extra: false,
+                },
+            )?;
+        }
+        push(list, *next, RegionKind::Reserved)?;
+        at = next.end();
+    }
+    if at < ram.end() {
+        push(
+            list,
+            FrameRun::span(at, ram.end()),
+            RegionKind::Ram {
+                bit_base: 0,
+                extra: false,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+impl Regions {
+    /// Build the table from a configuration, checking it.
+    pub fn build(config: &Config<'_>) -> Result<Regions, ConfigError> {
+        let all = config
+            .ram
+            .iter()
+            .chain(config.reserved)
+            .chain(config.extra)
+            .chain(config.lending.iter());
+        if all.clone().any(|r| !r.is_valid()) {
+            return Err(ConfigError::EmptyOrWrappingRange);
+        }
+        for (i, r) in config.reserved.iter().enumerate() {
+            if !config.ram.iter().any(|ram| ram.contains_run(r)) {
+                return Err(ConfigError::ReservedOutsideRam);
+            }
+            if config.reserved[..i].iter().any(|o| o.overlaps(r)) {
+                return Err(ConfigError::OverlappingRanges);
+            }
+        }
+        let mut list = Vec::new();
+        for ram in config.ram {
+            cut_ram(&mut list, *ram, config.reserved)?;
+        }
+        for extra in config.extra {
+            push(
+                &mut list,
+                *extra,
+                RegionKind::Ram {
+                    bit_base: 0,
+                    extra: true,
+                },
+            )?;
+        }
+        if let Some(lending) = config.lending {
+            push(&mut list, lending, RegionKind::Lending)?;
+        }
+        list.sort_unstable_by_key(|r| r.run.start());
+        if list.windows(2).any(|w| w[0].run.end() > w[1].run.start()) {
+            return Err(ConfigError::OverlappingRanges);
+        }
+        let mut next_bit = 0u64;
+        for region in list.iter_mut() {
+            if let RegionKind::Ram { extra, .. } = region.kind {
+                let shift =
+                    (region.run.start() % WORD_BITS + WORD_BITS - next_bit % WORD_BITS) % WORD_BITS;
+                let bit_base = next_bit + shift;
+                region.kind = RegionKind::Ram { bit_base, extra };
+                next_bit = bit_base + region.run.frames;
+            }
+        }
+        Ok(Regions {
+            list,
+            words: next_bit.div_ceil(WORD_BITS) as usize,
+        })
+    }
+
+    /// Words of bitmap storage the table needs.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The regions, sorted by frame number.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Region> + Clone {
+        self.list.iter()
+    }
+
+    /// The region holding frame `gfn`.
+    pub fn find(&self, gfn: u64) -> Option<&Region> {
+        let index = self.list.partition_point(|r| r.run.end() <= gfn);
+        self.list.get(index).filter(|r| r.run.contains(gfn))
+    }
+
+    /// Whether `run` lies inside one region of the given kind test.
+    pub fn within(&self, run: &FrameRun, kind: impl Fn(&RegionKind) -> bool) -> bool {
+        self.find(run.start())
+            .is_some_and(|r| kind(&r.kind) && r.run.contains_run(run))
+    }
+
+    /// Frames in regions whose kind passes `kind`.
+    pub fn frames(&self, kind: impl Fn(&RegionKind) -> bool) -> u64 {
+        self.list
+            .iter()
+            .filter(|r| kind(&r.kind))
+            .map(|r| r.run.frames)
+            .sum()
+    }
+}
+
+/// Whether a region kind is RAM (bitmap-backed).
+pub fn is_ram(kind: &RegionKind) -> bool {
+    matches!(kind, RegionKind::Ram { .. })
+}
+
+/// Whether a region kind is the lending range.
+pub fn is_lending(kind: &RegionKind) -> bool {
+    matches!(kind, RegionKind::Lending)
+}
+
+impl Config<'_> {
+    /// Words of `u64` storage the populated bitmap needs for this configuration.
+    pub fn bitmap_words(&self) -> Result<usize, ConfigError> {
+        Regions::build(self).map(|r| r.words())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Policy;
+    use ballast_xen::Gfn;
+
+    #[test]
+    fn reserved_ranges_cut_ram_and_bits_keep_chunk_alignment() {
+        let ram = [FrameRun::span(0, 2048)];
+        let reserved = [FrameRun::span(100, 200)];
+        let extra = [FrameRun::span(4096, 4096 + 512)];
+        let mut config = Config::new(&ram, Policy::Ballast);
+        config.reserved = &reserved;
+        config.extra = &extra;
+        config.lending = Some(FrameRun::new(Gfn(1 << 20), 1024));
+        let regions = Regions::build(&config).unwrap();
+        let kinds: heapless::Vec<_, 8> = regions.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds.len(), 5);
+        assert_eq!(regions.find(150).unwrap().kind, RegionKind::Reserved);
+        assert_eq!(regions.find(3000), None);
+        for gfn in [0u64, 99, 200, 512, 2047, 4096, 4600] {
+            let bit = regions.find(gfn).unwrap().bit(gfn).unwrap();
+            assert_eq!(bit % 64, gfn % 64);
+        }
+        assert_eq!(regions.frames(is_ram), 2048 - 100 + 512);
+        assert_eq!(regions.frames(is_lending), 1024);
+        assert!(regions.words() as u64 * 64 >= regions.frames(is_ram));
+        assert_eq!(config.bitmap_words(), Ok(regions.words()));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused() {
+        let ram = [FrameRun::span(0, 100), FrameRun::span(50, 150)];
+        assert_eq!(
+            Config::new(&ram, Policy::Seed).bitmap_words(),
+            Err(ConfigError::OverlappingRanges)
+        );
+        let ram = [FrameRun::span(0, 100)];
+        let reserved = [FrameRun::span(90, 110)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        config.reserved = &reserved;
+        assert_eq!(config.bitmap_words(), Err(ConfigError::ReservedOutsideRam));
+        let empty = [FrameRun::span(5, 5)];
+        assert_eq!(
+            Config::new(&empty, Policy::Seed).bitmap_words(),
+            Err(ConfigError::EmptyOrWrappingRange)
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! Finding frames by state: ballooned-and-unlent runs, free lending space, and the candidates of
+//! the next batch (whole 2 MiB chunks where possible, single frames otherwise). Whole chunks are
+//! tested a word at a time; single frames are taken from partly used chunks first when asked,
+//! so that whole chunks stay whole for superpage extents.
+
+use ballast_xen::{Gfn, FRAMES_PER_SUPERPAGE};
+
+use crate::bitmap::Bitmap;
+use crate::lent_table::LentTable;
+use crate::regions::{Region, RegionKind, Regions};
+use crate::run::FrameRun;
+
+/// Frames in a 2 MiB chunk.
+const CHUNK: u64 = FRAMES_PER_SUPERPAGE;
+
+/// A read-only view of the page model for searching.
+#[derive(Debug)]
+pub struct Scan<'s, 'b, const L: usize> {
+    /// The region table.
+    pub regions: &'s Regions,
+    /// The populated bitmap.
+    pub bitmap: &'s Bitmap<'b>,
+    /// The lent runs.
+    pub lent: &'s LentTable<L>,
+}
+
+/// Fills a frame list up to a limit.
+#[derive(Debug)]
+pub struct Collector<'l> {
+    list: &'l mut [Gfn],
+    len: usize,
+    max: usize,
+}
+
+impl<'l> Collector<'l> {
+    /// Collect at most `max` entries into `list`.
+    pub fn new(list: &'l mut [Gfn], max: usize) -> Collector<'l> {
+        let max = max.min(list.len());
+        Collector { list, len: 0, max }
+    }
+
+    /// Add an entry; false once the list is full.
+    fn push(&mut self, gfn: u64) -> bool {
+        if self.len < self.max {
+            self.list[self.len] = Gfn(gfn);
+            self.len += 1;
+        }
+        self.len < self.max
+    }
+
+    /// Whether no more entries fit.
+    fn full(&self) -> bool {
+        self.len >= self.max
+    }
+
+    /// Entries collected.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Which chunks a pass of single-frame collection takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pieces {
+    /// Every piece.
+    All,
+    /// Only pieces that are not whole chunks in the wanted state.
+    Partial,
+    /// Only whole chunks in the wanted state.
+    Whole,
+}
+
+impl Pieces {
+    fn takes(self, whole: bool) -> bool {
+        match self {
+            Pieces::All => true,
+            Pieces::Partial => !whole,
+            Pieces::Whole => whole,
+        }
+    }
+}
+
+/// The chunk-aligned pieces of `[lo, hi)`, ascending.
+fn pieces(lo: u64, hi: u64) -> impl DoubleEndedIterator<Item = (u64, u64)> {
+    let first = lo / CHUNK;
+    let last = hi.div_ceil(CHUNK);
+    (first..last)
+        .map(move |c| ((c * CHUNK).max(lo), ((c + 1) * CHUNK).min(hi)))
+        .filter(|(a, b)| a < b)
+}
+
+/// The part of a RAM region inside `[lo, hi)` with its bit base, if any.
+fn clip(region: &Region, lo: u64, hi: u64) -> Option<(u64, u64, u64)> {
+    let RegionKind::Ram { bit_base, .. } = region.kind else {
+        return None;
+    };
+    let start = region.run.start().max(lo);
+    let end = region.run.end().min(hi);
+    (start < end).then(|| (start, end, bit_base - region.run.start()))
+}
+
+impl<const L: usize> Scan<'_, '_, L> {
+    /// Calls `f(start, end)` for each maximal run of ballooned, unlent RAM frames inside
+    /// `[lo, hi)`, ascending, until `f` returns false. Returns false if stopped.
+    pub fn ballooned_runs(&self, lo: u64, hi: u64, mut f: impl FnMut(u64, u64) -> bool) -> bool {
+        self.regions
+            .iter()
+            .filter_map(|r| clip(r, lo, hi))
+            .all(|(start, end, offset)| self.ballooned_in(start, end, offset, &mut f))
+    }
+
+    fn ballooned_in(
+        &self,
+        start: u64,
+        end: u64,
+        offset: u64,
+        f: &mut impl FnMut(u64, u64) -> bool,
+    ) -> bool {
+        let lent: &[_] = &self.lent.iter().as_slice()[self.lent.first_ending_after(start)..];
+        let mut lent = lent.iter().peekable();
+        let mut at = start;
+        while at < end {
+            let Some(bit) = self.bitmap.find_first(at + offset, end + offset, false) else {
+                return true;
+            };
+            let gfn = bit - offset;
+            while lent.peek().is_some_and(|r| r.run.end() <= gfn) {
+                lent.next();
+            }
+            let next_lent = lent.peek().map(|r| r.run);
+            if let Some(run) = next_lent.filter(|r| r.start() <= gfn) {
+                at = run.end();
+                continue;
+            }
+            let zeros_end = self
+                .bitmap
+                .find_first(bit, end + offset, true)
+                .map_or(end, |b| b - offset);
+            let run_end = zeros_end.min(next_lent.map_or(end, |r| r.start()));
+            if !f(gfn, run_end) {
+                return false;
+            }
+            at = run_end;
+        }
+        true
+    }
+
+    /// Calls `f(start, end)` for each free (unlent) run of the lending range inside `[lo, hi)`.
+    pub fn lending_runs(&self, lo: u64, hi: u64, mut f: impl FnMut(u64, u64) -> bool) -> bool {
+        for region in self
+            .regions
+            .iter()
+            .filter(|r| r.kind == RegionKind::Lending)
+        {
+            let start = region.run.start().max(lo);
+            let end = region.run.end().min(hi);
+            if start >= end {
+                continue;
+            }
+            let mut at = start;
+            for run in self.lent.overlapping(FrameRun::span(start, end)) {
+                if run.run.start() > at && !f(at, run.run.start()) {
+                    return false;
+                }
+                at = at.max(run.run.end());
+            }
+            if at < end && !f(at, end) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Ballooned, unlent RAM frames inside `[lo, hi)`.
+    pub fn count_ballooned(&self, lo: u64, hi: u64) -> u64 {
+        let mut total = 0;
+        self.ballooned_runs(lo, hi, |a, b| {
+            total += b - a;
+            true
+        });
+        total
+    }
+
+    /// Free lending frames inside `[lo, hi)`.
+    pub fn count_lending(&self, lo: u64, hi: u64) -> u64 {
+        let mut total = 0;
+        self.lending_runs(lo, hi, |a, b| {
+            total += b - a;
+            true
+        });
+        total
+    }
+
+    /// Collect wholly populated, server-owned 2 MiB chunks whose first frame lies in
+    /// `[lo, hi)`, highest first.
+    pub fn free_chunks(&self, out: &mut Collector<'_>, lo: u64, hi: u64) {
+        for (start, end, offset) in self
+            .regions
+            .iter()
+            .rev()
+            .filter_map(|r| clip(r, 0, u64::MAX))
+        {
+            let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
+            let last = (end / CHUNK).min(hi.div_ceil(CHUNK));
+            for chunk in (first..last).rev() {
+                let gfn = chunk * CHUNK;
+                if gfn + CHUNK <= end
+                    && self.bitmap.all(gfn + offset, CHUNK, true)
+                    && !out.push(gfn)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Collect single populated, server-owned frames in `[lo, hi)`, highest first, from the
+    /// pieces `which` selects.
+    pub fn free_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
+        for (start, end, offset) in self.regions.iter().rev().filter_map(|r| clip(r, lo, hi)) {
+            for (a, b) in pieces(start, end).rev() {
+                let whole = b - a == CHUNK && self.bitmap.all(a + offset, CHUNK, true);
+                if !which.takes(whole) {
+                    continue;
+                }
+                let mut top = b + offset;
+                while let Some(bit) = self.bitmap.find_last(a + offset, top, true) {
+                    if !out.push(bit - offset) {
+                        return;
+                    }
+                    top = bit;
+                }
+            }
+        }
+    }
+
+    /// Whether the 2 MiB chunk at `gfn` (inside the RAM region with bit offset `offset`) is
+    /// wholly ballooned and none of it lent.
+    fn chunk_ballooned(&self, gfn: u64, offset: u64) -> bool {
+        self.bitmap.all(gfn + offset, CHUNK, false)
+            && !self.lent.any_in(FrameRun::span(gfn, gfn + CHUNK))
+    }
+
+    /// Collect wholly ballooned, unlent 2 MiB chunks, lowest first.
+    pub fn ballooned_chunks(&self, out: &mut Collector<'_>) {
+        for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
+            for chunk in start.div_ceil(CHUNK)..end / CHUNK {
+                let gfn = chunk * CHUNK;
+                if self.chunk_ballooned(gfn, offset) && !out.push(gfn) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Collect single ballooned, unlent frames, lowest first, from the pieces `which` selects.
+    pub fn ballooned_frames(&self, out: &mut Collector<'_>, which: Pieces) {
+        for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
+            for (a, b) in pieces(start, end) {
+                let whole = b - a == CHUNK && self.chunk_ballooned(a, offset);
+                if !which.takes(whole) {
+                    continue;
+                }
+                let more = self.ballooned_in(a, b, offset, &mut |x, y| (x..y).all(|g| out.push(g)));
+                if !more || out.full() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Policy};
+    use crate::lent_table::ClientId;
+
+    fn model(words: &mut [u64]) -> (Regions, Bitmap<'_>) {
+        const RAM: [FrameRun; 1] = [FrameRun::span(0, 2048)];
+        const LENDING: FrameRun = FrameRun::span(8192, 8292);
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.lending = Some(LENDING);
+        let regions = Regions::build(&config).unwrap();
+        let mut bitmap = Bitmap::new(&mut words[..regions.words()]);
+        bitmap.set_range(0, 2048, true);
+        (regions, bitmap)
+    }
+
+    #[test]
+    fn whole_chunks_come_highest_first_when_inflating_and_lowest_first_when_deflating() {
+        let mut words = [0u64; 32];
+        let (regions, mut bitmap) = model(&mut words);
+        bitmap.set_range(700, 1, false);
+        let lent = LentTable::<4>::default();
+        let scan = Scan {
+            regions: &regions,
+            bitmap: &bitmap,
+            lent: &lent,
+        };
+        let mut list = [Gfn(0); 8];
+        let mut out = Collector::new(&mut list, 8);
+        scan.free_chunks(&mut out, 0, u64::MAX);
+        assert_eq!(&list[..3], &[Gfn(1536), Gfn(1024), Gfn(0)]);
+        let mut out = Collector::new(&mut list, 2);
+        scan.free_frames(&mut out, 0, u64::MAX, Pieces::Partial);
+        assert_eq!(&list[..2], &[Gfn(1023), Gfn(1022)]);
+        let mut out = Collector::new(&mut list, 1);
+        scan.free_chunks(&mut out, 0, 1024);
+        assert_eq!(list[0], Gfn(0));
+    }
+
+    #[test]
+    fn lent_frames_are_neither_ballooned_nor_free_lending_space() {
+        let mut words = [0u64; 32];
+        let (regions, mut bitmap) = model(&mut words);
+        bitmap.set_range(0, 1024, false);
+        let mut lent = LentTable::<4>::default();
+        lent.insert(
+            FrameRun::span(10, 20),
+            ClientId(0),
+            None,
+            FrameRun::span(0, 2048),
+        )
+        .unwrap();
+        lent.insert(
+            FrameRun::span(8200, 8210),
+            ClientId(0),
+            None,
+            FrameRun::span(8192, 8292),
+        )
+        .unwrap();
+        let scan = Scan {
+            regions: &regions,
+            bitmap: &bitmap,
+            lent: &lent,
+        };
+        assert_eq!(scan.count_ballooned(0, u64::MAX), 1014);
+        assert_eq!(scan.count_ballooned(0, 15), 10);
+        assert_eq!(scan.count_lending(0, u64::MAX), 90);
+        let mut list = [Gfn(0); 4];
+        let mut out = Collector::new(&mut list, 4);
+        scan.ballooned_chunks(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(list[0], Gfn(512));
+        let mut out = Collector::new(&mut list, 4);
+        scan.ballooned_frames(&mut out, Pieces::Partial);
+        assert_eq!(&list[..4], &[Gfn(0), Gfn(1), Gfn(2), Gfn(3)]);
+        let mut out = Collector::new(&mut list, 4);
+        scan.ballooned_frames(&mut out, Pieces::Whole);
+        assert_eq!(list[0], Gfn(512));
+    }
+}

@@ -1,0 +1,68 @@
+//! Test support: a simulated guest (xen-sim domain, port, scrubber) and a loop that runs the
+//! worker until it goes idle, checking the invariant after every step.
+
+extern crate std;
+
+use std::vec::Vec;
+
+use ballast_xen::Gfn;
+use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
+
+use crate::{BalloonCore, BpState, FrameScrubber, HypervisorPort, StepOutcome};
+
+/// The core as the unit tests size it.
+pub type Core<'a> = BalloonCore<'a, 64, 4, 8>;
+
+/// Zeroes frames in the simulated guest.
+#[derive(Debug)]
+pub struct SimScrubber {
+    pub sim: XenSim,
+    pub dom: DomId,
+}
+
+impl FrameScrubber for SimScrubber {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        for gfn in first.0..first.0 + frames {
+            self.sim.write_page(self.dom, gfn, 0).unwrap();
+        }
+    }
+}
+
+/// A simulated domU whose RAM is `ram`, with `max_pages` and `host_free` pages in the pool.
+pub fn domain(
+    ram: core::ops::Range<u64>,
+    max_pages: u64,
+    host_free: u64,
+) -> (XenSim, DomId, SimHypervisor) {
+    let sim = XenSim::new(HostConfig {
+        free_pages: host_free,
+        ..HostConfig::default()
+    });
+    let dom = sim.create_domain(DomainConfig::domu(ram, max_pages));
+    let hv = sim.hypervisor(dom);
+    (sim, dom, hv)
+}
+
+/// Run steps from `now` until the worker asks for no further run (or `limit` steps), checking
+/// the invariant against Xen after each. Returns the outcomes and the final clock.
+pub fn run_until_idle(
+    core: &mut Core<'_>,
+    hv: &mut SimHypervisor,
+    scrubber: &mut SimScrubber,
+    mut now: u64,
+    limit: usize,
+) -> (Vec<StepOutcome>, u64) {
+    let mut outcomes = Vec::new();
+    let sim = scrubber.sim.clone();
+    let dom = scrubber.dom;
+    for _ in 0..limit {
+        let outcome = core.balloon_step(&mut HypervisorPort::new(hv), scrubber, now);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        outcomes.push(outcome);
+        match outcome.next_run_ns {
+            Some(next) if outcome.state != BpState::Cancelled => now = next.max(now),
+            _ => break,
+        }
+    }
+    (outcomes, now)
+}
