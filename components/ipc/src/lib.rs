@@ -5,10 +5,32 @@
 //! A component is a [`Handler`]; a runtime owns the loop and calls it. Runtimes: host threads and
 //! the deterministic scheduler (feature `std`), later Xen PVH and seL4.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod kernel;
+pub mod tables;
+
+#[cfg(feature = "std")]
+pub mod composition;
+#[cfg(feature = "std")]
+pub mod deterministic;
+#[cfg(feature = "std")]
+mod error;
+#[cfg(feature = "std")]
+pub mod host;
+#[cfg(feature = "std")]
+mod lease;
 
 pub use kernel::{
     Badge, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,
     MessageHeader, NotificationBits, ReplyToken, Sys, HEADER_BYTES, MESSAGE_BYTES,
 };
+pub use tables::{
+    ComponentId, ComponentKind, ComponentSpec, EndpointKind, EndpointSpec, RegionGrant, RegionSpec,
+    Tables,
+};
+
+#[cfg(feature = "std")]
+pub use composition::{Composition, CompositionBuilder, CompositionError};
+#[cfg(feature = "std")]
+pub use error::RuntimeError;

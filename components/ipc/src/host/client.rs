@@ -1,0 +1,74 @@
+//! The handle an external thread (a test, the simulator's driver, a toolstack agent) uses to act
+//! as an external component: call endpoints with its badges, notify, fill its own regions.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, MutexGuard};
+
+use crate::kernel::{EndpointId, IpcError, LeaseDescriptor, LeaseId, NotificationBits};
+use crate::tables::ComponentId;
+
+use super::shared::{Caller, Shared};
+
+/// One external component, driven from an ordinary thread. Calls block that thread.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub(super) shared: Arc<Shared>,
+    pub(super) caller: Caller,
+}
+
+impl ClientHandle {
+    /// The component this handle acts as.
+    pub fn component(&self) -> ComponentId {
+        self.caller.me
+    }
+
+    /// Call `endpoint` (as numbered for this component), lending `lease` if given, and block
+    /// until the reply, which is copied into `reply`; returns its length. Fails with
+    /// [`IpcError::ServerDied`] if the server dies meanwhile or this component was killed.
+    pub fn call(
+        &mut self,
+        endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+        reply: &mut [u8],
+    ) -> Result<usize, IpcError> {
+        self.caller
+            .call(&self.shared, endpoint, request, lease, reply)
+    }
+
+    /// Raise `bits` on the component behind notification capability `endpoint`.
+    pub fn notify(&mut self, endpoint: EndpointId, bits: NotificationBits) -> Result<(), IpcError> {
+        self.shared.notify(self.caller.me, endpoint, bits)
+    }
+
+    /// The bytes of a region this component owns (to fill before lending, or read after).
+    pub fn region(&mut self, id: LeaseId) -> Option<RegionBytes<'_>> {
+        let index = self.shared.composition.region_index(id)?;
+        if self.shared.composition.regions()[index].owner != self.caller.me {
+            return None;
+        }
+        Some(RegionBytes {
+            guard: self.shared.lock_region(index)?,
+        })
+    }
+}
+
+/// A region's bytes, locked for as long as this lives.
+#[derive(Debug)]
+pub struct RegionBytes<'a> {
+    guard: MutexGuard<'a, Box<[u8]>>,
+}
+
+impl Deref for RegionBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.guard
+    }
+}
+
+impl DerefMut for RegionBytes<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.guard
+    }
+}
