@@ -17,7 +17,9 @@ pub struct HostConfig {
     pub seed: u64,
     /// Faults planned by call number.
     pub faults: Vec<Fault>,
-    /// Probability of a random fault per reservation call (0: none).
+    /// Probability of a random fault per reservation call (0: none): a hit call completes a
+    /// random prefix of its extents, and a decrease may also free a random part of the extent
+    /// that fails. Drawn from `seed`, so a run replays exactly.
     pub random_fault_probability: f64,
     /// The host has no free memory below `2^low_memory_bits` bytes: an allocation restricted to
     /// that many address bits or fewer finds nothing (measured: 13 and 20 fail, 30 works).

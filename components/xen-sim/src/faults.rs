@@ -11,7 +11,10 @@
 
 use std::ops::Range;
 
-/// A planned fault.
+/// A planned fault. Calls are numbered from 0 in the order the simulator receives reservation
+/// calls (ops 0, 1 and 6) from any domain, whatever their outcome; [`crate::XenSim::next_call`]
+/// tells the number the next one gets. A shortening aimed at an increase or populate call only
+/// shortens it (no pages of a failed allocation are kept).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
     /// Reservation call `call` completes at most `completed` extents: the next one fails with no

@@ -39,6 +39,8 @@
 //!   command is modelled, as a caller can set it.
 //! - Populate-on-demand, paging, sharing and `memory_exchange`: ballast's guests are not PoD
 //!   guests and never use them (a PoD populate answers as on oneself: nothing done).
+//! - Every other `memory_op` command (`exchange`, `add_to_physmap`, `maximum_gpfn`, ...): the
+//!   simulator answers them `-ENOSYS`, where real Xen implements them.
 //! - PV guests: every domain is auto-translated (PVH), so Xen never writes machine frame
 //!   numbers back into the list, and increase_reservation ignores the list entirely.
 //! - Machine addresses, NUMA placement, buddy-allocator contiguity and claims: the pool is a

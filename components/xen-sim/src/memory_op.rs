@@ -22,7 +22,9 @@ pub enum ExtentList<'a> {
     Null,
     /// A pointer Xen cannot read or write.
     Bad,
-    /// A readable, writable list. If shorter than `nr_extents`, reading past its end faults.
+    /// A readable, writable list. If shorter than `nr_extents`, reading past its end faults: as
+    /// for any PVH guest, Xen checks the list only as it reads it, so the extents before the
+    /// fault are done.
     Frames(&'a mut [Gfn]),
 }
 

@@ -197,9 +197,22 @@ impl P2m {
         self.state(chunk) == Chunk::Superpage
     }
 
-    /// Populated frames in `range`.
+    /// Populated frames in `range`. Costs per leaf present in the range, so that a range over
+    /// the whole gfn space is cheap.
     pub fn count(&self, range: Range<u64>) -> u64 {
-        pieces(range).map(|p| self.count_piece(p)).sum()
+        if range.start >= range.end {
+            return 0;
+        }
+        let leaf_frames = LEAF_CHUNKS as u64 * CHUNK_FRAMES;
+        let leaves = range.start / leaf_frames..=(range.end - 1) / leaf_frames;
+        self.leaves
+            .range(leaves)
+            .map(|(leaf, _)| {
+                let first = leaf * leaf_frames;
+                let within = range.start.max(first)..range.end.min(first + leaf_frames);
+                pieces(within).map(|p| self.count_piece(p)).sum::<u64>()
+            })
+            .sum()
     }
 
     /// The first unpopulated frame in `range`, if any.
@@ -354,6 +367,16 @@ mod tests {
         );
         assert_eq!(p2m.populated(), 512);
         assert!(!p2m.is_intact(0));
+    }
+
+    #[test]
+    fn counting_the_whole_gfn_space_visits_only_what_exists() {
+        let mut p2m = P2m::default();
+        p2m.insert(5..10, false);
+        p2m.insert(GFN_LIMIT - 512..GFN_LIMIT, true);
+        assert_eq!(p2m.count(0..u64::MAX), 517);
+        assert_eq!(p2m.count(7..GFN_LIMIT - 1), 3 + 511);
+        assert_eq!(p2m.count(10..10), 0);
     }
 
     #[test]
