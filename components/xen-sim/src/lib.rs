@@ -29,8 +29,8 @@
 //! - Seeded, deterministic fault injection ([`Fault`], [`HostConfig::random_fault_probability`])
 //!   limited to what real Xen can do.
 //! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
-//!   contents are stored only for pages ever written non-zero, so a 1 TiB guest costs well under
-//!   a MiB and every operation costs per extent and per chunk, never per 4 KiB.
+//!   contents are stored only for pages ever written non-zero, so a 1 TiB guest's P2M takes about
+//!   512 KiB, and every operation costs per extent and per chunk, never per 4 KiB.
 //!
 //! # What is deliberately not modelled, and why
 //!
