@@ -153,8 +153,23 @@ impl P2m {
         }
     }
 
-    /// Store `bits` for `chunk`, choosing the state they amount to.
-    fn set_bits(&mut self, chunk: u64, bits: ChunkBits) {
+    /// Change the frame bits of `chunk` with `edit`, then settle the state they amount to. A
+    /// partial chunk's bits are edited in place.
+    fn edit_bits(&mut self, chunk: u64, edit: impl FnOnce(&mut ChunkBits)) {
+        let bits = match self.partial.get_mut(&chunk) {
+            Some(bits) => {
+                edit(bits);
+                if !bits.is_empty() && !bits.is_full() {
+                    return;
+                }
+                (**bits).clone()
+            }
+            None => {
+                let mut bits = self.bits(chunk);
+                edit(&mut bits);
+                bits
+            }
+        };
         if bits.is_empty() {
             self.set_state(chunk, Chunk::Empty);
         } else if bits.is_full() {
@@ -244,9 +259,7 @@ impl P2m {
                 if was == Chunk::Superpage {
                     done.shattered += 1;
                 }
-                let mut bits = self.bits(p.chunk);
-                bits.set(p.lo, p.hi);
-                self.set_bits(p.chunk, bits);
+                self.edit_bits(p.chunk, |bits| bits.set(p.lo, p.hi));
             }
             self.populated += p.len() - before;
         }
@@ -267,9 +280,7 @@ impl P2m {
                 if self.state(p.chunk) == Chunk::Superpage {
                     done.shattered += 1;
                 }
-                let mut bits = self.bits(p.chunk);
-                bits.clear(p.lo, p.hi);
-                self.set_bits(p.chunk, bits);
+                self.edit_bits(p.chunk, |bits| bits.clear(p.lo, p.hi));
             }
             done.frames += before;
             self.populated -= before;
