@@ -1,0 +1,214 @@
+//! Checks of `[components]`: interfaces and ops exist in the IDL, every use has exactly one
+//! server, one gateway and one memory server, and no ring of calls. Resolves names to ids.
+
+use super::catalog::{self, InterfaceSpec};
+use super::error::Problem;
+use super::schema::{ComponentSection, Kind, ManifestFile};
+use super::validate::{report_duplicates, Link, Report};
+use std::collections::BTreeMap;
+
+/// Checks the components and returns the resolved links and served interface ids.
+pub fn check(
+    spec: &ManifestFile,
+    catalog: &[InterfaceSpec],
+    report: &mut Report<'_>,
+) -> (Vec<Link>, BTreeMap<String, Vec<u16>>) {
+    let (serves, served_by) = resolve_serves(spec, catalog, report);
+    for kind in [Kind::HypercallGateway, Kind::MemoryServer] {
+        if spec.only(kind).is_none() {
+            let found = catalog::join(spec.components_of(kind).into_iter());
+            let kind = kind.as_str();
+            report.push("components", Problem::NotExactlyOne { kind, found });
+        }
+    }
+    let mut links = Vec::new();
+    for (client, component) in &spec.components {
+        links.extend(resolve_uses(
+            spec, client, component, catalog, &served_by, report,
+        ));
+    }
+    links.sort();
+    report_cycles(&links, report);
+    if let (Some(server), Some(gateway)) = (
+        spec.only(Kind::MemoryServer),
+        spec.only(Kind::HypercallGateway),
+    ) {
+        if !links
+            .iter()
+            .any(|link| link.client == server && link.server == gateway)
+        {
+            let gateway = gateway.to_string();
+            report.push(
+                format!("components.{server}.uses"),
+                Problem::ServerWithoutGateway { gateway },
+            );
+        }
+    }
+    (links, serves)
+}
+
+/// Interface ids served per component, and the servers of each interface name.
+type Served<'a> = (BTreeMap<String, Vec<u16>>, BTreeMap<&'a str, Vec<&'a str>>);
+
+fn resolve_serves<'a>(
+    spec: &'a ManifestFile,
+    catalog: &[InterfaceSpec],
+    report: &mut Report<'_>,
+) -> Served<'a> {
+    let mut serves = BTreeMap::new();
+    let mut served_by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, component) in &spec.components {
+        let key = format!("components.{name}.serves");
+        report_duplicates(component.serves.iter(), &key, report);
+        let mut ids = Vec::new();
+        for (index, interface) in component.serves.iter().enumerate() {
+            match catalog::interface(catalog, interface) {
+                Some(found) => {
+                    ids.push(found.id);
+                    let servers = served_by.entry(interface.as_str()).or_default();
+                    if !servers.contains(&name.as_str()) {
+                        servers.push(name);
+                    }
+                }
+                None => report.push(
+                    format!("{key}[{index}]"),
+                    unknown_interface(interface, catalog),
+                ),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        serves.insert(name.clone(), ids);
+    }
+    (serves, served_by)
+}
+
+/// Resolves the `uses` entries of one component, reporting what does not resolve.
+fn resolve_uses(
+    spec: &ManifestFile,
+    client: &str,
+    component: &ComponentSection,
+    catalog: &[InterfaceSpec],
+    served_by: &BTreeMap<&str, Vec<&str>>,
+    report: &mut Report<'_>,
+) -> Vec<Link> {
+    let mut links = Vec::new();
+    for (name, used) in &component.uses {
+        let key = format!("components.{client}.uses.{name}");
+        let Some(interface) = catalog::interface(catalog, name) else {
+            report.push(key, unknown_interface(name, catalog));
+            continue;
+        };
+        let servers = served_by.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+        let server = match (&used.server, servers) {
+            (Some(server), _) if !spec.components.contains_key(server) => {
+                let known = catalog::join(spec.components.keys().map(String::as_str));
+                let name = server.clone();
+                report.push(
+                    format!("{key}.server"),
+                    Problem::UnknownComponent { name, known },
+                );
+                None
+            }
+            (Some(server), _) if !servers.contains(&server.as_str()) => {
+                report.push(
+                    format!("{key}.server"),
+                    Problem::NotServedBy {
+                        interface: name.clone(),
+                        server: server.clone(),
+                        servers: catalog::join(servers.iter().copied()),
+                    },
+                );
+                None
+            }
+            (Some(server), _) => Some(server.as_str()),
+            (None, [only]) => Some(*only),
+            (None, []) => {
+                report.push(
+                    key.clone(),
+                    Problem::NobodyServes {
+                        interface: name.clone(),
+                    },
+                );
+                None
+            }
+            (None, several) => {
+                let servers = catalog::join(several.iter().copied());
+                let interface = name.clone();
+                report.push(key.clone(), Problem::AmbiguousServer { interface, servers });
+                None
+            }
+        };
+        report_duplicates(used.ops.iter(), &format!("{key}.ops"), report);
+        let mut ops = Vec::new();
+        for (index, op) in used.ops.iter().enumerate() {
+            match interface.op(op) {
+                Some(found) => ops.push(found.id),
+                None => report.push(
+                    format!("{key}.ops[{index}]"),
+                    Problem::UnknownOp {
+                        interface: name.clone(),
+                        op: op.clone(),
+                        known: interface.op_names(),
+                    },
+                ),
+            }
+        }
+        ops.sort_unstable();
+        ops.dedup();
+        if let Some(server) = server {
+            links.push(Link {
+                client: client.to_string(),
+                server: server.to_string(),
+                interface: interface.id,
+                interface_name: name.clone(),
+                ops,
+            });
+        }
+    }
+    links
+}
+
+fn unknown_interface(name: &str, catalog: &[InterfaceSpec]) -> Problem {
+    Problem::UnknownInterface {
+        name: name.to_string(),
+        known: catalog::interface_names(catalog),
+    }
+}
+
+/// Reports each ring of calls once, at the `uses` entry that closes it.
+fn report_cycles(links: &[Link], report: &mut Report<'_>) {
+    let mut done: Vec<&str> = Vec::new();
+    for start in links.iter().map(|link| link.client.as_str()) {
+        let mut path = Vec::new();
+        walk(start, links, &mut path, &mut done, report);
+    }
+}
+
+fn walk<'a>(
+    node: &'a str,
+    links: &'a [Link],
+    path: &mut Vec<&'a str>,
+    done: &mut Vec<&'a str>,
+    report: &mut Report<'_>,
+) {
+    if done.contains(&node) {
+        return;
+    }
+    path.push(node);
+    for link in links.iter().filter(|link| link.client == node) {
+        if let Some(at) = path.iter().position(|&on_path| on_path == link.server) {
+            let mut ring = path[at..].to_vec();
+            ring.push(&link.server);
+            let cycle = ring.join(" -> ");
+            report.push(
+                format!("components.{node}.uses.{}", link.interface_name),
+                Problem::CallCycle { cycle },
+            );
+        } else {
+            walk(&link.server, links, path, done, report);
+        }
+    }
+    path.pop();
+    done.push(node);
+}

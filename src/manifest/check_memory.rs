@@ -1,0 +1,128 @@
+//! Checks of `[memory]`: ranges are non-empty, disjoint and (where the balloon manages them in
+//! largest extents) aligned; reserved ranges lie in RAM; the lending range stays clear of RAM.
+
+use super::check_sizing::MAX_EXTENT_ORDER;
+use super::error::Problem;
+use super::schema::{GfnRange, ManifestFile, RamSource};
+use super::validate::Report;
+
+/// Checks the memory layout.
+pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
+    let memory = &spec.memory;
+    check_ram_source(spec, report);
+    let keyed = |name: &str, ranges: &[GfnRange]| -> Vec<(String, GfnRange)> {
+        let indexed = ranges.iter().enumerate();
+        indexed
+            .map(|(index, range)| (format!("memory.{name}[{index}]"), *range))
+            .collect()
+    };
+    let ram = keyed("ram", &memory.ram);
+    let extra = keyed("boot_extra", &memory.boot_extra);
+    let unpopulated = ("memory.unpopulated".to_string(), memory.unpopulated);
+    let reserved: Vec<(String, GfnRange)> = (memory.reserved.iter().enumerate())
+        .map(|(index, named)| (format!("memory.reserved[{index}]"), named.range()))
+        .collect();
+
+    let all = ram
+        .iter()
+        .chain(&extra)
+        .chain([&unpopulated])
+        .chain(&reserved);
+    for (key, range) in all {
+        if range.start >= range.end {
+            let (start, end) = (range.start, range.end);
+            report.push(key.clone(), Problem::EmptyRange { start, end });
+        }
+    }
+    if spec.xen.max_extent_order <= MAX_EXTENT_ORDER {
+        let frames = 1u64 << spec.xen.max_extent_order;
+        for (key, range) in extra.iter().chain([&unpopulated]) {
+            if range.start % frames != 0 || range.end % frames != 0 {
+                let (start, end) = (range.start, range.end);
+                report.push(key.clone(), Problem::Unaligned { start, end, frames });
+            }
+        }
+    }
+    let ram_like = match memory.ram_source {
+        RamSource::Manifest => ram.clone(),
+        RamSource::BootMap => (memory.ram_ceiling.iter())
+            .map(|&end| ("memory.ram_ceiling".to_string(), GfnRange { start: 0, end }))
+            .collect(),
+    };
+    for (ram_key, ram_range) in &ram_like {
+        if ram_range.overlaps(&unpopulated.1) {
+            let ram = ram_key.clone();
+            report.push(
+                unpopulated.0.clone(),
+                Problem::UnpopulatedOverlapsRam { ram },
+            );
+        }
+    }
+    let managed: Vec<_> = ram.iter().chain(&extra).chain([&unpopulated]).collect();
+    let ram_and_lending =
+        |first: &str, second: &str| second == unpopulated.0 && first.starts_with("memory.ram[");
+    report_overlaps(&managed, ram_and_lending, report);
+    let reserved_refs: Vec<_> = reserved.iter().collect();
+    report_overlaps(&reserved_refs, |_, _| false, report);
+    for (key, range) in &reserved {
+        if range.start < range.end && !ram_like.iter().any(|(_, ram)| ram.contains(range)) {
+            report.push(key.clone(), Problem::OutsideRam);
+        }
+    }
+}
+
+/// `ram` or `ram_ceiling`, whichever `ram_source` asks for, and not the other.
+fn check_ram_source(spec: &ManifestFile, report: &mut Report<'_>) {
+    let memory = &spec.memory;
+    match memory.ram_source {
+        RamSource::Manifest => {
+            let source = "manifest";
+            if memory.ram.is_empty() {
+                report.push("memory.ram", Problem::RequiredByRamSource { source });
+            }
+            if memory.ram_ceiling.is_some() {
+                report.push(
+                    "memory.ram_ceiling",
+                    Problem::ForbiddenByRamSource { source },
+                );
+            }
+        }
+        RamSource::BootMap => {
+            let source = "boot-map";
+            if !memory.ram.is_empty() {
+                report.push("memory.ram", Problem::ForbiddenByRamSource { source });
+            }
+            if memory.ram_ceiling.is_none() {
+                report.push(
+                    "memory.ram_ceiling",
+                    Problem::RequiredByRamSource { source },
+                );
+            }
+        }
+    }
+}
+
+/// Reports each overlapping pair once, at the later key; `skip` leaves out pairs reported
+/// elsewhere with a sharper message.
+fn report_overlaps(
+    ranges: &[&(String, GfnRange)],
+    skip: impl Fn(&str, &str) -> bool,
+    report: &mut Report<'_>,
+) {
+    let well_formed: Vec<_> = ranges
+        .iter()
+        .filter(|(_, range)| range.start < range.end)
+        .collect();
+    for (later_index, later) in well_formed.iter().enumerate() {
+        for earlier in &well_formed[..later_index] {
+            if later.1.overlaps(&earlier.1) && !skip(&earlier.0, &later.0) {
+                report.push(
+                    later.0.clone(),
+                    Problem::Overlap {
+                        other: earlier.0.clone(),
+                    },
+                );
+            }
+        }
+    }
+}

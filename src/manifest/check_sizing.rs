@@ -1,0 +1,122 @@
+//! Checks of the numbers: Xen limits, memory-server sizing and retry tunables, per-client quotas
+//! against the lending range, and the simulated host of sim images.
+
+use super::error::Problem;
+use super::schema::{Kind, ManifestFile, RamSource, Target};
+use super::validate::{Link, Report};
+use std::collections::BTreeSet;
+
+/// Largest extent order the page model supports (a 1 GiB extent).
+pub const MAX_EXTENT_ORDER: u8 = 18;
+
+/// Checks the sizing sections and quotas; `links` are the resolved uses.
+pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+    let (xen, server) = (&spec.xen, &spec.memory_server);
+    if xen.max_extent_order > MAX_EXTENT_ORDER {
+        let order = xen.max_extent_order;
+        report.push("xen.max_extent_order", Problem::MaxOrderTooLarge { order });
+    }
+    let at_least_one = [
+        (
+            "xen.max_frames_per_call",
+            u64::from(xen.max_frames_per_call),
+        ),
+        ("memory_server.max_clients", u64::from(server.max_clients)),
+        (
+            "memory_server.max_lent_runs_per_client",
+            u64::from(server.max_lent_runs_per_client),
+        ),
+        (
+            "memory_server.pending_depth",
+            u64::from(server.pending_depth),
+        ),
+        (
+            "memory_server.pending_timeout_ms",
+            u64::from(server.pending_timeout_ms),
+        ),
+        ("memory_server.batch_size", u64::from(server.batch_size)),
+        (
+            "memory_server.schedule_delay_ms",
+            u64::from(server.schedule_delay_ms),
+        ),
+    ];
+    for (key, value) in at_least_one {
+        if value == 0 {
+            report.push(key, Problem::Zero);
+        }
+    }
+    if server.batch_size > xen.max_frames_per_call && xen.max_frames_per_call > 0 {
+        let (batch, limit) = (server.batch_size, xen.max_frames_per_call);
+        report.push(
+            "memory_server.batch_size",
+            Problem::BatchOverCallLimit { batch, limit },
+        );
+    }
+    if server.schedule_delay_ms > server.max_schedule_delay_ms {
+        let (delay, ceiling) = (server.schedule_delay_ms, server.max_schedule_delay_ms);
+        report.push(
+            "memory_server.schedule_delay_ms",
+            Problem::DelayOverCeiling { delay, ceiling },
+        );
+    }
+    if let Some(memory_server) = spec.only(Kind::MemoryServer) {
+        check_clients(spec, memory_server, links, report);
+    }
+    check_sim_host(spec, report);
+}
+
+/// Client count against `max_clients`, and each quota against the lending range.
+fn check_clients(
+    spec: &ManifestFile,
+    memory_server: &str,
+    links: &[Link],
+    report: &mut Report<'_>,
+) {
+    let clients: BTreeSet<&str> = (links.iter())
+        .filter(|link| link.server == memory_server)
+        .map(|link| link.client.as_str())
+        .collect();
+    let max = spec.memory_server.max_clients;
+    if clients.len() > usize::from(max) && max > 0 {
+        let clients = clients.len();
+        report.push(
+            "memory_server.max_clients",
+            Problem::TooManyClients { clients, max },
+        );
+    }
+    let capacity = spec.memory.unpopulated.frames();
+    for (name, component) in &spec.components {
+        let Some(quota) = component.max_lent_frames else {
+            continue;
+        };
+        let key = format!("components.{name}.max_lent_frames");
+        if !clients.contains(name.as_str()) {
+            let server = memory_server.to_string();
+            report.push(key, Problem::QuotaWithoutBorrowing { server });
+        } else if quota > capacity {
+            report.push(key, Problem::QuotaOverCapacity { quota, capacity });
+        }
+    }
+}
+
+/// `[sim]` exactly for sim images, with a domain that starts within its own maximum.
+fn check_sim_host(spec: &ManifestFile, report: &mut Report<'_>) {
+    match (spec.image.target, &spec.sim) {
+        (Target::Sim, None) => report.push("sim", Problem::SimHostMissing),
+        (Target::Sim, Some(host)) => {
+            if spec.memory.ram_source == RamSource::BootMap {
+                report.push("memory.ram_source", Problem::BootMapInSim);
+            }
+            let ram: u64 = spec.memory.ram.iter().map(|range| range.frames()).sum();
+            if ram > host.domain_max_pages {
+                let max_pages = host.domain_max_pages;
+                report.push(
+                    "sim.domain_max_pages",
+                    Problem::DomainOverMaximum { ram, max_pages },
+                );
+            }
+        }
+        (_, Some(_)) => report.push("sim", Problem::SimHostForbidden),
+        (_, None) => {}
+    }
+}

@@ -1,0 +1,177 @@
+//! Composition tables: the numbered, plain-data form of a validated manifest that runtimes wire
+//! components from. Every id and badge is generated here, from sorted names, so the same
+//! manifest always yields the same tables however its keys are ordered.
+
+use super::schema::{Kind, MemoryLayout, ServerSizing, SimHost, Target, XenLimits};
+use super::validate::Manifest;
+use std::borrow::Cow;
+
+/// A system image, numbered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Composition {
+    /// The image name.
+    pub image: Cow<'static, str>,
+    /// What it runs on.
+    pub target: Target,
+    /// Components; `components[i].id == i`, in name order.
+    pub components: Cow<'static, [ComponentEntry]>,
+    /// Endpoints, one per (client, server) pair; `endpoints[i].id == i`.
+    pub endpoints: Cow<'static, [EndpointEntry]>,
+    /// Shared regions; `regions[i].id == i`, in name order.
+    pub regions: Cow<'static, [RegionEntry]>,
+    /// Guest-physical layout.
+    pub memory: MemoryLayout,
+    /// Xen limits the gateway enforces.
+    pub xen: XenLimits,
+    /// Memory-server sizing and policy.
+    pub memory_server: ServerSizing,
+    /// The simulated host (sim images).
+    pub sim: Option<SimHost>,
+}
+
+/// One component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentEntry {
+    /// Its index in [`Composition::components`].
+    pub id: u16,
+    /// Its name.
+    pub name: Cow<'static, str>,
+    /// What it is.
+    pub kind: Kind,
+    /// Interface ids it serves, ascending.
+    pub serves: Cow<'static, [u16]>,
+    /// Its quota of lent frames (0: it borrows nothing).
+    pub max_lent_frames: u64,
+}
+
+/// The capability of one client to call one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointEntry {
+    /// Its index in [`Composition::endpoints`] (the client's `EndpointId`).
+    pub id: u16,
+    /// The badge the server sees: `id + 1`, unique in the image (0 stays "unbadged").
+    pub badge: u32,
+    /// The calling component's id.
+    pub client: u16,
+    /// The serving component's id.
+    pub server: u16,
+    /// What the client may call there, by interface id ascending.
+    pub grants: Cow<'static, [Grant]>,
+}
+
+/// The ops of one interface a client may call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Interface id.
+    pub interface: u16,
+    /// Op ids, ascending.
+    pub ops: Cow<'static, [u16]>,
+}
+
+/// One shared region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionEntry {
+    /// Its index in [`Composition::regions`] (the `LeaseId`).
+    pub id: u16,
+    /// Its name.
+    pub name: Cow<'static, str>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Ids of the components that map it, ascending.
+    pub sharers: Cow<'static, [u16]>,
+}
+
+impl Composition {
+    /// The component called `name`.
+    pub fn component(&self, name: &str) -> Option<&ComponentEntry> {
+        self.components
+            .iter()
+            .find(|component| component.name == name)
+    }
+
+    /// The endpoint whose calls carry `badge`.
+    pub fn endpoint_by_badge(&self, badge: u32) -> Option<&EndpointEntry> {
+        self.endpoints
+            .iter()
+            .find(|endpoint| endpoint.badge == badge)
+    }
+
+    /// Whether a call carrying `badge` may invoke `op` of `interface` on `server`.
+    pub fn allows(&self, server: u16, badge: u32, interface: u16, op: u16) -> bool {
+        self.endpoint_by_badge(badge).is_some_and(|endpoint| {
+            endpoint.server == server
+                && (endpoint.grants.iter())
+                    .any(|grant| grant.interface == interface && grant.ops.contains(&op))
+        })
+    }
+}
+
+/// The composition tables of a validated manifest.
+pub fn compose(manifest: &Manifest) -> Composition {
+    let spec = &manifest.spec;
+    let names: Vec<&str> = spec.components.keys().map(String::as_str).collect();
+    let id_of = |name: &str| {
+        id(names
+            .iter()
+            .position(|&known| known == name)
+            .unwrap_or(usize::MAX))
+    };
+    let components = (spec.components.iter().enumerate())
+        .map(|(index, (name, component))| ComponentEntry {
+            id: id(index),
+            name: Cow::Owned(name.clone()),
+            kind: component.kind,
+            serves: Cow::Owned(manifest.serves.get(name).cloned().unwrap_or_default()),
+            max_lent_frames: component.max_lent_frames.unwrap_or(0),
+        })
+        .collect::<Vec<_>>();
+    let mut endpoints: Vec<EndpointEntry> = Vec::new();
+    for link in &manifest.links {
+        let (client, server) = (id_of(&link.client), id_of(&link.server));
+        let grant = Grant {
+            interface: link.interface,
+            ops: Cow::Owned(link.ops.clone()),
+        };
+        match endpoints.last_mut() {
+            Some(last) if last.client == client && last.server == server => {
+                last.grants.to_mut().push(grant);
+            }
+            _ => endpoints.push(EndpointEntry {
+                id: id(endpoints.len()),
+                badge: u32::from(id(endpoints.len())) + 1,
+                client,
+                server,
+                grants: Cow::Owned(vec![grant]),
+            }),
+        }
+    }
+    let regions = (spec.regions.iter().enumerate())
+        .map(|(index, (name, region))| {
+            let mut sharers: Vec<u16> = region.shared_by.iter().map(|name| id_of(name)).collect();
+            sharers.sort_unstable();
+            sharers.dedup();
+            RegionEntry {
+                id: id(index),
+                name: Cow::Owned(name.clone()),
+                size: region.size,
+                sharers: Cow::Owned(sharers),
+            }
+        })
+        .collect::<Vec<_>>();
+    Composition {
+        image: Cow::Owned(spec.image.name.clone()),
+        target: spec.image.target,
+        components: Cow::Owned(components),
+        endpoints: Cow::Owned(endpoints),
+        regions: Cow::Owned(regions),
+        memory: spec.memory.clone(),
+        xen: spec.xen,
+        memory_server: spec.memory_server,
+        sim: spec.sim,
+    }
+}
+
+/// A table index as an id (tables never approach `u16::MAX` entries).
+fn id(index: usize) -> u16 {
+    u16::try_from(index).unwrap_or(u16::MAX)
+}

@@ -1,0 +1,285 @@
+//! What can be wrong with a manifest: every error names the file, the dotted key at fault and the
+//! fix, so that `ballast check`, the build script and the golden tests all print the same words.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem in one manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// The key at fault, as a dotted path (`components.blkback.uses.Balloon.ops[1]`).
+    pub key: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// What is wrong, with the facts needed to say how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The file could not be read.
+    Unreadable { reason: String },
+    /// The text is not TOML.
+    Syntax { line: usize, message: String },
+    /// A key the schema does not know.
+    UnknownKey { message: String },
+    /// A key the schema requires is missing.
+    MissingKey { name: String },
+    /// A value of the wrong type or outside its set.
+    BadValue { message: String },
+    /// A component name that no `[components.NAME]` table declares.
+    UnknownComponent { name: String, known: String },
+    /// An interface name the IDL does not declare.
+    UnknownInterface { name: String, known: String },
+    /// An op the interface does not have.
+    UnknownOp {
+        interface: String,
+        op: String,
+        known: String,
+    },
+    /// A component uses an interface no component serves.
+    NobodyServes { interface: String },
+    /// Several components serve the interface and the use does not say which.
+    AmbiguousServer { interface: String, servers: String },
+    /// The named server does not serve the interface.
+    NotServedBy {
+        interface: String,
+        server: String,
+        servers: String,
+    },
+    /// Not exactly one component of a kind that must be unique.
+    NotExactlyOne { kind: &'static str, found: String },
+    /// A name listed twice.
+    Duplicate { name: String },
+    /// A range with `start >= end`.
+    EmptyRange { start: u64, end: u64 },
+    /// A range whose ends are not multiples of the largest extent.
+    Unaligned { start: u64, end: u64, frames: u64 },
+    /// Two ranges share frames.
+    Overlap { other: String },
+    /// A reserved range that is not inside RAM.
+    OutsideRam,
+    /// The lending range overlaps populated RAM.
+    UnpopulatedOverlapsRam { ram: String },
+    /// A key that `memory.ram_source` requires is missing.
+    RequiredByRamSource { source: &'static str },
+    /// A key that `memory.ram_source` forbids is present.
+    ForbiddenByRamSource { source: &'static str },
+    /// `xen.max_extent_order` above what the page model supports.
+    MaxOrderTooLarge { order: u8 },
+    /// A quota larger than the lending range.
+    QuotaOverCapacity { quota: u64, capacity: u64 },
+    /// A quota on a component that never borrows from the memory server.
+    QuotaWithoutBorrowing { server: String },
+    /// A sizing value that must be at least 1.
+    Zero,
+    /// A batch longer than one hypercall may carry.
+    BatchOverCallLimit { batch: u32, limit: u32 },
+    /// More clients of the memory server than it is sized for.
+    TooManyClients { clients: usize, max: u16 },
+    /// The first retry delay exceeds its ceiling.
+    DelayOverCeiling { delay: u32, ceiling: u32 },
+    /// A region shared with the memory server that cannot hold one batch's frame list.
+    RegionTooSmall { size: u64, needed: u64 },
+    /// A region shared by fewer than two components.
+    RegionNotShared,
+    /// A region shared by two components neither of which calls the other.
+    RegionPeersNeverCall { first: String, second: String },
+    /// Components that call each other in a ring (a deadlock waiting to happen).
+    CallCycle { cycle: String },
+    /// The memory server does not use the gateway.
+    ServerWithoutGateway { gateway: String },
+    /// `[sim]` is missing from a sim image.
+    SimHostMissing,
+    /// `[sim]` in an image that does not run in the simulator.
+    SimHostForbidden,
+    /// The simulated domain starts above its own maximum.
+    DomainOverMaximum { ram: u64, max_pages: u64 },
+    /// A sim image whose RAM comes from a boot map (the simulator has none).
+    BootMapInSim,
+}
+
+impl Problem {
+    /// How to fix it, in one line.
+    pub fn fix(&self) -> String {
+        match self {
+            Problem::Unreadable { .. } => "check the path and its permissions".into(),
+            Problem::Syntax { .. } => "correct the TOML syntax on that line".into(),
+            Problem::UnknownKey { .. } => "remove the key, or rename it to one listed".into(),
+            Problem::MissingKey { name } => format!("add `{name}`"),
+            Problem::BadValue { .. } => "give a value of the expected type".into(),
+            Problem::UnknownComponent { known, .. } => {
+                format!("name a declared component: {known}")
+            }
+            Problem::UnknownInterface { known, .. } => {
+                format!("name an interface from idl/: {known}")
+            }
+            Problem::UnknownOp { known, .. } => format!("use one of its ops: {known}"),
+            Problem::NobodyServes { interface } => {
+                format!("add `{interface}` to the `serves` list of the component that serves it")
+            }
+            Problem::AmbiguousServer { servers, .. } => {
+                format!("add `server = \"...\"` naming one of: {servers}")
+            }
+            Problem::NotServedBy { servers, .. } => format!("set `server` to one of: {servers}"),
+            Problem::NotExactlyOne { kind, .. } => {
+                format!("declare exactly one component with `kind = \"{kind}\"`")
+            }
+            Problem::Duplicate { .. } => "list each name once".into(),
+            Problem::EmptyRange { .. } => "make `end` greater than `start`".into(),
+            Problem::Unaligned { frames, .. } => {
+                format!("move `start` and `end` to multiples of {frames:#x} frames")
+            }
+            Problem::Overlap { .. } => "make the ranges disjoint".into(),
+            Problem::OutsideRam => "move it inside one `memory.ram` range".into(),
+            Problem::UnpopulatedOverlapsRam { .. } => {
+                "move `memory.unpopulated` past the end of RAM".into()
+            }
+            Problem::RequiredByRamSource { source } => {
+                format!("add it (required when `memory.ram_source = \"{source}\"`)")
+            }
+            Problem::ForbiddenByRamSource { source } => {
+                format!("remove it (not allowed when `memory.ram_source = \"{source}\"`)")
+            }
+            Problem::MaxOrderTooLarge { .. } => "use an order of at most 18 (9 for a domU)".into(),
+            Problem::QuotaOverCapacity { capacity, .. } => {
+                format!("lower it to at most {capacity}, or grow `memory.unpopulated`")
+            }
+            Problem::QuotaWithoutBorrowing { server } => {
+                format!("remove the quota, or add a `uses` entry for an interface of `{server}`")
+            }
+            Problem::Zero => "give a value of at least 1".into(),
+            Problem::BatchOverCallLimit { limit, .. } => {
+                format!("lower it to at most {limit} (`xen.max_frames_per_call`)")
+            }
+            Problem::TooManyClients { clients, .. } => {
+                format!("raise it to at least {clients}, or remove clients")
+            }
+            Problem::DelayOverCeiling { ceiling, .. } => {
+                format!("lower it to at most {ceiling} (`max_schedule_delay_ms`)")
+            }
+            Problem::RegionTooSmall { needed, .. } => format!("grow it to at least {needed} bytes"),
+            Problem::RegionNotShared => "list at least two components in `shared_by`".into(),
+            Problem::RegionPeersNeverCall { .. } => {
+                "add a `uses` entry between them, or remove one from `shared_by`".into()
+            }
+            Problem::CallCycle { .. } => "remove one `uses` entry of the ring".into(),
+            Problem::ServerWithoutGateway { gateway } => {
+                format!("add a `uses` entry for an interface `{gateway}` serves")
+            }
+            Problem::SimHostMissing => {
+                "add `[sim]` with `host_free_pages` and `domain_max_pages`".into()
+            }
+            Problem::SimHostForbidden => "remove `[sim]`, or set `image.target = \"sim\"`".into(),
+            Problem::DomainOverMaximum { ram, .. } => {
+                format!("raise `domain_max_pages` to at least {ram}")
+            }
+            Problem::BootMapInSim => "list the RAM in `memory.ram` for a sim image".into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Unreadable { reason } => write!(f, "cannot read the manifest: {reason}"),
+            Problem::Syntax { line, message } => write!(f, "not TOML (line {line}): {message}"),
+            Problem::UnknownKey { message } | Problem::BadValue { message } => f.write_str(message),
+            Problem::MissingKey { name } => write!(f, "missing key `{name}`"),
+            Problem::UnknownComponent { name, .. } => write!(f, "no component is called `{name}`"),
+            Problem::UnknownInterface { name, .. } => write!(f, "no interface is called `{name}`"),
+            Problem::UnknownOp { interface, op, .. } => {
+                write!(f, "interface `{interface}` has no op `{op}`")
+            }
+            Problem::NobodyServes { interface } => {
+                write!(f, "no component serves interface `{interface}`")
+            }
+            Problem::AmbiguousServer { interface, servers } => {
+                write!(f, "interface `{interface}` is served by several components ({servers})")
+            }
+            Problem::NotServedBy { interface, server, .. } => {
+                write!(f, "component `{server}` does not serve interface `{interface}`")
+            }
+            Problem::NotExactlyOne { kind, found } => {
+                write!(f, "an image needs exactly one `{kind}`, found: {found}")
+            }
+            Problem::Duplicate { name } => write!(f, "`{name}` is listed twice"),
+            Problem::EmptyRange { start, end } => {
+                write!(f, "empty range: start {start:#x} is not below end {end:#x}")
+            }
+            Problem::Unaligned { start, end, frames } => write!(
+                f,
+                "range {start:#x}..{end:#x} is not aligned to the largest extent ({frames:#x} frames)"
+            ),
+            Problem::Overlap { other } => write!(f, "overlaps `{other}`"),
+            Problem::OutsideRam => f.write_str("reserved range is not inside RAM"),
+            Problem::UnpopulatedOverlapsRam { ram } => {
+                write!(f, "the lending range overlaps RAM (`{ram}`)")
+            }
+            Problem::RequiredByRamSource { source } => {
+                write!(f, "required when the RAM comes from the {source}")
+            }
+            Problem::ForbiddenByRamSource { source } => {
+                write!(f, "not allowed when the RAM comes from the {source}")
+            }
+            Problem::MaxOrderTooLarge { order } => {
+                write!(f, "extent order {order} is above the supported maximum of 18")
+            }
+            Problem::QuotaOverCapacity { quota, capacity } => write!(
+                f,
+                "quota of {quota} frames exceeds the lending capacity of {capacity} frames"
+            ),
+            Problem::QuotaWithoutBorrowing { server } => {
+                write!(f, "a quota on a component that uses no interface of `{server}`")
+            }
+            Problem::Zero => f.write_str("must not be 0"),
+            Problem::BatchOverCallLimit { batch, limit } => write!(
+                f,
+                "a batch of {batch} entries exceeds the {limit} one hypercall may carry"
+            ),
+            Problem::TooManyClients { clients, max } => write!(
+                f,
+                "{clients} components use the memory server, which is sized for {max}"
+            ),
+            Problem::DelayOverCeiling { delay, ceiling } => {
+                write!(f, "first retry delay {delay} ms is above its ceiling {ceiling} ms")
+            }
+            Problem::RegionTooSmall { size, needed } => write!(
+                f,
+                "region of {size} bytes cannot hold one batch's frame list ({needed} bytes)"
+            ),
+            Problem::RegionNotShared => f.write_str("a region must be shared by two components"),
+            Problem::RegionPeersNeverCall { first, second } => write!(
+                f,
+                "`{first}` and `{second}` share a region but neither calls the other"
+            ),
+            Problem::CallCycle { cycle } => write!(f, "call cycle: {cycle}"),
+            Problem::ServerWithoutGateway { gateway } => {
+                write!(f, "the memory server does not call the gateway `{gateway}`")
+            }
+            Problem::SimHostMissing => f.write_str("a sim image needs a simulated host"),
+            Problem::SimHostForbidden => f.write_str("only a sim image has a simulated host"),
+            Problem::DomainOverMaximum { ram, max_pages } => write!(
+                f,
+                "the domain starts with {ram} RAM frames, above its maximum of {max_pages}"
+            ),
+            Problem::BootMapInSim => f.write_str("the simulator has no boot memory map"),
+        }
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "error: {}: {}: {}\n  fix: {}",
+            self.file.display(),
+            self.key,
+            self.problem,
+            self.problem.fix()
+        )
+    }
+}
+
+impl std::error::Error for ManifestError {}
