@@ -81,12 +81,15 @@ pub(crate) struct Attribution {
     pub(crate) caller: Option<usize>,
 }
 
-/// Every counter of a gateway: the total, one set per op, one per caller in the table.
+/// Every counter of a gateway: the total, one set per op, one per caller in the table, and the
+/// IPC calls refused before they became requests.
 #[derive(Clone, Debug)]
 pub struct GatewayCounters<const CALLERS: usize> {
     total: Counters,
     ops: [Counters; GatewayOp::COUNT],
     callers: Vec<(Badge, Counters), CALLERS>,
+    protocol_rejections: u64,
+    bad_frame_lists: u64,
 }
 
 impl<const CALLERS: usize> GatewayCounters<CALLERS> {
@@ -99,7 +102,29 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
                 .take(CALLERS)
                 .map(|badge| (badge, Counters::default()))
                 .collect(),
+            protocol_rejections: 0,
+            bad_frame_lists: 0,
         }
+    }
+
+    /// IPC calls the generated dispatch refused (bad header, body or lease, or a caller without
+    /// the interface capability): they never became requests, so no other counter has them.
+    pub fn protocol_rejections(&self) -> u64 {
+        self.protocol_rejections
+    }
+
+    /// Reservation calls whose lease was not a frame list (empty, not a whole number of 8-byte
+    /// frame numbers, or misaligned).
+    pub fn bad_frame_lists(&self) -> u64 {
+        self.bad_frame_lists
+    }
+
+    pub(crate) fn protocol_rejection(&mut self) {
+        self.protocol_rejections += 1;
+    }
+
+    pub(crate) fn bad_frame_list(&mut self) {
+        self.bad_frame_lists += 1;
     }
 
     /// Everything, unknown callers and unknown ops included.

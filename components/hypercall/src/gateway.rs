@@ -168,6 +168,14 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         })
     }
 
+    pub(crate) fn count_protocol_rejection(&mut self) {
+        self.counters.protocol_rejection();
+    }
+
+    pub(crate) fn count_bad_frame_list(&mut self) {
+        self.counters.bad_frame_list();
+    }
+
     /// The gateway's counters.
     pub fn counters(&self) -> &GatewayCounters<CALLERS> {
         &self.counters

@@ -3,7 +3,8 @@
 //! It knows nothing of ballooning. It holds a policy table built from the manifest (per caller
 //! badge: the ops it may call and the frame ranges it owns; for everyone: the maximum extent order
 //! and frames per call) and refuses, with a typed error and without a hypercall, any request that
-//! breaks it. What passes goes to Xen, and Xen's answer comes back exactly.
+//! breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
+//! generated `Hypercall` interface and runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod gateway;
 pub mod ops;
 pub mod policy;
 pub mod range;
+pub mod server;
 
 pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{GatewayError, PolicyError, QueryError};
@@ -21,3 +23,4 @@ pub use gateway::Gateway;
 pub use ops::{GatewayOp, OpSet};
 pub use policy::{CallerGrant, CallerPolicy, Limits, Policy};
 pub use range::GfnRange;
+pub use server::{wire_error, PolicyPermissions};

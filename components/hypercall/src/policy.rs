@@ -43,6 +43,11 @@ impl<const RANGES: usize> CallerPolicy<RANGES> {
         self.badge
     }
 
+    /// The ops the caller may call.
+    pub fn ops(&self) -> OpSet {
+        self.ops
+    }
+
     /// Whether the caller may call `op`.
     pub fn may(&self, op: GatewayOp) -> bool {
         self.ops.contains(op)

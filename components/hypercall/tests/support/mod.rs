@@ -29,6 +29,9 @@ pub const HEADROOM: u64 = 0x400;
 /// The gateway's maximum frames per call.
 pub const MAX_FRAMES: usize = 512;
 
+/// A reservation's arguments besides the caller and the list: `(op, order, mem_flags, domid)`.
+pub type Args = (u8, u8, u32, u16);
+
 /// The gateway the rig builds.
 pub type SimGateway = Gateway<SimHypervisor, 4, 4, MAX_FRAMES>;
 
@@ -122,7 +125,7 @@ impl Rig {
     pub fn assert_refused(
         &mut self,
         caller: Badge,
-        (op, order, mem_flags, domid): (u8, u8, u32, u16),
+        (op, order, mem_flags, domid): Args,
         frames: &[u64],
         expected: GatewayError,
     ) {
