@@ -355,3 +355,234 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.pending.waiting().count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use ballast_xen::Gfn;
+    use ballast_xen_sim::Fault;
+
+    use super::*;
+    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::{BpState, Config, FrameState, HypervisorPort, Policy};
+
+    const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
+    const LENDING: FrameRun = FrameRun::span(1 << 20, (1 << 20) + 64);
+
+    fn ask(frames: u64) -> AllocRequest {
+        AllocRequest {
+            frames,
+            below: None,
+            max_runs: MAX_GRANT_RUNS,
+        }
+    }
+
+    fn config() -> Config<'static> {
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.lending = Some(LENDING);
+        config
+    }
+
+    #[test]
+    fn the_lending_range_goes_first_then_ballooned_ram_lowest_first() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let config = config();
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(3072);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let granted = core
+            .alloc_unpopulated(ClientId(0), ask(100), 0, &mut out)
+            .unwrap();
+        assert_eq!(granted, AllocOutcome::Granted { runs: 2 });
+        assert_eq!(out[0], LENDING);
+        assert_eq!(out[1], FrameRun::span(3072, 3072 + 36));
+        let low = AllocRequest {
+            frames: 10,
+            below: Some(Gfn(3500)),
+            max_runs: 1,
+        };
+        core.alloc_unpopulated(ClientId(1), low, 0, &mut out)
+            .unwrap();
+        assert_eq!(out[0], FrameRun::span(3108, 3118));
+        assert_eq!(
+            core.frame_state(Gfn(3110)),
+            Some(FrameState::Lent(ClientId(1)))
+        );
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        let (steps, _) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        assert_eq!(steps.iter().map(|s| s.frames_moved).sum::<u64>(), 0);
+        let stats = core.stats();
+        assert_eq!((stats.current_pages, stats.lent_pages), (3072, 110));
+    }
+
+    #[test]
+    fn bad_returns_get_typed_errors_and_change_nothing() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let config = config();
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(4000);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        core.alloc_unpopulated(ClientId(0), ask(64), 0, &mut out)
+            .unwrap();
+        core.alloc_unpopulated(ClientId(1), ask(8), 0, &mut out)
+            .unwrap();
+        let theirs = [out[0]];
+        let before = core.stats();
+        let mine = FrameRun::span(LENDING.start(), LENDING.start() + 4);
+        let cases = [
+            (ClientId(0), theirs.as_slice(), LendError::NotOwner),
+            (ClientId(0), &[FrameRun::span(10, 12)], LendError::NotLent),
+            (ClientId(0), &[mine, mine], LendError::OverlappingRuns),
+            (ClientId(0), &[FrameRun::span(5, 5)], LendError::Empty),
+            (ClientId(9), &[mine], LendError::UnknownClient),
+            (
+                ClientId(0),
+                &[mine, FrameRun::span(LENDING.end() - 1, LENDING.end() + 1)],
+                LendError::NotLent,
+            ),
+        ];
+        for (client, runs, error) in cases {
+            assert_eq!(core.free_unpopulated(client, runs), Err(error));
+            assert_eq!(core.stats(), before);
+            core.check_invariant(sim.tot_pages(dom)).unwrap();
+        }
+        assert_eq!(core.free_unpopulated(ClientId(0), &[mine]), Ok(4));
+        assert_eq!(
+            core.free_unpopulated(ClientId(0), &[mine]),
+            Err(LendError::NotLent)
+        );
+        assert_eq!(core.client(ClientId(0)).unwrap().lent, 60);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+    }
+
+    #[test]
+    fn quotas_bound_what_a_client_holds_and_death_reclaims_it() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let config = config();
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(3072);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        core.set_client_quota(ClientId(2), 100).unwrap();
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        core.alloc_unpopulated(ClientId(2), ask(60), 0, &mut out)
+            .unwrap();
+        assert_eq!(
+            core.alloc_unpopulated(ClientId(2), ask(41), 0, &mut out),
+            Err(LendError::QuotaExceeded)
+        );
+        core.alloc_unpopulated(ClientId(2), ask(40), 0, &mut out)
+            .unwrap();
+        let bad_runs = AllocRequest {
+            frames: 1,
+            below: None,
+            max_runs: 0,
+        };
+        assert_eq!(
+            core.alloc_unpopulated(ClientId(0), bad_runs, 0, &mut out),
+            Err(LendError::BadRunCount)
+        );
+        let never = AllocRequest {
+            frames: 10,
+            below: Some(Gfn(5)),
+            max_runs: 1,
+        };
+        assert_eq!(
+            core.alloc_unpopulated(ClientId(0), never, 0, &mut out),
+            Err(LendError::NeverSatisfiable)
+        );
+        assert_eq!(core.stats().lent_pages, 100);
+        assert_eq!(core.client_died(ClientId(2)), Ok(100));
+        assert_eq!(core.stats().lent_pages, 0);
+        assert_eq!(
+            core.frame_state(Gfn(LENDING.start())),
+            Some(FrameState::LendingFree)
+        );
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        assert_eq!(core.client_died(ClientId(4)), Err(LendError::UnknownClient));
+    }
+
+    #[test]
+    fn a_request_met_only_by_inflating_is_deferred_and_the_worker_does_not_fight_it() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let config = Config::new(&RAM, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let request = AllocRequest {
+            frames: 600,
+            below: Some(Gfn(2048)),
+            max_runs: 4,
+        };
+        let AllocOutcome::Pending(ticket) = core
+            .alloc_unpopulated(ClientId(1), request, 0, &mut out)
+            .unwrap()
+        else {
+            panic!("a fully populated guest cannot lend at once")
+        };
+        assert_eq!(core.take_settled(&mut out), None);
+        let (steps, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 20);
+        assert_eq!(steps.iter().map(|s| s.settled).sum::<usize>(), 1);
+        let settled = core.take_settled(&mut out).unwrap();
+        assert_eq!((settled.ticket, settled.client), (ticket, ClientId(1)));
+        let runs = settled.result.unwrap();
+        assert!(out[..runs].iter().all(|r| r.end() <= 2048));
+        assert_eq!(out[..runs].iter().map(|r| r.frames).sum::<u64>(), 600);
+        assert_eq!(core.stats().current_pages, 4096 - 600);
+        let (again, _) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 20);
+        assert_eq!(again.iter().map(|s| s.frames_moved).sum::<u64>(), 0);
+        assert_eq!(core.free_unpopulated(ClientId(1), &out[..runs]), Ok(600));
+        run_until_idle(&mut core, &mut hv, &mut scrub, now, 20);
+        assert_eq!(sim.tot_pages(dom), Some(4096));
+    }
+
+    #[test]
+    fn a_deferred_request_times_out_when_the_balloon_cannot_grow() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        for call in 0..4 {
+            sim.inject(Fault::Shorten { call, completed: 0 });
+        }
+        let config = Config::new(&RAM, Policy::Seed);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let outcome = core
+            .alloc_unpopulated(ClientId(0), ask(10), 0, &mut out)
+            .unwrap();
+        assert!(matches!(outcome, AllocOutcome::Pending(_)));
+        let first = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 0);
+        assert_eq!(first.state, BpState::EAgain);
+        let late = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 5_000_000_000);
+        assert_eq!(late.settled, 1);
+        let settled = core.take_settled(&mut out).unwrap();
+        assert_eq!(settled.result, Err(LendError::TimedOut));
+        assert_eq!(core.client(ClientId(0)).unwrap().waiting, 0);
+        assert_eq!(core.stats().counters.deferred_timed_out, 1);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+    }
+}
