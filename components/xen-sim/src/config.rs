@@ -24,6 +24,9 @@ pub struct HostConfig {
     /// The host has no free memory below `2^low_memory_bits` bytes: an allocation restricted to
     /// that many address bits or fewer finds nothing (measured: 13 and 20 fail, 30 works).
     pub low_memory_bits: u8,
+    /// The largest order of contiguous free memory: an extent of a higher order finds nothing
+    /// (measured: 17 succeeded, 18 and above failed).
+    pub largest_free_order: u8,
 }
 
 impl Default for HostConfig {
@@ -34,6 +37,7 @@ impl Default for HostConfig {
             faults: Vec::new(),
             random_fault_probability: 0.0,
             low_memory_bits: 24,
+            largest_free_order: 17,
         }
     }
 }

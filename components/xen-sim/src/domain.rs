@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn mapping_over_a_populated_gfn_leaks_the_old_page_and_drops_its_contents() {
-        let mut pool = HostPool::new(10);
+        let mut pool = HostPool::new(10, 24, 20);
         let mut d = Domain::boot(&DomainConfig {
             ram: core::iter::once(0..4).collect(),
             max_pages: 10,

@@ -14,15 +14,27 @@ pub type Stale = Vec<(u64, u64)>;
 pub struct HostPool {
     free: u64,
     stale: BTreeMap<u64, u64>,
+    low_memory_bits: u8,
+    largest_free_order: u32,
 }
 
 impl HostPool {
-    /// A pool of `free` pages, all zero (scrubbed at boot).
-    pub fn new(free: u64) -> HostPool {
+    /// A pool of `free` pages, all zero (scrubbed at boot), none of them below
+    /// `2^low_memory_bits` bytes, in contiguous runs of at most `2^largest_free_order` pages.
+    pub fn new(free: u64, low_memory_bits: u8, largest_free_order: u8) -> HostPool {
         HostPool {
             free,
             stale: BTreeMap::new(),
+            low_memory_bits,
+            largest_free_order: largest_free_order as u32,
         }
+    }
+
+    /// Whether an extent of `order` below `2^address_bits` bytes (if limited) could exist in
+    /// this pool's memory at all, whatever is free now.
+    pub fn could_hold(&self, order: u32, address_bits: Option<u8>) -> bool {
+        order <= self.largest_free_order
+            && address_bits.is_none_or(|bits| bits > self.low_memory_bits)
     }
 
     /// Pages free.
@@ -67,7 +79,7 @@ mod tests {
 
     #[test]
     fn pages_come_back_last_freed_first_with_their_contents() {
-        let mut pool = HostPool::new(10);
+        let mut pool = HostPool::new(10, 24, 20);
         pool.push(1, vec![(0, 0xa)]);
         pool.push(3, vec![(0, 0xb0), (2, 0xb2)]);
         assert_eq!(pool.free_pages(), 14);
@@ -79,15 +91,22 @@ mod tests {
 
     #[test]
     fn an_order_0_take_from_a_freed_extent_gets_its_last_page() {
-        let mut pool = HostPool::new(0);
+        let mut pool = HostPool::new(0, 24, 20);
         pool.push(512, vec![(0, 1), (511, 2)]);
         assert_eq!(pool.pop(1), Some(vec![(0, 2)]));
         assert_eq!(pool.pop(511), Some(vec![(0, 1)]));
     }
 
     #[test]
+    fn address_limits_and_contiguity_bound_what_the_pool_can_hold() {
+        let pool = HostPool::new(1 << 20, 24, 17);
+        assert!(pool.could_hold(17, None) && !pool.could_hold(18, None));
+        assert!(pool.could_hold(0, Some(25)) && !pool.could_hold(0, Some(24)));
+    }
+
+    #[test]
     fn a_take_larger_than_the_pool_takes_nothing() {
-        let mut pool = HostPool::new(2);
+        let mut pool = HostPool::new(2, 24, 20);
         pool.push(1, vec![(0, 7)]);
         assert_eq!(pool.pop(4), None);
         assert_eq!(pool.free_pages(), 3);

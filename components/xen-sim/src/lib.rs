@@ -22,7 +22,8 @@
 //!   extent had freed; populating a populated gfn maps a fresh page and leaks the old one;
 //!   allocation is whole-extent or nothing and stops at `max_pages` or an empty pool;
 //!   increase_reservation adds gfn-less pages and accepts a NULL list; address bits <= 12 fail
-//!   the call, address bits at or below [`HostConfig::low_memory_bits`] find nothing free; NUMA
+//!   the call, address bits at or below [`HostConfig::low_memory_bits`] find nothing free, nor
+//!   does an extent above [`HostConfig::largest_free_order`] (17 by default, as measured); NUMA
 //!   node requests follow `propagate_node` on a one-node host.
 //! - Page contents as one 64-bit fill word per page ([`XenSim::write_page`],
 //!   [`XenSim::read_page`]); a ballooned gfn reads as all ones.
@@ -44,8 +45,8 @@
 //! - PV guests: every domain is auto-translated (PVH), so Xen never writes machine frame
 //!   numbers back into the list, and increase_reservation ignores the list entirely.
 //! - Machine addresses, NUMA placement, buddy-allocator contiguity and claims: the pool is a
-//!   count with a LIFO order. Address limits and fragmentation appear only as the failures they
-//!   cause (a low address limit; the [`Fault::Fragmented`] fault).
+//!   count with a LIFO order. Address limits and contiguity appear only as the failures they
+//!   cause (a low address limit, a largest free order, the [`Fault::Fragmented`] fault).
 //! - XSM policies beyond the default: a domain may act on itself; a privileged (control) domain
 //!   on any domain.
 //! - Gfns at or beyond 2^40 (52-bit guest-physical addresses): a populate there fails without

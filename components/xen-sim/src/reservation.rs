@@ -19,15 +19,12 @@ fn allocate(
     order: u32,
     flags: AllocFlags,
     faults: &CallFaults,
-    low_memory_bits: u8,
 ) -> Option<Stale> {
     let count = 1u64 << order;
     let no_contiguous = faults.fragmented && order > 0;
-    let too_low = flags
-        .address_bits
-        .is_some_and(|bits| bits <= low_memory_bits);
+    let impossible = !pool.could_hold(order, flags.address_bits);
     let no_such_node = flags.exact_node.is_some_and(|node| node != 0);
-    if faults.exhausted || no_contiguous || too_low || no_such_node || !dom.has_room_for(count) {
+    if faults.exhausted || no_contiguous || impossible || no_such_node || !dom.has_room_for(count) {
         return None;
     }
     pool.pop(count)
@@ -44,7 +41,6 @@ impl State {
         flags: AllocFlags,
         faults: &CallFaults,
     ) -> u64 {
-        let low_memory_bits = self.low_memory_bits;
         let Some(dom) = self.domains.get_mut(&target) else {
             return start;
         };
@@ -58,7 +54,7 @@ impl State {
                 ReservationOp::Increase => {
                     // An auto-translated guest's list is neither read nor written: NULL is fine.
                     !faulted_here
-                        && match allocate(pool, dom, order, flags, faults, low_memory_bits) {
+                        && match allocate(pool, dom, order, flags, faults) {
                             Some(_) => {
                                 dom.tot_pages += count;
                                 dom.gfnless += count;
@@ -72,15 +68,7 @@ impl State {
                 ReservationOp::Populate => {
                     !faulted_here
                         && match r.extent_start.read(i) {
-                            Some(gfn) => populate_extent(
-                                pool,
-                                dom,
-                                gfn,
-                                order,
-                                flags,
-                                faults,
-                                low_memory_bits,
-                            ),
+                            Some(gfn) => populate_extent(pool, dom, gfn, order, flags, faults),
                             None => false,
                         }
                 }
@@ -110,13 +98,12 @@ fn populate_extent(
     order: u32,
     flags: AllocFlags,
     faults: &CallFaults,
-    low_memory_bits: u8,
 ) -> bool {
     let count = 1u64 << order;
     let Some(end) = gfn.checked_add(count).filter(|end| *end <= GFN_LIMIT) else {
         return false;
     };
-    let Some(contents) = allocate(pool, dom, order, flags, faults, low_memory_bits) else {
+    let Some(contents) = allocate(pool, dom, order, flags, faults) else {
         return false;
     };
     let superpages = order >= 9 && gfn.is_multiple_of(512);

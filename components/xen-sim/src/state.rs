@@ -16,8 +16,6 @@ pub struct State {
     pub domains: BTreeMap<u16, Domain>,
     /// Planned and random faults, and the call counter.
     pub faults: FaultState,
-    /// No free host memory below `2^low_memory_bits` bytes.
-    pub low_memory_bits: u8,
     /// `max_page`: frames the host knows of (free pool plus boot memory handed out).
     pub max_page: u64,
     /// The id the next domain gets.
@@ -28,10 +26,13 @@ impl State {
     /// A host with no domains.
     pub fn new(config: HostConfig) -> State {
         State {
-            pool: HostPool::new(config.free_pages),
+            pool: HostPool::new(
+                config.free_pages,
+                config.low_memory_bits,
+                config.largest_free_order,
+            ),
             domains: BTreeMap::new(),
             faults: FaultState::new(config.seed, config.faults, config.random_fault_probability),
-            low_memory_bits: config.low_memory_bits,
             max_page: config.free_pages,
             next_domid: 1,
         }

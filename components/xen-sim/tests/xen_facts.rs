@@ -228,6 +228,24 @@ fn superpage_extents_need_no_alignment_and_respect_the_order_limit() {
 }
 
 #[test]
+fn a_hardware_domain_gets_order_17_but_no_host_has_contiguous_order_18() {
+    let sim = XenSim::new(HostConfig {
+        free_pages: 1 << 20,
+        ..HostConfig::default()
+    });
+    let d = sim.create_domain(DomainConfig {
+        ram: Vec::new(),
+        max_pages: 1 << 20,
+        max_order: 20,
+    });
+    assert_eq!(call(&sim, d, POPULATE, 17, &[0]), 1);
+    assert_eq!(call(&sim, d, POPULATE, 18, &[1 << 18]), 0);
+    assert_eq!(call(&sim, d, INCREASE, 18, &[0]), 0);
+    assert_eq!(call(&sim, d, DECREASE, 17, &[0]), 1);
+    assert_eq!(sim.tot_pages(d), Some(0));
+}
+
+#[test]
 fn freed_pages_come_back_with_their_old_contents() {
     let (sim, d) = facts_host();
     sim.write_page(d, 5, 0x1111).unwrap();
