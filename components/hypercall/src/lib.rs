@@ -23,4 +23,4 @@ pub use gateway::Gateway;
 pub use ops::{GatewayOp, OpSet};
 pub use policy::{CallerGrant, CallerPolicy, Limits, Policy};
 pub use range::GfnRange;
-pub use server::{wire_error, PolicyPermissions};
+pub use server::{ops_of, wire_error, PolicyPermissions};

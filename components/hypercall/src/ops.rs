@@ -69,6 +69,11 @@ impl OpSet {
         OpSet(self.0 | 1 << op.index())
     }
 
+    /// Whether the two sets share an op.
+    pub const fn intersects(self, other: OpSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
     /// Whether `op` is in the set.
     pub const fn contains(self, op: GatewayOp) -> bool {
         self.0 & (1 << op.index()) != 0
@@ -90,6 +95,8 @@ mod tests {
         }
         assert!(set.with(GatewayOp::Populate).contains(GatewayOp::Populate));
         assert!(!OpSet::NONE.contains(GatewayOp::Maximum));
+        assert!(set.intersects(OpSet::of(&[GatewayOp::Current, GatewayOp::Maximum])));
+        assert!(!set.intersects(OpSet::of(&[GatewayOp::Maximum])));
     }
 
     #[test]

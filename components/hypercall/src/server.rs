@@ -34,6 +34,21 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
     }
 }
 
+/// The gateway ops an op of the `Hypercall` interface covers: a manifest granting `reservation`
+/// grants increase, decrease and populate (the IDL's `xen.reservation` capability); each query
+/// grants itself. For building a [`Policy`] from a manifest's `uses.Hypercall.ops`.
+pub const fn ops_of(op: HypercallOp) -> OpSet {
+    match op {
+        HypercallOp::Reservation => OpSet::of(&[
+            GatewayOp::Increase,
+            GatewayOp::Decrease,
+            GatewayOp::Populate,
+        ]),
+        HypercallOp::CurrentReservation => OpSet::of(&[GatewayOp::Current]),
+        HypercallOp::MaximumReservation => OpSet::of(&[GatewayOp::Maximum]),
+    }
+}
+
 const fn query_wire_error(error: QueryError) -> HypercallError {
     match error {
         QueryError::Refused(reason) => wire_error(reason),
@@ -53,9 +68,9 @@ const fn reservation_reply(completed: Completed) -> ReservationReply {
     }
 }
 
-/// Who may call which op of the `Hypercall` interface, as the gateway's policy says: `reservation`
-/// needs at least one of increase, decrease and populate (the gateway then checks the exact one),
-/// each query its own op. A copy, so that dispatch can hold it while the gateway runs.
+/// Who may call which op of the `Hypercall` interface, as the gateway's policy says: an op is
+/// allowed if the caller holds any gateway op it covers ([`ops_of`]; for `reservation` the
+/// gateway then checks the exact one). A copy, so that dispatch can hold it while the gateway runs.
 #[derive(Clone, Debug)]
 pub struct PolicyPermissions<const CALLERS: usize> {
     callers: Vec<(Badge, OpSet), CALLERS>,
@@ -81,18 +96,7 @@ impl<const CALLERS: usize> Permissions for PolicyPermissions<CALLERS> {
         if interface != hypercall::INTERFACE_ID {
             return false;
         }
-        match HypercallOp::try_from(op) {
-            Ok(HypercallOp::Reservation) => [
-                GatewayOp::Increase,
-                GatewayOp::Decrease,
-                GatewayOp::Populate,
-            ]
-            .into_iter()
-            .any(|op| ops.contains(op)),
-            Ok(HypercallOp::CurrentReservation) => ops.contains(GatewayOp::Current),
-            Ok(HypercallOp::MaximumReservation) => ops.contains(GatewayOp::Maximum),
-            Err(_) => false,
-        }
+        HypercallOp::try_from(op).is_ok_and(|op| ops.intersects(ops_of(op)))
     }
 }
 
@@ -212,6 +216,18 @@ mod tests {
             (reply.completed, reply.anomaly, reply.has_anomaly),
             (7, 0, false)
         );
+    }
+
+    #[test]
+    fn interface_ops_cover_every_gateway_op_once() {
+        let covered = HypercallOp::ALL.map(ops_of);
+        for op in GatewayOp::ALL {
+            assert_eq!(
+                covered.iter().filter(|set| set.contains(op)).count(),
+                1,
+                "{op:?}"
+            );
+        }
     }
 
     #[test]
