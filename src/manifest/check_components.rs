@@ -140,10 +140,13 @@ fn resolve_uses(
             }
         };
         report_duplicates(used.ops.iter(), &format!("{key}.ops"), report);
-        let mut ops = Vec::new();
+        let (mut ops, mut capabilities) = (Vec::new(), Vec::new());
         for (index, op) in used.ops.iter().enumerate() {
             match interface.op(op) {
-                Some(found) => ops.push(found.id),
+                Some(found) => {
+                    ops.push(found.id);
+                    capabilities.push(found.capability.to_string());
+                }
                 None => report.push(
                     format!("{key}.ops[{index}]"),
                     Problem::UnknownOp {
@@ -156,6 +159,8 @@ fn resolve_uses(
         }
         ops.sort_unstable();
         ops.dedup();
+        capabilities.sort_unstable();
+        capabilities.dedup();
         if let Some(server) = server {
             links.push(Link {
                 client: client.to_string(),
@@ -163,6 +168,7 @@ fn resolve_uses(
                 interface: interface.id,
                 interface_name: name.clone(),
                 ops,
+                capabilities,
             });
         }
     }

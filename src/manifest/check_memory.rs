@@ -65,7 +65,8 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
     let reserved_refs: Vec<_> = reserved.iter().collect();
     report_overlaps(&reserved_refs, |_, _| false, report);
     for (key, range) in &reserved {
-        if range.start < range.end && !ram_like.iter().any(|(_, ram)| ram.contains(range)) {
+        let inside = ram_like.iter().any(|(_, ram)| ram.contains(range));
+        if range.start < range.end && !ram_like.is_empty() && !inside {
             report.push(key.clone(), Problem::OutsideRam);
         }
     }

@@ -1,17 +1,25 @@
-//! Checks of `[regions]`: sharers exist, at least two of them, each pair talks over IPC (a lease
-//! only travels with a call), and a region the memory server shares holds one batch's frame list.
+//! Checks of `[regions]`: sharers exist, at least two of them, exactly one of them (the lender,
+//! who owns and fills the region) calls each of the others (a lease only travels with a call),
+//! and a region the memory server shares holds one batch's frame list.
 
 use super::catalog;
 use super::error::Problem;
 use super::schema::{Kind, ManifestFile};
 use super::validate::{report_duplicates, Link, Report};
+use std::collections::BTreeMap;
 
 /// Bytes of one frame-list entry (a 64-bit gfn).
 pub const FRAME_ENTRY_BYTES: u64 = 8;
 
-/// Checks the shared regions against the components and their resolved `links`.
-pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+/// Checks the shared regions against the components and their resolved `links` (the lender
+/// checks only when every link resolved); returns the lender of each region.
+pub fn check(
+    spec: &ManifestFile,
+    links: Option<&[Link]>,
+    report: &mut Report<'_>,
+) -> BTreeMap<String, String> {
     let memory_server = spec.only(Kind::MemoryServer);
+    let mut lenders = BTreeMap::new();
     for (name, region) in &spec.regions {
         let key = format!("regions.{name}");
         if region.size == 0 {
@@ -35,14 +43,21 @@ pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
         if region.shared_by.len() < 2 {
             report.push(format!("{key}.shared_by"), Problem::RegionNotShared);
         }
-        for (index, &second) in sharers.iter().enumerate() {
-            for &first in &sharers[..index] {
-                if !calls_between(links, first, second) {
-                    let (first, second) = (first.to_string(), second.to_string());
-                    let problem = Problem::RegionPeersNeverCall { first, second };
-                    report.push(format!("{key}.shared_by"), problem);
-                }
+        let lenders_found: Vec<&str> = (sharers.iter().copied())
+            .filter(|&lender| {
+                (sharers.iter()).all(|&peer| peer == lender || calls(links, lender, peer))
+            })
+            .collect();
+        match lenders_found.as_slice() {
+            [lender] => {
+                lenders.insert(name.clone(), lender.to_string());
             }
+            found if sharers.len() >= 2 && links.is_some() => {
+                let found = catalog::join(found.iter().copied());
+                let problem = Problem::RegionWithoutLender { found };
+                report.push(format!("{key}.shared_by"), problem);
+            }
+            _ => {}
         }
         let needed = u64::from(spec.memory_server.batch_size) * FRAME_ENTRY_BYTES;
         let with_server = memory_server.is_some_and(|server| sharers.contains(&server));
@@ -54,12 +69,12 @@ pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
             );
         }
     }
+    lenders
 }
 
-/// Whether either component calls the other.
-fn calls_between(links: &[Link], first: &str, second: &str) -> bool {
-    links.iter().any(|link| {
-        (link.client == first && link.server == second)
-            || (link.client == second && link.server == first)
+/// Whether `client` calls `server` (assumed when the links are incomplete).
+fn calls(links: Option<&[Link]>, client: &str, server: &str) -> bool {
+    links.is_none_or(|links| {
+        (links.iter()).any(|link| link.client == client && link.server == server)
     })
 }

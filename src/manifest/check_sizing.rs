@@ -1,5 +1,5 @@
 //! Checks of the numbers: Xen limits, memory-server sizing and retry tunables, per-client quotas
-//! against the lending range, and the simulated host of sim images.
+//! (every borrower has one, no larger than the lending range), and the simulated host.
 
 use super::error::Problem;
 use super::schema::{Kind, ManifestFile, RamSource, Target};
@@ -9,8 +9,11 @@ use std::collections::BTreeSet;
 /// Largest extent order the page model supports (a 1 GiB extent).
 pub const MAX_EXTENT_ORDER: u8 = 18;
 
-/// Checks the sizing sections and quotas; `links` are the resolved uses.
-pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+/// The IDL capability that makes a component a borrower of frames, which needs a quota.
+pub const BORROW_CAPABILITY: &str = "balloon.alloc";
+
+/// Checks the sizing sections and quotas; `links` are the resolved uses, if all resolved.
+pub fn check(spec: &ManifestFile, links: Option<&[Link]>, report: &mut Report<'_>) {
     let (xen, server) = (&spec.xen, &spec.memory_server);
     if xen.max_extent_order > MAX_EXTENT_ORDER {
         let order = xen.max_extent_order;
@@ -59,26 +62,31 @@ pub fn check(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
             Problem::DelayOverCeiling { delay, ceiling },
         );
     }
-    if let Some(memory_server) = spec.only(Kind::MemoryServer) {
-        check_clients(spec, memory_server, links, report);
+    if let (Some(memory_server), Some(links)) = (spec.only(Kind::MemoryServer), links) {
+        check_borrowers(spec, memory_server, links, report);
     }
     check_sim_host(spec, report);
 }
 
-/// Client count against `max_clients`, and each quota against the lending range.
-fn check_clients(
+/// Borrower count against `max_clients`, and a quota for each borrower within the lending range.
+fn check_borrowers(
     spec: &ManifestFile,
     memory_server: &str,
     links: &[Link],
     report: &mut Report<'_>,
 ) {
-    let clients: BTreeSet<&str> = (links.iter())
+    let borrowers: BTreeSet<&str> = (links.iter())
         .filter(|link| link.server == memory_server)
+        .filter(|link| {
+            link.capabilities
+                .iter()
+                .any(|held| held == BORROW_CAPABILITY)
+        })
         .map(|link| link.client.as_str())
         .collect();
     let max = spec.memory_server.max_clients;
-    if clients.len() > usize::from(max) && max > 0 {
-        let clients = clients.len();
+    if borrowers.len() > usize::from(max) && max > 0 {
+        let clients = borrowers.len();
         report.push(
             "memory_server.max_clients",
             Problem::TooManyClients { clients, max },
@@ -86,15 +94,15 @@ fn check_clients(
     }
     let capacity = spec.memory.unpopulated.frames();
     for (name, component) in &spec.components {
-        let Some(quota) = component.max_lent_frames else {
-            continue;
-        };
         let key = format!("components.{name}.max_lent_frames");
-        if !clients.contains(name.as_str()) {
-            let server = memory_server.to_string();
-            report.push(key, Problem::QuotaWithoutBorrowing { server });
-        } else if quota > capacity {
-            report.push(key, Problem::QuotaOverCapacity { quota, capacity });
+        let borrows = borrowers.contains(name.as_str());
+        match component.max_lent_frames {
+            None if borrows => report.push(key, Problem::QuotaMissing { capacity }),
+            Some(_) if !borrows => report.push(key, Problem::QuotaWithoutBorrowing),
+            Some(quota) if quota > capacity => {
+                report.push(key, Problem::QuotaOverCapacity { quota, capacity });
+            }
+            _ => {}
         }
     }
 }

@@ -77,7 +77,9 @@ pub struct RegionEntry {
     pub name: Cow<'static, str>,
     /// Size in bytes.
     pub size: u64,
-    /// Ids of the components that map it, ascending.
+    /// The id of the component that owns and fills it, and lends it in its calls.
+    pub lender: u16,
+    /// Ids of the components that map it (the lender included), ascending.
     pub sharers: Cow<'static, [u16]>,
 }
 
@@ -154,6 +156,10 @@ pub fn compose(manifest: &Manifest) -> Composition {
                 id: id(index),
                 name: Cow::Owned(name.clone()),
                 size: region.size,
+                lender: manifest
+                    .lenders
+                    .get(name)
+                    .map_or(u16::MAX, |lender| id_of(lender)),
                 sharers: Cow::Owned(sharers),
             }
         })

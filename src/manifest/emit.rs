@@ -86,7 +86,7 @@ emit_struct! {
     ComponentEntry { id, name, kind, serves, max_lent_frames }
     EndpointEntry { id, badge, client, server, grants }
     Grant { interface, ops }
-    RegionEntry { id, name, size, sharers }
+    RegionEntry { id, name, size, lender, sharers }
     MemoryLayout { ram_source, ram, ram_ceiling, reserved, unpopulated, boot_extra }
     GfnRange { start, end }
     NamedRange { name, start, end }

@@ -26,7 +26,9 @@ pub enum Problem {
     UnknownKey { message: String },
     /// A key the schema requires is missing.
     MissingKey { name: String },
-    /// A value of the wrong type or outside its set.
+    /// A value outside its set of names.
+    UnknownValue { message: String },
+    /// A value of the wrong type.
     BadValue { message: String },
     /// A component name that no `[components.NAME]` table declares.
     UnknownComponent { name: String, known: String },
@@ -70,8 +72,10 @@ pub enum Problem {
     MaxOrderTooLarge { order: u8 },
     /// A quota larger than the lending range.
     QuotaOverCapacity { quota: u64, capacity: u64 },
-    /// A quota on a component that never borrows from the memory server.
-    QuotaWithoutBorrowing { server: String },
+    /// A component that may borrow frames has no quota.
+    QuotaMissing { capacity: u64 },
+    /// A quota on a component that may not borrow frames.
+    QuotaWithoutBorrowing,
     /// A sizing value that must be at least 1.
     Zero,
     /// A batch longer than one hypercall may carry.
@@ -84,8 +88,8 @@ pub enum Problem {
     RegionTooSmall { size: u64, needed: u64 },
     /// A region shared by fewer than two components.
     RegionNotShared,
-    /// A region shared by two components neither of which calls the other.
-    RegionPeersNeverCall { first: String, second: String },
+    /// A region whose sharers do not include exactly one that calls all the others.
+    RegionWithoutLender { found: String },
     /// Components that call each other in a ring (a deadlock waiting to happen).
     CallCycle { cycle: String },
     /// The memory server does not use the gateway.
@@ -108,6 +112,7 @@ impl Problem {
             Problem::Syntax { .. } => "correct the TOML syntax on that line".into(),
             Problem::UnknownKey { .. } => "remove the key, or rename it to one listed".into(),
             Problem::MissingKey { name } => format!("add `{name}`"),
+            Problem::UnknownValue { .. } => "use one of the values listed".into(),
             Problem::BadValue { .. } => "give a value of the expected type".into(),
             Problem::UnknownComponent { known, .. } => {
                 format!("name a declared component: {known}")
@@ -132,22 +137,23 @@ impl Problem {
                 format!("move `start` and `end` to multiples of {frames:#x} frames")
             }
             Problem::Overlap { .. } => "make the ranges disjoint".into(),
-            Problem::OutsideRam => "move it inside one `memory.ram` range".into(),
+            Problem::OutsideRam => {
+                "move it inside one `memory.ram` range (or below `memory.ram_ceiling`)".into()
+            }
             Problem::UnpopulatedOverlapsRam { .. } => {
                 "move `memory.unpopulated` past the end of RAM".into()
             }
-            Problem::RequiredByRamSource { source } => {
-                format!("add it (required when `memory.ram_source = \"{source}\"`)")
-            }
-            Problem::ForbiddenByRamSource { source } => {
-                format!("remove it (not allowed when `memory.ram_source = \"{source}\"`)")
-            }
+            Problem::RequiredByRamSource { .. } => "add it".into(),
+            Problem::ForbiddenByRamSource { .. } => "remove it".into(),
             Problem::MaxOrderTooLarge { .. } => "use an order of at most 18 (9 for a domU)".into(),
             Problem::QuotaOverCapacity { capacity, .. } => {
                 format!("lower it to at most {capacity}, or grow `memory.unpopulated`")
             }
-            Problem::QuotaWithoutBorrowing { server } => {
-                format!("remove the quota, or add a `uses` entry for an interface of `{server}`")
+            Problem::QuotaMissing { capacity } => {
+                format!("add `max_lent_frames = N` with N at most {capacity}")
+            }
+            Problem::QuotaWithoutBorrowing => {
+                "remove it, or grant the component an op needing `balloon.alloc`".into()
             }
             Problem::Zero => "give a value of at least 1".into(),
             Problem::BatchOverCallLimit { limit, .. } => {
@@ -161,8 +167,8 @@ impl Problem {
             }
             Problem::RegionTooSmall { needed, .. } => format!("grow it to at least {needed} bytes"),
             Problem::RegionNotShared => "list at least two components in `shared_by`".into(),
-            Problem::RegionPeersNeverCall { .. } => {
-                "add a `uses` entry between them, or remove one from `shared_by`".into()
+            Problem::RegionWithoutLender { .. } => {
+                "share it between one lender and components the lender calls".into()
             }
             Problem::CallCycle { .. } => "remove one `uses` entry of the ring".into(),
             Problem::ServerWithoutGateway { gateway } => {
@@ -184,8 +190,10 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Unreadable { reason } => write!(f, "cannot read the manifest: {reason}"),
-            Problem::Syntax { line, message } => write!(f, "not TOML (line {line}): {message}"),
-            Problem::UnknownKey { message } | Problem::BadValue { message } => f.write_str(message),
+            Problem::Syntax { message, .. } => write!(f, "not TOML: {message}"),
+            Problem::UnknownKey { message }
+            | Problem::UnknownValue { message }
+            | Problem::BadValue { message } => f.write_str(message),
             Problem::MissingKey { name } => write!(f, "missing key `{name}`"),
             Problem::UnknownComponent { name, .. } => write!(f, "no component is called `{name}`"),
             Problem::UnknownInterface { name, .. } => write!(f, "no interface is called `{name}`"),
@@ -218,10 +226,10 @@ impl fmt::Display for Problem {
                 write!(f, "the lending range overlaps RAM (`{ram}`)")
             }
             Problem::RequiredByRamSource { source } => {
-                write!(f, "required when the RAM comes from the {source}")
+                write!(f, "required with `memory.ram_source = \"{source}\"`")
             }
             Problem::ForbiddenByRamSource { source } => {
-                write!(f, "not allowed when the RAM comes from the {source}")
+                write!(f, "not allowed with `memory.ram_source = \"{source}\"`")
             }
             Problem::MaxOrderTooLarge { order } => {
                 write!(f, "extent order {order} is above the supported maximum of 18")
@@ -230,8 +238,11 @@ impl fmt::Display for Problem {
                 f,
                 "quota of {quota} frames exceeds the lending capacity of {capacity} frames"
             ),
-            Problem::QuotaWithoutBorrowing { server } => {
-                write!(f, "a quota on a component that uses no interface of `{server}`")
+            Problem::QuotaMissing { .. } => {
+                f.write_str("a component that may borrow frames needs a quota")
+            }
+            Problem::QuotaWithoutBorrowing => {
+                f.write_str("a quota on a component that may not borrow frames")
             }
             Problem::Zero => f.write_str("must not be 0"),
             Problem::BatchOverCallLimit { batch, limit } => write!(
@@ -250,9 +261,9 @@ impl fmt::Display for Problem {
                 "region of {size} bytes cannot hold one batch's frame list ({needed} bytes)"
             ),
             Problem::RegionNotShared => f.write_str("a region must be shared by two components"),
-            Problem::RegionPeersNeverCall { first, second } => write!(
+            Problem::RegionWithoutLender { found } => write!(
                 f,
-                "`{first}` and `{second}` share a region but neither calls the other"
+                "needs exactly one lender, a sharer that calls all the others; found: {found}"
             ),
             Problem::CallCycle { cycle } => write!(f, "call cycle: {cycle}"),
             Problem::ServerWithoutGateway { gateway } => {

@@ -19,7 +19,7 @@ pub fn parse(file: &Path, text: &str) -> Result<ManifestFile, Box<ManifestError>
         let line = syntax
             .span()
             .map_or(1, |span| text[..span.start].matches('\n').count() + 1);
-        let message = syntax.message().trim_end().to_string();
+        let message = syntax.message().trim_end().replace('\n', ": ");
         error(format!("line {line}"), Problem::Syntax { line, message })
     })?;
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|schema| {
@@ -34,7 +34,8 @@ pub fn parse(file: &Path, text: &str) -> Result<ManifestFile, Box<ManifestError>
                 };
                 error(key, Problem::MissingKey { name })
             }
-            Rejection::Unknown => error(key, Problem::UnknownKey { message }),
+            Rejection::UnknownKey => error(key, Problem::UnknownKey { message }),
+            Rejection::UnknownValue => error(key, Problem::UnknownValue { message }),
             Rejection::Value => error(key, Problem::BadValue { message }),
         }
     })
@@ -43,7 +44,8 @@ pub fn parse(file: &Path, text: &str) -> Result<ManifestFile, Box<ManifestError>
 /// Why serde rejected a value, from its (fixed) message formats.
 enum Rejection {
     Missing(String),
-    Unknown,
+    UnknownKey,
+    UnknownValue,
     Value,
 }
 
@@ -51,7 +53,9 @@ fn classify(message: &str) -> Rejection {
     if let Some(rest) = message.strip_prefix("missing field `") {
         Rejection::Missing(rest.trim_end_matches('`').to_string())
     } else if message.starts_with("unknown field") {
-        Rejection::Unknown
+        Rejection::UnknownKey
+    } else if message.starts_with("unknown variant") {
+        Rejection::UnknownValue
     } else {
         Rejection::Value
     }

@@ -21,6 +21,8 @@ pub struct Manifest {
     pub links: Vec<Link>,
     /// The interface ids each component serves, by component name.
     pub serves: BTreeMap<String, Vec<u16>>,
+    /// The lender (owner) of each region, by region name.
+    pub lenders: BTreeMap<String, String>,
 }
 
 /// One resolved `uses` entry.
@@ -36,6 +38,8 @@ pub struct Link {
     pub interface_name: String,
     /// The op ids the client may call, ascending.
     pub ops: Vec<u16>,
+    /// The capabilities those ops need (IDL names), sorted.
+    pub capabilities: Vec<String>,
 }
 
 /// Collects the errors of one manifest.
@@ -67,15 +71,19 @@ pub fn validate(
         errors: Vec::new(),
     };
     let (links, serves) = check_components::check(&spec, catalog, &mut report);
+    // Checks that follow the links only run on complete links, so that one misspelt name is
+    // reported once rather than again as every consequence of its missing link.
+    let links_complete = report.errors.is_empty();
     check_memory::check(&spec, &mut report);
-    check_sizing::check(&spec, &links, &mut report);
-    check_regions::check(&spec, &links, &mut report);
+    check_sizing::check(&spec, links_complete.then_some(&links[..]), &mut report);
+    let lenders = check_regions::check(&spec, links_complete.then_some(&links[..]), &mut report);
     if report.errors.is_empty() {
         Ok(Manifest {
             file: file.to_path_buf(),
             spec,
             links,
             serves,
+            lenders,
         })
     } else {
         Err(report.errors)

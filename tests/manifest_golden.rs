@@ -1,0 +1,233 @@
+//! Manifest golden tests: every broken manifest under `tests/manifests/broken/` yields exactly the
+//! messages in its `.expected` file (rewrite them with `BALLAST_BLESS=1 cargo test --test
+//! manifest_golden`), every shipped manifest is valid, and the generated ids and badges are
+//! unique and do not move when keys are reordered or unrelated values change.
+
+use ballast::manifest::{self, check_text, compose, generated, Composition};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const BROKEN: &str = "tests/manifests/broken";
+const DEFAULT_MANIFEST: &str = "manifests/sim.toml";
+
+fn files_with_extension(dir: &str, extension: &str) -> Vec<PathBuf> {
+    let entries = fs::read_dir(dir).unwrap_or_else(|error| panic!("{dir}: {error}"));
+    let mut paths: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|found| found == extension))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn composition_of_text(text: &str) -> Composition {
+    match check_text(Path::new(DEFAULT_MANIFEST), text, generated::INTERFACES) {
+        Ok(valid) => compose(&valid),
+        Err(errors) => panic!("{}", messages(&errors)),
+    }
+}
+
+fn messages(errors: &[manifest::ManifestError]) -> String {
+    errors.iter().map(|error| format!("{error}\n")).collect()
+}
+
+#[test]
+fn broken_manifests_give_their_golden_messages() {
+    let bless = std::env::var_os("BALLAST_BLESS").is_some();
+    let broken = files_with_extension(BROKEN, "toml");
+    assert!(broken.len() >= 12, "only {} broken manifests", broken.len());
+    let mut mismatches = Vec::new();
+    for path in &broken {
+        let actual = match manifest::load(path) {
+            Ok(_) => format!("{} unexpectedly passed\n", path.display()),
+            Err(errors) => messages(&errors),
+        };
+        let expected_path = path.with_extension("expected");
+        if bless {
+            fs::write(&expected_path, &actual).expect("write the golden file");
+            continue;
+        }
+        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
+        if actual != expected {
+            mismatches.push(format!(
+                "{}:\n--- expected\n{expected}--- actual\n{actual}",
+                path.display()
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn every_broken_manifest_has_a_golden_file_and_the_reverse() {
+    let stems = |extension| -> BTreeSet<PathBuf> {
+        let paths = files_with_extension(BROKEN, extension).into_iter();
+        paths.map(|path| path.with_extension("")).collect()
+    };
+    assert_eq!(stems("toml"), stems("expected"));
+}
+
+#[test]
+fn every_shipped_manifest_is_valid() {
+    let shipped = files_with_extension("manifests", "toml");
+    assert!(shipped.len() >= 2, "manifests/: {shipped:?}");
+    for path in shipped {
+        if let Err(errors) = manifest::load(&path) {
+            panic!("{}", messages(&errors));
+        }
+    }
+}
+
+#[test]
+fn the_generated_tables_are_those_of_the_default_manifest() {
+    let valid = manifest::load(DEFAULT_MANIFEST).expect("the default manifest is valid");
+    assert_eq!(compose(&valid), generated::SIM);
+}
+
+#[test]
+fn ids_are_positions_and_badges_are_unique_and_nonzero() {
+    for path in files_with_extension("manifests", "toml") {
+        let composition = compose(&manifest::load(&path).expect("valid"));
+        for (index, component) in composition.components.iter().enumerate() {
+            assert_eq!(usize::from(component.id), index);
+        }
+        for (index, region) in composition.regions.iter().enumerate() {
+            assert_eq!(usize::from(region.id), index);
+        }
+        let mut badges = BTreeSet::new();
+        for (index, endpoint) in composition.endpoints.iter().enumerate() {
+            assert_eq!(usize::from(endpoint.id), index);
+            assert_ne!(endpoint.badge, 0, "badge 0 means unbadged");
+            assert!(
+                badges.insert(endpoint.badge),
+                "badge {} twice",
+                endpoint.badge
+            );
+        }
+        let pairs: BTreeSet<(u16, u16)> = (composition.endpoints.iter())
+            .map(|endpoint| (endpoint.client, endpoint.server))
+            .collect();
+        assert_eq!(
+            pairs.len(),
+            composition.endpoints.len(),
+            "one endpoint per pair"
+        );
+    }
+}
+
+/// The default manifest with its `[table]` sections in reverse order.
+fn sections_reversed(text: &str) -> String {
+    let mut sections: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('[') || sections.is_empty() {
+            sections.push(String::new());
+        }
+        let current = sections.last_mut().expect("a section");
+        current.push_str(line);
+        current.push('\n');
+    }
+    let preamble = sections.remove(0);
+    sections.reverse();
+    preamble + &sections.concat()
+}
+
+#[test]
+fn reordering_tables_and_keys_changes_no_id_or_badge() {
+    let text = fs::read_to_string(DEFAULT_MANIFEST).expect("read the default manifest");
+    let original = composition_of_text(&text);
+    let reversed = sections_reversed(&text);
+    assert_ne!(reversed, text);
+    assert_eq!(composition_of_text(&reversed), original);
+    let table: toml::Table = text.parse().expect("TOML");
+    let sorted = toml::to_string(&table).expect("serialise");
+    assert_eq!(composition_of_text(&sorted), original);
+}
+
+#[test]
+fn unrelated_values_do_not_move_badges() {
+    let text = fs::read_to_string(DEFAULT_MANIFEST).expect("read the default manifest");
+    let mut table: toml::Table = text.parse().expect("TOML");
+    let blkback = table["components"]["blkback"]
+        .as_table()
+        .cloned()
+        .expect("blkback");
+    let mut changed = blkback;
+    changed.insert("max_lent_frames".into(), toml::Value::Integer(0x100));
+    table["components"]
+        .as_table_mut()
+        .expect("components")
+        .insert("blkback".into(), changed.into());
+    table["regions"]["frame_list"]
+        .as_table_mut()
+        .expect("region")
+        .insert("size".into(), 8192.into());
+    let before = composition_of_text(&text);
+    let after = composition_of_text(&toml::to_string(&table).expect("serialise"));
+    assert_ne!(before, after);
+    assert_eq!(before.endpoints, after.endpoints);
+    assert_eq!(before.components.len(), after.components.len());
+    for (old, new) in before.components.iter().zip(after.components.iter()) {
+        assert_eq!((old.id, &old.name), (new.id, &new.name));
+    }
+}
+
+#[test]
+fn the_tables_grant_exactly_the_listed_ops() {
+    let sim = generated::SIM;
+    let id = |name: &str| sim.component(name).expect(name).id;
+    let interface = |name: &str| {
+        let found = generated::INTERFACES
+            .iter()
+            .find(|interface| interface.name == name);
+        found.expect(name)
+    };
+    let (balloon, control) = (interface("Balloon"), interface("BalloonControl"));
+    let op = |interface: &manifest::InterfaceSpec, name: &str| interface.op(name).expect(name).id;
+    let badge = |client: &str, server: &str| {
+        let found = (sim.endpoints.iter())
+            .find(|endpoint| endpoint.client == id(client) && endpoint.server == id(server));
+        found.expect("endpoint").badge
+    };
+    let memory = id("memory");
+    let blkback = badge("blkback", "memory");
+    let toolstack = badge("toolstack", "memory");
+    assert!(sim.allows(
+        memory,
+        blkback,
+        balloon.id,
+        op(balloon, "alloc_unpopulated")
+    ));
+    assert!(sim.allows(memory, blkback, balloon.id, op(balloon, "free_unpopulated")));
+    assert!(!sim.allows(memory, blkback, control.id, op(control, "set_target")));
+    assert!(sim.allows(memory, toolstack, control.id, op(control, "set_target")));
+    assert!(!sim.allows(
+        memory,
+        toolstack,
+        balloon.id,
+        op(balloon, "alloc_unpopulated")
+    ));
+    assert!(!sim.allows(
+        id("gateway"),
+        blkback,
+        balloon.id,
+        op(balloon, "alloc_unpopulated")
+    ));
+    assert!(!sim.allows(memory, 0, balloon.id, op(balloon, "alloc_unpopulated")));
+}
+
+#[test]
+fn regions_name_their_lender() {
+    let sim = generated::SIM;
+    let lender_of = |region: &str| {
+        let found = sim
+            .regions
+            .iter()
+            .find(|entry| entry.name == region)
+            .expect(region);
+        assert!(found.sharers.contains(&found.lender));
+        sim.components[usize::from(found.lender)].name.to_string()
+    };
+    assert_eq!(lender_of("frame_list"), "memory");
+    assert_eq!(lender_of("blkback_runs"), "blkback");
+}
