@@ -177,6 +177,29 @@ fn call(code: &mut Code, indent: usize, head: &str, args: &[String], tail: &str)
     signature_within(code, indent, head, args, tail, 60);
 }
 
+/// Writes `let binding = callee(args);` as rustfmt would: on one line; else the call alone on the
+/// next line if it fits there; else one argument a line.
+fn let_call(code: &mut Code, indent: usize, binding: &str, callee: &str, args: &[String]) {
+    let joined = args.join(", ");
+    let one_line = format!("let {binding} = {callee}({joined});");
+    let call_line = format!("{callee}({joined});");
+    if joined.len() <= 60
+        && 4 * indent + one_line.len() > 100
+        && 4 * (indent + 1) + call_line.len() <= 100
+    {
+        code.line(indent, &format!("let {binding} ="));
+        code.line(indent + 1, &call_line);
+        return;
+    }
+    call(
+        code,
+        indent,
+        &format!("let {binding} = {callee}"),
+        args,
+        ";",
+    );
+}
+
 fn signature_within(
     code: &mut Code,
     indent: usize,
@@ -492,9 +515,35 @@ fn responder(code: &mut Code, iface: &Interface, op: &Op) {
     code.line(0, "#[must_use = \"the caller waits until it is answered\"]");
     code.line(0, &format!("pub struct {name} {{"));
     code.line(1, "token: ::ballast_ipc::ReplyToken,");
+    code.line(1, "badge: ::ballast_ipc::Badge,");
+    if op.lease.is_some() {
+        code.line(1, "lease: ::ballast_ipc::LeaseDescriptor,");
+    }
     code.line(0, "}");
     code.blank();
     code.line(0, &format!("impl {name} {{"));
+    code.line(1, "/// The badge of the caller waiting for this answer.");
+    code.line(1, "pub const fn badge(&self) -> ::ballast_ipc::Badge {");
+    code.line(2, "self.badge");
+    code.line(1, "}");
+    code.blank();
+    if op.lease.is_some() {
+        code.line(
+            1,
+            "/// The caller's lease, checked when the call arrived. A server that answers later",
+        );
+        code.line(
+            1,
+            "/// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.",
+        );
+        code.line(
+            1,
+            "pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {",
+        );
+        code.line(2, "self.lease");
+        code.line(1, "}");
+        code.blank();
+    }
     code.line(1, "/// A success reply.");
     if op.reply.is_empty() {
         code.line(1, "pub fn ok(self) -> crate::support::ReplyMessage {");
@@ -598,8 +647,8 @@ fn client(code: &mut Code, iface: &Interface) {
             code.line(2, "let request: &[u8] = &[];");
         } else {
             let names: Vec<String> = op.args.iter().map(|f| f.name.clone()).collect();
-            let head = format!("let body = {}::new", request_type(op));
-            call(code, 2, &head, &names, ";");
+            let callee = format!("{}::new", request_type(op));
+            let_call(code, 2, "body", &callee, &names);
             code.line(2, "let request = ::zerocopy::IntoBytes::as_bytes(&body);");
         }
         let lease = op
@@ -836,13 +885,24 @@ fn dispatch_arm(code: &mut Code, iface: &Interface, op: &Op) {
         code.line(3, "};");
         call_args.push("bytes".to_string());
     }
-    call_args.push(format!("{} {{ token: reply }}", responder_type(op)));
-    call(
+    let mut fields = vec!["token: reply".to_string(), "badge".to_string()];
+    if op.lease.is_some() {
+        fields.push("lease".to_string());
+    }
+    struct_literal(
         code,
         3,
-        &format!("let answer = server.{}", op.name),
-        &call_args,
+        &format!("let responder = {}", responder_type(op)),
+        &fields,
         ";",
+    );
+    call_args.push("responder".to_string());
+    let_call(
+        code,
+        3,
+        "answer",
+        &format!("server.{}", op.name),
+        &call_args,
     );
     code.line(3, "crate::support::answer(sys, answer)");
     code.line(2, "}");

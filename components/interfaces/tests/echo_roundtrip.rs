@@ -118,9 +118,16 @@ fn deferred_reply_arrives_when_another_client_releases_it() {
         ),
         lease: None,
     });
-    let ticket = client.wait(&mut lb).expect("released");
+    let ticket = client
+        .wait(&mut lb, lease(CLIENT_REGION, 6, 2, true))
+        .expect("released");
     assert_eq!(ticket.ticket, 1);
     assert!(lb.server.waiting.is_empty());
+    // The server reached the waiter's lease again when it answered.
+    assert_eq!(
+        &lb.kernel.regions[&CLIENT_REGION].bytes[6..8],
+        &1u16.to_ne_bytes()
+    );
     // OTHER's own reply says one waiter was released.
     let (_, other_reply) = lb.kernel.reply_log.last().unwrap();
     assert_eq!(status_of(other_reply), 0);
@@ -131,7 +138,7 @@ fn deferred_reply_arrives_when_another_client_releases_it() {
 fn a_deferred_call_stays_pending_until_answered() {
     let (mut lb, client) = system();
     assert_eq!(
-        client.wait(&mut lb),
+        client.wait(&mut lb, lease(CLIENT_REGION, 6, 2, true)),
         Err(CallError::Transport(IpcError::WouldBlock))
     );
     assert_eq!(lb.server.waiting.len(), 1);
@@ -149,7 +156,7 @@ fn a_deferred_call_stays_pending_until_answered() {
 fn a_kept_responder_can_answer_with_an_error() {
     let (mut lb, client) = system();
     assert_eq!(
-        client.wait(&mut lb),
+        client.wait(&mut lb, lease(CLIENT_REGION, 6, 2, true)),
         Err(CallError::Transport(IpcError::WouldBlock))
     );
     let (badge, responder) = lb.server.waiting.pop().unwrap();
@@ -158,4 +165,24 @@ fn a_kept_responder_can_answer_with_an_error() {
     assert_eq!(reply.status(), EchoError::Refused as u16);
     reply.send(&mut lb.kernel);
     assert_eq!(status_of(&lb.kernel.replies[&1]), 1);
+}
+
+#[test]
+fn a_lease_withdrawn_while_waiting_is_not_reachable_later() {
+    let (mut lb, client) = system();
+    assert_eq!(
+        client.wait(&mut lb, lease(CLIENT_REGION, 0, 2, true)),
+        Err(CallError::Transport(IpcError::WouldBlock))
+    );
+    let (_, responder) = &lb.server.waiting[0];
+    assert_eq!(responder.lease(), lease(CLIENT_REGION, 0, 2, true));
+    // The region is no longer shared (say its owner was torn down).
+    lb.kernel.regions.remove(&CLIENT_REGION);
+    lb.caller = OTHER;
+    assert_eq!(client.release(&mut lb).map(|r| r.released), Ok(1));
+    let (token, deferred) = &lb.kernel.reply_log[0];
+    assert_eq!(
+        (*token, status_of(deferred)),
+        (1, EchoError::Refused as u16)
+    );
 }

@@ -103,9 +103,15 @@ impl TryFrom<u16> for SampleDeviceOp {
 #[must_use = "the caller waits until it is answered"]
 pub struct ResetResponder {
     token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
 }
 
 impl ResetResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
         let status = crate::support::STATUS_OK;
@@ -235,9 +241,15 @@ impl ConfigureEverythingReplyBody {
 #[must_use = "the caller waits until it is answered"]
 pub struct ConfigureEverythingResponder {
     token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
 }
 
 impl ConfigureEverythingResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+
     /// A success reply.
     pub fn ok(self, reply: ConfigureEverythingReply) -> crate::support::ReplyMessage {
         let body = ConfigureEverythingReplyBody::new(&reply);
@@ -328,9 +340,22 @@ impl ReadBlockReplyBody {
 #[must_use = "the caller waits until it is answered"]
 pub struct ReadBlockResponder {
     token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
+    lease: ::ballast_ipc::LeaseDescriptor,
 }
 
 impl ReadBlockResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+
+    /// The caller's lease, checked when the call arrived. A server that answers later
+    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
+    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+        self.lease
+    }
+
     /// A success reply.
     pub fn ok(self, reply: ReadBlockReply) -> crate::support::ReplyMessage {
         let body = ReadBlockReplyBody::new(&reply);
@@ -386,9 +411,22 @@ impl WriteBlockRequest {
 #[must_use = "the caller waits until it is answered"]
 pub struct WriteBlockResponder {
     token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
+    lease: ::ballast_ipc::LeaseDescriptor,
 }
 
 impl WriteBlockResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+
+    /// The caller's lease, checked when the call arrived. A server that answers later
+    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
+    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+        self.lease
+    }
+
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
         let status = crate::support::STATUS_OK;
@@ -604,7 +642,11 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             if let Err(error) = crate::support::check_no_lease(lease) {
                 return reject(sys, reply, error);
             }
-            let answer = server.reset(sys, badge, ResetResponder { token: reply });
+            let responder = ResetResponder {
+                token: reply,
+                badge,
+            };
+            let answer = server.reset(sys, badge, responder);
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::ConfigureEverything => {
@@ -624,6 +666,10 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             let Some(arg_strict) = crate::support::bool_from_wire(request.strict) else {
                 return reject(sys, reply, crate::support::ProtocolError::BadArgument);
             };
+            let responder = ConfigureEverythingResponder {
+                token: reply,
+                badge,
+            };
             let answer = server.configure_everything(
                 sys,
                 badge,
@@ -633,7 +679,7 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 request.width,
                 request.height,
                 arg_strict,
-                ConfigureEverythingResponder { token: reply },
+                responder,
             );
             crate::support::answer(sys, answer)
         }
@@ -653,12 +699,12 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 Ok(bytes) => bytes,
                 Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
             };
-            let answer = server.read_block(
+            let responder = ReadBlockResponder {
+                token: reply,
                 badge,
-                request.block,
-                bytes,
-                ReadBlockResponder { token: reply },
-            );
+                lease,
+            };
+            let answer = server.read_block(badge, request.block, bytes, responder);
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::WriteBlock => {
@@ -680,13 +726,12 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 Ok(bytes) => bytes,
                 Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
             };
-            let answer = server.write_block(
+            let responder = WriteBlockResponder {
+                token: reply,
                 badge,
-                request.block,
-                arg_sync,
-                bytes,
-                WriteBlockResponder { token: reply },
-            );
+                lease,
+            };
+            let answer = server.write_block(badge, request.block, arg_sync, bytes, responder);
             crate::support::answer(sys, answer)
         }
     }

@@ -48,7 +48,7 @@ impl EchoServer for EchoDemo {
         reply.ok().into()
     }
 
-    fn wait(&mut self, _sys: &mut dyn Sys, badge: Badge, reply: WaitResponder) -> Answer {
+    fn wait(&mut self, badge: Badge, _note: &mut [u8], reply: WaitResponder) -> Answer {
         self.handled += 1;
         self.waiting.push((badge, reply));
         Answer::Deferred
@@ -59,11 +59,17 @@ impl EchoServer for EchoDemo {
         let released = self.waiting.len() as u16;
         for (_, waiter) in self.waiting.drain(..) {
             self.next_ticket += 1;
-            waiter
-                .ok(WaitReply {
-                    ticket: self.next_ticket,
-                })
-                .send(sys);
+            let ticket = self.next_ticket;
+            // The lease stays lent while its caller waits: write the ticket there too. A lease
+            // the runtime no longer honours is answered with an error instead.
+            let reply = match sys.lease_bytes(waiter.badge(), &waiter.lease()) {
+                Ok(note) if note.len() >= 2 => {
+                    note[..2].copy_from_slice(&ticket.to_ne_bytes());
+                    waiter.ok(WaitReply { ticket })
+                }
+                _ => waiter.err(EchoError::Refused),
+            };
+            reply.send(sys);
         }
         reply.ok(ReleaseReply { released }).into()
     }
