@@ -218,3 +218,49 @@ fn walk<'a>(
     path.pop();
     done.push(node);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::{check_text, generated::INTERFACES, Problem};
+    use std::path::Path;
+
+    #[test]
+    fn a_ring_of_three_is_reported_once() {
+        let text = r#"
+            image = { name = "t", target = "xen-pvh" }
+            xen = { max_extent_order = 0, max_frames_per_call = 16 }
+            memory = { ram = [{ start = 0, end = 0x100 }], unpopulated = { start = 0x100, end = 0x200 } }
+            [memory_server]
+            max_clients = 2
+            max_lent_runs_per_client = 2
+            pending_depth = 1
+            pending_timeout_ms = 10
+            batch_size = 16
+            policy = "seed"
+            [components.a]
+            kind = "hypercall-gateway"
+            serves = ["Hypercall"]
+            uses.Echo.ops = ["echo"]
+            [components.b]
+            kind = "memory-server"
+            serves = ["Balloon"]
+            uses.Hypercall.ops = ["reservation"]
+            [components.c]
+            kind = "driver-client"
+            serves = ["Echo"]
+            max_lent_frames = 1
+            uses.Balloon.ops = ["alloc_unpopulated"]
+        "#;
+        let errors = check_text(Path::new("t.toml"), text, INTERFACES).expect_err("a ring");
+        let cycles: Vec<_> = (errors.iter())
+            .filter_map(|error| match &error.problem {
+                Problem::CallCycle { cycle } => Some((error.key.as_str(), cycle.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            cycles,
+            [("components.b.uses.Hypercall", "a -> c -> b -> a")]
+        );
+    }
+}

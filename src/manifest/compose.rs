@@ -181,3 +181,81 @@ pub fn compose(manifest: &Manifest) -> Composition {
 fn id(index: usize) -> u16 {
     u16::try_from(index).unwrap_or(u16::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{check_text, generated::INTERFACES};
+    use std::path::Path;
+
+    fn composition(text: &str) -> Composition {
+        match check_text(Path::new("test.toml"), text, INTERFACES) {
+            Ok(valid) => compose(&valid),
+            Err(errors) => panic!("{errors:#?}"),
+        }
+    }
+
+    const IMAGE: &str = r#"
+        image = { name = "t", target = "xen-pvh" }
+        xen = { max_extent_order = 0, max_frames_per_call = 16 }
+        memory = { ram = [{ start = 0, end = 0x100 }], unpopulated = { start = 0x100, end = 0x200 } }
+        [memory_server]
+        max_clients = 2
+        max_lent_runs_per_client = 2
+        pending_depth = 1
+        pending_timeout_ms = 10
+        batch_size = 16
+        policy = "seed"
+        [components.gw]
+        kind = "hypercall-gateway"
+        serves = ["Hypercall"]
+        [components.ms]
+        kind = "memory-server"
+        serves = ["BalloonControl", "Balloon"]
+        uses.Hypercall.ops = ["reservation"]
+        [components.drv]
+        kind = "driver-client"
+        max_lent_frames = 8
+        uses.BalloonControl.ops = ["stats"]
+        uses.Balloon.ops = ["free_unpopulated", "alloc_unpopulated"]
+    "#;
+
+    #[test]
+    fn one_endpoint_per_pair_with_a_grant_per_interface() {
+        let tables = composition(IMAGE);
+        let names: Vec<&str> = tables
+            .components
+            .iter()
+            .map(|entry| entry.name.as_ref())
+            .collect();
+        assert_eq!(names, ["drv", "gw", "ms"]);
+        let drv = &tables.endpoints[0];
+        assert_eq!((drv.id, drv.badge, drv.client, drv.server), (0, 1, 0, 2));
+        let grants: Vec<(u16, &[u16])> = drv
+            .grants
+            .iter()
+            .map(|grant| (grant.interface, grant.ops.as_ref()))
+            .collect();
+        assert_eq!(grants, [(1, &[1, 2][..]), (2, &[2][..])]);
+        let ms = &tables.endpoints[1];
+        assert_eq!((ms.id, ms.badge, ms.client, ms.server), (1, 2, 2, 1));
+        assert_eq!(tables.endpoints.len(), 2);
+        assert_eq!(tables.components[2].serves.as_ref(), [1, 2]);
+        assert_eq!(tables.components[0].max_lent_frames, 8);
+        assert_eq!(tables.components[1].max_lent_frames, 0);
+    }
+
+    #[test]
+    fn emitted_source_names_every_table() {
+        let tables = composition(IMAGE);
+        let source = crate::manifest::composition_const("T", &tables);
+        assert!(source.starts_with("/// Composition tables of manifest `t`."));
+        for needle in [
+            "pub const T:",
+            "name: ::std::borrow::Cow::Borrowed(\"drv\")",
+            "badge: 2,",
+        ] {
+            assert!(source.contains(needle), "{needle} missing from {source}");
+        }
+    }
+}
