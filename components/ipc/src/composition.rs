@@ -341,7 +341,7 @@ impl CompositionBuilder {
 
 /// Give each handler component its handler, by component id. Errors if one is missing, given
 /// twice, or given to an external component.
-pub fn place_handlers<H>(
+pub(crate) fn place_handlers<H>(
     composition: &Composition,
     handlers: Vec<(ComponentId, H)>,
 ) -> Result<Vec<Option<H>>, CompositionError> {
