@@ -907,3 +907,66 @@ fn dispatch_arm(code: &mut Code, iface: &Interface, op: &Op) {
     code.line(3, "crate::support::answer(sys, answer)");
     code.line(2, "}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_convert_between_cases() {
+        assert_eq!(camel("alloc_unpopulated"), "AllocUnpopulated");
+        assert_eq!(camel("x"), "X");
+        let iface = Interface {
+            name: "BalloonControl".into(),
+            id: 2,
+            version: 1,
+            doc: String::new(),
+            errors: Vec::new(),
+            ops: Vec::new(),
+            source: "balloon_control.idol".into(),
+        };
+        assert_eq!(module_name(&iface), "balloon_control");
+    }
+
+    #[test]
+    fn struct_literals_follow_rustfmt_widths() {
+        let mut code = Code::default();
+        struct_literal(&mut code, 0, "Self", &["a".into(), "b".into()], "");
+        struct_literal(
+            &mut code,
+            0,
+            "Self",
+            &["first: 1".into(), "second: 2".into()],
+            ";",
+        );
+        assert_eq!(
+            code.text,
+            "Self { a, b }\nSelf {\n    first: 1,\n    second: 2,\n};\n"
+        );
+    }
+
+    #[test]
+    fn docs_wrap_and_fall_back() {
+        let mut code = Code::default();
+        code.doc(0, "", "Fallback.");
+        code.doc(1, &"word ".repeat(30), "");
+        let lines: Vec<&str> = code.text.lines().collect();
+        assert_eq!(lines[0], "/// Fallback.");
+        assert!(lines.len() > 2);
+        assert!(lines.iter().all(|line| line.len() <= 100));
+    }
+
+    #[test]
+    fn missing_server_died_variant_fails_the_build_loudly() {
+        let iface = Interface {
+            name: "Bare".into(),
+            id: 9,
+            version: 1,
+            doc: String::new(),
+            errors: Vec::new(),
+            ops: Vec::new(),
+            source: "bare.idol".into(),
+        };
+        assert!(generate(&iface).contains("compile_error!"));
+    }
+}

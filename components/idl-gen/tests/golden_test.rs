@@ -122,3 +122,29 @@ fn generated_code_is_rustfmt_clean() {
         );
     }
 }
+
+#[test]
+fn reordering_ops_and_errors_changes_no_abi() {
+    let path = Path::new("tests/golden/sample.idol");
+    let text = fs::read_to_string(path).unwrap();
+    // Split into the header and the `[[...]]` tables, and put the tables in reverse order.
+    let mut parts: Vec<&str> = text.split("\n[[").collect();
+    let header = parts.remove(0);
+    parts.reverse();
+    let reordered = format!("{header}\n[[{}", parts.join("\n[["));
+    assert_ne!(reordered, text);
+    let original = parse_file(path).unwrap();
+    let shuffled = ballast_idl_gen::parse_str(path, &reordered).unwrap();
+    let by_id = |iface: &ballast_idl_gen::Interface| {
+        let mut ops = iface.ops.clone();
+        ops.sort_by_key(|op| op.id);
+        let mut errors = iface.errors.clone();
+        errors.sort_by_key(|error| error.value);
+        (iface.id, iface.version, ops, errors)
+    };
+    assert_eq!(by_id(&original), by_id(&shuffled));
+    assert_ne!(
+        original.ops[0].name, shuffled.ops[0].name,
+        "the order did change"
+    );
+}

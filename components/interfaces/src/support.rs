@@ -319,7 +319,11 @@ pub fn call<'r, E: InterfaceError>(
         status if status >= PROTOCOL_STATUS_BASE => Err(CallError::Protocol(
             ProtocolError::from_status(status).unwrap_or(ProtocolError::MalformedReply),
         )),
-        status if reply_body.is_empty() && header.interface == interface => {
+        status
+            if reply_body.is_empty()
+                && header.interface == interface
+                && header.version == version =>
+        {
             E::try_from(status).map_or(Err(malformed), |error| Err(CallError::Interface(error)))
         }
         _ => Err(malformed),
@@ -334,4 +338,107 @@ pub fn decode_reply<T: FromBytes, E>(body: &[u8]) -> Result<T, CallError<E>> {
 /// Generated clients: a reply value that failed to decode (a `bool` other than 0 or 1).
 pub const fn malformed<E>() -> CallError<E> {
     CallError::Protocol(ProtocolError::MalformedReply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(interface: u16, op: u16, version: u16, body: &[u8]) -> ([u8; 64], usize) {
+        let header = MessageHeader {
+            interface,
+            op_or_status: op,
+            version,
+            body_len: body.len() as u16,
+        };
+        let mut bytes = [0; 64];
+        bytes[..HEADER_BYTES].copy_from_slice(header.as_bytes());
+        bytes[HEADER_BYTES..HEADER_BYTES + body.len()].copy_from_slice(body);
+        (bytes, HEADER_BYTES + body.len())
+    }
+
+    #[test]
+    fn header_checks() {
+        let (bytes, len) = request(3, 9, 1, &[1, 2]);
+        assert_eq!(check_header(&bytes[..len], 3, 1), Ok((9, &[1u8, 2][..])));
+        assert_eq!(
+            check_header(&bytes[..7], 3, 1),
+            Err(ProtocolError::ShortMessage)
+        );
+        assert_eq!(
+            check_header(&[0; MESSAGE_BYTES + 1], 3, 1),
+            Err(ProtocolError::OversizeMessage)
+        );
+        assert_eq!(
+            check_header(&bytes[..len], 4, 1),
+            Err(ProtocolError::WrongInterface)
+        );
+        assert_eq!(
+            check_header(&bytes[..len], 3, 2),
+            Err(ProtocolError::WrongVersion)
+        );
+        assert_eq!(
+            check_header(&bytes[..len + 1], 3, 1),
+            Err(ProtocolError::BodyLength)
+        );
+    }
+
+    #[test]
+    fn lease_checks() {
+        let good = LeaseDescriptor {
+            region: 1,
+            writable: 1,
+            offset: 0,
+            len: 8,
+            reserved: 0,
+        };
+        assert_eq!(check_lease(Some(good), true), Ok(good));
+        assert_eq!(check_lease(None, false), Err(ProtocolError::MissingLease));
+        let read_only = LeaseDescriptor {
+            writable: 0,
+            ..good
+        };
+        assert_eq!(check_lease(Some(read_only), false), Ok(read_only));
+        assert_eq!(
+            check_lease(Some(read_only), true),
+            Err(ProtocolError::LeaseNotWritable)
+        );
+        let reserved = LeaseDescriptor {
+            reserved: 1,
+            ..good
+        };
+        assert_eq!(
+            check_lease(Some(reserved), false),
+            Err(ProtocolError::BadLease)
+        );
+        assert_eq!(
+            check_no_lease(Some(good)),
+            Err(ProtocolError::UnexpectedLease)
+        );
+        assert_eq!(check_no_lease(None), Ok(()));
+    }
+
+    #[test]
+    fn reply_messages_encode_header_and_body() {
+        let reply = ReplyMessage::new(ReplyToken::from_runtime(4), 3, 2, 7, &[9, 8, 7]);
+        assert_eq!(reply.status(), 7);
+        let (header, body) = MessageHeader::read_from_prefix(reply.message()).unwrap();
+        assert_eq!(
+            (header.interface, header.version, header.body_len),
+            (3, 2, 3)
+        );
+        assert_eq!(body, &[9, 8, 7]);
+        let oversize = ReplyMessage::new(ReplyToken::from_runtime(5), 3, 2, 0, &[1; 200]);
+        assert_eq!(oversize.message().len(), MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn statuses_split_into_ranges() {
+        assert_eq!(ProtocolError::ShortMessage.status(), 0x8001);
+        assert_eq!(ProtocolError::from_status(MAX_INTERFACE_STATUS), None);
+        assert_eq!(ProtocolError::from_status(STATUS_OK), None);
+        assert_eq!(bool_from_wire(1), Some(true));
+        assert_eq!(bool_from_wire(0), Some(false));
+        assert_eq!(bool_from_wire(2), None);
+    }
 }
