@@ -94,14 +94,29 @@ fn pieces(lo: u64, hi: u64) -> impl DoubleEndedIterator<Item = (u64, u64)> {
         .filter(|(a, b)| a < b)
 }
 
+/// The distance from a RAM region's frame numbers to its bitmap bits (modulo 2^64: a region's
+/// bits may start below its first frame number).
+#[derive(Clone, Copy, Debug)]
+struct Shift(u64);
+
+impl Shift {
+    fn bit(self, gfn: u64) -> u64 {
+        gfn.wrapping_add(self.0)
+    }
+
+    fn gfn(self, bit: u64) -> u64 {
+        bit.wrapping_sub(self.0)
+    }
+}
+
 /// The part of a RAM region inside `[lo, hi)` with its bit base, if any.
-fn clip(region: &Region, lo: u64, hi: u64) -> Option<(u64, u64, u64)> {
+fn clip(region: &Region, lo: u64, hi: u64) -> Option<(u64, u64, Shift)> {
     let RegionKind::Ram { bit_base, .. } = region.kind else {
         return None;
     };
     let start = region.run.start().max(lo);
     let end = region.run.end().min(hi);
-    (start < end).then(|| (start, end, bit_base - region.run.start()))
+    (start < end).then(|| (start, end, Shift(bit_base.wrapping_sub(region.run.start()))))
 }
 
 impl<const L: usize> Scan<'_, '_, L> {
@@ -118,17 +133,20 @@ impl<const L: usize> Scan<'_, '_, L> {
         &self,
         start: u64,
         end: u64,
-        offset: u64,
+        offset: Shift,
         f: &mut impl FnMut(u64, u64) -> bool,
     ) -> bool {
         let lent: &[_] = &self.lent.iter().as_slice()[self.lent.first_ending_after(start)..];
         let mut lent = lent.iter().peekable();
         let mut at = start;
         while at < end {
-            let Some(bit) = self.bitmap.find_first(at + offset, end + offset, false) else {
+            let Some(bit) = self
+                .bitmap
+                .find_first(offset.bit(at), offset.bit(end), false)
+            else {
                 return true;
             };
-            let gfn = bit - offset;
+            let gfn = offset.gfn(bit);
             while lent.peek().is_some_and(|r| r.run.end() <= gfn) {
                 lent.next();
             }
@@ -139,8 +157,8 @@ impl<const L: usize> Scan<'_, '_, L> {
             }
             let zeros_end = self
                 .bitmap
-                .find_first(bit, end + offset, true)
-                .map_or(end, |b| b - offset);
+                .find_first(bit, offset.bit(end), true)
+                .map_or(end, |b| offset.gfn(b));
             let run_end = zeros_end.min(next_lent.map_or(end, |r| r.start()));
             if !f(gfn, run_end) {
                 return false;
@@ -210,7 +228,7 @@ impl<const L: usize> Scan<'_, '_, L> {
             for chunk in (first..last).rev() {
                 let gfn = chunk * CHUNK;
                 if gfn + CHUNK <= end
-                    && self.bitmap.all(gfn + offset, CHUNK, true)
+                    && self.bitmap.all(offset.bit(gfn), CHUNK, true)
                     && !out.push(gfn)
                 {
                     return;
@@ -224,13 +242,13 @@ impl<const L: usize> Scan<'_, '_, L> {
     pub fn free_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
         for (start, end, offset) in self.regions.iter().rev().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end).rev() {
-                let whole = b - a == CHUNK && self.bitmap.all(a + offset, CHUNK, true);
+                let whole = b - a == CHUNK && self.bitmap.all(offset.bit(a), CHUNK, true);
                 if !which.takes(whole) {
                     continue;
                 }
-                let mut top = b + offset;
-                while let Some(bit) = self.bitmap.find_last(a + offset, top, true) {
-                    if !out.push(bit - offset) {
+                let mut top = offset.bit(b);
+                while let Some(bit) = self.bitmap.find_last(offset.bit(a), top, true) {
+                    if !out.push(offset.gfn(bit)) {
                         return;
                     }
                     top = bit;
@@ -241,8 +259,8 @@ impl<const L: usize> Scan<'_, '_, L> {
 
     /// Whether the 2 MiB chunk at `gfn` (inside the RAM region with bit offset `offset`) is
     /// wholly ballooned and none of it lent.
-    fn chunk_ballooned(&self, gfn: u64, offset: u64) -> bool {
-        self.bitmap.all(gfn + offset, CHUNK, false)
+    fn chunk_ballooned(&self, gfn: u64, offset: Shift) -> bool {
+        self.bitmap.all(offset.bit(gfn), CHUNK, false)
             && !self.lent.any_in(FrameRun::span(gfn, gfn + CHUNK))
     }
 

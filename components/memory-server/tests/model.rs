@@ -1,0 +1,361 @@
+//! Model-based property test: random sequences of targets, allocations, frees (good and bad),
+//! client deaths, worker steps, reconciliations and faults (short counts, partly freed
+//! superpages, host exhaustion, fragmentation, calls lost in transport) on a small simulated
+//! guest, with the invariant checked against xen-sim after every operation and every frame's
+//! state compared with Xen's at the end.
+
+mod common;
+
+use ballast_memory_server::{
+    AllocOutcome, AllocRequest, BalloonCore, ClientId, Config, FrameRun, FrameState, LendError,
+    Policy, Tunables, MAX_GRANT_RUNS,
+};
+use ballast_xen::Gfn;
+use ballast_xen_sim::{DomId, DomainConfig, Fault, HostConfig, XenSim};
+use common::{FlakyGateway, SimScrubber};
+use proptest::prelude::*;
+
+const RAM: [FrameRun; 1] = [FrameRun::span(0, 1024)];
+const RESERVED: [FrameRun; 1] = [FrameRun::span(600, 640)];
+const EXTRA: [FrameRun; 1] = [FrameRun::span(1024, 1536)];
+const LENDING: FrameRun = FrameRun::span(1 << 16, (1 << 16) + 32);
+const CLIENTS: u16 = 3;
+
+type Core<'a> = BalloonCore<'a, 24, 3, 4>;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Target(u64),
+    Alloc {
+        client: u16,
+        frames: u64,
+        below: Option<u64>,
+        max_runs: usize,
+    },
+    Free {
+        client: u16,
+        pick: usize,
+    },
+    FreeForeign {
+        client: u16,
+        pick: usize,
+    },
+    Die(u16),
+    Steps {
+        count: usize,
+        advance_s: u64,
+    },
+    Reconcile,
+    Short {
+        completed: u64,
+    },
+    PartialExtent {
+        completed: u64,
+        pages: u64,
+    },
+    Exhausted {
+        calls: u64,
+    },
+    Fragmented {
+        calls: u64,
+    },
+    LoseCall {
+        failing_probes: u32,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u64..1600).prop_map(Op::Target),
+        3 => (0..CLIENTS, 1u64..400, prop::option::of(100u64..1600), 1usize..=4)
+            .prop_map(|(client, frames, below, max_runs)| Op::Alloc { client, frames, below, max_runs }),
+        2 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::Free { client, pick }),
+        1 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::FreeForeign { client, pick }),
+        1 => (0..CLIENTS).prop_map(Op::Die),
+        5 => (1usize..6, 0u64..8).prop_map(|(count, advance_s)| Op::Steps { count, advance_s }),
+        1 => Just(Op::Reconcile),
+        1 => (0u64..4).prop_map(|completed| Op::Short { completed }),
+        1 => (0u64..3, 1u64..512).prop_map(|(completed, pages)| Op::PartialExtent { completed, pages }),
+        1 => (1u64..4).prop_map(|calls| Op::Exhausted { calls }),
+        1 => (1u64..4).prop_map(|calls| Op::Fragmented { calls }),
+        1 => (0u32..3).prop_map(|failing_probes| Op::LoseCall { failing_probes }),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    policy: Policy,
+    batch_extents: usize,
+    host_free: u64,
+    max_retry_count: u32,
+    ops: Vec<Op>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        prop_oneof![Just(Policy::Seed), Just(Policy::Ballast)],
+        1usize..40,
+        prop_oneof![Just(100u64), Just(600), Just(2048)],
+        0u32..4,
+        prop::collection::vec(op(), 1..14),
+    )
+        .prop_map(
+            |(policy, batch_extents, host_free, max_retry_count, ops)| Case {
+                policy,
+                batch_extents,
+                host_free,
+                max_retry_count,
+                ops,
+            },
+        )
+}
+
+/// What the test knows a client holds: the runs it was given.
+struct Holdings {
+    runs: Vec<(ClientId, FrameRun)>,
+}
+
+impl Holdings {
+    fn of(&self, client: ClientId) -> Vec<usize> {
+        (0..self.runs.len())
+            .filter(|&i| self.runs[i].0 == client)
+            .collect()
+    }
+}
+
+struct World<'w> {
+    core: Core<'w>,
+    port: FlakyGateway,
+    scrubber: SimScrubber,
+    sim: XenSim,
+    dom: DomId,
+    now: u64,
+    held: Holdings,
+}
+
+impl World<'_> {
+    fn check(&self) {
+        let xen = self.sim.tot_pages(self.dom);
+        self.core
+            .check_invariant(xen)
+            .unwrap_or_else(|e| panic!("{e:?} (xen {xen:?}) {:?}", self.core.stats()));
+    }
+
+    fn collect_settled(&mut self) {
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        while let Some(settled) = self.core.take_settled(&mut out) {
+            if let Ok(runs) = settled.result {
+                self.held
+                    .runs
+                    .extend(out[..runs].iter().map(|r| (settled.client, *r)));
+            }
+        }
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Target(pages) => self.core.set_target(pages),
+            Op::Alloc {
+                client,
+                frames,
+                below,
+                max_runs,
+            } => {
+                let request = AllocRequest {
+                    frames,
+                    below: below.map(Gfn),
+                    max_runs,
+                };
+                let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+                let before = self.core.stats();
+                match self
+                    .core
+                    .alloc_unpopulated(ClientId(client), request, self.now, &mut out)
+                {
+                    Ok(AllocOutcome::Granted { runs }) => {
+                        assert_eq!(out[..runs].iter().map(|r| r.frames).sum::<u64>(), frames);
+                        assert!(runs <= max_runs);
+                        assert!(out[..runs]
+                            .iter()
+                            .all(|r| below.is_none_or(|b| r.end() <= b)));
+                        self.held
+                            .runs
+                            .extend(out[..runs].iter().map(|r| (ClientId(client), *r)));
+                    }
+                    Ok(AllocOutcome::Pending(_)) => {}
+                    Err(_) => assert_eq!(self.core.stats(), before),
+                }
+            }
+            Op::Free { client, pick } => {
+                let mine = self.held.of(ClientId(client));
+                if !mine.is_empty() {
+                    let index = mine[pick % mine.len()];
+                    let (_, run) = self.held.runs.remove(index);
+                    assert_eq!(
+                        self.core.free_unpopulated(ClientId(client), &[run]),
+                        Ok(run.frames)
+                    );
+                    assert_eq!(
+                        self.core.free_unpopulated(ClientId(client), &[run]),
+                        Err(LendError::NotLent)
+                    );
+                }
+            }
+            Op::FreeForeign { client, pick } => {
+                let theirs: Vec<usize> = (0..self.held.runs.len())
+                    .filter(|&i| self.held.runs[i].0 != ClientId(client))
+                    .collect();
+                if !theirs.is_empty() {
+                    let run = self.held.runs[theirs[pick % theirs.len()]].1;
+                    let before = self.core.stats();
+                    assert_eq!(
+                        self.core.free_unpopulated(ClientId(client), &[run]),
+                        Err(LendError::NotOwner)
+                    );
+                    assert_eq!(self.core.stats(), before);
+                }
+            }
+            Op::Die(client) => {
+                let held: u64 = self
+                    .held
+                    .runs
+                    .iter()
+                    .filter(|(c, _)| *c == ClientId(client))
+                    .map(|(_, r)| r.frames)
+                    .sum();
+                let reclaimed = self.core.client_died(ClientId(client)).unwrap();
+                assert_eq!(reclaimed, held);
+                self.held.runs.retain(|(c, _)| *c != ClientId(client));
+            }
+            Op::Steps { count, advance_s } => {
+                for _ in 0..count {
+                    let outcome =
+                        self.core
+                            .balloon_step(&mut self.port, &mut self.scrubber, self.now);
+                    self.check();
+                    self.collect_settled();
+                    self.now = outcome.next_run_ns.unwrap_or(self.now).max(self.now);
+                }
+                self.now += advance_s * 1_000_000_000;
+            }
+            Op::Reconcile => {
+                if let Ok(drift) = self.core.reconcile(&mut self.port) {
+                    assert_eq!(drift, 0);
+                }
+            }
+            Op::Short { completed } => self.sim.inject(Fault::Shorten {
+                call: self.sim.next_call(),
+                completed,
+            }),
+            Op::PartialExtent { completed, pages } => self.sim.inject(Fault::PartialExtent {
+                call: self.sim.next_call(),
+                completed,
+                pages,
+            }),
+            Op::Exhausted { calls } => {
+                let first = self.sim.next_call();
+                self.sim.inject(Fault::HostExhausted {
+                    calls: first..first + calls,
+                })
+            }
+            Op::Fragmented { calls } => {
+                let first = self.sim.next_call();
+                self.sim.inject(Fault::Fragmented {
+                    calls: first..first + calls,
+                })
+            }
+            Op::LoseCall { failing_probes } => {
+                self.port.lose_next_call = true;
+                self.port.failing_probes = failing_probes;
+            }
+        }
+        self.check();
+    }
+
+    /// Every managed frame's state agrees with Xen's, nothing leaked, lent frames are held.
+    fn agrees_with_xen(&self) {
+        let mut run_start = RAM[0].start();
+        let mut run_state = None;
+        for gfn in RAM[0].start()..=EXTRA[0].end() {
+            let state = self.core.frame_state(Gfn(gfn)).map(|s| match s {
+                FrameState::PopulatedFree | FrameState::Reserved => Some(true),
+                FrameState::Ballooned | FrameState::Lent(_) => Some(false),
+                FrameState::InFlight | FrameState::LendingFree => None,
+            });
+            if state != run_state || gfn == EXTRA[0].end() {
+                if let Some(Some(populated)) = run_state {
+                    let count = self.sim.populated_count(self.dom, run_start..gfn).unwrap();
+                    let expected = if populated { gfn - run_start } else { 0 };
+                    assert_eq!(
+                        count, expected,
+                        "frames {run_start}..{gfn} populated: {populated}"
+                    );
+                }
+                (run_start, run_state) = (gfn, state);
+            }
+        }
+        for (client, run) in &self.held.runs {
+            for gfn in run.start()..run.end() {
+                assert_eq!(
+                    self.core.frame_state(Gfn(gfn)),
+                    Some(FrameState::Lent(*client))
+                );
+            }
+        }
+        assert_eq!(self.sim.leaked_pages(self.dom), Some(0));
+    }
+}
+
+fn run_case(case: &Case) {
+    let mut config = Config::new(&RAM, case.policy);
+    config.reserved = &RESERVED;
+    config.extra = &EXTRA;
+    config.lending = Some(LENDING);
+    config.batch_extents = case.batch_extents;
+    config.tunables = Tunables {
+        max_schedule_delay_s: 32,
+        max_retry_count: case.max_retry_count,
+    };
+    config.default_client_quota = 600;
+    config.pending_timeout_ns = 20_000_000_000;
+    let sim = XenSim::new(HostConfig {
+        free_pages: case.host_free,
+        ..HostConfig::default()
+    });
+    let dom = sim.create_domain(DomainConfig::domu(0..1024, 2048));
+    let mut words = vec![0u64; config.bitmap_words().unwrap()];
+    let mut world = World {
+        core: Core::new(&config, &mut words).unwrap(),
+        port: FlakyGateway::new(sim.hypervisor(dom)),
+        scrubber: SimScrubber {
+            sim: sim.clone(),
+            dom,
+        },
+        sim: sim.clone(),
+        dom,
+        now: 0,
+        held: Holdings { runs: Vec::new() },
+    };
+    for op in &case.ops {
+        world.apply(op);
+    }
+    world.apply(&Op::Steps {
+        count: 4,
+        advance_s: 0,
+    });
+    world.agrees_with_xen();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 10_000,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_page_model_stays_consistent_with_xen(case in case()) {
+        run_case(&case);
+    }
+}
