@@ -1,8 +1,221 @@
-//! `ballast hil`: build the Xen image, boot it on real Xen under QEMU and check what it reports.
+//! `ballast hil`: build the PVH image, boot it as dom0 on real Xen 4.17 under QEMU, stream its
+//! decoded defmt log with the host's time since QEMU started, and check the numbers it reports.
+//!
+//! Exit status: 0 PASS; 1 FAIL (the guest failed, the numbers do not add up, or QEMU timed out);
+//! 2 bad usage; 3 the image or Xen could not be prepared; 77 QEMU or the Xen image is missing
+//! (tests skip on 77 and nothing else).
 
+mod decode;
+mod qemu;
+mod verify;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
-pub fn run(_args: &[String]) -> ExitCode {
-    eprintln!("ballast hil: the Xen image is not built yet");
-    ExitCode::FAILURE
+use decode::{Line, LogDecoder};
+use verify::Verifier;
+
+/// Exit status when QEMU or Xen is not installed.
+pub const EXIT_MISSING_TOOLS: u8 = 77;
+const EXIT_USAGE: u8 = 2;
+const EXIT_SETUP: u8 = 3;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug)]
+struct Options {
+    scenario: String,
+    timeout: Duration,
+    xen_gz: PathBuf,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        scenario: "balloon".into(),
+        timeout: DEFAULT_TIMEOUT,
+        xen_gz: qemu::XEN_GZ.into(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--arch" => match value()?.as_str() {
+                "x86_64" => {}
+                "aarch64" => {
+                    return Err(
+                        "--arch aarch64: the arm64 image does not exist yet; use x86_64".into(),
+                    )
+                }
+                other => return Err(format!("--arch {other}: expected x86_64 or aarch64")),
+            },
+            "--scenario" => options.scenario = value()?.clone(),
+            "--timeout" => {
+                let seconds = value()?;
+                let seconds: u64 = seconds
+                    .parse()
+                    .map_err(|_| format!("--timeout {seconds}: expected seconds"))?;
+                options.timeout = Duration::from_secs(seconds);
+            }
+            "--xen" => options.xen_gz = value()?.into(),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Run `ballast hil` with `args` (after the subcommand).
+pub fn run(args: &[String]) -> ExitCode {
+    let options = match parse_options(args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64] [--scenario NAME] [--timeout SECONDS] [--xen XEN.gz]");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let Some(qemu_path) = qemu::find_on_path(qemu::QEMU) else {
+        return missing(&format!(
+            "{} is not on the PATH (Debian: apt-get install qemu-system-x86)",
+            qemu::QEMU
+        ));
+    };
+    if !options.xen_gz.is_file() {
+        return missing(&format!(
+            "the Xen image {} is missing (Debian: apt-get install xen-hypervisor-4.17-amd64)",
+            options.xen_gz.display()
+        ));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = root.join("target/xen-pvh");
+    let prepared = qemu::build_image(&root.join("images/xen-pvh"), &work).and_then(|image| {
+        let xen = work.join("xen-4.17");
+        qemu::unpack_xen(&options.xen_gz, &xen)?;
+        let elf = std::fs::read(&image)
+            .map_err(|error| format!("cannot read {}: {error}", image.display()))?;
+        Ok((image, xen, elf))
+    });
+    let (image, xen, elf) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("ballast hil: {message}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    let table = match defmt_decoder::Table::parse(&elf) {
+        Ok(Some(table)) => table,
+        Ok(None) => {
+            eprintln!("ballast hil: {} has no defmt table", image.display());
+            return ExitCode::from(EXIT_SETUP);
+        }
+        Err(error) => {
+            eprintln!(
+                "ballast hil: cannot read the defmt table of {}: {error}",
+                image.display()
+            );
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    boot_and_check(&qemu_path, &xen, &image, &table, &options)
+}
+
+fn missing(what: &str) -> ExitCode {
+    eprintln!("\n**************** ballast hil: CANNOT RUN ****************");
+    eprintln!("** {what}");
+    eprintln!("** exiting with status {EXIT_MISSING_TOOLS}: real Xen was NOT tested");
+    eprintln!("*********************************************************\n");
+    ExitCode::from(EXIT_MISSING_TOOLS)
+}
+
+fn boot_and_check(
+    qemu_path: &Path,
+    xen: &Path,
+    image: &Path,
+    table: &defmt_decoder::Table,
+    options: &Options,
+) -> ExitCode {
+    let cmdline = format!("scenario={}", options.scenario);
+    println!(
+        "ballast hil: {} -kernel {} -initrd '{} {cmdline}' -append '{}'",
+        qemu_path.display(),
+        xen.display(),
+        image.display(),
+        qemu::XEN_CMDLINE
+    );
+    let qemu = match qemu::Qemu::start(qemu_path, xen, image, &cmdline) {
+        Ok(qemu) => qemu,
+        Err(message) => {
+            eprintln!("ballast hil: {message}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    let deadline = qemu.started + options.timeout;
+    let mut decoder = LogDecoder::new(table);
+    let mut verifier = Verifier::default();
+    let mut passed_at = None;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let serial = match qemu.lines.recv_timeout(wait) {
+            Ok(serial) => serial,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        };
+        let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
+        match decoder.line(&serial.text) {
+            Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
+            Line::Garbled(text) => {
+                println!("[{stamp:8.3}s] ????  | {text}");
+                verifier
+                    .problems
+                    .push(format!("undecodable defmt line: {text}"));
+            }
+            Line::Messages(messages) => {
+                for message in messages {
+                    println!("[{stamp:8.3}s] guest | {message}");
+                    verifier.message(&message);
+                    if verifier.result == Some(true) && passed_at.is_none() {
+                        passed_at = Some(serial.at.duration_since(qemu.started));
+                    }
+                }
+            }
+        }
+    }
+    let started = qemu.started;
+    let status = qemu.wait(deadline);
+    let mut problems = verifier.finish().to_vec();
+    match status {
+        Some(qemu::QEMU_PASS_STATUS) => {}
+        Some(code) => problems.push(format!(
+            "QEMU exited with status {code}, not {} (PASS)",
+            qemu::QEMU_PASS_STATUS
+        )),
+        None => problems.push(format!(
+            "QEMU did not finish within {:?}; killed after {:.1}s",
+            options.timeout,
+            started.elapsed().as_secs_f64()
+        )),
+    }
+    summarize(&verifier, &problems, passed_at)
+}
+
+fn summarize(verifier: &Verifier, problems: &[String], passed_at: Option<Duration>) -> ExitCode {
+    println!("\n---- ballast hil summary ----");
+    for line in &verifier.highlights {
+        println!("  {line}");
+    }
+    println!(
+        "  reservation steps checked on the host: {}",
+        verifier.steps()
+    );
+    if let Some(at) = passed_at {
+        println!("  time from QEMU start to PASS: {:.3} s", at.as_secs_f64());
+    }
+    if problems.is_empty() {
+        println!("ballast hil: PASS");
+        ExitCode::SUCCESS
+    } else {
+        for problem in problems {
+            println!("  problem: {problem}");
+        }
+        println!("ballast hil: FAIL");
+        ExitCode::FAILURE
+    }
 }

@@ -1,0 +1,49 @@
+//! The console: Xen's `console_io` (allowed for dom0 and for any domain on a debug Xen), falling
+//! back for good to the PVH debug port 0xe9 once Xen refuses it (a domU on a non-debug Xen).
+//! Both end up on Xen's serial line.
+
+use core::arch::asm;
+
+use ballast_xen::backend::x86_64::X86Hypercall;
+use ballast_xen::backend::XenHypercalls;
+use ballast_xen::Hypervisor;
+
+/// The I/O port Xen forwards to its console for HVM and PVH guests.
+const DEBUG_PORT: u16 = 0xe9;
+
+/// Where console bytes go.
+#[derive(Debug)]
+pub struct Console {
+    xen: XenHypercalls<X86Hypercall>,
+    refused: bool,
+}
+
+impl Console {
+    /// A console over the installed hypercall page.
+    pub const fn new(hypercall: X86Hypercall) -> Console {
+        Console {
+            xen: XenHypercalls::new(hypercall),
+            refused: false,
+        }
+    }
+
+    /// Write `bytes`, through `console_io` while Xen accepts it, else through port 0xe9.
+    pub fn write(&mut self, bytes: &[u8]) {
+        if !self.refused && self.xen.console_write(bytes).is_ok() {
+            return;
+        }
+        self.refused = true;
+        for &byte in bytes {
+            // SAFETY: port 0xe9 is Xen's debug console for PVH guests; writing it has no effect
+            // on memory.
+            unsafe {
+                asm!("out dx, al", in("dx") DEBUG_PORT, in("al") byte, options(nomem, nostack, preserves_flags))
+            };
+        }
+    }
+
+    /// Whether Xen refused `console_io` and the port carries the output.
+    pub fn uses_debug_port(&self) -> bool {
+        self.refused
+    }
+}

@@ -1,0 +1,198 @@
+//! Guest-physical memory: reading what Xen left at boot (start info, command line, memory map),
+//! choosing where the scenario may work, and the scenario's access to those frames. All of it
+//! relies on the identity mapping of the first 4 GiB (`page_tables.rs`).
+
+use ballast_xen::Gfn;
+use zerocopy::FromBytes;
+
+use crate::page_tables::IDENTITY_MAPPED_BYTES;
+use crate::scenario::{FrameError, FrameMemory, FrameRange, Layout, WORDS_PER_PAGE};
+use crate::start_info::{
+    HvmMemmapEntry, HvmStartInfo, Region, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
+};
+
+const PAGE_BYTES: u64 = 4096;
+const SUPERPAGE_BYTES: u64 = 2 << 20;
+/// Unpopulated space the scenario wants beyond RAM: enough to populate past a maximum up to
+/// 1 GiB above the current reservation.
+const HOLE_BYTES: u64 = 1 << 30;
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// The bytes the image occupies (code, data, page tables, stack, hypercall page).
+pub fn image_bounds() -> (u64, u64) {
+    (
+        core::ptr::addr_of!(__image_start) as u64,
+        core::ptr::addr_of!(__image_end) as u64,
+    )
+}
+
+fn mapped(address: u64, bytes: u64) -> Result<(), StartInfoError> {
+    match address.checked_add(bytes) {
+        Some(end) if address != 0 && end <= IDENTITY_MAPPED_BYTES => Ok(()),
+        _ => Err(StartInfoError::NotMapped),
+    }
+}
+
+/// Read and check the start info Xen left at `paddr`.
+pub fn read_start_info(paddr: u64) -> Result<StartInfo, StartInfoError> {
+    let header_bytes = core::mem::size_of::<HvmStartInfo>();
+    mapped(paddr, header_bytes as u64)?;
+    // SAFETY: the range is identity-mapped (checked above) and Xen wrote the structure there;
+    // nothing writes it while this shared view lives.
+    let header = unsafe { core::slice::from_raw_parts(paddr as *const u8, header_bytes) };
+    let raw = HvmStartInfo::read_from_bytes(header).map_err(|_| StartInfoError::NotMapped)?;
+    let entries = if raw.version >= 1 {
+        (raw.memmap_entries as usize).min(MAX_REGIONS + 1)
+    } else {
+        0
+    };
+    let memmap_bytes = entries * core::mem::size_of::<HvmMemmapEntry>();
+    let mut memmap = [HvmMemmapEntry {
+        addr: 0,
+        size: 0,
+        kind: 0,
+        reserved: 0,
+    }; MAX_REGIONS + 1];
+    if raw.version >= 1 && raw.memmap_paddr != 0 {
+        mapped(raw.memmap_paddr, memmap_bytes as u64)?;
+        // SAFETY: as above, for the memory map Xen placed at `memmap_paddr`.
+        let bytes =
+            unsafe { core::slice::from_raw_parts(raw.memmap_paddr as *const u8, memmap_bytes) };
+        for (slot, chunk) in memmap
+            .iter_mut()
+            .zip(bytes.chunks_exact(core::mem::size_of::<HvmMemmapEntry>()))
+        {
+            *slot =
+                HvmMemmapEntry::read_from_bytes(chunk).map_err(|_| StartInfoError::NotMapped)?;
+        }
+    }
+    let mut cmdline: &[u8] = &[];
+    if raw.cmdline_paddr != 0 {
+        mapped(raw.cmdline_paddr, MAX_CMDLINE as u64)?;
+        // SAFETY: as above, for the command line; `StartInfo::parse` stops at its NUL.
+        cmdline =
+            unsafe { core::slice::from_raw_parts(raw.cmdline_paddr as *const u8, MAX_CMDLINE) };
+    }
+    StartInfo::parse(raw, paddr, cmdline, &memmap[..entries])
+}
+
+/// Why no layout fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum LayoutError {
+    /// No RAM above the image and Xen's boot data.
+    NoFreeRam = 1,
+    /// No unlisted address range large enough.
+    NoHole,
+}
+
+fn align_up(value: u64, align: u64) -> u64 {
+    value.div_ceil(align) * align
+}
+
+fn overlaps(regions: &[Region], start: u64, end: u64) -> bool {
+    regions
+        .iter()
+        .any(|region| region.start < end && start < region.end)
+}
+
+/// Choose the scenario's frames: the largest 2 MiB-aligned run of RAM above everything the image
+/// and Xen's boot data occupy, and the lowest 2 MiB-aligned unlisted range above all RAM.
+pub fn plan(info: &StartInfo) -> Result<Layout, LayoutError> {
+    let (_, image_end) = image_bounds();
+    let taken_end = align_up(image_end.max(info.boot_data_end), SUPERPAGE_BYTES);
+    let free = info
+        .regions
+        .iter()
+        .filter(|region| region.is_ram())
+        .map(|region| {
+            let start = align_up(region.start.max(taken_end), SUPERPAGE_BYTES);
+            let end = region.end.min(IDENTITY_MAPPED_BYTES) / SUPERPAGE_BYTES * SUPERPAGE_BYTES;
+            (start, end.max(start))
+        })
+        .max_by_key(|(start, end)| end - start)
+        .filter(|(start, end)| end > start)
+        .ok_or(LayoutError::NoFreeRam)?;
+    let ram_end = info
+        .regions
+        .iter()
+        .filter(|region| region.is_ram())
+        .map(|region| region.end)
+        .max();
+    let ram_end = align_up(ram_end.unwrap_or(0), SUPERPAGE_BYTES);
+    let hole_start = core::iter::once(ram_end)
+        .chain(
+            info.regions
+                .iter()
+                .map(|region| align_up(region.end, SUPERPAGE_BYTES)),
+        )
+        .filter(|&start| start >= ram_end && !overlaps(&info.regions, start, start + HOLE_BYTES))
+        .min()
+        .ok_or(LayoutError::NoHole)?;
+    Ok(Layout {
+        free: FrameRange {
+            first: free.0 / PAGE_BYTES,
+            frames: (free.1 - free.0) / PAGE_BYTES,
+        },
+        hole: FrameRange {
+            first: hole_start / PAGE_BYTES,
+            frames: HOLE_BYTES / PAGE_BYTES,
+        },
+    })
+}
+
+/// The scenario's RAM: frames the image does not use, reached through the identity mapping.
+#[derive(Debug)]
+pub struct ScenarioRam {
+    range: FrameRange,
+}
+
+impl ScenarioRam {
+    /// Access to `range`, which `plan` chose.
+    pub fn new(layout: &Layout) -> ScenarioRam {
+        ScenarioRam { range: layout.free }
+    }
+
+    fn page(&self, gfn: Gfn) -> Result<*mut u64, FrameError> {
+        if self.range.contains(gfn) {
+            Ok(gfn.address() as *mut u64)
+        } else {
+            Err(FrameError::NotScenarioRam)
+        }
+    }
+}
+
+impl FrameMemory for ScenarioRam {
+    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError> {
+        if range.frames == 0 {
+            return Ok(());
+        }
+        let start = self.page(range.frame(0))?;
+        self.page(range.frame(range.frames - 1))?;
+        let words = range.frames as usize * WORDS_PER_PAGE;
+        // SAFETY: the whole range lies in scenario RAM (both ends checked, and `FrameRange` is
+        // contiguous), which `plan` chose away from the image, its stack and Xen's boot data, and
+        // which is identity-mapped; nothing else in the image references it.
+        let words = unsafe { core::slice::from_raw_parts_mut(start, words) };
+        words.fill(word);
+        Ok(())
+    }
+
+    fn read(&self, gfn: Gfn, index: usize) -> Result<u64, FrameError> {
+        if index >= WORDS_PER_PAGE {
+            return Err(FrameError::WordOutOfPage);
+        }
+        let page = self.page(gfn)?;
+        // SAFETY: as in `fill`; a volatile read because a ballooned frame is emulated by Xen.
+        Ok(unsafe { page.add(index).read_volatile() })
+    }
+
+    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
+        let page = self.page(gfn)?;
+        // SAFETY: as in `read`, for every word of the page.
+        Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
+    }
+}

@@ -1,0 +1,107 @@
+//! The hardware-in-the-loop scenarios: what the image does once it has booted. They run directly
+//! on a [`Hypervisor`] and reach guest memory only through [`FrameMemory`], so they hold no unsafe
+//! code and know nothing of the boot path; a later image hosts the ballast components here instead.
+//!
+//! Every line a scenario logs is meant for `ballast hil`, which parses the `key=value` pairs and
+//! checks the numbers again on the host.
+#![forbid(unsafe_code)]
+
+mod balloon;
+mod checks;
+mod ledger;
+
+use ballast_xen::{Gfn, Hypervisor};
+
+pub use checks::Checks;
+
+/// A contiguous run of guest frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub struct FrameRange {
+    /// The first frame.
+    pub first: u64,
+    /// How many frames.
+    pub frames: u64,
+}
+
+impl FrameRange {
+    /// Frame `index` of the range.
+    pub fn frame(&self, index: u64) -> Gfn {
+        Gfn(self.first + index)
+    }
+
+    /// The sub-range of `frames` frames starting `offset` frames in, if it fits.
+    pub fn slice(&self, offset: u64, frames: u64) -> Option<FrameRange> {
+        let end = offset.checked_add(frames)?;
+        (end <= self.frames).then_some(FrameRange {
+            first: self.first + offset,
+            frames,
+        })
+    }
+
+    /// Whether `gfn` lies in the range.
+    pub fn contains(&self, gfn: Gfn) -> bool {
+        gfn.0 >= self.first && gfn.0 - self.first < self.frames
+    }
+}
+
+/// Why a frame could not be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum FrameError {
+    /// The frame is not in the RAM the scenario was given.
+    NotScenarioRam = 1,
+    /// The word index is past the end of a page.
+    WordOutOfPage,
+}
+
+/// Words of 8 bytes in a 4 KiB page.
+pub const WORDS_PER_PAGE: usize = 512;
+
+/// Access to the contents of the guest frames a scenario may use.
+pub trait FrameMemory {
+    /// Write `word` to every 8-byte word of `range` (a scrub when `word` is 0).
+    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError>;
+    /// Read word `index` of frame `gfn`.
+    fn read(&self, gfn: Gfn, index: usize) -> Result<u64, FrameError>;
+    /// Whether every word of frame `gfn` equals `word`.
+    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError>;
+}
+
+/// A monotonic clock.
+pub trait Clock {
+    /// Nanoseconds since an arbitrary origin.
+    fn now_ns(&self) -> u64;
+}
+
+/// Where a scenario may work.
+#[derive(Clone, Copy, Debug, defmt::Format)]
+pub struct Layout {
+    /// Populated RAM the image does not use, 2 MiB aligned.
+    pub free: FrameRange,
+    /// Guest-physical space that is neither RAM nor reserved, 2 MiB aligned: populating it grows
+    /// the domain.
+    pub hole: FrameRange,
+}
+
+/// Why no scenario ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum ScenarioError {
+    /// The command line named a scenario that does not exist.
+    Unknown = 1,
+}
+
+/// The scenario names `scenario=` accepts.
+pub const SCENARIOS: &[&str] = &["balloon"];
+
+/// Run scenario `name`; returns the checks it made.
+pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
+    name: &str,
+    xen: &mut H,
+    memory: &mut M,
+    clock: &C,
+    layout: Layout,
+) -> Result<Checks, ScenarioError> {
+    match name {
+        "balloon" => Ok(balloon::run(xen, memory, clock, layout)),
+        _ => Err(ScenarioError::Unknown),
+    }
+}

@@ -1,0 +1,188 @@
+//! Building the image, preparing Xen, and running QEMU: the exact machine the image expects
+//! (`-cpu qemu64,+svm,+npt` for HAP, q35 with an AMD IOMMU for a PVH dom0, `isa-debug-exit` for
+//! the verdict), with the serial line streamed back line by line.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Debian's Xen 4.17 hypervisor (package xen-hypervisor-4.17-amd64).
+pub const XEN_GZ: &str = "/boot/xen-4.17-amd64.gz";
+/// Xen's command line: a PVH dom0 with a maximum, so that populating past it gives a short count.
+pub const XEN_CMDLINE: &str = "console=com1 dom0=pvh dom0_mem=256M,max:512M";
+/// QEMU exits with this status when the image writes 0x10 (PASS) to `isa-debug-exit`.
+pub const QEMU_PASS_STATUS: i32 = 33;
+
+/// Find `program` on the PATH.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Build the image with its own `.cargo/config.toml` (run from its directory) into `target_dir`;
+/// returns the ELF's path.
+pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(image_dir)
+        .args([
+            "build",
+            "--release",
+            "--manifest-path",
+            "Cargo.toml",
+            "--target",
+            "x86_64-unknown-none",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the image in {} failed ({status})",
+            image_dir.display()
+        ));
+    }
+    Ok(target_dir.join("x86_64-unknown-none/release/ballast-xen-pvh"))
+}
+
+/// Decompress the gzip'd Xen image to `out` (QEMU's multiboot loader wants the plain ELF).
+pub fn unpack_xen(xen_gz: &Path, out: &Path) -> Result<(), String> {
+    let file = std::fs::File::create(out)
+        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+    let status = Command::new("gzip")
+        .arg("-dc")
+        .arg(xen_gz)
+        .stdout(file)
+        .status()
+        .map_err(|error| format!("cannot run gzip: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("gzip -dc {} failed ({status})", xen_gz.display()))
+    }
+}
+
+/// A serial line from QEMU, stamped with its arrival.
+#[derive(Debug)]
+pub struct SerialLine {
+    /// When the host read it.
+    pub at: Instant,
+    /// The text, lossily decoded, without the line ending.
+    pub text: String,
+}
+
+/// A running QEMU.
+#[derive(Debug)]
+pub struct Qemu {
+    child: Child,
+    /// When QEMU was started.
+    pub started: Instant,
+    /// The serial lines as they arrive; closes when QEMU closes its output.
+    pub lines: Receiver<SerialLine>,
+}
+
+impl Qemu {
+    /// Boot `xen` with `image` as the PVH dom0 whose command line is `guest_cmdline`.
+    pub fn start(
+        qemu: &Path,
+        xen: &Path,
+        image: &Path,
+        guest_cmdline: &str,
+    ) -> Result<Qemu, String> {
+        let image = image.to_str().ok_or("the image path is not UTF-8")?;
+        if image.contains(',') {
+            return Err(format!(
+                "QEMU's -initrd cannot take a path with a comma: {image}"
+            ));
+        }
+        let mut child = Command::new(qemu)
+            .args([
+                "-nographic",
+                "-m",
+                "1024",
+                "-cpu",
+                "qemu64,+svm,+npt",
+                "-machine",
+                "q35",
+            ])
+            .args([
+                "-device",
+                "amd-iommu",
+                "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=4",
+            ])
+            .args(["-monitor", "none", "-no-reboot", "-net", "none"])
+            .arg("-kernel")
+            .arg(xen)
+            .args([
+                "-initrd",
+                &format!("{image} {guest_cmdline}"),
+                "-append",
+                XEN_CMDLINE,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
+        let started = Instant::now();
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().ok_or("QEMU's stdout is missing")?;
+        let stderr = child.stderr.take().ok_or("QEMU's stderr is missing")?;
+        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut bytes = Vec::new();
+                while reader
+                    .read_until(b'\n', &mut bytes)
+                    .is_ok_and(|read| read > 0)
+                {
+                    let text = String::from_utf8_lossy(&bytes)
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string();
+                    if sender
+                        .send(SerialLine {
+                            at: Instant::now(),
+                            text,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                    bytes.clear();
+                }
+            });
+        }
+        Ok(Qemu {
+            child,
+            started,
+            lines,
+        })
+    }
+
+    /// Wait for QEMU to exit by `deadline`, killing it otherwise; its exit status, if it exited.
+    pub fn wait(mut self, deadline: Instant) -> Option<i32> {
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                self.child.kill().ok();
+                self.child.wait().ok();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Checks the numbers the image reports, independently of the image's own checks: every `step`
+//! must move `current_reservation` by exactly the extents Xen completed, each step must start where
+//! the previous one ended, the scenario must end where it began, and a populate past the maximum
+//! must complete exactly the extents that fit.
+
+use std::collections::BTreeMap;
+
+/// A log message as `keyword key=value ...`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record<'m> {
+    /// The first word.
+    pub keyword: &'m str,
+    fields: BTreeMap<&'m str, &'m str>,
+}
+
+impl<'m> Record<'m> {
+    /// Split `message` into its keyword and fields.
+    pub fn parse(message: &'m str) -> Record<'m> {
+        let mut words = message.split_whitespace();
+        let keyword = words.next().unwrap_or("");
+        let fields = words.filter_map(|word| word.split_once('=')).collect();
+        Record { keyword, fields }
+    }
+
+    /// Field `key` as text.
+    pub fn text(&self, key: &str) -> Option<&'m str> {
+        self.fields.get(key).copied()
+    }
+
+    /// Field `key` as a number (decimal or `0x` hex).
+    pub fn number(&self, key: &str) -> Option<u64> {
+        let text = self.text(key)?;
+        match text.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => text.parse().ok(),
+        }
+    }
+}
+
+/// What the guest reported and what the host found wrong with it.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    start: Option<u64>,
+    maximum: Option<u64>,
+    last_after: Option<u64>,
+    steps: u32,
+    /// `RESULT PASS` or `RESULT FAIL` was seen.
+    pub result: Option<bool>,
+    /// Everything that did not add up, one sentence each.
+    pub problems: Vec<String>,
+    /// Lines worth repeating in the summary (reservation, hypercalls, timing, scrub).
+    pub highlights: Vec<String>,
+}
+
+impl Verifier {
+    /// Take one decoded message.
+    pub fn message(&mut self, message: &str) {
+        let record = Record::parse(message);
+        match record.keyword {
+            "reservation" => {
+                self.start = record.number("current");
+                self.maximum = record.number("maximum");
+                self.highlights.push(message.to_string());
+            }
+            "step" => self.step(&record, message),
+            "overmax" => self.overmax(&record, message),
+            "check" if record.text("ok") == Some("false") => {
+                self.problems
+                    .push(format!("the guest reports a failed check: {message}"));
+            }
+            "hypercalls" | "timing" | "scrubbed" | "unscrubbed" | "ballooned" => {
+                self.highlights.push(message.to_string());
+            }
+            "RESULT" => self.result = Some(message.trim() == "RESULT PASS"),
+            _ => {}
+        }
+    }
+
+    fn step(&mut self, record: &Record<'_>, message: &str) {
+        let fields = (
+            record.text("op"),
+            record.number("order"),
+            record.number("done"),
+            record.number("before"),
+            record.number("after"),
+        );
+        let (Some(op), Some(order), Some(done), Some(before), Some(after)) = fields else {
+            self.problems.push(format!("unparsable step: {message}"));
+            return;
+        };
+        self.steps += 1;
+        let frames = done << order;
+        let expected = match op {
+            "decrease" => before.checked_sub(frames),
+            "populate" | "increase" => before.checked_add(frames),
+            _ => None,
+        };
+        if expected != Some(after) {
+            self.problems.push(format!(
+                "step moved current_reservation from {before} to {after}, but {done} extents of order {order} ({op}) mean {expected:?}: {message}"
+            ));
+        }
+        let previous = self.last_after.or(self.start);
+        if previous.is_some_and(|previous| previous != before) {
+            self.problems.push(format!(
+                "step starts at {before} but the reservation was {previous:?} after the previous step: {message}"
+            ));
+        }
+        self.last_after = Some(after);
+    }
+
+    fn overmax(&mut self, record: &Record<'_>, message: &str) {
+        let fields = (
+            record.number("maximum"),
+            record.number("before"),
+            record.number("order"),
+            record.number("requested"),
+            record.number("done"),
+        );
+        let (Some(maximum), Some(before), Some(order), Some(requested), Some(done)) = fields else {
+            self.problems
+                .push(format!("unparsable overmax line: {message}"));
+            return;
+        };
+        let fit = (maximum.saturating_sub(before) >> order).min(requested);
+        if done != fit {
+            self.problems.push(format!(
+                "populate past the maximum completed {done} extents, {fit} fit: {message}"
+            ));
+        }
+        self.highlights.push(message.to_string());
+    }
+
+    /// The final judgement: every problem found, including those only visible at the end.
+    pub fn finish(&mut self) -> &[String] {
+        if self.steps == 0 {
+            self.problems
+                .push("the guest reported no reservation steps".to_string());
+        }
+        if let (Some(start), Some(end)) = (self.start, self.last_after) {
+            if start != end {
+                self.problems.push(format!(
+                    "the reservation ended at {end}, not where it began ({start})"
+                ));
+            }
+        }
+        match self.result {
+            Some(true) => {}
+            Some(false) => self
+                .problems
+                .push("the guest reported RESULT FAIL".to_string()),
+            None => self
+                .problems
+                .push("the guest reported no RESULT".to_string()),
+        }
+        &self.problems
+    }
+
+    /// Steps checked.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(lines: &[&str]) -> Vec<String> {
+        let mut verifier = Verifier::default();
+        for line in lines {
+            verifier.message(line);
+        }
+        verifier.finish().to_vec()
+    }
+
+    const START: &str = "reservation current=1000 maximum=2000";
+
+    #[test]
+    fn consistent_steps_pass() {
+        let problems = run(&[
+            START,
+            "step op=decrease order=9 calls=1 requested=1 done=1 before=1000 after=488",
+            "step op=populate order=0 calls=1 requested=512 done=512 before=488 after=1000",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_step_that_moves_the_wrong_amount_is_caught() {
+        let problems = run(&[
+            START,
+            "step op=decrease order=0 calls=1 requested=4 done=4 before=1000 after=997",
+            "step op=populate order=0 calls=1 requested=3 done=3 before=997 after=1000",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("from 1000 to 997"));
+    }
+
+    #[test]
+    fn a_gap_between_steps_and_an_unrestored_end_are_caught() {
+        let problems = run(&[
+            START,
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999",
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=990 after=989",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("starts at 990"));
+        assert!(problems[1].contains("ended at 989"));
+    }
+
+    #[test]
+    fn overmax_must_complete_exactly_what_fits() {
+        let fits = "overmax maximum=2000 before=1000 order=9 requested=3 done=1";
+        let too_many = "overmax maximum=2000 before=1000 order=0 requested=1200 done=1100";
+        let problems = run(&[START, fits, too_many, "RESULT PASS"]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("completed 1100 extents, 1000 fit"));
+        assert!(problems[1].contains("no reservation steps"));
+    }
+
+    #[test]
+    fn failed_checks_and_missing_results_are_problems() {
+        let problems = run(&[START, "check context=2M name=scrubbed ok=false"]);
+        assert!(problems
+            .iter()
+            .any(|problem| problem.contains("failed check")));
+        assert!(problems.iter().any(|problem| problem.contains("no RESULT")));
+    }
+
+    #[test]
+    fn records_read_decimal_and_hex() {
+        let record = Record::parse("ballooned policy=2M gfn=0x400 word=0xffffffffffffffff");
+        assert_eq!(record.keyword, "ballooned");
+        assert_eq!(record.number("gfn"), Some(0x400));
+        assert_eq!(record.number("word"), Some(u64::MAX));
+        assert_eq!(record.text("policy"), Some("2M"));
+        assert_eq!(record.number("missing"), None);
+    }
+}
