@@ -14,6 +14,7 @@ struct System {
     runtime: HostRuntime,
     demo: Demo,
     server: Probe,
+    backend: Probe,
     pinger: Probe,
 }
 
@@ -22,7 +23,7 @@ fn start(clients: usize) -> System {
     let (server, backend, pinger) = (Probe::default(), Probe::default(), Probe::default());
     let handlers: Vec<(_, Box<dyn Handler + Send>)> = vec![
         (demo.server, Box::new(DemoServer::new(server.clone()))),
-        (demo.backend, Box::new(DemoServer::new(backend))),
+        (demo.backend, Box::new(DemoServer::new(backend.clone()))),
         (demo.pinger, Box::new(Pinger::new(pinger.clone()))),
     ];
     let runtime = HostRuntime::start(demo.composition.clone(), handlers).expect("starts");
@@ -30,6 +31,7 @@ fn start(clients: usize) -> System {
         runtime,
         demo,
         server,
+        backend,
         pinger,
     }
 }
@@ -310,6 +312,24 @@ fn a_caller_blocked_on_a_server_that_dies_gets_server_died() {
     let (first, again) = waiter.join().expect("waiter thread");
     assert_eq!(first, Err(IpcError::ServerDied));
     assert_eq!(again, Err(IpcError::ServerDied));
+}
+
+#[test]
+fn killing_a_server_blocked_in_its_own_call_unblocks_it_and_tells_both_sides() {
+    let mut system = start(1);
+    let mut a = system.client(0);
+    let waiter = thread::spawn(move || call(&mut a, OP_FORWARD, &request(OP_HOLD, &[])));
+    wait_for("the backend holds the forwarded call", || {
+        system.backend.get().held == 1
+    });
+    system.runtime.kill(system.demo.server).expect("alive");
+    assert_eq!(
+        waiter.join().expect("waiter thread"),
+        Err(IpcError::ServerDied)
+    );
+    wait_for("the backend learns its client died", || {
+        system.backend.get().died == vec![ballast_ipc::Badge(1)]
+    });
 }
 
 #[test]

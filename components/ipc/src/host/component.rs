@@ -141,6 +141,13 @@ struct HostSys<'a> {
     held: Option<MutexGuard<'a, Box<[u8]>>>,
 }
 
+impl HostSys<'_> {
+    /// A killed component's handler runs to its end, but the kernel no longer serves it.
+    fn alive(&self) -> bool {
+        self.shared.slot(self.me).is_some_and(|s| s.is_alive())
+    }
+}
+
 impl LeaseAccess for HostSys<'_> {
     fn lease_bytes(
         &mut self,
@@ -173,6 +180,10 @@ impl LeaseAccess for HostSys<'_> {
 impl Sys for HostSys<'_> {
     fn reply(&mut self, token: ReplyToken, message: &[u8]) {
         self.held = None;
+        if !self.alive() {
+            // Its callers learn of its death when the thread ends and their routes drop.
+            return;
+        }
         if let Some(pending) = self.state.pending.remove(&token.raw()) {
             pending
                 .route
@@ -195,6 +206,9 @@ impl Sys for HostSys<'_> {
 
     fn own_region(&mut self, region: LeaseId) -> Option<&mut [u8]> {
         self.held = None;
+        if !self.alive() {
+            return None;
+        }
         let index = self.shared.composition.region_index(region)?;
         if self.shared.composition.regions()[index].owner != self.me {
             return None;

@@ -131,9 +131,10 @@ impl HostRuntime {
     }
 
     /// Kill `component`: its servers get `client_died` with its badges and its outstanding
-    /// reply tokens become void; its callers get [`crate::IpcError::ServerDied`]; a call it is
-    /// blocked in returns `ServerDied` and every later kernel call it makes fails the same way.
-    /// Its thread ends once its handler returns.
+    /// reply tokens become void; its callers get [`crate::IpcError::ServerDied`]. A handler it
+    /// is running goes on to its end with the kernel withdrawn: a call it is blocked in and
+    /// later calls and notifications fail with `ServerDied`, leases with `BadLease`, its
+    /// regions are refused and its replies dropped. Then its thread ends.
     pub fn kill(&self, component: ComponentId) -> Result<(), RuntimeError> {
         let slot = self
             .shared
