@@ -14,6 +14,11 @@ use crate::scan::Scan;
 use crate::schedule::Schedule;
 use crate::stats::{Counters, Stats};
 
+/// A frame count as a signed number, saturating (counts from outside may be anything).
+pub(crate) fn signed(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// A client's account: its quota and what it holds or waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAccount {
@@ -167,7 +172,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// `current_reservation` is relative to it. The worker does this itself on its first step.
     pub fn start<P: ReservationPort>(&mut self, port: &mut P) -> Result<(), PortError> {
         let xen = self.probe(port)?;
-        self.baseline = Some(xen as i64 - self.current_pages() as i64);
+        self.baseline = Some(signed(xen).saturating_sub(signed(self.current_pages())));
         Ok(())
     }
 
@@ -181,7 +186,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             self.resolve_in_flight(port)?;
         }
         let xen = self.probe(port)?;
-        let drift = xen as i64 - self.expected_xen();
+        let drift = signed(xen).saturating_sub(self.expected_xen());
         self.counters.drift = drift;
         Ok(drift)
     }
@@ -194,7 +199,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// What Xen's page count should be by the model (in-flight frames counted as unpopulated).
     pub(crate) fn expected_xen(&self) -> i64 {
-        self.current_pages() as i64 + self.baseline.unwrap_or(0)
+        signed(self.current_pages()).saturating_add(self.baseline.unwrap_or(0))
     }
 
     /// Set the target, in populated pages (the seed's `balloon_set_new_target`). Clears the
@@ -320,5 +325,95 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// The account of `client`, if it is one.
     pub fn client(&self, client: ClientId) -> Option<&ClientAccount> {
         self.clients.get(usize::from(client.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use ballast_xen::Gfn;
+
+    use super::*;
+    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::{BpState, FrameRun};
+
+    const GIB: u64 = 1 << 18;
+
+    #[test]
+    fn state_costs_one_bit_per_managed_frame_plus_fixed_tables() {
+        let ram = [FrameRun::span(0, 4 * GIB)];
+        let config = Config::new(&ram, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
+        assert_eq!(core.bitmap_bytes() as u64, 4 * GIB / 8);
+        assert_eq!(
+            core.state_bytes() - core.bitmap_bytes(),
+            core::mem::size_of_val(&core)
+        );
+        std::println!(
+            "state for 4 GiB: bitmap {} B ({} B per GiB), fixed tables {} B",
+            core.bitmap_bytes(),
+            core.bitmap_bytes() as u64 / 4,
+            core.state_bytes() - core.bitmap_bytes()
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let ram = [FrameRun::span(0, 1024)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        let mut words = [0u64; 16];
+        config.batch_extents = 0;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadBatchSize)
+        );
+        config.batch_extents = MAX_BATCH_EXTENTS + 1;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadBatchSize)
+        );
+        config.batch_extents = 8;
+        config.tunables.max_schedule_delay_s = 0;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadTunables)
+        );
+        config.tunables.max_schedule_delay_s = 32;
+        assert_eq!(
+            Core::new(&config, &mut words[..15]).err(),
+            Some(ConfigError::StorageTooSmall)
+        );
+        assert!(Core::new(&config, &mut words).is_ok());
+    }
+
+    #[test]
+    fn reserved_frames_are_never_ballooned_and_absurd_targets_are_capped() {
+        let ram = [FrameRun::span(0, 1024)];
+        let reserved = [FrameRun::span(0, 100)];
+        let mut config = Config::new(&ram, Policy::Ballast);
+        config.reserved = &reserved;
+        let (sim, dom, mut hv) = domain(0..1024, 2048, 1 << 12);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(0);
+        let (steps, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 5);
+        assert_eq!(steps.last().unwrap().state, BpState::EAgain);
+        assert_eq!(sim.tot_pages(dom), Some(100));
+        assert_eq!(core.frame_state(Gfn(50)), Some(FrameState::Reserved));
+        core.set_target(u64::MAX);
+        run_until_idle(&mut core, &mut hv, &mut scrub, now, 20);
+        assert_eq!(sim.tot_pages(dom), Some(1024));
+        let stats = core.stats();
+        assert_eq!(
+            (stats.target_pages, stats.reachable_target_pages),
+            (u64::MAX, 1024)
+        );
+        assert_eq!(core.frame_state(Gfn(5000)), None);
     }
 }

@@ -2,7 +2,7 @@
 //! frames, the counters match the bitmap and the tables, each lent frame has exactly one owner,
 //! and the populated count matches Xen's (relative to the baseline taken at start).
 
-use crate::balloon::BalloonCore;
+use crate::balloon::{signed, BalloonCore};
 use crate::pending::PendingState;
 use crate::regions::{is_lending, is_ram};
 
@@ -60,7 +60,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
         if let Some(xen) = xen_current {
             let low = self.expected_xen();
-            if (xen as i64) < low || xen as i64 > low + in_flight as i64 {
+            let xen = signed(xen);
+            if xen < low || xen > low.saturating_add(signed(in_flight)) {
                 return Err(InvariantViolation::XenCount);
             }
         }
@@ -176,5 +177,68 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             }
         }
         Ok(flight.frames())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp};
+
+    use super::InvariantViolation;
+    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::{Config, FrameRun, HypervisorPort, Policy};
+
+    const RAM: [FrameRun; 1] = [FrameRun::span(0, 2048)];
+
+    #[test]
+    fn a_page_freed_behind_the_servers_back_is_caught_and_reported_as_drift() {
+        let (sim, dom, mut hv) = domain(0..2048, 4096, 1 << 12);
+        let config = Config::new(&RAM, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(1500);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        let mut frame = [Gfn(3)];
+        let done = hv.reservation(
+            ReservationOp::Decrease,
+            ExtentOrder::PAGE,
+            MemFlags::NONE,
+            &mut frame,
+        );
+        assert_eq!(done.extents, 1);
+        assert_eq!(
+            core.check_invariant(sim.tot_pages(dom)),
+            Err(InvariantViolation::XenCount)
+        );
+        assert_eq!(core.reconcile(&mut HypervisorPort::new(&mut hv)), Ok(-1));
+        assert_eq!(core.stats().counters.drift, -1);
+    }
+
+    #[test]
+    fn a_fresh_core_is_consistent_with_its_configuration() {
+        let ram = [FrameRun::span(0, 1000), FrameRun::span(4096, 4096 + 700)];
+        let reserved = [FrameRun::span(10, 20)];
+        let extra = [FrameRun::span(2000, 2100)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        config.reserved = &reserved;
+        config.extra = &extra;
+        config.lending = Some(FrameRun::span(1 << 30, (1 << 30) + 8));
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let core = Core::new(&config, &mut words).unwrap();
+        assert_eq!(core.check_invariant(Some(1700)), Ok(()));
+        assert_eq!(
+            core.check_invariant(Some(1699)),
+            Err(InvariantViolation::XenCount)
+        );
+        let stats = core.stats();
+        assert_eq!((stats.current_pages, stats.total_pages), (1700, 1800));
+        assert_eq!((stats.balloon_low, stats.balloon_high), (100, 0));
     }
 }

@@ -150,14 +150,14 @@ impl Regions {
             if let RegionKind::Ram { extra, .. } = region.kind {
                 let shift =
                     (region.run.start() % WORD_BITS + WORD_BITS - next_bit % WORD_BITS) % WORD_BITS;
-                let bit_base = next_bit + shift;
+                let bit_base = next_bit.saturating_add(shift);
                 region.kind = RegionKind::Ram { bit_base, extra };
-                next_bit = bit_base + region.run.frames;
+                next_bit = bit_base.saturating_add(region.run.frames);
             }
         }
         Ok(Regions {
             list,
-            words: next_bit.div_ceil(WORD_BITS) as usize,
+            words: usize::try_from(next_bit.div_ceil(WORD_BITS)).unwrap_or(usize::MAX),
         })
     }
 

@@ -90,7 +90,7 @@ fn pieces(lo: u64, hi: u64) -> impl DoubleEndedIterator<Item = (u64, u64)> {
     let first = lo / CHUNK;
     let last = hi.div_ceil(CHUNK);
     (first..last)
-        .map(move |c| ((c * CHUNK).max(lo), ((c + 1) * CHUNK).min(hi)))
+        .map(move |c| ((c * CHUNK).max(lo), (c + 1).saturating_mul(CHUNK).min(hi)))
         .filter(|(a, b)| a < b)
 }
 

@@ -5,7 +5,7 @@
 
 use ballast_xen::{ExtentOrder, MemFlags, ReservationOp, FRAMES_PER_SUPERPAGE, SUPERPAGE_ORDER};
 
-use crate::balloon::{BalloonCore, InFlight};
+use crate::balloon::{signed, BalloonCore, InFlight};
 use crate::config::Policy;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::scan::{Collector, Pieces};
@@ -76,18 +76,21 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Populated pages wanted minus populated pages now, with room kept for deferred requests.
     pub(crate) fn credit(&self) -> i64 {
-        let current = self.current_pages() as i64;
-        let to_target = self.target as i64 - current;
+        let current = signed(self.current_pages());
+        let to_target = signed(self.target).saturating_sub(current);
         let room = self.room();
         if room.shortfall > 0 {
-            return to_target.min(0).min(-(room.shortfall as i64));
+            return to_target.min(0).min(-signed(room.shortfall));
         }
-        to_target.min((self.ballooned() - room.keep) as i64)
+        to_target.min(signed(self.ballooned().saturating_sub(room.keep)))
     }
 
     /// The populated count the worker steers to now.
     pub(crate) fn reachable_target(&self) -> u64 {
-        (self.current_pages() as i64 + self.credit()).max(0) as u64
+        signed(self.current_pages())
+            .saturating_add(self.credit())
+            .max(0)
+            .unsigned_abs()
     }
 
     /// Run one bounded batch toward the target, settle deferred requests, and say when to run
@@ -428,7 +431,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         port: &mut P,
     ) -> Result<u64, PortError> {
         let xen = self.probe(port)?;
-        let populated = xen as i64 - self.expected_xen();
+        let populated = signed(xen).saturating_sub(self.expected_xen());
         Ok(self.settle_in_flight(populated.max(0) as u64))
     }
 
@@ -442,7 +445,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let frames = flight.order.frames();
         let total = flight.frames();
         if populated > total {
-            self.counters.drift = populated as i64 - total as i64;
+            self.counters.drift = signed(populated - total);
         }
         let populated = populated.min(total);
         match flight.op {
@@ -461,7 +464,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             _ => {
                 let extents = (populated / frames) as usize;
                 if populated % frames != 0 {
-                    self.counters.drift = (populated % frames) as i64;
+                    self.counters.drift = signed(populated % frames);
                 }
                 self.mark(flight.from, extents, flight.order, true);
                 self.count_extents(flight.op, flight.order, extents);
