@@ -5,8 +5,12 @@
 //!    that a ballooned frame reads as all ones.
 //! 2. Show why ballast scrubs: a scrubbed frame comes back zero; an unscrubbed one comes back, here,
 //!    with its old contents.
-//! 3. Populate past `maximum_reservation` and recover exactly from the short count.
-//! 4. Time 128 MiB down and up under both policies, on frames untouched since boot and again.
+//! 3. Populate past `maximum_reservation` and recover exactly from the short count (after growing
+//!    by 100 pages first, so that the headroom is not a whole number of superpages).
+//! 4. Time 128 MiB (scrub, release, repopulate; one line each) under both policies, each run twice:
+//!    the 2 MiB policy's first run is the first time these frames leave the domain since boot;
+//!    the 4 KiB policy then runs on the same frames (the scenario RAM cannot hold a fresh 128 MiB
+//!    for each with `dom0_mem=256M`).
 
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, ReservationOp, SUPERPAGE_ORDER};
 

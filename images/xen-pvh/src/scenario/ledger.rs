@@ -39,7 +39,9 @@ pub const SEED: Policy = Policy {
 pub enum Granularity {
     /// One `step` line per hypercall.
     EveryCall,
-    /// One `step` line for the whole pass, with no queries inside it (for timing).
+    /// One `step` line for the whole pass, with no queries between its calls (for timing; the
+    /// two queries before and after fall inside a caller's timed interval, a negligible cost next
+    /// to the reservation calls).
     WholePass,
 }
 
