@@ -28,7 +28,8 @@ mod manifest {
     mod validate;
 }
 
-use manifest::catalog::{InterfaceSpec, OpSpec};
+use ballast_idl_gen::LeaseMode;
+use manifest::catalog::{InterfaceSpec, LeaseAccess, OpSpec};
 
 const DEFAULT_MANIFEST: &str = "manifests/sim.toml";
 
@@ -91,6 +92,11 @@ fn spec_of(interface: &ballast_idl_gen::Interface) -> InterfaceSpec {
         name: Cow::Owned(op.name.clone()),
         id: op.id,
         capability: Cow::Owned(op.capability.clone()),
+        lease: match op.lease.as_ref().map(|lease| lease.access) {
+            None => LeaseAccess::None,
+            Some(LeaseMode::Read) => LeaseAccess::Read,
+            Some(LeaseMode::ReadWrite) => LeaseAccess::ReadWrite,
+        },
     });
     InterfaceSpec {
         name: Cow::Owned(interface.name.clone()),

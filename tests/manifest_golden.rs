@@ -217,17 +217,25 @@ fn the_tables_grant_exactly_the_listed_ops() {
 }
 
 #[test]
-fn regions_name_their_lender() {
+fn regions_name_their_lender_and_writers() {
     let sim = generated::SIM;
-    let lender_of = |region: &str| {
-        let found = sim
-            .regions
+    let names = |ids: &[u16]| -> Vec<String> {
+        let names = ids
             .iter()
-            .find(|entry| entry.name == region)
-            .expect(region);
-        assert!(found.sharers.contains(&found.lender));
-        sim.components[usize::from(found.lender)].name.to_string()
+            .map(|&id| sim.components[usize::from(id)].name.to_string());
+        names.collect()
     };
-    assert_eq!(lender_of("frame_list"), "memory");
-    assert_eq!(lender_of("blkback_runs"), "blkback");
+    let region = |name: &str| {
+        sim.regions
+            .iter()
+            .find(|entry| entry.name == name)
+            .expect(name)
+    };
+    let frame_list = region("frame_list");
+    assert_eq!(names(&[frame_list.lender]), ["memory"]);
+    assert_eq!(names(&frame_list.writers), ["gateway"]);
+    let runs = region("blkback_runs");
+    assert_eq!(names(&[runs.lender]), ["blkback"]);
+    assert_eq!(names(&runs.sharers), ["blkback", "memory"]);
+    assert_eq!(names(&runs.writers), ["memory"]);
 }

@@ -24,6 +24,19 @@ pub struct OpSpec {
     pub id: u16,
     /// The capability a caller needs (e.g. `balloon.alloc`).
     pub capability: Cow<'static, str>,
+    /// What the server may do with the lease the op takes.
+    pub lease: LeaseAccess,
+}
+
+/// A server's access to the lease an op takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseAccess {
+    /// The op takes no lease.
+    None,
+    /// The server reads the leased bytes.
+    Read,
+    /// The server reads and writes the leased bytes.
+    ReadWrite,
 }
 
 impl InterfaceSpec {

@@ -1,7 +1,7 @@
 //! Checks of `[components]`: interfaces and ops exist in the IDL, every use has exactly one
 //! server, one gateway and one memory server, and no ring of calls. Resolves names to ids.
 
-use super::catalog::{self, InterfaceSpec};
+use super::catalog::{self, InterfaceSpec, LeaseAccess};
 use super::error::Problem;
 use super::schema::{ComponentSection, Kind, ManifestFile};
 use super::validate::{report_duplicates, Link, Report};
@@ -140,12 +140,13 @@ fn resolve_uses(
             }
         };
         report_duplicates(used.ops.iter(), &format!("{key}.ops"), report);
-        let (mut ops, mut capabilities) = (Vec::new(), Vec::new());
+        let (mut ops, mut capabilities, mut lease_writable) = (Vec::new(), Vec::new(), false);
         for (index, op) in used.ops.iter().enumerate() {
             match interface.op(op) {
                 Some(found) => {
                     ops.push(found.id);
                     capabilities.push(found.capability.to_string());
+                    lease_writable |= found.lease == LeaseAccess::ReadWrite;
                 }
                 None => report.push(
                     format!("{key}.ops[{index}]"),
@@ -169,6 +170,7 @@ fn resolve_uses(
                 interface_name: name.clone(),
                 ops,
                 capabilities,
+                lease_writable,
             });
         }
     }

@@ -39,8 +39,8 @@ pub fn check(spec: &ManifestFile, links: Option<&[Link]>, report: &mut Report<'_
         ),
         ("memory_server.batch_size", u64::from(server.batch_size)),
         (
-            "memory_server.schedule_delay_ms",
-            u64::from(server.schedule_delay_ms),
+            "memory_server.schedule_delay_s",
+            u64::from(server.schedule_delay_s),
         ),
     ];
     for (key, value) in at_least_one {
@@ -55,10 +55,10 @@ pub fn check(spec: &ManifestFile, links: Option<&[Link]>, report: &mut Report<'_
             Problem::BatchOverCallLimit { batch, limit },
         );
     }
-    if server.schedule_delay_ms > server.max_schedule_delay_ms {
-        let (delay, ceiling) = (server.schedule_delay_ms, server.max_schedule_delay_ms);
+    if server.schedule_delay_s > server.max_schedule_delay_s {
+        let (delay, ceiling) = (server.schedule_delay_s, server.max_schedule_delay_s);
         report.push(
-            "memory_server.schedule_delay_ms",
+            "memory_server.schedule_delay_s",
             Problem::DelayOverCeiling { delay, ceiling },
         );
     }

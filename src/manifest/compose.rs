@@ -81,6 +81,9 @@ pub struct RegionEntry {
     pub lender: u16,
     /// Ids of the components that map it (the lender included), ascending.
     pub sharers: Cow<'static, [u16]>,
+    /// Ids of the sharers that may write it when it is lent to them (those the lender may call
+    /// with an op taking a read-write lease), ascending.
+    pub writers: Cow<'static, [u16]>,
 }
 
 impl Composition {
@@ -149,18 +152,26 @@ pub fn compose(manifest: &Manifest) -> Composition {
     }
     let regions = (spec.regions.iter().enumerate())
         .map(|(index, (name, region))| {
-            let mut sharers: Vec<u16> = region.shared_by.iter().map(|name| id_of(name)).collect();
+            let lender = manifest.lenders.get(name).map_or("", String::as_str);
+            let mut sharers: Vec<&str> = region.shared_by.iter().map(String::as_str).collect();
             sharers.sort_unstable();
             sharers.dedup();
+            let writes = |sharer: &str| {
+                (manifest.links.iter()).any(|link| {
+                    link.client == lender && link.server == sharer && link.lease_writable
+                })
+            };
+            let writers = sharers
+                .iter()
+                .filter(|sharer| writes(sharer))
+                .map(|writer| id_of(writer));
             RegionEntry {
                 id: id(index),
                 name: Cow::Owned(name.clone()),
                 size: region.size,
-                lender: manifest
-                    .lenders
-                    .get(name)
-                    .map_or(u16::MAX, |lender| id_of(lender)),
-                sharers: Cow::Owned(sharers),
+                lender: id_of(lender),
+                sharers: Cow::Owned(sharers.iter().map(|sharer| id_of(sharer)).collect()),
+                writers: Cow::Owned(writers.collect()),
             }
         })
         .collect::<Vec<_>>();
@@ -243,6 +254,23 @@ mod tests {
         assert_eq!(tables.components[2].serves.as_ref(), [1, 2]);
         assert_eq!(tables.components[0].max_lent_frames, 8);
         assert_eq!(tables.components[1].max_lent_frames, 0);
+    }
+
+    #[test]
+    fn only_servers_of_read_write_lease_ops_may_write_a_region() {
+        let region = "\n[regions.runs]\nsize = 128\nshared_by = [\"ms\", \"drv\"]\n";
+        let writable = composition(&(IMAGE.to_string() + region));
+        let runs = &writable.regions[0];
+        assert_eq!(
+            (runs.lender, runs.sharers.as_ref(), runs.writers.as_ref()),
+            (0, &[0, 2][..], &[2][..])
+        );
+        let read_only = IMAGE.replace("max_lent_frames = 8", "").replace(
+            "\"free_unpopulated\", \"alloc_unpopulated\"",
+            "\"free_unpopulated\"",
+        );
+        let read_only = composition(&(read_only + region));
+        assert!(read_only.regions[0].writers.is_empty());
     }
 
     #[test]

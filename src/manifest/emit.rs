@@ -2,7 +2,7 @@
 //! build script and included by `manifest::generated`. Every struct is emitted field by field,
 //! so a field added to a table type without being emitted fails the build.
 
-use super::catalog::{InterfaceSpec, OpSpec};
+use super::catalog::{InterfaceSpec, LeaseAccess, OpSpec};
 use super::compose::{ComponentEntry, Composition, EndpointEntry, Grant, RegionEntry};
 use super::schema::{
     GfnRange, Kind, MemoryLayout, NamedRange, Policy, RamSource, ServerSizing, SimHost, Target,
@@ -63,7 +63,7 @@ macro_rules! emit_unit_enum {
     )*};
 }
 
-emit_unit_enum!(Target, Kind, Policy, RamSource);
+emit_unit_enum!(Target, Kind, Policy, RamSource, LeaseAccess);
 
 macro_rules! emit_struct {
     ($($ty:ident { $($field:ident),* })*) => {$(
@@ -86,18 +86,18 @@ emit_struct! {
     ComponentEntry { id, name, kind, serves, max_lent_frames }
     EndpointEntry { id, badge, client, server, grants }
     Grant { interface, ops }
-    RegionEntry { id, name, size, lender, sharers }
+    RegionEntry { id, name, size, lender, sharers, writers }
     MemoryLayout { ram_source, ram, ram_ceiling, reserved, unpopulated, boot_extra }
     GfnRange { start, end }
     NamedRange { name, start, end }
     XenLimits { max_extent_order, max_frames_per_call }
     ServerSizing {
         max_clients, max_lent_runs_per_client, pending_depth, pending_timeout_ms, batch_size,
-        policy, schedule_delay_ms, max_schedule_delay_ms, max_retry_count
+        policy, schedule_delay_s, max_schedule_delay_s, max_retry_count
     }
     SimHost { host_free_pages, domain_max_pages }
     InterfaceSpec { name, id, ops }
-    OpSpec { name, id, capability }
+    OpSpec { name, id, capability, lease }
 }
 
 impl<T: Emit> Emit for Option<T> {

@@ -163,7 +163,7 @@ impl Problem {
                 format!("raise it to at least {clients}, or remove clients")
             }
             Problem::DelayOverCeiling { ceiling, .. } => {
-                format!("lower it to at most {ceiling} (`max_schedule_delay_ms`)")
+                format!("lower it to at most {ceiling} (`max_schedule_delay_s`)")
             }
             Problem::RegionTooSmall { needed, .. } => format!("grow it to at least {needed} bytes"),
             Problem::RegionNotShared => "list at least two components in `shared_by`".into(),
@@ -254,7 +254,7 @@ impl fmt::Display for Problem {
                 "{clients} components use the memory server, which is sized for {max}"
             ),
             Problem::DelayOverCeiling { delay, ceiling } => {
-                write!(f, "first retry delay {delay} ms is above its ceiling {ceiling} ms")
+                write!(f, "first retry delay {delay} s is above its ceiling {ceiling} s")
             }
             Problem::RegionTooSmall { size, needed } => write!(
                 f,

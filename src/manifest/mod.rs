@@ -19,7 +19,7 @@ mod parse;
 mod schema;
 mod validate;
 
-pub use catalog::{InterfaceSpec, OpSpec};
+pub use catalog::{InterfaceSpec, LeaseAccess, OpSpec};
 pub use check_regions::FRAME_ENTRY_BYTES;
 pub use check_sizing::MAX_EXTENT_ORDER;
 pub use compose::{compose, ComponentEntry, Composition, EndpointEntry, Grant, RegionEntry};

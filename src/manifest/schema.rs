@@ -193,23 +193,23 @@ pub struct ServerSizing {
     pub batch_size: u32,
     /// Which algorithm balloons.
     pub policy: Policy,
-    /// First retry delay after a failed batch, in ms (the seed's `schedule_delay`: 1 s).
-    #[serde(default = "default_schedule_delay_ms")]
-    pub schedule_delay_ms: u32,
-    /// Ceiling of the doubling retry delay, in ms (the seed's `max_schedule_delay`: 32 s).
-    #[serde(default = "default_max_schedule_delay_ms")]
-    pub max_schedule_delay_ms: u32,
+    /// First retry delay after a failed batch, in seconds (the seed's `schedule_delay`: 1).
+    #[serde(default = "default_schedule_delay_s")]
+    pub schedule_delay_s: u32,
+    /// Ceiling of the doubling retry delay, in seconds (the seed's `max_schedule_delay`: 32).
+    #[serde(default = "default_max_schedule_delay_s")]
+    pub max_schedule_delay_s: u32,
     /// Retries before giving up on a target; 0 = never give up (the seed's `max_retry_count`).
     #[serde(default)]
     pub max_retry_count: u32,
 }
 
-const fn default_schedule_delay_ms() -> u32 {
-    1_000
+const fn default_schedule_delay_s() -> u32 {
+    1
 }
 
-const fn default_max_schedule_delay_ms() -> u32 {
-    32_000
+const fn default_max_schedule_delay_s() -> u32 {
+    32
 }
 
 /// The ballooning algorithm.

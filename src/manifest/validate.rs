@@ -40,6 +40,8 @@ pub struct Link {
     pub ops: Vec<u16>,
     /// The capabilities those ops need (IDL names), sorted.
     pub capabilities: Vec<String>,
+    /// Whether one of those ops lets the server write the caller's lease.
+    pub lease_writable: bool,
 }
 
 /// Collects the errors of one manifest.
