@@ -643,31 +643,34 @@ fn client(code: &mut Code, iface: &Interface) {
             reply_type(op)
         );
         signature(code, 1, &format!("pub fn {}", op.name), &params, &tail);
-        if op.args.is_empty() {
-            code.line(2, "let request: &[u8] = &[];");
+        // Locals use only names the parser reserves, so no argument or lease is shadowed.
+        let request = if op.args.is_empty() {
+            "&[]".to_string()
         } else {
             let names: Vec<String> = op.args.iter().map(|f| f.name.clone()).collect();
-            let callee = format!("{}::new", request_type(op));
-            let_call(code, 2, "body", &callee, &names);
-            code.line(2, "let request = ::zerocopy::IntoBytes::as_bytes(&body);");
-        }
+            let_call(
+                code,
+                2,
+                "request",
+                &format!("{}::new", request_type(op)),
+                &names,
+            );
+            "::zerocopy::IntoBytes::as_bytes(&request)".to_string()
+        };
         let lease = op
             .lease
             .as_ref()
             .map_or("None".to_string(), |l| format!("Some({})", l.name));
+        let op_id = format!("{}::{} as u16", op_type(iface), camel(&op.name));
         code.line(2, "let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];");
-        code.line(
-            2,
-            &format!("let op = {}::{} as u16;", op_type(iface), camel(&op.name)),
-        );
         code.line(2, &format!("let reply = crate::support::call::<{error}>("));
         for arg in [
             "sys",
             "self.endpoint",
             "INTERFACE_ID",
             "VERSION",
-            "op",
-            "request",
+            op_id.as_str(),
+            request.as_str(),
             lease.as_str(),
             "&mut response",
         ] {
@@ -680,11 +683,11 @@ fn client(code: &mut Code, iface: &Interface) {
             code.line(
                 2,
                 &format!(
-                    "let body = crate::support::decode_reply::<{}, _>(reply)?;",
+                    "let reply = crate::support::decode_reply::<{}, _>(reply)?;",
                     reply_body_type(op)
                 ),
             );
-            code.line(2, "body.decode().ok_or_else(crate::support::malformed)");
+            code.line(2, "reply.decode().ok_or_else(crate::support::malformed)");
         }
         code.line(1, "}");
     }

@@ -50,7 +50,8 @@ fn sample_ops_keep_their_explicit_ids_in_file_order() {
             ("reset", 9),
             ("configure_everything", 2),
             ("read_block", 3),
-            ("write_block", 4)
+            ("write_block", 4),
+            ("tricky_names", 5)
         ]
     );
 }

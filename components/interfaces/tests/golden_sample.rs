@@ -20,7 +20,8 @@ use harness::{lease, Grants, Loopback};
 use sample::{
     ConfigureEverythingReply, ConfigureEverythingRequest, ConfigureEverythingResponder,
     ReadBlockReply, ReadBlockResponder, ResetResponder, SampleDeviceClient, SampleDeviceError,
-    SampleDeviceOp, SampleDeviceServer, WriteBlockResponder,
+    SampleDeviceOp, SampleDeviceServer, TrickyNamesReply, TrickyNamesResponder,
+    WriteBlockResponder,
 };
 use zerocopy::IntoBytes;
 
@@ -103,6 +104,51 @@ impl SampleDeviceServer for Device {
         self.blocks[index].copy_from_slice(data);
         reply.ok().into()
     }
+
+    fn tricky_names(
+        &mut self,
+        _badge: Badge,
+        op: u8,
+        body: u8,
+        lease: u8,
+        status: u8,
+        error: u8,
+        token: bool,
+        answer: u8,
+        responder: u8,
+        bytes: u8,
+        server: u8,
+        message: u8,
+        endpoint: u8,
+        permissions: u8,
+        call: u8,
+        arg_token: &[u8],
+        reply: TrickyNamesResponder,
+    ) -> Answer {
+        let args = [
+            op,
+            body,
+            lease,
+            status,
+            error,
+            answer,
+            responder,
+            bytes,
+            server,
+            message,
+            endpoint,
+            permissions,
+            call,
+        ];
+        let weighted: u16 = args
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u16 + 1) * u16::from(*v))
+            .sum();
+        let leased: u16 = arg_token.iter().map(|b| u16::from(*b)).sum();
+        let sum = weighted + leased + u16::from(token) * 1000;
+        reply.ok(TrickyNamesReply { sum }).into()
+    }
 }
 
 fn system() -> (Loopback<Device>, SampleDeviceClient) {
@@ -178,4 +224,35 @@ fn the_server_died_variant_is_the_one_marked_in_the_idl() {
         Err(CallError::Interface(SampleDeviceError::Restarted))
     );
     assert_eq!(SampleDeviceError::Restarted as u16, 0x7fff);
+}
+
+#[test]
+fn arguments_named_like_generated_locals_arrive_in_place() {
+    let (mut lb, client) = system();
+    lb.kernel.regions.get_mut(&1).unwrap().bytes[..3].copy_from_slice(&[5, 6, 7]);
+    // Argument i (from 1) is i, so the weighted sum tells any swap apart: sum of i*i for 1..=13.
+    let reply = client.tricky_names(
+        &mut lb,
+        1,
+        2,
+        3,
+        4,
+        5,
+        true,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        lease(1, 0, 3, false),
+    );
+    assert_eq!(
+        reply,
+        Ok(TrickyNamesReply {
+            sum: 819 + 18 + 1000
+        })
+    );
 }

@@ -52,15 +52,18 @@ pub enum SampleDeviceOp {
     ReadBlock = 3,
     /// `write_block`.
     WriteBlock = 4,
+    /// `tricky_names`.
+    TrickyNames = 5,
 }
 
 impl SampleDeviceOp {
     /// Every op, in declaration order.
-    pub const ALL: [SampleDeviceOp; 4] = [
+    pub const ALL: [SampleDeviceOp; 5] = [
         SampleDeviceOp::Reset,
         SampleDeviceOp::ConfigureEverything,
         SampleDeviceOp::ReadBlock,
         SampleDeviceOp::WriteBlock,
+        SampleDeviceOp::TrickyNames,
     ];
 
     /// The op's name in the IDL.
@@ -70,6 +73,7 @@ impl SampleDeviceOp {
             SampleDeviceOp::ConfigureEverything => "configure_everything",
             SampleDeviceOp::ReadBlock => "read_block",
             SampleDeviceOp::WriteBlock => "write_block",
+            SampleDeviceOp::TrickyNames => "tricky_names",
         }
     }
 
@@ -80,6 +84,7 @@ impl SampleDeviceOp {
             SampleDeviceOp::ConfigureEverything => "sample.admin",
             SampleDeviceOp::ReadBlock => "sample.io",
             SampleDeviceOp::WriteBlock => "sample.io",
+            SampleDeviceOp::TrickyNames => "sample.io",
         }
     }
 }
@@ -93,6 +98,7 @@ impl TryFrom<u16> for SampleDeviceOp {
             2 => Ok(SampleDeviceOp::ConfigureEverything),
             3 => Ok(SampleDeviceOp::ReadBlock),
             4 => Ok(SampleDeviceOp::WriteBlock),
+            5 => Ok(SampleDeviceOp::TrickyNames),
             other => Err(other),
         }
     }
@@ -440,6 +446,165 @@ impl WriteBlockResponder {
     }
 }
 
+/// Request body of `tricky_names`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    ::zerocopy::FromBytes,
+    ::zerocopy::IntoBytes,
+    ::zerocopy::Immutable,
+    ::zerocopy::KnownLayout,
+)]
+#[repr(C)]
+pub struct TrickyNamesRequest {
+    /// `op`.
+    pub op: u8,
+    /// `body`.
+    pub body: u8,
+    /// `lease`.
+    pub lease: u8,
+    /// `status`.
+    pub status: u8,
+    /// `error`.
+    pub error: u8,
+    /// `token`.
+    /// A `bool` on the wire: 0 or 1.
+    pub token: u8,
+    /// `answer`.
+    pub answer: u8,
+    /// `responder`.
+    pub responder: u8,
+    /// `bytes`.
+    pub bytes: u8,
+    /// `server`.
+    pub server: u8,
+    /// `message`.
+    pub message: u8,
+    /// `endpoint`.
+    pub endpoint: u8,
+    /// `permissions`.
+    pub permissions: u8,
+    /// `call`.
+    pub call: u8,
+}
+
+const _: () = assert!(::core::mem::size_of::<TrickyNamesRequest>() == 14);
+
+impl TrickyNamesRequest {
+    /// The body for these arguments.
+    pub const fn new(
+        op: u8,
+        body: u8,
+        lease: u8,
+        status: u8,
+        error: u8,
+        token: bool,
+        answer: u8,
+        responder: u8,
+        bytes: u8,
+        server: u8,
+        message: u8,
+        endpoint: u8,
+        permissions: u8,
+        call: u8,
+    ) -> Self {
+        Self {
+            op,
+            body,
+            lease,
+            status,
+            error,
+            token: token as u8,
+            answer,
+            responder,
+            bytes,
+            server,
+            message,
+            endpoint,
+            permissions,
+            call,
+        }
+    }
+}
+
+/// Reply of `tricky_names`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrickyNamesReply {
+    /// `sum`.
+    pub sum: u16,
+}
+
+/// Reply body of `tricky_names`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    ::zerocopy::FromBytes,
+    ::zerocopy::IntoBytes,
+    ::zerocopy::Immutable,
+    ::zerocopy::KnownLayout,
+)]
+#[repr(C)]
+pub struct TrickyNamesReplyBody {
+    /// `sum`.
+    pub sum: u16,
+}
+
+const _: () = assert!(::core::mem::size_of::<TrickyNamesReplyBody>() == 2);
+
+impl TrickyNamesReplyBody {
+    /// The body for a reply.
+    pub const fn new(reply: &TrickyNamesReply) -> Self {
+        Self { sum: reply.sum }
+    }
+
+    /// The reply, or `None` if a `bool` is neither 0 nor 1.
+    pub fn decode(&self) -> Option<TrickyNamesReply> {
+        Some(TrickyNamesReply { sum: self.sum })
+    }
+}
+
+/// The right to answer one `tricky_names` call: now, or kept and used later.
+#[derive(Debug)]
+#[must_use = "the caller waits until it is answered"]
+pub struct TrickyNamesResponder {
+    token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
+    lease: ::ballast_ipc::LeaseDescriptor,
+}
+
+impl TrickyNamesResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+
+    /// The caller's lease, checked when the call arrived. A server that answers later
+    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
+    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+        self.lease
+    }
+
+    /// A success reply.
+    pub fn ok(self, reply: TrickyNamesReply) -> crate::support::ReplyMessage {
+        let body = TrickyNamesReplyBody::new(&reply);
+        let status = crate::support::STATUS_OK;
+        let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
+        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, bytes)
+    }
+
+    /// An error reply.
+    pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
+        let status = crate::support::InterfaceError::status(error);
+        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+    }
+}
+
 /// Calls `SampleDevice` through one endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SampleDeviceClient {
@@ -462,16 +627,14 @@ impl SampleDeviceClient {
         &self,
         sys: &mut dyn ::ballast_ipc::Sys,
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
-        let request: &[u8] = &[];
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let op = SampleDeviceOp::Reset as u16;
         let reply = crate::support::call::<SampleDeviceError>(
             sys,
             self.endpoint,
             INTERFACE_ID,
             VERSION,
-            op,
-            request,
+            SampleDeviceOp::Reset as u16,
+            &[],
             None,
             &mut response,
         )?;
@@ -491,22 +654,20 @@ impl SampleDeviceClient {
         height: u32,
         strict: bool,
     ) -> Result<ConfigureEverythingReply, crate::support::CallError<SampleDeviceError>> {
-        let body = ConfigureEverythingRequest::new(mode, base, enabled, width, height, strict);
-        let request = ::zerocopy::IntoBytes::as_bytes(&body);
+        let request = ConfigureEverythingRequest::new(mode, base, enabled, width, height, strict);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let op = SampleDeviceOp::ConfigureEverything as u16;
         let reply = crate::support::call::<SampleDeviceError>(
             sys,
             self.endpoint,
             INTERFACE_ID,
             VERSION,
-            op,
-            request,
+            SampleDeviceOp::ConfigureEverything as u16,
+            ::zerocopy::IntoBytes::as_bytes(&request),
             None,
             &mut response,
         )?;
-        let body = crate::support::decode_reply::<ConfigureEverythingReplyBody, _>(reply)?;
-        body.decode().ok_or_else(crate::support::malformed)
+        let reply = crate::support::decode_reply::<ConfigureEverythingReplyBody, _>(reply)?;
+        reply.decode().ok_or_else(crate::support::malformed)
     }
 
     /// Reads a block into a read-write lease.
@@ -516,22 +677,20 @@ impl SampleDeviceClient {
         block: u64,
         buffer: ::ballast_ipc::LeaseDescriptor,
     ) -> Result<ReadBlockReply, crate::support::CallError<SampleDeviceError>> {
-        let body = ReadBlockRequest::new(block);
-        let request = ::zerocopy::IntoBytes::as_bytes(&body);
+        let request = ReadBlockRequest::new(block);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let op = SampleDeviceOp::ReadBlock as u16;
         let reply = crate::support::call::<SampleDeviceError>(
             sys,
             self.endpoint,
             INTERFACE_ID,
             VERSION,
-            op,
-            request,
+            SampleDeviceOp::ReadBlock as u16,
+            ::zerocopy::IntoBytes::as_bytes(&request),
             Some(buffer),
             &mut response,
         )?;
-        let body = crate::support::decode_reply::<ReadBlockReplyBody, _>(reply)?;
-        body.decode().ok_or_else(crate::support::malformed)
+        let reply = crate::support::decode_reply::<ReadBlockReplyBody, _>(reply)?;
+        reply.decode().ok_or_else(crate::support::malformed)
     }
 
     /// Writes a block from a read lease.
@@ -542,21 +701,72 @@ impl SampleDeviceClient {
         sync: bool,
         data: ::ballast_ipc::LeaseDescriptor,
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
-        let body = WriteBlockRequest::new(block, sync);
-        let request = ::zerocopy::IntoBytes::as_bytes(&body);
+        let request = WriteBlockRequest::new(block, sync);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let op = SampleDeviceOp::WriteBlock as u16;
         let reply = crate::support::call::<SampleDeviceError>(
             sys,
             self.endpoint,
             INTERFACE_ID,
             VERSION,
-            op,
-            request,
+            SampleDeviceOp::WriteBlock as u16,
+            ::zerocopy::IntoBytes::as_bytes(&request),
             Some(data),
             &mut response,
         )?;
         crate::support::decode_reply::<(), _>(reply)
+    }
+
+    /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
+    /// generated code would not compile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tricky_names(
+        &self,
+        sys: &mut dyn ::ballast_ipc::Sys,
+        op: u8,
+        body: u8,
+        lease: u8,
+        status: u8,
+        error: u8,
+        token: bool,
+        answer: u8,
+        responder: u8,
+        bytes: u8,
+        server: u8,
+        message: u8,
+        endpoint: u8,
+        permissions: u8,
+        call: u8,
+        arg_token: ::ballast_ipc::LeaseDescriptor,
+    ) -> Result<TrickyNamesReply, crate::support::CallError<SampleDeviceError>> {
+        let request = TrickyNamesRequest::new(
+            op,
+            body,
+            lease,
+            status,
+            error,
+            token,
+            answer,
+            responder,
+            bytes,
+            server,
+            message,
+            endpoint,
+            permissions,
+            call,
+        );
+        let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
+        let reply = crate::support::call::<SampleDeviceError>(
+            sys,
+            self.endpoint,
+            INTERFACE_ID,
+            VERSION,
+            SampleDeviceOp::TrickyNames as u16,
+            ::zerocopy::IntoBytes::as_bytes(&request),
+            Some(arg_token),
+            &mut response,
+        )?;
+        let reply = crate::support::decode_reply::<TrickyNamesReplyBody, _>(reply)?;
+        reply.decode().ok_or_else(crate::support::malformed)
     }
 }
 
@@ -605,6 +815,30 @@ pub trait SampleDeviceServer {
         sync: bool,
         data: &[u8],
         reply: WriteBlockResponder,
+    ) -> crate::support::Answer;
+
+    /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
+    /// generated code would not compile.
+    #[allow(clippy::too_many_arguments)]
+    fn tricky_names(
+        &mut self,
+        badge: ::ballast_ipc::Badge,
+        op: u8,
+        body: u8,
+        lease: u8,
+        status: u8,
+        error: u8,
+        token: bool,
+        answer: u8,
+        responder: u8,
+        bytes: u8,
+        server: u8,
+        message: u8,
+        endpoint: u8,
+        permissions: u8,
+        call: u8,
+        arg_token: &[u8],
+        reply: TrickyNamesResponder,
     ) -> crate::support::Answer;
 }
 
@@ -732,6 +966,51 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 lease,
             };
             let answer = server.write_block(badge, request.block, arg_sync, bytes, responder);
+            crate::support::answer(sys, answer)
+        }
+        SampleDeviceOp::TrickyNames => {
+            let request = match crate::support::decode_request::<TrickyNamesRequest>(body) {
+                Ok(request) => request,
+                Err(error) => return reject(sys, reply, error),
+            };
+            if !permissions.allows(badge, INTERFACE_ID, op as u16) {
+                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+            }
+            let lease = match crate::support::check_lease(lease, false) {
+                Ok(lease) => lease,
+                Err(error) => return reject(sys, reply, error),
+            };
+            let Some(arg_token) = crate::support::bool_from_wire(request.token) else {
+                return reject(sys, reply, crate::support::ProtocolError::BadArgument);
+            };
+            let bytes = match sys.lease_bytes(badge, &lease) {
+                Ok(bytes) => bytes,
+                Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
+            };
+            let responder = TrickyNamesResponder {
+                token: reply,
+                badge,
+                lease,
+            };
+            let answer = server.tricky_names(
+                badge,
+                request.op,
+                request.body,
+                request.lease,
+                request.status,
+                request.error,
+                arg_token,
+                request.answer,
+                request.responder,
+                request.bytes,
+                request.server,
+                request.message,
+                request.endpoint,
+                request.permissions,
+                request.call,
+                bytes,
+                responder,
+            );
             crate::support::answer(sys, answer)
         }
     }
