@@ -448,6 +448,9 @@ fn op_types(code: &mut Code, iface: &Interface, op: &Op) {
             .iter()
             .map(|f| format!("{}: {}", f.name, f.ty.rust_type()))
             .collect();
+        if params.len() > 7 {
+            code.line(1, "#[allow(clippy::too_many_arguments)]");
+        }
         signature(code, 1, "pub const fn new", &params, " -> Self {");
         struct_literal(code, 2, "Self", &wire_literal(&op.args, ""), "");
         code.line(1, "}");

@@ -495,6 +495,7 @@ const _: () = assert!(::core::mem::size_of::<TrickyNamesRequest>() == 14);
 
 impl TrickyNamesRequest {
     /// The body for these arguments.
+    #[allow(clippy::too_many_arguments)]
     pub const fn new(
         op: u8,
         body: u8,
