@@ -98,6 +98,7 @@ pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDIN
     pub(crate) baseline: Option<i64>,
     pub(crate) schedule: Schedule,
     pub(crate) retry_at_ns: Option<u64>,
+    pub(crate) cancelled: bool,
     pub(crate) fallback: SuperpageFallback,
     pub(crate) lent: LentTable<LENT>,
     pub(crate) clients: [ClientAccount; CLIENTS],
@@ -154,6 +155,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             baseline: None,
             schedule: Schedule::new(config.tunables),
             retry_at_ns: None,
+            cancelled: false,
             fallback: SuperpageFallback::default(),
             lent: LentTable::default(),
             clients: [ClientAccount {
@@ -203,10 +205,11 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// Set the target, in populated pages (the seed's `balloon_set_new_target`). Clears the
-    /// retry delay and the superpage fallback so the worker starts afresh.
+    /// retry delay, a cancellation and the superpage fallback so the worker starts afresh.
     pub fn set_target(&mut self, pages: u64) {
         self.target = pages;
         self.retry_at_ns = None;
+        self.cancelled = false;
         self.fallback = SuperpageFallback::default();
     }
 

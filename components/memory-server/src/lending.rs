@@ -184,6 +184,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             .push(client, request, deadline)
             .map_err(|_| LendError::QueueFull)?;
         self.clients[index].waiting += request.frames;
+        self.cancelled = false;
         Ok(AllocOutcome::Pending(ticket))
     }
 
@@ -253,6 +254,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             total += run.frames;
         }
         self.clients[index].lent -= total;
+        self.cancelled = false;
         Ok(total)
     }
 
@@ -284,6 +286,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.pending.remove_client(client, |_| {});
         self.clients[index].lent = 0;
         self.clients[index].waiting = 0;
+        self.cancelled = false;
         Ok(total)
     }
 

@@ -4,6 +4,33 @@
 //! statically sized structures, steers the populated count to a target one bounded batch at a
 //! time through a [`ReservationPort`], lends unpopulated frames to clients under quotas, and
 //! defers requests it cannot meet yet.
+//!
+//! # How the glue drives it
+//!
+//! ```text
+//! let mut core = BalloonCore::<LENT, CLIENTS, PENDING>::new(&config, &mut BITMAP_WORDS)?;
+//! core.start(&mut port)?;                         // baseline against current_reservation
+//! on set_target(pages):   core.set_target(pages); run a step now
+//! on a step (timer/now):  let o = core.balloon_step(&mut port, &mut scrubber, now_ns);
+//!                         while let Some(s) = core.take_settled(&mut runs) { reply to s.ticket }
+//!                         arm the timer for o.next_run_ns (None: idle until the next event)
+//! on alloc_unpopulated:   Granted -> reply now; Pending(ticket) -> keep the reply token
+//! on free_unpopulated / client_died: answer, then run a step (the balloon may shrink)
+//! ```
+//!
+//! # Where it departs from the seed, and why
+//!
+//! - A target above what RAM can hold is kept, and the worker steers to the reachable part
+//!   (`Stats::reachable_target_pages`) instead of overwriting the target with the current count
+//!   and cancelling: frames a client gives back later are then repopulated without a new target.
+//! - A short decrease is accounted exactly instead of `BUG()`: the completed prefix is released;
+//!   a failed 2 MiB extent is probed with `current_reservation` before and after, because Xen may
+//!   have freed its leading pages. A call lost in transport (gateway death) or answered out of
+//!   convention leaves the batch in flight until a probe settles it; nothing else moves meanwhile.
+//! - A failed superpage call (either direction) makes the worker use 4 KiB extents until the next
+//!   target, and reports `BpState::Done` so the retry at 4 KiB happens at once.
+//! - Frames for clients come from the lending range first (no hypercall, no memory), then from
+//!   ballooned RAM lowest first; a request that needs inflation is deferred, never blocking.
 #![no_std]
 #![forbid(unsafe_code)]
 

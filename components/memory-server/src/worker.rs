@@ -94,7 +94,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// Run one bounded batch toward the target, settle deferred requests, and say when to run
-    /// next. Honours the retry delay: a step before it only settles requests.
+    /// next. Honours the retry delay and a cancellation: a step before the delay has passed, or
+    /// after `max_retry_count` failures until a new target (or a client frees, dies or asks),
+    /// only settles deferred requests.
     pub fn balloon_step<P: ReservationPort, S: FrameScrubber>(
         &mut self,
         port: &mut P,
@@ -104,7 +106,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let mut settled = self.expire(now_ns);
         settled += self.grant_waiting();
         let backing_off = self.retry_at_ns.is_some_and(|at| now_ns < at);
-        let (state, frames_moved) = if backing_off {
+        let (state, frames_moved) = if self.cancelled {
+            (BpState::Cancelled, 0)
+        } else if backing_off {
             (BpState::EAgain, 0)
         } else {
             let (raw, moved) = self.batch(port, scrubber);
@@ -118,6 +122,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 BpState::Cancelled => {
                     self.counters.cancellations += 1;
                     self.retry_at_ns = None;
+                    self.cancelled = true;
                 }
                 BpState::Done | BpState::Wait => self.retry_at_ns = None,
             }
@@ -632,6 +637,15 @@ mod tests {
         assert_eq!(steps.last().unwrap().next_run_ns, None);
         assert_eq!(core.stats().counters.cancellations, 1);
         assert_eq!(core.stats().schedule_delay_s, 1);
+        let calls = sim.next_call();
+        let idle = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 1 << 40);
+        assert_eq!(
+            (idle.state, idle.next_run_ns, sim.next_call()),
+            (BpState::Cancelled, None, calls)
+        );
+        core.set_target(5000);
+        let again = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 1 << 40);
+        assert_eq!((again.state, sim.next_call()), (BpState::EAgain, calls + 1));
     }
 
     #[test]
