@@ -24,6 +24,9 @@ pub fn check(
         let key = format!("regions.{name}");
         if region.size == 0 {
             report.push(format!("{key}.size"), Problem::Zero);
+        } else if u32::try_from(region.size).is_err() {
+            let size = region.size;
+            report.push(format!("{key}.size"), Problem::RegionTooLarge { size });
         }
         report_duplicates(region.shared_by.iter(), &format!("{key}.shared_by"), report);
         let mut sharers: Vec<&str> = Vec::new();

@@ -86,6 +86,8 @@ pub enum Problem {
     DelayOverCeiling { delay: u32, ceiling: u32 },
     /// A region shared with the memory server that cannot hold one batch's frame list.
     RegionTooSmall { size: u64, needed: u64 },
+    /// A region too large for a lease's 32-bit offsets.
+    RegionTooLarge { size: u64 },
     /// A region shared by fewer than two components.
     RegionNotShared,
     /// A region whose sharers do not include exactly one that calls all the others.
@@ -166,6 +168,7 @@ impl Problem {
                 format!("lower it to at most {ceiling} (`max_schedule_delay_s`)")
             }
             Problem::RegionTooSmall { needed, .. } => format!("grow it to at least {needed} bytes"),
+            Problem::RegionTooLarge { .. } => format!("shrink it to at most {} bytes", u32::MAX),
             Problem::RegionNotShared => "list at least two components in `shared_by`".into(),
             Problem::RegionWithoutLender { .. } => {
                 "share it between one lender and components the lender calls".into()
@@ -260,6 +263,9 @@ impl fmt::Display for Problem {
                 f,
                 "region of {size} bytes cannot hold one batch's frame list ({needed} bytes)"
             ),
+            Problem::RegionTooLarge { size } => {
+                write!(f, "region of {size} bytes is beyond the reach of a lease's 32-bit offsets")
+            }
             Problem::RegionNotShared => f.write_str("a region must be shared by two components"),
             Problem::RegionWithoutLender { found } => write!(
                 f,

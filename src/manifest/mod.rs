@@ -14,6 +14,7 @@ mod compose;
 mod emit;
 mod error;
 pub mod generated;
+mod ipc;
 mod load;
 mod parse;
 mod schema;
@@ -25,6 +26,7 @@ pub use check_sizing::MAX_EXTENT_ORDER;
 pub use compose::{compose, ComponentEntry, Composition, EndpointEntry, Grant, RegionEntry};
 pub use emit::{catalog_const, composition_const};
 pub use error::{ManifestError, Problem};
+pub use ipc::IpcTables;
 pub use load::{check_text, load_with};
 pub use schema::{
     ComponentSection, GfnRange, ImageSection, Kind, ManifestFile, MemoryLayout, NamedRange, Policy,
