@@ -35,8 +35,10 @@
 #![forbid(unsafe_code)]
 
 pub mod balloon;
+pub mod batches;
 pub mod bitmap;
 pub mod config;
+pub mod in_flight;
 pub mod invariant;
 pub mod lending;
 pub mod lent_table;

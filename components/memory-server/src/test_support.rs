@@ -66,3 +66,27 @@ pub fn run_until_idle(
     }
     (outcomes, now)
 }
+
+/// A scrubber for domain `dom` of `sim`.
+pub fn scrubber(sim: &XenSim, dom: DomId) -> SimScrubber {
+    SimScrubber {
+        sim: sim.clone(),
+        dom,
+    }
+}
+
+/// Every frame of `frames` is populated in Xen exactly when the model says so.
+pub fn agrees_with_xen(core: &Core<'_>, sim: &XenSim, dom: DomId, frames: core::ops::Range<u64>) {
+    for gfn in frames {
+        let model = core.frame_state(Gfn(gfn)).unwrap();
+        let populated = matches!(
+            model,
+            crate::FrameState::PopulatedFree | crate::FrameState::Reserved
+        );
+        assert_eq!(
+            sim.is_populated(dom, gfn),
+            Some(populated),
+            "gfn {gfn}: {model:?}"
+        );
+    }
+}
