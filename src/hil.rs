@@ -28,6 +28,9 @@ struct Options {
     scenario: String,
     timeout: Duration,
     xen_gz: PathBuf,
+    /// Make the guest log through port 0xe9 (as a domU on a non-debug Xen must) instead of
+    /// `console_io`.
+    debug_port: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -35,6 +38,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         scenario: "balloon".into(),
         timeout: DEFAULT_TIMEOUT,
         xen_gz: qemu::XEN_GZ.into(),
+        debug_port: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -58,6 +62,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.timeout = Duration::from_secs(seconds);
             }
             "--xen" => options.xen_gz = value()?.into(),
+            "--log-channel" => match value()?.as_str() {
+                "console_io" => options.debug_port = false,
+                "port_e9" => options.debug_port = true,
+                other => {
+                    return Err(format!(
+                        "--log-channel {other}: expected console_io or port_e9"
+                    ))
+                }
+            },
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -69,7 +82,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64] [--scenario NAME] [--timeout SECONDS] [--xen XEN.gz]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64] [--scenario balloon|smoke] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -133,15 +146,19 @@ fn boot_and_check(
     table: &defmt_decoder::Table,
     options: &Options,
 ) -> ExitCode {
-    let cmdline = format!("scenario={}", options.scenario);
+    let mut cmdline = format!("scenario={}", options.scenario);
+    let mut xen_cmdline = qemu::XEN_CMDLINE.to_string();
+    if options.debug_port {
+        cmdline.push_str(" log=port_e9");
+        xen_cmdline = format!("{xen_cmdline} {}", qemu::XEN_CMDLINE_GUEST_DEBUG);
+    }
     println!(
-        "ballast hil: {} -kernel {} -initrd '{} {cmdline}' -append '{}'",
+        "ballast hil: {} -kernel {} -initrd '{} {cmdline}' -append '{xen_cmdline}'",
         qemu_path.display(),
         xen.display(),
         image.display(),
-        qemu::XEN_CMDLINE
     );
-    let qemu = match qemu::Qemu::start(qemu_path, xen, image, &cmdline) {
+    let qemu = match qemu::Qemu::start(qemu_path, xen, &xen_cmdline, image, &cmdline) {
         Ok(qemu) => qemu,
         Err(message) => {
             eprintln!("ballast hil: {message}");

@@ -6,24 +6,25 @@ use std::process::Command;
 
 const EXIT_MISSING_TOOLS: i32 = 77;
 
-#[test]
-fn the_pvh_image_passes_its_scenario_on_real_xen() {
+/// Run `ballast hil` with `args`; `None` (after a loud message) when QEMU or Xen is missing.
+fn hil(args: &[&str]) -> Option<String> {
     let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
-        .args(["hil", "--arch", "x86_64"])
+        .arg("hil")
+        .args(args)
         .output()
         .expect("the ballast binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(EXIT_MISSING_TOOLS) {
         eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
         eprintln!("!! SKIPPED: real-Xen test NOT run: QEMU or Xen is missing");
         eprintln!("!! {}", stderr.trim());
         eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
-        return;
+        return None;
     }
     assert!(
         output.status.success(),
-        "ballast hil failed ({}):\n{stdout}\n{stderr}",
+        "ballast hil {args:?} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
     assert!(
@@ -34,9 +35,32 @@ fn the_pvh_image_passes_its_scenario_on_real_xen() {
         stdout.contains("ballast hil: PASS"),
         "the host's checks did not pass:\n{stdout}"
     );
+    Some(stdout)
+}
+
+#[test]
+fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
+    let Some(stdout) = hil(&["--arch", "x86_64"]) else {
+        return;
+    };
+    for report in [
+        "hypercalls policy=2M",
+        "hypercalls policy=4K",
+        "overmax",
+        "timing policy=4K",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_log_survives_the_debug_port_a_domu_must_use() {
+    let Some(stdout) = hil(&["--scenario", "smoke", "--log-channel", "port_e9"]) else {
+        return;
+    };
     assert!(
-        !stdout.contains("problem:"),
-        "the host found problems:\n{stdout}"
+        stdout.contains("guest | console channel=port_e9"),
+        "{stdout}"
     );
 }
 

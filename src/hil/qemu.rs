@@ -14,6 +14,9 @@ pub const QEMU: &str = "qemu-system-x86_64";
 pub const XEN_GZ: &str = "/boot/xen-4.17-amd64.gz";
 /// Xen's command line: a PVH dom0 with a maximum, so that populating past it gives a short count.
 pub const XEN_CMDLINE: &str = "console=com1 dom0=pvh dom0_mem=256M,max:512M";
+/// Added to Xen's command line when the guest logs through port 0xe9, which Xen prints at guest
+/// log level debug.
+pub const XEN_CMDLINE_GUEST_DEBUG: &str = "guest_loglvl=all";
 /// QEMU exits with this status when the image writes 0x10 (PASS) to `isa-debug-exit`.
 pub const QEMU_PASS_STATUS: i32 = 33;
 
@@ -55,21 +58,27 @@ pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, Strin
     Ok(target_dir.join("x86_64-unknown-none/release/ballast-xen-pvh"))
 }
 
-/// Decompress the gzip'd Xen image to `out` (QEMU's multiboot loader wants the plain ELF).
+/// Decompress the gzip'd Xen image to `out` (QEMU's multiboot loader wants the plain ELF). The
+/// file is written under a private name and renamed into place, so that a QEMU started by another
+/// `ballast hil` at the same time never reads a half-written Xen.
 pub fn unpack_xen(xen_gz: &Path, out: &Path) -> Result<(), String> {
-    let file = std::fs::File::create(out)
-        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    let file = std::fs::File::create(&partial)
+        .map_err(|error| format!("cannot create {}: {error}", partial.display()))?;
     let status = Command::new("gzip")
         .arg("-dc")
         .arg(xen_gz)
         .stdout(file)
         .status()
         .map_err(|error| format!("cannot run gzip: {error}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("gzip -dc {} failed ({status})", xen_gz.display()))
+    if !status.success() {
+        std::fs::remove_file(&partial).ok();
+        return Err(format!("gzip -dc {} failed ({status})", xen_gz.display()));
     }
+    std::fs::rename(&partial, out)
+        .map_err(|error| format!("cannot move {} into place: {error}", partial.display()))
 }
 
 /// A serial line from QEMU, stamped with its arrival.
@@ -92,10 +101,12 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boot `xen` with `image` as the PVH dom0 whose command line is `guest_cmdline`.
+    /// Boot `xen` (command line `xen_cmdline`) with `image` as the PVH dom0 whose command line is
+    /// `guest_cmdline`.
     pub fn start(
         qemu: &Path,
         xen: &Path,
+        xen_cmdline: &str,
         image: &Path,
         guest_cmdline: &str,
     ) -> Result<Qemu, String> {
@@ -128,7 +139,7 @@ impl Qemu {
                 "-initrd",
                 &format!("{image} {guest_cmdline}"),
                 "-append",
-                XEN_CMDLINE,
+                xen_cmdline,
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The console: Xen's `console_io` (allowed for dom0 and for any domain on a debug Xen), falling
-//! back for good to the PVH debug port 0xe9 once Xen refuses it (a domU on a non-debug Xen).
-//! Both end up on Xen's serial line.
+//! back for good to the PVH debug port 0xe9 once Xen refuses it (a domU on a non-debug Xen), or
+//! when the command line says `log=port_e9`. Both end up on Xen's serial line (the port's output
+//! as `(dN) ` lines at guest log level debug: Xen prints them with `guest_loglvl=all`).
 
 use core::arch::asm;
 
@@ -15,7 +16,7 @@ const DEBUG_PORT: u16 = 0xe9;
 #[derive(Debug)]
 pub struct Console {
     xen: XenHypercalls<X86Hypercall>,
-    refused: bool,
+    on_port: bool,
 }
 
 impl Console {
@@ -23,16 +24,16 @@ impl Console {
     pub const fn new(hypercall: X86Hypercall) -> Console {
         Console {
             xen: XenHypercalls::new(hypercall),
-            refused: false,
+            on_port: false,
         }
     }
 
     /// Write `bytes`, through `console_io` while Xen accepts it, else through port 0xe9.
     pub fn write(&mut self, bytes: &[u8]) {
-        if !self.refused && self.xen.console_write(bytes).is_ok() {
+        if !self.on_port && self.xen.console_write(bytes).is_ok() {
             return;
         }
-        self.refused = true;
+        self.on_port = true;
         for &byte in bytes {
             // SAFETY: port 0xe9 is Xen's debug console for PVH guests; writing it has no effect
             // on memory.
@@ -42,8 +43,13 @@ impl Console {
         }
     }
 
-    /// Whether Xen refused `console_io` and the port carries the output.
+    /// Send everything to port 0xe9 from now on.
+    pub fn use_debug_port(&mut self) {
+        self.on_port = true;
+    }
+
+    /// Whether port 0xe9 carries the output.
     pub fn uses_debug_port(&self) -> bool {
-        self.refused
+        self.on_port
     }
 }

@@ -94,7 +94,7 @@ pub fn init(console: Console) {
     with_output(|output| output.sink.console = Some(console));
 }
 
-/// Whether log output goes through port 0xe9 because Xen refused `console_io`.
+/// Whether log output goes through port 0xe9.
 pub fn uses_debug_port() -> bool {
     with_output(|output| {
         output
@@ -104,6 +104,11 @@ pub fn uses_debug_port() -> bool {
             .is_some_and(Console::uses_debug_port)
     })
     .unwrap_or(false)
+}
+
+/// Send log output to port 0xe9 from now on.
+pub fn switch_to_debug_port() {
+    with_output(|output| output.sink.console.as_mut().map(Console::use_debug_port));
 }
 
 /// Write plain text (not defmt) to the console, if the logger is not busy: for the panic handler

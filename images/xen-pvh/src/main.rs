@@ -42,12 +42,6 @@ extern "C" fn rust_main(start_info_paddr: u64) -> ! {
 
 fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
     let mut xen = XenHypercalls::new(hypercall);
-    let channel = if logger::uses_debug_port() {
-        "port_e9"
-    } else {
-        "console_io"
-    };
-    defmt::info!("console channel={=str}", channel);
     let mut info = match memory::read_start_info(start_info_paddr) {
         Ok(info) => info,
         Err(error) => {
@@ -66,6 +60,15 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         info.raw.version,
         info.cmdline.as_str()
     );
+    if info.cmdline_value("log") == Some("port_e9") {
+        logger::switch_to_debug_port();
+    }
+    let channel = if logger::uses_debug_port() {
+        "port_e9"
+    } else {
+        "console_io"
+    };
+    defmt::info!("console channel={=str}", channel);
     if !info.has_memory_map() {
         match memory_map::from_xen(&hypercall) {
             Ok(regions) => info.regions = regions,

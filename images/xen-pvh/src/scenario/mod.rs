@@ -9,6 +9,7 @@
 mod balloon;
 mod checks;
 mod ledger;
+mod smoke;
 
 use ballast_xen::{Gfn, Hypervisor};
 
@@ -90,7 +91,7 @@ pub enum ScenarioError {
 }
 
 /// The scenario names `scenario=` accepts.
-pub const SCENARIOS: &[&str] = &["balloon"];
+pub const SCENARIOS: &[&str] = &["balloon", "smoke"];
 
 /// Run scenario `name`; returns the checks it made.
 pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
@@ -102,6 +103,7 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
 ) -> Result<Checks, ScenarioError> {
     match name {
         "balloon" => Ok(balloon::run(xen, memory, clock, layout)),
+        "smoke" => Ok(smoke::run(xen, memory, layout)),
         _ => Err(ScenarioError::Unknown),
     }
 }
