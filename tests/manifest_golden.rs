@@ -239,3 +239,31 @@ fn regions_name_their_lender_and_writers() {
     assert_eq!(names(&runs.sharers), ["blkback", "memory"]);
     assert_eq!(names(&runs.writers), ["memory"]);
 }
+
+#[test]
+fn ballast_check_prints_the_golden_messages_and_a_summary() {
+    let run = |file: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ballast"))
+            .args(["check", file])
+            .output()
+            .expect("run ballast check");
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
+        (
+            output.status.code(),
+            text(output.stdout),
+            text(output.stderr),
+        )
+    };
+    let (code, stdout, _) = run(DEFAULT_MANIFEST);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        "manifests/sim.toml: ok: image ballast-sim (sim): 5 components, 4 endpoints, 3 regions\n"
+    );
+    let broken = "tests/manifests/broken/unknown-op.toml";
+    let (code, _, stderr) = run(broken);
+    assert_eq!(code, Some(1));
+    let expected =
+        fs::read_to_string(Path::new(broken).with_extension("expected")).expect("golden");
+    assert_eq!(stderr, format!("{expected}{broken}: 1 error(s)\n"));
+}
