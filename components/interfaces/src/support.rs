@@ -181,7 +181,7 @@ impl ReplyMessage {
 /// What a server method returns: the reply to send now, or a promise that the server kept the
 /// responder and will send it later (deferred reply).
 #[derive(Debug)]
-#[must_use = "dispatch sends an immediate answer; drop nothing"]
+#[must_use = "return it from the server method: dispatch sends an immediate answer"]
 pub enum Answer {
     /// Send this reply now.
     Now(ReplyMessage),
