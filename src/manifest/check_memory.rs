@@ -58,12 +58,14 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
             );
         }
     }
-    let managed: Vec<_> = ram.iter().chain(&extra).chain([&unpopulated]).collect();
-    let ram_and_lending =
-        |first: &str, second: &str| second == unpopulated.0 && first.starts_with("memory.ram[");
-    report_overlaps(&managed, ram_and_lending, report);
-    let reserved_refs: Vec<_> = reserved.iter().collect();
-    report_overlaps(&reserved_refs, |_, _| false, report);
+    for (extra_key, extra_range) in &extra {
+        if extra_range.start < extra_range.end && extra_range.overlaps(&unpopulated.1) {
+            let other = extra_key.clone();
+            report.push(unpopulated.0.clone(), Problem::Overlap { other });
+        }
+    }
+    report_overlaps(&ram.iter().chain(&extra).collect::<Vec<_>>(), report);
+    report_overlaps(&reserved.iter().collect::<Vec<_>>(), report);
     for (key, range) in &reserved {
         let inside = ram_like.iter().any(|(_, ram)| ram.contains(range));
         if range.start < range.end && !ram_like.is_empty() && !inside {
@@ -103,20 +105,14 @@ fn check_ram_source(spec: &ManifestFile, report: &mut Report<'_>) {
     }
 }
 
-/// Reports each overlapping pair once, at the later key; `skip` leaves out pairs reported
-/// elsewhere with a sharper message.
-fn report_overlaps(
-    ranges: &[&(String, GfnRange)],
-    skip: impl Fn(&str, &str) -> bool,
-    report: &mut Report<'_>,
-) {
-    let well_formed: Vec<_> = ranges
-        .iter()
+/// Reports each overlapping pair of well-formed ranges once, at the later key.
+fn report_overlaps(ranges: &[&(String, GfnRange)], report: &mut Report<'_>) {
+    let well_formed: Vec<_> = (ranges.iter())
         .filter(|(_, range)| range.start < range.end)
         .collect();
     for (later_index, later) in well_formed.iter().enumerate() {
         for earlier in &well_formed[..later_index] {
-            if later.1.overlaps(&earlier.1) && !skip(&earlier.0, &later.0) {
+            if later.1.overlaps(&earlier.1) {
                 report.push(
                     later.0.clone(),
                     Problem::Overlap {
@@ -125,5 +121,49 @@ fn report_overlaps(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::{check_text, generated::INTERFACES};
+    use std::path::Path;
+
+    /// The errors of the default manifest with its `[memory]` table replaced by `memory`.
+    fn memory_errors(memory: &str) -> Vec<String> {
+        let text = std::fs::read_to_string("manifests/xen-pvh.toml").expect("xen-pvh manifest");
+        let start = text.find("[memory]").expect("[memory]");
+        let end = start
+            + text[start..]
+                .find("\n[memory_server]")
+                .expect("[memory_server]");
+        let text = format!("{}{memory}{}", &text[..start], &text[end..]);
+        match check_text(Path::new("m.toml"), &text, INTERFACES) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .iter()
+                .map(|error| format!("{}: {}", error.key, error.problem))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_boot_map_ceiling_stands_for_ram() {
+        let clear = "[memory]\nram_source = \"boot-map\"\nram_ceiling = 0x1000\nunpopulated = { start = 0x1000, end = 0x5000 }\n";
+        assert_eq!(memory_errors(clear), Vec::<String>::new());
+        let overlapping = clear.replace("ram_ceiling = 0x1000", "ram_ceiling = 0x1001");
+        assert_eq!(
+            memory_errors(&overlapping),
+            ["memory.unpopulated: the lending range overlaps RAM (`memory.ram_ceiling`)"]
+        );
+    }
+
+    #[test]
+    fn extra_memory_must_clear_the_lending_range() {
+        let memory = "[memory]\nram = [{ start = 0, end = 0x1000 }]\nboot_extra = [{ start = 0x1000, end = 0x1400 }]\nunpopulated = { start = 0x1200, end = 0x5200 }\n";
+        assert_eq!(
+            memory_errors(memory),
+            ["memory.unpopulated: overlaps `memory.boot_extra[0]`"]
+        );
     }
 }
