@@ -1,7 +1,8 @@
 //! Manifest golden tests: every broken manifest under `tests/manifests/broken/` yields exactly the
-//! messages in its `.expected` file (rewrite them with `BALLAST_BLESS=1 cargo test --test
-//! manifest_golden`), every shipped manifest is valid, and the generated ids and badges are
-//! unique and do not move when keys are reordered or unrelated values change.
+//! messages in its `.expected` file (rewrite them with
+//! `BALLAST_BLESS=1 cargo test -p ballast --test manifest_golden broken_manifests`), every shipped
+//! manifest is valid, and the generated ids and badges are unique and do not move when keys are
+//! reordered or unrelated values change.
 
 use ballast::manifest::{self, check_text, compose, generated, Composition};
 use std::collections::BTreeSet;
