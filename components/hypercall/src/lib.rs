@@ -21,6 +21,6 @@ pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{GatewayError, PolicyError, QueryError};
 pub use gateway::Gateway;
 pub use ops::{GatewayOp, OpSet};
-pub use policy::{CallerGrant, CallerPolicy, Limits, Policy};
+pub use policy::{ranges_without, CallerGrant, CallerPolicy, Limits, Policy};
 pub use range::GfnRange;
 pub use server::{ops_of, wire_error, PolicyPermissions};
