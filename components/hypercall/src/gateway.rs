@@ -67,7 +67,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             caller: known,
         };
         self.counters.call(who);
-        let checked = self.check_reservation(caller, decoded, order, mem_flags, domid, frames);
+        let checked = self.check_reservation(known, decoded, order, mem_flags, domid, frames);
         let (op, order) = match checked {
             Ok(checked) => checked,
             Err(reason) => {
@@ -88,16 +88,15 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 
     fn check_reservation(
         &mut self,
-        caller: Badge,
+        caller: Option<usize>,
         op: Option<ReservationOp>,
         order: u8,
         mem_flags: u32,
         domid: u16,
         frames: &[Gfn],
     ) -> Result<(ReservationOp, ExtentOrder), GatewayError> {
-        let (_, entry) = self
-            .policy
-            .caller(caller)
+        let entry = caller
+            .and_then(|index| self.policy.callers().get(index))
             .ok_or(GatewayError::UnknownCaller)?;
         if op.is_some_and(|op| !entry.may(GatewayOp::of_reservation(op))) {
             return Err(GatewayError::NotPermitted);
