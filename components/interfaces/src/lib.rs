@@ -5,6 +5,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod runs;
 pub mod support;
 
 /// Borrowing and returning unpopulated frames: driver components -> memory server.

@@ -193,6 +193,14 @@ impl XenSim {
         })?
     }
 
+    /// The guest zeroes the pages at `gfns` of `dom` (a scrub): they read 0 afterwards. Costs per
+    /// page ever written in the range, not per page of the range.
+    pub fn zero_pages(&self, dom: DomId, gfns: Range<u64>) -> Result<(), SimError> {
+        self.with_domain_mut(dom, |d| {
+            d.contents.take(gfns);
+        })
+    }
+
     /// The fill word of `gfn` of `dom`: what the page holds if populated, all ones if not.
     pub fn read_page(&self, dom: DomId, gfn: u64) -> Option<u64> {
         self.with_domain(dom, |d| {
