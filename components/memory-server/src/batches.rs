@@ -28,13 +28,15 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// Populate up to `want` ballooned frames, lowest first (the seed's increase_reservation).
+    /// Populate up to `want` ballooned frames, lowest first, except that frames a deferred
+    /// low-memory request could use go last (the seed's increase_reservation).
     pub(crate) fn deflate<P: ReservationPort>(
         &mut self,
         port: &mut P,
         want: u64,
     ) -> (BpState, u64) {
-        let (order, count) = self.collect_ballooned(want);
+        let keep_below = self.room().below;
+        let (order, count) = self.collect_ballooned(want, keep_below);
         if count == 0 {
             return (BpState::EAgain, 0);
         }
@@ -70,16 +72,21 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// The next deflation batch in the frame list: its order and length.
-    fn collect_ballooned(&mut self, want: u64) -> (ExtentOrder, usize) {
+    /// Frames at or above `keep_below` go first, so that the frames deferred requests limited to
+    /// low memory can use stay in the balloon.
+    fn collect_ballooned(&mut self, want: u64, keep_below: Option<u64>) -> (ExtentOrder, usize) {
         let scan = crate::scan::Scan {
             regions: &self.regions,
             bitmap: &self.bitmap,
             lent: &self.lent,
         };
+        let split = keep_below.unwrap_or(0);
         if self.superpage_batch(want, self.fallback.populate) {
             let max = (want / FRAMES_PER_SUPERPAGE) as usize;
             let mut out = Collector::new(&mut self.list, max.min(self.batch_extents));
-            scan.ballooned_chunks(&mut out);
+            let chunk_split = split.div_ceil(FRAMES_PER_SUPERPAGE) * FRAMES_PER_SUPERPAGE;
+            scan.ballooned_chunks(&mut out, chunk_split, u64::MAX);
+            scan.ballooned_chunks(&mut out, 0, chunk_split);
             if !out.is_empty() {
                 return (SUPERPAGE_ORDER, out.len());
             }
@@ -89,23 +96,30 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             &mut self.list,
             (want.min(self.batch_extents as u64)) as usize,
         );
-        scan.ballooned_frames(&mut out, first);
-        if first == Pieces::Partial {
-            scan.ballooned_frames(&mut out, Pieces::Whole);
+        for (lo, hi) in [(split, u64::MAX), (0, split)] {
+            scan.ballooned_frames(&mut out, lo, hi, first);
+            if first == Pieces::Partial {
+                scan.ballooned_frames(&mut out, lo, hi, Pieces::Whole);
+            }
         }
         (ExtentOrder::PAGE, out.len())
     }
 
-    /// Release up to `want` free frames to Xen, highest first, preferring frames below `below`
-    /// (the seed's decrease_reservation, without its BUG on a short count).
+    /// Release up to `want` free frames to Xen, highest first, preferring (with `only_below`:
+    /// taking only) frames below `below` (the seed's decrease_reservation, without its BUG on a
+    /// short count).
     pub(crate) fn inflate<P: ReservationPort, S: FrameScrubber>(
         &mut self,
         port: &mut P,
         scrubber: &mut S,
         want: u64,
         below: Option<u64>,
+        only_below: bool,
     ) -> (BpState, u64) {
-        let (order, count) = self.collect_free(want, below);
+        let (order, count) = self.collect_free(want, below, only_below);
+        if count == 0 && only_below {
+            return (BpState::Wait, 0);
+        }
         if count == 0 {
             return (BpState::EAgain, 0);
         }
@@ -165,7 +179,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// The next inflation batch in the frame list: its order and length.
-    fn collect_free(&mut self, want: u64, below: Option<u64>) -> (ExtentOrder, usize) {
+    fn collect_free(
+        &mut self,
+        want: u64,
+        below: Option<u64>,
+        only_below: bool,
+    ) -> (ExtentOrder, usize) {
         let scan = crate::scan::Scan {
             regions: &self.regions,
             bitmap: &self.bitmap,
@@ -177,7 +196,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             let mut out = Collector::new(&mut self.list, max.min(self.batch_extents));
             let chunk_split = split - split % FRAMES_PER_SUPERPAGE;
             scan.free_chunks(&mut out, 0, chunk_split);
-            scan.free_chunks(&mut out, chunk_split, u64::MAX);
+            if !only_below {
+                scan.free_chunks(&mut out, chunk_split, u64::MAX);
+            }
             if !out.is_empty() {
                 return (SUPERPAGE_ORDER, out.len());
             }
@@ -187,7 +208,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             &mut self.list,
             (want.min(self.batch_extents as u64)) as usize,
         );
-        for (lo, hi) in [(0, split), (split, u64::MAX)] {
+        let passes = if only_below { 1 } else { 2 };
+        for (lo, hi) in [(0, split), (split, u64::MAX)].into_iter().take(passes) {
             scan.free_frames(&mut out, lo, hi, first);
             if first == Pieces::Partial {
                 scan.free_frames(&mut out, lo, hi, Pieces::Whole);

@@ -588,4 +588,41 @@ mod tests {
         assert_eq!(core.stats().counters.deferred_timed_out, 1);
         core.check_invariant(sim.tot_pages(dom)).unwrap();
     }
+
+    #[test]
+    fn a_request_no_inflation_can_serve_waits_without_draining_memory() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let reserved = [FrameRun::span(0, 1000)];
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.reserved = &reserved;
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let low = |frames| AllocRequest {
+            frames,
+            below: Some(Gfn(1100)),
+            max_runs: 4,
+        };
+        core.alloc_unpopulated(ClientId(0), low(100), 0, &mut out)
+            .unwrap();
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 20);
+        assert!(core.take_settled(&mut out).unwrap().result.is_ok());
+        assert_eq!(sim.tot_pages(dom), Some(3996));
+        let outcome = core
+            .alloc_unpopulated(ClientId(1), low(50), 0, &mut out)
+            .unwrap();
+        assert!(matches!(outcome, AllocOutcome::Pending(_)));
+        let (steps, _) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 20);
+        assert_eq!(steps[0].state, BpState::Wait);
+        assert_eq!(steps.iter().map(|s| s.frames_moved).sum::<u64>(), 0);
+        assert_eq!(sim.tot_pages(dom), Some(3996));
+        assert_eq!(
+            core.take_settled(&mut out).unwrap().result,
+            Err(LendError::TimedOut)
+        );
+    }
 }

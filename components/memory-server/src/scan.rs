@@ -264,10 +264,12 @@ impl<const L: usize> Scan<'_, '_, L> {
             && !self.lent.any_in(FrameRun::span(gfn, gfn + CHUNK))
     }
 
-    /// Collect wholly ballooned, unlent 2 MiB chunks, lowest first.
-    pub fn ballooned_chunks(&self, out: &mut Collector<'_>) {
+    /// Collect wholly ballooned, unlent 2 MiB chunks whose first frame lies in `[lo, hi)`,
+    /// lowest first.
+    pub fn ballooned_chunks(&self, out: &mut Collector<'_>, lo: u64, hi: u64) {
         for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
-            for chunk in start.div_ceil(CHUNK)..end / CHUNK {
+            let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
+            for chunk in first..(end / CHUNK).min(hi.div_ceil(CHUNK)) {
                 let gfn = chunk * CHUNK;
                 if self.chunk_ballooned(gfn, offset) && !out.push(gfn) {
                     return;
@@ -276,9 +278,10 @@ impl<const L: usize> Scan<'_, '_, L> {
         }
     }
 
-    /// Collect single ballooned, unlent frames, lowest first, from the pieces `which` selects.
-    pub fn ballooned_frames(&self, out: &mut Collector<'_>, which: Pieces) {
-        for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
+    /// Collect single ballooned, unlent frames in `[lo, hi)`, lowest first, from the pieces
+    /// `which` selects.
+    pub fn ballooned_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
+        for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end) {
                 let whole = b - a == CHUNK && self.chunk_ballooned(a, offset);
                 if !which.takes(whole) {
@@ -363,14 +366,14 @@ mod tests {
         assert_eq!(scan.count_lending(0, u64::MAX), 90);
         let mut list = [Gfn(0); 4];
         let mut out = Collector::new(&mut list, 4);
-        scan.ballooned_chunks(&mut out);
+        scan.ballooned_chunks(&mut out, 0, u64::MAX);
         assert_eq!(out.len(), 1);
         assert_eq!(list[0], Gfn(512));
         let mut out = Collector::new(&mut list, 4);
-        scan.ballooned_frames(&mut out, Pieces::Partial);
+        scan.ballooned_frames(&mut out, 0, u64::MAX, Pieces::Partial);
         assert_eq!(&list[..4], &[Gfn(0), Gfn(1), Gfn(2), Gfn(3)]);
         let mut out = Collector::new(&mut list, 4);
-        scan.ballooned_frames(&mut out, Pieces::Whole);
+        scan.ballooned_frames(&mut out, 0, u64::MAX, Pieces::Whole);
         assert_eq!(list[0], Gfn(512));
     }
 }

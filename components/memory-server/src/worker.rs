@@ -140,7 +140,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// One batch: baseline, then an in-flight probe, then inflation or deflation.
+    /// One batch: baseline, then an in-flight probe, then inflation or deflation. Inflation for
+    /// the target prefers frames below the deferred requests' limit; inflation only for them takes
+    /// nothing else (ballooning frames they cannot use would only waste memory).
     fn batch<P: ReservationPort, S: FrameScrubber>(
         &mut self,
         port: &mut P,
@@ -159,8 +161,13 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if credit > 0 {
             self.deflate(port, credit.unsigned_abs())
         } else if credit < 0 {
+            let to_target = signed(self.target).saturating_sub(signed(self.current_pages()));
             let below = self.room().below;
-            self.inflate(port, scrubber, credit.unsigned_abs(), below)
+            if to_target < 0 {
+                self.inflate(port, scrubber, to_target.unsigned_abs(), below, false)
+            } else {
+                self.inflate(port, scrubber, credit.unsigned_abs(), below, true)
+            }
         } else if self.pending.waiting().next().is_some() {
             (BpState::Wait, 0)
         } else {

@@ -7,8 +7,8 @@
 mod common;
 
 use ballast_memory_server::{
-    AllocOutcome, AllocRequest, BalloonCore, ClientId, Config, FrameRun, FrameState, LendError,
-    Policy, Tunables, MAX_GRANT_RUNS,
+    AllocOutcome, AllocRequest, BalloonCore, BpState, ClientId, Config, FrameRun, FrameState,
+    LendError, Policy, Tunables, MAX_GRANT_RUNS,
 };
 use ballast_xen::Gfn;
 use ballast_xen_sim::{DomId, DomainConfig, Fault, HostConfig, XenSim};
@@ -94,7 +94,7 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     (
         prop_oneof![Just(Policy::Seed), Just(Policy::Ballast)],
-        1usize..40,
+        8usize..64,
         prop_oneof![Just(100u64), Just(600), Just(2048)],
         0u32..4,
         prop::collection::vec(op(), 1..14),
@@ -272,6 +272,50 @@ impl World<'_> {
         self.check();
     }
 
+    /// With the gateway healthy, the worker reaches the reachable target, or stops only where
+    /// nothing more can be done: no free frame to release, or Xen has no page to give.
+    fn converges(&mut self) {
+        self.port.lose_next_call = false;
+        self.port.failing_probes = 0;
+        let mut last = None;
+        let mut idle_steps = 0;
+        for _ in 0..4000 {
+            let outcome = self
+                .core
+                .balloon_step(&mut self.port, &mut self.scrubber, self.now);
+            self.check();
+            self.collect_settled();
+            let idle = outcome.frames_moved == 0 && outcome.settled == 0;
+            idle_steps = if idle { idle_steps + 1 } else { 0 };
+            if idle_steps > 8 {
+                break;
+            }
+            if outcome.state == BpState::Cancelled {
+                self.core.set_target(self.core.target());
+                continue;
+            }
+            last = Some(outcome.state);
+            match outcome.next_run_ns {
+                Some(next) => self.now = next.max(self.now),
+                None => break,
+            }
+        }
+        let stats = self.core.stats();
+        let free = (RAM[0].start()..EXTRA[0].end())
+            .filter(|g| self.core.frame_state(Gfn(*g)) == Some(FrameState::PopulatedFree))
+            .count();
+        let xen_full = self.sim.host_free_pages() == 0
+            || self.sim.tot_pages(self.dom) == self.sim.max_pages(self.dom);
+        if stats.current_pages > stats.reachable_target_pages {
+            assert!(
+                free == 0 || last == Some(BpState::Wait),
+                "{last:?} {stats:?}"
+            );
+        } else if stats.current_pages < stats.reachable_target_pages {
+            assert!(xen_full, "{last:?} {stats:?}");
+        }
+    }
+
     /// Every managed frame's state agrees with Xen's, nothing leaked, lent frames are held.
     fn agrees_with_xen(&self) {
         let mut run_start = RAM[0].start();
@@ -344,6 +388,7 @@ fn run_case(case: &Case) {
         advance_s: 0,
     });
     world.agrees_with_xen();
+    world.converges();
 }
 
 proptest! {

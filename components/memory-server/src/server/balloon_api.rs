@@ -1,0 +1,129 @@
+//! The `Balloon` interface: driver clients borrow unpopulated frames (granted now, or deferred
+//! until the worker has ballooned enough out) and give them back, all or nothing.
+
+use ballast_interfaces::balloon::{
+    AllocUnpopulatedReply, AllocUnpopulatedResponder, BalloonError, BalloonServer, FreeUnpopulatedResponder,
+};
+use ballast_interfaces::runs::{self, WireRun};
+use ballast_interfaces::support::{Answer, Permissions};
+use ballast_ipc::{Badge, Sys};
+use ballast_xen::Gfn;
+use heapless::Vec;
+
+use super::{MemoryServer, Waiting};
+use crate::lending::{AllocOutcome, LendError, MAX_GRANT_RUNS};
+use crate::pending::AllocRequest;
+use crate::ports::FrameScrubber;
+use crate::run::FrameRun;
+
+/// The interface error a refused lending request answers with.
+fn balloon_error(error: LendError) -> BalloonError {
+    match error {
+        LendError::UnknownClient | LendError::NotOwner => BalloonError::NotOwner,
+        LendError::Empty | LendError::OverlappingRuns => BalloonError::BadRuns,
+        LendError::BadRunCount => BalloonError::LeaseTooSmall,
+        LendError::QuotaExceeded => BalloonError::OverQuota,
+        LendError::NeverSatisfiable => BalloonError::CannotMeetConstraint,
+        LendError::QueueFull | LendError::TableFull => BalloonError::QueueFull,
+        LendError::NotLent => BalloonError::NotLent,
+        LendError::TimedOut => BalloonError::TimedOut,
+    }
+}
+
+fn wire(runs: &[FrameRun]) -> impl ExactSizeIterator<Item = WireRun> + '_ {
+    runs.iter().map(|run| WireRun { first_gfn: run.first.0, count: run.frames })
+}
+
+/// Answer a deferred allocation: write its runs into the caller's lease, then reply.
+pub(super) fn answer_deferred(
+    sys: &mut dyn Sys,
+    responder: AllocUnpopulatedResponder,
+    result: Result<&[FrameRun], LendError>,
+) {
+    let reply = match result {
+        Ok(granted) => {
+            let written = sys
+                .lease_bytes(responder.badge(), &responder.lease())
+                .ok()
+                .and_then(|lease| runs::write(lease, wire(granted)));
+            match written {
+                Some(count) => responder.ok(AllocUnpopulatedReply { runs: count as u32 }),
+                // The client withdrew its lease; the runs stay lent to it until it frees them
+                // or dies.
+                None => responder.err(BalloonError::LeaseTooSmall),
+            }
+        }
+        Err(error) => responder.err(balloon_error(error)),
+    };
+    reply.send(sys);
+}
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonServer
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    fn alloc_unpopulated(
+        &mut self,
+        badge: Badge,
+        count: u64,
+        max_gfn: u64,
+        lease: &mut [u8],
+        reply: AllocUnpopulatedResponder,
+    ) -> Answer {
+        let Some(client) = self.client_of(badge) else {
+            return reply.err(BalloonError::NotOwner).into();
+        };
+        let max_runs = runs::capacity(lease.len()).min(MAX_GRANT_RUNS);
+        if max_runs == 0 {
+            return reply.err(BalloonError::LeaseTooSmall).into();
+        }
+        let request = AllocRequest { frames: count, below: max_gfn.checked_add(1).map(Gfn), max_runs };
+        let mut granted = [FrameRun::default(); MAX_GRANT_RUNS];
+        match self.core.alloc_unpopulated(client, request, self.now_ns, &mut granted) {
+            Ok(AllocOutcome::Granted { runs: n }) => match runs::write(lease, wire(&granted[..n])) {
+                Some(written) => reply.ok(AllocUnpopulatedReply { runs: written as u32 }).into(),
+                None => reply.err(BalloonError::LeaseTooSmall).into(),
+            },
+            Ok(AllocOutcome::Pending(ticket)) => {
+                self.kick = true;
+                match self.waiting.push(Waiting { ticket, client, responder: reply }) {
+                    Ok(()) => Answer::Deferred,
+                    // The core's queue and this table have the same capacity, so a ticket always
+                    // finds a slot; should it not, the core times the ticket out unanswered.
+                    Err(waiting) => waiting.responder.err(BalloonError::QueueFull).into(),
+                }
+            }
+            Err(error) => reply.err(balloon_error(error)).into(),
+        }
+    }
+
+    fn free_unpopulated(
+        &mut self,
+        badge: Badge,
+        count: u32,
+        lease: &[u8],
+        reply: FreeUnpopulatedResponder,
+    ) -> Answer {
+        let Some(client) = self.client_of(badge) else {
+            return reply.err(BalloonError::NotOwner).into();
+        };
+        let Some(wire_runs) = runs::read(lease, count as usize) else {
+            return reply.err(BalloonError::BadRuns).into();
+        };
+        let mut given: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
+        for run in wire_runs {
+            if given.push(FrameRun::new(Gfn(run.first_gfn), run.count)).is_err() {
+                return reply.err(BalloonError::BadRuns).into();
+            }
+        }
+        match self.core.free_unpopulated(client, &given) {
+            Ok(_) => {
+                self.kick = true;
+                reply.ok().into()
+            }
+            Err(error) => reply.err(balloon_error(error)).into(),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The `BalloonControl` interface: the toolstack agent sets the target, reads the seed's
+//! statistics, tunes the worker and asks for a reconciliation with Xen.
+
+use ballast_interfaces::balloon_control::{
+    BalloonControlError, BalloonControlServer, ConfigureResponder, ReconcileReply, ReconcileResponder,
+    SetTargetResponder, StatsReply, StatsResponder,
+};
+use ballast_interfaces::support::{Answer, Permissions};
+use ballast_ipc::{Badge, Sys};
+
+use super::MemoryServer;
+use crate::config::{Policy, Tunables};
+use crate::ports::FrameScrubber;
+
+/// Wire code of the ballast policy in `stats` and `configure`.
+const POLICY_BALLAST: u8 = 1;
+/// Wire code of the seed policy.
+const POLICY_SEED: u8 = 2;
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonControlServer
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    fn set_target(&mut self, _sys: &mut dyn Sys, _badge: Badge, pages: u64, reply: SetTargetResponder) -> Answer {
+        if pages == 0 {
+            return reply.err(BalloonControlError::TargetTooLow).into();
+        }
+        self.core.set_target(pages);
+        self.kick = true;
+        reply.ok().into()
+    }
+
+    fn stats(&mut self, _sys: &mut dyn Sys, _badge: Badge, reply: StatsResponder) -> Answer {
+        let stats = self.core.stats();
+        reply
+            .ok(StatsReply {
+                current: stats.current_pages,
+                target: stats.target_pages,
+                total: stats.total_pages,
+                ballooned_low: stats.balloon_low,
+                ballooned_high: stats.balloon_high,
+                lent: stats.lent_pages,
+                hypercalls: stats.counters.hypercalls(),
+                schedule_delay_ms: stats.schedule_delay_s.saturating_mul(1000),
+                retry_count: stats.retry_count,
+                state: self.last_state as u8,
+                policy: match self.core.policy() {
+                    Policy::Ballast => POLICY_BALLAST,
+                    Policy::Seed => POLICY_SEED,
+                },
+            })
+            .into()
+    }
+
+    fn configure(
+        &mut self,
+        _sys: &mut dyn Sys,
+        _badge: Badge,
+        schedule_delay_ms: u32,
+        max_schedule_delay_ms: u32,
+        max_retry_count: u32,
+        policy: u8,
+        reply: ConfigureResponder,
+    ) -> Answer {
+        let policy = match policy {
+            POLICY_BALLAST => Policy::Ballast,
+            POLICY_SEED => Policy::Seed,
+            _ => return reply.err(BalloonControlError::BadTunables).into(),
+        };
+        // The seed's first delay is fixed at 1 s; the cap is whole seconds, at least that.
+        if schedule_delay_ms != 1000 || max_schedule_delay_ms < 1000 || max_schedule_delay_ms % 1000 != 0 {
+            return reply.err(BalloonControlError::BadTunables).into();
+        }
+        let tunables = Tunables { max_schedule_delay_s: max_schedule_delay_ms / 1000, max_retry_count };
+        match self.core.configure(policy, tunables) {
+            Ok(()) => {
+                self.kick = true;
+                reply.ok().into()
+            }
+            Err(_) => reply.err(BalloonControlError::Busy).into(),
+        }
+    }
+
+    fn reconcile(&mut self, sys: &mut dyn Sys, _badge: Badge, reply: ReconcileResponder) -> Answer {
+        let mut port = self.port(sys);
+        match self.core.reconcile(&mut port) {
+            Ok(drift) => {
+                self.kick = true;
+                let stats = self.core.stats();
+                reply
+                    .ok(ReconcileReply {
+                        xen_current: stats.current_pages,
+                        drift: drift.unsigned_abs(),
+                        books_were_high: drift < 0,
+                    })
+                    .into()
+            }
+            Err(_) => reply.err(BalloonControlError::XenUnavailable).into(),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The memory server component: the balloon core behind the `Balloon` (driver clients) and
+//! `BalloonControl` (toolstack) interfaces, calling the hypercall gateway through `Hypercall`.
+//! This is the only module of the crate that knows IPC; the runtime owns the loop.
+//!
+//! The worker runs on the component's timer: an event that changes the credit (a target, a
+//! free, a deferred request, a client's death) arms it for now, and each expiry runs ONE
+//! bounded batch, so calls from clients are answered between batches.
+
+mod balloon_api;
+mod control_api;
+mod port;
+
+use ballast_interfaces::balloon::AllocUnpopulatedResponder;
+use ballast_interfaces::hypercall::HypercallClient;
+use ballast_interfaces::support::Permissions;
+use ballast_interfaces::{balloon, balloon_control};
+use ballast_ipc::{Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys};
+use heapless::Vec;
+use zerocopy::FromBytes;
+
+pub use port::GatewayPort;
+
+use crate::lending::MAX_GRANT_RUNS;
+use crate::lent_table::{ClientId, Ticket};
+use crate::ports::FrameScrubber;
+use crate::run::FrameRun;
+use crate::schedule::BpState;
+use crate::BalloonCore;
+
+/// How a client's badge maps to the core's client account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientBinding {
+    /// The badge its `Balloon` capability carries.
+    pub badge: Badge,
+    /// Its account in the core.
+    pub client: ClientId,
+    /// Frames it may hold lent or requested at once.
+    pub quota: u64,
+}
+
+/// Where the memory server's peers are, from the composition tables.
+#[derive(Clone, Copy, Debug)]
+pub struct Wiring<'w> {
+    /// The endpoint of the hypercall gateway.
+    pub gateway: EndpointId,
+    /// The region shared with the gateway that carries frame lists.
+    pub frame_list: LeaseId,
+    /// The driver clients.
+    pub clients: &'w [ClientBinding],
+}
+
+/// A deferred allocation: who asked and how to answer.
+#[derive(Debug)]
+struct Waiting {
+    ticket: Ticket,
+    client: ClientId,
+    responder: AllocUnpopulatedResponder,
+}
+
+/// The memory server: core, wiring, scrubber and the replies it owes.
+pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+    core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
+    wiring: Wiring<'a>,
+    scrubber: S,
+    permissions: &'a P,
+    waiting: Vec<Waiting, PENDING>,
+    /// The clock reading at the start of the current handler invocation.
+    now_ns: u64,
+    /// Run a worker step once the current call is answered.
+    kick: bool,
+    /// The baseline against Xen's `current_reservation` has been taken.
+    started: bool,
+    last_state: BpState,
+}
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> core::fmt::Debug
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemoryServer")
+            .field("stats", &self.core.stats())
+            .field("waiting", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    MemoryServer<'a, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    /// A server over `core`; quotas of the wiring's clients are applied to the core.
+    pub fn new(
+        mut core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
+        wiring: Wiring<'a>,
+        scrubber: S,
+        permissions: &'a P,
+    ) -> Self {
+        for binding in wiring.clients {
+            // A client outside the core's table keeps no quota: its calls fail `NotOwner`.
+            let _ = core.set_client_quota(binding.client, binding.quota);
+        }
+        MemoryServer {
+            core,
+            wiring,
+            scrubber,
+            permissions,
+            waiting: Vec::new(),
+            now_ns: 0,
+            kick: false,
+            started: false,
+            last_state: BpState::Done,
+        }
+    }
+
+    /// The core, for statistics and the invariant check.
+    pub fn core(&self) -> &BalloonCore<'a, LENT, CLIENTS, PENDING> {
+        &self.core
+    }
+
+    fn client_of(&self, badge: Badge) -> Option<ClientId> {
+        self.wiring.clients.iter().find(|b| b.badge == badge).map(|b| b.client)
+    }
+
+    fn port<'s>(&self, sys: &'s mut dyn Sys) -> GatewayPort<'s> {
+        GatewayPort::new(sys, HypercallClient::new(self.wiring.gateway), self.wiring.frame_list)
+    }
+
+    /// Take the baseline against Xen once, before the first decision.
+    fn ensure_started(&mut self, sys: &mut dyn Sys) {
+        if !self.started {
+            let mut port = self.port(sys);
+            self.started = self.core.start(&mut port).is_ok();
+        }
+    }
+
+    /// One bounded batch, then the replies it settled, then the next timer.
+    fn run_step(&mut self, sys: &mut dyn Sys) {
+        let now = sys.now_ns();
+        let mut port = GatewayPort::new(sys, HypercallClient::new(self.wiring.gateway), self.wiring.frame_list);
+        let outcome = self.core.balloon_step(&mut port, &mut self.scrubber, now);
+        self.last_state = outcome.state;
+        self.answer_settled(sys);
+        if let Some(next) = outcome.next_run_ns {
+            sys.set_timer(next);
+        }
+    }
+
+    /// Answer every deferred request the core has settled.
+    fn answer_settled(&mut self, sys: &mut dyn Sys) {
+        let mut runs = [FrameRun::default(); MAX_GRANT_RUNS];
+        while let Some(settled) = self.core.take_settled(&mut runs) {
+            let Some(index) = self.waiting.iter().position(|w| w.ticket == settled.ticket) else {
+                continue;
+            };
+            let waiting = self.waiting.swap_remove(index);
+            balloon_api::answer_deferred(sys, waiting.responder, settled.result.map(|n| &runs[..n]));
+        }
+    }
+}
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> Handler
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        self.now_ns = sys.now_ns();
+        self.ensure_started(sys);
+        let interface = MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
+        // A rejected call has been answered by dispatch with its protocol error; nothing changed.
+        let permissions: &P = self.permissions;
+        let _ = match interface {
+            Ok(balloon_control::INTERFACE_ID) => balloon_control::dispatch(self, sys, call, permissions),
+            _ => balloon::dispatch(self, sys, call, permissions),
+        };
+        if core::mem::take(&mut self.kick) {
+            self.run_step(sys);
+        }
+    }
+
+    fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
+        self.now_ns = sys.now_ns();
+        self.ensure_started(sys);
+        if bits.contains(NotificationBits::TIMER) {
+            self.run_step(sys);
+        }
+    }
+
+    fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
+        self.now_ns = sys.now_ns();
+        let Some(client) = self.client_of(badge) else { return };
+        // Its deferred replies are void: the runtime drops tokens of the dead.
+        self.waiting.retain(|w| w.client != client);
+        let _ = self.core.client_died(client);
+        self.ensure_started(sys);
+        self.run_step(sys);
+    }
+}
