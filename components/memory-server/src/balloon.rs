@@ -83,6 +83,7 @@ pub struct SuperpageFallback {
 pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
     pub(crate) policy: Policy,
     pub(crate) superpages: bool,
+    pub(crate) max_order: ExtentOrder,
     pub(crate) batch_extents: usize,
     pub(crate) lowmem_limit: u64,
     pub(crate) pending_timeout_ns: u64,
@@ -140,6 +141,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Ok(BalloonCore {
             policy: config.policy,
             superpages: config.superpages(),
+            max_order: config.max_order,
             batch_extents: config.batch_extents,
             lowmem_limit: config.lowmem_limit.0,
             pending_timeout_ns: config.pending_timeout_ns,

@@ -48,7 +48,9 @@ pub mod regions;
 pub mod run;
 pub mod scan;
 pub mod schedule;
+pub mod server;
 pub mod stats;
+pub mod tuning;
 pub mod worker;
 
 #[cfg(test)]
@@ -64,4 +66,5 @@ pub use crate::ports::{FrameScrubber, HypervisorPort, PortError, ReservationPort
 pub use crate::run::FrameRun;
 pub use crate::schedule::BpState;
 pub use crate::stats::{Counters, Stats};
+pub use crate::tuning::TuningError;
 pub use crate::worker::StepOutcome;

@@ -389,6 +389,16 @@ fn run_case(case: &Case) {
     });
     world.agrees_with_xen();
     world.converges();
+    world.now += config.pending_timeout_ns;
+    world.apply(&Op::Steps {
+        count: 1,
+        advance_s: 0,
+    });
+    assert_eq!(
+        world.core.waiting_requests(),
+        0,
+        "every deferred request settles by its deadline"
+    );
 }
 
 proptest! {

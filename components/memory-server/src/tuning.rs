@@ -1,0 +1,62 @@
+//! Changing the worker's policy and tunables at run time (the control interface's `configure`),
+//! so that one system can run the seed's algorithm and ballast's side by side.
+
+use ballast_xen::SUPERPAGE_ORDER;
+
+use crate::balloon::BalloonCore;
+use crate::config::{Policy, Tunables};
+use crate::schedule::Schedule;
+
+/// Why a reconfiguration was refused; nothing changed. C-like, nonzero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TuningError {
+    /// `max_schedule_delay_s` is 0.
+    BadTunables = 1,
+    /// A batch's outcome is still unknown; try again after the next step.
+    BatchInFlight = 2,
+}
+
+impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonCore<'_, LENT, CLIENTS, PENDING> {
+    /// Switch to `policy` with `tunables`. The retry schedule restarts at 1 s, and a cancelled
+    /// operation is taken up again (as a new target would).
+    pub fn configure(&mut self, policy: Policy, tunables: Tunables) -> Result<(), TuningError> {
+        if tunables.max_schedule_delay_s == 0 {
+            return Err(TuningError::BadTunables);
+        }
+        if self.in_flight.is_some() {
+            return Err(TuningError::BatchInFlight);
+        }
+        self.policy = policy;
+        self.superpages = policy == Policy::Ballast && self.max_order >= SUPERPAGE_ORDER;
+        self.schedule = Schedule::new(tunables);
+        self.retry_at_ns = None;
+        self.cancelled = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::run::FrameRun;
+
+    #[test]
+    fn policy_and_tunables_change_and_bad_ones_change_nothing() {
+        let ram = [FrameRun::span(0, 1024)];
+        let config = Config::new(&ram, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = BalloonCore::<8, 2, 2>::new(&config, &mut words).unwrap();
+        assert_eq!(core.configure(Policy::Seed, Tunables { max_schedule_delay_s: 0, max_retry_count: 0 }), Err(TuningError::BadTunables));
+        assert_eq!(core.policy(), Policy::Ballast);
+        core.configure(Policy::Seed, Tunables { max_schedule_delay_s: 8, max_retry_count: 3 }).unwrap();
+        assert_eq!(core.policy(), Policy::Seed);
+        assert!(!core.superpages);
+        assert_eq!(core.stats().max_schedule_delay_s, 8);
+        core.configure(Policy::Ballast, Tunables::default()).unwrap();
+        assert!(core.superpages);
+    }
+}
