@@ -1,4 +1,6 @@
-//! The `ballast` library behind the CLI: system-image manifests and their composition tables.
+//! The `ballast` library behind the CLI: system-image manifests and their composition tables,
+//! and systems composed from them to run on the host.
 #![forbid(unsafe_code)]
 
 pub mod manifest;
+pub mod system;

@@ -17,7 +17,9 @@ pub enum TuningError {
     BatchInFlight = 2,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonCore<'_, LENT, CLIENTS, PENDING> {
+impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<'_, LENT, CLIENTS, PENDING>
+{
     /// Switch to `policy` with `tunables`. The retry schedule restarts at 1 s, and a cancelled
     /// operation is taken up again (as a new target would).
     pub fn configure(&mut self, policy: Policy, tunables: Tunables) -> Result<(), TuningError> {
@@ -50,13 +52,30 @@ mod tests {
         let config = Config::new(&ram, Policy::Ballast);
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
         let mut core = BalloonCore::<8, 2, 2>::new(&config, &mut words).unwrap();
-        assert_eq!(core.configure(Policy::Seed, Tunables { max_schedule_delay_s: 0, max_retry_count: 0 }), Err(TuningError::BadTunables));
+        assert_eq!(
+            core.configure(
+                Policy::Seed,
+                Tunables {
+                    max_schedule_delay_s: 0,
+                    max_retry_count: 0
+                }
+            ),
+            Err(TuningError::BadTunables)
+        );
         assert_eq!(core.policy(), Policy::Ballast);
-        core.configure(Policy::Seed, Tunables { max_schedule_delay_s: 8, max_retry_count: 3 }).unwrap();
+        core.configure(
+            Policy::Seed,
+            Tunables {
+                max_schedule_delay_s: 8,
+                max_retry_count: 3,
+            },
+        )
+        .unwrap();
         assert_eq!(core.policy(), Policy::Seed);
         assert!(!core.superpages);
         assert_eq!(core.stats().max_schedule_delay_s, 8);
-        core.configure(Policy::Ballast, Tunables::default()).unwrap();
+        core.configure(Policy::Ballast, Tunables::default())
+            .unwrap();
         assert!(core.superpages);
     }
 }

@@ -48,6 +48,18 @@ pub enum Fault {
     },
 }
 
+/// Faults that hold until changed, for windows of time rather than of calls (the simulator's
+/// scenarios switch them as their clock passes a window's edges).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StandingFaults {
+    /// Every allocation fails (the host pool is held by others).
+    pub exhausted: bool,
+    /// Allocations of order > 0 fail (the host is fragmented).
+    pub fragmented: bool,
+    /// Every n-th reservation call (by call number) completes only half its extents.
+    pub shorten_every: Option<u64>,
+}
+
 /// What faults apply to one call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallFaults {
@@ -103,6 +115,7 @@ impl SplitMix64 {
 #[derive(Clone, Debug)]
 pub struct FaultState {
     planned: Vec<Fault>,
+    standing: StandingFaults,
     probability: f64,
     rng: SplitMix64,
     next_call: u64,
@@ -113,6 +126,7 @@ impl FaultState {
     pub fn new(seed: u64, planned: Vec<Fault>, probability: f64) -> FaultState {
         FaultState {
             planned,
+            standing: StandingFaults::default(),
             probability,
             rng: SplitMix64(seed),
             next_call: 0,
@@ -127,6 +141,11 @@ impl FaultState {
     /// Add a planned fault.
     pub fn plan(&mut self, fault: Fault) {
         self.planned.push(fault);
+    }
+
+    /// Replace the standing faults.
+    pub fn set_standing(&mut self, standing: StandingFaults) {
+        self.standing = standing;
     }
 
     /// Set the probability of a random fault per call.
@@ -155,6 +174,15 @@ impl FaultState {
                 Fault::Fragmented { calls } if calls.contains(&call) => faults.fragmented = true,
                 _ => {}
             }
+        }
+        faults.exhausted |= self.standing.exhausted;
+        faults.fragmented |= self.standing.fragmented;
+        if self
+            .standing
+            .shorten_every
+            .is_some_and(|n| n > 0 && call.is_multiple_of(n))
+        {
+            faults.shorten(remaining / 2, 0);
         }
         let hit = self.rng.unit() < self.probability;
         let completed = self.rng.below(remaining.max(1));
@@ -196,6 +224,22 @@ mod tests {
         );
         assert!(!f.begin_call(8, 0).any());
         assert_eq!(f.next_call(), 4);
+    }
+
+    #[test]
+    fn standing_faults_hold_until_changed() {
+        let mut f = FaultState::new(0, Vec::new(), 0.0);
+        f.set_standing(StandingFaults {
+            exhausted: false,
+            fragmented: true,
+            shorten_every: Some(2),
+        });
+        let first = f.begin_call(8, 9);
+        assert!(first.fragmented && !first.exhausted);
+        assert_eq!(first.stop_after, Some(4));
+        assert_eq!(f.begin_call(8, 9).stop_after, None);
+        f.set_standing(StandingFaults::default());
+        assert!(!f.begin_call(8, 9).any());
     }
 
     #[test]

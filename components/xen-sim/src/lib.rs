@@ -74,7 +74,7 @@ pub use config::{DomId, DomainConfig, HostConfig, DOMU_MAX_ORDER};
 pub use counters::Counters;
 pub use domain::XEN_MAX_ORDER;
 pub use error::SimError;
-pub use faults::Fault;
+pub use faults::{Fault, StandingFaults};
 pub use hypervisor::SimHypervisor;
 pub use memory_op::{ExtentList, MemoryOpArg, Reservation};
 pub use p2m::GFN_LIMIT;

@@ -11,7 +11,7 @@ use crate::config::{DomId, DomainConfig, HostConfig};
 use crate::counters::Counters;
 use crate::domain::Domain;
 use crate::error::SimError;
-use crate::faults::Fault;
+use crate::faults::{Fault, StandingFaults};
 use crate::hypervisor::SimHypervisor;
 use crate::memory_op::MemoryOpArg;
 use crate::state::State;
@@ -215,6 +215,11 @@ impl XenSim {
     /// Plan a fault (see [`Fault`] for how calls are numbered).
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.plan(fault);
+    }
+
+    /// Replace the standing faults (see [`StandingFaults`]).
+    pub fn set_standing_faults(&self, standing: StandingFaults) {
+        self.lock().faults.set_standing(standing);
     }
 
     /// Set the probability of a random fault per reservation call.

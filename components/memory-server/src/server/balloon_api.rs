@@ -2,7 +2,8 @@
 //! until the worker has ballooned enough out) and give them back, all or nothing.
 
 use ballast_interfaces::balloon::{
-    AllocUnpopulatedReply, AllocUnpopulatedResponder, BalloonError, BalloonServer, FreeUnpopulatedResponder,
+    AllocUnpopulatedReply, AllocUnpopulatedResponder, BalloonError, BalloonServer,
+    FreeUnpopulatedResponder,
 };
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::{Answer, Permissions};
@@ -31,7 +32,10 @@ fn balloon_error(error: LendError) -> BalloonError {
 }
 
 fn wire(runs: &[FrameRun]) -> impl ExactSizeIterator<Item = WireRun> + '_ {
-    runs.iter().map(|run| WireRun { first_gfn: run.first.0, count: run.frames })
+    runs.iter().map(|run| WireRun {
+        first_gfn: run.first.0,
+        count: run.frames,
+    })
 }
 
 /// Answer a deferred allocation: write its runs into the caller's lease, then reply.
@@ -79,16 +83,33 @@ where
         if max_runs == 0 {
             return reply.err(BalloonError::LeaseTooSmall).into();
         }
-        let request = AllocRequest { frames: count, below: max_gfn.checked_add(1).map(Gfn), max_runs };
+        let request = AllocRequest {
+            frames: count,
+            below: max_gfn.checked_add(1).map(Gfn),
+            max_runs,
+        };
         let mut granted = [FrameRun::default(); MAX_GRANT_RUNS];
-        match self.core.alloc_unpopulated(client, request, self.now_ns, &mut granted) {
-            Ok(AllocOutcome::Granted { runs: n }) => match runs::write(lease, wire(&granted[..n])) {
-                Some(written) => reply.ok(AllocUnpopulatedReply { runs: written as u32 }).into(),
-                None => reply.err(BalloonError::LeaseTooSmall).into(),
-            },
+        match self
+            .core
+            .alloc_unpopulated(client, request, self.now_ns, &mut granted)
+        {
+            Ok(AllocOutcome::Granted { runs: n }) => {
+                match runs::write(lease, wire(&granted[..n])) {
+                    Some(written) => reply
+                        .ok(AllocUnpopulatedReply {
+                            runs: written as u32,
+                        })
+                        .into(),
+                    None => reply.err(BalloonError::LeaseTooSmall).into(),
+                }
+            }
             Ok(AllocOutcome::Pending(ticket)) => {
                 self.kick = true;
-                match self.waiting.push(Waiting { ticket, client, responder: reply }) {
+                match self.waiting.push(Waiting {
+                    ticket,
+                    client,
+                    responder: reply,
+                }) {
                     Ok(()) => Answer::Deferred,
                     // The core's queue and this table have the same capacity, so a ticket always
                     // finds a slot; should it not, the core times the ticket out unanswered.
@@ -114,7 +135,10 @@ where
         };
         let mut given: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
         for run in wire_runs {
-            if given.push(FrameRun::new(Gfn(run.first_gfn), run.count)).is_err() {
+            if given
+                .push(FrameRun::new(Gfn(run.first_gfn), run.count))
+                .is_err()
+            {
                 return reply.err(BalloonError::BadRuns).into();
             }
         }

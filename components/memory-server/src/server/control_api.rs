@@ -2,8 +2,8 @@
 //! statistics, tunes the worker and asks for a reconciliation with Xen.
 
 use ballast_interfaces::balloon_control::{
-    BalloonControlError, BalloonControlServer, ConfigureResponder, ReconcileReply, ReconcileResponder,
-    SetTargetResponder, StatsReply, StatsResponder,
+    BalloonControlError, BalloonControlServer, ConfigureResponder, ReconcileReply,
+    ReconcileResponder, SetTargetResponder, StatsReply, StatsResponder,
 };
 use ballast_interfaces::support::{Answer, Permissions};
 use ballast_ipc::{Badge, Sys};
@@ -23,7 +23,13 @@ where
     S: FrameScrubber,
     P: Permissions,
 {
-    fn set_target(&mut self, _sys: &mut dyn Sys, _badge: Badge, pages: u64, reply: SetTargetResponder) -> Answer {
+    fn set_target(
+        &mut self,
+        _sys: &mut dyn Sys,
+        _badge: Badge,
+        pages: u64,
+        reply: SetTargetResponder,
+    ) -> Answer {
         if pages == 0 {
             return reply.err(BalloonControlError::TargetTooLow).into();
         }
@@ -70,10 +76,16 @@ where
             _ => return reply.err(BalloonControlError::BadTunables).into(),
         };
         // The seed's first delay is fixed at 1 s; the cap is whole seconds, at least that.
-        if schedule_delay_ms != 1000 || max_schedule_delay_ms < 1000 || max_schedule_delay_ms % 1000 != 0 {
+        if schedule_delay_ms != 1000
+            || max_schedule_delay_ms < 1000
+            || !max_schedule_delay_ms.is_multiple_of(1000)
+        {
             return reply.err(BalloonControlError::BadTunables).into();
         }
-        let tunables = Tunables { max_schedule_delay_s: max_schedule_delay_ms / 1000, max_retry_count };
+        let tunables = Tunables {
+            max_schedule_delay_s: max_schedule_delay_ms / 1000,
+            max_retry_count,
+        };
         match self.core.configure(policy, tunables) {
             Ok(()) => {
                 self.kick = true;

@@ -14,7 +14,9 @@ use ballast_interfaces::balloon::AllocUnpopulatedResponder;
 use ballast_interfaces::hypercall::HypercallClient;
 use ballast_interfaces::support::Permissions;
 use ballast_interfaces::{balloon, balloon_control};
-use ballast_ipc::{Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys};
+use ballast_ipc::{
+    Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys,
+};
 use heapless::Vec;
 use zerocopy::FromBytes;
 
@@ -120,11 +122,19 @@ where
     }
 
     fn client_of(&self, badge: Badge) -> Option<ClientId> {
-        self.wiring.clients.iter().find(|b| b.badge == badge).map(|b| b.client)
+        self.wiring
+            .clients
+            .iter()
+            .find(|b| b.badge == badge)
+            .map(|b| b.client)
     }
 
     fn port<'s>(&self, sys: &'s mut dyn Sys) -> GatewayPort<'s> {
-        GatewayPort::new(sys, HypercallClient::new(self.wiring.gateway), self.wiring.frame_list)
+        GatewayPort::new(
+            sys,
+            HypercallClient::new(self.wiring.gateway),
+            self.wiring.frame_list,
+        )
     }
 
     /// Take the baseline against Xen once, before the first decision.
@@ -138,7 +148,11 @@ where
     /// One bounded batch, then the replies it settled, then the next timer.
     fn run_step(&mut self, sys: &mut dyn Sys) {
         let now = sys.now_ns();
-        let mut port = GatewayPort::new(sys, HypercallClient::new(self.wiring.gateway), self.wiring.frame_list);
+        let mut port = GatewayPort::new(
+            sys,
+            HypercallClient::new(self.wiring.gateway),
+            self.wiring.frame_list,
+        );
         let outcome = self.core.balloon_step(&mut port, &mut self.scrubber, now);
         self.last_state = outcome.state;
         self.answer_settled(sys);
@@ -155,7 +169,11 @@ where
                 continue;
             };
             let waiting = self.waiting.swap_remove(index);
-            balloon_api::answer_deferred(sys, waiting.responder, settled.result.map(|n| &runs[..n]));
+            balloon_api::answer_deferred(
+                sys,
+                waiting.responder,
+                settled.result.map(|n| &runs[..n]),
+            );
         }
     }
 }
@@ -169,11 +187,14 @@ where
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
         self.now_ns = sys.now_ns();
         self.ensure_started(sys);
-        let interface = MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
+        let interface =
+            MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
         // A rejected call has been answered by dispatch with its protocol error; nothing changed.
         let permissions: &P = self.permissions;
         let _ = match interface {
-            Ok(balloon_control::INTERFACE_ID) => balloon_control::dispatch(self, sys, call, permissions),
+            Ok(balloon_control::INTERFACE_ID) => {
+                balloon_control::dispatch(self, sys, call, permissions)
+            }
             _ => balloon::dispatch(self, sys, call, permissions),
         };
         if core::mem::take(&mut self.kick) {
@@ -191,7 +212,9 @@ where
 
     fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
         self.now_ns = sys.now_ns();
-        let Some(client) = self.client_of(badge) else { return };
+        let Some(client) = self.client_of(badge) else {
+            return;
+        };
         // Its deferred replies are void: the runtime drops tokens of the dead.
         self.waiting.retain(|w| w.client != client);
         let _ = self.core.client_died(client);

@@ -19,13 +19,19 @@ pub struct GatewayPort<'s> {
 impl<'s> GatewayPort<'s> {
     /// A port calling `gateway`, lending `frame_list` (a region this component owns).
     pub fn new(sys: &'s mut dyn Sys, gateway: HypercallClient, frame_list: LeaseId) -> Self {
-        GatewayPort { sys, gateway, frame_list }
+        GatewayPort {
+            sys,
+            gateway,
+            frame_list,
+        }
     }
 }
 
 impl core::fmt::Debug for GatewayPort<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("GatewayPort").field("frame_list", &self.frame_list).finish_non_exhaustive()
+        f.debug_struct("GatewayPort")
+            .field("frame_list", &self.frame_list)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +54,10 @@ impl ReservationPort for GatewayPort<'_> {
         frames: &mut [Gfn],
     ) -> Result<Completed, PortError> {
         let bytes = frames.as_mut_bytes();
-        let region = self.sys.own_region(self.frame_list).ok_or(PortError::Refused)?;
+        let region = self
+            .sys
+            .own_region(self.frame_list)
+            .ok_or(PortError::Refused)?;
         let window = region.get_mut(..bytes.len()).ok_or(PortError::Refused)?;
         window.copy_from_slice(bytes);
         let lease = LeaseDescriptor {
@@ -60,21 +69,39 @@ impl ReservationPort for GatewayPort<'_> {
         };
         let reply = self
             .gateway
-            .reservation(self.sys, op as u8, order.get(), flags.raw(), DOMID_SELF, lease)
+            .reservation(
+                self.sys,
+                op as u8,
+                order.get(),
+                flags.raw(),
+                DOMID_SELF,
+                lease,
+            )
             .map_err(port_error)?;
         // Xen writes frame numbers back for increase_reservation: keep the list in step.
         if let Some(region) = self.sys.own_region(self.frame_list) {
             bytes.copy_from_slice(&region[..bytes.len()]);
         }
         let requested = frames.len();
-        Ok(match (reply.has_anomaly, usize::try_from(reply.completed)) {
-            (true, _) => Completed::from_raw(reply.anomaly as i64, requested),
-            (false, Ok(done)) if done <= requested => Completed { extents: done, anomaly: None },
-            (false, _) => Completed { extents: 0, anomaly: Some(reply.completed as i64) },
-        })
+        Ok(
+            match (reply.has_anomaly, usize::try_from(reply.completed)) {
+                (true, _) => Completed::from_raw(reply.anomaly as i64, requested),
+                (false, Ok(done)) if done <= requested => Completed {
+                    extents: done,
+                    anomaly: None,
+                },
+                (false, _) => Completed {
+                    extents: 0,
+                    anomaly: Some(reply.completed as i64),
+                },
+            },
+        )
     }
 
     fn current_reservation(&mut self) -> Result<u64, PortError> {
-        self.gateway.current_reservation(self.sys).map(|reply| reply.pages).map_err(port_error)
+        self.gateway
+            .current_reservation(self.sys)
+            .map(|reply| reply.pages)
+            .map_err(port_error)
     }
 }
