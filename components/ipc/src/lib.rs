@@ -3,11 +3,13 @@
 //! to answer later, notifications, and leases (shared regions for bulk data).
 //!
 //! A component is a [`Handler`]; a runtime owns the loop and calls it. Runtimes: host threads and
-//! the deterministic scheduler (feature `std`), later Xen PVH and seL4.
+//! the deterministic scheduler (feature `std`), the static runtime for bare-metal images
+//! ([`static_rt`]: no heap, one thread), later seL4.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod kernel;
+pub mod static_rt;
 pub mod tables;
 
 #[cfg(feature = "std")]

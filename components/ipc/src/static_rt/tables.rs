@@ -1,0 +1,145 @@
+//! The composition tables as the static runtime runs from them: checked once without allocating
+//! (bounded by the runtime's capacities), then looked up by linear scans, which for the handful of
+//! components and endpoints of an image cost less than any index would.
+
+use crate::kernel::{Badge, EndpointId, LeaseId};
+use crate::tables::{
+    ComponentId, ComponentKind, EndpointKind, EndpointSpec, RegionGrant, RegionSpec, Tables,
+};
+
+use super::StaticError;
+
+/// Check `tables` for a runtime of at most `COMPONENTS` components and `REGIONS` regions.
+pub(crate) fn check<const COMPONENTS: usize, const REGIONS: usize>(
+    tables: &Tables<'_>,
+) -> Result<(), StaticError> {
+    let count = tables.components.len();
+    if count > COMPONENTS || count > usize::from(u16::MAX) + 1 {
+        return Err(StaticError::TooManyComponents);
+    }
+    if tables.regions.len() > REGIONS {
+        return Err(StaticError::TooManyRegions);
+    }
+    let known = |c: ComponentId| c.index() < count;
+    for (at, endpoint) in tables.endpoints.iter().enumerate() {
+        if !known(endpoint.client) || !known(endpoint.server) {
+            return Err(StaticError::UnknownComponent);
+        }
+        if tables.components[endpoint.server.index()].kind == ComponentKind::External {
+            return Err(StaticError::ExternalServer);
+        }
+        let earlier = &tables.endpoints[..at];
+        if earlier
+            .iter()
+            .any(|e| e.client == endpoint.client && e.id == endpoint.id)
+        {
+            return Err(StaticError::DuplicateEndpoint);
+        }
+        let same_badge = |e: &&EndpointSpec| {
+            e.kind == EndpointKind::Call && e.server == endpoint.server && e.badge == endpoint.badge
+        };
+        if endpoint.kind == EndpointKind::Call && earlier.iter().any(|e| same_badge(&e)) {
+            return Err(StaticError::DuplicateBadge);
+        }
+    }
+    check_acyclic::<COMPONENTS>(tables)?;
+    for (at, region) in tables.regions.iter().enumerate() {
+        if !known(region.owner) {
+            return Err(StaticError::UnknownComponent);
+        }
+        if tables.regions[..at].iter().any(|r| r.id == region.id) {
+            return Err(StaticError::DuplicateRegion);
+        }
+    }
+    for (at, grant) in tables.grants.iter().enumerate() {
+        if !known(grant.component) {
+            return Err(StaticError::UnknownComponent);
+        }
+        let region = region_spec(tables, grant.region).ok_or(StaticError::UnknownRegion)?;
+        let repeated = tables.grants[..at]
+            .iter()
+            .any(|g| g.region == grant.region && g.component == grant.component);
+        if repeated || region.owner == grant.component {
+            return Err(StaticError::DuplicateGrant);
+        }
+    }
+    Ok(())
+}
+
+/// Kahn's algorithm over call edges: a composition whose components cannot all be ordered so that
+/// every call goes to a later one has a cycle, and a handler could end up calling itself.
+fn check_acyclic<const COMPONENTS: usize>(tables: &Tables<'_>) -> Result<(), StaticError> {
+    let count = tables.components.len();
+    let calls = || {
+        tables
+            .endpoints
+            .iter()
+            .filter(|e| e.kind == EndpointKind::Call)
+    };
+    let mut callers = [0usize; COMPONENTS];
+    for endpoint in calls() {
+        callers[endpoint.server.index()] += 1;
+    }
+    let mut done = [false; COMPONENTS];
+    for _ in 0..count {
+        let Some(free) = (0..count).find(|&c| !done[c] && callers[c] == 0) else {
+            return Err(StaticError::CallCycle);
+        };
+        done[free] = true;
+        for endpoint in calls().filter(|e| e.client.index() == free) {
+            callers[endpoint.server.index()] -= 1;
+        }
+    }
+    Ok(())
+}
+
+/// The capability `client` holds under `id`.
+pub(crate) fn capability<'t>(
+    tables: &Tables<'t>,
+    client: ComponentId,
+    id: EndpointId,
+) -> Option<&'t EndpointSpec> {
+    tables
+        .endpoints
+        .iter()
+        .find(|e| e.client == client && e.id == id)
+}
+
+/// The client that calls `server` with `badge`.
+pub(crate) fn client_of(
+    tables: &Tables<'_>,
+    server: ComponentId,
+    badge: Badge,
+) -> Option<ComponentId> {
+    tables
+        .endpoints
+        .iter()
+        .find(|e| e.kind == EndpointKind::Call && e.server == server && e.badge == badge)
+        .map(|e| e.client)
+}
+
+/// The position of region `id` in the region table.
+pub(crate) fn region_index(tables: &Tables<'_>, id: LeaseId) -> Option<usize> {
+    tables.regions.iter().position(|r| r.id == id)
+}
+
+fn region_spec<'t>(tables: &Tables<'t>, id: LeaseId) -> Option<&'t RegionSpec> {
+    tables.regions.iter().find(|r| r.id == id)
+}
+
+/// The grant of `region` to `component`, if any.
+pub(crate) fn grant<'t>(
+    tables: &Tables<'t>,
+    region: LeaseId,
+    component: ComponentId,
+) -> Option<&'t RegionGrant> {
+    tables
+        .grants
+        .iter()
+        .find(|g| g.region == region && g.component == component)
+}
+
+/// A component's kind.
+pub(crate) fn kind(tables: &Tables<'_>, component: ComponentId) -> Option<ComponentKind> {
+    tables.components.get(component.index()).map(|c| c.kind)
+}
