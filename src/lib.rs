@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod manifest;
+pub mod sim;
 pub mod system;

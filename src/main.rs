@@ -7,6 +7,26 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: ballast [sim|check FILE|hil [--arch x86_64|aarch64]|bench] [options]";
 
+/// `ballast sim`, the default command: run a scenario and print the summary table.
+fn sim(args: &[String]) -> ExitCode {
+    let result =
+        ballast::sim::SimOptions::parse(args).and_then(|options| ballast::sim::simulate(&options));
+    match result {
+        Ok(report) => {
+            println!("{}", report.table());
+            if report.reached_target && report.invariant_violations == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("ballast sim: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let command = args.next();
@@ -14,6 +34,7 @@ fn main() -> ExitCode {
     match command.as_deref() {
         Some("check") => check::run(&rest),
         Some("hil") => hil::run(&rest),
+        Some("sim") => sim(&rest),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -22,9 +43,6 @@ fn main() -> ExitCode {
             eprintln!("ballast: unknown command `{other}`\n{USAGE}");
             ExitCode::from(2)
         }
-        None => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
+        None => sim(&[]),
     }
 }

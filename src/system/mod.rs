@@ -7,9 +7,11 @@ mod gateway;
 mod memory;
 mod permissions;
 mod scrub;
+pub mod wire;
 
 use std::ops::Range;
 
+use ballast_ipc::deterministic::SimHandler;
 use ballast_ipc::{Badge, ComponentId, EndpointId, Handler, LeaseId};
 use ballast_xen_sim::{DomId, DomainConfig, HostConfig, XenSim};
 
@@ -66,12 +68,39 @@ pub struct SystemMap {
     pub boot_pages: u64,
 }
 
+/// Handlers boxed for the host-thread runtime.
+pub type HostHandlers = Vec<(ComponentId, Box<dyn Handler + Send>)>;
+/// Handlers boxed for the deterministic runtime.
+pub type SimHandlers = Vec<(ComponentId, Box<dyn SimHandler>)>;
+
 /// Handlers for every component that serves something, and the map of the system.
 pub struct Parts {
-    /// Gateway and memory server, boxed for a runtime.
-    pub handlers: Vec<(ComponentId, Box<dyn Handler + Send>)>,
+    /// The hypercall gateway.
+    pub gateway: GatewayHandler,
+    /// The memory server.
+    pub memory: MemoryHandler,
     /// Where everything is.
     pub map: SystemMap,
+}
+
+impl Parts {
+    /// The handlers, boxed for the host-thread runtime.
+    pub fn into_host(self) -> (HostHandlers, SystemMap) {
+        let handlers: HostHandlers = vec![
+            (self.map.gateway, Box::new(self.gateway)),
+            (self.map.memory, Box::new(self.memory)),
+        ];
+        (handlers, self.map)
+    }
+
+    /// The handlers, boxed for the deterministic runtime.
+    pub fn into_deterministic(self) -> (SimHandlers, SystemMap) {
+        let handlers: SimHandlers = vec![
+            (self.map.gateway, Box::new(self.gateway)),
+            (self.map.memory, Box::new(self.memory)),
+        ];
+        (handlers, self.map)
+    }
 }
 
 impl std::fmt::Debug for Parts {
@@ -170,10 +199,8 @@ pub fn build(
         SimScrubber::new(xen.clone(), dom),
     )?;
     Ok(Parts {
-        handlers: vec![
-            (ComponentId(gateway.id), Box::new(gateway_handler)),
-            (ComponentId(memory_server.id), Box::new(memory_handler)),
-        ],
+        gateway: gateway_handler,
+        memory: memory_handler,
         map: SystemMap {
             xen,
             dom,

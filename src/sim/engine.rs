@@ -1,0 +1,528 @@
+//! Plays a scenario against a manifest's system on the deterministic runtime: the toolstack's
+//! target writes, the driver clients' loans, host pressure and Xen faults, in simulated time,
+//! with the memory server's invariant checked after every step of the runtime.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
+use ballast_interfaces::runs::{self, WireRun};
+use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
+use ballast_ipc::{Composition as IpcComposition, LeaseDescriptor};
+use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
+use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
+
+use super::report::{RunReport, Sample, TargetOutcome};
+use super::scenario::{ClientWorkload, FaultKind, Scenario};
+use crate::manifest::{Composition, IpcTables};
+use crate::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+
+const NS_PER_MS: u64 = 1_000_000;
+const SAMPLE_EVERY_NS: u64 = 100 * NS_PER_MS;
+/// Steps the runtime may take between two scenario events before the run counts as stuck.
+const STEPS_PER_EVENT: u64 = 1_000_000;
+const MIB_PAGES: u64 = 256;
+
+fn ns(seconds: f64) -> u64 {
+    (seconds * 1e9).round() as u64
+}
+
+/// What a driver client is doing.
+#[derive(Debug)]
+enum Busy {
+    Borrowing(CallId),
+    Returning(CallId),
+}
+
+#[derive(Debug)]
+struct Client {
+    cap: ExternalCap,
+    workload: ClientWorkload,
+    next_request_ns: u64,
+    busy: Option<Busy>,
+    /// Loans held: when to give each back, and its runs.
+    loans: VecDeque<(u64, Vec<WireRun>)>,
+    alive: bool,
+}
+
+/// A running scenario.
+pub struct Simulation {
+    runtime: DeterministicRuntime,
+    map: SystemMap,
+    scenario: Scenario,
+    policy: SimPolicy,
+    seed: u64,
+    clients: Vec<Client>,
+    targets: VecDeque<(u64, u64)>,
+    target_outcomes: Vec<TargetOutcome>,
+    hog: Option<DomId>,
+    checks: Arc<AtomicU64>,
+    violations: Arc<AtomicU64>,
+    first_violation: Arc<std::sync::Mutex<Option<String>>>,
+    samples: Vec<Sample>,
+    loans_granted: u64,
+    frames_reclaimed: u64,
+    stuck: Option<String>,
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("scenario", &self.scenario.name)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Simulated time, ms.
+    pub time_ms: u64,
+    /// Scenario length, ms.
+    pub duration_ms: u64,
+    /// The latest sample.
+    pub sample: Sample,
+}
+
+impl Simulation {
+    /// Compose `composition`'s system and prepare `scenario` on it.
+    pub fn new(
+        composition: &'static Composition,
+        scenario: Scenario,
+        policy: SimPolicy,
+        seed: u64,
+    ) -> Result<Simulation, String> {
+        let parts = system::build(composition, policy, seed).map_err(|e| e.to_string())?;
+        let tables = IpcTables::new(composition);
+        let ipc = IpcComposition::from_tables(&tables.tables())
+            .map_err(|e| format!("composition refused: {e:?}"))?;
+        let (handlers, map) = parts.into_deterministic();
+        let mut runtime = DeterministicRuntime::new(ipc, handlers, seed)
+            .map_err(|e| format!("runtime refused: {e:?}"))?;
+
+        let checks = Arc::new(AtomicU64::new(0));
+        let violations = Arc::new(AtomicU64::new(0));
+        let first_violation = Arc::new(std::sync::Mutex::new(None));
+        let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
+        let (c, v, first) = (checks.clone(), violations.clone(), first_violation.clone());
+        runtime.set_step_hook(Box::new(move |view| {
+            if let Some(server) = view.handler::<MemoryHandler>(memory) {
+                c.fetch_add(1, Ordering::Relaxed);
+                if let Err(violation) = server.core().check_invariant(xen.tot_pages(dom)) {
+                    v.fetch_add(1, Ordering::Relaxed);
+                    let mut first = first.lock().expect("the hook runs on one thread");
+                    first.get_or_insert_with(|| {
+                        format!("step {}: {violation:?}", view.record().step)
+                    });
+                }
+            }
+            Ok(())
+        }));
+
+        let mut clients = Vec::new();
+        for workload in &scenario.clients {
+            let cap = map.clients.iter().find(|c| c.name == workload.client).ok_or_else(|| {
+                let known: Vec<&str> = map.clients.iter().map(|c| c.name.as_str()).collect();
+                format!("scenario `{}`: client `{}` is not a driver client of the manifest (it has: {})", scenario.name, workload.client, known.join(", "))
+            })?;
+            if cap.region.is_none() {
+                return Err(format!(
+                    "client `{}` lends no region to the memory server: it cannot receive runs",
+                    cap.name
+                ));
+            }
+            clients.push(Client {
+                cap: cap.clone(),
+                workload: workload.clone(),
+                next_request_ns: ns(workload.start_s),
+                busy: None,
+                loans: VecDeque::new(),
+                alive: true,
+            });
+        }
+        let targets = scenario
+            .targets
+            .iter()
+            .map(|t| (ns(t.at_s), t.target_mib * MIB_PAGES))
+            .collect();
+        Ok(Simulation {
+            runtime,
+            map,
+            scenario,
+            policy,
+            seed,
+            clients,
+            targets,
+            target_outcomes: Vec::new(),
+            hog: None,
+            checks,
+            violations,
+            first_violation,
+            samples: Vec::new(),
+            loans_granted: 0,
+            frames_reclaimed: 0,
+            stuck: None,
+        })
+    }
+
+    fn memory(&self) -> &MemoryHandler {
+        self.runtime
+            .handler::<MemoryHandler>(self.map.memory)
+            .expect("the memory server is a handler of the system")
+    }
+
+    fn sample(&self) -> Sample {
+        let stats = self.memory().core().stats();
+        Sample {
+            time_ms: self.runtime.now_ns() / NS_PER_MS,
+            target_pages: stats.target_pages,
+            current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
+            ballooned_pages: stats.balloon_low + stats.balloon_high,
+            lent_pages: stats.lent_pages,
+        }
+    }
+
+    /// Run the whole scenario; `progress` is called at every sample.
+    pub fn run(mut self, mut progress: impl FnMut(Progress)) -> RunReport {
+        let end = ns(self.scenario.duration_s);
+        let mut next_sample = 0;
+        while self.runtime.now_ns() < end && self.stuck.is_none() {
+            let now = self.runtime.now_ns();
+            self.apply_timeline(now);
+            self.drive_clients(now);
+            if now >= next_sample {
+                let sample = self.sample();
+                self.samples.push(sample);
+                progress(Progress {
+                    time_ms: now / NS_PER_MS,
+                    duration_ms: end / NS_PER_MS,
+                    sample,
+                });
+                next_sample += SAMPLE_EVERY_NS;
+            }
+            let next = self.next_event(now).min(next_sample).min(end);
+            match self.runtime.run_until_time(next, STEPS_PER_EVENT) {
+                Ok(report) if !report.idle && self.runtime.now_ns() < next => {
+                    self.stuck = Some(format!(
+                        "the system did not settle within {STEPS_PER_EVENT} steps at {} ms",
+                        now / NS_PER_MS
+                    ));
+                }
+                Ok(_) => {}
+                Err(violation) => self.stuck = Some(format!("{violation:?}")),
+            }
+            self.collect_replies();
+            self.note_reached_targets();
+        }
+        self.samples.push(self.sample());
+        self.report()
+    }
+
+    fn next_event(&self, now: u64) -> u64 {
+        let mut next = u64::MAX;
+        if let Some(&(at, _)) = self.targets.front() {
+            next = next.min(at);
+        }
+        for window in self.windows() {
+            for edge in window {
+                if edge > now {
+                    next = next.min(edge);
+                }
+            }
+        }
+        for client in self.clients.iter().filter(|c| c.alive) {
+            if let Some(dies) = client.workload.dies_at_s.map(ns) {
+                if dies > now {
+                    next = next.min(dies);
+                }
+            }
+            if client.busy.is_none() {
+                if client.next_request_ns <= ns(client.workload.stop_s) {
+                    next = next.min(client.next_request_ns);
+                }
+                if let Some(&(due, _)) = client.loans.front() {
+                    next = next.min(due);
+                }
+            }
+        }
+        next.max(now + 1)
+    }
+
+    fn windows(&self) -> impl Iterator<Item = [u64; 2]> + '_ {
+        let pressure = self
+            .scenario
+            .pressure
+            .iter()
+            .map(|p| [ns(p.from_s), ns(p.until_s)]);
+        let faults = self
+            .scenario
+            .faults
+            .iter()
+            .map(|f| [ns(f.from_s), ns(f.until_s)]);
+        pressure.chain(faults)
+    }
+
+    fn apply_timeline(&mut self, now: u64) {
+        while let Some(&(at, pages)) = self.targets.front() {
+            if at > now {
+                break;
+            }
+            self.targets.pop_front();
+            let control = &self.map.control;
+            if self
+                .runtime
+                .submit_call(
+                    control.component,
+                    control.endpoint,
+                    &wire::set_target(pages),
+                    None,
+                )
+                .is_ok()
+            {
+                self.target_outcomes.push(TargetOutcome {
+                    set_at_s: at as f64 / 1e9,
+                    target_pages: pages,
+                    reached_after_s: None,
+                });
+            }
+        }
+        self.apply_pressure(now);
+        let active = |kind: FaultKind| {
+            self.scenario
+                .faults
+                .iter()
+                .filter(|f| f.kind == kind)
+                .find(|f| ns(f.from_s) <= now && now < ns(f.until_s))
+        };
+        self.map.xen.set_standing_faults(StandingFaults {
+            exhausted: active(FaultKind::HostExhausted).is_some(),
+            fragmented: active(FaultKind::NoSuperpages).is_some(),
+            shorten_every: active(FaultKind::ShortCount)
+                .and_then(|f| f.every_nth_call)
+                .map(u64::from),
+        });
+        for client in &mut self.clients {
+            if client.alive && client.workload.dies_at_s.is_some_and(|t| ns(t) <= now) {
+                client.alive = false;
+                let held: u64 = client
+                    .loans
+                    .iter()
+                    .flat_map(|(_, runs)| runs)
+                    .map(|r| r.count)
+                    .sum();
+                self.frames_reclaimed += held;
+                client.loans.clear();
+                client.busy = None;
+                // A dead client's frames come back through the memory server's client_died.
+                let _ = self.runtime.kill(client.cap.component);
+            }
+        }
+    }
+
+    /// Other domains take the host's free memory down to the window's level, and give it back
+    /// when the window closes.
+    fn apply_pressure(&mut self, now: u64) {
+        let window = self
+            .scenario
+            .pressure
+            .iter()
+            .find(|p| ns(p.from_s) <= now && now < ns(p.until_s));
+        match (window, self.hog) {
+            (Some(window), None) => {
+                let xen = &self.map.xen;
+                let hog = xen
+                    .try_create_domain(DomainConfig {
+                        ram: Vec::new(),
+                        max_pages: u64::MAX / 2,
+                        max_order: SUPERPAGE_ORDER.get(),
+                    })
+                    .ok();
+                if let Some(hog) = hog {
+                    let leave = window.host_free_mib * MIB_PAGES;
+                    let mut hv = xen.hypervisor(hog);
+                    let mut next_gfn = 0;
+                    for order in [SUPERPAGE_ORDER, ExtentOrder::PAGE] {
+                        while xen.host_free_pages() >= leave + order.frames() {
+                            let mut frame = [Gfn(next_gfn)];
+                            if hv
+                                .reservation(
+                                    ReservationOp::Populate,
+                                    order,
+                                    MemFlags::NONE,
+                                    &mut frame,
+                                )
+                                .extents
+                                == 0
+                            {
+                                break;
+                            }
+                            next_gfn += order.frames();
+                        }
+                    }
+                    self.hog = Some(hog);
+                }
+            }
+            (None, Some(hog)) => {
+                let _ = self.map.xen.destroy_domain(hog);
+                self.hog = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn lease(cap: &ExternalCap, writable: bool) -> LeaseDescriptor {
+        let (region, size) = cap.region.expect("checked when the simulation was built");
+        LeaseDescriptor {
+            region: region.0,
+            writable: u16::from(writable),
+            offset: 0,
+            len: size,
+            reserved: 0,
+        }
+    }
+
+    fn drive_clients(&mut self, now: u64) {
+        for client in self
+            .clients
+            .iter_mut()
+            .filter(|c| c.alive && c.busy.is_none())
+        {
+            let cap = &client.cap;
+            if client.loans.front().is_some_and(|&(due, _)| due <= now) {
+                let (_, loan) = client.loans.pop_front().expect("just looked");
+                let region = self
+                    .runtime
+                    .region(cap.region.expect("checked").0)
+                    .expect("the client's own region");
+                let written = runs::write(region, loan.iter().copied()).unwrap_or(0);
+                if let Ok(call) = self.runtime.submit_call(
+                    cap.component,
+                    cap.endpoint,
+                    &wire::free_unpopulated(written as u32),
+                    Some(Self::lease(cap, false)),
+                ) {
+                    client.busy = Some(Busy::Returning(call));
+                }
+            } else if client.next_request_ns <= now && now <= ns(client.workload.stop_s) {
+                client.next_request_ns = now + client.workload.every_ms * NS_PER_MS;
+                let max_gfn = client.workload.max_gfn.unwrap_or(u64::MAX);
+                let request = wire::alloc_unpopulated(u64::from(client.workload.frames), max_gfn);
+                if let Ok(call) = self.runtime.submit_call(
+                    cap.component,
+                    cap.endpoint,
+                    &request,
+                    Some(Self::lease(cap, true)),
+                ) {
+                    client.busy = Some(Busy::Borrowing(call));
+                }
+            }
+        }
+    }
+
+    fn collect_replies(&mut self) {
+        let now = self.runtime.now_ns();
+        for client in self.clients.iter_mut().filter(|c| c.alive) {
+            let call = match client.busy {
+                Some(Busy::Borrowing(call) | Busy::Returning(call)) => call,
+                None => continue,
+            };
+            let Some(reply) = self.runtime.take_reply(call) else {
+                continue;
+            };
+            if let (Some(Busy::Borrowing(_)), Ok(message)) = (&client.busy, &reply) {
+                if let Ok(body) = wire::ok_body::<AllocUnpopulatedReplyBody>(message) {
+                    let region = self
+                        .runtime
+                        .region(client.cap.region.expect("checked").0)
+                        .expect("own region");
+                    if let Some(loan) = runs::read(region, body.runs as usize) {
+                        self.loans_granted += 1;
+                        client
+                            .loans
+                            .push_back((now + client.workload.hold_ms * NS_PER_MS, loan.to_vec()));
+                    }
+                }
+            }
+            client.busy = None;
+        }
+    }
+
+    fn note_reached_targets(&mut self) {
+        let stats = self.memory().core().stats();
+        let current = self.map.xen.tot_pages(self.map.dom).unwrap_or(0);
+        let now = self.runtime.now_ns() as f64 / 1e9;
+        let reached =
+            stats.current_pages == stats.reachable_target_pages && stats.in_flight_pages == 0;
+        if let Some(last) = self.target_outcomes.last_mut() {
+            if last.reached_after_s.is_none()
+                && reached
+                && stats.target_pages == last.target_pages
+                && current > 0
+            {
+                last.reached_after_s = Some(now - last.set_at_s);
+            }
+        }
+    }
+
+    fn report(self) -> RunReport {
+        let stats = self.memory().core().stats();
+        let xen = self.map.xen.counters(self.map.dom).unwrap_or_default();
+        let mut extents_by_order = BTreeMap::new();
+        for (order, (&populated, &released)) in stats
+            .counters
+            .populated_extents
+            .iter()
+            .zip(&stats.counters.released_extents)
+            .enumerate()
+        {
+            if populated + released > 0 {
+                extents_by_order.insert(order as u8, populated + released);
+            }
+        }
+        let violations = self.violations.load(Ordering::Relaxed) + u64::from(self.stuck.is_some());
+        if let Some(first) = self.first_violation.lock().ok().and_then(|f| f.clone()) {
+            eprintln!("ballast sim: first invariant violation: {first}");
+        }
+        if let Some(stuck) = &self.stuck {
+            eprintln!("ballast sim: {stuck}");
+        }
+        RunReport {
+            scenario: self.scenario.name.clone(),
+            policy: match self.memory().core().policy() {
+                ballast_memory_server::Policy::Ballast => "ballast".into(),
+                ballast_memory_server::Policy::Seed => "seed".into(),
+            },
+            seed: self.seed,
+            target_pages: stats.target_pages,
+            current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
+            ballooned_pages: stats.balloon_low + stats.balloon_high,
+            lent_pages: stats.lent_pages,
+            hypercalls: xen.increase_calls
+                + xen.decrease_calls
+                + xen.populate_calls
+                + xen.current_calls
+                + xen.maximum_calls,
+            pages_released: xen.pages_released,
+            pages_populated: xen.pages_populated,
+            extents_by_order,
+            retries: stats.counters.retries,
+            loans_granted: self.loans_granted,
+            frames_reclaimed: self.frames_reclaimed,
+            invariant_checks: self.checks.load(Ordering::Relaxed),
+            invariant_violations: violations,
+            reached_target: self
+                .target_outcomes
+                .iter()
+                .all(|t| t.reached_after_s.is_some()),
+            targets: self.target_outcomes,
+            samples: self.samples,
+        }
+    }
+
+    /// The policy the run was asked for.
+    pub fn policy(&self) -> SimPolicy {
+        self.policy
+    }
+}

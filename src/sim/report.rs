@@ -1,0 +1,211 @@
+//! What a simulation run produced: the time series, the summary table printed at the end, and
+//! the JSON written with `--json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// The state of the guest at one instant of simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// Simulated time in milliseconds.
+    pub time_ms: u64,
+    /// Balloon target, in pages.
+    pub target_pages: u64,
+    /// Pages the guest holds (Xen's current_reservation).
+    pub current_pages: u64,
+    /// Pages in the balloon.
+    pub ballooned_pages: u64,
+    /// Unpopulated pages lent to clients.
+    pub lent_pages: u64,
+}
+
+/// How one target of the timeline went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetOutcome {
+    /// When the target was set, in simulated seconds.
+    pub set_at_s: f64,
+    /// The target, in pages.
+    pub target_pages: u64,
+    /// Simulated seconds from the write to the guest reaching it; `None` if it never did.
+    pub reached_after_s: Option<f64>,
+}
+
+/// Everything a run reports. The JSON keys are part of the CLI's interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// `ballast` or `seed`.
+    pub policy: String,
+    /// The scheduler and fault seed.
+    pub seed: u64,
+    /// Final target, in pages.
+    pub target_pages: u64,
+    /// Final current reservation, in pages.
+    pub current_pages: u64,
+    /// Final balloon size, in pages.
+    pub ballooned_pages: u64,
+    /// Final pages lent to clients.
+    pub lent_pages: u64,
+    /// Reservation hypercalls made.
+    pub hypercalls: u64,
+    /// Pages given back to Xen.
+    pub pages_released: u64,
+    /// Pages populated again.
+    pub pages_populated: u64,
+    /// Extents moved, by order.
+    pub extents_by_order: BTreeMap<u8, u64>,
+    /// Worker retries after a failed or short batch.
+    pub retries: u64,
+    /// Loans granted to clients, and loans reclaimed from dead clients.
+    pub loans_granted: u64,
+    /// Frames reclaimed from clients that died.
+    pub frames_reclaimed: u64,
+    /// Invariant checks run (one after every step).
+    pub invariant_checks: u64,
+    /// Invariant checks that failed.
+    pub invariant_violations: u64,
+    /// Whether every target of the timeline was reached.
+    pub reached_target: bool,
+    /// Per target: when it was set and how long it took.
+    pub targets: Vec<TargetOutcome>,
+    /// The time series (also what `--plot` draws).
+    pub samples: Vec<Sample>,
+}
+
+impl RunReport {
+    /// The summary table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(out, "  {name:<28} {value}");
+        };
+        row(
+            "scenario",
+            format!(
+                "{} (policy {}, seed {})",
+                self.scenario, self.policy, self.seed
+            ),
+        );
+        row(
+            "target / current pages",
+            format!("{} / {}", self.target_pages, self.current_pages),
+        );
+        row(
+            "ballooned / lent pages",
+            format!("{} / {}", self.ballooned_pages, self.lent_pages),
+        );
+        row(
+            "pages released / populated",
+            format!("{} / {}", self.pages_released, self.pages_populated),
+        );
+        row("hypercalls", self.hypercalls.to_string());
+        let orders: Vec<String> = self
+            .extents_by_order
+            .iter()
+            .map(|(order, n)| format!("order {order}: {n}"))
+            .collect();
+        row(
+            "extents by order",
+            if orders.is_empty() {
+                "none".into()
+            } else {
+                orders.join(", ")
+            },
+        );
+        row("retries", self.retries.to_string());
+        row("loans granted", self.loans_granted.to_string());
+        row(
+            "frames reclaimed from dead",
+            self.frames_reclaimed.to_string(),
+        );
+        row(
+            "invariant checks",
+            format!(
+                "{} passed, {} violations",
+                self.invariant_checks - self.invariant_violations,
+                self.invariant_violations
+            ),
+        );
+        for target in &self.targets {
+            let outcome = match target.reached_after_s {
+                Some(after) => format!("reached after {after:.3} s"),
+                None => "NOT reached".into(),
+            };
+            row(
+                &format!("target {} @ {:.1} s", target.target_pages, target.set_at_s),
+                outcome,
+            );
+        }
+        row(
+            "reached every target",
+            if self.reached_target { "yes" } else { "NO" }.into(),
+        );
+        out
+    }
+
+    /// The report as pretty JSON (`--json FILE`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serializes: plain numbers and strings")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> RunReport {
+        RunReport {
+            scenario: "t".into(),
+            policy: "ballast".into(),
+            seed: 7,
+            target_pages: 10,
+            current_pages: 10,
+            ballooned_pages: 5,
+            lent_pages: 1,
+            hypercalls: 3,
+            pages_released: 5,
+            pages_populated: 0,
+            extents_by_order: BTreeMap::from([(0, 5)]),
+            retries: 0,
+            loans_granted: 1,
+            frames_reclaimed: 0,
+            invariant_checks: 4,
+            invariant_violations: 0,
+            reached_target: true,
+            targets: vec![TargetOutcome {
+                set_at_s: 1.0,
+                target_pages: 10,
+                reached_after_s: Some(0.5),
+            }],
+            samples: vec![],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        for key in [
+            "target_pages",
+            "current_pages",
+            "ballooned_pages",
+            "lent_pages",
+            "hypercalls",
+            "invariant_violations",
+            "reached_target",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["hypercalls"], 3);
+    }
+
+    #[test]
+    fn table_shows_targets_and_invariants() {
+        let table = report().table();
+        assert!(table.contains("target 10 @ 1.0 s"), "{table}");
+        assert!(table.contains("reached after 0.500 s"), "{table}");
+        assert!(table.contains("4 passed, 0 violations"), "{table}");
+    }
+}

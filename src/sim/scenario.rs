@@ -1,0 +1,391 @@
+//! Scenario files (`scenarios/*.toml`): a timeline of balloon targets (as xenstore `memory/target`
+//! writes would set them), client workloads, host memory pressure and Xen faults, played by
+//! `ballast sim` against the system a manifest describes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One scenario, as written in its file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, shown in reports.
+    pub name: String,
+    /// What the scenario shows.
+    pub description: String,
+    /// The system image to run, relative to the repository root.
+    #[serde(default = "default_manifest")]
+    pub manifest: PathBuf,
+    /// Simulated seconds to run.
+    pub duration_s: f64,
+    /// Balloon targets over time, in time order.
+    #[serde(default)]
+    pub targets: Vec<TargetChange>,
+    /// Driver clients borrowing and returning frames.
+    #[serde(default)]
+    pub clients: Vec<ClientWorkload>,
+    /// Windows in which other domains hold the host's free memory.
+    #[serde(default)]
+    pub pressure: Vec<HostPressure>,
+    /// Xen faults to inject.
+    #[serde(default)]
+    pub faults: Vec<FaultWindow>,
+}
+
+fn default_manifest() -> PathBuf {
+    PathBuf::from("manifests/sim.toml")
+}
+
+/// A toolstack write of `memory/target`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetChange {
+    /// When, in simulated seconds.
+    pub at_s: f64,
+    /// The new target, in MiB of guest memory.
+    pub target_mib: u64,
+}
+
+/// A driver client that borrows `frames` unpopulated frames every `every_ms` and returns each
+/// loan after `hold_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientWorkload {
+    /// The client component's name in the manifest.
+    pub client: String,
+    /// First request, in simulated seconds.
+    pub start_s: f64,
+    /// No requests after this time; outstanding loans are still returned.
+    pub stop_s: f64,
+    /// Interval between requests.
+    pub every_ms: u64,
+    /// Frames per request.
+    pub frames: u32,
+    /// How long each loan is held.
+    pub hold_ms: u64,
+    /// Highest acceptable gfn (the seed's lowmem request, generalised), if any.
+    #[serde(default)]
+    pub max_gfn: Option<u64>,
+    /// Die (without returning loans) at this time; the server must reclaim them.
+    #[serde(default)]
+    pub dies_at_s: Option<f64>,
+}
+
+/// Other domains take the host's free memory down to `host_free_mib` for a while.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPressure {
+    /// Start, in simulated seconds.
+    pub from_s: f64,
+    /// End, in simulated seconds.
+    pub until_s: f64,
+    /// Free host memory left during the window, in MiB.
+    pub host_free_mib: u64,
+}
+
+/// The faults a scenario can inject: each is something real Xen does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Xen cannot find 2 MiB of contiguous host memory: order-9 populates complete nothing.
+    NoSuperpages,
+    /// Every `every_nth_call`-th reservation call completes only half its extents.
+    ShortCount,
+    /// The host pool is empty: populates complete nothing.
+    HostExhausted,
+}
+
+/// A fault active for a window of simulated time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultWindow {
+    /// Which fault.
+    pub kind: FaultKind,
+    /// Start, in simulated seconds.
+    pub from_s: f64,
+    /// End, in simulated seconds.
+    pub until_s: f64,
+    /// For `short-count`: which calls are shortened (every n-th, counted within the window).
+    #[serde(default)]
+    pub every_nth_call: Option<u32>,
+}
+
+/// A scenario that could not be read: names the file, the key and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// The key (dotted path) or `line N` for a syntax error.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}; fix: {}",
+            self.file.display(),
+            self.key,
+            self.problem,
+            self.fix
+        )
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Read and check a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+            file: path.to_path_buf(),
+            key: "(file)".into(),
+            problem: format!("cannot be read: {error}"),
+            fix: "pass the path of a scenario file, e.g. scenarios/default.toml".into(),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parse and check scenario text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|error| syntax_error(path, text, &error))?;
+        scenario
+            .check()
+            .map_err(|(key, problem, fix)| ScenarioError {
+                file: path.to_path_buf(),
+                key,
+                problem,
+                fix,
+            })?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> Result<(), (String, String, String)> {
+        let bad = |key: String, problem: String, fix: &str| Err((key, problem, fix.to_string()));
+        if !(self.duration_s > 0.0 && self.duration_s.is_finite()) {
+            return bad(
+                "duration_s".into(),
+                format!("{} is not a positive time", self.duration_s),
+                "give the run length in simulated seconds, e.g. duration_s = 120",
+            );
+        }
+        let within = |t: f64| (0.0..=self.duration_s).contains(&t);
+        let mut previous = 0.0;
+        for (i, target) in self.targets.iter().enumerate() {
+            if !within(target.at_s) {
+                return bad(
+                    format!("targets[{i}].at_s"),
+                    format!(
+                        "{} lies outside the run (0 to {} s)",
+                        target.at_s, self.duration_s
+                    ),
+                    "move the change inside the run or raise duration_s",
+                );
+            }
+            if target.at_s < previous {
+                return bad(
+                    format!("targets[{i}].at_s"),
+                    format!(
+                        "{} comes before the previous target's time {previous}",
+                        target.at_s
+                    ),
+                    "list targets in time order",
+                );
+            }
+            if target.target_mib == 0 {
+                return bad(
+                    format!("targets[{i}].target_mib"),
+                    "a target of 0 MiB would balloon out the whole guest".into(),
+                    "give a target of at least a few MiB",
+                );
+            }
+            previous = target.at_s;
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            let key = |field: &str| format!("clients[{i}].{field}");
+            if !(within(client.start_s) && within(client.stop_s) && client.start_s <= client.stop_s)
+            {
+                return bad(
+                    key("stop_s"),
+                    format!(
+                        "the window {}..{} s is not inside the run (0 to {} s) in order",
+                        client.start_s, client.stop_s, self.duration_s
+                    ),
+                    "set 0 <= start_s <= stop_s <= duration_s",
+                );
+            }
+            if client.every_ms == 0 {
+                return bad(
+                    key("every_ms"),
+                    "a request every 0 ms never lets time pass".into(),
+                    "give an interval of at least 1 ms",
+                );
+            }
+            if client.frames == 0 {
+                return bad(
+                    key("frames"),
+                    "a request for 0 frames asks for nothing".into(),
+                    "borrow at least 1 frame per request",
+                );
+            }
+            if client.dies_at_s.is_some_and(|t| !within(t)) {
+                return bad(
+                    key("dies_at_s"),
+                    "the client would die outside the run".into(),
+                    "set dies_at_s inside 0..duration_s or remove it",
+                );
+            }
+        }
+        for (i, window) in self.pressure.iter().enumerate() {
+            if !(within(window.from_s) && within(window.until_s) && window.from_s < window.until_s)
+            {
+                return bad(
+                    format!("pressure[{i}].until_s"),
+                    format!(
+                        "the window {}..{} s is not inside the run in order",
+                        window.from_s, window.until_s
+                    ),
+                    "set 0 <= from_s < until_s <= duration_s",
+                );
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if !(within(fault.from_s) && within(fault.until_s) && fault.from_s < fault.until_s) {
+                return bad(
+                    format!("faults[{i}].until_s"),
+                    format!(
+                        "the window {}..{} s is not inside the run in order",
+                        fault.from_s, fault.until_s
+                    ),
+                    "set 0 <= from_s < until_s <= duration_s",
+                );
+            }
+            match (fault.kind, fault.every_nth_call) {
+                (FaultKind::ShortCount, None | Some(0)) => {
+                    return bad(
+                        format!("faults[{i}].every_nth_call"),
+                        "a short-count fault needs to know which calls to shorten".into(),
+                        "add every_nth_call = N (N >= 1)",
+                    );
+                }
+                (FaultKind::NoSuperpages | FaultKind::HostExhausted, Some(_)) => {
+                    return bad(
+                        format!("faults[{i}].every_nth_call"),
+                        "only short-count faults take every_nth_call".into(),
+                        "remove every_nth_call from this fault",
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ScenarioError {
+    let line = error
+        .span()
+        .map(|span| text[..span.start].lines().count().max(1));
+    let message = error.message().to_string();
+    let fix = if message.contains("unknown field") {
+        "use one of the expected fields (see scenarios/README.md)"
+    } else if message.contains("missing field") {
+        "add the missing field (see scenarios/README.md)"
+    } else if message.contains("unknown variant") {
+        "use one of the listed values"
+    } else {
+        "correct the TOML at that line"
+    };
+    ScenarioError {
+        file: path.to_path_buf(),
+        key: line.map_or_else(|| "(document)".to_string(), |line| format!("line {line}")),
+        problem: message,
+        fix: fix.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, String> {
+        Scenario::parse(Path::new("s.toml"), text).map_err(|error| error.to_string())
+    }
+
+    const HEADER: &str = "name = \"t\"\ndescription = \"d\"\nduration_s = 10\n";
+
+    #[test]
+    fn a_minimal_scenario_parses_with_the_default_manifest() {
+        let scenario = parse(&format!(
+            "{HEADER}[[targets]]\nat_s = 1\ntarget_mib = 1024\n"
+        ))
+        .unwrap();
+        assert_eq!(scenario.manifest, PathBuf::from("manifests/sim.toml"));
+        assert_eq!(scenario.targets[0].target_mib, 1024);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line_and_the_fix() {
+        let error = parse(&format!(
+            "{HEADER}[[targets]]\nat_s = 1\ntarget_mb = 1024\n"
+        ))
+        .unwrap_err();
+        assert!(
+            error.starts_with("s.toml: line 6: unknown field `target_mb`"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("fix: use one of the expected fields (see scenarios/README.md)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key_and_the_fix() {
+        let cases = [
+            (
+                "[[targets]]\nat_s = 5\ntarget_mib = 10\n[[targets]]\nat_s = 2\ntarget_mib = 10\n",
+                "s.toml: targets[1].at_s: 2 comes before the previous target's time 5; fix: list targets in time order",
+            ),
+            (
+                "[[targets]]\nat_s = 50\ntarget_mib = 10\n",
+                "s.toml: targets[0].at_s: 50 lies outside the run (0 to 10 s); fix: move the change inside the run or raise duration_s",
+            ),
+            (
+                "[[clients]]\nclient = \"blk\"\nstart_s = 0\nstop_s = 5\nevery_ms = 0\nframes = 1\nhold_ms = 1\n",
+                "s.toml: clients[0].every_ms: a request every 0 ms never lets time pass; fix: give an interval of at least 1 ms",
+            ),
+            (
+                "[[faults]]\nkind = \"short-count\"\nfrom_s = 1\nuntil_s = 2\n",
+                "s.toml: faults[0].every_nth_call: a short-count fault needs to know which calls to shorten; fix: add every_nth_call = N (N >= 1)",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse(&format!("{HEADER}{body}")).unwrap_err(), expected);
+        }
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap_or_else(|error| panic!("{error}"));
+                count += 1;
+            }
+        }
+        assert!(
+            count >= 5,
+            "the default, boot-to-target, pressure, many-clients and 1 TiB scenarios ship"
+        );
+    }
+}
