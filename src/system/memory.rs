@@ -10,7 +10,7 @@ use super::{ExternalCap, ManifestPermissions, SimScrubber, SystemError};
 use crate::manifest::{Composition, Policy as ManifestPolicy};
 
 /// Lent runs the simulator's memory server can track, across all clients.
-pub const LENT_RUNS: usize = 8192;
+pub const LENT_RUNS: usize = 2048;
 /// Client accounts.
 pub const CLIENTS: usize = 64;
 /// Deferred requests.
@@ -51,9 +51,14 @@ pub fn build(
 ) -> Result<MemoryHandler, SystemError> {
     let memory = &composition.memory;
     let sizing = &composition.memory_server;
-    if clients.len() > CLIENTS || usize::from(sizing.pending_depth) > PENDING {
+    let lent_runs = usize::from(sizing.max_clients) * usize::from(sizing.max_lent_runs_per_client);
+    if clients.len() > CLIENTS
+        || usize::from(sizing.pending_depth) > PENDING
+        || lent_runs > LENT_RUNS
+    {
         return Err(SystemError(format!(
-            "the simulator's memory server holds at most {CLIENTS} clients and {PENDING} deferred requests"
+            "the simulator's memory server holds at most {CLIENTS} clients, {LENT_RUNS} lent runs and \
+             {PENDING} deferred requests"
         )));
     }
     let config = Config {
