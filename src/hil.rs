@@ -1,10 +1,12 @@
-//! `ballast hil`: build the PVH image, boot it as dom0 on real Xen 4.17 under QEMU, stream its
-//! decoded defmt log with the host's time since QEMU started, and check the numbers it reports.
+//! `ballast hil`: generate the composition of `manifests/xen-pvh.toml` for the PVH image, build
+//! the image, boot it as dom0 on real Xen 4.17 under QEMU, stream its decoded defmt log with the
+//! host's time since QEMU started, and check the numbers it reports.
 //!
 //! Exit status: 0 PASS; 1 FAIL (the guest failed, the numbers do not add up, or QEMU timed out);
 //! 2 bad usage; 3 the image or Xen could not be prepared; 77 QEMU or the Xen image is missing
 //! (tests skip on 77 and nothing else).
 
+mod composition;
 mod decode;
 mod qemu;
 mod verify;
@@ -82,7 +84,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64] [--scenario balloon|smoke] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64] [--scenario balloon|smoke|components] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -100,7 +102,15 @@ pub fn run(args: &[String]) -> ExitCode {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = root.join("target/xen-pvh");
-    let prepared = qemu::build_image(&root.join("images/xen-pvh"), &work).and_then(|image| {
+    let composition_rs = work.join("xen-pvh-composition.rs");
+    let generated = std::fs::create_dir_all(&work)
+        .map_err(|error| format!("cannot create {}: {error}", work.display()))
+        .and_then(|()| composition::write(&root.join(composition::MANIFEST), &composition_rs));
+    let prepared = generated.and_then(|()| {
+        let env = (composition::ENV_VAR, composition_rs.as_path());
+        qemu::build_image(&root.join("images/xen-pvh"), &work, env)
+    });
+    let prepared = prepared.and_then(|image| {
         let xen = work.join("xen-4.17");
         qemu::unpack_xen(&options.xen_gz, &xen)?;
         let elf = std::fs::read(&image)

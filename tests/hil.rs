@@ -48,6 +48,12 @@ fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
         "hypercalls policy=4K",
         "overmax",
         "timing policy=4K",
+        "gateway phase=xen_facts",
+        "hypercalls path=components policy=2M",
+        "hypercalls path=components policy=4K",
+        "timing path=components policy=2M",
+        "borrowed_low frames=512",
+        "gateway phase=components",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }

@@ -28,9 +28,14 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Build the image with its own `.cargo/config.toml` (run from its directory) into `target_dir`;
-/// returns the ELF's path.
-pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+/// Build the image with its own `.cargo/config.toml` (run from its directory) into `target_dir`,
+/// with `env` (the generated composition's variable and path) set for its build script; returns
+/// the ELF's path.
+pub fn build_image(
+    image_dir: &Path,
+    target_dir: &Path,
+    env: (&str, &Path),
+) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(image_dir)
@@ -47,6 +52,7 @@ pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, Strin
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        .env(env.0, env.1)
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {

@@ -9,7 +9,7 @@
 use core::arch::global_asm;
 
 /// Bytes of boot stack; everything the image does runs on it.
-pub const STACK_BYTES: usize = 64 * 1024;
+pub const STACK_BYTES: usize = 512 * 1024;
 
 // `XEN_ELFNOTE_PHYS32_ENTRY` (xen/include/public/elfnote.h): the 32-bit physical entry point.
 global_asm!(

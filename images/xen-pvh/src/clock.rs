@@ -42,3 +42,10 @@ impl Clock for Tsc {
         (u128::from(ticks) * 1_000_000 / u128::from(self.khz)) as u64
     }
 }
+
+/// The static IPC runtime's timers run on the same clock.
+impl ballast_ipc::static_rt::Clock for Tsc {
+    fn now_ns(&self) -> u64 {
+        Clock::now_ns(self)
+    }
+}

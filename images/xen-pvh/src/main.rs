@@ -1,11 +1,14 @@
 //! The ballast PVH image: boots on Xen as a PVH domain (dom0 under QEMU for `ballast hil`, or a
-//! domU), logs through defmt to the Xen console, runs the scenario the command line names
-//! (`scenario=balloon`, the default) on ballast's Xen backend, and reports PASS or FAIL.
+//! domU), logs through defmt to the Xen console, hosts the components of `manifests/xen-pvh.toml`
+//! (the hypercall gateway over ballast's Xen backend, the memory server, a test client and a
+//! control component) on the static IPC runtime, plays the scenario the command line names
+//! (`scenario=balloon`, the default), and reports PASS or FAIL.
 #![no_std]
 #![no_main]
 
 mod boot;
 mod clock;
+mod composition;
 mod console;
 mod exit;
 mod hypercall;
@@ -13,13 +16,15 @@ mod logger;
 mod memory;
 mod memory_map;
 mod page_tables;
+mod phases;
 mod scenario;
 mod start_info;
+mod system;
 
 use ballast_xen::backend::x86_64::X86Hypercall;
-use ballast_xen::backend::XenHypercalls;
 
 use crate::exit::Verdict;
+use crate::scenario::Checks;
 
 /// Called by the boot path in 64-bit mode with the physical address of `hvm_start_info`.
 #[no_mangle]
@@ -41,7 +46,6 @@ extern "C" fn rust_main(start_info_paddr: u64) -> ! {
 }
 
 fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
-    let mut xen = XenHypercalls::new(hypercall);
     let mut info = match memory::read_start_info(start_info_paddr) {
         Ok(info) => info,
         Err(error) => {
@@ -103,13 +107,27 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
             region.kind
         );
     }
-    let layout = match memory::plan(&info) {
+    let mut layout = match memory::plan(&info) {
         Ok(layout) => layout,
         Err(error) => {
             defmt::error!("no room for the scenario: {}", error);
             return Verdict::Fail;
         }
     };
+    let ram_ends = info
+        .regions
+        .iter()
+        .filter(|region| region.is_ram())
+        .map(|region| region.end);
+    if !system::ram_below_ceiling(ram_ends) {
+        defmt::error!("boot RAM reaches past the manifest's ram_ceiling");
+        return Verdict::Fail;
+    }
+    let Some(managed) = system::managed_ram(layout.free) else {
+        defmt::error!("the manifest's reserved ranges cover all free RAM");
+        return Verdict::Fail;
+    };
+    layout.free = managed;
     defmt::info!(
         "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
         layout.free.first,
@@ -127,28 +145,47 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
     );
     let name = info.cmdline_value("scenario").unwrap_or("balloon");
     defmt::info!("scenario name={=str}", name);
-    let mut ram = memory::ScenarioRam::new(&layout);
-    match scenario::run(name, &mut xen, &mut ram, &clock, layout) {
-        Ok(checks) => {
-            defmt::info!(
-                "checks passed={=u32} failed={=u32}",
-                checks.passed(),
-                checks.failed()
-            );
-            if checks.all_passed() {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
+    let Ok(phases) = scenario::phases(name) else {
+        defmt::error!(
+            "scenario {=str}: unknown; known: {=[?]}",
+            name,
+            scenario::SCENARIOS
+        );
+        return Verdict::Fail;
+    };
+    let mut checks = Checks::default();
+    if let Some(facts) = phases.xen_facts {
+        let mut ram = memory::ScenarioRam::new(&layout);
+        match phases::xen_facts(facts, hypercall, layout, &mut ram, &clock) {
+            Ok(phase) => checks.absorb(&phase),
+            Err(error) => {
+                defmt::error!("xen facts phase not run: {}", error);
+                return Verdict::Fail;
             }
         }
-        Err(error) => {
-            defmt::error!(
-                "scenario {=str}: {}; known: {=[?]}",
-                name,
-                error,
-                scenario::SCENARIOS
-            );
-            Verdict::Fail
+    }
+    if phases.components {
+        let ram_regions = info
+            .regions
+            .iter()
+            .filter(|region| region.is_ram())
+            .map(|region| (region.start, region.end));
+        match phases::components(hypercall, layout, ram_regions, &clock) {
+            Ok(phase) => checks.absorb(&phase),
+            Err(error) => {
+                defmt::error!("components phase not run: {}", error);
+                return Verdict::Fail;
+            }
         }
+    }
+    defmt::info!(
+        "checks passed={=u32} failed={=u32}",
+        checks.passed(),
+        checks.failed()
+    );
+    if checks.all_passed() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
     }
 }

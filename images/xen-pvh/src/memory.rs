@@ -2,6 +2,7 @@
 //! choosing where the scenario may work, and the scenario's access to those frames. All of it
 //! relies on the identity mapping of the first 4 GiB (`page_tables.rs`).
 
+use ballast_memory_server::FrameScrubber;
 use ballast_xen::Gfn;
 use zerocopy::FromBytes;
 
@@ -194,5 +195,24 @@ impl FrameMemory for ScenarioRam {
         let page = self.page(gfn)?;
         // SAFETY: as in `read`, for every word of the page.
         Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
+    }
+}
+
+/// The memory server scrubs through the same checked access: a frame outside scenario RAM is not
+/// written, and the attempt is logged (the server's frames all lie inside it).
+impl FrameScrubber for ScenarioRam {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        let range = FrameRange {
+            first: first.0,
+            frames,
+        };
+        if let Err(error) = self.fill(range, 0) {
+            defmt::error!(
+                "scrub refused first={=u64:#x} frames={=u64}: {}",
+                first.0,
+                frames,
+                error
+            );
+        }
     }
 }

@@ -43,6 +43,12 @@ impl Checks {
         self.expect(name, actual == expected)
     }
 
+    /// Add the tally of `other` (a later phase) to this one.
+    pub fn absorb(&mut self, other: &Checks) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+
     /// Checks that passed.
     pub fn passed(&self) -> u32 {
         self.passed

@@ -8,12 +8,15 @@
 
 mod balloon;
 mod checks;
+pub mod components;
+mod gateway_xen;
 mod ledger;
 mod smoke;
 
 use ballast_xen::{Gfn, Hypervisor};
 
 pub use checks::Checks;
+pub use gateway_xen::GatewayXen;
 
 /// A contiguous run of guest frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -91,7 +94,35 @@ pub enum ScenarioError {
 }
 
 /// The scenario names `scenario=` accepts.
-pub const SCENARIOS: &[&str] = &["balloon", "smoke"];
+pub const SCENARIOS: &[&str] = &["balloon", "smoke", "components"];
+
+/// What a scenario runs: a Xen-facts scenario through the gateway, the components phase, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phases {
+    /// The Xen-facts scenario to run first, if any.
+    pub xen_facts: Option<&'static str>,
+    /// Whether the components phase follows.
+    pub components: bool,
+}
+
+/// The phases of scenario `name`.
+pub fn phases(name: &str) -> Result<Phases, ScenarioError> {
+    match name {
+        "balloon" => Ok(Phases {
+            xen_facts: Some("balloon"),
+            components: true,
+        }),
+        "smoke" => Ok(Phases {
+            xen_facts: Some("smoke"),
+            components: false,
+        }),
+        "components" => Ok(Phases {
+            xen_facts: None,
+            components: true,
+        }),
+        _ => Err(ScenarioError::Unknown),
+    }
+}
 
 /// Run scenario `name`; returns the checks it made.
 pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(

@@ -1,0 +1,145 @@
+//! Xen as the scenario reaches it through the hypercall gateway: every reservation is one IPC
+//! call with the frame list in the lent region, every query one call, through the generated
+//! `Hypercall` client stubs, so that the gateway's checks (capability, order, alignment, owned
+//! ranges) pass on every request before Xen sees it. A refusal is logged and reads as nothing
+//! done, which the scenario's checks catch.
+
+use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
+use ballast_interfaces::support::CallError;
+use ballast_ipc::{LeaseDescriptor, LeaseId, Sys};
+use ballast_xen::{
+    Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno, DOMID_SELF,
+};
+use zerocopy::IntoBytes;
+
+/// The gateway, called by the component the scenario stands in for.
+pub struct GatewayXen<'s> {
+    sys: &'s mut dyn Sys,
+    gateway: HypercallClient,
+    frame_list: LeaseId,
+    /// Calls the gateway refused or the transport failed.
+    pub failures: u32,
+}
+
+impl core::fmt::Debug for GatewayXen<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GatewayXen")
+            .field("gateway", &self.gateway)
+            .field("frame_list", &self.frame_list)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+fn log_failure(what: &str, error: CallError<HypercallError>) {
+    match error {
+        CallError::Interface(error) => {
+            defmt::error!("gateway {=str} refused: error={=u16}", what, error as u16)
+        }
+        CallError::Protocol(error) => {
+            defmt::error!("gateway {=str} protocol error={=u16}", what, error as u16)
+        }
+        CallError::Transport(error) => {
+            defmt::error!("gateway {=str} transport error={=u16}", what, error as u16)
+        }
+    }
+}
+
+impl<'s> GatewayXen<'s> {
+    /// Calls through `gateway` from the component behind `sys`, lending `frame_list`.
+    pub fn new(sys: &'s mut dyn Sys, gateway: HypercallClient, frame_list: LeaseId) -> Self {
+        GatewayXen {
+            sys,
+            gateway,
+            frame_list,
+            failures: 0,
+        }
+    }
+
+    fn query(
+        &mut self,
+        what: &str,
+        ask: fn(&HypercallClient, &mut dyn Sys) -> Result<u64, CallError<HypercallError>>,
+    ) -> Result<u64, XenErrno> {
+        ask(&self.gateway, self.sys).map_err(|error| {
+            self.failures += 1;
+            log_failure(what, error);
+            XenErrno::EPERM
+        })
+    }
+}
+
+impl Hypervisor for GatewayXen<'_> {
+    fn reservation(
+        &mut self,
+        op: ReservationOp,
+        order: ExtentOrder,
+        flags: MemFlags,
+        frames: &mut [Gfn],
+    ) -> Completed {
+        let nothing = Completed {
+            extents: 0,
+            anomaly: None,
+        };
+        let requested = frames.len();
+        let bytes = frames.as_mut_bytes();
+        let Some(window) = self
+            .sys
+            .own_region(self.frame_list)
+            .and_then(|region| region.get_mut(..bytes.len()))
+        else {
+            self.failures += 1;
+            defmt::error!(
+                "frame list of {=usize} bytes does not fit its region",
+                bytes.len()
+            );
+            return nothing;
+        };
+        window.copy_from_slice(bytes);
+        let lease = LeaseDescriptor {
+            region: self.frame_list.0,
+            writable: 1,
+            offset: 0,
+            len: bytes.len() as u32,
+            reserved: 0,
+        };
+        let reply = self.gateway.reservation(
+            self.sys,
+            op as u8,
+            order.get(),
+            flags.raw(),
+            DOMID_SELF,
+            lease,
+        );
+        // Xen writes frame numbers back for an increase: keep the caller's list in step.
+        if let Some(region) = self.sys.own_region(self.frame_list) {
+            bytes.copy_from_slice(&region[..bytes.len()]);
+        }
+        match reply {
+            Ok(reply) if reply.has_anomaly => Completed::from_raw(reply.anomaly as i64, requested),
+            Ok(reply) => Completed::from_raw(reply.completed as i64, requested),
+            Err(error) => {
+                self.failures += 1;
+                log_failure("reservation", error);
+                nothing
+            }
+        }
+    }
+
+    fn current_reservation(&mut self) -> Result<u64, XenErrno> {
+        self.query("current_reservation", |gateway, sys| {
+            gateway.current_reservation(sys).map(|reply| reply.pages)
+        })
+    }
+
+    fn maximum_reservation(&mut self) -> Result<u64, XenErrno> {
+        self.query("maximum_reservation", |gateway, sys| {
+            gateway.maximum_reservation(sys).map(|reply| reply.pages)
+        })
+    }
+
+    /// The gateway serves no console: the image logs through its own.
+    fn console_write(&mut self, _bytes: &[u8]) -> Result<(), XenErrno> {
+        Err(XenErrno::ENOSYS)
+    }
+}
