@@ -1,7 +1,10 @@
 //! Checks the numbers the image reports, independently of the image's own checks: every `step`
 //! must move `current_reservation` by exactly the extents Xen completed, each step must start where
 //! the previous one ended, the scenario must end where it began, and a populate past the maximum
-//! must complete exactly the extents that fit.
+//! must complete exactly the extents that fit. For the components: a refusal the guest provoked
+//! must leave Xen's count alone, each gateway must have refused exactly the requests the guest
+//! meant it to, and superpages must need fewer reservation hypercalls than the seed's 4 KiB
+//! extents for the same target moves.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +47,10 @@ pub struct Verifier {
     maximum: Option<u64>,
     last_after: Option<u64>,
     steps: u32,
+    /// Refusals the guest provoked since the last `gateway` line.
+    refusals: u64,
+    /// Reservation hypercalls of the components' policy rounds, by policy.
+    component_calls: BTreeMap<String, u64>,
     /// `RESULT PASS` or `RESULT FAIL` was seen.
     pub result: Option<bool>,
     /// Everything that did not add up, one sentence each.
@@ -68,7 +75,13 @@ impl Verifier {
                 self.problems
                     .push(format!("the guest reports a failed check: {message}"));
             }
-            "hypercalls" | "timing" | "scrubbed" | "unscrubbed" | "ballooned" => {
+            "hypercalls" if record.text("path") == Some("components") => {
+                self.component_round(&record, message);
+            }
+            "gateway_refusal" => self.refusal(&record, message),
+            "gateway" => self.gateway(&record, message),
+            "hypercalls" | "timing" | "scrubbed" | "unscrubbed" | "ballooned" | "borrowed"
+            | "borrowed_low" => {
                 self.highlights.push(message.to_string());
             }
             "RESULT" => self.result = Some(message.trim() == "RESULT PASS"),
@@ -131,6 +144,55 @@ impl Verifier {
         self.highlights.push(message.to_string());
     }
 
+    fn component_round(&mut self, record: &Record<'_>, message: &str) {
+        let fields = (
+            record.text("policy"),
+            record.number("decrease"),
+            record.number("populate"),
+        );
+        let (Some(policy), Some(decrease), Some(populate)) = fields else {
+            self.problems
+                .push(format!("unparsable hypercalls line: {message}"));
+            return;
+        };
+        *self.component_calls.entry(policy.to_string()).or_default() += decrease + populate;
+        self.highlights.push(message.to_string());
+    }
+
+    fn refusal(&mut self, record: &Record<'_>, message: &str) {
+        let fields = (
+            record.number("error"),
+            record.number("before"),
+            record.number("after"),
+        );
+        let (Some(error), Some(before), Some(after)) = fields else {
+            self.problems
+                .push(format!("unparsable gateway_refusal line: {message}"));
+            return;
+        };
+        if error == 0 || before != after {
+            self.problems.push(format!(
+                "a request the gateway had to refuse was not refused, or Xen's count moved: {message}"
+            ));
+        }
+        self.refusals += 1;
+        self.highlights.push(message.to_string());
+    }
+
+    fn gateway(&mut self, record: &Record<'_>, message: &str) {
+        let refusals = std::mem::take(&mut self.refusals);
+        match record.number("rejections") {
+            Some(rejections) if rejections == refusals => {}
+            Some(rejections) => self.problems.push(format!(
+                "the gateway refused {rejections} requests, the guest provoked {refusals}: {message}"
+            )),
+            None => self
+                .problems
+                .push(format!("unparsable gateway line: {message}")),
+        }
+        self.highlights.push(message.to_string());
+    }
+
     /// The final judgement: every problem found, including those only visible at the end.
     pub fn finish(&mut self) -> &[String] {
         if self.steps == 0 {
@@ -141,6 +203,16 @@ impl Verifier {
             if start != end {
                 self.problems.push(format!(
                     "the reservation ended at {end}, not where it began ({start})"
+                ));
+            }
+        }
+        if let (Some(superpages), Some(seed)) = (
+            self.component_calls.get("2M"),
+            self.component_calls.get("4K"),
+        ) {
+            if superpages >= seed {
+                self.problems.push(format!(
+                    "the components' superpage policy made {superpages} reservation hypercalls, the seed's {seed}: no fewer"
                 ));
             }
         }
@@ -229,6 +301,49 @@ mod tests {
             .iter()
             .any(|problem| problem.contains("failed check")));
         assert!(problems.iter().any(|problem| problem.contains("no RESULT")));
+    }
+
+    #[test]
+    fn gateway_refusals_must_be_provoked_and_leave_xen_alone() {
+        let problems = run(&[
+            START,
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999",
+            "gateway_refusal gfn=0x80 error=5 before=999 after=999",
+            "gateway phase=xen_facts calls=3 hypercalls=2 rejections=1 protocol_rejections=0",
+            "gateway_refusal gfn=0x80 error=0 before=999 after=998",
+            "gateway phase=components calls=9 hypercalls=7 rejections=2 protocol_rejections=0",
+            "step op=populate order=0 calls=1 requested=1 done=1 before=999 after=1000",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("was not refused"));
+        assert!(problems[1].contains("refused 2 requests, the guest provoked 1"));
+    }
+
+    #[test]
+    fn superpages_must_need_fewer_hypercalls_than_the_seed() {
+        let step = "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999";
+        let lines = |seed: &'static str| {
+            [
+                START,
+                step,
+                "hypercalls path=components policy=2M bytes=67108864 decrease=2 populate=1",
+                seed,
+                "RESULT PASS",
+            ]
+        };
+        let fewer = run(&lines(
+            "hypercalls path=components policy=4K bytes=67108864 decrease=32 populate=32",
+        ));
+        assert!(fewer.iter().all(|p| !p.contains("superpage")), "{fewer:?}");
+        let more = run(&lines(
+            "hypercalls path=components policy=4K bytes=67108864 decrease=1 populate=1",
+        ));
+        assert!(
+            more.iter()
+                .any(|p| p.contains("made 3 reservation hypercalls, the seed's 2")),
+            "{more:?}"
+        );
     }
 
     #[test]

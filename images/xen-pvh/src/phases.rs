@@ -11,11 +11,12 @@
 //!   scenario.
 #![forbid(unsafe_code)]
 
-use ballast_interfaces::hypercall::HypercallClient;
+use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
 use ballast_ipc::static_rt::{StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
 use ballast_xen::backend::x86_64::X86Hypercall;
 use ballast_xen::backend::XenHypercalls;
+use ballast_xen::{Gfn, Hypervisor};
 
 use crate::clock::Tsc;
 use crate::composition::{self, ManifestPermissions, Role, REGION_BYTES, REGION_COUNT, TABLES};
@@ -98,13 +99,40 @@ pub fn xen_facts(
         if xen.failures > 0 {
             defmt::error!("gateway calls failed: {=u32}", xen.failures);
         }
-        checks
+        checks.map(|mut checks| {
+            refuse_unowned(&mut xen, &mut checks);
+            checks
+        })
     };
     log_gateway("xen_facts", &gateway);
     checks.map_err(|error| {
         defmt::error!("scenario {=str}: {}", name, error);
         SetupError::Wiring
     })
+}
+
+/// A frame of the manifest's reserved low memory, below the image (nothing of the image lives
+/// there, so even a gateway that let the request through would break nothing).
+const UNOWNED_FRAME: Gfn = Gfn(0x80);
+
+/// The gateway's checks are on: a frame the caller does not own is refused before Xen sees it.
+fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks) {
+    checks.context = "gateway";
+    let before = xen.current_reservation().unwrap_or(0);
+    let refusal = xen.release_unowned(UNOWNED_FRAME);
+    let after = xen.current_reservation().unwrap_or(0);
+    defmt::info!(
+        "gateway_refusal gfn={=u64:#x} error={=u16} before={=u64} after={=u64}",
+        UNOWNED_FRAME.0,
+        refusal.map_or(0, |error| error as u16),
+        before,
+        after
+    );
+    checks.expect(
+        "refuses_frames_not_owned",
+        refusal == Some(HypercallError::FrameNotOwned),
+    );
+    checks.expect_eq("refusal_reached_no_xen", after, before);
 }
 
 /// Run the components phase: every component of the manifest, the control one playing.

@@ -56,6 +56,33 @@ impl<'s> GatewayXen<'s> {
         }
     }
 
+    /// Ask the gateway to release one frame the caller does not own; returns the gateway's
+    /// refusal (`None` if it let the call through or failed otherwise).
+    pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
+        let frame = [gfn];
+        let bytes = frame.as_bytes();
+        let window = self
+            .sys
+            .own_region(self.frame_list)?
+            .get_mut(..bytes.len())?;
+        window.copy_from_slice(bytes);
+        let lease = LeaseDescriptor {
+            region: self.frame_list.0,
+            writable: 1,
+            offset: 0,
+            len: bytes.len() as u32,
+            reserved: 0,
+        };
+        let decrease = ReservationOp::Decrease as u8;
+        match self
+            .gateway
+            .reservation(self.sys, decrease, 0, 0, DOMID_SELF, lease)
+        {
+            Err(CallError::Interface(error)) => Some(error),
+            _ => None,
+        }
+    }
+
     fn query(
         &mut self,
         what: &str,
