@@ -289,11 +289,15 @@ impl<'t, 'h, 'r, C: Clock, const COMPONENTS: usize, const REGIONS: usize, const 
         delivered
     }
 
-    /// Run until nothing is pending and no timer is set, or the clock passes `until_ns`; waits
-    /// on the clock for timers. Returns whether it stopped idle (else at `until_ns`).
+    /// Run until nothing is pending and no timer is set, or the clock passes `until_ns` (checked
+    /// between rounds of deliveries, so a handler that keeps re-arming its timer cannot hold the
+    /// loop); waits on the clock for timers. Returns whether it stopped idle.
     pub fn run_until_idle(&mut self, until_ns: u64) -> bool {
         loop {
             if self.poll() > 0 {
+                if self.kernel.clock.now_ns() > until_ns {
+                    return false;
+                }
                 continue;
             }
             match self.kernel.next_deadline() {

@@ -581,3 +581,62 @@ fn region_memory_must_match_the_tables() {
         StaticRuntime::new(tables(), &clock, handlers, regions, &mut scratch);
     assert_eq!(built.err(), Some(StaticError::UnknownRegion));
 }
+
+/// A clock that moves one nanosecond every time it is read.
+#[derive(Debug, Default)]
+struct TickingClock {
+    now: Cell<u64>,
+}
+
+impl Clock for &TickingClock {
+    fn now_ns(&self) -> u64 {
+        let now = self.now.get() + 1;
+        self.now.set(now);
+        now
+    }
+}
+
+/// Re-arms its timer for "now" on every expiry, forever.
+#[derive(Debug, Default)]
+struct Ticker {
+    ticks: u64,
+}
+
+impl Handler for Ticker {
+    fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        sys.set_timer(sys.now_ns());
+        sys.reply(call.reply, &[]);
+    }
+
+    fn notified(&mut self, sys: &mut dyn Sys, _: NotificationBits) {
+        self.ticks += 1;
+        sys.set_timer(0);
+    }
+
+    fn client_died(&mut self, _: &mut dyn Sys, _: Badge) {}
+}
+
+#[test]
+fn a_timer_always_due_cannot_hold_run_until_idle_past_its_limit() {
+    let clock = TickingClock::default();
+    let mut ticker = Ticker::default();
+    let mut middle = Middle;
+    let mut memory = Memory::new();
+    let handlers: [(ComponentId, &mut dyn Handler); 2] =
+        [(MIDDLE, &mut middle), (LEAF, &mut ticker)];
+    let regions = [
+        (DRIVER_REGION, memory.driver.as_mut_slice()),
+        (MIDDLE_REGION, memory.middle.as_mut_slice()),
+    ];
+    let mut rt: StaticRuntime<'_, '_, '_, _, 4, 2, 4> =
+        StaticRuntime::new(tables(), &clock, handlers, regions, &mut memory.scratch)
+            .expect("valid");
+    let mut reply = [0; 128];
+    assert_eq!(
+        rt.call(DRIVER, TO_LEAF, &[OP_ECHO], None, &mut reply),
+        Ok(0)
+    );
+    assert!(!rt.run_until_idle(100), "stopped at the limit, not idle");
+    assert!(rt.now_ns() > 100);
+    assert!(ticker.ticks > 0);
+}
