@@ -52,7 +52,7 @@ fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
         "hypercalls path=components policy=2M",
         "hypercalls path=components policy=4K",
         "timing path=components policy=2M",
-        "borrowed_low frames=512",
+        "borrowed_low frames=1024",
         "gateway phase=components",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");

@@ -9,8 +9,10 @@
 //!    stay that plus the baseline the control reads at the start (the pages Xen counts outside
 //!    the boot map's RAM).
 //! 2. The test client borrows 512 frames of the lending range and returns them (`Balloon`),
-//!    then borrows 512 frames below 4 GiB, which the server must balloon out first (a deferred
-//!    reply), and dies holding them: the server reclaims them and repopulates to its target.
+//!    then borrows 1024 frames below 4 GiB, which the server must balloon out first: two of the
+//!    seed's batches (its policy is the active one by then), the second on the server's timer, so
+//!    the answer is a deferred reply. The client dies holding them: the server reclaims them and
+//!    repopulates to its target.
 //!
 //! Every change of the reservation is logged as a `step` line, as in the direct phase, so that
 //! the host checks it too.
@@ -29,8 +31,10 @@ const MIB: u64 = 1 << 20;
 const PAGE_BYTES: u64 = 4096;
 /// What each policy balloons.
 const ROUND_PAGES: u64 = 64 * MIB / PAGE_BYTES;
-/// What the test client borrows.
+/// What the test client borrows from the lending range.
 const BORROWED: u64 = 512;
+/// What it borrows below 4 GiB: more than one batch of 4 KiB extents.
+const BORROWED_LOW: u64 = 1024;
 /// The highest gfn below 4 GiB: a constraint the lending range (above 4 GiB) cannot meet.
 const BELOW_4G: u64 = (1 << 20) - 1;
 /// Bytes of one run in a runs lease: first gfn and count, u64 each.
@@ -247,8 +251,8 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         }
     }
 
-    /// The test client borrows `BORROWED` frames at or below `max_gfn`; returns the runs written.
-    fn borrow(&mut self, max_gfn: u64) -> Option<u32> {
+    /// The test client borrows `count` frames at or below `max_gfn`; returns the runs written.
+    fn borrow(&mut self, count: u64, max_gfn: u64) -> Option<u32> {
         let (client, endpoint, _) = self.cast.client;
         let stubs = BalloonClient::new(endpoint);
         let lease = self.runs_lease(0, true);
@@ -256,7 +260,7 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
             .rt
             .external(client)
             .ok()
-            .map(|mut sys| stubs.alloc_unpopulated(&mut sys, BORROWED, max_gfn, lease));
+            .map(|mut sys| stubs.alloc_unpopulated(&mut sys, count, max_gfn, lease));
         match reply {
             Some(Ok(reply)) => Some(reply.runs),
             _ => {
@@ -288,7 +292,7 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
 
     fn lend_and_reclaim(&mut self, start: u64) {
         self.checks.context = "lending";
-        let Some(runs) = self.borrow(u64::MAX) else {
+        let Some(runs) = self.borrow(BORROWED, u64::MAX) else {
             self.checks.expect("borrowed_from_lending_range", false);
             return;
         };
@@ -331,7 +335,7 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         let Some(books) = self.stats() else {
             return;
         };
-        let runs = self.borrow(BELOW_4G);
+        let runs = self.borrow(BORROWED_LOW, BELOW_4G);
         let after = self.xen_current();
         let Some(books_after) = self.stats() else {
             return;
@@ -354,10 +358,10 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
             after
         );
         self.checks
-            .expect_eq("borrowed_low_frames", frames, BORROWED);
+            .expect_eq("borrowed_low_frames", frames, BORROWED_LOW);
         self.checks.expect("borrowed_below_4g", high <= BELOW_4G);
         self.checks
-            .expect_eq("ballooned_out_to_lend", after, before - BORROWED);
+            .expect_eq("ballooned_out_to_lend", after, before - BORROWED_LOW);
         let (client, ..) = self.cast.client;
         let killed = self.rt.kill(client).is_ok();
         self.checks.expect("client_killed", killed);
