@@ -18,7 +18,6 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
-pub use kernel::Message;
 pub use sys::ExternalSys;
 
 use crate::kernel::{EndpointId, Handler, IpcError, LeaseDescriptor, LeaseId, NotificationBits};
