@@ -17,11 +17,16 @@
 //! Every change of the reservation is logged as a `step` line, as in the direct phase, so that
 //! the host checks it too.
 
-use ballast_interfaces::balloon::BalloonClient;
+use ballast_interfaces::balloon::{
+    self, AllocUnpopulatedReplyBody, AllocUnpopulatedRequest, BalloonClient, BalloonOp,
+};
 use ballast_interfaces::balloon_control::{BalloonControlClient, StatsReply};
 use ballast_ipc::static_rt;
-use ballast_ipc::{ComponentId, EndpointId, LeaseDescriptor, LeaseId};
+use ballast_ipc::{
+    ComponentId, EndpointId, LeaseDescriptor, LeaseId, MessageHeader, HEADER_BYTES, MESSAGE_BYTES,
+};
 use ballast_xen::Hypervisor;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Checks, Clock};
 use crate::composition::{SERVER, UNPOPULATED};
@@ -270,6 +275,45 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         }
     }
 
+    /// Like [`Self::borrow`], but the call is submitted and its answer collected separately, so
+    /// that a deferred reply shows: returns whether the server kept the token past the call, and
+    /// the runs written.
+    fn borrow_deferred(&mut self, count: u64, max_gfn: u64) -> (bool, Option<u32>) {
+        let (client, endpoint, _) = self.cast.client;
+        let body = AllocUnpopulatedRequest::new(count, max_gfn);
+        let header = MessageHeader {
+            interface: balloon::INTERFACE_ID,
+            op_or_status: BalloonOp::AllocUnpopulated as u16,
+            version: balloon::VERSION,
+            body_len: core::mem::size_of_val(&body) as u16,
+        };
+        let mut request = [0u8; HEADER_BYTES + 16];
+        request[..HEADER_BYTES].copy_from_slice(header.as_bytes());
+        request[HEADER_BYTES..].copy_from_slice(body.as_bytes());
+        let lease = self.runs_lease(0, true);
+        let Ok(token) = self.rt.submit_call(client, endpoint, &request, Some(lease)) else {
+            defmt::error!("alloc_unpopulated not delivered");
+            return (false, None);
+        };
+        let mut reply = [0u8; MESSAGE_BYTES];
+        let at_once = self.rt.take_reply(token, &mut reply);
+        let deferred = at_once.is_none();
+        let answer = at_once.or_else(|| {
+            self.settle();
+            self.rt.take_reply(token, &mut reply)
+        });
+        let runs = answer
+            .and_then(Result::ok)
+            .and_then(|len| MessageHeader::read_from_prefix(&reply[..len]).ok())
+            .filter(|(header, _)| header.op_or_status == 0)
+            .and_then(|(_, body)| AllocUnpopulatedReplyBody::read_from_bytes(body).ok())
+            .map(|body| body.runs);
+        if runs.is_none() {
+            defmt::error!("alloc_unpopulated failed max_gfn={=u64:#x}", max_gfn);
+        }
+        (deferred, runs)
+    }
+
     /// Frames and the lowest and highest gfn of the first `runs` runs in the client's region.
     fn read_runs(&mut self, runs: u32) -> (u64, u64, u64) {
         let Some(region) = self.rt.region(self.cast.client.2) else {
@@ -335,7 +379,8 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         let Some(books) = self.stats() else {
             return;
         };
-        let runs = self.borrow(BORROWED_LOW, BELOW_4G);
+        let (deferred, runs) = self.borrow_deferred(BORROWED_LOW, BELOW_4G);
+        self.checks.expect("answered_late", deferred);
         let after = self.xen_current();
         let Some(books_after) = self.stats() else {
             return;
@@ -351,9 +396,10 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         );
         let (frames, _, high) = self.read_runs(runs.unwrap_or(0));
         defmt::info!(
-            "borrowed_low frames={=u64} high={=u64:#x} xen_before={=u64} xen_after={=u64}",
+            "borrowed_low frames={=u64} high={=u64:#x} deferred={=bool} xen_before={=u64} xen_after={=u64}",
             frames,
             high,
+            deferred,
             before,
             after
         );
