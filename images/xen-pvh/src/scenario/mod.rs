@@ -1,6 +1,8 @@
-//! The hardware-in-the-loop scenarios: what the image does once it has booted. They run directly
-//! on a [`Hypervisor`] and reach guest memory only through [`FrameMemory`], so they hold no unsafe
-//! code and know nothing of the boot path; a later image hosts the ballast components here instead.
+//! The hardware-in-the-loop scenarios: what the image does once it has booted. The Xen-facts
+//! scenarios (`balloon`, `smoke`) run on a [`Hypervisor`] (the gateway, reached over IPC:
+//! [`GatewayXen`]) and reach guest memory only through [`FrameMemory`]; the components phase
+//! ([`components`]) plays the control and test-client components against the memory server. None
+//! holds unsafe code or knows the boot path.
 //!
 //! Every line a scenario logs is meant for `ballast hil`, which parses the `key=value` pairs and
 //! checks the numbers again on the host.
