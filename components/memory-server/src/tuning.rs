@@ -20,6 +20,12 @@ pub enum TuningError {
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
+    /// Pages Xen counts for the domain beyond the server's model (memory outside the managed
+    /// ranges), measured when the baseline was taken; 0 before that.
+    pub fn domain_offset(&self) -> i64 {
+        self.baseline.unwrap_or(0)
+    }
+
     /// Switch to `policy` with `tunables`. The retry schedule restarts at 1 s, and a cancelled
     /// operation is taken up again (as a new target would).
     pub fn configure(&mut self, policy: Policy, tunables: Tunables) -> Result<(), TuningError> {

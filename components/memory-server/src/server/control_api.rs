@@ -30,20 +30,25 @@ where
         pages: u64,
         reply: SetTargetResponder,
     ) -> Answer {
-        if pages == 0 {
+        // The interface speaks of the domain's pages; the core counts the pages it manages.
+        let managed = i64::try_from(pages)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(self.core.domain_offset());
+        let Ok(managed @ 1..) = u64::try_from(managed) else {
             return reply.err(BalloonControlError::TargetTooLow).into();
-        }
-        self.core.set_target(pages);
+        };
+        self.core.set_target(managed);
         self.kick = true;
         reply.ok().into()
     }
 
     fn stats(&mut self, _sys: &mut dyn Sys, _badge: Badge, reply: StatsResponder) -> Answer {
         let stats = self.core.stats();
+        let domain = |pages: u64| pages.saturating_add_signed(self.core.domain_offset());
         reply
             .ok(StatsReply {
-                current: stats.current_pages,
-                target: stats.target_pages,
+                current: domain(stats.current_pages),
+                target: domain(stats.target_pages),
                 total: stats.total_pages,
                 ballooned_low: stats.balloon_low,
                 ballooned_high: stats.balloon_high,
@@ -103,7 +108,9 @@ where
                 let stats = self.core.stats();
                 reply
                     .ok(ReconcileReply {
-                        xen_current: stats.current_pages,
+                        xen_current: stats
+                            .current_pages
+                            .saturating_add_signed(self.core.domain_offset()),
                         drift: drift.unsigned_abs(),
                         books_were_high: drift < 0,
                     })

@@ -5,9 +5,9 @@
 //!    balloon target 64 MiB down and back up with `set_target`, and check every move against
 //!    `XENMEM_current_reservation` (read directly, apart from the components) and the server's
 //!    books (`stats`); report the reservation hypercalls each policy needed and the time. The
-//!    server's target and `current` count the pages of its model of guest RAM; Xen's count must
-//!    stay that plus the baseline the control reads at the start (the pages Xen counts outside
-//!    the boot map's RAM).
+//!    server's target and `current` count the domain's pages as Xen does (the server adds the
+//!    pages Xen counts outside its model); Xen's count must stay `current` plus the baseline the
+//!    control reads at the start, which is therefore 0.
 //! 2. The test client borrows 512 frames of the lending range and returns them (`Balloon`),
 //!    then borrows 1024 frames below 4 GiB, which the server must balloon out first: two of the
 //!    seed's batches (its policy is the active one by then), the second on the server's timer, so
