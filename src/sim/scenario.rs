@@ -290,10 +290,24 @@ impl Scenario {
 }
 
 fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ScenarioError {
-    let line = error
-        .span()
-        .map(|span| text[..span.start].lines().count().max(1));
     let message = error.message().to_string();
+    // toml points at the table that holds an unknown field; point at the field itself.
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    let line = error.span().map(|span| {
+        let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+        let field_at = unknown.and_then(|field| {
+            let mut offset = span.start;
+            text[span.start..].split_inclusive('\n').find_map(|line| {
+                let here = offset;
+                offset += line.len();
+                let key = line.trim_start().split(['=', ' ']).next()?;
+                (key == field).then_some(here)
+            })
+        });
+        line_of(field_at.unwrap_or(span.start))
+    });
     let fix = if message.contains("unknown field") {
         "use one of the expected fields (see scenarios/README.md)"
     } else if message.contains("missing field") {
