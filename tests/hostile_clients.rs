@@ -1,0 +1,740 @@
+//! Hostile clients against the default manifest's system on the deterministic runtime, through
+//! the real IPC path (runtime lease checks, generated dispatch, the memory server's glue, the
+//! core): forged and foreign frame lists, double frees, quotas, capabilities, huge counts,
+//! unmeetable constraints, malformed messages and leases. Every case must get a typed error
+//! (a reply status, or the runtime's typed refusal) AND leave everything as it was: the memory
+//! server's statistics, client accounts and the state of every managed frame, xen-sim's page
+//! counts and counters, and the bytes of every shared region.
+
+use ballast::manifest::{generated, Composition, IpcTables};
+use ballast::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast_interfaces::balloon::{AllocUnpopulatedReplyBody, BalloonError};
+use ballast_interfaces::balloon_control::BalloonControlError;
+use ballast_interfaces::runs::{self, WireRun};
+use ballast_interfaces::support::{InterfaceError, ProtocolError};
+use ballast_interfaces::{balloon, hypercall};
+use ballast_ipc::deterministic::DeterministicRuntime;
+use ballast_ipc::{Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor};
+use ballast_memory_server::{ClientAccount, ClientId, FrameState, Stats};
+use ballast_xen::Gfn;
+use ballast_xen_sim::Counters;
+
+/// Frames the default manifest's memory server manages: RAM, boot extra and lending space.
+const MANAGED_END: u64 = 0x16_0000;
+const STEP_LIMIT: u64 = 200_000;
+
+fn composition() -> &'static Composition {
+    Box::leak(Box::new(generated::SIM))
+}
+
+/// The default system on the deterministic runtime, the invariant checked after every step.
+struct System {
+    runtime: DeterministicRuntime,
+    map: SystemMap,
+}
+
+impl System {
+    fn new(seed: u64) -> System {
+        System::with_policy(seed, SimPolicy::FromManifest)
+    }
+
+    /// The seed's policy balloons 512 frames per batch: a large deferred request then waits
+    /// across several steps.
+    fn with_policy(seed: u64, policy: SimPolicy) -> System {
+        let composition = composition();
+        let parts = system::build(composition, policy, seed).unwrap();
+        let tables = IpcTables::new(composition);
+        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let (handlers, map) = parts.into_deterministic();
+        let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
+        let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
+        runtime.set_step_hook(Box::new(move |view| {
+            let server = view
+                .handler::<MemoryHandler>(memory)
+                .ok_or("no memory server")?;
+            server
+                .core()
+                .check_invariant(xen.tot_pages(dom))
+                .map_err(|v| format!("{v:?}"))?;
+            match xen.leaked_pages(dom) {
+                Some(0) => Ok(()),
+                leaked => Err(format!("xen-sim leaked pages: {leaked:?}")),
+            }
+        }));
+        let mut system = System { runtime, map };
+        // The first call takes the baseline against Xen; from then on the system is quiet.
+        let control = system.map.control.clone();
+        system.call(&control, &wire::stats(), None).unwrap();
+        system
+    }
+
+    fn client(&self, name: &str) -> ExternalCap {
+        let found = self.map.clients.iter().find(|c| c.name == name);
+        found.cloned().unwrap()
+    }
+
+    fn memory(&self) -> &MemoryHandler {
+        self.runtime.handler(self.map.memory).unwrap()
+    }
+
+    /// Submit a call, run until the system is idle, and take the reply.
+    fn call(
+        &mut self,
+        from: &ExternalCap,
+        message: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> Result<Vec<u8>, IpcError> {
+        let call = self
+            .runtime
+            .submit_call(from.component, from.endpoint, message, lease)?;
+        let report = self.runtime.run_until_idle(STEP_LIMIT).unwrap();
+        assert!(report.idle, "the system did not settle");
+        self.runtime.take_reply(call).unwrap()
+    }
+
+    /// Borrow `count` frames for `client` (granted at once: from the lending space).
+    fn borrow(&mut self, client: &ExternalCap, count: u64) -> Vec<WireRun> {
+        let reply = self
+            .call(
+                client,
+                &wire::alloc_unpopulated(count, u64::MAX),
+                Some(whole(client, true)),
+            )
+            .unwrap();
+        let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+        let region = self.runtime.region(client.region.unwrap().0).unwrap();
+        runs::read(region, body.runs as usize).unwrap().to_vec()
+    }
+
+    /// Write `runs` into `client`'s region.
+    fn put_runs(&mut self, client: &ExternalCap, given: &[WireRun]) {
+        let region = self.runtime.region(client.region.unwrap().0).unwrap();
+        runs::write(region, given.iter().copied()).unwrap();
+    }
+
+    fn free(&mut self, client: &ExternalCap, given: &[WireRun]) -> Result<Vec<u8>, IpcError> {
+        self.put_runs(client, given);
+        let message = wire::free_unpopulated(given.len() as u32);
+        self.call(client, &message, Some(whole(client, false)))
+    }
+
+    fn snapshot(&mut self) -> Snapshot {
+        let core = self.memory().core();
+        let stats = core.stats();
+        let accounts = (0..4).map(|c| core.client(ClientId(c)).copied()).collect();
+        let mut frames: Vec<(u64, Option<FrameState>)> = Vec::new();
+        for gfn in 0..MANAGED_END {
+            let state = core.frame_state(Gfn(gfn));
+            if frames.last().is_none_or(|&(_, last)| last != state) {
+                frames.push((gfn, state));
+            }
+        }
+        let (xen, dom) = (&self.map.xen, self.map.dom);
+        let xen_view = (
+            xen.tot_pages(dom),
+            xen.populated_count(dom, 0..MANAGED_END),
+            xen.counters(dom),
+            xen.leaked_pages(dom),
+            xen.host_free_pages(),
+        );
+        let regions = (1..=8)
+            .filter_map(|id| {
+                self.runtime
+                    .region(ballast_ipc::LeaseId(id))
+                    .map(|r| r.to_vec())
+            })
+            .collect();
+        Snapshot {
+            stats,
+            accounts,
+            frames,
+            xen: xen_view,
+            regions,
+        }
+    }
+}
+
+type XenView = (Option<u64>, Option<u64>, Option<Counters>, Option<u64>, u64);
+
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    stats: Stats,
+    accounts: Vec<Option<ClientAccount>>,
+    /// Run-length encoded: the first gfn of each stretch of equal states.
+    frames: Vec<(u64, Option<FrameState>)>,
+    xen: XenView,
+    regions: Vec<Vec<u8>>,
+}
+
+fn whole(client: &ExternalCap, writable: bool) -> LeaseDescriptor {
+    let (region, size) = client.region.unwrap();
+    LeaseDescriptor {
+        region: region.0,
+        writable: u16::from(writable),
+        offset: 0,
+        len: size,
+        reserved: 0,
+    }
+}
+
+fn run(first_gfn: u64, count: u64) -> WireRun {
+    WireRun { first_gfn, count }
+}
+
+/// What a hostile call must get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// A reply with this status.
+    Status(u16),
+    /// The runtime refuses the call before any server sees it.
+    Refused(IpcError),
+}
+
+fn balloon_error(error: BalloonError) -> Expect {
+    Expect::Status(error.status())
+}
+
+fn control_error(error: BalloonControlError) -> Expect {
+    Expect::Status(error.status())
+}
+
+fn protocol(error: ProtocolError) -> Expect {
+    Expect::Status(error.status())
+}
+
+/// One hostile call: it must get `expect`, and nothing may change.
+fn hostile(
+    system: &mut System,
+    name: &str,
+    from: &ExternalCap,
+    message: &[u8],
+    lease: Option<LeaseDescriptor>,
+    expect: Expect,
+) {
+    let before = system.snapshot();
+    let got = match system.call(from, message, lease) {
+        Ok(reply) => Expect::Status(wire::reply(&reply).expect("a well-formed reply").0),
+        Err(error) => Expect::Refused(error),
+    };
+    assert_eq!(got, expect, "{name}: wrong answer");
+    let after = system.snapshot();
+    assert!(
+        before == after,
+        "{name}: the state changed\nbefore: {before:?}\nafter: {after:?}"
+    );
+    println!("{name:<60} {got:?}");
+}
+
+/// Free runs put in `from`'s region, expecting `error`.
+fn hostile_free(
+    system: &mut System,
+    name: &str,
+    from: &ExternalCap,
+    given: &[WireRun],
+    error: BalloonError,
+) {
+    system.put_runs(from, given);
+    let message = wire::free_unpopulated(given.len() as u32);
+    hostile(
+        system,
+        name,
+        from,
+        &message,
+        Some(whole(from, false)),
+        balloon_error(error),
+    );
+}
+
+#[test]
+fn forged_foreign_and_repeated_frame_lists_are_refused_and_change_nothing() {
+    let mut system = System::new(1);
+    let (blkback, netback) = (system.client("blkback"), system.client("netback"));
+    let held = system.borrow(&blkback, 100);
+    let other = system.borrow(&netback, 10);
+    let first = held[0];
+
+    hostile_free(
+        &mut system,
+        "free: populated RAM frames never lent",
+        &blkback,
+        &[run(0x1000, 16)],
+        BalloonError::NotLent,
+    );
+    hostile_free(
+        &mut system,
+        "free: lending-space frames never lent",
+        &blkback,
+        &[run(0x13_0000, 8)],
+        BalloonError::NotLent,
+    );
+    hostile_free(
+        &mut system,
+        "free: reserved frames (the image)",
+        &blkback,
+        &[run(0x100, 1)],
+        BalloonError::NotLent,
+    );
+    hostile_free(
+        &mut system,
+        "free: frames beyond the managed space",
+        &blkback,
+        &[run(1 << 40, 1)],
+        BalloonError::NotLent,
+    );
+    hostile_free(
+        &mut system,
+        "free: another client's frames",
+        &netback,
+        &[first],
+        BalloonError::NotOwner,
+    );
+    hostile_free(
+        &mut system,
+        "free: own frames plus another client's",
+        &blkback,
+        &[first, other[0]],
+        BalloonError::NotOwner,
+    );
+    hostile_free(
+        &mut system,
+        "free: own run extended one frame before its start",
+        &blkback,
+        &[run(first.first_gfn - 1, first.count + 1)],
+        BalloonError::NotLent,
+    );
+    hostile_free(
+        &mut system,
+        "free: the same run twice in one call",
+        &blkback,
+        &[first, first],
+        BalloonError::BadRuns,
+    );
+    hostile_free(
+        &mut system,
+        "free: a run of zero frames",
+        &blkback,
+        &[run(first.first_gfn, 0)],
+        BalloonError::BadRuns,
+    );
+    hostile_free(
+        &mut system,
+        "free: a run wrapping past u64::MAX",
+        &blkback,
+        &[run(u64::MAX - 1, 4)],
+        BalloonError::BadRuns,
+    );
+
+    // Double free: the first succeeds, the second is refused and changes nothing.
+    let reply = system.free(&blkback, &held).unwrap();
+    assert_eq!(wire::reply(&reply).unwrap().0, 0);
+    hostile_free(
+        &mut system,
+        "free: frames already given back (double free)",
+        &blkback,
+        &held,
+        BalloonError::NotLent,
+    );
+    assert_eq!(system.memory().core().stats().lent_pages, 10);
+}
+
+#[test]
+fn over_quota_huge_and_unmeetable_requests_are_refused_and_change_nothing() {
+    let mut system = System::new(2);
+    let (blkback, netback) = (system.client("blkback"), system.client("netback"));
+    let quota = 0x8000;
+    let alloc = |count, max_gfn| wire::alloc_unpopulated(count, max_gfn);
+    hostile(
+        &mut system,
+        "alloc: one frame over the quota",
+        &netback,
+        &alloc(quota + 1, u64::MAX),
+        Some(whole(&netback, true)),
+        balloon_error(BalloonError::OverQuota),
+    );
+    system.borrow(&netback, quota - 5);
+    hostile(
+        &mut system,
+        "alloc: past the quota with frames already held",
+        &netback,
+        &alloc(6, u64::MAX),
+        Some(whole(&netback, true)),
+        balloon_error(BalloonError::OverQuota),
+    );
+    hostile(
+        &mut system,
+        "alloc: u64::MAX frames",
+        &blkback,
+        &alloc(u64::MAX, u64::MAX),
+        Some(whole(&blkback, true)),
+        balloon_error(BalloonError::OverQuota),
+    );
+    hostile(
+        &mut system,
+        "alloc: zero frames",
+        &blkback,
+        &alloc(0, u64::MAX),
+        Some(whole(&blkback, true)),
+        balloon_error(BalloonError::BadRuns),
+    );
+    hostile(
+        &mut system,
+        "alloc: max_gfn 0 (below every lendable frame)",
+        &blkback,
+        &alloc(1, 0),
+        Some(whole(&blkback, true)),
+        balloon_error(BalloonError::CannotMeetConstraint),
+    );
+    hostile(
+        &mut system,
+        "alloc: max_gfn inside reserved low memory",
+        &blkback,
+        &alloc(1, 0xff),
+        Some(whole(&blkback, true)),
+        balloon_error(BalloonError::CannotMeetConstraint),
+    );
+    hostile(
+        &mut system,
+        "alloc: more frames below max_gfn than exist",
+        &blkback,
+        &alloc(0x1000, 0x1000),
+        Some(whole(&blkback, true)),
+        balloon_error(BalloonError::CannotMeetConstraint),
+    );
+    system.put_runs(&blkback, &[run(0x13_0000, 1); 17]);
+    hostile(
+        &mut system,
+        "free: 17 runs (more than a grant can have)",
+        &blkback,
+        &wire::free_unpopulated(17),
+        Some(whole(&blkback, false)),
+        balloon_error(BalloonError::BadRuns),
+    );
+    hostile(
+        &mut system,
+        "free: u32::MAX runs",
+        &blkback,
+        &wire::free_unpopulated(u32::MAX),
+        Some(whole(&blkback, false)),
+        balloon_error(BalloonError::BadRuns),
+    );
+    let short = LeaseDescriptor {
+        len: 16,
+        ..whole(&blkback, false)
+    };
+    hostile(
+        &mut system,
+        "free: 2 runs in a 16-byte lease",
+        &blkback,
+        &wire::free_unpopulated(2),
+        Some(short),
+        balloon_error(BalloonError::BadRuns),
+    );
+}
+
+#[test]
+fn calls_beyond_a_capability_are_refused_and_change_nothing() {
+    let mut system = System::new(3);
+    let (blkback, control) = (system.client("blkback"), system.map.control.clone());
+    let denied = protocol(ProtocolError::PermissionDenied);
+    for (name, message) in [
+        (
+            "driver calls BalloonControl::set_target",
+            wire::set_target(1),
+        ),
+        ("driver calls BalloonControl::stats", wire::stats()),
+        (
+            "driver calls BalloonControl::configure",
+            wire::configure(32_000, 0, 2),
+        ),
+    ] {
+        hostile(&mut system, name, &blkback, &message, None, denied);
+    }
+    hostile(
+        &mut system,
+        "toolstack calls Balloon::alloc_unpopulated",
+        &control,
+        &wire::alloc_unpopulated(1, u64::MAX),
+        None,
+        denied,
+    );
+    hostile(
+        &mut system,
+        "toolstack calls Balloon::free_unpopulated",
+        &control,
+        &wire::free_unpopulated(1),
+        None,
+        denied,
+    );
+    let reservation = wire::request(
+        hypercall::INTERFACE_ID,
+        hypercall::VERSION,
+        hypercall::HypercallOp::Reservation as u16,
+        &[0; 8],
+    );
+    hostile(
+        &mut system,
+        "driver sends a Hypercall message to the memory server",
+        &blkback,
+        &reservation,
+        None,
+        protocol(ProtocolError::WrongInterface),
+    );
+    let gateway_cap = ExternalCap {
+        endpoint: EndpointId(u16::MAX),
+        ..blkback.clone()
+    };
+    hostile(
+        &mut system,
+        "driver calls a forged endpoint id (the gateway)",
+        &gateway_cap,
+        &reservation,
+        None,
+        Expect::Refused(IpcError::NoSuchEndpoint),
+    );
+    hostile(
+        &mut system,
+        "toolstack sets a zero target",
+        &control,
+        &wire::set_target(0),
+        None,
+        control_error(BalloonControlError::TargetTooLow),
+    );
+    hostile(
+        &mut system,
+        "toolstack configures an unknown policy",
+        &control,
+        &wire::configure(32_000, 0, 9),
+        None,
+        control_error(BalloonControlError::BadTunables),
+    );
+    hostile(
+        &mut system,
+        "toolstack configures a delay cap below the first delay",
+        &control,
+        &wire::configure(500, 0, 1),
+        None,
+        control_error(BalloonControlError::BadTunables),
+    );
+}
+
+#[test]
+fn malformed_messages_are_refused_and_change_nothing() {
+    let mut system = System::new(4);
+    let blkback = system.client("blkback");
+    let lease = Some(whole(&blkback, true));
+    let good = wire::alloc_unpopulated(1, u64::MAX);
+    let mut wrong_version = good.clone();
+    wrong_version[4..6].copy_from_slice(&(balloon::VERSION + 1).to_ne_bytes());
+    let mut unknown_op = good.clone();
+    unknown_op[2..4].copy_from_slice(&99u16.to_ne_bytes());
+    let mut body_len_lies = good.clone();
+    body_len_lies[6..8].copy_from_slice(&8u16.to_ne_bytes());
+    let short_body = wire::request(
+        balloon::INTERFACE_ID,
+        balloon::VERSION,
+        balloon::BalloonOp::AllocUnpopulated as u16,
+        &[0; 8],
+    );
+    let mut oversize = good.clone();
+    oversize.resize(129, 0);
+    let mut long_body = wire::request(
+        balloon::INTERFACE_ID,
+        balloon::VERSION,
+        balloon::BalloonOp::AllocUnpopulated as u16,
+        &[0xff; 120],
+    );
+    long_body.truncate(128);
+    let cases: [(&str, Vec<u8>, Expect); 9] = [
+        (
+            "empty message",
+            Vec::new(),
+            protocol(ProtocolError::ShortMessage),
+        ),
+        (
+            "4-byte message",
+            good[..4].to_vec(),
+            protocol(ProtocolError::ShortMessage),
+        ),
+        (
+            "wrong interface version",
+            wrong_version,
+            protocol(ProtocolError::WrongVersion),
+        ),
+        (
+            "unknown op 99",
+            unknown_op,
+            protocol(ProtocolError::UnknownOp),
+        ),
+        (
+            "header body_len disagrees with the body",
+            body_len_lies,
+            protocol(ProtocolError::BodyLength),
+        ),
+        (
+            "alloc with an 8-byte body",
+            short_body,
+            protocol(ProtocolError::BodyLength),
+        ),
+        (
+            "alloc with a 120-byte body",
+            long_body,
+            protocol(ProtocolError::BodyLength),
+        ),
+        (
+            "129-byte message",
+            oversize,
+            Expect::Refused(IpcError::MessageTooLong),
+        ),
+        (
+            "random bytes",
+            (0u8..64).map(|b| b.wrapping_mul(37)).collect(),
+            protocol(ProtocolError::WrongInterface),
+        ),
+    ];
+    for (name, message, expect) in cases {
+        hostile(&mut system, name, &blkback, &message, lease, expect);
+    }
+}
+
+#[test]
+fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
+    let mut system = System::new(5);
+    let (blkback, netback) = (system.client("blkback"), system.client("netback"));
+    let alloc = wire::alloc_unpopulated(1, u64::MAX);
+    let mine = whole(&blkback, true);
+    let frame_list = system
+        .runtime
+        .composition()
+        .regions()
+        .iter()
+        .find(|r| r.owner == system.map.memory)
+        .map(|r| r.id.0)
+        .unwrap();
+    let cases = [
+        (
+            "alloc without a lease",
+            None,
+            protocol(ProtocolError::MissingLease),
+        ),
+        (
+            "alloc with a read-only lease",
+            Some(whole(&blkback, false)),
+            protocol(ProtocolError::LeaseNotWritable),
+        ),
+        (
+            "alloc with an 8-byte lease (no room for one run)",
+            Some(LeaseDescriptor { len: 8, ..mine }),
+            balloon_error(BalloonError::LeaseTooSmall),
+        ),
+        (
+            "lease window past the region's end",
+            Some(LeaseDescriptor {
+                offset: 4090,
+                len: 16,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease window whose end overflows u32",
+            Some(LeaseDescriptor {
+                offset: u32::MAX,
+                len: 2,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease of another client's region",
+            Some(whole(&netback, true)),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease of the memory server's frame-list region",
+            Some(LeaseDescriptor {
+                region: frame_list,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease of a region that does not exist",
+            Some(LeaseDescriptor {
+                region: 999,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease with the reserved field set",
+            Some(LeaseDescriptor {
+                reserved: 1,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+        (
+            "lease with writable = 2",
+            Some(LeaseDescriptor {
+                writable: 2,
+                ..mine
+            }),
+            Expect::Refused(IpcError::BadLease),
+        ),
+    ];
+    for (name, lease, expect) in cases {
+        hostile(&mut system, name, &blkback, &alloc, lease, expect);
+    }
+    hostile(
+        &mut system,
+        "free without a lease",
+        &blkback,
+        &wire::free_unpopulated(1),
+        None,
+        protocol(ProtocolError::MissingLease),
+    );
+    let control = system.map.control.clone();
+    hostile(
+        &mut system,
+        "stats with a lease attached",
+        &control,
+        &wire::stats(),
+        Some(mine),
+        Expect::Refused(IpcError::BadLease),
+    );
+}
+
+#[test]
+fn a_client_cannot_lend_a_region_twice_at_once() {
+    // A deferred allocation keeps the lease lent; a second call lending it is refused by the
+    // runtime, so the server never sees two calls writing the same bytes.
+    let mut system = System::with_policy(6, SimPolicy::Seed);
+    let blkback = system.client("blkback");
+    let low = wire::alloc_unpopulated(4096, 0xf_ffff);
+    let first = system
+        .runtime
+        .submit_call(
+            blkback.component,
+            blkback.endpoint,
+            &low,
+            Some(whole(&blkback, true)),
+        )
+        .unwrap();
+    while system.memory().core().waiting_requests() == 0 {
+        system.runtime.step().unwrap().unwrap();
+    }
+    let second = system.runtime.submit_call(
+        blkback.component,
+        blkback.endpoint,
+        &wire::alloc_unpopulated(1, u64::MAX),
+        Some(whole(&blkback, true)),
+    );
+    assert_eq!(second, Err(IpcError::BadLease));
+    assert!(system.runtime.run_until_idle(STEP_LIMIT).unwrap().idle);
+    let reply = system.runtime.take_reply(first).unwrap().unwrap();
+    let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+    let region = system.runtime.region(blkback.region.unwrap().0).unwrap();
+    let granted = runs::read(region, body.runs as usize).unwrap();
+    assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), 4096);
+    assert!(granted.iter().all(|r| r.first_gfn + r.count <= 0x10_0000));
+}
