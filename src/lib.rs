@@ -2,6 +2,7 @@
 //! and systems composed from them to run on the host.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod manifest;
 pub mod sim;
 pub mod system;

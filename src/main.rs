@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let command = args.next();
     let rest: Vec<String> = args.collect();
     match command.as_deref() {
+        Some("bench") => ballast::bench::main(&rest),
         Some("check") => check::run(&rest),
         Some("hil") => hil::run(&rest),
         Some("sim") => sim(&rest),

@@ -1,0 +1,174 @@
+//! Memory footprints: the memory server's state per managed GiB for a worst-case fragmented
+//! layout (as many single frames in use as the region table holds) with the tables sized as the
+//! simulator's system, and the PVH image's static RAM (.data + .bss + .rodata of its ELF).
+
+use std::path::{Path, PathBuf};
+
+use ballast_memory_server::{BalloonCore, Config, FrameRun, Policy};
+
+use super::harness::{Rng, GIB};
+use crate::system::{CLIENTS, LENT_RUNS, PENDING};
+
+/// Where `ballast hil` builds the PVH image.
+pub const HIL_IMAGE: &str = "target/xen-pvh/x86_64-unknown-none/release/ballast-xen-pvh";
+
+/// Sections counted as static RAM.
+const STATIC_SECTIONS: [&str; 3] = [".data", ".bss", ".rodata"];
+
+/// The footprints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Footprint {
+    /// Managed RAM, frames.
+    pub managed_frames: u64,
+    /// `state_bytes()` of the core.
+    pub state_bytes: u64,
+    /// Of which the populated bitmap.
+    pub bitmap_bytes: u64,
+    /// The image measured, and its static RAM or why there is none.
+    pub image: PathBuf,
+    /// Static RAM of the image, bytes, or the reason it could not be read.
+    pub image_static_ram: Result<u64, String>,
+}
+
+impl Footprint {
+    /// State bytes per managed GiB.
+    pub fn state_bytes_per_gib(&self) -> f64 {
+        self.state_bytes as f64 / (self.managed_frames as f64 / GIB as f64)
+    }
+}
+
+fn state(frames: u64) -> Result<(u64, u64), String> {
+    let ram = [FrameRun::span(0, frames)];
+    let mut rng = Rng::new(0xf00d);
+    let count = (ballast_memory_server::regions::MAX_REGIONS as u64 - 1) / 2;
+    let stride = frames / count;
+    let reserved: Vec<FrameRun> = (0..count)
+        .map(|i| {
+            let gfn = i * stride + rng.between(0, stride - 1);
+            FrameRun::span(gfn, gfn + 1)
+        })
+        .collect();
+    let mut config = Config::new(&ram, Policy::Ballast);
+    config.reserved = &reserved;
+    let words = config
+        .bitmap_words()
+        .map_err(|e| format!("layout refused: {e:?}"))?;
+    let mut storage = vec![0u64; words];
+    let core = Box::new(
+        BalloonCore::<'_, LENT_RUNS, CLIENTS, PENDING>::new(&config, &mut storage)
+            .map_err(|e| format!("layout refused: {e:?}"))?,
+    );
+    Ok((core.state_bytes() as u64, core.bitmap_bytes() as u64))
+}
+
+fn field<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
+    bytes
+        .get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "truncated ELF".to_string())
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Result<usize, String> {
+    Ok(usize::from(u16::from_le_bytes(field(bytes, at)?)))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Result<usize, String> {
+    Ok(u32::from_le_bytes(field(bytes, at)?) as usize)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Result<u64, String> {
+    Ok(u64::from_le_bytes(field(bytes, at)?))
+}
+
+/// The sizes of an ELF64 little-endian file's sections, by name.
+pub fn section_sizes(elf: &[u8]) -> Result<Vec<(String, u64)>, String> {
+    if elf.get(..4) != Some(b"\x7fELF".as_slice()) || elf.get(4..6) != Some([2, 1].as_slice()) {
+        return Err("not a 64-bit little-endian ELF".into());
+    }
+    let table = usize::try_from(u64_at(elf, 0x28)?).map_err(|_| "bad e_shoff")?;
+    let entry = u16_at(elf, 0x3a)?;
+    let count = u16_at(elf, 0x3c)?;
+    let names_index = u16_at(elf, 0x3e)?;
+    let header = |i: usize| table + i * entry;
+    let names_at = usize::try_from(u64_at(elf, header(names_index) + 24)?)
+        .map_err(|_| "bad section name table")?;
+    let mut sections = Vec::with_capacity(count);
+    for i in 0..count {
+        let name_at = names_at + u32_at(elf, header(i))?;
+        let name = elf
+            .get(name_at..)
+            .and_then(|rest| rest.split(|&b| b == 0).next())
+            .ok_or("section name outside the file")?;
+        let size = u64_at(elf, header(i) + 32)?;
+        sections.push((String::from_utf8_lossy(name).into_owned(), size));
+    }
+    Ok(sections)
+}
+
+/// Bytes of .data, .bss and .rodata (and their `.name.*` subsections) of `elf`.
+pub fn static_ram(elf: &[u8]) -> Result<u64, String> {
+    let counted = |name: &str| {
+        STATIC_SECTIONS
+            .iter()
+            .any(|s| name == *s || name.strip_prefix(s).is_some_and(|r| r.starts_with('.')))
+    };
+    Ok(section_sizes(elf)?
+        .into_iter()
+        .filter(|(name, _)| counted(name))
+        .map(|(_, size)| size)
+        .sum())
+}
+
+fn image_static_ram(image: &Path) -> Result<u64, String> {
+    let elf = std::fs::read(image).map_err(|error| {
+        format!(
+            "cannot read {} ({error}); build it with `ballast hil` or pass --image",
+            image.display()
+        )
+    })?;
+    static_ram(&elf).map_err(|error| format!("{}: {error}", image.display()))
+}
+
+/// Measure the state on a 64 GiB guest (the same at every size) and the image at `image`, or
+/// where `ballast hil` builds it.
+pub fn measure(image: Option<&Path>) -> Result<Footprint, String> {
+    let managed_frames = 64 * GIB;
+    let (state_bytes, bitmap_bytes) = state(managed_frames)?;
+    let image = image.map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(HIL_IMAGE),
+        Path::to_path_buf,
+    );
+    Ok(Footprint {
+        managed_frames,
+        state_bytes,
+        bitmap_bytes,
+        image_static_ram: image_static_ram(&image),
+        image,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_binary_itself_has_sections_and_static_ram() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let sections = section_sizes(&me).unwrap();
+        assert!(sections
+            .iter()
+            .any(|(name, size)| name == ".text" && *size > 0));
+        let rodata: u64 = sections
+            .iter()
+            .filter(|(name, _)| name == ".rodata")
+            .map(|(_, size)| size)
+            .sum();
+        assert!(static_ram(&me).unwrap() >= rodata);
+    }
+
+    #[test]
+    fn what_is_not_an_elf_is_refused() {
+        assert!(static_ram(b"#!/bin/sh\n").is_err());
+        assert!(static_ram(b"\x7fELF\x02\x01").is_err());
+    }
+}

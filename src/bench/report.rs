@@ -1,0 +1,162 @@
+//! The figures of one `ballast bench` run: the readable table and the JSON keys.
+
+use serde_json::{json, Value};
+
+use super::bookkeeping::{Bookkeeping, GuestThroughput};
+use super::footprint::Footprint;
+use super::hypercalls::{Hypercalls, Trip};
+use super::ipc::Ipc;
+use super::options::Size;
+use super::scrub::Scrub;
+use super::superpages::{Superpages, CYCLES};
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchReport {
+    /// How big the runs were.
+    pub size: Size,
+    /// Hypercalls out and back.
+    pub hypercalls: Hypercalls,
+    /// Superpages left intact.
+    pub superpages: Superpages,
+    /// The core's bookkeeping throughput.
+    pub bookkeeping: Bookkeeping,
+    /// Scrubbing against memset.
+    pub scrub: Scrub,
+    /// IPC round trip against the floor.
+    pub ipc: Ipc,
+    /// Memory footprints.
+    pub footprint: Footprint,
+}
+
+fn trip_cell(trip: &Trip) -> String {
+    format!(
+        "{} out + {} back ({} probes)",
+        trip.out_calls, trip.back_calls, trip.probes
+    )
+}
+
+fn throughput_row(name: &str, guest: &GuestThroughput) -> String {
+    format!(
+        "| bookkeeping, {name} guest (frames/s) | {:.3e} | {:.3e} | {:.0}x |",
+        guest.seed.per_second(),
+        guest.ballast.per_second(),
+        guest.speedup()
+    )
+}
+
+impl BenchReport {
+    /// The JSON object with exactly the published keys.
+    pub fn json(&self) -> Value {
+        let h = &self.hypercalls;
+        json!({
+            "hypercalls_per_gib_seed": h.aligned_seed.calls_per_gib(),
+            "hypercalls_per_gib_ballast": h.aligned_ballast.calls_per_gib(),
+            "hypercalls_fragmented_seed": h.fragmented_seed.calls(),
+            "hypercalls_fragmented_ballast": h.fragmented_ballast.calls(),
+            "superpages_intact_seed": self.superpages.seed.fraction(),
+            "superpages_intact_ballast": self.superpages.ballast.fraction(),
+            "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup(),
+            "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup(),
+            "scrub_vs_memset_ratio": self.scrub.ratio(),
+            "ipc_vs_floor_ratio": self.ipc.ratio(),
+            "state_bytes_per_gib": self.footprint.state_bytes_per_gib(),
+            "image_static_ram_bytes": self.footprint.image_static_ram.as_ref().ok(),
+        })
+    }
+
+    /// The readable table (Markdown), with the conditions of each row below it.
+    pub fn table(&self) -> String {
+        let h = &self.hypercalls;
+        let s = &self.superpages;
+        let b = &self.bookkeeping;
+        let f = &self.footprint;
+        let rows = [
+            format!("ballast bench (--size {})", self.size.name()),
+            String::new(),
+            "| measure | seed policy / floor | ballast | ballast vs seed / floor |".into(),
+            "|---|---|---|---|".into(),
+            format!(
+                "| hypercalls, 1 GiB out and back, aligned | {} | {} | {:.0}x fewer |",
+                trip_cell(&h.aligned_seed),
+                trip_cell(&h.aligned_ballast),
+                h.aligned_seed.calls() as f64 / h.aligned_ballast.calls().max(1) as f64
+            ),
+            format!(
+                "| hypercalls per GiB (both ways) | {:.1} | {:.1} | |",
+                h.aligned_seed.calls_per_gib(),
+                h.aligned_ballast.calls_per_gib()
+            ),
+            format!(
+                "| hypercalls, fragmented 1 GiB out and back | {} | {} | {:.1}x fewer |",
+                trip_cell(&h.fragmented_seed),
+                trip_cell(&h.fragmented_ballast),
+                h.fragmented_seed.calls() as f64 / h.fragmented_ballast.calls().max(1) as f64
+            ),
+            format!(
+                "| superpages intact after {CYCLES} cycles | {:.3} ({} shattered) | {:.3} ({} shattered) | |",
+                s.seed.fraction(),
+                s.seed.shattered,
+                s.ballast.fraction(),
+                s.ballast.shattered
+            ),
+            throughput_row("64 GiB", &b.guest_64gib),
+            throughput_row("1 TiB", &b.guest_1tib),
+            format!(
+                "| inflate with scrub vs memset, {} MiB | memset {:.2} ms | {:.2} ms | {:.3}x |",
+                self.scrub.bytes >> 20,
+                self.scrub.memset.as_secs_f64() * 1e3,
+                self.scrub.inflate.as_secs_f64() * 1e3,
+                self.scrub.ratio()
+            ),
+            format!(
+                "| IPC round trip | channel ping-pong {:.2} us | host runtime call {:.2} us | {:.2}x |",
+                self.ipc.floor.as_secs_f64() * 1e6,
+                self.ipc.runtime_call.as_secs_f64() * 1e6,
+                self.ipc.ratio()
+            ),
+            format!(
+                "| state per managed GiB (fragmented) | | {:.0} B | bitmap {} B + tables {} B over {} GiB |",
+                f.state_bytes_per_gib(),
+                f.bitmap_bytes,
+                f.state_bytes - f.bitmap_bytes,
+                f.managed_frames / super::harness::GIB
+            ),
+            match &f.image_static_ram {
+                Ok(bytes) => format!(
+                    "| PVH image static RAM (.data+.bss+.rodata) | | {bytes} B ({:.1} KiB) | |",
+                    *bytes as f64 / 1024.0
+                ),
+                Err(reason) => format!("| PVH image static RAM | | null | {reason} |"),
+            },
+            String::new(),
+            format!(
+                "Hypercalls: reservation calls counted by xen-sim; aligned: a 2 GiB guest ballooned to \
+                 1 GiB and back; fragmented: a 1 GiB guest with {} random 4 KiB frames in use, ballooned \
+                 to those and back.",
+                h.fragmented_in_use
+            ),
+            format!(
+                "Superpages: a {} MiB guest, {CYCLES} random inflate/deflate cycles in 2 MiB multiples, \
+                 then back to full; intact = superpage mappings at the end / at boot.",
+                s.guest_frames >> 8
+            ),
+            format!(
+                "Bookkeeping: {} GiB out of the full guest and back, with a port completing every call \
+                 and no scrub; seed {:.3} s / {:.3} s, ballast {:.4} s / {:.4} s at 64 GiB / 1 TiB.",
+                b.moved as f64 / super::harness::GIB as f64,
+                b.guest_64gib.seed.elapsed.as_secs_f64(),
+                b.guest_1tib.seed.elapsed.as_secs_f64(),
+                b.guest_64gib.ballast.elapsed.as_secs_f64(),
+                b.guest_1tib.ballast.elapsed.as_secs_f64(),
+            ),
+            format!(
+                "Scrub and IPC: fastest of several runs (scrub) and median of {} batches of {} round \
+                 trips (IPC), both sides alternating in this run.",
+                self.ipc.batches, self.ipc.per_batch
+            ),
+            format!("Image: {}", f.image.display()),
+        ];
+        rows.join("\n")
+    }
+}

@@ -1,0 +1,114 @@
+//! Scrubbing against the floor: ballast inflating a guest whose RAM is a real host buffer,
+//! zeroing every frame before it goes back, against a plain memset of the same bytes, in the
+//! same run. Each side runs several times over a buffer dirtied and resident beforehand; the
+//! fastest run of each counts.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ballast_memory_server::{BalloonCore, Config, FrameRun, FrameScrubber, Policy};
+use ballast_xen::Gfn;
+
+use super::harness::{run_to_target, CompletingPort, NoScrub};
+use super::options::Size;
+
+const PAGE_BYTES: usize = 4096;
+const DIRT: u8 = 0xa5;
+
+/// Guest RAM as host memory: frame `n` is bytes `[n * 4096, (n + 1) * 4096)`.
+#[derive(Debug)]
+pub struct RamScrubber {
+    ram: Vec<u8>,
+}
+
+impl FrameScrubber for RamScrubber {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        let start = first.0 as usize * PAGE_BYTES;
+        let end = start + frames as usize * PAGE_BYTES;
+        if let Some(bytes) = self.ram.get_mut(start..end) {
+            bytes.fill(0);
+        }
+    }
+}
+
+/// The two sides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scrub {
+    /// Bytes scrubbed per run.
+    pub bytes: u64,
+    /// Fastest inflation of the whole guest with scrubbing.
+    pub inflate: Duration,
+    /// Fastest memset of the same bytes.
+    pub memset: Duration,
+}
+
+impl Scrub {
+    /// Inflation with scrub over memset.
+    pub fn ratio(&self) -> f64 {
+        self.inflate.as_secs_f64() / self.memset.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Measure with a guest of the size's length.
+pub fn measure(size: Size) -> Result<Scrub, String> {
+    let (bytes, runs) = match size {
+        Size::Small => (16usize << 20, 5),
+        Size::Full => (256usize << 20, 9),
+    };
+    let frames = (bytes / PAGE_BYTES) as u64;
+    let ram = [FrameRun::span(0, frames)];
+    let config = Config::new(&ram, Policy::Ballast);
+    let words = config
+        .bitmap_words()
+        .map_err(|e| format!("layout refused: {e:?}"))?;
+    let mut storage = vec![0u64; words];
+    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+        .map_err(|e| format!("layout refused: {e:?}"))?;
+    let mut port = CompletingPort::new(frames);
+    let mut scrubber = RamScrubber {
+        ram: vec![DIRT; bytes],
+    };
+    let mut inflate = Duration::MAX;
+    let mut memset = Duration::MAX;
+    for _ in 0..runs {
+        scrubber.ram.fill(DIRT);
+        let started = Instant::now();
+        let moved = run_to_target(&mut core, &mut port, &mut scrubber, 0, frames, || false)?;
+        inflate = inflate.min(started.elapsed());
+        if moved != frames || scrubber.ram.iter().any(|&b| b != 0) {
+            return Err("inflation did not scrub every frame".into());
+        }
+        run_to_target(&mut core, &mut port, &mut NoScrub, frames, frames, || false)?;
+
+        scrubber.ram.fill(DIRT);
+        let started = Instant::now();
+        black_box(&mut scrubber.ram).fill(0);
+        black_box(&scrubber.ram);
+        memset = memset.min(started.elapsed());
+    }
+    Ok(Scrub {
+        bytes: bytes as u64,
+        inflate,
+        memset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ram_scrubber_zeroes_exactly_the_frames_asked() {
+        let mut scrubber = RamScrubber {
+            ram: vec![DIRT; 4 * PAGE_BYTES],
+        };
+        scrubber.scrub(Gfn(1), 2);
+        assert!(scrubber.ram[..PAGE_BYTES].iter().all(|&b| b == DIRT));
+        assert!(scrubber.ram[PAGE_BYTES..3 * PAGE_BYTES]
+            .iter()
+            .all(|&b| b == 0));
+        assert!(scrubber.ram[3 * PAGE_BYTES..].iter().all(|&b| b == DIRT));
+        scrubber.scrub(Gfn(3), 2);
+        assert!(scrubber.ram[3 * PAGE_BYTES..].iter().all(|&b| b == DIRT));
+    }
+}

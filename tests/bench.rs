@@ -1,0 +1,93 @@
+//! `ballast bench --size small --json FILE` runs to the end and writes every published key as a
+//! number; the hypercall counts, which are deterministic, hold ballast's promises. Timings and
+//! timing ratios are only checked to be positive numbers, never compared with a bound.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const KEYS: [&str; 12] = [
+    "hypercalls_per_gib_seed",
+    "hypercalls_per_gib_ballast",
+    "hypercalls_fragmented_seed",
+    "hypercalls_fragmented_ballast",
+    "superpages_intact_seed",
+    "superpages_intact_ballast",
+    "bookkeeping_speedup_64gib",
+    "bookkeeping_speedup_1tib",
+    "scrub_vs_memset_ratio",
+    "ipc_vs_floor_ratio",
+    "state_bytes_per_gib",
+    "image_static_ram_bytes",
+];
+
+/// The key that may be null: the PVH image exists only once `ballast hil` has built it.
+const IMAGE_KEY: &str = "image_static_ram_bytes";
+
+fn number(json: &Value, key: &str) -> f64 {
+    json[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number: {}", json[key]))
+}
+
+#[test]
+fn small_bench_writes_every_key_and_keeps_the_hypercall_promises() {
+    let path = std::env::temp_dir().join(format!("ballast-bench-{}.json", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["bench", "--size", "small", "--json"])
+        .arg(&path)
+        .output()
+        .expect("ballast runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ballast bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("| hypercalls per GiB (both ways) |"),
+        "{stdout}"
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("JSON written"))
+        .expect("valid JSON");
+    std::fs::remove_file(&path).expect("temporary file removable");
+
+    let object = json.as_object().expect("a JSON object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    for key in KEYS.iter().filter(|k| **k != IMAGE_KEY) {
+        let value = number(&json, key);
+        assert!(value.is_finite() && value >= 0.0, "{key} = {value}");
+    }
+    match &json[IMAGE_KEY] {
+        Value::Null => assert!(
+            stdout.contains("| PVH image static RAM | | null |"),
+            "{stdout}"
+        ),
+        value => assert!(
+            value.as_u64().is_some_and(|b| b > 0),
+            "{IMAGE_KEY} = {value}"
+        ),
+    }
+
+    assert_eq!(number(&json, "hypercalls_per_gib_seed"), 1024.0);
+    assert!(number(&json, "hypercalls_per_gib_ballast") <= 4.0);
+    assert!(
+        number(&json, "hypercalls_fragmented_ballast")
+            <= number(&json, "hypercalls_fragmented_seed")
+    );
+    assert_eq!(number(&json, "superpages_intact_ballast"), 1.0);
+    assert!(number(&json, "superpages_intact_seed") < 1.0);
+    assert!(number(&json, "state_bytes_per_gib") > 32_768.0 - 1.0);
+    for ratio in [
+        "bookkeeping_speedup_64gib",
+        "bookkeeping_speedup_1tib",
+        "scrub_vs_memset_ratio",
+        "ipc_vs_floor_ratio",
+    ] {
+        assert!(number(&json, ratio) > 0.0, "{ratio}");
+    }
+}
