@@ -16,6 +16,7 @@ mod superpages;
 
 use std::process::ExitCode;
 
+pub use harness::{CompletingPort, NoScrub};
 pub use options::{BenchOptions, Size};
 pub use report::BenchReport;
 

@@ -1,0 +1,71 @@
+//! Dispatch of Balloon calls through the memory server of `manifests/sim.toml` on the
+//! deterministic runtime: a driver client borrows one frame (`alloc_unpopulated`, granted from
+//! the lending range without a hypercall) and gives it back (`free_unpopulated`).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use ballast::manifest::{self, IpcTables};
+use ballast::system::{self, wire, SimPolicy};
+use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
+use ballast_interfaces::runs;
+use ballast_ipc::deterministic::DeterministicRuntime;
+use ballast_ipc::{Composition, LeaseDescriptor};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn dispatch(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/sim.toml");
+    let manifest = manifest::load(&path).expect("sim.toml is valid");
+    let composition: &'static manifest::Composition =
+        Box::leak(Box::new(manifest::compose(&manifest)));
+    let parts = system::build(composition, SimPolicy::Ballast, 1).expect("sim.toml runs");
+    let tables = IpcTables::new(composition);
+    let ipc = Composition::from_tables(&tables.tables()).expect("valid tables");
+    let (handlers, map) = parts.into_deterministic();
+    let mut runtime = DeterministicRuntime::new(ipc, handlers, 1).expect("runtime starts");
+    let client = map
+        .clients
+        .first()
+        .expect("sim.toml has a driver client")
+        .clone();
+    let (region, len) = client.region.expect("the client lends a region");
+    let lease = |writable: bool| LeaseDescriptor {
+        region: region.0,
+        writable: u16::from(writable),
+        offset: 0,
+        len,
+        reserved: 0,
+    };
+    let call = |runtime: &mut DeterministicRuntime, request: &[u8], writable: bool| {
+        let id = runtime
+            .submit_call(
+                client.component,
+                client.endpoint,
+                request,
+                Some(lease(writable)),
+            )
+            .expect("the memory server is reachable");
+        runtime.run_until_idle(1_000).expect("invariants hold");
+        runtime
+            .take_reply(id)
+            .expect("answered")
+            .expect("delivered")
+    };
+    let alloc = wire::alloc_unpopulated(1, u64::MAX);
+    c.bench_function("balloon_alloc_and_free_one_frame", |b| {
+        b.iter(|| {
+            let reply = call(&mut runtime, &alloc, true);
+            let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).expect("granted");
+            let bytes = runtime.region(region).expect("own region");
+            let loan = runs::read(bytes, body.runs as usize)
+                .expect("runs")
+                .to_vec();
+            let written = runs::write(bytes, loan.into_iter()).expect("fits");
+            let reply = call(&mut runtime, &wire::free_unpopulated(written as u32), false);
+            black_box(wire::reply(&reply).map(|(status, _)| status))
+        })
+    });
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
