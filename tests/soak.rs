@@ -4,11 +4,12 @@
 //! clients borrowing, returning (whole, partly, forged) and one of them dying, and the memory
 //! server's invariant (plus xen-sim's leak counter) checked after EVERY runtime step.
 //!
-//! Default: 10^5 steps in total (`cargo test --release --test soak`). Long run: 10^6 steps,
-//! `cargo test --release --test soak -- --ignored`, or any size with `BALLAST_SOAK_STEPS=N`.
-//! A failing seed prints its replay command: `BALLAST_SOAK_SEED=<seed> cargo test --release
-//! --test soak -- soak_campaign` replays exactly that seed (the runtime, xen-sim's faults and
-//! the driver all draw from it).
+//! Default: 10^5 steps in total, plus a short count at every position of the seed policy's
+//! calls and every 4th of ballast's (`cargo test --release --test soak`). Long run: 10^6 steps
+//! and every position of both (`cargo test --release --test soak -- --ignored`); any campaign
+//! size with `BALLAST_SOAK_STEPS=N`. A failing seed prints its replay command:
+//! `BALLAST_SOAK_SEED=<seed> cargo test --release --test soak -- soak_campaign --nocapture`
+//! replays exactly that seed (the runtime, xen-sim's faults and the driver all draw from it).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -99,6 +100,8 @@ struct Soak {
     clients: Vec<Client>,
     hook: Rc<RefCell<HookState>>,
     report: SeedReport,
+    /// The command that replays this run.
+    replay: String,
 }
 
 fn lease(cap: &ExternalCap, writable: bool) -> LeaseDescriptor {
@@ -119,13 +122,16 @@ fn overlap(a: &WireRun, b: &WireRun) -> bool {
 impl Soak {
     /// The campaign's system for `seed`: policies alternate, faults planned from the seed.
     fn new(seed: u64) -> Soak {
-        let policy = if seed % 2 == 0 {
+        let policy = if seed.is_multiple_of(2) {
             SimPolicy::Ballast
         } else {
             SimPolicy::Seed
         };
         let mut soak = Soak::quiet(seed, policy);
         Soak::plan_faults(&soak.map, &mut soak.rng);
+        soak.replay = format!(
+            "BALLAST_SOAK_SEED={seed} cargo test --release --test soak -- soak_campaign --nocapture"
+        );
         soak
     }
 
@@ -178,6 +184,7 @@ impl Soak {
             clients,
             hook,
             report: SeedReport::default(),
+            replay: "cargo test --release --test soak -- short_count --include-ignored".into(),
         }
     }
 
@@ -258,10 +265,7 @@ impl Soak {
     }
 
     fn fail(&self, what: &str) -> String {
-        format!(
-            "seed {}: {what}\nreplay: BALLAST_SOAK_SEED={} cargo test --release --test soak -- soak_campaign --nocapture",
-            self.seed, self.seed
-        )
+        format!("seed {}: {what}\nreplay: {}", self.seed, self.replay)
     }
 
     fn violation(&self) -> Option<String> {
@@ -615,15 +619,18 @@ fn soak_campaign_one_million_steps() {
 
 /// One balloon-out call shortened at each position `completed` of its extents, for both
 /// policies (the seed's single frames, 512 per call; ballast's superpages, 512 per call, whose
-/// failing extent also freed `pages` of its frames, every page position covered): the model
-/// accounts exactly the completed prefix, the invariant holds at every step, the target is
-/// reached, then the way back up too. `BALLAST_SOAK_POSITION_STEP=n` tries every n-th position.
-#[test]
-fn a_short_count_at_every_position_is_accounted_exactly() {
-    let stride = env_u64("BALLAST_SOAK_POSITION_STEP").unwrap_or(1) as usize;
+/// failing extent also freed `pages` of its frames): the model accounts exactly the completed
+/// prefix, the invariant holds at every step, the target is reached, then the way back up too.
+/// Positions `0..=512` step by `seed_stride` and `ballast_stride`.
+fn short_count_positions(seed_stride: usize, ballast_stride: usize) {
     let mut cases = 0;
-    for (policy, frames_down) in [(SimPolicy::Seed, 512), (SimPolicy::Ballast, 512 * 512)] {
+    let policies = [
+        (SimPolicy::Seed, 512, seed_stride),
+        (SimPolicy::Ballast, 512 * 512, ballast_stride),
+    ];
+    for (policy, frames_down, stride) in policies {
         for completed in (0..=512u64).step_by(stride) {
+            // 97 is odd, so the failing superpage's freed part takes every value 0..512.
             let pages = match policy {
                 SimPolicy::Ballast => (completed * 97) % 512,
                 _ => 0,
@@ -649,4 +656,16 @@ fn a_short_count_at_every_position_is_accounted_exactly() {
         }
     }
     println!("short count positions tried: {cases}");
+}
+
+/// Every position of the seed's calls, every 4th of ballast's (each of those balloons 1 GiB).
+#[test]
+fn a_short_count_at_every_position_is_accounted_exactly() {
+    short_count_positions(1, 4);
+}
+
+#[test]
+#[ignore = "long run: cargo test --release --test soak -- --ignored"]
+fn a_short_count_at_every_position_of_both_policies() {
+    short_count_positions(1, 1);
 }
