@@ -1,0 +1,26 @@
+//! The console: Xen's `console_io` hypercall, which Xen 4.17 accepts from a dom0less domU and
+//! prints on its serial line prefixed with `(d1) `.
+
+use ballast_xen::backend::aarch64::Arm64Hypercall;
+use ballast_xen::backend::XenHypercalls;
+use ballast_xen::Hypervisor;
+
+/// Where console bytes go.
+#[derive(Debug)]
+pub struct Console {
+    xen: XenHypercalls<Arm64Hypercall>,
+}
+
+impl Console {
+    /// A console over the hypercall instruction.
+    pub const fn new(hypercall: Arm64Hypercall) -> Console {
+        Console {
+            xen: XenHypercalls::new(hypercall),
+        }
+    }
+
+    /// Write `bytes`; whether Xen took them.
+    pub fn write(&mut self, bytes: &[u8]) -> bool {
+        self.xen.console_write(bytes).is_ok()
+    }
+}

@@ -1,0 +1,149 @@
+//! Guest-physical memory: choosing where the scenario may work (the largest 2 MiB-aligned run of
+//! mapped RAM that holds neither the image nor the device tree; the unbacked range above RAM), and
+//! the scenario's access to those frames through the identity map (`mmu.rs`). A read of a frame
+//! Xen no longer backs raises a data abort, which the probe read survives (`vectors.rs`).
+
+use ballast_xen::Gfn;
+
+use crate::device_tree::Bank;
+use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
+use crate::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
+use crate::vectors::{self, Probe};
+
+const PAGE_BYTES: u64 = 4096;
+const SUPERPAGE_BYTES: u64 = 2 << 20;
+/// Unbacked space the scenario wants above RAM, for populating past the maximum.
+const HOLE_BYTES: u64 = 256 << 20;
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// The bytes the image occupies (code, data, .bss, stack).
+pub fn image_bounds() -> Bank {
+    Bank {
+        start: core::ptr::addr_of!(__image_start) as u64,
+        end: core::ptr::addr_of!(__image_end) as u64,
+    }
+}
+
+/// Why no layout fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum LayoutError {
+    /// No mapped RAM free of the image and the device tree.
+    NoFreeRam = 1,
+    /// The range above RAM is not mapped.
+    NoHole,
+}
+
+/// The largest 2 MiB-aligned piece of `bank`, clipped to the mapped window, that overlaps none
+/// of `taken`.
+fn largest_piece(bank: Bank, taken: &[Bank]) -> (u64, u64) {
+    let mut best = (0, 0);
+    let mut start = bank.start.max(MAPPED_RAM_START);
+    let end = bank.end.min(MAPPED_RAM_END);
+    while start < end {
+        let next_taken = taken
+            .iter()
+            .filter(|used| used.end > start && used.start < end)
+            .min_by_key(|used| used.start);
+        let piece_end = next_taken.map_or(end, |used| used.start.max(start));
+        let aligned = (
+            start.div_ceil(SUPERPAGE_BYTES) * SUPERPAGE_BYTES,
+            piece_end / SUPERPAGE_BYTES * SUPERPAGE_BYTES,
+        );
+        if aligned.1 > aligned.0 && aligned.1 - aligned.0 > best.1 - best.0 {
+            best = aligned;
+        }
+        start = next_taken.map_or(end, |used| used.end.max(start + 1));
+    }
+    best
+}
+
+/// Choose the scenario's frames among `banks`, avoiding `taken`.
+pub fn plan(banks: &[Bank], taken: &[Bank]) -> Result<Layout, LayoutError> {
+    let (start, end) = banks
+        .iter()
+        .map(|&bank| largest_piece(bank, taken))
+        .max_by_key(|(start, end)| end - start)
+        .filter(|(start, end)| end > start)
+        .ok_or(LayoutError::NoFreeRam)?;
+    let ram_end = banks.iter().map(|bank| bank.end).max().unwrap_or(0);
+    let hole_start = ram_end.div_ceil(SUPERPAGE_BYTES) * SUPERPAGE_BYTES;
+    let overlaps_ram = banks
+        .iter()
+        .any(|bank| bank.start < hole_start + HOLE_BYTES && hole_start < bank.end);
+    if hole_start + HOLE_BYTES > MAPPED_RAM_END || overlaps_ram {
+        return Err(LayoutError::NoHole);
+    }
+    Ok(Layout {
+        free: FrameRange {
+            first: start / PAGE_BYTES,
+            frames: (end - start) / PAGE_BYTES,
+        },
+        hole: FrameRange {
+            first: hole_start / PAGE_BYTES,
+            frames: HOLE_BYTES / PAGE_BYTES,
+        },
+    })
+}
+
+/// The scenario's RAM: frames the image does not use, reached through the identity map.
+#[derive(Debug)]
+pub struct ScenarioRam {
+    range: FrameRange,
+}
+
+impl ScenarioRam {
+    /// Access to `layout.free`, which `plan` chose.
+    pub fn new(layout: &Layout) -> ScenarioRam {
+        ScenarioRam { range: layout.free }
+    }
+
+    fn page(&self, gfn: Gfn) -> Result<*mut u64, FrameError> {
+        if self.range.contains(gfn) {
+            Ok(gfn.address() as *mut u64)
+        } else {
+            Err(FrameError::NotScenarioRam)
+        }
+    }
+}
+
+impl FrameMemory for ScenarioRam {
+    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError> {
+        if range.frames == 0 {
+            return Ok(());
+        }
+        let start = self.page(range.frame(0))?;
+        self.page(range.frame(range.frames - 1))?;
+        let words = range.frames as usize * WORDS_PER_PAGE;
+        // SAFETY: the whole range lies in scenario RAM (both ends checked; `FrameRange` is
+        // contiguous), which `plan` chose away from the image, its stack and the device tree,
+        // and which is identity-mapped; nothing else in the image references it.
+        let words = unsafe { core::slice::from_raw_parts_mut(start, words) };
+        words.fill(word);
+        Ok(())
+    }
+
+    fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError> {
+        if index >= WORDS_PER_PAGE {
+            return Err(FrameError::WordOutOfPage);
+        }
+        let page = self.page(gfn)?;
+        // SAFETY: as in `fill`; the address is 8-byte aligned and mapped, so an abort can only
+        // come from Xen (an unbacked frame), which the probe survives.
+        let probe = unsafe { vectors::probe_read(page.wrapping_add(index) as u64) };
+        Ok(match probe {
+            Probe::Value(word) => Read::Word(word),
+            Probe::Aborted(syndrome) => Read::Aborted(syndrome),
+        })
+    }
+
+    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
+        let page = self.page(gfn)?;
+        // SAFETY: as in `fill`, for every word of one page of scenario RAM; volatile because the
+        // page has just come back from Xen.
+        Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
+    }
+}

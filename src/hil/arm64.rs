@@ -1,0 +1,189 @@
+//! `ballast hil --arch aarch64`: build the arm64 image as a flat Image, generate the device tree
+//! that boots it as a dom0less domU (QEMU's own tree plus the `xen,domain` node), boot Debian's
+//! arm64 Xen 4.17 with it under `qemu-system-aarch64`, stream and decode its defmt log, stop QEMU
+//! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports.
+//! `scripts/setup-arm64` installs QEMU and dtc and fetches Xen into `target/xen-arm64/`.
+
+mod device_tree;
+mod machine;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use super::decode::{Line, LogDecoder};
+use super::verify::Verifier;
+use super::{missing, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
+
+/// How long the log may keep coming after the verdict before QEMU is stopped.
+const AFTER_VERDICT: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+struct Options {
+    scenario: String,
+    timeout: Duration,
+    xen: Option<PathBuf>,
+}
+
+/// Whether `args` ask for the arm64 run.
+pub fn requested(args: &[String]) -> bool {
+    args.windows(2)
+        .any(|pair| pair[0] == "--arch" && pair[1] == "aarch64")
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        scenario: "balloon".into(),
+        timeout: DEFAULT_TIMEOUT,
+        xen: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--arch" => {
+                value()?;
+            }
+            "--scenario" => options.scenario = value()?.clone(),
+            "--timeout" => {
+                let seconds = value()?;
+                let seconds: u64 = seconds
+                    .parse()
+                    .map_err(|_| format!("--timeout {seconds}: expected seconds"))?;
+                options.timeout = Duration::from_secs(seconds);
+            }
+            "--xen" => options.xen = Some(value()?.into()),
+            other => return Err(format!("unknown option {other} for --arch aarch64")),
+        }
+    }
+    Ok(options)
+}
+
+/// Run `ballast hil --arch aarch64` with `args` (after the subcommand).
+pub fn run(args: &[String]) -> ExitCode {
+    let options = match parse_options(args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--scenario balloon] [--timeout SECONDS] [--xen XEN]");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = root.join(machine::WORK_DIR);
+    let xen = options
+        .xen
+        .clone()
+        .unwrap_or_else(|| work.join(machine::XEN));
+    let tools = match machine::Tools::find(&xen) {
+        Ok(tools) => tools,
+        Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
+    };
+    let prepared = machine::build_image(&root.join(machine::IMAGE_DIR), &work).and_then(|elf| {
+        let image = work.join("ballast-xen-arm64.bin");
+        machine::flatten(&tools.objcopy, &elf, &image)?;
+        let dtb = work.join("xen-arm64.dtb");
+        let image_bytes = std::fs::metadata(&image)
+            .map_err(|error| format!("cannot stat {}: {error}", image.display()))?
+            .len();
+        let domain = device_tree::Domain {
+            memory_kib: device_tree::DOMAIN_MEMORY_KIB,
+            module_address: machine::MODULE_ADDRESS,
+            module_bytes: image_bytes,
+            bootargs: format!("scenario={}", options.scenario),
+        };
+        device_tree::generate(&tools, &work, &domain, &dtb)?;
+        let elf_bytes = std::fs::read(&elf)
+            .map_err(|error| format!("cannot read {}: {error}", elf.display()))?;
+        Ok((image, dtb, elf_bytes))
+    });
+    let (image, dtb, elf) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("ballast hil: {message}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    let table = match defmt_decoder::Table::parse(&elf) {
+        Ok(Some(table)) => table,
+        Ok(None) => {
+            eprintln!("ballast hil: the arm64 image has no defmt table");
+            return ExitCode::from(EXIT_SETUP);
+        }
+        Err(error) => {
+            eprintln!("ballast hil: cannot read the arm64 image's defmt table: {error}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    println!(
+        "ballast hil: {} -kernel {} -dtb {} -device loader,file={},addr={:#x}",
+        tools.qemu.display(),
+        xen.display(),
+        dtb.display(),
+        image.display(),
+        machine::MODULE_ADDRESS
+    );
+    let qemu = match machine::Qemu::start(&tools.qemu, &xen, &dtb, &image) {
+        Ok(qemu) => qemu,
+        Err(message) => {
+            eprintln!("ballast hil: {message}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    watch(qemu, &table, &options)
+}
+
+/// Decode the serial line until the guest's verdict (and a moment more) or the timeout.
+fn watch(qemu: machine::Qemu, table: &defmt_decoder::Table, options: &Options) -> ExitCode {
+    let mut deadline = qemu.started + options.timeout;
+    let mut decoder = LogDecoder::new(table);
+    let mut verifier = Verifier::default();
+    let mut passed_at = None;
+    let mut verdict_seen = false;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let serial = match qemu.lines.recv_timeout(wait) {
+            Ok(serial) => serial,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        };
+        let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
+        match decoder.line(&serial.text) {
+            Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
+            Line::Garbled(text) => {
+                println!("[{stamp:8.3}s] ????  | {text}");
+                verifier
+                    .problems
+                    .push(format!("undecodable defmt line: {text}"));
+            }
+            Line::Messages(messages) => {
+                for message in messages {
+                    println!("[{stamp:8.3}s] guest | {message}");
+                    verifier.message(&message);
+                    if verifier.result == Some(true) && passed_at.is_none() {
+                        passed_at = Some(serial.at.duration_since(qemu.started));
+                    }
+                }
+            }
+        }
+        if verifier.result.is_some() && !verdict_seen {
+            verdict_seen = true;
+            deadline = deadline.min(Instant::now() + AFTER_VERDICT);
+        }
+    }
+    let started = qemu.started;
+    let exited_by_itself = qemu.stop();
+    let mut problems = verifier.finish().to_vec();
+    if !verdict_seen {
+        problems.push(format!(
+            "no verdict from the guest within {:?}; QEMU {} after {:.1}s",
+            options.timeout,
+            if exited_by_itself {
+                "exited"
+            } else {
+                "was stopped"
+            },
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    summarize(&verifier, &problems, passed_at)
+}
