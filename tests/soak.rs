@@ -437,12 +437,21 @@ impl Soak {
         self.clients[index].busy = Some(Busy::Forged(call));
     }
 
-    /// Collect the replies that arrived and check what they grant.
+    /// Collect the replies that arrived and check what they grant. Returns first: frames given
+    /// back in this burst may already have been lent to someone else in it.
     fn collect(&mut self) -> Result<(), String> {
-        for index in 0..self.clients.len() {
+        let allocs_last = (0..self.clients.len()).map(|index| (false, index));
+        let order: Vec<(bool, usize)> = allocs_last
+            .clone()
+            .chain(allocs_last.map(|(_, index)| (true, index)))
+            .collect();
+        for (allocs, index) in order {
             let Some(busy) = self.clients[index].busy else {
                 continue;
             };
+            if allocs != matches!(busy, Busy::Alloc(_)) {
+                continue;
+            }
             let (Busy::Alloc(call) | Busy::Free(call, _) | Busy::Forged(call)) = busy;
             let Some(reply) = self.runtime.take_reply(call) else {
                 continue;
@@ -489,14 +498,16 @@ impl Soak {
         let runs = runs::read(region, body.runs as usize).map(<[WireRun]>::to_vec);
         let runs = runs.ok_or_else(|| self.fail("grant runs do not fit the lease"))?;
         for run in &runs {
-            let clash = self.clients.iter().any(|c| {
-                c.held
-                    .iter()
-                    .chain(c.returning.iter())
-                    .any(|r| overlap(r, run))
+            let clash = self.clients.iter().enumerate().find_map(|(owner, c)| {
+                let held = c.held.iter().chain(c.returning.iter());
+                held.copied()
+                    .find(|r| overlap(r, run))
+                    .map(|r| (owner, c.alive, r))
             });
-            if clash {
-                return Err(self.fail(&format!("frames {run:?} lent twice")));
+            if let Some((owner, alive, theirs)) = clash {
+                return Err(self.fail(&format!(
+                    "frames {run:?} lent to client {index} while client {owner} (alive: {alive}) holds {theirs:?}"
+                )));
             }
             let end = run.first_gfn + run.count;
             if run.first_gfn < RAM_END {
