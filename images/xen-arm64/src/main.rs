@@ -1,6 +1,6 @@
 //! The ballast arm64 image: boots on Xen as a dom0less domU, logs through defmt to the Xen
-//! console, turns on its MMU with an identity map, reads its RAM and command line from the device
-//! tree Xen built for it, runs the Xen-facts scenario the command line names (`scenario=balloon`,
+//! console, reads its RAM and command line from the device tree Xen built for it, turns on its
+//! MMU with an identity map of that RAM, runs the Xen-facts scenario the command line names (`scenario=balloon`,
 //! the default) through ballast's Xen backend, and reports PASS or FAIL.
 #![no_std]
 #![no_main]
@@ -46,8 +46,6 @@ extern "C" fn rust_main(device_tree: u64) -> ! {
         device_tree,
         boot::STACK_BYTES
     );
-    let pa_range = mmu::enable();
-    defmt::info!("mmu on identity_map pa_range={=u64}", pa_range);
     let verdict = run(device_tree, hypercall);
     match verdict {
         Verdict::Pass => defmt::info!("RESULT PASS"),
@@ -76,6 +74,11 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
     for bank in &info.banks {
         defmt::info!("memory start={=u64:#x} end={=u64:#x}", bank.start, bank.end);
     }
+    let pa_range = mmu::enable(&info.banks);
+    defmt::info!(
+        "mmu on identity_map ram=normal_write_back elsewhere=device pa_range={=u64}",
+        pa_range
+    );
     let image = memory::image_bounds();
     defmt::info!(
         "image start={=u64:#x} end={=u64:#x}",
