@@ -27,8 +27,9 @@ use crate::exit::Verdict;
 use crate::scenario::Checks;
 
 const PAGE_BYTES: u64 = 4096;
-/// The scenarios `scenario=` accepts.
-const SCENARIOS: &[&str] = &["balloon"];
+/// The scenarios `scenario=` accepts: `fault` reads an address the MMU does not map, to show a
+/// fault reported on the console and ending the run.
+const SCENARIOS: &[&str] = &["balloon", "fault"];
 
 /// Called by the boot path with the guest-physical address of the device tree.
 #[no_mangle]
@@ -109,6 +110,14 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
     defmt::info!("scenario name={=str}", name);
     if !SCENARIOS.contains(&name) {
         defmt::error!("scenario {=str}: unknown; known: {=[?]}", name, SCENARIOS);
+        return Verdict::Fail;
+    }
+    if name == "fault" {
+        defmt::info!("reading unmapped address={=u64:#x}", mmu::UNMAPPED);
+        // SAFETY: the read faults (the address is outside every table entry), and the vector
+        // table ends the run; nothing is read or written.
+        let word = unsafe { (mmu::UNMAPPED as *const u64).read_volatile() };
+        defmt::error!("unmapped address read as {=u64:#x}", word);
         return Verdict::Fail;
     }
     let mut xen = XenHypercalls::new(hypercall);

@@ -13,6 +13,8 @@ use crate::device_tree::Bank;
 
 /// The first byte past RAM the image maps.
 pub const MAPPED_RAM_END: u64 = 4 << 30;
+/// An address no table entry maps: reading it raises a translation fault.
+pub const UNMAPPED: u64 = 8 << 30;
 /// The first byte of RAM the image maps.
 pub const MAPPED_RAM_START: u64 = 1 << 30;
 
