@@ -3,25 +3,35 @@
 //! or the arm64 Xen image is missing, which `ballast hil` signals with exit status 77
 //! (`scripts/setup-arm64` installs them).
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 const EXIT_MISSING_TOOLS: i32 = 77;
 
-#[test]
-fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
+/// Run `ballast hil --arch aarch64` with `args`; `None` (after a loud message) when a tool or Xen
+/// is missing.
+fn hil(args: &[&str]) -> Option<(Output, String, String)> {
     let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(["hil", "--arch", "aarch64"])
+        .args(args)
         .output()
         .expect("the ballast binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if output.status.code() == Some(EXIT_MISSING_TOOLS) {
         eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
         eprintln!("!! SKIPPED: arm64 real-Xen test NOT run: a tool or Xen is missing");
         eprintln!("!! {}", stderr.trim());
         eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
-        return;
+        return None;
     }
+    Some((output, stdout, stderr))
+}
+
+#[test]
+fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
+    let Some((output, stdout, stderr)) = hil(&[]) else {
+        return;
+    };
     assert!(
         output.status.success(),
         "ballast hil --arch aarch64 failed ({}):\n{stdout}\n{stderr}",
@@ -38,6 +48,26 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
         "overmax",
         "timing policy=2M run=first",
         "timing policy=4K run=repeat",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_fault_in_the_arm64_image_is_reported_and_ends_the_run_as_a_failure() {
+    let Some((output, stdout, stderr)) = hil(&["--scenario", "fault"]) else {
+        return;
+    };
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a faulting guest must fail the run:\n{stdout}\n{stderr}"
+    );
+    for report in [
+        "guest | fault kind=4",
+        "class=0x25",
+        "guest | RESULT FAIL",
+        "ballast hil: FAIL",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }

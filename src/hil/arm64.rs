@@ -82,7 +82,8 @@ pub fn run(args: &[String]) -> ExitCode {
     let prepared = machine::build_image(&root.join(machine::IMAGE_DIR), &work).and_then(|elf| {
         let image = work.join("ballast-xen-arm64.bin");
         machine::flatten(&tools.objcopy, &elf, &image)?;
-        let dtb = work.join("xen-arm64.dtb");
+        // One tree per run: runs at the same time (the tests) boot different command lines.
+        let dtb = work.join(format!("xen-arm64-{}.dtb", std::process::id()));
         let image_bytes = std::fs::metadata(&image)
             .map_err(|error| format!("cannot stat {}: {error}", image.display()))?
             .len();
@@ -130,7 +131,11 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     };
-    watch(qemu, &table, &options)
+    let status = watch(qemu, &table, &options);
+    for file in [dtb.with_extension("dts"), dtb] {
+        std::fs::remove_file(file).ok();
+    }
+    status
 }
 
 /// Decode the serial line until the guest's verdict (and a moment more) or the timeout.
