@@ -38,28 +38,32 @@ fn wire(runs: &[FrameRun]) -> impl ExactSizeIterator<Item = WireRun> + '_ {
     })
 }
 
-/// Answer a deferred allocation: write its runs into the caller's lease, then reply.
+/// Answer a deferred allocation: write its runs into the caller's lease, then reply. Returns
+/// `false` if granted runs could not be delivered (the caller's lease is gone): the caller must
+/// take them back, since the client never learns them.
 pub(super) fn answer_deferred(
     sys: &mut dyn Sys,
     responder: AllocUnpopulatedResponder,
     result: Result<&[FrameRun], LendError>,
-) {
-    let reply = match result {
+) -> bool {
+    let (reply, delivered) = match result {
         Ok(granted) => {
             let written = sys
                 .lease_bytes(responder.badge(), &responder.lease())
                 .ok()
                 .and_then(|lease| runs::write(lease, wire(granted)));
             match written {
-                Some(count) => responder.ok(AllocUnpopulatedReply { runs: count as u32 }),
-                // The client withdrew its lease; the runs stay lent to it until it frees them
-                // or dies.
-                None => responder.err(BalloonError::LeaseTooSmall),
+                Some(count) => (
+                    responder.ok(AllocUnpopulatedReply { runs: count as u32 }),
+                    true,
+                ),
+                None => (responder.err(BalloonError::LeaseTooSmall), false),
             }
         }
-        Err(error) => responder.err(balloon_error(error)),
+        Err(error) => (responder.err(balloon_error(error)), true),
     };
     reply.send(sys);
+    delivered
 }
 
 impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonServer

@@ -169,11 +169,13 @@ where
                 continue;
             };
             let waiting = self.waiting.swap_remove(index);
-            balloon_api::answer_deferred(
-                sys,
-                waiting.responder,
-                settled.result.map(|n| &runs[..n]),
-            );
+            let granted = settled.result.map(|n| &runs[..n]);
+            if !balloon_api::answer_deferred(sys, waiting.responder, granted) {
+                // The runs never reached the client: take them back rather than strand them.
+                if let Ok(undelivered) = granted {
+                    let _ = self.core.free_unpopulated(waiting.client, undelivered);
+                }
+            }
         }
     }
 }
