@@ -186,23 +186,9 @@ fn boot_and_check(
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         };
         let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
-        match decoder.line(&serial.text) {
-            Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
-            Line::Garbled(text) => {
-                println!("[{stamp:8.3}s] ????  | {text}");
-                verifier
-                    .problems
-                    .push(format!("undecodable defmt line: {text}"));
-            }
-            Line::Messages(messages) => {
-                for message in messages {
-                    println!("[{stamp:8.3}s] guest | {message}");
-                    verifier.message(&message);
-                    if verifier.result == Some(true) && passed_at.is_none() {
-                        passed_at = Some(serial.at.duration_since(qemu.started));
-                    }
-                }
-            }
+        if show_serial_line(&mut decoder, &mut verifier, &serial.text, stamp) && passed_at.is_none()
+        {
+            passed_at = Some(serial.at.duration_since(qemu.started));
         }
     }
     let started = qemu.started;
@@ -221,6 +207,32 @@ fn boot_and_check(
         )),
     }
     summarize(&verifier, &problems, passed_at)
+}
+
+/// Print one serial line with its time since QEMU started, and feed the guest's messages to the
+/// verifier. Returns whether the guest has passed.
+fn show_serial_line(
+    decoder: &mut LogDecoder<'_>,
+    verifier: &mut Verifier,
+    text: &str,
+    stamp: f64,
+) -> bool {
+    match decoder.line(text) {
+        Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
+        Line::Garbled(text) => {
+            println!("[{stamp:8.3}s] ????  | {text}");
+            verifier
+                .problems
+                .push(format!("undecodable defmt line: {text}"));
+        }
+        Line::Messages(messages) => {
+            for message in messages {
+                println!("[{stamp:8.3}s] guest | {message}");
+                verifier.message(&message);
+            }
+        }
+    }
+    verifier.result == Some(true)
 }
 
 fn summarize(verifier: &Verifier, problems: &[String], passed_at: Option<Duration>) -> ExitCode {

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use super::decode::{Line, LogDecoder};
+use super::decode::LogDecoder;
 use super::verify::Verifier;
-use super::{missing, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
+use super::{missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
 
 /// How long the log may keep coming after the verdict before QEMU is stopped.
 const AFTER_VERDICT: Duration = Duration::from_millis(500);
@@ -152,23 +152,9 @@ fn watch(qemu: machine::Qemu, table: &defmt_decoder::Table, options: &Options) -
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         };
         let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
-        match decoder.line(&serial.text) {
-            Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
-            Line::Garbled(text) => {
-                println!("[{stamp:8.3}s] ????  | {text}");
-                verifier
-                    .problems
-                    .push(format!("undecodable defmt line: {text}"));
-            }
-            Line::Messages(messages) => {
-                for message in messages {
-                    println!("[{stamp:8.3}s] guest | {message}");
-                    verifier.message(&message);
-                    if verifier.result == Some(true) && passed_at.is_none() {
-                        passed_at = Some(serial.at.duration_since(qemu.started));
-                    }
-                }
-            }
+        if show_serial_line(&mut decoder, &mut verifier, &serial.text, stamp) && passed_at.is_none()
+        {
+            passed_at = Some(serial.at.duration_since(qemu.started));
         }
         if verifier.result.is_some() && !verdict_seen {
             verdict_seen = true;
