@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use ballast::manifest::Target;
 use decode::{Line, LogDecoder};
 use verify::Verifier;
 
@@ -105,7 +106,10 @@ pub fn run(args: &[String]) -> ExitCode {
     let composition_rs = work.join("xen-pvh-composition.rs");
     let generated = std::fs::create_dir_all(&work)
         .map_err(|error| format!("cannot create {}: {error}", work.display()))
-        .and_then(|()| composition::write(&root.join(composition::MANIFEST), &composition_rs));
+        .and_then(|()| {
+            let manifest = composition::PVH_MANIFEST;
+            composition::write(root, manifest, Target::XenPvh, &composition_rs)
+        });
     let prepared = generated.and_then(|()| {
         let env = (composition::ENV_VAR, composition_rs.as_path());
         qemu::build_image(&root.join("images/xen-pvh"), &work, env)

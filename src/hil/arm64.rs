@@ -1,4 +1,5 @@
-//! `ballast hil --arch aarch64`: build the arm64 image as a flat Image, generate the device tree
+//! `ballast hil --arch aarch64`: generate the composition of `manifests/xen-arm64.toml`, build the
+//! arm64 image as a flat Image, generate the device tree
 //! that boots it as a dom0less domU (QEMU's own tree plus the `xen,domain` node), boot Debian's
 //! arm64 Xen 4.17 with it under `qemu-system-aarch64`, stream and decode its defmt log, stop QEMU
 //! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports.
@@ -12,6 +13,9 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use ballast::manifest::Target;
+
+use super::composition;
 use super::decode::LogDecoder;
 use super::verify::Verifier;
 use super::{missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
@@ -79,7 +83,18 @@ pub fn run(args: &[String]) -> ExitCode {
         Ok(tools) => tools,
         Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
     };
-    let prepared = machine::build_image(&root.join(machine::IMAGE_DIR), &work).and_then(|elf| {
+    let composition_rs = work.join("xen-arm64-composition.rs");
+    let generated = std::fs::create_dir_all(&work)
+        .map_err(|error| format!("cannot create {}: {error}", work.display()))
+        .and_then(|()| {
+            let manifest = composition::ARM64_MANIFEST;
+            composition::write(root, manifest, Target::XenArm64, &composition_rs)
+        });
+    let built = generated.and_then(|()| {
+        let env = (composition::ENV_VAR, composition_rs.as_path());
+        machine::build_image(&root.join(machine::IMAGE_DIR), &work, env)
+    });
+    let prepared = built.and_then(|elf| {
         let image = work.join("ballast-xen-arm64.bin");
         machine::flatten(&tools.objcopy, &elf, &image)?;
         // One tree per run: runs at the same time (the tests) boot different command lines.

@@ -1,28 +1,39 @@
-//! The composition of `manifests/xen-pvh.toml` as Rust source for the PVH image (const data,
-//! `no_std`): the IPC tables the static runtime runs from, each component's role and quota, the
-//! ops every endpoint grants, the Xen limits, the memory layout and the memory server's sizing.
-//! `ballast hil` writes it next to the image build and points the image's build script at it, so
-//! every id and badge in the image comes from the manifest.
+//! The composition of a real-Xen image's manifest (`manifests/xen-pvh.toml`,
+//! `manifests/xen-arm64.toml`) as Rust source for the image (const data, `no_std`): the IPC tables
+//! the static runtime runs from, each component's role and quota, the ops every endpoint grants,
+//! the Xen limits, the memory layout and the memory server's sizing. `ballast hil` writes it next
+//! to the image build and points the build script of `images/guest` at it, so every id and badge
+//! in the image comes from the manifest.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ballast::manifest::{self, Composition, IpcTables, Kind, Policy};
+use ballast::manifest::{self, Composition, IpcTables, Kind, Policy, Target};
 use ballast_ipc::{ComponentKind, EndpointKind};
 
-/// The manifest the image hosts.
-pub const MANIFEST: &str = "manifests/xen-pvh.toml";
+/// The manifest the x86-64 PVH image hosts.
+pub const PVH_MANIFEST: &str = "manifests/xen-pvh.toml";
+/// The manifest the arm64 image hosts.
+pub const ARM64_MANIFEST: &str = "manifests/xen-arm64.toml";
 /// The environment variable naming the generated file for the image's build script.
-pub const ENV_VAR: &str = "BALLAST_PVH_COMPOSITION";
+pub const ENV_VAR: &str = "BALLAST_GUEST_COMPOSITION";
 
-/// Load and validate the manifest at `path` and write its composition as Rust source to `out`.
-pub fn write(path: &Path, out: &Path) -> Result<(), String> {
-    let manifest = manifest::load(path).map_err(|errors| {
+/// Load and validate `manifest` (a path under `root`), check that it describes an image for
+/// `target`, and write its composition as Rust source to `out`.
+pub fn write(root: &Path, manifest: &str, target: Target, out: &Path) -> Result<(), String> {
+    let loaded = manifest::load(root.join(manifest)).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         lines.join("\n")
     })?;
-    let composition = manifest::compose(&manifest);
-    let source = emit(&composition, MANIFEST);
+    if loaded.spec.image.target != target {
+        return Err(format!(
+            "{manifest}: image.target is \"{}\", but this image runs on \"{}\"",
+            loaded.spec.image.target.as_str(),
+            target.as_str()
+        ));
+    }
+    let composition = manifest::compose(&loaded);
+    let source = emit(&composition, manifest);
     if std::fs::read_to_string(out).is_ok_and(|existing| existing == source) {
         return Ok(());
     }
@@ -177,10 +188,34 @@ mod tests {
 
     #[test]
     fn the_pvh_manifest_becomes_tables_with_every_component_and_grant() {
+        tables_with_every_component_and_grant(PVH_MANIFEST);
+    }
+
+    #[test]
+    fn the_arm64_manifest_becomes_tables_with_every_component_and_grant() {
+        tables_with_every_component_and_grant(ARM64_MANIFEST);
+    }
+
+    #[test]
+    fn a_manifest_for_another_target_is_refused() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let manifest = manifest::load(root.join(MANIFEST)).expect("the shipped manifest is valid");
+        let out =
+            std::env::temp_dir().join(format!("ballast-wrong-target-{}.rs", std::process::id()));
+        let refused = write(root, PVH_MANIFEST, Target::XenArm64, &out);
+        assert_eq!(
+            refused,
+            Err(format!(
+                "{PVH_MANIFEST}: image.target is \"xen-pvh\", but this image runs on \"xen-arm64\""
+            ))
+        );
+        assert!(!out.exists());
+    }
+
+    fn tables_with_every_component_and_grant(path: &str) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = manifest::load(root.join(path)).expect("the shipped manifest is valid");
         let composition = manifest::compose(&manifest);
-        let source = emit(&composition, MANIFEST);
+        let source = emit(&composition, path);
         for name in ["gateway", "memory", "testclient", "control"] {
             assert!(
                 source.contains(&format!("name: {name:?}")),

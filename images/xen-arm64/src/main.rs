@@ -1,7 +1,10 @@
 //! The ballast arm64 image: boots on Xen as a dom0less domU, logs through defmt to the Xen
 //! console, reads its RAM and command line from the device tree Xen built for it, turns on its
-//! MMU with an identity map of that RAM, runs the Xen-facts scenario the command line names (`scenario=balloon`,
-//! the default) through ballast's Xen backend, and reports PASS or FAIL.
+//! MMU with an identity map of that RAM, hosts the components of `manifests/xen-arm64.toml` (the
+//! hypercall gateway over ballast's aarch64 Xen backend, the memory server, a test client and a
+//! control component) on the static IPC runtime, plays the scenario the command line names
+//! (`scenario=balloon`, the default) exactly as the x86-64 PVH image does, and reports PASS or
+//! FAIL.
 #![no_std]
 #![no_main]
 
@@ -13,23 +16,32 @@ mod exit;
 mod logger;
 mod memory;
 mod mmu;
-mod scenario;
 mod vectors;
 
 use core::arch::asm;
 
+use ballast_guest::scenario::{self, BalloonedFrame, Checks, Platform};
+use ballast_guest::{phases, system};
 use ballast_xen::backend::aarch64::Arm64Hypercall;
 use ballast_xen::backend::XenHypercalls;
 use ballast_xen::Hypervisor;
 
 use crate::device_tree::Bank;
 use crate::exit::Verdict;
-use crate::scenario::Checks;
 
 const PAGE_BYTES: u64 = 4096;
-/// The scenarios `scenario=` accepts: `fault` reads an address the MMU does not map, to show a
-/// fault reported on the console and ending the run.
-const SCENARIOS: &[&str] = &["balloon", "fault"];
+/// The scenario `scenario=` accepts besides the shared ones: it reads an address the MMU does
+/// not map, to show a fault reported on the console and ending the run.
+const FAULT_SCENARIO: &str = "fault";
+/// What arm64 Xen does where the platforms differ: reading a ballooned gfn raises a data abort
+/// at the same exception level (ESR_EL1.EC 0x25: Xen's stage 2 has nothing there and injects
+/// one), and a dom0less domU boots at its maximum, so the scenario first gives back 8 MiB.
+const PLATFORM: Platform = Platform {
+    ballooned_frame: BalloonedFrame::ReadAborts {
+        syndrome_class: 0x25,
+    },
+    headroom_frames: (8 << 20) / PAGE_BYTES,
+};
 
 /// Called by the boot path with the guest-physical address of the device tree.
 #[no_mangle]
@@ -87,13 +99,22 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         image.end
     );
     let taken: [Bank; 2] = [image, info.tree];
-    let layout = match memory::plan(&info.banks, &taken) {
+    let mut layout = match memory::plan(&info.banks, &taken) {
         Ok(layout) => layout,
         Err(error) => {
             defmt::error!("no room for the scenario: {}", error);
             return Verdict::Fail;
         }
     };
+    if !system::ram_below_ceiling(info.banks.iter().map(|bank| bank.end)) {
+        defmt::error!("boot RAM reaches past the manifest's ram_ceiling");
+        return Verdict::Fail;
+    }
+    let Some(managed) = system::managed_ram(layout.free) else {
+        defmt::error!("the manifest's reserved ranges cover all free RAM");
+        return Verdict::Fail;
+    };
+    layout.free = managed;
     defmt::info!(
         "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
         layout.free.first,
@@ -108,11 +129,7 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
     defmt::info!("clock source=cntvct_el0 hz={=u64}", clock.hz());
     let name = info.cmdline_value("scenario").unwrap_or("balloon");
     defmt::info!("scenario name={=str}", name);
-    if !SCENARIOS.contains(&name) {
-        defmt::error!("scenario {=str}: unknown; known: {=[?]}", name, SCENARIOS);
-        return Verdict::Fail;
-    }
-    if name == "fault" {
+    if name == FAULT_SCENARIO {
         defmt::info!("reading unmapped address={=u64:#x}", mmu::UNMAPPED);
         // SAFETY: the read faults (the address is outside every table entry), and the vector
         // table ends the run; nothing is read or written.
@@ -120,7 +137,15 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         defmt::error!("unmapped address read as {=u64:#x}", word);
         return Verdict::Fail;
     }
-    let mut xen = XenHypercalls::new(hypercall);
+    let Ok(phases) = scenario::phases(name) else {
+        defmt::error!(
+            "scenario {=str}: unknown; known: {=[?]} and {=str}",
+            name,
+            scenario::SCENARIOS,
+            FAULT_SCENARIO
+        );
+        return Verdict::Fail;
+    };
     let mut checks = Checks::default();
     checks.context = "boot";
     let ram_frames: u64 = info
@@ -128,16 +153,36 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         .iter()
         .map(|bank| (bank.end - bank.start) / PAGE_BYTES)
         .sum();
-    let current = xen.current_reservation().unwrap_or(0);
+    let current = XenHypercalls::new(hypercall)
+        .current_reservation()
+        .unwrap_or(0);
     defmt::info!(
         "boot device_tree_ram_frames={=u64} current_reservation={=u64}",
         ram_frames,
         current
     );
     checks.expect_eq("device_tree_ram_is_the_reservation", ram_frames, current);
-    let mut ram = memory::ScenarioRam::new(&layout);
-    let scenario = scenario::run(&mut xen, &mut ram, &clock, layout);
-    checks.absorb(&scenario);
+    if let Some(facts) = phases.xen_facts {
+        let mut ram = memory::ScenarioRam::new(&layout);
+        match phases::xen_facts(facts, hypercall, (layout, PLATFORM), &mut ram, &clock) {
+            Ok(phase) => checks.absorb(&phase),
+            Err(error) => {
+                defmt::error!("xen facts phase not run: {}", error);
+                return Verdict::Fail;
+            }
+        }
+    }
+    if phases.components {
+        let ram_regions = info.banks.iter().map(|bank| (bank.start, bank.end));
+        let scrubber = system::Scrubber(memory::ScenarioRam::new(&layout));
+        match phases::components(hypercall, (layout, scrubber), ram_regions, &clock) {
+            Ok(phase) => checks.absorb(&phase),
+            Err(error) => {
+                defmt::error!("components phase not run: {}", error);
+                return Verdict::Fail;
+            }
+        }
+    }
     defmt::info!(
         "checks passed={=u32} failed={=u32}",
         checks.passed(),

@@ -7,8 +7,8 @@ use ballast_xen::Gfn;
 
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
-use crate::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
 use crate::vectors::{self, Probe};
+use ballast_guest::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
 
 const PAGE_BYTES: u64 = 4096;
 const SUPERPAGE_BYTES: u64 = 2 << 20;

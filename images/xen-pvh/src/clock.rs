@@ -7,7 +7,7 @@ use core::arch::x86_64::{__cpuid_count, _rdtsc};
 
 use ballast_xen::backend::x86_64::xen_cpuid_base;
 
-use crate::scenario::Clock;
+use ballast_guest::scenario::Clock;
 
 /// Xen's time leaf, relative to its CPUID base.
 const XEN_TIME_LEAF: u32 = 3;

@@ -8,7 +8,6 @@
 
 mod boot;
 mod clock;
-mod composition;
 mod console;
 mod exit;
 mod hypercall;
@@ -16,15 +15,21 @@ mod logger;
 mod memory;
 mod memory_map;
 mod page_tables;
-mod phases;
-mod scenario;
 mod start_info;
-mod system;
 
+use ballast_guest::scenario::{self, BalloonedFrame, Checks, Platform};
+use ballast_guest::{phases, system};
 use ballast_xen::backend::x86_64::X86Hypercall;
 
 use crate::exit::Verdict;
-use crate::scenario::Checks;
+
+/// What x86-64 PVH Xen does where the platforms differ: a ballooned gfn reads as all ones, and
+/// the domain (a dom0 with `dom0_mem=...,max:...`, or a domU below its `maxmem`) already runs
+/// below its maximum.
+const PLATFORM: Platform = Platform {
+    ballooned_frame: BalloonedFrame::ReadsAllOnes,
+    headroom_frames: 0,
+};
 
 /// Called by the boot path in 64-bit mode with the physical address of `hvm_start_info`.
 #[no_mangle]
@@ -156,7 +161,7 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
     let mut checks = Checks::default();
     if let Some(facts) = phases.xen_facts {
         let mut ram = memory::ScenarioRam::new(&layout);
-        match phases::xen_facts(facts, hypercall, layout, &mut ram, &clock) {
+        match phases::xen_facts(facts, hypercall, (layout, PLATFORM), &mut ram, &clock) {
             Ok(phase) => checks.absorb(&phase),
             Err(error) => {
                 defmt::error!("xen facts phase not run: {}", error);
@@ -170,7 +175,8 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
             .iter()
             .filter(|region| region.is_ram())
             .map(|region| (region.start, region.end));
-        match phases::components(hypercall, layout, ram_regions, &clock) {
+        let scrubber = system::Scrubber(memory::ScenarioRam::new(&layout));
+        match phases::components(hypercall, (layout, scrubber), ram_regions, &clock) {
             Ok(phase) => checks.absorb(&phase),
             Err(error) => {
                 defmt::error!("components phase not run: {}", error);

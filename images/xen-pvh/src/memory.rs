@@ -2,15 +2,14 @@
 //! choosing where the scenario may work, and the scenario's access to those frames. All of it
 //! relies on the identity mapping of the first 4 GiB (`page_tables.rs`).
 
-use ballast_memory_server::FrameScrubber;
 use ballast_xen::Gfn;
 use zerocopy::FromBytes;
 
 use crate::page_tables::IDENTITY_MAPPED_BYTES;
-use crate::scenario::{FrameError, FrameMemory, FrameRange, Layout, WORDS_PER_PAGE};
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, Region, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
+use ballast_guest::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
 
 const PAGE_BYTES: u64 = 4096;
 const SUPERPAGE_BYTES: u64 = 2 << 20;
@@ -182,37 +181,19 @@ impl FrameMemory for ScenarioRam {
         Ok(())
     }
 
-    fn read(&self, gfn: Gfn, index: usize) -> Result<u64, FrameError> {
+    fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError> {
         if index >= WORDS_PER_PAGE {
             return Err(FrameError::WordOutOfPage);
         }
         let page = self.page(gfn)?;
-        // SAFETY: as in `fill`; a volatile read because a ballooned frame is emulated by Xen.
-        Ok(unsafe { page.add(index).read_volatile() })
+        // SAFETY: as in `fill`; a volatile read because a ballooned frame is emulated by Xen
+        // (which never faults the read: it reads as all ones).
+        Ok(Read::Word(unsafe { page.add(index).read_volatile() }))
     }
 
     fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
         let page = self.page(gfn)?;
         // SAFETY: as in `read`, for every word of the page.
         Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
-    }
-}
-
-/// The memory server scrubs through the same checked access: a frame outside scenario RAM is not
-/// written, and the attempt is logged (the server's frames all lie inside it).
-impl FrameScrubber for ScenarioRam {
-    fn scrub(&mut self, first: Gfn, frames: u64) {
-        let range = FrameRange {
-            first: first.0,
-            frames,
-        };
-        if let Err(error) = self.fill(range, 0) {
-            defmt::error!(
-                "scrub refused first={=u64:#x} frames={=u64}: {}",
-                first.0,
-                frames,
-                error
-            );
-        }
     }
 }

@@ -79,7 +79,11 @@ impl Tools {
 
 /// Build the image (from its directory, so that its `.cargo/config.toml` applies) into
 /// `target_dir`; returns the ELF's path.
-pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+pub fn build_image(
+    image_dir: &Path,
+    target_dir: &Path,
+    env: (&str, &Path),
+) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(image_dir)
@@ -90,6 +94,7 @@ pub fn build_image(image_dir: &Path, target_dir: &Path) -> Result<PathBuf, Strin
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        .env(env.0, env.1)
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {

@@ -1,5 +1,5 @@
-//! The two phases a run can have, each on its own static runtime over the composition of
-//! `manifests/xen-pvh.toml`:
+//! The two phases a run can have, each on its own static runtime over the composition of the
+//! image's manifest:
 //!
 //! - Xen facts (`balloon`, `smoke`): the scenario stands in for the memory server (its badge,
 //!   its frame-list region) and calls the real gateway through the generated `Hypercall` stubs,
@@ -9,20 +9,22 @@
 //! - Components (`balloon`, `components`): the gateway, the memory server, the test client and
 //!   the control component, exactly as the manifest wires them; the control component plays the
 //!   scenario.
-#![forbid(unsafe_code)]
 
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
-use ballast_ipc::static_rt::{StaticError, StaticRuntime};
+use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
-use ballast_xen::backend::x86_64::X86Hypercall;
-use ballast_xen::backend::XenHypercalls;
+use ballast_memory_server::FrameScrubber;
+use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{Gfn, Hypervisor};
 
-use crate::clock::Tsc;
 use crate::composition::{self, ManifestPermissions, Role, REGION_BYTES, REGION_COUNT, TABLES};
-use crate::memory::ScenarioRam;
-use crate::scenario::{self, components, Checks, GatewayXen, Layout};
-use crate::system::{self, MemoryParts, PvhGateway, Runtime, SetupError, STORAGE_WORDS};
+use crate::scenario::{self, components, Checks, FrameMemory, GatewayXen, Layout, Platform};
+use crate::system::{self, ImageGateway, MemoryParts, Runtime, SetupError, STORAGE_WORDS};
+
+/// The clock an image runs its phases on: the scenario's timings and the runtime's timers.
+pub trait ImageClock: scenario::Clock + static_rt::Clock + Copy {}
+
+impl<T: scenario::Clock + static_rt::Clock + Copy> ImageClock for T {}
 
 /// Region memory and the scratch buffer of one runtime.
 struct RegionMemory {
@@ -39,12 +41,12 @@ impl RegionMemory {
     }
 }
 
-fn runtime<'h, 'r>(
+fn runtime<'h, 'r, K: static_rt::Clock>(
     tables: Tables<'r>,
-    clock: Tsc,
+    clock: K,
     handlers: impl IntoIterator<Item = (ComponentId, &'h mut (dyn Handler + 'h))>,
     memory: &'r mut RegionMemory,
-) -> Result<Runtime<'h, 'r, Tsc>, SetupError> {
+) -> Result<Runtime<'h, 'r, K>, SetupError> {
     let regions = tables
         .regions
         .iter()
@@ -61,7 +63,7 @@ fn runtime<'h, 'r>(
     )
 }
 
-fn log_gateway(phase: &str, gateway: &PvhGateway) {
+fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
     let total = gateway.counters().total();
     defmt::info!(
         "gateway phase={=str} calls={=u64} hypercalls={=u64} rejections={=u64} protocol_rejections={=u64}",
@@ -75,12 +77,12 @@ fn log_gateway(phase: &str, gateway: &PvhGateway) {
 
 /// Run Xen-facts scenario `name` through the gateway, the scenario standing in for the memory
 /// server.
-pub fn xen_facts(
+pub fn xen_facts<R: RawHypercall, M: FrameMemory, K: ImageClock>(
     name: &str,
-    hypercall: X86Hypercall,
-    layout: Layout,
-    ram: &mut ScenarioRam,
-    clock: &Tsc,
+    hypercall: R,
+    (layout, platform): (Layout, Platform),
+    ram: &mut M,
+    clock: &K,
 ) -> Result<Checks, SetupError> {
     let memory = composition::component(Role::MemoryServer)?;
     let gateway_id = composition::component(Role::HypercallGateway)?;
@@ -95,12 +97,12 @@ pub fn xen_facts(
         let mut rt = runtime(tables, *clock, handlers, &mut region_memory)?;
         let mut sys = rt.external(memory).map_err(|_| SetupError::Wiring)?;
         let mut xen = GatewayXen::new(&mut sys, HypercallClient::new(endpoint), frame_list);
-        let checks = scenario::run(name, &mut xen, ram, clock, layout);
+        let checks = scenario::run(name, &mut xen, ram, clock, layout, platform);
         if xen.failures > 0 {
             defmt::error!("gateway calls failed: {=u32}", xen.failures);
         }
         checks.map(|mut checks| {
-            refuse_unowned(&mut xen, &mut checks);
+            refuse_unowned(&mut xen, &mut checks, layout);
             checks
         })
     };
@@ -111,19 +113,18 @@ pub fn xen_facts(
     })
 }
 
-/// A frame of the manifest's reserved low memory, below the image (nothing of the image lives
-/// there, so even a gateway that let the request through would break nothing).
-const UNOWNED_FRAME: Gfn = Gfn(0x80);
-
 /// The gateway's checks are on: a frame the caller does not own is refused before Xen sees it.
-fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks) {
+/// The frame is the one just past the hole, which nobody owns and Xen does not back, so even a
+/// gateway that let the request through would break nothing.
+fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
     checks.context = "gateway";
+    let unowned = Gfn(layout.hole.first + layout.hole.frames);
     let before = xen.current_reservation().unwrap_or(0);
-    let refusal = xen.release_unowned(UNOWNED_FRAME);
+    let refusal = xen.release_unowned(unowned);
     let after = xen.current_reservation().unwrap_or(0);
     defmt::info!(
         "gateway_refusal gfn={=u64:#x} error={=u16} before={=u64} after={=u64}",
-        UNOWNED_FRAME.0,
+        unowned.0,
         refusal.map_or(0, |error| error as u16),
         before,
         after
@@ -135,12 +136,13 @@ fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks) {
     checks.expect_eq("refusal_reached_no_xen", after, before);
 }
 
-/// Run the components phase: every component of the manifest, the control one playing.
-pub fn components(
-    hypercall: X86Hypercall,
-    layout: Layout,
+/// Run the components phase: every component of the manifest, the control one playing; the
+/// memory server scrubs through `scrubber`.
+pub fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
+    hypercall: R,
+    (layout, scrubber): (Layout, S),
     ram_regions: impl Iterator<Item = (u64, u64)>,
-    clock: &Tsc,
+    clock: &K,
 ) -> Result<Checks, SetupError> {
     for (index, component) in composition::COMPONENTS.iter().enumerate() {
         defmt::info!(
@@ -173,7 +175,7 @@ pub fn components(
         bindings: &mut bindings,
         permissions: &permissions,
     };
-    let mut server = system::memory_server(&ram, parts, ScenarioRam::new(&layout))?;
+    let mut server = system::memory_server(&ram, parts, scrubber)?;
     let mut region_memory = RegionMemory::new();
     let checks = {
         let handlers: [(ComponentId, &mut dyn Handler); 2] =

@@ -1,8 +1,7 @@
-//! The components of `manifests/xen-pvh.toml` as the image builds them: the hypercall gateway
+//! The components of the image's manifest as the image builds them: the hypercall gateway
 //! over the real backend with the policy the manifest grants (owned ranges: the free RAM the image
 //! found, less the manifest's reserved ranges), and the memory server over that RAM, its lending
 //! range and the manifest's sizing. Capacities are fixed here; the manifest's numbers must fit.
-#![forbid(unsafe_code)]
 
 use ballast_hypercall::{
     ops_of, ranges_without, CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy,
@@ -12,18 +11,16 @@ use ballast_ipc::static_rt::StaticRuntime;
 use ballast_ipc::{Badge, ComponentId};
 use ballast_memory_server::server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server::{
-    BalloonCore, ClientId, Config, FrameRun, Policy as BalloonPolicy, Tunables,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy as BalloonPolicy, Tunables,
 };
-use ballast_xen::backend::x86_64::X86Hypercall;
-use ballast_xen::backend::XenHypercalls;
+use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{ExtentOrder, Gfn};
 
 use crate::composition::{
     self, ManifestPermissions, Role, ServerPolicy, BOOT_EXTRA, COMPONENT_COUNT, GRANTS,
     RAM_CEILING, REGION_COUNT, RESERVED, SERVER, UNPOPULATED, XEN,
 };
-use crate::memory::ScenarioRam;
-use crate::scenario::FrameRange;
+use crate::scenario::{FrameMemory, FrameRange};
 
 /// Callers the gateway's table holds.
 pub const GATEWAY_CALLERS: usize = 4;
@@ -80,12 +77,11 @@ pub fn server_ram(
     Some(server)
 }
 
-/// The gateway the image hosts.
-pub type PvhGateway =
-    Gateway<XenHypercalls<X86Hypercall>, GATEWAY_CALLERS, GATEWAY_RANGES, GATEWAY_FRAMES>;
-/// The memory server the image hosts.
-pub type PvhMemory<'a> =
-    MemoryServer<'a, ScenarioRam, ManifestPermissions, LENT_RUNS, CLIENTS, PENDING>;
+/// The gateway the image hosts, over the image's hypercall instruction `R`.
+pub type ImageGateway<R> =
+    Gateway<XenHypercalls<R>, GATEWAY_CALLERS, GATEWAY_RANGES, GATEWAY_FRAMES>;
+/// The memory server the image hosts, scrubbing through `S`.
+pub type ImageMemory<'a, S> = MemoryServer<'a, S, ManifestPermissions, LENT_RUNS, CLIENTS, PENDING>;
 /// The static runtime the image runs the composition on.
 pub type Runtime<'h, 'r, C> = StaticRuntime<'r, 'h, 'r, C, COMPONENT_COUNT, REGION_COUNT, CALLS>;
 
@@ -152,12 +148,12 @@ pub fn managed_ram(free: FrameRange) -> Option<FrameRange> {
 
 /// The gateway over `hypercall`, whose one caller `client` may call what its grants name on
 /// `owned`.
-pub fn gateway(
-    hypercall: X86Hypercall,
+pub fn gateway<R: RawHypercall>(
+    hypercall: R,
     gateway: ComponentId,
     client: Badge,
     owned: &[FrameRange],
-) -> Result<PvhGateway, SetupError> {
+) -> Result<ImageGateway<R>, SetupError> {
     let granted = GRANTS
         .iter()
         .filter(|g| {
@@ -217,11 +213,11 @@ pub struct MemoryParts<'a> {
 }
 
 /// The memory server of the manifest over `ram`, scrubbing through `scrubber`.
-pub fn memory_server<'a>(
+pub fn memory_server<'a, S: FrameScrubber>(
     ram: &'a ServerRam,
     parts: MemoryParts<'a>,
-    scrubber: ScenarioRam,
-) -> Result<PvhMemory<'a>, SetupError> {
+    scrubber: S,
+) -> Result<ImageMemory<'a, S>, SetupError> {
     let memory = composition::component(Role::MemoryServer)?;
     let gateway = composition::component(Role::HypercallGateway)?;
     if usize::from(SERVER.pending_depth) > PENDING
@@ -284,4 +280,27 @@ pub fn memory_server<'a>(
         clients: bindings,
     };
     Ok(MemoryServer::new(core, wiring, scrubber, permissions))
+}
+
+/// The memory server scrubs through the image's checked frame access: a frame outside the
+/// scenario's RAM is not written, and the attempt is logged (the server's frames all lie inside
+/// it).
+#[derive(Debug)]
+pub struct Scrubber<M: FrameMemory>(pub M);
+
+impl<M: FrameMemory> FrameScrubber for Scrubber<M> {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        let range = FrameRange {
+            first: first.0,
+            frames,
+        };
+        if let Err(error) = self.0.fill(range, 0) {
+            defmt::error!(
+                "scrub refused first={=u64:#x} frames={=u64}: {}",
+                first.0,
+                frames,
+                error
+            );
+        }
+    }
 }
