@@ -27,6 +27,8 @@ fn hil(args: &[&str]) -> Option<(Output, String, String)> {
     Some((output, stdout, stderr))
 }
 
+/// The image hosts the components of manifests/xen-arm64.toml on the static runtime, and the
+/// balloon scenario runs the Xen facts through the gateway, then the components phase.
 #[test]
 fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
     let Some((output, stdout, stderr)) = hil(&[]) else {
@@ -48,6 +50,15 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
         "overmax",
         "timing policy=2M run=first",
         "timing policy=4K run=repeat",
+        "gateway_refusal",
+        "gateway phase=xen_facts",
+        "component id=1 name=gateway role=HypercallGateway",
+        "hypercalls path=components policy=2M bytes=67108864",
+        "hypercalls path=components policy=4K bytes=67108864 decrease=32 populate=32",
+        "borrowed runs=1 frames=512 low=0x100000",
+        "deferred=true",
+        "gateway phase=components",
+        "reservation steps checked on the host",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }

@@ -69,7 +69,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--scenario balloon] [--timeout SECONDS] [--xen XEN]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--scenario balloon|smoke|components|fault] [--timeout SECONDS] [--xen XEN]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
