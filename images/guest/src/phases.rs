@@ -75,9 +75,68 @@ fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
     );
 }
 
+/// What an image hands the phases: its hypercall instruction and clock, where the scenario may
+/// work, and what its Xen does where the platforms differ.
+#[derive(Clone, Copy, Debug)]
+pub struct Machine<'k, R, K> {
+    /// The hypercall instruction (the gateway's backend; Xen's count is also read through it,
+    /// apart from the components, to check them).
+    pub hypercall: R,
+    /// The clock of the timings and of the runtime's timers.
+    pub clock: &'k K,
+    /// Where the scenario may work.
+    pub layout: Layout,
+    /// Where the platform's Xen differs.
+    pub platform: Platform,
+}
+
+/// Which phase could not be set up, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub struct PhaseError {
+    /// The phase.
+    pub phase: &'static str,
+    /// Why.
+    pub error: SetupError,
+}
+
+/// Play the phases of a scenario on `machine`, adding their checks to `checks`. `memory` gives
+/// access to the frames of a layout (once for the Xen facts, once for the memory server's
+/// scrubbing); `ram_regions` are the boot map's RAM regions, byte ranges.
+pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
+    machine: Machine<'_, R, K>,
+    phases: scenario::Phases,
+    memory: impl Fn(&Layout) -> M,
+    ram_regions: impl Iterator<Item = (u64, u64)>,
+    checks: &mut Checks,
+) -> Result<(), PhaseError> {
+    let Machine {
+        hypercall,
+        clock,
+        layout,
+        platform,
+    } = machine;
+    if let Some(name) = phases.xen_facts {
+        let mut ram = memory(&layout);
+        let phase = xen_facts(name, hypercall, (layout, platform), &mut ram, clock);
+        checks.absorb(&phase.map_err(|error| PhaseError {
+            phase: "xen_facts",
+            error,
+        })?);
+    }
+    if phases.components {
+        let scrubber = system::Scrubber(memory(&layout));
+        let phase = components(hypercall, (layout, scrubber), ram_regions, clock);
+        checks.absorb(&phase.map_err(|error| PhaseError {
+            phase: "components",
+            error,
+        })?);
+    }
+    Ok(())
+}
+
 /// Run Xen-facts scenario `name` through the gateway, the scenario standing in for the memory
 /// server.
-pub fn xen_facts<R: RawHypercall, M: FrameMemory, K: ImageClock>(
+fn xen_facts<R: RawHypercall, M: FrameMemory, K: ImageClock>(
     name: &str,
     hypercall: R,
     (layout, platform): (Layout, Platform),
@@ -138,7 +197,7 @@ fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout)
 
 /// Run the components phase: every component of the manifest, the control one playing; the
 /// memory server scrubs through `scrubber`.
-pub fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
+fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
     hypercall: R,
     (layout, scrubber): (Layout, S),
     ram_regions: impl Iterator<Item = (u64, u64)>,

@@ -20,7 +20,7 @@ use crate::composition::{
     self, ManifestPermissions, Role, ServerPolicy, BOOT_EXTRA, COMPONENT_COUNT, GRANTS,
     RAM_CEILING, REGION_COUNT, RESERVED, SERVER, UNPOPULATED, XEN,
 };
-use crate::scenario::{FrameMemory, FrameRange};
+use crate::scenario::{FrameMemory, FrameRange, Layout};
 
 /// Callers the gateway's table holds.
 pub const GATEWAY_CALLERS: usize = 4;
@@ -104,15 +104,41 @@ impl From<composition::WiringError> for SetupError {
     }
 }
 
+/// Why the layout the image found does not fit its manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum LayoutError {
+    /// RAM of the boot map reaches past the manifest's `ram_ceiling` (into the lending range).
+    RamPastCeiling = 1,
+    /// The manifest's reserved ranges cover all the free RAM the image found.
+    AllFreeRamReserved,
+}
+
+/// `layout` as the manifest allows it: RAM (whose regions end at `ram_ends`, byte addresses)
+/// must end at or below the manifest's `ram_ceiling`, and the free RAM loses the manifest's
+/// reserved ranges and is cut to whole 2 MiB chunks. Logs the layout for the host.
+pub fn fit_layout(
+    mut layout: Layout,
+    ram_ends: impl Iterator<Item = u64>,
+) -> Result<Layout, LayoutError> {
+    if !ram_below_ceiling(ram_ends) {
+        return Err(LayoutError::RamPastCeiling);
+    }
+    layout.free = managed_ram(layout.free).ok_or(LayoutError::AllFreeRamReserved)?;
+    defmt::info!(
+        "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
+        layout.free.first,
+        layout.free.frames,
+        layout.hole.first,
+        layout.hole.frames
+    );
+    Ok(layout)
+}
+
 /// Whether every RAM region of the boot map ends at or below the manifest's `ram_ceiling`
 /// (which keeps RAM clear of the lending range).
-pub fn ram_below_ceiling(ram_ends: impl Iterator<Item = u64>) -> bool {
+fn ram_below_ceiling(mut ram_ends: impl Iterator<Item = u64>) -> bool {
     let page = 4096;
-    RAM_CEILING.is_none_or(|ceiling| {
-        ram_ends
-            .into_iter()
-            .all(|end| end.div_ceil(page) <= ceiling)
-    })
+    RAM_CEILING.is_none_or(|ceiling| ram_ends.all(|end| end.div_ceil(page) <= ceiling))
 }
 
 /// `range` as a gateway range.
@@ -130,7 +156,7 @@ fn reserved() -> heapless::Vec<GfnRange, GATEWAY_RANGES> {
 
 /// `free` less the manifest's reserved ranges, cut to whole 2 MiB chunks: the RAM the memory
 /// server (or the scenario standing in for it) owns.
-pub fn managed_ram(free: FrameRange) -> Option<FrameRange> {
+fn managed_ram(free: FrameRange) -> Option<FrameRange> {
     let superpage = ballast_xen::SUPERPAGE_ORDER.frames();
     let start = RESERVED
         .iter()

@@ -99,29 +99,20 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         image.end
     );
     let taken: [Bank; 2] = [image, info.tree];
-    let mut layout = match memory::plan(&info.banks, &taken) {
+    let planned = match memory::plan(&info.banks, &taken) {
         Ok(layout) => layout,
         Err(error) => {
             defmt::error!("no room for the scenario: {}", error);
             return Verdict::Fail;
         }
     };
-    if !system::ram_below_ceiling(info.banks.iter().map(|bank| bank.end)) {
-        defmt::error!("boot RAM reaches past the manifest's ram_ceiling");
-        return Verdict::Fail;
-    }
-    let Some(managed) = system::managed_ram(layout.free) else {
-        defmt::error!("the manifest's reserved ranges cover all free RAM");
-        return Verdict::Fail;
+    let layout = match system::fit_layout(planned, info.banks.iter().map(|bank| bank.end)) {
+        Ok(layout) => layout,
+        Err(error) => {
+            defmt::error!("the boot layout does not fit the manifest: {}", error);
+            return Verdict::Fail;
+        }
     };
-    layout.free = managed;
-    defmt::info!(
-        "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
-        layout.free.first,
-        layout.free.frames,
-        layout.hole.first,
-        layout.hole.frames
-    );
     let Some(clock) = clock::GenericTimer::new() else {
         defmt::error!("CNTFRQ_EL0 reads 0: no counter frequency");
         return Verdict::Fail;
@@ -162,33 +153,24 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         current
     );
     checks.expect_eq("device_tree_ram_is_the_reservation", ram_frames, current);
-    if let Some(facts) = phases.xen_facts {
-        let mut ram = memory::ScenarioRam::new(&layout);
-        match phases::xen_facts(facts, hypercall, (layout, PLATFORM), &mut ram, &clock) {
-            Ok(phase) => checks.absorb(&phase),
-            Err(error) => {
-                defmt::error!("xen facts phase not run: {}", error);
-                return Verdict::Fail;
-            }
-        }
+    let ram_regions = info.banks.iter().map(|bank| (bank.start, bank.end));
+    let machine = phases::Machine {
+        hypercall,
+        clock: &clock,
+        layout,
+        platform: PLATFORM,
+    };
+    if let Err(error) = phases::play(
+        machine,
+        phases,
+        memory::ScenarioRam::new,
+        ram_regions,
+        &mut checks,
+    ) {
+        defmt::error!("phase not run: {}", error);
+        return Verdict::Fail;
     }
-    if phases.components {
-        let ram_regions = info.banks.iter().map(|bank| (bank.start, bank.end));
-        let scrubber = system::Scrubber(memory::ScenarioRam::new(&layout));
-        match phases::components(hypercall, (layout, scrubber), ram_regions, &clock) {
-            Ok(phase) => checks.absorb(&phase),
-            Err(error) => {
-                defmt::error!("components phase not run: {}", error);
-                return Verdict::Fail;
-            }
-        }
-    }
-    defmt::info!(
-        "checks passed={=u32} failed={=u32}",
-        checks.passed(),
-        checks.failed()
-    );
-    if checks.all_passed() {
+    if checks.report() {
         Verdict::Pass
     } else {
         Verdict::Fail

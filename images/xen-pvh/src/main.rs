@@ -112,7 +112,7 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
             region.kind
         );
     }
-    let mut layout = match memory::plan(&info) {
+    let planned = match memory::plan(&info) {
         Ok(layout) => layout,
         Err(error) => {
             defmt::error!("no room for the scenario: {}", error);
@@ -124,22 +124,13 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         .iter()
         .filter(|region| region.is_ram())
         .map(|region| region.end);
-    if !system::ram_below_ceiling(ram_ends) {
-        defmt::error!("boot RAM reaches past the manifest's ram_ceiling");
-        return Verdict::Fail;
-    }
-    let Some(managed) = system::managed_ram(layout.free) else {
-        defmt::error!("the manifest's reserved ranges cover all free RAM");
-        return Verdict::Fail;
+    let layout = match system::fit_layout(planned, ram_ends) {
+        Ok(layout) => layout,
+        Err(error) => {
+            defmt::error!("the boot layout does not fit the manifest: {}", error);
+            return Verdict::Fail;
+        }
     };
-    layout.free = managed;
-    defmt::info!(
-        "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
-        layout.free.first,
-        layout.free.frames,
-        layout.hole.first,
-        layout.hole.frames
-    );
     let Some(clock) = clock::Tsc::from_xen() else {
         defmt::error!("Xen reports no TSC frequency");
         return Verdict::Fail;
@@ -158,38 +149,29 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         );
         return Verdict::Fail;
     };
+    let ram_regions = info
+        .regions
+        .iter()
+        .filter(|region| region.is_ram())
+        .map(|region| (region.start, region.end));
+    let machine = phases::Machine {
+        hypercall,
+        clock: &clock,
+        layout,
+        platform: PLATFORM,
+    };
     let mut checks = Checks::default();
-    if let Some(facts) = phases.xen_facts {
-        let mut ram = memory::ScenarioRam::new(&layout);
-        match phases::xen_facts(facts, hypercall, (layout, PLATFORM), &mut ram, &clock) {
-            Ok(phase) => checks.absorb(&phase),
-            Err(error) => {
-                defmt::error!("xen facts phase not run: {}", error);
-                return Verdict::Fail;
-            }
-        }
+    if let Err(error) = phases::play(
+        machine,
+        phases,
+        memory::ScenarioRam::new,
+        ram_regions,
+        &mut checks,
+    ) {
+        defmt::error!("phase not run: {}", error);
+        return Verdict::Fail;
     }
-    if phases.components {
-        let ram_regions = info
-            .regions
-            .iter()
-            .filter(|region| region.is_ram())
-            .map(|region| (region.start, region.end));
-        let scrubber = system::Scrubber(memory::ScenarioRam::new(&layout));
-        match phases::components(hypercall, (layout, scrubber), ram_regions, &clock) {
-            Ok(phase) => checks.absorb(&phase),
-            Err(error) => {
-                defmt::error!("components phase not run: {}", error);
-                return Verdict::Fail;
-            }
-        }
-    }
-    defmt::info!(
-        "checks passed={=u32} failed={=u32}",
-        checks.passed(),
-        checks.failed()
-    );
-    if checks.all_passed() {
+    if checks.report() {
         Verdict::Pass
     } else {
         Verdict::Fail

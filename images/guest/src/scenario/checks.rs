@@ -63,4 +63,14 @@ impl Checks {
     pub fn all_passed(&self) -> bool {
         self.failed == 0 && self.passed > 0
     }
+
+    /// Log the tally for the host; whether every check passed.
+    pub fn report(&self) -> bool {
+        defmt::info!(
+            "checks passed={=u32} failed={=u32}",
+            self.passed,
+            self.failed
+        );
+        self.all_passed()
+    }
 }
