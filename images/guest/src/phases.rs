@@ -90,25 +90,34 @@ pub struct Machine<'k, R, K> {
     pub platform: Platform,
 }
 
-/// Which phase could not be set up, and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
-pub struct PhaseError {
-    /// The phase.
-    pub phase: &'static str,
-    /// Why.
-    pub error: SetupError,
-}
-
-/// Play the phases of a scenario on `machine`, adding their checks to `checks`. `memory` gives
-/// access to the frames of a layout (once for the Xen facts, once for the memory server's
-/// scrubbing); `ram_regions` are the boot map's RAM regions, byte ranges.
+/// Play the phases of a scenario on `machine` after the image's own `checks`, and log the tally;
+/// whether every check passed (a phase that could not be set up is logged and fails the run).
+/// `memory` gives access to the frames of a layout (once for the Xen facts, once for the memory
+/// server's scrubbing); `ram_regions` are the boot map's RAM regions, byte ranges.
 pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
     machine: Machine<'_, R, K>,
     phases: scenario::Phases,
     memory: impl Fn(&Layout) -> M,
     ram_regions: impl Iterator<Item = (u64, u64)>,
+    mut checks: Checks,
+) -> bool {
+    match play_phases(machine, phases, memory, ram_regions, &mut checks) {
+        Ok(()) => checks.report(),
+        Err((phase, error)) => {
+            defmt::error!("phase {=str} not run: {}", phase, error);
+            false
+        }
+    }
+}
+
+/// The phases of [`play`]; the phase that could not be set up, and why.
+fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
+    machine: Machine<'_, R, K>,
+    phases: scenario::Phases,
+    memory: impl Fn(&Layout) -> M,
+    ram_regions: impl Iterator<Item = (u64, u64)>,
     checks: &mut Checks,
-) -> Result<(), PhaseError> {
+) -> Result<(), (&'static str, SetupError)> {
     let Machine {
         hypercall,
         clock,
@@ -118,18 +127,12 @@ pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
     if let Some(name) = phases.xen_facts {
         let mut ram = memory(&layout);
         let phase = xen_facts(name, hypercall, (layout, platform), &mut ram, clock);
-        checks.absorb(&phase.map_err(|error| PhaseError {
-            phase: "xen_facts",
-            error,
-        })?);
+        checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
     }
     if phases.components {
         let scrubber = system::Scrubber(memory(&layout));
         let phase = components(hypercall, (layout, scrubber), ram_regions, clock);
-        checks.absorb(&phase.map_err(|error| PhaseError {
-            phase: "components",
-            error,
-        })?);
+        checks.absorb(&phase.map_err(|error| ("components", error))?);
     }
     Ok(())
 }
