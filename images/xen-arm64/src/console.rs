@@ -1,6 +1,7 @@
 //! The console: Xen's `console_io` hypercall, which Xen 4.17 accepts from a dom0less domU and
 //! prints on its serial line prefixed with `(d1) `.
 
+use ballast_image_rt::logger::ConsoleWrite;
 use ballast_xen::backend::aarch64::Arm64Hypercall;
 use ballast_xen::backend::XenHypercalls;
 use ballast_xen::Hypervisor;
@@ -18,9 +19,11 @@ impl Console {
             xen: XenHypercalls::new(hypercall),
         }
     }
+}
 
-    /// Write `bytes`; whether Xen took them.
-    pub fn write(&mut self, bytes: &[u8]) -> bool {
-        self.xen.console_write(bytes).is_ok()
+impl ConsoleWrite for Console {
+    /// Write `bytes` (what Xen refuses is lost: there is no other way out).
+    fn write(&mut self, bytes: &[u8]) {
+        self.xen.console_write(bytes).ok();
     }
 }

@@ -160,7 +160,7 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         layout,
         platform: PLATFORM,
     };
-    let ram = memory::ScenarioRam::new;
+    let ram = memory::scenario_ram;
     if phases::play(machine, phases, ram, ram_regions, checks) {
         Verdict::Pass
     } else {

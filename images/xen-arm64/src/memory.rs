@@ -3,12 +3,11 @@
 //! the scenario's access to those frames through the identity map (`mmu.rs`). A read of a frame
 //! Xen no longer backs raises a data abort, which the probe read survives (`vectors.rs`).
 
-use ballast_xen::Gfn;
-
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
-use ballast_guest::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
+use ballast_guest::scenario::{FrameRange, Layout, Read};
+use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
 const PAGE_BYTES: u64 = 4096;
 const SUPERPAGE_BYTES: u64 = 2 << 20;
@@ -89,61 +88,28 @@ pub fn plan(banks: &[Bank], taken: &[Bank]) -> Result<Layout, LayoutError> {
     })
 }
 
-/// The scenario's RAM: frames the image does not use, reached through the identity map.
+/// Reads a word through the probe that survives a data abort: arm64 Xen injects one for a
+/// ballooned frame.
 #[derive(Debug)]
-pub struct ScenarioRam {
-    range: FrameRange,
-}
+pub enum ProbedRead {}
 
-impl ScenarioRam {
-    /// Access to `layout.free`, which `plan` chose.
-    pub fn new(layout: &Layout) -> ScenarioRam {
-        ScenarioRam { range: layout.free }
-    }
-
-    fn page(&self, gfn: Gfn) -> Result<*mut u64, FrameError> {
-        if self.range.contains(gfn) {
-            Ok(gfn.address() as *mut u64)
-        } else {
-            Err(FrameError::NotScenarioRam)
-        }
-    }
-}
-
-impl FrameMemory for ScenarioRam {
-    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError> {
-        if range.frames == 0 {
-            return Ok(());
-        }
-        let start = self.page(range.frame(0))?;
-        self.page(range.frame(range.frames - 1))?;
-        let words = range.frames as usize * WORDS_PER_PAGE;
-        // SAFETY: the whole range lies in scenario RAM (both ends checked; `FrameRange` is
-        // contiguous), which `plan` chose away from the image, its stack and the device tree,
-        // and which is identity-mapped; nothing else in the image references it.
-        let words = unsafe { core::slice::from_raw_parts_mut(start, words) };
-        words.fill(word);
-        Ok(())
-    }
-
-    fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError> {
-        if index >= WORDS_PER_PAGE {
-            return Err(FrameError::WordOutOfPage);
-        }
-        let page = self.page(gfn)?;
-        // SAFETY: as in `fill`; the address is 8-byte aligned and mapped, so an abort can only
-        // come from Xen (an unbacked frame), which the probe survives.
-        let probe = unsafe { vectors::probe_read(page.wrapping_add(index) as u64) };
-        Ok(match probe {
+impl WordReader for ProbedRead {
+    unsafe fn read_word(address: u64) -> Read {
+        // SAFETY: the address is aligned, mapped and ours (this function's contract), so an abort
+        // can only come from Xen (an unbacked frame), which the probe survives.
+        match unsafe { vectors::probe_read(address) } {
             Probe::Value(word) => Read::Word(word),
             Probe::Aborted(syndrome) => Read::Aborted(syndrome),
-        })
+        }
     }
+}
 
-    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
-        let page = self.page(gfn)?;
-        // SAFETY: as in `fill`, for every word of one page of scenario RAM; volatile because the
-        // page has just come back from Xen.
-        Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
-    }
+/// The scenario's RAM: frames the image does not use, reached through the identity map.
+pub type ScenarioRam = IdentityRam<ProbedRead>;
+
+/// Access to `layout.free`, which [`plan`] chose.
+pub fn scenario_ram(layout: &Layout) -> ScenarioRam {
+    // SAFETY: `plan` chose `layout.free` in mapped RAM away from the image, its stack, its page
+    // tables (in the image's .bss) and the device tree; nothing else in the image references it.
+    unsafe { IdentityRam::new(layout.free) }
 }

@@ -5,6 +5,7 @@
 
 use core::arch::asm;
 
+use ballast_image_rt::logger::ConsoleWrite;
 use ballast_xen::backend::x86_64::X86Hypercall;
 use ballast_xen::backend::XenHypercalls;
 use ballast_xen::Hypervisor;
@@ -28,8 +29,20 @@ impl Console {
         }
     }
 
+    /// Send everything to port 0xe9 from now on.
+    pub fn use_debug_port(&mut self) {
+        self.on_port = true;
+    }
+
+    /// Whether port 0xe9 carries the output.
+    pub fn uses_debug_port(&self) -> bool {
+        self.on_port
+    }
+}
+
+impl ConsoleWrite for Console {
     /// Write `bytes`, through `console_io` while Xen accepts it, else through port 0xe9.
-    pub fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
         if !self.on_port && self.xen.console_write(bytes).is_ok() {
             return;
         }
@@ -41,15 +54,5 @@ impl Console {
                 asm!("out dx, al", in("dx") DEBUG_PORT, in("al") byte, options(nomem, nostack, preserves_flags))
             };
         }
-    }
-
-    /// Send everything to port 0xe9 from now on.
-    pub fn use_debug_port(&mut self) {
-        self.on_port = true;
-    }
-
-    /// Whether port 0xe9 carries the output.
-    pub fn uses_debug_port(&self) -> bool {
-        self.on_port
     }
 }

@@ -161,7 +161,7 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         platform: PLATFORM,
     };
     let checks = Checks::default();
-    let ram = memory::ScenarioRam::new;
+    let ram = memory::scenario_ram;
     if phases::play(machine, phases, ram, ram_regions, checks) {
         Verdict::Pass
     } else {

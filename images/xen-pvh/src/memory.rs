@@ -1,15 +1,16 @@
 //! Guest-physical memory: reading what Xen left at boot (start info, command line, memory map),
-//! choosing where the scenario may work, and the scenario's access to those frames. All of it
+//! choosing where the scenario may work, and the scenario's access to those frames (through
+//! `ballast_image_rt::identity_ram`). All of it
 //! relies on the identity mapping of the first 4 GiB (`page_tables.rs`).
 
-use ballast_xen::Gfn;
 use zerocopy::FromBytes;
 
 use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, Region, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
-use ballast_guest::scenario::{FrameError, FrameMemory, FrameRange, Layout, Read, WORDS_PER_PAGE};
+use ballast_guest::scenario::{FrameRange, Layout, Read};
+use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
 const PAGE_BYTES: u64 = 4096;
 const SUPERPAGE_BYTES: u64 = 2 << 20;
@@ -144,56 +145,25 @@ pub fn plan(info: &StartInfo) -> Result<Layout, LayoutError> {
     })
 }
 
-/// The scenario's RAM: frames the image does not use, reached through the identity mapping.
+/// Reads a word plainly: PVH Xen emulates a ballooned frame, which reads as all ones.
 #[derive(Debug)]
-pub struct ScenarioRam {
-    range: FrameRange,
-}
+pub enum VolatileRead {}
 
-impl ScenarioRam {
-    /// Access to `range`, which `plan` chose.
-    pub fn new(layout: &Layout) -> ScenarioRam {
-        ScenarioRam { range: layout.free }
-    }
-
-    fn page(&self, gfn: Gfn) -> Result<*mut u64, FrameError> {
-        if self.range.contains(gfn) {
-            Ok(gfn.address() as *mut u64)
-        } else {
-            Err(FrameError::NotScenarioRam)
-        }
+impl WordReader for VolatileRead {
+    unsafe fn read_word(address: u64) -> Read {
+        // SAFETY: the address is aligned, mapped and ours (this function's contract); volatile
+        // because a ballooned frame is emulated by Xen.
+        Read::Word(unsafe { (address as *const u64).read_volatile() })
     }
 }
 
-impl FrameMemory for ScenarioRam {
-    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError> {
-        if range.frames == 0 {
-            return Ok(());
-        }
-        let start = self.page(range.frame(0))?;
-        self.page(range.frame(range.frames - 1))?;
-        let words = range.frames as usize * WORDS_PER_PAGE;
-        // SAFETY: the whole range lies in scenario RAM (both ends checked, and `FrameRange` is
-        // contiguous), which `plan` chose away from the image, its stack and Xen's boot data, and
-        // which is identity-mapped; nothing else in the image references it.
-        let words = unsafe { core::slice::from_raw_parts_mut(start, words) };
-        words.fill(word);
-        Ok(())
-    }
+/// The scenario's RAM: frames the image does not use, reached through the identity mapping.
+pub type ScenarioRam = IdentityRam<VolatileRead>;
 
-    fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError> {
-        if index >= WORDS_PER_PAGE {
-            return Err(FrameError::WordOutOfPage);
-        }
-        let page = self.page(gfn)?;
-        // SAFETY: as in `fill`; a volatile read because a ballooned frame is emulated by Xen
-        // (which never faults the read: it reads as all ones).
-        Ok(Read::Word(unsafe { page.add(index).read_volatile() }))
-    }
-
-    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
-        let page = self.page(gfn)?;
-        // SAFETY: as in `read`, for every word of the page.
-        Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
-    }
+/// Access to `layout.free`, which [`plan`] chose.
+pub fn scenario_ram(layout: &Layout) -> ScenarioRam {
+    // SAFETY: `plan` chose `layout.free` in RAM inside the identity-mapped first 4 GiB, above the
+    // image, its stack, its page tables and Xen's boot data; nothing else in the image
+    // references it.
+    unsafe { IdentityRam::new(layout.free) }
 }

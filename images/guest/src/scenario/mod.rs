@@ -77,7 +77,7 @@ pub trait FrameMemory {
     fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError>;
     /// Read word `index` of frame `gfn`, which may be ballooned.
     fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError>;
-    /// Whether every word of frame `gfn` equals `word`.
+    /// Whether every word of frame `gfn` (which must be backed) equals `word`.
     fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError>;
 }
 
