@@ -11,7 +11,8 @@
 //! rzcobs stream (frames end with a zero byte, so line boundaries need not match frame
 //! boundaries).
 //!
-//! An image keeps one [`ConsoleLogger`] in a static and forwards defmt's `Logger` calls to it.
+//! An image keeps one [`ConsoleLogger`] in a static and makes it defmt's global logger with
+//! [`defmt_global_logger!`](crate::defmt_global_logger).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -177,4 +178,39 @@ impl<C: ConsoleWrite> ConsoleLogger<C> {
         lines.send_line();
         self.busy.store(false, Ordering::Release);
     }
+}
+
+/// Make `$logger` (a `static` [`ConsoleLogger`]) defmt's global logger; `$on_reentry` (a
+/// `fn() -> !`) ends the run when a log call comes from inside the logger. For the image crate
+/// (which depends on `defmt`), once.
+#[macro_export]
+macro_rules! defmt_global_logger {
+    ($logger:path, $on_reentry:path) => {
+        #[defmt::global_logger]
+        struct ConsoleGlobalLogger;
+
+        // SAFETY: `acquire` takes the logger and `release` gives it back, so frames never
+        // interleave; `write` and `release` run only after a successful `acquire` (defmt's
+        // contract; a failed one ends the run), which is what `ConsoleLogger`'s unsafe methods
+        // ask.
+        unsafe impl defmt::Logger for ConsoleGlobalLogger {
+            fn acquire() {
+                if !$logger.acquire() {
+                    $on_reentry();
+                }
+            }
+
+            unsafe fn flush() {}
+
+            unsafe fn release() {
+                // SAFETY: after a successful `acquire` (defmt's contract).
+                unsafe { $logger.release() }
+            }
+
+            unsafe fn write(bytes: &[u8]) {
+                // SAFETY: between `acquire` and `release` (defmt's contract).
+                unsafe { $logger.write(bytes) }
+            }
+        }
+    };
 }

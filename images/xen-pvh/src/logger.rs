@@ -30,28 +30,4 @@ pub fn write_raw(text: &[u8]) -> bool {
     LOGGER.write_raw(text)
 }
 
-#[defmt::global_logger]
-struct XenConsoleLogger;
-
-// SAFETY: `acquire` takes the logger and `release` gives it back, so frames never interleave;
-// `write` and `release` run only after a successful `acquire` (defmt's contract; a failed one
-// halts the image), which is what `ConsoleLogger`'s unsafe methods ask.
-unsafe impl defmt::Logger for XenConsoleLogger {
-    fn acquire() {
-        if !LOGGER.acquire() {
-            crate::exit::halt_logger_reentered();
-        }
-    }
-
-    unsafe fn flush() {}
-
-    unsafe fn release() {
-        // SAFETY: after a successful `acquire` (defmt's contract).
-        unsafe { LOGGER.release() }
-    }
-
-    unsafe fn write(bytes: &[u8]) {
-        // SAFETY: between `acquire` and `release` (defmt's contract).
-        unsafe { LOGGER.write(bytes) }
-    }
-}
+ballast_image_rt::defmt_global_logger!(LOGGER, crate::exit::halt_logger_reentered);

@@ -56,23 +56,27 @@ impl<'s> GatewayXen<'s> {
         }
     }
 
-    /// Ask the gateway to release one frame the caller does not own; returns the gateway's
-    /// refusal (`None` if it let the call through or failed otherwise).
-    pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
-        let frame = [gfn];
-        let bytes = frame.as_bytes();
+    /// Copy the frame list `bytes` into the frame-list region and lend it; `None` if it does not
+    /// fit.
+    fn lend_frame_list(&mut self, bytes: &[u8]) -> Option<LeaseDescriptor> {
         let window = self
             .sys
             .own_region(self.frame_list)?
             .get_mut(..bytes.len())?;
         window.copy_from_slice(bytes);
-        let lease = LeaseDescriptor {
+        Some(LeaseDescriptor {
             region: self.frame_list.0,
             writable: 1,
             offset: 0,
             len: bytes.len() as u32,
             reserved: 0,
-        };
+        })
+    }
+
+    /// Ask the gateway to release one frame the caller does not own; returns the gateway's
+    /// refusal (`None` if it let the call through or failed otherwise).
+    pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
+        let lease = self.lend_frame_list([gfn].as_bytes())?;
         let decrease = ReservationOp::Decrease as u8;
         match self
             .gateway
@@ -110,25 +114,13 @@ impl Hypervisor for GatewayXen<'_> {
         };
         let requested = frames.len();
         let bytes = frames.as_mut_bytes();
-        let Some(window) = self
-            .sys
-            .own_region(self.frame_list)
-            .and_then(|region| region.get_mut(..bytes.len()))
-        else {
+        let Some(lease) = self.lend_frame_list(bytes) else {
             self.failures += 1;
             defmt::error!(
                 "frame list of {=usize} bytes does not fit its region",
                 bytes.len()
             );
             return nothing;
-        };
-        window.copy_from_slice(bytes);
-        let lease = LeaseDescriptor {
-            region: self.frame_list.0,
-            writable: 1,
-            offset: 0,
-            len: bytes.len() as u32,
-            reserved: 0,
         };
         let reply = self.gateway.reservation(
             self.sys,
