@@ -3,6 +3,7 @@
 //! runtimes on every call.
 
 use crate::kernel::{Badge, EndpointId, LeaseId};
+use crate::lease::LeaseTables;
 use crate::tables::{
     ComponentId, ComponentKind, ComponentSpec, EndpointKind, EndpointSpec, RegionGrant, RegionSpec,
     Tables,
@@ -187,6 +188,21 @@ impl Composition {
         self.grants
             .iter()
             .find(|g| g.region == region && g.component == component)
+    }
+}
+
+impl LeaseTables for Composition {
+    fn client_of(&self, server: ComponentId, badge: Badge) -> Option<ComponentId> {
+        Composition::client_of(self, server, badge)
+    }
+
+    fn region(&self, id: LeaseId) -> Option<(usize, RegionSpec)> {
+        let index = self.region_index(id)?;
+        self.regions.get(index).map(|spec| (index, *spec))
+    }
+
+    fn grant(&self, region: LeaseId, component: ComponentId) -> Option<RegionGrant> {
+        Composition::grant(self, region, component).copied()
     }
 }
 

@@ -1,16 +1,31 @@
-//! Lease checks both host runtimes share: the lender's side (a window of a region it owns) and
-//! the borrower's side (a region it is granted, lent to it by a call still outstanding).
+//! Lease checks every runtime shares: the lender's side (a window of a region it owns) and the
+//! borrower's side (a region it is granted, lent to it by a call of that client still
+//! outstanding), over whichever form of the composition tables the runtime holds.
 
 use core::ops::Range;
 
-use crate::composition::Composition;
 use crate::kernel::{Badge, IpcError, LeaseDescriptor, LeaseId};
-use crate::tables::ComponentId;
+use crate::tables::{ComponentId, RegionGrant, RegionSpec};
+
+#[cfg(test)]
+mod tests;
+
+/// The lookups the lease checks make in a runtime's composition tables.
+pub(crate) trait LeaseTables {
+    /// The client that calls `server` with `badge`.
+    fn client_of(&self, server: ComponentId, badge: Badge) -> Option<ComponentId>;
+
+    /// Region `id` with its position in the runtime's region table.
+    fn region(&self, id: LeaseId) -> Option<(usize, RegionSpec)>;
+
+    /// The grant of `region` to `component`, if any.
+    fn grant(&self, region: LeaseId, component: ComponentId) -> Option<RegionGrant>;
+}
 
 /// Where a checked lease lies and how it may be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LeaseWindow {
-    /// Position of the region in [`Composition::regions`].
+    /// Position of the region in the runtime's region table.
     pub region: usize,
     /// The bytes of the window within the region.
     pub bytes: Range<usize>,
@@ -26,10 +41,8 @@ fn window(lease: &LeaseDescriptor, size: u32) -> Result<Range<usize>, IpcError> 
     let end = lease
         .offset
         .checked_add(lease.len)
+        .filter(|&end| end <= size)
         .ok_or(IpcError::BadLease)?;
-    if end > size {
-        return Err(IpcError::BadLease);
-    }
     let start = usize::try_from(lease.offset).map_err(|_| IpcError::BadLease)?;
     let end = usize::try_from(end).map_err(|_| IpcError::BadLease)?;
     Ok(start..end)
@@ -37,14 +50,13 @@ fn window(lease: &LeaseDescriptor, size: u32) -> Result<Range<usize>, IpcError> 
 
 /// The lender's check: `owner` may lend `lease` only from a region it owns, inside its bounds.
 pub(crate) fn check_lend(
-    composition: &Composition,
+    tables: &impl LeaseTables,
     owner: ComponentId,
     lease: &LeaseDescriptor,
 ) -> Result<LeaseWindow, IpcError> {
-    let region = composition
-        .region_index(LeaseId(lease.region))
+    let (region, spec) = tables
+        .region(LeaseId(lease.region))
         .ok_or(IpcError::BadLease)?;
-    let spec = &composition.regions()[region];
     if spec.owner != owner {
         return Err(IpcError::BadLease);
     }
@@ -65,94 +77,26 @@ fn covers(lent: &LeaseDescriptor, asked: &LeaseDescriptor) -> bool {
         && asked.writable <= lent.writable
 }
 
-/// The borrower's check: `server` may touch `asked` if the client behind `badge` owns the
-/// region, `server` is granted it (for writing, if asked), the window is in bounds, and one of
-/// the client's calls still outstanding at `server` lent a window covering it.
+/// The borrower's check: `server` may touch `asked` if the client behind `badge` owns the region,
+/// `server` is granted it (for writing, if asked), the window is in bounds, and one of the
+/// client's calls still outstanding at `server` lent a window covering it.
 pub(crate) fn check_access<'a>(
-    composition: &Composition,
+    tables: &impl LeaseTables,
     server: ComponentId,
     badge: Badge,
     asked: &LeaseDescriptor,
     outstanding: impl IntoIterator<Item = &'a LeaseDescriptor>,
 ) -> Result<LeaseWindow, IpcError> {
-    let client = composition
-        .client_of(server, badge)
-        .ok_or(IpcError::BadLease)?;
-    let checked = check_lend(composition, client, asked)?;
-    let grant = composition
+    let client = tables.client_of(server, badge).ok_or(IpcError::BadLease)?;
+    let checked = check_lend(tables, client, asked)?;
+    let granted = tables
         .grant(LeaseId(asked.region), server)
         .ok_or(IpcError::BadLease)?;
-    if checked.writable && !grant.writable {
+    if checked.writable && !granted.writable {
         return Err(IpcError::BadLease);
     }
     if !outstanding.into_iter().any(|lent| covers(lent, asked)) {
         return Err(IpcError::BadLease);
     }
     Ok(checked)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::composition::CompositionBuilder;
-    use crate::tables::ComponentKind;
-
-    fn lease(region: u16, writable: u16, offset: u32, len: u32) -> LeaseDescriptor {
-        LeaseDescriptor {
-            region,
-            writable,
-            offset,
-            len,
-            reserved: 0,
-        }
-    }
-
-    fn composition() -> (Composition, ComponentId, ComponentId) {
-        let mut builder = CompositionBuilder::new();
-        let client = builder.component("client", ComponentKind::External);
-        let server = builder.component("server", ComponentKind::Handler);
-        builder.endpoint(client, server, Badge(7));
-        builder
-            .region(LeaseId(1), 64, client)
-            .share(LeaseId(1), server, false);
-        builder
-            .region(LeaseId(2), 64, client)
-            .share(LeaseId(2), server, true);
-        builder.region(LeaseId(3), 64, server);
-        (builder.build().expect("valid"), client, server)
-    }
-
-    #[test]
-    fn lender_owns_the_region_and_stays_in_bounds() {
-        let (composition, client, server) = composition();
-        let good = check_lend(&composition, client, &lease(1, 0, 8, 56)).expect("in bounds");
-        assert_eq!(good.bytes, 8..64);
-        assert!(!good.writable);
-        let refusals = [
-            check_lend(&composition, client, &lease(1, 0, 8, 57)),
-            check_lend(&composition, client, &lease(1, 0, u32::MAX, 2)),
-            check_lend(&composition, client, &lease(3, 0, 0, 1)),
-            check_lend(&composition, client, &lease(9, 0, 0, 1)),
-            check_lend(&composition, client, &lease(1, 2, 0, 1)),
-            check_lend(&composition, server, &lease(1, 0, 0, 1)),
-        ];
-        assert!(refusals.iter().all(|r| *r == Err(IpcError::BadLease)));
-    }
-
-    #[test]
-    fn borrower_needs_a_grant_write_right_and_an_outstanding_loan() {
-        let (composition, _, server) = composition();
-        let lent = [lease(1, 0, 0, 32), lease(2, 1, 0, 64)];
-        let read = check_access(&composition, server, Badge(7), &lease(1, 0, 4, 8), &lent);
-        assert_eq!(read.map(|w| w.bytes), Ok(4..12));
-        let write = check_access(&composition, server, Badge(7), &lease(2, 1, 0, 64), &lent);
-        assert_eq!(write.map(|w| w.writable), Ok(true));
-        let refusals = [
-            check_access(&composition, server, Badge(7), &lease(1, 1, 0, 8), &lent),
-            check_access(&composition, server, Badge(7), &lease(1, 0, 30, 8), &lent),
-            check_access(&composition, server, Badge(8), &lease(1, 0, 0, 8), &lent),
-            check_access(&composition, server, Badge(7), &lease(2, 0, 0, 8), &[]),
-        ];
-        assert!(refusals.iter().all(|r| *r == Err(IpcError::BadLease)));
-    }
 }

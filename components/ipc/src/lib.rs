@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod kernel;
+mod lease;
 pub mod static_rt;
 pub mod tables;
 
@@ -20,8 +21,6 @@ pub mod deterministic;
 mod error;
 #[cfg(feature = "std")]
 pub mod host;
-#[cfg(feature = "std")]
-mod lease;
 
 pub use kernel::{
     Badge, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,

@@ -11,7 +11,6 @@
 //! timers and notifications, waiting on the clock when nothing else is ready.
 
 mod kernel;
-mod lease;
 mod sys;
 mod tables;
 

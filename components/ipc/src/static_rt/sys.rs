@@ -6,10 +6,10 @@ use crate::kernel::{
     Badge, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,
     NotificationBits, ReplyToken, Sys, MESSAGE_BYTES,
 };
+use crate::lease::{check_access, check_lend};
 use crate::tables::{ComponentId, ComponentKind, EndpointKind};
 
 use super::kernel::{Kernel, Message};
-use super::lease::{check_access, check_lend};
 use super::tables::{capability, kind};
 use super::{Clock, HandlerSlot};
 

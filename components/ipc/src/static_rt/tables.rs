@@ -3,6 +3,7 @@
 //! components and endpoints of an image cost less than any index would.
 
 use crate::kernel::{Badge, EndpointId, LeaseId};
+use crate::lease::LeaseTables;
 use crate::tables::{
     ComponentId, ComponentKind, EndpointKind, EndpointSpec, RegionGrant, RegionSpec, Tables,
 };
@@ -105,19 +106,6 @@ pub(crate) fn capability<'t>(
         .find(|e| e.client == client && e.id == id)
 }
 
-/// The client that calls `server` with `badge`.
-pub(crate) fn client_of(
-    tables: &Tables<'_>,
-    server: ComponentId,
-    badge: Badge,
-) -> Option<ComponentId> {
-    tables
-        .endpoints
-        .iter()
-        .find(|e| e.kind == EndpointKind::Call && e.server == server && e.badge == badge)
-        .map(|e| e.client)
-}
-
 /// The position of region `id` in the region table.
 pub(crate) fn region_index(tables: &Tables<'_>, id: LeaseId) -> Option<usize> {
     tables.regions.iter().position(|r| r.id == id)
@@ -127,19 +115,28 @@ fn region_spec<'t>(tables: &Tables<'t>, id: LeaseId) -> Option<&'t RegionSpec> {
     tables.regions.iter().find(|r| r.id == id)
 }
 
-/// The grant of `region` to `component`, if any.
-pub(crate) fn grant<'t>(
-    tables: &Tables<'t>,
-    region: LeaseId,
-    component: ComponentId,
-) -> Option<&'t RegionGrant> {
-    tables
-        .grants
-        .iter()
-        .find(|g| g.region == region && g.component == component)
-}
-
 /// A component's kind.
 pub(crate) fn kind(tables: &Tables<'_>, component: ComponentId) -> Option<ComponentKind> {
     tables.components.get(component.index()).map(|c| c.kind)
+}
+
+impl LeaseTables for Tables<'_> {
+    fn client_of(&self, server: ComponentId, badge: Badge) -> Option<ComponentId> {
+        self.endpoints
+            .iter()
+            .find(|e| e.kind == EndpointKind::Call && e.server == server && e.badge == badge)
+            .map(|e| e.client)
+    }
+
+    fn region(&self, id: LeaseId) -> Option<(usize, RegionSpec)> {
+        let index = region_index(self, id)?;
+        self.regions.get(index).map(|spec| (index, *spec))
+    }
+
+    fn grant(&self, region: LeaseId, component: ComponentId) -> Option<RegionGrant> {
+        self.grants
+            .iter()
+            .find(|g| g.region == region && g.component == component)
+            .copied()
+    }
 }
