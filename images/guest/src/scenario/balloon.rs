@@ -7,7 +7,7 @@
 //!    that reading a ballooned frame does what the platform's Xen does (all ones on x86-64 PVH;
 //!    a data abort on arm64, where Xen's stage 2 has nothing there).
 //! 3. Show why ballast scrubs: a scrubbed frame comes back zero; an unscrubbed one shows what Xen
-//!    returns (on x86-64 Xen 4.17, its old contents).
+//!    returns (on Xen 4.17, x86-64 and arm64 alike, its old contents).
 //! 4. Populate past `maximum_reservation` and recover exactly from the short count (after growing
 //!    by 100 pages first, so that the headroom is not a whole number of superpages).
 //! 5. Time 128 MiB (scrub, release, repopulate; one line each) under both policies, each run
