@@ -10,6 +10,7 @@
 mod arm64;
 mod composition;
 mod decode;
+pub mod image;
 mod qemu;
 mod verify;
 
@@ -18,7 +19,6 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use ballast::manifest::Target;
 use decode::{Line, LogDecoder};
 use verify::Verifier;
 
@@ -102,19 +102,8 @@ pub fn run(args: &[String]) -> ExitCode {
         ));
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = root.join("target/xen-pvh");
-    let composition_rs = work.join("xen-pvh-composition.rs");
-    let generated = std::fs::create_dir_all(&work)
-        .map_err(|error| format!("cannot create {}: {error}", work.display()))
-        .and_then(|()| {
-            let manifest = composition::PVH_MANIFEST;
-            composition::write(root, manifest, Target::XenPvh, &composition_rs)
-        });
-    let prepared = generated.and_then(|()| {
-        let env = (composition::ENV_VAR, composition_rs.as_path());
-        qemu::build_image(&root.join("images/xen-pvh"), &work, env)
-    });
-    let prepared = prepared.and_then(|image| {
+    let work = root.join(image::Arch::X86_64.work_dir());
+    let prepared = image::build(root, image::Arch::X86_64).and_then(|image| {
         let xen = work.join("xen-4.17");
         qemu::unpack_xen(&options.xen_gz, &xen)?;
         let elf = std::fs::read(&image)

@@ -1,11 +1,12 @@
-//! The `ballast` command line: `sim` (the default), `bench`, `hil` and `check`.
+//! The `ballast` command line: `sim` (the default), `bench`, `hil`, `image` and `check`.
 
 mod check;
 mod hil;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ballast [sim|check FILE|hil [--arch x86_64|aarch64]|bench] [options]";
+const USAGE: &str =
+    "usage: ballast [sim|check FILE|hil [--arch x86_64|aarch64]|image [--arch x86_64|aarch64]|bench] [options]";
 
 /// `ballast sim`, the default command: run a scenario and print the summary table.
 fn sim(args: &[String]) -> ExitCode {
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("bench") => ballast::bench::main(&rest),
         Some("check") => check::run(&rest),
         Some("hil") => hil::run(&rest),
+        Some("image") => hil::image::run(&rest),
         Some("sim") => sim(&rest),
         Some("-h" | "--help") => {
             println!("{USAGE}");

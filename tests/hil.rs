@@ -79,3 +79,51 @@ fn an_unknown_architecture_is_refused() {
         .expect("the ballast binary runs");
     assert_eq!(status.code(), Some(2));
 }
+
+/// `ballast image` builds an image from its manifest without booting it, and names the files an
+/// integrator boots (`xl create manifests/xen-pvh-domu.cfg`, or a dom0less `xen,domain` module).
+#[test]
+fn the_image_command_builds_each_image_and_names_its_files() {
+    for (arch, files) in [
+        (
+            "x86_64",
+            &["target/xen-pvh/x86_64-unknown-none/release/ballast-xen-pvh"][..],
+        ),
+        (
+            "aarch64",
+            &[
+                "target/xen-arm64/aarch64-unknown-none/release/ballast-xen-arm64",
+                "target/xen-arm64/ballast-xen-arm64.bin",
+            ][..],
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+            .args(["image", "--arch", arch])
+            .output()
+            .expect("the ballast binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "ballast image --arch {arch} failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in files {
+            let path = root.join(file);
+            assert!(
+                stdout.contains(&path.display().to_string()),
+                "{file} not named:\n{stdout}"
+            );
+            assert!(
+                path.metadata().is_ok_and(|meta| meta.len() > 0),
+                "{file} missing"
+            );
+        }
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["image", "--arch", "riscv64"])
+        .status()
+        .expect("the ballast binary runs");
+    assert_eq!(refused.code(), Some(2));
+}

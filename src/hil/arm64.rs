@@ -6,17 +6,15 @@
 //! `scripts/setup-arm64` installs QEMU and dtc and fetches Xen into `target/xen-arm64/`.
 
 mod device_tree;
-mod machine;
+pub mod machine;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use ballast::manifest::Target;
-
-use super::composition;
 use super::decode::LogDecoder;
+use super::image::{self, Arch};
 use super::verify::Verifier;
 use super::{missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
 
@@ -83,19 +81,8 @@ pub fn run(args: &[String]) -> ExitCode {
         Ok(tools) => tools,
         Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
     };
-    let composition_rs = work.join("xen-arm64-composition.rs");
-    let generated = std::fs::create_dir_all(&work)
-        .map_err(|error| format!("cannot create {}: {error}", work.display()))
-        .and_then(|()| {
-            let manifest = composition::ARM64_MANIFEST;
-            composition::write(root, manifest, Target::XenArm64, &composition_rs)
-        });
-    let built = generated.and_then(|()| {
-        let env = (composition::ENV_VAR, composition_rs.as_path());
-        machine::build_image(&root.join(machine::IMAGE_DIR), &work, env)
-    });
-    let prepared = built.and_then(|elf| {
-        let image = work.join("ballast-xen-arm64.bin");
+    let prepared = image::build(root, Arch::Aarch64).and_then(|elf| {
+        let image = work.join(machine::FLAT_IMAGE);
         machine::flatten(&tools.objcopy, &elf, &image)?;
         // One tree per run: runs at the same time (the tests) boot different command lines.
         let dtb = work.join(format!("xen-arm64-{}.dtb", std::process::id()));

@@ -18,6 +18,8 @@ pub const XEN: &str = "xen-4.17-arm64";
 pub const IMAGE_DIR: &str = "images/xen-arm64";
 /// Where QEMU places the flat image in machine memory for Xen to find as the domU's kernel.
 pub const MODULE_ADDRESS: u64 = 0x4040_0000;
+/// The flat Image's file name in [`WORK_DIR`].
+pub const FLAT_IMAGE: &str = "ballast-xen-arm64.bin";
 const QEMU: &str = "qemu-system-aarch64";
 const TARGET: &str = "aarch64-unknown-none";
 /// Machine memory: Xen, its heap, and the domU.
@@ -49,7 +51,8 @@ fn rustc_sysroot() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
-fn find_objcopy(sysroot: &Path) -> Option<PathBuf> {
+/// llvm-objcopy, or the copy rustc ships as rust-objcopy under `sysroot`.
+fn objcopy_under(sysroot: &Path) -> Option<PathBuf> {
     find_on_path("llvm-objcopy").or_else(|| {
         let rustlib = std::fs::read_dir(sysroot.join("lib/rustlib")).ok()?;
         rustlib
@@ -57,6 +60,12 @@ fn find_objcopy(sysroot: &Path) -> Option<PathBuf> {
             .map(|host| host.path().join("bin/rust-objcopy"))
             .find(|candidate| candidate.is_file())
     })
+}
+
+/// llvm-objcopy, or the copy rustc ships as rust-objcopy; the error names what is missing.
+pub fn find_objcopy() -> Result<PathBuf, String> {
+    let sysroot = rustc_sysroot().ok_or("rustc --print sysroot failed")?;
+    objcopy_under(&sysroot).ok_or_else(|| "neither llvm-objcopy nor rust-objcopy".into())
 }
 
 impl Tools {
@@ -69,7 +78,7 @@ impl Tools {
         if !sysroot.join("lib/rustlib").join(TARGET).is_dir() {
             return Err(format!("the Rust target {TARGET} is not installed"));
         }
-        let objcopy = find_objcopy(&sysroot).ok_or("neither llvm-objcopy nor rust-objcopy")?;
+        let objcopy = objcopy_under(&sysroot).ok_or("neither llvm-objcopy nor rust-objcopy")?;
         if !xen.is_file() {
             return Err(format!("the arm64 Xen image {} is missing", xen.display()));
         }

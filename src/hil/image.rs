@@ -1,0 +1,111 @@
+//! `ballast image`: generate a real-Xen image's composition from its manifest and build the
+//! image, without booting it: the first half of `ballast hil`, for an integrator who boots the
+//! image elsewhere (`xl create manifests/xen-pvh-domu.cfg`, or a dom0less device tree on an arm64
+//! board).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ballast::manifest::Target;
+
+use super::arm64::machine;
+use super::{composition, qemu, EXIT_SETUP, EXIT_USAGE};
+
+const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64]";
+
+/// The architectures there is an image for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64, booted as a PVH domain (`images/xen-pvh`, `manifests/xen-pvh.toml`).
+    X86_64,
+    /// arm64, booted as a dom0less domU (`images/xen-arm64`, `manifests/xen-arm64.toml`).
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture `--arch` names.
+    pub fn parse(name: &str) -> Result<Arch, String> {
+        match name {
+            "x86_64" => Ok(Arch::X86_64),
+            "aarch64" => Ok(Arch::Aarch64),
+            other => Err(format!("--arch {other}: expected x86_64 or aarch64")),
+        }
+    }
+
+    /// Where the image is built, the generated composition written, and (arm64) Xen kept.
+    pub fn work_dir(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "target/xen-pvh",
+            Arch::Aarch64 => machine::WORK_DIR,
+        }
+    }
+
+    fn parts(self) -> (&'static str, &'static str, Target) {
+        match self {
+            Arch::X86_64 => ("images/xen-pvh", composition::PVH_MANIFEST, Target::XenPvh),
+            Arch::Aarch64 => (
+                machine::IMAGE_DIR,
+                composition::ARM64_MANIFEST,
+                Target::XenArm64,
+            ),
+        }
+    }
+}
+
+/// Generate the composition of `arch`'s manifest and build its image under `root`; returns the
+/// ELF's path.
+pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
+    let (image_dir, manifest, target) = arch.parts();
+    let work = root.join(arch.work_dir());
+    std::fs::create_dir_all(&work)
+        .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
+    let composition_rs = work.join(format!("{}-composition.rs", target.as_str()));
+    composition::write(root, manifest, target, &composition_rs)?;
+    let env = (composition::ENV_VAR, composition_rs.as_path());
+    match arch {
+        Arch::X86_64 => qemu::build_image(&root.join(image_dir), &work, env),
+        Arch::Aarch64 => machine::build_image(&root.join(image_dir), &work, env),
+    }
+}
+
+/// Run `ballast image` with `args` (after the subcommand).
+pub fn run(args: &[String]) -> ExitCode {
+    let arch = match args {
+        [] => Ok(Arch::X86_64),
+        [flag, name] if flag == "--arch" => Arch::parse(name),
+        _ => Err(format!("unexpected arguments: {}", args.join(" "))),
+    };
+    let arch = match arch {
+        Ok(arch) => arch,
+        Err(message) => {
+            eprintln!("ballast image: {message}\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = build(root, arch).and_then(|elf| match arch {
+        Arch::X86_64 => Ok((elf, None)),
+        Arch::Aarch64 => {
+            let objcopy = machine::find_objcopy()?;
+            let flat = root.join(machine::WORK_DIR).join(machine::FLAT_IMAGE);
+            machine::flatten(&objcopy, &elf, &flat)?;
+            Ok((elf, Some(flat)))
+        }
+    });
+    match built {
+        Ok((elf, flat)) => {
+            println!("ballast image: {}", elf.display());
+            if let Some(flat) = flat {
+                println!(
+                    "ballast image: {} (flat, for the xen,domain module)",
+                    flat.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("ballast image: {message}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
