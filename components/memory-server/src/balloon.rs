@@ -77,6 +77,24 @@ pub struct SuperpageFallback {
     pub release: bool,
 }
 
+impl SuperpageFallback {
+    /// Whether 2 MiB extents failed for batches of `op`.
+    pub(crate) fn failed(&self, op: ReservationOp) -> bool {
+        match op {
+            ReservationOp::Decrease => self.release,
+            _ => self.populate,
+        }
+    }
+
+    /// Note that 2 MiB extents failed for batches of `op`.
+    pub(crate) fn fail(&mut self, op: ReservationOp) {
+        match op {
+            ReservationOp::Decrease => self.release = true,
+            _ => self.populate = true,
+        }
+    }
+}
+
 /// The balloon core, holding at most `LENT` lent runs, `CLIENTS` clients and `PENDING`
 /// deferred requests, over a populated bitmap in caller-provided storage.
 #[derive(Debug)]

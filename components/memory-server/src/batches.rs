@@ -1,33 +1,30 @@
-//! One batch in each direction: pick the frames (whole 2 MiB chunks where the policy allows,
-//! single frames otherwise), scrub before release, make the reservation call, and account
-//! exactly the prefix Xen completed; a failed superpage extent is probed, a failed superpage
-//! call makes the worker fall back to 4 KiB extents.
+//! One batch in each direction: pick the frames (see `batch_frames`), scrub before release,
+//! make the reservation call, and account exactly the prefix Xen completed; a failed superpage
+//! extent is probed, a failed superpage call makes the worker fall back to 4 KiB extents.
 
-use ballast_xen::{ExtentOrder, MemFlags, ReservationOp, FRAMES_PER_SUPERPAGE, SUPERPAGE_ORDER};
+use ballast_xen::{ExtentOrder, MemFlags, ReservationOp};
 
 use crate::balloon::{BalloonCore, InFlight};
-use crate::config::Policy;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
-use crate::scan::{Collector, Pieces};
 use crate::schedule::BpState;
 use crate::stats::COUNTED_ORDERS;
+
+/// What Xen did with a batch, the completed prefix already accounted.
+enum Answer {
+    /// Refused before acting: nothing changed.
+    Refused,
+    /// Every extent done, moving this many frames.
+    Whole(u64),
+    /// Only the first `extents` extents done, moving `moved` frames; a 2 MiB batch has made
+    /// the worker fall back to 4 KiB extents in its direction.
+    Short { extents: usize, moved: u64 },
+    /// Lost in transport or answered out of convention: nothing is known.
+    Unknown,
+}
 
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
-    /// Whether the next batch may use superpages for `want` frames, unless they were `refused`.
-    fn superpage_batch(&self, want: u64, refused: bool) -> bool {
-        self.superpages && !refused && want >= FRAMES_PER_SUPERPAGE
-    }
-
-    /// Which pieces single frames come from first.
-    fn first_pieces(&self) -> Pieces {
-        match self.policy {
-            Policy::Seed => Pieces::All,
-            Policy::Ballast => Pieces::Partial,
-        }
-    }
-
     /// Populate up to `want` ballooned frames, lowest first, except that frames a deferred
     /// low-memory request could use go last (the seed's increase_reservation).
     pub(crate) fn deflate<P: ReservationPort>(
@@ -40,69 +37,16 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if count == 0 {
             return (BpState::EAgain, 0);
         }
-        self.counters.reservation_calls += 1;
-        let answer = port.reservation(
-            ReservationOp::Populate,
-            order,
-            MemFlags::NONE,
-            &mut self.list[..count],
-        );
-        match answer {
-            Err(PortError::Refused) => (BpState::EAgain, 0),
-            Ok(done) if done.anomaly.is_none() => {
-                self.mark(0, done.extents, order, true);
-                self.count_extents(ReservationOp::Populate, order, done.extents);
-                let moved = done.extents as u64 * order.frames();
-                if done.extents == count {
-                    return (BpState::Done, moved);
-                }
-                self.counters.short_counts += 1;
-                if order > ExtentOrder::PAGE {
-                    self.fallback.populate = true;
-                    self.counters.superpage_fallbacks += 1;
-                    (BpState::Done, moved)
-                } else if done.extents > 0 {
-                    (BpState::Done, moved)
-                } else {
-                    (BpState::EAgain, 0)
-                }
+        match self.reserve(port, ReservationOp::Populate, order, count) {
+            Answer::Refused => (BpState::EAgain, 0),
+            Answer::Whole(moved) => (BpState::Done, moved),
+            // After a short 2 MiB call the worker retries at once with 4 KiB extents.
+            Answer::Short { extents, moved } if extents > 0 || order > ExtentOrder::PAGE => {
+                (BpState::Done, moved)
             }
-            _ => self.unknown_outcome(port, ReservationOp::Populate, order, count),
+            Answer::Short { .. } => (BpState::EAgain, 0),
+            Answer::Unknown => self.unknown_outcome(port, ReservationOp::Populate, order, count),
         }
-    }
-
-    /// The next deflation batch in the frame list: its order and length.
-    /// Frames at or above `keep_below` go first, so that the frames deferred requests limited to
-    /// low memory can use stay in the balloon.
-    fn collect_ballooned(&mut self, want: u64, keep_below: Option<u64>) -> (ExtentOrder, usize) {
-        let scan = crate::scan::Scan {
-            regions: &self.regions,
-            bitmap: &self.bitmap,
-            lent: &self.lent,
-        };
-        let split = keep_below.unwrap_or(0);
-        if self.superpage_batch(want, self.fallback.populate) {
-            let max = (want / FRAMES_PER_SUPERPAGE) as usize;
-            let mut out = Collector::new(&mut self.list, max.min(self.batch_extents));
-            let chunk_split = split.div_ceil(FRAMES_PER_SUPERPAGE) * FRAMES_PER_SUPERPAGE;
-            scan.ballooned_chunks(&mut out, chunk_split, u64::MAX);
-            scan.ballooned_chunks(&mut out, 0, chunk_split);
-            if !out.is_empty() {
-                return (SUPERPAGE_ORDER, out.len());
-            }
-        }
-        let first = self.first_pieces();
-        let mut out = Collector::new(
-            &mut self.list,
-            (want.min(self.batch_extents as u64)) as usize,
-        );
-        for (lo, hi) in [(split, u64::MAX), (0, split)] {
-            scan.ballooned_frames(&mut out, lo, hi, first);
-            if first == Pieces::Partial {
-                scan.ballooned_frames(&mut out, lo, hi, Pieces::Whole);
-            }
-        }
-        (ExtentOrder::PAGE, out.len())
     }
 
     /// Release up to `want` free frames to Xen, highest first, preferring (with `only_below`:
@@ -132,90 +76,80 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             None
         };
         self.scrub_batch(scrubber, order, count);
-        self.counters.reservation_calls += 1;
-        let answer = port.reservation(
-            ReservationOp::Decrease,
-            order,
-            MemFlags::NONE,
-            &mut self.list[..count],
-        );
-        match answer {
-            Err(PortError::Refused) => (BpState::EAgain, 0),
-            Ok(done) if done.anomaly.is_none() => {
-                self.mark(0, done.extents, order, false);
-                self.count_extents(ReservationOp::Decrease, order, done.extents);
-                let moved = done.extents as u64 * order.frames();
-                if done.extents == count {
-                    return (BpState::Done, moved);
-                }
-                self.counters.short_counts += 1;
-                if order == ExtentOrder::PAGE {
-                    return (BpState::EAgain, moved);
-                }
-                self.fallback.release = true;
-                self.counters.superpage_fallbacks += 1;
-                self.mark(done.extents, 1, order, false);
-                self.in_flight = Some(InFlight {
-                    op: ReservationOp::Decrease,
-                    order,
-                    from: done.extents,
-                    count: 1,
-                });
-                let freed = match (before, self.probe(port)) {
-                    (Some(before), Ok(after)) => {
-                        let drop = before.saturating_sub(after).saturating_sub(moved);
-                        self.settle_in_flight(order.frames().saturating_sub(drop));
-                        drop.min(order.frames())
-                    }
-                    _ => 0,
-                };
+        match self.reserve(port, ReservationOp::Decrease, order, count) {
+            Answer::Refused => (BpState::EAgain, 0),
+            Answer::Whole(moved) => (BpState::Done, moved),
+            Answer::Short { moved, .. } if order == ExtentOrder::PAGE => (BpState::EAgain, moved),
+            Answer::Short { extents, moved } => {
+                let freed = self.probe_failed_extent(port, before, order, extents, moved);
                 (BpState::Done, moved + freed)
             }
-            _ => {
+            Answer::Unknown => {
                 self.mark(0, count, order, false);
                 self.unknown_outcome(port, ReservationOp::Decrease, order, count)
             }
         }
     }
 
-    /// The next inflation batch in the frame list: its order and length.
-    fn collect_free(
+    /// Make the reservation call of `op` for the first `count` extents of the batch list and
+    /// account exactly the prefix Xen completed; a short 2 MiB call falls back to 4 KiB.
+    fn reserve<P: ReservationPort>(
         &mut self,
-        want: u64,
-        below: Option<u64>,
-        only_below: bool,
-    ) -> (ExtentOrder, usize) {
-        let scan = crate::scan::Scan {
-            regions: &self.regions,
-            bitmap: &self.bitmap,
-            lent: &self.lent,
+        port: &mut P,
+        op: ReservationOp,
+        order: ExtentOrder,
+        count: usize,
+    ) -> Answer {
+        self.counters.reservation_calls += 1;
+        let answer = port.reservation(op, order, MemFlags::NONE, &mut self.list[..count]);
+        let done = match answer {
+            Err(PortError::Refused) => return Answer::Refused,
+            Ok(done) if done.anomaly.is_none() => done,
+            _ => return Answer::Unknown,
         };
-        let split = below.unwrap_or(u64::MAX);
-        if self.superpage_batch(want, self.fallback.release) {
-            let max = (want / FRAMES_PER_SUPERPAGE) as usize;
-            let mut out = Collector::new(&mut self.list, max.min(self.batch_extents));
-            let chunk_split = split - split % FRAMES_PER_SUPERPAGE;
-            scan.free_chunks(&mut out, 0, chunk_split);
-            if !only_below {
-                scan.free_chunks(&mut out, chunk_split, u64::MAX);
-            }
-            if !out.is_empty() {
-                return (SUPERPAGE_ORDER, out.len());
-            }
+        self.mark(0, done.extents, order, op != ReservationOp::Decrease);
+        self.count_extents(op, order, done.extents);
+        let moved = done.extents as u64 * order.frames();
+        if done.extents == count {
+            return Answer::Whole(moved);
         }
-        let first = self.first_pieces();
-        let mut out = Collector::new(
-            &mut self.list,
-            (want.min(self.batch_extents as u64)) as usize,
-        );
-        let passes = if only_below { 1 } else { 2 };
-        for (lo, hi) in [(0, split), (split, u64::MAX)].into_iter().take(passes) {
-            scan.free_frames(&mut out, lo, hi, first);
-            if first == Pieces::Partial {
-                scan.free_frames(&mut out, lo, hi, Pieces::Whole);
-            }
+        self.counters.short_counts += 1;
+        if order > ExtentOrder::PAGE {
+            self.fallback.fail(op);
+            self.counters.superpage_fallbacks += 1;
         }
-        (ExtentOrder::PAGE, out.len())
+        Answer::Short {
+            extents: done.extents,
+            moved,
+        }
+    }
+
+    /// A 2 MiB release stopped at extent `failed` after `moved` frames, but Xen may have freed
+    /// the failed extent's leading pages: probe and account them from the drop in Xen's count
+    /// since `before`. Returns the frames of that extent freed.
+    fn probe_failed_extent<P: ReservationPort>(
+        &mut self,
+        port: &mut P,
+        before: Option<u64>,
+        order: ExtentOrder,
+        failed: usize,
+        moved: u64,
+    ) -> u64 {
+        self.mark(failed, 1, order, false);
+        self.in_flight = Some(InFlight {
+            op: ReservationOp::Decrease,
+            order,
+            from: failed,
+            count: 1,
+        });
+        match (before, self.probe(port)) {
+            (Some(before), Ok(after)) => {
+                let drop = before.saturating_sub(after).saturating_sub(moved);
+                self.settle_in_flight(order.frames().saturating_sub(drop));
+                drop.min(order.frames())
+            }
+            _ => 0,
+        }
     }
 
     /// Zero the frames of the batch before they go back to Xen, one call per contiguous run.

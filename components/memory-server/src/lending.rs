@@ -364,14 +364,21 @@ mod tests {
     extern crate std;
 
     use ballast_xen::Gfn;
-    use ballast_xen_sim::Fault;
+    use ballast_xen_sim::{DomId, Fault, SimHypervisor, XenSim};
 
     use super::*;
-    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::test_support::{domain, run_until_idle, scrubber, Core, SimScrubber};
     use crate::{BpState, Config, FrameState, HypervisorPort, Policy};
 
     const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
     const LENDING: FrameRun = FrameRun::span(1 << 20, (1 << 20) + 64);
+
+    /// A fully populated guest of 4096 frames on xen-sim, its hypervisor and a scrubber.
+    fn guest() -> (XenSim, DomId, SimHypervisor, SimScrubber) {
+        let (sim, dom, hv) = domain(0..4096, 8192, 1 << 16);
+        let scrub = scrubber(&sim, dom);
+        (sim, dom, hv, scrub)
+    }
 
     fn ask(frames: u64) -> AllocRequest {
         AllocRequest {
@@ -381,24 +388,27 @@ mod tests {
         }
     }
 
-    fn config() -> Config<'static> {
+    /// A core with the lending range over `words`, ballooned down to `pages` populated frames.
+    fn ballooned<'w>(
+        words: &'w mut std::vec::Vec<u64>,
+        hv: &mut SimHypervisor,
+        scrub: &mut SimScrubber,
+        pages: u64,
+    ) -> Core<'w> {
         let mut config = Config::new(&RAM, Policy::Ballast);
         config.lending = Some(LENDING);
-        config
+        words.resize(config.bitmap_words().unwrap(), 0);
+        let mut core = Core::new(&config, words).unwrap();
+        core.set_target(pages);
+        run_until_idle(&mut core, hv, scrub, 0, 10);
+        core
     }
 
     #[test]
     fn the_lending_range_goes_first_then_ballooned_ram_lowest_first() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
-        let config = config();
-        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
-        core.set_target(3072);
-        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned(&mut words, &mut hv, &mut scrub, 3072);
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         let granted = core
             .alloc_unpopulated(ClientId(0), ask(100), 0, &mut out)
@@ -427,16 +437,9 @@ mod tests {
 
     #[test]
     fn bad_returns_get_typed_errors_and_change_nothing() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
-        let config = config();
-        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
-        core.set_target(4000);
-        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned(&mut words, &mut hv, &mut scrub, 4000);
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         core.alloc_unpopulated(ClientId(0), ask(64), 0, &mut out)
             .unwrap();
@@ -473,16 +476,9 @@ mod tests {
 
     #[test]
     fn quotas_bound_what_a_client_holds_and_death_reclaims_it() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
-        let config = config();
-        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
-        core.set_target(3072);
-        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned(&mut words, &mut hv, &mut scrub, 3072);
         core.set_client_quota(ClientId(2), 100).unwrap();
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         core.alloc_unpopulated(ClientId(2), ask(60), 0, &mut out)
@@ -524,14 +520,10 @@ mod tests {
 
     #[test]
     fn a_request_met_only_by_inflating_is_deferred_and_the_worker_does_not_fight_it() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let (sim, dom, mut hv, mut scrub) = guest();
         let config = Config::new(&RAM, Policy::Ballast);
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
         let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         let request = AllocRequest {
             frames: 600,
@@ -562,17 +554,13 @@ mod tests {
 
     #[test]
     fn a_deferred_request_times_out_when_the_balloon_cannot_grow() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let (sim, dom, mut hv, mut scrub) = guest();
         for call in 0..4 {
             sim.inject(Fault::Shorten { call, completed: 0 });
         }
         let config = Config::new(&RAM, Policy::Seed);
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
         let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         let outcome = core
             .alloc_unpopulated(ClientId(0), ask(10), 0, &mut out)
@@ -591,16 +579,12 @@ mod tests {
 
     #[test]
     fn a_request_no_inflation_can_serve_waits_without_draining_memory() {
-        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let (sim, dom, mut hv, mut scrub) = guest();
         let reserved = [FrameRun::span(0, 1000)];
         let mut config = Config::new(&RAM, Policy::Ballast);
         config.reserved = &reserved;
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
         let mut core = Core::new(&config, &mut words).unwrap();
-        let mut scrub = SimScrubber {
-            sim: sim.clone(),
-            dom,
-        };
         let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
         let low = |frames| AllocRequest {
             frames,

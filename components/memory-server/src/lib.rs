@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod balloon;
+pub mod batch_frames;
 pub mod batches;
 pub mod bitmap;
 pub mod config;
