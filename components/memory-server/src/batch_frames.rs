@@ -61,7 +61,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         keep_below: Option<u64>,
     ) -> (ExtentOrder, usize) {
         let split = keep_below.unwrap_or(0);
-        let chunk_split = split.div_ceil(FRAMES_PER_SUPERPAGE) * FRAMES_PER_SUPERPAGE;
+        // A limit in the last, partial chunk of the gfn space rounds up past it: no chunk is kept.
+        let chunk_split = split
+            .checked_next_multiple_of(FRAMES_PER_SUPERPAGE)
+            .unwrap_or(u64::MAX);
         self.collect(
             ReservationOp::Populate,
             want,
@@ -127,5 +130,36 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             }
         }
         (ExtentOrder::PAGE, out.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use ballast_xen::{ExtentOrder, SUPERPAGE_ORDER};
+
+    use crate::test_support::{domain, run_until_idle, scrubber, Core};
+    use crate::{Config, FrameRun, Policy};
+
+    const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
+
+    /// A client may ask for frames at or below any gfn, up to the last but one: the limit of the
+    /// deferred request (`max_gfn + 1`) can then lie in the last, partial chunk of the gfn space.
+    #[test]
+    fn a_limit_at_the_top_of_the_gfn_space_still_gives_a_batch() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let config = Config::new(&RAM, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = scrubber(&sim, dom);
+        core.set_target(1024);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 100);
+        for limit in [u64::MAX, u64::MAX - 1, u64::MAX - 511] {
+            let (order, extents) = core.collect_ballooned(3072, Some(limit));
+            assert_eq!((order, extents), (SUPERPAGE_ORDER, 6), "limit {limit:#x}");
+        }
+        let (order, extents) = core.collect_ballooned(100, Some(u64::MAX));
+        assert_eq!((order, extents), (ExtentOrder::PAGE, 100));
     }
 }
