@@ -19,8 +19,7 @@ use zerocopy::FromBytes;
 use crate::{Gateway, GatewayError, GatewayOp, OpSet, Policy, QueryError};
 
 /// The wire error a refusal travels as. The interface folds a few of the gateway's reasons
-/// together: an unknown caller is not permitted, flags are part of the op, and a repeated frame
-/// makes the frame list bad.
+/// together: an unknown caller is not permitted, and flags are part of the op.
 pub const fn wire_error(error: GatewayError) -> HypercallError {
     match error {
         GatewayError::UnknownCaller | GatewayError::NotPermitted => HypercallError::NotPermitted,
@@ -30,7 +29,7 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
         GatewayError::TooManyFrames => HypercallError::TooManyFrames,
         GatewayError::Misaligned => HypercallError::Misaligned,
         GatewayError::NotOwned => HypercallError::FrameNotOwned,
-        GatewayError::DuplicateFrame => HypercallError::BadFrameList,
+        GatewayError::DuplicateFrame => HypercallError::DuplicateFrame,
     }
 }
 
@@ -192,7 +191,7 @@ mod tests {
         assert_eq!(wire_error(GatewayError::BadFlags), HypercallError::BadOp);
         assert_eq!(
             wire_error(GatewayError::DuplicateFrame),
-            HypercallError::BadFrameList
+            HypercallError::DuplicateFrame
         );
         let errno = QueryError::Xen(ballast_xen::XenErrno::ESRCH);
         assert_eq!(query_wire_error(errno), HypercallError::XenErrno);

@@ -221,7 +221,7 @@ fn a_refusal_travels_as_the_interface_error_and_xen_sees_nothing() {
         (
             (POPULATE, 0, 0, DOMID_SELF),
             &[LENDING.start, LENDING.start],
-            HypercallError::BadFrameList,
+            HypercallError::DuplicateFrame,
         ),
     ];
     for (args, frames, expected) in cases {
