@@ -348,10 +348,13 @@ mod tests {
 
     #[test]
     fn records_read_decimal_and_hex() {
-        let record = Record::parse("ballooned policy=2M gfn=0x400 word=0xffffffffffffffff");
+        let record = Record::parse(
+            "ballooned policy=2M gfn=0x400 aborted=false esr_or_word=0xffffffffffffffff",
+        );
         assert_eq!(record.keyword, "ballooned");
         assert_eq!(record.number("gfn"), Some(0x400));
-        assert_eq!(record.number("word"), Some(u64::MAX));
+        assert_eq!(record.text("aborted"), Some("false"));
+        assert_eq!(record.number("esr_or_word"), Some(u64::MAX));
         assert_eq!(record.text("policy"), Some("2M"));
         assert_eq!(record.number("missing"), None);
     }

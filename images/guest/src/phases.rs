@@ -13,6 +13,8 @@
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
 use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
+use core::cell::Cell;
+
 use ballast_memory_server::FrameScrubber;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{Gfn, Hypervisor};
@@ -92,12 +94,12 @@ pub struct Machine<'k, R, K> {
 
 /// Play the phases of a scenario on `machine` after the image's own `checks`, and log the tally;
 /// whether every check passed (a phase that could not be set up is logged and fails the run).
-/// `memory` gives access to the frames of a layout (once for the Xen facts, once for the memory
-/// server's scrubbing); `ram_regions` are the boot map's RAM regions, byte ranges.
+/// `memory` is the access to the layout's free frames (the Xen facts' scenario uses it, then the
+/// memory server scrubs through it); `ram_regions` are the boot map's RAM regions, byte ranges.
 pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
     machine: Machine<'_, R, K>,
     phases: scenario::Phases,
-    memory: impl Fn(&Layout) -> M,
+    memory: M,
     ram_regions: impl Iterator<Item = (u64, u64)>,
     mut checks: Checks,
 ) -> bool {
@@ -114,7 +116,7 @@ pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
 fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
     machine: Machine<'_, R, K>,
     phases: scenario::Phases,
-    memory: impl Fn(&Layout) -> M,
+    mut memory: M,
     ram_regions: impl Iterator<Item = (u64, u64)>,
     checks: &mut Checks,
 ) -> Result<(), (&'static str, SetupError)> {
@@ -125,14 +127,16 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
         platform,
     } = machine;
     if let Some(name) = phases.xen_facts {
-        let mut ram = memory(&layout);
-        let phase = xen_facts(name, hypercall, (layout, platform), &mut ram, clock);
+        let phase = xen_facts(name, hypercall, (layout, platform), &mut memory, clock);
         checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
     }
     if phases.components {
-        let scrubber = system::Scrubber(memory(&layout));
+        let refused = Cell::new(0);
+        let scrubber = system::Scrubber::new(memory, &refused);
         let phase = components(hypercall, (layout, scrubber), ram_regions, clock);
         checks.absorb(&phase.map_err(|error| ("components", error))?);
+        checks.context = "components";
+        checks.expect_eq("scrubs_refused", u64::from(refused.get()), 0);
     }
     Ok(())
 }

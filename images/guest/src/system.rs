@@ -3,6 +3,8 @@
 //! found, less the manifest's reserved ranges), and the memory server over that RAM, its lending
 //! range and the manifest's sizing. Capacities are fixed here; the manifest's numbers must fit.
 
+use core::cell::Cell;
+
 use ballast_hypercall::{
     ops_of, ranges_without, CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy,
 };
@@ -309,18 +311,29 @@ pub fn memory_server<'a, S: FrameScrubber>(
 }
 
 /// The memory server scrubs through the image's checked frame access: a frame outside the
-/// scenario's RAM is not written, and the attempt is logged (the server's frames all lie inside
-/// it).
+/// scenario's RAM is not written, and the attempt is logged and counted (the server's frames all
+/// lie inside it, so any count fails the run: the frame went back to Xen unscrubbed).
 #[derive(Debug)]
-pub struct Scrubber<M: FrameMemory>(pub M);
+pub struct Scrubber<'r, M: FrameMemory> {
+    memory: M,
+    refused: &'r Cell<u32>,
+}
 
-impl<M: FrameMemory> FrameScrubber for Scrubber<M> {
+impl<'r, M: FrameMemory> Scrubber<'r, M> {
+    /// Scrub through `memory`, counting refusals in `refused`.
+    pub fn new(memory: M, refused: &'r Cell<u32>) -> Scrubber<'r, M> {
+        Scrubber { memory, refused }
+    }
+}
+
+impl<M: FrameMemory> FrameScrubber for Scrubber<'_, M> {
     fn scrub(&mut self, first: Gfn, frames: u64) {
         let range = FrameRange {
             first: first.0,
             frames,
         };
-        if let Err(error) = self.0.fill(range, 0) {
+        if let Err(error) = self.memory.fill(range, 0) {
+            self.refused.set(self.refused.get().saturating_add(1));
             defmt::error!(
                 "scrub refused first={=u64:#x} frames={=u64}: {}",
                 first.0,

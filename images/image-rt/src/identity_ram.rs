@@ -56,11 +56,14 @@ impl<R: WordReader> FrameMemory for IdentityRam<R> {
         if range.frames == 0 {
             return Ok(());
         }
+        if !self.range.contains_range(range) {
+            return Err(FrameError::NotScenarioRam);
+        }
         let start = self.page(range.frame(0))?;
-        self.page(range.frame(range.frames - 1))?;
+        // Within our range, which fits the address space: no overflow.
         let words = range.frames as usize * WORDS_PER_PAGE;
-        // SAFETY: the whole range lies in ours (both ends checked, and `FrameRange` is
-        // contiguous), which `new`'s contract makes identity-mapped and ours alone.
+        // SAFETY: the whole of `range` lies in ours (checked with overflow-checked ends), which
+        // `new`'s contract makes identity-mapped RAM that nothing else references.
         let words = unsafe { core::slice::from_raw_parts_mut(start, words) };
         words.fill(word);
         Ok(())
@@ -77,8 +80,10 @@ impl<R: WordReader> FrameMemory for IdentityRam<R> {
 
     fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
         let page = self.page(gfn)?;
-        // SAFETY: as in `fill`, for every word of one frame of our range, which the caller knows
-        // to be backed; volatile because the frame may just have come back from Xen.
+        // SAFETY: as in `fill`, for every word of one frame of our range; volatile because the
+        // frame may just have come back from Xen. A frame Xen does not back reads as all ones
+        // (x86-64) or raises a data abort that the image's vectors turn into the end of the run
+        // (arm64): never a read of memory that is not ours.
         Ok((0..WORDS_PER_PAGE).all(|index| unsafe { page.add(index).read_volatile() } == word))
     }
 }

@@ -83,10 +83,11 @@ impl<C> core::fmt::Debug for ConsoleLogger<C> {
     }
 }
 
-// SAFETY: the images run on one vCPU with interrupts masked, and every access to `state` happens
-// while `busy` is held: taken with a swap in `locked` and `acquire`, given back at the end of
-// `locked` and in `release`.
-unsafe impl<C> Sync for ConsoleLogger<C> {}
+// SAFETY: every access to `state` happens while `busy` is held (taken with an acquiring swap in
+// `locked` and `acquire`, given back with a releasing store at the end of `locked` and in
+// `release`), so one thread at a time reaches it; the console may move between threads with it,
+// hence `C: Send`.
+unsafe impl<C: Send> Sync for ConsoleLogger<C> {}
 
 impl<C: ConsoleWrite> Default for ConsoleLogger<C> {
     fn default() -> ConsoleLogger<C> {

@@ -107,9 +107,14 @@ impl WordReader for ProbedRead {
 /// The scenario's RAM: frames the image does not use, reached through the identity map.
 pub type ScenarioRam = IdentityRam<ProbedRead>;
 
-/// Access to `layout.free`, which [`plan`] chose.
-pub fn scenario_ram(layout: &Layout) -> ScenarioRam {
-    // SAFETY: `plan` chose `layout.free` in mapped RAM away from the image, its stack, its page
-    // tables (in the image's .bss) and the device tree; nothing else in the image references it.
-    unsafe { IdentityRam::new(layout.free) }
+/// Access to `free`.
+///
+/// # Safety
+///
+/// `free` lies within the free RAM [`plan`] chose (and nothing else in the image references it
+/// while the access lives).
+pub unsafe fn scenario_ram(free: FrameRange) -> ScenarioRam {
+    // SAFETY: `plan` chooses its free RAM inside the identity map, away from everything the
+    // image uses (this function's contract puts `free` inside it).
+    unsafe { IdentityRam::new(free) }
 }

@@ -161,7 +161,9 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         platform: PLATFORM,
     };
     let checks = Checks::default();
-    let ram = memory::scenario_ram;
+    // SAFETY: `layout.free` is the free RAM `plan` chose, cut by `fit_layout` to the part the
+    // manifest lets the components manage; this is the only access to it.
+    let ram = unsafe { memory::scenario_ram(layout.free) };
     if phases::play(machine, phases, ram, ram_regions, checks) {
         Verdict::Pass
     } else {

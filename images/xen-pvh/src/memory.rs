@@ -160,10 +160,14 @@ impl WordReader for VolatileRead {
 /// The scenario's RAM: frames the image does not use, reached through the identity mapping.
 pub type ScenarioRam = IdentityRam<VolatileRead>;
 
-/// Access to `layout.free`, which [`plan`] chose.
-pub fn scenario_ram(layout: &Layout) -> ScenarioRam {
-    // SAFETY: `plan` chose `layout.free` in RAM inside the identity-mapped first 4 GiB, above the
-    // image, its stack, its page tables and Xen's boot data; nothing else in the image
-    // references it.
-    unsafe { IdentityRam::new(layout.free) }
+/// Access to `free`.
+///
+/// # Safety
+///
+/// `free` lies within the free RAM [`plan`] chose (and nothing else in the image references it
+/// while the access lives).
+pub unsafe fn scenario_ram(free: FrameRange) -> ScenarioRam {
+    // SAFETY: `plan` chooses its free RAM inside the identity map, away from everything the
+    // image uses (this function's contract puts `free` inside it).
+    unsafe { IdentityRam::new(free) }
 }

@@ -49,16 +49,6 @@ impl Checks {
         self.failed += other.failed;
     }
 
-    /// Checks that passed.
-    pub fn passed(&self) -> u32 {
-        self.passed
-    }
-
-    /// Checks that failed.
-    pub fn failed(&self) -> u32 {
-        self.failed
-    }
-
     /// Whether every check passed (and there was at least one).
     pub fn all_passed(&self) -> bool {
         self.failed == 0 && self.passed > 0

@@ -29,9 +29,9 @@ pub struct FrameRange {
 }
 
 impl FrameRange {
-    /// Frame `index` of the range.
+    /// Frame `index` of the range (`index` is below `frames` for a frame of the range).
     pub fn frame(&self, index: u64) -> Gfn {
-        Gfn(self.first + index)
+        Gfn(self.first.wrapping_add(index))
     }
 
     /// The sub-range of `frames` frames starting `offset` frames in, if it fits.
@@ -46,6 +46,17 @@ impl FrameRange {
     /// Whether `gfn` lies in the range.
     pub fn contains(&self, gfn: Gfn) -> bool {
         gfn.0 >= self.first && gfn.0 - self.first < self.frames
+    }
+
+    /// Whether every frame of `inner` lies in the range (an empty `inner` anywhere does).
+    pub fn contains_range(&self, inner: FrameRange) -> bool {
+        let (Some(end), Some(inner_end)) = (
+            self.first.checked_add(self.frames),
+            inner.first.checked_add(inner.frames),
+        ) else {
+            return false;
+        };
+        inner.frames == 0 || (inner.first >= self.first && inner_end <= end)
     }
 }
 
