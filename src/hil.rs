@@ -117,21 +117,26 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     };
-    let table = match defmt_decoder::Table::parse(&elf) {
-        Ok(Some(table)) => table,
-        Ok(None) => {
-            eprintln!("ballast hil: {} has no defmt table", image.display());
-            return ExitCode::from(EXIT_SETUP);
-        }
-        Err(error) => {
-            eprintln!(
-                "ballast hil: cannot read the defmt table of {}: {error}",
-                image.display()
-            );
+    let table = match defmt_table(&elf, &image) {
+        Ok(table) => table,
+        Err(message) => {
+            eprintln!("ballast hil: {message}");
             return ExitCode::from(EXIT_SETUP);
         }
     };
     boot_and_check(&qemu_path, &xen, &image, &table, &options)
+}
+
+/// The defmt table of the image ELF `elf` (read from `path`), which decodes its log.
+fn defmt_table(elf: &[u8], path: &Path) -> Result<defmt_decoder::Table, String> {
+    match defmt_decoder::Table::parse(elf) {
+        Ok(Some(table)) => Ok(table),
+        Ok(None) => Err(format!("{} has no defmt table", path.display())),
+        Err(error) => Err(format!(
+            "cannot read the defmt table of {}: {error}",
+            path.display()
+        )),
+    }
 }
 
 fn missing(what: &str) -> ExitCode {

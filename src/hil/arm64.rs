@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use super::decode::LogDecoder;
 use super::image::{self, Arch};
 use super::verify::Verifier;
-use super::{missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE};
+use super::{
+    defmt_table, missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
+};
 
 /// How long the log may keep coming after the verdict before QEMU is stopped.
 const AFTER_VERDICT: Duration = Duration::from_millis(500);
@@ -98,23 +100,12 @@ pub fn run(args: &[String]) -> ExitCode {
         device_tree::generate(&tools, &work, &domain, &dtb)?;
         let elf_bytes = std::fs::read(&elf)
             .map_err(|error| format!("cannot read {}: {error}", elf.display()))?;
-        Ok((image, dtb, elf_bytes))
+        Ok((image, dtb, defmt_table(&elf_bytes, &elf)?))
     });
-    let (image, dtb, elf) = match prepared {
+    let (image, dtb, table) = match prepared {
         Ok(prepared) => prepared,
         Err(message) => {
             eprintln!("ballast hil: {message}");
-            return ExitCode::from(EXIT_SETUP);
-        }
-    };
-    let table = match defmt_decoder::Table::parse(&elf) {
-        Ok(Some(table)) => table,
-        Ok(None) => {
-            eprintln!("ballast hil: the arm64 image has no defmt table");
-            return ExitCode::from(EXIT_SETUP);
-        }
-        Err(error) => {
-            eprintln!("ballast hil: cannot read the arm64 image's defmt table: {error}");
             return ExitCode::from(EXIT_SETUP);
         }
     };

@@ -153,34 +153,7 @@ impl Qemu {
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
         let started = Instant::now();
-        let (sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().ok_or("QEMU's stdout is missing")?;
-        let stderr = child.stderr.take().ok_or("QEMU's stderr is missing")?;
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let sender = sender.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut bytes = Vec::new();
-                while reader
-                    .read_until(b'\n', &mut bytes)
-                    .is_ok_and(|read| read > 0)
-                {
-                    let text = String::from_utf8_lossy(&bytes)
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string();
-                    if sender
-                        .send(SerialLine {
-                            at: Instant::now(),
-                            text,
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
-                    bytes.clear();
-                }
-            });
-        }
+        let lines = serial_lines(&mut child)?;
         Ok(Qemu {
             child,
             started,
@@ -202,4 +175,36 @@ impl Qemu {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The lines QEMU writes to its stdout (the serial line) and stderr, each stamped when it
+/// arrives, read by one thread per stream until the stream ends or the receiver is dropped.
+pub fn serial_lines(child: &mut Child) -> Result<Receiver<SerialLine>, String> {
+    let (sender, lines) = mpsc::channel();
+    let stdout = child.stdout.take().ok_or("QEMU's stdout is missing")?;
+    let stderr = child.stderr.take().ok_or("QEMU's stderr is missing")?;
+    for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut bytes = Vec::new();
+            while reader
+                .read_until(b'\n', &mut bytes)
+                .is_ok_and(|read| read > 0)
+            {
+                let text = String::from_utf8_lossy(&bytes)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                let line = SerialLine {
+                    at: Instant::now(),
+                    text,
+                };
+                if sender.send(line).is_err() {
+                    return;
+                }
+                bytes.clear();
+            }
+        });
+    }
+    Ok(lines)
 }

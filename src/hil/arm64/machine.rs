@@ -2,13 +2,12 @@
 //! `qemu-system-aarch64` (virt with EL2 for Xen, GICv3, one Cortex-A57) with Xen as the kernel,
 //! the generated device tree and the image placed where the tree's module node says.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use crate::hil::qemu::{find_on_path, SerialLine};
+use crate::hil::qemu::{find_on_path, serial_lines, SerialLine};
 
 /// Where the run keeps its files (and `scripts/setup-arm64` its Xen), from the repository root.
 pub const WORK_DIR: &str = "target/xen-arm64";
@@ -177,32 +176,7 @@ impl Qemu {
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
         let started = Instant::now();
-        let (sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().ok_or("QEMU's stdout is missing")?;
-        let stderr = child.stderr.take().ok_or("QEMU's stderr is missing")?;
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let sender = sender.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut bytes = Vec::new();
-                while reader
-                    .read_until(b'\n', &mut bytes)
-                    .is_ok_and(|read| read > 0)
-                {
-                    let text = String::from_utf8_lossy(&bytes)
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string();
-                    let line = SerialLine {
-                        at: Instant::now(),
-                        text,
-                    };
-                    if sender.send(line).is_err() {
-                        return;
-                    }
-                    bytes.clear();
-                }
-            });
-        }
+        let lines = serial_lines(&mut child)?;
         Ok(Qemu {
             child,
             started,
