@@ -5,7 +5,7 @@
 //! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports.
 //! `scripts/setup-arm64` installs QEMU and dtc and fetches Xen into `target/xen-arm64/`.
 
-mod device_tree;
+pub mod device_tree;
 pub mod machine;
 
 use std::path::{Path, PathBuf};

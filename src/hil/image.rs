@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use ballast::manifest::Target;
 
-use super::arm64::machine;
+use super::arm64::{device_tree, machine};
 use super::{composition, qemu, EXIT_SETUP, EXIT_USAGE};
 
 const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64]";
@@ -85,20 +85,20 @@ pub fn run(args: &[String]) -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let built = build(root, arch).and_then(|elf| match arch {
         Arch::X86_64 => Ok((elf, None)),
-        Arch::Aarch64 => {
-            let objcopy = machine::find_objcopy()?;
-            let flat = root.join(machine::WORK_DIR).join(machine::FLAT_IMAGE);
-            machine::flatten(&objcopy, &elf, &flat)?;
-            Ok((elf, Some(flat)))
-        }
+        Arch::Aarch64 => flat_image(root, &elf).map(|flat| (elf, Some(flat))),
     });
     match built {
         Ok((elf, flat)) => {
             println!("ballast image: {}", elf.display());
-            if let Some(flat) = flat {
+            if let Some((flat, node)) = flat {
                 println!(
                     "ballast image: {} (flat, for the xen,domain module)",
                     flat.display()
+                );
+                println!(
+                    "ballast image: the domain's node under /chosen of a dom0less device tree, \
+                     with the flat Image loaded at {:#x}:\n{node}",
+                    machine::MODULE_ADDRESS
                 );
             }
             ExitCode::SUCCESS
@@ -108,4 +108,22 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::from(EXIT_SETUP)
         }
     }
+}
+
+/// Flatten the arm64 ELF `elf` into the Image Xen loads; its path, and the `xen,domain` node
+/// that boots it as `ballast hil --arch aarch64` does.
+fn flat_image(root: &Path, elf: &Path) -> Result<(PathBuf, String), String> {
+    let objcopy = machine::find_objcopy()?;
+    let flat = root.join(machine::WORK_DIR).join(machine::FLAT_IMAGE);
+    machine::flatten(&objcopy, elf, &flat)?;
+    let module_bytes = std::fs::metadata(&flat)
+        .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
+        .len();
+    let node = device_tree::domain_node(&device_tree::Domain {
+        memory_kib: device_tree::DOMAIN_MEMORY_KIB,
+        module_address: machine::MODULE_ADDRESS,
+        module_bytes,
+        bootargs: "scenario=balloon".into(),
+    })?;
+    Ok((flat, node))
 }

@@ -56,17 +56,27 @@ pub fn with_domain(dts: &str, domain: &Domain) -> Result<String, String> {
         return Err("/chosen already has subnodes".into());
     }
     let console = stdout_path(chosen).ok_or("/chosen names no stdout-path for Xen's console")?;
+    let node = domain_node(domain)?;
+    let node = format!(
+        "\t\t#address-cells = <0x2>;\n\
+         \t\t#size-cells = <0x2>;\n\
+         \t\txen,xen-bootargs = \"console=dtuart dtuart={console} loglvl=all guest_loglvl=all\";\n\
+         {node}"
+    );
+    Ok(format!("{}{node}{}", &dts[..close], &dts[close..]))
+}
+
+/// The `xen,domain` node that boots `domain`, indented as a child of `/chosen` (whose
+/// `#address-cells` and `#size-cells` must be 2).
+pub fn domain_node(domain: &Domain) -> Result<String, String> {
     if domain.bootargs.contains(['"', '\\']) {
         return Err(format!(
             "the guest command line cannot hold quotes or backslashes: {}",
             domain.bootargs
         ));
     }
-    let node = format!(
-        "\t\t#address-cells = <0x2>;\n\
-         \t\t#size-cells = <0x2>;\n\
-         \t\txen,xen-bootargs = \"console=dtuart dtuart={console} loglvl=all guest_loglvl=all\";\n\
-         \t\tdomU1 {{\n\
+    Ok(format!(
+        "\t\tdomU1 {{\n\
          \t\t\tcompatible = \"xen,domain\";\n\
          \t\t\t#address-cells = <0x2>;\n\
          \t\t\t#size-cells = <0x2>;\n\
@@ -83,8 +93,7 @@ pub fn with_domain(dts: &str, domain: &Domain) -> Result<String, String> {
         reg_address = cells(domain.module_address),
         reg_size = cells(domain.module_bytes),
         bootargs = domain.bootargs,
-    );
-    Ok(format!("{}{node}{}", &dts[..close], &dts[close..]))
+    ))
 }
 
 fn run(command: &mut Command, what: &str) -> Result<Vec<u8>, String> {
