@@ -4,12 +4,12 @@
 //! board).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use ballast::manifest::Target;
 
 use super::arm64::{device_tree, machine};
-use super::{composition, qemu, EXIT_SETUP, EXIT_USAGE};
+use super::{composition, EXIT_SETUP, EXIT_USAGE};
 
 const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64]";
 
@@ -40,11 +40,19 @@ impl Arch {
         }
     }
 
-    fn parts(self) -> (&'static str, &'static str, Target) {
+    /// The image's crate directory, its Rust target, its manifest and the manifest's
+    /// `image.target` (the image's binary is `ballast-<image.target>`).
+    fn parts(self) -> (&'static str, &'static str, &'static str, Target) {
         match self {
-            Arch::X86_64 => ("images/xen-pvh", composition::PVH_MANIFEST, Target::XenPvh),
+            Arch::X86_64 => (
+                "images/xen-pvh",
+                "x86_64-unknown-none",
+                composition::PVH_MANIFEST,
+                Target::XenPvh,
+            ),
             Arch::Aarch64 => (
                 machine::IMAGE_DIR,
+                machine::TARGET,
                 composition::ARM64_MANIFEST,
                 Target::XenArm64,
             ),
@@ -55,17 +63,36 @@ impl Arch {
 /// Generate the composition of `arch`'s manifest and build its image under `root`; returns the
 /// ELF's path.
 pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
-    let (image_dir, manifest, target) = arch.parts();
+    let (image_dir, triple, manifest, target) = arch.parts();
     let work = root.join(arch.work_dir());
     std::fs::create_dir_all(&work)
         .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
     let composition_rs = work.join(format!("{}-composition.rs", target.as_str()));
     composition::write(root, manifest, target, &composition_rs)?;
-    let env = (composition::ENV_VAR, composition_rs.as_path());
-    match arch {
-        Arch::X86_64 => qemu::build_image(&root.join(image_dir), &work, env),
-        Arch::Aarch64 => machine::build_image(&root.join(image_dir), &work, env),
+    let image_dir = root.join(image_dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // From the image's directory, so that its `.cargo/config.toml` (code model, relocation,
+    // DEFMT_LOG) applies; the caller's RUSTFLAGS and target are not the image's.
+    let status = Command::new(cargo)
+        .current_dir(&image_dir)
+        .args(["build", "--release", "--manifest-path", "Cargo.toml"])
+        .args(["--target", triple])
+        .arg("--target-dir")
+        .arg(&work)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env(composition::ENV_VAR, &composition_rs)
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the image in {} failed ({status})",
+            image_dir.display()
+        ));
     }
+    let binary = format!("ballast-{}", target.as_str());
+    Ok(work.join(triple).join("release").join(binary))
 }
 
 /// Run `ballast image` with `args` (after the subcommand).

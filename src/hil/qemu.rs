@@ -28,42 +28,6 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Build the image with its own `.cargo/config.toml` (run from its directory) into `target_dir`,
-/// with `env` (the generated composition's variable and path) set for its build script; returns
-/// the ELF's path.
-pub fn build_image(
-    image_dir: &Path,
-    target_dir: &Path,
-    env: (&str, &Path),
-) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(image_dir)
-        .args([
-            "build",
-            "--release",
-            "--manifest-path",
-            "Cargo.toml",
-            "--target",
-            "x86_64-unknown-none",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env(env.0, env.1)
-        .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if !status.success() {
-        return Err(format!(
-            "building the image in {} failed ({status})",
-            image_dir.display()
-        ));
-    }
-    Ok(target_dir.join("x86_64-unknown-none/release/ballast-xen-pvh"))
-}
-
 /// Decompress the gzip'd Xen image to `out` (QEMU's multiboot loader wants the plain ELF). The
 /// file is written under a private name and renamed into place, so that a QEMU started by another
 /// `ballast hil` at the same time never reads a half-written Xen.

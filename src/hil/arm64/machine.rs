@@ -20,7 +20,8 @@ pub const MODULE_ADDRESS: u64 = 0x4040_0000;
 /// The flat Image's file name in [`WORK_DIR`].
 pub const FLAT_IMAGE: &str = "ballast-xen-arm64.bin";
 const QEMU: &str = "qemu-system-aarch64";
-const TARGET: &str = "aarch64-unknown-none";
+/// The image's Rust target.
+pub const TARGET: &str = "aarch64-unknown-none";
 /// Machine memory: Xen, its heap, and the domU.
 const MACHINE_MEMORY_MIB: &str = "1024";
 /// The machine, also used to dump the device tree QEMU builds for it.
@@ -83,35 +84,6 @@ impl Tools {
         }
         Ok(Tools { qemu, dtc, objcopy })
     }
-}
-
-/// Build the image (from its directory, so that its `.cargo/config.toml` applies) into
-/// `target_dir`; returns the ELF's path.
-pub fn build_image(
-    image_dir: &Path,
-    target_dir: &Path,
-    env: (&str, &Path),
-) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(image_dir)
-        .args(["build", "--release", "--manifest-path", "Cargo.toml"])
-        .args(["--target", TARGET])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env(env.0, env.1)
-        .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if !status.success() {
-        return Err(format!(
-            "building the image in {} failed ({status})",
-            image_dir.display()
-        ));
-    }
-    Ok(target_dir.join(TARGET).join("release/ballast-xen-arm64"))
 }
 
 /// Write the loadable bytes of `elf` as a flat image to `out` (through a private name, renamed
