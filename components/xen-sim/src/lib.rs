@@ -1,6 +1,6 @@
 //! A simulated Xen, faithful to `xen/common/memory.c` and the page allocator for what ballast
 //! uses, so that everything else can be built and tested without a hypervisor. Where Xen's
-//! sources, comments or issue threads and the measurements in `XEN-FACTS.md` (Xen 4.17 under
+//! sources, comments or issue threads and the measurements of `docs/XEN-BEHAVIOUR.md` (Xen 4.17 on
 //! QEMU) disagree, the measurements win.
 //!
 //! # What is modelled

@@ -1,5 +1,5 @@
-//! Every answer in XEN-FACTS.md (measured on Xen 4.17), checked value for value against the
-//! simulator's raw `memory_op` entry.
+//! Every answer of docs/XEN-BEHAVIOUR.md (measured on Xen 4.17), checked value for value against
+//! the simulator's raw `memory_op` entry.
 
 mod common;
 

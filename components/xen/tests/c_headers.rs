@@ -3,7 +3,7 @@
 //! of every constant we define; the test compares each with ours.
 //!
 //! `MEMOP_EXTENT_SHIFT` is not in the public headers (Xen keeps it in its internal
-//! `xen/hypercall.h`); its value is pinned by the continuation measurement in XEN-FACTS.md and by
+//! `xen/hypercall.h`); its value is pinned by docs/XEN-BEHAVIOUR.md#continuation (measured) and by
 //! the xen-sim tests instead.
 
 use std::collections::BTreeMap;

@@ -67,7 +67,7 @@ pub fn query(sim: &XenSim, dom: DomId, op: u64, domid: u16) -> i64 {
     sim.memory_op(dom, op, MemoryOpArg::Domid(domid))
 }
 
-/// The dom0 of XEN-FACTS: current 32768 pages, maximum 65536, plenty free on the host.
+/// The x86 probe's dom0 (docs/XEN-BEHAVIOUR.md): current 32768 pages, maximum 65536, plenty free.
 pub fn facts_host() -> (XenSim, DomId) {
     let sim = XenSim::new(HostConfig {
         free_pages: 1 << 20,
