@@ -21,7 +21,6 @@ pub enum SampleDeviceError {
 
 impl TryFrom<u16> for SampleDeviceError {
     type Error = u16;
-
     fn try_from(status: u16) -> Result<SampleDeviceError, u16> {
         match status {
             1 => Ok(SampleDeviceError::Unsupported),
@@ -34,7 +33,6 @@ impl TryFrom<u16> for SampleDeviceError {
 
 impl crate::support::InterfaceError for SampleDeviceError {
     const SERVER_DIED: SampleDeviceError = SampleDeviceError::Restarted;
-
     fn status(self) -> u16 {
         self as u16
     }
@@ -65,7 +63,6 @@ impl SampleDeviceOp {
         SampleDeviceOp::WriteBlock,
         SampleDeviceOp::TrickyNames,
     ];
-
     /// The op's name in the IDL.
     pub const fn name(self) -> &'static str {
         match self {
@@ -76,7 +73,6 @@ impl SampleDeviceOp {
             SampleDeviceOp::TrickyNames => "tricky_names",
         }
     }
-
     /// The capability a caller needs, as manifests name it.
     pub const fn capability(self) -> &'static str {
         match self {
@@ -91,7 +87,6 @@ impl SampleDeviceOp {
 
 impl TryFrom<u16> for SampleDeviceOp {
     type Error = u16;
-
     fn try_from(op: u16) -> Result<SampleDeviceOp, u16> {
         match op {
             9 => Ok(SampleDeviceOp::Reset),
@@ -117,13 +112,11 @@ impl ResetResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
         let status = crate::support::STATUS_OK;
         crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
     }
-
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
@@ -164,7 +157,8 @@ pub struct ConfigureEverythingRequest {
     _pad2: [u8; 7],
 }
 
-const _: () = assert!(::core::mem::size_of::<ConfigureEverythingRequest>() == 32);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 32] = [(); ::core::mem::size_of::<ConfigureEverythingRequest>()];
 
 impl ConfigureEverythingRequest {
     /// The body for these arguments.
@@ -221,7 +215,8 @@ pub struct ConfigureEverythingReplyBody {
     pub generation: u64,
 }
 
-const _: () = assert!(::core::mem::size_of::<ConfigureEverythingReplyBody>() == 16);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 16] = [(); ::core::mem::size_of::<ConfigureEverythingReplyBody>()];
 
 impl ConfigureEverythingReplyBody {
     /// The body for a reply.
@@ -232,7 +227,6 @@ impl ConfigureEverythingReplyBody {
             generation: reply.generation,
         }
     }
-
     /// The reply, or `None` if a `bool` is neither 0 nor 1.
     pub fn decode(&self) -> Option<ConfigureEverythingReply> {
         Some(ConfigureEverythingReply {
@@ -255,15 +249,19 @@ impl ConfigureEverythingResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-
     /// A success reply.
     pub fn ok(self, reply: ConfigureEverythingReply) -> crate::support::ReplyMessage {
         let body = ConfigureEverythingReplyBody::new(&reply);
         let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, bytes)
+        crate::support::ReplyMessage::new(
+            self.token,
+            INTERFACE_ID,
+            VERSION,
+            status,
+            bytes,
+        )
     }
-
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
@@ -289,7 +287,8 @@ pub struct ReadBlockRequest {
     pub block: u64,
 }
 
-const _: () = assert!(::core::mem::size_of::<ReadBlockRequest>() == 8);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 8] = [(); ::core::mem::size_of::<ReadBlockRequest>()];
 
 impl ReadBlockRequest {
     /// The body for these arguments.
@@ -323,7 +322,8 @@ pub struct ReadBlockReplyBody {
     pub bytes_read: u32,
 }
 
-const _: () = assert!(::core::mem::size_of::<ReadBlockReplyBody>() == 4);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 4] = [(); ::core::mem::size_of::<ReadBlockReplyBody>()];
 
 impl ReadBlockReplyBody {
     /// The body for a reply.
@@ -332,7 +332,6 @@ impl ReadBlockReplyBody {
             bytes_read: reply.bytes_read,
         }
     }
-
     /// The reply, or `None` if a `bool` is neither 0 nor 1.
     pub fn decode(&self) -> Option<ReadBlockReply> {
         Some(ReadBlockReply {
@@ -355,21 +354,24 @@ impl ReadBlockResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-
     /// The caller's lease, checked when the call arrived. A server that answers later
     /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
     pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
         self.lease
     }
-
     /// A success reply.
     pub fn ok(self, reply: ReadBlockReply) -> crate::support::ReplyMessage {
         let body = ReadBlockReplyBody::new(&reply);
         let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, bytes)
+        crate::support::ReplyMessage::new(
+            self.token,
+            INTERFACE_ID,
+            VERSION,
+            status,
+            bytes,
+        )
     }
-
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
@@ -399,7 +401,8 @@ pub struct WriteBlockRequest {
     _pad0: [u8; 7],
 }
 
-const _: () = assert!(::core::mem::size_of::<WriteBlockRequest>() == 16);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 16] = [(); ::core::mem::size_of::<WriteBlockRequest>()];
 
 impl WriteBlockRequest {
     /// The body for these arguments.
@@ -426,19 +429,16 @@ impl WriteBlockResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-
     /// The caller's lease, checked when the call arrived. A server that answers later
     /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
     pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
         self.lease
     }
-
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
         let status = crate::support::STATUS_OK;
         crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
     }
-
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
@@ -491,7 +491,8 @@ pub struct TrickyNamesRequest {
     pub call: u8,
 }
 
-const _: () = assert!(::core::mem::size_of::<TrickyNamesRequest>() == 14);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 14] = [(); ::core::mem::size_of::<TrickyNamesRequest>()];
 
 impl TrickyNamesRequest {
     /// The body for these arguments.
@@ -556,14 +557,14 @@ pub struct TrickyNamesReplyBody {
     pub sum: u16,
 }
 
-const _: () = assert!(::core::mem::size_of::<TrickyNamesReplyBody>() == 2);
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 2] = [(); ::core::mem::size_of::<TrickyNamesReplyBody>()];
 
 impl TrickyNamesReplyBody {
     /// The body for a reply.
     pub const fn new(reply: &TrickyNamesReply) -> Self {
         Self { sum: reply.sum }
     }
-
     /// The reply, or `None` if a `bool` is neither 0 nor 1.
     pub fn decode(&self) -> Option<TrickyNamesReply> {
         Some(TrickyNamesReply { sum: self.sum })
@@ -584,21 +585,24 @@ impl TrickyNamesResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-
     /// The caller's lease, checked when the call arrived. A server that answers later
     /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
     pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
         self.lease
     }
-
     /// A success reply.
     pub fn ok(self, reply: TrickyNamesReply) -> crate::support::ReplyMessage {
         let body = TrickyNamesReplyBody::new(&reply);
         let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, bytes)
+        crate::support::ReplyMessage::new(
+            self.token,
+            INTERFACE_ID,
+            VERSION,
+            status,
+            bytes,
+        )
     }
-
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
@@ -617,19 +621,19 @@ impl SampleDeviceClient {
     pub const fn new(endpoint: ::ballast_ipc::EndpointId) -> Self {
         Self { endpoint }
     }
-
     /// The endpoint it calls.
     pub const fn endpoint(&self) -> ::ballast_ipc::EndpointId {
         self.endpoint
     }
-
     /// An op with no arguments and no reply.
     pub fn reset(
         &self,
         sys: &mut dyn ::ballast_ipc::Sys,
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let reply = crate::support::call::<SampleDeviceError>(
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
             sys,
             self.endpoint,
             INTERFACE_ID,
@@ -641,7 +645,6 @@ impl SampleDeviceClient {
         )?;
         crate::support::decode_reply::<(), _>(reply)
     }
-
     /// Many arguments of every type, in an order that needs padding; its parameter list is long
     /// enough that the generated signatures wrap.
     #[allow(clippy::too_many_arguments)]
@@ -655,9 +658,18 @@ impl SampleDeviceClient {
         height: u32,
         strict: bool,
     ) -> Result<ConfigureEverythingReply, crate::support::CallError<SampleDeviceError>> {
-        let request = ConfigureEverythingRequest::new(mode, base, enabled, width, height, strict);
+        let request = ConfigureEverythingRequest::new(
+            mode,
+            base,
+            enabled,
+            width,
+            height,
+            strict,
+        );
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let reply = crate::support::call::<SampleDeviceError>(
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
             sys,
             self.endpoint,
             INTERFACE_ID,
@@ -667,10 +679,12 @@ impl SampleDeviceClient {
             None,
             &mut response,
         )?;
-        let reply = crate::support::decode_reply::<ConfigureEverythingReplyBody, _>(reply)?;
+        let reply = crate::support::decode_reply::<
+            ConfigureEverythingReplyBody,
+            _,
+        >(reply)?;
         reply.decode().ok_or_else(crate::support::malformed)
     }
-
     /// Reads a block into a read-write lease.
     pub fn read_block(
         &self,
@@ -680,7 +694,9 @@ impl SampleDeviceClient {
     ) -> Result<ReadBlockReply, crate::support::CallError<SampleDeviceError>> {
         let request = ReadBlockRequest::new(block);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let reply = crate::support::call::<SampleDeviceError>(
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
             sys,
             self.endpoint,
             INTERFACE_ID,
@@ -693,7 +709,6 @@ impl SampleDeviceClient {
         let reply = crate::support::decode_reply::<ReadBlockReplyBody, _>(reply)?;
         reply.decode().ok_or_else(crate::support::malformed)
     }
-
     /// Writes a block from a read lease.
     pub fn write_block(
         &self,
@@ -704,7 +719,9 @@ impl SampleDeviceClient {
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
         let request = WriteBlockRequest::new(block, sync);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let reply = crate::support::call::<SampleDeviceError>(
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
             sys,
             self.endpoint,
             INTERFACE_ID,
@@ -716,7 +733,6 @@ impl SampleDeviceClient {
         )?;
         crate::support::decode_reply::<(), _>(reply)
     }
-
     /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
     /// generated code would not compile.
     #[allow(clippy::too_many_arguments)]
@@ -756,7 +772,9 @@ impl SampleDeviceClient {
             call,
         );
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
-        let reply = crate::support::call::<SampleDeviceError>(
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
             sys,
             self.endpoint,
             INTERFACE_ID,
@@ -782,7 +800,6 @@ pub trait SampleDeviceServer {
         badge: ::ballast_ipc::Badge,
         reply: ResetResponder,
     ) -> crate::support::Answer;
-
     /// Many arguments of every type, in an order that needs padding; its parameter list is long
     /// enough that the generated signatures wrap.
     #[allow(clippy::too_many_arguments)]
@@ -798,7 +815,6 @@ pub trait SampleDeviceServer {
         strict: bool,
         reply: ConfigureEverythingResponder,
     ) -> crate::support::Answer;
-
     /// Reads a block into a read-write lease.
     fn read_block(
         &mut self,
@@ -807,7 +823,6 @@ pub trait SampleDeviceServer {
         buffer: &mut [u8],
         reply: ReadBlockResponder,
     ) -> crate::support::Answer;
-
     /// Writes a block from a read lease.
     fn write_block(
         &mut self,
@@ -817,7 +832,6 @@ pub trait SampleDeviceServer {
         data: &[u8],
         reply: WriteBlockResponder,
     ) -> crate::support::Answer;
-
     /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
     /// generated code would not compile.
     #[allow(clippy::too_many_arguments)]
@@ -852,12 +866,7 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
     call: ::ballast_ipc::IncomingCall<'_>,
     permissions: &dyn crate::support::Permissions,
 ) -> Result<(), crate::support::ProtocolError> {
-    let ::ballast_ipc::IncomingCall {
-        badge,
-        message,
-        lease,
-        reply,
-    } = call;
+    let ::ballast_ipc::IncomingCall { badge, message, lease, reply } = call;
     let (op, body) = match crate::support::check_header(message, INTERFACE_ID, VERSION) {
         Ok(parts) => parts,
         Err(error) => return reject(sys, reply, error),
@@ -872,7 +881,11 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 Err(error) => return reject(sys, reply, error),
             };
             if !permissions.allows(badge, INTERFACE_ID, op as u16) {
-                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
             }
             if let Err(error) = crate::support::check_no_lease(lease) {
                 return reject(sys, reply, error);
@@ -885,12 +898,18 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::ConfigureEverything => {
-            let request = match crate::support::decode_request::<ConfigureEverythingRequest>(body) {
+            let request = match crate::support::decode_request::<
+                ConfigureEverythingRequest,
+            >(body) {
                 Ok(request) => request,
                 Err(error) => return reject(sys, reply, error),
             };
             if !permissions.allows(badge, INTERFACE_ID, op as u16) {
-                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
             }
             if let Err(error) = crate::support::check_no_lease(lease) {
                 return reject(sys, reply, error);
@@ -905,26 +924,33 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 token: reply,
                 badge,
             };
-            let answer = server.configure_everything(
-                sys,
-                badge,
-                request.mode,
-                request.base,
-                arg_enabled,
-                request.width,
-                request.height,
-                arg_strict,
-                responder,
-            );
+            let answer = server
+                .configure_everything(
+                    sys,
+                    badge,
+                    request.mode,
+                    request.base,
+                    arg_enabled,
+                    request.width,
+                    request.height,
+                    arg_strict,
+                    responder,
+                );
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::ReadBlock => {
-            let request = match crate::support::decode_request::<ReadBlockRequest>(body) {
+            let request = match crate::support::decode_request::<
+                ReadBlockRequest,
+            >(body) {
                 Ok(request) => request,
                 Err(error) => return reject(sys, reply, error),
             };
             if !permissions.allows(badge, INTERFACE_ID, op as u16) {
-                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
             }
             let lease = match crate::support::check_lease(lease, true) {
                 Ok(lease) => lease,
@@ -932,7 +958,9 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             };
             let bytes = match sys.lease_bytes(badge, &lease) {
                 Ok(bytes) => bytes,
-                Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
+                Err(_) => {
+                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
+                }
             };
             let responder = ReadBlockResponder {
                 token: reply,
@@ -943,12 +971,18 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::WriteBlock => {
-            let request = match crate::support::decode_request::<WriteBlockRequest>(body) {
+            let request = match crate::support::decode_request::<
+                WriteBlockRequest,
+            >(body) {
                 Ok(request) => request,
                 Err(error) => return reject(sys, reply, error),
             };
             if !permissions.allows(badge, INTERFACE_ID, op as u16) {
-                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
             }
             let lease = match crate::support::check_lease(lease, false) {
                 Ok(lease) => lease,
@@ -959,23 +993,32 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             };
             let bytes = match sys.lease_bytes(badge, &lease) {
                 Ok(bytes) => bytes,
-                Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
+                Err(_) => {
+                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
+                }
             };
             let responder = WriteBlockResponder {
                 token: reply,
                 badge,
                 lease,
             };
-            let answer = server.write_block(badge, request.block, arg_sync, bytes, responder);
+            let answer = server
+                .write_block(badge, request.block, arg_sync, bytes, responder);
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::TrickyNames => {
-            let request = match crate::support::decode_request::<TrickyNamesRequest>(body) {
+            let request = match crate::support::decode_request::<
+                TrickyNamesRequest,
+            >(body) {
                 Ok(request) => request,
                 Err(error) => return reject(sys, reply, error),
             };
             if !permissions.allows(badge, INTERFACE_ID, op as u16) {
-                return reject(sys, reply, crate::support::ProtocolError::PermissionDenied);
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
             }
             let lease = match crate::support::check_lease(lease, false) {
                 Ok(lease) => lease,
@@ -986,32 +1029,35 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             };
             let bytes = match sys.lease_bytes(badge, &lease) {
                 Ok(bytes) => bytes,
-                Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
+                Err(_) => {
+                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
+                }
             };
             let responder = TrickyNamesResponder {
                 token: reply,
                 badge,
                 lease,
             };
-            let answer = server.tricky_names(
-                badge,
-                request.op,
-                request.body,
-                request.lease,
-                request.status,
-                request.error,
-                arg_token,
-                request.answer,
-                request.responder,
-                request.bytes,
-                request.server,
-                request.message,
-                request.endpoint,
-                request.permissions,
-                request.call,
-                bytes,
-                responder,
-            );
+            let answer = server
+                .tricky_names(
+                    badge,
+                    request.op,
+                    request.body,
+                    request.lease,
+                    request.status,
+                    request.error,
+                    arg_token,
+                    request.answer,
+                    request.responder,
+                    request.bytes,
+                    request.server,
+                    request.message,
+                    request.endpoint,
+                    request.permissions,
+                    request.call,
+                    bytes,
+                    responder,
+                );
             crate::support::answer(sys, answer)
         }
     }
