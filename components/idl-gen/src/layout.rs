@@ -52,7 +52,7 @@ pub fn layout(fields: &[Field]) -> Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ScalarType;
+    use crate::model::{FieldType, ScalarType};
 
     fn fields(types: &[ScalarType]) -> Vec<Field> {
         types
@@ -60,7 +60,7 @@ mod tests {
             .enumerate()
             .map(|(i, ty)| Field {
                 name: format!("f{i}"),
-                ty: *ty,
+                ty: FieldType::Scalar(*ty),
                 doc: String::new(),
             })
             .collect()

@@ -12,5 +12,8 @@ mod parse;
 pub use error::IdlError;
 pub use generate::{generate, module_name};
 pub use layout::{layout, Layout, Slot, MAX_BODY_BYTES};
-pub use model::{ErrorVariant, Field, Interface, Lease, LeaseMode, Op, ScalarType};
+pub use model::{
+    EnumType, EnumVariant, ErrorVariant, Field, FieldType, Interface, Lease, LeaseMode, Op,
+    ScalarType,
+};
 pub use parse::{load_dir, parse_file, parse_str, MAX_ERROR_VALUE};

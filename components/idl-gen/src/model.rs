@@ -15,6 +15,8 @@ pub struct Interface {
     pub doc: String,
     /// The interface's error enum, in file order.
     pub errors: Vec<ErrorVariant>,
+    /// The enum types its arguments and replies may use, in file order.
+    pub enums: Vec<EnumType>,
     /// The operations, in file order (ids, not order, are the ABI).
     pub ops: Vec<Op>,
     /// The file it was read from.
@@ -42,6 +44,31 @@ pub struct ErrorVariant {
     pub server_died: bool,
 }
 
+/// A C-like enum type arguments and reply fields may have: on the wire its integer, checked on
+/// arrival (an unknown value is refused, never trusted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumType {
+    /// UpperCamelCase name, the Rust type's.
+    pub name: String,
+    /// The integer it travels as: `u8`, `u16` or `u32`.
+    pub repr: ScalarType,
+    /// What it means.
+    pub doc: String,
+    /// The variants, in file order.
+    pub variants: Vec<EnumVariant>,
+}
+
+/// One variant of an [`EnumType`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumVariant {
+    /// UpperCamelCase name.
+    pub name: String,
+    /// Wire value: nonzero (0 is reserved, so that zeroed bytes never decode) and within the repr.
+    pub value: u32,
+    /// What it means.
+    pub doc: String,
+}
+
 /// One operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Op {
@@ -53,7 +80,7 @@ pub struct Op {
     pub capability: String,
     /// What it does.
     pub doc: String,
-    /// Scalar arguments, in declared order (the wire layout follows this order).
+    /// Arguments, in declared order (the wire layout follows this order).
     pub args: Vec<Field>,
     /// The lease the caller attaches, if the op takes one.
     pub lease: Option<Lease>,
@@ -66,10 +93,34 @@ pub struct Op {
 pub struct Field {
     /// snake_case name.
     pub name: String,
-    /// Its type, from the closed set.
-    pub ty: ScalarType,
+    /// Its type: a scalar or one of the interface's enums.
+    pub ty: FieldType,
     /// What it means.
     pub doc: String,
+}
+
+/// The type of an argument or reply field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// A scalar from the closed set.
+    Scalar(ScalarType),
+    /// One of the interface's enums, by name, and the integer it travels as.
+    Enum {
+        /// The enum's name.
+        name: String,
+        /// Its repr.
+        repr: ScalarType,
+    },
+}
+
+impl FieldType {
+    /// Size on the wire, which is also its alignment.
+    pub const fn size(&self) -> usize {
+        match self {
+            FieldType::Scalar(scalar) => scalar.size(),
+            FieldType::Enum { repr, .. } => repr.size(),
+        }
+    }
 }
 
 /// The closed set of scalar types an argument or reply field may have.
@@ -110,25 +161,6 @@ impl ScalarType {
             ScalarType::U16 => 2,
             ScalarType::U32 => 4,
             ScalarType::U64 => 8,
-        }
-    }
-
-    /// The Rust type handed to callers and servers.
-    pub const fn rust_type(self) -> &'static str {
-        match self {
-            ScalarType::U8 => "u8",
-            ScalarType::U16 => "u16",
-            ScalarType::U32 => "u32",
-            ScalarType::U64 => "u64",
-            ScalarType::Bool => "bool",
-        }
-    }
-
-    /// The Rust type in the zerocopy wire struct.
-    pub const fn wire_type(self) -> &'static str {
-        match self {
-            ScalarType::Bool => "u8",
-            other => other.rust_type(),
         }
     }
 }

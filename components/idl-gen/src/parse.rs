@@ -10,7 +10,10 @@ use toml::Spanned;
 
 use crate::error::IdlError;
 use crate::layout::{layout, MAX_BODY_BYTES};
-use crate::model::{ErrorVariant, Field, Interface, Lease, LeaseMode, Op, ScalarType};
+use crate::model::{
+    EnumType, EnumVariant, ErrorVariant, Field, FieldType, Interface, Lease, LeaseMode, Op,
+    ScalarType,
+};
 
 /// Highest value an interface error may have; `0x8000..` is the protocol error range.
 pub const MAX_ERROR_VALUE: i64 = 0x7fff;
@@ -36,6 +39,8 @@ struct RawInterface {
     doc: String,
     #[serde(default, rename = "error")]
     errors: Vec<RawError>,
+    #[serde(default, rename = "enum")]
+    enums: Vec<RawEnum>,
     #[serde(default, rename = "op")]
     ops: Vec<RawOp>,
 }
@@ -49,6 +54,25 @@ struct RawError {
     doc: String,
     #[serde(default)]
     server_died: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnum {
+    name: Spanned<String>,
+    repr: Spanned<String>,
+    #[serde(default)]
+    doc: String,
+    variants: Spanned<Vec<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    value: Spanned<i64>,
+    #[serde(default)]
+    doc: String,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +229,12 @@ impl Checker<'_> {
                 }
                 "value" => "add `value = <number>` (error values start at 1)".to_string(),
                 "type" => format!("add `type = \"...\"` with one of {}", ScalarType::NAMES),
+                "repr" => "add `repr = \"u8\"` (or `u16`, `u32`): the integer the enum travels as"
+                    .to_string(),
+                "variants" => {
+                    "add `variants = [ { name = \"...\", value = 1 } ]` (values start at 1)"
+                        .to_string()
+                }
                 "access" => "add `access = \"read\"` or `access = \"read-write\"`".to_string(),
                 other => format!("add the `{other}` key"),
             }
@@ -240,13 +270,16 @@ impl Checker<'_> {
             "versions start at 1; bump it when the ABI changes",
         )?;
         let errors = self.errors(&raw.name, raw.errors)?;
-        let ops = self.ops(&raw.name, raw.ops)?;
+        let taken = generated_type_names(raw.name.get_ref(), &raw.ops);
+        let enums = self.enums(raw.enums, &taken)?;
+        let ops = self.ops(&raw.name, raw.ops, &enums)?;
         Ok(Interface {
             name: raw.name.into_inner(),
             id,
             version,
             doc: raw.doc,
             errors,
+            enums,
             ops,
             source: self.path.to_path_buf(),
         })
@@ -349,7 +382,140 @@ impl Checker<'_> {
         Ok(variants)
     }
 
-    fn ops(&self, iface: &Spanned<String>, raw: Vec<RawOp>) -> Result<Vec<Op>, IdlError> {
+    fn enums(&self, raw: Vec<RawEnum>, taken: &[String]) -> Result<Vec<EnumType>, IdlError> {
+        let mut enums: Vec<EnumType> = Vec::new();
+        let mut lines: HashMap<String, usize> = HashMap::new();
+        for raw_enum in raw {
+            let name = raw_enum.name.get_ref().clone();
+            if !is_upper_camel(&name) {
+                return Err(self.at(
+                    &raw_enum.name,
+                    format!("enum name `{name}` is not UpperCamelCase"),
+                    "name enums like `Policy` or `BatchState`",
+                ));
+            }
+            if let Some(first) = lines.get(&name) {
+                return Err(self.at(
+                    &raw_enum.name,
+                    format!("duplicate enum name `{name}` (first declared at line {first})"),
+                    "give every enum its own name",
+                ));
+            }
+            if taken.contains(&name) {
+                return Err(self.at(
+                    &raw_enum.name,
+                    format!("enum name `{name}` is the name of a generated type"),
+                    "pick another name: the interface's `...Error`, `...Op`, `...Client` and \
+                     `...Server` and each op's `...Request`, `...Reply`, `...ReplyBody` and \
+                     `...Responder` are taken",
+                ));
+            }
+            lines.insert(name.clone(), self.line_of(raw_enum.name.span().start));
+            let repr = match raw_enum.repr.get_ref().as_str() {
+                "u8" => ScalarType::U8,
+                "u16" => ScalarType::U16,
+                "u32" => ScalarType::U32,
+                other => {
+                    return Err(self.at(
+                        &raw_enum.repr,
+                        format!("enum `{name}` has repr `{other}`"),
+                        "use `u8`, `u16` or `u32`: the unsigned integer the enum travels as",
+                    ))
+                }
+            };
+            let variants = self.variants(&name, repr, raw_enum.variants)?;
+            enums.push(EnumType {
+                name,
+                repr,
+                doc: raw_enum.doc,
+                variants,
+            });
+        }
+        Ok(enums)
+    }
+
+    fn variants(
+        &self,
+        enum_name: &str,
+        repr: ScalarType,
+        raw: Spanned<Vec<RawVariant>>,
+    ) -> Result<Vec<EnumVariant>, IdlError> {
+        if raw.get_ref().is_empty() {
+            return Err(self.at(
+                &raw,
+                format!("enum `{enum_name}` has no variants"),
+                "add at least one `{ name = \"...\", value = 1 }`",
+            ));
+        }
+        let max = (1u64 << (8 * repr.size())) - 1;
+        let mut variants: Vec<(EnumVariant, usize)> = Vec::new();
+        for variant in raw.into_inner() {
+            let name = variant.name.get_ref().clone();
+            let line = self.line_of(variant.name.span().start);
+            if !is_upper_camel(&name) {
+                return Err(self.at(
+                    &variant.name,
+                    format!("variant name `{name}` of enum `{enum_name}` is not UpperCamelCase"),
+                    "name variants like `Ballast` or `TimedOut`",
+                ));
+            }
+            if let Some((_, first)) = variants.iter().find(|(v, _)| v.name == name) {
+                return Err(self.at(
+                    &variant.name,
+                    format!(
+                        "duplicate variant `{name}` in enum `{enum_name}` (first declared at line {first})"
+                    ),
+                    "give every variant its own name",
+                ));
+            }
+            let value = match *variant.value.get_ref() {
+                0 => {
+                    return Err(self.at(
+                        &variant.value,
+                        format!("variant `{enum_name}::{name}` has value 0, which is reserved"),
+                        "number variants from 1: zeroed bytes must never decode as a variant",
+                    ))
+                }
+                v if v < 0 || v as u64 > max => {
+                    return Err(self.at(
+                        &variant.value,
+                        format!(
+                            "variant `{enum_name}::{name}` has value {v}, outside 1..={max} (its repr `{}`)",
+                            repr_name(repr)
+                        ),
+                        "pick a value the repr holds, or widen the repr",
+                    ))
+                }
+                v => v as u32,
+            };
+            if let Some((other, other_line)) = variants.iter().find(|(v, _)| v.value == value) {
+                return Err(self.at(
+                    &variant.value,
+                    format!(
+                        "value {value} of `{enum_name}::{name}` is already used by `{}` (line {other_line})",
+                        other.name
+                    ),
+                    "give every variant its own value; values are the ABI and are never reused",
+                ));
+            }
+            variants.push((
+                EnumVariant {
+                    name,
+                    value,
+                    doc: variant.doc,
+                },
+                line,
+            ));
+        }
+        Ok(variants.into_iter().map(|(variant, _)| variant).collect())
+    }
+
+    fn ops(
+        &self,
+        iface: &Spanned<String>,
+        raw: Vec<RawOp>,
+        enums: &[EnumType],
+    ) -> Result<Vec<Op>, IdlError> {
         if raw.is_empty() {
             return Err(self.at(
                 iface,
@@ -398,7 +564,7 @@ impl Checker<'_> {
                     "use lowercase words joined by `.`, `_` or `-`, e.g. `balloon.alloc`",
                 ));
             }
-            let args = self.fields(&name, "argument", op.args)?;
+            let args = self.fields(&name, "argument", op.args, enums)?;
             let lease = match op.lease {
                 Some(lease) => Some(self.lease(&name, lease)?),
                 None => None,
@@ -415,7 +581,7 @@ impl Checker<'_> {
                     ));
                 }
             }
-            let reply = self.fields(&name, "reply field", op.reply)?;
+            let reply = self.fields(&name, "reply field", op.reply, enums)?;
             for (what, fields) in [("request", &args), ("reply", &reply)] {
                 let size = layout(fields).size;
                 if size > MAX_BODY_BYTES {
@@ -441,7 +607,13 @@ impl Checker<'_> {
         Ok(ops)
     }
 
-    fn fields(&self, op: &str, what: &str, raw: Vec<RawField>) -> Result<Vec<Field>, IdlError> {
+    fn fields(
+        &self,
+        op: &str,
+        what: &str,
+        raw: Vec<RawField>,
+        enums: &[EnumType],
+    ) -> Result<Vec<Field>, IdlError> {
         let mut fields: Vec<Field> = Vec::new();
         for field in raw {
             self.check_snake(&field.name, what)?;
@@ -453,15 +625,26 @@ impl Checker<'_> {
                     format!("give every {what} of an op its own name"),
                 ));
             }
-            let Some(ty) = ScalarType::from_name(field.ty.get_ref()) else {
+            let type_name = field.ty.get_ref();
+            let ty = if let Some(scalar) = ScalarType::from_name(type_name) {
+                FieldType::Scalar(scalar)
+            } else if let Some(declared) = enums.iter().find(|e| &e.name == type_name) {
+                FieldType::Enum {
+                    name: declared.name.clone(),
+                    repr: declared.repr,
+                }
+            } else {
+                let declared: Vec<&str> = enums.iter().map(|e| e.name.as_str()).collect();
+                let enums = if declared.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or an enum of this file ({})", declared.join(", "))
+                };
                 return Err(self.at(
                     &field.ty,
+                    format!("unknown type `{type_name}` for {what} `{name}` of op `{op}`"),
                     format!(
-                        "unknown type `{}` for {what} `{name}` of op `{op}`",
-                        field.ty.get_ref()
-                    ),
-                    format!(
-                        "use one of {}; bulk data travels in a lease",
+                        "use one of {}{enums}; bulk data travels in a lease",
                         ScalarType::NAMES
                     ),
                 ));
@@ -515,6 +698,41 @@ impl Checker<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+/// The Rust names the generator gives its own types for interface `iface` with ops `ops`.
+fn generated_type_names(iface: &str, ops: &[RawOp]) -> Vec<String> {
+    let mut names: Vec<String> = ["Error", "Op", "Client", "Server"]
+        .iter()
+        .map(|suffix| format!("{iface}{suffix}"))
+        .collect();
+    for op in ops {
+        let camel: String = op
+            .name
+            .get_ref()
+            .split('_')
+            .map(|part| {
+                let mut chars = part.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect();
+        for suffix in ["Request", "Reply", "ReplyBody", "Responder"] {
+            names.push(format!("{camel}{suffix}"));
+        }
+    }
+    names
+}
+
+fn repr_name(repr: ScalarType) -> &'static str {
+    match repr {
+        ScalarType::U8 => "u8",
+        ScalarType::U16 => "u16",
+        ScalarType::U32 => "u32",
+        ScalarType::U64 => "u64",
+        ScalarType::Bool => "bool",
     }
 }
 

@@ -51,7 +51,8 @@ fn sample_ops_keep_their_explicit_ids_in_file_order() {
             ("configure_everything", 2),
             ("read_block", 3),
             ("write_block", 4),
-            ("tricky_names", 5)
+            ("tricky_names", 5),
+            ("set_mode", 6)
         ]
     );
 }

@@ -1,6 +1,6 @@
 //! The golden output of ballast-idl-gen (`idl-gen/tests/golden/sample.rs`, checked in) compiles
 //! against the support module and works end to end: many arguments of every type, explicit
-//! padding, bools, read and read-write leases, empty requests and replies.
+//! padding, bools, enums, read and read-write leases, empty requests and replies.
 
 mod harness;
 
@@ -16,12 +16,12 @@ mod sample {
 
 use ballast_interfaces::support::{Answer, CallError, ProtocolError};
 use ballast_ipc::{Badge, EndpointId, Sys};
-use harness::{lease, Grants, Loopback};
+use harness::{lease, message, Grants, Loopback};
 use sample::{
-    ConfigureEverythingReply, ConfigureEverythingRequest, ConfigureEverythingResponder,
-    ReadBlockReply, ReadBlockResponder, ResetResponder, SampleDeviceClient, SampleDeviceError,
-    SampleDeviceOp, SampleDeviceServer, TrickyNamesReply, TrickyNamesResponder,
-    WriteBlockResponder,
+    ConfigureEverythingReply, ConfigureEverythingRequest, ConfigureEverythingResponder, Mode,
+    Priority, ReadBlockReply, ReadBlockResponder, ResetResponder, SampleDeviceClient,
+    SampleDeviceError, SampleDeviceOp, SampleDeviceServer, SetModeReply, SetModeReplyBody,
+    SetModeRequest, SetModeResponder, TrickyNamesReply, TrickyNamesResponder, WriteBlockResponder,
 };
 use zerocopy::IntoBytes;
 
@@ -30,6 +30,7 @@ const CLIENT: Badge = Badge(1);
 /// A tiny block device: 8-byte blocks kept in memory.
 #[derive(Debug, Default)]
 struct Device {
+    mode: Option<Mode>,
     generation: u64,
     blocks: Vec<[u8; 8]>,
     resets: u32,
@@ -149,6 +150,18 @@ impl SampleDeviceServer for Device {
         let sum = weighted + leased + u16::from(token) * 1000;
         reply.ok(TrickyNamesReply { sum }).into()
     }
+
+    fn set_mode(
+        &mut self,
+        _sys: &mut dyn Sys,
+        _badge: Badge,
+        mode: Mode,
+        priority: Priority,
+        reply: SetModeResponder,
+    ) -> Answer {
+        let previous = self.mode.replace(mode).unwrap_or(Mode::Idle);
+        reply.ok(SetModeReply { previous, priority }).into()
+    }
 }
 
 fn system() -> (Loopback<Device>, SampleDeviceClient) {
@@ -255,4 +268,64 @@ fn arguments_named_like_generated_locals_arrive_in_place() {
             sum: 819 + 18 + 1000
         })
     );
+}
+
+#[test]
+fn enums_travel_as_their_integers_and_round_trip() {
+    let (mut lb, client) = system();
+    let request = SetModeRequest::new(Mode::Turbo, Priority::High);
+    assert_eq!(request.as_bytes(), &[200, 0, 0, 0, 0, 0, 1, 0][..]);
+    assert_eq!(
+        client.set_mode(&mut lb, Mode::Turbo, Priority::High),
+        Ok(SetModeReply {
+            previous: Mode::Idle,
+            priority: Priority::High
+        })
+    );
+    assert_eq!(
+        client.set_mode(&mut lb, Mode::Busy, Priority::Low),
+        Ok(SetModeReply {
+            previous: Mode::Turbo,
+            priority: Priority::Low
+        })
+    );
+    for mode in Mode::ALL {
+        assert_eq!(Mode::try_from(u8::from(mode)), Ok(mode));
+    }
+    assert_eq!(Mode::try_from(0), Err(0), "zero is reserved");
+    assert_eq!(Priority::try_from(2), Err(2));
+}
+
+#[test]
+fn an_unknown_enum_value_is_a_bad_argument_and_changes_nothing() {
+    let (mut lb, _) = system();
+    for (mode, priority) in [(0u8, 1u32), (3, 1), (1, 0), (1, 0x10001)] {
+        let mut body = SetModeRequest::new(Mode::Idle, Priority::Low)
+            .as_bytes()
+            .to_vec();
+        body[0] = mode;
+        body[4..8].copy_from_slice(&priority.to_ne_bytes());
+        let op = SampleDeviceOp::SetMode as u16;
+        let bytes = message(sample::INTERFACE_ID, op, sample::VERSION, &body);
+        let (_, outcome) = lb.deliver(CLIENT, &bytes, None);
+        assert_eq!(
+            outcome,
+            Err(ProtocolError::BadArgument),
+            "{mode} {priority}"
+        );
+    }
+    assert_eq!(lb.server.mode, None, "the server never ran");
+}
+
+#[test]
+fn a_reply_with_an_unknown_enum_value_does_not_decode() {
+    let good = SetModeReplyBody::new(&SetModeReply {
+        previous: Mode::Busy,
+        priority: Priority::Low,
+    });
+    assert!(good.decode().is_some());
+    let mut bytes = good.as_bytes().to_vec();
+    bytes[0] = 7;
+    let bad = <SetModeReplyBody as zerocopy::FromBytes>::read_from_bytes(&bytes).unwrap();
+    assert_eq!(bad.decode(), None);
 }

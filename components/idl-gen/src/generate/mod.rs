@@ -10,7 +10,7 @@ mod types;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Field, Interface, Op, ScalarType};
+use crate::model::{Field, FieldType, Interface, Op, ScalarType};
 
 /// Widest doc comment line, before indentation.
 const DOC_WIDTH: usize = 96;
@@ -35,6 +35,9 @@ pub fn module_name(iface: &Interface) -> String {
 pub fn generate(iface: &Interface) -> String {
     let mut items = vec![types::constants(iface)];
     items.extend(types::error_enum(iface));
+    for declared in &iface.enums {
+        items.extend(types::enum_type(declared));
+    }
     items.extend(types::op_enum(iface));
     for op in &iface.ops {
         items.extend(types::op_types(iface, op));
@@ -148,9 +151,8 @@ fn responder_type(op: &Op) -> Ident {
     format_ident!("{}Responder", camel(&op.name))
 }
 
-/// The type callers and servers see for a field.
-fn rust_type(field: &Field) -> TokenStream {
-    match field.ty {
+fn scalar(ty: ScalarType) -> TokenStream {
+    match ty {
         ScalarType::U8 => quote! { u8 },
         ScalarType::U16 => quote! { u16 },
         ScalarType::U32 => quote! { u32 },
@@ -159,11 +161,49 @@ fn rust_type(field: &Field) -> TokenStream {
     }
 }
 
+/// The type callers and servers see for a field.
+fn rust_type(field: &Field) -> TokenStream {
+    match &field.ty {
+        FieldType::Scalar(ty) => scalar(*ty),
+        FieldType::Enum { name, .. } => {
+            let name = ident(name);
+            quote! { #name }
+        }
+    }
+}
+
 /// The type a field has in a zerocopy wire struct.
 fn wire_type(field: &Field) -> TokenStream {
-    match field.ty {
-        ScalarType::Bool => quote! { u8 },
-        _ => rust_type(field),
+    match &field.ty {
+        FieldType::Scalar(ScalarType::Bool) => quote! { u8 },
+        FieldType::Scalar(ty) | FieldType::Enum { repr: ty, .. } => scalar(*ty),
+    }
+}
+
+/// `value` (of the field's Rust type) as it is stored on the wire.
+fn to_wire(field: &Field, value: TokenStream) -> TokenStream {
+    match &field.ty {
+        FieldType::Scalar(ScalarType::Bool) => quote! { #value as u8 },
+        FieldType::Enum { repr, .. } => {
+            let repr = scalar(*repr);
+            quote! { #value as #repr }
+        }
+        FieldType::Scalar(_) => value,
+    }
+}
+
+/// For a field whose wire bytes need a check, an expression turning `wire` into an `Option` of
+/// the field's Rust type (`None`: not a valid value); `None` for fields every value is valid of.
+fn checked_from_wire(field: &Field, wire: TokenStream) -> Option<TokenStream> {
+    match &field.ty {
+        FieldType::Scalar(ScalarType::Bool) => {
+            Some(quote! { crate::support::bool_from_wire(#wire) })
+        }
+        FieldType::Enum { name, .. } => {
+            let name = ident(name);
+            Some(quote! { #name::try_from(#wire).ok() })
+        }
+        FieldType::Scalar(_) => None,
     }
 }
 
@@ -199,6 +239,7 @@ mod tests {
             version: 1,
             doc: String::new(),
             errors: Vec::new(),
+            enums: Vec::new(),
             ops: Vec::new(),
             source: "bare.idol".into(),
         }

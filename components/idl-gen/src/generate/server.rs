@@ -5,10 +5,10 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::{
-    allow_many, doc, error_type, ident, op_type, op_variant, reply_body_type, reply_type,
-    request_type, responder_type,
+    allow_many, checked_from_wire, doc, error_type, ident, op_type, op_variant, reply_body_type,
+    reply_type, request_type, responder_type,
 };
-use crate::model::{Interface, LeaseMode, Op, ScalarType};
+use crate::model::{Interface, LeaseMode, Op};
 
 pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
     let name = responder_type(op);
@@ -209,16 +209,17 @@ fn dispatch_arm(iface: &Interface, op: &Op) -> TokenStream {
     let mut values = TokenStream::new();
     for field in &op.args {
         let name = ident(&field.name);
-        if field.ty == ScalarType::Bool {
-            let local = format_ident!("arg_{}", field.name);
-            values.extend(quote! {
-                let Some(#local) = crate::support::bool_from_wire(request.#name) else {
-                    return reject(sys, reply, crate::support::ProtocolError::BadArgument);
-                };
-            });
-            args.push(quote! { #local });
-        } else {
-            args.push(quote! { request.#name });
+        match checked_from_wire(field, quote! { request.#name }) {
+            Some(checked) => {
+                let local = format_ident!("arg_{}", field.name);
+                values.extend(quote! {
+                    let Some(#local) = #checked else {
+                        return reject(sys, reply, crate::support::ProtocolError::BadArgument);
+                    };
+                });
+                args.push(quote! { #local });
+            }
+            None => args.push(quote! { request.#name }),
         }
     }
     let (bytes, lease_field) = if op.lease.is_some() {

@@ -5,11 +5,11 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::{
-    allow_many, doc, error_type, ident, int, op_type, op_variant, params, reply_body_type,
-    reply_type, request_type, rust_type, wire_type,
+    allow_many, checked_from_wire, doc, error_type, ident, int, op_type, op_variant, params,
+    reply_body_type, reply_type, request_type, rust_type, scalar, to_wire, wire_type,
 };
 use crate::layout::{layout, Slot};
-use crate::model::{Field, Interface, Op, ScalarType};
+use crate::model::{EnumType, Field, FieldType, Interface, Op, ScalarType};
 
 pub(super) fn constants(iface: &Interface) -> TokenStream {
     let about = doc(&iface.doc, &format!("The `{}` interface.", iface.name), 0);
@@ -72,6 +72,62 @@ pub(super) fn error_enum(iface: &Interface) -> Vec<TokenStream> {
 
                 fn status(self) -> u16 {
                     self as u16
+                }
+            }
+        },
+    ]
+}
+
+/// A C-like enum of the IDL: the type, its checked conversion from the wire integer and the
+/// conversion back.
+pub(super) fn enum_type(declared: &EnumType) -> Vec<TokenStream> {
+    let ty = ident(&declared.name);
+    let repr = scalar(declared.repr);
+    let about = doc(&declared.doc, &format!("`{}`.", declared.name), 0);
+    let variants = declared.variants.iter().map(|variant| {
+        let about = doc(&variant.doc, &format!("`{}`.", variant.name), 1);
+        let name = ident(&variant.name);
+        let value = int(variant.value);
+        quote! { #about #name = #value }
+    });
+    let all = declared.variants.iter().map(|variant| ident(&variant.name));
+    let count = int(declared.variants.len() as u64);
+    let arms = declared.variants.iter().map(|variant| {
+        let name = ident(&variant.name);
+        let value = int(variant.value);
+        quote! { #value => Ok(#ty::#name) }
+    });
+    vec![
+        quote! {
+            #about
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+            #[repr(#repr)]
+            pub enum #ty { #(#variants,)* }
+        },
+        quote! {
+            impl #ty {
+                /// Every variant, in declaration order.
+                pub const ALL: [#ty; #count] = [#(#ty::#all),*];
+            }
+        },
+        quote! {
+            impl TryFrom<#repr> for #ty {
+                type Error = #repr;
+
+                /// The variant with wire value `value`; an unknown value (0 among them) is
+                /// handed back.
+                fn try_from(value: #repr) -> Result<#ty, #repr> {
+                    match value {
+                        #(#arms,)*
+                        other => Err(other),
+                    }
+                }
+            }
+        },
+        quote! {
+            impl From<#ty> for #repr {
+                fn from(value: #ty) -> #repr {
+                    value as #repr
                 }
             }
         },
@@ -154,8 +210,15 @@ fn wire_struct(name: &proc_macro2::Ident, about: &str, fields: &[Field]) -> Vec<
         Slot::Field(index) => {
             let field = &fields[*index];
             let mut about = doc(&field.doc, &format!("`{}`.", field.name), 1);
-            if field.ty == ScalarType::Bool {
-                about.extend(quote! { #[doc = " A `bool` on the wire: 0 or 1."] });
+            match &field.ty {
+                FieldType::Scalar(ScalarType::Bool) => {
+                    about.extend(quote! { #[doc = " A `bool` on the wire: 0 or 1."] });
+                }
+                FieldType::Enum { name, .. } => {
+                    let note = format!(" A [`{name}`] on the wire: one of its values.");
+                    about.extend(quote! { #[doc = #note] });
+                }
+                FieldType::Scalar(_) => {}
             }
             let name = ident(&field.name);
             let ty = wire_type(field);
@@ -203,15 +266,18 @@ fn wire_literal(fields: &[Field], source: Option<&TokenStream>) -> Vec<TokenStre
         .iter()
         .map(|slot| match slot {
             Slot::Field(index) => {
-                let name = ident(&fields[*index].name);
+                let field = &fields[*index];
+                let name = ident(&field.name);
                 let value = match source {
                     Some(source) => quote! { #source.#name },
                     None => quote! { #name },
                 };
-                match fields[*index].ty {
-                    ScalarType::Bool => quote! { #name: #value as u8 },
-                    _ if source.is_none() => quote! { #name },
-                    _ => quote! { #name: #value },
+                let plain = matches!(field.ty, FieldType::Scalar(ty) if ty != ScalarType::Bool);
+                if plain && source.is_none() {
+                    quote! { #name }
+                } else {
+                    let wire = to_wire(field, value);
+                    quote! { #name: #wire }
                 }
             }
             Slot::Padding(bytes) => {
@@ -270,9 +336,9 @@ pub(super) fn op_types(_iface: &Interface, op: &Op) -> Vec<TokenStream> {
         let encoded = wire_literal(&op.reply, Some(&quote! { reply }));
         let decoded = op.reply.iter().map(|field| {
             let name = ident(&field.name);
-            match field.ty {
-                ScalarType::Bool => quote! { #name: crate::support::bool_from_wire(self.#name)? },
-                _ => quote! { #name: self.#name },
+            match checked_from_wire(field, quote! { self.#name }) {
+                Some(checked) => quote! { #name: #checked? },
+                None => quote! { #name: self.#name },
             }
         });
         items.push(quote! {
@@ -282,7 +348,7 @@ pub(super) fn op_types(_iface: &Interface, op: &Op) -> Vec<TokenStream> {
                     Self { #(#encoded),* }
                 }
 
-                /// The reply, or `None` if a `bool` is neither 0 nor 1.
+                /// The reply, or `None` if a `bool` is neither 0 nor 1 or an enum value unknown.
                 pub fn decode(&self) -> Option<#reply> {
                     Some(#reply { #(#decoded),* })
                 }

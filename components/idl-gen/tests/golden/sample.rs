@@ -38,6 +38,77 @@ impl crate::support::InterfaceError for SampleDeviceError {
     }
 }
 
+/// How the device runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Mode {
+    /// Doing nothing.
+    Idle = 1,
+    /// Named like an error variant, in another type.
+    Busy = 2,
+    /// `Turbo`.
+    Turbo = 200,
+}
+
+impl Mode {
+    /// Every variant, in declaration order.
+    pub const ALL: [Mode; 3] = [Mode::Idle, Mode::Busy, Mode::Turbo];
+}
+
+impl TryFrom<u8> for Mode {
+    type Error = u8;
+    /// The variant with wire value `value`; an unknown value (0 among them) is
+    /// handed back.
+    fn try_from(value: u8) -> Result<Mode, u8> {
+        match value {
+            1 => Ok(Mode::Idle),
+            2 => Ok(Mode::Busy),
+            200 => Ok(Mode::Turbo),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<Mode> for u8 {
+    fn from(value: Mode) -> u8 {
+        value as u8
+    }
+}
+
+/// `Priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Priority {
+    /// `Low`.
+    Low = 1,
+    /// A value only a u32 holds.
+    High = 65536,
+}
+
+impl Priority {
+    /// Every variant, in declaration order.
+    pub const ALL: [Priority; 2] = [Priority::Low, Priority::High];
+}
+
+impl TryFrom<u32> for Priority {
+    type Error = u32;
+    /// The variant with wire value `value`; an unknown value (0 among them) is
+    /// handed back.
+    fn try_from(value: u32) -> Result<Priority, u32> {
+        match value {
+            1 => Ok(Priority::Low),
+            65536 => Ok(Priority::High),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<Priority> for u32 {
+    fn from(value: Priority) -> u32 {
+        value as u32
+    }
+}
+
 /// Ops of `SampleDevice` (the request header's `op_or_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
@@ -52,16 +123,19 @@ pub enum SampleDeviceOp {
     WriteBlock = 4,
     /// `tricky_names`.
     TrickyNames = 5,
+    /// `set_mode`.
+    SetMode = 6,
 }
 
 impl SampleDeviceOp {
     /// Every op, in declaration order.
-    pub const ALL: [SampleDeviceOp; 5] = [
+    pub const ALL: [SampleDeviceOp; 6] = [
         SampleDeviceOp::Reset,
         SampleDeviceOp::ConfigureEverything,
         SampleDeviceOp::ReadBlock,
         SampleDeviceOp::WriteBlock,
         SampleDeviceOp::TrickyNames,
+        SampleDeviceOp::SetMode,
     ];
     /// The op's name in the IDL.
     pub const fn name(self) -> &'static str {
@@ -71,6 +145,7 @@ impl SampleDeviceOp {
             SampleDeviceOp::ReadBlock => "read_block",
             SampleDeviceOp::WriteBlock => "write_block",
             SampleDeviceOp::TrickyNames => "tricky_names",
+            SampleDeviceOp::SetMode => "set_mode",
         }
     }
     /// The capability a caller needs, as manifests name it.
@@ -81,6 +156,7 @@ impl SampleDeviceOp {
             SampleDeviceOp::ReadBlock => "sample.io",
             SampleDeviceOp::WriteBlock => "sample.io",
             SampleDeviceOp::TrickyNames => "sample.io",
+            SampleDeviceOp::SetMode => "sample.admin",
         }
     }
 }
@@ -94,6 +170,7 @@ impl TryFrom<u16> for SampleDeviceOp {
             3 => Ok(SampleDeviceOp::ReadBlock),
             4 => Ok(SampleDeviceOp::WriteBlock),
             5 => Ok(SampleDeviceOp::TrickyNames),
+            6 => Ok(SampleDeviceOp::SetMode),
             other => Err(other),
         }
     }
@@ -227,7 +304,7 @@ impl ConfigureEverythingReplyBody {
             generation: reply.generation,
         }
     }
-    /// The reply, or `None` if a `bool` is neither 0 nor 1.
+    /// The reply, or `None` if a `bool` is neither 0 nor 1 or an enum value unknown.
     pub fn decode(&self) -> Option<ConfigureEverythingReply> {
         Some(ConfigureEverythingReply {
             accepted: crate::support::bool_from_wire(self.accepted)?,
@@ -332,7 +409,7 @@ impl ReadBlockReplyBody {
             bytes_read: reply.bytes_read,
         }
     }
-    /// The reply, or `None` if a `bool` is neither 0 nor 1.
+    /// The reply, or `None` if a `bool` is neither 0 nor 1 or an enum value unknown.
     pub fn decode(&self) -> Option<ReadBlockReply> {
         Some(ReadBlockReply {
             bytes_read: self.bytes_read,
@@ -565,7 +642,7 @@ impl TrickyNamesReplyBody {
     pub const fn new(reply: &TrickyNamesReply) -> Self {
         Self { sum: reply.sum }
     }
-    /// The reply, or `None` if a `bool` is neither 0 nor 1.
+    /// The reply, or `None` if a `bool` is neither 0 nor 1 or an enum value unknown.
     pub fn decode(&self) -> Option<TrickyNamesReply> {
         Some(TrickyNamesReply { sum: self.sum })
     }
@@ -593,6 +670,129 @@ impl TrickyNamesResponder {
     /// A success reply.
     pub fn ok(self, reply: TrickyNamesReply) -> crate::support::ReplyMessage {
         let body = TrickyNamesReplyBody::new(&reply);
+        let status = crate::support::STATUS_OK;
+        let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
+        crate::support::ReplyMessage::new(
+            self.token,
+            INTERFACE_ID,
+            VERSION,
+            status,
+            bytes,
+        )
+    }
+    /// An error reply.
+    pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
+        let status = crate::support::InterfaceError::status(error);
+        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+    }
+}
+
+/// Request body of `set_mode`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    ::zerocopy::FromBytes,
+    ::zerocopy::IntoBytes,
+    ::zerocopy::Immutable,
+    ::zerocopy::KnownLayout,
+)]
+#[repr(C)]
+pub struct SetModeRequest {
+    /// `mode`.
+    /// A [`Mode`] on the wire: one of its values.
+    pub mode: u8,
+    _pad0: [u8; 3],
+    /// `priority`.
+    /// A [`Priority`] on the wire: one of its values.
+    pub priority: u32,
+}
+
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 8] = [(); ::core::mem::size_of::<SetModeRequest>()];
+
+impl SetModeRequest {
+    /// The body for these arguments.
+    pub const fn new(mode: Mode, priority: Priority) -> Self {
+        Self {
+            mode: mode as u8,
+            _pad0: [0; 3],
+            priority: priority as u32,
+        }
+    }
+}
+
+/// Reply of `set_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetModeReply {
+    /// `previous`.
+    pub previous: Mode,
+    /// `priority`.
+    pub priority: Priority,
+}
+
+/// Reply body of `set_mode`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    ::zerocopy::FromBytes,
+    ::zerocopy::IntoBytes,
+    ::zerocopy::Immutable,
+    ::zerocopy::KnownLayout,
+)]
+#[repr(C)]
+pub struct SetModeReplyBody {
+    /// `previous`.
+    /// A [`Mode`] on the wire: one of its values.
+    pub previous: u8,
+    _pad0: [u8; 3],
+    /// `priority`.
+    /// A [`Priority`] on the wire: one of its values.
+    pub priority: u32,
+}
+
+/// The size the IDL laid out (a different size fails the build).
+const _: [(); 8] = [(); ::core::mem::size_of::<SetModeReplyBody>()];
+
+impl SetModeReplyBody {
+    /// The body for a reply.
+    pub const fn new(reply: &SetModeReply) -> Self {
+        Self {
+            previous: reply.previous as u8,
+            _pad0: [0; 3],
+            priority: reply.priority as u32,
+        }
+    }
+    /// The reply, or `None` if a `bool` is neither 0 nor 1 or an enum value unknown.
+    pub fn decode(&self) -> Option<SetModeReply> {
+        Some(SetModeReply {
+            previous: Mode::try_from(self.previous).ok()?,
+            priority: Priority::try_from(self.priority).ok()?,
+        })
+    }
+}
+
+/// The right to answer one `set_mode` call: now, or kept and used later.
+#[derive(Debug)]
+#[must_use = "the caller waits until it is answered"]
+pub struct SetModeResponder {
+    token: ::ballast_ipc::ReplyToken,
+    badge: ::ballast_ipc::Badge,
+}
+
+impl SetModeResponder {
+    /// The badge of the caller waiting for this answer.
+    pub const fn badge(&self) -> ::ballast_ipc::Badge {
+        self.badge
+    }
+    /// A success reply.
+    pub fn ok(self, reply: SetModeReply) -> crate::support::ReplyMessage {
+        let body = SetModeReplyBody::new(&reply);
         let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
         crate::support::ReplyMessage::new(
@@ -787,6 +987,31 @@ impl SampleDeviceClient {
         let reply = crate::support::decode_reply::<TrickyNamesReplyBody, _>(reply)?;
         reply.decode().ok_or_else(crate::support::malformed)
     }
+    /// Enum arguments and an enum reply: an unknown value is refused as a bad argument, or as a
+    /// malformed reply.
+    pub fn set_mode(
+        &self,
+        sys: &mut dyn ::ballast_ipc::Sys,
+        mode: Mode,
+        priority: Priority,
+    ) -> Result<SetModeReply, crate::support::CallError<SampleDeviceError>> {
+        let request = SetModeRequest::new(mode, priority);
+        let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
+        let reply = crate::support::call::<
+            SampleDeviceError,
+        >(
+            sys,
+            self.endpoint,
+            INTERFACE_ID,
+            VERSION,
+            SampleDeviceOp::SetMode as u16,
+            ::zerocopy::IntoBytes::as_bytes(&request),
+            None,
+            &mut response,
+        )?;
+        let reply = crate::support::decode_reply::<SetModeReplyBody, _>(reply)?;
+        reply.decode().ok_or_else(crate::support::malformed)
+    }
 }
 
 /// A server of `SampleDevice`: [`dispatch`] calls one method per checked call. Ops with a lease
@@ -854,6 +1079,16 @@ pub trait SampleDeviceServer {
         call: u8,
         arg_token: &[u8],
         reply: TrickyNamesResponder,
+    ) -> crate::support::Answer;
+    /// Enum arguments and an enum reply: an unknown value is refused as a bad argument, or as a
+    /// malformed reply.
+    fn set_mode(
+        &mut self,
+        sys: &mut dyn ::ballast_ipc::Sys,
+        badge: ::ballast_ipc::Badge,
+        mode: Mode,
+        priority: Priority,
+        reply: SetModeResponder,
     ) -> crate::support::Answer;
 }
 
@@ -1058,6 +1293,34 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                     bytes,
                     responder,
                 );
+            crate::support::answer(sys, answer)
+        }
+        SampleDeviceOp::SetMode => {
+            let request = match crate::support::decode_request::<SetModeRequest>(body) {
+                Ok(request) => request,
+                Err(error) => return reject(sys, reply, error),
+            };
+            if !permissions.allows(badge, INTERFACE_ID, op as u16) {
+                return reject(
+                    sys,
+                    reply,
+                    crate::support::ProtocolError::PermissionDenied,
+                );
+            }
+            if let Err(error) = crate::support::check_no_lease(lease) {
+                return reject(sys, reply, error);
+            }
+            let Some(arg_mode) = Mode::try_from(request.mode).ok() else {
+                return reject(sys, reply, crate::support::ProtocolError::BadArgument);
+            };
+            let Some(arg_priority) = Priority::try_from(request.priority).ok() else {
+                return reject(sys, reply, crate::support::ProtocolError::BadArgument);
+            };
+            let responder = SetModeResponder {
+                token: reply,
+                badge,
+            };
+            let answer = server.set_mode(sys, badge, arg_mode, arg_priority, responder);
             crate::support::answer(sys, answer)
         }
     }
