@@ -129,52 +129,66 @@ pub trait Permissions {
     fn allows(&self, badge: Badge, interface: u16, op: u16) -> bool;
 }
 
+/// One encoded message, header and body, as generated code builds it (the only place a
+/// [`MessageHeader`] is filled in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    bytes: [u8; MESSAGE_BYTES],
+    len: usize,
+}
+
+impl Message {
+    /// Generated code: `header` followed by `body`. Bodies laid out by the IDL fit
+    /// [`MAX_BODY_BYTES`]; a longer one would be cut there, and `body_len` always says what
+    /// follows the header.
+    pub fn new(mut header: MessageHeader, body: &[u8]) -> Message {
+        let body = &body[..body.len().min(MAX_BODY_BYTES)];
+        header.body_len = body.len() as u16;
+        let mut bytes = [0; MESSAGE_BYTES];
+        let len = HEADER_BYTES + body.len();
+        bytes[..HEADER_BYTES].copy_from_slice(header.as_bytes());
+        bytes[HEADER_BYTES..len].copy_from_slice(body);
+        Message { bytes, len }
+    }
+
+    /// The message, header included, as it travels.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The header's `op_or_status`.
+    pub fn op_or_status(&self) -> u16 {
+        u16::from_ne_bytes([self.bytes[2], self.bytes[3]])
+    }
+}
+
 /// An encoded reply and the token to send it with. Made by the generated responders.
 #[derive(Debug)]
 #[must_use = "a caller waits until its reply is sent"]
 pub struct ReplyMessage {
     token: ReplyToken,
-    bytes: [u8; MESSAGE_BYTES],
-    len: usize,
+    message: Message,
 }
 
 impl ReplyMessage {
-    /// A reply with `status` and `body` (generated code passes bodies of at most
-    /// [`MAX_BODY_BYTES`]; a longer one is cut there and the header says so).
-    pub fn new(
-        token: ReplyToken,
-        interface: u16,
-        version: u16,
-        status: u16,
-        body: &[u8],
-    ) -> ReplyMessage {
-        let body = &body[..body.len().min(MAX_BODY_BYTES)];
-        let header = MessageHeader {
-            interface,
-            op_or_status: status,
-            version,
-            body_len: body.len() as u16,
-        };
-        let mut bytes = [0; MESSAGE_BYTES];
-        let len = HEADER_BYTES + body.len();
-        bytes[..HEADER_BYTES].copy_from_slice(header.as_bytes());
-        bytes[HEADER_BYTES..len].copy_from_slice(body);
-        ReplyMessage { token, bytes, len }
+    /// Generated code: the reply `message` to the call `token` names.
+    pub fn new(token: ReplyToken, message: Message) -> ReplyMessage {
+        ReplyMessage { token, message }
     }
 
     /// The status the reply carries.
     pub fn status(&self) -> u16 {
-        u16::from_ne_bytes([self.bytes[2], self.bytes[3]])
+        self.message.op_or_status()
     }
 
     /// The encoded reply, header included.
     pub fn message(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        self.message.bytes()
     }
 
     /// Sends the reply to the caller (silently dropped by the runtime if the caller has died).
     pub fn send(self, sys: &mut dyn Sys) {
-        sys.reply(self.token, &self.bytes[..self.len]);
+        sys.reply(self.token, self.message.bytes());
     }
 }
 
@@ -256,18 +270,6 @@ pub fn check_no_lease(lease: Option<LeaseDescriptor>) -> Result<(), ProtocolErro
     }
 }
 
-/// Generated dispatch: answers a refused call with `error` and returns it.
-pub fn reject(
-    sys: &mut dyn Sys,
-    token: ReplyToken,
-    interface: u16,
-    version: u16,
-    error: ProtocolError,
-) -> Result<(), ProtocolError> {
-    ReplyMessage::new(token, interface, version, error.status(), &[]).send(sys);
-    Err(error)
-}
-
 /// Generated dispatch: sends an immediate answer.
 pub fn answer(sys: &mut dyn Sys, answer: Answer) -> Result<(), ProtocolError> {
     if let Answer::Now(reply) = answer {
@@ -276,85 +278,138 @@ pub fn answer(sys: &mut dyn Sys, answer: Answer) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// Generated clients: sends one request and checks the reply's header and status; returns the
-/// body of a successful reply.
-#[allow(clippy::too_many_arguments)]
+/// Generated clients: sends `request` and waits for the reply; returns the reply message. A
+/// server that died during the call is the interface's `server_died` variant.
 pub fn call<'r, E: InterfaceError>(
     sys: &mut dyn Sys,
     endpoint: EndpointId,
-    interface: u16,
-    version: u16,
-    op: u16,
-    body: &[u8],
+    request: &Message,
     lease: Option<LeaseDescriptor>,
     response: &'r mut [u8; MESSAGE_BYTES],
 ) -> Result<&'r [u8], CallError<E>> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(CallError::Transport(IpcError::MessageTooLong));
+    let received = sys
+        .call(endpoint, request.bytes(), lease, response)
+        .map_err(transport_error)?;
+    response.get(..received).ok_or_else(malformed)
+}
+
+/// How a transport failure reaches a typed caller: a dead server is the interface's
+/// `server_died` variant, anything else a [`CallError::Transport`].
+pub fn transport_error<E: InterfaceError>(error: IpcError) -> CallError<E> {
+    match error {
+        IpcError::ServerDied => CallError::Interface(E::SERVER_DIED),
+        other => CallError::Transport(other),
     }
-    let header = MessageHeader {
-        interface,
-        op_or_status: op,
-        version,
-        body_len: body.len() as u16,
-    };
-    let mut request = [0; MESSAGE_BYTES];
-    let len = HEADER_BYTES + body.len();
-    request[..HEADER_BYTES].copy_from_slice(header.as_bytes());
-    request[HEADER_BYTES..len].copy_from_slice(body);
-    let received = match sys.call(endpoint, &request[..len], lease, response) {
-        Ok(received) => received,
-        Err(IpcError::ServerDied) => return Err(CallError::Interface(E::SERVER_DIED)),
-        Err(error) => return Err(CallError::Transport(error)),
-    };
+}
+
+/// Generated decoders: checks a reply message's header and status against the interface's;
+/// returns the body of a successful reply.
+pub fn check_reply<E: InterfaceError>(
+    reply: &[u8],
+    interface: u16,
+    version: u16,
+) -> Result<&[u8], CallError<E>> {
     let malformed = CallError::Protocol(ProtocolError::MalformedReply);
-    let reply = response.get(..received).ok_or(malformed)?;
-    let (header, reply_body) = MessageHeader::read_from_prefix(reply).map_err(|_| malformed)?;
-    if usize::from(header.body_len) != reply_body.len() {
+    let (header, body) = MessageHeader::read_from_prefix(reply).map_err(|_| malformed)?;
+    if usize::from(header.body_len) != body.len() {
         return Err(malformed);
     }
+    let ours = header.interface == interface && header.version == version;
     match header.op_or_status {
-        STATUS_OK if header.interface == interface && header.version == version => Ok(reply_body),
+        STATUS_OK if ours => Ok(body),
         STATUS_OK => Err(malformed),
         status if status >= PROTOCOL_STATUS_BASE => Err(CallError::Protocol(
             ProtocolError::from_status(status).unwrap_or(ProtocolError::MalformedReply),
         )),
-        status
-            if reply_body.is_empty()
-                && header.interface == interface
-                && header.version == version =>
-        {
+        status if body.is_empty() && ours => {
             E::try_from(status).map_or(Err(malformed), |error| Err(CallError::Interface(error)))
         }
         _ => Err(malformed),
     }
 }
 
-/// Generated clients: the body of a successful reply, of exactly `T`'s size.
+/// Generated decoders: the body of a successful reply, of exactly `T`'s size.
 pub fn decode_reply<T: FromBytes, E>(body: &[u8]) -> Result<T, CallError<E>> {
-    T::read_from_bytes(body).map_err(|_| CallError::Protocol(ProtocolError::MalformedReply))
+    T::read_from_bytes(body).map_err(|_| malformed())
 }
 
-/// Generated clients: a reply value that failed to decode (a `bool` other than 0 or 1).
+/// Generated decoders: a reply value that failed to decode (a `bool` other than 0 or 1, an
+/// unknown enum value).
 pub const fn malformed<E>() -> CallError<E> {
     CallError::Protocol(ProtocolError::MalformedReply)
+}
+
+/// How a caller that must not block hands a request to its runtime: the call is queued now and
+/// its reply collected later (the deterministic and static runtimes' `submit_call` and
+/// `take_reply`, for components driven from outside).
+pub trait Submit {
+    /// What names the submitted call when its reply is collected.
+    type Call;
+
+    /// Queues `request` to `endpoint`, lending `lease`.
+    fn submit(
+        &mut self,
+        endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> Result<Self::Call, IpcError>;
+}
+
+/// A submitted call whose reply has not been decoded yet: the runtime's name for the call, and
+/// the op's reply decoder. Made by the generated deferred clients.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "the reply still has to be collected and decoded"]
+pub struct Pending<C, R, E> {
+    call: C,
+    decode: fn(&[u8]) -> Result<R, CallError<E>>,
+}
+
+impl<C, R, E: InterfaceError> Pending<C, R, E> {
+    /// Generated deferred clients: submits `request` through `sys`; its reply will be decoded
+    /// with `decode`.
+    pub fn submit<S: Submit<Call = C> + ?Sized>(
+        sys: &mut S,
+        endpoint: EndpointId,
+        request: &Message,
+        lease: Option<LeaseDescriptor>,
+        decode: fn(&[u8]) -> Result<R, CallError<E>>,
+    ) -> Result<Pending<C, R, E>, CallError<E>> {
+        let call = sys
+            .submit(endpoint, request.bytes(), lease)
+            .map_err(transport_error)?;
+        Ok(Pending { call, decode })
+    }
+
+    /// The runtime's name for the call, to collect its reply with.
+    pub fn call(&self) -> &C {
+        &self.call
+    }
+
+    /// The typed outcome of the call, from what the runtime delivered: the reply message, or
+    /// the transport failure (a dead server is the interface's `server_died` variant).
+    pub fn decode(&self, delivered: Result<&[u8], IpcError>) -> Result<R, CallError<E>> {
+        (self.decode)(delivered.map_err(transport_error)?)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A header read from its wire halves, as a peer would send it.
+    fn header(interface: u16, op_or_status: u16, version: u16) -> MessageHeader {
+        let mut bytes = [0; HEADER_BYTES];
+        for (i, half) in [interface, op_or_status, version].into_iter().enumerate() {
+            bytes[2 * i..2 * i + 2].copy_from_slice(&half.to_ne_bytes());
+        }
+        MessageHeader::read_from_bytes(&bytes).unwrap()
+    }
+
     fn request(interface: u16, op: u16, version: u16, body: &[u8]) -> ([u8; 64], usize) {
-        let header = MessageHeader {
-            interface,
-            op_or_status: op,
-            version,
-            body_len: body.len() as u16,
-        };
+        let message = Message::new(header(interface, op, version), body);
         let mut bytes = [0; 64];
-        bytes[..HEADER_BYTES].copy_from_slice(header.as_bytes());
-        bytes[HEADER_BYTES..HEADER_BYTES + body.len()].copy_from_slice(body);
-        (bytes, HEADER_BYTES + body.len())
+        bytes[..message.bytes().len()].copy_from_slice(message.bytes());
+        (bytes, message.bytes().len())
     }
 
     #[test]
@@ -420,16 +475,70 @@ mod tests {
 
     #[test]
     fn reply_messages_encode_header_and_body() {
-        let reply = ReplyMessage::new(ReplyToken::from_runtime(4), 3, 2, 7, &[9, 8, 7]);
+        let message = Message::new(header(3, 7, 2), &[9, 8, 7]);
+        let reply = ReplyMessage::new(ReplyToken::from_runtime(4), message);
         assert_eq!(reply.status(), 7);
-        let (header, body) = MessageHeader::read_from_prefix(reply.message()).unwrap();
-        assert_eq!(
-            (header.interface, header.version, header.body_len),
-            (3, 2, 3)
-        );
+        let (sent, body) = MessageHeader::read_from_prefix(reply.message()).unwrap();
+        assert_eq!((sent.interface, sent.version, sent.body_len), (3, 2, 3));
         assert_eq!(body, &[9, 8, 7]);
-        let oversize = ReplyMessage::new(ReplyToken::from_runtime(5), 3, 2, 0, &[1; 200]);
-        assert_eq!(oversize.message().len(), MESSAGE_BYTES);
+        let oversize = Message::new(header(3, 0, 2), &[1; 200]);
+        assert_eq!(oversize.bytes().len(), MESSAGE_BYTES);
+        let (cut, _) = MessageHeader::read_from_prefix(oversize.bytes()).unwrap();
+        assert_eq!(
+            usize::from(cut.body_len),
+            MAX_BODY_BYTES,
+            "the header says what follows"
+        );
+    }
+
+    #[test]
+    fn replies_are_checked_against_the_interface() {
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        struct Died;
+        impl TryFrom<u16> for Died {
+            type Error = u16;
+            fn try_from(status: u16) -> Result<Died, u16> {
+                if status == 1 {
+                    Ok(Died)
+                } else {
+                    Err(status)
+                }
+            }
+        }
+        impl InterfaceError for Died {
+            const SERVER_DIED: Died = Died;
+            fn status(self) -> u16 {
+                1
+            }
+        }
+        let check = |message: Message| check_reply::<Died>(message.bytes(), 3, 2).map(<[u8]>::len);
+        assert_eq!(check(Message::new(header(3, 0, 2), &[5; 4])), Ok(4));
+        assert_eq!(
+            check(Message::new(header(3, 1, 2), &[])),
+            Err(CallError::Interface(Died))
+        );
+        let malformed = Err(CallError::Protocol(ProtocolError::MalformedReply));
+        assert_eq!(check(Message::new(header(4, 0, 2), &[])), malformed);
+        assert_eq!(check(Message::new(header(3, 0, 1), &[])), malformed);
+        assert_eq!(check(Message::new(header(3, 1, 2), &[0])), malformed);
+        assert_eq!(check(Message::new(header(3, 2, 2), &[])), malformed);
+        let denied = ProtocolError::PermissionDenied.status();
+        assert_eq!(
+            check(Message::new(header(3, denied, 2), &[])),
+            Err(CallError::Protocol(ProtocolError::PermissionDenied))
+        );
+        assert_eq!(
+            check_reply::<Died>(&[0; 7], 3, 2).map(<[u8]>::len),
+            malformed
+        );
+        assert_eq!(
+            transport_error::<Died>(IpcError::ServerDied),
+            CallError::Interface(Died)
+        );
+        assert_eq!(
+            transport_error::<Died>(IpcError::WouldBlock),
+            CallError::Transport(IpcError::WouldBlock)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Rust code generation for one checked interface, through `quote` (token trees) and
-//! `prettyplease` (layout): constants, the error and op enums, zerocopy wire bodies, typed
-//! replies and responders, the client stub, the server trait and `dispatch`. The output is
+//! `prettyplease` (layout): constants, the error, op and IDL enums, zerocopy wire bodies, typed
+//! replies, per op a request encoder and reply decoder, responders, the blocking and the
+//! deferred client, the server trait and `dispatch`. The output is
 //! included into a module of `ballast-interfaces` and uses its `crate::support`.
 
 mod client;
@@ -39,11 +40,14 @@ pub fn generate(iface: &Interface) -> String {
         items.extend(types::enum_type(declared));
     }
     items.extend(types::op_enum(iface));
+    items.push(client::wire_message());
     for op in &iface.ops {
         items.extend(types::op_types(iface, op));
+        items.extend(client::codecs(iface, op));
         items.extend(server::responder(iface, op));
     }
     items.extend(client::client(iface));
+    items.extend(client::deferred_client(iface));
     items.push(server::server_trait(iface));
     items.extend(server::dispatch(iface));
     let source = iface.source.file_name().map_or_else(

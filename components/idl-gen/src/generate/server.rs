@@ -34,8 +34,8 @@ pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
     let ok = if op.reply.is_empty() {
         quote! {
             pub fn ok(self) -> crate::support::ReplyMessage {
-                let status = crate::support::STATUS_OK;
-                crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+                let message = wire_message(crate::support::STATUS_OK, &[]);
+                crate::support::ReplyMessage::new(self.token, message)
             }
         }
     } else {
@@ -44,9 +44,9 @@ pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
         quote! {
             pub fn ok(self, reply: #reply) -> crate::support::ReplyMessage {
                 let body = #body::new(&reply);
-                let status = crate::support::STATUS_OK;
                 let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-                crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, bytes)
+                let message = wire_message(crate::support::STATUS_OK, bytes);
+                crate::support::ReplyMessage::new(self.token, message)
             }
         }
     };
@@ -76,7 +76,7 @@ pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
                 /// An error reply.
                 pub fn err(self, error: #error) -> crate::support::ReplyMessage {
                     let status = crate::support::InterfaceError::status(error);
-                    crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+                    crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
                 }
             }
         },
@@ -160,7 +160,8 @@ pub(super) fn dispatch(iface: &Interface) -> Vec<TokenStream> {
                 token: ::ballast_ipc::ReplyToken,
                 error: crate::support::ProtocolError,
             ) -> Result<(), crate::support::ProtocolError> {
-                crate::support::reject(sys, token, INTERFACE_ID, VERSION, error)
+                crate::support::ReplyMessage::new(token, wire_message(error.status(), &[])).send(sys);
+                Err(error)
             }
         },
     ]

@@ -176,6 +176,33 @@ impl TryFrom<u16> for SampleDeviceOp {
     }
 }
 
+/// A message of this interface: the header for `op_or_status`, then `body`.
+fn wire_message(op_or_status: u16, body: &[u8]) -> crate::support::Message {
+    let header = ::ballast_ipc::MessageHeader {
+        interface: INTERFACE_ID,
+        op_or_status,
+        version: VERSION,
+        body_len: body.len() as u16,
+    };
+    crate::support::Message::new(header, body)
+}
+
+/// The request message of `reset`, encoded without sending it.
+pub fn encode_reset() -> crate::support::Message {
+    wire_message(SampleDeviceOp::Reset as u16, &[])
+}
+
+/// The outcome a reply message of `reset` carries: its reply, the interface's error, or a protocol
+/// error (a reply that is not one of this op's is malformed).
+pub fn decode_reset(
+    reply: &[u8],
+) -> Result<(), crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    crate::support::decode_reply::<(), _>(body)
+}
+
 /// The right to answer one `reset` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -191,13 +218,13 @@ impl ResetResponder {
     }
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
-        let status = crate::support::STATUS_OK;
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        let message = wire_message(crate::support::STATUS_OK, &[]);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
@@ -313,6 +340,41 @@ impl ConfigureEverythingReplyBody {
     }
 }
 
+/// The request message of `configure_everything`, encoded without sending it.
+pub fn encode_configure_everything(
+    mode: u8,
+    base: u64,
+    enabled: bool,
+    width: u16,
+    height: u32,
+    strict: bool,
+) -> crate::support::Message {
+    let request = ConfigureEverythingRequest::new(
+        mode,
+        base,
+        enabled,
+        width,
+        height,
+        strict,
+    );
+    wire_message(
+        SampleDeviceOp::ConfigureEverything as u16,
+        ::zerocopy::IntoBytes::as_bytes(&request),
+    )
+}
+
+/// The outcome a reply message of `configure_everything` carries: its reply, the interface's error,
+/// or a protocol error (a reply that is not one of this op's is malformed).
+pub fn decode_configure_everything(
+    reply: &[u8],
+) -> Result<ConfigureEverythingReply, crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    let body = crate::support::decode_reply::<ConfigureEverythingReplyBody, _>(body)?;
+    body.decode().ok_or_else(crate::support::malformed)
+}
+
 /// The right to answer one `configure_everything` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -329,20 +391,14 @@ impl ConfigureEverythingResponder {
     /// A success reply.
     pub fn ok(self, reply: ConfigureEverythingReply) -> crate::support::ReplyMessage {
         let body = ConfigureEverythingReplyBody::new(&reply);
-        let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(
-            self.token,
-            INTERFACE_ID,
-            VERSION,
-            status,
-            bytes,
-        )
+        let message = wire_message(crate::support::STATUS_OK, bytes);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
@@ -417,6 +473,28 @@ impl ReadBlockReplyBody {
     }
 }
 
+/// The request message of `read_block`, encoded without sending it. Send it with the `buffer`
+/// lease.
+pub fn encode_read_block(block: u64) -> crate::support::Message {
+    let request = ReadBlockRequest::new(block);
+    wire_message(
+        SampleDeviceOp::ReadBlock as u16,
+        ::zerocopy::IntoBytes::as_bytes(&request),
+    )
+}
+
+/// The outcome a reply message of `read_block` carries: its reply, the interface's error, or a
+/// protocol error (a reply that is not one of this op's is malformed).
+pub fn decode_read_block(
+    reply: &[u8],
+) -> Result<ReadBlockReply, crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    let body = crate::support::decode_reply::<ReadBlockReplyBody, _>(body)?;
+    body.decode().ok_or_else(crate::support::malformed)
+}
+
 /// The right to answer one `read_block` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -439,20 +517,14 @@ impl ReadBlockResponder {
     /// A success reply.
     pub fn ok(self, reply: ReadBlockReply) -> crate::support::ReplyMessage {
         let body = ReadBlockReplyBody::new(&reply);
-        let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(
-            self.token,
-            INTERFACE_ID,
-            VERSION,
-            status,
-            bytes,
-        )
+        let message = wire_message(crate::support::STATUS_OK, bytes);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
@@ -492,6 +564,26 @@ impl WriteBlockRequest {
     }
 }
 
+/// The request message of `write_block`, encoded without sending it. Send it with the `data` lease.
+pub fn encode_write_block(block: u64, sync: bool) -> crate::support::Message {
+    let request = WriteBlockRequest::new(block, sync);
+    wire_message(
+        SampleDeviceOp::WriteBlock as u16,
+        ::zerocopy::IntoBytes::as_bytes(&request),
+    )
+}
+
+/// The outcome a reply message of `write_block` carries: its reply, the interface's error, or a
+/// protocol error (a reply that is not one of this op's is malformed).
+pub fn decode_write_block(
+    reply: &[u8],
+) -> Result<(), crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    crate::support::decode_reply::<(), _>(body)
+}
+
 /// The right to answer one `write_block` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -513,13 +605,13 @@ impl WriteBlockResponder {
     }
     /// A success reply.
     pub fn ok(self) -> crate::support::ReplyMessage {
-        let status = crate::support::STATUS_OK;
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        let message = wire_message(crate::support::STATUS_OK, &[]);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
@@ -648,6 +740,59 @@ impl TrickyNamesReplyBody {
     }
 }
 
+/// The request message of `tricky_names`, encoded without sending it. Send it with the `arg_token`
+/// lease.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_tricky_names(
+    op: u8,
+    body: u8,
+    lease: u8,
+    status: u8,
+    error: u8,
+    token: bool,
+    answer: u8,
+    responder: u8,
+    bytes: u8,
+    server: u8,
+    message: u8,
+    endpoint: u8,
+    permissions: u8,
+    call: u8,
+) -> crate::support::Message {
+    let request = TrickyNamesRequest::new(
+        op,
+        body,
+        lease,
+        status,
+        error,
+        token,
+        answer,
+        responder,
+        bytes,
+        server,
+        message,
+        endpoint,
+        permissions,
+        call,
+    );
+    wire_message(
+        SampleDeviceOp::TrickyNames as u16,
+        ::zerocopy::IntoBytes::as_bytes(&request),
+    )
+}
+
+/// The outcome a reply message of `tricky_names` carries: its reply, the interface's error, or a
+/// protocol error (a reply that is not one of this op's is malformed).
+pub fn decode_tricky_names(
+    reply: &[u8],
+) -> Result<TrickyNamesReply, crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    let body = crate::support::decode_reply::<TrickyNamesReplyBody, _>(body)?;
+    body.decode().ok_or_else(crate::support::malformed)
+}
+
 /// The right to answer one `tricky_names` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -670,20 +815,14 @@ impl TrickyNamesResponder {
     /// A success reply.
     pub fn ok(self, reply: TrickyNamesReply) -> crate::support::ReplyMessage {
         let body = TrickyNamesReplyBody::new(&reply);
-        let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(
-            self.token,
-            INTERFACE_ID,
-            VERSION,
-            status,
-            bytes,
-        )
+        let message = wire_message(crate::support::STATUS_OK, bytes);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
@@ -777,6 +916,27 @@ impl SetModeReplyBody {
     }
 }
 
+/// The request message of `set_mode`, encoded without sending it.
+pub fn encode_set_mode(mode: Mode, priority: Priority) -> crate::support::Message {
+    let request = SetModeRequest::new(mode, priority);
+    wire_message(
+        SampleDeviceOp::SetMode as u16,
+        ::zerocopy::IntoBytes::as_bytes(&request),
+    )
+}
+
+/// The outcome a reply message of `set_mode` carries: its reply, the interface's error, or a
+/// protocol error (a reply that is not one of this op's is malformed).
+pub fn decode_set_mode(
+    reply: &[u8],
+) -> Result<SetModeReply, crate::support::CallError<SampleDeviceError>> {
+    let body = crate::support::check_reply::<
+        SampleDeviceError,
+    >(reply, INTERFACE_ID, VERSION)?;
+    let body = crate::support::decode_reply::<SetModeReplyBody, _>(body)?;
+    body.decode().ok_or_else(crate::support::malformed)
+}
+
 /// The right to answer one `set_mode` call: now, or kept and used later.
 #[derive(Debug)]
 #[must_use = "the caller waits until it is answered"]
@@ -793,24 +953,18 @@ impl SetModeResponder {
     /// A success reply.
     pub fn ok(self, reply: SetModeReply) -> crate::support::ReplyMessage {
         let body = SetModeReplyBody::new(&reply);
-        let status = crate::support::STATUS_OK;
         let bytes = ::zerocopy::IntoBytes::as_bytes(&body);
-        crate::support::ReplyMessage::new(
-            self.token,
-            INTERFACE_ID,
-            VERSION,
-            status,
-            bytes,
-        )
+        let message = wire_message(crate::support::STATUS_OK, bytes);
+        crate::support::ReplyMessage::new(self.token, message)
     }
     /// An error reply.
     pub fn err(self, error: SampleDeviceError) -> crate::support::ReplyMessage {
         let status = crate::support::InterfaceError::status(error);
-        crate::support::ReplyMessage::new(self.token, INTERFACE_ID, VERSION, status, &[])
+        crate::support::ReplyMessage::new(self.token, wire_message(status, &[]))
     }
 }
 
-/// Calls `SampleDevice` through one endpoint.
+/// Calls `SampleDevice` through one endpoint, blocking until each reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SampleDeviceClient {
     endpoint: ::ballast_ipc::EndpointId,
@@ -830,20 +984,12 @@ impl SampleDeviceClient {
         &self,
         sys: &mut dyn ::ballast_ipc::Sys,
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
+        let request = encode_reset();
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
-            sys,
-            self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::Reset as u16,
-            &[],
-            None,
-            &mut response,
-        )?;
-        crate::support::decode_reply::<(), _>(reply)
+        >(sys, self.endpoint, &request, None, &mut response)?;
+        decode_reset(reply)
     }
     /// Many arguments of every type, in an order that needs padding; its parameter list is long
     /// enough that the generated signatures wrap.
@@ -858,7 +1004,7 @@ impl SampleDeviceClient {
         height: u32,
         strict: bool,
     ) -> Result<ConfigureEverythingReply, crate::support::CallError<SampleDeviceError>> {
-        let request = ConfigureEverythingRequest::new(
+        let request = encode_configure_everything(
             mode,
             base,
             enabled,
@@ -869,21 +1015,8 @@ impl SampleDeviceClient {
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
-            sys,
-            self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::ConfigureEverything as u16,
-            ::zerocopy::IntoBytes::as_bytes(&request),
-            None,
-            &mut response,
-        )?;
-        let reply = crate::support::decode_reply::<
-            ConfigureEverythingReplyBody,
-            _,
-        >(reply)?;
-        reply.decode().ok_or_else(crate::support::malformed)
+        >(sys, self.endpoint, &request, None, &mut response)?;
+        decode_configure_everything(reply)
     }
     /// Reads a block into a read-write lease.
     pub fn read_block(
@@ -892,22 +1025,12 @@ impl SampleDeviceClient {
         block: u64,
         buffer: ::ballast_ipc::LeaseDescriptor,
     ) -> Result<ReadBlockReply, crate::support::CallError<SampleDeviceError>> {
-        let request = ReadBlockRequest::new(block);
+        let request = encode_read_block(block);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
-            sys,
-            self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::ReadBlock as u16,
-            ::zerocopy::IntoBytes::as_bytes(&request),
-            Some(buffer),
-            &mut response,
-        )?;
-        let reply = crate::support::decode_reply::<ReadBlockReplyBody, _>(reply)?;
-        reply.decode().ok_or_else(crate::support::malformed)
+        >(sys, self.endpoint, &request, Some(buffer), &mut response)?;
+        decode_read_block(reply)
     }
     /// Writes a block from a read lease.
     pub fn write_block(
@@ -917,21 +1040,12 @@ impl SampleDeviceClient {
         sync: bool,
         data: ::ballast_ipc::LeaseDescriptor,
     ) -> Result<(), crate::support::CallError<SampleDeviceError>> {
-        let request = WriteBlockRequest::new(block, sync);
+        let request = encode_write_block(block, sync);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
-            sys,
-            self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::WriteBlock as u16,
-            ::zerocopy::IntoBytes::as_bytes(&request),
-            Some(data),
-            &mut response,
-        )?;
-        crate::support::decode_reply::<(), _>(reply)
+        >(sys, self.endpoint, &request, Some(data), &mut response)?;
+        decode_write_block(reply)
     }
     /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
     /// generated code would not compile.
@@ -955,7 +1069,7 @@ impl SampleDeviceClient {
         call: u8,
         arg_token: ::ballast_ipc::LeaseDescriptor,
     ) -> Result<TrickyNamesReply, crate::support::CallError<SampleDeviceError>> {
-        let request = TrickyNamesRequest::new(
+        let request = encode_tricky_names(
             op,
             body,
             lease,
@@ -974,18 +1088,8 @@ impl SampleDeviceClient {
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
-            sys,
-            self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::TrickyNames as u16,
-            ::zerocopy::IntoBytes::as_bytes(&request),
-            Some(arg_token),
-            &mut response,
-        )?;
-        let reply = crate::support::decode_reply::<TrickyNamesReplyBody, _>(reply)?;
-        reply.decode().ok_or_else(crate::support::malformed)
+        >(sys, self.endpoint, &request, Some(arg_token), &mut response)?;
+        decode_tricky_names(reply)
     }
     /// Enum arguments and an enum reply: an unknown value is refused as a bad argument, or as a
     /// malformed reply.
@@ -995,22 +1099,179 @@ impl SampleDeviceClient {
         mode: Mode,
         priority: Priority,
     ) -> Result<SetModeReply, crate::support::CallError<SampleDeviceError>> {
-        let request = SetModeRequest::new(mode, priority);
+        let request = encode_set_mode(mode, priority);
         let mut response = [0; ::ballast_ipc::MESSAGE_BYTES];
         let reply = crate::support::call::<
             SampleDeviceError,
-        >(
+        >(sys, self.endpoint, &request, None, &mut response)?;
+        decode_set_mode(reply)
+    }
+}
+
+/// Calls `SampleDevice` without blocking, for callers driven from outside a runtime: each method
+/// submits its request and returns a [`crate::support::Pending`] that decodes the reply once the
+/// runtime has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleDeviceDeferredClient {
+    endpoint: ::ballast_ipc::EndpointId,
+}
+
+impl SampleDeviceDeferredClient {
+    /// A client of the server behind `endpoint`.
+    pub const fn new(endpoint: ::ballast_ipc::EndpointId) -> Self {
+        Self { endpoint }
+    }
+    /// The endpoint it calls.
+    pub const fn endpoint(&self) -> ::ballast_ipc::EndpointId {
+        self.endpoint
+    }
+    /// Submits `reset`.
+    pub fn reset<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+    ) -> Result<
+        crate::support::Pending<S::Call, (), SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_reset();
+        crate::support::Pending::submit(sys, self.endpoint, &request, None, decode_reset)
+    }
+    /// Submits `configure_everything`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn configure_everything<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+        mode: u8,
+        base: u64,
+        enabled: bool,
+        width: u16,
+        height: u32,
+        strict: bool,
+    ) -> Result<
+        crate::support::Pending<S::Call, ConfigureEverythingReply, SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_configure_everything(
+            mode,
+            base,
+            enabled,
+            width,
+            height,
+            strict,
+        );
+        crate::support::Pending::submit(
             sys,
             self.endpoint,
-            INTERFACE_ID,
-            VERSION,
-            SampleDeviceOp::SetMode as u16,
-            ::zerocopy::IntoBytes::as_bytes(&request),
+            &request,
             None,
-            &mut response,
-        )?;
-        let reply = crate::support::decode_reply::<SetModeReplyBody, _>(reply)?;
-        reply.decode().ok_or_else(crate::support::malformed)
+            decode_configure_everything,
+        )
+    }
+    /// Submits `read_block`.
+    pub fn read_block<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+        block: u64,
+        buffer: ::ballast_ipc::LeaseDescriptor,
+    ) -> Result<
+        crate::support::Pending<S::Call, ReadBlockReply, SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_read_block(block);
+        crate::support::Pending::submit(
+            sys,
+            self.endpoint,
+            &request,
+            Some(buffer),
+            decode_read_block,
+        )
+    }
+    /// Submits `write_block`.
+    pub fn write_block<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+        block: u64,
+        sync: bool,
+        data: ::ballast_ipc::LeaseDescriptor,
+    ) -> Result<
+        crate::support::Pending<S::Call, (), SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_write_block(block, sync);
+        crate::support::Pending::submit(
+            sys,
+            self.endpoint,
+            &request,
+            Some(data),
+            decode_write_block,
+        )
+    }
+    /// Submits `tricky_names`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tricky_names<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+        op: u8,
+        body: u8,
+        lease: u8,
+        status: u8,
+        error: u8,
+        token: bool,
+        answer: u8,
+        responder: u8,
+        bytes: u8,
+        server: u8,
+        message: u8,
+        endpoint: u8,
+        permissions: u8,
+        call: u8,
+        arg_token: ::ballast_ipc::LeaseDescriptor,
+    ) -> Result<
+        crate::support::Pending<S::Call, TrickyNamesReply, SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_tricky_names(
+            op,
+            body,
+            lease,
+            status,
+            error,
+            token,
+            answer,
+            responder,
+            bytes,
+            server,
+            message,
+            endpoint,
+            permissions,
+            call,
+        );
+        crate::support::Pending::submit(
+            sys,
+            self.endpoint,
+            &request,
+            Some(arg_token),
+            decode_tricky_names,
+        )
+    }
+    /// Submits `set_mode`.
+    pub fn set_mode<S: crate::support::Submit + ?Sized>(
+        &self,
+        sys: &mut S,
+        mode: Mode,
+        priority: Priority,
+    ) -> Result<
+        crate::support::Pending<S::Call, SetModeReply, SampleDeviceError>,
+        crate::support::CallError<SampleDeviceError>,
+    > {
+        let request = encode_set_mode(mode, priority);
+        crate::support::Pending::submit(
+            sys,
+            self.endpoint,
+            &request,
+            None,
+            decode_set_mode,
+        )
     }
 }
 
@@ -1331,5 +1592,7 @@ fn reject(
     token: ::ballast_ipc::ReplyToken,
     error: crate::support::ProtocolError,
 ) -> Result<(), crate::support::ProtocolError> {
-    crate::support::reject(sys, token, INTERFACE_ID, VERSION, error)
+    crate::support::ReplyMessage::new(token, wire_message(error.status(), &[]))
+        .send(sys);
+    Err(error)
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use ballast_interfaces::support::{Permissions, ProtocolError};
+use ballast_interfaces::support::{Permissions, ProtocolError, Submit};
 use ballast_ipc::{
     Badge, EndpointId, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,
     NotificationBits, ReplyToken, Sys,
@@ -237,6 +237,25 @@ impl<S> Sys for Loopback<S> {
 
     fn set_timer(&mut self, deadline_ns: u64) {
         self.kernel.set_timer(deadline_ns);
+    }
+}
+
+/// A caller that must not block: a submitted call is delivered to dispatch at once, and its
+/// reply, now or deferred, waits in `kernel.replies` under the returned token.
+impl<S> Submit for Loopback<S> {
+    type Call = u64;
+
+    fn submit(
+        &mut self,
+        _endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> Result<u64, IpcError> {
+        if self.server_dead {
+            return Err(IpcError::ServerDied);
+        }
+        let (token, _) = self.deliver(self.caller, request, lease);
+        Ok(token)
     }
 }
 
