@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use ballast::bench::{CompletingPort, NoScrub};
-use ballast_memory_server::{BalloonCore, Config, FrameRun, Policy};
+use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// A 16 GiB guest.

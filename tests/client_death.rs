@@ -9,7 +9,7 @@ use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor};
-use ballast_memory_server::{ClientAccount, ClientId, FrameState};
+use ballast_memory_server_core::{ClientAccount, ClientId, FrameState};
 use ballast_xen::Gfn;
 
 const STEP_LIMIT: u64 = 1_000_000;

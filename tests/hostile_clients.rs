@@ -15,7 +15,7 @@ use ballast_interfaces::support::{InterfaceError, ProtocolError};
 use ballast_interfaces::{balloon, hypercall};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor};
-use ballast_memory_server::{ClientAccount, ClientId, FrameState, Stats};
+use ballast_memory_server_core::{ClientAccount, ClientId, FrameState, Stats};
 use ballast_xen::Gfn;
 use ballast_xen_sim::Counters;
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use ballast_memory_server::{BalloonCore, Config, FrameRun, Policy};
+use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
 
 use super::harness::{run_to_target, CompletingPort, NoScrub, GIB};
 use super::options::Size;

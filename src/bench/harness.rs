@@ -2,7 +2,7 @@
 //! (so that only the core's bookkeeping is timed), a scrubber that does nothing, a simulated
 //! guest on xen-sim, the loop that runs the worker to its target, and a seeded generator.
 
-use ballast_memory_server::{
+use ballast_memory_server_core::{
     BalloonCore, BpState, FrameScrubber, PortError, ReservationPort, StepOutcome,
 };
 use ballast_xen::{Completed, ExtentOrder, Gfn, MemFlags, ReservationOp};

@@ -3,8 +3,8 @@
 //! by others (reserved). Counts come from xen-sim's per-domain counters, so they are exactly
 //! what Xen would have seen.
 
-use ballast_memory_server::regions::MAX_REGIONS;
-use ballast_memory_server::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
+use ballast_memory_server_core::regions::MAX_REGIONS;
+use ballast_memory_server_core::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 use ballast_xen_sim::{Counters, DomId, XenSim};
 

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ballast_memory_server::{BalloonCore, Config, FrameRun, FrameScrubber, Policy};
+use ballast_memory_server_core::{BalloonCore, Config, FrameRun, FrameScrubber, Policy};
 use ballast_xen::Gfn;
 
 use super::harness::{run_to_target, CompletingPort, NoScrub};

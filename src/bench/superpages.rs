@@ -2,7 +2,7 @@
 //! multiples, then a deflation back to the boot size: the seed policy against ballast, same
 //! seeded cycles for both.
 
-use ballast_memory_server::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
+use ballast_memory_server_core::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 
 use super::harness::{guest, run_to_target, Rng, GIB};

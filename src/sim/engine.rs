@@ -491,8 +491,8 @@ impl Simulation {
         RunReport {
             scenario: self.scenario.name.clone(),
             policy: match self.memory().core().policy() {
-                ballast_memory_server::Policy::Ballast => "ballast".into(),
-                ballast_memory_server::Policy::Seed => "seed".into(),
+                ballast_memory_server_core::Policy::Ballast => "ballast".into(),
+                ballast_memory_server_core::Policy::Seed => "seed".into(),
             },
             seed: self.seed,
             target_pages: stats.target_pages,

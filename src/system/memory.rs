@@ -2,8 +2,8 @@
 //! client bindings (badge, account, quota), and the server over the simulated domain's scrubber.
 
 use ballast_ipc::{EndpointId, LeaseId};
-use ballast_memory_server::server::{ClientBinding, MemoryServer, Wiring};
-use ballast_memory_server::{BalloonCore, ClientId, Config, FrameRun, Policy, Tunables};
+use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
+use ballast_memory_server_core::{BalloonCore, ClientId, Config, FrameRun, Policy, Tunables};
 use ballast_xen::{ExtentOrder, Gfn};
 
 use super::{ExternalCap, ManifestPermissions, SimScrubber, SystemError};

@@ -1,7 +1,7 @@
 //! Scrubbing in the simulator: the guest's frames live in xen-sim, so zeroing them is telling the
 //! simulated domain that those pages now hold zeros.
 
-use ballast_memory_server::FrameScrubber;
+use ballast_memory_server_core::FrameScrubber;
 use ballast_xen::Gfn;
 use ballast_xen_sim::{DomId, XenSim};
 

@@ -15,8 +15,8 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     Handler, LeaseDescriptor, LeaseId, MessageHeader, RegionGrant, RegionSpec, Tables,
 };
-use ballast_memory_server::server::{ClientBinding, MemoryServer, Wiring};
-use ballast_memory_server::{
+use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
+use ballast_memory_server_core::{
     BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy as BalloonPolicy, Tunables,
 };
 use ballast_xen::{ExtentOrder, Gfn};

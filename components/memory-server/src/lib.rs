@@ -1,71 +1,226 @@
-//! The ballast memory server core: the balloon's decision logic, knowing nothing of IPC
-//! transport or Xen calling conventions. It keeps the page model (every managed frame
-//! populated-free, reserved, ballooned, lent or in flight, plus lending space beyond RAM) in
-//! statically sized structures, steers the populated count to a target one bounded batch at a
-//! time through a [`ReservationPort`], lends unpopulated frames to clients under quotas, and
-//! defers requests it cannot meet yet.
+//! The ballast memory server component: the balloon core (`ballast-memory-server-core`) behind
+//! the `Balloon` (driver clients) and `BalloonControl` (toolstack) IPC interfaces, calling the
+//! hypercall gateway through `Hypercall`. The IPC glue only: every decision is the core's, and
+//! the runtime owns the loop.
 //!
-//! # How the glue drives it
-//!
-//! ```text
-//! let mut core = BalloonCore::<LENT, CLIENTS, PENDING>::new(&config, &mut BITMAP_WORDS)?;
-//! core.start(&mut port)?;                         // baseline against current_reservation
-//! on set_target(pages):   core.set_target(pages); run a step now
-//! on a step (timer/now):  let o = core.balloon_step(&mut port, &mut scrubber, now_ns);
-//!                         while let Some(s) = core.take_settled(&mut runs) { reply to s.ticket }
-//!                         arm the timer for o.next_run_ns (None: idle until the next event)
-//! on alloc_unpopulated:   Granted -> reply now; Pending(ticket) -> keep the reply token
-//! on free_unpopulated / client_died: answer, then run a step (the balloon may shrink)
-//! ```
-//!
-//! # Where it departs from the seed, and why
-//!
-//! - A target above what RAM can hold is kept, and the worker steers to the reachable part
-//!   (`Stats::reachable_target_pages`) instead of overwriting the target with the current count
-//!   and cancelling: frames a client gives back later are then repopulated without a new target.
-//! - A short decrease is accounted exactly instead of `BUG()`: the completed prefix is released;
-//!   a failed 2 MiB extent is probed with `current_reservation` before and after, because Xen may
-//!   have freed its leading pages. A call lost in transport (gateway death) or answered out of
-//!   convention leaves the batch in flight until a probe settles it; nothing else moves meanwhile.
-//! - A failed superpage call (either direction) makes the worker use 4 KiB extents until the next
-//!   target, and reports `BpState::Done` so the retry at 4 KiB happens at once.
-//! - Frames for clients come from the lending range first (no hypercall, no memory), then from
-//!   ballooned RAM lowest first; a request that needs inflation is deferred, never blocking.
+//! The worker runs on the component's timer: an event that changes the credit (a target, a
+//! free, a deferred request, a client's death) arms it for now, and each expiry runs ONE
+//! bounded batch, so calls from clients are answered between batches.
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod balloon;
-pub mod batch_frames;
-pub mod batches;
-pub mod bitmap;
-pub mod config;
-pub mod in_flight;
-pub mod invariant;
-pub mod lending;
-pub mod lent_table;
-pub mod pending;
-pub mod ports;
-pub mod regions;
-pub mod run;
-pub mod scan;
-pub mod schedule;
-pub mod server;
-pub mod stats;
-pub mod tuning;
-pub mod worker;
+mod balloon_api;
+mod control_api;
+mod port;
 
-#[cfg(test)]
-mod test_support;
+use ballast_interfaces::balloon::AllocUnpopulatedResponder;
+use ballast_interfaces::hypercall::HypercallClient;
+use ballast_interfaces::support::Permissions;
+use ballast_interfaces::{balloon, balloon_control};
+use ballast_ipc::{
+    Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys,
+};
+use heapless::Vec;
+use zerocopy::FromBytes;
 
-pub use crate::balloon::{BalloonCore, ClientAccount, FrameState};
-pub use crate::config::{Config, ConfigError, Policy, Tunables, MAX_BATCH_EXTENTS};
-pub use crate::invariant::InvariantViolation;
-pub use crate::lending::{AllocOutcome, LendError, Settled, MAX_GRANT_RUNS};
-pub use crate::lent_table::{ClientId, Ticket};
-pub use crate::pending::AllocRequest;
-pub use crate::ports::{FrameScrubber, HypervisorPort, PortError, ReservationPort};
-pub use crate::run::FrameRun;
-pub use crate::schedule::BpState;
-pub use crate::stats::{Counters, Stats};
-pub use crate::tuning::TuningError;
-pub use crate::worker::StepOutcome;
+pub use port::GatewayPort;
+
+use ballast_memory_server_core::{
+    BalloonCore, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,
+};
+
+/// How a client's badge maps to the core's client account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientBinding {
+    /// The badge its `Balloon` capability carries.
+    pub badge: Badge,
+    /// Its account in the core.
+    pub client: ClientId,
+    /// Frames it may hold lent or requested at once.
+    pub quota: u64,
+}
+
+/// Where the memory server's peers are, from the composition tables.
+#[derive(Clone, Copy, Debug)]
+pub struct Wiring<'w> {
+    /// The endpoint of the hypercall gateway.
+    pub gateway: EndpointId,
+    /// The region shared with the gateway that carries frame lists.
+    pub frame_list: LeaseId,
+    /// The driver clients.
+    pub clients: &'w [ClientBinding],
+}
+
+/// A deferred allocation: who asked and how to answer.
+#[derive(Debug)]
+struct Waiting {
+    ticket: Ticket,
+    client: ClientId,
+    responder: AllocUnpopulatedResponder,
+}
+
+/// The memory server: core, wiring, scrubber and the replies it owes.
+pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+    core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
+    wiring: Wiring<'a>,
+    scrubber: S,
+    permissions: &'a P,
+    waiting: Vec<Waiting, PENDING>,
+    /// The clock reading at the start of the current handler invocation.
+    now_ns: u64,
+    /// Run a worker step once the current call is answered.
+    kick: bool,
+    /// The baseline against Xen's `current_reservation` has been taken.
+    started: bool,
+    last_state: BpState,
+}
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> core::fmt::Debug
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemoryServer")
+            .field("stats", &self.core.stats())
+            .field("waiting", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    MemoryServer<'a, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    /// A server over `core`; quotas of the wiring's clients are applied to the core.
+    pub fn new(
+        mut core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
+        wiring: Wiring<'a>,
+        scrubber: S,
+        permissions: &'a P,
+    ) -> Self {
+        for binding in wiring.clients {
+            // A client outside the core's table keeps no quota: its calls fail `NotOwner`.
+            let _ = core.set_client_quota(binding.client, binding.quota);
+        }
+        MemoryServer {
+            core,
+            wiring,
+            scrubber,
+            permissions,
+            waiting: Vec::new(),
+            now_ns: 0,
+            kick: false,
+            started: false,
+            last_state: BpState::Done,
+        }
+    }
+
+    /// The core, for statistics and the invariant check.
+    pub fn core(&self) -> &BalloonCore<'a, LENT, CLIENTS, PENDING> {
+        &self.core
+    }
+
+    fn client_of(&self, badge: Badge) -> Option<ClientId> {
+        self.wiring
+            .clients
+            .iter()
+            .find(|b| b.badge == badge)
+            .map(|b| b.client)
+    }
+
+    fn port<'s>(&self, sys: &'s mut dyn Sys) -> GatewayPort<'s> {
+        GatewayPort::new(
+            sys,
+            HypercallClient::new(self.wiring.gateway),
+            self.wiring.frame_list,
+        )
+    }
+
+    /// Take the baseline against Xen once, before the first decision.
+    fn ensure_started(&mut self, sys: &mut dyn Sys) {
+        if !self.started {
+            let mut port = self.port(sys);
+            self.started = self.core.start(&mut port).is_ok();
+        }
+    }
+
+    /// One bounded batch, then the replies it settled, then the next timer.
+    fn run_step(&mut self, sys: &mut dyn Sys) {
+        let now = sys.now_ns();
+        let mut port = GatewayPort::new(
+            sys,
+            HypercallClient::new(self.wiring.gateway),
+            self.wiring.frame_list,
+        );
+        let outcome = self.core.balloon_step(&mut port, &mut self.scrubber, now);
+        self.last_state = outcome.state;
+        self.answer_settled(sys);
+        if let Some(next) = outcome.next_run_ns {
+            sys.set_timer(next);
+        }
+    }
+
+    /// Answer every deferred request the core has settled.
+    fn answer_settled(&mut self, sys: &mut dyn Sys) {
+        let mut runs = [FrameRun::default(); MAX_GRANT_RUNS];
+        while let Some(settled) = self.core.take_settled(&mut runs) {
+            let Some(index) = self.waiting.iter().position(|w| w.ticket == settled.ticket) else {
+                continue;
+            };
+            let waiting = self.waiting.swap_remove(index);
+            let granted = settled.result.map(|n| &runs[..n]);
+            if !balloon_api::answer_deferred(sys, waiting.responder, granted) {
+                // The runs never reached the client: take them back rather than strand them.
+                if let Ok(undelivered) = granted {
+                    let _ = self.core.free_unpopulated(waiting.client, undelivered);
+                }
+            }
+        }
+    }
+}
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> Handler
+    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        self.now_ns = sys.now_ns();
+        self.ensure_started(sys);
+        let interface =
+            MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
+        // A rejected call has been answered by dispatch with its protocol error; nothing changed.
+        let permissions: &P = self.permissions;
+        let _ = match interface {
+            Ok(balloon_control::INTERFACE_ID) => {
+                balloon_control::dispatch(self, sys, call, permissions)
+            }
+            _ => balloon::dispatch(self, sys, call, permissions),
+        };
+        if core::mem::take(&mut self.kick) {
+            self.run_step(sys);
+        }
+    }
+
+    fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
+        self.now_ns = sys.now_ns();
+        self.ensure_started(sys);
+        if bits.contains(NotificationBits::TIMER) {
+            self.run_step(sys);
+        }
+    }
+
+    fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
+        self.now_ns = sys.now_ns();
+        let Some(client) = self.client_of(badge) else {
+            return;
+        };
+        // Its deferred replies are void: the runtime drops tokens of the dead.
+        self.waiting.retain(|w| w.client != client);
+        let _ = self.core.client_died(client);
+        self.ensure_started(sys);
+        self.run_step(sys);
+    }
+}

@@ -15,7 +15,7 @@ use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
 use core::cell::Cell;
 
-use ballast_memory_server::FrameScrubber;
+use ballast_memory_server_core::FrameScrubber;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{Gfn, Hypervisor};
 

@@ -11,8 +11,8 @@ use ballast_hypercall::{
 use ballast_interfaces::hypercall::{self, HypercallOp};
 use ballast_ipc::static_rt::StaticRuntime;
 use ballast_ipc::{Badge, ComponentId};
-use ballast_memory_server::server::{ClientBinding, MemoryServer, Wiring};
-use ballast_memory_server::{
+use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
+use ballast_memory_server_core::{
     BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy as BalloonPolicy, Tunables,
 };
 use ballast_xen::backend::{RawHypercall, XenHypercalls};

@@ -2,7 +2,7 @@
 //! port that forwards to xen-sim but can lose a call in transport (after Xen acted) and fail
 //! probes, as a dying gateway would.
 
-use ballast_memory_server::{FrameScrubber, HypervisorPort, PortError, ReservationPort};
+use ballast_memory_server_core::{FrameScrubber, HypervisorPort, PortError, ReservationPort};
 use ballast_xen::{Completed, ExtentOrder, Gfn, MemFlags, ReservationOp};
 use ballast_xen_sim::{DomId, SimHypervisor, XenSim};
 

@@ -11,11 +11,10 @@ use ballast_ipc::{Badge, Sys};
 use ballast_xen::Gfn;
 use heapless::Vec;
 
-use super::{MemoryServer, Waiting};
-use crate::lending::{AllocOutcome, LendError, MAX_GRANT_RUNS};
-use crate::pending::AllocRequest;
-use crate::ports::FrameScrubber;
-use crate::run::FrameRun;
+use crate::{MemoryServer, Waiting};
+use ballast_memory_server_core::{
+    AllocOutcome, AllocRequest, FrameRun, FrameScrubber, LendError, MAX_GRANT_RUNS,
+};
 
 /// The interface error a refused lending request answers with.
 fn balloon_error(error: LendError) -> BalloonError {

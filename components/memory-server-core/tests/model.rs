@@ -6,7 +6,7 @@
 
 mod common;
 
-use ballast_memory_server::{
+use ballast_memory_server_core::{
     AllocOutcome, AllocRequest, BalloonCore, BpState, ClientId, Config, FrameRun, FrameState,
     LendError, Policy, Tunables, MAX_GRANT_RUNS,
 };

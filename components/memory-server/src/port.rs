@@ -7,7 +7,7 @@ use ballast_ipc::{LeaseDescriptor, LeaseId, Sys};
 use ballast_xen::{Completed, ExtentOrder, Gfn, MemFlags, ReservationOp, DOMID_SELF};
 use zerocopy::IntoBytes;
 
-use crate::ports::{PortError, ReservationPort};
+use ballast_memory_server_core::{PortError, ReservationPort};
 
 /// A reservation port for the duration of one handler invocation.
 pub struct GatewayPort<'s> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ballast_memory_server::{BalloonCore, BpState, Config, FrameRun, Policy, Stats};
+use ballast_memory_server_core::{BalloonCore, BpState, Config, FrameRun, Policy, Stats};
 use ballast_xen_sim::{DomainConfig, HostConfig, XenSim};
 use common::{FlakyGateway, SimScrubber};
 

@@ -8,9 +8,8 @@ use ballast_interfaces::balloon_control::{
 use ballast_interfaces::support::{Answer, Permissions};
 use ballast_ipc::{Badge, Sys};
 
-use super::MemoryServer;
-use crate::config::{Policy, Tunables};
-use crate::ports::FrameScrubber;
+use crate::MemoryServer;
+use ballast_memory_server_core::{FrameScrubber, Policy, Tunables};
 
 /// Wire code of the ballast policy in `stats` and `configure`.
 const POLICY_BALLAST: u8 = 1;
