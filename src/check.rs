@@ -1,23 +1,42 @@
-//! `ballast check FILE...`: validate manifests, printing every error with its file, key and fix,
-//! or a one-line summary of the composition per valid manifest.
+//! `ballast check [FILE...]`: validate manifests (the given files, or every `manifests/*.toml` of
+//! the checkout), printing every error with its file, key and fix, or a one-line summary of the
+//! composition per valid manifest.
 
 use ballast::manifest::{self, Composition};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+const USAGE: &str = "usage: ballast check [FILE...]   (no FILE: every manifests/*.toml)";
 
 /// Runs `ballast check` with the arguments after `check`.
 pub fn run(args: &[String]) -> ExitCode {
-    if args.is_empty() || args.iter().any(|arg| arg.starts_with('-')) {
-        eprintln!("usage: ballast check FILE...");
+    if args.iter().any(|arg| arg.starts_with('-')) {
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
+    let files = if args.is_empty() {
+        match checkout_manifests() {
+            Ok(files) => files,
+            Err(message) => {
+                eprintln!("ballast check: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        args.iter().map(PathBuf::from).collect()
+    };
     let mut failed = false;
-    for file in args {
+    for file in &files {
         match manifest::load(file) {
-            Ok(valid) => println!("{file}: ok: {}", summary(&manifest::compose(&valid))),
+            Ok(valid) => println!(
+                "{}: ok: {}",
+                file.display(),
+                summary(&manifest::compose(&valid))
+            ),
             Err(errors) => {
                 failed = true;
                 errors.iter().for_each(|error| eprintln!("{error}"));
-                eprintln!("{file}: {} error(s)", errors.len());
+                eprintln!("{}: {} error(s)", file.display(), errors.len());
             }
         }
     }
@@ -26,6 +45,30 @@ pub fn run(args: &[String]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Every `manifests/*.toml` of the checkout, sorted.
+fn checkout_manifests() -> Result<Vec<PathBuf>, String> {
+    let dir = ballast::checkout::root()?.join("manifests");
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
+            .path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "toml")
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{} holds no manifest", dir.display()));
+    }
+    Ok(files)
 }
 
 /// `image NAME (TARGET): N components, N endpoints, N regions`.

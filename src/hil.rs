@@ -101,7 +101,9 @@ pub fn run(args: &[String]) -> ExitCode {
             options.xen_gz.display()
         ));
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(root) = &crate::checkout_root("ballast hil") else {
+        return ExitCode::from(EXIT_SETUP);
+    };
     let work = root.join(image::Arch::X86_64.work_dir());
     let prepared = image::build(root, image::Arch::X86_64).and_then(|image| {
         let xen = work.join("xen-4.17");

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod checkout;
 pub mod manifest;
 pub mod sim;
 pub mod system;

@@ -3,6 +3,7 @@
 mod check;
 mod hil;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
@@ -26,6 +27,13 @@ fn sim(args: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The checkout whose files `command`'s defaults name; `None` once it has said why there is none.
+fn checkout_root(command: &str) -> Option<PathBuf> {
+    ballast::checkout::root()
+        .map_err(|message| eprintln!("{command}: {message}"))
+        .ok()
 }
 
 fn main() -> ExitCode {

@@ -134,10 +134,10 @@ fn image_static_ram(image: &Path) -> Result<u64, String> {
 pub fn measure(image: Option<&Path>) -> Result<Footprint, String> {
     let managed_frames = 64 * GIB;
     let (state_bytes, bitmap_bytes) = state(managed_frames)?;
-    let image = image.map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join(HIL_IMAGE),
-        Path::to_path_buf,
-    );
+    let image = match image {
+        Some(image) => image.to_path_buf(),
+        None => crate::checkout::root()?.join(HIL_IMAGE),
+    };
     Ok(Footprint {
         managed_frames,
         state_bytes,

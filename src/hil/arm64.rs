@@ -8,7 +8,7 @@
 pub mod device_tree;
 pub mod machine;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -73,7 +73,9 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(root) = &crate::checkout_root("ballast hil") else {
+        return ExitCode::from(EXIT_SETUP);
+    };
     let work = root.join(machine::WORK_DIR);
     let xen = options
         .xen

@@ -109,7 +109,9 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(root) = &crate::checkout_root("ballast image") else {
+        return ExitCode::from(EXIT_SETUP);
+    };
     let built = build(root, arch).and_then(|elf| match arch {
         Arch::X86_64 => Ok((elf, None)),
         Arch::Aarch64 => flat_image(root, &elf).map(|flat| (elf, Some(flat))),

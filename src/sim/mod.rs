@@ -11,20 +11,21 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::checkout;
 use crate::manifest::{self, Composition};
 use crate::system::SimPolicy;
 use engine::{Progress, Simulation};
 use report::RunReport;
 use scenario::Scenario;
 
-/// The scenario `ballast sim` plays when none is named.
+/// The scenario `ballast sim` plays when none is named, in the checkout.
 pub const DEFAULT_SCENARIO: &str = "scenarios/default.toml";
 
 /// What `ballast sim` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimOptions {
-    /// The scenario file.
-    pub scenario: PathBuf,
+    /// The scenario file, from the current directory; `None`: the checkout's default.
+    pub scenario: Option<PathBuf>,
     /// Which algorithm runs.
     pub policy: SimPolicy,
     /// Scheduler and fault seed.
@@ -40,7 +41,7 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> SimOptions {
         SimOptions {
-            scenario: PathBuf::from(DEFAULT_SCENARIO),
+            scenario: None,
             policy: SimPolicy::FromManifest,
             seed: 1,
             json: None,
@@ -81,35 +82,22 @@ impl SimOptions {
                 }
                 "--json" => options.json = Some(PathBuf::from(value("--json")?)),
                 "--plot" => options.plot = Some(PathBuf::from(value("--plot")?)),
-                "--scenario" => options.scenario = PathBuf::from(value("--scenario")?),
+                "--scenario" => options.scenario = Some(PathBuf::from(value("--scenario")?)),
                 "--quiet" => options.quiet = true,
                 flag if flag.starts_with('-') => {
                     return Err(format!("unknown option {flag}\n{USAGE}"))
                 }
-                path => options.scenario = PathBuf::from(path),
+                path => options.scenario = Some(PathBuf::from(path)),
             }
         }
         Ok(options)
     }
 }
 
-/// A path as given, or else relative to the repository this binary was built from.
-fn locate(path: &Path) -> PathBuf {
-    if path.exists() || path.is_absolute() {
-        return path.to_path_buf();
-    }
-    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if in_repo.exists() {
-        in_repo
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// The scenario's manifest, composed (kept for the process's life: the runtimes need it).
-fn composition_for(scenario: &Scenario) -> Result<&'static Composition, String> {
-    let path = locate(&scenario.manifest);
-    let manifest = manifest::load(&path).map_err(|errors| {
+/// The scenario's manifest (a path from the checkout's root), composed (kept for the process's
+/// life: the runtimes need it).
+fn composition_for(scenario: &Scenario, root: &Path) -> Result<&'static Composition, String> {
+    let manifest = manifest::load(root.join(&scenario.manifest)).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)
@@ -121,8 +109,13 @@ fn composition_for(scenario: &Scenario) -> Result<&'static Composition, String> 
 
 /// Load, run and report one simulation.
 pub fn simulate(options: &SimOptions) -> Result<RunReport, String> {
-    let scenario = Scenario::load(&locate(&options.scenario)).map_err(|e| e.to_string())?;
-    let composition = composition_for(&scenario)?;
+    let root = checkout::root()?;
+    let path = options
+        .scenario
+        .clone()
+        .unwrap_or_else(|| root.join(DEFAULT_SCENARIO));
+    let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
+    let composition = composition_for(&scenario, &root)?;
     let duration_ms = (scenario.duration_s * 1000.0) as u64;
     let simulation = Simulation::new(composition, scenario, options.policy, options.seed)?;
     let report = if options.quiet {
