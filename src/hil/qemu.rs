@@ -1,6 +1,7 @@
 //! Building the image, preparing Xen, and running QEMU: the exact machine the image expects
 //! (`-cpu qemu64,+svm,+npt` for HAP, q35 with an AMD IOMMU for a PVH dom0, `isa-debug-exit` for
 //! the verdict), with the serial line streamed back line by line.
+//! Measured: `docs/XEN-BEHAVIOUR.md#pvh-dom0-machine`, `#dom0-maximum`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

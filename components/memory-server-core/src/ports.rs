@@ -33,7 +33,7 @@ pub trait ReservationPort {
     fn current_reservation(&mut self) -> Result<u64, PortError>;
 }
 
-/// Zeroes frames before they go back to Xen (Xen does not scrub freed pages).
+/// Zeroes frames before they go back to Xen (Xen does not scrub: `docs/XEN-BEHAVIOUR.md#no-scrub`).
 pub trait FrameScrubber {
     /// Zero `frames` frames starting at `first`.
     fn scrub(&mut self, first: Gfn, frames: u64);

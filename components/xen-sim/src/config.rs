@@ -23,9 +23,10 @@ pub struct HostConfig {
     pub random_fault_probability: f64,
     /// The host has no free memory below `2^low_memory_bits` bytes: an allocation restricted to
     /// that many address bits or fewer finds nothing (measured: 13 and 20 fail, 30 works).
+    /// See `docs/XEN-BEHAVIOUR.md#address-bits`.
     pub low_memory_bits: u8,
     /// The largest order of contiguous free memory: an extent of a higher order finds nothing
-    /// (measured: 17 succeeded, 18 and above failed).
+    /// (measured: 17 succeeded, 18 and above failed: `docs/XEN-BEHAVIOUR.md#max-order`).
     pub largest_free_order: u8,
 }
 

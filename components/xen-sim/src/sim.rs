@@ -16,7 +16,7 @@ use crate::hypervisor::SimHypervisor;
 use crate::memory_op::MemoryOpArg;
 use crate::state::State;
 
-/// What a ballooned (unpopulated) gfn reads as in a PVH guest.
+/// What a ballooned gfn reads as in a PVH guest (`docs/XEN-BEHAVIOUR.md#ballooned-read-x86`).
 pub const BALLOONED_READ: u64 = u64::MAX;
 
 /// A simulated Xen host. Clones share the same host.

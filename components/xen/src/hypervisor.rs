@@ -34,6 +34,7 @@ impl XenErrno {
 /// Xen never reports an errno for ops 0, 1 and 6; a short count is the failure. A raw value that
 /// is negative or larger than the list is not trusted: it counts as 0 completed extents and is
 /// kept in `anomaly` so that callers can report it.
+/// Measured: `docs/XEN-BEHAVIOUR.md#short-count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completed {
     /// Extents completed: a prefix of the list.

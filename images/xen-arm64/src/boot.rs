@@ -3,6 +3,7 @@
 //! holding the guest-physical address of the device tree. The entry lets FP/SIMD run, installs
 //! the exception vectors (`vectors.rs`), zeroes .bss, switches to the boot stack and calls
 //! `rust_main` with the device-tree address.
+//! Measured: `docs/XEN-BEHAVIOUR.md#dom0less-domu`.
 
 use core::arch::global_asm;
 

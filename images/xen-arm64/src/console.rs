@@ -1,5 +1,6 @@
 //! The console: Xen's `console_io` hypercall, which Xen 4.17 accepts from a dom0less domU and
 //! prints on its serial line prefixed with `(d1) `.
+//! Measured: `docs/XEN-BEHAVIOUR.md#dom0less-domu`.
 
 use ballast_image_rt::logger::ConsoleWrite;
 use ballast_xen::backend::aarch64::Arm64Hypercall;

@@ -5,6 +5,7 @@
 //! the device tree's RAM banks are and device memory elsewhere; nothing else is mapped. Identity
 //! mapping keeps every pointer the image hands to Xen a guest-physical address, as the hypercall
 //! ABI requires. The tables are filled once, with the MMU off, before translation starts.
+//! Why caches must be on before Xen reads guest memory: `docs/XEN-BEHAVIOUR.md#arm64-caches`.
 
 use core::arch::asm;
 use core::cell::UnsafeCell;

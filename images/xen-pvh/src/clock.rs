@@ -2,6 +2,7 @@
 //! the guest's TSC frequency in kHz (xen/include/public/arch-x86/cpuid.h): Xen measured the TSC
 //! against its platform timer at boot, so this holds under QEMU's emulated TSC too, where the
 //! architectural leaves 0x15/0x16 are absent.
+//! See `docs/XEN-BEHAVIOUR.md#tsc-frequency`.
 
 use core::arch::x86_64::{__cpuid_count, _rdtsc};
 

@@ -2,6 +2,7 @@
 //! back for good to the PVH debug port 0xe9 once Xen refuses it (a domU on a non-debug Xen), or
 //! when the command line says `log=port_e9`. Both end up on Xen's serial line (the port's output
 //! as `(dN) ` lines at guest log level debug: Xen prints them with `guest_loglvl=all`).
+//! Measured: `docs/XEN-BEHAVIOUR.md#console`.
 
 use core::arch::asm;
 

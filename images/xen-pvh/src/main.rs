@@ -26,6 +26,7 @@ use crate::exit::Verdict;
 /// What x86-64 PVH Xen does where the platforms differ: a ballooned gfn reads as all ones, and
 /// the domain (a dom0 with `dom0_mem=...,max:...`, or a domU below its `maxmem`) already runs
 /// below its maximum.
+/// Measured: `docs/XEN-BEHAVIOUR.md#ballooned-read-x86`, `#dom0-maximum`.
 const PLATFORM: Platform = Platform {
     ballooned_frame: BalloonedFrame::ReadsAllOnes,
     headroom_frames: 0,

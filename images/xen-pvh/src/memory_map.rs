@@ -1,5 +1,6 @@
 //! `XENMEM_memory_map`: the domain's e820 memory map, asked of Xen. Xen 4.17 gives a PVH dom0 a
 //! version-0 start info without a memory map, so the image asks for it this way.
+//! Measured: `docs/XEN-BEHAVIOUR.md#pvh-start-info-v0`.
 
 use ballast_xen::abi::HYPERVISOR_MEMORY_OP;
 use ballast_xen::backend::x86_64::X86Hypercall;
