@@ -40,7 +40,7 @@ impl Footprint {
 fn state(frames: u64) -> Result<(u64, u64), String> {
     let ram = [FrameRun::span(0, frames)];
     let mut rng = Rng::new(0xf00d);
-    let count = (ballast_memory_server_core::regions::MAX_REGIONS as u64 - 1) / 2;
+    let count = (ballast_memory_server_core::MAX_REGIONS as u64 - 1) / 2;
     let stride = frames / count;
     let reserved: Vec<FrameRun> = (0..count)
         .map(|i| {

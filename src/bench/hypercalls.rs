@@ -3,7 +3,7 @@
 //! by others (reserved). Counts come from xen-sim's per-domain counters, so they are exactly
 //! what Xen would have seen.
 
-use ballast_memory_server_core::regions::MAX_REGIONS;
+use ballast_memory_server_core::MAX_REGIONS;
 use ballast_memory_server_core::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 use ballast_xen_sim::{Counters, DomId, XenSim};

@@ -27,19 +27,9 @@ impl<'a> Bitmap<'a> {
         Bitmap { words }
     }
 
-    /// Number of bits the storage holds.
-    pub fn capacity(&self) -> u64 {
-        self.words.len() as u64 * WORD_BITS
-    }
-
     /// Bytes of storage.
     pub fn bytes(&self) -> usize {
         core::mem::size_of_val(self.words)
-    }
-
-    /// The value of bit `bit`.
-    pub fn get(&self, bit: u64) -> bool {
-        self.words[(bit / WORD_BITS) as usize] >> (bit % WORD_BITS) & 1 == 1
     }
 
     /// Calls `f(word_index, mask)` for each word the bit range `[start, start + len)` touches.
@@ -146,7 +136,7 @@ mod tests {
         assert!(map.all(60, 70, true));
         assert!(!map.all(59, 2, true));
         assert!(map.all(0, 60, false));
-        assert!(map.get(129) && !map.get(130));
+        assert!(map.all(129, 1, true) && map.all(130, 1, false));
         assert_eq!(map.find_first(0, 256, true), Some(60));
         assert_eq!(map.find_last(0, 256, true), Some(129));
         assert_eq!(map.find_first(60, 256, false), Some(130));
@@ -167,7 +157,6 @@ mod tests {
         assert_eq!(map.find_first(0, 128, false), None);
         map.set_range(127, 1, false);
         assert_eq!(map.find_last(0, 128, false), Some(127));
-        assert_eq!(map.capacity(), 128);
         assert_eq!(map.bytes(), 16);
     }
 }

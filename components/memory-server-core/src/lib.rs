@@ -35,37 +35,34 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod balloon;
-pub mod batch_frames;
-pub mod batches;
-pub mod bitmap;
-pub mod config;
-pub mod in_flight;
-pub mod invariant;
-pub mod lending;
-pub mod lent_table;
-pub mod pending;
-pub mod ports;
-pub mod regions;
-pub mod run;
-pub mod scan;
-pub mod schedule;
-pub mod stats;
-pub mod tuning;
-pub mod worker;
+mod balloon;
+mod bitmap;
+mod book;
+mod config;
+mod frame_list;
+mod lent_table;
+mod page_map;
+mod pending;
+mod ports;
+mod regions;
+mod run;
+mod scan;
+mod schedule;
+mod stats;
+mod steering;
 
 #[cfg(test)]
 mod test_support;
 
-pub use crate::balloon::{BalloonCore, ClientAccount, FrameState};
+pub use crate::balloon::{
+    AllocOutcome, BalloonCore, FrameState, InvariantViolation, StepOutcome, TuningError,
+};
+pub use crate::book::{ClientAccount, LendError, Settled, MAX_GRANT_RUNS};
 pub use crate::config::{Config, ConfigError, Policy, Tunables, MAX_BATCH_EXTENTS};
-pub use crate::invariant::InvariantViolation;
-pub use crate::lending::{AllocOutcome, LendError, Settled, MAX_GRANT_RUNS};
 pub use crate::lent_table::{ClientId, Ticket};
 pub use crate::pending::AllocRequest;
 pub use crate::ports::{FrameScrubber, HypervisorPort, PortError, ReservationPort};
+pub use crate::regions::MAX_REGIONS;
 pub use crate::run::FrameRun;
 pub use crate::schedule::BpState;
-pub use crate::stats::{Counters, Stats};
-pub use crate::tuning::TuningError;
-pub use crate::worker::StepOutcome;
+pub use crate::stats::{Counters, Stats, COUNTED_ORDERS};

@@ -1,6 +1,8 @@
 //! The statistics the seed exports (current, target, total, low and high ballooned, the retry
 //! tunables) plus ballast's own: lent frames, hypercalls, extents by order, retries, drift.
 
+use ballast_xen::{ExtentOrder, ReservationOp};
+
 /// Orders counted separately in [`Counters`] (0 to the superpage order, 9).
 pub const COUNTED_ORDERS: usize = 10;
 
@@ -71,5 +73,15 @@ impl Counters {
     /// Hypercalls issued: reservation calls and probes.
     pub fn hypercalls(&self) -> u64 {
         self.reservation_calls + self.probe_calls
+    }
+
+    /// Count `extents` extents of `order` populated or released by `op`.
+    pub(crate) fn count_extents(&mut self, op: ReservationOp, order: ExtentOrder, extents: usize) {
+        let index = usize::from(order.get()).min(COUNTED_ORDERS - 1);
+        let counter = match op {
+            ReservationOp::Decrease => &mut self.released_extents,
+            _ => &mut self.populated_extents,
+        };
+        counter[index] += extents as u64;
     }
 }

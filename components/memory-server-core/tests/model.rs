@@ -291,7 +291,7 @@ impl World<'_> {
                 break;
             }
             if outcome.state == BpState::Cancelled {
-                self.core.set_target(self.core.target());
+                self.core.set_target(self.core.stats().target_pages);
                 continue;
             }
             last = Some(outcome.state);

@@ -4,8 +4,7 @@
 
 use ballast_xen::{ExtentOrder, ReservationOp, FRAMES_PER_SUPERPAGE, SUPERPAGE_ORDER};
 
-use crate::balloon::BalloonCore;
-use crate::config::Policy;
+use super::BalloonCore;
 use crate::scan::{Collector, Pieces, Scan};
 
 /// Collect whole chunks a batch of `op` takes (free ones to release, ballooned ones to
@@ -39,23 +38,10 @@ fn take_frames<const L: usize>(
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
-    /// Whether the next batch of `op` may use superpages for `want` frames.
-    fn superpage_batch(&self, op: ReservationOp, want: u64) -> bool {
-        self.superpages && !self.fallback.failed(op) && want >= FRAMES_PER_SUPERPAGE
-    }
-
-    /// Which pieces single frames come from first.
-    fn first_pieces(&self) -> Pieces {
-        match self.policy {
-            Policy::Seed => Pieces::All,
-            Policy::Ballast => Pieces::Partial,
-        }
-    }
-
     /// The next deflation batch in the frame list: its order and length.
     /// Frames at or above `keep_below` go first, so that the frames deferred requests limited to
     /// low memory can use stay in the balloon.
-    pub(crate) fn collect_ballooned(
+    pub(super) fn collect_ballooned(
         &mut self,
         want: u64,
         keep_below: Option<u64>,
@@ -76,7 +62,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// The next inflation batch in the frame list: its order and length.
     /// Frames below `below` go first (with `only_below`, only they), so that deferred requests
     /// limited to low memory find room.
-    pub(crate) fn collect_free(
+    pub(super) fn collect_free(
         &mut self,
         want: u64,
         below: Option<u64>,
@@ -103,14 +89,11 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         chunk_ranges: &[(u64, u64)],
         frame_ranges: &[(u64, u64)],
     ) -> (ExtentOrder, usize) {
-        let scan = Scan {
-            regions: &self.regions,
-            bitmap: &self.bitmap,
-            lent: &self.lent,
-        };
-        if self.superpage_batch(op, want) {
+        let scan = self.pages.scan(self.book.lent());
+        let batch_extents = self.steering.batch_extents();
+        if self.steering.superpage_batch(op, want) {
             let max = (want / FRAMES_PER_SUPERPAGE) as usize;
-            let mut out = Collector::new(&mut self.list, max.min(self.batch_extents));
+            let mut out = self.list.collector(max.min(batch_extents));
             for &range in chunk_ranges {
                 take_chunks(&scan, op, &mut out, range);
             }
@@ -118,11 +101,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 return (SUPERPAGE_ORDER, out.len());
             }
         }
-        let first = self.first_pieces();
-        let mut out = Collector::new(
-            &mut self.list,
-            (want.min(self.batch_extents as u64)) as usize,
-        );
+        let first = self.steering.first_pieces();
+        let mut out = self
+            .list
+            .collector((want.min(batch_extents as u64)) as usize);
         for &range in frame_ranges {
             take_frames(&scan, op, &mut out, range, first);
             if first == Pieces::Partial {

@@ -5,7 +5,8 @@
 
 use ballast_xen::{ExtentOrder, ReservationOp};
 
-use crate::balloon::{signed, BalloonCore, InFlight};
+use super::BalloonCore;
+use crate::page_map::signed;
 use crate::ports::{PortError, ReservationPort};
 use crate::schedule::BpState;
 
@@ -14,19 +15,14 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 {
     /// The call's outcome is unknown (transport failure or an answer out of convention): the
     /// whole batch is in flight until a probe says how much of it Xen did.
-    pub(crate) fn unknown_outcome<P: ReservationPort>(
+    pub(super) fn unknown_outcome<P: ReservationPort>(
         &mut self,
         port: &mut P,
         op: ReservationOp,
         order: ExtentOrder,
         count: usize,
     ) -> (BpState, u64) {
-        self.in_flight = Some(InFlight {
-            op,
-            order,
-            from: 0,
-            count,
-        });
+        self.list.set_in_flight(op, order, 0, count);
         match self.resolve_in_flight(port) {
             Ok(moved) if moved > 0 => (BpState::Done, moved),
             _ => (BpState::EAgain, 0),
@@ -35,20 +31,20 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Probe Xen and settle the in-flight batch from the difference between its page count and
     /// the model's. Returns the frames the batch moved.
-    pub(crate) fn resolve_in_flight<P: ReservationPort>(
+    pub(super) fn resolve_in_flight<P: ReservationPort>(
         &mut self,
         port: &mut P,
     ) -> Result<u64, PortError> {
         let xen = self.probe(port)?;
-        let populated = signed(xen).saturating_sub(self.expected_xen());
+        let populated = signed(xen).saturating_sub(self.pages.expected_xen());
         Ok(self.settle_in_flight(populated.max(0) as u64))
     }
 
     /// Settle the in-flight batch knowing that `populated` of its frames are populated now:
     /// Xen works through the list in order, so after a release the populated frames are the
     /// tail, after a populate the head (whole extents). Returns the frames the batch moved.
-    pub(crate) fn settle_in_flight(&mut self, populated: u64) -> u64 {
-        let Some(flight) = self.in_flight.take() else {
+    pub(super) fn settle_in_flight(&mut self, populated: u64) -> u64 {
+        let Some(flight) = self.list.take_in_flight() else {
             return 0;
         };
         let frames = flight.order.frames();
@@ -61,13 +57,14 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             ReservationOp::Decrease => {
                 let freed = total - populated;
                 let mut at = 0;
-                for index in flight.from..flight.from + flight.count {
-                    let first = self.list[index].0;
+                for entry in self.list.extents(flight.from, flight.count) {
                     let keep_from = freed.saturating_sub(at).min(frames);
-                    self.mark_frames(first + keep_from, frames - keep_from, true);
+                    self.pages
+                        .mark(entry.0 + keep_from, frames - keep_from, true);
                     at += frames;
                 }
-                self.count_extents(flight.op, flight.order, (freed / frames) as usize);
+                self.counters
+                    .count_extents(flight.op, flight.order, (freed / frames) as usize);
                 freed
             }
             _ => {
@@ -76,7 +73,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                     self.counters.drift = signed(populated % frames);
                 }
                 self.mark(flight.from, extents, flight.order, true);
-                self.count_extents(flight.op, flight.order, extents);
+                self.counters
+                    .count_extents(flight.op, flight.order, extents);
                 extents as u64 * frames
             }
         }

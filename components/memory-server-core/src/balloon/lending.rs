@@ -1,45 +1,13 @@
 //! Lending unpopulated frames to clients (the seed's alloc/free_xenballooned_pages, reshaped):
 //! the lending range first, then ballooned RAM lowest first; per-client quotas and ownership
-//! (the lesson of XSA-300); deferred requests answered by the worker; reclaim on client death.
+//! (kept by the lending book); deferred requests answered by the worker; reclaim on client
+//! death.
 
-use heapless::Vec;
-
-use crate::balloon::BalloonCore;
+use super::BalloonCore;
+use crate::book::{LendError, Plan, Settled, MAX_GRANT_RUNS};
 use crate::lent_table::{ClientId, Ticket};
 use crate::pending::{AllocRequest, PendingState};
-use crate::regions::{is_lending, RegionKind};
 use crate::run::FrameRun;
-
-/// Most runs one grant may have; the glue sizes reply buffers with it.
-pub const MAX_GRANT_RUNS: usize = 16;
-
-/// Why a lending request was refused. C-like, nonzero; a refused request changes nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum LendError {
-    /// The client id is not below the configured number of clients.
-    UnknownClient = 1,
-    /// Zero frames asked for, or an empty or wrapping run given back.
-    Empty = 2,
-    /// `max_runs` is 0 or above [`MAX_GRANT_RUNS`], or more runs given back than that.
-    BadRunCount = 3,
-    /// The request would take the client past its quota.
-    QuotaExceeded = 4,
-    /// Not even an empty balloon could meet the request.
-    NeverSatisfiable = 5,
-    /// The deferred-request queue is full.
-    QueueFull = 6,
-    /// The lent-run table is full.
-    TableFull = 7,
-    /// A frame given back is not lent (never lent, or already given back).
-    NotLent = 8,
-    /// A frame given back is lent to another client.
-    NotOwner = 9,
-    /// Runs given back overlap each other.
-    OverlappingRuns = 10,
-    /// A deferred request timed out before frames could be found.
-    TimedOut = 11,
-}
 
 /// The answer to an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,37 +21,12 @@ pub enum AllocOutcome {
     Pending(Ticket),
 }
 
-/// A deferred request whose reply is due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settled {
-    /// Its ticket.
-    pub ticket: Ticket,
-    /// Who asked.
-    pub client: ClientId,
-    /// Runs written to the caller's buffer, or why none were.
-    pub result: Result<usize, LendError>,
-}
-
-/// A planned grant: runs found, not yet recorded.
-type Plan = Vec<FrameRun, MAX_GRANT_RUNS>;
-
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
-    fn account(&self, client: ClientId) -> Result<usize, LendError> {
-        let index = usize::from(client.0);
-        if index < CLIENTS {
-            Ok(index)
-        } else {
-            Err(LendError::UnknownClient)
-        }
-    }
-
     /// Set how many frames `client` may hold lent or requested at once.
     pub fn set_client_quota(&mut self, client: ClientId, frames: u64) -> Result<(), LendError> {
-        let index = self.account(client)?;
-        self.clients[index].quota = frames;
-        Ok(())
+        self.book.set_quota(client, frames)
     }
 
     /// Find `request.frames` unpopulated, unlent frames in at most `request.max_runs` runs:
@@ -100,48 +43,11 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             left -= frames;
             left > 0
         };
-        let scan = self.scan();
-        if scan.lending_runs(0, limit, &mut take) && self.in_flight.is_none() {
+        let scan = self.pages.scan(self.book.lent());
+        if scan.lending_runs(0, limit, &mut take) && !self.list.is_in_flight() {
             scan.ballooned_runs(0, limit, &mut take);
         }
         (left == 0).then_some(plan)
-    }
-
-    /// Record a planned grant as lent to `client` (tagged with `ticket` until delivered).
-    fn lend(
-        &mut self,
-        client: ClientId,
-        plan: &Plan,
-        ticket: Option<Ticket>,
-    ) -> Result<(), LendError> {
-        if self.lent.free_slots() < plan.len() {
-            return Err(LendError::TableFull);
-        }
-        for run in plan {
-            let region = self.regions.find(run.start()).map(|r| (r.run, r.kind));
-            let Some((region, kind)) = region else {
-                continue;
-            };
-            self.lent
-                .insert(*run, client, ticket, region)
-                .map_err(|_| LendError::TableFull)?;
-            if kind == RegionKind::Lending {
-                self.lent_lending += run.frames;
-            } else {
-                self.lent_ram += run.frames;
-            }
-        }
-        self.clients[usize::from(client.0)].lent += plan.iter().map(|r| r.frames).sum::<u64>();
-        Ok(())
-    }
-
-    /// Frames that could ever be lent below `limit`: lending space and non-reserved RAM.
-    fn lendable_ever(&self, limit: u64) -> u64 {
-        self.regions
-            .iter()
-            .filter(|r| !matches!(r.kind, RegionKind::Reserved))
-            .map(|r| r.run.end().min(limit).saturating_sub(r.run.start()))
-            .sum()
     }
 
     /// Borrow unpopulated frames for `client` (the seed's alloc_xenballooned_pages). Granted
@@ -154,83 +60,19 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         now_ns: u64,
         out: &mut [FrameRun; MAX_GRANT_RUNS],
     ) -> Result<AllocOutcome, LendError> {
-        let index = self.account(client)?;
-        if request.frames == 0 {
-            return Err(LendError::Empty);
-        }
-        if request.max_runs == 0 || request.max_runs > MAX_GRANT_RUNS {
-            return Err(LendError::BadRunCount);
-        }
-        let account = self.clients[index];
-        if account
-            .lent
-            .saturating_add(account.waiting)
-            .saturating_add(request.frames)
-            > account.quota
-        {
-            return Err(LendError::QuotaExceeded);
-        }
-        if request.frames > self.lendable_ever(request.below.map_or(u64::MAX, |g| g.0)) {
+        self.book.admit(client, &request)?;
+        let limit = request.below.map_or(u64::MAX, |g| g.0);
+        if request.frames > self.pages.unreserved_below(limit) {
             return Err(LendError::NeverSatisfiable);
         }
         if let Some(plan) = self.plan(&request) {
-            self.lend(client, &plan, None)?;
+            self.book.lend(client, &plan, None, &self.pages)?;
             out[..plan.len()].copy_from_slice(&plan);
             return Ok(AllocOutcome::Granted { runs: plan.len() });
         }
-        let deadline = now_ns.saturating_add(self.pending_timeout_ns);
-        let ticket = self
-            .pending
-            .push(client, request, deadline)
-            .map_err(|_| LendError::QueueFull)?;
-        self.clients[index].waiting += request.frames;
-        self.cancelled = false;
+        let ticket = self.book.defer(client, request, now_ns)?;
+        self.schedule.resume();
         Ok(AllocOutcome::Pending(ticket))
-    }
-
-    /// Check that `runs` are well formed, disjoint and all lent to `client` and delivered.
-    fn check_return(&self, client: ClientId, runs: &[FrameRun]) -> Result<(), LendError> {
-        if runs.len() > MAX_GRANT_RUNS {
-            return Err(LendError::BadRunCount);
-        }
-        for (i, run) in runs.iter().enumerate() {
-            if !run.is_valid() {
-                return Err(LendError::Empty);
-            }
-            if runs[..i].iter().any(|other| other.overlaps(run)) {
-                return Err(LendError::OverlappingRuns);
-            }
-            let mut covered = run.start();
-            for lent in self.lent.overlapping(*run) {
-                if lent.client != client {
-                    return Err(LendError::NotOwner);
-                }
-                if lent.run.start() > covered || lent.ticket.is_some() {
-                    return Err(LendError::NotLent);
-                }
-                covered = lent.run.end();
-            }
-            if covered < run.end() {
-                return Err(LendError::NotLent);
-            }
-        }
-        Ok(())
-    }
-
-    /// Extra lent-table entries giving back `runs` would need (runs must be checked, disjoint).
-    fn split_cost(&self, runs: &[FrameRun]) -> usize {
-        let mut sorted: Vec<FrameRun, MAX_GRANT_RUNS> = runs.iter().copied().collect();
-        sorted.sort_unstable_by_key(|r| r.start());
-        let mut merged: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
-        for run in sorted {
-            match merged.last_mut() {
-                Some(last) if last.end() == run.start() => last.frames += run.frames,
-                _ => {
-                    let _ = merged.push(run);
-                }
-            }
-        }
-        merged.iter().map(|r| self.lent.split_cost(*r)).sum()
     }
 
     /// Give lent frames back (the seed's free_xenballooned_pages). Every frame must be lent to
@@ -240,75 +82,31 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         client: ClientId,
         runs: &[FrameRun],
     ) -> Result<u64, LendError> {
-        let index = self.account(client)?;
-        self.check_return(client, runs)?;
-        if self.split_cost(runs) > self.lent.free_slots() {
-            return Err(LendError::TableFull);
-        }
-        let mut total = 0;
-        for run in runs {
-            self.lent
-                .remove_span(*run)
-                .map_err(|_| LendError::TableFull)?;
-            self.count_unlent(*run);
-            total += run.frames;
-        }
-        self.clients[index].lent -= total;
-        self.cancelled = false;
-        Ok(total)
-    }
-
-    /// Take `run` (no longer lent) out of the per-region lent counters.
-    fn count_unlent(&mut self, run: FrameRun) {
-        if self.regions.within(&run, is_lending) {
-            self.lent_lending -= run.frames;
-        } else {
-            self.lent_ram -= run.frames;
-        }
+        let freed = self.book.give_back(client, runs, &self.pages)?;
+        self.schedule.resume();
+        Ok(freed)
     }
 
     /// Reclaim everything of a dead client: its lent frames go back to the balloon or the
     /// lending range, its deferred requests are dropped. Returns the frames reclaimed.
     pub fn client_died(&mut self, client: ClientId) -> Result<u64, LendError> {
-        let index = self.account(client)?;
-        let mut runs: Vec<FrameRun, LENT> = Vec::new();
-        self.lent.remove_where(
-            |r| r.client == client,
-            |r| {
-                let _ = runs.push(r.run);
-            },
-        );
-        let mut total = 0;
-        for run in runs {
-            self.count_unlent(run);
-            total += run.frames;
-        }
-        self.pending.remove_client(client, |_| {});
-        self.clients[index].lent = 0;
-        self.clients[index].waiting = 0;
-        self.cancelled = false;
-        Ok(total)
+        let reclaimed = self.book.forget(client, &self.pages)?;
+        self.schedule.resume();
+        Ok(reclaimed)
     }
 
     /// Time out waiting requests whose deadline has passed. Returns how many.
-    pub(crate) fn expire(&mut self, now_ns: u64) -> usize {
-        let mut expired = 0;
-        for entry in self.pending.iter_mut() {
-            if entry.state == PendingState::Waiting && now_ns >= entry.deadline_ns {
-                entry.state = PendingState::TimedOut;
-                self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
-                self.counters.deferred_timed_out += 1;
-                expired += 1;
-            }
-        }
+    pub(super) fn expire(&mut self, now_ns: u64) -> usize {
+        let expired = self.book.expire(now_ns);
+        self.counters.deferred_timed_out += expired as u64;
         expired
     }
 
     /// Grant waiting requests that can be met now, oldest first. Returns how many.
-    pub(crate) fn grant_waiting(&mut self) -> usize {
+    pub(super) fn grant_waiting(&mut self) -> usize {
         let mut granted = 0;
         let mut index = 0;
-        while let Some(entry) = self.pending.iter().nth(index).copied() {
+        while let Some(entry) = self.book.deferred(index) {
             index += 1;
             if entry.state != PendingState::Waiting {
                 continue;
@@ -316,12 +114,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             let Some(plan) = self.plan(&entry.request) else {
                 continue;
             };
-            if self.lend(entry.client, &plan, Some(entry.ticket)).is_err() {
+            if self.book.grant(&entry, &plan, &self.pages).is_err() {
                 continue;
-            }
-            self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
-            if let Some(e) = self.pending.iter_mut().find(|p| p.ticket == entry.ticket) {
-                e.state = PendingState::Granted;
             }
             self.counters.deferred_granted += 1;
             granted += 1;
@@ -332,30 +126,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// The oldest deferred request whose reply is due, with its runs written to `out`
     /// (a granted request's frames now belong to the client outright).
     pub fn take_settled(&mut self, out: &mut [FrameRun; MAX_GRANT_RUNS]) -> Option<Settled> {
-        let entry = self.pending.take_settled()?;
-        let result = match entry.state {
-            PendingState::Granted => {
-                let mut runs = 0;
-                let granted = self.lent.iter().filter(|r| r.ticket == Some(entry.ticket));
-                for (slot, lent) in out.iter_mut().zip(granted) {
-                    *slot = lent.run;
-                    runs += 1;
-                }
-                self.lent.deliver(entry.ticket);
-                Ok(runs)
-            }
-            _ => Err(LendError::TimedOut),
-        };
-        Some(Settled {
-            ticket: entry.ticket,
-            client: entry.client,
-            result,
-        })
+        self.book.take_settled(out)
     }
 
     /// Deferred requests not settled yet.
     pub fn waiting_requests(&self) -> usize {
-        self.pending.waiting().count()
+        self.book.waiting_requests()
     }
 }
 

@@ -4,10 +4,9 @@
 
 use ballast_xen::{ExtentOrder, MemFlags, ReservationOp};
 
-use crate::balloon::{BalloonCore, InFlight};
+use super::BalloonCore;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::schedule::BpState;
-use crate::stats::COUNTED_ORDERS;
 
 /// What Xen did with a batch, the completed prefix already accounted.
 enum Answer {
@@ -27,7 +26,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 {
     /// Populate up to `want` ballooned frames, lowest first, except that frames a deferred
     /// low-memory request could use go last (the seed's increase_reservation).
-    pub(crate) fn deflate<P: ReservationPort>(
+    pub(super) fn deflate<P: ReservationPort>(
         &mut self,
         port: &mut P,
         want: u64,
@@ -52,7 +51,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// Release up to `want` free frames to Xen, highest first, preferring (with `only_below`:
     /// taking only) frames below `below` (the seed's decrease_reservation, without its BUG on a
     /// short count).
-    pub(crate) fn inflate<P: ReservationPort, S: FrameScrubber>(
+    pub(super) fn inflate<P: ReservationPort, S: FrameScrubber>(
         &mut self,
         port: &mut P,
         scrubber: &mut S,
@@ -101,21 +100,21 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         count: usize,
     ) -> Answer {
         self.counters.reservation_calls += 1;
-        let answer = port.reservation(op, order, MemFlags::NONE, &mut self.list[..count]);
+        let answer = port.reservation(op, order, MemFlags::NONE, self.list.extents_mut(count));
         let done = match answer {
             Err(PortError::Refused) => return Answer::Refused,
             Ok(done) if done.anomaly.is_none() => done,
             _ => return Answer::Unknown,
         };
         self.mark(0, done.extents, order, op != ReservationOp::Decrease);
-        self.count_extents(op, order, done.extents);
+        self.counters.count_extents(op, order, done.extents);
         let moved = done.extents as u64 * order.frames();
         if done.extents == count {
             return Answer::Whole(moved);
         }
         self.counters.short_counts += 1;
         if order > ExtentOrder::PAGE {
-            self.fallback.fail(op);
+            self.steering.fail_superpages(op);
             self.counters.superpage_fallbacks += 1;
         }
         Answer::Short {
@@ -136,12 +135,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         moved: u64,
     ) -> u64 {
         self.mark(failed, 1, order, false);
-        self.in_flight = Some(InFlight {
-            op: ReservationOp::Decrease,
-            order,
-            from: failed,
-            count: 1,
-        });
+        self.list
+            .set_in_flight(ReservationOp::Decrease, order, failed, 1);
         match (before, self.probe(port)) {
             (Some(before), Ok(after)) => {
                 let drop = before.saturating_sub(after).saturating_sub(moved);
@@ -161,7 +156,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     ) {
         let frames = order.frames();
         let mut run: Option<(u64, u64)> = None;
-        for entry in &self.list[..count] {
+        for entry in self.list.extents(0, count) {
             let (start, end) = (entry.0, entry.0 + frames);
             run = match run {
                 Some((a, b)) if b == start => Some((a, end)),
@@ -179,35 +174,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.counters.scrubbed_frames += count as u64 * frames;
     }
 
-    /// Set (`populated`) or clear the bits of extents `[from, from + count)` of the batch list,
-    /// keeping the populated count in step.
-    pub(crate) fn mark(&mut self, from: usize, count: usize, order: ExtentOrder, populated: bool) {
-        for index in from..from + count {
-            self.mark_frames(self.list[index].0, order.frames(), populated);
+    /// Set (`populated`) or clear the frames of extents `[from, from + count)` of the frame
+    /// list, keeping the populated count in step.
+    pub(super) fn mark(&mut self, from: usize, count: usize, order: ExtentOrder, populated: bool) {
+        for entry in self.list.extents(from, count) {
+            self.pages.mark(entry.0, order.frames(), populated);
         }
-    }
-
-    /// Set or clear the bits of frames `[first, first + frames)` (inside one RAM region).
-    pub(crate) fn mark_frames(&mut self, first: u64, frames: u64, populated: bool) {
-        let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
-            return;
-        };
-        let before = self.bitmap.count_ones(bit, frames);
-        self.bitmap.set_range(bit, frames, populated);
-        if populated {
-            self.populated_ram += frames - before;
-        } else {
-            self.populated_ram -= before;
-        }
-    }
-
-    pub(crate) fn count_extents(&mut self, op: ReservationOp, order: ExtentOrder, extents: usize) {
-        let index = usize::from(order.get()).min(COUNTED_ORDERS - 1);
-        let counter = match op {
-            ReservationOp::Decrease => &mut self.counters.released_extents,
-            _ => &mut self.counters.populated_extents,
-        };
-        counter[index] += extents as u64;
     }
 }
 

@@ -3,7 +3,8 @@
 //! room for deferred requests, uses 2 MiB extents where the policy allows, accounts exactly the
 //! prefix Xen completed, probes a failed superpage extent, and backs off on failure.
 
-use crate::balloon::{signed, BalloonCore};
+use super::BalloonCore;
+use crate::page_map::signed;
 use crate::ports::{FrameScrubber, ReservationPort};
 use crate::schedule::BpState;
 
@@ -24,7 +25,7 @@ pub struct StepOutcome {
 
 /// Room the deferred requests need: below which frame, and how many more frames to balloon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Room {
+pub(super) struct Room {
     /// The tightest frame limit of a waiting request.
     pub below: Option<u64>,
     /// Ballooned frames usable by the waiting requests that must stay in the balloon.
@@ -33,14 +34,12 @@ pub(crate) struct Room {
     pub shortfall: u64,
 }
 
-const NS_PER_S: u64 = 1_000_000_000;
-
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
     /// What the waiting deferred requests need from the balloon.
-    pub(crate) fn room(&self) -> Room {
-        let waiting: u64 = self.pending.waiting().map(|p| p.request.frames).sum();
+    pub(super) fn room(&self) -> Room {
+        let waiting: u64 = self.book.waiting().map(|r| r.frames).sum();
         if waiting == 0 {
             return Room {
                 below: None,
@@ -49,14 +48,14 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             };
         }
         let below = self
-            .pending
+            .book
             .waiting()
-            .filter_map(|p| p.request.below.map(|g| g.0))
+            .filter_map(|r| r.below.map(|g| g.0))
             .min();
         let limit = below.unwrap_or(u64::MAX);
-        let scan = self.scan();
+        let scan = self.pages.scan(self.book.lent());
         let lending = scan.count_lending(0, limit);
-        let ballooned = if self.in_flight.is_some() {
+        let ballooned = if self.list.is_in_flight() {
             0
         } else {
             scan.count_ballooned(0, limit)
@@ -70,9 +69,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// Populated pages wanted minus populated pages now, with room kept for deferred requests.
-    pub(crate) fn credit(&self) -> i64 {
-        let current = signed(self.current_pages());
-        let to_target = signed(self.target).saturating_sub(current);
+    fn credit(&self) -> i64 {
+        let current = signed(self.pages.current_pages());
+        let to_target = signed(self.steering.target()).saturating_sub(current);
         let room = self.room();
         if room.shortfall > 0 {
             return to_target.min(0).min(-signed(room.shortfall));
@@ -81,8 +80,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     /// The populated count the worker steers to now.
-    pub(crate) fn reachable_target(&self) -> u64 {
-        signed(self.current_pages())
+    pub(super) fn reachable_target(&self) -> u64 {
+        signed(self.pages.current_pages())
             .saturating_add(self.credit())
             .max(0)
             .unsigned_abs()
@@ -100,35 +99,26 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     ) -> StepOutcome {
         let mut settled = self.expire(now_ns);
         settled += self.grant_waiting();
-        let backing_off = self.retry_at_ns.is_some_and(|at| now_ns < at);
-        let (state, frames_moved) = if self.cancelled {
-            (BpState::Cancelled, 0)
-        } else if backing_off {
-            (BpState::EAgain, 0)
-        } else {
-            let (raw, moved) = self.batch(port, scrubber);
-            let state = self.schedule.update(raw);
-            match state {
-                BpState::EAgain => {
-                    self.counters.retries += 1;
-                    self.retry_at_ns =
-                        Some(now_ns.saturating_add(u64::from(self.schedule.delay_s) * NS_PER_S));
+        let (state, frames_moved) = match self.schedule.held(now_ns) {
+            Some(held) => (held, 0),
+            None => {
+                let (raw, moved) = self.batch(port, scrubber);
+                let state = self.schedule.after_batch(raw, now_ns);
+                match state {
+                    BpState::EAgain => self.counters.retries += 1,
+                    BpState::Cancelled => self.counters.cancellations += 1,
+                    BpState::Done | BpState::Wait => {}
                 }
-                BpState::Cancelled => {
-                    self.counters.cancellations += 1;
-                    self.retry_at_ns = None;
-                    self.cancelled = true;
-                }
-                BpState::Done | BpState::Wait => self.retry_at_ns = None,
+                (state, moved)
             }
-            (state, moved)
         };
         settled += self.grant_waiting();
-        let deadline = self.pending.next_deadline();
+        let deadline = self.book.next_deadline();
         let next_run_ns = match state {
             BpState::Done if self.credit() != 0 => Some(now_ns),
             BpState::EAgain => self
-                .retry_at_ns
+                .schedule
+                .retry_at_ns()
                 .map(|at| deadline.map_or(at, |d| d.min(at))),
             _ => deadline,
         };
@@ -148,10 +138,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         port: &mut P,
         scrubber: &mut S,
     ) -> (BpState, u64) {
-        if self.baseline.is_none() && self.start(port).is_err() {
+        if !self.pages.has_baseline() && self.start(port).is_err() {
             return (BpState::EAgain, 0);
         }
-        if self.in_flight.is_some() {
+        if self.list.is_in_flight() {
             return match self.resolve_in_flight(port) {
                 Ok(moved) => (BpState::Done, moved),
                 Err(_) => (BpState::EAgain, 0),
@@ -161,14 +151,15 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if credit > 0 {
             self.deflate(port, credit.unsigned_abs())
         } else if credit < 0 {
-            let to_target = signed(self.target).saturating_sub(signed(self.current_pages()));
+            let to_target =
+                signed(self.steering.target()).saturating_sub(signed(self.pages.current_pages()));
             let below = self.room().below;
             if to_target < 0 {
                 self.inflate(port, scrubber, to_target.unsigned_abs(), below, false)
             } else {
                 self.inflate(port, scrubber, credit.unsigned_abs(), below, true)
             }
-        } else if self.pending.waiting().next().is_some() {
+        } else if self.book.waiting().next().is_some() {
             (BpState::Wait, 0)
         } else {
             (BpState::Done, 0)

@@ -1,9 +1,7 @@
 //! Changing the worker's policy and tunables at run time (the control interface's `configure`),
 //! so that one system can run the seed's algorithm and ballast's side by side.
 
-use ballast_xen::SUPERPAGE_ORDER;
-
-use crate::balloon::BalloonCore;
+use super::BalloonCore;
 use crate::config::{Policy, Tunables};
 use crate::schedule::Schedule;
 
@@ -23,7 +21,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// Pages Xen counts for the domain beyond the server's model (memory outside the managed
     /// ranges), measured when the baseline was taken; 0 before that.
     pub fn domain_offset(&self) -> i64 {
-        self.baseline.unwrap_or(0)
+        self.pages.domain_offset()
     }
 
     /// Switch to `policy` with `tunables`. The retry schedule restarts at 1 s, and a cancelled
@@ -32,14 +30,11 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if tunables.max_schedule_delay_s == 0 {
             return Err(TuningError::BadTunables);
         }
-        if self.in_flight.is_some() {
+        if self.list.is_in_flight() {
             return Err(TuningError::BatchInFlight);
         }
-        self.policy = policy;
-        self.superpages = policy == Policy::Ballast && self.max_order >= SUPERPAGE_ORDER;
+        self.steering.set_policy(policy);
         self.schedule = Schedule::new(tunables);
-        self.retry_at_ns = None;
-        self.cancelled = false;
         Ok(())
     }
 }
@@ -78,10 +73,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(core.policy(), Policy::Seed);
-        assert!(!core.superpages);
+        assert!(!core.steering.superpages());
         assert_eq!(core.stats().max_schedule_delay_s, 8);
         core.configure(Policy::Ballast, Tunables::default())
             .unwrap();
-        assert!(core.superpages);
+        assert!(core.steering.superpages());
     }
 }

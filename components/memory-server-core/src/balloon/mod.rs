@@ -1,0 +1,282 @@
+//! The balloon core: one statically sized value owning the page map, the lending book, the
+//! steering (target and batch shape), the retry schedule, the frame list and the counters. Its
+//! methods are split by concern: the worker, batches and their frames, the in-flight batch,
+//! lending, tuning and the invariant.
+
+mod batch_frames;
+mod batches;
+mod in_flight;
+mod invariant;
+mod lending;
+mod tuning;
+mod worker;
+
+use ballast_xen::Gfn;
+
+pub use self::invariant::InvariantViolation;
+pub use self::lending::AllocOutcome;
+pub use self::tuning::TuningError;
+pub use self::worker::StepOutcome;
+
+use crate::book::{ClientAccount, LendingBook};
+use crate::config::{Config, ConfigError, Policy, MAX_BATCH_EXTENTS};
+use crate::frame_list::FrameList;
+use crate::lent_table::ClientId;
+use crate::page_map::{signed, PageMap, Place};
+use crate::ports::{PortError, ReservationPort};
+use crate::run::FrameRun;
+use crate::schedule::Schedule;
+use crate::stats::{Counters, Stats};
+use crate::steering::Steering;
+
+/// The state of one managed frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameState {
+    /// Populated, the server's: can be ballooned out.
+    PopulatedFree,
+    /// Populated and someone else's.
+    Reserved,
+    /// Unpopulated, in the balloon.
+    Ballooned,
+    /// Unpopulated, lent to a client.
+    Lent(ClientId),
+    /// Inside a batch whose outcome is not known yet.
+    InFlight,
+    /// Unpopulated lending space, not lent.
+    LendingFree,
+}
+
+/// The balloon core, holding at most `LENT` lent runs, `CLIENTS` clients and `PENDING`
+/// deferred requests, over a populated bitmap in caller-provided storage.
+#[derive(Debug)]
+pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+    /// Regions, the populated bitmap, the frame counts and the baseline against Xen.
+    pages: PageMap<'a>,
+    /// Lent runs, client accounts and deferred requests.
+    book: LendingBook<LENT, CLIENTS, PENDING>,
+    /// The target, the policy and the batch shape.
+    steering: Steering,
+    /// The retry delay and what holds the worker back.
+    schedule: Schedule,
+    /// The frame list of the batch and its in-flight part.
+    list: FrameList,
+    counters: Counters,
+}
+
+impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<'a, LENT, CLIENTS, PENDING>
+{
+    /// Build the core for `config` over `storage` (at least [`Config::bitmap_words`] words).
+    /// RAM starts populated, extra regions ballooned, the target equal to the current count.
+    pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
+        if config.batch_extents == 0 || config.batch_extents > MAX_BATCH_EXTENTS {
+            return Err(ConfigError::BadBatchSize);
+        }
+        if config.tunables.max_schedule_delay_s == 0 {
+            return Err(ConfigError::BadTunables);
+        }
+        let pages = PageMap::new(config, storage)?;
+        Ok(BalloonCore {
+            steering: Steering::new(config, pages.current_pages()),
+            pages,
+            book: LendingBook::new(config.default_client_quota, config.pending_timeout_ns),
+            schedule: Schedule::new(config.tunables),
+            list: FrameList::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Take the baseline: Xen's page count minus the model's. Every later comparison with
+    /// `current_reservation` is relative to it. The worker does this itself on its first step.
+    pub fn start<P: ReservationPort>(&mut self, port: &mut P) -> Result<(), PortError> {
+        let xen = self.probe(port)?;
+        self.pages.take_baseline(xen);
+        Ok(())
+    }
+
+    /// Compare the model with Xen now; resolve an in-flight batch if there is one. Returns the
+    /// drift (Xen's count minus the model's; 0 when they agree), also kept in the counters.
+    pub fn reconcile<P: ReservationPort>(&mut self, port: &mut P) -> Result<i64, PortError> {
+        if !self.pages.has_baseline() {
+            self.start(port)?;
+        }
+        if self.list.is_in_flight() {
+            self.resolve_in_flight(port)?;
+        }
+        let xen = self.probe(port)?;
+        let drift = signed(xen).saturating_sub(self.pages.expected_xen());
+        self.counters.drift = drift;
+        Ok(drift)
+    }
+
+    /// Ask Xen for its page count, counting the call.
+    fn probe<P: ReservationPort>(&mut self, port: &mut P) -> Result<u64, PortError> {
+        self.counters.probe_calls += 1;
+        port.current_reservation()
+    }
+
+    /// Set the target, in populated pages (the seed's `balloon_set_new_target`). Clears the
+    /// retry delay, a cancellation and the superpage fallback so the worker starts afresh.
+    pub fn set_target(&mut self, pages: u64) {
+        self.steering.set_target(pages);
+        self.schedule.restart();
+    }
+
+    /// Ballooned, unlent RAM frames, known to be unpopulated.
+    fn ballooned(&self) -> u64 {
+        self.pages.ram_frames()
+            - self.pages.populated_ram()
+            - self.book.lent_ram()
+            - self.list.in_flight_frames()
+    }
+
+    /// The state of frame `gfn`, or `None` if the server does not manage it.
+    pub fn frame_state(&self, gfn: Gfn) -> Option<FrameState> {
+        let state = match self.pages.place(FrameRun::new(gfn, 1)) {
+            Place::Outside => return None,
+            Place::Reserved => FrameState::Reserved,
+            Place::Lending => FrameState::LendingFree,
+            Place::Ram { .. } if self.list.in_flight_holds(gfn.0) => FrameState::InFlight,
+            Place::Ram { unpopulated: false } => FrameState::PopulatedFree,
+            Place::Ram { unpopulated: true } => FrameState::Ballooned,
+        };
+        Some(self.book.owner(gfn.0).map_or(state, FrameState::Lent))
+    }
+
+    /// Bytes of state: the bitmap plus the fixed tables (region table, lent runs, clients,
+    /// pending queue, frame list, counters), i.e. the size of this value and its storage.
+    pub fn state_bytes(&self) -> usize {
+        self.pages.bitmap_bytes() + core::mem::size_of::<Self>()
+    }
+
+    /// Bytes of state that grow with managed memory: the populated bitmap.
+    pub fn bitmap_bytes(&self) -> usize {
+        self.pages.bitmap_bytes()
+    }
+
+    /// The worker's policy.
+    pub fn policy(&self) -> Policy {
+        self.steering.policy()
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> Stats {
+        let scan = self.pages.scan(self.book.lent());
+        let limit = self.pages.lowmem_limit();
+        let balloon_low = scan.count_ballooned(0, limit) - self.list.in_flight_frames_in(0, limit);
+        let balloon_high =
+            scan.count_ballooned(limit, u64::MAX) - self.list.in_flight_frames_in(limit, u64::MAX);
+        let tunables = self.schedule.tunables();
+        Stats {
+            current_pages: self.pages.current_pages(),
+            target_pages: self.steering.target(),
+            reachable_target_pages: self.reachable_target(),
+            total_pages: self.pages.total_pages(),
+            balloon_low,
+            balloon_high,
+            lent_pages: self.book.lent_pages(),
+            target_unpopulated: self.book.lent_pages() + self.book.waiting_frames(),
+            in_flight_pages: self.list.in_flight_frames(),
+            schedule_delay_s: self.schedule.delay_s(),
+            max_schedule_delay_s: tunables.max_schedule_delay_s,
+            retry_count: self.schedule.retry_count(),
+            max_retry_count: tunables.max_retry_count,
+            counters: self.counters,
+        }
+    }
+
+    /// The account of `client`, if it is one.
+    pub fn client(&self, client: ClientId) -> Option<&ClientAccount> {
+        self.book.client(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use ballast_xen::Gfn;
+
+    use super::*;
+    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::{BpState, FrameRun};
+
+    const GIB: u64 = 1 << 18;
+
+    #[test]
+    fn state_costs_one_bit_per_managed_frame_plus_fixed_tables() {
+        let ram = [FrameRun::span(0, 4 * GIB)];
+        let config = Config::new(&ram, Policy::Ballast);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
+        assert_eq!(core.bitmap_bytes() as u64, 4 * GIB / 8);
+        assert_eq!(
+            core.state_bytes() - core.bitmap_bytes(),
+            core::mem::size_of_val(&core)
+        );
+        std::println!(
+            "state for 4 GiB: bitmap {} B ({} B per GiB), fixed tables {} B",
+            core.bitmap_bytes(),
+            core.bitmap_bytes() as u64 / 4,
+            core.state_bytes() - core.bitmap_bytes()
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let ram = [FrameRun::span(0, 1024)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        let mut words = [0u64; 16];
+        config.batch_extents = 0;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadBatchSize)
+        );
+        config.batch_extents = MAX_BATCH_EXTENTS + 1;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadBatchSize)
+        );
+        config.batch_extents = 8;
+        config.tunables.max_schedule_delay_s = 0;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::BadTunables)
+        );
+        config.tunables.max_schedule_delay_s = 32;
+        assert_eq!(
+            Core::new(&config, &mut words[..15]).err(),
+            Some(ConfigError::StorageTooSmall)
+        );
+        assert!(Core::new(&config, &mut words).is_ok());
+    }
+
+    #[test]
+    fn reserved_frames_are_never_ballooned_and_absurd_targets_are_capped() {
+        let ram = [FrameRun::span(0, 1024)];
+        let reserved = [FrameRun::span(0, 100)];
+        let mut config = Config::new(&ram, Policy::Ballast);
+        config.reserved = &reserved;
+        let (sim, dom, mut hv) = domain(0..1024, 2048, 1 << 12);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = SimScrubber {
+            sim: sim.clone(),
+            dom,
+        };
+        core.set_target(0);
+        let (steps, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 5);
+        assert_eq!(steps.last().unwrap().state, BpState::EAgain);
+        assert_eq!(sim.tot_pages(dom), Some(100));
+        assert_eq!(core.frame_state(Gfn(50)), Some(FrameState::Reserved));
+        core.set_target(u64::MAX);
+        run_until_idle(&mut core, &mut hv, &mut scrub, now, 20);
+        assert_eq!(sim.tot_pages(dom), Some(1024));
+        let stats = core.stats();
+        assert_eq!(
+            (stats.target_pages, stats.reachable_target_pages),
+            (u64::MAX, 1024)
+        );
+        assert_eq!(core.frame_state(Gfn(5000)), None);
+    }
+}

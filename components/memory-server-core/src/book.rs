@@ -1,0 +1,482 @@
+//! The lending book: which frames are lent to which client (the lent-run table), each client's
+//! account (quota, lent, waiting), and the queue of deferred requests, with the lent frames
+//! counted per kind of region. It checks ownership and quotas (the lesson of XSA-300); where
+//! frames come from is the core's business.
+
+use ballast_xen::Gfn;
+use heapless::Vec;
+
+use crate::balloon::InvariantViolation;
+use crate::lent_table::{ClientId, LentTable, Ticket};
+use crate::page_map::{PageMap, Place};
+use crate::pending::{AllocRequest, Pending, PendingQueue, PendingState};
+use crate::regions::RegionKind;
+use crate::run::FrameRun;
+
+/// Most runs one grant may have; the glue sizes reply buffers with it.
+pub const MAX_GRANT_RUNS: usize = 16;
+
+/// Why a lending request was refused. C-like, nonzero; a refused request changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LendError {
+    /// The client id is not below the configured number of clients.
+    UnknownClient = 1,
+    /// Zero frames asked for, or an empty or wrapping run given back.
+    Empty = 2,
+    /// `max_runs` is 0 or above [`MAX_GRANT_RUNS`], or more runs given back than that.
+    BadRunCount = 3,
+    /// The request would take the client past its quota.
+    QuotaExceeded = 4,
+    /// Not even an empty balloon could meet the request.
+    NeverSatisfiable = 5,
+    /// The deferred-request queue is full.
+    QueueFull = 6,
+    /// The lent-run table is full.
+    TableFull = 7,
+    /// A frame given back is not lent (never lent, or already given back).
+    NotLent = 8,
+    /// A frame given back is lent to another client.
+    NotOwner = 9,
+    /// Runs given back overlap each other.
+    OverlappingRuns = 10,
+    /// A deferred request timed out before frames could be found.
+    TimedOut = 11,
+}
+
+/// A client's account: its quota and what it holds or waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAccount {
+    /// Most frames it may hold lent or requested at once.
+    pub quota: u64,
+    /// Frames lent to it.
+    pub lent: u64,
+    /// Frames its deferred requests still wait for.
+    pub waiting: u64,
+}
+
+/// A deferred request whose reply is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// Its ticket.
+    pub ticket: Ticket,
+    /// Who asked.
+    pub client: ClientId,
+    /// Runs written to the caller's buffer, or why none were.
+    pub result: Result<usize, LendError>,
+}
+
+/// A planned grant: runs found, not yet recorded.
+pub(crate) type Plan = Vec<FrameRun, MAX_GRANT_RUNS>;
+
+/// Lent runs (at most `LENT`), client accounts (`CLIENTS`) and deferred requests (`PENDING`).
+#[derive(Debug)]
+pub(crate) struct LendingBook<const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+    lent: LentTable<LENT>,
+    clients: [ClientAccount; CLIENTS],
+    pending: PendingQueue<PENDING>,
+    /// Lent frames in RAM.
+    lent_ram: u64,
+    /// Lent frames of the lending range.
+    lent_lending: u64,
+    /// How long a deferred request waits before it times out, in nanoseconds.
+    pending_timeout_ns: u64,
+}
+
+impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    LendingBook<LENT, CLIENTS, PENDING>
+{
+    /// An empty book whose clients all have `quota`.
+    pub fn new(quota: u64, pending_timeout_ns: u64) -> Self {
+        LendingBook {
+            lent: LentTable::default(),
+            clients: [ClientAccount {
+                quota,
+                lent: 0,
+                waiting: 0,
+            }; CLIENTS],
+            pending: PendingQueue::default(),
+            lent_ram: 0,
+            lent_lending: 0,
+            pending_timeout_ns,
+        }
+    }
+
+    /// The lent runs.
+    pub fn lent(&self) -> &LentTable<LENT> {
+        &self.lent
+    }
+
+    /// The client frame `gfn` is lent to.
+    pub fn owner(&self, gfn: u64) -> Option<ClientId> {
+        self.lent
+            .overlapping(FrameRun::new(Gfn(gfn), 1))
+            .next()
+            .map(|r| r.client)
+    }
+
+    fn account(&self, client: ClientId) -> Result<usize, LendError> {
+        let index = usize::from(client.0);
+        if index < CLIENTS {
+            Ok(index)
+        } else {
+            Err(LendError::UnknownClient)
+        }
+    }
+
+    /// The account of `client`, if it is one.
+    pub fn client(&self, client: ClientId) -> Option<&ClientAccount> {
+        self.clients.get(usize::from(client.0))
+    }
+
+    /// Set how many frames `client` may hold lent or requested at once.
+    pub fn set_quota(&mut self, client: ClientId, frames: u64) -> Result<(), LendError> {
+        let index = self.account(client)?;
+        self.clients[index].quota = frames;
+        Ok(())
+    }
+
+    /// Lent frames in RAM.
+    pub fn lent_ram(&self) -> u64 {
+        self.lent_ram
+    }
+
+    /// Lent frames, RAM and lending range.
+    pub fn lent_pages(&self) -> u64 {
+        self.lent_ram + self.lent_lending
+    }
+
+    /// Frames the deferred requests still wait for.
+    pub fn waiting_frames(&self) -> u64 {
+        self.clients.iter().map(|c| c.waiting).sum()
+    }
+
+    /// What the waiting deferred requests ask for, oldest first.
+    pub fn waiting(&self) -> impl Iterator<Item = &AllocRequest> {
+        self.pending.waiting().map(|p| &p.request)
+    }
+
+    /// Deferred requests not settled yet.
+    pub fn waiting_requests(&self) -> usize {
+        self.pending.waiting().count()
+    }
+
+    /// The earliest deadline of a waiting request.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.pending.next_deadline()
+    }
+
+    /// Deferred request `index` (oldest first), in whatever state.
+    pub fn deferred(&self, index: usize) -> Option<Pending> {
+        self.pending.iter().nth(index).copied()
+    }
+
+    /// Check that `client` may make `request`: a known client, a request well formed and
+    /// within its quota.
+    pub fn admit(&self, client: ClientId, request: &AllocRequest) -> Result<(), LendError> {
+        let index = self.account(client)?;
+        if request.frames == 0 {
+            return Err(LendError::Empty);
+        }
+        if request.max_runs == 0 || request.max_runs > MAX_GRANT_RUNS {
+            return Err(LendError::BadRunCount);
+        }
+        let account = self.clients[index];
+        if account
+            .lent
+            .saturating_add(account.waiting)
+            .saturating_add(request.frames)
+            > account.quota
+        {
+            return Err(LendError::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// Record a planned grant as lent to `client` (tagged with `ticket` until delivered).
+    pub fn lend(
+        &mut self,
+        client: ClientId,
+        plan: &Plan,
+        ticket: Option<Ticket>,
+        pages: &PageMap<'_>,
+    ) -> Result<(), LendError> {
+        if self.lent.free_slots() < plan.len() {
+            return Err(LendError::TableFull);
+        }
+        for run in plan {
+            let Some(region) = pages.find(run.start()) else {
+                continue;
+            };
+            self.lent
+                .insert(*run, client, ticket, region.run)
+                .map_err(|_| LendError::TableFull)?;
+            if region.kind == RegionKind::Lending {
+                self.lent_lending += run.frames;
+            } else {
+                self.lent_ram += run.frames;
+            }
+        }
+        self.clients[usize::from(client.0)].lent += plan.iter().map(|r| r.frames).sum::<u64>();
+        Ok(())
+    }
+
+    /// Queue `request` of `client` until the worker can meet it or `now_ns` plus the timeout
+    /// passes.
+    pub fn defer(
+        &mut self,
+        client: ClientId,
+        request: AllocRequest,
+        now_ns: u64,
+    ) -> Result<Ticket, LendError> {
+        let index = self.account(client)?;
+        let deadline = now_ns.saturating_add(self.pending_timeout_ns);
+        let ticket = self
+            .pending
+            .push(client, request, deadline)
+            .map_err(|_| LendError::QueueFull)?;
+        self.clients[index].waiting += request.frames;
+        Ok(ticket)
+    }
+
+    /// Record `plan` as granted to the waiting request `entry`.
+    pub fn grant(
+        &mut self,
+        entry: &Pending,
+        plan: &Plan,
+        pages: &PageMap<'_>,
+    ) -> Result<(), LendError> {
+        self.lend(entry.client, plan, Some(entry.ticket), pages)?;
+        self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
+        if let Some(e) = self.pending.iter_mut().find(|p| p.ticket == entry.ticket) {
+            e.state = PendingState::Granted;
+        }
+        Ok(())
+    }
+
+    /// Time out waiting requests whose deadline has passed. Returns how many.
+    pub fn expire(&mut self, now_ns: u64) -> usize {
+        let mut expired = 0;
+        for entry in self.pending.iter_mut() {
+            if entry.state == PendingState::Waiting && now_ns >= entry.deadline_ns {
+                entry.state = PendingState::TimedOut;
+                self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
+                expired += 1;
+            }
+        }
+        expired
+    }
+
+    /// The oldest deferred request whose reply is due, with its runs written to `out`
+    /// (a granted request's frames now belong to the client outright).
+    pub fn take_settled(&mut self, out: &mut [FrameRun; MAX_GRANT_RUNS]) -> Option<Settled> {
+        let entry = self.pending.take_settled()?;
+        let result = match entry.state {
+            PendingState::Granted => {
+                let mut runs = 0;
+                let granted = self.lent.iter().filter(|r| r.ticket == Some(entry.ticket));
+                for (slot, lent) in out.iter_mut().zip(granted) {
+                    *slot = lent.run;
+                    runs += 1;
+                }
+                self.lent.deliver(entry.ticket);
+                Ok(runs)
+            }
+            _ => Err(LendError::TimedOut),
+        };
+        Some(Settled {
+            ticket: entry.ticket,
+            client: entry.client,
+            result,
+        })
+    }
+
+    /// Check that `runs` are well formed, disjoint and all lent to `client` and delivered.
+    fn check_return(&self, client: ClientId, runs: &[FrameRun]) -> Result<(), LendError> {
+        if runs.len() > MAX_GRANT_RUNS {
+            return Err(LendError::BadRunCount);
+        }
+        for (i, run) in runs.iter().enumerate() {
+            if !run.is_valid() {
+                return Err(LendError::Empty);
+            }
+            if runs[..i].iter().any(|other| other.overlaps(run)) {
+                return Err(LendError::OverlappingRuns);
+            }
+            let mut covered = run.start();
+            for lent in self.lent.overlapping(*run) {
+                if lent.client != client {
+                    return Err(LendError::NotOwner);
+                }
+                if lent.run.start() > covered || lent.ticket.is_some() {
+                    return Err(LendError::NotLent);
+                }
+                covered = lent.run.end();
+            }
+            if covered < run.end() {
+                return Err(LendError::NotLent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Extra lent-table entries giving back `runs` would need (runs must be checked, disjoint).
+    fn split_cost(&self, runs: &[FrameRun]) -> usize {
+        let mut sorted: Vec<FrameRun, MAX_GRANT_RUNS> = runs.iter().copied().collect();
+        sorted.sort_unstable_by_key(|r| r.start());
+        let mut merged: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
+        for run in sorted {
+            match merged.last_mut() {
+                Some(last) if last.end() == run.start() => last.frames += run.frames,
+                _ => {
+                    let _ = merged.push(run);
+                }
+            }
+        }
+        merged.iter().map(|r| self.lent.split_cost(*r)).sum()
+    }
+
+    /// Take back `runs` from `client`. Every frame must be lent to it; otherwise nothing
+    /// changes and the error says why. Returns the frames taken back.
+    pub fn give_back(
+        &mut self,
+        client: ClientId,
+        runs: &[FrameRun],
+        pages: &PageMap<'_>,
+    ) -> Result<u64, LendError> {
+        let index = self.account(client)?;
+        self.check_return(client, runs)?;
+        if self.split_cost(runs) > self.lent.free_slots() {
+            return Err(LendError::TableFull);
+        }
+        let mut total = 0;
+        for run in runs {
+            self.lent
+                .remove_span(*run)
+                .map_err(|_| LendError::TableFull)?;
+            self.count_unlent(*run, pages);
+            total += run.frames;
+        }
+        self.clients[index].lent -= total;
+        Ok(total)
+    }
+
+    /// Take `run` (no longer lent) out of the per-region lent counters.
+    fn count_unlent(&mut self, run: FrameRun, pages: &PageMap<'_>) {
+        if pages.in_lending(&run) {
+            self.lent_lending -= run.frames;
+        } else {
+            self.lent_ram -= run.frames;
+        }
+    }
+
+    /// Forget a dead client: its lent frames are unlent, its deferred requests dropped.
+    /// Returns the frames it held.
+    pub fn forget(&mut self, client: ClientId, pages: &PageMap<'_>) -> Result<u64, LendError> {
+        let index = self.account(client)?;
+        let mut runs: Vec<FrameRun, LENT> = Vec::new();
+        self.lent.remove_where(
+            |r| r.client == client,
+            |r| {
+                let _ = runs.push(r.run);
+            },
+        );
+        let mut total = 0;
+        for run in runs {
+            self.count_unlent(run, pages);
+            total += run.frames;
+        }
+        self.pending.remove_client(client, |_| {});
+        self.clients[index].lent = 0;
+        self.clients[index].waiting = 0;
+        Ok(total)
+    }
+
+    /// Check the book against itself and the page map: lent runs sorted, disjoint, owned by a
+    /// known client and unpopulated; counters matching the table and the queue; grant tags
+    /// matching granted requests.
+    pub fn check(&self, pages: &PageMap<'_>) -> Result<(), InvariantViolation> {
+        self.check_lent(pages)?;
+        self.check_waiting()
+    }
+
+    fn check_lent(&self, pages: &PageMap<'_>) -> Result<(), InvariantViolation> {
+        let mut lent_ram = 0;
+        let mut lent_lending = 0;
+        let mut per_client = [0u64; CLIENTS];
+        let mut previous_end = 0;
+        for lent in self.lent.iter() {
+            if !lent.run.is_valid() || lent.run.start() < previous_end {
+                return Err(InvariantViolation::LentRunsOverlap);
+            }
+            previous_end = lent.run.end();
+            let owner = per_client
+                .get_mut(usize::from(lent.client.0))
+                .ok_or(InvariantViolation::UnknownOwner)?;
+            *owner += lent.run.frames;
+            if lent.ticket.is_some_and(|t| {
+                !self
+                    .pending
+                    .iter()
+                    .any(|p| p.ticket == t && p.state == PendingState::Granted)
+            }) {
+                return Err(InvariantViolation::GrantTags);
+            }
+            match pages.place(lent.run) {
+                Place::Lending => lent_lending += lent.run.frames,
+                Place::Ram { unpopulated: true } => lent_ram += lent.run.frames,
+                Place::Ram { unpopulated: false } => {
+                    return Err(InvariantViolation::LentFramePopulated)
+                }
+                Place::Outside | Place::Reserved => {
+                    return Err(InvariantViolation::LentOutsideManaged)
+                }
+            }
+        }
+        let clients_agree = self
+            .clients
+            .iter()
+            .zip(per_client)
+            .all(|(c, lent)| c.lent == lent);
+        if lent_ram != self.lent_ram || lent_lending != self.lent_lending || !clients_agree {
+            return Err(InvariantViolation::LentCount);
+        }
+        if lent_lending > pages.lending_frames() {
+            return Err(InvariantViolation::Partition);
+        }
+        Ok(())
+    }
+
+    fn check_waiting(&self) -> Result<(), InvariantViolation> {
+        let mut per_client = [0u64; CLIENTS];
+        for entry in self.pending.iter() {
+            let slot = per_client
+                .get_mut(usize::from(entry.client.0))
+                .ok_or(InvariantViolation::UnknownOwner)?;
+            match entry.state {
+                PendingState::Waiting => *slot += entry.request.frames,
+                PendingState::Granted => {
+                    let granted: u64 = self
+                        .lent
+                        .iter()
+                        .filter(|r| r.ticket == Some(entry.ticket))
+                        .map(|r| r.run.frames)
+                        .sum();
+                    if granted != entry.request.frames {
+                        return Err(InvariantViolation::GrantTags);
+                    }
+                }
+                PendingState::TimedOut => {}
+            }
+        }
+        if self
+            .clients
+            .iter()
+            .zip(per_client)
+            .any(|(c, waiting)| c.waiting != waiting)
+        {
+            return Err(InvariantViolation::WaitingCount);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! The page map: the managed frames as regions (RAM, reserved, lending), the populated bitmap
+//! over RAM, and the counts kept in step with it, including the baseline that relates the
+//! model's populated count to Xen's.
+
+use crate::balloon::InvariantViolation;
+use crate::bitmap::Bitmap;
+use crate::config::{Config, ConfigError};
+use crate::lent_table::LentTable;
+use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
+use crate::run::FrameRun;
+use crate::scan::Scan;
+
+/// A frame count as a signed number, saturating (counts from outside may be anything).
+pub(crate) fn signed(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// Where a run of frames lies in the page map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Not inside one managed region.
+    Outside,
+    /// Inside a reserved region.
+    Reserved,
+    /// Inside the lending range.
+    Lending,
+    /// Inside one RAM region.
+    Ram {
+        /// Every frame of the run is unpopulated.
+        unpopulated: bool,
+    },
+}
+
+/// The managed frames and their populated state.
+#[derive(Debug)]
+pub(crate) struct PageMap<'a> {
+    regions: Regions,
+    bitmap: Bitmap<'a>,
+    ram_frames: u64,
+    reserved_frames: u64,
+    lending_frames: u64,
+    populated_ram: u64,
+    /// Frames below this one count as low memory in the statistics.
+    lowmem_limit: u64,
+    /// Xen's page count minus the model's, once measured.
+    baseline: Option<i64>,
+}
+
+impl<'a> PageMap<'a> {
+    /// The map for `config` over `storage`: RAM populated, extra regions ballooned.
+    pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
+        let regions = Regions::build(config)?;
+        let words = storage
+            .get_mut(..regions.words())
+            .ok_or(ConfigError::StorageTooSmall)?;
+        let mut bitmap = Bitmap::new(words);
+        let mut populated_ram = 0;
+        for region in regions.iter() {
+            if let RegionKind::Ram {
+                bit_base,
+                extra: false,
+            } = region.kind
+            {
+                bitmap.set_range(bit_base, region.run.frames, true);
+                populated_ram += region.run.frames;
+            }
+        }
+        Ok(PageMap {
+            ram_frames: regions.frames(is_ram),
+            reserved_frames: regions.frames(|k| *k == RegionKind::Reserved),
+            lending_frames: regions.frames(is_lending),
+            lowmem_limit: config.lowmem_limit.0,
+            regions,
+            bitmap,
+            populated_ram,
+            baseline: None,
+        })
+    }
+
+    /// Populated frames: reserved and populated RAM.
+    pub fn current_pages(&self) -> u64 {
+        self.reserved_frames + self.populated_ram
+    }
+
+    /// Frames that could be populated: reserved and RAM (extra regions included).
+    pub fn total_pages(&self) -> u64 {
+        self.reserved_frames + self.ram_frames
+    }
+
+    /// RAM frames (extra regions included).
+    pub fn ram_frames(&self) -> u64 {
+        self.ram_frames
+    }
+
+    /// Populated RAM frames.
+    pub fn populated_ram(&self) -> u64 {
+        self.populated_ram
+    }
+
+    /// Frames of the lending range.
+    pub fn lending_frames(&self) -> u64 {
+        self.lending_frames
+    }
+
+    /// The first frame above low memory.
+    pub fn lowmem_limit(&self) -> u64 {
+        self.lowmem_limit
+    }
+
+    /// Take the baseline from Xen's page count `xen`.
+    pub fn take_baseline(&mut self, xen: u64) {
+        self.baseline = Some(signed(xen).saturating_sub(signed(self.current_pages())));
+    }
+
+    /// Whether the baseline has been taken.
+    pub fn has_baseline(&self) -> bool {
+        self.baseline.is_some()
+    }
+
+    /// The baseline, 0 before it is taken.
+    pub fn domain_offset(&self) -> i64 {
+        self.baseline.unwrap_or(0)
+    }
+
+    /// What Xen's page count should be by the model.
+    pub fn expected_xen(&self) -> i64 {
+        signed(self.current_pages()).saturating_add(self.domain_offset())
+    }
+
+    /// Set (`populated`) or clear frames `[first, first + frames)` (inside one RAM region),
+    /// keeping the populated count in step.
+    pub fn mark(&mut self, first: u64, frames: u64, populated: bool) {
+        let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
+            return;
+        };
+        let before = self.bitmap.count_ones(bit, frames);
+        self.bitmap.set_range(bit, frames, populated);
+        if populated {
+            self.populated_ram += frames - before;
+        } else {
+            self.populated_ram -= before;
+        }
+    }
+
+    /// A search view of the map with the lent runs `lent`.
+    pub fn scan<'s, const L: usize>(&'s self, lent: &'s LentTable<L>) -> Scan<'s, 'a, L> {
+        Scan {
+            regions: &self.regions,
+            bitmap: &self.bitmap,
+            lent,
+        }
+    }
+
+    /// The region holding frame `gfn`.
+    pub fn find(&self, gfn: u64) -> Option<&Region> {
+        self.regions.find(gfn)
+    }
+
+    /// Where `run` lies.
+    pub fn place(&self, run: FrameRun) -> Place {
+        let Some(region) = self
+            .regions
+            .find(run.start())
+            .filter(|r| r.run.contains_run(&run))
+        else {
+            return Place::Outside;
+        };
+        match region.kind {
+            RegionKind::Reserved => Place::Reserved,
+            RegionKind::Lending => Place::Lending,
+            RegionKind::Ram { .. } => match region.bit(run.start()) {
+                Some(bit) => Place::Ram {
+                    unpopulated: self.bitmap.all(bit, run.frames, false),
+                },
+                None => Place::Outside,
+            },
+        }
+    }
+
+    /// Whether `run` lies inside the lending range.
+    pub fn in_lending(&self, run: &FrameRun) -> bool {
+        self.regions.within(run, is_lending)
+    }
+
+    /// Frames below `limit` that are not reserved: lending space and RAM.
+    pub fn unreserved_below(&self, limit: u64) -> u64 {
+        self.regions
+            .iter()
+            .filter(|r| !matches!(r.kind, RegionKind::Reserved))
+            .map(|r| r.run.end().min(limit).saturating_sub(r.run.start()))
+            .sum()
+    }
+
+    /// Bytes of bitmap storage.
+    pub fn bitmap_bytes(&self) -> usize {
+        self.bitmap.bytes()
+    }
+
+    /// Check that the populated count matches the bitmap.
+    pub fn check(&self) -> Result<(), InvariantViolation> {
+        let mut populated = 0;
+        for region in self.regions.iter() {
+            if let Some(bit) = region.bit(region.run.start()) {
+                populated += self.bitmap.count_ones(bit, region.run.frames);
+            }
+        }
+        if populated != self.populated_ram {
+            return Err(InvariantViolation::PopulatedCount);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::config::Policy;
+
+    #[test]
+    fn places_and_counts_follow_the_bitmap() {
+        let ram = [FrameRun::span(0, 1024)];
+        let reserved = [FrameRun::span(0, 64)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        config.reserved = &reserved;
+        config.lending = Some(FrameRun::span(4096, 4160));
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut pages = PageMap::new(&config, &mut words).unwrap();
+        assert_eq!((pages.current_pages(), pages.total_pages()), (1024, 1024));
+        pages.mark(100, 10, false);
+        pages.mark(105, 10, true);
+        assert_eq!(pages.populated_ram(), 1024 - 64 - 5);
+        pages.check().unwrap();
+        let place = |first, end| pages.place(FrameRun::span(first, end));
+        assert_eq!(place(100, 105), Place::Ram { unpopulated: true });
+        assert_eq!(place(100, 106), Place::Ram { unpopulated: false });
+        assert_eq!(place(10, 20), Place::Reserved);
+        assert_eq!(place(4096, 4100), Place::Lending);
+        assert_eq!(place(60, 70), Place::Outside);
+        assert_eq!(place(2000, 2001), Place::Outside);
+        assert!(pages.in_lending(&FrameRun::span(4100, 4160)));
+        assert_eq!(pages.unreserved_below(100), 36);
+        assert_eq!(pages.unreserved_below(u64::MAX), 960 + 64);
+        assert_eq!((pages.has_baseline(), pages.domain_offset()), (false, 0));
+        pages.take_baseline(1019 + 7);
+        assert_eq!((pages.domain_offset(), pages.expected_xen()), (7, 1026));
+    }
+}
