@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use ballast::manifest::{self, IpcTables};
-use ballast::system::{self, wire, SimPolicy};
-use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
+use ballast::system::{self, SimPolicy};
+use ballast_interfaces::balloon;
 use ballast_interfaces::runs;
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{Composition, LeaseDescriptor};
@@ -51,18 +51,22 @@ fn dispatch(c: &mut Criterion) {
             .expect("answered")
             .expect("delivered")
     };
-    let alloc = wire::alloc_unpopulated(1, u64::MAX);
+    let alloc = balloon::encode_alloc_unpopulated(1, u64::MAX);
     c.bench_function("balloon_alloc_and_free_one_frame", |b| {
         b.iter(|| {
             let reply = call(&mut runtime, &alloc, true);
-            let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).expect("granted");
+            let body = balloon::decode_alloc_unpopulated(&reply).expect("granted");
             let bytes = runtime.region(region).expect("own region");
             let loan = runs::read(bytes, body.runs as usize)
                 .expect("runs")
                 .to_vec();
             let written = runs::write(bytes, loan.into_iter()).expect("fits");
-            let reply = call(&mut runtime, &wire::free_unpopulated(written as u32), false);
-            black_box(wire::reply(&reply).map(|(status, _)| status))
+            let reply = call(
+                &mut runtime,
+                &balloon::encode_free_unpopulated(written as u32),
+                false,
+            );
+            black_box(balloon::decode_free_unpopulated(&reply))
         })
     });
 }

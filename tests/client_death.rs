@@ -4,9 +4,9 @@
 //! leaks in xen-sim, and the memory server's invariant holds after every step.
 
 use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
-use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
+use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
 use ballast_interfaces::runs::{self, WireRun};
+use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor};
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState};
@@ -52,7 +52,7 @@ impl System {
         }));
         let mut system = System { runtime, map };
         let control = system.map.control.clone();
-        let call = system.submit(&control, &wire::stats(), None);
+        let call = system.submit(&control, &balloon_control::encode_stats(), None);
         system.settle();
         system.runtime.take_reply(call).unwrap().unwrap();
         system
@@ -93,11 +93,11 @@ impl System {
 
     /// Borrow `count` frames at or below `max_gfn`, waiting for a deferred grant if need be.
     fn borrow(&mut self, client: &ExternalCap, count: u64, max_gfn: u64) -> Vec<WireRun> {
-        let message = wire::alloc_unpopulated(count, max_gfn);
+        let message = balloon::encode_alloc_unpopulated(count, max_gfn);
         let call = self.submit(client, &message, Some(lease(client)));
         self.settle();
         let reply = self.runtime.take_reply(call).unwrap().unwrap();
-        let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+        let body = balloon::decode_alloc_unpopulated(&reply).unwrap();
         let region = self.runtime.region(client.region.unwrap().0).unwrap();
         let granted = runs::read(region, body.runs as usize).unwrap().to_vec();
         assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), count);
@@ -108,11 +108,11 @@ impl System {
     fn free(&mut self, client: &ExternalCap, given: &[WireRun]) {
         let region = self.runtime.region(client.region.unwrap().0).unwrap();
         runs::write(region, given.iter().copied()).unwrap();
-        let message = wire::free_unpopulated(given.len() as u32);
+        let message = balloon::encode_free_unpopulated(given.len() as u32);
         let call = self.submit(client, &message, Some(lease(client)));
         self.settle();
         let reply = self.runtime.take_reply(call).unwrap().unwrap();
-        assert_eq!(wire::reply(&reply).unwrap().0, 0);
+        assert_eq!(balloon::decode_free_unpopulated(&reply), Ok(()));
     }
 
     fn lent_frames_of(&self, client: ClientId, runs: &[WireRun]) -> u64 {
@@ -236,7 +236,7 @@ fn a_client_dying_with_a_deferred_reply_pending_leaves_nothing_behind() {
         let held = system.borrow(&blkback, 100 + seed, u64::MAX);
         let kept = system.borrow(&netback, 7, u64::MAX);
 
-        let message = wire::alloc_unpopulated(2048 + 64 * seed, LOW_MAX_GFN);
+        let message = balloon::encode_alloc_unpopulated(2048 + 64 * seed, LOW_MAX_GFN);
         let pending = system.submit(&blkback, &message, Some(lease(&blkback)));
         while system.memory().core().waiting_requests() == 0 {
             system

@@ -18,11 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ballast::manifest::{self, generated, Composition, IpcTables};
-use ballast::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
-use ballast_interfaces::balloon::{AllocUnpopulatedReplyBody, BalloonError};
-use ballast_interfaces::balloon_control::StatsReplyBody;
+use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast_interfaces::balloon::BalloonError;
+use ballast_interfaces::balloon_control::StatsReply;
 use ballast_interfaces::runs::{self, WireRun};
-use ballast_interfaces::support::InterfaceError;
+use ballast_interfaces::support::CallError;
+use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor, MESSAGE_BYTES};
@@ -172,9 +173,9 @@ impl Caller {
         runs::write(&mut region, given.iter().copied()).unwrap();
     }
 
-    fn stats(&mut self) -> StatsReplyBody {
-        let reply = self.call(&wire::stats(), None).unwrap();
-        wire::ok_body::<StatsReplyBody>(&reply).unwrap()
+    fn stats(&mut self) -> StatsReply {
+        let reply = self.call(&balloon_control::encode_stats(), None).unwrap();
+        balloon_control::decode_stats(&reply).unwrap()
     }
 }
 
@@ -254,13 +255,13 @@ fn client_thread(
         tally.requests += 1;
         let reply = me
             .call(
-                &wire::alloc_unpopulated(count, max_gfn),
+                &balloon::encode_alloc_unpopulated(count, max_gfn),
                 Some(lease(&me.cap, true)),
             )
             .map_err(|e| format!("client {index}: alloc transport error {e:?}"))?;
         latencies.alloc_ns.push(started.elapsed().as_nanos() as u64);
         tally.answers += 1;
-        match wire::ok_body::<AllocUnpopulatedReplyBody>(&reply) {
+        match balloon::decode_alloc_unpopulated(&reply) {
             Ok(body) => {
                 let granted = me.runs(body.runs);
                 if granted.iter().map(|r| r.count).sum::<u64>() != count {
@@ -285,13 +286,10 @@ fn client_thread(
                 tally.grants += 1;
                 held.push(granted);
             }
-            Err(status)
-                if status == BalloonError::TimedOut.status()
-                    || status == BalloonError::QueueFull.status() =>
-            {
+            Err(CallError::Interface(BalloonError::TimedOut | BalloonError::QueueFull)) => {
                 tally.deferred_refusals += 1;
             }
-            Err(status) => return Err(format!("client {index}: alloc refused: {status:#x}")),
+            Err(error) => return Err(format!("client {index}: alloc refused: {error:?}")),
         }
         while held.len() > (rng.below(4) as usize) {
             let loan = held.remove(0);
@@ -306,15 +304,15 @@ fn client_thread(
             tally.requests += 1;
             let reply = me
                 .call(
-                    &wire::free_unpopulated(loan.len() as u32),
+                    &balloon::encode_free_unpopulated(loan.len() as u32),
                     Some(lease(&me.cap, false)),
                 )
                 .map_err(|e| format!("client {index}: free transport error {e:?}"))?;
             latencies.free_ns.push(started.elapsed().as_nanos() as u64);
             tally.answers += 1;
-            if wire::reply(&reply).map(|r| r.0) != Some(0) {
+            if let Err(error) = balloon::decode_free_unpopulated(&reply) {
                 return Err(format!(
-                    "client {index}: free of {loan:?} refused: {reply:?}"
+                    "client {index}: free of {loan:?} refused: {error:?}"
                 ));
             }
         }
@@ -330,13 +328,13 @@ fn client_thread(
         tally.requests += 1;
         let reply = me
             .call(
-                &wire::free_unpopulated(loan.len() as u32),
+                &balloon::encode_free_unpopulated(loan.len() as u32),
                 Some(lease(&me.cap, false)),
             )
             .map_err(|e| format!("client {index}: final free transport error {e:?}"))?;
         tally.answers += 1;
-        if wire::reply(&reply).map(|r| r.0) != Some(0) {
-            return Err(format!("client {index}: final free refused"));
+        if let Err(error) = balloon::decode_free_unpopulated(&reply) {
+            return Err(format!("client {index}: final free refused: {error:?}"));
         }
     }
     Ok((tally, latencies))
@@ -350,8 +348,8 @@ fn wait_for(
     dom: DomId,
     within: Duration,
     what: &str,
-    done: impl Fn(&StatsReplyBody) -> bool,
-) -> StatsReplyBody {
+    done: impl Fn(&StatsReply) -> bool,
+) -> StatsReply {
     let deadline = Instant::now() + within;
     loop {
         let stats = control.stats();
@@ -406,9 +404,10 @@ fn many_clients(ops: u64, watchdog: Duration) {
             while !stop.load(Ordering::Acquire) {
                 let target = GIB_PAGES + rng.below(RAM_END - GIB_PAGES);
                 let started = Instant::now();
-                let reply = control.call(&wire::set_target(target), None);
+                let reply = control.call(&balloon_control::encode_set_target(target), None);
                 latencies.push(started.elapsed().as_nanos() as u64);
-                assert_eq!(reply.map(|r| wire::reply(&r).map(|s| s.0)), Ok(Some(0)));
+                let reply = reply.expect("delivered");
+                assert_eq!(balloon_control::decode_set_target(&reply), Ok(()));
                 targets_set.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -449,7 +448,9 @@ fn many_clients(ops: u64, watchdog: Duration) {
     assert!(ledger.lock().unwrap().lent.is_empty());
 
     let boot = map.boot_pages;
-    control.call(&wire::set_target(boot), None).unwrap();
+    control
+        .call(&balloon_control::encode_set_target(boot), None)
+        .unwrap();
     let stats = wait_for(
         &mut control,
         &xen,
@@ -506,7 +507,7 @@ trait Driver {
     fn put_runs(&mut self, who: usize, given: &[WireRun]);
     fn kill(&mut self, who: usize);
     /// Let the system work until `done` holds for the stats, checking on the way.
-    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReplyBody) -> bool) -> StatsReplyBody;
+    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReply) -> bool) -> StatsReply;
 }
 
 /// `who` numbering of the drivers: the clients in map order, then the toolstack.
@@ -525,10 +526,10 @@ fn borrow(driver: &mut dyn Driver, who: usize, count: u64, max_gfn: u64) -> Vec<
     let cap = cap_of(driver.map(), who);
     let reply = driver.call(
         who,
-        &wire::alloc_unpopulated(count, max_gfn),
+        &balloon::encode_alloc_unpopulated(count, max_gfn),
         Some(lease(&cap, true)),
     );
-    let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+    let body = balloon::decode_alloc_unpopulated(&reply).unwrap();
     let granted = driver.runs(who, body.runs);
     assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), count);
     assert!(granted.iter().all(|r| r.first_gfn + r.count - 1 <= max_gfn));
@@ -540,22 +541,22 @@ fn give_back(driver: &mut dyn Driver, who: usize, given: &[WireRun]) {
     driver.put_runs(who, given);
     let reply = driver.call(
         who,
-        &wire::free_unpopulated(given.len() as u32),
+        &balloon::encode_free_unpopulated(given.len() as u32),
         Some(lease(&cap, false)),
     );
-    assert_eq!(wire::reply(&reply).map(|r| r.0), Some(0));
+    assert_eq!(balloon::decode_free_unpopulated(&reply), Ok(()));
 }
 
-fn stats(driver: &mut dyn Driver) -> StatsReplyBody {
+fn stats(driver: &mut dyn Driver) -> StatsReply {
     let control = control_index(driver.map());
-    let reply = driver.call(control, &wire::stats(), None);
-    wire::ok_body::<StatsReplyBody>(&reply).unwrap()
+    let reply = driver.call(control, &balloon_control::encode_stats(), None);
+    balloon_control::decode_stats(&reply).unwrap()
 }
 
 fn set_target(driver: &mut dyn Driver, pages: u64) {
     let control = control_index(driver.map());
-    let reply = driver.call(control, &wire::set_target(pages), None);
-    assert_eq!(wire::reply(&reply).map(|r| r.0), Some(0));
+    let reply = driver.call(control, &balloon_control::encode_set_target(pages), None);
+    assert_eq!(balloon_control::decode_set_target(&reply), Ok(()));
 }
 
 /// Issue 4: balloon the 4 GiB guest down to 1 GiB and back, lending and reclaiming frames, one
@@ -664,7 +665,7 @@ impl Driver for HostDriver {
         self.runtime.kill(self.map.clients[who].component).unwrap();
     }
 
-    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReplyBody) -> bool) -> StatsReplyBody {
+    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReply) -> bool) -> StatsReply {
         let control = control_index(&self.map);
         let (xen, dom) = (self.map.xen.clone(), self.map.dom);
         wait_for(
@@ -754,7 +755,7 @@ impl Driver for DeterministicDriver {
         self.runtime.kill(self.map.clients[who].component).unwrap();
     }
 
-    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReplyBody) -> bool) -> StatsReplyBody {
+    fn wait_for(&mut self, what: &str, done: &dyn Fn(&StatsReply) -> bool) -> StatsReply {
         let report = self.runtime.run_until_idle(10_000_000).unwrap();
         assert!(report.idle, "{what}: the system did not settle");
         let stats = stats(self);

@@ -7,17 +7,21 @@
 //! counts and counters, and the bytes of every shared region.
 
 use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
-use ballast_interfaces::balloon::{AllocUnpopulatedReplyBody, BalloonError};
+use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::{InterfaceError, ProtocolError};
-use ballast_interfaces::{balloon, hypercall};
+use ballast_interfaces::{balloon, balloon_control, hypercall};
 use ballast_ipc::deterministic::DeterministicRuntime;
-use ballast_ipc::{Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor};
+use ballast_ipc::{
+    Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor, MessageHeader,
+    HEADER_BYTES,
+};
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState, Stats};
 use ballast_xen::Gfn;
 use ballast_xen_sim::Counters;
+use zerocopy::FromBytes;
 
 /// Frames the default manifest's memory server manages: RAM, boot extra and lending space.
 const MANAGED_END: u64 = 0x16_0000;
@@ -64,7 +68,9 @@ impl System {
         let mut system = System { runtime, map };
         // The first call takes the baseline against Xen; from then on the system is quiet.
         let control = system.map.control.clone();
-        system.call(&control, &wire::stats(), None).unwrap();
+        system
+            .call(&control, &balloon_control::encode_stats(), None)
+            .unwrap();
         system
     }
 
@@ -97,11 +103,11 @@ impl System {
         let reply = self
             .call(
                 client,
-                &wire::alloc_unpopulated(count, u64::MAX),
+                &balloon::encode_alloc_unpopulated(count, u64::MAX),
                 Some(whole(client, true)),
             )
             .unwrap();
-        let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+        let body = balloon::decode_alloc_unpopulated(&reply).unwrap();
         let region = self.runtime.region(client.region.unwrap().0).unwrap();
         runs::read(region, body.runs as usize).unwrap().to_vec()
     }
@@ -114,7 +120,7 @@ impl System {
 
     fn free(&mut self, client: &ExternalCap, given: &[WireRun]) -> Result<Vec<u8>, IpcError> {
         self.put_runs(client, given);
-        let message = wire::free_unpopulated(given.len() as u32);
+        let message = balloon::encode_free_unpopulated(given.len() as u32);
         self.call(client, &message, Some(whole(client, false)))
     }
 
@@ -213,7 +219,10 @@ fn hostile(
 ) {
     let before = system.snapshot();
     let got = match system.call(from, message, lease) {
-        Ok(reply) => Expect::Status(wire::reply(&reply).expect("a well-formed reply").0),
+        Ok(reply) => {
+            let (header, _) = MessageHeader::read_from_prefix(&reply).expect("a reply header");
+            Expect::Status(header.op_or_status)
+        }
         Err(error) => Expect::Refused(error),
     };
     assert_eq!(got, expect, "{name}: wrong answer");
@@ -234,7 +243,7 @@ fn hostile_free(
     error: BalloonError,
 ) {
     system.put_runs(from, given);
-    let message = wire::free_unpopulated(given.len() as u32);
+    let message = balloon::encode_free_unpopulated(given.len() as u32);
     hostile(
         system,
         name,
@@ -326,7 +335,7 @@ fn forged_foreign_and_repeated_frame_lists_are_refused_and_change_nothing() {
 
     // Double free: the first succeeds, the second is refused and changes nothing.
     let reply = system.free(&blkback, &held).unwrap();
-    assert_eq!(wire::reply(&reply).unwrap().0, 0);
+    assert_eq!(balloon::decode_free_unpopulated(&reply), Ok(()));
     hostile_free(
         &mut system,
         "free: frames already given back (double free)",
@@ -342,7 +351,7 @@ fn over_quota_huge_and_unmeetable_requests_are_refused_and_change_nothing() {
     let mut system = System::new(2);
     let (blkback, netback) = (system.client("blkback"), system.client("netback"));
     let quota = 0x8000;
-    let alloc = |count, max_gfn| wire::alloc_unpopulated(count, max_gfn);
+    let alloc = |count, max_gfn| balloon::encode_alloc_unpopulated(count, max_gfn);
     hostile(
         &mut system,
         "alloc: one frame over the quota",
@@ -405,7 +414,7 @@ fn over_quota_huge_and_unmeetable_requests_are_refused_and_change_nothing() {
         &mut system,
         "free: 17 runs (more than a grant can have)",
         &blkback,
-        &wire::free_unpopulated(17),
+        &balloon::encode_free_unpopulated(17),
         Some(whole(&blkback, false)),
         balloon_error(BalloonError::BadRuns),
     );
@@ -413,7 +422,7 @@ fn over_quota_huge_and_unmeetable_requests_are_refused_and_change_nothing() {
         &mut system,
         "free: u32::MAX runs",
         &blkback,
-        &wire::free_unpopulated(u32::MAX),
+        &balloon::encode_free_unpopulated(u32::MAX),
         Some(whole(&blkback, false)),
         balloon_error(BalloonError::BadRuns),
     );
@@ -425,7 +434,7 @@ fn over_quota_huge_and_unmeetable_requests_are_refused_and_change_nothing() {
         &mut system,
         "free: 2 runs in a 16-byte lease",
         &blkback,
-        &wire::free_unpopulated(2),
+        &balloon::encode_free_unpopulated(2),
         Some(short),
         balloon_error(BalloonError::BadRuns),
     );
@@ -439,12 +448,15 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
     for (name, message) in [
         (
             "driver calls BalloonControl::set_target",
-            wire::set_target(1),
+            balloon_control::encode_set_target(1),
         ),
-        ("driver calls BalloonControl::stats", wire::stats()),
+        (
+            "driver calls BalloonControl::stats",
+            balloon_control::encode_stats(),
+        ),
         (
             "driver calls BalloonControl::configure",
-            wire::configure(32_000, 0, 2),
+            balloon_control::encode_configure(1000, 32_000, 0, 2),
         ),
     ] {
         hostile(&mut system, name, &blkback, &message, None, denied);
@@ -453,7 +465,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack calls Balloon::alloc_unpopulated",
         &control,
-        &wire::alloc_unpopulated(1, u64::MAX),
+        &balloon::encode_alloc_unpopulated(1, u64::MAX),
         None,
         denied,
     );
@@ -461,16 +473,11 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack calls Balloon::free_unpopulated",
         &control,
-        &wire::free_unpopulated(1),
+        &balloon::encode_free_unpopulated(1),
         None,
         denied,
     );
-    let reservation = wire::request(
-        hypercall::INTERFACE_ID,
-        hypercall::VERSION,
-        hypercall::HypercallOp::Reservation as u16,
-        &[0; 8],
-    );
+    let reservation = hypercall::encode_current_reservation();
     hostile(
         &mut system,
         "driver sends a Hypercall message to the memory server",
@@ -495,7 +502,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack sets a zero target",
         &control,
-        &wire::set_target(0),
+        &balloon_control::encode_set_target(0),
         None,
         control_error(BalloonControlError::TargetTooLow),
     );
@@ -503,7 +510,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack configures an unknown policy",
         &control,
-        &wire::configure(32_000, 0, 9),
+        &balloon_control::encode_configure(1000, 32_000, 0, 9),
         None,
         control_error(BalloonControlError::BadTunables),
     );
@@ -511,7 +518,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack configures a delay cap below the first delay",
         &control,
-        &wire::configure(500, 0, 1),
+        &balloon_control::encode_configure(1000, 500, 0, 1),
         None,
         control_error(BalloonControlError::BadTunables),
     );
@@ -522,28 +529,20 @@ fn malformed_messages_are_refused_and_change_nothing() {
     let mut system = System::new(4);
     let blkback = system.client("blkback");
     let lease = Some(whole(&blkback, true));
-    let good = wire::alloc_unpopulated(1, u64::MAX);
+    let good = balloon::encode_alloc_unpopulated(1, u64::MAX).to_vec();
     let mut wrong_version = good.clone();
     wrong_version[4..6].copy_from_slice(&(balloon::VERSION + 1).to_ne_bytes());
     let mut unknown_op = good.clone();
     unknown_op[2..4].copy_from_slice(&99u16.to_ne_bytes());
     let mut body_len_lies = good.clone();
     body_len_lies[6..8].copy_from_slice(&8u16.to_ne_bytes());
-    let short_body = wire::request(
-        balloon::INTERFACE_ID,
-        balloon::VERSION,
-        balloon::BalloonOp::AllocUnpopulated as u16,
-        &[0; 8],
-    );
+    let mut short_body = good[..HEADER_BYTES + 8].to_vec();
+    short_body[6..8].copy_from_slice(&8u16.to_ne_bytes());
     let mut oversize = good.clone();
     oversize.resize(129, 0);
-    let mut long_body = wire::request(
-        balloon::INTERFACE_ID,
-        balloon::VERSION,
-        balloon::BalloonOp::AllocUnpopulated as u16,
-        &[0xff; 120],
-    );
-    long_body.truncate(128);
+    let mut long_body = good.clone();
+    long_body.resize(128, 0xff);
+    long_body[6..8].copy_from_slice(&120u16.to_ne_bytes());
     let cases: [(&str, Vec<u8>, Expect); 9] = [
         (
             "empty message",
@@ -600,7 +599,7 @@ fn malformed_messages_are_refused_and_change_nothing() {
 fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
     let mut system = System::new(5);
     let (blkback, netback) = (system.client("blkback"), system.client("netback"));
-    let alloc = wire::alloc_unpopulated(1, u64::MAX);
+    let alloc = balloon::encode_alloc_unpopulated(1, u64::MAX);
     let mine = whole(&blkback, true);
     let frame_list = system
         .runtime
@@ -689,7 +688,7 @@ fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
         &mut system,
         "free without a lease",
         &blkback,
-        &wire::free_unpopulated(1),
+        &balloon::encode_free_unpopulated(1),
         None,
         protocol(ProtocolError::MissingLease),
     );
@@ -698,7 +697,7 @@ fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
         &mut system,
         "stats with a lease attached",
         &control,
-        &wire::stats(),
+        &balloon_control::encode_stats(),
         Some(mine),
         Expect::Refused(IpcError::BadLease),
     );
@@ -710,7 +709,7 @@ fn a_client_cannot_lend_a_region_twice_at_once() {
     // runtime, so the server never sees two calls writing the same bytes.
     let mut system = System::with_policy(6, SimPolicy::Seed);
     let blkback = system.client("blkback");
-    let low = wire::alloc_unpopulated(4096, 0xf_ffff);
+    let low = balloon::encode_alloc_unpopulated(4096, 0xf_ffff);
     let first = system
         .runtime
         .submit_call(
@@ -726,13 +725,13 @@ fn a_client_cannot_lend_a_region_twice_at_once() {
     let second = system.runtime.submit_call(
         blkback.component,
         blkback.endpoint,
-        &wire::alloc_unpopulated(1, u64::MAX),
+        &balloon::encode_alloc_unpopulated(1, u64::MAX),
         Some(whole(&blkback, true)),
     );
     assert_eq!(second, Err(IpcError::BadLease));
     assert!(system.runtime.run_until_idle(STEP_LIMIT).unwrap().idle);
     let reply = system.runtime.take_reply(first).unwrap().unwrap();
-    let body = wire::ok_body::<AllocUnpopulatedReplyBody>(&reply).unwrap();
+    let body = balloon::decode_alloc_unpopulated(&reply).unwrap();
     let region = system.runtime.region(blkback.region.unwrap().0).unwrap();
     let granted = runs::read(region, body.runs as usize).unwrap();
     assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), 4096);

@@ -15,10 +15,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
-use ballast_interfaces::balloon::{AllocUnpopulatedReplyBody, BalloonError};
+use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::runs::{self, WireRun};
-use ballast_interfaces::support::InterfaceError;
+use ballast_interfaces::support::CallError;
+use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{Composition as IpcComposition, LeaseDescriptor};
 use ballast_xen_sim::{Fault, StandingFaults};
@@ -234,7 +235,7 @@ impl Soak {
             .submit_call(
                 control.component,
                 control.endpoint,
-                &wire::set_target(target),
+                &balloon_control::encode_set_target(target),
                 None,
             )
             .unwrap();
@@ -304,7 +305,7 @@ impl Soak {
             let call = self.runtime.submit_call(
                 self.map.control.component,
                 self.map.control.endpoint,
-                &wire::set_target(mib * PAGES_PER_MIB),
+                &balloon_control::encode_set_target(mib * PAGES_PER_MIB),
                 None,
             );
             call.expect("the toolstack can always call");
@@ -356,7 +357,7 @@ impl Soak {
             .submit_call(
                 cap.component,
                 cap.endpoint,
-                &wire::alloc_unpopulated(count, max_gfn),
+                &balloon::encode_alloc_unpopulated(count, max_gfn),
                 Some(lease(cap, true)),
             )
             .unwrap();
@@ -396,7 +397,7 @@ impl Soak {
             .submit_call(
                 cap.component,
                 cap.endpoint,
-                &wire::free_unpopulated(runs.len() as u32),
+                &balloon::encode_free_unpopulated(runs.len() as u32),
                 Some(lease(&cap, false)),
             )
             .unwrap();
@@ -430,7 +431,7 @@ impl Soak {
             .submit_call(
                 cap.component,
                 cap.endpoint,
-                &wire::free_unpopulated(1),
+                &balloon::encode_free_unpopulated(1),
                 Some(lease(&cap, false)),
             )
             .unwrap();
@@ -458,32 +459,37 @@ impl Soak {
             };
             self.clients[index].busy = None;
             let reply = reply.map_err(|e| self.fail(&format!("transport error {e:?}")))?;
-            let (status, _) = wire::reply(&reply).ok_or_else(|| self.fail("malformed reply"))?;
-            match busy {
-                Busy::Alloc(_) if status == 0 => self.granted(index, &reply)?,
-                Busy::Alloc(_) => {
-                    let expected = [
-                        BalloonError::OverQuota,
-                        BalloonError::CannotMeetConstraint,
-                        BalloonError::QueueFull,
-                        BalloonError::TimedOut,
-                    ];
-                    if !expected.iter().any(|e| e.status() == status) {
-                        return Err(self.fail(&format!("alloc refused with status {status}")));
-                    }
+            let outcome = match busy {
+                Busy::Alloc(_) => balloon::decode_alloc_unpopulated(&reply).map(|_| ()),
+                Busy::Free(..) | Busy::Forged(_) => balloon::decode_free_unpopulated(&reply),
+            };
+            let expected_refusals = [
+                BalloonError::OverQuota,
+                BalloonError::CannotMeetConstraint,
+                BalloonError::QueueFull,
+                BalloonError::TimedOut,
+            ];
+            match (busy, outcome) {
+                (Busy::Alloc(_), Ok(())) => self.granted(index, &reply)?,
+                (Busy::Alloc(_), Err(CallError::Interface(error)))
+                    if expected_refusals.contains(&error) =>
+                {
                     self.report.refused += 1;
                 }
-                Busy::Free(..) if status == 0 => {
+                (Busy::Alloc(_), Err(error)) => {
+                    return Err(self.fail(&format!("alloc refused with {error:?}")));
+                }
+                (Busy::Free(..), Ok(())) => {
                     self.clients[index].returning.clear();
                     self.report.frees += 1;
                 }
-                Busy::Free(..) => {
-                    return Err(self.fail(&format!("a valid free was refused: {status}")));
+                (Busy::Free(..), Err(error)) => {
+                    return Err(self.fail(&format!("a valid free was refused: {error:?}")));
                 }
-                Busy::Forged(_) if status == 0 => {
+                (Busy::Forged(_), Ok(())) => {
                     return Err(self.fail("a forged free was accepted"));
                 }
-                Busy::Forged(_) => self.report.forged_refused += 1,
+                (Busy::Forged(_), Err(_)) => self.report.forged_refused += 1,
             }
         }
         Ok(())
@@ -491,8 +497,8 @@ impl Soak {
 
     /// A grant: disjoint from everything lent to anyone, and unpopulated in Xen if in RAM.
     fn granted(&mut self, index: usize, reply: &[u8]) -> Result<(), String> {
-        let body = wire::ok_body::<AllocUnpopulatedReplyBody>(reply)
-            .map_err(|s| self.fail(&format!("bad grant body {s}")))?;
+        let body = balloon::decode_alloc_unpopulated(reply)
+            .map_err(|error| self.fail(&format!("bad grant {error:?}")))?;
         let cap = self.clients[index].cap.clone();
         let region = self.runtime.region(cap.region.unwrap().0).unwrap();
         let runs = runs::read(region, body.runs as usize).map(<[WireRun]>::to_vec);
@@ -554,7 +560,7 @@ impl Soak {
                     .submit_call(
                         cap.component,
                         cap.endpoint,
-                        &wire::free_unpopulated(runs.len() as u32),
+                        &balloon::encode_free_unpopulated(runs.len() as u32),
                         Some(lease(&cap, false)),
                     )
                     .unwrap();
@@ -562,7 +568,7 @@ impl Soak {
                     .run_steps(10_000)
                     .map_err(|v| self.fail(&v.message))?;
                 match self.runtime.take_reply(call) {
-                    Some(Ok(reply)) if wire::reply(&reply).map(|r| r.0) == Some(0) => {}
+                    Some(Ok(reply)) if balloon::decode_free_unpopulated(&reply).is_ok() => {}
                     other => return Err(self.fail(&format!("final free failed: {other:?}"))),
                 }
             }

@@ -6,17 +6,21 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ballast_interfaces::balloon::AllocUnpopulatedReplyBody;
+use ballast_interfaces::balloon::{AllocUnpopulatedReply, BalloonDeferredClient, BalloonError};
+use ballast_interfaces::balloon_control::BalloonControlDeferredClient;
 use ballast_interfaces::runs::{self, WireRun};
+use ballast_interfaces::support::{Pending, Submit};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
-use ballast_ipc::{Composition as IpcComposition, LeaseDescriptor};
+use ballast_ipc::{
+    ComponentId, Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor,
+};
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
 use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
 
 use super::report::{RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
 use crate::manifest::{Composition, IpcTables};
-use crate::system::{self, wire, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use crate::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
 
 const NS_PER_MS: u64 = 1_000_000;
 const SAMPLE_EVERY_NS: u64 = 100 * NS_PER_MS;
@@ -28,11 +32,31 @@ fn ns(seconds: f64) -> u64 {
     (seconds * 1e9).round() as u64
 }
 
-/// What a driver client is doing.
+/// What a driver client is doing: the call it waits on.
 #[derive(Debug)]
 enum Busy {
-    Borrowing(CallId),
-    Returning(CallId),
+    Borrowing(Pending<CallId, AllocUnpopulatedReply, BalloonError>),
+    Returning(Pending<CallId, (), BalloonError>),
+}
+
+/// The deterministic runtime as one external component submits through it.
+struct External<'r> {
+    runtime: &'r mut DeterministicRuntime,
+    component: ComponentId,
+}
+
+impl Submit for External<'_> {
+    type Call = CallId;
+
+    fn submit(
+        &mut self,
+        endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> Result<CallId, IpcError> {
+        self.runtime
+            .submit_call(self.component, endpoint, request, lease)
+    }
 }
 
 #[derive(Debug)]
@@ -271,16 +295,15 @@ impl Simulation {
             }
             self.targets.pop_front();
             let control = &self.map.control;
-            if self
-                .runtime
-                .submit_call(
-                    control.component,
-                    control.endpoint,
-                    &wire::set_target(pages),
-                    None,
-                )
-                .is_ok()
-            {
+            let mut toolstack = External {
+                runtime: &mut self.runtime,
+                component: control.component,
+            };
+            // The toolstack does not wait for the answer: progress shows in the samples.
+            let submitted = BalloonControlDeferredClient::new(control.endpoint)
+                .set_target(&mut toolstack, pages)
+                .is_ok();
+            if submitted {
                 self.target_outcomes.push(TargetOutcome {
                     set_at_s: at as f64 / 1e9,
                     target_pages: pages,
@@ -397,25 +420,34 @@ impl Simulation {
                     .region(cap.region.expect("checked").0)
                     .expect("the client's own region");
                 let written = runs::write(region, loan.iter().copied()).unwrap_or(0);
-                if let Ok(call) = self.runtime.submit_call(
-                    cap.component,
-                    cap.endpoint,
-                    &wire::free_unpopulated(written as u32),
-                    Some(Self::lease(cap, false)),
+                let mut driver = External {
+                    runtime: &mut self.runtime,
+                    component: cap.component,
+                };
+                let lease = Self::lease(cap, false);
+                if let Ok(pending) = BalloonDeferredClient::new(cap.endpoint).free_unpopulated(
+                    &mut driver,
+                    written as u32,
+                    lease,
                 ) {
-                    client.busy = Some(Busy::Returning(call));
+                    client.busy = Some(Busy::Returning(pending));
                 }
             } else if client.next_request_ns <= now && now <= ns(client.workload.stop_s) {
                 client.next_request_ns = now + client.workload.every_ms * NS_PER_MS;
                 let max_gfn = client.workload.max_gfn.unwrap_or(u64::MAX);
-                let request = wire::alloc_unpopulated(u64::from(client.workload.frames), max_gfn);
-                if let Ok(call) = self.runtime.submit_call(
-                    cap.component,
-                    cap.endpoint,
-                    &request,
-                    Some(Self::lease(cap, true)),
+                let mut driver = External {
+                    runtime: &mut self.runtime,
+                    component: cap.component,
+                };
+                let frames = u64::from(client.workload.frames);
+                let lease = Self::lease(cap, true);
+                if let Ok(pending) = BalloonDeferredClient::new(cap.endpoint).alloc_unpopulated(
+                    &mut driver,
+                    frames,
+                    max_gfn,
+                    lease,
                 ) {
-                    client.busy = Some(Busy::Borrowing(call));
+                    client.busy = Some(Busy::Borrowing(pending));
                 }
             }
         }
@@ -424,15 +456,17 @@ impl Simulation {
     fn collect_replies(&mut self) {
         let now = self.runtime.now_ns();
         for client in self.clients.iter_mut().filter(|c| c.alive) {
-            let call = match client.busy {
-                Some(Busy::Borrowing(call) | Busy::Returning(call)) => call,
+            let call = match &client.busy {
+                Some(Busy::Borrowing(pending)) => *pending.call(),
+                Some(Busy::Returning(pending)) => *pending.call(),
                 None => continue,
             };
             let Some(reply) = self.runtime.take_reply(call) else {
                 continue;
             };
-            if let (Some(Busy::Borrowing(_)), Ok(message)) = (&client.busy, &reply) {
-                if let Ok(body) = wire::ok_body::<AllocUnpopulatedReplyBody>(message) {
+            // A returned loan needs no bookkeeping here: the server's books are checked.
+            if let Some(Busy::Borrowing(pending)) = &client.busy {
+                if let Ok(body) = pending.decode(reply.as_deref().map_err(|error| *error)) {
                     let region = self
                         .runtime
                         .region(client.cap.region.expect("checked").0)

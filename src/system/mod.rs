@@ -7,7 +7,6 @@ mod gateway;
 mod memory;
 mod permissions;
 mod scrub;
-pub mod wire;
 
 use std::ops::Range;
 

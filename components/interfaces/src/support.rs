@@ -162,6 +162,15 @@ impl Message {
     }
 }
 
+/// A message is handed to runtimes as its bytes.
+impl core::ops::Deref for Message {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// An encoded reply and the token to send it with. Made by the generated responders.
 #[derive(Debug)]
 #[must_use = "a caller waits until its reply is sent"]
@@ -396,20 +405,20 @@ impl<C, R, E: InterfaceError> Pending<C, R, E> {
 mod tests {
     use super::*;
 
-    /// A header read from its wire halves, as a peer would send it.
-    fn header(interface: u16, op_or_status: u16, version: u16) -> MessageHeader {
+    /// A message whose header is read from its wire halves, as a peer would send it.
+    fn message(interface: u16, op_or_status: u16, version: u16, body: &[u8]) -> Message {
         let mut bytes = [0; HEADER_BYTES];
         for (i, half) in [interface, op_or_status, version].into_iter().enumerate() {
             bytes[2 * i..2 * i + 2].copy_from_slice(&half.to_ne_bytes());
         }
-        MessageHeader::read_from_bytes(&bytes).unwrap()
+        Message::new(MessageHeader::read_from_bytes(&bytes).unwrap(), body)
     }
 
     fn request(interface: u16, op: u16, version: u16, body: &[u8]) -> ([u8; 64], usize) {
-        let message = Message::new(header(interface, op, version), body);
+        let encoded = message(interface, op, version, body);
         let mut bytes = [0; 64];
-        bytes[..message.bytes().len()].copy_from_slice(message.bytes());
-        (bytes, message.bytes().len())
+        bytes[..encoded.len()].copy_from_slice(&encoded);
+        (bytes, encoded.len())
     }
 
     #[test]
@@ -475,13 +484,12 @@ mod tests {
 
     #[test]
     fn reply_messages_encode_header_and_body() {
-        let message = Message::new(header(3, 7, 2), &[9, 8, 7]);
-        let reply = ReplyMessage::new(ReplyToken::from_runtime(4), message);
+        let reply = ReplyMessage::new(ReplyToken::from_runtime(4), message(3, 7, 2, &[9, 8, 7]));
         assert_eq!(reply.status(), 7);
         let (sent, body) = MessageHeader::read_from_prefix(reply.message()).unwrap();
         assert_eq!((sent.interface, sent.version, sent.body_len), (3, 2, 3));
         assert_eq!(body, &[9, 8, 7]);
-        let oversize = Message::new(header(3, 0, 2), &[1; 200]);
+        let oversize = message(3, 0, 2, &[1; 200]);
         assert_eq!(oversize.bytes().len(), MESSAGE_BYTES);
         let (cut, _) = MessageHeader::read_from_prefix(oversize.bytes()).unwrap();
         assert_eq!(
@@ -512,19 +520,19 @@ mod tests {
             }
         }
         let check = |message: Message| check_reply::<Died>(message.bytes(), 3, 2).map(<[u8]>::len);
-        assert_eq!(check(Message::new(header(3, 0, 2), &[5; 4])), Ok(4));
+        assert_eq!(check(message(3, 0, 2, &[5; 4])), Ok(4));
         assert_eq!(
-            check(Message::new(header(3, 1, 2), &[])),
+            check(message(3, 1, 2, &[])),
             Err(CallError::Interface(Died))
         );
         let malformed = Err(CallError::Protocol(ProtocolError::MalformedReply));
-        assert_eq!(check(Message::new(header(4, 0, 2), &[])), malformed);
-        assert_eq!(check(Message::new(header(3, 0, 1), &[])), malformed);
-        assert_eq!(check(Message::new(header(3, 1, 2), &[0])), malformed);
-        assert_eq!(check(Message::new(header(3, 2, 2), &[])), malformed);
+        assert_eq!(check(message(4, 0, 2, &[])), malformed);
+        assert_eq!(check(message(3, 0, 1, &[])), malformed);
+        assert_eq!(check(message(3, 1, 2, &[0])), malformed);
+        assert_eq!(check(message(3, 2, 2, &[])), malformed);
         let denied = ProtocolError::PermissionDenied.status();
         assert_eq!(
-            check(Message::new(header(3, denied, 2), &[])),
+            check(message(3, denied, 2, &[])),
             Err(CallError::Protocol(ProtocolError::PermissionDenied))
         );
         assert_eq!(

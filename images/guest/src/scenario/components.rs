@@ -17,16 +17,12 @@
 //! Every change of the reservation is logged as a `step` line, as in the direct phase, so that
 //! the host checks it too.
 
-use ballast_interfaces::balloon::{
-    self, AllocUnpopulatedReplyBody, AllocUnpopulatedRequest, BalloonClient, BalloonOp,
-};
+use ballast_interfaces::balloon::{BalloonClient, BalloonDeferredClient};
 use ballast_interfaces::balloon_control::{BalloonControlClient, StatsReply};
+use ballast_interfaces::support::Submit;
 use ballast_ipc::static_rt;
-use ballast_ipc::{
-    ComponentId, EndpointId, LeaseDescriptor, LeaseId, MessageHeader, HEADER_BYTES, MESSAGE_BYTES,
-};
+use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, MESSAGE_BYTES};
 use ballast_xen::Hypervisor;
-use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Checks, Clock};
 use crate::composition::{SERVER, UNPOPULATED};
@@ -119,6 +115,25 @@ pub fn run<C: static_rt::Clock, X: Hypervisor, K: Clock>(
         .checks
         .expect_eq("components_reservation_restored", end, start);
     control.checks
+}
+
+/// The static runtime as one external component submits calls through it without waiting.
+struct Submitter<'s, 'h, 'r, C: static_rt::Clock> {
+    rt: &'s mut Runtime<'h, 'r, C>,
+    client: ComponentId,
+}
+
+impl<C: static_rt::Clock> Submit for Submitter<'_, '_, '_, C> {
+    type Call = u64;
+
+    fn submit(
+        &mut self,
+        endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> Result<u64, IpcError> {
+        self.rt.submit_call(self.client, endpoint, request, lease)
+    }
 }
 
 impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X, K> {
@@ -280,21 +295,17 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
     /// the runs written.
     fn borrow_deferred(&mut self, count: u64, max_gfn: u64) -> (bool, Option<u32>) {
         let (client, endpoint, _) = self.cast.client;
-        let body = AllocUnpopulatedRequest::new(count, max_gfn);
-        let header = MessageHeader {
-            interface: balloon::INTERFACE_ID,
-            op_or_status: BalloonOp::AllocUnpopulated as u16,
-            version: balloon::VERSION,
-            body_len: core::mem::size_of_val(&body) as u16,
-        };
-        let mut request = [0u8; HEADER_BYTES + 16];
-        request[..HEADER_BYTES].copy_from_slice(header.as_bytes());
-        request[HEADER_BYTES..].copy_from_slice(body.as_bytes());
         let lease = self.runs_lease(0, true);
-        let Ok(token) = self.rt.submit_call(client, endpoint, &request, Some(lease)) else {
+        let mut submitter = Submitter {
+            rt: &mut *self.rt,
+            client,
+        };
+        let stubs = BalloonDeferredClient::new(endpoint);
+        let Ok(pending) = stubs.alloc_unpopulated(&mut submitter, count, max_gfn, lease) else {
             defmt::error!("alloc_unpopulated not delivered");
             return (false, None);
         };
+        let token = *pending.call();
         let mut reply = [0u8; MESSAGE_BYTES];
         let at_once = self.rt.take_reply(token, &mut reply);
         let deferred = at_once.is_none();
@@ -303,11 +314,8 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
             self.rt.take_reply(token, &mut reply)
         });
         let runs = answer
-            .and_then(Result::ok)
-            .and_then(|len| MessageHeader::read_from_prefix(&reply[..len]).ok())
-            .filter(|(header, _)| header.op_or_status == 0)
-            .and_then(|(_, body)| AllocUnpopulatedReplyBody::read_from_bytes(body).ok())
-            .map(|body| body.runs);
+            .and_then(|outcome| pending.decode(outcome.map(|len| &reply[..len])).ok())
+            .map(|granted| granted.runs);
         if runs.is_none() {
             defmt::error!("alloc_unpopulated failed max_gfn={=u64:#x}", max_gfn);
         }
