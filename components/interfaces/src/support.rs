@@ -201,8 +201,82 @@ impl ReplyMessage {
     }
 }
 
-/// What a server method returns: the reply to send now, or a promise that the server kept the
-/// responder and will send it later (deferred reply).
+/// A lease an op reads, as its server method receives it: checked by dispatch (well formed, and
+/// honoured by the runtime when the call arrived). Its bytes are reached through `sys`, so that a
+/// server can use both; for the duration of the call the runtime keeps honouring it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLease {
+    badge: Badge,
+    descriptor: LeaseDescriptor,
+}
+
+/// A lease an op reads and writes, as its server method receives it: checked by dispatch (well
+/// formed, writable, and honoured by the runtime when the call arrived).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadWriteLease {
+    badge: Badge,
+    descriptor: LeaseDescriptor,
+}
+
+impl ReadLease {
+    /// Generated dispatch: the checked lease `descriptor` of the caller `badge`.
+    pub const fn checked(badge: Badge, descriptor: LeaseDescriptor) -> ReadLease {
+        ReadLease { badge, descriptor }
+    }
+
+    /// The lent bytes. A runtime that stopped honouring the lease (the caller died while its
+    /// call was deferred, say) answers [`IpcError::BadLease`].
+    pub fn bytes<'s>(&self, sys: &'s mut dyn Sys) -> Result<&'s [u8], IpcError> {
+        sys.lease_bytes(self.badge, &self.descriptor)
+            .map(|bytes| &*bytes)
+    }
+
+    /// How many bytes are lent.
+    pub const fn len(&self) -> usize {
+        self.descriptor.len as usize
+    }
+
+    /// Whether no byte is lent.
+    pub const fn is_empty(&self) -> bool {
+        self.descriptor.len == 0
+    }
+
+    /// The descriptor the caller attached.
+    pub const fn descriptor(&self) -> LeaseDescriptor {
+        self.descriptor
+    }
+}
+
+impl ReadWriteLease {
+    /// Generated dispatch: the checked, writable lease `descriptor` of the caller `badge`.
+    pub const fn checked(badge: Badge, descriptor: LeaseDescriptor) -> ReadWriteLease {
+        ReadWriteLease { badge, descriptor }
+    }
+
+    /// The lent bytes, writable. A runtime that stopped honouring the lease (the caller died
+    /// while its call was deferred, say) answers [`IpcError::BadLease`].
+    pub fn bytes<'s>(&self, sys: &'s mut dyn Sys) -> Result<&'s mut [u8], IpcError> {
+        sys.lease_bytes(self.badge, &self.descriptor)
+    }
+
+    /// How many bytes are lent.
+    pub const fn len(&self) -> usize {
+        self.descriptor.len as usize
+    }
+
+    /// Whether no byte is lent.
+    pub const fn is_empty(&self) -> bool {
+        self.descriptor.len == 0
+    }
+
+    /// The descriptor the caller attached.
+    pub const fn descriptor(&self) -> LeaseDescriptor {
+        self.descriptor
+    }
+}
+
+/// What a server method returns: the reply to send now, a promise that the server kept the
+/// responder and will send it later (deferred reply), or word that it has sent it already.
 #[derive(Debug)]
 #[must_use = "return it from the server method: dispatch sends an immediate answer"]
 pub enum Answer {
@@ -210,6 +284,8 @@ pub enum Answer {
     Now(ReplyMessage),
     /// The server kept the responder and answers later.
     Deferred,
+    /// The server sent the reply itself (`ReplyMessage::send`), to work on after answering.
+    Sent,
 }
 
 impl From<ReplyMessage> for Answer {

@@ -14,7 +14,7 @@ mod sample {
     include!("../../idl-gen/tests/golden/sample.rs");
 }
 
-use ballast_interfaces::support::{Answer, CallError, ProtocolError};
+use ballast_interfaces::support::{Answer, CallError, ProtocolError, ReadLease, ReadWriteLease};
 use ballast_ipc::{Badge, EndpointId, Sys};
 use harness::{lease, message, Grants, Loopback};
 use sample::{
@@ -70,12 +70,13 @@ impl SampleDeviceServer for Device {
 
     fn read_block(
         &mut self,
+        sys: &mut dyn Sys,
         _badge: Badge,
         block: u64,
-        buffer: &mut [u8],
+        buffer: ReadWriteLease,
         reply: ReadBlockResponder,
     ) -> Answer {
-        let Some(data) = self.blocks.get(block as usize) else {
+        let (Some(data), Ok(buffer)) = (self.blocks.get(block as usize), buffer.bytes(sys)) else {
             return reply.err(SampleDeviceError::Unsupported).into();
         };
         let n = buffer.len().min(8);
@@ -89,12 +90,16 @@ impl SampleDeviceServer for Device {
 
     fn write_block(
         &mut self,
+        sys: &mut dyn Sys,
         _badge: Badge,
         block: u64,
         sync: bool,
-        data: &[u8],
+        data: ReadLease,
         reply: WriteBlockResponder,
     ) -> Answer {
+        let Ok(data) = data.bytes(sys) else {
+            return reply.err(SampleDeviceError::Unsupported).into();
+        };
         if !sync || data.len() != 8 {
             return reply.err(SampleDeviceError::Busy).into();
         }
@@ -108,6 +113,7 @@ impl SampleDeviceServer for Device {
 
     fn tricky_names(
         &mut self,
+        sys: &mut dyn Sys,
         _badge: Badge,
         op: u8,
         body: u8,
@@ -123,7 +129,7 @@ impl SampleDeviceServer for Device {
         endpoint: u8,
         permissions: u8,
         call: u8,
-        arg_token: &[u8],
+        arg_token: ReadLease,
         reply: TrickyNamesResponder,
     ) -> Answer {
         let args = [
@@ -146,7 +152,10 @@ impl SampleDeviceServer for Device {
             .enumerate()
             .map(|(i, v)| (i as u16 + 1) * u16::from(*v))
             .sum();
-        let leased: u16 = arg_token.iter().map(|b| u16::from(*b)).sum();
+        let Ok(leased) = arg_token.bytes(sys) else {
+            return reply.err(SampleDeviceError::Unsupported).into();
+        };
+        let leased: u16 = leased.iter().map(|b| u16::from(*b)).sum();
         let sum = weighted + leased + u16::from(token) * 1000;
         reply.ok(TrickyNamesReply { sum }).into()
     }

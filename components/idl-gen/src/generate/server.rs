@@ -17,19 +17,21 @@ pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
         " The right to answer one `{}` call: now, or kept and used later.",
         op.name
     );
-    let (lease_field, lease_getter) = if op.lease.is_some() {
-        (
-            quote! { lease: ::ballast_ipc::LeaseDescriptor, },
-            quote! {
-                /// The caller's lease, checked when the call arrived. A server that answers later
-                /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
-                pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
-                    self.lease
-                }
-            },
-        )
-    } else {
-        (TokenStream::new(), TokenStream::new())
+    let (lease_field, lease_getter) = match &op.lease {
+        Some(lease) => {
+            let ty = lease_type(lease.access);
+            (
+                quote! { lease: #ty, },
+                quote! {
+                    /// The caller's lease, checked when the call arrived: a server that answers
+                    /// later reaches its bytes again with `self.lease().bytes(sys)`.
+                    pub const fn lease(&self) -> #ty {
+                        self.lease
+                    }
+                },
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
     };
     let ok = if op.reply.is_empty() {
         quote! {
@@ -83,20 +85,25 @@ pub(super) fn responder(iface: &Interface, op: &Op) -> Vec<TokenStream> {
     ]
 }
 
+/// The checked lease type a server gets for `access`.
+fn lease_type(access: LeaseMode) -> TokenStream {
+    match access {
+        LeaseMode::Read => quote! { crate::support::ReadLease },
+        LeaseMode::ReadWrite => quote! { crate::support::ReadWriteLease },
+    }
+}
+
 /// The parameters of a server method, after `&mut self`.
 fn server_params(op: &Op) -> Vec<TokenStream> {
-    let mut params = Vec::new();
-    if op.lease.is_none() {
-        params.push(quote! { sys: &mut dyn ::ballast_ipc::Sys });
-    }
-    params.push(quote! { badge: ::ballast_ipc::Badge });
+    let mut params = vec![
+        quote! { sys: &mut dyn ::ballast_ipc::Sys },
+        quote! { badge: ::ballast_ipc::Badge },
+    ];
     params.extend(super::params(&op.args));
     if let Some(lease) = &op.lease {
         let name = ident(&lease.name);
-        params.push(match lease.access {
-            LeaseMode::Read => quote! { #name: &[u8] },
-            LeaseMode::ReadWrite => quote! { #name: &mut [u8] },
-        });
+        let ty = lease_type(lease.access);
+        params.push(quote! { #name: #ty });
     }
     let responder = responder_type(op);
     params.push(quote! { reply: #responder });
@@ -105,9 +112,17 @@ fn server_params(op: &Op) -> Vec<TokenStream> {
 
 pub(super) fn server_trait(iface: &Interface) -> TokenStream {
     let name = format_ident!("{}Server", iface.name);
-    let about = format!(
-        " A server of `{}`: [`dispatch`] calls one method per checked call. Ops with a lease",
-        iface.name
+    let about = doc(
+        &format!(
+            "A server of `{}`: [`dispatch`] calls one method per checked call, with `sys`; an \
+             op's lease comes checked, its bytes reached through `sys`. Each method answers \
+             through its responder now (`Answer::Now`), keeps it to answer later \
+             (`Answer::Deferred`), or sends the answer itself to work on after it \
+             (`Answer::Sent`).",
+            iface.name
+        ),
+        "",
+        0,
     );
     let methods = iface.ops.iter().map(|op| {
         let about = doc(&op.doc, &format!("`{}`.", op.name), 1);
@@ -121,9 +136,7 @@ pub(super) fn server_trait(iface: &Interface) -> TokenStream {
         }
     });
     quote! {
-        #[doc = #about]
-        /// get its checked bytes instead of `sys` (they are borrowed from it). Each method answers
-        /// through its responder now (`Answer::Now`) or keeps it to answer later (`Answer::Deferred`).
+        #about
         pub trait #name { #(#methods)* }
     }
 }
@@ -202,11 +215,7 @@ fn dispatch_arm(iface: &Interface, op: &Op) -> TokenStream {
             }
         },
     };
-    let mut args = Vec::new();
-    if op.lease.is_none() {
-        args.push(quote! { sys });
-    }
-    args.push(quote! { badge });
+    let mut args = vec![quote! { sys }, quote! { badge }];
     let mut values = TokenStream::new();
     for field in &op.args {
         let name = ident(&field.name);
@@ -223,19 +232,21 @@ fn dispatch_arm(iface: &Interface, op: &Op) -> TokenStream {
             None => args.push(quote! { request.#name }),
         }
     }
-    let (bytes, lease_field) = if op.lease.is_some() {
-        args.push(quote! { bytes });
-        (
-            quote! {
-                let bytes = match sys.lease_bytes(badge, &lease) {
-                    Ok(bytes) => bytes,
-                    Err(_) => return reject(sys, reply, crate::support::ProtocolError::BadLease),
-                };
-            },
-            quote! { lease, },
-        )
-    } else {
-        (TokenStream::new(), TokenStream::new())
+    let (bytes, lease_field) = match &op.lease {
+        Some(checked) => {
+            args.push(quote! { lease });
+            let ty = lease_type(checked.access);
+            (
+                quote! {
+                    if sys.lease_bytes(badge, &lease).is_err() {
+                        return reject(sys, reply, crate::support::ProtocolError::BadLease);
+                    }
+                    let lease = #ty::checked(badge, lease);
+                },
+                quote! { lease, },
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
     };
     let responder = responder_type(op);
     let method = ident(&op.name);

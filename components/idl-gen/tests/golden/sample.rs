@@ -501,7 +501,7 @@ pub fn decode_read_block(
 pub struct ReadBlockResponder {
     token: ::ballast_ipc::ReplyToken,
     badge: ::ballast_ipc::Badge,
-    lease: ::ballast_ipc::LeaseDescriptor,
+    lease: crate::support::ReadWriteLease,
 }
 
 impl ReadBlockResponder {
@@ -509,9 +509,9 @@ impl ReadBlockResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-    /// The caller's lease, checked when the call arrived. A server that answers later
-    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
-    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+    /// The caller's lease, checked when the call arrived: a server that answers
+    /// later reaches its bytes again with `self.lease().bytes(sys)`.
+    pub const fn lease(&self) -> crate::support::ReadWriteLease {
         self.lease
     }
     /// A success reply.
@@ -590,7 +590,7 @@ pub fn decode_write_block(
 pub struct WriteBlockResponder {
     token: ::ballast_ipc::ReplyToken,
     badge: ::ballast_ipc::Badge,
-    lease: ::ballast_ipc::LeaseDescriptor,
+    lease: crate::support::ReadLease,
 }
 
 impl WriteBlockResponder {
@@ -598,9 +598,9 @@ impl WriteBlockResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-    /// The caller's lease, checked when the call arrived. A server that answers later
-    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
-    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+    /// The caller's lease, checked when the call arrived: a server that answers
+    /// later reaches its bytes again with `self.lease().bytes(sys)`.
+    pub const fn lease(&self) -> crate::support::ReadLease {
         self.lease
     }
     /// A success reply.
@@ -799,7 +799,7 @@ pub fn decode_tricky_names(
 pub struct TrickyNamesResponder {
     token: ::ballast_ipc::ReplyToken,
     badge: ::ballast_ipc::Badge,
-    lease: ::ballast_ipc::LeaseDescriptor,
+    lease: crate::support::ReadLease,
 }
 
 impl TrickyNamesResponder {
@@ -807,9 +807,9 @@ impl TrickyNamesResponder {
     pub const fn badge(&self) -> ::ballast_ipc::Badge {
         self.badge
     }
-    /// The caller's lease, checked when the call arrived. A server that answers later
-    /// reaches its bytes again with `sys.lease_bytes(self.badge(), &self.lease())`.
-    pub const fn lease(&self) -> ::ballast_ipc::LeaseDescriptor {
+    /// The caller's lease, checked when the call arrived: a server that answers
+    /// later reaches its bytes again with `self.lease().bytes(sys)`.
+    pub const fn lease(&self) -> crate::support::ReadLease {
         self.lease
     }
     /// A success reply.
@@ -1275,9 +1275,10 @@ impl SampleDeviceDeferredClient {
     }
 }
 
-/// A server of `SampleDevice`: [`dispatch`] calls one method per checked call. Ops with a lease
-/// get its checked bytes instead of `sys` (they are borrowed from it). Each method answers
-/// through its responder now (`Answer::Now`) or keeps it to answer later (`Answer::Deferred`).
+/// A server of `SampleDevice`: [`dispatch`] calls one method per checked call, with `sys`; an op's
+/// lease comes checked, its bytes reached through `sys`. Each method answers through its responder
+/// now (`Answer::Now`), keeps it to answer later (`Answer::Deferred`), or sends the answer itself
+/// to work on after it (`Answer::Sent`).
 pub trait SampleDeviceServer {
     /// An op with no arguments and no reply.
     fn reset(
@@ -1304,18 +1305,20 @@ pub trait SampleDeviceServer {
     /// Reads a block into a read-write lease.
     fn read_block(
         &mut self,
+        sys: &mut dyn ::ballast_ipc::Sys,
         badge: ::ballast_ipc::Badge,
         block: u64,
-        buffer: &mut [u8],
+        buffer: crate::support::ReadWriteLease,
         reply: ReadBlockResponder,
     ) -> crate::support::Answer;
     /// Writes a block from a read lease.
     fn write_block(
         &mut self,
+        sys: &mut dyn ::ballast_ipc::Sys,
         badge: ::ballast_ipc::Badge,
         block: u64,
         sync: bool,
-        data: &[u8],
+        data: crate::support::ReadLease,
         reply: WriteBlockResponder,
     ) -> crate::support::Answer;
     /// Arguments and a lease named like the generated code's locals: if any were shadowed, the
@@ -1323,6 +1326,7 @@ pub trait SampleDeviceServer {
     #[allow(clippy::too_many_arguments)]
     fn tricky_names(
         &mut self,
+        sys: &mut dyn ::ballast_ipc::Sys,
         badge: ::ballast_ipc::Badge,
         op: u8,
         body: u8,
@@ -1338,7 +1342,7 @@ pub trait SampleDeviceServer {
         endpoint: u8,
         permissions: u8,
         call: u8,
-        arg_token: &[u8],
+        arg_token: crate::support::ReadLease,
         reply: TrickyNamesResponder,
     ) -> crate::support::Answer;
     /// Enum arguments and an enum reply: an unknown value is refused as a bad argument, or as a
@@ -1452,18 +1456,16 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                 Ok(lease) => lease,
                 Err(error) => return reject(sys, reply, error),
             };
-            let bytes = match sys.lease_bytes(badge, &lease) {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
-                }
-            };
+            if sys.lease_bytes(badge, &lease).is_err() {
+                return reject(sys, reply, crate::support::ProtocolError::BadLease);
+            }
+            let lease = crate::support::ReadWriteLease::checked(badge, lease);
             let responder = ReadBlockResponder {
                 token: reply,
                 badge,
                 lease,
             };
-            let answer = server.read_block(badge, request.block, bytes, responder);
+            let answer = server.read_block(sys, badge, request.block, lease, responder);
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::WriteBlock => {
@@ -1487,19 +1489,17 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             let Some(arg_sync) = crate::support::bool_from_wire(request.sync) else {
                 return reject(sys, reply, crate::support::ProtocolError::BadArgument);
             };
-            let bytes = match sys.lease_bytes(badge, &lease) {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
-                }
-            };
+            if sys.lease_bytes(badge, &lease).is_err() {
+                return reject(sys, reply, crate::support::ProtocolError::BadLease);
+            }
+            let lease = crate::support::ReadLease::checked(badge, lease);
             let responder = WriteBlockResponder {
                 token: reply,
                 badge,
                 lease,
             };
             let answer = server
-                .write_block(badge, request.block, arg_sync, bytes, responder);
+                .write_block(sys, badge, request.block, arg_sync, lease, responder);
             crate::support::answer(sys, answer)
         }
         SampleDeviceOp::TrickyNames => {
@@ -1523,12 +1523,10 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             let Some(arg_token) = crate::support::bool_from_wire(request.token) else {
                 return reject(sys, reply, crate::support::ProtocolError::BadArgument);
             };
-            let bytes = match sys.lease_bytes(badge, &lease) {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    return reject(sys, reply, crate::support::ProtocolError::BadLease);
-                }
-            };
+            if sys.lease_bytes(badge, &lease).is_err() {
+                return reject(sys, reply, crate::support::ProtocolError::BadLease);
+            }
+            let lease = crate::support::ReadLease::checked(badge, lease);
             let responder = TrickyNamesResponder {
                 token: reply,
                 badge,
@@ -1536,6 +1534,7 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
             };
             let answer = server
                 .tricky_names(
+                    sys,
                     badge,
                     request.op,
                     request.body,
@@ -1551,7 +1550,7 @@ pub fn dispatch<S: SampleDeviceServer + ?Sized>(
                     request.endpoint,
                     request.permissions,
                     request.call,
-                    bytes,
+                    lease,
                     responder,
                 );
             crate::support::answer(sys, answer)

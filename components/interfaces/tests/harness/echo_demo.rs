@@ -4,7 +4,7 @@ use ballast_interfaces::echo::{
     EchoError, EchoReply, EchoResponder, EchoServer, FillResponder, ReleaseReply, ReleaseResponder,
     SumReply, SumResponder, WaitReply, WaitResponder,
 };
-use ballast_interfaces::support::Answer;
+use ballast_interfaces::support::{Answer, ReadLease, ReadWriteLease};
 use ballast_ipc::{Badge, Sys};
 
 /// `echo` refuses this value with `EchoError::Refused`.
@@ -36,19 +36,44 @@ impl EchoServer for EchoDemo {
         reply.ok(EchoReply { value, flag }).into()
     }
 
-    fn sum(&mut self, _badge: Badge, bytes: &[u8], reply: SumResponder) -> Answer {
+    fn sum(
+        &mut self,
+        sys: &mut dyn Sys,
+        _badge: Badge,
+        bytes: ReadLease,
+        reply: SumResponder,
+    ) -> Answer {
         self.handled += 1;
+        let Ok(bytes) = bytes.bytes(sys) else {
+            return reply.err(EchoError::Refused).into();
+        };
         let total = bytes.iter().map(|b| u64::from(*b)).sum();
         reply.ok(SumReply { total }).into()
     }
 
-    fn fill(&mut self, _badge: Badge, byte: u8, target: &mut [u8], reply: FillResponder) -> Answer {
+    fn fill(
+        &mut self,
+        sys: &mut dyn Sys,
+        _badge: Badge,
+        byte: u8,
+        target: ReadWriteLease,
+        reply: FillResponder,
+    ) -> Answer {
         self.handled += 1;
+        let Ok(target) = target.bytes(sys) else {
+            return reply.err(EchoError::Refused).into();
+        };
         target.fill(byte);
         reply.ok().into()
     }
 
-    fn wait(&mut self, badge: Badge, _note: &mut [u8], reply: WaitResponder) -> Answer {
+    fn wait(
+        &mut self,
+        _sys: &mut dyn Sys,
+        badge: Badge,
+        _note: ReadWriteLease,
+        reply: WaitResponder,
+    ) -> Answer {
         self.handled += 1;
         self.waiting.push((badge, reply));
         Answer::Deferred
@@ -62,7 +87,7 @@ impl EchoServer for EchoDemo {
             let ticket = self.next_ticket;
             // The lease stays lent while its caller waits: write the ticket there too. A lease
             // the runtime no longer honours is answered with an error instead.
-            let reply = match sys.lease_bytes(waiter.badge(), &waiter.lease()) {
+            let reply = match waiter.lease().bytes(sys) {
                 Ok(note) if note.len() >= 2 => {
                     note[..2].copy_from_slice(&ticket.to_ne_bytes());
                     waiter.ok(WaitReply { ticket })
