@@ -10,7 +10,7 @@ use ballast_interfaces::hypercall::{
     HypercallServer, MaximumReservationReply, MaximumReservationResponder, ReservationReply,
     ReservationResponder,
 };
-use ballast_interfaces::support::{Answer, Permissions};
+use ballast_interfaces::support::{Answer, Permissions, ReadWriteLease};
 use ballast_ipc::{Badge, Handler, IncomingCall, NotificationBits, Sys};
 use ballast_xen::{Completed, Gfn, Hypervisor};
 use heapless::Vec;
@@ -104,15 +104,17 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 {
     fn reservation(
         &mut self,
+        sys: &mut dyn Sys,
         badge: Badge,
         op: u8,
         extent_order: u8,
         mem_flags: u32,
         domid: u16,
-        frames: &mut [u8],
+        frames: ReadWriteLease,
         reply: ReservationResponder,
     ) -> Answer {
-        let list = match <[Gfn]>::mut_from_bytes(frames) {
+        let bytes = frames.bytes(sys).unwrap_or_default();
+        let list = match <[Gfn]>::mut_from_bytes(bytes) {
             Ok(list) if !list.is_empty() => list,
             _ => {
                 self.count_bad_frame_list();

@@ -6,7 +6,7 @@ use ballast_interfaces::balloon::{
     FreeUnpopulatedResponder,
 };
 use ballast_interfaces::runs::{self, WireRun};
-use ballast_interfaces::support::{Answer, Permissions};
+use ballast_interfaces::support::{Answer, Permissions, ReadLease, ReadWriteLease};
 use ballast_ipc::{Badge, Sys};
 use ballast_xen::Gfn;
 use heapless::Vec;
@@ -47,8 +47,9 @@ pub(super) fn answer_deferred(
 ) -> bool {
     let (reply, delivered) = match result {
         Ok(granted) => {
-            let written = sys
-                .lease_bytes(responder.badge(), &responder.lease())
+            let written = responder
+                .lease()
+                .bytes(sys)
                 .ok()
                 .and_then(|lease| runs::write(lease, wire(granted)));
             match written {
@@ -73,14 +74,20 @@ where
 {
     fn alloc_unpopulated(
         &mut self,
+        sys: &mut dyn Sys,
         badge: Badge,
         count: u64,
         max_gfn: u64,
-        lease: &mut [u8],
+        runs_lease: ReadWriteLease,
         reply: AllocUnpopulatedResponder,
     ) -> Answer {
+        let now = sys.now_ns();
         let Some(client) = self.client_of(badge) else {
             return reply.err(BalloonError::NotOwner).into();
+        };
+        // Dispatch checked the lease; the runtime honours it for the whole call.
+        let Ok(lease) = runs_lease.bytes(sys) else {
+            return reply.err(BalloonError::BadRuns).into();
         };
         let max_runs = runs::capacity(lease.len()).min(MAX_GRANT_RUNS);
         if max_runs == 0 {
@@ -94,7 +101,7 @@ where
         let mut granted = [FrameRun::default(); MAX_GRANT_RUNS];
         match self
             .core
-            .alloc_unpopulated(client, request, self.now_ns, &mut granted)
+            .alloc_unpopulated(client, request, now, &mut granted)
         {
             Ok(AllocOutcome::Granted { runs: n }) => {
                 match runs::write(lease, wire(&granted[..n])) {
@@ -107,16 +114,22 @@ where
                 }
             }
             Ok(AllocOutcome::Pending(ticket)) => {
-                self.kick = true;
-                match self.waiting.push(Waiting {
+                let waiting = Waiting {
                     ticket,
                     client,
                     responder: reply,
-                }) {
-                    Ok(()) => Answer::Deferred,
+                };
+                match self.waiting.push(waiting) {
+                    Ok(()) => {
+                        self.run_step(sys);
+                        Answer::Deferred
+                    }
                     // The core's queue and this table have the same capacity, so a ticket always
                     // finds a slot; should it not, the core times the ticket out unanswered.
-                    Err(waiting) => waiting.responder.err(BalloonError::QueueFull).into(),
+                    Err(waiting) => {
+                        let refused = waiting.responder.err(BalloonError::QueueFull);
+                        self.answer_then_step(sys, refused)
+                    }
                 }
             }
             Err(error) => reply.err(balloon_error(error)).into(),
@@ -125,13 +138,17 @@ where
 
     fn free_unpopulated(
         &mut self,
+        sys: &mut dyn Sys,
         badge: Badge,
         count: u32,
-        lease: &[u8],
+        run_list: ReadLease,
         reply: FreeUnpopulatedResponder,
     ) -> Answer {
         let Some(client) = self.client_of(badge) else {
             return reply.err(BalloonError::NotOwner).into();
+        };
+        let Ok(lease) = run_list.bytes(sys) else {
+            return reply.err(BalloonError::BadRuns).into();
         };
         let Some(wire_runs) = runs::read(lease, count as usize) else {
             return reply.err(BalloonError::BadRuns).into();
@@ -146,10 +163,7 @@ where
             }
         }
         match self.core.free_unpopulated(client, &given) {
-            Ok(_) => {
-                self.kick = true;
-                reply.ok().into()
-            }
+            Ok(_) => self.answer_then_step(sys, reply.ok()),
             Err(error) => reply.err(balloon_error(error)).into(),
         }
     }

@@ -24,7 +24,7 @@ where
 {
     fn set_target(
         &mut self,
-        _sys: &mut dyn Sys,
+        sys: &mut dyn Sys,
         _badge: Badge,
         pages: u64,
         reply: SetTargetResponder,
@@ -37,8 +37,7 @@ where
             return reply.err(BalloonControlError::TargetTooLow).into();
         };
         self.core.set_target(managed);
-        self.kick = true;
-        reply.ok().into()
+        self.answer_then_step(sys, reply.ok())
     }
 
     fn stats(&mut self, _sys: &mut dyn Sys, _badge: Badge, reply: StatsResponder) -> Answer {
@@ -66,7 +65,7 @@ where
 
     fn configure(
         &mut self,
-        _sys: &mut dyn Sys,
+        sys: &mut dyn Sys,
         _badge: Badge,
         schedule_delay_ms: u32,
         max_schedule_delay_ms: u32,
@@ -91,10 +90,7 @@ where
             max_retry_count,
         };
         match self.core.configure(policy, tunables) {
-            Ok(()) => {
-                self.kick = true;
-                reply.ok().into()
-            }
+            Ok(()) => self.answer_then_step(sys, reply.ok()),
             Err(_) => reply.err(BalloonControlError::Busy).into(),
         }
     }
@@ -103,17 +99,15 @@ where
         let mut port = self.port(sys);
         match self.core.reconcile(&mut port) {
             Ok(drift) => {
-                self.kick = true;
                 let stats = self.core.stats();
-                reply
-                    .ok(ReconcileReply {
-                        xen_current: stats
-                            .current_pages
-                            .saturating_add_signed(self.core.domain_offset()),
-                        drift: drift.unsigned_abs(),
-                        books_were_high: drift < 0,
-                    })
-                    .into()
+                let answer = reply.ok(ReconcileReply {
+                    xen_current: stats
+                        .current_pages
+                        .saturating_add_signed(self.core.domain_offset()),
+                    drift: drift.unsigned_abs(),
+                    books_were_high: drift < 0,
+                });
+                self.answer_then_step(sys, answer)
             }
             Err(_) => reply.err(BalloonControlError::XenUnavailable).into(),
         }

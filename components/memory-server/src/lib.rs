@@ -15,7 +15,7 @@ mod port;
 
 use ballast_interfaces::balloon::AllocUnpopulatedResponder;
 use ballast_interfaces::hypercall::HypercallClient;
-use ballast_interfaces::support::Permissions;
+use ballast_interfaces::support::{Answer, Permissions, ReplyMessage};
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::{
     Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys,
@@ -66,10 +66,6 @@ pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const
     scrubber: S,
     permissions: &'a P,
     waiting: Vec<Waiting, PENDING>,
-    /// The clock reading at the start of the current handler invocation.
-    now_ns: u64,
-    /// Run a worker step once the current call is answered.
-    kick: bool,
     /// The baseline against Xen's `current_reservation` has been taken.
     started: bool,
     last_state: BpState,
@@ -109,8 +105,6 @@ where
             scrubber,
             permissions,
             waiting: Vec::new(),
-            now_ns: 0,
-            kick: false,
             started: false,
             last_state: BpState::Done,
         }
@@ -143,6 +137,14 @@ where
             let mut port = self.port(sys);
             self.started = self.core.start(&mut port).is_ok();
         }
+    }
+
+    /// Answer the current call, then run a worker step: for calls that change the credit (a
+    /// target, a free, a deferred request, new tunables), answered before the step's work.
+    fn answer_then_step(&mut self, sys: &mut dyn Sys, reply: ReplyMessage) -> Answer {
+        reply.send(sys);
+        self.run_step(sys);
+        Answer::Sent
     }
 
     /// One bounded batch, then the replies it settled, then the next timer.
@@ -187,7 +189,6 @@ where
     P: Permissions,
 {
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
-        self.now_ns = sys.now_ns();
         self.ensure_started(sys);
         let interface =
             MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
@@ -199,13 +200,9 @@ where
             }
             _ => balloon::dispatch(self, sys, call, permissions),
         };
-        if core::mem::take(&mut self.kick) {
-            self.run_step(sys);
-        }
     }
 
     fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
-        self.now_ns = sys.now_ns();
         self.ensure_started(sys);
         if bits.contains(NotificationBits::TIMER) {
             self.run_step(sys);
@@ -213,7 +210,6 @@ where
     }
 
     fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
-        self.now_ns = sys.now_ns();
         let Some(client) = self.client_of(badge) else {
             return;
         };
