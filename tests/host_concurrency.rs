@@ -81,7 +81,7 @@ serves = ["Hypercall"]
 [components.memory]
 kind = "memory-server"
 serves = ["Balloon", "BalloonControl"]
-uses.Hypercall.ops = ["reservation", "current_reservation", "maximum_reservation"]
+uses.Hypercall.ops = ["decrease_reservation", "populate_physmap", "current_reservation", "maximum_reservation"]
 
 [components.toolstack]
 kind = "control-agent"

@@ -246,7 +246,7 @@ mod tests {
             [components.b]
             kind = "memory-server"
             serves = ["Balloon"]
-            uses.Hypercall.ops = ["reservation"]
+            uses.Hypercall.ops = ["decrease_reservation", "populate_physmap"]
             [components.c]
             kind = "driver-client"
             serves = ["Echo"]

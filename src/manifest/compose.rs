@@ -223,7 +223,7 @@ mod tests {
         [components.ms]
         kind = "memory-server"
         serves = ["BalloonControl", "Balloon"]
-        uses.Hypercall.ops = ["reservation"]
+        uses.Hypercall.ops = ["decrease_reservation", "populate_physmap"]
         [components.drv]
         kind = "driver-client"
         max_lent_frames = 8

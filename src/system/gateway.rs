@@ -2,10 +2,8 @@
 //! server may call what its grants name, on RAM and boot-extra frames minus the reserved ones),
 //! over the simulated domain's hypervisor.
 
-use ballast_hypercall::{
-    ops_of, ranges_without, CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy,
-};
-use ballast_interfaces::hypercall::{HypercallOp, INTERFACE_ID};
+use ballast_hypercall::{ranges_without, CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall::INTERFACE_ID;
 use ballast_ipc::Badge;
 use ballast_xen::Gfn;
 use ballast_xen_sim::SimHypervisor;
@@ -43,15 +41,9 @@ pub fn build(
         .ok_or_else(|| {
             SystemError("the memory server holds no capability to the gateway".into())
         })?;
-    let granted: Vec<OpSet> = (endpoint.grants.iter())
+    let ops: Vec<u16> = (endpoint.grants.iter())
         .filter(|grant| grant.interface == INTERFACE_ID)
-        .flat_map(|grant| grant.ops.iter())
-        .filter_map(|&op| HypercallOp::try_from(op).ok())
-        .map(ops_of)
-        .collect();
-    let ops: Vec<GatewayOp> = GatewayOp::ALL
-        .into_iter()
-        .filter(|op| granted.iter().any(|set| set.contains(*op)))
+        .flat_map(|grant| grant.ops.iter().copied())
         .collect();
 
     let memory = &composition.memory;
@@ -76,7 +68,7 @@ pub fn build(
         },
         &[CallerGrant {
             badge: Badge(endpoint.badge),
-            ops: OpSet::of(&ops),
+            ops: &ops,
             ranges: &ranges,
         }],
         &reserved,

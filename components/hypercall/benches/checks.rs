@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 
-use ballast_hypercall::{CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy};
+use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, DOMID_SELF};
 use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
@@ -30,7 +31,10 @@ fn gateway() -> Gateway<SimHypervisor, 1, 8, 512> {
         .collect();
     let grants = [CallerGrant {
         badge: SERVER,
-        ops: OpSet::of(&GatewayOp::ALL),
+        ops: &[
+            HypercallOp::DecreaseReservation as u16,
+            HypercallOp::PopulatePhysmap as u16,
+        ],
         ranges: &owned,
     }];
     let limits = Limits {
@@ -61,7 +65,14 @@ fn checks(c: &mut Criterion) {
     foreign[last] = Gfn(0);
     group.bench_function("decrease_not_owned", |b| {
         b.iter(|| {
-            black_box(gateway.reservation(SERVER, 1, 0, 0, DOMID_SELF, black_box(&mut foreign)))
+            black_box(gateway.reservation(
+                SERVER,
+                ReservationOp::Decrease,
+                0,
+                0,
+                DOMID_SELF,
+                black_box(&mut foreign),
+            ))
         })
     });
     for (name, ascending) in [("ascending", true), ("interleaved", false)] {
@@ -69,7 +80,14 @@ fn checks(c: &mut Criterion) {
         frames[last] = frames[0];
         group.bench_function(format!("populate_repeat_{name}"), |b| {
             b.iter(|| {
-                black_box(gateway.reservation(SERVER, 6, 0, 0, DOMID_SELF, black_box(&mut frames)))
+                black_box(gateway.reservation(
+                    SERVER,
+                    ReservationOp::Populate,
+                    0,
+                    0,
+                    DOMID_SELF,
+                    black_box(&mut frames),
+                ))
             })
         });
     }
@@ -90,7 +108,7 @@ fn round_trip(c: &mut Criterion) {
     let mut gateway = gateway();
     group.bench_function("through_gateway", |b| {
         b.iter(|| {
-            for op in [1, 6] {
+            for op in [ReservationOp::Decrease, ReservationOp::Populate] {
                 black_box(gateway.reservation(SERVER, op, 0, 0, DOMID_SELF, &mut frames)).ok();
             }
         })

@@ -5,7 +5,9 @@ use ballast_ipc::Badge;
 use ballast_xen::Completed;
 use heapless::Vec;
 
-use crate::{GatewayError, GatewayOp};
+use ballast_interfaces::hypercall::HypercallOp;
+
+use crate::GatewayError;
 
 /// Refusals, one count per [`GatewayError`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,11 +75,10 @@ impl Counters {
     }
 }
 
-/// Who a request was attributed to, once known: which op (if the op number was valid) and which
-/// caller (if the badge was in the table).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Who a request was attributed to: which op, and which caller (if the badge was in the table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Attribution {
-    pub(crate) op: Option<GatewayOp>,
+    pub(crate) op: HypercallOp,
     pub(crate) caller: Option<usize>,
 }
 
@@ -86,7 +87,7 @@ pub(crate) struct Attribution {
 #[derive(Clone, Debug)]
 pub struct GatewayCounters<const CALLERS: usize> {
     total: Counters,
-    ops: [Counters; GatewayOp::COUNT],
+    ops: [Counters; HypercallOp::ALL.len()],
     callers: Vec<(Badge, Counters), CALLERS>,
     protocol_rejections: u64,
     bad_frame_lists: u64,
@@ -97,7 +98,7 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
     pub(crate) fn new(badges: impl Iterator<Item = Badge>) -> GatewayCounters<CALLERS> {
         GatewayCounters {
             total: Counters::default(),
-            ops: [Counters::default(); GatewayOp::COUNT],
+            ops: [Counters::default(); HypercallOp::ALL.len()],
             callers: badges
                 .take(CALLERS)
                 .map(|badge| (badge, Counters::default()))
@@ -132,9 +133,8 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
         &self.total
     }
 
-    /// Requests for `op` (requests with an unknown op number count only in the total and the
-    /// caller's counters).
-    pub fn op(&self, op: GatewayOp) -> &Counters {
+    /// Requests for `op`.
+    pub fn op(&self, op: HypercallOp) -> &Counters {
         &self.ops[op.index()]
     }
 
@@ -148,9 +148,7 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
 
     fn each(&mut self, who: Attribution, mut update: impl FnMut(&mut Counters)) {
         update(&mut self.total);
-        if let Some(op) = who.op {
-            update(&mut self.ops[op.index()]);
-        }
+        update(&mut self.ops[who.op.index()]);
         if let Some((_, counters)) = who.caller.and_then(|index| self.callers.get_mut(index)) {
             update(counters);
         }
@@ -187,7 +185,7 @@ mod tests {
     fn each_event_lands_in_the_total_the_op_and_the_caller() {
         let mut counters = GatewayCounters::<2>::new([Badge(1), Badge(2)].into_iter());
         let known = Attribution {
-            op: Some(GatewayOp::Populate),
+            op: HypercallOp::PopulatePhysmap,
             caller: Some(1),
         };
         counters.call(known);
@@ -200,24 +198,19 @@ mod tests {
                 anomaly: None,
             },
         );
-        counters.call(Attribution {
-            op: None,
+        let stranger = Attribution {
+            op: HypercallOp::CurrentReservation,
             caller: None,
-        });
-        counters.rejection(
-            Attribution {
-                op: None,
-                caller: None,
-            },
-            GatewayError::UnknownCaller,
-        );
+        };
+        counters.call(stranger);
+        counters.rejection(stranger, GatewayError::UnknownCaller);
 
         assert_eq!(counters.total().calls, 2);
         assert_eq!(
             counters.total().rejections.get(GatewayError::UnknownCaller),
             1
         );
-        let populate = counters.op(GatewayOp::Populate);
+        let populate = counters.op(HypercallOp::PopulatePhysmap);
         assert_eq!((populate.calls, populate.hypercalls), (1, 1));
         assert_eq!(
             (populate.extents_requested, populate.extents_completed),
@@ -226,6 +219,8 @@ mod tests {
         assert_eq!(populate.short_completions, 1);
         assert_eq!(populate.rejections.total(), 0);
         assert_eq!(counters.caller(Badge(2)), Some(populate));
+        let current = counters.op(HypercallOp::CurrentReservation);
+        assert_eq!((current.calls, current.rejections.total()), (1, 1));
         assert_eq!(counters.caller(Badge(1)), Some(&Counters::default()));
         assert_eq!(counters.caller(Badge(3)), None);
     }
@@ -234,7 +229,7 @@ mod tests {
     fn anomalies_and_errnos_are_counted() {
         let mut counters = GatewayCounters::<1>::new([Badge(1)].into_iter());
         let who = Attribution {
-            op: Some(GatewayOp::Decrease),
+            op: HypercallOp::DecreaseReservation,
             caller: Some(0),
         };
         counters.reservation(
@@ -246,11 +241,11 @@ mod tests {
             },
         );
         counters.xen_error(Attribution {
-            op: Some(GatewayOp::Current),
+            op: HypercallOp::CurrentReservation,
             caller: Some(0),
         });
-        assert_eq!(counters.op(GatewayOp::Decrease).anomalies, 1);
-        assert_eq!(counters.op(GatewayOp::Current).xen_errors, 1);
+        assert_eq!(counters.op(HypercallOp::DecreaseReservation).anomalies, 1);
+        assert_eq!(counters.op(HypercallOp::CurrentReservation).xen_errors, 1);
         assert_eq!(
             counters
                 .caller(Badge(1))

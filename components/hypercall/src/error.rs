@@ -13,29 +13,26 @@ pub enum GatewayError {
     NotPermitted = 2,
     /// The domid is neither `DOMID_SELF` nor the guest's own configured id.
     ForeignDomain = 3,
-    /// The op number is not increase (0), decrease (1) or populate (6).
-    UnknownOp = 4,
     /// `mem_flags` asks for populate-on-demand or sets a bit Xen does not define.
-    BadFlags = 5,
+    BadFlags = 4,
     /// The extent order is above the configured maximum.
-    OrderTooLarge = 6,
+    OrderTooLarge = 5,
     /// The list holds more extents than one call may carry.
-    TooManyFrames = 7,
+    TooManyFrames = 6,
     /// A frame is not the first frame of an extent of the requested order.
-    Misaligned = 8,
+    Misaligned = 7,
     /// An extent does not lie wholly inside one range the caller owns.
-    NotOwned = 9,
+    NotOwned = 8,
     /// A populate list names the same extent twice (Xen would map it twice and leak a page).
-    DuplicateFrame = 10,
+    DuplicateFrame = 9,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 10] = [
+    pub const ALL: [GatewayError; 9] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
-        GatewayError::UnknownOp,
         GatewayError::BadFlags,
         GatewayError::OrderTooLarge,
         GatewayError::TooManyFrames,
@@ -99,6 +96,8 @@ pub enum PolicyError {
     OrderTooLarge = 6,
     /// The configured maximum frames per call is zero or above the gateway's `FRAMES` capacity.
     BadFramesPerCall = 7,
+    /// A grant names an op id the `Hypercall` interface does not have.
+    UnknownOp = 8,
 }
 
 #[cfg(test)]

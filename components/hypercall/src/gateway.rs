@@ -1,21 +1,45 @@
 //! The gateway itself: the only holder of the Hypervisor backend. Every request is checked against
 //! the policy table, in a fixed order, and reaches Xen only if every check passes.
 
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno};
 
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
-use crate::{GatewayError, GatewayOp, Policy, PolicyError, QueryError};
+use crate::{GatewayError, Policy, PolicyError, QueryError};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
 /// ranges each, and lists of at most `FRAMES` extents (the policy's per-call maximum must fit).
 #[derive(Debug)]
 pub struct Gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
-    hypervisor: H,
     policy: Policy<CALLERS, RANGES>,
+    backend: Backend<H, CALLERS, FRAMES>,
+}
+
+/// What a request changes: the hypervisor, the counters and the duplicate check's scratch. Kept
+/// apart from the policy so that dispatch can read the policy while the gateway serves a call.
+#[derive(Debug)]
+pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
+    hypervisor: H,
     counters: GatewayCounters<CALLERS>,
     scratch: [Gfn; FRAMES],
+}
+
+/// The gateway serving one request: the policy it reads, the backend it changes.
+#[derive(Debug)]
+pub(crate) struct Serving<'g, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
+    pub(crate) policy: &'g Policy<CALLERS, RANGES>,
+    pub(crate) backend: &'g mut Backend<H, CALLERS, FRAMES>,
+}
+
+/// The `Hypercall` op that is Xen operation `op`: each names its own capability.
+pub const fn op_of(op: ReservationOp) -> HypercallOp {
+    match op {
+        ReservationOp::Increase => HypercallOp::IncreaseReservation,
+        ReservationOp::Decrease => HypercallOp::DecreaseReservation,
+        ReservationOp::Populate => HypercallOp::PopulatePhysmap,
+    }
 }
 
 impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
@@ -29,19 +53,78 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         }
         let counters = GatewayCounters::new(policy.callers().iter().map(|caller| caller.badge()));
         Ok(Gateway {
-            hypervisor,
             policy,
-            counters,
-            scratch: [Gfn(0); FRAMES],
+            backend: Backend {
+                hypervisor,
+                counters,
+                scratch: [Gfn(0); FRAMES],
+            },
         })
     }
 
-    /// Run reservation `op` (0 increase, 1 decrease, 6 populate) for `caller` over `frames`, one
-    /// extent of `order` each.
+    /// The gateway serving one request, and the policy apart (for dispatch's permission check).
+    pub(crate) fn serving(
+        &mut self,
+    ) -> (
+        Serving<'_, H, CALLERS, RANGES, FRAMES>,
+        &Policy<CALLERS, RANGES>,
+    ) {
+        let serving = Serving {
+            policy: &self.policy,
+            backend: &mut self.backend,
+        };
+        (serving, &self.policy)
+    }
+
+    /// Run reservation `op` for `caller` over `frames`, one extent of `order` each: see
+    /// [`Serving::reservation`] for the checks.
+    pub fn reservation(
+        &mut self,
+        caller: Badge,
+        op: ReservationOp,
+        order: u8,
+        mem_flags: u32,
+        domid: u16,
+        frames: &mut [Gfn],
+    ) -> Result<Completed, GatewayError> {
+        self.serving()
+            .0
+            .reservation(caller, op, order, mem_flags, domid, frames)
+    }
+
+    /// `XENMEM_current_reservation` for `caller`: the guest's page count.
+    pub fn current_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
+        self.serving().0.current_reservation(caller)
+    }
+
+    /// `XENMEM_maximum_reservation` for `caller`: the guest's page limit.
+    pub fn maximum_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
+        self.serving().0.maximum_reservation(caller)
+    }
+
+    pub(crate) fn count_protocol_rejection(&mut self) {
+        self.backend.counters.protocol_rejection();
+    }
+
+    /// The gateway's counters.
+    pub fn counters(&self) -> &GatewayCounters<CALLERS> {
+        &self.backend.counters
+    }
+
+    /// The policy it enforces.
+    pub fn policy(&self) -> &Policy<CALLERS, RANGES> {
+        &self.policy
+    }
+}
+
+impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
+    Serving<'_, H, CALLERS, RANGES, FRAMES>
+{
+    /// Run reservation `op` for `caller` over `frames`, one extent of `order` each.
     ///
     /// Checked in this order, the first failure refusing the request before anything reaches
-    /// Xen: the caller is in the table and holds the capability for the op; `domid` is this guest;
-    /// the op is one of the three; `mem_flags` sets only address bits and node selection (see
+    /// Xen: the caller is in the table and holds the capability for the op (its `Hypercall` op);
+    /// `domid` is this guest; `mem_flags` sets only address bits and node selection (see
     /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
     /// most the configured length; every frame is aligned to its extent; every extent lies inside
     /// one range the caller owns; a populate list names no extent twice.
@@ -51,60 +134,63 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     ///
     /// An empty list completes 0 extents without a hypercall, as Xen would answer it. Otherwise
     /// Xen's answer is passed through exactly: a short count is Xen's failure report, not an error.
-    pub fn reservation(
+    pub(crate) fn reservation(
         &mut self,
         caller: Badge,
-        op: u8,
+        op: ReservationOp,
         order: u8,
         mem_flags: u32,
         domid: u16,
         frames: &mut [Gfn],
     ) -> Result<Completed, GatewayError> {
-        let decoded = ReservationOp::from_raw(u32::from(op));
         let known = self.policy.caller(caller).map(|(index, _)| index);
         let who = Attribution {
-            op: decoded.map(GatewayOp::of_reservation),
+            op: op_of(op),
             caller: known,
         };
-        self.counters.call(who);
-        let checked = self.check_reservation(known, decoded, order, mem_flags, domid, frames);
-        let (op, order) = match checked {
-            Ok(checked) => checked,
+        let counters = &mut self.backend.counters;
+        counters.call(who);
+        let checked = self.check_reservation(known, op, order, mem_flags, domid, frames);
+        let counters = &mut self.backend.counters;
+        let order = match checked {
+            Ok(order) => order,
             Err(reason) => {
-                self.counters.rejection(who, reason);
+                counters.rejection(who, reason);
                 return Err(reason);
             }
         };
         let completed = if frames.is_empty() {
             Completed::all(0)
         } else {
-            self.counters.hypercall(who);
-            self.hypervisor
+            counters.hypercall(who);
+            self.backend
+                .hypervisor
                 .reservation(op, order, MemFlags::from_raw(mem_flags), frames)
         };
-        self.counters.reservation(who, frames.len(), completed);
+        self.backend
+            .counters
+            .reservation(who, frames.len(), completed);
         Ok(completed)
     }
 
     fn check_reservation(
         &mut self,
         caller: Option<usize>,
-        op: Option<ReservationOp>,
+        op: ReservationOp,
         order: u8,
         mem_flags: u32,
         domid: u16,
         frames: &[Gfn],
-    ) -> Result<(ReservationOp, ExtentOrder), GatewayError> {
+    ) -> Result<ExtentOrder, GatewayError> {
         let entry = caller
             .and_then(|index| self.policy.callers().get(index))
             .ok_or(GatewayError::UnknownCaller)?;
-        if op.is_some_and(|op| !entry.may(GatewayOp::of_reservation(op))) {
+        if !entry.may(op_of(op)) {
             return Err(GatewayError::NotPermitted);
         }
         if !self.policy.is_self(domid) {
             return Err(GatewayError::ForeignDomain);
         }
-        let op = op.ok_or(GatewayError::UnknownOp)?;
         if !flags_allowed(mem_flags) {
             return Err(GatewayError::BadFlags);
         }
@@ -115,7 +201,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             return Err(GatewayError::TooManyFrames);
         }
         if op == ReservationOp::Increase {
-            return Ok((op, order));
+            return Ok(order);
         }
         if !all_aligned(frames, order) {
             return Err(GatewayError::Misaligned);
@@ -123,73 +209,68 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         if !all_owned(frames, order, entry) {
             return Err(GatewayError::NotOwned);
         }
-        if op == ReservationOp::Populate && has_repeat(frames, &mut self.scratch) {
+        if op == ReservationOp::Populate && has_repeat(frames, &mut self.backend.scratch) {
             return Err(GatewayError::DuplicateFrame);
         }
-        Ok((op, order))
+        Ok(order)
     }
 
     /// `XENMEM_current_reservation` for `caller`: the guest's page count.
-    pub fn current_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
-        self.query(caller, GatewayOp::Current, H::current_reservation)
+    pub(crate) fn current_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
+        self.query(
+            caller,
+            HypercallOp::CurrentReservation,
+            H::current_reservation,
+        )
     }
 
     /// `XENMEM_maximum_reservation` for `caller`: the guest's page limit.
-    pub fn maximum_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
-        self.query(caller, GatewayOp::Maximum, H::maximum_reservation)
+    pub(crate) fn maximum_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
+        self.query(
+            caller,
+            HypercallOp::MaximumReservation,
+            H::maximum_reservation,
+        )
     }
 
     fn query(
         &mut self,
         caller: Badge,
-        op: GatewayOp,
+        op: HypercallOp,
         ask: fn(&mut H) -> Result<u64, XenErrno>,
     ) -> Result<u64, QueryError> {
         let entry = self.policy.caller(caller);
         let who = Attribution {
-            op: Some(op),
+            op,
             caller: entry.map(|(index, _)| index),
         };
-        self.counters.call(who);
+        let counters = &mut self.backend.counters;
+        counters.call(who);
         let refusal = match entry {
             None => Some(GatewayError::UnknownCaller),
             Some((_, entry)) if !entry.may(op) => Some(GatewayError::NotPermitted),
             Some(_) => None,
         };
         if let Some(reason) = refusal {
-            self.counters.rejection(who, reason);
+            counters.rejection(who, reason);
             return Err(QueryError::Refused(reason));
         }
-        self.counters.hypercall(who);
-        ask(&mut self.hypervisor).map_err(|errno| {
-            self.counters.xen_error(who);
+        counters.hypercall(who);
+        ask(&mut self.backend.hypervisor).map_err(|errno| {
+            self.backend.counters.xen_error(who);
             QueryError::Xen(errno)
         })
     }
 
-    pub(crate) fn count_protocol_rejection(&mut self) {
-        self.counters.protocol_rejection();
-    }
-
     pub(crate) fn count_bad_frame_list(&mut self) {
-        self.counters.bad_frame_list();
-    }
-
-    /// The gateway's counters.
-    pub fn counters(&self) -> &GatewayCounters<CALLERS> {
-        &self.counters
-    }
-
-    /// The policy it enforces.
-    pub fn policy(&self) -> &Policy<CALLERS, RANGES> {
-        &self.policy
+        self.backend.counters.bad_frame_list();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CallerGrant, GfnRange, Limits, OpSet};
+    use crate::{CallerGrant, GfnRange, Limits};
     use ballast_xen::DOMID_SELF;
     use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
 
@@ -209,7 +290,7 @@ mod tests {
         let owned = [GfnRange::new(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
             badge: SERVER,
-            ops: OpSet::of(&GatewayOp::ALL),
+            ops: &[2, 3, 4, 5, 6],
             ranges: &owned,
         }];
         let limits = Limits {
@@ -232,13 +313,13 @@ mod tests {
         let (sim, hypervisor) = xen();
         let mut gateway = Gateway::<_, 1, 1, 8>::new(hypervisor, policy(8)).expect("fits");
         let mut frames: [Gfn; 9] = core::array::from_fn(|i| Gfn(0x800 + i as u64));
-        let decrease = ReservationOp::Decrease as u8;
+        let decrease = ReservationOp::Decrease;
         let refused = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames);
         assert_eq!(refused, Err(GatewayError::TooManyFrames));
         let done = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames[..8]);
         assert_eq!(done, Ok(Completed::all(8)));
         assert_eq!(
-            sim.counters(gateway.hypervisor.domain())
+            sim.counters(gateway.backend.hypervisor.domain())
                 .map(|c| c.decrease_calls),
             Some(1)
         );

@@ -1,8 +1,8 @@
 //! The hypercall gateway: the only component holding the Hypervisor backend (real Xen or xen-sim).
 //!
 //! It knows nothing of ballooning. It holds a policy table built from the manifest (per caller
-//! badge: the ops it may call and the frame ranges it owns; for everyone: the maximum extent order
-//! and frames per call) and refuses, with a typed error and without a hypercall, any request that
+//! badge: the `Hypercall` ops it may call, one per Xen operation, and the frame ranges it owns;
+//! for everyone: the maximum extent order and frames per call) and refuses, with a typed error and without a hypercall, any request that
 //! breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
 //! generated `Hypercall` interface and runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
@@ -12,15 +12,13 @@ mod checks;
 pub mod counters;
 pub mod error;
 pub mod gateway;
-pub mod ops;
 pub mod policy;
 pub mod range;
 pub mod server;
 
 pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{GatewayError, PolicyError, QueryError};
-pub use gateway::Gateway;
-pub use ops::{GatewayOp, OpSet};
+pub use gateway::{op_of, Gateway};
 pub use policy::{ranges_without, CallerGrant, CallerPolicy, Limits, Policy};
 pub use range::GfnRange;
-pub use server::{ops_of, wire_error, PolicyPermissions};
+pub use server::wire_error;

@@ -1,11 +1,18 @@
-//! The gateway's policy table, built from the manifest: per caller badge the ops it may call and
-//! the frame ranges it owns, plus the limits every request must respect.
+//! The gateway's policy table, built from the manifest: per caller badge the `Hypercall` ops it
+//! may call (the op ids the manifest grants, each op one Xen operation) and the frame ranges it
+//! owns, plus the limits every request must respect. The table is also the permission check the
+//! generated dispatch runs first.
 
+use ballast_interfaces::hypercall::{self, HypercallOp};
+use ballast_interfaces::support::Permissions;
 use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, DOMID_SELF};
 use heapless::Vec;
 
-use crate::{GatewayOp, GfnRange, OpSet, PolicyError};
+use crate::{GfnRange, PolicyError};
+
+/// How many ops the `Hypercall` interface has: a caller holds at most all of them.
+const OPS: usize = HypercallOp::ALL.len();
 
 /// Limits that apply to every caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,8 +30,8 @@ pub struct Limits {
 pub struct CallerGrant<'a> {
     /// The badge on the caller's capability to the gateway.
     pub badge: Badge,
-    /// The ops it may call.
-    pub ops: OpSet,
+    /// The ids of the `Hypercall` ops it may call, as the manifest grants them.
+    pub ops: &'a [u16],
     /// The frames it owns: reservation lists may name only extents wholly inside one of these.
     pub ranges: &'a [GfnRange],
 }
@@ -33,7 +40,7 @@ pub struct CallerGrant<'a> {
 #[derive(Clone, Debug)]
 pub struct CallerPolicy<const RANGES: usize> {
     badge: Badge,
-    ops: OpSet,
+    ops: Vec<HypercallOp, OPS>,
     ranges: Vec<GfnRange, RANGES>,
 }
 
@@ -43,14 +50,14 @@ impl<const RANGES: usize> CallerPolicy<RANGES> {
         self.badge
     }
 
-    /// The ops the caller may call.
-    pub fn ops(&self) -> OpSet {
-        self.ops
+    /// The ops the caller may call, each once, in grant order.
+    pub fn ops(&self) -> &[HypercallOp] {
+        &self.ops
     }
 
     /// Whether the caller may call `op`.
-    pub fn may(&self, op: GatewayOp) -> bool {
-        self.ops.contains(op)
+    pub fn may(&self, op: HypercallOp) -> bool {
+        self.ops.contains(&op)
     }
 
     /// The caller's ranges, sorted by start.
@@ -181,9 +188,17 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
             }
             ranges.push(range).map_err(|_| PolicyError::TooManyRanges)?;
         }
+        let mut ops: Vec<HypercallOp, OPS> = Vec::new();
+        for &id in grant.ops {
+            let op = HypercallOp::try_from(id).map_err(|_| PolicyError::UnknownOp)?;
+            if !ops.contains(&op) {
+                // At most every op once: the capacity holds them all.
+                ops.push(op).map_err(|_| PolicyError::UnknownOp)?;
+            }
+        }
         Ok(CallerPolicy {
             badge: grant.badge,
-            ops: grant.ops,
+            ops,
             ranges,
         })
     }
@@ -217,6 +232,16 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
     }
 }
 
+/// Who may call which op: a caller in the table, an op of the `Hypercall` interface it was
+/// granted. The gateway checks the same again on every request.
+impl<const CALLERS: usize, const RANGES: usize> Permissions for Policy<CALLERS, RANGES> {
+    fn allows(&self, badge: Badge, interface: u16, op: u16) -> bool {
+        interface == hypercall::INTERFACE_ID
+            && HypercallOp::try_from(op)
+                .is_ok_and(|op| self.caller(badge).is_some_and(|(_, caller)| caller.may(op)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +263,7 @@ mod tests {
         max_frames_per_call: 512,
         own_domid: Some(3),
     };
-    const ALL_OPS: OpSet = OpSet::of(&GatewayOp::ALL);
+    const ALL_OPS: &[u16] = &[2, 3, 4, 5, 6];
 
     #[test]
     fn a_caller_owns_exactly_the_extents_inside_its_ranges() {
@@ -260,6 +285,59 @@ mod tests {
         assert!(!caller.owns_extent(Gfn(0x4400), ExtentOrder::PAGE));
         assert!(!caller.owns_extent(Gfn(0x3000), ExtentOrder::PAGE));
         assert!(policy.caller(Badge(8)).is_none());
+    }
+
+    #[test]
+    fn a_caller_may_call_exactly_the_op_ids_granted() {
+        let populate = HypercallOp::PopulatePhysmap as u16;
+        let current = HypercallOp::CurrentReservation as u16;
+        let grants = [
+            CallerGrant {
+                badge: Badge(1),
+                ops: &[populate, current, populate],
+                ranges: &[],
+            },
+            CallerGrant {
+                badge: Badge(2),
+                ops: &[],
+                ranges: &[],
+            },
+        ];
+        let policy = Policy::<2, 1>::new(LIMITS, &grants, &[]).expect("valid policy");
+        let (_, caller) = policy.caller(Badge(1)).expect("known");
+        assert_eq!(
+            caller.ops(),
+            &[
+                HypercallOp::PopulatePhysmap,
+                HypercallOp::CurrentReservation
+            ],
+            "each op once"
+        );
+        let id = hypercall::INTERFACE_ID;
+        for op in HypercallOp::ALL {
+            let granted = matches!(
+                op,
+                HypercallOp::PopulatePhysmap | HypercallOp::CurrentReservation
+            );
+            assert_eq!(caller.may(op), granted, "{op:?}");
+            assert_eq!(policy.allows(Badge(1), id, op as u16), granted, "{op:?}");
+            assert!(!policy.allows(Badge(2), id, op as u16), "{op:?}");
+            assert!(!policy.allows(Badge(3), id, op as u16), "{op:?}");
+        }
+        assert!(
+            !policy.allows(Badge(1), id + 1, populate),
+            "another interface"
+        );
+        assert!(!policy.allows(Badge(1), id, 1), "the retired op id");
+        let unknown = [CallerGrant {
+            badge: Badge(1),
+            ops: &[1],
+            ranges: &[],
+        }];
+        assert_eq!(
+            Policy::<1, 1>::new(LIMITS, &unknown, &[]).map(|_| ()),
+            Err(PolicyError::UnknownOp)
+        );
     }
 
     #[test]

@@ -10,19 +10,29 @@ mod support;
 
 use ballast_hypercall::GatewayError;
 use ballast_interfaces::hypercall::{
-    CurrentReservationReplyBody, HypercallError, HypercallOp, ReservationReply,
-    ReservationReplyBody, ReservationRequest, INTERFACE_ID, VERSION,
+    self, CurrentReservationReplyBody, DecreaseReservationReply, DecreaseReservationReplyBody,
+    HypercallError, INTERFACE_ID, VERSION,
 };
-use ballast_interfaces::support::{ProtocolError, STATUS_OK};
+use ballast_interfaces::support::{Message, ProtocolError, STATUS_OK};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{
     ComponentId, ComponentKind, CompositionBuilder, EndpointId, LeaseDescriptor, LeaseId,
     MessageHeader,
 };
-use ballast_xen::DOMID_SELF;
+use ballast_xen::mem_flags::XENMEMF_POPULATE_ON_DEMAND;
+use ballast_xen::{ReservationOp, DOMID_SELF};
 use ballast_xen_sim::{DomId, XenSim};
 use support::*;
 use zerocopy::{FromBytes, IntoBytes};
+
+/// The reservation op's request: one `Hypercall` op per Xen operation.
+fn request(op: ReservationOp, order: u8, flags: u32, domid: u16) -> Message {
+    match op {
+        ReservationOp::Increase => hypercall::encode_increase_reservation(flags, domid, order),
+        ReservationOp::Decrease => hypercall::encode_decrease_reservation(flags, domid, order),
+        ReservationOp::Populate => hypercall::encode_populate_physmap(flags, domid, order),
+    }
+}
 
 const LIST: LeaseId = LeaseId(1);
 const LIST_BYTES: u32 = 8192;
@@ -65,16 +75,6 @@ fn system() -> System {
     }
 }
 
-fn message(op: HypercallOp, body: &[u8]) -> Vec<u8> {
-    let header = MessageHeader {
-        interface: INTERFACE_ID,
-        op_or_status: op as u16,
-        version: VERSION,
-        body_len: body.len() as u16,
-    };
-    [header.as_bytes(), body].concat()
-}
-
 fn lease(len: u32) -> LeaseDescriptor {
     LeaseDescriptor {
         region: LIST.0,
@@ -96,8 +96,7 @@ impl System {
         let region = self.runtime.region(LIST).expect("the list region");
         region[..frames.len() * 8].copy_from_slice(frames.as_bytes());
         let (op, order, flags, domid) = args;
-        let request = ReservationRequest::new(op, order, flags, domid);
-        let message = message(HypercallOp::Reservation, request.as_bytes());
+        let message = request(op, order, flags, domid);
         self.call(caller, &message, Some(lease(frames.len() as u32 * 8)))
     }
 
@@ -133,9 +132,10 @@ impl System {
     }
 }
 
-fn completed(status: u16, body: &[u8]) -> ReservationReply {
+/// The three reservation ops share one reply layout.
+fn completed(status: u16, body: &[u8]) -> DecreaseReservationReply {
     assert_eq!(status, STATUS_OK);
-    ReservationReplyBody::read_from_bytes(body)
+    DecreaseReservationReplyBody::read_from_bytes(body)
         .expect("a reply body")
         .decode()
         .expect("valid")
@@ -217,7 +217,11 @@ fn a_refusal_travels_as_the_interface_error_and_xen_sees_nothing() {
             &[0x1100],
             HypercallError::Misaligned,
         ),
-        ((3, 0, 0, DOMID_SELF), &[0x1000], HypercallError::BadOp),
+        (
+            (DECREASE, 0, XENMEMF_POPULATE_ON_DEMAND, DOMID_SELF),
+            &[0x1000],
+            HypercallError::BadOp,
+        ),
         (
             (POPULATE, 0, 0, DOMID_SELF),
             &[LENDING.start, LENDING.start],
@@ -248,8 +252,7 @@ fn a_refusal_travels_as_the_interface_error_and_xen_sees_nothing() {
 fn a_lease_that_is_not_a_frame_list_is_refused() {
     let mut system = system();
     let before = system.sim.counters(system.dom);
-    let request = ReservationRequest::new(DECREASE, 0, 0, DOMID_SELF);
-    let message = message(HypercallOp::Reservation, request.as_bytes());
+    let message = request(DECREASE, 0, 0, DOMID_SELF);
     for len in [0, 12, 7] {
         let (status, _) = system.call(system.server, &message, Some(lease(len)));
         assert_eq!(status, HypercallError::BadFrameList as u16, "{len} bytes");
@@ -263,24 +266,29 @@ fn a_lease_that_is_not_a_frame_list_is_refused() {
 fn dispatch_refuses_callers_without_the_interface_capability_and_malformed_calls() {
     let mut system = system();
     let before = system.sim.counters(system.dom);
-    let request = ReservationRequest::new(DECREASE, 0, 0, DOMID_SELF);
-    let reservation = message(HypercallOp::Reservation, request.as_bytes());
-    let (status, _) = system.call(system.driver, &reservation, None);
-    assert_eq!(status, ProtocolError::PermissionDenied.status());
-    let maximum = message(HypercallOp::MaximumReservation, &[]);
+    for op in [INCREASE, DECREASE, POPULATE] {
+        let (status, _) = system.call(system.driver, &request(op, 0, 0, DOMID_SELF), None);
+        assert_eq!(status, ProtocolError::PermissionDenied.status(), "{op:?}");
+    }
+    let maximum = hypercall::encode_maximum_reservation();
     let (status, _) = system.call(system.driver, &maximum, None);
     assert_eq!(status, ProtocolError::PermissionDenied.status());
-    let (status, _) = system.call(system.server, &reservation, None);
+    let decrease = request(DECREASE, 0, 0, DOMID_SELF);
+    let (status, _) = system.call(system.server, &decrease, None);
     assert_eq!(status, ProtocolError::MissingLease.status());
+    let mut retired = decrease.to_vec();
+    retired[2..4].copy_from_slice(&1u16.to_ne_bytes());
+    let (status, _) = system.call(system.server, &retired, Some(lease(8)));
+    assert_eq!(status, ProtocolError::UnknownOp.status(), "op 1 is retired");
     assert_eq!(system.sim.counters(system.dom), before);
-    assert_eq!(system.counters().protocol_rejections(), 3);
+    assert_eq!(system.counters().protocol_rejections(), 6);
 }
 
 #[test]
 fn queries_over_ipc_answer_xens_count_or_its_errno() {
     let mut system = system();
     let tot = system.sim.tot_pages(system.dom).expect("exists");
-    let query = message(HypercallOp::CurrentReservation, &[]);
+    let query = hypercall::encode_current_reservation();
     let (status, body) = system.call(system.driver, &query, None);
     assert_eq!(status, STATUS_OK);
     assert_eq!(

@@ -3,7 +3,8 @@
 
 mod support;
 
-use ballast_hypercall::{GatewayError, GatewayOp, QueryError};
+use ballast_hypercall::{GatewayError, QueryError};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_xen::{Completed, Gfn, XenErrno, DOMID_SELF};
 use ballast_xen_sim::Fault;
 use support::*;
@@ -72,7 +73,7 @@ fn a_short_decrease_is_passed_through_as_xen_answered_it() {
         Some(true),
         "Xen stopped at the hole"
     );
-    let decrease = rig.gateway.counters().op(GatewayOp::Decrease);
+    let decrease = rig.gateway.counters().op(HypercallOp::DecreaseReservation);
     assert_eq!(
         (
             decrease.extents_requested,
@@ -259,7 +260,7 @@ fn queries_answer_what_xen_knows_and_surface_its_errno() {
         rig.gateway.current_reservation(SERVER),
         Err(QueryError::Xen(XenErrno::ESRCH))
     );
-    let current = rig.gateway.counters().op(GatewayOp::Current);
+    let current = rig.gateway.counters().op(HypercallOp::CurrentReservation);
     assert_eq!(
         (current.calls, current.hypercalls, current.xen_errors),
         (4, 3, 1)
@@ -289,8 +290,8 @@ fn the_gateways_counters_agree_with_xens() {
     );
     let xen = rig.sim.counters(rig.dom).expect("exists");
     let counters = rig.gateway.counters();
-    let decrease = counters.op(GatewayOp::Decrease);
-    let populate = counters.op(GatewayOp::Populate);
+    let decrease = counters.op(HypercallOp::DecreaseReservation);
+    let populate = counters.op(HypercallOp::PopulatePhysmap);
     assert_eq!(decrease.hypercalls, xen.decrease_calls);
     assert_eq!(decrease.extents_completed, xen.extents_decreased);
     assert_eq!(populate.hypercalls, xen.populate_calls);

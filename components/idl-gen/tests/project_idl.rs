@@ -28,8 +28,23 @@ fn project_interfaces_load_with_their_ids_and_capabilities() {
     );
 
     let hypercall = &interfaces[3];
-    let reservation = &hypercall.ops[0];
-    assert_eq!(reservation.name, "reservation");
-    let arg_names: Vec<&str> = reservation.args.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(arg_names, ["op", "extent_order", "mem_flags", "domid"]);
+    let ops: Vec<(&str, u16, &str)> = hypercall
+        .ops
+        .iter()
+        .map(|op| (op.name.as_str(), op.id, op.capability.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("current_reservation", 2, "xen.current_reservation"),
+            ("maximum_reservation", 3, "xen.maximum_reservation"),
+            ("increase_reservation", 4, "xen.increase_reservation"),
+            ("decrease_reservation", 5, "xen.decrease_reservation"),
+            ("populate_physmap", 6, "xen.populate_physmap"),
+        ],
+        "one op per Xen operation, each its own capability"
+    );
+    let decrease = &hypercall.ops[3];
+    let arg_names: Vec<&str> = decrease.args.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(arg_names, ["mem_flags", "domid", "extent_order"]);
 }

@@ -18,14 +18,13 @@ fn ids_and_capabilities_follow_the_idl() {
         "balloon.free"
     );
     assert_eq!(balloon_control::BalloonControlOp::Configure as u16, 3);
-    assert_eq!(
-        hypercall::HypercallOp::Reservation.capability(),
-        "xen.reservation"
-    );
-    assert_eq!(
-        hypercall::HypercallOp::MaximumReservation.name(),
-        "maximum_reservation"
-    );
+    assert_eq!(hypercall::VERSION, 2);
+    for op in hypercall::HypercallOp::ALL {
+        assert_eq!(op.capability(), format!("xen.{}", op.name()), "{op:?}");
+        assert_eq!(hypercall::HypercallOp::ALL[op.index()], op);
+    }
+    assert_eq!(hypercall::HypercallOp::PopulatePhysmap as u16, 6);
+    assert_eq!(hypercall::HypercallOp::try_from(1), Err(1), "retired");
 }
 
 #[test]
@@ -73,19 +72,18 @@ fn stats_reply_round_trips_every_field() {
 
 #[test]
 fn reservation_messages_keep_their_layout() {
-    let request = hypercall::ReservationRequest::new(1, 9, 0x20, 0x7ff0);
+    let request = hypercall::DecreaseReservationRequest::new(0x20, 0x7ff0, 9);
     let bytes = request.as_bytes();
-    assert_eq!(bytes.len(), 12);
-    assert_eq!(&bytes[..2], &[1, 9]);
-    assert_eq!(&bytes[2..4], &[0, 0], "explicit padding");
-    assert_eq!(&bytes[4..8], &0x20u32.to_ne_bytes());
-    assert_eq!(&bytes[8..10], &0x7ff0u16.to_ne_bytes());
-    let reply = hypercall::ReservationReply {
+    assert_eq!(bytes.len(), 8, "widest first: no padding but the tail");
+    assert_eq!(&bytes[..4], &0x20u32.to_ne_bytes());
+    assert_eq!(&bytes[4..6], &0x7ff0u16.to_ne_bytes());
+    assert_eq!(&bytes[6..], &[9, 0]);
+    let reply = hypercall::PopulatePhysmapReply {
         completed: 3,
         anomaly: u64::MAX,
         has_anomaly: true,
     };
-    let body = hypercall::ReservationReplyBody::new(&reply);
+    let body = hypercall::PopulatePhysmapReplyBody::new(&reply);
     assert_eq!(body.as_bytes().len(), 24);
     assert_eq!(body.decode(), Some(reply));
 }

@@ -5,8 +5,8 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy};
-use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
+use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall::{HypercallClient, HypercallError, HypercallOp};
 use ballast_interfaces::support::CallError;
 use ballast_ipc::static_rt::{Clock, StaticRuntime};
 use ballast_ipc::{
@@ -14,10 +14,18 @@ use ballast_ipc::{
     Handler, IncomingCall, LeaseDescriptor, LeaseId, NotificationBits, RegionGrant, RegionSpec,
     Sys, Tables,
 };
-use ballast_xen::{Gfn, ReservationOp, DOMID_SELF};
+use ballast_xen::{Gfn, DOMID_SELF};
 use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
 use zerocopy::IntoBytes;
 
+/// Every `Hypercall` op: the ballooner here may call them all.
+const ALL_OPS: [u16; 5] = [
+    HypercallOp::CurrentReservation as u16,
+    HypercallOp::MaximumReservation as u16,
+    HypercallOp::IncreaseReservation as u16,
+    HypercallOp::DecreaseReservation as u16,
+    HypercallOp::PopulatePhysmap as u16,
+];
 const DRIVER: ComponentId = ComponentId(0);
 const BALLOONER: ComponentId = ComponentId(1);
 const GATEWAY: ComponentId = ComponentId(2);
@@ -133,8 +141,7 @@ impl Handler for Ballooner {
             reserved: 0,
         };
         let gateway = HypercallClient::new(EndpointId(0));
-        let decrease = ReservationOp::Decrease as u8;
-        match gateway.reservation(sys, decrease, 0, 0, DOMID_SELF, lease) {
+        match gateway.decrease_reservation(sys, 0, DOMID_SELF, 0, lease) {
             Ok(reply) => sys.reply(call.reply, &reply.completed.to_le_bytes()),
             Err(CallError::Interface(error)) => {
                 let status = (error as u16).to_le_bytes();
@@ -157,12 +164,12 @@ fn gateway(sim: &XenSim) -> (SimGateway, ballast_xen_sim::DomId) {
     let grants = [
         CallerGrant {
             badge: BALLOONER_BADGE,
-            ops: OpSet::of(&GatewayOp::ALL),
+            ops: &ALL_OPS,
             ranges: &owned,
         },
         CallerGrant {
             badge: DRIVER_BADGE,
-            ops: OpSet::of(&[GatewayOp::Current]),
+            ops: &[HypercallOp::CurrentReservation as u16],
             ranges: &[],
         },
     ];
@@ -235,7 +242,7 @@ fn a_handler_balloons_through_the_gateway_inline_and_the_driver_queries_with_the
             len: frames.as_bytes().len() as u32,
             reserved: 0,
         };
-        stubs.reservation(&mut driver, 1, 0, 0, DOMID_SELF, lease)
+        stubs.decrease_reservation(&mut driver, 0, DOMID_SELF, 0, lease)
     };
     assert!(
         matches!(

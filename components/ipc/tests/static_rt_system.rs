@@ -6,9 +6,10 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy};
+use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
 use ballast_interfaces::balloon;
 use ballast_interfaces::balloon_control::{self, BalloonControlClient};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_interfaces::support::Permissions;
 use ballast_ipc::static_rt::{Clock, StaticRuntime};
 use ballast_ipc::{
@@ -21,8 +22,16 @@ use ballast_memory_server_core::{
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::FromBytes;
 
+/// Every `Hypercall` op: the ballooner here may call them all.
+const ALL_OPS: [u16; 5] = [
+    HypercallOp::CurrentReservation as u16,
+    HypercallOp::MaximumReservation as u16,
+    HypercallOp::IncreaseReservation as u16,
+    HypercallOp::DecreaseReservation as u16,
+    HypercallOp::PopulatePhysmap as u16,
+];
 const CLIENT: ComponentId = ComponentId(0);
 const CONTROL: ComponentId = ComponentId(1);
 const MEMORY: ComponentId = ComponentId(2);
@@ -148,7 +157,7 @@ fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
     let image = [GfnRange::new(Gfn(IMAGE.0), IMAGE.1 - IMAGE.0).expect("valid")];
     let grant = CallerGrant {
         badge: MEMORY_BADGE,
-        ops: OpSet::of(&GatewayOp::ALL),
+        ops: &ALL_OPS,
         ranges: &owned,
     };
     let limits = Limits {
@@ -160,16 +169,9 @@ fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
     Gateway::new(sim.hypervisor(dom), policy).expect("fits")
 }
 
-/// An `alloc_unpopulated` request as the generated stub would send it.
+/// An `alloc_unpopulated` request as the generated stub sends it.
 fn alloc_request(count: u64, max_gfn: u64) -> Vec<u8> {
-    let body = balloon::AllocUnpopulatedRequest::new(count, max_gfn);
-    let header = MessageHeader {
-        interface: balloon::INTERFACE_ID,
-        op_or_status: balloon::BalloonOp::AllocUnpopulated as u16,
-        version: balloon::VERSION,
-        body_len: core::mem::size_of_val(&body) as u16,
-    };
-    [header.as_bytes(), body.as_bytes()].concat()
+    balloon::encode_alloc_unpopulated(count, max_gfn).to_vec()
 }
 
 fn runs_lease(len: u32, writable: bool) -> LeaseDescriptor {

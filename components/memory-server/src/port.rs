@@ -67,35 +67,39 @@ impl ReservationPort for GatewayPort<'_> {
             len: bytes.len() as u32,
             reserved: 0,
         };
-        let reply = self
-            .gateway
-            .reservation(
-                self.sys,
-                op as u8,
-                order.get(),
-                flags.raw(),
-                DOMID_SELF,
-                lease,
-            )
-            .map_err(port_error)?;
+        let (flags, order) = (flags.raw(), order.get());
+        // One `Hypercall` op per Xen operation; the three share one reply layout.
+        let reply = match op {
+            ReservationOp::Increase => self
+                .gateway
+                .increase_reservation(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+            ReservationOp::Decrease => self
+                .gateway
+                .decrease_reservation(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+            ReservationOp::Populate => self
+                .gateway
+                .populate_physmap(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+        };
+        let (completed, anomaly, has_anomaly) = reply.map_err(port_error)?;
         // Xen writes frame numbers back for increase_reservation: keep the list in step.
         if let Some(region) = self.sys.own_region(self.frame_list) {
             bytes.copy_from_slice(&region[..bytes.len()]);
         }
         let requested = frames.len();
-        Ok(
-            match (reply.has_anomaly, usize::try_from(reply.completed)) {
-                (true, _) => Completed::from_raw(reply.anomaly as i64, requested),
-                (false, Ok(done)) if done <= requested => Completed {
-                    extents: done,
-                    anomaly: None,
-                },
-                (false, _) => Completed {
-                    extents: 0,
-                    anomaly: Some(reply.completed as i64),
-                },
+        Ok(match (has_anomaly, usize::try_from(completed)) {
+            (true, _) => Completed::from_raw(anomaly as i64, requested),
+            (false, Ok(done)) if done <= requested => Completed {
+                extents: done,
+                anomaly: None,
             },
-        )
+            (false, _) => Completed {
+                extents: 0,
+                anomaly: Some(completed as i64),
+            },
+        })
     }
 
     fn current_reservation(&mut self) -> Result<u64, PortError> {

@@ -5,10 +5,8 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{
-    ops_of, ranges_without, CallerGrant, Gateway, GatewayOp, GfnRange, Limits, OpSet, Policy,
-};
-use ballast_interfaces::hypercall::{self, HypercallOp};
+use ballast_hypercall::{ranges_without, CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall;
 use ballast_ipc::static_rt::StaticRuntime;
 use ballast_ipc::{Badge, ComponentId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
@@ -182,20 +180,13 @@ pub fn gateway<R: RawHypercall>(
     client: Badge,
     owned: &[FrameRange],
 ) -> Result<ImageGateway<R>, SetupError> {
-    let granted = GRANTS
+    // The caller's permission is the set of `Hypercall` op ids its grant names.
+    let granted: &[u16] = GRANTS
         .iter()
-        .filter(|g| {
+        .find(|g| {
             g.server == gateway.0 && g.badge == client.0 && g.interface == hypercall::INTERFACE_ID
         })
-        .flat_map(|g| g.ops.iter())
-        .filter_map(|&op| HypercallOp::try_from(op).ok())
-        .fold(OpSet::of(&[]), |set, op| {
-            let covered = ops_of(op);
-            GatewayOp::ALL
-                .into_iter()
-                .filter(|&op| covered.contains(op))
-                .fold(set, OpSet::with)
-        });
+        .map_or(&[], |g| g.ops);
     let boot_extra = BOOT_EXTRA
         .iter()
         .filter_map(|&(start, end)| gfn_range(start, end.saturating_sub(start)));

@@ -4,11 +4,10 @@
 
 use std::ops::Range;
 
-use ballast_hypercall::{
-    CallerGrant, Gateway, GatewayError, GatewayOp, GfnRange, Limits, OpSet, Policy,
-};
+use ballast_hypercall::{CallerGrant, Gateway, GatewayError, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
-use ballast_xen::Gfn;
+use ballast_xen::{Gfn, ReservationOp};
 use ballast_xen_sim::{Counters, DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
 
 /// The memory server: may run every op over the frames it owns.
@@ -30,7 +29,7 @@ pub const HEADROOM: u64 = 0x400;
 pub const MAX_FRAMES: usize = 512;
 
 /// A reservation's arguments besides the caller and the list: `(op, order, mem_flags, domid)`.
-pub type Args = (u8, u8, u32, u16);
+pub type Args = (ReservationOp, u8, u32, u16);
 
 /// The gateway the rig builds.
 pub type SimGateway = Gateway<SimHypervisor, 4, 4, MAX_FRAMES>;
@@ -73,12 +72,12 @@ impl Rig {
         let grants = [
             CallerGrant {
                 badge: SERVER,
-                ops: OpSet::of(&GatewayOp::ALL),
+                ops: &SERVER_OPS,
                 ranges: &owned,
             },
             CallerGrant {
                 badge: DRIVER,
-                ops: OpSet::of(&[GatewayOp::Current]),
+                ops: &[HypercallOp::CurrentReservation as u16],
                 ranges: &[],
             },
         ];
@@ -138,7 +137,7 @@ impl Rig {
         assert_eq!(
             answer,
             Err(expected),
-            "op {op} order {order} flags {mem_flags:#x} domid {domid:#x} {frames:x?}"
+            "op {op:?} order {order} flags {mem_flags:#x} domid {domid:#x} {frames:x?}"
         );
         assert_eq!(
             self.xen_view(),
@@ -159,8 +158,17 @@ impl Rig {
 }
 
 /// `XENMEM_increase_reservation`.
-pub const INCREASE: u8 = 0;
+pub const INCREASE: ReservationOp = ReservationOp::Increase;
 /// `XENMEM_decrease_reservation`.
-pub const DECREASE: u8 = 1;
+pub const DECREASE: ReservationOp = ReservationOp::Decrease;
 /// `XENMEM_populate_physmap`.
-pub const POPULATE: u8 = 6;
+pub const POPULATE: ReservationOp = ReservationOp::Populate;
+
+/// The server holds every `Hypercall` op (increase too, so that its checks can be tested).
+pub const SERVER_OPS: [u16; 5] = [
+    HypercallOp::CurrentReservation as u16,
+    HypercallOp::MaximumReservation as u16,
+    HypercallOp::IncreaseReservation as u16,
+    HypercallOp::DecreaseReservation as u16,
+    HypercallOp::PopulatePhysmap as u16,
+];

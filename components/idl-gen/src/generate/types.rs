@@ -163,6 +163,11 @@ pub(super) fn op_enum(iface: &Interface) -> Vec<TokenStream> {
         let id = int(op.id);
         quote! { #id => Ok(#ty::#variant) }
     });
+    let indices = iface.ops.iter().enumerate().map(|(index, op)| {
+        let variant = op_variant(op);
+        let index = int(index as u64);
+        quote! { #ty::#variant => #index }
+    });
     vec![
         quote! {
             #[doc = #about]
@@ -174,6 +179,11 @@ pub(super) fn op_enum(iface: &Interface) -> Vec<TokenStream> {
             impl #ty {
                 /// Every op, in declaration order.
                 pub const ALL: [#ty; #count] = [#(#ty::#all),*];
+
+                /// The op's position in [`Self::ALL`] (for tables with one entry per op).
+                pub const fn index(self) -> usize {
+                    match self { #(#indices,)* }
+                }
 
                 /// The op's name in the IDL.
                 pub const fn name(self) -> &'static str {

@@ -137,6 +137,17 @@ impl SampleDeviceOp {
         SampleDeviceOp::TrickyNames,
         SampleDeviceOp::SetMode,
     ];
+    /// The op's position in [`Self::ALL`] (for tables with one entry per op).
+    pub const fn index(self) -> usize {
+        match self {
+            SampleDeviceOp::Reset => 0,
+            SampleDeviceOp::ConfigureEverything => 1,
+            SampleDeviceOp::ReadBlock => 2,
+            SampleDeviceOp::WriteBlock => 3,
+            SampleDeviceOp::TrickyNames => 4,
+            SampleDeviceOp::SetMode => 5,
+        }
+    }
     /// The op's name in the IDL.
     pub const fn name(self) -> &'static str {
         match self {

@@ -77,10 +77,9 @@ impl<'s> GatewayXen<'s> {
     /// refusal (`None` if it let the call through or failed otherwise).
     pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
         let lease = self.lend_frame_list([gfn].as_bytes())?;
-        let decrease = ReservationOp::Decrease as u8;
         match self
             .gateway
-            .reservation(self.sys, decrease, 0, 0, DOMID_SELF, lease)
+            .decrease_reservation(self.sys, 0, DOMID_SELF, 0, lease)
         {
             Err(CallError::Interface(error)) => Some(error),
             _ => None,
@@ -122,21 +121,29 @@ impl Hypervisor for GatewayXen<'_> {
             );
             return nothing;
         };
-        let reply = self.gateway.reservation(
-            self.sys,
-            op as u8,
-            order.get(),
-            flags.raw(),
-            DOMID_SELF,
-            lease,
-        );
+        let (flags, order) = (flags.raw(), order.get());
+        // One `Hypercall` op per Xen operation; the three share one reply layout.
+        let reply = match op {
+            ReservationOp::Increase => self
+                .gateway
+                .increase_reservation(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+            ReservationOp::Decrease => self
+                .gateway
+                .decrease_reservation(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+            ReservationOp::Populate => self
+                .gateway
+                .populate_physmap(self.sys, flags, DOMID_SELF, order, lease)
+                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+        };
         // Xen writes frame numbers back for an increase: keep the caller's list in step.
         if let Some(region) = self.sys.own_region(self.frame_list) {
             bytes.copy_from_slice(&region[..bytes.len()]);
         }
         match reply {
-            Ok(reply) if reply.has_anomaly => Completed::from_raw(reply.anomaly as i64, requested),
-            Ok(reply) => Completed::from_raw(reply.completed as i64, requested),
+            Ok((_, anomaly, true)) => Completed::from_raw(anomaly as i64, requested),
+            Ok((completed, _, false)) => Completed::from_raw(completed as i64, requested),
             Err(error) => {
                 self.failures += 1;
                 log_failure("reservation", error);
