@@ -76,8 +76,20 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         (serving, &self.policy)
     }
 
-    /// Run reservation `op` for `caller` over `frames`, one extent of `order` each: see
-    /// [`Serving::reservation`] for the checks.
+    /// Run reservation `op` for `caller` over `frames`, one extent of `order` each.
+    ///
+    /// Checked in this order, the first failure refusing the request before anything reaches
+    /// Xen: the caller is in the table and holds the capability for the op (its `Hypercall` op);
+    /// `domid` is this guest; `mem_flags` sets only address bits and node selection (see
+    /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
+    /// most the configured length; every frame is aligned to its extent; every extent lies inside
+    /// one range the caller owns; a populate list names no extent twice.
+    ///
+    /// An increase list is output only (Xen reads nothing from it and writes machine frames back
+    /// for a non-translated guest), so the frame checks do not apply to it.
+    ///
+    /// An empty list completes 0 extents without a hypercall, as Xen would answer it. Otherwise
+    /// Xen's answer is passed through exactly: a short count is Xen's failure report, not an error.
     pub fn reservation(
         &mut self,
         caller: Badge,
@@ -120,20 +132,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
     Serving<'_, H, CALLERS, RANGES, FRAMES>
 {
-    /// Run reservation `op` for `caller` over `frames`, one extent of `order` each.
-    ///
-    /// Checked in this order, the first failure refusing the request before anything reaches
-    /// Xen: the caller is in the table and holds the capability for the op (its `Hypercall` op);
-    /// `domid` is this guest; `mem_flags` sets only address bits and node selection (see
-    /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
-    /// most the configured length; every frame is aligned to its extent; every extent lies inside
-    /// one range the caller owns; a populate list names no extent twice.
-    ///
-    /// An increase list is output only (Xen reads nothing from it and writes machine frames back
-    /// for a non-translated guest), so the frame checks do not apply to it.
-    ///
-    /// An empty list completes 0 extents without a hypercall, as Xen would answer it. Otherwise
-    /// Xen's answer is passed through exactly: a short count is Xen's failure report, not an error.
+    /// [`Gateway::reservation`], for the request being served.
     pub(crate) fn reservation(
         &mut self,
         caller: Badge,

@@ -1,6 +1,7 @@
 //! ballast's IDL compiler, run from build scripts: reads `idl/*.idol` (TOML, after Hubris's Idol),
-//! checks them, and generates typed client stubs, server traits and dispatch for
-//! `ballast-interfaces`. The manifest validator uses [`load_dir`] to learn interfaces, ops and
+//! checks them, and generates Rust for `ballast-interfaces` through `quote` and `prettyplease`:
+//! enums, message bodies, per-op encoders and decoders, blocking and deferred clients, server
+//! traits and dispatch. The manifest validator uses [`load_dir`] to learn interfaces, ops and
 //! the capabilities they need.
 
 mod error;

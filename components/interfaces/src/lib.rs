@@ -1,6 +1,7 @@
 //! ballast's typed IPC interfaces, generated at build time from `idl/*.idol` by ballast-idl-gen:
-//! per interface its ids, error and op enums, zerocopy message bodies, a client stub, a server
-//! trait with typed responders (deferred replies), and `dispatch`. [`support`] is the hand-written
+//! per interface its ids, its error, op and IDL enums, zerocopy message bodies, per op a request
+//! encoder and a reply decoder, a blocking client and a deferred one (submit now, decode later), a
+//! server trait with typed responders and checked leases, and `dispatch`. [`support`] is the hand-written
 //! code they share, and documents the reply status encoding.
 #![no_std]
 #![forbid(unsafe_code)]
