@@ -405,8 +405,8 @@ impl Checker<'_> {
                 return Err(self.at(
                     &raw_enum.name,
                     format!("enum name `{name}` is the name of a generated type"),
-                    "pick another name: the interface's `...Error`, `...Op`, `...Client` and \
-                     `...Server` and each op's `...Request`, `...Reply`, `...ReplyBody` and \
+                    "pick another name: the interface's `...Error`, `...Op`, `...Client`, \
+                     `...DeferredClient` and `...Server` and each op's `...Request`, `...Reply`, `...ReplyBody` and \
                      `...Responder` are taken",
                 ));
             }
@@ -703,7 +703,7 @@ impl Checker<'_> {
 
 /// The Rust names the generator gives its own types for interface `iface` with ops `ops`.
 fn generated_type_names(iface: &str, ops: &[RawOp]) -> Vec<String> {
-    let mut names: Vec<String> = ["Error", "Op", "Client", "Server"]
+    let mut names: Vec<String> = ["Error", "Op", "Client", "DeferredClient", "Server"]
         .iter()
         .map(|suffix| format!("{iface}{suffix}"))
         .collect();

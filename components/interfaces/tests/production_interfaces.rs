@@ -62,12 +62,18 @@ fn stats_reply_round_trips_every_field() {
         hypercalls: 7,
         schedule_delay_ms: 8,
         retry_count: 9,
-        state: 10,
-        policy: 11,
+        state: balloon_control::BpState::Cancelled,
+        policy: balloon_control::Policy::Seed,
     };
     let body = balloon_control::StatsReplyBody::new(&stats);
     assert!(body.as_bytes().len() <= MAX_BODY_BYTES);
     assert_eq!(body.decode(), Some(stats));
+    let bytes = body.as_bytes();
+    assert_eq!(
+        &bytes[bytes.len() - 8..bytes.len() - 6],
+        &[4, 2],
+        "enums as their values"
+    );
 }
 
 #[test]

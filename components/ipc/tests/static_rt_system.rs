@@ -239,7 +239,7 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
     let start = stats(&mut rt).current;
     assert_eq!(Some(start), sim.tot_pages(dom));
     let mut calls = Vec::new();
-    for policy in [1u8, 2] {
+    for policy in balloon_control::Policy::ALL {
         let mut sys = rt.external(CONTROL).expect("external");
         control
             .configure(&mut sys, 1000, 32_000, 0, policy)

@@ -2,19 +2,40 @@
 //! statistics, tunes the worker and asks for a reconciliation with Xen.
 
 use ballast_interfaces::balloon_control::{
-    BalloonControlError, BalloonControlServer, ConfigureResponder, ReconcileReply,
+    self as wire, BalloonControlError, BalloonControlServer, ConfigureResponder, ReconcileReply,
     ReconcileResponder, SetTargetResponder, StatsReply, StatsResponder,
 };
 use ballast_interfaces::support::{Answer, Permissions};
 use ballast_ipc::{Badge, Sys};
 
 use crate::MemoryServer;
-use ballast_memory_server_core::{FrameScrubber, Policy, Tunables};
+use ballast_memory_server_core::{BpState, FrameScrubber, Policy, Tunables};
 
-/// Wire code of the ballast policy in `stats` and `configure`.
-const POLICY_BALLAST: u8 = 1;
-/// Wire code of the seed policy.
-const POLICY_SEED: u8 = 2;
+/// The policy as `stats` reports it.
+const fn wire_policy(policy: Policy) -> wire::Policy {
+    match policy {
+        Policy::Ballast => wire::Policy::Ballast,
+        Policy::Seed => wire::Policy::Seed,
+    }
+}
+
+/// The policy `configure` asks for.
+const fn core_policy(policy: wire::Policy) -> Policy {
+    match policy {
+        wire::Policy::Ballast => Policy::Ballast,
+        wire::Policy::Seed => Policy::Seed,
+    }
+}
+
+/// The last batch's outcome as `stats` reports it.
+const fn wire_state(state: BpState) -> wire::BpState {
+    match state {
+        BpState::Done => wire::BpState::Done,
+        BpState::Wait => wire::BpState::Wait,
+        BpState::EAgain => wire::BpState::EAgain,
+        BpState::Cancelled => wire::BpState::Cancelled,
+    }
+}
 
 impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonControlServer
     for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
@@ -54,11 +75,8 @@ where
                 hypercalls: stats.counters.hypercalls(),
                 schedule_delay_ms: stats.schedule_delay_s.saturating_mul(1000),
                 retry_count: stats.retry_count,
-                state: self.last_state as u8,
-                policy: match self.core.policy() {
-                    Policy::Ballast => POLICY_BALLAST,
-                    Policy::Seed => POLICY_SEED,
-                },
+                state: wire_state(self.last_state),
+                policy: wire_policy(self.core.policy()),
             })
             .into()
     }
@@ -70,14 +88,9 @@ where
         schedule_delay_ms: u32,
         max_schedule_delay_ms: u32,
         max_retry_count: u32,
-        policy: u8,
+        policy: wire::Policy,
         reply: ConfigureResponder,
     ) -> Answer {
-        let policy = match policy {
-            POLICY_BALLAST => Policy::Ballast,
-            POLICY_SEED => Policy::Seed,
-            _ => return reply.err(BalloonControlError::BadTunables).into(),
-        };
         // The seed's first delay is fixed at 1 s; the cap is whole seconds, at least that.
         if schedule_delay_ms != 1000
             || max_schedule_delay_ms < 1000
@@ -89,7 +102,7 @@ where
             max_schedule_delay_s: max_schedule_delay_ms / 1000,
             max_retry_count,
         };
-        match self.core.configure(policy, tunables) {
+        match self.core.configure(core_policy(policy), tunables) {
             Ok(()) => self.answer_then_step(sys, reply.ok()),
             Err(_) => reply.err(BalloonControlError::Busy).into(),
         }

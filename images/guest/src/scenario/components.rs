@@ -18,7 +18,7 @@
 //! the host checks it too.
 
 use ballast_interfaces::balloon::{BalloonClient, BalloonDeferredClient};
-use ballast_interfaces::balloon_control::{BalloonControlClient, StatsReply};
+use ballast_interfaces::balloon_control::{BalloonControlClient, Policy, StatsReply};
 use ballast_interfaces::support::Submit;
 use ballast_ipc::static_rt;
 use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, MESSAGE_BYTES};
@@ -53,7 +53,7 @@ pub struct Cast {
 }
 
 /// The policies `configure` takes, with their names in log lines.
-const POLICIES: [(&str, u8); 2] = [("2M", 1), ("4K", 2)];
+const POLICIES: [(&str, Policy); 2] = [("2M", Policy::Ballast), ("4K", Policy::Seed)];
 
 struct Control<'x, 'rt, 'h, 'r, C: static_rt::Clock, X: Hypervisor, K: Clock> {
     rt: &'rt mut Runtime<'h, 'r, C>,
@@ -93,15 +93,15 @@ pub fn run<C: static_rt::Clock, X: Hypervisor, K: Clock>(
         stats.target,
         start,
         control.baseline,
-        stats.policy
+        u8::from(stats.policy)
     );
     control.checks.expect(
         "books_cover_guest_ram",
         stats.current > 0 && stats.current <= start,
     );
     let mut calls = [0u64; 2];
-    for (slot, (name, code)) in calls.iter_mut().zip(POLICIES) {
-        *slot = control.policy_round(name, code, stats.current);
+    for (slot, (name, policy)) in calls.iter_mut().zip(POLICIES) {
+        *slot = control.policy_round(name, policy, stats.current);
     }
     control.checks.context = "components";
     control.checks.expect(
@@ -203,7 +203,7 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
 
     /// One policy: configure it, 64 MiB down from the books' `start` and back up; returns the
     /// hypercalls it made.
-    fn policy_round(&mut self, name: &'static str, code: u8, start: u64) -> u64 {
+    fn policy_round(&mut self, name: &'static str, policy: Policy, start: u64) -> u64 {
         self.checks.context = name;
         let client = self.control_client();
         let configured = self
@@ -217,14 +217,17 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
                         SERVER.schedule_delay_s.saturating_mul(1000),
                         SERVER.max_schedule_delay_s.saturating_mul(1000),
                         SERVER.max_retry_count,
-                        code,
+                        policy,
                     )
                     .is_ok()
             });
         self.checks.expect("configured", configured);
-        let policy = self.stats().map_or(0, |stats| stats.policy);
-        self.checks
-            .expect_eq("policy_active", u64::from(policy), u64::from(code));
+        let active = self.stats().map_or(0, |stats| u8::from(stats.policy));
+        self.checks.expect_eq(
+            "policy_active",
+            u64::from(active),
+            u64::from(u8::from(policy)),
+        );
         let (Some((down, down_ns)), Some((up, up_ns))) = (
             self.move_to("decrease", start - ROUND_PAGES),
             self.move_to("populate", start),
