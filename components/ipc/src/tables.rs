@@ -81,7 +81,7 @@ pub struct RegionGrant {
 }
 
 /// The whole composition as plain slices.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tables<'a> {
     /// Components, numbered by position.
     pub components: &'a [ComponentSpec<'a>],

@@ -223,7 +223,7 @@ fn walk<'a>(
 
 #[cfg(test)]
 mod tests {
-    use crate::manifest::{check_text, generated::INTERFACES, Problem};
+    use crate::{check_text, Problem, INTERFACES};
     use std::path::Path;
 
     #[test]

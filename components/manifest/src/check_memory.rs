@@ -126,12 +126,12 @@ fn report_overlaps(ranges: &[&(String, GfnRange)], report: &mut Report<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::manifest::{check_text, generated::INTERFACES};
+    use crate::{check_text, INTERFACES};
     use std::path::Path;
 
     /// The errors of the default manifest with its `[memory]` table replaced by `memory`.
     fn memory_errors(memory: &str) -> Vec<String> {
-        let text = std::fs::read_to_string("manifests/xen-pvh.toml").expect("xen-pvh manifest");
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../manifests/xen-pvh.toml")).expect("xen-pvh manifest");
         let start = text.find("[memory]").expect("[memory]");
         let end = start
             + text[start..]

@@ -1,0 +1,321 @@
+//! The composition: a validated manifest as numbered, plain `'static` data. The manifest crate
+//! emits it as a const module for a compiled-in image and builds it at run time for a manifest
+//! read from disk; either way this is the one form every target wires its components from.
+
+use ballast_ipc::{Badge, EndpointId, LeaseId, Tables};
+use ballast_memory_server::{FrameRun, Policy};
+
+/// A system image, numbered. Ids index the slices: `components[i].id == i`, and so on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Composition {
+    /// The image name.
+    pub image: &'static str,
+    /// What it runs on.
+    pub target: Target,
+    /// Components, in name order.
+    pub components: &'static [Component],
+    /// Endpoints, one per (client, server) pair.
+    pub endpoints: &'static [Endpoint],
+    /// Shared regions, in name order.
+    pub regions: &'static [Region],
+    /// The same components, endpoints and regions as the IPC runtimes run them.
+    pub ipc: Tables<'static>,
+    /// Guest-physical layout.
+    pub memory: MemoryLayout,
+    /// Xen limits the gateway enforces.
+    pub xen: XenLimits,
+    /// Memory-server sizing and policy.
+    pub server: ServerSizing,
+    /// The simulated host (sim images).
+    pub sim: Option<SimHost>,
+}
+
+/// One component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Component {
+    /// Its index in [`Composition::components`].
+    pub id: u16,
+    /// Its name in the manifest.
+    pub name: &'static str,
+    /// What it is.
+    pub kind: Kind,
+    /// Interface ids it serves, ascending.
+    pub serves: &'static [u16],
+    /// Its quota of lent frames (0: it borrows nothing).
+    pub max_lent_frames: u64,
+}
+
+/// The capability of one client to call one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its index in [`Composition::endpoints`] (the client's `EndpointId`).
+    pub id: u16,
+    /// The badge the server sees: `id + 1`, unique in the image (0 stays "unbadged").
+    pub badge: u32,
+    /// The calling component's id.
+    pub client: u16,
+    /// The serving component's id.
+    pub server: u16,
+    /// What the client may call there, by interface id ascending.
+    pub grants: &'static [Grant],
+}
+
+/// The ops of one interface a client may call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Interface id.
+    pub interface: u16,
+    /// Op ids, ascending.
+    pub ops: &'static [u16],
+}
+
+/// One shared region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Its index in [`Composition::regions`] (the `LeaseId`).
+    pub id: u16,
+    /// Its name.
+    pub name: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    /// The component that owns and fills it, and lends it in its calls.
+    pub lender: u16,
+    /// The components that map it (the lender included), ascending.
+    pub sharers: &'static [u16],
+    /// The sharers that may write it when it is lent to them, ascending.
+    pub writers: &'static [u16],
+}
+
+/// The guest-physical layout, in 4 KiB frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryLayout {
+    /// Where the populated RAM ranges come from.
+    pub ram_source: RamSource,
+    /// Populated RAM at boot (when `ram_source` is [`RamSource::Manifest`]).
+    pub ram: &'static [FrameRun],
+    /// The first frame the boot map's RAM may not reach (when `ram_source` is
+    /// [`RamSource::BootMap`]); the image checks it at boot.
+    pub ram_ceiling: Option<u64>,
+    /// Ranges inside RAM in use by others (the image, firmware tables): never ballooned.
+    pub reserved: &'static [Reserved],
+    /// Unpopulated address space beyond RAM, reserved for lending to clients.
+    pub unpopulated: FrameRun,
+    /// Ranges unpopulated at boot, handed to the balloon as already ballooned.
+    pub boot_extra: &'static [FrameRun],
+}
+
+/// A reserved range and what lives there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reserved {
+    /// What occupies it.
+    pub name: &'static str,
+    /// The frames.
+    pub run: FrameRun,
+}
+
+/// Where an image runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum Target {
+    /// The host simulator (xen-sim).
+    Sim,
+    /// A bare-metal x86-64 PVH guest of real Xen.
+    XenPvh,
+    /// A bare-metal arm64 guest of real Xen.
+    XenArm64,
+}
+
+impl Target {
+    /// The spelling manifests use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Target::Sim => "sim",
+            Target::XenPvh => "xen-pvh",
+            Target::XenArm64 => "xen-arm64",
+        }
+    }
+}
+
+/// What a component is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum Kind {
+    /// The only holder of the hypervisor backend.
+    HypercallGateway,
+    /// The balloon.
+    MemoryServer,
+    /// A driver borrowing unpopulated frames (block or network backend, framebuffer).
+    DriverClient,
+    /// Sets the balloon target (a toolstack agent).
+    ControlAgent,
+}
+
+impl Kind {
+    /// The spelling manifests use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::HypercallGateway => "hypercall-gateway",
+            Kind::MemoryServer => "memory-server",
+            Kind::DriverClient => "driver-client",
+            Kind::ControlAgent => "control-agent",
+        }
+    }
+}
+
+/// Where an image learns its RAM ranges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum RamSource {
+    /// From `memory.ram` in the manifest.
+    #[default]
+    Manifest,
+    /// From the memory map the hypervisor hands over at boot (E820 / device tree).
+    BootMap,
+}
+
+/// `[xen]`: what the gateway lets through to the hypervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct XenLimits {
+    /// Largest extent order the gateway accepts (9 = 2 MiB, the domU default of Xen).
+    pub max_extent_order: u8,
+    /// Most frame-list entries (one gfn per extent) a single `memory_op` call may carry.
+    pub max_frames_per_call: u32,
+}
+
+/// `[memory_server]`: static sizing and policy of the memory server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct ServerSizing {
+    /// Most clients the server tracks at once.
+    pub max_clients: u16,
+    /// Most separate gfn runs one client may hold on loan.
+    pub max_lent_runs_per_client: u16,
+    /// Most deferred client requests waiting at once.
+    pub pending_depth: u16,
+    /// How long a deferred request may wait before it is answered with a timeout, in ms.
+    pub pending_timeout_ms: u32,
+    /// Frame-list entries per hypercall batch.
+    pub batch_size: u32,
+    /// Which algorithm balloons.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::composition::policy_named"))]
+    pub policy: Policy,
+    /// First retry delay after a failed batch, in seconds (the seed's `schedule_delay`: 1).
+    #[cfg_attr(feature = "serde", serde(default = "default_schedule_delay_s"))]
+    pub schedule_delay_s: u32,
+    /// Ceiling of the doubling retry delay, in seconds (the seed's `max_schedule_delay`: 32).
+    #[cfg_attr(feature = "serde", serde(default = "default_max_schedule_delay_s"))]
+    pub max_schedule_delay_s: u32,
+    /// Retries before giving up on a target; 0 = never give up (the seed's `max_retry_count`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub max_retry_count: u32,
+}
+
+#[cfg(feature = "serde")]
+const fn default_schedule_delay_s() -> u32 {
+    1
+}
+
+#[cfg(feature = "serde")]
+const fn default_max_schedule_delay_s() -> u32 {
+    32
+}
+
+/// The policy as manifests spell it: `"ballast"` or `"seed"`.
+#[cfg(feature = "serde")]
+fn policy_named<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Policy, D::Error> {
+    struct Named;
+    impl serde::de::Visitor<'_> for Named {
+        type Value = Policy;
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("\"ballast\" or \"seed\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Policy, E> {
+            match name {
+                "ballast" => Ok(Policy::Ballast),
+                "seed" => Ok(Policy::Seed),
+                other => Err(E::unknown_variant(other, &["ballast", "seed"])),
+            }
+        }
+    }
+    deserializer.deserialize_str(Named)
+}
+
+/// `[sim]`: the simulated host of a sim image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct SimHost {
+    /// Free pages in the simulated host's pool.
+    pub host_free_pages: u64,
+    /// The domain's maximum reservation (`max_pages`).
+    pub domain_max_pages: u64,
+}
+
+impl Composition {
+    /// The component called `name`.
+    pub fn component(&self, name: &str) -> Option<&'static Component> {
+        self.components.iter().find(|component| component.name == name)
+    }
+
+    /// The first component of `kind`, in id order.
+    pub fn first_of(&self, kind: Kind) -> Option<&'static Component> {
+        self.components.iter().find(|component| component.kind == kind)
+    }
+
+    /// The components of `kind`, in id order.
+    pub fn all_of(&self, kind: Kind) -> impl Iterator<Item = &'static Component> {
+        self.components
+            .iter()
+            .filter(move |component| component.kind == kind)
+    }
+
+    /// The endpoint `client` calls `server` through.
+    pub fn endpoint(&self, client: u16, server: u16) -> Option<&'static Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|endpoint| endpoint.client == client && endpoint.server == server)
+    }
+
+    /// The endpoint whose calls carry `badge`.
+    pub fn endpoint_by_badge(&self, badge: u32) -> Option<&'static Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|endpoint| endpoint.badge == badge)
+    }
+
+    /// The region `lender` lends to `borrower` in its calls.
+    pub fn region(&self, lender: u16, borrower: u16) -> Option<&'static Region> {
+        self.regions
+            .iter()
+            .find(|region| region.lender == lender && region.sharers.contains(&borrower))
+    }
+
+    /// Whether a call carrying `badge` may invoke `op` of `interface` on `server`.
+    pub fn allows(&self, server: u16, badge: u32, interface: u16, op: u16) -> bool {
+        self.endpoint_by_badge(badge).is_some_and(|endpoint| {
+            endpoint.server == server
+                && (endpoint.grants.iter())
+                    .any(|grant| grant.interface == interface && grant.ops.contains(&op))
+        })
+    }
+
+    /// The endpoint of `client` to `server` in the runtimes' types: its id and badge.
+    pub fn capability(&self, client: u16, server: u16) -> Option<(EndpointId, Badge)> {
+        self.endpoint(client, server)
+            .map(|endpoint| (EndpointId(endpoint.id), Badge(endpoint.badge)))
+    }
+
+    /// The region `lender` lends to `borrower`, as a lease id and its size in bytes.
+    pub fn lease(&self, lender: u16, borrower: u16) -> Option<(LeaseId, u32)> {
+        self.region(lender, borrower).map(|region| {
+            let size = u32::try_from(region.size).unwrap_or(u32::MAX);
+            (LeaseId(region.id), size)
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! The hypercall gateway of a composition: every component holding an endpoint to the gateway is a
+//! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
+//! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own.
+
+use ballast_hypercall::{ranges_without, CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_interfaces::hypercall::INTERFACE_ID;
+use ballast_ipc::Badge;
+use ballast_memory_server::FrameRun;
+use ballast_xen::{Gfn, Hypervisor};
+use heapless::Vec;
+
+use crate::{AssemblyError, Composition, Endpoint, Kind};
+
+/// The gateway over `hypervisor`, its memory-server caller owning `ram` (the RAM the target knows:
+/// the manifest's, or the free RAM found at boot) and the boot-extra ranges, less the reserved
+/// ones.
+pub fn gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
+    composition: &Composition,
+    hypervisor: H,
+    ram: &[FrameRun],
+) -> Result<Gateway<H, CALLERS, RANGES, FRAMES>, AssemblyError>
+where
+    H: Hypervisor,
+{
+    let policy = policy::<CALLERS, RANGES>(composition, ram)?;
+    Gateway::new(hypervisor, policy).map_err(AssemblyError::Gateway)
+}
+
+/// The gateway's policy table: the checks, without the hypervisor.
+pub fn policy<const CALLERS: usize, const RANGES: usize>(
+    composition: &Composition,
+    ram: &[FrameRun],
+) -> Result<Policy<CALLERS, RANGES>, AssemblyError> {
+    let gateway = composition
+        .first_of(Kind::HypercallGateway)
+        .ok_or(AssemblyError::MissingComponent)?;
+    let memory = composition
+        .first_of(Kind::MemoryServer)
+        .ok_or(AssemblyError::MissingComponent)?;
+    let reserved: Vec<GfnRange, RANGES> = gfn_ranges(
+        composition.memory.reserved.iter().map(|reserved| reserved.run),
+    )?;
+    let owned: Vec<GfnRange, RANGES> =
+        gfn_ranges(ram.iter().chain(composition.memory.boot_extra).copied())?;
+    let memory_ranges =
+        ranges_without::<RANGES>(&owned, &reserved).map_err(AssemblyError::Gateway)?;
+    let callers = composition
+        .endpoints
+        .iter()
+        .filter(|endpoint| endpoint.server == gateway.id);
+    let mut grants: Vec<CallerGrant<'_>, CALLERS> = Vec::new();
+    for endpoint in callers {
+        let ranges: &[GfnRange] = if endpoint.client == memory.id {
+            &memory_ranges
+        } else {
+            &[]
+        };
+        let grant = CallerGrant {
+            badge: Badge(endpoint.badge),
+            ops: granted_ops(endpoint),
+            ranges,
+        };
+        grants.push(grant).map_err(|_| AssemblyError::Capacity)?;
+    }
+    if composition.endpoint(memory.id, gateway.id).is_none() {
+        return Err(AssemblyError::MissingEndpoint);
+    }
+    let limits = Limits {
+        max_order: composition.xen.max_extent_order,
+        max_frames_per_call: composition.xen.max_frames_per_call as usize,
+        own_domid: None,
+    };
+    Policy::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
+}
+
+/// The `Hypercall` op ids `endpoint`'s grants name (none if it holds no `Hypercall` grant).
+fn granted_ops(endpoint: &Endpoint) -> &'static [u16] {
+    endpoint
+        .grants
+        .iter()
+        .find(|grant| grant.interface == INTERFACE_ID)
+        .map_or(&[], |grant| grant.ops)
+}
+
+/// `runs` as gateway ranges (empty runs are dropped).
+fn gfn_ranges<const N: usize>(
+    runs: impl Iterator<Item = FrameRun>,
+) -> Result<Vec<GfnRange, N>, AssemblyError> {
+    let mut ranges = Vec::new();
+    for run in runs {
+        if let Some(range) = GfnRange::new(Gfn(run.start()), run.frames) {
+            ranges.push(range).map_err(|_| AssemblyError::Capacity)?;
+        }
+    }
+    Ok(ranges)
+}
