@@ -3,24 +3,20 @@
 //! the lending range without a hypercall) and gives it back (`free_unpopulated`).
 
 use std::hint::black_box;
-use std::path::Path;
 
-use ballast::manifest::{self, IpcTables};
-use ballast::system::{self, SimPolicy};
+use ballast::composition::SIM;
+use ballast::system;
 use ballast_interfaces::balloon;
 use ballast_interfaces::runs;
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{Composition, LeaseDescriptor};
+use ballast_system::Policy;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn dispatch(c: &mut Criterion) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/sim.toml");
-    let manifest = manifest::load(&path).expect("sim.toml is valid");
-    let composition: &'static manifest::Composition =
-        Box::leak(Box::new(manifest::compose(&manifest)));
-    let parts = system::build(composition, SimPolicy::Ballast, 1).expect("sim.toml runs");
-    let tables = IpcTables::new(composition);
-    let ipc = Composition::from_tables(&tables.tables()).expect("valid tables");
+    let composition = &SIM;
+    let parts = system::build(composition, Some(Policy::Ballast), 1).expect("sim.toml runs");
+    let ipc = Composition::from_tables(&composition.ipc).expect("valid tables");
     let (handlers, map) = parts.into_deterministic();
     let mut runtime = DeterministicRuntime::new(ipc, handlers, 1).expect("runtime starts");
     let client = map

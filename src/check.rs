@@ -2,7 +2,7 @@
 //! the checkout), printing every error with its file, key and fix, or a one-line summary of the
 //! composition per valid manifest.
 
-use ballast::manifest::{self, Composition};
+use ballast_system::Composition;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,11 +27,11 @@ pub fn run(args: &[String]) -> ExitCode {
     };
     let mut failed = false;
     for file in &files {
-        match manifest::load(file) {
+        match ballast_manifest::load(file) {
             Ok(valid) => println!(
                 "{}: ok: {}",
                 file.display(),
-                summary(&manifest::compose(&valid))
+                summary(&ballast_manifest::compose(&valid))
             ),
             Err(errors) => {
                 failed = true;

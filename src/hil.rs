@@ -8,7 +8,6 @@
 //! (tests skip on 77 and nothing else).
 
 mod arm64;
-mod composition;
 mod decode;
 pub mod image;
 mod qemu;

@@ -1,9 +1,9 @@
-//! The `ballast` library behind the CLI: system-image manifests and their composition tables,
-//! and systems composed from them to run on the host.
+//! The `ballast` library behind the CLI: the compositions compiled into the host, systems
+//! assembled from them to run on the host, the simulator and the benchmarks.
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod checkout;
-pub mod manifest;
+pub mod composition;
 pub mod sim;
 pub mod system;

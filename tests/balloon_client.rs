@@ -4,9 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use ballast::manifest::generated::SIM;
-use ballast::manifest::IpcTables;
-use ballast::system::{self, MemoryHandler, SimPolicy};
+use ballast::composition::SIM;
+use ballast::system::{self, MemoryHandler};
 use ballast_balloon_client::{Balloon, FrameLoan};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::support::CallError;
@@ -79,7 +78,7 @@ fn forge(runs: &[ballast_interfaces::runs::WireRun]) -> FrameLoan {
 
 #[test]
 fn a_driver_borrows_unpopulated_frames_and_gives_them_back() {
-    let parts = system::build(&SIM, SimPolicy::FromManifest, 7).unwrap();
+    let parts = system::build(&SIM, None, 7).unwrap();
     let blkback = SIM.component("blkback").unwrap().id;
     let toolstack = SIM.component("toolstack").unwrap().id;
     let cap = parts
@@ -92,8 +91,7 @@ fn a_driver_borrows_unpopulated_frames_and_gives_them_back() {
     let (xen, dom, memory) = (parts.map.xen.clone(), parts.map.dom, parts.map.memory);
 
     // The manifest's tables, with blkback run as a handler and a doorbell from the toolstack.
-    let tables = IpcTables::new(&SIM);
-    let base = tables.tables();
+    let base = SIM.ipc;
     let mut components = base.components.to_vec();
     components[usize::from(blkback)].kind = ComponentKind::Handler;
     let mut endpoints = base.endpoints.to_vec();

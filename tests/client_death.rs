@@ -3,13 +3,14 @@
 //! frame comes back (lent count drops, the frames are lent again to the next client), no page
 //! leaks in xen-sim, and the memory server's invariant holds after every step.
 
-use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast::composition::SIM;
+use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor};
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState};
+use ballast_system::{Composition, Policy};
 use ballast_xen::Gfn;
 
 const STEP_LIMIT: u64 = 1_000_000;
@@ -24,16 +25,15 @@ struct System {
 
 impl System {
     fn new(seed: u64) -> System {
-        System::with_policy(seed, SimPolicy::FromManifest)
+        System::with_policy(seed, None)
     }
 
     /// The seed's policy balloons 512 frames per batch: a large deferred request then waits
     /// across several steps.
-    fn with_policy(seed: u64, policy: SimPolicy) -> System {
-        let composition: &'static Composition = Box::leak(Box::new(generated::SIM));
+    fn with_policy(seed: u64, policy: Option<Policy>) -> System {
+        let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, seed).unwrap();
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
@@ -230,7 +230,7 @@ fn a_dead_clients_loans_come_back_and_are_lent_again() {
 fn a_client_dying_with_a_deferred_reply_pending_leaves_nothing_behind() {
     let mut deferred_kills = 0;
     for seed in 0..24u64 {
-        let mut system = System::with_policy(seed, SimPolicy::Seed);
+        let mut system = System::with_policy(seed, Some(Policy::Seed));
         let (blkback, netback) = (system.client("blkback"), system.client("netback"));
         let tot_before = system.map.xen.tot_pages(system.map.dom).unwrap();
         let held = system.borrow(&blkback, 100 + seed, u64::MAX);

@@ -11,14 +11,13 @@
 //!   reclaimed (one client dies holding loans), with both policies; hypercall counts printed.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ballast::manifest::{self, generated, Composition, IpcTables};
-use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast::composition::{SIM, SIM_64_CLIENTS};
+use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::balloon_control::StatsReply;
 use ballast_interfaces::runs::{self, WireRun};
@@ -27,6 +26,7 @@ use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor, MESSAGE_BYTES};
+use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{DomId, XenSim};
 
 const CLIENTS: usize = 64;
@@ -38,82 +38,10 @@ const RAM_END: u64 = 0x12_0000;
 const MANAGED_END: u64 = 0x16_0000;
 const GIB_PAGES: u64 = 0x4_0000;
 
-/// A manifest like the default one with 64 driver clients, each with its own runs region and
-/// a quota of 16 MiB (together exactly the 1 GiB lending space).
-fn many_clients_manifest() -> String {
-    let mut text = String::from(
-        r#"[image]
-name = "ballast-sim-64-clients"
-target = "sim"
-
-[xen]
-max_extent_order = 9
-max_frames_per_call = 512
-
-[memory]
-ram = [{ start = 0x0, end = 0x100000 }]
-reserved = [
-    { name = "low-memory", start = 0x0, end = 0x100 },
-    { name = "image", start = 0x100, end = 0x900 },
-]
-boot_extra = [{ start = 0x100000, end = 0x120000 }]
-unpopulated = { start = 0x120000, end = 0x160000 }
-
-[memory_server]
-max_clients = 64
-max_lent_runs_per_client = 32
-pending_depth = 64
-pending_timeout_ms = 5000
-batch_size = 512
-policy = "ballast"
-schedule_delay_s = 1
-max_schedule_delay_s = 32
-max_retry_count = 0
-
-[sim]
-host_free_pages = 0x80000
-domain_max_pages = 0x120000
-
-[components.gateway]
-kind = "hypercall-gateway"
-serves = ["Hypercall"]
-
-[components.memory]
-kind = "memory-server"
-serves = ["Balloon", "BalloonControl"]
-uses.Hypercall.ops = ["decrease_reservation", "populate_physmap", "current_reservation", "maximum_reservation"]
-
-[components.toolstack]
-kind = "control-agent"
-uses.BalloonControl.ops = ["set_target", "stats", "configure", "reconcile"]
-
-[regions.frame_list]
-size = 4096
-shared_by = ["memory", "gateway"]
-"#,
-    );
-    for i in 0..CLIENTS {
-        text.push_str(&format!(
-            "\n[components.client{i:02}]\nkind = \"driver-client\"\nmax_lent_frames = 0x1000\n\
-             uses.Balloon.ops = [\"alloc_unpopulated\", \"free_unpopulated\"]\n\n\
-             [regions.client{i:02}_runs]\nsize = 4096\nshared_by = [\"client{i:02}\", \"memory\"]\n"
-        ));
-    }
-    text
-}
-
+/// The image with 64 driver clients, `manifests/sim-64-clients.toml`: each with its own runs
+/// region and a quota of 16 MiB (together exactly the 1 GiB lending space).
 fn many_clients_composition() -> &'static Composition {
-    let text = many_clients_manifest();
-    let manifest = manifest::check_text(
-        Path::new("generated/sim-64-clients.toml"),
-        &text,
-        generated::INTERFACES,
-    )
-    .unwrap_or_else(|errors| {
-        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        panic!("{}", messages.join("\n"))
-    });
-    Box::leak(Box::new(manifest::compose(&manifest)))
+    &SIM_64_CLIENTS
 }
 
 fn lease(cap: &ExternalCap, writable: bool) -> LeaseDescriptor {
@@ -370,9 +298,8 @@ fn wait_for(
 
 fn many_clients(ops: u64, watchdog: Duration) {
     let composition = many_clients_composition();
-    let parts = system::build(composition, SimPolicy::FromManifest, 7).unwrap();
-    let tables = IpcTables::new(composition);
-    let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+    let parts = system::build(composition, None, 7).unwrap();
+    let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
     let (handlers, map) = parts.into_host();
     assert_eq!(map.clients.len(), CLIENTS);
     let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
@@ -623,11 +550,10 @@ struct HostDriver {
 }
 
 impl HostDriver {
-    fn new(policy: SimPolicy) -> HostDriver {
-        let composition: &'static Composition = Box::leak(Box::new(generated::SIM));
+    fn new(policy: Option<Policy>) -> HostDriver {
+        let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, 4).unwrap();
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_host();
         let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
         let callers = (map.clients.iter().chain([&map.control]))
@@ -686,11 +612,10 @@ struct DeterministicDriver {
 }
 
 impl DeterministicDriver {
-    fn new(policy: SimPolicy) -> DeterministicDriver {
-        let composition: &'static Composition = Box::leak(Box::new(generated::SIM));
+    fn new(policy: Option<Policy>) -> DeterministicDriver {
+        let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, 4).unwrap();
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, 4).unwrap();
         let checks = Arc::new(AtomicU64::new(0));
@@ -767,7 +692,7 @@ impl Driver for DeterministicDriver {
 #[test]
 fn issue_4_acceptance_on_the_host_and_deterministic_runtimes() {
     let mut counts = Vec::new();
-    for policy in [SimPolicy::Ballast, SimPolicy::Seed] {
+    for policy in [Some(Policy::Ballast), Some(Policy::Seed)] {
         println!("host runtime, {policy:?} policy:");
         let mut host = HostDriver::new(policy);
         let host_calls = acceptance(&mut host);
@@ -798,7 +723,7 @@ fn issue_4_acceptance_on_the_host_and_deterministic_runtimes() {
 
 #[test]
 fn a_dead_host_client_holding_loans_is_reclaimed() {
-    let mut host = HostDriver::new(SimPolicy::FromManifest);
+    let mut host = HostDriver::new(None);
     let before = stats(&mut host);
     let loans = [
         borrow(&mut host, 0, 5000, u64::MAX),

@@ -6,8 +6,8 @@
 //! server's statistics, client accounts and the state of every managed frame, xen-sim's page
 //! counts and counters, and the bytes of every shared region.
 
-use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast::composition::SIM;
+use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::balloon_control::{BalloonControlError, Policy};
 use ballast_interfaces::runs::{self, WireRun};
@@ -19,6 +19,7 @@ use ballast_ipc::{
     HEADER_BYTES,
 };
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState, Stats};
+use ballast_system::{Composition, Policy};
 use ballast_xen::Gfn;
 use ballast_xen_sim::Counters;
 use zerocopy::FromBytes;
@@ -28,7 +29,7 @@ const MANAGED_END: u64 = 0x16_0000;
 const STEP_LIMIT: u64 = 200_000;
 
 fn composition() -> &'static Composition {
-    Box::leak(Box::new(generated::SIM))
+    &SIM
 }
 
 /// The default system on the deterministic runtime, the invariant checked after every step.
@@ -39,16 +40,15 @@ struct System {
 
 impl System {
     fn new(seed: u64) -> System {
-        System::with_policy(seed, SimPolicy::FromManifest)
+        System::with_policy(seed, None)
     }
 
     /// The seed's policy balloons 512 frames per batch: a large deferred request then waits
     /// across several steps.
-    fn with_policy(seed: u64, policy: SimPolicy) -> System {
+    fn with_policy(seed: u64, policy: Option<Policy>) -> System {
         let composition = composition();
         let parts = system::build(composition, policy, seed).unwrap();
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
@@ -711,7 +711,7 @@ fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
 fn a_client_cannot_lend_a_region_twice_at_once() {
     // A deferred allocation keeps the lease lent; a second call lending it is refused by the
     // runtime, so the server never sees two calls writing the same bytes.
-    let mut system = System::with_policy(6, SimPolicy::Seed);
+    let mut system = System::with_policy(6, Some(Policy::Seed));
     let blkback = system.client("blkback");
     let low = balloon::encode_alloc_unpopulated(4096, 0xf_ffff);
     let first = system

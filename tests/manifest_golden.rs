@@ -4,7 +4,9 @@
 //! manifest is valid, and the generated ids and badges are unique and do not move when keys are
 //! reordered or unrelated values change.
 
-use ballast::manifest::{self, check_text, compose, generated, Composition};
+use ballast::composition::SIM;
+use ballast_manifest::{check_text, compose, InterfaceSpec, ManifestError, INTERFACES};
+use ballast_system::Composition;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,13 @@ fn files_with_extension(dir: &str, extension: &str) -> Vec<PathBuf> {
 }
 
 fn composition_of_text(text: &str) -> Composition {
-    match check_text(Path::new(DEFAULT_MANIFEST), text, generated::INTERFACES) {
+    match check_text(Path::new(DEFAULT_MANIFEST), text, INTERFACES) {
         Ok(valid) => compose(&valid),
         Err(errors) => panic!("{}", messages(&errors)),
     }
 }
 
-fn messages(errors: &[manifest::ManifestError]) -> String {
+fn messages(errors: &[ManifestError]) -> String {
     errors.iter().map(|error| format!("{error}\n")).collect()
 }
 
@@ -40,7 +42,7 @@ fn broken_manifests_give_their_golden_messages() {
     assert!(broken.len() >= 12, "only {} broken manifests", broken.len());
     let mut mismatches = Vec::new();
     for path in &broken {
-        let actual = match manifest::load(path) {
+        let actual = match ballast_manifest::load(path) {
             Ok(_) => format!("{} unexpectedly passed\n", path.display()),
             Err(errors) => messages(&errors),
         };
@@ -74,7 +76,7 @@ fn every_shipped_manifest_is_valid() {
     let shipped = files_with_extension("manifests", "toml");
     assert!(shipped.len() >= 2, "manifests/: {shipped:?}");
     for path in shipped {
-        if let Err(errors) = manifest::load(&path) {
+        if let Err(errors) = ballast_manifest::load(&path) {
             panic!("{}", messages(&errors));
         }
     }
@@ -82,14 +84,14 @@ fn every_shipped_manifest_is_valid() {
 
 #[test]
 fn the_generated_tables_are_those_of_the_default_manifest() {
-    let valid = manifest::load(DEFAULT_MANIFEST).expect("the default manifest is valid");
-    assert_eq!(compose(&valid), generated::SIM);
+    let valid = ballast_manifest::load(DEFAULT_MANIFEST).expect("the default manifest is valid");
+    assert_eq!(compose(&valid), SIM);
 }
 
 #[test]
 fn ids_are_positions_and_badges_are_unique_and_nonzero() {
     for path in files_with_extension("manifests", "toml") {
-        let composition = compose(&manifest::load(&path).expect("valid"));
+        let composition = compose(&ballast_manifest::load(&path).expect("valid"));
         for (index, component) in composition.components.iter().enumerate() {
             assert_eq!(usize::from(component.id), index);
         }
@@ -175,16 +177,14 @@ fn unrelated_values_do_not_move_badges() {
 
 #[test]
 fn the_tables_grant_exactly_the_listed_ops() {
-    let sim = generated::SIM;
+    let sim = SIM;
     let id = |name: &str| sim.component(name).expect(name).id;
     let interface = |name: &str| {
-        let found = generated::INTERFACES
-            .iter()
-            .find(|interface| interface.name == name);
+        let found = INTERFACES.iter().find(|interface| interface.name == name);
         found.expect(name)
     };
     let (balloon, control) = (interface("Balloon"), interface("BalloonControl"));
-    let op = |interface: &manifest::InterfaceSpec, name: &str| interface.op(name).expect(name).id;
+    let op = |interface: &InterfaceSpec, name: &str| interface.op(name).expect(name).id;
     let badge = |client: &str, server: &str| {
         let found = (sim.endpoints.iter())
             .find(|endpoint| endpoint.client == id(client) && endpoint.server == id(server));
@@ -219,7 +219,7 @@ fn the_tables_grant_exactly_the_listed_ops() {
 
 #[test]
 fn regions_name_their_lender_and_writers() {
-    let sim = generated::SIM;
+    let sim = SIM;
     let names = |ids: &[u16]| -> Vec<String> {
         let names = ids
             .iter()

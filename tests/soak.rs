@@ -14,14 +14,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use ballast::manifest::{generated, Composition, IpcTables};
-use ballast::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast::composition::SIM;
+use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::CallError;
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{Composition as IpcComposition, LeaseDescriptor};
+use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{Fault, StandingFaults};
 
 /// Steps per seed of the campaign.
@@ -129,9 +130,9 @@ impl Soak {
     /// The campaign's system for `seed`: policies alternate, faults planned from the seed.
     fn new(seed: u64) -> Soak {
         let policy = if seed.is_multiple_of(2) {
-            SimPolicy::Ballast
+            Some(Policy::Ballast)
         } else {
-            SimPolicy::Seed
+            Some(Policy::Seed)
         };
         let mut soak = Soak::quiet(seed, policy);
         Soak::plan_faults(&soak.map, &mut soak.rng);
@@ -142,11 +143,10 @@ impl Soak {
     }
 
     /// The system with no faults planned.
-    fn quiet(seed: u64, policy: SimPolicy) -> Soak {
-        let composition: &'static Composition = Box::leak(Box::new(generated::SIM));
+    fn quiet(seed: u64, policy: Option<Policy>) -> Soak {
+        let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, seed).unwrap();
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables()).unwrap();
+        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let hook = Rc::new(RefCell::new(HookState::default()));
@@ -647,14 +647,14 @@ fn soak_campaign_one_million_steps() {
 fn short_count_positions(seed_stride: usize, ballast_stride: usize) {
     let mut cases = 0;
     let policies = [
-        (SimPolicy::Seed, 512, seed_stride),
-        (SimPolicy::Ballast, 512 * 512, ballast_stride),
+        (Some(Policy::Seed), 512, seed_stride),
+        (Some(Policy::Ballast), 512 * 512, ballast_stride),
     ];
     for (policy, frames_down, stride) in policies {
         for completed in (0..=512u64).step_by(stride) {
             // 97 is odd, so the failing superpage's freed part takes every value 0..512.
             let pages = match policy {
-                SimPolicy::Ballast => (completed * 97) % 512,
+                Some(Policy::Ballast) => (completed * 97) % 512,
                 _ => 0,
             };
             let mut soak = Soak::quiet(completed, policy);

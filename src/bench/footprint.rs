@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
 
 use super::harness::{Rng, GIB};
-use crate::system::{CLIENTS, LENT_RUNS, PENDING};
+use crate::composition::HOST;
 
 /// Where `ballast hil` builds the PVH image.
 pub const HIL_IMAGE: &str = "target/xen-pvh/x86_64-unknown-none/release/ballast-xen-pvh";
@@ -55,7 +55,7 @@ fn state(frames: u64) -> Result<(u64, u64), String> {
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
     let core = Box::new(
-        BalloonCore::<'_, LENT_RUNS, CLIENTS, PENDING>::new(&config, &mut storage)
+        BalloonCore::<'_, { HOST.lent_runs }, { HOST.clients }, { HOST.pending }>::new(&config, &mut storage)
             .map_err(|e| format!("layout refused: {e:?}"))?,
     );
     Ok((core.state_bytes() as u64, core.bitmap_bytes() as u64))

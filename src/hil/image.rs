@@ -1,15 +1,20 @@
-//! `ballast image`: generate a real-Xen image's composition from its manifest and build the
-//! image, without booting it: the first half of `ballast hil`, for an integrator who boots the
+//! `ballast image`: check a real-Xen image's manifest and build the image (whose build script
+//! compiles the manifest's composition in), without booting it: the first half of `ballast hil`, for an integrator who boots the
 //! image elsewhere (`xl create manifests/xen-pvh-domu.cfg`, or a dom0less device tree on an arm64
 //! board).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use ballast::manifest::Target;
+use ballast_system::Target;
 
 use super::arm64::{device_tree, machine};
-use super::{composition, EXIT_SETUP, EXIT_USAGE};
+use super::{EXIT_SETUP, EXIT_USAGE};
+
+/// The manifest the x86-64 PVH image hosts.
+pub const PVH_MANIFEST: &str = "manifests/xen-pvh.toml";
+/// The manifest the arm64 image hosts.
+pub const ARM64_MANIFEST: &str = "manifests/xen-arm64.toml";
 
 const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64]";
 
@@ -32,7 +37,7 @@ impl Arch {
         }
     }
 
-    /// Where the image is built, the generated composition written, and (arm64) Xen kept.
+    /// Where the image is built and (arm64) Xen kept.
     pub fn work_dir(self) -> &'static str {
         match self {
             Arch::X86_64 => "target/xen-pvh",
@@ -47,28 +52,27 @@ impl Arch {
             Arch::X86_64 => (
                 "images/xen-pvh",
                 "x86_64-unknown-none",
-                composition::PVH_MANIFEST,
+                PVH_MANIFEST,
                 Target::XenPvh,
             ),
             Arch::Aarch64 => (
                 machine::IMAGE_DIR,
                 machine::TARGET,
-                composition::ARM64_MANIFEST,
+                ARM64_MANIFEST,
                 Target::XenArm64,
             ),
         }
     }
 }
 
-/// Generate the composition of `arch`'s manifest and build its image under `root`; returns the
-/// ELF's path.
+/// Check `arch`'s manifest (every error explained, as `ballast check` does) and build its image
+/// under `root`; returns the ELF's path.
 pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
     let (image_dir, triple, manifest, target) = arch.parts();
     let work = root.join(arch.work_dir());
     std::fs::create_dir_all(&work)
         .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
-    let composition_rs = work.join(format!("{}-composition.rs", target.as_str()));
-    composition::write(root, manifest, target, &composition_rs)?;
+    ballast_manifest::composition_for(&root.join(manifest), target)?;
     let image_dir = root.join(image_dir);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // From the image's directory, so that its `.cargo/config.toml` (code model, relocation,
@@ -82,7 +86,6 @@ pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
-        .env(composition::ENV_VAR, &composition_rs)
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {

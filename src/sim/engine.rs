@@ -19,8 +19,8 @@ use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
 
 use super::report::{RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
-use crate::manifest::{Composition, IpcTables};
-use crate::system::{self, ExternalCap, MemoryHandler, SimPolicy, SystemMap};
+use ballast_system::{Composition, Policy};
+use crate::system::{self, ExternalCap, MemoryHandler, SystemMap};
 
 const NS_PER_MS: u64 = 1_000_000;
 const SAMPLE_EVERY_NS: u64 = 100 * NS_PER_MS;
@@ -75,7 +75,7 @@ pub struct Simulation {
     runtime: DeterministicRuntime,
     map: SystemMap,
     scenario: Scenario,
-    policy: SimPolicy,
+    policy: Option<Policy>,
     seed: u64,
     clients: Vec<Client>,
     targets: VecDeque<(u64, u64)>,
@@ -115,12 +115,11 @@ impl Simulation {
     pub fn new(
         composition: &'static Composition,
         scenario: Scenario,
-        policy: SimPolicy,
+        policy: Option<Policy>,
         seed: u64,
     ) -> Result<Simulation, String> {
         let parts = system::build(composition, policy, seed).map_err(|e| e.to_string())?;
-        let tables = IpcTables::new(composition);
-        let ipc = IpcComposition::from_tables(&tables.tables())
+        let ipc = IpcComposition::from_tables(&composition.ipc)
             .map_err(|e| format!("composition refused: {e:?}"))?;
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed)
@@ -556,7 +555,7 @@ impl Simulation {
     }
 
     /// The policy the run was asked for.
-    pub fn policy(&self) -> SimPolicy {
+    pub fn policy(&self) -> Option<Policy> {
         self.policy
     }
 }

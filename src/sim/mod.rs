@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkout;
-use crate::manifest::{self, Composition};
-use crate::system::SimPolicy;
+use ballast_system::{Composition, Policy};
 use engine::{Progress, Simulation};
 use report::RunReport;
 use scenario::Scenario;
@@ -27,7 +26,7 @@ pub struct SimOptions {
     /// The scenario file, from the current directory; `None`: the checkout's default.
     pub scenario: Option<PathBuf>,
     /// Which algorithm runs.
-    pub policy: SimPolicy,
+    pub policy: Option<Policy>,
     /// Scheduler and fault seed.
     pub seed: u64,
     /// Where to write the report as JSON.
@@ -42,7 +41,7 @@ impl Default for SimOptions {
     fn default() -> SimOptions {
         SimOptions {
             scenario: None,
-            policy: SimPolicy::FromManifest,
+            policy: None,
             seed: 1,
             json: None,
             plot: None,
@@ -67,8 +66,8 @@ impl SimOptions {
             match arg.as_str() {
                 "--policy" => {
                     options.policy = match value("--policy")?.as_str() {
-                        "seed" => SimPolicy::Seed,
-                        "ballast" => SimPolicy::Ballast,
+                        "seed" => Some(Policy::Seed),
+                        "ballast" => Some(Policy::Ballast),
                         other => {
                             return Err(format!("--policy {other}: use seed or ballast\n{USAGE}"))
                         }
@@ -94,17 +93,15 @@ impl SimOptions {
     }
 }
 
-/// The scenario's manifest (a path from the checkout's root), composed (kept for the process's
-/// life: the runtimes need it).
-fn composition_for(scenario: &Scenario, root: &Path) -> Result<&'static Composition, String> {
-    let manifest = manifest::load(root.join(&scenario.manifest)).map_err(|errors| {
+            scenario: None,
+            policy: None,
         errors
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    Ok(Box::leak(Box::new(manifest::compose(&manifest))))
+    Ok(Box::leak(Box::new(ballast_manifest::compose(&manifest))))
 }
 
 /// Load, run and report one simulation.

@@ -3,23 +3,34 @@
 //! components (driver clients, the toolstack agent) that tests and scenarios drive.
 //! The same handlers run on the host-thread runtime and the deterministic one.
 
-mod gateway;
-mod memory;
-mod permissions;
 mod scrub;
 
-use std::ops::Range;
-
+use ballast_hypercall::Gateway;
 use ballast_ipc::deterministic::SimHandler;
 use ballast_ipc::{Badge, ComponentId, EndpointId, Handler, LeaseId};
-use ballast_xen_sim::{DomId, DomainConfig, HostConfig, XenSim};
+use ballast_memory_server::MemoryServer;
+use ballast_memory_server_core::FrameRun;
+use ballast_system::memory::{ServerParts, ServerRam};
+use ballast_system::{AssemblyError, Composition, Kind, ManifestPermissions, Policy};
+use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
 
-use crate::manifest::{Composition, Kind};
+use crate::composition::HOST;
 
-pub use gateway::{GatewayHandler, GATEWAY_CALLERS, GATEWAY_FRAMES, GATEWAY_RANGES};
-pub use memory::{MemoryHandler, SimPolicy, CLIENTS, LENT_RUNS, PENDING};
-pub use permissions::ManifestPermissions;
 pub use scrub::SimScrubber;
+
+/// The gateway as the host runs it, sized for every composition compiled into the host.
+pub type GatewayHandler =
+    Gateway<SimHypervisor, { HOST.gateway_callers }, { HOST.gateway_ranges }, { HOST.gateway_frames }>;
+
+/// The memory server as the host runs it, sized for every composition compiled into the host.
+pub type MemoryHandler = MemoryServer<
+    'static,
+    SimScrubber,
+    ManifestPermissions,
+    { HOST.lent_runs },
+    { HOST.clients },
+    { HOST.pending },
+>;
 
 /// Why a manifest cannot be run in the simulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +43,12 @@ impl std::fmt::Display for SystemError {
 }
 
 impl std::error::Error for SystemError {}
+
+impl From<AssemblyError> for SystemError {
+    fn from(error: AssemblyError) -> SystemError {
+        SystemError(error.to_string())
+    }
+}
 
 /// How an external component reaches a server: its capability and the region it lends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,14 +127,11 @@ impl std::fmt::Debug for Parts {
     }
 }
 
-fn ranges_of(ranges: &[crate::manifest::GfnRange]) -> Vec<Range<u64>> {
-    ranges.iter().map(|r| r.start..r.end).collect()
-}
-
-/// Build the simulated domain and the handlers of `composition` (a `sim` image).
+/// Build the simulated domain and the handlers of `composition` (a `sim` image); `policy`
+/// overrides the manifest's.
 pub fn build(
     composition: &'static Composition,
-    policy: SimPolicy,
+    policy: Option<Policy>,
     seed: u64,
 ) -> Result<Parts, SystemError> {
     let sim = composition.sim.ok_or_else(|| {
@@ -126,6 +140,13 @@ pub fn build(
             composition.image
         ))
     })?;
+    if !HOST.holds(composition) {
+        return Err(SystemError(format!(
+            "image `{}` needs larger tables than the host was compiled with ({HOST:?}); \
+             add its manifest to build.rs's HOST_MANIFESTS",
+            composition.image
+        )));
+    }
     let memory = &composition.memory;
     let xen = XenSim::new(HostConfig {
         free_pages: sim.host_free_pages,
@@ -134,69 +155,53 @@ pub fn build(
     });
     let dom = xen
         .try_create_domain(DomainConfig {
-            ram: ranges_of(&memory.ram),
+            ram: memory.ram.iter().map(|run| run.start()..run.end()).collect(),
             max_pages: sim.domain_max_pages,
             max_order: composition.xen.max_extent_order,
         })
         .map_err(|error| {
             SystemError(format!("the simulated domain cannot be created: {error:?}"))
         })?;
-    let boot_pages = memory.ram.iter().map(|r| r.end - r.start).sum();
+    let boot_pages = memory.ram.iter().map(|run| run.frames).sum();
 
-    let find = |kind: Kind| composition.components.iter().find(|c| c.kind == kind);
-    let gateway =
-        find(Kind::HypercallGateway).ok_or_else(|| SystemError("no hypercall gateway".into()))?;
-    let memory_server =
-        find(Kind::MemoryServer).ok_or_else(|| SystemError("no memory server".into()))?;
+    let gateway = composition
+        .first_of(Kind::HypercallGateway)
+        .ok_or_else(|| SystemError("no hypercall gateway".into()))?;
+    let memory_server = composition
+        .first_of(Kind::MemoryServer)
+        .ok_or_else(|| SystemError("no memory server".into()))?;
     let external = |client: u16| -> Result<ExternalCap, SystemError> {
         let component = &composition.components[usize::from(client)];
-        let endpoint = composition
-            .endpoints
-            .iter()
-            .find(|e| e.client == client && e.server == memory_server.id)
+        let (endpoint, badge) = composition
+            .capability(client, memory_server.id)
             .ok_or_else(|| {
                 SystemError(format!(
                     "`{}` holds no capability to the memory server",
                     component.name
                 ))
             })?;
-        let region = composition
-            .regions
-            .iter()
-            .find(|r| r.lender == client && r.sharers.contains(&memory_server.id))
-            .map(|r| (LeaseId(r.id), u32::try_from(r.size).unwrap_or(u32::MAX)));
         Ok(ExternalCap {
             name: component.name.to_string(),
             component: ComponentId(client),
-            endpoint: EndpointId(endpoint.id),
-            badge: Badge(endpoint.badge),
-            region,
+            endpoint,
+            badge,
+            region: composition.lease(client, memory_server.id),
         })
     };
-    let clients = (composition.components.iter())
-        .filter(|c| c.kind == Kind::DriverClient)
+    let clients = composition
+        .all_of(Kind::DriverClient)
         .map(|c| external(c.id))
         .collect::<Result<Vec<_>, _>>()?;
     let control = external(
-        find(Kind::ControlAgent)
+        composition
+            .first_of(Kind::ControlAgent)
             .ok_or_else(|| SystemError("no control agent".into()))?
             .id,
     )?;
 
-    let gateway_handler = gateway::build(
-        composition,
-        gateway.id,
-        memory_server.id,
-        xen.hypervisor(dom),
-    )?;
-    let memory_handler = memory::build(
-        composition,
-        memory_server.id,
-        gateway.id,
-        &clients,
-        policy,
-        SimScrubber::new(xen.clone(), dom),
-    )?;
+    let gateway_handler =
+        ballast_system::gateway::gateway(composition, xen.hypervisor(dom), memory.ram)?;
+    let memory_handler = memory_server_of(composition, policy, SimScrubber::new(xen.clone(), dom))?;
     Ok(Parts {
         gateway: gateway_handler,
         memory: memory_handler,
@@ -210,4 +215,41 @@ pub fn build(
             boot_pages,
         },
     })
+}
+
+/// The memory server of `composition`. Its state lives as long as the process: the runtimes
+/// need `'static` handlers.
+fn memory_server_of(
+    composition: &'static Composition,
+    policy: Option<Policy>,
+    scrubber: SimScrubber,
+) -> Result<MemoryHandler, SystemError> {
+    let reserved: &'static [FrameRun] =
+        Vec::leak(composition.memory.reserved.iter().map(|reserved| reserved.run).collect());
+    let ram = ServerRam {
+        ram: composition.memory.ram,
+        reserved,
+    };
+    let config = ballast_system::memory::config(composition, ram, policy)?;
+    let words = config
+        .bitmap_words()
+        .map_err(|error| SystemError(format!("the memory server refuses the layout: {error:?}")))?;
+    let accounts = ballast_system::memory::client_accounts::<{ HOST.clients }>(composition)?;
+    let memory_server = composition
+        .first_of(Kind::MemoryServer)
+        .ok_or(AssemblyError::MissingComponent)?;
+    let parts = ServerParts {
+        storage: Vec::leak(vec![0u64; words]),
+        accounts: Vec::leak(accounts.to_vec()),
+        permissions: Box::leak(Box::new(ManifestPermissions::new(
+            composition,
+            memory_server.id,
+        ))),
+    };
+    Ok(ballast_system::memory::memory_server(
+        composition,
+        &config,
+        parts,
+        scrubber,
+    )?)
 }

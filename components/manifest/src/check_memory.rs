@@ -131,7 +131,11 @@ mod tests {
 
     /// The errors of the default manifest with its `[memory]` table replaced by `memory`.
     fn memory_errors(memory: &str) -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../manifests/xen-pvh.toml")).expect("xen-pvh manifest");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../manifests/xen-pvh.toml"
+        ))
+        .expect("xen-pvh manifest");
         let start = text.find("[memory]").expect("[memory]");
         let end = start
             + text[start..]

@@ -8,10 +8,8 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     LeaseId, RegionGrant, RegionSpec, Tables,
 };
-use ballast_system::{
-    Component, Composition, Endpoint, Grant, MemoryLayout, Region, Reserved,
-};
-use ballast_memory_server::FrameRun;
+use ballast_memory_server_core::FrameRun;
+use ballast_system::{Component, Composition, Endpoint, Grant, MemoryLayout, Region, Reserved};
 
 use super::schema::{GfnRange, MemorySection};
 use super::validate::Manifest;
@@ -238,11 +236,7 @@ mod tests {
     #[test]
     fn one_endpoint_per_pair_with_a_grant_per_interface() {
         let tables = composition(IMAGE);
-        let names: Vec<&str> = tables
-            .components
-            .iter()
-            .map(|entry| entry.name)
-            .collect();
+        let names: Vec<&str> = tables.components.iter().map(|entry| entry.name).collect();
         assert_eq!(names, ["drv", "gw", "ms"]);
         let drv = &tables.endpoints[0];
         assert_eq!((drv.id, drv.badge, drv.client, drv.server), (0, 1, 0, 2));

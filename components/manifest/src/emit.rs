@@ -6,7 +6,7 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     LeaseId, RegionGrant, RegionSpec, Tables,
 };
-use ballast_memory_server::{FrameRun, Policy};
+use ballast_memory_server_core::{FrameRun, Policy};
 use ballast_system::{
     Component, Composition, Endpoint, Grant, Kind, MemoryLayout, RamSource, Region, Reserved,
     ServerSizing, SimHost, Target, XenLimits,
@@ -91,7 +91,7 @@ emit_struct! {
         ram_source, ram, ram_ceiling, reserved, unpopulated, boot_extra
     }
     "::ballast_system::Reserved" => Reserved { name, run }
-    "::ballast_memory_server::FrameRun" => FrameRun { first, frames }
+    "::ballast_system::FrameRun" => FrameRun { first, frames }
     "::ballast_system::XenLimits" => XenLimits { max_extent_order, max_frames_per_call }
     "::ballast_system::ServerSizing" => ServerSizing {
         max_clients, max_lent_runs_per_client, pending_depth, pending_timeout_ms, batch_size,

@@ -3,7 +3,7 @@
 //! read from disk; either way this is the one form every target wires its components from.
 
 use ballast_ipc::{Badge, EndpointId, LeaseId, Tables};
-use ballast_memory_server::{FrameRun, Policy};
+use ballast_memory_server_core::{FrameRun, Policy};
 
 /// A system image, numbered. Ids index the slices: `components[i].id == i`, and so on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +203,10 @@ pub struct ServerSizing {
     /// Frame-list entries per hypercall batch.
     pub batch_size: u32,
     /// Which algorithm balloons.
-    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::composition::policy_named"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::composition::policy_named")
+    )]
     pub policy: Policy,
     /// First retry delay after a failed batch, in seconds (the seed's `schedule_delay`: 1).
     #[cfg_attr(feature = "serde", serde(default = "default_schedule_delay_s"))]
@@ -260,12 +263,16 @@ pub struct SimHost {
 impl Composition {
     /// The component called `name`.
     pub fn component(&self, name: &str) -> Option<&'static Component> {
-        self.components.iter().find(|component| component.name == name)
+        self.components
+            .iter()
+            .find(|component| component.name == name)
     }
 
     /// The first component of `kind`, in id order.
     pub fn first_of(&self, kind: Kind) -> Option<&'static Component> {
-        self.components.iter().find(|component| component.kind == kind)
+        self.components
+            .iter()
+            .find(|component| component.kind == kind)
     }
 
     /// The components of `kind`, in id order.

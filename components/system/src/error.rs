@@ -1,7 +1,7 @@
 //! Why a composition could not be assembled for a target: nothing is built from a refusal.
 
 use ballast_hypercall::PolicyError;
-use ballast_memory_server::ConfigError;
+use ballast_memory_server_core::ConfigError;
 
 /// Why the assembly refused. Each names the part of the manifest (or of the target) at fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use ballast_hypercall::{ranges_without, CallerGrant, Gateway, GfnRange, Limits, Policy};
 use ballast_interfaces::hypercall::INTERFACE_ID;
 use ballast_ipc::Badge;
-use ballast_memory_server::FrameRun;
+use ballast_memory_server_core::FrameRun;
 use ballast_xen::{Gfn, Hypervisor};
 use heapless::Vec;
 
@@ -38,7 +38,11 @@ pub fn policy<const CALLERS: usize, const RANGES: usize>(
         .first_of(Kind::MemoryServer)
         .ok_or(AssemblyError::MissingComponent)?;
     let reserved: Vec<GfnRange, RANGES> = gfn_ranges(
-        composition.memory.reserved.iter().map(|reserved| reserved.run),
+        composition
+            .memory
+            .reserved
+            .iter()
+            .map(|reserved| reserved.run),
     )?;
     let owned: Vec<GfnRange, RANGES> =
         gfn_ranges(ram.iter().chain(composition.memory.boot_extra).copied())?;

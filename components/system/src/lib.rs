@@ -6,12 +6,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod capacity;
 pub mod composition;
 mod error;
 pub mod gateway;
 pub mod memory;
 mod permissions;
 
+pub use capacity::{Capacities, BOOT_MAP_RAM_RUNS};
 pub use composition::{
     Component, Composition, Endpoint, Grant, Kind, MemoryLayout, RamSource, Region, Reserved,
     ServerSizing, SimHost, Target, XenLimits,
@@ -19,4 +21,4 @@ pub use composition::{
 pub use error::AssemblyError;
 pub use permissions::ManifestPermissions;
 
-pub use ballast_memory_server::Policy;
+pub use ballast_memory_server_core::{FrameRun, Policy};

@@ -2,12 +2,12 @@
 //! from the manifest), its client accounts (every driver client, with its badge and quota), and
 //! its wiring to the gateway. The target hands in the RAM it knows and the storage it sized.
 
+use ballast_interfaces::support::Permissions;
 use ballast_ipc::{EndpointId, LeaseId};
-use ballast_memory_server::server::{ClientBinding, MemoryServer, Wiring};
-use ballast_memory_server::{
+use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
+use ballast_memory_server_core::{
     BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
 };
-use ballast_interfaces::support::Permissions;
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
 
@@ -35,8 +35,8 @@ pub fn config<'r>(
 ) -> Result<Config<'r>, AssemblyError> {
     let sizing = &composition.server;
     let memory = &composition.memory;
-    let max_order = ExtentOrder::new(composition.xen.max_extent_order)
-        .ok_or(AssemblyError::OrderTooLarge)?;
+    let max_order =
+        ExtentOrder::new(composition.xen.max_extent_order).ok_or(AssemblyError::OrderTooLarge)?;
     Ok(Config {
         ram: ram.ram,
         reserved: ram.reserved,
@@ -60,8 +60,7 @@ pub fn fits<const LENT: usize, const CLIENTS: usize, const PENDING: usize>(
     composition: &Composition,
 ) -> Result<(), AssemblyError> {
     let sizing = &composition.server;
-    let lent_runs =
-        usize::from(sizing.max_clients) * usize::from(sizing.max_lent_runs_per_client);
+    let lent_runs = usize::from(sizing.max_clients) * usize::from(sizing.max_lent_runs_per_client);
     let clients = composition.all_of(Kind::DriverClient).count();
     if clients > CLIENTS
         || usize::from(sizing.max_clients) > CLIENTS
@@ -90,7 +89,9 @@ pub fn client_accounts<const CLIENTS: usize>(
             client: ClientId(u16::try_from(index).map_err(|_| AssemblyError::Capacity)?),
             quota: client.max_lent_frames,
         };
-        accounts.push(account).map_err(|_| AssemblyError::Capacity)?;
+        accounts
+            .push(account)
+            .map_err(|_| AssemblyError::Capacity)?;
     }
     Ok(accounts)
 }
@@ -145,4 +146,3 @@ where
     };
     Ok(MemoryServer::new(core, wiring, scrubber, parts.permissions))
 }
-

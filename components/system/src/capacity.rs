@@ -1,0 +1,138 @@
+//! The capacities a target compiles its components with (the const generics of the gateway, the
+//! memory server and the runtimes), computed at compile time from the composition it compiles
+//! in: the manifest sizes everything, nothing is a number picked by hand.
+
+use crate::{Composition, Kind, RamSource};
+
+/// The most RAM runs an image reads from the boot memory map (E820 or device tree) it is handed.
+pub const BOOT_MAP_RAM_RUNS: usize = 16;
+
+/// Table sizes for one composition, or the largest of several a target may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacities {
+    /// Components.
+    pub components: usize,
+    /// Endpoints.
+    pub endpoints: usize,
+    /// Shared regions.
+    pub regions: usize,
+    /// The largest shared region, in bytes.
+    pub region_bytes: usize,
+    /// Client accounts of the memory server (`memory_server.max_clients`).
+    pub clients: usize,
+    /// Lent runs the memory server tracks over all clients
+    /// (`max_clients * max_lent_runs_per_client`).
+    pub lent_runs: usize,
+    /// Deferred requests (`memory_server.pending_depth`).
+    pub pending: usize,
+    /// Callers in the gateway's policy table (components with an endpoint to it).
+    pub gateway_callers: usize,
+    /// Ranges per gateway caller: RAM runs and boot-extra ranges, each of which a reserved range
+    /// may split in two.
+    pub gateway_ranges: usize,
+    /// Extents one hypercall may carry (`xen.max_frames_per_call`).
+    pub gateway_frames: usize,
+    /// RAM runs the memory server is given.
+    pub ram_runs: usize,
+}
+
+impl Capacities {
+    /// The capacities `composition` needs.
+    pub const fn of(composition: &Composition) -> Capacities {
+        let memory = &composition.memory;
+        let ram_runs = match memory.ram_source {
+            RamSource::Manifest => memory.ram.len(),
+            RamSource::BootMap => BOOT_MAP_RAM_RUNS,
+        };
+        let server = &composition.server;
+        Capacities {
+            components: composition.components.len(),
+            endpoints: composition.endpoints.len(),
+            regions: composition.regions.len(),
+            region_bytes: largest_region(composition),
+            clients: server.max_clients as usize,
+            lent_runs: server.max_clients as usize * server.max_lent_runs_per_client as usize,
+            pending: server.pending_depth as usize,
+            gateway_callers: gateway_callers(composition),
+            gateway_ranges: ram_runs + memory.boot_extra.len() + memory.reserved.len(),
+            gateway_frames: composition.xen.max_frames_per_call as usize,
+            ram_runs,
+        }
+    }
+
+    /// Each capacity the larger of the two: a target that runs either composition.
+    pub const fn max(self, other: Capacities) -> Capacities {
+        Capacities {
+            components: larger(self.components, other.components),
+            endpoints: larger(self.endpoints, other.endpoints),
+            regions: larger(self.regions, other.regions),
+            region_bytes: larger(self.region_bytes, other.region_bytes),
+            clients: larger(self.clients, other.clients),
+            lent_runs: larger(self.lent_runs, other.lent_runs),
+            pending: larger(self.pending, other.pending),
+            gateway_callers: larger(self.gateway_callers, other.gateway_callers),
+            gateway_ranges: larger(self.gateway_ranges, other.gateway_ranges),
+            gateway_frames: larger(self.gateway_frames, other.gateway_frames),
+            ram_runs: larger(self.ram_runs, other.ram_runs),
+        }
+    }
+
+    /// Whether a target compiled with these capacities can run `composition`.
+    pub const fn holds(&self, composition: &Composition) -> bool {
+        let needed = Capacities::of(composition);
+        needed.components <= self.components
+            && needed.endpoints <= self.endpoints
+            && needed.regions <= self.regions
+            && needed.region_bytes <= self.region_bytes
+            && needed.clients <= self.clients
+            && needed.lent_runs <= self.lent_runs
+            && needed.pending <= self.pending
+            && needed.gateway_callers <= self.gateway_callers
+            && needed.gateway_ranges <= self.gateway_ranges
+            && needed.gateway_frames <= self.gateway_frames
+            && needed.ram_runs <= self.ram_runs
+    }
+}
+
+const fn larger(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn largest_region(composition: &Composition) -> usize {
+    let mut largest = 0;
+    let mut at = 0;
+    while at < composition.regions.len() {
+        largest = larger(largest, composition.regions[at].size as usize);
+        at += 1;
+    }
+    largest
+}
+
+/// Components holding an endpoint to the (first) gateway; at least one, so a table exists.
+const fn gateway_callers(composition: &Composition) -> usize {
+    let mut gateway = None;
+    let mut at = 0;
+    while at < composition.components.len() {
+        if matches!(composition.components[at].kind, Kind::HypercallGateway) {
+            gateway = Some(composition.components[at].id);
+            break;
+        }
+        at += 1;
+    }
+    let Some(gateway) = gateway else {
+        return 1;
+    };
+    let mut callers = 0;
+    let mut at = 0;
+    while at < composition.endpoints.len() {
+        if composition.endpoints[at].server == gateway {
+            callers += 1;
+        }
+        at += 1;
+    }
+    larger(callers, 1)
+}
