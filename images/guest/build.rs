@@ -1,25 +1,25 @@
-//! Brings in the composition of the image's manifest (ids, badges, grants, limits, sizing) that
-//! `ballast hil` generated, from the file `BALLAST_GUEST_COMPOSITION` names.
+//! Compiles in the composition of the image's manifest through `ballast-manifest`, the crate
+//! `ballast check` runs: `manifests/xen-pvh.toml` when building for x86-64, and
+//! `manifests/xen-arm64.toml` for arm64. A broken manifest fails the build with the messages
+//! `ballast check` prints.
 
-const COMPOSITION_VAR: &str = "BALLAST_GUEST_COMPOSITION";
+use std::path::Path;
+use std::process::ExitCode;
 
-fn main() {
-    println!("cargo:rerun-if-env-changed={COMPOSITION_VAR}");
-    let Some(generated) = std::env::var_os(COMPOSITION_VAR) else {
-        panic!(
-            "{COMPOSITION_VAR} is not set: an image's composition tables are generated from its \
-             manifest by `ballast hil` (run `cargo run -- hil [--arch aarch64]` from the \
-             repository root)"
-        );
+use ballast_system::Target;
+
+fn main() -> ExitCode {
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let (manifest, target) = match arch.as_str() {
+        "aarch64" => ("manifests/xen-arm64.toml", Target::XenArm64),
+        _ => ("manifests/xen-pvh.toml", Target::XenPvh),
     };
-    println!("cargo:rerun-if-changed={}", generated.to_string_lossy());
-    let out = std::path::Path::new(&std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("composition.rs");
-    if let Err(error) = std::fs::copy(&generated, &out) {
-        panic!(
-            "cannot copy the composition {} to {}: {error}",
-            generated.to_string_lossy(),
-            out.display()
-        );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match ballast_manifest::emit_for_build(&root.join(manifest), target, "composition.rs") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }

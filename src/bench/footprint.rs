@@ -55,8 +55,11 @@ fn state(frames: u64) -> Result<(u64, u64), String> {
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
     let core = Box::new(
-        BalloonCore::<'_, { HOST.lent_runs }, { HOST.clients }, { HOST.pending }>::new(&config, &mut storage)
-            .map_err(|e| format!("layout refused: {e:?}"))?,
+        BalloonCore::<'_, { HOST.lent_runs }, { HOST.clients }, { HOST.pending }>::new(
+            &config,
+            &mut storage,
+        )
+        .map_err(|e| format!("layout refused: {e:?}"))?,
     );
     Ok((core.state_bytes() as u64, core.bitmap_bytes() as u64))
 }

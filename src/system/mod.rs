@@ -19,8 +19,12 @@ use crate::composition::HOST;
 pub use scrub::SimScrubber;
 
 /// The gateway as the host runs it, sized for every composition compiled into the host.
-pub type GatewayHandler =
-    Gateway<SimHypervisor, { HOST.gateway_callers }, { HOST.gateway_ranges }, { HOST.gateway_frames }>;
+pub type GatewayHandler = Gateway<
+    SimHypervisor,
+    { HOST.gateway_callers },
+    { HOST.gateway_ranges },
+    { HOST.gateway_frames },
+>;
 
 /// The memory server as the host runs it, sized for every composition compiled into the host.
 pub type MemoryHandler = MemoryServer<
@@ -155,7 +159,11 @@ pub fn build(
     });
     let dom = xen
         .try_create_domain(DomainConfig {
-            ram: memory.ram.iter().map(|run| run.start()..run.end()).collect(),
+            ram: memory
+                .ram
+                .iter()
+                .map(|run| run.start()..run.end())
+                .collect(),
             max_pages: sim.domain_max_pages,
             max_order: composition.xen.max_extent_order,
         })
@@ -224,8 +232,14 @@ fn memory_server_of(
     policy: Option<Policy>,
     scrubber: SimScrubber,
 ) -> Result<MemoryHandler, SystemError> {
-    let reserved: &'static [FrameRun] =
-        Vec::leak(composition.memory.reserved.iter().map(|reserved| reserved.run).collect());
+    let reserved: &'static [FrameRun] = Vec::leak(
+        composition
+            .memory
+            .reserved
+            .iter()
+            .map(|reserved| reserved.run)
+            .collect(),
+    );
     let ram = ServerRam {
         ram: composition.memory.ram,
         reserved,

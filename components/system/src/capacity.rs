@@ -34,6 +34,9 @@ pub struct Capacities {
     pub gateway_frames: usize,
     /// RAM runs the memory server is given.
     pub ram_runs: usize,
+    /// Words of the memory server's bitmap: one bit per managed frame (RAM up to its ceiling,
+    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region.
+    pub bitmap_words: usize,
 }
 
 impl Capacities {
@@ -57,6 +60,7 @@ impl Capacities {
             gateway_ranges: ram_runs + memory.boot_extra.len() + memory.reserved.len(),
             gateway_frames: composition.xen.max_frames_per_call as usize,
             ram_runs,
+            bitmap_words: bitmap_words(composition, ram_runs),
         }
     }
 
@@ -74,6 +78,7 @@ impl Capacities {
             gateway_ranges: larger(self.gateway_ranges, other.gateway_ranges),
             gateway_frames: larger(self.gateway_frames, other.gateway_frames),
             ram_runs: larger(self.ram_runs, other.ram_runs),
+            bitmap_words: larger(self.bitmap_words, other.bitmap_words),
         }
     }
 
@@ -91,6 +96,7 @@ impl Capacities {
             && needed.gateway_ranges <= self.gateway_ranges
             && needed.gateway_frames <= self.gateway_frames
             && needed.ram_runs <= self.ram_runs
+            && needed.bitmap_words <= self.bitmap_words
     }
 }
 
@@ -135,4 +141,31 @@ const fn gateway_callers(composition: &Composition) -> usize {
         at += 1;
     }
     larger(callers, 1)
+}
+
+/// Frames in 2 MiB: the alignment unit of the bitmap's regions.
+const CHUNK_FRAMES: u64 = 512;
+
+const fn frames_of(runs: &[crate::FrameRun]) -> u64 {
+    let mut frames = 0;
+    let mut at = 0;
+    while at < runs.len() {
+        frames += runs[at].frames;
+        at += 1;
+    }
+    frames
+}
+
+const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
+    let memory = &composition.memory;
+    let ram_frames = match (memory.ram_source, memory.ram_ceiling) {
+        (RamSource::BootMap, Some(ceiling)) => ceiling,
+        _ => frames_of(memory.ram),
+    };
+    let regions = ram_runs + memory.boot_extra.len() + memory.reserved.len() + 1;
+    let frames = ram_frames
+        + frames_of(memory.boot_extra)
+        + memory.unpopulated.frames
+        + regions as u64 * 2 * CHUNK_FRAMES;
+    frames.div_ceil(64) as usize
 }

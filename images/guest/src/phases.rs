@@ -19,7 +19,9 @@ use ballast_memory_server_core::FrameScrubber;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{Gfn, Hypervisor};
 
-use crate::composition::{self, ManifestPermissions, Role, REGION_BYTES, REGION_COUNT, TABLES};
+use ballast_system::{Kind, ManifestPermissions};
+
+use crate::composition::{self, COMPOSITION, REGION_BYTES, REGION_COUNT, TABLES};
 use crate::scenario::{self, components, Checks, FrameMemory, GatewayXen, Layout, Platform};
 use crate::system::{self, ImageGateway, MemoryParts, Runtime, SetupError, STORAGE_WORDS};
 
@@ -150,11 +152,11 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: ImageClock>(
     ram: &mut M,
     clock: &K,
 ) -> Result<Checks, SetupError> {
-    let memory = composition::component(Role::MemoryServer)?;
-    let gateway_id = composition::component(Role::HypercallGateway)?;
-    let (endpoint, badge) = composition::endpoint(memory, gateway_id)?;
+    let memory = composition::component(Kind::MemoryServer)?;
+    let gateway_id = composition::component(Kind::HypercallGateway)?;
+    let (endpoint, _) = composition::endpoint(memory, gateway_id)?;
     let frame_list: LeaseId = composition::region(memory, gateway_id)?;
-    let mut gateway = system::gateway(hypercall, gateway_id, badge, &[layout.free, layout.hole])?;
+    let mut gateway = system::gateway(hypercall, &[layout.free, layout.hole])?;
     let stand_in = composition::StandIn::new(memory);
     let mut region_memory = RegionMemory::new();
     let checks = {
@@ -210,19 +212,18 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
     ram_regions: impl Iterator<Item = (u64, u64)>,
     clock: &K,
 ) -> Result<Checks, SetupError> {
-    for (index, component) in composition::COMPONENTS.iter().enumerate() {
+    for component in COMPOSITION.components {
         defmt::info!(
-            "component id={=usize} name={=str} role={}",
-            index,
+            "component id={=u16} name={=str} kind={=str}",
+            component.id,
             component.name,
-            component.role
+            component.kind.as_str()
         );
     }
-    let memory = composition::component(Role::MemoryServer)?;
-    let gateway_id = composition::component(Role::HypercallGateway)?;
-    let control = composition::component(Role::ControlAgent)?;
-    let client = composition::component(Role::DriverClient)?;
-    let (_, badge) = composition::endpoint(memory, gateway_id)?;
+    let memory = composition::component(Kind::MemoryServer)?;
+    let gateway_id = composition::component(Kind::HypercallGateway)?;
+    let control = composition::component(Kind::ControlAgent)?;
+    let client = composition::component(Kind::DriverClient)?;
     let cast = components::Cast {
         control: (control, composition::endpoint(control, memory)?.0),
         client: (
@@ -231,14 +232,14 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
             composition::region(client, memory)?,
         ),
     };
-    let mut gateway = system::gateway(hypercall, gateway_id, badge, &[layout.free])?;
+    let mut gateway = system::gateway(hypercall, &[layout.free])?;
     let ram = system::server_ram(ram_regions, layout.free).ok_or(SetupError::Capacity)?;
     let mut storage = [0u64; STORAGE_WORDS];
-    let mut bindings = heapless::Vec::new();
-    let permissions = ManifestPermissions { server: memory };
+    let mut accounts = heapless::Vec::new();
+    let permissions = ManifestPermissions::new(&COMPOSITION, memory.0);
     let parts = MemoryParts {
         storage: &mut storage,
-        bindings: &mut bindings,
+        accounts: &mut accounts,
         permissions: &permissions,
     };
     let mut server = system::memory_server(&ram, parts, scrubber)?;

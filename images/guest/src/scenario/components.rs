@@ -25,7 +25,7 @@ use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, M
 use ballast_xen::Hypervisor;
 
 use super::{Checks, Clock};
-use crate::composition::{SERVER, UNPOPULATED};
+use crate::composition::COMPOSITION;
 use crate::system::Runtime;
 
 const MIB: u64 = 1 << 20;
@@ -214,9 +214,9 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
                 client
                     .configure(
                         &mut sys,
-                        SERVER.schedule_delay_s.saturating_mul(1000),
-                        SERVER.max_schedule_delay_s.saturating_mul(1000),
-                        SERVER.max_retry_count,
+                        COMPOSITION.server.schedule_delay_s.saturating_mul(1000),
+                        COMPOSITION.server.max_schedule_delay_s.saturating_mul(1000),
+                        COMPOSITION.server.max_retry_count,
                         policy,
                     )
                     .is_ok()
@@ -362,7 +362,8 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
         self.checks.expect_eq("borrowed_frames", frames, BORROWED);
         self.checks.expect(
             "borrowed_from_lending_range",
-            low >= UNPOPULATED.0 && high < UNPOPULATED.1,
+            low >= COMPOSITION.memory.unpopulated.start()
+                && high < COMPOSITION.memory.unpopulated.end(),
         );
         let lent = self.stats().map_or(0, |stats| stats.lent);
         self.checks.expect_eq("server_counts_lent", lent, BORROWED);
