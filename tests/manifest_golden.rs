@@ -234,11 +234,11 @@ fn regions_name_their_lender_and_writers() {
     };
     let frame_list = region("frame_list");
     assert_eq!(names(&[frame_list.lender]), ["memory"]);
-    assert_eq!(names(&frame_list.writers), ["gateway"]);
+    assert_eq!(names(frame_list.writers), ["gateway"]);
     let runs = region("blkback_runs");
     assert_eq!(names(&[runs.lender]), ["blkback"]);
-    assert_eq!(names(&runs.sharers), ["blkback", "memory"]);
-    assert_eq!(names(&runs.writers), ["memory"]);
+    assert_eq!(names(runs.sharers), ["blkback", "memory"]);
+    assert_eq!(names(runs.writers), ["memory"]);
 }
 
 #[test]

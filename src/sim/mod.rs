@@ -93,8 +93,10 @@ impl SimOptions {
     }
 }
 
-            scenario: None,
-            policy: None,
+/// The scenario's manifest (a path from the checkout's root), composed (kept for the process's
+/// life: the runtimes need it).
+fn composition_for(scenario: &Scenario, root: &Path) -> Result<&'static Composition, String> {
+    let manifest = ballast_manifest::load(root.join(&scenario.manifest)).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)
