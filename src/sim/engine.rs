@@ -19,8 +19,8 @@ use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
 
 use super::report::{RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
-use ballast_system::{Composition, Policy};
 use crate::system::{self, ExternalCap, MemoryHandler, SystemMap};
+use ballast_system::{Composition, Policy};
 
 const NS_PER_MS: u64 = 1_000_000;
 const SAMPLE_EVERY_NS: u64 = 100 * NS_PER_MS;
