@@ -52,7 +52,7 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
         "timing policy=4K run=repeat",
         "gateway_refusal",
         "gateway phase=xen_facts",
-        "component id=1 name=gateway role=HypercallGateway",
+        "component id=1 name=gateway kind=hypercall-gateway",
         "hypercalls path=components policy=2M bytes=67108864",
         "hypercalls path=components policy=4K bytes=67108864 decrease=32 populate=32",
         "borrowed runs=1 frames=512 low=0x100000",
