@@ -9,7 +9,7 @@
 use ballast::composition::SIM;
 use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::balloon::BalloonError;
-use ballast_interfaces::balloon_control::{BalloonControlError, Policy};
+use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::{InterfaceError, ProtocolError};
 use ballast_interfaces::{balloon, balloon_control, hypercall};
@@ -456,7 +456,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         ),
         (
             "driver calls BalloonControl::configure",
-            balloon_control::encode_configure(1000, 32_000, 0, Policy::Seed),
+            balloon_control::encode_configure(1000, 32_000, 0, balloon_control::Policy::Seed),
         ),
     ] {
         hostile(&mut system, name, &blkback, &message, None, denied);
@@ -508,7 +508,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
     );
     // A policy no variant names: refused as a bad argument before the server sees it.
     let mut unknown_policy =
-        balloon_control::encode_configure(1000, 32_000, 0, Policy::Seed).to_vec();
+        balloon_control::encode_configure(1000, 32_000, 0, balloon_control::Policy::Seed).to_vec();
     unknown_policy[HEADER_BYTES + 12] = 9;
     hostile(
         &mut system,
@@ -522,7 +522,7 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         &mut system,
         "toolstack configures a delay cap below the first delay",
         &control,
-        &balloon_control::encode_configure(1000, 500, 0, Policy::Ballast),
+        &balloon_control::encode_configure(1000, 500, 0, balloon_control::Policy::Ballast),
         None,
         control_error(BalloonControlError::BadTunables),
     );
