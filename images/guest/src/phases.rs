@@ -22,7 +22,9 @@ use ballast_xen::{Gfn, Hypervisor};
 use ballast_system::{Kind, ManifestPermissions};
 
 use crate::composition::{self, COMPOSITION, REGION_BYTES, REGION_COUNT, TABLES};
-use crate::scenario::{self, components, Checks, FrameMemory, GatewayXen, Layout, Platform};
+use ballast_frame_access::FrameMemory;
+
+use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
 use crate::system::{self, ImageGateway, MemoryParts, Runtime, SetupError, STORAGE_WORDS};
 
 /// The clock an image runs its phases on: the scenario's timings and the runtime's timers.

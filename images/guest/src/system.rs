@@ -15,7 +15,9 @@ use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::Gfn;
 
 use crate::composition::{self, CAPACITY, COMPOSITION};
-use crate::scenario::{FrameMemory, FrameRange, Layout};
+use ballast_frame_access::{FrameMemory, FrameRange};
+
+use crate::scenario::Layout;
 
 /// Words of the memory server's bitmap storage.
 pub const STORAGE_WORDS: usize = CAPACITY.bitmap_words;

@@ -1,12 +1,12 @@
-//! The scenario's access to guest frames through the image's identity map: the frames of one
-//! range, chosen by the image away from everything it uses, checked on every access. How a word
-//! that may be ballooned is read differs by platform ([`WordReader`]): x86-64 PVH Xen emulates the
-//! missing RAM (the read returns all ones), arm64 Xen injects a data abort that only a read
-//! prepared for it survives.
+//! Access to guest frames through the image's identity map (`ballast-frame-access`'s
+//! `FrameMemory`): the frames of one range, chosen by the image away from everything it uses,
+//! checked on every access. How a word that may be ballooned is read differs by platform
+//! ([`WordReader`]): x86-64 PVH Xen emulates the missing RAM (the read returns all ones), arm64
+//! Xen injects a data abort that only a read prepared for it survives.
 
 use core::marker::PhantomData;
 
-use ballast_guest::scenario::{FrameError, FrameMemory, FrameRange, Read, WORDS_PER_PAGE};
+use ballast_frame_access::{FrameError, FrameMemory, FrameRange, Read, WORDS_PER_PAGE};
 use ballast_xen::Gfn;
 
 /// How the image reads one word of a frame that may be ballooned.

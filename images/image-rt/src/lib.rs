@@ -1,7 +1,8 @@
-//! The runtime pieces both ballast real-Xen images share, and the only `unsafe` code of the
-//! images outside their boot paths: the defmt logger on a Xen console ([`logger`]) and the
-//! scenario's access to guest frames through an identity map ([`identity_ram`]). Each image
-//! supplies what differs: its console, and how it reads a word that may be ballooned.
+//! The unsafe runtime pieces both ballast real-Xen images share (the rest of an image's `unsafe`
+//! is its own platform code: boot, console, clock, exit): the defmt logger on a Xen console
+//! ([`logger`]) and access to guest frames through an identity map ([`identity_ram`]), the
+//! `FrameMemory` of `ballast-frame-access` the apps use. Each image supplies what differs: its
+//! console, and how it reads a word that may be ballooned. It depends on no app.
 #![no_std]
 
 pub mod identity_ram;

@@ -6,7 +6,8 @@
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
-use ballast_guest::scenario::{FrameRange, Layout, Read};
+use ballast_frame_access::{FrameRange, Read};
+use ballast_guest::scenario::Layout;
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
 const PAGE_BYTES: u64 = 4096;

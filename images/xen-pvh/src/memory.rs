@@ -9,7 +9,8 @@ use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, Region, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
-use ballast_guest::scenario::{FrameRange, Layout, Read};
+use ballast_frame_access::{FrameRange, Read};
+use ballast_guest::scenario::Layout;
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
 const PAGE_BYTES: u64 = 4096;

@@ -4,7 +4,7 @@
 
 use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp};
 
-use super::FrameRange;
+use ballast_frame_access::FrameRange;
 
 /// How the balloon cuts a range into hypercalls.
 #[derive(Clone, Copy, Debug)]

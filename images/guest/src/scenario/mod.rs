@@ -14,83 +14,11 @@ mod gateway_xen;
 mod ledger;
 mod smoke;
 
-use ballast_xen::{Gfn, Hypervisor};
+use ballast_frame_access::{FrameMemory, FrameRange};
+use ballast_xen::Hypervisor;
 
 pub use checks::Checks;
 pub use gateway_xen::GatewayXen;
-
-/// A contiguous run of guest frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
-pub struct FrameRange {
-    /// The first frame.
-    pub first: u64,
-    /// How many frames.
-    pub frames: u64,
-}
-
-impl FrameRange {
-    /// Frame `index` of the range (`index` is below `frames` for a frame of the range).
-    pub fn frame(&self, index: u64) -> Gfn {
-        Gfn(self.first.wrapping_add(index))
-    }
-
-    /// The sub-range of `frames` frames starting `offset` frames in, if it fits.
-    pub fn slice(&self, offset: u64, frames: u64) -> Option<FrameRange> {
-        let end = offset.checked_add(frames)?;
-        (end <= self.frames).then_some(FrameRange {
-            first: self.first + offset,
-            frames,
-        })
-    }
-
-    /// Whether `gfn` lies in the range.
-    pub fn contains(&self, gfn: Gfn) -> bool {
-        gfn.0 >= self.first && gfn.0 - self.first < self.frames
-    }
-
-    /// Whether every frame of `inner` lies in the range (an empty `inner` anywhere does).
-    pub fn contains_range(&self, inner: FrameRange) -> bool {
-        let (Some(end), Some(inner_end)) = (
-            self.first.checked_add(self.frames),
-            inner.first.checked_add(inner.frames),
-        ) else {
-            return false;
-        };
-        inner.frames == 0 || (inner.first >= self.first && inner_end <= end)
-    }
-}
-
-/// Why a frame could not be reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
-pub enum FrameError {
-    /// The frame is not in the RAM the scenario was given.
-    NotScenarioRam = 1,
-    /// The word index is past the end of a page.
-    WordOutOfPage,
-}
-
-/// Words of 8 bytes in a 4 KiB page.
-pub const WORDS_PER_PAGE: usize = 512;
-
-/// What reading a word of guest memory found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
-pub enum Read {
-    /// The word.
-    Word(u64),
-    /// The read raised a synchronous abort with this syndrome (arm64 ESR_EL1): Xen does not back
-    /// the frame.
-    Aborted(u64),
-}
-
-/// Access to the contents of the guest frames a scenario may use.
-pub trait FrameMemory {
-    /// Write `word` to every 8-byte word of `range` (a scrub when `word` is 0).
-    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError>;
-    /// Read word `index` of frame `gfn`, which may be ballooned.
-    fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError>;
-    /// Whether every word of frame `gfn` (which must be backed) equals `word`.
-    fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError>;
-}
 
 /// A monotonic clock.
 pub trait Clock {

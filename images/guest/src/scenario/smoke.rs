@@ -4,7 +4,9 @@
 use ballast_xen::{Hypervisor, ReservationOp, SUPERPAGE_ORDER};
 
 use super::ledger::{Granularity, Ledger, SUPERPAGES};
-use super::{Checks, FrameMemory, Layout};
+use ballast_frame_access::FrameMemory;
+
+use super::{Checks, Layout};
 
 /// Run the scenario; returns its checks.
 pub fn run<H: Hypervisor, M: FrameMemory>(xen: &mut H, memory: &mut M, layout: Layout) -> Checks {
