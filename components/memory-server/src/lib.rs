@@ -23,7 +23,7 @@ use ballast_ipc::{
 use heapless::Vec;
 use zerocopy::FromBytes;
 
-pub use port::GatewayPort;
+pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, GatewayPort};
 
 use ballast_memory_server_core::{
     BalloonCore, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,

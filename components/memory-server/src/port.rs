@@ -45,6 +45,77 @@ fn port_error(error: CallError<HypercallError>) -> PortError {
     }
 }
 
+/// Why a reservation through the gateway did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayCallError {
+    /// The frame list does not fit the region it is lent in.
+    FrameListTooLarge,
+    /// The gateway refused the call, or the transport failed.
+    Call(CallError<HypercallError>),
+}
+
+/// Copy `bytes` to the start of region `frame_list` (owned by the caller) and describe them as a
+/// read-write lease; `None` if the region is not the caller's or too small.
+pub fn lend_frame_list(
+    sys: &mut dyn Sys,
+    frame_list: LeaseId,
+    bytes: &[u8],
+) -> Option<LeaseDescriptor> {
+    let window = sys.own_region(frame_list)?.get_mut(..bytes.len())?;
+    window.copy_from_slice(bytes);
+    Some(LeaseDescriptor {
+        region: frame_list.0,
+        writable: 1,
+        offset: 0,
+        len: u32::try_from(bytes.len()).ok()?,
+        reserved: 0,
+    })
+}
+
+/// One reservation through the gateway: `frames` lent in region `frame_list` with the call of the
+/// `Hypercall` op for `op`, and copied back afterwards (Xen writes frame numbers back for an
+/// increase). Xen's answer is a prefix of the list, or an anomaly when it broke the convention.
+pub fn reserve_through_gateway(
+    sys: &mut dyn Sys,
+    gateway: &HypercallClient,
+    frame_list: LeaseId,
+    (op, order, flags): (ReservationOp, ExtentOrder, MemFlags),
+    frames: &mut [Gfn],
+) -> Result<Completed, GatewayCallError> {
+    let requested = frames.len();
+    let bytes = frames.as_mut_bytes();
+    let lease =
+        lend_frame_list(sys, frame_list, bytes).ok_or(GatewayCallError::FrameListTooLarge)?;
+    let (flags, order) = (flags.raw(), order.get());
+    // One `Hypercall` op per Xen operation; the three share one reply layout.
+    let reply = match op {
+        ReservationOp::Increase => gateway
+            .increase_reservation(sys, flags, DOMID_SELF, order, lease)
+            .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+        ReservationOp::Decrease => gateway
+            .decrease_reservation(sys, flags, DOMID_SELF, order, lease)
+            .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+        ReservationOp::Populate => gateway
+            .populate_physmap(sys, flags, DOMID_SELF, order, lease)
+            .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
+    };
+    let (completed, anomaly, has_anomaly) = reply.map_err(GatewayCallError::Call)?;
+    if let Some(region) = sys.own_region(frame_list) {
+        bytes.copy_from_slice(&region[..bytes.len()]);
+    }
+    Ok(match (has_anomaly, usize::try_from(completed)) {
+        (true, _) => Completed::from_raw(anomaly as i64, requested),
+        (false, Ok(done)) if done <= requested => Completed {
+            extents: done,
+            anomaly: None,
+        },
+        (false, _) => Completed {
+            extents: 0,
+            anomaly: Some(completed as i64),
+        },
+    })
+}
+
 impl ReservationPort for GatewayPort<'_> {
     fn reservation(
         &mut self,
@@ -53,52 +124,16 @@ impl ReservationPort for GatewayPort<'_> {
         flags: MemFlags,
         frames: &mut [Gfn],
     ) -> Result<Completed, PortError> {
-        let bytes = frames.as_mut_bytes();
-        let region = self
-            .sys
-            .own_region(self.frame_list)
-            .ok_or(PortError::Refused)?;
-        let window = region.get_mut(..bytes.len()).ok_or(PortError::Refused)?;
-        window.copy_from_slice(bytes);
-        let lease = LeaseDescriptor {
-            region: self.frame_list.0,
-            writable: 1,
-            offset: 0,
-            len: bytes.len() as u32,
-            reserved: 0,
-        };
-        let (flags, order) = (flags.raw(), order.get());
-        // One `Hypercall` op per Xen operation; the three share one reply layout.
-        let reply = match op {
-            ReservationOp::Increase => self
-                .gateway
-                .increase_reservation(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-            ReservationOp::Decrease => self
-                .gateway
-                .decrease_reservation(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-            ReservationOp::Populate => self
-                .gateway
-                .populate_physmap(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-        };
-        let (completed, anomaly, has_anomaly) = reply.map_err(port_error)?;
-        // Xen writes frame numbers back for increase_reservation: keep the list in step.
-        if let Some(region) = self.sys.own_region(self.frame_list) {
-            bytes.copy_from_slice(&region[..bytes.len()]);
-        }
-        let requested = frames.len();
-        Ok(match (has_anomaly, usize::try_from(completed)) {
-            (true, _) => Completed::from_raw(anomaly as i64, requested),
-            (false, Ok(done)) if done <= requested => Completed {
-                extents: done,
-                anomaly: None,
-            },
-            (false, _) => Completed {
-                extents: 0,
-                anomaly: Some(completed as i64),
-            },
+        reserve_through_gateway(
+            self.sys,
+            &self.gateway,
+            self.frame_list,
+            (op, order, flags),
+            frames,
+        )
+        .map_err(|error| match error {
+            GatewayCallError::FrameListTooLarge => PortError::Refused,
+            GatewayCallError::Call(error) => port_error(error),
         })
     }
 

@@ -6,7 +6,8 @@
 
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
 use ballast_interfaces::support::CallError;
-use ballast_ipc::{LeaseDescriptor, LeaseId, Sys};
+use ballast_ipc::{LeaseId, Sys};
+use ballast_memory_server::{lend_frame_list, reserve_through_gateway, GatewayCallError};
 use ballast_xen::{
     Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno, DOMID_SELF,
 };
@@ -56,27 +57,10 @@ impl<'s> GatewayXen<'s> {
         }
     }
 
-    /// Copy the frame list `bytes` into the frame-list region and lend it; `None` if it does not
-    /// fit.
-    fn lend_frame_list(&mut self, bytes: &[u8]) -> Option<LeaseDescriptor> {
-        let window = self
-            .sys
-            .own_region(self.frame_list)?
-            .get_mut(..bytes.len())?;
-        window.copy_from_slice(bytes);
-        Some(LeaseDescriptor {
-            region: self.frame_list.0,
-            writable: 1,
-            offset: 0,
-            len: bytes.len() as u32,
-            reserved: 0,
-        })
-    }
-
     /// Ask the gateway to release one frame the caller does not own; returns the gateway's
     /// refusal (`None` if it let the call through or failed otherwise).
     pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
-        let lease = self.lend_frame_list([gfn].as_bytes())?;
+        let lease = lend_frame_list(self.sys, self.frame_list, [gfn].as_bytes())?;
         match self
             .gateway
             .decrease_reservation(self.sys, 0, DOMID_SELF, 0, lease)
@@ -107,47 +91,22 @@ impl Hypervisor for GatewayXen<'_> {
         flags: MemFlags,
         frames: &mut [Gfn],
     ) -> Completed {
-        let nothing = Completed {
-            extents: 0,
-            anomaly: None,
-        };
-        let requested = frames.len();
-        let bytes = frames.as_mut_bytes();
-        let Some(lease) = self.lend_frame_list(bytes) else {
-            self.failures += 1;
-            defmt::error!(
-                "frame list of {=usize} bytes does not fit its region",
-                bytes.len()
-            );
-            return nothing;
-        };
-        let (flags, order) = (flags.raw(), order.get());
-        // One `Hypercall` op per Xen operation; the three share one reply layout.
-        let reply = match op {
-            ReservationOp::Increase => self
-                .gateway
-                .increase_reservation(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-            ReservationOp::Decrease => self
-                .gateway
-                .decrease_reservation(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-            ReservationOp::Populate => self
-                .gateway
-                .populate_physmap(self.sys, flags, DOMID_SELF, order, lease)
-                .map(|r| (r.completed, r.anomaly, r.has_anomaly)),
-        };
-        // Xen writes frame numbers back for an increase: keep the caller's list in step.
-        if let Some(region) = self.sys.own_region(self.frame_list) {
-            bytes.copy_from_slice(&region[..bytes.len()]);
-        }
-        match reply {
-            Ok((_, anomaly, true)) => Completed::from_raw(anomaly as i64, requested),
-            Ok((completed, _, false)) => Completed::from_raw(completed as i64, requested),
+        let call = (op, order, flags);
+        match reserve_through_gateway(self.sys, &self.gateway, self.frame_list, call, frames) {
+            Ok(completed) => completed,
             Err(error) => {
                 self.failures += 1;
-                log_failure("reservation", error);
-                nothing
+                match error {
+                    GatewayCallError::FrameListTooLarge => defmt::error!(
+                        "frame list of {=usize} frames does not fit its region",
+                        frames.len()
+                    ),
+                    GatewayCallError::Call(error) => log_failure("reservation", error),
+                }
+                Completed {
+                    extents: 0,
+                    anomaly: None,
+                }
             }
         }
     }
