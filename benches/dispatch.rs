@@ -9,14 +9,14 @@ use ballast::system;
 use ballast_interfaces::balloon;
 use ballast_interfaces::runs;
 use ballast_ipc::deterministic::DeterministicRuntime;
-use ballast_ipc::{Composition, LeaseDescriptor};
+use ballast_ipc::{CheckedTables, LeaseDescriptor};
 use ballast_system::Policy;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn dispatch(c: &mut Criterion) {
     let composition = &SIM;
     let parts = system::build(composition, Some(Policy::Ballast), 1).expect("sim.toml runs");
-    let ipc = Composition::from_tables(&composition.ipc).expect("valid tables");
+    let ipc = CheckedTables::from_tables(&composition.ipc).expect("valid tables");
     let (handlers, map) = parts.into_deterministic();
     let mut runtime = DeterministicRuntime::new(ipc, handlers, 1).expect("runtime starts");
     let client = map

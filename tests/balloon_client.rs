@@ -11,7 +11,7 @@ use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::support::CallError;
 use ballast_ipc::deterministic::{DeterministicRuntime, SimHandler};
 use ballast_ipc::{
-    Badge, ComponentId, ComponentKind, Composition, EndpointId, EndpointKind, EndpointSpec,
+    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, EndpointKind, EndpointSpec,
     Handler, IncomingCall, NotificationBits, Sys, Tables,
 };
 
@@ -110,7 +110,7 @@ fn a_driver_borrows_unpopulated_frames_and_gives_them_back() {
         regions: base.regions,
         grants: base.grants,
     };
-    let composition = Composition::from_tables(&tables).unwrap();
+    let composition = CheckedTables::from_tables(&tables).unwrap();
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (region, size) = cap.region.unwrap();

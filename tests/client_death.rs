@@ -8,7 +8,7 @@ use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
-use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor};
+use ballast_ipc::{CheckedTables, IpcError, LeaseDescriptor};
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState};
 use ballast_system::{Composition, Policy};
 use ballast_xen::Gfn;
@@ -33,7 +33,7 @@ impl System {
     fn with_policy(seed: u64, policy: Option<Policy>) -> System {
         let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, seed).unwrap();
-        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);

@@ -25,7 +25,7 @@ use ballast_interfaces::support::CallError;
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::host::{ClientHandle, HostRuntime};
-use ballast_ipc::{Composition as IpcComposition, IpcError, LeaseDescriptor, MESSAGE_BYTES};
+use ballast_ipc::{CheckedTables, IpcError, LeaseDescriptor, MESSAGE_BYTES};
 use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{DomId, XenSim};
 
@@ -299,7 +299,7 @@ fn wait_for(
 fn many_clients(ops: u64, watchdog: Duration) {
     let composition = many_clients_composition();
     let parts = system::build(composition, None, 7).unwrap();
-    let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+    let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
     let (handlers, map) = parts.into_host();
     assert_eq!(map.clients.len(), CLIENTS);
     let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
@@ -553,7 +553,7 @@ impl HostDriver {
     fn new(policy: Option<Policy>) -> HostDriver {
         let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, 4).unwrap();
-        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_host();
         let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
         let callers = (map.clients.iter().chain([&map.control]))
@@ -615,7 +615,7 @@ impl DeterministicDriver {
     fn new(policy: Option<Policy>) -> DeterministicDriver {
         let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, 4).unwrap();
-        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, 4).unwrap();
         let checks = Arc::new(AtomicU64::new(0));

@@ -15,8 +15,7 @@ use ballast_interfaces::support::{InterfaceError, ProtocolError};
 use ballast_interfaces::{balloon, balloon_control, hypercall};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{
-    Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor, MessageHeader,
-    HEADER_BYTES,
+    CheckedTables, EndpointId, IpcError, LeaseDescriptor, MessageHeader, HEADER_BYTES,
 };
 use ballast_memory_server_core::{ClientAccount, ClientId, FrameState, Stats};
 use ballast_system::{Composition, Policy};
@@ -48,7 +47,7 @@ impl System {
     fn with_policy(seed: u64, policy: Option<Policy>) -> System {
         let composition = composition();
         let parts = system::build(composition, policy, seed).unwrap();
-        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
@@ -607,7 +606,7 @@ fn malformed_and_foreign_leases_are_refused_and_change_nothing() {
     let mine = whole(&blkback, true);
     let frame_list = system
         .runtime
-        .composition()
+        .tables()
         .regions()
         .iter()
         .find(|r| r.owner == system.map.memory)

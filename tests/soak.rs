@@ -21,7 +21,7 @@ use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::CallError;
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
-use ballast_ipc::{Composition as IpcComposition, LeaseDescriptor};
+use ballast_ipc::{CheckedTables, LeaseDescriptor};
 use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{Fault, StandingFaults};
 
@@ -146,7 +146,7 @@ impl Soak {
     fn quiet(seed: u64, policy: Option<Policy>) -> Soak {
         let composition: &'static Composition = &SIM;
         let parts = system::build(composition, policy, seed).unwrap();
-        let ipc = IpcComposition::from_tables(&composition.ipc).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed).unwrap();
         let hook = Rc::new(RefCell::new(HookState::default()));

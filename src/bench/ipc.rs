@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{
-    Badge, ComponentKind, CompositionBuilder, EndpointId, Handler, IncomingCall, NotificationBits,
-    Sys,
+    Badge, ComponentKind, EndpointId, Handler, IncomingCall, NotificationBits, Sys, TablesBuilder,
 };
 
 use super::options::Size;
@@ -114,7 +113,7 @@ fn time_batch(
 }
 
 fn echo_runtime() -> Result<(HostRuntime, ClientHandle, EndpointId), String> {
-    let mut builder = CompositionBuilder::new();
+    let mut builder = TablesBuilder::new();
     let server = builder.component("echo", ComponentKind::Handler);
     let client = builder.component("bench", ComponentKind::External);
     let endpoint = builder.endpoint(client, server, Badge(1));

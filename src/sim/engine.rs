@@ -11,9 +11,7 @@ use ballast_interfaces::balloon_control::BalloonControlDeferredClient;
 use ballast_interfaces::runs::{self, WireRun};
 use ballast_interfaces::support::{Pending, Submit};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
-use ballast_ipc::{
-    ComponentId, Composition as IpcComposition, EndpointId, IpcError, LeaseDescriptor,
-};
+use ballast_ipc::{CheckedTables, ComponentId, EndpointId, IpcError, LeaseDescriptor};
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
 use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
 
@@ -119,8 +117,8 @@ impl Simulation {
         seed: u64,
     ) -> Result<Simulation, String> {
         let parts = system::build(composition, policy, seed).map_err(|e| e.to_string())?;
-        let ipc = IpcComposition::from_tables(&composition.ipc)
-            .map_err(|e| format!("composition refused: {e:?}"))?;
+        let ipc = CheckedTables::from_tables(&composition.ipc)
+            .map_err(|e| format!("IPC tables refused: {e:?}"))?;
         let (handlers, map) = parts.into_deterministic();
         let mut runtime = DeterministicRuntime::new(ipc, handlers, seed)
             .map_err(|e| format!("runtime refused: {e:?}"))?;

@@ -16,8 +16,7 @@ use ballast_interfaces::hypercall::{
 use ballast_interfaces::support::{Message, ProtocolError, STATUS_OK};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{
-    ComponentId, ComponentKind, CompositionBuilder, EndpointId, LeaseDescriptor, LeaseId,
-    MessageHeader,
+    ComponentId, ComponentKind, EndpointId, LeaseDescriptor, LeaseId, MessageHeader, TablesBuilder,
 };
 use ballast_xen::mem_flags::XENMEMF_POPULATE_ON_DEMAND;
 use ballast_xen::{ReservationOp, DOMID_SELF};
@@ -53,7 +52,7 @@ fn system() -> System {
         gateway: handler,
         ..
     } = Rig::new();
-    let mut builder = CompositionBuilder::new();
+    let mut builder = TablesBuilder::new();
     let server = builder.component("memory-server", ComponentKind::External);
     let driver = builder.component("driver", ComponentKind::External);
     let gateway = builder.component("hypercall-gateway", ComponentKind::Handler);

@@ -8,7 +8,7 @@ use std::thread;
 
 use ballast_ipc::host::HostRuntime;
 use ballast_ipc::{
-    Badge, ComponentKind, CompositionBuilder, Handler, IncomingCall, NotificationBits, Sys,
+    Badge, ComponentKind, Handler, IncomingCall, NotificationBits, Sys, TablesBuilder,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -50,13 +50,13 @@ fn round_trip(c: &mut Criterion) {
     drop(to_server);
     echo.join().expect("echo thread");
 
-    let mut builder = CompositionBuilder::new();
+    let mut builder = TablesBuilder::new();
     let server = builder.component("echo", ComponentKind::Handler);
     let client = builder.component("bench", ComponentKind::External);
     let endpoint = builder.endpoint(client, server, Badge(1));
-    let composition = builder.build().expect("valid");
+    let tables = builder.build().expect("valid");
     let mut runtime = HostRuntime::start(
-        composition,
+        tables,
         vec![(server, Box::new(Echo) as Box<dyn Handler + Send>)],
     )
     .expect("starts");

@@ -14,7 +14,7 @@ pub mod static_rt;
 pub mod tables;
 
 #[cfg(feature = "std")]
-pub mod composition;
+pub mod checked_tables;
 #[cfg(feature = "std")]
 pub mod deterministic;
 #[cfg(feature = "std")]
@@ -32,6 +32,6 @@ pub use tables::{
 };
 
 #[cfg(feature = "std")]
-pub use composition::{Composition, CompositionBuilder, CompositionError};
+pub use checked_tables::{CheckedTables, TablesBuilder, TablesError};
 #[cfg(feature = "std")]
 pub use error::RuntimeError;

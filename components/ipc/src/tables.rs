@@ -1,6 +1,6 @@
 //! The composition tables: plain data naming components, the endpoints and notification
 //! capabilities between them, and the shared regions they lend each other. The manifest build
-//! generates these; runtimes validate them (see `composition`, feature `std`) and run from them.
+//! generates these; runtimes validate them (see `checked_tables`, feature `std`) and run from them.
 
 use crate::kernel::{Badge, EndpointId, LeaseId};
 

@@ -290,7 +290,7 @@ mod tests {
     fn the_ipc_tables_are_a_valid_ipc_composition_with_writable_grants_where_the_idl_says() {
         let region = "\n[regions.runs]\nsize = 128\nshared_by = [\"ms\", \"drv\"]\n";
         let tables = composition(&(IMAGE.to_string() + region));
-        let checked = ballast_ipc::Composition::from_tables(&tables.ipc).expect("valid");
+        let checked = ballast_ipc::CheckedTables::from_tables(&tables.ipc).expect("valid");
         let id = |name: &str| ComponentId(tables.component(name).expect(name).id);
         assert_eq!(checked.kind(id("ms")), Some(ComponentKind::Handler));
         assert_eq!(checked.kind(id("drv")), Some(ComponentKind::External));

@@ -15,7 +15,7 @@ use std::any::Any;
 pub use trace::{CallId, TraceEntry};
 pub use view::{InvariantViolation, RunReport, StepRecord, StepView};
 
-use crate::composition::{place_handlers, Composition, CompositionError};
+use crate::checked_tables::{place_handlers, CheckedTables, TablesError};
 use crate::kernel::{
     EndpointId, Handler, IncomingCall, IpcError, LeaseDescriptor, LeaseId, NotificationBits,
     ReplyToken, MESSAGE_BYTES,
@@ -67,16 +67,16 @@ impl core::fmt::Debug for DeterministicRuntime {
 }
 
 impl DeterministicRuntime {
-    /// Set up `composition` with one handler per handler component; `seed` picks the
+    /// Set up `tables` with one handler per handler component; `seed` picks the
     /// interleaving.
     pub fn new(
-        composition: Composition,
+        tables: CheckedTables,
         handlers: Vec<(ComponentId, Box<dyn SimHandler>)>,
         seed: u64,
-    ) -> Result<DeterministicRuntime, CompositionError> {
-        let handlers = place_handlers(&composition, handlers)?;
+    ) -> Result<DeterministicRuntime, TablesError> {
+        let handlers = place_handlers(&tables, handlers)?;
         Ok(DeterministicRuntime {
-            world: World::new(composition),
+            world: World::new(tables),
             handlers,
             rng: SplitMix64::new(seed),
             hook: None,
@@ -97,7 +97,7 @@ impl DeterministicRuntime {
         request: &[u8],
         lease: Option<LeaseDescriptor>,
     ) -> Result<CallId, IpcError> {
-        if self.world.composition.kind(client) != Some(ComponentKind::External) {
+        if self.world.tables.kind(client) != Some(ComponentKind::External) {
             return Err(IpcError::NoSuchEndpoint);
         }
         if !self.world.is_alive(client) {
@@ -105,7 +105,7 @@ impl DeterministicRuntime {
         }
         let capability = *self
             .world
-            .composition
+            .tables
             .capability(client, endpoint)
             .filter(|c| c.kind == EndpointKind::Call)
             .ok_or(IpcError::NoSuchEndpoint)?;
@@ -113,7 +113,7 @@ impl DeterministicRuntime {
             return Err(IpcError::MessageTooLong);
         }
         if let Some(lease) = &lease {
-            check_lend(&self.world.composition, client, lease)?;
+            check_lend(&self.world.tables, client, lease)?;
             if self.world.lends(client, lease.region) {
                 return Err(IpcError::BadLease);
             }
@@ -153,7 +153,7 @@ impl DeterministicRuntime {
         endpoint: EndpointId,
         bits: NotificationBits,
     ) -> Result<(), IpcError> {
-        if self.world.composition.kind(from) != Some(ComponentKind::External) {
+        if self.world.tables.kind(from) != Some(ComponentKind::External) {
             return Err(IpcError::NoSuchEndpoint);
         }
         signal(&mut self.world, from, endpoint, bits)
@@ -191,7 +191,7 @@ impl DeterministicRuntime {
 
     /// A region's bytes (the driver sees every region, between steps).
     pub fn region(&mut self, id: LeaseId) -> Option<&mut [u8]> {
-        let index = self.world.composition.region_index(id)?;
+        let index = self.world.tables.region_index(id)?;
         self.world.regions.get_mut(index).map(Vec::as_mut_slice)
     }
 
@@ -221,9 +221,9 @@ impl DeterministicRuntime {
         self.world.steps
     }
 
-    /// The composition being run.
-    pub fn composition(&self) -> &Composition {
-        &self.world.composition
+    /// The checked tables being run.
+    pub fn tables(&self) -> &CheckedTables {
+        &self.world.tables
     }
 
     /// Run one step: deliver one event to one ready component, jumping the clock to the next

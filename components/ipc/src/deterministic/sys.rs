@@ -31,7 +31,7 @@ impl LeaseAccess for SimSys<'_> {
             .values()
             .filter(|u| u.badge == badge)
             .filter_map(|u| u.lease.as_ref());
-        let window = check_access(&self.world.composition, self.me, badge, lease, lent)?;
+        let window = check_access(&self.world.tables, self.me, badge, lease, lent)?;
         let region = self
             .world
             .regions
@@ -66,7 +66,7 @@ impl Sys for SimSys<'_> {
     ) -> Result<usize, IpcError> {
         let capability = *self
             .world
-            .composition
+            .tables
             .capability(self.me, endpoint)
             .filter(|c| c.kind == EndpointKind::Call)
             .ok_or(IpcError::NoSuchEndpoint)?;
@@ -74,7 +74,7 @@ impl Sys for SimSys<'_> {
             return Err(IpcError::MessageTooLong);
         }
         if let Some(lease) = &lease {
-            check_lend(&self.world.composition, self.me, lease)?;
+            check_lend(&self.world.tables, self.me, lease)?;
         }
         let server = capability.server;
         if !self.world.is_alive(server) {
@@ -133,8 +133,8 @@ impl Sys for SimSys<'_> {
     }
 
     fn own_region(&mut self, region: LeaseId) -> Option<&mut [u8]> {
-        let index = self.world.composition.region_index(region)?;
-        if self.world.composition.regions()[index].owner != self.me {
+        let index = self.world.tables.region_index(region)?;
+        if self.world.tables.regions()[index].owner != self.me {
             return None;
         }
         self.world.regions.get_mut(index).map(Vec::as_mut_slice)
@@ -164,7 +164,7 @@ pub(crate) fn signal(
         return Err(IpcError::ServerDied);
     }
     let to = world
-        .composition
+        .tables
         .capability(from, endpoint)
         .filter(|c| c.kind == EndpointKind::Notify)
         .ok_or(IpcError::NoSuchEndpoint)?

@@ -79,7 +79,7 @@ impl<'a> StepView<'a> {
 
     /// A region's bytes.
     pub fn region(&self, id: LeaseId) -> Option<&[u8]> {
-        let index = self.world.composition.region_index(id)?;
+        let index = self.world.tables.region_index(id)?;
         self.world.regions.get(index).map(Vec::as_slice)
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::composition::Composition;
+use crate::checked_tables::CheckedTables;
 use crate::kernel::{Badge, IpcError, LeaseDescriptor, NotificationBits};
 use crate::tables::{ComponentId, ComponentKind, EndpointKind};
 
@@ -56,9 +56,9 @@ pub(crate) struct ComponentSim {
 
 #[derive(Debug)]
 pub(crate) struct World {
-    pub composition: Composition,
+    pub tables: CheckedTables,
     pub components: Vec<ComponentSim>,
-    /// Parallel to `composition.regions()`.
+    /// Parallel to `tables.regions()`.
     pub regions: Vec<Vec<u8>>,
     /// The copy a read-only lease is handed out as.
     pub scratch: Vec<u8>,
@@ -74,21 +74,21 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub fn new(composition: Composition) -> World {
-        let components = composition
+    pub fn new(tables: CheckedTables) -> World {
+        let components = tables
             .component_ids()
             .map(|_| ComponentSim {
                 alive: true,
                 ..ComponentSim::default()
             })
             .collect();
-        let regions = composition
+        let regions = tables
             .regions()
             .iter()
             .map(|r| vec![0; r.size as usize])
             .collect();
         World {
-            composition,
+            tables,
             components,
             regions,
             scratch: Vec::new(),
@@ -129,12 +129,12 @@ impl World {
 
     /// Handler components with something to deliver, in id order.
     pub fn ready(&self) -> Vec<ComponentId> {
-        self.composition
+        self.tables
             .component_ids()
             .filter(|&id| {
                 let component = &self.components[id.index()];
                 component.alive
-                    && self.composition.kind(id) == Some(ComponentKind::Handler)
+                    && self.tables.kind(id) == Some(ComponentKind::Handler)
                     && (component.bits != 0 || !component.inbox.is_empty())
             })
             .collect()
@@ -230,7 +230,7 @@ impl World {
             self.replies.insert(call, Err(IpcError::ServerDied));
         }
         let servers: Vec<(ComponentId, Badge)> = self
-            .composition
+            .tables
             .capabilities(victim)
             .iter()
             .filter(|c| c.kind == EndpointKind::Call)

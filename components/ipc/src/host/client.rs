@@ -43,8 +43,8 @@ impl ClientHandle {
 
     /// The bytes of a region this component owns (to fill before lending, or read after).
     pub fn region(&mut self, id: LeaseId) -> Option<RegionBytes<'_>> {
-        let index = self.shared.composition.region_index(id)?;
-        if self.shared.composition.regions()[index].owner != self.caller.me {
+        let index = self.shared.tables.region_index(id)?;
+        if self.shared.tables.regions()[index].owner != self.caller.me {
             return None;
         }
         Some(RegionBytes {

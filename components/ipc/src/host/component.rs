@@ -161,7 +161,7 @@ impl LeaseAccess for HostSys<'_> {
             .values()
             .filter(|pending| pending.badge == badge)
             .filter_map(|pending| pending.lease.as_ref());
-        let window = check_access(&self.shared.composition, self.me, badge, lease, lent)?;
+        let window = check_access(&self.shared.tables, self.me, badge, lease, lent)?;
         let guard = self
             .shared
             .lock_region(window.region)
@@ -209,8 +209,8 @@ impl Sys for HostSys<'_> {
         if !self.alive() {
             return None;
         }
-        let index = self.shared.composition.region_index(region)?;
-        if self.shared.composition.regions()[index].owner != self.me {
+        let index = self.shared.tables.region_index(region)?;
+        if self.shared.tables.regions()[index].owner != self.me {
             return None;
         }
         let held = self.held.insert(self.shared.lock_region(index)?);

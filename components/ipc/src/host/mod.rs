@@ -14,14 +14,14 @@ use std::time::Instant;
 
 pub use client::{ClientHandle, RegionBytes};
 
-use crate::composition::{place_handlers, Composition, CompositionError};
+use crate::checked_tables::{place_handlers, CheckedTables, TablesError};
 use crate::kernel::Handler;
 use crate::tables::{ComponentId, ComponentKind, EndpointKind};
 use crate::RuntimeError;
 
 use shared::{Caller, Event, Reply, Shared, Slot};
 
-/// A running composition on OS threads. Dropping it stops every component and joins them.
+/// A composition running on OS threads. Dropping it stops every component and joins them.
 #[derive(Debug)]
 pub struct HostRuntime {
     shared: Arc<Shared>,
@@ -31,20 +31,20 @@ pub struct HostRuntime {
 }
 
 impl HostRuntime {
-    /// Start every handler component of `composition` on its own thread, with the handler given
+    /// Start every handler component of `tables` on its own thread, with the handler given
     /// for it (exactly one per handler component, none for external ones).
     pub fn start(
-        composition: Composition,
+        tables: CheckedTables,
         handlers: Vec<(ComponentId, Box<dyn Handler + Send>)>,
-    ) -> Result<HostRuntime, CompositionError> {
-        let handlers = place_handlers(&composition, handlers)?;
+    ) -> Result<HostRuntime, TablesError> {
+        let handlers = place_handlers(&tables, handlers)?;
         let mut slots = Vec::with_capacity(handlers.len());
         let mut inboxes = Vec::with_capacity(handlers.len());
         let mut reply_channels = Vec::with_capacity(handlers.len());
-        for component in composition.component_ids() {
+        for component in tables.component_ids() {
             let (replies, reply_rx) = channel();
             reply_channels.push(Some(reply_rx));
-            let inbox = match composition.kind(component) {
+            let inbox = match tables.kind(component) {
                 Some(ComponentKind::Handler) => {
                     let (tx, rx) = channel();
                     inboxes.push(Some(rx));
@@ -62,13 +62,13 @@ impl HostRuntime {
                 replies,
             });
         }
-        let regions = composition
+        let regions = tables
             .regions()
             .iter()
             .map(|r| Mutex::new(vec![0u8; r.size as usize].into_boxed_slice()))
             .collect();
         let shared = Arc::new(Shared {
-            composition,
+            tables,
             slots,
             regions,
             epoch: Instant::now(),
@@ -79,7 +79,7 @@ impl HostRuntime {
             external: Vec::new(),
         };
         let parts = handlers.into_iter().zip(inboxes).zip(reply_channels);
-        for (me, ((handler, inbox), replies)) in shared.composition.component_ids().zip(parts) {
+        for (me, ((handler, inbox), replies)) in shared.tables.component_ids().zip(parts) {
             let (handler, inbox, replies) = match (handler, inbox, replies) {
                 (Some(handler), Some(inbox), Some(replies)) => (handler, inbox, replies),
                 (_, _, replies) => {
@@ -94,15 +94,11 @@ impl HostRuntime {
                 seq: 0,
             };
             let thread_shared = Arc::clone(&shared);
-            let name = shared
-                .composition
-                .name(me)
-                .unwrap_or("component")
-                .to_owned();
+            let name = shared.tables.name(me).unwrap_or("component").to_owned();
             let thread = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || component::run(thread_shared, me, handler, inbox, caller))
-                .map_err(|_| CompositionError::SpawnFailed)?;
+                .map_err(|_| TablesError::SpawnFailed)?;
             runtime.threads.push(thread);
         }
         Ok(runtime)
@@ -110,7 +106,7 @@ impl HostRuntime {
 
     /// The handle for external component `component`; each is handed out once.
     pub fn client(&mut self, component: ComponentId) -> Result<ClientHandle, RuntimeError> {
-        match self.shared.composition.kind(component) {
+        match self.shared.tables.kind(component) {
             None => return Err(RuntimeError::UnknownComponent),
             Some(ComponentKind::Handler) => return Err(RuntimeError::NotExternal),
             Some(ComponentKind::External) => {}
@@ -143,7 +139,7 @@ impl HostRuntime {
         if !slot.alive.swap(false, Ordering::AcqRel) {
             return Err(RuntimeError::AlreadyDead);
         }
-        for capability in self.shared.composition.capabilities(component) {
+        for capability in self.shared.tables.capabilities(component) {
             if capability.kind != EndpointKind::Call {
                 continue;
             }
@@ -170,9 +166,9 @@ impl HostRuntime {
         self.shared.now_ns()
     }
 
-    /// The composition being run.
-    pub fn composition(&self) -> &Composition {
-        &self.shared.composition
+    /// The checked tables being run.
+    pub fn tables(&self) -> &CheckedTables {
+        &self.shared.tables
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the threads of the host runtime share: the composition, each component's inbox,
+//! What the threads of the host runtime share: the checked tables, each component's inbox,
 //! notification word, liveness and reply channel, and the region memory; plus the call path
 //! every caller (component thread or external client) takes.
 
@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::composition::Composition;
+use crate::checked_tables::CheckedTables;
 use crate::kernel::{
     Badge, EndpointId, IpcError, LeaseDescriptor, NotificationBits, MESSAGE_BYTES,
 };
@@ -114,9 +114,9 @@ impl Slot {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub composition: Composition,
+    pub tables: CheckedTables,
     pub slots: Vec<Slot>,
-    /// Parallel to `composition.regions()`. One lock per region: the borrower holds it only
+    /// Parallel to `tables.regions()`. One lock per region: the borrower holds it only
     /// while its handler uses the bytes, never across a kernel call.
     pub regions: Vec<Mutex<Box<[u8]>>>,
     pub epoch: Instant,
@@ -147,7 +147,7 @@ impl Shared {
             return Err(IpcError::ServerDied);
         }
         let capability = self
-            .composition
+            .tables
             .capability(from, endpoint)
             .filter(|c| c.kind == EndpointKind::Notify)
             .ok_or(IpcError::NoSuchEndpoint)?;
@@ -191,13 +191,13 @@ impl Caller {
             return Err(IpcError::ServerDied);
         }
         let capability = shared
-            .composition
+            .tables
             .capability(self.me, endpoint)
             .filter(|c| c.kind == EndpointKind::Call)
             .ok_or(IpcError::NoSuchEndpoint)?;
         let message = Message::new(request).ok_or(IpcError::MessageTooLong)?;
         if let Some(lease) = &lease {
-            check_lend(&shared.composition, self.me, lease)?;
+            check_lend(&shared.tables, self.me, lease)?;
         }
         let server = shared
             .slot(capability.server)

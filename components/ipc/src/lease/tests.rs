@@ -1,5 +1,5 @@
 //! Unit tests of the shared lease checks over plain [`Tables`]: what each side accepts, each
-//! refusal on its own, and (with the host runtimes) that the indexed composition answers alike.
+//! refusal on its own, and (with the host runtimes) that the checked tables answer alike.
 
 use super::*;
 use crate::kernel::EndpointId;
@@ -244,8 +244,8 @@ fn access_refuses_what_no_outstanding_call_lent() {
 
 #[cfg(feature = "std")]
 #[test]
-fn the_composition_answers_as_the_plain_tables_do() {
-    let composition = crate::Composition::from_tables(&TABLES).expect("valid tables");
+fn the_checked_tables_answer_as_the_plain_tables_do() {
+    let checked = crate::CheckedTables::from_tables(&TABLES).expect("valid tables");
     let lent = [lease(1, 0, 0, 32), lease(2, 1, 8, 56), lease(3, 0, 0, 64)];
     for region in 0..6 {
         for writable in 0..3 {
@@ -253,14 +253,14 @@ fn the_composition_answers_as_the_plain_tables_do() {
                 let asked = lease(region, writable, offset, len);
                 for owner in [CLIENT, SERVER] {
                     assert_eq!(
-                        check_lend(&composition, owner, &asked),
+                        check_lend(&checked, owner, &asked),
                         check_lend(&TABLES, owner, &asked),
                         "{owner:?} lends {asked:?}"
                     );
                 }
                 for badge in [CALL_BADGE, Badge(8), NOTIFY_BADGE] {
                     assert_eq!(
-                        check_access(&composition, SERVER, badge, &asked, &lent),
+                        check_access(&checked, SERVER, badge, &asked, &lent),
                         check_access(&TABLES, SERVER, badge, &asked, &lent),
                         "{badge:?} asks {asked:?}"
                     );

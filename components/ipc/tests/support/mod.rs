@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ballast_ipc::{
-    Badge, ComponentId, ComponentKind, Composition, CompositionBuilder, EndpointId, Handler,
-    IncomingCall, IpcError, LeaseDescriptor, LeaseId, MessageHeader, NotificationBits, ReplyToken,
-    Sys,
+    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, Handler, IncomingCall, IpcError,
+    LeaseDescriptor, LeaseId, MessageHeader, NotificationBits, ReplyToken, Sys, TablesBuilder,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -301,7 +300,7 @@ impl Handler for Pinger {
 /// (not shared).
 #[derive(Debug)]
 pub struct Demo {
-    pub composition: Composition,
+    pub tables: CheckedTables,
     pub server: ComponentId,
     pub backend: ComponentId,
     pub pinger: ComponentId,
@@ -325,7 +324,7 @@ pub fn private_region(i: usize) -> LeaseId {
 }
 
 pub fn demo(clients: usize) -> Demo {
-    let mut builder = CompositionBuilder::new();
+    let mut builder = TablesBuilder::new();
     let server = builder.component("server", ComponentKind::Handler);
     let backend = builder.component("backend", ComponentKind::Handler);
     let pinger = builder.component("pinger", ComponentKind::Handler);
@@ -351,7 +350,7 @@ pub fn demo(clients: usize) -> Demo {
         })
         .collect();
     Demo {
-        composition: builder.build().expect("the demo composition is valid"),
+        tables: builder.build().expect("the demo tables are valid"),
         server,
         backend,
         pinger,

@@ -1,5 +1,5 @@
-//! The validated composition both host runtimes run from: built from [`Tables`] (generated from
-//! the manifest) or by hand with [`CompositionBuilder`], checked once, then looked up by the
+//! The composition tables checked and indexed for both host runtimes: built from [`Tables`] (generated from
+//! the manifest) or by hand with [`TablesBuilder`], checked once, then looked up by the
 //! runtimes on every call.
 
 use crate::kernel::{Badge, EndpointId, LeaseId};
@@ -9,10 +9,10 @@ use crate::tables::{
     Tables,
 };
 
-/// Why a composition (or the handlers given for it) was refused. C-like, nonzero.
+/// Why tables (or the handlers given for them) were refused. C-like, nonzero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
-pub enum CompositionError {
+pub enum TablesError {
     /// A table names a component that is not in the component table.
     UnknownComponent = 1,
     /// A client holds two capabilities with the same endpoint id.
@@ -41,9 +41,9 @@ pub enum CompositionError {
     SpawnFailed = 13,
 }
 
-/// A checked composition.
+/// Composition tables, checked and indexed by component, endpoint, badge and region.
 #[derive(Clone, Debug)]
-pub struct Composition {
+pub struct CheckedTables {
     names: Vec<String>,
     kinds: Vec<ComponentKind>,
     /// Per client, its capabilities sorted by endpoint id.
@@ -55,12 +55,12 @@ pub struct Composition {
     grants: Vec<RegionGrant>,
 }
 
-impl Composition {
+impl CheckedTables {
     /// Check `tables` and index them for the runtimes.
-    pub fn from_tables(tables: &Tables<'_>) -> Result<Composition, CompositionError> {
+    pub fn from_tables(tables: &Tables<'_>) -> Result<CheckedTables, TablesError> {
         let count = tables.components.len();
         if count > usize::from(u16::MAX) + 1 {
-            return Err(CompositionError::TooManyComponents);
+            return Err(TablesError::TooManyComponents);
         }
         let kinds: Vec<ComponentKind> = tables.components.iter().map(|c| c.kind).collect();
         let known = |c: ComponentId| c.index() < count;
@@ -68,10 +68,10 @@ impl Composition {
         let mut clients = vec![Vec::<(Badge, ComponentId)>::new(); count];
         for endpoint in tables.endpoints {
             if !known(endpoint.client) || !known(endpoint.server) {
-                return Err(CompositionError::UnknownComponent);
+                return Err(TablesError::UnknownComponent);
             }
             if kinds[endpoint.server.index()] == ComponentKind::External {
-                return Err(CompositionError::ExternalServer);
+                return Err(TablesError::ExternalServer);
             }
             capabilities[endpoint.client.index()].push(*endpoint);
             if endpoint.kind == EndpointKind::Call {
@@ -81,41 +81,41 @@ impl Composition {
         for held in &mut capabilities {
             held.sort_by_key(|e| e.id);
             if held.windows(2).any(|w| w[0].id == w[1].id) {
-                return Err(CompositionError::DuplicateEndpoint);
+                return Err(TablesError::DuplicateEndpoint);
             }
         }
         for served in &mut clients {
             served.sort_by_key(|(badge, _)| *badge);
             if served.windows(2).any(|w| w[0].0 == w[1].0) {
-                return Err(CompositionError::DuplicateBadge);
+                return Err(TablesError::DuplicateBadge);
             }
         }
         check_acyclic(&capabilities)?;
         let mut regions = tables.regions.to_vec();
         if regions.iter().any(|r| !known(r.owner)) {
-            return Err(CompositionError::UnknownComponent);
+            return Err(TablesError::UnknownComponent);
         }
         regions.sort_by_key(|r| r.id);
         if regions.windows(2).any(|w| w[0].id == w[1].id) {
-            return Err(CompositionError::DuplicateRegion);
+            return Err(TablesError::DuplicateRegion);
         }
         let mut grants: Vec<RegionGrant> = Vec::with_capacity(tables.grants.len());
         for grant in tables.grants {
             if !known(grant.component) {
-                return Err(CompositionError::UnknownComponent);
+                return Err(TablesError::UnknownComponent);
             }
             let Ok(at) = regions.binary_search_by_key(&grant.region, |r| r.id) else {
-                return Err(CompositionError::UnknownRegion);
+                return Err(TablesError::UnknownRegion);
             };
             let repeated = grants
                 .iter()
                 .any(|g| g.region == grant.region && g.component == grant.component);
             if repeated || regions[at].owner == grant.component {
-                return Err(CompositionError::DuplicateGrant);
+                return Err(TablesError::DuplicateGrant);
             }
             grants.push(*grant);
         }
-        Ok(Composition {
+        Ok(CheckedTables {
             names: tables
                 .components
                 .iter()
@@ -178,7 +178,7 @@ impl Composition {
         &self.regions
     }
 
-    /// The position of region `id` in [`Composition::regions`].
+    /// The position of region `id` in [`CheckedTables::regions`].
     pub fn region_index(&self, id: LeaseId) -> Option<usize> {
         self.regions.binary_search_by_key(&id, |r| r.id).ok()
     }
@@ -191,9 +191,9 @@ impl Composition {
     }
 }
 
-impl LeaseTables for Composition {
+impl LeaseTables for CheckedTables {
     fn client_of(&self, server: ComponentId, badge: Badge) -> Option<ComponentId> {
-        Composition::client_of(self, server, badge)
+        CheckedTables::client_of(self, server, badge)
     }
 
     fn region(&self, id: LeaseId) -> Option<(usize, RegionSpec)> {
@@ -202,12 +202,12 @@ impl LeaseTables for Composition {
     }
 
     fn grant(&self, region: LeaseId, component: ComponentId) -> Option<RegionGrant> {
-        Composition::grant(self, region, component).copied()
+        CheckedTables::grant(self, region, component).copied()
     }
 }
 
 /// Depth-first search over call edges; a back edge is a cycle.
-fn check_acyclic(capabilities: &[Vec<EndpointSpec>]) -> Result<(), CompositionError> {
+fn check_acyclic(capabilities: &[Vec<EndpointSpec>]) -> Result<(), TablesError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Unseen,
@@ -232,7 +232,7 @@ fn check_acyclic(capabilities: &[Vec<EndpointSpec>]) -> Result<(), CompositionEr
                     let target = calls[*next + skip].server.index();
                     *next += skip + 1;
                     match marks[target] {
-                        Mark::OnPath => return Err(CompositionError::CallCycle),
+                        Mark::OnPath => return Err(TablesError::CallCycle),
                         Mark::Unseen => {
                             marks[target] = Mark::OnPath;
                             stack.push((target, 0));
@@ -250,19 +250,19 @@ fn check_acyclic(capabilities: &[Vec<EndpointSpec>]) -> Result<(), CompositionEr
     Ok(())
 }
 
-/// Builds a composition by hand, in the same terms as [`Tables`].
+/// Builds tables by hand, in the same terms as [`Tables`].
 #[derive(Clone, Debug, Default)]
-pub struct CompositionBuilder {
+pub struct TablesBuilder {
     components: Vec<(String, ComponentKind)>,
     endpoints: Vec<EndpointSpec>,
     regions: Vec<RegionSpec>,
     grants: Vec<RegionGrant>,
 }
 
-impl CompositionBuilder {
-    /// An empty composition.
-    pub fn new() -> CompositionBuilder {
-        CompositionBuilder::default()
+impl TablesBuilder {
+    /// No components yet.
+    pub fn new() -> TablesBuilder {
+        TablesBuilder::default()
     }
 
     /// Add a component; ids are handed out in order.
@@ -289,18 +289,13 @@ impl CompositionBuilder {
     }
 
     /// Add a capability with an explicit id and kind, as a generated table row would.
-    pub fn endpoint_spec(&mut self, spec: EndpointSpec) -> &mut CompositionBuilder {
+    pub fn endpoint_spec(&mut self, spec: EndpointSpec) -> &mut TablesBuilder {
         self.endpoints.push(spec);
         self
     }
 
     /// Declare a region of `size` bytes owned by `owner`.
-    pub fn region(
-        &mut self,
-        id: LeaseId,
-        size: u32,
-        owner: ComponentId,
-    ) -> &mut CompositionBuilder {
+    pub fn region(&mut self, id: LeaseId, size: u32, owner: ComponentId) -> &mut TablesBuilder {
         self.regions.push(RegionSpec { id, size, owner });
         self
     }
@@ -311,7 +306,7 @@ impl CompositionBuilder {
         region: LeaseId,
         component: ComponentId,
         writable: bool,
-    ) -> &mut CompositionBuilder {
+    ) -> &mut TablesBuilder {
         self.grants.push(RegionGrant {
             region,
             component,
@@ -321,13 +316,13 @@ impl CompositionBuilder {
     }
 
     /// Check and index what was added.
-    pub fn build(&self) -> Result<Composition, CompositionError> {
+    pub fn build(&self) -> Result<CheckedTables, TablesError> {
         let components: Vec<ComponentSpec<'_>> = self
             .components
             .iter()
             .map(|(name, kind)| ComponentSpec { name, kind: *kind })
             .collect();
-        Composition::from_tables(&Tables {
+        CheckedTables::from_tables(&Tables {
             components: &components,
             endpoints: &self.endpoints,
             regions: &self.regions,
@@ -358,27 +353,27 @@ impl CompositionBuilder {
 /// Give each handler component its handler, by component id. Errors if one is missing, given
 /// twice, or given to an external component.
 pub(crate) fn place_handlers<H>(
-    composition: &Composition,
+    checked: &CheckedTables,
     handlers: Vec<(ComponentId, H)>,
-) -> Result<Vec<Option<H>>, CompositionError> {
-    let mut placed: Vec<Option<H>> = (0..composition.component_count()).map(|_| None).collect();
+) -> Result<Vec<Option<H>>, TablesError> {
+    let mut placed: Vec<Option<H>> = (0..checked.component_count()).map(|_| None).collect();
     for (component, handler) in handlers {
-        match composition.kind(component) {
-            None => return Err(CompositionError::UnknownComponent),
-            Some(ComponentKind::External) => return Err(CompositionError::HandlerForExternal),
+        match checked.kind(component) {
+            None => return Err(TablesError::UnknownComponent),
+            Some(ComponentKind::External) => return Err(TablesError::HandlerForExternal),
             Some(ComponentKind::Handler) => {}
         }
         let slot = &mut placed[component.index()];
         if slot.is_some() {
-            return Err(CompositionError::DuplicateHandler);
+            return Err(TablesError::DuplicateHandler);
         }
         *slot = Some(handler);
     }
-    let missing = composition.component_ids().any(|c| {
-        composition.kind(c) == Some(ComponentKind::Handler) && placed[c.index()].is_none()
-    });
+    let missing = checked
+        .component_ids()
+        .any(|c| checked.kind(c) == Some(ComponentKind::Handler) && placed[c.index()].is_none());
     if missing {
-        return Err(CompositionError::MissingHandler);
+        return Err(TablesError::MissingHandler);
     }
     Ok(placed)
 }
@@ -433,27 +428,27 @@ mod tests {
             component: ComponentId(2),
             writable: true,
         }];
-        let composition =
-            Composition::from_tables(&tables(&endpoints, &regions, &grants)).expect("valid");
-        assert_eq!(composition.component_count(), 3);
-        assert_eq!(composition.name(ComponentId(2)), Some("gateway"));
+        let checked =
+            CheckedTables::from_tables(&tables(&endpoints, &regions, &grants)).expect("valid");
+        assert_eq!(checked.component_count(), 3);
+        assert_eq!(checked.name(ComponentId(2)), Some("gateway"));
         assert_eq!(
-            composition
+            checked
                 .capability(ComponentId(0), EndpointId(3))
                 .map(|e| e.server),
             Some(ComponentId(2))
         );
-        assert_eq!(composition.capability(ComponentId(0), EndpointId(1)), None);
+        assert_eq!(checked.capability(ComponentId(0), EndpointId(1)), None);
         assert_eq!(
-            composition.client_of(ComponentId(2), Badge(11)),
+            checked.client_of(ComponentId(2), Badge(11)),
             Some(ComponentId(0))
         );
-        assert_eq!(composition.client_of(ComponentId(2), Badge(10)), None);
-        assert_eq!(composition.region_index(LeaseId(4)), Some(0));
-        assert!(composition
+        assert_eq!(checked.client_of(ComponentId(2), Badge(10)), None);
+        assert_eq!(checked.region_index(LeaseId(4)), Some(0));
+        assert!(checked
             .grant(LeaseId(4), ComponentId(2))
             .is_some_and(|g| g.writable));
-        assert!(composition.grant(LeaseId(4), ComponentId(0)).is_none());
+        assert!(checked.grant(LeaseId(4), ComponentId(0)).is_none());
     }
 
     /// Endpoints, regions and grants, and the error they must give.
@@ -461,7 +456,7 @@ mod tests {
         &'a [EndpointSpec],
         &'a [RegionSpec],
         &'a [RegionGrant],
-        CompositionError,
+        TablesError,
     );
 
     #[test]
@@ -477,71 +472,61 @@ mod tests {
             writable: false,
         };
         let cases: [Case<'_>; 10] = [
-            (
-                &[call(0, 0, 7, 1)],
-                &[],
-                &[],
-                CompositionError::UnknownComponent,
-            ),
+            (&[call(0, 0, 7, 1)], &[], &[], TablesError::UnknownComponent),
             (
                 &[call(0, 0, 1, 1), call(0, 0, 2, 2)],
                 &[],
                 &[],
-                CompositionError::DuplicateEndpoint,
+                TablesError::DuplicateEndpoint,
             ),
             (
                 &[call(0, 0, 2, 1), call(1, 0, 2, 1)],
                 &[],
                 &[],
-                CompositionError::DuplicateBadge,
+                TablesError::DuplicateBadge,
             ),
             (
                 &[call(1, 0, 2, 1), call(2, 0, 1, 2)],
                 &[],
                 &[],
-                CompositionError::CallCycle,
+                TablesError::CallCycle,
             ),
-            (&[call(1, 0, 1, 1)], &[], &[], CompositionError::CallCycle),
-            (
-                &[call(1, 0, 0, 1)],
-                &[],
-                &[],
-                CompositionError::ExternalServer,
-            ),
+            (&[call(1, 0, 1, 1)], &[], &[], TablesError::CallCycle),
+            (&[call(1, 0, 0, 1)], &[], &[], TablesError::ExternalServer),
             (
                 &[],
                 &[region(1, 0), region(1, 1)],
                 &[],
-                CompositionError::DuplicateRegion,
+                TablesError::DuplicateRegion,
             ),
             (
                 &[],
                 &[region(1, 0)],
                 &[grant(2, 1)],
-                CompositionError::UnknownRegion,
+                TablesError::UnknownRegion,
             ),
             (
                 &[],
                 &[region(1, 0)],
                 &[grant(1, 1), grant(1, 1)],
-                CompositionError::DuplicateGrant,
+                TablesError::DuplicateGrant,
             ),
             (
                 &[],
                 &[region(1, 0)],
                 &[grant(1, 0)],
-                CompositionError::DuplicateGrant,
+                TablesError::DuplicateGrant,
             ),
         ];
         for (endpoints, regions, grants, expected) in cases {
-            let outcome = Composition::from_tables(&tables(endpoints, regions, grants));
+            let outcome = CheckedTables::from_tables(&tables(endpoints, regions, grants));
             assert_eq!(outcome.err(), Some(expected));
         }
     }
 
     #[test]
     fn a_diamond_of_calls_is_not_a_cycle() {
-        let mut builder = CompositionBuilder::new();
+        let mut builder = TablesBuilder::new();
         let top = builder.component("top", ComponentKind::External);
         let left = builder.component("left", ComponentKind::Handler);
         let right = builder.component("right", ComponentKind::Handler);
@@ -559,40 +544,28 @@ mod tests {
         back_to_external.endpoint(bottom, top, Badge(9));
         assert_eq!(
             back_to_external.build().err(),
-            Some(CompositionError::ExternalServer)
+            Some(TablesError::ExternalServer)
         );
         builder.endpoint(bottom, left, Badge(9));
-        assert_eq!(builder.build().err(), Some(CompositionError::CallCycle));
+        assert_eq!(builder.build().err(), Some(TablesError::CallCycle));
     }
 
     #[test]
     fn every_handler_component_gets_exactly_one_handler() {
-        let composition = Composition::from_tables(&tables(&[], &[], &[])).expect("valid");
-        let placed = place_handlers(
-            &composition,
-            vec![(ComponentId(1), 'm'), (ComponentId(2), 'g')],
-        );
+        let checked = CheckedTables::from_tables(&tables(&[], &[], &[])).expect("valid");
+        let placed = place_handlers(&checked, vec![(ComponentId(1), 'm'), (ComponentId(2), 'g')]);
         assert_eq!(placed, Ok(vec![None, Some('m'), Some('g')]));
         let refusals = [
-            (
-                vec![(ComponentId(1), 'm')],
-                CompositionError::MissingHandler,
-            ),
-            (
-                vec![(ComponentId(0), 'd')],
-                CompositionError::HandlerForExternal,
-            ),
+            (vec![(ComponentId(1), 'm')], TablesError::MissingHandler),
+            (vec![(ComponentId(0), 'd')], TablesError::HandlerForExternal),
             (
                 vec![(ComponentId(1), 'm'), (ComponentId(1), 'n')],
-                CompositionError::DuplicateHandler,
+                TablesError::DuplicateHandler,
             ),
-            (
-                vec![(ComponentId(5), 'x')],
-                CompositionError::UnknownComponent,
-            ),
+            (vec![(ComponentId(5), 'x')], TablesError::UnknownComponent),
         ];
         for (handlers, expected) in refusals {
-            assert_eq!(place_handlers(&composition, handlers), Err(expected));
+            assert_eq!(place_handlers(&checked, handlers), Err(expected));
         }
     }
 }
