@@ -2,6 +2,7 @@
 //! the manifest) or by hand with [`TablesBuilder`], checked once, then looked up by the
 //! runtimes on every call.
 
+use crate::call_graph::{CycleFinder, Visit};
 use crate::kernel::{Badge, EndpointId, LeaseId};
 use crate::lease::LeaseTables;
 use crate::tables::{
@@ -90,7 +91,12 @@ impl CheckedTables {
                 return Err(TablesError::DuplicateBadge);
             }
         }
-        check_acyclic(&capabilities)?;
+        if CycleFinder::new(tables.calls(), &mut vec![Visit::NEW; count])
+            .next_cycle()
+            .is_some()
+        {
+            return Err(TablesError::CallCycle);
+        }
         let mut regions = tables.regions.to_vec();
         if regions.iter().any(|r| !known(r.owner)) {
             return Err(TablesError::UnknownComponent);
@@ -204,50 +210,6 @@ impl LeaseTables for CheckedTables {
     fn grant(&self, region: LeaseId, component: ComponentId) -> Option<RegionGrant> {
         CheckedTables::grant(self, region, component).copied()
     }
-}
-
-/// Depth-first search over call edges; a back edge is a cycle.
-fn check_acyclic(capabilities: &[Vec<EndpointSpec>]) -> Result<(), TablesError> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Unseen,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::Unseen; capabilities.len()];
-    for root in 0..capabilities.len() {
-        if marks[root] != Mark::Unseen {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        marks[root] = Mark::OnPath;
-        while let Some((node, next)) = stack.last_mut() {
-            let node = *node;
-            let calls = &capabilities[node];
-            match calls[*next..]
-                .iter()
-                .position(|e| e.kind == EndpointKind::Call)
-            {
-                Some(skip) => {
-                    let target = calls[*next + skip].server.index();
-                    *next += skip + 1;
-                    match marks[target] {
-                        Mark::OnPath => return Err(TablesError::CallCycle),
-                        Mark::Unseen => {
-                            marks[target] = Mark::OnPath;
-                            stack.push((target, 0));
-                        }
-                        Mark::Done => {}
-                    }
-                }
-                None => {
-                    marks[node] = Mark::Done;
-                    stack.pop();
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Builds tables by hand, in the same terms as [`Tables`].

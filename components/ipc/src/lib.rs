@@ -8,6 +8,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod call_graph;
 pub mod kernel;
 mod lease;
 pub mod static_rt;

@@ -92,3 +92,13 @@ pub struct Tables<'a> {
     /// Who besides the owner may see each region.
     pub grants: &'a [RegionGrant],
 }
+
+impl<'a> Tables<'a> {
+    /// The call capabilities as `(caller, callee)` component indices: the edges
+    /// [`CycleFinder`](crate::call_graph::CycleFinder) searches for a ring of calls.
+    pub fn calls(&self) -> impl Iterator<Item = (usize, usize)> + Clone + 'a {
+        (self.endpoints.iter())
+            .filter(|e| e.kind == EndpointKind::Call)
+            .map(|e| (e.client.index(), e.server.index()))
+    }
+}

@@ -5,6 +5,7 @@ use super::catalog::{self, InterfaceSpec, LeaseAccess};
 use super::error::Problem;
 use super::schema::{ComponentSection, Kind, ManifestFile};
 use super::validate::{report_duplicates, Link, Report};
+use ballast_ipc::call_graph::{CycleFinder, Visit};
 use std::collections::BTreeMap;
 
 /// Checks the components and returns the resolved links and served interface ids.
@@ -28,7 +29,7 @@ pub fn check(
         ));
     }
     links.sort();
-    report_cycles(&links, report);
+    report_cycles(spec, &links, report);
     if let (Some(server), Some(gateway)) = (
         spec.only(Kind::MemoryServer),
         spec.only(Kind::HypercallGateway),
@@ -185,40 +186,22 @@ fn unknown_interface(name: &str, catalog: &[InterfaceSpec]) -> Problem {
 }
 
 /// Reports each ring of calls once, at the `uses` entry that closes it.
-fn report_cycles(links: &[Link], report: &mut Report<'_>) {
-    let mut done: Vec<&str> = Vec::new();
-    for start in links.iter().map(|link| link.client.as_str()) {
-        let mut path = Vec::new();
-        walk(start, links, &mut path, &mut done, report);
+fn report_cycles(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+    let names: Vec<&str> = spec.components.keys().map(String::as_str).collect();
+    let index = |name: &str| names.binary_search(&name).unwrap_or(usize::MAX);
+    let calls = (links.iter()).map(|link| (index(&link.client), index(&link.server)));
+    let mut visits = vec![Visit::NEW; names.len()];
+    let mut finder = CycleFinder::new(calls, &mut visits);
+    while let Some(cycle) = finder.next_cycle() {
+        let link = &links[cycle.closing_edge()];
+        let mut ring: Vec<&str> = cycle.components().map(|c| names[c]).collect();
+        ring.push(&link.server);
+        let cycle = ring.join(" -> ");
+        report.push(
+            format!("components.{}.uses.{}", link.client, link.interface_name),
+            Problem::CallCycle { cycle },
+        );
     }
-}
-
-fn walk<'a>(
-    node: &'a str,
-    links: &'a [Link],
-    path: &mut Vec<&'a str>,
-    done: &mut Vec<&'a str>,
-    report: &mut Report<'_>,
-) {
-    if done.contains(&node) {
-        return;
-    }
-    path.push(node);
-    for link in links.iter().filter(|link| link.client == node) {
-        if let Some(at) = path.iter().position(|&on_path| on_path == link.server) {
-            let mut ring = path[at..].to_vec();
-            ring.push(&link.server);
-            let cycle = ring.join(" -> ");
-            report.push(
-                format!("components.{node}.uses.{}", link.interface_name),
-                Problem::CallCycle { cycle },
-            );
-        } else {
-            walk(&link.server, links, path, done, report);
-        }
-    }
-    path.pop();
-    done.push(node);
 }
 
 #[cfg(test)]

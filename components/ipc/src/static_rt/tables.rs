@@ -2,6 +2,7 @@
 //! (bounded by the runtime's capacities), then looked up by linear scans, which for the handful of
 //! components and endpoints of an image cost less than any index would.
 
+use crate::call_graph::{CycleFinder, Visit};
 use crate::kernel::{Badge, EndpointId, LeaseId};
 use crate::lease::LeaseTables;
 use crate::tables::{
@@ -43,7 +44,13 @@ pub(crate) fn check<const COMPONENTS: usize, const REGIONS: usize>(
             return Err(StaticError::DuplicateBadge);
         }
     }
-    check_acyclic::<COMPONENTS>(tables)?;
+    let mut visits = [Visit::NEW; COMPONENTS];
+    if CycleFinder::new(tables.calls(), &mut visits[..count])
+        .next_cycle()
+        .is_some()
+    {
+        return Err(StaticError::CallCycle);
+    }
     for (at, region) in tables.regions.iter().enumerate() {
         if !known(region.owner) {
             return Err(StaticError::UnknownComponent);
@@ -62,33 +69,6 @@ pub(crate) fn check<const COMPONENTS: usize, const REGIONS: usize>(
             .any(|g| g.region == grant.region && g.component == grant.component);
         if repeated || region.owner == grant.component {
             return Err(StaticError::DuplicateGrant);
-        }
-    }
-    Ok(())
-}
-
-/// Kahn's algorithm over call edges: a composition whose components cannot all be ordered so that
-/// every call goes to a later one has a cycle, and a handler could end up calling itself.
-fn check_acyclic<const COMPONENTS: usize>(tables: &Tables<'_>) -> Result<(), StaticError> {
-    let count = tables.components.len();
-    let calls = || {
-        tables
-            .endpoints
-            .iter()
-            .filter(|e| e.kind == EndpointKind::Call)
-    };
-    let mut callers = [0usize; COMPONENTS];
-    for endpoint in calls() {
-        callers[endpoint.server.index()] += 1;
-    }
-    let mut done = [false; COMPONENTS];
-    for _ in 0..count {
-        let Some(free) = (0..count).find(|&c| !done[c] && callers[c] == 0) else {
-            return Err(StaticError::CallCycle);
-        };
-        done[free] = true;
-        for endpoint in calls().filter(|e| e.client.index() == free) {
-            callers[endpoint.server.index()] -= 1;
         }
     }
     Ok(())
