@@ -33,6 +33,7 @@ pub(crate) fn all_owned<const RANGES: usize>(
 
 /// Whether some extent appears twice. The extents are aligned to one order by now, so two of them
 /// overlap exactly when their first frames are equal.
+/// A repeated populate extent leaks a page: `docs/XEN-BEHAVIOUR.md#populate-populated-leaks`.
 ///
 /// Strategy: the memory server builds its lists by walking its frame map upward, so lists arrive
 /// strictly ascending, which one O(n) pass proves and which rules out repeats. Any other list is

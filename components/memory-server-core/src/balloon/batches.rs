@@ -126,6 +126,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// A 2 MiB release stopped at extent `failed` after `moved` frames, but Xen may have freed
     /// the failed extent's leading pages: probe and account them from the drop in Xen's count
     /// since `before`. Returns the frames of that extent freed.
+    /// Measured: `docs/XEN-BEHAVIOUR.md#failed-superpage-decrease`.
     fn probe_failed_extent<P: ReservationPort>(
         &mut self,
         port: &mut P,
