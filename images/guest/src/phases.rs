@@ -11,7 +11,7 @@
 //!   scenario.
 
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
-use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
+use ballast_ipc::static_rt::{Clock, StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
 use core::cell::Cell;
 
@@ -26,11 +26,6 @@ use ballast_frame_access::FrameMemory;
 
 use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
 use crate::system::{self, ImageGateway, MemoryParts, Runtime, SetupError, STORAGE_WORDS};
-
-/// The clock an image runs its phases on: the scenario's timings and the runtime's timers.
-pub trait ImageClock: scenario::Clock + static_rt::Clock + Copy {}
-
-impl<T: scenario::Clock + static_rt::Clock + Copy> ImageClock for T {}
 
 /// Region memory and the scratch buffer of one runtime.
 struct RegionMemory {
@@ -47,7 +42,7 @@ impl RegionMemory {
     }
 }
 
-fn runtime<'h, 'r, K: static_rt::Clock>(
+fn runtime<'h, 'r, K: Clock>(
     tables: Tables<'r>,
     clock: K,
     handlers: impl IntoIterator<Item = (ComponentId, &'h mut (dyn Handler + 'h))>,
@@ -100,7 +95,7 @@ pub struct Machine<'k, R, K> {
 /// whether every check passed (a phase that could not be set up is logged and fails the run).
 /// `memory` is the access to the layout's free frames (the Xen facts' scenario uses it, then the
 /// memory server scrubs through it); `ram_regions` are the boot map's RAM regions, byte ranges.
-pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
+pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
     machine: Machine<'_, R, K>,
     phases: scenario::Phases,
     memory: M,
@@ -117,7 +112,7 @@ pub fn play<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
 }
 
 /// The phases of [`play`]; the phase that could not be set up, and why.
-fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
+fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
     machine: Machine<'_, R, K>,
     phases: scenario::Phases,
     mut memory: M,
@@ -147,7 +142,7 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: ImageClock>(
 
 /// Run Xen-facts scenario `name` through the gateway, the scenario standing in for the memory
 /// server.
-fn xen_facts<R: RawHypercall, M: FrameMemory, K: ImageClock>(
+fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
     name: &str,
     hypercall: R,
     (layout, platform): (Layout, Platform),
@@ -208,7 +203,7 @@ fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout)
 
 /// Run the components phase: every component of the manifest, the control one playing; the
 /// memory server scrubs through `scrubber`.
-fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
+fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
     hypercall: R,
     (layout, scrubber): (Layout, S),
     ram_regions: impl Iterator<Item = (u64, u64)>,
@@ -251,7 +246,7 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: ImageClock>(
             [(gateway_id, &mut gateway), (memory, &mut server)];
         let mut rt = runtime(TABLES, *clock, handlers, &mut region_memory)?;
         let mut direct = XenHypercalls::new(hypercall);
-        components::run(&mut rt, &mut direct, clock, cast)
+        components::run(&mut rt, &mut direct, cast)
     };
     log_gateway("components", &gateway);
     Ok(checks)

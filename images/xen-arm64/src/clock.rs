@@ -2,7 +2,7 @@
 
 use core::arch::asm;
 
-use ballast_guest::scenario::Clock;
+use ballast_ipc::static_rt::Clock;
 
 /// The virtual counter with its frequency.
 #[derive(Clone, Copy, Debug)]
@@ -32,12 +32,5 @@ impl Clock for GenericTimer {
         // memory is touched.
         unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
         (u128::from(ticks) * 1_000_000_000 / u128::from(self.hz)) as u64
-    }
-}
-
-/// The static IPC runtime's timers run on the same clock.
-impl ballast_ipc::static_rt::Clock for GenericTimer {
-    fn now_ns(&self) -> u64 {
-        Clock::now_ns(self)
     }
 }

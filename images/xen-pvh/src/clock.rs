@@ -8,7 +8,7 @@ use core::arch::x86_64::{__cpuid_count, _rdtsc};
 
 use ballast_xen::backend::x86_64::xen_cpuid_base;
 
-use ballast_guest::scenario::Clock;
+use ballast_ipc::static_rt::Clock;
 
 /// Xen's time leaf, relative to its CPUID base.
 const XEN_TIME_LEAF: u32 = 3;
@@ -41,12 +41,5 @@ impl Clock for Tsc {
         // SAFETY: `rdtsc` reads a counter; every x86-64 CPU has it and it touches no memory.
         let ticks = unsafe { _rdtsc() };
         (u128::from(ticks) * 1_000_000 / u128::from(self.khz)) as u64
-    }
-}
-
-/// The static IPC runtime's timers run on the same clock.
-impl ballast_ipc::static_rt::Clock for Tsc {
-    fn now_ns(&self) -> u64 {
-        Clock::now_ns(self)
     }
 }

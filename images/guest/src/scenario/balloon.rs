@@ -18,8 +18,9 @@ use ballast_xen::{ExtentOrder, Gfn, Hypervisor, ReservationOp, SUPERPAGE_ORDER};
 
 use super::ledger::{Granularity, Ledger, Pass, Policy, LIST_CAPACITY, SEED, SUPERPAGES};
 use ballast_frame_access::{FrameMemory, FrameRange, Read, WORDS_PER_PAGE};
+use ballast_ipc::static_rt::Clock;
 
-use super::{BalloonedFrame, Checks, Clock, Layout, Platform};
+use super::{BalloonedFrame, Checks, Layout, Platform};
 
 const MIB: u64 = 1 << 20;
 const PAGE_BYTES: u64 = 4096;

@@ -20,11 +20,11 @@
 use ballast_interfaces::balloon::{BalloonClient, BalloonDeferredClient};
 use ballast_interfaces::balloon_control::{BalloonControlClient, Policy, StatsReply};
 use ballast_interfaces::support::Submit;
-use ballast_ipc::static_rt;
+use ballast_ipc::static_rt::Clock;
 use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, MESSAGE_BYTES};
 use ballast_xen::Hypervisor;
 
-use super::{Checks, Clock};
+use super::Checks;
 use crate::composition::COMPOSITION;
 use crate::system::Runtime;
 
@@ -55,10 +55,9 @@ pub struct Cast {
 /// The policies `configure` takes, with their names in log lines.
 const POLICIES: [(&str, Policy); 2] = [("2M", Policy::Ballast), ("4K", Policy::Seed)];
 
-struct Control<'x, 'rt, 'h, 'r, C: static_rt::Clock, X: Hypervisor, K: Clock> {
+struct Control<'x, 'rt, 'h, 'r, C: Clock, X: Hypervisor> {
     rt: &'rt mut Runtime<'h, 'r, C>,
     xen: &'x mut X,
-    clock: &'x K,
     cast: Cast,
     checks: Checks,
     /// Xen's page count minus the server's books, at the start.
@@ -66,16 +65,14 @@ struct Control<'x, 'rt, 'h, 'r, C: static_rt::Clock, X: Hypervisor, K: Clock> {
 }
 
 /// Run the phase; returns its checks.
-pub fn run<C: static_rt::Clock, X: Hypervisor, K: Clock>(
+pub fn run<C: Clock, X: Hypervisor>(
     rt: &mut Runtime<'_, '_, C>,
     xen: &mut X,
-    clock: &K,
     cast: Cast,
 ) -> Checks {
     let mut control = Control {
         rt,
         xen,
-        clock,
         cast,
         checks: Checks::default(),
         baseline: 0,
@@ -118,12 +115,12 @@ pub fn run<C: static_rt::Clock, X: Hypervisor, K: Clock>(
 }
 
 /// The static runtime as one external component submits calls through it without waiting.
-struct Submitter<'s, 'h, 'r, C: static_rt::Clock> {
+struct Submitter<'s, 'h, 'r, C: Clock> {
     rt: &'s mut Runtime<'h, 'r, C>,
     client: ComponentId,
 }
 
-impl<C: static_rt::Clock> Submit for Submitter<'_, '_, '_, C> {
+impl<C: Clock> Submit for Submitter<'_, '_, '_, C> {
     type Call = u64;
 
     fn submit(
@@ -136,7 +133,7 @@ impl<C: static_rt::Clock> Submit for Submitter<'_, '_, '_, C> {
     }
 }
 
-impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X, K> {
+impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
     fn xen_current(&mut self) -> u64 {
         self.xen.current_reservation().unwrap_or_else(|errno| {
             defmt::error!("current_reservation failed errno={=i32}", errno.0);
@@ -186,10 +183,10 @@ impl<C: static_rt::Clock, X: Hypervisor, K: Clock> Control<'_, '_, '_, '_, C, X,
     fn move_to(&mut self, op: &'static str, pages: u64) -> Option<(u64, u64)> {
         let before = self.xen_current();
         let books = self.stats()?;
-        let t0 = self.clock.now_ns();
+        let t0 = self.rt.now_ns();
         self.set_target(pages);
         self.settle();
-        let elapsed = self.clock.now_ns().saturating_sub(t0);
+        let elapsed = self.rt.now_ns().saturating_sub(t0);
         let after = self.xen_current();
         let books_after = self.stats()?;
         let calls = books_after.hypercalls.saturating_sub(books.hypercalls);

@@ -15,16 +15,11 @@ mod ledger;
 mod smoke;
 
 use ballast_frame_access::{FrameMemory, FrameRange};
+use ballast_ipc::static_rt::Clock;
 use ballast_xen::Hypervisor;
 
 pub use checks::Checks;
 pub use gateway_xen::GatewayXen;
-
-/// A monotonic clock.
-pub trait Clock {
-    /// Nanoseconds since an arbitrary origin.
-    fn now_ns(&self) -> u64;
-}
 
 /// Where a scenario may work.
 #[derive(Clone, Copy, Debug, defmt::Format)]
