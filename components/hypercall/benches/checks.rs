@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, DOMID_SELF};
@@ -42,8 +42,8 @@ fn gateway() -> Gateway<SimHypervisor, 1, 8, 512> {
         max_frames_per_call: 512,
         own_domid: None,
     };
-    let policy = Policy::new(limits, &grants, &[]).expect("valid policy");
-    Gateway::new(xen(), policy).expect("fits")
+    let table = CallerTable::new(limits, &grants, &[]).expect("valid table");
+    Gateway::new(xen(), table).expect("fits")
 }
 
 /// 512 frames spread over all 8 owned ranges, ascending or interleaved across the ranges.

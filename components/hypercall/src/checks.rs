@@ -4,7 +4,7 @@
 use ballast_xen::mem_flags::{XENMEMF_EXACT_NODE_REQUEST, XENMEMF_VNODE};
 use ballast_xen::{ExtentOrder, Gfn};
 
-use crate::policy::CallerPolicy;
+use crate::caller_table::CallerEntry;
 
 /// The `mem_flags` bits a caller may set: the address-bit limit, the node, and the exact and
 /// virtual node qualifiers. Populate-on-demand (bit 16) is refused: it creates entries with no
@@ -26,7 +26,7 @@ pub(crate) fn all_aligned(frames: &[Gfn], order: ExtentOrder) -> bool {
 pub(crate) fn all_owned<const RANGES: usize>(
     frames: &[Gfn],
     order: ExtentOrder,
-    caller: &CallerPolicy<RANGES>,
+    caller: &CallerEntry<RANGES>,
 ) -> bool {
     frames.iter().all(|frame| caller.owns_extent(*frame, order))
 }

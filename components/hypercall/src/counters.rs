@@ -94,7 +94,7 @@ pub struct GatewayCounters<const CALLERS: usize> {
 }
 
 impl<const CALLERS: usize> GatewayCounters<CALLERS> {
-    /// Zeroed counters for these callers (at most `CALLERS`; the policy guarantees it).
+    /// Zeroed counters for these callers (at most `CALLERS`; the caller table guarantees it).
     pub(crate) fn new(badges: impl Iterator<Item = Badge>) -> GatewayCounters<CALLERS> {
         GatewayCounters {
             total: Counters::default(),

@@ -7,7 +7,7 @@ use ballast_xen::XenErrno;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum GatewayError {
-    /// The badge is not in the policy table.
+    /// The badge is not in the caller table.
     UnknownCaller = 1,
     /// The caller does not hold the capability for this op.
     NotPermitted = 2,
@@ -78,10 +78,10 @@ impl From<GatewayError> for QueryError {
     }
 }
 
-/// A policy table the gateway will not run with. C-like, nonzero.
+/// A caller table the gateway will not run with. C-like, nonzero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
-pub enum PolicyError {
+pub enum CallerTableError {
     /// More callers than the table's `CALLERS` capacity.
     TooManyCallers = 1,
     /// A caller, or the protected set, has more ranges than the `RANGES` capacity.

@@ -1,5 +1,5 @@
 //! The gateway itself: the only holder of the Hypervisor backend. Every request is checked against
-//! the policy table, in a fixed order, and reaches Xen only if every check passes.
+//! the table table, in a fixed order, and reaches Xen only if every check passes.
 
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
@@ -7,18 +7,18 @@ use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, Reservation
 
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
-use crate::{GatewayError, Policy, PolicyError, QueryError};
+use crate::{CallerTable, CallerTableError, GatewayError, QueryError};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
-/// ranges each, and lists of at most `FRAMES` extents (the policy's per-call maximum must fit).
+/// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit).
 #[derive(Debug)]
 pub struct Gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
-    policy: Policy<CALLERS, RANGES>,
+    table: CallerTable<CALLERS, RANGES>,
     backend: Backend<H, CALLERS, FRAMES>,
 }
 
 /// What a request changes: the hypervisor, the counters and the duplicate check's scratch. Kept
-/// apart from the policy so that dispatch can read the policy while the gateway serves a call.
+/// apart from the table so that dispatch can read the table while the gateway serves a call.
 #[derive(Debug)]
 pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
     hypervisor: H,
@@ -26,10 +26,10 @@ pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
     scratch: [Gfn; FRAMES],
 }
 
-/// The gateway serving one request: the policy it reads, the backend it changes.
+/// The gateway serving one request: the table it reads, the backend it changes.
 #[derive(Debug)]
 pub(crate) struct Serving<'g, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
-    pub(crate) policy: &'g Policy<CALLERS, RANGES>,
+    pub(crate) table: &'g CallerTable<CALLERS, RANGES>,
     pub(crate) backend: &'g mut Backend<H, CALLERS, FRAMES>,
 }
 
@@ -45,15 +45,18 @@ pub const fn op_of(op: ReservationOp) -> HypercallOp {
 impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
     Gateway<H, CALLERS, RANGES, FRAMES>
 {
-    /// A gateway that owns `hypervisor` and enforces `policy`. Fails if the policy allows more
+    /// A gateway that owns `hypervisor` and enforces `table`. Fails if the table allows more
     /// extents per call than `FRAMES`.
-    pub fn new(hypervisor: H, policy: Policy<CALLERS, RANGES>) -> Result<Self, PolicyError> {
-        if policy.max_frames_per_call() > FRAMES {
-            return Err(PolicyError::BadFramesPerCall);
+    pub fn new(
+        hypervisor: H,
+        table: CallerTable<CALLERS, RANGES>,
+    ) -> Result<Self, CallerTableError> {
+        if table.max_frames_per_call() > FRAMES {
+            return Err(CallerTableError::BadFramesPerCall);
         }
-        let counters = GatewayCounters::new(policy.callers().iter().map(|caller| caller.badge()));
+        let counters = GatewayCounters::new(table.callers().iter().map(|caller| caller.badge()));
         Ok(Gateway {
-            policy,
+            table,
             backend: Backend {
                 hypervisor,
                 counters,
@@ -62,18 +65,18 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         })
     }
 
-    /// The gateway serving one request, and the policy apart (for dispatch's permission check).
+    /// The gateway serving one request, and the table apart (for dispatch's permission check).
     pub(crate) fn serving(
         &mut self,
     ) -> (
         Serving<'_, H, CALLERS, RANGES, FRAMES>,
-        &Policy<CALLERS, RANGES>,
+        &CallerTable<CALLERS, RANGES>,
     ) {
         let serving = Serving {
-            policy: &self.policy,
+            table: &self.table,
             backend: &mut self.backend,
         };
-        (serving, &self.policy)
+        (serving, &self.table)
     }
 
     /// Run reservation `op` for `caller` over `frames`, one extent of `order` each.
@@ -123,9 +126,9 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         &self.backend.counters
     }
 
-    /// The policy it enforces.
-    pub fn policy(&self) -> &Policy<CALLERS, RANGES> {
-        &self.policy
+    /// The table it enforces.
+    pub fn caller_table(&self) -> &CallerTable<CALLERS, RANGES> {
+        &self.table
     }
 }
 
@@ -142,7 +145,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         domid: u16,
         frames: &mut [Gfn],
     ) -> Result<Completed, GatewayError> {
-        let known = self.policy.caller(caller).map(|(index, _)| index);
+        let known = self.table.caller(caller).map(|(index, _)| index);
         let who = Attribution {
             op: op_of(op),
             caller: known,
@@ -182,21 +185,21 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         frames: &[Gfn],
     ) -> Result<ExtentOrder, GatewayError> {
         let entry = caller
-            .and_then(|index| self.policy.callers().get(index))
+            .and_then(|index| self.table.callers().get(index))
             .ok_or(GatewayError::UnknownCaller)?;
         if !entry.may(op_of(op)) {
             return Err(GatewayError::NotPermitted);
         }
-        if !self.policy.is_self(domid) {
+        if !self.table.is_self(domid) {
             return Err(GatewayError::ForeignDomain);
         }
         if !flags_allowed(mem_flags) {
             return Err(GatewayError::BadFlags);
         }
         let order = ExtentOrder::new(order)
-            .filter(|order| *order <= self.policy.max_order())
+            .filter(|order| *order <= self.table.max_order())
             .ok_or(GatewayError::OrderTooLarge)?;
-        if frames.len() > self.policy.max_frames_per_call() {
+        if frames.len() > self.table.max_frames_per_call() {
             return Err(GatewayError::TooManyFrames);
         }
         if op == ReservationOp::Increase {
@@ -238,7 +241,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         op: HypercallOp,
         ask: fn(&mut H) -> Result<u64, XenErrno>,
     ) -> Result<u64, QueryError> {
-        let entry = self.policy.caller(caller);
+        let entry = self.table.caller(caller);
         let who = Attribution {
             op,
             caller: entry.map(|(index, _)| index),
@@ -285,7 +288,7 @@ mod tests {
         (sim, hypervisor)
     }
 
-    fn policy(max_frames_per_call: usize) -> Policy<1, 1> {
+    fn table(max_frames_per_call: usize) -> CallerTable<1, 1> {
         let owned = [GfnRange::new(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
             badge: SERVER,
@@ -297,20 +300,20 @@ mod tests {
             max_frames_per_call,
             own_domid: None,
         };
-        Policy::new(limits, &grants, &[]).expect("valid policy")
+        CallerTable::new(limits, &grants, &[]).expect("valid table")
     }
 
     #[test]
-    fn a_policy_wider_than_the_scratch_buffer_is_refused() {
+    fn a_table_wider_than_the_scratch_buffer_is_refused() {
         let (_, hypervisor) = xen();
-        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, policy(9)).map(|_| ());
-        assert_eq!(built, Err(PolicyError::BadFramesPerCall));
+        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(9)).map(|_| ());
+        assert_eq!(built, Err(CallerTableError::BadFramesPerCall));
     }
 
     #[test]
     fn a_list_at_the_limit_passes_and_one_more_frame_does_not() {
         let (sim, hypervisor) = xen();
-        let mut gateway = Gateway::<_, 1, 1, 8>::new(hypervisor, policy(8)).expect("fits");
+        let mut gateway = Gateway::<_, 1, 1, 8>::new(hypervisor, table(8)).expect("fits");
         let mut frames: [Gfn; 9] = core::array::from_fn(|i| Gfn(0x800 + i as u64));
         let decrease = ReservationOp::Decrease;
         let refused = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames);
@@ -322,6 +325,6 @@ mod tests {
                 .map(|c| c.decrease_calls),
             Some(1)
         );
-        assert_eq!(gateway.policy().max_frames_per_call(), 8);
+        assert_eq!(gateway.caller_table().max_frames_per_call(), 8);
     }
 }

@@ -1,6 +1,6 @@
 //! The hypercall gateway: the only component holding the Hypervisor backend (real Xen or xen-sim).
 //!
-//! It knows nothing of ballooning. It holds a policy table built from the manifest (per caller
+//! It knows nothing of ballooning. It holds a caller table built from the manifest (per caller
 //! badge: the `Hypercall` ops it may call, one per Xen operation, and the frame ranges it owns;
 //! for everyone: the maximum extent order and frames per call) and refuses, with a typed error and without a hypercall, any request that
 //! breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
@@ -8,17 +8,17 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod caller_table;
 mod checks;
 pub mod counters;
 pub mod error;
 pub mod gateway;
-pub mod policy;
 pub mod range;
 pub mod server;
 
+pub use caller_table::{ranges_without, CallerEntry, CallerGrant, CallerTable, Limits};
 pub use counters::{Counters, GatewayCounters, Rejections};
-pub use error::{GatewayError, PolicyError, QueryError};
+pub use error::{CallerTableError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
-pub use policy::{ranges_without, CallerGrant, CallerPolicy, Limits, Policy};
 pub use range::GfnRange;
 pub use server::wire_error;

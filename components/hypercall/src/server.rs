@@ -1,5 +1,5 @@
 //! The gateway as an IPC server: the generated `HypercallServer` over the gateway, one method per
-//! Xen operation, with the gateway's policy as the permission check dispatch runs first, and the
+//! Xen operation, with the gateway's caller table as the permission check dispatch runs first, and the
 //! `Handler` a runtime runs.
 //!
 //! The frame list arrives as the lease bytes and is viewed in place as `[Gfn]` (zerocopy), so Xen
@@ -179,11 +179,11 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> Handler
     for Gateway<H, CALLERS, RANGES, FRAMES>
 {
-    /// Dispatch checks the call against the policy (the caller holds the op), the gateway then
-    /// checks the request; the policy is read in place, never copied.
+    /// Dispatch checks the call against the caller table (the caller holds the op), the gateway then
+    /// checks the request; the table is read in place, never copied.
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
-        let (mut serving, policy) = self.serving();
-        if hypercall::dispatch(&mut serving, sys, call, policy).is_err() {
+        let (mut serving, table) = self.serving();
+        if hypercall::dispatch(&mut serving, sys, call, table).is_err() {
             self.count_protocol_rejection();
         }
     }

@@ -5,7 +5,7 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError, HypercallOp};
 use ballast_interfaces::support::CallError;
 use ballast_ipc::static_rt::{Clock, StaticRuntime};
@@ -178,8 +178,8 @@ fn gateway(sim: &XenSim) -> (SimGateway, ballast_xen_sim::DomId) {
         max_frames_per_call: 512,
         own_domid: Some(dom.0),
     };
-    let policy = Policy::new(limits, &grants, &[]).expect("a valid policy");
-    let gateway = Gateway::new(sim.hypervisor(dom), policy).expect("fits");
+    let table = CallerTable::new(limits, &grants, &[]).expect("a valid table");
+    let gateway = Gateway::new(sim.hypervisor(dom), table).expect("fits");
     (gateway, dom)
 }
 

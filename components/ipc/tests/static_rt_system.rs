@@ -6,7 +6,7 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
 use ballast_interfaces::balloon;
 use ballast_interfaces::balloon_control::{self, BalloonControlClient};
 use ballast_interfaces::hypercall::HypercallOp;
@@ -18,7 +18,7 @@ use ballast_ipc::{
 };
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy as BalloonPolicy, Tunables,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
@@ -165,8 +165,8 @@ fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
         max_frames_per_call: 512,
         own_domid: Some(dom.0),
     };
-    let policy = Policy::new(limits, &[grant], &image).expect("a valid policy");
-    Gateway::new(sim.hypervisor(dom), policy).expect("fits")
+    let table = CallerTable::new(limits, &[grant], &image).expect("a valid table");
+    Gateway::new(sim.hypervisor(dom), table).expect("fits")
 }
 
 /// An `alloc_unpopulated` request as the generated stub sends it.
@@ -199,7 +199,7 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         reserved: &reserved,
         extra: &[],
         lending: Some(FrameRun::span(LENDING.0, LENDING.1)),
-        policy: BalloonPolicy::Ballast,
+        policy: Policy::Ballast,
         batch_extents: 512,
         max_order: ExtentOrder::new(9).expect("valid"),
         lowmem_limit: Gfn(1 << 20),

@@ -25,7 +25,7 @@ pub struct Capacities {
     pub lent_runs: usize,
     /// Deferred requests (`memory_server.pending_depth`).
     pub pending: usize,
-    /// Callers in the gateway's policy table (components with an endpoint to it).
+    /// Callers in the gateway's caller table (components with an endpoint to it).
     pub gateway_callers: usize,
     /// Ranges per gateway caller: RAM runs and boot-extra ranges, each of which a reserved range
     /// may split in two.

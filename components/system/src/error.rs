@@ -1,6 +1,6 @@
 //! Why a composition could not be assembled for a target: nothing is built from a refusal.
 
-use ballast_hypercall::PolicyError;
+use ballast_hypercall::CallerTableError;
 use ballast_memory_server_core::ConfigError;
 
 /// Why the assembly refused. Each names the part of the manifest (or of the target) at fault.
@@ -16,8 +16,8 @@ pub enum AssemblyError {
     OrderTooLarge,
     /// The manifest asks for more than the target's compiled capacities hold.
     Capacity,
-    /// The gateway refused its policy.
-    Gateway(PolicyError),
+    /// The gateway refused its caller table.
+    Gateway(CallerTableError),
     /// The memory server refused its configuration.
     Memory(ConfigError),
 }
@@ -39,7 +39,7 @@ impl AssemblyError {
             AssemblyError::Capacity => {
                 "the manifest's sizing exceeds the capacities this target was compiled with"
             }
-            AssemblyError::Gateway(_) => "the hypercall gateway refused its policy",
+            AssemblyError::Gateway(_) => "the hypercall gateway refused its caller table",
             AssemblyError::Memory(_) => "the memory server refused its configuration",
         }
     }

@@ -2,7 +2,7 @@
 //! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
 //! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own.
 
-use ballast_hypercall::{ranges_without, CallerGrant, Gateway, GfnRange, Limits, Policy};
+use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, GfnRange, Limits};
 use ballast_interfaces::hypercall::INTERFACE_ID;
 use ballast_ipc::Badge;
 use ballast_memory_server_core::FrameRun;
@@ -22,15 +22,15 @@ pub fn gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize
 where
     H: Hypervisor,
 {
-    let policy = policy::<CALLERS, RANGES>(composition, ram)?;
-    Gateway::new(hypervisor, policy).map_err(AssemblyError::Gateway)
+    let table = caller_table::<CALLERS, RANGES>(composition, ram)?;
+    Gateway::new(hypervisor, table).map_err(AssemblyError::Gateway)
 }
 
-/// The gateway's policy table: the checks, without the hypervisor.
-pub fn policy<const CALLERS: usize, const RANGES: usize>(
+/// The gateway's caller table: the checks, without the hypervisor.
+pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
     composition: &Composition,
     ram: &[FrameRun],
-) -> Result<Policy<CALLERS, RANGES>, AssemblyError> {
+) -> Result<CallerTable<CALLERS, RANGES>, AssemblyError> {
     let gateway = composition
         .first_of(Kind::HypercallGateway)
         .ok_or(AssemblyError::MissingComponent)?;
@@ -74,7 +74,7 @@ pub fn policy<const CALLERS: usize, const RANGES: usize>(
         max_frames_per_call: composition.xen.max_frames_per_call as usize,
         own_domid: None,
     };
-    Policy::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
+    CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
 }
 
 /// The `Hypercall` op ids `endpoint`'s grants name (none if it holds no `Hypercall` grant).

@@ -1,7 +1,7 @@
 //! The one assembly of a ballast system: the composition a manifest compiles to (ids, badges,
 //! grants, regions, layout, sizing: plain `'static` data) and the functions every target calls to
-//! build the hypercall gateway's policy, the memory server's configuration and client bindings,
-//! and the dispatch permissions from it. The host runtimes, the static images and seL4 differ in
+//! build the hypercall gateway's caller table, the memory server's configuration and client
+//! bindings, and the dispatch permissions from it. The host runtimes, the static images and seL4 differ in
 //! how they run components, never in how the system is put together.
 #![no_std]
 #![forbid(unsafe_code)]

@@ -97,8 +97,8 @@ pub type Runtime<'h, 'r, C> =
 pub enum SetupError {
     /// The composition lacks a component, endpoint or region the image wires.
     Wiring = 1,
-    /// The gateway refused its policy (the code is the `PolicyError`).
-    GatewayPolicy,
+    /// The gateway refused its caller table (the code is the `CallerTableError`).
+    GatewayCallerTable,
     /// The memory server refused its configuration.
     MemoryConfig,
     /// The manifest's sizing exceeds the image's capacities.
@@ -109,7 +109,7 @@ impl From<AssemblyError> for SetupError {
     fn from(error: AssemblyError) -> SetupError {
         defmt::error!("assembly refused: {=str}", error.describe());
         match error {
-            AssemblyError::Gateway(_) => SetupError::GatewayPolicy,
+            AssemblyError::Gateway(_) => SetupError::GatewayCallerTable,
             AssemblyError::Memory(_) | AssemblyError::OrderTooLarge => SetupError::MemoryConfig,
             AssemblyError::Capacity => SetupError::Capacity,
             AssemblyError::MissingComponent

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use ballast_hypercall::{CallerGrant, Gateway, GatewayError, GfnRange, Limits, Policy};
+use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GatewayError, GfnRange, Limits};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{Gfn, ReservationOp};
@@ -14,7 +14,7 @@ use ballast_xen_sim::{Counters, DomId, DomainConfig, HostConfig, SimHypervisor, 
 pub const SERVER: Badge = Badge(1);
 /// A driver: may ask for the current reservation, nothing else, and owns no frames.
 pub const DRIVER: Badge = Badge(2);
-/// A badge the policy table does not know.
+/// A badge the caller table does not know.
 pub const STRANGER: Badge = Badge(77);
 
 /// The image, the gateway's own pages among them: populated at boot, owned by no caller.
@@ -86,8 +86,8 @@ impl Rig {
             max_frames_per_call: MAX_FRAMES,
             own_domid: Some(dom.0),
         };
-        let policy = Policy::new(limits, &grants, &[range(IMAGE)]).expect("a valid policy");
-        let gateway = Gateway::new(sim.hypervisor(dom), policy).expect("the policy fits");
+        let table = CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
+        let gateway = Gateway::new(sim.hypervisor(dom), table).expect("the table fits");
         Rig {
             sim,
             dom,

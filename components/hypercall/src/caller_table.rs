@@ -1,4 +1,4 @@
-//! The gateway's policy table, built from the manifest: per caller badge the `Hypercall` ops it
+//! The gateway's caller table, built from the manifest: per caller badge the `Hypercall` ops it
 //! may call (the op ids the manifest grants, each op one Xen operation) and the frame ranges it
 //! owns, plus the limits every request must respect. The table is also the permission check the
 //! generated dispatch runs first.
@@ -9,7 +9,7 @@ use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, DOMID_SELF};
 use heapless::Vec;
 
-use crate::{GfnRange, PolicyError};
+use crate::{CallerTableError, GfnRange};
 
 /// How many ops the `Hypercall` interface has: a caller holds at most all of them.
 const OPS: usize = HypercallOp::ALL.len();
@@ -38,13 +38,13 @@ pub struct CallerGrant<'a> {
 
 /// One caller's entry, its ranges sorted by start and disjoint.
 #[derive(Clone, Debug)]
-pub struct CallerPolicy<const RANGES: usize> {
+pub struct CallerEntry<const RANGES: usize> {
     badge: Badge,
     ops: Vec<HypercallOp, OPS>,
     ranges: Vec<GfnRange, RANGES>,
 }
 
-impl<const RANGES: usize> CallerPolicy<RANGES> {
+impl<const RANGES: usize> CallerEntry<RANGES> {
     /// The caller's badge.
     pub fn badge(&self) -> Badge {
         self.badge
@@ -80,7 +80,7 @@ impl<const RANGES: usize> CallerPolicy<RANGES> {
 pub fn ranges_without<const N: usize>(
     granted: &[GfnRange],
     reserved: &[GfnRange],
-) -> Result<Vec<GfnRange, N>, PolicyError> {
+) -> Result<Vec<GfnRange, N>, CallerTableError> {
     let mut pieces = Vec::new();
     for range in granted {
         let end = range.end().0;
@@ -102,7 +102,9 @@ pub fn ranges_without<const N: usize>(
                 .min()
                 .unwrap_or(end);
             if let Some(piece) = GfnRange::new(Gfn(cursor), stop - cursor) {
-                pieces.push(piece).map_err(|_| PolicyError::TooManyRanges)?;
+                pieces
+                    .push(piece)
+                    .map_err(|_| CallerTableError::TooManyRanges)?;
             }
             cursor = stop;
         }
@@ -112,32 +114,32 @@ pub fn ranges_without<const N: usize>(
 
 /// The whole table: at most `CALLERS` callers of at most `RANGES` ranges each.
 #[derive(Clone, Debug)]
-pub struct Policy<const CALLERS: usize, const RANGES: usize> {
-    callers: Vec<CallerPolicy<RANGES>, CALLERS>,
+pub struct CallerTable<const CALLERS: usize, const RANGES: usize> {
+    callers: Vec<CallerEntry<RANGES>, CALLERS>,
     max_order: ExtentOrder,
     max_frames_per_call: usize,
     own_domid: Option<u16>,
 }
 
-impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
+impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
     /// Build and check the table. `protected` lists frames no caller may own (the gateway's and
     /// the image's own pages); it is only checked against, not kept.
     pub fn new(
         limits: Limits,
         grants: &[CallerGrant<'_>],
         protected: &[GfnRange],
-    ) -> Result<Policy<CALLERS, RANGES>, PolicyError> {
+    ) -> Result<CallerTable<CALLERS, RANGES>, CallerTableError> {
         let max_order = match ExtentOrder::new(limits.max_order) {
             Some(order) => order,
-            None => return Err(PolicyError::OrderTooLarge),
+            None => return Err(CallerTableError::OrderTooLarge),
         };
         if limits.max_frames_per_call == 0 {
-            return Err(PolicyError::BadFramesPerCall);
+            return Err(CallerTableError::BadFramesPerCall);
         }
-        let mut callers: Vec<CallerPolicy<RANGES>, CALLERS> = Vec::new();
+        let mut callers: Vec<CallerEntry<RANGES>, CALLERS> = Vec::new();
         for grant in grants {
             if callers.iter().any(|caller| caller.badge == grant.badge) {
-                return Err(PolicyError::DuplicateBadge);
+                return Err(CallerTableError::DuplicateBadge);
             }
             let entry = Self::caller_entry(grant, protected)?;
             for other in &callers {
@@ -146,14 +148,14 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
                     .iter()
                     .any(|mine| other.ranges.iter().any(|theirs| mine.overlaps(*theirs)));
                 if shared {
-                    return Err(PolicyError::OverlappingRanges);
+                    return Err(CallerTableError::OverlappingRanges);
                 }
             }
             callers
                 .push(entry)
-                .map_err(|_| PolicyError::TooManyCallers)?;
+                .map_err(|_| CallerTableError::TooManyCallers)?;
         }
-        Ok(Policy {
+        Ok(CallerTable {
             callers,
             max_order,
             max_frames_per_call: limits.max_frames_per_call,
@@ -164,18 +166,18 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
     fn caller_entry(
         grant: &CallerGrant<'_>,
         protected: &[GfnRange],
-    ) -> Result<CallerPolicy<RANGES>, PolicyError> {
+    ) -> Result<CallerEntry<RANGES>, CallerTableError> {
         let mut sorted: Vec<GfnRange, RANGES> =
-            Vec::from_slice(grant.ranges).map_err(|()| PolicyError::TooManyRanges)?;
+            Vec::from_slice(grant.ranges).map_err(|()| CallerTableError::TooManyRanges)?;
         sorted.sort_unstable_by_key(|range| range.start());
         if sorted.windows(2).any(|pair| pair[0].overlaps(pair[1])) {
-            return Err(PolicyError::OverlappingRanges);
+            return Err(CallerTableError::OverlappingRanges);
         }
         if sorted
             .iter()
             .any(|mine| protected.iter().any(|kept| mine.overlaps(*kept)))
         {
-            return Err(PolicyError::ProtectedOverlap);
+            return Err(CallerTableError::ProtectedOverlap);
         }
         // Touching ranges are joined, so that an extent spanning the seam counts as owned.
         let mut ranges: Vec<GfnRange, RANGES> = Vec::new();
@@ -186,17 +188,19 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
                     continue;
                 }
             }
-            ranges.push(range).map_err(|_| PolicyError::TooManyRanges)?;
+            ranges
+                .push(range)
+                .map_err(|_| CallerTableError::TooManyRanges)?;
         }
         let mut ops: Vec<HypercallOp, OPS> = Vec::new();
         for &id in grant.ops {
-            let op = HypercallOp::try_from(id).map_err(|_| PolicyError::UnknownOp)?;
+            let op = HypercallOp::try_from(id).map_err(|_| CallerTableError::UnknownOp)?;
             if !ops.contains(&op) {
                 // At most every op once: the capacity holds them all.
-                ops.push(op).map_err(|_| PolicyError::UnknownOp)?;
+                ops.push(op).map_err(|_| CallerTableError::UnknownOp)?;
             }
         }
-        Ok(CallerPolicy {
+        Ok(CallerEntry {
             badge: grant.badge,
             ops,
             ranges,
@@ -204,7 +208,7 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
     }
 
     /// The index and entry of the caller with `badge`.
-    pub fn caller(&self, badge: Badge) -> Option<(usize, &CallerPolicy<RANGES>)> {
+    pub fn caller(&self, badge: Badge) -> Option<(usize, &CallerEntry<RANGES>)> {
         self.callers
             .iter()
             .enumerate()
@@ -212,7 +216,7 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
     }
 
     /// Every caller, in table order.
-    pub fn callers(&self) -> &[CallerPolicy<RANGES>] {
+    pub fn callers(&self) -> &[CallerEntry<RANGES>] {
         &self.callers
     }
 
@@ -234,7 +238,7 @@ impl<const CALLERS: usize, const RANGES: usize> Policy<CALLERS, RANGES> {
 
 /// Who may call which op: a caller in the table, an op of the `Hypercall` interface it was
 /// granted. The gateway checks the same again on every request.
-impl<const CALLERS: usize, const RANGES: usize> Permissions for Policy<CALLERS, RANGES> {
+impl<const CALLERS: usize, const RANGES: usize> Permissions for CallerTable<CALLERS, RANGES> {
     fn allows(&self, badge: Badge, interface: u16, op: u16) -> bool {
         interface == hypercall::INTERFACE_ID
             && HypercallOp::try_from(op)
@@ -273,8 +277,8 @@ mod tests {
             ops: ALL_OPS,
             ranges: &ranges,
         }];
-        let policy = Policy::<2, 4>::new(LIMITS, &grants, &[]).expect("valid policy");
-        let (index, caller) = policy.caller(Badge(7)).expect("known");
+        let table = CallerTable::<2, 4>::new(LIMITS, &grants, &[]).expect("valid table");
+        let (index, caller) = table.caller(Badge(7)).expect("known");
         assert_eq!(index, 0);
         assert_eq!(caller.ranges()[0].start(), Gfn(0x1000), "sorted by start");
         let superpage = ExtentOrder::new(9).expect("order 9");
@@ -284,7 +288,7 @@ mod tests {
         assert!(!caller.owns_extent(Gfn(0x0fff), ExtentOrder::PAGE));
         assert!(!caller.owns_extent(Gfn(0x4400), ExtentOrder::PAGE));
         assert!(!caller.owns_extent(Gfn(0x3000), ExtentOrder::PAGE));
-        assert!(policy.caller(Badge(8)).is_none());
+        assert!(table.caller(Badge(8)).is_none());
     }
 
     #[test]
@@ -303,8 +307,8 @@ mod tests {
                 ranges: &[],
             },
         ];
-        let policy = Policy::<2, 1>::new(LIMITS, &grants, &[]).expect("valid policy");
-        let (_, caller) = policy.caller(Badge(1)).expect("known");
+        let table = CallerTable::<2, 1>::new(LIMITS, &grants, &[]).expect("valid table");
+        let (_, caller) = table.caller(Badge(1)).expect("known");
         assert_eq!(
             caller.ops(),
             &[
@@ -320,33 +324,33 @@ mod tests {
                 HypercallOp::PopulatePhysmap | HypercallOp::CurrentReservation
             );
             assert_eq!(caller.may(op), granted, "{op:?}");
-            assert_eq!(policy.allows(Badge(1), id, op as u16), granted, "{op:?}");
-            assert!(!policy.allows(Badge(2), id, op as u16), "{op:?}");
-            assert!(!policy.allows(Badge(3), id, op as u16), "{op:?}");
+            assert_eq!(table.allows(Badge(1), id, op as u16), granted, "{op:?}");
+            assert!(!table.allows(Badge(2), id, op as u16), "{op:?}");
+            assert!(!table.allows(Badge(3), id, op as u16), "{op:?}");
         }
         assert!(
-            !policy.allows(Badge(1), id + 1, populate),
+            !table.allows(Badge(1), id + 1, populate),
             "another interface"
         );
-        assert!(!policy.allows(Badge(1), id, 1), "the retired op id");
+        assert!(!table.allows(Badge(1), id, 1), "the retired op id");
         let unknown = [CallerGrant {
             badge: Badge(1),
             ops: &[1],
             ranges: &[],
         }];
         assert_eq!(
-            Policy::<1, 1>::new(LIMITS, &unknown, &[]).map(|_| ()),
-            Err(PolicyError::UnknownOp)
+            CallerTable::<1, 1>::new(LIMITS, &unknown, &[]).map(|_| ()),
+            Err(CallerTableError::UnknownOp)
         );
     }
 
     #[test]
     fn self_is_domid_self_or_the_configured_id() {
-        let policy = Policy::<1, 1>::new(LIMITS, &[], &[]).expect("valid policy");
-        assert!(policy.is_self(DOMID_SELF));
-        assert!(policy.is_self(3));
-        assert!(!policy.is_self(0));
-        let anonymous = Policy::<1, 1>::new(
+        let table = CallerTable::<1, 1>::new(LIMITS, &[], &[]).expect("valid table");
+        assert!(table.is_self(DOMID_SELF));
+        assert!(table.is_self(3));
+        assert!(!table.is_self(0));
+        let anonymous = CallerTable::<1, 1>::new(
             Limits {
                 own_domid: None,
                 ..LIMITS
@@ -364,27 +368,27 @@ mod tests {
         let b = [range(8, 16)];
         let two = [range(0, 4), range(100, 4)];
         let build = |limits, grants: &[CallerGrant<'_>], protected: &[GfnRange]| {
-            Policy::<2, 1>::new(limits, grants, protected).map(|_| ())
+            CallerTable::<2, 1>::new(limits, grants, protected).map(|_| ())
         };
         assert_eq!(
             build(LIMITS, &[grant(1, &a), grant(1, &b)], &[]),
-            Err(PolicyError::DuplicateBadge)
+            Err(CallerTableError::DuplicateBadge)
         );
         assert_eq!(
             build(LIMITS, &[grant(1, &a), grant(2, &b)], &[]),
-            Err(PolicyError::OverlappingRanges)
+            Err(CallerTableError::OverlappingRanges)
         );
         assert_eq!(
             build(LIMITS, &[grant(1, &two)], &[]),
-            Err(PolicyError::TooManyRanges)
+            Err(CallerTableError::TooManyRanges)
         );
         assert_eq!(
             build(LIMITS, &[grant(1, &a), grant(2, &[]), grant(3, &[])], &[]),
-            Err(PolicyError::TooManyCallers)
+            Err(CallerTableError::TooManyCallers)
         );
         assert_eq!(
             build(LIMITS, &[grant(1, &a)], &[range(15, 1)]),
-            Err(PolicyError::ProtectedOverlap)
+            Err(CallerTableError::ProtectedOverlap)
         );
         assert_eq!(
             build(
@@ -395,7 +399,7 @@ mod tests {
                 &[],
                 &[]
             ),
-            Err(PolicyError::OrderTooLarge)
+            Err(CallerTableError::OrderTooLarge)
         );
         assert_eq!(
             build(
@@ -406,7 +410,7 @@ mod tests {
                 &[],
                 &[]
             ),
-            Err(PolicyError::BadFramesPerCall)
+            Err(CallerTableError::BadFramesPerCall)
         );
         assert_eq!(build(LIMITS, &[grant(1, &a)], &[range(16, 1)]), Ok(()));
     }
@@ -427,14 +431,14 @@ mod tests {
         );
         assert_eq!(
             ranges_without::<2>(&ram, &reserved),
-            Err(PolicyError::TooManyRanges)
+            Err(CallerTableError::TooManyRanges)
         );
         assert_eq!(
             ranges_without::<1>(&ram[..1], &[range(0, 0x1000)]).map(|v| v.len()),
             Ok(0)
         );
         let grants = [grant(1, &owned)];
-        let protected = Policy::<1, 4>::new(LIMITS, &grants, &reserved).map(|_| ());
+        let protected = CallerTable::<1, 4>::new(LIMITS, &grants, &reserved).map(|_| ());
         assert_eq!(
             protected,
             Ok(()),
@@ -450,8 +454,8 @@ mod tests {
             range(0x200, 0x100),
         ];
         let grants = [grant(1, &ranges)];
-        let policy = Policy::<1, 3>::new(LIMITS, &grants, &[]).expect("valid policy");
-        let (_, caller) = policy.caller(Badge(1)).expect("known");
+        let table = CallerTable::<1, 3>::new(LIMITS, &grants, &[]).expect("valid table");
+        let (_, caller) = table.caller(Badge(1)).expect("known");
         assert_eq!(caller.ranges(), &[range(0x100, 0x300)]);
         assert!(caller.owns_extent(Gfn(0x200), ExtentOrder::new(9).expect("order 9")));
     }
@@ -465,8 +469,8 @@ mod tests {
             ranges: &ranges,
         }];
         assert_eq!(
-            Policy::<1, 2>::new(LIMITS, &grants, &[]).map(|_| ()),
-            Err(PolicyError::OverlappingRanges)
+            CallerTable::<1, 2>::new(LIMITS, &grants, &[]).map(|_| ()),
+            Err(CallerTableError::OverlappingRanges)
         );
     }
 }
