@@ -521,10 +521,7 @@ impl Simulation {
         }
         RunReport {
             scenario: self.scenario.name.clone(),
-            policy: match self.memory().core().policy() {
-                ballast_memory_server_core::Policy::Ballast => "ballast".into(),
-                ballast_memory_server_core::Policy::Seed => "seed".into(),
-            },
+            policy: self.memory().core().policy().name().into(),
             seed: self.seed,
             target_pages: stats.target_pages,
             current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),

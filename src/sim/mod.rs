@@ -65,13 +65,10 @@ impl SimOptions {
             };
             match arg.as_str() {
                 "--policy" => {
-                    options.policy = match value("--policy")?.as_str() {
-                        "seed" => Some(Policy::Seed),
-                        "ballast" => Some(Policy::Ballast),
-                        other => {
-                            return Err(format!("--policy {other}: use seed or ballast\n{USAGE}"))
-                        }
-                    }
+                    let name = value("--policy")?;
+                    let policy = Policy::named(&name)
+                        .ok_or_else(|| format!("--policy {name}: use seed or ballast\n{USAGE}"))?;
+                    options.policy = Some(policy);
                 }
                 "--seed" => {
                     let text = value("--seed")?;

@@ -18,6 +18,26 @@ pub enum Policy {
     Ballast,
 }
 
+impl Policy {
+    /// The names manifests, the command line and reports spell the policies with.
+    pub const NAMES: [&'static str; 2] = [Policy::Ballast.name(), Policy::Seed.name()];
+
+    /// The policy's name: `"seed"` or `"ballast"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Policy::Seed => "seed",
+            Policy::Ballast => "ballast",
+        }
+    }
+
+    /// The policy called `name`, if any.
+    pub fn named(name: &str) -> Option<Policy> {
+        [Policy::Seed, Policy::Ballast]
+            .into_iter()
+            .find(|policy| policy.name() == name)
+    }
+}
+
 /// The seed's worker tunables, with the seed's meaning and defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tunables {
@@ -111,4 +131,18 @@ pub enum ConfigError {
     BadBatchSize = 6,
     /// `max_schedule_delay_s` is 0.
     BadTunables = 7,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Policy;
+
+    #[test]
+    fn every_policy_is_found_by_its_name_and_nothing_else_is() {
+        for name in Policy::NAMES {
+            assert_eq!(Policy::named(name).map(Policy::name), Some(name));
+        }
+        assert_eq!(Policy::named("Seed"), None);
+        assert_eq!(Policy::named(""), None);
+    }
 }

@@ -239,11 +239,7 @@ fn policy_named<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pol
             f.write_str("\"ballast\" or \"seed\"")
         }
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Policy, E> {
-            match name {
-                "ballast" => Ok(Policy::Ballast),
-                "seed" => Ok(Policy::Seed),
-                other => Err(E::unknown_variant(other, &["ballast", "seed"])),
-            }
+            Policy::named(name).ok_or_else(|| E::unknown_variant(name, &Policy::NAMES))
         }
     }
     deserializer.deserialize_str(Named)
