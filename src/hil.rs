@@ -1,7 +1,10 @@
-//! `ballast hil`: generate the composition of `manifests/xen-pvh.toml` for the PVH image, build
-//! the image, boot it as dom0 on real Xen 4.17 under QEMU, stream its decoded defmt log with the
-//! host's time since QEMU started, and check the numbers it reports. `--arch aarch64` runs the
-//! arm64 image as a dom0less domU instead (`arm64.rs`).
+//! `ballast hil`: build the PVH image with the HIL test app (its build script compiles in the
+//! composition of `manifests/xen-pvh.toml`), boot it as dom0 on real Xen 4.17 under QEMU, stream
+//! its decoded defmt log with the host's time since QEMU started, and check the numbers it
+//! reports. `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`).
+//! `--app memory-server` boots the memory-server app (what `ballast image` builds) instead: it
+//! passes once the server reports serving with its books matching Xen's count (and the boot
+//! target, `--target-mib`), and QEMU is then stopped.
 //!
 //! Exit status: 0 PASS; 1 FAIL (the guest failed, the numbers do not add up, or QEMU timed out);
 //! 2 bad usage; 3 the image or Xen could not be prepared; 77 QEMU or the Xen image is missing
@@ -19,6 +22,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use decode::{Line, LogDecoder};
+use image::App;
 use verify::Verifier;
 
 /// Exit status when QEMU or Xen is not installed.
@@ -26,10 +30,77 @@ pub const EXIT_MISSING_TOOLS: u8 = 77;
 const EXIT_USAGE: u8 = 2;
 const EXIT_SETUP: u8 = 3;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the log may keep coming after the test app's verdict before QEMU is stopped.
+const AFTER_VERDICT: Duration = Duration::from_millis(500);
+/// How long the memory-server app is watched serving (its vCPU blocked in Xen) before QEMU is
+/// stopped: a fault or a stop in that time fails the run.
+const AFTER_SERVING: Duration = Duration::from_secs(5);
+
+/// The app the guest runs, and what its command line says.
+#[derive(Debug)]
+struct Guest {
+    app: App,
+    /// The test app's scenario (`scenario=`; `balloon` by default).
+    scenario: Option<String>,
+    /// The memory-server app's boot target (`target_mib=`).
+    target_mib: Option<u64>,
+}
+
+impl Guest {
+    fn new() -> Guest {
+        Guest {
+            app: App::HilTest,
+            scenario: None,
+            target_mib: None,
+        }
+    }
+
+    /// Take `arg` if it is a guest option, its value from `value`; whether it was one.
+    fn option(
+        &mut self,
+        arg: &str,
+        value: impl FnOnce() -> Result<String, String>,
+    ) -> Result<bool, String> {
+        match arg {
+            "--app" => self.app = App::parse(&value()?)?,
+            "--scenario" => self.scenario = Some(value()?),
+            "--target-mib" => {
+                let mib = value()?;
+                let mib = mib
+                    .parse()
+                    .map_err(|_| format!("--target-mib {mib}: expected MiB"))?;
+                self.target_mib = Some(mib);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The guest's command line: `scenario=` for the test app, `target_mib=` (if given) for the
+    /// memory-server app.
+    fn cmdline(&self) -> Result<String, String> {
+        match (self.app, &self.scenario, self.target_mib) {
+            (App::HilTest, scenario, None) => Ok(format!(
+                "scenario={}",
+                scenario.as_deref().unwrap_or("balloon")
+            )),
+            (App::MemoryServer, None, target) => Ok(target
+                .map(|mib| format!("target_mib={mib}"))
+                .unwrap_or_default()),
+            (App::HilTest, _, Some(_)) => Err("--target-mib is for --app memory-server".into()),
+            (App::MemoryServer, Some(_), _) => Err("--scenario is for --app hil-test".into()),
+        }
+    }
+
+    /// The boot target in pages, if the memory-server app was given one.
+    fn target_pages(&self) -> Option<u64> {
+        self.target_mib.map(|mib| mib * 256)
+    }
+}
 
 #[derive(Debug)]
 struct Options {
-    scenario: String,
+    guest: Guest,
     timeout: Duration,
     xen_gz: PathBuf,
     /// Make the guest log through port 0xe9 (as a domU on a non-debug Xen must) instead of
@@ -39,7 +110,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        scenario: "balloon".into(),
+        guest: Guest::new(),
         timeout: DEFAULT_TIMEOUT,
         xen_gz: qemu::XEN_GZ.into(),
         debug_port: false,
@@ -47,12 +118,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        if options.guest.option(arg, || value().cloned())? {
+            continue;
+        }
         match arg.as_str() {
             "--arch" => match value()?.as_str() {
                 "x86_64" => {}
                 other => return Err(format!("--arch {other}: expected x86_64 or aarch64")),
             },
-            "--scenario" => options.scenario = value()?.clone(),
             "--timeout" => {
                 let seconds = value()?;
                 let seconds: u64 = seconds
@@ -73,6 +146,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
+    options.guest.cmdline()?;
     Ok(options)
 }
 
@@ -84,7 +158,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--scenario balloon|smoke|components] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--app hil-test|memory-server] [--scenario balloon|smoke|components] [--target-mib MIB] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -104,7 +178,7 @@ pub fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(EXIT_SETUP);
     };
     let work = root.join(image::Arch::X86_64.work_dir());
-    let prepared = image::build(root, image::Arch::X86_64).and_then(|image| {
+    let prepared = image::build(root, image::Arch::X86_64, options.guest.app).and_then(|image| {
         let xen = work.join("xen-4.17");
         qemu::unpack_xen(&options.xen_gz, &xen)?;
         let elf = std::fs::read(&image)
@@ -155,7 +229,7 @@ fn boot_and_check(
     table: &defmt_decoder::Table,
     options: &Options,
 ) -> ExitCode {
-    let mut cmdline = format!("scenario={}", options.scenario);
+    let mut cmdline = options.guest.cmdline().unwrap_or_default();
     let mut xen_cmdline = qemu::XEN_CMDLINE.to_string();
     if options.debug_port {
         cmdline.push_str(" log=port_e9");
@@ -174,10 +248,11 @@ fn boot_and_check(
             return ExitCode::from(EXIT_SETUP);
         }
     };
-    let deadline = qemu.started + options.timeout;
+    let mut deadline = qemu.started + options.timeout;
     let mut decoder = LogDecoder::new(table);
     let mut verifier = Verifier::default();
     let mut passed_at = None;
+    let mut stopping = false;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
         let serial = match qemu.lines.recv_timeout(wait) {
@@ -189,9 +264,20 @@ fn boot_and_check(
         {
             passed_at = Some(serial.at.duration_since(qemu.started));
         }
+        // The memory server never ends the run: stop QEMU once it serves.
+        if verifier.serving && !stopping {
+            stopping = true;
+            deadline = deadline.min(Instant::now() + AFTER_SERVING);
+        }
     }
     let started = qemu.started;
     let status = qemu.wait(deadline);
+    if options.guest.app == App::MemoryServer {
+        let problems = verifier
+            .finish_serving(options.guest.target_pages())
+            .to_vec();
+        return summarize(&verifier, &problems, passed_at);
+    }
     let mut problems = verifier.finish().to_vec();
     match status {
         Some(qemu::QEMU_PASS_STATUS) => {}
@@ -209,7 +295,7 @@ fn boot_and_check(
 }
 
 /// Print one serial line with its time since QEMU started, and feed the guest's messages to the
-/// verifier. Returns whether the guest has passed.
+/// verifier. Returns whether the guest has passed (the test app) or serves (the memory-server app).
 fn show_serial_line(
     decoder: &mut LogDecoder<'_>,
     verifier: &mut Verifier,
@@ -231,7 +317,7 @@ fn show_serial_line(
             }
         }
     }
-    verifier.result == Some(true)
+    verifier.result == Some(true) || verifier.serving
 }
 
 fn summarize(verifier: &Verifier, problems: &[String], passed_at: Option<Duration>) -> ExitCode {
@@ -244,7 +330,10 @@ fn summarize(verifier: &Verifier, problems: &[String], passed_at: Option<Duratio
         verifier.steps()
     );
     if let Some(at) = passed_at {
-        println!("  time from QEMU start to PASS: {:.3} s", at.as_secs_f64());
+        println!(
+            "  time from QEMU start to PASS (or serving): {:.3} s",
+            at.as_secs_f64()
+        );
     }
     if problems.is_empty() {
         println!("ballast hil: PASS");

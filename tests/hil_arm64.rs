@@ -1,5 +1,5 @@
 //! Real Xen on arm64: `ballast hil --arch aarch64` boots the arm64 image as a dom0less domU on
-//! Xen 4.17 under QEMU and must report PASS. Skips (loudly) only when QEMU, dtc, the Rust target
+//! Xen 4.17 under QEMU, with the HIL test app or the memory-server app, and must report PASS. Skips (loudly) only when QEMU, dtc, the Rust target
 //! or the arm64 Xen image is missing, which `ballast hil` signals with exit status 77
 //! (`scripts/setup-arm64` installs them).
 
@@ -62,6 +62,31 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
+}
+
+/// The memory-server app, what `ballast image` builds, starts the server, balloons from the
+/// domU's maximum to the boot target with its books at Xen's count, and serves without faulting.
+#[test]
+fn the_arm64_memory_server_app_balloons_to_its_boot_target_and_serves() {
+    let Some((output, stdout, stderr)) = hil(&["--app", "memory-server", "--target-mib", "448"])
+    else {
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "ballast hil --arch aarch64 --app memory-server failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for report in [
+        "guest | memory_server at=started xen_current=131072 drift=0",
+        "guest | memory_server at=boot_target pages=114688",
+        "guest | memory_server at=idle xen_current=114688 drift=0",
+        "guest | memory_server at=serving",
+        "ballast hil: PASS",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+    assert!(!stdout.contains("RESULT"), "the server stopped:\n{stdout}");
 }
 
 #[test]

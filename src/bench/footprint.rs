@@ -9,7 +9,7 @@ use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
 use super::harness::{Rng, GIB};
 use crate::composition::HOST;
 
-/// Where `ballast hil` builds the PVH image.
+/// Where `ballast image` builds the PVH image (with the memory-server app).
 pub const HIL_IMAGE: &str = "target/xen-pvh/x86_64-unknown-none/release/ballast-xen-pvh";
 
 /// Sections counted as static RAM.

@@ -1,5 +1,6 @@
-//! `ballast hil --arch aarch64`: generate the composition of `manifests/xen-arm64.toml`, build the
-//! arm64 image as a flat Image, generate the device tree
+//! `ballast hil --arch aarch64`: build the arm64 image with the HIL test app (or with `--app
+//! memory-server`, the memory-server app; the build compiles in the composition of
+//! `manifests/xen-arm64.toml`) as a flat Image, generate the device tree
 //! that boots it as a dom0less domU (QEMU's own tree plus the `xen,domain` node), boot Debian's
 //! arm64 Xen 4.17 with it under `qemu-system-aarch64`, stream and decode its defmt log, stop QEMU
 //! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports.
@@ -14,18 +15,16 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use super::decode::LogDecoder;
-use super::image::{self, Arch};
+use super::image::{self, App, Arch};
 use super::verify::Verifier;
 use super::{
-    defmt_table, missing, show_serial_line, summarize, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
+    defmt_table, missing, show_serial_line, summarize, Guest, AFTER_SERVING, AFTER_VERDICT,
+    DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
 };
-
-/// How long the log may keep coming after the verdict before QEMU is stopped.
-const AFTER_VERDICT: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 struct Options {
-    scenario: String,
+    guest: Guest,
     timeout: Duration,
     xen: Option<PathBuf>,
 }
@@ -38,18 +37,20 @@ pub fn requested(args: &[String]) -> bool {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        scenario: "balloon".into(),
+        guest: Guest::new(),
         timeout: DEFAULT_TIMEOUT,
         xen: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        if options.guest.option(arg, || value().cloned())? {
+            continue;
+        }
         match arg.as_str() {
             "--arch" => {
                 value()?;
             }
-            "--scenario" => options.scenario = value()?.clone(),
             "--timeout" => {
                 let seconds = value()?;
                 let seconds: u64 = seconds
@@ -61,6 +62,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown option {other} for --arch aarch64")),
         }
     }
+    options.guest.cmdline()?;
     Ok(options)
 }
 
@@ -69,7 +71,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--scenario balloon|smoke|components|fault] [--timeout SECONDS] [--xen XEN]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--app hil-test|memory-server] [--scenario balloon|smoke|components|fault] [--target-mib MIB] [--timeout SECONDS] [--xen XEN]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -85,11 +87,12 @@ pub fn run(args: &[String]) -> ExitCode {
         Ok(tools) => tools,
         Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
     };
-    let prepared = image::build(root, Arch::Aarch64).and_then(|elf| {
-        let image = work.join(machine::FLAT_IMAGE);
+    let build_dir = root.join(options.guest.app.build_dir(Arch::Aarch64));
+    let prepared = image::build(root, Arch::Aarch64, options.guest.app).and_then(|elf| {
+        let image = build_dir.join(machine::FLAT_IMAGE);
         machine::flatten(&tools.objcopy, &elf, &image)?;
         // One tree per run: runs at the same time (the tests) boot different command lines.
-        let dtb = work.join(format!("xen-arm64-{}.dtb", std::process::id()));
+        let dtb = build_dir.join(format!("xen-arm64-{}.dtb", std::process::id()));
         let image_bytes = std::fs::metadata(&image)
             .map_err(|error| format!("cannot stat {}: {error}", image.display()))?
             .len();
@@ -97,9 +100,9 @@ pub fn run(args: &[String]) -> ExitCode {
             memory_kib: device_tree::DOMAIN_MEMORY_KIB,
             module_address: machine::MODULE_ADDRESS,
             module_bytes: image_bytes,
-            bootargs: format!("scenario={}", options.scenario),
+            bootargs: options.guest.cmdline()?,
         };
-        device_tree::generate(&tools, &work, &domain, &dtb)?;
+        device_tree::generate(&tools, &build_dir, &domain, &dtb)?;
         let elf_bytes = std::fs::read(&elf)
             .map_err(|error| format!("cannot read {}: {error}", elf.display()))?;
         Ok((image, dtb, defmt_table(&elf_bytes, &elf)?))
@@ -151,13 +154,24 @@ fn watch(qemu: machine::Qemu, table: &defmt_decoder::Table, options: &Options) -
         {
             passed_at = Some(serial.at.duration_since(qemu.started));
         }
-        if verifier.result.is_some() && !verdict_seen {
+        if (verifier.result.is_some() || verifier.serving) && !verdict_seen {
             verdict_seen = true;
-            deadline = deadline.min(Instant::now() + AFTER_VERDICT);
+            let after = if verifier.serving {
+                AFTER_SERVING
+            } else {
+                AFTER_VERDICT
+            };
+            deadline = deadline.min(Instant::now() + after);
         }
     }
     let started = qemu.started;
     let exited_by_itself = qemu.stop();
+    if options.guest.app == App::MemoryServer {
+        let problems = verifier
+            .finish_serving(options.guest.target_pages())
+            .to_vec();
+        return summarize(&verifier, &problems, passed_at);
+    }
     let mut problems = verifier.finish().to_vec();
     if !verdict_seen {
         problems.push(format!(

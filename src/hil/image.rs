@@ -1,7 +1,7 @@
-//! `ballast image`: check a real-Xen image's manifest and build the image (whose build script
-//! compiles the manifest's composition in), without booting it: the first half of `ballast hil`, for an integrator who boots the
-//! image elsewhere (`xl create manifests/xen-pvh-domu.cfg`, or a dom0less device tree on an arm64
-//! board).
+//! `ballast image`: check a real-Xen image's manifest and build the image with the memory-server
+//! app (whose build script compiles the manifest's composition in), without booting it, for an
+//! integrator who boots the image elsewhere (`xl create manifests/xen-pvh-domu.cfg`, or a dom0less
+//! device tree on an arm64 board). `ballast hil` builds the same image with the HIL test app.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -65,11 +65,49 @@ impl Arch {
     }
 }
 
+/// The app an image runs once booted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum App {
+    /// The memory-server app (`images/apps/memory-server`): what `ballast image` builds.
+    MemoryServer,
+    /// The HIL test app (`images/apps/hil-test`, the image's `hil-test` feature): what
+    /// `ballast hil` builds.
+    HilTest,
+}
+
+impl App {
+    /// The app `--app` names.
+    pub fn parse(name: &str) -> Result<App, String> {
+        match name {
+            "memory-server" => Ok(App::MemoryServer),
+            "hil-test" => Ok(App::HilTest),
+            other => Err(format!("--app {other}: expected memory-server or hil-test")),
+        }
+    }
+
+    /// Where the image with this app is built (and, on arm64, flattened): each app has its own
+    /// target directory, so that building one never replaces the other's ELF.
+    pub fn build_dir(self, arch: Arch) -> String {
+        match self {
+            App::MemoryServer => arch.work_dir().to_string(),
+            App::HilTest => format!("{}-hil-test", arch.work_dir()),
+        }
+    }
+
+    /// The image crate's cargo features that select the app.
+    fn features(self) -> &'static [&'static str] {
+        match self {
+            App::MemoryServer => &[],
+            App::HilTest => &["--features", "hil-test"],
+        }
+    }
+}
+
 /// Check `arch`'s manifest (every error explained, as `ballast check` does) and build its image
-/// under `root`; returns the ELF's path.
-pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
+/// with `app` under `root`; returns the ELF's path.
+pub fn build(root: &Path, arch: Arch, app: App) -> Result<PathBuf, String> {
     let (image_dir, triple, manifest, target) = arch.parts();
-    let work = root.join(arch.work_dir());
+    let work = root.join(app.build_dir(arch));
     std::fs::create_dir_all(&work)
         .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
     ballast_manifest::composition_for(&root.join(manifest), target)?;
@@ -81,6 +119,7 @@ pub fn build(root: &Path, arch: Arch) -> Result<PathBuf, String> {
         .current_dir(&image_dir)
         .args(["build", "--release", "--manifest-path", "Cargo.toml"])
         .args(["--target", triple])
+        .args(app.features())
         .arg("--target-dir")
         .arg(&work)
         .env_remove("RUSTFLAGS")
@@ -115,7 +154,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let Some(root) = &crate::checkout_root("ballast image") else {
         return ExitCode::from(EXIT_SETUP);
     };
-    let built = build(root, arch).and_then(|elf| match arch {
+    let built = build(root, arch, App::MemoryServer).and_then(|elf| match arch {
         Arch::X86_64 => Ok((elf, None)),
         Arch::Aarch64 => flat_image(root, &elf).map(|flat| (elf, Some(flat))),
     });
@@ -155,7 +194,7 @@ fn flat_image(root: &Path, elf: &Path) -> Result<(PathBuf, String), String> {
         memory_kib: device_tree::DOMAIN_MEMORY_KIB,
         module_address: machine::MODULE_ADDRESS,
         module_bytes,
-        bootargs: "scenario=balloon".into(),
+        bootargs: String::new(),
     })?;
     Ok((flat, node))
 }

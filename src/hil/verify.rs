@@ -4,7 +4,8 @@
 //! must complete exactly the extents that fit. For the components: a refusal the guest provoked
 //! must leave Xen's count alone, each gateway must have refused exactly the requests the guest
 //! meant it to, and superpages must need fewer reservation hypercalls than the seed's 4 KiB
-//! extents for the same target moves.
+//! extents for the same target moves. For the memory-server app: its books must agree with Xen's
+//! count once idle, at the boot target if one was given, and it must report serving.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,10 @@ pub struct Verifier {
     component_calls: BTreeMap<String, u64>,
     /// `RESULT PASS` or `RESULT FAIL` was seen.
     pub result: Option<bool>,
+    /// The memory-server app reported serving.
+    pub serving: bool,
+    /// The memory-server app's books when it went idle (`current`).
+    idle_current: Option<u64>,
     /// Everything that did not add up, one sentence each.
     pub problems: Vec<String>,
     /// Lines worth repeating in the summary (reservation, hypercalls, timing, scrub).
@@ -79,6 +84,7 @@ impl Verifier {
                 self.component_round(&record, message);
             }
             "gateway_refusal" => self.refusal(&record, message),
+            "memory_server" => self.memory_server(&record, message),
             "gateway" => self.gateway(&record, message),
             "hypercalls" | "timing" | "scrubbed" | "unscrubbed" | "ballooned" | "borrowed"
             | "borrowed_low" => {
@@ -191,6 +197,69 @@ impl Verifier {
                 .push(format!("unparsable gateway line: {message}")),
         }
         self.highlights.push(message.to_string());
+    }
+
+    fn memory_server(&mut self, record: &Record<'_>, message: &str) {
+        self.highlights.push(message.to_string());
+        match record.text("at") {
+            Some("idle") => {}
+            Some("serving") => {
+                self.serving = true;
+                return;
+            }
+            _ => return,
+        }
+        let fields = (
+            record.number("xen_current"),
+            record.number("drift"),
+            record.number("current"),
+            record.number("target"),
+            record.number("scrubs_refused"),
+        );
+        let (Some(xen), Some(drift), Some(current), Some(target), Some(refused)) = fields else {
+            self.problems
+                .push(format!("unparsable memory_server line: {message}"));
+            return;
+        };
+        if drift != 0 || xen != current {
+            self.problems.push(format!(
+                "the memory server's books ({current} pages) disagree with Xen's count ({xen}, drift {drift}): {message}"
+            ));
+        }
+        if current != target {
+            self.problems.push(format!(
+                "the memory server went idle at {current} pages, short of its target {target}: {message}"
+            ));
+        }
+        if refused != 0 {
+            self.problems.push(format!(
+                "{refused} frames went back to Xen unscrubbed (the scrub was refused): {message}"
+            ));
+        }
+        self.idle_current = Some(current);
+    }
+
+    /// The final judgement on the memory-server app, booted with `target_pages` (if any): it went
+    /// idle with its books at Xen's count (and at the target), reported serving, and did not stop.
+    pub fn finish_serving(&mut self, target_pages: Option<u64>) -> &[String] {
+        match (self.idle_current, target_pages) {
+            (None, _) => self
+                .problems
+                .push("the memory server never went idle".to_string()),
+            (Some(current), Some(target)) if current != target => self.problems.push(format!(
+                "the memory server went idle at {current} pages, not the boot target {target}"
+            )),
+            _ => {}
+        }
+        if !self.serving {
+            self.problems
+                .push("the memory server never reported serving".to_string());
+        }
+        if self.result.is_some() {
+            self.problems
+                .push("the memory-server image stopped (RESULT): it must serve".to_string());
+        }
+        &self.problems
     }
 
     /// The final judgement: every problem found, including those only visible at the end.
@@ -344,6 +413,42 @@ mod tests {
                 .any(|p| p.contains("made 3 reservation hypercalls, the seed's 2")),
             "{more:?}"
         );
+    }
+
+    fn serving(lines: &[&str], target_pages: Option<u64>) -> Vec<String> {
+        let mut verifier = Verifier::default();
+        for line in lines {
+            verifier.message(line);
+        }
+        verifier.finish_serving(target_pages).to_vec()
+    }
+
+    const SERVING: &str = "memory_server at=serving waits_for=event toolstack_agent=none";
+
+    #[test]
+    fn a_memory_server_at_its_target_and_serving_passes() {
+        let idle = "memory_server at=idle xen_current=49152 drift=0 books_were_high=false current=49152 target=49152 total=65536 lent=0 hypercalls=2 state=1 policy=1 scrubs_refused=0";
+        assert_eq!(serving(&[idle, SERVING], Some(49152)), Vec::<String>::new());
+        let problems = serving(&[idle, SERVING], Some(40000));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("not the boot target 40000"));
+    }
+
+    #[test]
+    fn a_memory_server_off_xen_or_stopped_or_silent_fails() {
+        let drifted = "memory_server at=idle xen_current=49153 drift=1 books_were_high=false current=49152 target=49152 scrubs_refused=0";
+        let problems = serving(&[drifted, SERVING], None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("disagree with Xen's count (49153, drift 1)"));
+        let short = "memory_server at=idle xen_current=50000 drift=0 current=50000 target=49152 scrubs_refused=2";
+        let problems = serving(&[short, "RESULT FAIL"], None);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("short of its target 49152"));
+        assert!(problems[1].contains("2 frames went back to Xen unscrubbed"));
+        assert!(problems[2].contains("never reported serving"));
+        assert!(problems[3].contains("stopped"));
+        let problems = serving(&[], None);
+        assert!(problems[0].contains("never went idle"), "{problems:?}");
     }
 
     #[test]

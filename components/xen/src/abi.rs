@@ -14,6 +14,8 @@ pub const HYPERVISOR_CONSOLE_IO: u32 = xen_sys::__HYPERVISOR_console_io;
 pub const HYPERVISOR_SCHED_OP: u32 = xen_sys::__HYPERVISOR_sched_op;
 /// `CONSOLEIO_write`.
 pub const CONSOLEIO_WRITE: u32 = xen_sys::CONSOLEIO_write;
+/// `SCHEDOP_block`.
+pub const SCHEDOP_BLOCK: u32 = xen_sys::SCHEDOP_block;
 /// `SCHEDOP_shutdown`.
 pub const SCHEDOP_SHUTDOWN: u32 = xen_sys::SCHEDOP_shutdown;
 /// `SHUTDOWN_poweroff`.

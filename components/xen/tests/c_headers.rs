@@ -146,6 +146,7 @@ fn ours() -> Vec<(&'static str, &'static str, u64)> {
             "CONSOLEIO_write",
             abi::CONSOLEIO_WRITE.into(),
         ),
+        ("SCHEDOP_block", "SCHEDOP_block", abi::SCHEDOP_BLOCK.into()),
         (
             "SCHEDOP_shutdown",
             "SCHEDOP_shutdown",

@@ -1,10 +1,10 @@
 //! The ballast arm64 image: boots on Xen as a dom0less domU, logs through defmt to the Xen
 //! console, reads its RAM and command line from the device tree Xen built for it, turns on its
-//! MMU with an identity map of that RAM, hosts the components of `manifests/xen-arm64.toml` (the
-//! hypercall gateway over ballast's aarch64 Xen backend, the memory server, a test client and a
-//! control component) on the static IPC runtime, plays the scenario the command line names
-//! (`scenario=balloon`, the default) exactly as the x86-64 PVH image does, and reports PASS or
-//! FAIL.
+//! MMU with an identity map of that RAM, and runs its app over the components of
+//! `manifests/xen-arm64.toml` (the hypercall gateway over ballast's aarch64 Xen backend, the
+//! memory server) on the static IPC runtime, exactly as the x86-64 PVH image does: the
+//! memory-server app (`ballast image`), or with feature `hil-test` the HIL test app (`ballast
+//! hil`), which plays the scenario the command line names and reports PASS or FAIL.
 #![no_std]
 #![no_main]
 
@@ -18,31 +18,43 @@ mod memory;
 mod mmu;
 mod vectors;
 
+#[cfg(feature = "hil-test")]
+mod hil_test_app;
+#[cfg(not(feature = "hil-test"))]
+mod memory_server_app;
+
 use core::arch::asm;
 
-use ballast_guest::scenario::{self, BalloonedFrame, Checks, Platform};
-use ballast_guest::{phases, system};
+use ballast_app_memory_server::system;
+use ballast_frame_access::FrameRange;
 use ballast_xen::backend::aarch64::Arm64Hypercall;
-use ballast_xen::backend::XenHypercalls;
-use ballast_xen::Hypervisor;
 
-use crate::device_tree::Bank;
+#[cfg(feature = "hil-test")]
+use crate::hil_test_app as app;
+#[cfg(not(feature = "hil-test"))]
+use crate::memory_server_app as app;
+
+use crate::device_tree::{Bank, BootInfo};
 use crate::exit::Verdict;
 
-const PAGE_BYTES: u64 = 4096;
-/// The scenario `scenario=` accepts besides the shared ones: it reads an address the MMU does
-/// not map, to show a fault reported on the console and ending the run.
-const FAULT_SCENARIO: &str = "fault";
-/// What arm64 Xen does where the platforms differ: reading a ballooned gfn raises a data abort
-/// at the same exception level (ESR_EL1.EC 0x25: Xen's stage 2 has nothing there and injects
-/// one), and a dom0less domU boots at its maximum, so the scenario first gives back 8 MiB.
-/// Measured: `docs/XEN-BEHAVIOUR.md#ballooned-read-arm64`, `#dom0less-domu`.
-const PLATFORM: Platform = Platform {
-    ballooned_frame: BalloonedFrame::ReadAborts {
-        syndrome_class: 0x25,
-    },
-    headroom_frames: (8 << 20) / PAGE_BYTES,
-};
+/// What the boot path hands the app.
+struct Booted {
+    /// The `hvc` hypercall.
+    hypercall: Arm64Hypercall,
+    /// The device tree's RAM banks, command line and extent.
+    info: BootInfo,
+    /// The RAM the memory server manages: the free RAM, less the manifest's reserved ranges.
+    managed: FrameRange,
+    /// The generic timer.
+    clock: clock::GenericTimer,
+}
+
+impl Booted {
+    /// The device tree's RAM banks, byte ranges.
+    fn ram_regions(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.info.banks.iter().map(|bank| (bank.start, bank.end))
+    }
+}
 
 /// Called by the boot path with the guest-physical address of the device tree.
 #[no_mangle]
@@ -60,7 +72,10 @@ extern "C" fn rust_main(device_tree: u64) -> ! {
         device_tree,
         boot::STACK_BYTES
     );
-    let verdict = run(device_tree, hypercall);
+    let verdict = match boot(device_tree, hypercall) {
+        Some(booted) => app::run(booted),
+        None => Verdict::Fail,
+    };
     match verdict {
         Verdict::Pass => defmt::info!("RESULT PASS"),
         Verdict::Fail => defmt::error!("RESULT FAIL"),
@@ -68,14 +83,16 @@ extern "C" fn rust_main(device_tree: u64) -> ! {
     exit::finish(verdict)
 }
 
-fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
+/// Read the device tree, turn on the MMU, find the RAM the memory server manages and the clock;
+/// `None` (logged) if something is missing.
+fn boot(device_tree: u64, hypercall: Arm64Hypercall) -> Option<Booted> {
     // SAFETY: Xen passed the tree's address in x0; it lies in RAM the identity map covers, and
     // nothing writes it.
     let info = match unsafe { device_tree::read(device_tree) } {
         Ok(info) => info,
         Err(error) => {
             defmt::error!("device tree at {=u64:#x} unusable: {}", device_tree, error);
-            return Verdict::Fail;
+            return None;
         }
     };
     defmt::info!(
@@ -100,73 +117,29 @@ fn run(device_tree: u64, hypercall: Arm64Hypercall) -> Verdict {
         image.end
     );
     let taken: [Bank; 2] = [image, info.tree];
-    let planned = match memory::plan(&info.banks, &taken) {
-        Ok(layout) => layout,
+    let free = match memory::free_ram(&info.banks, &taken) {
+        Ok(free) => free,
         Err(error) => {
-            defmt::error!("no room for the scenario: {}", error);
-            return Verdict::Fail;
+            defmt::error!("no free RAM: {}", error);
+            return None;
         }
     };
-    let layout = match system::fit_layout(planned, info.banks.iter().map(|bank| bank.end)) {
-        Ok(layout) => layout,
+    let managed = match system::managed_ram(free, info.banks.iter().map(|bank| bank.end)) {
+        Ok(managed) => managed,
         Err(error) => {
             defmt::error!("the boot layout does not fit the manifest: {}", error);
-            return Verdict::Fail;
+            return None;
         }
     };
     let Some(clock) = clock::GenericTimer::new() else {
         defmt::error!("CNTFRQ_EL0 reads 0: no counter frequency");
-        return Verdict::Fail;
+        return None;
     };
     defmt::info!("clock source=cntvct_el0 hz={=u64}", clock.hz());
-    let name = info.cmdline_value("scenario").unwrap_or("balloon");
-    defmt::info!("scenario name={=str}", name);
-    if name == FAULT_SCENARIO {
-        defmt::info!("reading unmapped address={=u64:#x}", mmu::UNMAPPED);
-        // SAFETY: the read faults (the address is outside every table entry), and the vector
-        // table ends the run; nothing is read or written.
-        let word = unsafe { (mmu::UNMAPPED as *const u64).read_volatile() };
-        defmt::error!("unmapped address read as {=u64:#x}", word);
-        return Verdict::Fail;
-    }
-    let Ok(phases) = scenario::phases(name) else {
-        defmt::error!(
-            "scenario {=str}: unknown; known: {=[?]} and {=str}",
-            name,
-            scenario::SCENARIOS,
-            FAULT_SCENARIO
-        );
-        return Verdict::Fail;
-    };
-    let mut checks = Checks::default();
-    checks.context = "boot";
-    let ram_frames: u64 = info
-        .banks
-        .iter()
-        .map(|bank| (bank.end - bank.start) / PAGE_BYTES)
-        .sum();
-    let current = XenHypercalls::new(hypercall)
-        .current_reservation()
-        .unwrap_or(0);
-    defmt::info!(
-        "boot device_tree_ram_frames={=u64} current_reservation={=u64}",
-        ram_frames,
-        current
-    );
-    checks.expect_eq("device_tree_ram_is_the_reservation", ram_frames, current);
-    let ram_regions = info.banks.iter().map(|bank| (bank.start, bank.end));
-    let machine = phases::Machine {
+    Some(Booted {
         hypercall,
-        clock: &clock,
-        layout,
-        platform: PLATFORM,
-    };
-    // SAFETY: `layout.free` is the free RAM `plan` chose, cut by `fit_layout` to the part the
-    // manifest lets the components manage; this is the only access to it.
-    let ram = unsafe { memory::scenario_ram(layout.free) };
-    if phases::play(machine, phases, ram, ram_regions, checks) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    }
+        info,
+        managed,
+        clock,
+    })
 }

@@ -1,19 +1,18 @@
-//! Guest-physical memory: choosing where the scenario may work (the largest 2 MiB-aligned run of
-//! mapped RAM that holds neither the image nor the device tree; the unbacked range above RAM), and
-//! the scenario's access to those frames through the identity map (`mmu.rs`). A read of a frame
-//! Xen no longer backs raises a data abort, which the probe read survives (`vectors.rs`).
+//! Guest-physical memory: finding the free RAM the memory server manages (the largest 2 MiB-aligned
+//! run of mapped RAM that holds neither the image nor the device tree), and the app's access to
+//! those frames through the identity map (`mmu.rs`). A read of a frame Xen no longer backs raises a
+//! data abort, which the probe read survives (`vectors.rs`).
 
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
 use ballast_frame_access::{FrameRange, Read};
-use ballast_guest::scenario::Layout;
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
-const PAGE_BYTES: u64 = 4096;
-const SUPERPAGE_BYTES: u64 = 2 << 20;
-/// Unbacked space the scenario wants above RAM, for populating past the maximum.
-const HOLE_BYTES: u64 = 256 << 20;
+/// Bytes of a page.
+pub const PAGE_BYTES: u64 = 4096;
+/// Bytes of a superpage (2 MiB).
+pub const SUPERPAGE_BYTES: u64 = 2 << 20;
 
 extern "C" {
     static __image_start: u8;
@@ -28,13 +27,11 @@ pub fn image_bounds() -> Bank {
     }
 }
 
-/// Why no layout fits.
+/// Why there is no free RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum LayoutError {
     /// No mapped RAM free of the image and the device tree.
     NoFreeRam = 1,
-    /// The range above RAM is not mapped.
-    NoHole,
 }
 
 /// The largest 2 MiB-aligned piece of `bank`, clipped to the mapped window, that overlaps none
@@ -61,31 +58,18 @@ fn largest_piece(bank: Bank, taken: &[Bank]) -> (u64, u64) {
     best
 }
 
-/// Choose the scenario's frames among `banks`, avoiding `taken`.
-pub fn plan(banks: &[Bank], taken: &[Bank]) -> Result<Layout, LayoutError> {
+/// The free RAM among `banks`: the largest 2 MiB-aligned run of mapped RAM that overlaps none of
+/// `taken`.
+pub fn free_ram(banks: &[Bank], taken: &[Bank]) -> Result<FrameRange, LayoutError> {
     let (start, end) = banks
         .iter()
         .map(|&bank| largest_piece(bank, taken))
         .max_by_key(|(start, end)| end - start)
         .filter(|(start, end)| end > start)
         .ok_or(LayoutError::NoFreeRam)?;
-    let ram_end = banks.iter().map(|bank| bank.end).max().unwrap_or(0);
-    let hole_start = ram_end.div_ceil(SUPERPAGE_BYTES) * SUPERPAGE_BYTES;
-    let overlaps_ram = banks
-        .iter()
-        .any(|bank| bank.start < hole_start + HOLE_BYTES && hole_start < bank.end);
-    if hole_start + HOLE_BYTES > MAPPED_RAM_END || overlaps_ram {
-        return Err(LayoutError::NoHole);
-    }
-    Ok(Layout {
-        free: FrameRange {
-            first: start / PAGE_BYTES,
-            frames: (end - start) / PAGE_BYTES,
-        },
-        hole: FrameRange {
-            first: hole_start / PAGE_BYTES,
-            frames: HOLE_BYTES / PAGE_BYTES,
-        },
+    Ok(FrameRange {
+        first: start / PAGE_BYTES,
+        frames: (end - start) / PAGE_BYTES,
     })
 }
 
@@ -105,17 +89,17 @@ impl WordReader for ProbedRead {
     }
 }
 
-/// The scenario's RAM: frames the image does not use, reached through the identity map.
-pub type ScenarioRam = IdentityRam<ProbedRead>;
+/// The app's RAM: free frames the image does not use, reached through the identity map.
+pub type AppRam = IdentityRam<ProbedRead>;
 
-/// Access to `free`.
+/// Access to `range`.
 ///
 /// # Safety
 ///
-/// `free` lies within the free RAM [`plan`] chose (and nothing else in the image references it
+/// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
 /// while the access lives).
-pub unsafe fn scenario_ram(free: FrameRange) -> ScenarioRam {
-    // SAFETY: `plan` chooses its free RAM inside the identity map, away from everything the
-    // image uses (this function's contract puts `free` inside it).
-    unsafe { IdentityRam::new(free) }
+pub unsafe fn app_ram(range: FrameRange) -> AppRam {
+    // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
+    // uses (this function's contract puts `range` inside it).
+    unsafe { IdentityRam::new(range) }
 }

@@ -14,7 +14,9 @@ use crate::device_tree::Bank;
 
 /// The first byte past RAM the image maps.
 pub const MAPPED_RAM_END: u64 = 4 << 30;
-/// An address no table entry maps: reading it raises a translation fault.
+/// An address no table entry maps: reading it raises a translation fault (the HIL test app's
+/// `fault` scenario reads it).
+#[cfg(feature = "hil-test")]
 pub const UNMAPPED: u64 = 8 << 30;
 /// The first byte of RAM the image maps.
 pub const MAPPED_RAM_START: u64 = 1 << 30;

@@ -1,8 +1,9 @@
 //! The ballast PVH image: boots on Xen as a PVH domain (dom0 under QEMU for `ballast hil`, or a
-//! domU), logs through defmt to the Xen console, hosts the components of `manifests/xen-pvh.toml`
-//! (the hypercall gateway over ballast's Xen backend, the memory server, a test client and a
-//! control component) on the static IPC runtime, plays the scenario the command line names
-//! (`scenario=balloon`, the default), and reports PASS or FAIL.
+//! domU), logs through defmt to the Xen console, finds its RAM, and runs its app over the
+//! components of `manifests/xen-pvh.toml` (the hypercall gateway over ballast's Xen backend, the
+//! memory server) on the static IPC runtime: the memory-server app (`ballast image`), or with
+//! feature `hil-test` the HIL test app (`ballast hil`), which plays the scenario the command line
+//! names and reports PASS or FAIL.
 #![no_std]
 #![no_main]
 
@@ -17,20 +18,45 @@ mod memory_map;
 mod page_tables;
 mod start_info;
 
-use ballast_guest::scenario::{self, BalloonedFrame, Checks, Platform};
-use ballast_guest::{phases, system};
+#[cfg(feature = "hil-test")]
+mod hil_test_app;
+#[cfg(not(feature = "hil-test"))]
+mod memory_server_app;
+
+use ballast_app_memory_server::system;
+use ballast_frame_access::FrameRange;
 use ballast_xen::backend::x86_64::X86Hypercall;
 
-use crate::exit::Verdict;
+#[cfg(feature = "hil-test")]
+use crate::hil_test_app as app;
+#[cfg(not(feature = "hil-test"))]
+use crate::memory_server_app as app;
 
-/// What x86-64 PVH Xen does where the platforms differ: a ballooned gfn reads as all ones, and
-/// the domain (a dom0 with `dom0_mem=...,max:...`, or a domU below its `maxmem`) already runs
-/// below its maximum.
-/// Measured: `docs/XEN-BEHAVIOUR.md#ballooned-read-x86`, `#dom0-maximum`.
-const PLATFORM: Platform = Platform {
-    ballooned_frame: BalloonedFrame::ReadsAllOnes,
-    headroom_frames: 0,
-};
+use crate::exit::Verdict;
+use crate::start_info::StartInfo;
+
+/// What the boot path hands the app.
+struct Booted {
+    /// The hypercall page.
+    hypercall: X86Hypercall,
+    /// Xen's start info: the command line and the memory map.
+    info: StartInfo,
+    /// The RAM the memory server manages: the free RAM, less the manifest's reserved ranges.
+    managed: FrameRange,
+    /// The TSC.
+    clock: clock::Tsc,
+}
+
+impl Booted {
+    /// The memory map's RAM regions, byte ranges.
+    fn ram_regions(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.info
+            .regions
+            .iter()
+            .filter(|region| region.is_ram())
+            .map(|region| (region.start, region.end))
+    }
+}
 
 /// Called by the boot path in 64-bit mode with the physical address of `hvm_start_info`.
 #[no_mangle]
@@ -43,7 +69,10 @@ extern "C" fn rust_main(start_info_paddr: u64) -> ! {
         "ballast-xen-pvh booted stack_bytes={=usize}",
         boot::STACK_BYTES
     );
-    let verdict = run(start_info_paddr, hypercall);
+    let verdict = match boot(start_info_paddr, hypercall) {
+        Some(booted) => app::run(booted),
+        None => Verdict::Fail,
+    };
     match verdict {
         Verdict::Pass => defmt::info!("RESULT PASS"),
         Verdict::Fail => defmt::error!("RESULT FAIL"),
@@ -51,7 +80,9 @@ extern "C" fn rust_main(start_info_paddr: u64) -> ! {
     exit::finish(verdict)
 }
 
-fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
+/// Read what Xen left at boot, find the RAM the memory server manages and the clock; `None`
+/// (logged) if something is missing.
+fn boot(start_info_paddr: u64, hypercall: X86Hypercall) -> Option<Booted> {
     let mut info = match memory::read_start_info(start_info_paddr) {
         Ok(info) => info,
         Err(error) => {
@@ -60,7 +91,7 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
                 start_info_paddr,
                 error
             );
-            return Verdict::Fail;
+            return None;
         }
     };
     defmt::info!(
@@ -84,7 +115,7 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
             Ok(regions) => info.regions = regions,
             Err((error, detail)) => {
                 defmt::error!("XENMEM_memory_map failed: {} ({=i64})", error, detail);
-                return Verdict::Fail;
+                return None;
             }
         }
     }
@@ -113,11 +144,11 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
             region.kind
         );
     }
-    let planned = match memory::plan(&info) {
-        Ok(layout) => layout,
+    let free = match memory::free_ram(&info) {
+        Ok(free) => free,
         Err(error) => {
-            defmt::error!("no room for the scenario: {}", error);
-            return Verdict::Fail;
+            defmt::error!("no free RAM: {}", error);
+            return None;
         }
     };
     let ram_ends = info
@@ -125,49 +156,25 @@ fn run(start_info_paddr: u64, hypercall: X86Hypercall) -> Verdict {
         .iter()
         .filter(|region| region.is_ram())
         .map(|region| region.end);
-    let layout = match system::fit_layout(planned, ram_ends) {
-        Ok(layout) => layout,
+    let managed = match system::managed_ram(free, ram_ends) {
+        Ok(managed) => managed,
         Err(error) => {
             defmt::error!("the boot layout does not fit the manifest: {}", error);
-            return Verdict::Fail;
+            return None;
         }
     };
     let Some(clock) = clock::Tsc::from_xen() else {
         defmt::error!("Xen reports no TSC frequency");
-        return Verdict::Fail;
+        return None;
     };
     defmt::info!(
         "clock source=xen_cpuid_time_leaf tsc_khz={=u64}",
         clock.khz()
     );
-    let name = info.cmdline_value("scenario").unwrap_or("balloon");
-    defmt::info!("scenario name={=str}", name);
-    let Ok(phases) = scenario::phases(name) else {
-        defmt::error!(
-            "scenario {=str}: unknown; known: {=[?]}",
-            name,
-            scenario::SCENARIOS
-        );
-        return Verdict::Fail;
-    };
-    let ram_regions = info
-        .regions
-        .iter()
-        .filter(|region| region.is_ram())
-        .map(|region| (region.start, region.end));
-    let machine = phases::Machine {
+    Some(Booted {
         hypercall,
-        clock: &clock,
-        layout,
-        platform: PLATFORM,
-    };
-    let checks = Checks::default();
-    // SAFETY: `layout.free` is the free RAM `plan` chose, cut by `fit_layout` to the part the
-    // manifest lets the components manage; this is the only access to it.
-    let ram = unsafe { memory::scenario_ram(layout.free) };
-    if phases::play(machine, phases, ram, ram_regions, checks) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    }
+        info,
+        managed,
+        clock,
+    })
 }

@@ -1,23 +1,21 @@
 //! Guest-physical memory: reading what Xen left at boot (start info, command line, memory map),
-//! choosing where the scenario may work, and the scenario's access to those frames (through
-//! `ballast_image_rt::identity_ram`). All of it
-//! relies on the identity mapping of the first 4 GiB (`page_tables.rs`).
+//! finding the free RAM the memory server manages, and the app's access to those frames (through
+//! `ballast_image_rt::identity_ram`). All of it relies on the identity mapping of the first 4 GiB
+//! (`page_tables.rs`).
 
 use zerocopy::FromBytes;
 
 use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
-    HvmMemmapEntry, HvmStartInfo, Region, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
+    HvmMemmapEntry, HvmStartInfo, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
 use ballast_frame_access::{FrameRange, Read};
-use ballast_guest::scenario::Layout;
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
 
-const PAGE_BYTES: u64 = 4096;
-const SUPERPAGE_BYTES: u64 = 2 << 20;
-/// Unpopulated space the scenario wants beyond RAM: enough to populate past a maximum up to
-/// 1 GiB above the current reservation.
-const HOLE_BYTES: u64 = 1 << 30;
+/// Bytes of a page.
+pub const PAGE_BYTES: u64 = 4096;
+/// Bytes of a superpage (2 MiB).
+pub const SUPERPAGE_BYTES: u64 = 2 << 20;
 
 extern "C" {
     static __image_start: u8;
@@ -82,31 +80,24 @@ pub fn read_start_info(paddr: u64) -> Result<StartInfo, StartInfoError> {
     StartInfo::parse(raw, paddr, cmdline, &memmap[..entries])
 }
 
-/// Why no layout fits.
+/// Why there is no free RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum LayoutError {
     /// No RAM above the image and Xen's boot data.
     NoFreeRam = 1,
-    /// No unlisted address range large enough.
-    NoHole,
 }
 
-fn align_up(value: u64, align: u64) -> u64 {
+/// `value` rounded up to a multiple of `align`.
+pub fn align_up(value: u64, align: u64) -> u64 {
     value.div_ceil(align) * align
 }
 
-fn overlaps(regions: &[Region], start: u64, end: u64) -> bool {
-    regions
-        .iter()
-        .any(|region| region.start < end && start < region.end)
-}
-
-/// Choose the scenario's frames: the largest 2 MiB-aligned run of RAM above everything the image
-/// and Xen's boot data occupy, and the lowest 2 MiB-aligned unlisted range above all RAM.
-pub fn plan(info: &StartInfo) -> Result<Layout, LayoutError> {
+/// The free RAM: the largest 2 MiB-aligned run of RAM above everything the image and Xen's boot
+/// data occupy.
+pub fn free_ram(info: &StartInfo) -> Result<FrameRange, LayoutError> {
     let (_, image_end) = image_bounds();
     let taken_end = align_up(image_end.max(info.boot_data_end), SUPERPAGE_BYTES);
-    let free = info
+    let (start, end) = info
         .regions
         .iter()
         .filter(|region| region.is_ram())
@@ -118,31 +109,9 @@ pub fn plan(info: &StartInfo) -> Result<Layout, LayoutError> {
         .max_by_key(|(start, end)| end - start)
         .filter(|(start, end)| end > start)
         .ok_or(LayoutError::NoFreeRam)?;
-    let ram_end = info
-        .regions
-        .iter()
-        .filter(|region| region.is_ram())
-        .map(|region| region.end)
-        .max();
-    let ram_end = align_up(ram_end.unwrap_or(0), SUPERPAGE_BYTES);
-    let hole_start = core::iter::once(ram_end)
-        .chain(
-            info.regions
-                .iter()
-                .map(|region| align_up(region.end, SUPERPAGE_BYTES)),
-        )
-        .filter(|&start| start >= ram_end && !overlaps(&info.regions, start, start + HOLE_BYTES))
-        .min()
-        .ok_or(LayoutError::NoHole)?;
-    Ok(Layout {
-        free: FrameRange {
-            first: free.0 / PAGE_BYTES,
-            frames: (free.1 - free.0) / PAGE_BYTES,
-        },
-        hole: FrameRange {
-            first: hole_start / PAGE_BYTES,
-            frames: HOLE_BYTES / PAGE_BYTES,
-        },
+    Ok(FrameRange {
+        first: start / PAGE_BYTES,
+        frames: (end - start) / PAGE_BYTES,
     })
 }
 
@@ -158,17 +127,17 @@ impl WordReader for VolatileRead {
     }
 }
 
-/// The scenario's RAM: frames the image does not use, reached through the identity mapping.
-pub type ScenarioRam = IdentityRam<VolatileRead>;
+/// The app's RAM: free frames the image does not use, reached through the identity mapping.
+pub type AppRam = IdentityRam<VolatileRead>;
 
-/// Access to `free`.
+/// Access to `range`.
 ///
 /// # Safety
 ///
-/// `free` lies within the free RAM [`plan`] chose (and nothing else in the image references it
+/// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
 /// while the access lives).
-pub unsafe fn scenario_ram(free: FrameRange) -> ScenarioRam {
-    // SAFETY: `plan` chooses its free RAM inside the identity map, away from everything the
-    // image uses (this function's contract puts `free` inside it).
-    unsafe { IdentityRam::new(free) }
+pub unsafe fn app_ram(range: FrameRange) -> AppRam {
+    // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
+    // uses (this function's contract puts `range` inside it).
+    unsafe { IdentityRam::new(range) }
 }

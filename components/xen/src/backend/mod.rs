@@ -11,7 +11,7 @@ pub mod x86_64;
 
 use crate::abi::{
     XenMemoryReservation, CONSOLEIO_WRITE, DOMID_SELF, HYPERVISOR_CONSOLE_IO, HYPERVISOR_MEMORY_OP,
-    HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN,
+    HYPERVISOR_SCHED_OP, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN,
 };
 use crate::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno};
 
@@ -48,6 +48,17 @@ impl<R: RawHypercall> XenHypercalls<R> {
     fn reservation_query(&self, op: MemoryOp) -> Result<u64, XenErrno> {
         let domid: u16 = DOMID_SELF;
         XenErrno::check(self.memory_op(op, &domid as *const u16 as u64))
+    }
+
+    /// Block the vCPU until an event is pending for it (`SCHEDOP_block`); Xen enables event
+    /// delivery first. Returns when the vCPU is woken, or at once if an event is already pending.
+    pub fn block(&self) -> XenErrno {
+        // SAFETY: SCHEDOP_block takes no argument and touches no guest memory.
+        let raw = unsafe {
+            self.raw
+                .hypercall5(HYPERVISOR_SCHED_OP, [SCHEDOP_BLOCK as u64, 0, 0, 0, 0])
+        };
+        XenErrno(raw.unsigned_abs() as i32)
     }
 
     /// Shut the domain down (`SCHEDOP_shutdown`) with `reason`; returns only if Xen refuses.

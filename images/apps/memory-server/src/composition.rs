@@ -1,10 +1,8 @@
 //! The composition of the image's manifest, compiled in by the build script through
 //! `ballast-manifest` (`manifests/xen-pvh.toml` on x86-64, `manifests/xen-arm64.toml` on arm64),
-//! the capacities it sizes the image with, and the lookups the image wires its components with.
+//! the capacities it sizes the image with, and the lookups the apps wire components with.
 
-use ballast_ipc::{
-    Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointSpec, LeaseId, Tables,
-};
+use ballast_ipc::{Badge, ComponentId, EndpointId, LeaseId, Tables};
 use ballast_system::{Capacities, Composition, Kind};
 
 mod generated {
@@ -61,48 +59,4 @@ pub fn region(lender: ComponentId, borrower: ComponentId) -> Result<LeaseId, Wir
         .lease(lender.0, borrower.0)
         .map(|(id, _)| id)
         .ok_or(WiringError::MissingRegion)
-}
-
-/// The tables with one component driven from outside, for a phase in which the scenario plays it
-/// (it calls what the component may call, with its badge and its regions); the endpoints that
-/// lead to it are left out, since nothing answers them.
-#[derive(Debug)]
-pub struct StandIn {
-    components: [ComponentSpec<'static>; COMPONENT_COUNT],
-    endpoints: [EndpointSpec; ENDPOINT_COUNT],
-    kept: usize,
-}
-
-impl StandIn {
-    /// The tables with `stand_in` external.
-    pub fn new(stand_in: ComponentId) -> StandIn {
-        let mut components: [ComponentSpec<'static>; COMPONENT_COUNT] =
-            core::array::from_fn(|at| TABLES.components[at]);
-        if let Some(spec) = components.get_mut(stand_in.index()) {
-            spec.kind = ComponentKind::External;
-        }
-        let mut endpoints: [EndpointSpec; ENDPOINT_COUNT] =
-            core::array::from_fn(|at| TABLES.endpoints[at]);
-        let mut kept = 0;
-        for at in 0..ENDPOINT_COUNT {
-            if endpoints[at].server != stand_in {
-                endpoints[kept] = endpoints[at];
-                kept += 1;
-            }
-        }
-        StandIn {
-            components,
-            endpoints,
-            kept,
-        }
-    }
-
-    /// The tables, borrowed.
-    pub fn tables(&self) -> Tables<'_> {
-        Tables {
-            components: &self.components,
-            endpoints: &self.endpoints[..self.kept],
-            ..TABLES
-        }
-    }
 }

@@ -3,78 +3,28 @@
 //!
 //! - Xen facts (`balloon`, `smoke`): the scenario stands in for the memory server (its badge,
 //!   its frame-list region) and calls the real gateway through the generated `Hypercall` stubs,
-//!   the gateway's checks active, owning the free RAM the image found and the hole it populates
-//!   past the maximum. This phase shows what only direct frame access can: ballooned frames read
+//!   the gateway's checks active, owning the RAM the memory server manages and the hole it
+//!   populates past the maximum. This phase shows what only direct frame access can: ballooned frames read
 //!   as all ones, scrubbing, the short count past the maximum, raw timings.
 //! - Components (`balloon`, `components`): the gateway, the memory server, the test client and
 //!   the control component, exactly as the manifest wires them; the control component plays the
 //!   scenario.
 
-use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
-use ballast_ipc::static_rt::{Clock, StaticError, StaticRuntime};
-use ballast_ipc::{ComponentId, Handler, LeaseId, Tables};
 use core::cell::Cell;
 
+use ballast_app_memory_server::composition;
+use ballast_app_memory_server::system::{self, Host, RegionMemory, SetupError};
+use ballast_frame_access::FrameMemory;
+use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
+use ballast_ipc::static_rt::Clock;
+use ballast_ipc::{ComponentId, Handler, LeaseId};
 use ballast_memory_server_core::FrameScrubber;
+use ballast_system::Kind;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::{Gfn, Hypervisor};
 
-use ballast_system::{Kind, ManifestPermissions};
-
-use crate::composition::{self, COMPOSITION, REGION_BYTES, REGION_COUNT, TABLES};
-use ballast_frame_access::FrameMemory;
-
 use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
-use crate::system::{self, ImageGateway, MemoryParts, Runtime, SetupError, STORAGE_WORDS};
-
-/// Region memory and the scratch buffer of one runtime.
-struct RegionMemory {
-    regions: [[u8; REGION_BYTES]; REGION_COUNT],
-    scratch: [u8; REGION_BYTES],
-}
-
-impl RegionMemory {
-    fn new() -> RegionMemory {
-        RegionMemory {
-            regions: [[0; REGION_BYTES]; REGION_COUNT],
-            scratch: [0; REGION_BYTES],
-        }
-    }
-}
-
-fn runtime<'h, 'r, K: Clock>(
-    tables: Tables<'r>,
-    clock: K,
-    handlers: impl IntoIterator<Item = (ComponentId, &'h mut (dyn Handler + 'h))>,
-    memory: &'r mut RegionMemory,
-) -> Result<Runtime<'h, 'r, K>, SetupError> {
-    let regions = tables
-        .regions
-        .iter()
-        .zip(memory.regions.iter_mut())
-        .filter_map(|(spec, bytes)| Some((spec.id, bytes.get_mut(..spec.size as usize)?)));
-    StaticRuntime::new(tables, clock, handlers, regions, &mut memory.scratch).map_err(
-        |error: StaticError| {
-            defmt::error!(
-                "the static runtime refused the composition: {=u16}",
-                error as u16
-            );
-            SetupError::Wiring
-        },
-    )
-}
-
-fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
-    let total = gateway.counters().total();
-    defmt::info!(
-        "gateway phase={=str} calls={=u64} hypercalls={=u64} rejections={=u64} protocol_rejections={=u64}",
-        phase,
-        total.calls,
-        total.hypercalls,
-        total.rejections.total(),
-        gateway.counters().protocol_rejections()
-    );
-}
+use crate::stand_in::StandIn;
 
 /// What an image hands the phases: its hypercall instruction and clock, where the scenario may
 /// work, and what its Xen does where the platforms differ.
@@ -125,6 +75,13 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
         layout,
         platform,
     } = machine;
+    defmt::info!(
+        "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
+        layout.free.first,
+        layout.free.frames,
+        layout.hole.first,
+        layout.hole.frames
+    );
     if let Some(name) = phases.xen_facts {
         let phase = xen_facts(name, hypercall, (layout, platform), &mut memory, clock);
         checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
@@ -154,12 +111,12 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
     let (endpoint, _) = composition::endpoint(memory, gateway_id)?;
     let frame_list: LeaseId = composition::region(memory, gateway_id)?;
     let mut gateway = system::gateway(hypercall, &[layout.free, layout.hole])?;
-    let stand_in = composition::StandIn::new(memory);
+    let stand_in = StandIn::new(memory);
     let mut region_memory = RegionMemory::new();
     let checks = {
         let handlers: [(ComponentId, &mut dyn Handler); 1] = [(gateway_id, &mut gateway)];
         let tables = stand_in.tables();
-        let mut rt = runtime(tables, *clock, handlers, &mut region_memory)?;
+        let mut rt = system::runtime(tables, *clock, handlers, &mut region_memory)?;
         let mut sys = rt.external(memory).map_err(|_| SetupError::Wiring)?;
         let mut xen = GatewayXen::new(&mut sys, HypercallClient::new(endpoint), frame_list);
         let checks = scenario::run(name, &mut xen, ram, clock, layout, platform);
@@ -171,7 +128,7 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
             checks
         })
     };
-    log_gateway("xen_facts", &gateway);
+    system::log_gateway("xen_facts", &gateway);
     checks.map_err(|error| {
         defmt::error!("scenario {=str}: {}", name, error);
         SetupError::Wiring
@@ -209,16 +166,7 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
     ram_regions: impl Iterator<Item = (u64, u64)>,
     clock: &K,
 ) -> Result<Checks, SetupError> {
-    for component in COMPOSITION.components {
-        defmt::info!(
-            "component id={=u16} name={=str} kind={=str}",
-            component.id,
-            component.name,
-            component.kind.as_str()
-        );
-    }
     let memory = composition::component(Kind::MemoryServer)?;
-    let gateway_id = composition::component(Kind::HypercallGateway)?;
     let control = composition::component(Kind::ControlAgent)?;
     let client = composition::component(Kind::DriverClient)?;
     let cast = components::Cast {
@@ -229,25 +177,13 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
             composition::region(client, memory)?,
         ),
     };
-    let mut gateway = system::gateway(hypercall, &[layout.free])?;
-    let ram = system::server_ram(ram_regions, layout.free).ok_or(SetupError::Capacity)?;
-    let mut storage = [0u64; STORAGE_WORDS];
-    let mut accounts = heapless::Vec::new();
-    let permissions = ManifestPermissions::new(&COMPOSITION, memory.0);
-    let parts = MemoryParts {
-        storage: &mut storage,
-        accounts: &mut accounts,
-        permissions: &permissions,
+    let host = Host {
+        hypercall,
+        managed: layout.free,
+        ram_regions,
     };
-    let mut server = system::memory_server(&ram, parts, scrubber)?;
-    let mut region_memory = RegionMemory::new();
-    let checks = {
-        let handlers: [(ComponentId, &mut dyn Handler); 2] =
-            [(gateway_id, &mut gateway), (memory, &mut server)];
-        let mut rt = runtime(TABLES, *clock, handlers, &mut region_memory)?;
+    system::run_components("components", host, scrubber, *clock, |rt| {
         let mut direct = XenHypercalls::new(hypercall);
-        components::run(&mut rt, &mut direct, cast)
-    };
-    log_gateway("components", &gateway);
-    Ok(checks)
+        components::run(rt, &mut direct, cast)
+    })
 }

@@ -1,8 +1,8 @@
-//! The hardware-in-the-loop scenarios: what the image does once it has booted. The Xen-facts
-//! scenarios (`balloon`, `smoke`) run on a [`Hypervisor`] (the gateway, reached over IPC:
-//! [`GatewayXen`]) and reach guest memory only through [`FrameMemory`]; the components phase
-//! ([`components`]) plays the control and test-client components against the memory server. None
-//! holds unsafe code or knows the boot path.
+//! The hardware-in-the-loop scenarios: what the HIL test app plays once the image has booted.
+//! The Xen-facts scenarios (`balloon`, `smoke`) run on a [`Hypervisor`] (the gateway, reached
+//! over IPC: [`GatewayXen`]) and reach guest memory only through [`FrameMemory`]; the components
+//! phase ([`components`]) plays the control and test-client components against the memory server.
+//! None holds unsafe code or knows the boot path.
 //!
 //! Every line a scenario logs is meant for `ballast hil`, which parses the `key=value` pairs and
 //! checks the numbers again on the host.
@@ -24,7 +24,8 @@ pub use gateway_xen::GatewayXen;
 /// Where a scenario may work.
 #[derive(Clone, Copy, Debug, defmt::Format)]
 pub struct Layout {
-    /// Populated RAM the image does not use, 2 MiB aligned.
+    /// The RAM the memory server manages (the image does not use it; 2 MiB aligned): the
+    /// Xen-facts scenarios work in it in the server's place.
     pub free: FrameRange,
     /// Guest-physical space that is neither RAM nor reserved, 2 MiB aligned, that Xen lets the
     /// domain populate: populating it grows the domain.

@@ -25,8 +25,8 @@ use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, M
 use ballast_xen::Hypervisor;
 
 use super::Checks;
-use crate::composition::COMPOSITION;
-use crate::system::Runtime;
+use ballast_app_memory_server::composition::COMPOSITION;
+use ballast_app_memory_server::system::Runtime;
 
 const MIB: u64 = 1 << 20;
 const PAGE_BYTES: u64 = 4096;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         "aarch64" => ("manifests/xen-arm64.toml", Target::XenArm64),
         _ => ("manifests/xen-pvh.toml", Target::XenPvh),
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
     match ballast_manifest::emit_for_build(&root.join(manifest), target, "composition.rs") {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,45 +1,45 @@
-//! The components of the image's manifest as the image builds them, through the one assembly
-//! (`ballast_system`): the hypercall gateway over the real backend, owning the free RAM the image
-//! found (less the manifest's reserved ranges), and the memory server over the boot map's RAM, its
-//! lending range and the manifest's sizing. Every capacity comes from the composition.
+//! The components of the image's manifest as the apps build them, through the one assembly
+//! (`ballast_system`): the hypercall gateway over the real backend, owning the RAM the memory
+//! server manages (the free RAM the image found, less the manifest's reserved ranges), and the
+//! memory server over the boot map's RAM, its lending range and the manifest's sizing, both on
+//! the static IPC runtime. Every capacity comes from the composition.
 
 use core::cell::Cell;
 
+use ballast_frame_access::{FrameMemory, FrameRange};
 use ballast_hypercall::Gateway;
-use ballast_ipc::static_rt::StaticRuntime;
+use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
+use ballast_ipc::{ComponentId, Handler, Tables};
 use ballast_memory_server::{ClientBinding, MemoryServer};
 use ballast_memory_server_core::{FrameRun, FrameScrubber};
 use ballast_system::memory::{ServerParts, ServerRam};
-use ballast_system::{AssemblyError, ManifestPermissions};
+use ballast_system::{AssemblyError, Kind, ManifestPermissions};
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::Gfn;
 
-use crate::composition::{self, CAPACITY, COMPOSITION};
-use ballast_frame_access::{FrameMemory, FrameRange};
-
-use crate::scenario::Layout;
+use crate::composition::{self, CAPACITY, COMPOSITION, REGION_BYTES, REGION_COUNT, TABLES};
 
 /// Words of the memory server's bitmap storage.
-pub const STORAGE_WORDS: usize = CAPACITY.bitmap_words;
+const STORAGE_WORDS: usize = CAPACITY.bitmap_words;
 /// Calls delivered and not yet answered, nested or deferred.
 pub const CALLS: usize = 8;
 /// RAM runs (and reserved runs) the memory server is given.
-pub const RAM_RUNS: usize = CAPACITY.ram_runs;
+const RAM_RUNS: usize = CAPACITY.ram_runs;
 
 /// The guest's RAM as the memory server models it: every RAM run of the boot map (below the
 /// ceiling), and within it, reserved (in use by others: firmware, the image, its stack, Xen's boot
 /// data) everything but the free RAM it manages.
 #[derive(Debug, Default)]
-pub struct BootRam {
+struct BootRam {
     /// RAM runs.
-    pub ram: heapless::Vec<FrameRun, RAM_RUNS>,
+    ram: heapless::Vec<FrameRun, RAM_RUNS>,
     /// The parts of them the server must never balloon.
-    pub reserved: heapless::Vec<FrameRun, RAM_RUNS>,
+    reserved: heapless::Vec<FrameRun, RAM_RUNS>,
 }
 
 impl BootRam {
     /// The runs as the assembly takes them.
-    pub fn runs(&self) -> ServerRam<'_> {
+    fn runs(&self) -> ServerRam<'_> {
         ServerRam {
             ram: &self.ram,
             reserved: &self.reserved,
@@ -47,11 +47,8 @@ impl BootRam {
     }
 }
 
-/// The server's RAM from the boot map's RAM regions (byte ranges) and the free RAM `free`.
-pub fn server_ram(
-    ram_regions: impl Iterator<Item = (u64, u64)>,
-    free: FrameRange,
-) -> Option<BootRam> {
+/// The server's RAM from the boot map's RAM regions (byte ranges) and the RAM it manages.
+fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRange) -> Option<BootRam> {
     let page = 4096;
     let free_end = free.first + free.frames;
     let mut server = BootRam::default();
@@ -80,7 +77,7 @@ pub type ImageGateway<R> = Gateway<
     { CAPACITY.gateway_frames },
 >;
 /// The memory server the image hosts, scrubbing through `S`.
-pub type ImageMemory<'a, S> = MemoryServer<
+type ImageMemory<'a, S> = MemoryServer<
     'a,
     S,
     ManifestPermissions,
@@ -134,25 +131,24 @@ pub enum LayoutError {
     AllFreeRamReserved,
 }
 
-/// `layout` as the manifest allows it: RAM (whose regions end at `ram_ends`, byte addresses)
-/// must end at or below the manifest's `ram_ceiling`, and the free RAM loses the manifest's
-/// reserved ranges and is cut to whole 2 MiB chunks. Logs the layout for the host.
-pub fn fit_layout(
-    mut layout: Layout,
+/// The RAM the memory server manages (and the gateway lets it release): `free`, the largest free
+/// run of RAM the image found, less the manifest's reserved ranges, cut to whole 2 MiB chunks;
+/// provided the boot map's RAM (whose regions end at `ram_ends`, byte addresses) ends at or below
+/// the manifest's `ram_ceiling`. Logged for the host.
+pub fn managed_ram(
+    free: FrameRange,
     ram_ends: impl Iterator<Item = u64>,
-) -> Result<Layout, LayoutError> {
+) -> Result<FrameRange, LayoutError> {
     if !ram_below_ceiling(ram_ends) {
         return Err(LayoutError::RamPastCeiling);
     }
-    layout.free = managed_ram(layout.free).ok_or(LayoutError::AllFreeRamReserved)?;
+    let managed = without_reserved(free).ok_or(LayoutError::AllFreeRamReserved)?;
     defmt::info!(
-        "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
-        layout.free.first,
-        layout.free.frames,
-        layout.hole.first,
-        layout.hole.frames
+        "managed_ram first={=u64:#x} frames={=u64}",
+        managed.first,
+        managed.frames
     );
-    Ok(layout)
+    Ok(managed)
 }
 
 /// Whether every RAM region of the boot map ends at or below the manifest's `ram_ceiling`
@@ -165,9 +161,8 @@ fn ram_below_ceiling(mut ram_ends: impl Iterator<Item = u64>) -> bool {
         .is_none_or(|ceiling| ram_ends.all(|end| end.div_ceil(page) <= ceiling))
 }
 
-/// `free` less the manifest's reserved ranges, cut to whole 2 MiB chunks: the RAM the memory
-/// server (or the scenario standing in for it) owns.
-fn managed_ram(free: FrameRange) -> Option<FrameRange> {
+/// `free` less the manifest's reserved ranges, cut to whole 2 MiB chunks.
+fn without_reserved(free: FrameRange) -> Option<FrameRange> {
     let superpage = ballast_xen::SUPERPAGE_ORDER.frames();
     let start = (COMPOSITION.memory.reserved.iter())
         .map(|reserved| reserved.run)
@@ -199,17 +194,17 @@ pub fn gateway<R: RawHypercall>(
 
 /// What the memory server is built from, besides its RAM.
 #[derive(Debug)]
-pub struct MemoryParts<'a> {
+struct MemoryParts<'a> {
     /// The bitmap storage.
-    pub storage: &'a mut [u64],
+    storage: &'a mut [u64],
     /// Client accounts, filled by [`memory_server`].
-    pub accounts: &'a mut heapless::Vec<ClientBinding, { CAPACITY.clients }>,
+    accounts: &'a mut heapless::Vec<ClientBinding, { CAPACITY.clients }>,
     /// The dispatch permissions of the memory server.
-    pub permissions: &'a ManifestPermissions,
+    permissions: &'a ManifestPermissions,
 }
 
 /// The memory server of the manifest over `ram`, scrubbing through `scrubber`.
-pub fn memory_server<'a, S: FrameScrubber>(
+fn memory_server<'a, S: FrameScrubber>(
     ram: &'a BootRam,
     parts: MemoryParts<'a>,
     scrubber: S,
@@ -229,9 +224,9 @@ pub fn memory_server<'a, S: FrameScrubber>(
     )?)
 }
 
-/// The memory server scrubs through the image's checked frame access: a frame outside the
-/// scenario's RAM is not written, and the attempt is logged and counted (the server's frames all
-/// lie inside it, so any count fails the run: the frame went back to Xen unscrubbed).
+/// The memory server scrubs through the image's checked frame access: a frame outside the RAM it
+/// manages is not written, and the attempt is logged and counted (the server's frames all lie
+/// inside it, so any count means a frame went back to Xen unscrubbed).
 #[derive(Debug)]
 pub struct Scrubber<'r, M: FrameMemory> {
     memory: M,
@@ -261,4 +256,124 @@ impl<M: FrameMemory> FrameScrubber for Scrubber<'_, M> {
             );
         }
     }
+}
+
+/// Region memory and the scratch buffer of one runtime.
+#[derive(Debug)]
+pub struct RegionMemory {
+    regions: [[u8; REGION_BYTES]; REGION_COUNT],
+    scratch: [u8; REGION_BYTES],
+}
+
+impl RegionMemory {
+    /// Zeroed memory for every region of the composition.
+    pub fn new() -> RegionMemory {
+        RegionMemory {
+            regions: [[0; REGION_BYTES]; REGION_COUNT],
+            scratch: [0; REGION_BYTES],
+        }
+    }
+}
+
+impl Default for RegionMemory {
+    fn default() -> RegionMemory {
+        RegionMemory::new()
+    }
+}
+
+/// The static runtime over `tables` (the composition's, or a phase's variant of them) with
+/// `handlers`, its regions in `memory`.
+pub fn runtime<'h, 'r, K: static_rt::Clock>(
+    tables: Tables<'r>,
+    clock: K,
+    handlers: impl IntoIterator<Item = (ComponentId, &'h mut (dyn Handler + 'h))>,
+    memory: &'r mut RegionMemory,
+) -> Result<Runtime<'h, 'r, K>, SetupError> {
+    let regions = tables
+        .regions
+        .iter()
+        .zip(memory.regions.iter_mut())
+        .filter_map(|(spec, bytes)| Some((spec.id, bytes.get_mut(..spec.size as usize)?)));
+    StaticRuntime::new(tables, clock, handlers, regions, &mut memory.scratch).map_err(
+        |error: StaticError| {
+            defmt::error!(
+                "the static runtime refused the composition: {=u16}",
+                error as u16
+            );
+            SetupError::Wiring
+        },
+    )
+}
+
+/// Log the gateway's counters after `phase` (a `gateway` line the host checks).
+pub fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
+    let total = gateway.counters().total();
+    defmt::info!(
+        "gateway phase={=str} calls={=u64} hypercalls={=u64} rejections={=u64} protocol_rejections={=u64}",
+        phase,
+        total.calls,
+        total.hypercalls,
+        total.rejections.total(),
+        gateway.counters().protocol_rejections()
+    );
+}
+
+/// What the composition's components run over: the image's hypercall instruction, the RAM the
+/// memory server manages ([`managed_ram`]) and the boot map's RAM regions (byte ranges).
+#[derive(Debug)]
+pub struct Host<R, I> {
+    /// The hypercall instruction, the gateway's backend.
+    pub hypercall: R,
+    /// The RAM the memory server manages.
+    pub managed: FrameRange,
+    /// The boot map's RAM regions, byte ranges.
+    pub ram_regions: I,
+}
+
+/// Build the gateway and the memory server of the composition (logging each component of it),
+/// put them on the static runtime with `clock`, and hand the runtime to `drive`, which plays the
+/// composition's external components; the gateway's counters are logged as `phase` afterwards.
+pub fn run_components<R, I, S, K, T>(
+    phase: &str,
+    host: Host<R, I>,
+    scrubber: S,
+    clock: K,
+    drive: impl FnOnce(&mut Runtime<'_, '_, K>) -> T,
+) -> Result<T, SetupError>
+where
+    R: RawHypercall,
+    I: Iterator<Item = (u64, u64)>,
+    S: FrameScrubber,
+    K: static_rt::Clock,
+{
+    for component in COMPOSITION.components {
+        defmt::info!(
+            "component id={=u16} name={=str} kind={=str}",
+            component.id,
+            component.name,
+            component.kind.as_str()
+        );
+    }
+    let memory = composition::component(Kind::MemoryServer)?;
+    let gateway_id = composition::component(Kind::HypercallGateway)?;
+    let mut gateway = gateway(host.hypercall, &[host.managed])?;
+    let ram = server_ram(host.ram_regions, host.managed).ok_or(SetupError::Capacity)?;
+    let mut storage = [0u64; STORAGE_WORDS];
+    let mut accounts = heapless::Vec::new();
+    let permissions = ManifestPermissions::new(&COMPOSITION, memory.0);
+    let parts = MemoryParts {
+        storage: &mut storage,
+        accounts: &mut accounts,
+        permissions: &permissions,
+    };
+    let mut server = memory_server(&ram, parts, scrubber)?;
+    let mut region_memory = RegionMemory::new();
+    let driven = {
+        let handlers: [(ComponentId, &mut dyn Handler); 2] =
+            [(gateway_id, &mut gateway), (memory, &mut server)];
+        let mut rt = runtime(TABLES, clock, handlers, &mut region_memory)?;
+        drive(&mut rt)
+    };
+    log_gateway(phase, &gateway);
+    Ok(driven)
 }

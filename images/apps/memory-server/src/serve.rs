@@ -1,0 +1,186 @@
+//! What the memory-server app does once the image has booted: it builds the gateway and the memory
+//! server of the composition on the static runtime and, in the place of the manifest's control
+//! agent (its capability, its badge), starts the server (`reconcile`: the server takes its
+//! baseline against Xen's `current_reservation` and reports any drift), balloons to the boot
+//! target if the command line gives one, logs the server's statistics, and then serves: it runs
+//! the server's timers until nothing is left to do and waits for the next event.
+//!
+//! No toolstack agent exists yet: the xenstore `memory/target` watch that will steer the server
+//! in the field (and the event channel that will wake it) is a later issue, so once idle, nothing
+//! reaches the server.
+
+use core::cell::Cell;
+
+use ballast_frame_access::FrameMemory;
+use ballast_interfaces::balloon_control::{BalloonControlClient, ReconcileReply, StatsReply};
+use ballast_ipc::static_rt;
+use ballast_ipc::ComponentId;
+use ballast_system::Kind;
+use ballast_xen::backend::RawHypercall;
+
+use crate::composition;
+use crate::system::{self, Host, Runtime, Scrubber, SetupError};
+
+/// The command-line key of the boot target, in MiB of the domain (as `xl mem-set` takes it).
+pub const BOOT_TARGET_KEY: &str = "target_mib";
+/// 4 KiB pages in a MiB.
+const PAGES_PER_MIB: u64 = 256;
+
+/// Why the app does not serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum ServeError {
+    /// The components could not be built or wired (logged where it happened).
+    Setup = 1,
+    /// The boot target is not a whole number of MiB that fits in pages.
+    BadBootTarget,
+    /// The memory server refused or failed a control call at boot.
+    ControlRefused,
+}
+
+impl From<SetupError> for ServeError {
+    fn from(_: SetupError) -> ServeError {
+        ServeError::Setup
+    }
+}
+
+/// The boot target in pages, from the command line's `target_mib=` value if there is one.
+fn target_pages(value: Option<&str>) -> Result<Option<u64>, ServeError> {
+    value
+        .map(|mib| {
+            mib.parse::<u64>()
+                .ok()
+                .and_then(|mib| mib.checked_mul(PAGES_PER_MIB))
+                .ok_or(ServeError::BadBootTarget)
+        })
+        .transpose()
+}
+
+/// Serve the composition over `host` with `clock`, the memory server scrubbing through
+/// `memory`, ballooning first to `boot_target` (the command line's [`BOOT_TARGET_KEY`] value) if
+/// given; `wait_for_event` is how the image waits when nothing is left to do (it blocks its vCPU).
+/// Returns only when it cannot serve.
+pub fn serve<R, I, M, K>(
+    host: Host<R, I>,
+    memory: M,
+    clock: K,
+    boot_target: Option<&str>,
+    mut wait_for_event: impl FnMut(),
+) -> ServeError
+where
+    R: RawHypercall,
+    I: Iterator<Item = (u64, u64)>,
+    M: FrameMemory,
+    K: static_rt::Clock,
+{
+    let target_pages = match target_pages(boot_target) {
+        Ok(pages) => pages,
+        Err(error) => {
+            defmt::error!(
+                "{=str}={=?}: not a number of MiB",
+                BOOT_TARGET_KEY,
+                boot_target
+            );
+            return error;
+        }
+    };
+    let agent = match control_agent() {
+        Ok(agent) => agent,
+        Err(error) => return error.into(),
+    };
+    let refused = Cell::new(0);
+    let scrubber = Scrubber::new(memory, &refused);
+    let served = system::run_components("memory_server", host, scrubber, clock, |rt| {
+        let mut boot = BootAgent {
+            rt,
+            agent,
+            refused: &refused,
+        };
+        if let Err(error) = boot.start(target_pages) {
+            return error;
+        }
+        boot.rt.run_until_idle(u64::MAX);
+        if let Err(error) = boot.report("idle") {
+            return error;
+        }
+        defmt::info!("memory_server at=serving waits_for=event toolstack_agent=none");
+        loop {
+            wait_for_event();
+            boot.rt.run_until_idle(u64::MAX);
+        }
+    });
+    served.unwrap_or_else(ServeError::from)
+}
+
+/// The control agent of the composition and its `BalloonControl` client.
+fn control_agent() -> Result<(ComponentId, BalloonControlClient), SetupError> {
+    let control = composition::component(Kind::ControlAgent)?;
+    let memory = composition::component(Kind::MemoryServer)?;
+    let (endpoint, _) = composition::endpoint(control, memory)?;
+    Ok((control, BalloonControlClient::new(endpoint)))
+}
+
+/// The boot's calls, made through the control agent's capability.
+struct BootAgent<'a, 'h, 'r, K: static_rt::Clock> {
+    rt: &'a mut Runtime<'h, 'r, K>,
+    agent: (ComponentId, BalloonControlClient),
+    /// Scrubs the frame access refused (a frame that went back to Xen unscrubbed).
+    refused: &'a Cell<u32>,
+}
+
+impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
+    /// Start the server (its baseline against Xen), then move it to the boot target.
+    fn start(&mut self, target_pages: Option<u64>) -> Result<(), ServeError> {
+        self.report("started")?;
+        let Some(pages) = target_pages else {
+            return Ok(());
+        };
+        defmt::info!("memory_server at=boot_target pages={=u64}", pages);
+        let (control, client) = self.agent;
+        let mut sys = self
+            .rt
+            .external(control)
+            .map_err(|_| ServeError::ControlRefused)?;
+        client.set_target(&mut sys, pages).map_err(|_| {
+            defmt::error!("set_target pages={=u64} refused", pages);
+            ServeError::ControlRefused
+        })
+    }
+
+    /// Reconcile the books with Xen and log them with the statistics, as `what`.
+    fn report(&mut self, what: &str) -> Result<(), ServeError> {
+        let (control, client) = self.agent;
+        let mut sys = self
+            .rt
+            .external(control)
+            .map_err(|_| ServeError::ControlRefused)?;
+        let answers = client
+            .reconcile(&mut sys)
+            .and_then(|reconciled| Ok((reconciled, client.stats(&mut sys)?)));
+        let Ok((reconciled, stats)) = answers else {
+            defmt::error!("memory_server at={=str}: reconcile or stats refused", what);
+            return Err(ServeError::ControlRefused);
+        };
+        log_books(what, (reconciled, stats), self.refused.get());
+        Ok(())
+    }
+}
+
+/// One `memory_server` line for the host: Xen's count, the drift `reconcile` found, the server's
+/// books, and the scrubs refused so far.
+fn log_books(what: &str, (reconciled, stats): (ReconcileReply, StatsReply), scrubs_refused: u32) {
+    defmt::info!(
+        "memory_server at={=str} xen_current={=u64} drift={=u64} books_were_high={=bool} current={=u64} target={=u64} total={=u64} lent={=u64} hypercalls={=u64} state={=u8} policy={=u8} scrubs_refused={=u32}",
+        what,
+        reconciled.xen_current,
+        reconciled.drift,
+        reconciled.books_were_high,
+        stats.current,
+        stats.target,
+        stats.total,
+        stats.lent,
+        stats.hypercalls,
+        u8::from(stats.state),
+        u8::from(stats.policy),
+        scrubs_refused
+    );
+}

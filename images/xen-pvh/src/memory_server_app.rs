@@ -1,0 +1,30 @@
+//! The memory-server app on this image (the default build, what `ballast image` builds): the
+//! gateway and the memory server serve from the RAM the boot path found, ballooning first to the
+//! command line's `target_mib=` if given; when nothing is left to do the vCPU blocks in Xen
+//! (`SCHEDOP_block`) until an event arrives.
+
+use ballast_app_memory_server::serve::{self, BOOT_TARGET_KEY};
+use ballast_app_memory_server::system::Host;
+use ballast_xen::backend::XenHypercalls;
+
+use crate::exit::Verdict;
+use crate::Booted;
+
+/// Serve; returns only if the memory server cannot serve.
+pub fn run(booted: Booted) -> Verdict {
+    // SAFETY: `managed` lies within the free RAM `memory::free_ram` found (`managed_ram` only
+    // cuts it); this is the only access to it.
+    let ram = unsafe { crate::memory::app_ram(booted.managed) };
+    let host = Host {
+        hypercall: booted.hypercall,
+        managed: booted.managed,
+        ram_regions: booted.ram_regions(),
+    };
+    let xen = XenHypercalls::new(booted.hypercall);
+    let target = booted.info.cmdline_value(BOOT_TARGET_KEY);
+    let error = serve::serve(host, ram, booted.clock, target, || {
+        xen.block();
+    });
+    defmt::error!("the memory server cannot serve: {}", error);
+    Verdict::Fail
+}
