@@ -125,7 +125,7 @@ pub fn static_ram(elf: &[u8]) -> Result<u64, String> {
 fn image_static_ram(image: &Path) -> Result<u64, String> {
     let elf = std::fs::read(image).map_err(|error| {
         format!(
-            "cannot read {} ({error}); build it with `ballast hil` or pass --image",
+            "cannot read {} ({error}); build it with `ballast image` or pass --image",
             image.display()
         )
     })?;
@@ -133,7 +133,7 @@ fn image_static_ram(image: &Path) -> Result<u64, String> {
 }
 
 /// Measure the state on a 64 GiB guest (the same at every size) and the image at `image`, or
-/// where `ballast hil` builds it.
+/// where `ballast image` builds it.
 pub fn measure(image: Option<&Path>) -> Result<Footprint, String> {
     let managed_frames = 64 * GIB;
     let (state_bytes, bitmap_bytes) = state(managed_frames)?;

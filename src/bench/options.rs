@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub const USAGE: &str =
     "usage: ballast bench [--json FILE] [--size small|full] [--image PVH-ELF]\n  \
      --size small: everything in seconds (for tests); full (default): the published figures\n  \
-     --image: the PVH image ELF to measure (default: where `ballast hil` builds it)";
+     --image: the PVH image ELF to measure (default: where `ballast image` builds it)";
 
 /// How big the runs are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
