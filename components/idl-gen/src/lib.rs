@@ -3,6 +3,7 @@
 //! enums, message bodies, per-op encoders and decoders, blocking and deferred clients, server
 //! traits and dispatch. The manifest validator uses [`load_dir`] to learn interfaces, ops and
 //! the capabilities they need.
+#![forbid(unsafe_code)]
 
 mod error;
 mod generate;

@@ -3,6 +3,7 @@
 //! regions, layout, sizing), and the one emitter of the `no_std` composition module a target
 //! compiles in. Build scripts use this crate as a build-dependency; `ballast check` runs the same
 //! code, so the validator that fails a build is the one that explains the failure.
+#![forbid(unsafe_code)]
 
 mod catalog;
 mod check_components;
