@@ -740,3 +740,53 @@ fn a_client_cannot_lend_a_region_twice_at_once() {
     assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), 4096);
     assert!(granted.iter().all(|r| r.first_gfn + r.count <= 0x10_0000));
 }
+
+/// The runs at `offset` of `client`'s region, read whatever the offset's alignment.
+fn runs_at(system: &mut System, client: &ExternalCap, offset: usize, count: usize) -> Vec<WireRun> {
+    let region = system.runtime.region(client.region.unwrap().0).unwrap();
+    region[offset..offset + count * runs::RUN_BYTES]
+        .chunks_exact(runs::RUN_BYTES)
+        .map(|slot| WireRun::read_from_bytes(slot).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_lease_at_an_unaligned_offset_gets_its_runs_and_gives_them_back() {
+    // A client may lend any window of its region. An immediate grant into a window not 8-byte
+    // aligned used to fail writing its runs, answer `LeaseTooSmall` and leave the frames lent
+    // against the client's quota.
+    let mut system = System::new(7);
+    let blkback = system.client("blkback");
+    let accounts_before = system.snapshot().accounts;
+    let offset = 4;
+    let window = |writable| LeaseDescriptor {
+        offset: offset as u32,
+        len: 4 * runs::RUN_BYTES as u32,
+        ..whole(&blkback, writable)
+    };
+    let reply = system
+        .call(
+            &blkback,
+            &balloon::encode_alloc_unpopulated(100, u64::MAX),
+            Some(window(true)),
+        )
+        .unwrap();
+    let lent = system.memory().core().stats().lent_pages;
+    let body = balloon::decode_alloc_unpopulated(&reply)
+        .unwrap_or_else(|error| panic!("refused ({error:?}) with {lent} frames left lent"));
+    let granted = runs_at(&mut system, &blkback, offset, body.runs as usize);
+    assert_eq!(granted.iter().map(|r| r.count).sum::<u64>(), 100);
+    assert_eq!(lent, 100);
+
+    // The same unaligned window gives them back.
+    let reply = system
+        .call(
+            &blkback,
+            &balloon::encode_free_unpopulated(body.runs),
+            Some(window(false)),
+        )
+        .unwrap();
+    assert_eq!(balloon::decode_free_unpopulated(&reply), Ok(()));
+    assert_eq!(system.memory().core().stats().lent_pages, 0);
+    assert_eq!(system.snapshot().accounts, accounts_before);
+}

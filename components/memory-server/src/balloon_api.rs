@@ -5,11 +5,12 @@ use ballast_interfaces::balloon::{
     AllocUnpopulatedReply, AllocUnpopulatedResponder, BalloonError, BalloonServer,
     FreeUnpopulatedResponder,
 };
-use ballast_interfaces::runs::{self, WireRun};
+use ballast_interfaces::runs::{self, WireRun, RUN_BYTES};
 use ballast_interfaces::support::{Answer, Permissions, ReadLease, ReadWriteLease};
 use ballast_ipc::{Badge, Sys};
 use ballast_xen::Gfn;
 use heapless::Vec;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::{MemoryServer, Waiting};
 use ballast_memory_server_core::{
@@ -37,6 +38,31 @@ fn wire(runs: &[FrameRun]) -> impl ExactSizeIterator<Item = WireRun> + '_ {
     })
 }
 
+/// Writes `granted` at the start of a lease whatever the lease's alignment (a client may lend any
+/// window of its region, and a region's bytes need not be aligned for a run); `None` and nothing
+/// written if they do not fit.
+fn deliver(lease: &mut [u8], granted: &[FrameRun]) -> Option<usize> {
+    let bytes = lease.get_mut(..granted.len().checked_mul(RUN_BYTES)?)?;
+    for (slot, run) in bytes.chunks_exact_mut(RUN_BYTES).zip(wire(granted)) {
+        run.write_to(slot).ok()?;
+    }
+    Some(granted.len())
+}
+
+/// Reads the first `count` runs of a lease whatever its alignment; `None` if the lease does not
+/// hold that many or they are more than a grant can have.
+fn receive(lease: &[u8], count: usize) -> Option<Vec<FrameRun, MAX_GRANT_RUNS>> {
+    let bytes = lease.get(..count.checked_mul(RUN_BYTES)?)?;
+    let mut given = Vec::new();
+    for slot in bytes.chunks_exact(RUN_BYTES) {
+        let run = WireRun::read_from_bytes(slot).ok()?;
+        given
+            .push(FrameRun::new(Gfn(run.first_gfn), run.count))
+            .ok()?;
+    }
+    Some(given)
+}
+
 /// Answer a deferred allocation: write its runs into the caller's lease, then reply. Returns
 /// `false` if granted runs could not be delivered (the caller's lease is gone): the caller must
 /// take them back, since the client never learns them.
@@ -51,7 +77,7 @@ pub(super) fn answer_deferred(
                 .lease()
                 .bytes(sys)
                 .ok()
-                .and_then(|lease| runs::write(lease, wire(granted)));
+                .and_then(|lease| deliver(lease, granted));
             match written {
                 Some(count) => (
                     responder.ok(AllocUnpopulatedReply { runs: count as u32 }),
@@ -103,16 +129,19 @@ where
             .core
             .alloc_unpopulated(client, request, now, &mut granted)
         {
-            Ok(AllocOutcome::Granted { runs: n }) => {
-                match runs::write(lease, wire(&granted[..n])) {
-                    Some(written) => reply
-                        .ok(AllocUnpopulatedReply {
-                            runs: written as u32,
-                        })
-                        .into(),
-                    None => reply.err(BalloonError::LeaseTooSmall).into(),
+            Ok(AllocOutcome::Granted { runs: n }) => match deliver(lease, &granted[..n]) {
+                Some(written) => reply
+                    .ok(AllocUnpopulatedReply {
+                        runs: written as u32,
+                    })
+                    .into(),
+                // The runs never reached the client: take them back, as the deferred path does,
+                // so that a refused request leaves nothing lent.
+                None => {
+                    let _ = self.core.free_unpopulated(client, &granted[..n]);
+                    reply.err(BalloonError::LeaseTooSmall).into()
                 }
-            }
+            },
             Ok(AllocOutcome::Pending(ticket)) => {
                 let waiting = Waiting {
                     ticket,
@@ -150,18 +179,9 @@ where
         let Ok(lease) = run_list.bytes(sys) else {
             return reply.err(BalloonError::BadRuns).into();
         };
-        let Some(wire_runs) = runs::read(lease, count as usize) else {
+        let Some(given) = receive(lease, count as usize) else {
             return reply.err(BalloonError::BadRuns).into();
         };
-        let mut given: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
-        for run in wire_runs {
-            if given
-                .push(FrameRun::new(Gfn(run.first_gfn), run.count))
-                .is_err()
-            {
-                return reply.err(BalloonError::BadRuns).into();
-            }
-        }
         match self.core.free_unpopulated(client, &given) {
             Ok(_) => self.answer_then_step(sys, reply.ok()),
             Err(error) => reply.err(balloon_error(error)).into(),
