@@ -138,3 +138,51 @@ fn the_plot_is_an_svg_with_the_four_series() {
         assert!(text.contains(series), "legend entry {series}");
     }
 }
+
+#[test]
+fn a_reply_arriving_after_stop_s_neither_hangs_the_run_nor_stalls_its_clock() {
+    // netback's deferred loan is granted after its stop_s, while its next request, due before
+    // stop_s, can no longer be issued: the engine used to step one nanosecond at a time for ever.
+    let scenario = std::env::temp_dir().join(format!("ballast-late-{}.toml", std::process::id()));
+    let json = scenario.with_extension("json");
+    std::fs::write(
+        &scenario,
+        "name = \"late-reply\"\ndescription = \"a deferred reply after stop_s\"\nduration_s = 20\n\
+         [[targets]]\nat_s = 1\ntarget_mib = 1024\n[[targets]]\nat_s = 10\ntarget_mib = 4096\n\
+         [[clients]]\nclient = \"netback\"\nstart_s = 0\nstop_s = 15\nevery_ms = 70\nframes = 64\n\
+         hold_ms = 2000\nmax_gfn = 1048575\n",
+    )
+    .unwrap();
+    let mut child = ballast()
+        .arg("sim")
+        .arg(&scenario)
+        .args(["--quiet", "--seed", "1", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            std::fs::remove_file(&scenario).unwrap();
+            panic!("the run hung: no end within 60 s of wall-clock time");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::fs::remove_file(&scenario).unwrap();
+    assert!(status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    assert_eq!(report["reached_target"], true);
+    assert_eq!(report["invariant_violations"], 0);
+    assert!(report["loans_granted"].as_u64().unwrap() > 0);
+}

@@ -30,6 +30,48 @@ fn ns(seconds: f64) -> u64 {
     (seconds * 1e9).round() as u64
 }
 
+/// Something the scenario does at a time of its own; clients by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Nothing,
+    Target,
+    WindowEdge,
+    Death(usize),
+    Request(usize),
+    Return(usize),
+}
+
+/// An event found overdue twice in a row: its handler ran and did not act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stall {
+    event: Event,
+    due_ns: u64,
+}
+
+/// Catches a run that stops advancing: an event still due after its handlers ran would hold the
+/// clock, stepping it one nanosecond at a time for ever.
+#[derive(Debug, Default)]
+struct Watchdog {
+    overdue: Option<(u64, Event)>,
+}
+
+impl Watchdog {
+    /// Look at the next event after the handlers for `now` ran. An event overdue once may be
+    /// acted on at the next step (a submission the runtime refused for now); overdue again, the
+    /// run has stalled.
+    fn observe(&mut self, now: u64, due_ns: u64, event: Event) -> Result<(), Stall> {
+        if due_ns > now {
+            self.overdue = None;
+            return Ok(());
+        }
+        if self.overdue == Some((due_ns, event)) {
+            return Err(Stall { event, due_ns });
+        }
+        self.overdue = Some((due_ns, event));
+        Ok(())
+    }
+}
+
 /// What a driver client is doing: the call it waits on.
 #[derive(Debug)]
 enum Busy {
@@ -209,6 +251,7 @@ impl Simulation {
     pub fn run(mut self, mut progress: impl FnMut(Progress)) -> RunReport {
         let end = ns(self.scenario.duration_s);
         let mut next_sample = 0;
+        let mut watchdog = Watchdog::default();
         while self.runtime.now_ns() < end && self.stuck.is_none() {
             let now = self.runtime.now_ns();
             self.apply_timeline(now);
@@ -223,7 +266,16 @@ impl Simulation {
                 });
                 next_sample += SAMPLE_EVERY_NS;
             }
-            let next = self.next_event(now).min(next_sample).min(end);
+            let (due, event) = self.next_event(now);
+            if let Err(stalled) = watchdog.observe(now, due, event) {
+                self.stuck = Some(format!(
+                    "simulated time stopped advancing at {now} ns: {} was due at {} ns and was not acted on",
+                    self.describe(stalled.event),
+                    stalled.due_ns
+                ));
+                break;
+            }
+            let next = due.max(now + 1).min(next_sample).min(end);
             match self.runtime.run_until_time(next, STEPS_PER_EVENT) {
                 Ok(report) if !report.idle && self.runtime.now_ns() < next => {
                     self.stuck = Some(format!(
@@ -241,34 +293,55 @@ impl Simulation {
         self.report()
     }
 
-    fn next_event(&self, now: u64) -> u64 {
-        let mut next = u64::MAX;
+    /// The earliest thing the scenario will do after `now`'s handlers ran, and when: a client
+    /// past its `stop_s` issues nothing more, so it does not hold the clock.
+    fn next_event(&self, now: u64) -> (u64, Event) {
+        let mut next = (u64::MAX, Event::Nothing);
+        let mut consider = |at: u64, event: Event| {
+            if at < next.0 {
+                next = (at, event);
+            }
+        };
         if let Some(&(at, _)) = self.targets.front() {
-            next = next.min(at);
+            consider(at, Event::Target);
         }
         for window in self.windows() {
             for edge in window {
                 if edge > now {
-                    next = next.min(edge);
+                    consider(edge, Event::WindowEdge);
                 }
             }
         }
-        for client in self.clients.iter().filter(|c| c.alive) {
+        for (index, client) in self.clients.iter().enumerate().filter(|(_, c)| c.alive) {
             if let Some(dies) = client.workload.dies_at_s.map(ns) {
                 if dies > now {
-                    next = next.min(dies);
+                    consider(dies, Event::Death(index));
                 }
             }
             if client.busy.is_none() {
-                if client.next_request_ns <= ns(client.workload.stop_s) {
-                    next = next.min(client.next_request_ns);
+                let stop = ns(client.workload.stop_s);
+                if client.next_request_ns <= stop && now <= stop {
+                    consider(client.next_request_ns, Event::Request(index));
                 }
                 if let Some(&(due, _)) = client.loans.front() {
-                    next = next.min(due);
+                    consider(due, Event::Return(index));
                 }
             }
         }
-        next.max(now + 1)
+        next
+    }
+
+    /// What `event` is, naming its client.
+    fn describe(&self, event: Event) -> String {
+        let client = |index: usize| &self.clients[index].cap.name;
+        match event {
+            Event::Nothing => "nothing".into(),
+            Event::Target => "the next target write".into(),
+            Event::WindowEdge => "a pressure or fault window's edge".into(),
+            Event::Death(index) => format!("client `{}`'s death", client(index)),
+            Event::Request(index) => format!("client `{}`'s next request", client(index)),
+            Event::Return(index) => format!("client `{}`'s next loan return", client(index)),
+        }
     }
 
     fn windows(&self) -> impl Iterator<Item = [u64; 2]> + '_ {
@@ -552,5 +625,35 @@ impl Simulation {
     /// The policy the run was asked for.
     pub fn policy(&self) -> Option<Policy> {
         self.policy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_names_an_event_left_overdue_twice() {
+        let mut watchdog = Watchdog::default();
+        assert_eq!(watchdog.observe(10, 20, Event::Request(1)), Ok(()));
+        // Overdue once: the next step may still act on it.
+        assert_eq!(watchdog.observe(20, 20, Event::Request(1)), Ok(()));
+        assert_eq!(
+            watchdog.observe(21, 20, Event::Request(1)),
+            Err(Stall {
+                event: Event::Request(1),
+                due_ns: 20
+            })
+        );
+    }
+
+    #[test]
+    fn the_watchdog_lets_overdue_events_that_were_acted_on_pass() {
+        let mut watchdog = Watchdog::default();
+        assert_eq!(watchdog.observe(20, 20, Event::Return(0)), Ok(()));
+        // A different overdue event each time is progress, not a stall.
+        assert_eq!(watchdog.observe(21, 21, Event::Return(0)), Ok(()));
+        assert_eq!(watchdog.observe(22, 30, Event::Return(0)), Ok(()));
+        assert_eq!(watchdog.observe(30, 30, Event::Return(0)), Ok(()));
     }
 }
