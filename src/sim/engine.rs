@@ -24,7 +24,6 @@ const NS_PER_MS: u64 = 1_000_000;
 const SAMPLE_EVERY_NS: u64 = 100 * NS_PER_MS;
 /// Steps the runtime may take between two scenario events before the run counts as stuck.
 const STEPS_PER_EVENT: u64 = 1_000_000;
-const MIB_PAGES: u64 = 256;
 
 fn ns(seconds: f64) -> u64 {
     (seconds * 1e9).round() as u64
@@ -208,7 +207,7 @@ impl Simulation {
         let targets = scenario
             .targets
             .iter()
-            .map(|t| (ns(t.at_s), t.target_mib * MIB_PAGES))
+            .map(|t| (ns(t.at_s), t.target_pages().unwrap_or(u64::MAX)))
             .collect();
         Ok(Simulation {
             runtime,
@@ -433,7 +432,7 @@ impl Simulation {
                     })
                     .ok();
                 if let Some(hog) = hog {
-                    let leave = window.host_free_mib * MIB_PAGES;
+                    let leave = window.host_free_pages().unwrap_or(u64::MAX);
                     let mut hv = xen.hypervisor(hog);
                     let mut next_gfn = 0;
                     for order in [SUPERPAGE_ORDER, ExtentOrder::PAGE] {
@@ -503,7 +502,10 @@ impl Simulation {
                     client.busy = Some(Busy::Returning(pending));
                 }
             } else if client.next_request_ns <= now && now <= ns(client.workload.stop_s) {
-                client.next_request_ns = now + client.workload.every_ms * NS_PER_MS;
+                client.next_request_ns = client
+                    .workload
+                    .every_ns()
+                    .map_or(u64::MAX, |every| now.saturating_add(every));
                 let max_gfn = client.workload.max_gfn.unwrap_or(u64::MAX);
                 let mut driver = External {
                     runtime: &mut self.runtime,
@@ -543,9 +545,11 @@ impl Simulation {
                         .expect("own region");
                     if let Some(loan) = runs::read(region, body.runs as usize) {
                         self.loans_granted += 1;
-                        client
-                            .loans
-                            .push_back((now + client.workload.hold_ms * NS_PER_MS, loan.to_vec()));
+                        let due = client
+                            .workload
+                            .hold_ns()
+                            .map_or(u64::MAX, |hold| now.saturating_add(hold));
+                        client.loans.push_back((due, loan.to_vec()));
                     }
                 }
             }

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// Guest pages (4 KiB) per MiB.
+const PAGES_PER_MIB: u64 = 256;
+/// Nanoseconds per millisecond.
+const NS_PER_MS: u64 = 1_000_000;
+
 /// One scenario, as written in its file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +53,13 @@ pub struct TargetChange {
     pub target_mib: u64,
 }
 
+impl TargetChange {
+    /// The target in guest pages; `None` if it does not fit a page count.
+    pub fn target_pages(&self) -> Option<u64> {
+        self.target_mib.checked_mul(PAGES_PER_MIB)
+    }
+}
+
 /// A driver client that borrows `frames` unpopulated frames every `every_ms` and returns each
 /// loan after `hold_ms`.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +85,18 @@ pub struct ClientWorkload {
     pub dies_at_s: Option<f64>,
 }
 
+impl ClientWorkload {
+    /// The interval between requests in nanoseconds; `None` if it does not fit a clock reading.
+    pub fn every_ns(&self) -> Option<u64> {
+        self.every_ms.checked_mul(NS_PER_MS)
+    }
+
+    /// How long each loan is held in nanoseconds; `None` if it does not fit a clock reading.
+    pub fn hold_ns(&self) -> Option<u64> {
+        self.hold_ms.checked_mul(NS_PER_MS)
+    }
+}
+
 /// Other domains take the host's free memory down to `host_free_mib` for a while.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +107,13 @@ pub struct HostPressure {
     pub until_s: f64,
     /// Free host memory left during the window, in MiB.
     pub host_free_mib: u64,
+}
+
+impl HostPressure {
+    /// The free host memory left, in pages; `None` if it does not fit a page count.
+    pub fn host_free_pages(&self) -> Option<u64> {
+        self.host_free_mib.checked_mul(PAGES_PER_MIB)
+    }
 }
 
 /// The faults a scenario can inject: each is something real Xen does.
@@ -176,6 +207,16 @@ impl Scenario {
                 "give the run length in simulated seconds, e.g. duration_s = 120",
             );
         }
+        let Some(run_end_ns) = seconds_to_ns(self.duration_s) else {
+            return bad(
+                "duration_s".into(),
+                format!(
+                    "{} s is past the end of the simulated clock (2^64 ns, about 584 years)",
+                    self.duration_s
+                ),
+                "give the run length in simulated seconds, e.g. duration_s = 120",
+            );
+        };
         let within = |t: f64| (0.0..=self.duration_s).contains(&t);
         let mut previous = 0.0;
         for (i, target) in self.targets.iter().enumerate() {
@@ -197,6 +238,16 @@ impl Scenario {
                         target.at_s
                     ),
                     "list targets in time order",
+                );
+            }
+            if target.target_pages().is_none() {
+                return bad(
+                    format!("targets[{i}].target_mib"),
+                    format!(
+                        "{} MiB is more pages than a 64-bit count holds",
+                        target.target_mib
+                    ),
+                    "give the target in MiB of guest memory, e.g. target_mib = 1024",
                 );
             }
             if target.target_mib == 0 {
@@ -228,6 +279,30 @@ impl Scenario {
                     "give an interval of at least 1 ms",
                 );
             }
+            // The clock reads nanoseconds in a u64: the next request and every loan's return
+            // must still fall on it.
+            let fits_after_the_run =
+                |interval: Option<u64>| interval.and_then(|i| run_end_ns.checked_add(i));
+            if fits_after_the_run(client.every_ns()).is_none() {
+                return bad(
+                    key("every_ms"),
+                    format!(
+                        "{} ms is past the end of the simulated clock",
+                        client.every_ms
+                    ),
+                    "give the interval between requests in ms, e.g. every_ms = 100",
+                );
+            }
+            if fits_after_the_run(client.hold_ns()).is_none() {
+                return bad(
+                    key("hold_ms"),
+                    format!(
+                        "{} ms is past the end of the simulated clock",
+                        client.hold_ms
+                    ),
+                    "give how long a loan is held in ms, e.g. hold_ms = 500",
+                );
+            }
             if client.frames == 0 {
                 return bad(
                     key("frames"),
@@ -253,6 +328,18 @@ impl Scenario {
                         window.from_s, window.until_s
                     ),
                     "set 0 <= from_s < until_s <= duration_s",
+                );
+            }
+        }
+        for (i, window) in self.pressure.iter().enumerate() {
+            if window.host_free_pages().is_none() {
+                return bad(
+                    format!("pressure[{i}].host_free_mib"),
+                    format!(
+                        "{} MiB is more pages than a 64-bit count holds",
+                        window.host_free_mib
+                    ),
+                    "give the free host memory left in MiB, e.g. host_free_mib = 256",
                 );
             }
         }
@@ -287,6 +374,13 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// `seconds` on the simulated clock, in nanoseconds; `None` if past its end.
+fn seconds_to_ns(seconds: f64) -> Option<u64> {
+    let ns = (seconds * 1e9).round();
+    // u64::MAX as f64 rounds up to 2^64, which is itself past the end.
+    (ns < u64::MAX as f64).then_some(ns as u64)
 }
 
 fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ScenarioError {
@@ -384,6 +478,51 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(parse(&format!("{HEADER}{body}")).unwrap_err(), expected);
         }
+    }
+
+    #[test]
+    fn values_past_a_64_bit_count_or_clock_name_the_key_and_the_fix() {
+        let client = |every_ms: u64, hold_ms: u64| {
+            format!("[[clients]]\nclient = \"blk\"\nstart_s = 0\nstop_s = 5\nevery_ms = {every_ms}\nframes = 1\nhold_ms = {hold_ms}\n")
+        };
+        let cases = [
+            (
+                // 2^56 MiB is 2^64 pages: it used to wrap to a target of 0.
+                "[[targets]]\nat_s = 1\ntarget_mib = 72057594037927936\n".to_string(),
+                "s.toml: targets[0].target_mib: 72057594037927936 MiB is more pages than a 64-bit count holds; fix: give the target in MiB of guest memory, e.g. target_mib = 1024",
+            ),
+            (
+                // Fits in nanoseconds, but a request at the run's end would wrap the clock.
+                client(18_446_744_073_709, 1),
+                "s.toml: clients[0].every_ms: 18446744073709 ms is past the end of the simulated clock; fix: give the interval between requests in ms, e.g. every_ms = 100",
+            ),
+            (
+                client(18_446_744_073_710, 1),
+                "s.toml: clients[0].every_ms: 18446744073710 ms is past the end of the simulated clock; fix: give the interval between requests in ms, e.g. every_ms = 100",
+            ),
+            (
+                client(100, 18_446_744_073_709),
+                "s.toml: clients[0].hold_ms: 18446744073709 ms is past the end of the simulated clock; fix: give how long a loan is held in ms, e.g. hold_ms = 500",
+            ),
+            (
+                // 2^56 MiB used to leave 0 free pages: the whole host taken.
+                "[[pressure]]\nfrom_s = 1\nuntil_s = 2\nhost_free_mib = 72057594037927936\n".to_string(),
+                "s.toml: pressure[0].host_free_mib: 72057594037927936 MiB is more pages than a 64-bit count holds; fix: give the free host memory left in MiB, e.g. host_free_mib = 256",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse(&format!("{HEADER}{body}")).unwrap_err(), expected);
+        }
+        assert_eq!(
+            parse("name = \"t\"\ndescription = \"d\"\nduration_s = 1e12\n").unwrap_err(),
+            "s.toml: duration_s: 1000000000000 s is past the end of the simulated clock (2^64 ns, about 584 years); fix: give the run length in simulated seconds, e.g. duration_s = 120"
+        );
+        // The largest values that still fit are accepted.
+        parse(&format!(
+            "{HEADER}[[targets]]\nat_s = 1\ntarget_mib = 72057594037927935\n{}",
+            client(18_446_744_063_709, 18_446_744_063_709)
+        ))
+        .unwrap();
     }
 
     #[test]
