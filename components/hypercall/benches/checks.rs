@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
+use ballast_hypercall::{CallerGrant, CallerTable, FrameRun, Gateway, Limits};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, DOMID_SELF};
@@ -26,8 +26,8 @@ fn xen() -> SimHypervisor {
 }
 
 fn gateway() -> Gateway<SimHypervisor, 1, 8, 512> {
-    let owned: Vec<GfnRange> = (0..8)
-        .map(|i| GfnRange::new(Gfn(0x1000 + i * 0x2_0000), 0x1_0000).expect("valid"))
+    let owned: Vec<FrameRun> = (0..8)
+        .map(|i| FrameRun::checked(Gfn(0x1000 + i * 0x2_0000), 0x1_0000).expect("valid"))
         .collect();
     let grants = [CallerGrant {
         badge: SERVER,

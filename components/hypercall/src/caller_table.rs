@@ -9,7 +9,7 @@ use ballast_ipc::Badge;
 use ballast_xen::{ExtentOrder, Gfn, DOMID_SELF};
 use heapless::Vec;
 
-use crate::{CallerTableError, GfnRange};
+use crate::{CallerTableError, FrameRun};
 
 /// How many ops the `Hypercall` interface has: a caller holds at most all of them.
 const OPS: usize = HypercallOp::ALL.len();
@@ -32,8 +32,9 @@ pub struct CallerGrant<'a> {
     pub badge: Badge,
     /// The ids of the `Hypercall` ops it may call, as the manifest grants them.
     pub ops: &'a [u16],
-    /// The frames it owns: reservation lists may name only extents wholly inside one of these.
-    pub ranges: &'a [GfnRange],
+    /// The frames it owns, each run valid ([`FrameRun::is_valid`]): reservation lists may name
+    /// only extents wholly inside one of these.
+    pub ranges: &'a [FrameRun],
 }
 
 /// One caller's entry, its ranges sorted by start and disjoint.
@@ -41,7 +42,7 @@ pub struct CallerGrant<'a> {
 pub struct CallerEntry<const RANGES: usize> {
     badge: Badge,
     ops: Vec<HypercallOp, OPS>,
-    ranges: Vec<GfnRange, RANGES>,
+    ranges: Vec<FrameRun, RANGES>,
 }
 
 impl<const RANGES: usize> CallerEntry<RANGES> {
@@ -61,7 +62,7 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
     }
 
     /// The caller's ranges, sorted by start.
-    pub fn ranges(&self) -> &[GfnRange] {
+    pub fn ranges(&self) -> &[FrameRun] {
         &self.ranges
     }
 
@@ -69,7 +70,7 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
     /// The ranges are sorted and disjoint, so only the last one starting at or before `first` can
     /// hold it: a binary search, O(log RANGES).
     pub fn owns_extent(&self, first: Gfn, order: ExtentOrder) -> bool {
-        let after = self.ranges.partition_point(|range| range.start() <= first);
+        let after = self.ranges.partition_point(|range| range.first <= first);
         after > 0 && self.ranges[after - 1].holds_extent(first, order)
     }
 }
@@ -78,18 +79,18 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
 /// gives it RAM that also holds the image or firmware tables. At most `N` pieces, in the order of
 /// `granted`, each piece ascending. Runs once at boot: O(pieces x reserved).
 pub fn ranges_without<const N: usize>(
-    granted: &[GfnRange],
-    reserved: &[GfnRange],
-) -> Result<Vec<GfnRange, N>, CallerTableError> {
+    granted: &[FrameRun],
+    reserved: &[FrameRun],
+) -> Result<Vec<FrameRun, N>, CallerTableError> {
     let mut pieces = Vec::new();
     for range in granted {
-        let end = range.end().0;
-        let mut cursor = range.start().0;
+        let end = range.end();
+        let mut cursor = range.start();
         while cursor < end {
             let covered_until = reserved
                 .iter()
-                .filter(|kept| kept.start().0 <= cursor && cursor < kept.end().0)
-                .map(|kept| kept.end().0)
+                .filter(|kept| kept.contains(cursor))
+                .map(|kept| kept.end())
                 .max();
             if let Some(next) = covered_until {
                 cursor = next;
@@ -97,11 +98,11 @@ pub fn ranges_without<const N: usize>(
             }
             let stop = reserved
                 .iter()
-                .map(|kept| kept.start().0)
+                .map(|kept| kept.start())
                 .filter(|&start| cursor < start && start < end)
                 .min()
                 .unwrap_or(end);
-            if let Some(piece) = GfnRange::new(Gfn(cursor), stop - cursor) {
+            if let Some(piece) = FrameRun::checked(Gfn(cursor), stop - cursor) {
                 pieces
                     .push(piece)
                     .map_err(|_| CallerTableError::TooManyRanges)?;
@@ -127,7 +128,7 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
     pub fn new(
         limits: Limits,
         grants: &[CallerGrant<'_>],
-        protected: &[GfnRange],
+        protected: &[FrameRun],
     ) -> Result<CallerTable<CALLERS, RANGES>, CallerTableError> {
         let max_order = match ExtentOrder::new(limits.max_order) {
             Some(order) => order,
@@ -146,7 +147,7 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
                 let shared = entry
                     .ranges
                     .iter()
-                    .any(|mine| other.ranges.iter().any(|theirs| mine.overlaps(*theirs)));
+                    .any(|mine| other.ranges.iter().any(|theirs| mine.overlaps(theirs)));
                 if shared {
                     return Err(CallerTableError::OverlappingRanges);
                 }
@@ -165,25 +166,28 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
 
     fn caller_entry(
         grant: &CallerGrant<'_>,
-        protected: &[GfnRange],
+        protected: &[FrameRun],
     ) -> Result<CallerEntry<RANGES>, CallerTableError> {
-        let mut sorted: Vec<GfnRange, RANGES> =
+        if !grant.ranges.iter().all(FrameRun::is_valid) {
+            return Err(CallerTableError::BadRange);
+        }
+        let mut sorted: Vec<FrameRun, RANGES> =
             Vec::from_slice(grant.ranges).map_err(|()| CallerTableError::TooManyRanges)?;
-        sorted.sort_unstable_by_key(|range| range.start());
-        if sorted.windows(2).any(|pair| pair[0].overlaps(pair[1])) {
+        sorted.sort_unstable_by_key(|range| range.first);
+        if sorted.windows(2).any(|pair| pair[0].overlaps(&pair[1])) {
             return Err(CallerTableError::OverlappingRanges);
         }
         if sorted
             .iter()
-            .any(|mine| protected.iter().any(|kept| mine.overlaps(*kept)))
+            .any(|mine| protected.iter().any(|kept| mine.overlaps(kept)))
         {
             return Err(CallerTableError::ProtectedOverlap);
         }
         // Touching ranges are joined, so that an extent spanning the seam counts as owned.
-        let mut ranges: Vec<GfnRange, RANGES> = Vec::new();
+        let mut ranges: Vec<FrameRun, RANGES> = Vec::new();
         for range in sorted {
             if let Some(last) = ranges.last_mut() {
-                if let Some(joined) = last.joined(range) {
+                if let Some(joined) = last.joined(&range) {
                     *last = joined;
                     continue;
                 }
@@ -250,11 +254,11 @@ impl<const CALLERS: usize, const RANGES: usize> Permissions for CallerTable<CALL
 mod tests {
     use super::*;
 
-    fn range(start: u64, frames: u64) -> GfnRange {
-        GfnRange::new(Gfn(start), frames).expect("valid range")
+    fn range(start: u64, frames: u64) -> FrameRun {
+        FrameRun::checked(Gfn(start), frames).expect("valid range")
     }
 
-    fn grant(badge: u32, ranges: &[GfnRange]) -> CallerGrant<'_> {
+    fn grant(badge: u32, ranges: &[FrameRun]) -> CallerGrant<'_> {
         CallerGrant {
             badge: Badge(badge),
             ops: ALL_OPS,
@@ -280,7 +284,7 @@ mod tests {
         let table = CallerTable::<2, 4>::new(LIMITS, &grants, &[]).expect("valid table");
         let (index, caller) = table.caller(Badge(7)).expect("known");
         assert_eq!(index, 0);
-        assert_eq!(caller.ranges()[0].start(), Gfn(0x1000), "sorted by start");
+        assert_eq!(caller.ranges()[0].first, Gfn(0x1000), "sorted by start");
         let superpage = ExtentOrder::new(9).expect("order 9");
         assert!(caller.owns_extent(Gfn(0x1000), superpage));
         assert!(!caller.owns_extent(Gfn(0x1200), superpage));
@@ -367,7 +371,7 @@ mod tests {
         let a = [range(0, 16)];
         let b = [range(8, 16)];
         let two = [range(0, 4), range(100, 4)];
-        let build = |limits, grants: &[CallerGrant<'_>], protected: &[GfnRange]| {
+        let build = |limits, grants: &[CallerGrant<'_>], protected: &[FrameRun]| {
             CallerTable::<2, 1>::new(limits, grants, protected).map(|_| ())
         };
         assert_eq!(
@@ -458,6 +462,21 @@ mod tests {
         let (_, caller) = table.caller(Badge(1)).expect("known");
         assert_eq!(caller.ranges(), &[range(0x100, 0x300)]);
         assert!(caller.owns_extent(Gfn(0x200), ExtentOrder::new(9).expect("order 9")));
+    }
+
+    #[test]
+    fn empty_or_wrapping_ranges_are_refused() {
+        for bad in [
+            FrameRun::new(Gfn(0x100), 0),
+            FrameRun::new(Gfn(u64::MAX), 2),
+        ] {
+            let ranges = [range(0x1000, 0x100), bad];
+            let grants = [grant(1, &ranges)];
+            assert_eq!(
+                CallerTable::<1, 2>::new(LIMITS, &grants, &[]).map(|_| ()),
+                Err(CallerTableError::BadRange)
+            );
+        }
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub enum CallerTableError {
     BadFramesPerCall = 7,
     /// A grant names an op id the `Hypercall` interface does not have.
     UnknownOp = 8,
+    /// A caller's range is empty or wraps the frame space (what [`ballast_xen::FrameRun::checked`]
+    /// refuses).
+    BadRange = 9,
 }
 
 #[cfg(test)]

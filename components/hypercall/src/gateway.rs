@@ -272,7 +272,7 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CallerGrant, GfnRange, Limits};
+    use crate::{CallerGrant, FrameRun, Limits};
     use ballast_xen::DOMID_SELF;
     use ballast_xen_sim::{DomainConfig, HostConfig, SimHypervisor, XenSim};
 
@@ -289,7 +289,7 @@ mod tests {
     }
 
     fn table(max_frames_per_call: usize) -> CallerTable<1, 1> {
-        let owned = [GfnRange::new(Gfn(0x800), 0x800).expect("valid")];
+        let owned = [FrameRun::checked(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
             badge: SERVER,
             ops: &[2, 3, 4, 5, 6],

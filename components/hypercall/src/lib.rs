@@ -13,12 +13,11 @@ mod checks;
 pub mod counters;
 pub mod error;
 pub mod gateway;
-pub mod range;
 pub mod server;
 
+pub use ballast_xen::FrameRun;
 pub use caller_table::{ranges_without, CallerEntry, CallerGrant, CallerTable, Limits};
 pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{CallerTableError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
-pub use range::GfnRange;
 pub use server::wire_error;

@@ -5,7 +5,7 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
+use ballast_hypercall::{CallerGrant, CallerTable, FrameRun, Gateway, Limits};
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError, HypercallOp};
 use ballast_interfaces::support::CallError;
 use ballast_ipc::static_rt::{Clock, StaticRuntime};
@@ -160,7 +160,7 @@ type SimGateway = Gateway<SimHypervisor, 2, 1, 512>;
 
 fn gateway(sim: &XenSim) -> (SimGateway, ballast_xen_sim::DomId) {
     let dom = sim.create_domain(DomainConfig::domu(0..0x2000, 0x2000));
-    let owned = [GfnRange::new(Gfn(OWNED.start), OWNED.end - OWNED.start).expect("valid")];
+    let owned = [FrameRun::checked(Gfn(OWNED.start), OWNED.end - OWNED.start).expect("valid")];
     let grants = [
         CallerGrant {
             badge: BALLOONER_BADGE,

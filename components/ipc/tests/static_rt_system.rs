@@ -6,7 +6,7 @@
 
 use core::cell::Cell;
 
-use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GfnRange, Limits};
+use ballast_hypercall::{CallerGrant, CallerTable, Gateway, Limits};
 use ballast_interfaces::balloon;
 use ballast_interfaces::balloon_control::{self, BalloonControlClient};
 use ballast_interfaces::hypercall::HypercallOp;
@@ -153,8 +153,8 @@ impl Permissions for Grants {
 }
 
 fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
-    let owned = [GfnRange::new(Gfn(IMAGE.1), RAM.1 - IMAGE.1).expect("valid")];
-    let image = [GfnRange::new(Gfn(IMAGE.0), IMAGE.1 - IMAGE.0).expect("valid")];
+    let owned = [FrameRun::checked(Gfn(IMAGE.1), RAM.1 - IMAGE.1).expect("valid")];
+    let image = [FrameRun::checked(Gfn(IMAGE.0), IMAGE.1 - IMAGE.0).expect("valid")];
     let grant = CallerGrant {
         badge: MEMORY_BADGE,
         ops: &ALL_OPS,

@@ -8,8 +8,8 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     LeaseId, RegionGrant, RegionSpec, Tables,
 };
-use ballast_memory_server_core::FrameRun;
 use ballast_system::{Component, Composition, Endpoint, Grant, MemoryLayout, Region, Reserved};
+use ballast_xen::FrameRun;
 
 use super::schema::{GfnRange, MemorySection};
 use super::validate::Manifest;

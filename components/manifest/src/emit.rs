@@ -6,12 +6,12 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     LeaseId, RegionGrant, RegionSpec, Tables,
 };
-use ballast_memory_server_core::{FrameRun, Policy};
+use ballast_memory_server_core::Policy;
 use ballast_system::{
     Component, Composition, Endpoint, Grant, Kind, MemoryLayout, RamSource, Region, Reserved,
     ServerSizing, SimHost, Target, XenLimits,
 };
-use ballast_xen::Gfn;
+use ballast_xen::{FrameRun, Gfn};
 use std::fmt::Write;
 
 /// `pub const NAME: ::ballast_system::Composition = ...;`, with a line naming where it came from.

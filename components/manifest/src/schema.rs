@@ -84,7 +84,9 @@ pub struct MemorySection {
     pub boot_extra: Vec<GfnRange>,
 }
 
-/// A gfn range `[start, end)`.
+/// A gfn range `[start, end)` as the manifest's TOML writes it: the file format, parsed as written
+/// (it may be empty or inverted; the memory check reports that). Everything past the manifest uses
+/// [`ballast_xen::FrameRun`], the one run type; composition converts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GfnRange {

@@ -3,7 +3,7 @@
 //! counted per kind of region. It checks ownership and quotas (the lesson of XSA-300); where
 //! frames come from is the core's business.
 
-use ballast_xen::Gfn;
+use ballast_xen::{FrameRun, Gfn};
 use heapless::Vec;
 
 use crate::balloon::InvariantViolation;
@@ -11,7 +11,6 @@ use crate::lent_table::{ClientId, LentTable, Ticket};
 use crate::page_map::{PageMap, Place};
 use crate::pending::{AllocRequest, Pending, PendingQueue, PendingState};
 use crate::regions::RegionKind;
-use crate::run::FrameRun;
 
 /// Most runs one grant may have; the glue sizes reply buffers with it.
 pub const MAX_GRANT_RUNS: usize = 16;

@@ -1,9 +1,7 @@
 //! The configuration the caller builds from the manifest: which frames the server manages, the
 //! policy (seed or ballast), batch size, the seed's tunables, clients and the pending queue.
 
-use ballast_xen::{ExtentOrder, Gfn, SUPERPAGE_ORDER};
-
-use crate::run::FrameRun;
+use ballast_xen::{ExtentOrder, FrameRun, Gfn, SUPERPAGE_ORDER};
 
 /// Most entries a frame list may hold: one 4 KiB page of `xen_pfn_t`, as in the seed.
 pub const MAX_BATCH_EXTENTS: usize = 512;

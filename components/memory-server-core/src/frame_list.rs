@@ -2,13 +2,12 @@
 //! last batch whose outcome is not known yet: extents of a call lost in transport or answered
 //! out of convention, or a failed superpage extent not yet probed.
 
-use ballast_xen::{ExtentOrder, Gfn, ReservationOp};
+use ballast_xen::{ExtentOrder, FrameRun, Gfn, ReservationOp};
 
 use crate::balloon::InvariantViolation;
 use crate::config::MAX_BATCH_EXTENTS;
 use crate::lent_table::LentTable;
 use crate::page_map::{PageMap, Place};
-use crate::run::FrameRun;
 use crate::scan::Collector;
 
 /// The extents of the last batch whose state is unknown.

@@ -4,7 +4,7 @@
 
 use heapless::Vec;
 
-use crate::run::FrameRun;
+use ballast_xen::FrameRun;
 
 /// A client of the memory server, as the glue numbers them from badges (`0..CLIENTS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

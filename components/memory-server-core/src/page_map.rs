@@ -7,8 +7,8 @@ use crate::bitmap::Bitmap;
 use crate::config::{Config, ConfigError};
 use crate::lent_table::LentTable;
 use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
-use crate::run::FrameRun;
 use crate::scan::Scan;
+use ballast_xen::FrameRun;
 
 /// A frame count as a signed number, saturating (counts from outside may be anything).
 pub(crate) fn signed(count: u64) -> i64 {

@@ -6,7 +6,7 @@ use heapless::Vec;
 
 use crate::bitmap::WORD_BITS;
 use crate::config::{Config, ConfigError};
-use crate::run::FrameRun;
+use ballast_xen::FrameRun;
 
 /// Most regions a configuration may produce (RAM pieces, reserved, extra, lending together).
 pub const MAX_REGIONS: usize = 32;

@@ -3,12 +3,11 @@
 //! tested a word at a time; single frames are taken from partly used chunks first when asked,
 //! so that whole chunks stay whole for superpage extents.
 
-use ballast_xen::{Gfn, FRAMES_PER_SUPERPAGE};
+use ballast_xen::{FrameRun, Gfn, FRAMES_PER_SUPERPAGE};
 
 use crate::bitmap::Bitmap;
 use crate::lent_table::LentTable;
 use crate::regions::{Region, RegionKind, Regions};
-use crate::run::FrameRun;
 
 /// Frames in a 2 MiB chunk.
 const CHUNK: u64 = FRAMES_PER_SUPERPAGE;

@@ -112,7 +112,7 @@ impl Steering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::FrameRun;
+    use ballast_xen::FrameRun;
 
     const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
 

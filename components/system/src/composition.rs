@@ -3,7 +3,8 @@
 //! read from disk; either way this is the one form every target wires its components from.
 
 use ballast_ipc::{Badge, EndpointId, LeaseId, Tables};
-use ballast_memory_server_core::{FrameRun, Policy};
+use ballast_memory_server_core::Policy;
+use ballast_xen::FrameRun;
 
 /// A system image, numbered. Ids index the slices: `components[i].id == i`, and so on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,11 +2,10 @@
 //! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
 //! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own.
 
-use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, GfnRange, Limits};
+use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits};
 use ballast_interfaces::hypercall::INTERFACE_ID;
 use ballast_ipc::Badge;
-use ballast_memory_server_core::FrameRun;
-use ballast_xen::{Gfn, Hypervisor};
+use ballast_xen::{FrameRun, Hypervisor};
 use heapless::Vec;
 
 use crate::{AssemblyError, Composition, Endpoint, Kind};
@@ -37,15 +36,15 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
     let memory = composition
         .first_of(Kind::MemoryServer)
         .ok_or(AssemblyError::MissingComponent)?;
-    let reserved: Vec<GfnRange, RANGES> = gfn_ranges(
+    let reserved: Vec<FrameRun, RANGES> = valid_runs(
         composition
             .memory
             .reserved
             .iter()
             .map(|reserved| reserved.run),
     )?;
-    let owned: Vec<GfnRange, RANGES> =
-        gfn_ranges(ram.iter().chain(composition.memory.boot_extra).copied())?;
+    let owned: Vec<FrameRun, RANGES> =
+        valid_runs(ram.iter().chain(composition.memory.boot_extra).copied())?;
     let memory_ranges =
         ranges_without::<RANGES>(&owned, &reserved).map_err(AssemblyError::Gateway)?;
     let callers = composition
@@ -54,7 +53,7 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
         .filter(|endpoint| endpoint.server == gateway.id);
     let mut grants: Vec<CallerGrant<'_>, CALLERS> = Vec::new();
     for endpoint in callers {
-        let ranges: &[GfnRange] = if endpoint.client == memory.id {
+        let ranges: &[FrameRun] = if endpoint.client == memory.id {
             &memory_ranges
         } else {
             &[]
@@ -86,15 +85,13 @@ fn granted_ops(endpoint: &Endpoint) -> &'static [u16] {
         .map_or(&[], |grant| grant.ops)
 }
 
-/// `runs` as gateway ranges (empty runs are dropped).
-fn gfn_ranges<const N: usize>(
+/// The valid ones of `runs`, as the gateway takes them (empty or wrapping runs are dropped).
+fn valid_runs<const N: usize>(
     runs: impl Iterator<Item = FrameRun>,
-) -> Result<Vec<GfnRange, N>, AssemblyError> {
-    let mut ranges = Vec::new();
-    for run in runs {
-        if let Some(range) = GfnRange::new(Gfn(run.start()), run.frames) {
-            ranges.push(range).map_err(|_| AssemblyError::Capacity)?;
-        }
+) -> Result<Vec<FrameRun, N>, AssemblyError> {
+    let mut valid = Vec::new();
+    for run in runs.filter(FrameRun::is_valid) {
+        valid.push(run).map_err(|_| AssemblyError::Capacity)?;
     }
-    Ok(ranges)
+    Ok(valid)
 }

@@ -21,4 +21,5 @@ pub use composition::{
 pub use error::AssemblyError;
 pub use permissions::ManifestPermissions;
 
-pub use ballast_memory_server_core::{FrameRun, Policy};
+pub use ballast_memory_server_core::Policy;
+pub use ballast_xen::FrameRun;

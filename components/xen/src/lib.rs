@@ -1,5 +1,5 @@
-//! The Xen interface ballast uses, typed: the `memory_op` ABI, frame numbers and extent orders as
-//! checked types, the `Hypervisor` trait the hypercall gateway calls, and (on bare-metal targets
+//! The Xen interface ballast uses, typed: the `memory_op` ABI, frame numbers, runs of frames and
+//! extent orders as checked types, the `Hypervisor` trait the hypercall gateway calls, and (on bare-metal targets
 //! only) the real hypercall backends.
 #![no_std]
 
@@ -7,6 +7,7 @@ pub mod abi;
 pub mod frame;
 pub mod hypervisor;
 pub mod mem_flags;
+pub mod run;
 
 #[cfg(target_os = "none")]
 pub mod backend;
@@ -17,3 +18,4 @@ pub use frame::{
 };
 pub use hypervisor::{Completed, Hypervisor, XenErrno};
 pub use mem_flags::MemFlags;
+pub use run::FrameRun;

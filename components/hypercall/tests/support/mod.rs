@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use ballast_hypercall::{CallerGrant, CallerTable, Gateway, GatewayError, GfnRange, Limits};
+use ballast_hypercall::{CallerGrant, CallerTable, FrameRun, Gateway, GatewayError, Limits};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::{Gfn, ReservationOp};
@@ -52,8 +52,8 @@ pub struct XenView {
     pub next_call: u64,
 }
 
-fn range(gfns: Range<u64>) -> GfnRange {
-    GfnRange::new(Gfn(gfns.start), gfns.end - gfns.start).expect("a valid range")
+fn range(gfns: Range<u64>) -> FrameRun {
+    FrameRun::checked(Gfn(gfns.start), gfns.end - gfns.start).expect("a valid range")
 }
 
 impl Rig {

@@ -7,7 +7,7 @@ use super::BalloonCore;
 use crate::book::{LendError, Plan, Settled, MAX_GRANT_RUNS};
 use crate::lent_table::{ClientId, Ticket};
 use crate::pending::{AllocRequest, PendingState};
-use crate::run::FrameRun;
+use ballast_xen::FrameRun;
 
 /// The answer to an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

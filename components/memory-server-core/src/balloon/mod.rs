@@ -11,7 +11,7 @@ mod lending;
 mod tuning;
 mod worker;
 
-use ballast_xen::Gfn;
+use ballast_xen::{FrameRun, Gfn};
 
 pub use self::invariant::InvariantViolation;
 pub use self::lending::AllocOutcome;
@@ -24,7 +24,6 @@ use crate::frame_list::FrameList;
 use crate::lent_table::ClientId;
 use crate::page_map::{signed, PageMap, Place};
 use crate::ports::{PortError, ReservationPort};
-use crate::run::FrameRun;
 use crate::schedule::Schedule;
 use crate::stats::{Counters, Stats};
 use crate::steering::Steering;

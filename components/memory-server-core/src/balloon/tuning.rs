@@ -45,7 +45,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::run::FrameRun;
+    use ballast_xen::FrameRun;
 
     #[test]
     fn policy_and_tunables_change_and_bad_ones_change_nothing() {
