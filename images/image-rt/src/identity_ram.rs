@@ -6,7 +6,7 @@
 
 use core::marker::PhantomData;
 
-use ballast_frame_access::{FrameError, FrameMemory, FrameRange, Read, WORDS_PER_PAGE};
+use ballast_frame_access::{FrameError, FrameMemory, FrameRun, Read, WORDS_PER_PAGE};
 use ballast_xen::Gfn;
 
 /// How the image reads one word of a frame that may be ballooned.
@@ -23,7 +23,7 @@ pub trait WordReader {
 /// Frames of one range, reached through the identity map, read with `R`.
 #[derive(Debug)]
 pub struct IdentityRam<R> {
-    range: FrameRange,
+    range: FrameRun,
     reader: PhantomData<R>,
 }
 
@@ -35,7 +35,7 @@ impl<R: WordReader> IdentityRam<R> {
     /// Every frame of `range` is identity-mapped RAM (or a frame Xen may have ballooned, mapped
     /// as RAM) that nothing else in the image references for as long as the access lives: not
     /// the image, its stack, its page tables, nor what Xen left at boot.
-    pub unsafe fn new(range: FrameRange) -> IdentityRam<R> {
+    pub unsafe fn new(range: FrameRun) -> IdentityRam<R> {
         IdentityRam {
             range,
             reader: PhantomData,
@@ -43,7 +43,7 @@ impl<R: WordReader> IdentityRam<R> {
     }
 
     fn page(&self, gfn: Gfn) -> Result<*mut u64, FrameError> {
-        if self.range.contains(gfn) {
+        if self.range.contains(gfn.0) {
             Ok(gfn.address() as *mut u64)
         } else {
             Err(FrameError::NotScenarioRam)
@@ -52,11 +52,11 @@ impl<R: WordReader> IdentityRam<R> {
 }
 
 impl<R: WordReader> FrameMemory for IdentityRam<R> {
-    fn fill(&mut self, range: FrameRange, word: u64) -> Result<(), FrameError> {
+    fn fill(&mut self, range: FrameRun, word: u64) -> Result<(), FrameError> {
         if range.frames == 0 {
             return Ok(());
         }
-        if !self.range.contains_range(range) {
+        if !self.range.contains_run(&range) {
             return Err(FrameError::NotScenarioRam);
         }
         let start = self.page(range.frame(0))?;

@@ -6,9 +6,9 @@
 
 use ballast_app_hil_test::phases;
 use ballast_app_hil_test::scenario::{self, BalloonedFrame, Checks, Layout, Platform};
-use ballast_frame_access::FrameRange;
+use ballast_frame_access::FrameRun;
 use ballast_xen::backend::XenHypercalls;
-use ballast_xen::Hypervisor;
+use ballast_xen::{Gfn, Hypervisor};
 
 use crate::device_tree::Bank;
 use crate::exit::Verdict;
@@ -92,14 +92,14 @@ pub fn run(booted: Booted) -> Verdict {
 
 /// The range of [`HOLE_BYTES`] just above RAM (2 MiB aligned), if the MMU maps it and no bank
 /// overlaps it.
-fn hole(banks: &[Bank]) -> Option<FrameRange> {
+fn hole(banks: &[Bank]) -> Option<FrameRun> {
     let ram_end = banks.iter().map(|bank| bank.end).max().unwrap_or(0);
     let start = ram_end.div_ceil(SUPERPAGE_BYTES) * SUPERPAGE_BYTES;
     let overlaps_ram = banks
         .iter()
         .any(|bank| bank.start < start + HOLE_BYTES && start < bank.end);
-    (start + HOLE_BYTES <= MAPPED_RAM_END && !overlaps_ram).then_some(FrameRange {
-        first: start / PAGE_BYTES,
-        frames: HOLE_BYTES / PAGE_BYTES,
-    })
+    (start + HOLE_BYTES <= MAPPED_RAM_END && !overlaps_ram).then_some(FrameRun::new(
+        Gfn(start / PAGE_BYTES),
+        HOLE_BYTES / PAGE_BYTES,
+    ))
 }

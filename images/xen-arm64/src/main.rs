@@ -26,7 +26,7 @@ mod memory_server_app;
 use core::arch::asm;
 
 use ballast_app_memory_server::system;
-use ballast_frame_access::FrameRange;
+use ballast_frame_access::FrameRun;
 use ballast_xen::backend::aarch64::Arm64Hypercall;
 
 #[cfg(feature = "hil-test")]
@@ -44,7 +44,7 @@ struct Booted {
     /// The device tree's RAM banks, command line and extent.
     info: BootInfo,
     /// The RAM the memory server manages: the free RAM, less the manifest's reserved ranges.
-    managed: FrameRange,
+    managed: FrameRun,
     /// The generic timer.
     clock: clock::GenericTimer,
 }

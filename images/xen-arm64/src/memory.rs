@@ -6,8 +6,9 @@
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
-use ballast_frame_access::{FrameRange, Read};
+use ballast_frame_access::{FrameRun, Read};
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
+use ballast_xen::Gfn;
 
 /// Bytes of a page.
 pub const PAGE_BYTES: u64 = 4096;
@@ -60,17 +61,17 @@ fn largest_piece(bank: Bank, taken: &[Bank]) -> (u64, u64) {
 
 /// The free RAM among `banks`: the largest 2 MiB-aligned run of mapped RAM that overlaps none of
 /// `taken`.
-pub fn free_ram(banks: &[Bank], taken: &[Bank]) -> Result<FrameRange, LayoutError> {
+pub fn free_ram(banks: &[Bank], taken: &[Bank]) -> Result<FrameRun, LayoutError> {
     let (start, end) = banks
         .iter()
         .map(|&bank| largest_piece(bank, taken))
         .max_by_key(|(start, end)| end - start)
         .filter(|(start, end)| end > start)
         .ok_or(LayoutError::NoFreeRam)?;
-    Ok(FrameRange {
-        first: start / PAGE_BYTES,
-        frames: (end - start) / PAGE_BYTES,
-    })
+    Ok(FrameRun::new(
+        Gfn(start / PAGE_BYTES),
+        (end - start) / PAGE_BYTES,
+    ))
 }
 
 /// Reads a word through the probe that survives a data abort: arm64 Xen injects one for a
@@ -98,7 +99,7 @@ pub type AppRam = IdentityRam<ProbedRead>;
 ///
 /// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
 /// while the access lives).
-pub unsafe fn app_ram(range: FrameRange) -> AppRam {
+pub unsafe fn app_ram(range: FrameRun) -> AppRam {
     // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
     // uses (this function's contract puts `range` inside it).
     unsafe { IdentityRam::new(range) }

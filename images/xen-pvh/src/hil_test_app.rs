@@ -5,7 +5,8 @@
 
 use ballast_app_hil_test::phases;
 use ballast_app_hil_test::scenario::{self, BalloonedFrame, Checks, Layout, Platform};
-use ballast_frame_access::FrameRange;
+use ballast_frame_access::FrameRun;
+use ballast_xen::Gfn;
 
 use crate::exit::Verdict;
 use crate::memory::{align_up, PAGE_BYTES, SUPERPAGE_BYTES};
@@ -63,7 +64,7 @@ pub fn run(booted: Booted) -> Verdict {
 
 /// The lowest 2 MiB-aligned range of [`HOLE_BYTES`] above all RAM that no memory-map entry
 /// touches.
-fn hole(info: &StartInfo) -> Option<FrameRange> {
+fn hole(info: &StartInfo) -> Option<FrameRun> {
     let ram_end = info
         .regions
         .iter()
@@ -84,8 +85,8 @@ fn hole(info: &StartInfo) -> Option<FrameRange> {
         )
         .filter(|&start| start >= ram_end && !listed(start, start + HOLE_BYTES))
         .min()?;
-    Some(FrameRange {
-        first: start / PAGE_BYTES,
-        frames: HOLE_BYTES / PAGE_BYTES,
-    })
+    Some(FrameRun::new(
+        Gfn(start / PAGE_BYTES),
+        HOLE_BYTES / PAGE_BYTES,
+    ))
 }

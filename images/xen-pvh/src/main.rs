@@ -24,7 +24,7 @@ mod hil_test_app;
 mod memory_server_app;
 
 use ballast_app_memory_server::system;
-use ballast_frame_access::FrameRange;
+use ballast_frame_access::FrameRun;
 use ballast_xen::backend::x86_64::X86Hypercall;
 
 #[cfg(feature = "hil-test")]
@@ -42,7 +42,7 @@ struct Booted {
     /// Xen's start info: the command line and the memory map.
     info: StartInfo,
     /// The RAM the memory server manages: the free RAM, less the manifest's reserved ranges.
-    managed: FrameRange,
+    managed: FrameRun,
     /// The TSC.
     clock: clock::Tsc,
 }

@@ -9,8 +9,9 @@ use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
-use ballast_frame_access::{FrameRange, Read};
+use ballast_frame_access::{FrameRun, Read};
 use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
+use ballast_xen::Gfn;
 
 /// Bytes of a page.
 pub const PAGE_BYTES: u64 = 4096;
@@ -94,7 +95,7 @@ pub fn align_up(value: u64, align: u64) -> u64 {
 
 /// The free RAM: the largest 2 MiB-aligned run of RAM above everything the image and Xen's boot
 /// data occupy.
-pub fn free_ram(info: &StartInfo) -> Result<FrameRange, LayoutError> {
+pub fn free_ram(info: &StartInfo) -> Result<FrameRun, LayoutError> {
     let (_, image_end) = image_bounds();
     let taken_end = align_up(image_end.max(info.boot_data_end), SUPERPAGE_BYTES);
     let (start, end) = info
@@ -109,10 +110,10 @@ pub fn free_ram(info: &StartInfo) -> Result<FrameRange, LayoutError> {
         .max_by_key(|(start, end)| end - start)
         .filter(|(start, end)| end > start)
         .ok_or(LayoutError::NoFreeRam)?;
-    Ok(FrameRange {
-        first: start / PAGE_BYTES,
-        frames: (end - start) / PAGE_BYTES,
-    })
+    Ok(FrameRun::new(
+        Gfn(start / PAGE_BYTES),
+        (end - start) / PAGE_BYTES,
+    ))
 }
 
 /// Reads a word plainly: PVH Xen emulates a ballooned frame, which reads as all ones.
@@ -136,7 +137,7 @@ pub type AppRam = IdentityRam<VolatileRead>;
 ///
 /// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
 /// while the access lives).
-pub unsafe fn app_ram(range: FrameRange) -> AppRam {
+pub unsafe fn app_ram(range: FrameRun) -> AppRam {
     // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
     // uses (this function's contract puts `range` inside it).
     unsafe { IdentityRam::new(range) }

@@ -77,9 +77,9 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
     } = machine;
     defmt::info!(
         "layout free_first={=u64:#x} free_frames={=u64} hole_first={=u64:#x} hole_frames={=u64}",
-        layout.free.first,
+        layout.free.start(),
         layout.free.frames,
-        layout.hole.first,
+        layout.hole.start(),
         layout.hole.frames
     );
     if let Some(name) = phases.xen_facts {
@@ -140,7 +140,7 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
 /// gateway that let the request through would break nothing.
 fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
     checks.context = "gateway";
-    let unowned = Gfn(layout.hole.first + layout.hole.frames);
+    let unowned = Gfn(layout.hole.end());
     let before = xen.current_reservation().unwrap_or(0);
     let refusal = xen.release_unowned(unowned);
     let after = xen.current_reservation().unwrap_or(0);

@@ -6,16 +6,16 @@
 
 use core::cell::Cell;
 
-use ballast_frame_access::{FrameMemory, FrameRange};
+use ballast_frame_access::FrameMemory;
 use ballast_hypercall::Gateway;
 use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
 use ballast_ipc::{ComponentId, Handler, Tables};
 use ballast_memory_server::{ClientBinding, MemoryServer};
-use ballast_memory_server_core::{FrameRun, FrameScrubber};
+use ballast_memory_server_core::FrameScrubber;
 use ballast_system::memory::{ServerParts, ServerRam};
 use ballast_system::{AssemblyError, Kind, ManifestPermissions};
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
-use ballast_xen::Gfn;
+use ballast_xen::{FrameRun, Gfn};
 
 use crate::composition::{self, CAPACITY, COMPOSITION, REGION_BYTES, REGION_COUNT, TABLES};
 
@@ -48,9 +48,9 @@ impl BootRam {
 }
 
 /// The server's RAM from the boot map's RAM regions (byte ranges) and the RAM it manages.
-fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRange) -> Option<BootRam> {
+fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRun) -> Option<BootRam> {
     let page = 4096;
-    let free_end = free.first + free.frames;
+    let free_end = free.end();
     let mut server = BootRam::default();
     for (start, end) in ram_regions {
         let (first, last) = (start.div_ceil(page), end / page);
@@ -58,7 +58,7 @@ fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRange) -
             continue;
         }
         server.ram.push(FrameRun::span(first, last)).ok()?;
-        let below = (first, last.min(free.first));
+        let below = (first, last.min(free.start()));
         let above = (first.max(free_end), last);
         for (from, to) in [below, above] {
             if from < to {
@@ -136,16 +136,16 @@ pub enum LayoutError {
 /// provided the boot map's RAM (whose regions end at `ram_ends`, byte addresses) ends at or below
 /// the manifest's `ram_ceiling`. Logged for the host.
 pub fn managed_ram(
-    free: FrameRange,
+    free: FrameRun,
     ram_ends: impl Iterator<Item = u64>,
-) -> Result<FrameRange, LayoutError> {
+) -> Result<FrameRun, LayoutError> {
     if !ram_below_ceiling(ram_ends) {
         return Err(LayoutError::RamPastCeiling);
     }
     let managed = without_reserved(free).ok_or(LayoutError::AllFreeRamReserved)?;
     defmt::info!(
         "managed_ram first={=u64:#x} frames={=u64}",
-        managed.first,
+        managed.start(),
         managed.frames
     );
     Ok(managed)
@@ -162,33 +162,26 @@ fn ram_below_ceiling(mut ram_ends: impl Iterator<Item = u64>) -> bool {
 }
 
 /// `free` less the manifest's reserved ranges, cut to whole 2 MiB chunks.
-fn without_reserved(free: FrameRange) -> Option<FrameRange> {
+fn without_reserved(free: FrameRun) -> Option<FrameRun> {
     let superpage = ballast_xen::SUPERPAGE_ORDER.frames();
     let start = (COMPOSITION.memory.reserved.iter())
         .map(|reserved| reserved.run)
-        .filter(|run| run.start() < free.first + free.frames && free.first < run.end())
+        .filter(|run| run.overlaps(&free))
         .map(|run| run.end())
-        .fold(free.first, u64::max)
+        .fold(free.start(), u64::max)
         .div_ceil(superpage)
         * superpage;
-    let end = free.first + free.frames;
-    (start < end).then(|| FrameRange {
-        first: start,
-        frames: (end - start) / superpage * superpage,
-    })
+    let end = free.end();
+    (start < end).then(|| FrameRun::new(Gfn(start), (end - start) / superpage * superpage))
 }
 
 /// The gateway over `hypercall`, its memory-server caller owning `owned` (and the boot-extra
 /// ranges) less the manifest's reserved ranges.
 pub fn gateway<R: RawHypercall>(
     hypercall: R,
-    owned: &[FrameRange],
+    owned: &[FrameRun],
 ) -> Result<ImageGateway<R>, SetupError> {
-    let owned: heapless::Vec<FrameRun, { CAPACITY.gateway_ranges }> = owned
-        .iter()
-        .map(|range| FrameRun::new(Gfn(range.first), range.frames))
-        .collect();
-    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), &owned)
+    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), owned)
         .map_err(SetupError::from)
 }
 
@@ -242,11 +235,7 @@ impl<'r, M: FrameMemory> Scrubber<'r, M> {
 
 impl<M: FrameMemory> FrameScrubber for Scrubber<'_, M> {
     fn scrub(&mut self, first: Gfn, frames: u64) {
-        let range = FrameRange {
-            first: first.0,
-            frames,
-        };
-        if let Err(error) = self.memory.fill(range, 0) {
+        if let Err(error) = self.memory.fill(FrameRun::new(first, frames), 0) {
             self.refused.set(self.refused.get().saturating_add(1));
             defmt::error!(
                 "scrub refused first={=u64:#x} frames={=u64}: {}",
@@ -325,7 +314,7 @@ pub struct Host<R, I> {
     /// The hypercall instruction, the gateway's backend.
     pub hypercall: R,
     /// The RAM the memory server manages.
-    pub managed: FrameRange,
+    pub managed: FrameRun,
     /// The boot map's RAM regions, byte ranges.
     pub ram_regions: I,
 }

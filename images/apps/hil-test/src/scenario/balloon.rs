@@ -17,7 +17,7 @@
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, ReservationOp, SUPERPAGE_ORDER};
 
 use super::ledger::{Granularity, Ledger, Pass, Policy, LIST_CAPACITY, SEED, SUPERPAGES};
-use ballast_frame_access::{FrameMemory, FrameRange, Read, WORDS_PER_PAGE};
+use ballast_frame_access::{FrameMemory, FrameRun, Read, WORDS_PER_PAGE};
 use ballast_ipc::static_rt::Clock;
 
 use super::{BalloonedFrame, Checks, Layout, Platform};
@@ -105,7 +105,7 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
 /// One functional round: `range` down and back up under `policy`, from `start` pages.
 struct Trip {
     policy: Policy,
-    range: FrameRange,
+    range: FrameRun,
     start: u64,
     ballooned: BalloonedFrame,
 }
@@ -161,10 +161,7 @@ fn round_trip<H: Hypervisor, M: FrameMemory>(
         };
         checks.expect(check, as_expected);
     }
-    let released_range = FrameRange {
-        first: range.first,
-        frames: released,
-    };
+    let released_range = FrameRun::new(range.first, released);
     let up = ledger.pass(
         ReservationOp::Populate,
         policy,
@@ -187,7 +184,7 @@ fn scrub_before_release<H: Hypervisor, M: FrameMemory>(
     ledger: &mut Ledger<'_, H>,
     memory: &mut M,
     checks: &mut Checks,
-    range: FrameRange,
+    range: FrameRun,
 ) {
     checks.context = "scrub";
     let (Some(scrubbed), Some(dirty)) = (range.slice(0, 1), range.slice(1, 1)) else {
@@ -209,7 +206,7 @@ fn scrub_before_release<H: Hypervisor, M: FrameMemory>(
     let scrubbed_zero = memory.holds_only(scrubbed.frame(0), 0).unwrap_or(false);
     defmt::info!(
         "scrubbed gfn={=u64:#x} reads_zero={=bool}",
-        scrubbed.first,
+        scrubbed.start(),
         scrubbed_zero
     );
     checks.expect("scrubbed_frame_returns_zero", scrubbed_zero);
@@ -220,7 +217,7 @@ fn scrub_before_release<H: Hypervisor, M: FrameMemory>(
     let stale = memory.holds_only(dirty.frame(0), PATTERN).unwrap_or(false);
     defmt::info!(
         "unscrubbed gfn={=u64:#x} first_word={=u64:#x} stale_pattern={=bool}",
-        dirty.first,
+        dirty.start(),
         first_word,
         stale
     );
@@ -232,7 +229,7 @@ fn scrub_before_release<H: Hypervisor, M: FrameMemory>(
 fn beyond_maximum<H: Hypervisor>(
     ledger: &mut Ledger<'_, H>,
     checks: &mut Checks,
-    hole: FrameRange,
+    hole: FrameRun,
     maximum: u64,
 ) {
     checks.context = "overmax";
@@ -268,7 +265,7 @@ fn beyond_maximum<H: Hypervisor>(
     }
     let big = overmax_call(ledger, maximum, SUPERPAGE_ORDER, superpages);
     checks.expect_eq("superpages_completed_to_maximum", big, headroom / superpage);
-    let tail_first = hole.first + big * superpage;
+    let tail_first = hole.start() + big * superpage;
     let remainder = maximum.saturating_sub(ledger.current());
     let tail = (remainder + 1).min(LIST_CAPACITY as u64) as usize;
     for (index, slot) in list[..tail].iter_mut().enumerate() {
@@ -286,11 +283,11 @@ fn beyond_maximum<H: Hypervisor>(
     checks.expect_eq("one_more_refused", refused, 0);
     let returns = [
         (SUPERPAGES, hole.first, big * superpage),
-        (SEED, tail_first, small),
+        (SEED, Gfn(tail_first), small),
         (SEED, pre_grown.first, pre_grown.frames),
     ];
     let exact = returns.into_iter().all(|(policy, first, frames)| {
-        let range = FrameRange { first, frames };
+        let range = FrameRun::new(first, frames);
         all_done(ledger.pass(
             ReservationOp::Decrease,
             policy,
@@ -333,7 +330,7 @@ fn timed_round_trip<H: Hypervisor, M: FrameMemory, C: Clock>(
     checks: &mut Checks,
     policy: Policy,
     run: &'static str,
-    range: FrameRange,
+    range: FrameRun,
 ) {
     checks.context = policy.name;
     let t0 = clock.now_ns();
@@ -346,10 +343,7 @@ fn timed_round_trip<H: Hypervisor, M: FrameMemory, C: Clock>(
         Granularity::WholePass,
     );
     let t2 = clock.now_ns();
-    let released = FrameRange {
-        first: range.first,
-        frames: down.done * policy.order.frames(),
-    };
+    let released = FrameRun::new(range.first, down.done * policy.order.frames());
     let up = ledger.pass(
         ReservationOp::Populate,
         policy,

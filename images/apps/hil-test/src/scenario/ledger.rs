@@ -4,7 +4,7 @@
 
 use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp};
 
-use ballast_frame_access::FrameRange;
+use ballast_frame_access::FrameRun;
 
 /// How the balloon cuts a range into hypercalls.
 #[derive(Clone, Copy, Debug)]
@@ -111,7 +111,7 @@ impl<'h, H: Hypervisor> Ledger<'h, H> {
         &mut self,
         op: ReservationOp,
         policy: Policy,
-        range: FrameRange,
+        range: FrameRun,
         granularity: Granularity,
     ) -> Pass {
         let extent_frames = policy.order.frames();

@@ -14,7 +14,7 @@ mod gateway_xen;
 mod ledger;
 mod smoke;
 
-use ballast_frame_access::{FrameMemory, FrameRange};
+use ballast_frame_access::{FrameMemory, FrameRun};
 use ballast_ipc::static_rt::Clock;
 use ballast_xen::Hypervisor;
 
@@ -22,14 +22,14 @@ pub use checks::Checks;
 pub use gateway_xen::GatewayXen;
 
 /// Where a scenario may work.
-#[derive(Clone, Copy, Debug, defmt::Format)]
+#[derive(Clone, Copy, Debug)]
 pub struct Layout {
     /// The RAM the memory server manages (the image does not use it; 2 MiB aligned): the
     /// Xen-facts scenarios work in it in the server's place.
-    pub free: FrameRange,
+    pub free: FrameRun,
     /// Guest-physical space that is neither RAM nor reserved, 2 MiB aligned, that Xen lets the
     /// domain populate: populating it grows the domain.
-    pub hole: FrameRange,
+    pub hole: FrameRun,
 }
 
 /// What reading a ballooned frame does on the platform.
