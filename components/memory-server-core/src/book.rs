@@ -10,7 +10,7 @@ use crate::balloon::InvariantViolation;
 use crate::lent_table::{ClientId, LentTable, Ticket};
 use crate::page_map::{PageMap, Place};
 use crate::pending::{AllocRequest, Pending, PendingQueue, PendingState};
-use crate::regions::RegionKind;
+use crate::regions::{Region, RegionKind};
 
 /// Most runs one grant may have; the glue sizes reply buffers with it.
 pub const MAX_GRANT_RUNS: usize = 16;
@@ -67,6 +67,56 @@ pub struct Settled {
 
 /// A planned grant: runs found, not yet recorded.
 pub(crate) type Plan = Vec<FrameRun, MAX_GRANT_RUNS>;
+
+/// The parts of `run` that can be lent (in RAM or the lending range), cut at region seams, each
+/// with its region.
+fn lendable_pieces<'p>(
+    run: FrameRun,
+    pages: &'p PageMap<'_>,
+) -> impl Iterator<Item = (FrameRun, &'p Region)> {
+    pages
+        .pieces(run)
+        .filter(|(_, region)| region.kind != RegionKind::Reserved)
+}
+
+/// Frames counted by the kind of region each lies in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    /// Frames in RAM, boot-extra regions included.
+    ram: u64,
+    /// Frames of the lending range.
+    lending: u64,
+}
+
+impl Tally {
+    /// This tally plus every lendable frame of `run`, each counted in the region it lies in
+    /// (a run crossing a seam is split there); `None` on overflow.
+    fn add(self, run: FrameRun, pages: &PageMap<'_>) -> Option<Tally> {
+        lendable_pieces(run, pages).try_fold(self, |tally, (piece, region)| {
+            Some(match region.kind {
+                RegionKind::Lending => Tally {
+                    lending: tally.lending.checked_add(piece.frames)?,
+                    ..tally
+                },
+                _ => Tally {
+                    ram: tally.ram.checked_add(piece.frames)?,
+                    ..tally
+                },
+            })
+        })
+    }
+
+    /// The tally of `runs`; `None` on overflow.
+    fn of<'r>(runs: impl IntoIterator<Item = &'r FrameRun>, pages: &PageMap<'_>) -> Option<Tally> {
+        runs.into_iter()
+            .try_fold(Tally::default(), |tally, run| tally.add(*run, pages))
+    }
+
+    /// All its frames; `None` on overflow.
+    fn frames(self) -> Option<u64> {
+        self.ram.checked_add(self.lending)
+    }
+}
 
 /// Lent runs (at most `LENT`), client accounts (`CLIENTS`) and deferred requests (`PENDING`).
 #[derive(Debug)]
@@ -142,7 +192,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Lent frames, RAM and lending range.
     pub fn lent_pages(&self) -> u64 {
-        self.lent_ram + self.lent_lending
+        self.lent_ram.saturating_add(self.lent_lending)
     }
 
     /// Frames the deferred requests still wait for.
@@ -192,7 +242,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Ok(())
     }
 
-    /// Record a planned grant as lent to `client` (tagged with `ticket` until delivered).
+    /// Record a planned grant as lent to `client` (tagged with `ticket` until delivered). Each
+    /// run is cut at region seams and every frame charged to the region it lies in; if the
+    /// table has no room, or a count would overflow, nothing changes.
     pub fn lend(
         &mut self,
         client: ClientId,
@@ -200,23 +252,34 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         ticket: Option<Ticket>,
         pages: &PageMap<'_>,
     ) -> Result<(), LendError> {
-        if self.lent.free_slots() < plan.len() {
+        let index = self.account(client)?;
+        let pieces: usize = plan
+            .iter()
+            .map(|run| lendable_pieces(*run, pages).count())
+            .sum();
+        if self.lent.free_slots() < pieces {
             return Err(LendError::TableFull);
         }
+        let tally = Tally::of(plan, pages).ok_or(LendError::QuotaExceeded)?;
+        let (Some(lent_ram), Some(lent_lending), Some(client_lent)) = (
+            self.lent_ram.checked_add(tally.ram),
+            self.lent_lending.checked_add(tally.lending),
+            tally
+                .frames()
+                .and_then(|frames| self.clients[index].lent.checked_add(frames)),
+        ) else {
+            return Err(LendError::QuotaExceeded);
+        };
         for run in plan {
-            let Some(region) = pages.find(run.start()) else {
-                continue;
-            };
-            self.lent
-                .insert(*run, client, ticket, region.run)
-                .map_err(|_| LendError::TableFull)?;
-            if region.kind == RegionKind::Lending {
-                self.lent_lending += run.frames;
-            } else {
-                self.lent_ram += run.frames;
+            for (piece, region) in lendable_pieces(*run, pages) {
+                self.lent
+                    .insert(piece, client, ticket, region.run)
+                    .map_err(|_| LendError::TableFull)?;
             }
         }
-        self.clients[usize::from(client.0)].lent += plan.iter().map(|r| r.frames).sum::<u64>();
+        self.lent_ram = lent_ram;
+        self.lent_lending = lent_lending;
+        self.clients[index].lent = client_lent;
         Ok(())
     }
 
@@ -335,8 +398,24 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         merged.iter().map(|r| self.lent.split_cost(*r)).sum()
     }
 
+    /// The lent counters and `client`'s (account `index`) with `tally` taken out, or
+    /// [`LendError::NotLent`] if they do not hold that much.
+    fn uncharged(&self, index: usize, tally: Tally) -> Result<(u64, u64, u64), LendError> {
+        match (
+            self.lent_ram.checked_sub(tally.ram),
+            self.lent_lending.checked_sub(tally.lending),
+            tally
+                .frames()
+                .and_then(|frames| self.clients[index].lent.checked_sub(frames)),
+        ) {
+            (Some(ram), Some(lending), Some(client)) => Ok((ram, lending, client)),
+            _ => Err(LendError::NotLent),
+        }
+    }
+
     /// Take back `runs` from `client`. Every frame must be lent to it; otherwise nothing
-    /// changes and the error says why. Returns the frames taken back.
+    /// changes and the error says why. Each frame is credited to the region it lies in (a run
+    /// may cross a seam between regions). Returns the frames taken back.
     pub fn give_back(
         &mut self,
         client: ClientId,
@@ -345,46 +424,34 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     ) -> Result<u64, LendError> {
         let index = self.account(client)?;
         self.check_return(client, runs)?;
-        if self.split_cost(runs) > self.lent.free_slots() {
+        let splits = self.split_cost(runs);
+        if splits > self.lent.free_slots() {
             return Err(LendError::TableFull);
         }
-        let mut total = 0;
+        let tally = Tally::of(runs, pages).ok_or(LendError::NotLent)?;
+        let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
         for run in runs {
             self.lent
                 .remove_span(*run)
                 .map_err(|_| LendError::TableFull)?;
-            self.count_unlent(*run, pages);
-            total += run.frames;
         }
-        self.clients[index].lent -= total;
-        Ok(total)
-    }
-
-    /// Take `run` (no longer lent) out of the per-region lent counters.
-    fn count_unlent(&mut self, run: FrameRun, pages: &PageMap<'_>) {
-        if pages.in_lending(&run) {
-            self.lent_lending -= run.frames;
-        } else {
-            self.lent_ram -= run.frames;
-        }
+        self.lent_ram = lent_ram;
+        self.lent_lending = lent_lending;
+        self.clients[index].lent = client_lent;
+        Ok(tally.frames().unwrap_or(0))
     }
 
     /// Forget a dead client: its lent frames are unlent, its deferred requests dropped.
     /// Returns the frames it held.
     pub fn forget(&mut self, client: ClientId, pages: &PageMap<'_>) -> Result<u64, LendError> {
         let index = self.account(client)?;
-        let mut runs: Vec<FrameRun, LENT> = Vec::new();
-        self.lent.remove_where(
-            |r| r.client == client,
-            |r| {
-                let _ = runs.push(r.run);
-            },
-        );
-        let mut total = 0;
-        for run in runs {
-            self.count_unlent(run, pages);
-            total += run.frames;
-        }
+        let theirs = self.lent.iter().filter(|r| r.client == client);
+        let tally = Tally::of(theirs.map(|r| &r.run), pages).ok_or(LendError::NotLent)?;
+        let (lent_ram, lent_lending, _) = self.uncharged(index, tally)?;
+        self.lent.remove_where(|r| r.client == client, |_| {});
+        self.lent_ram = lent_ram;
+        self.lent_lending = lent_lending;
+        let total = tally.frames().unwrap_or(0);
         self.pending.remove_client(client, |_| {});
         self.clients[index].lent = 0;
         self.clients[index].waiting = 0;

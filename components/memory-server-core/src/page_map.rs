@@ -151,9 +151,9 @@ impl<'a> PageMap<'a> {
         }
     }
 
-    /// The region holding frame `gfn`.
-    pub fn find(&self, gfn: u64) -> Option<&Region> {
-        self.regions.find(gfn)
+    /// The parts of `run` inside each managed region, cut at the seams between regions.
+    pub fn pieces(&self, run: FrameRun) -> impl Iterator<Item = (FrameRun, &Region)> {
+        self.regions.pieces(run)
     }
 
     /// Where `run` lies.
@@ -175,11 +175,6 @@ impl<'a> PageMap<'a> {
                 None => Place::Outside,
             },
         }
-    }
-
-    /// Whether `run` lies inside the lending range.
-    pub fn in_lending(&self, run: &FrameRun) -> bool {
-        self.regions.within(run, is_lending)
     }
 
     /// Frames below `limit` that are not reserved: lending space and RAM.
@@ -239,7 +234,13 @@ mod tests {
         assert_eq!(place(4096, 4100), Place::Lending);
         assert_eq!(place(60, 70), Place::Outside);
         assert_eq!(place(2000, 2001), Place::Outside);
-        assert!(pages.in_lending(&FrameRun::span(4100, 4160)));
+        let pieces: std::vec::Vec<_> = pages
+            .pieces(FrameRun::span(1000, 4100))
+            .map(|(piece, region)| (piece, region.kind))
+            .collect();
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[0].0, FrameRun::span(1000, 1024));
+        assert_eq!(pieces[1], (FrameRun::span(4096, 4100), RegionKind::Lending));
         assert_eq!(pages.unreserved_below(100), 36);
         assert_eq!(pages.unreserved_below(u64::MAX), 960 + 64);
         assert_eq!((pages.has_baseline(), pages.domain_offset()), (false, 0));

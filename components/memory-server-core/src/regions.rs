@@ -177,10 +177,18 @@ impl Regions {
         self.list.get(index).filter(|r| r.run.contains(gfn))
     }
 
-    /// Whether `run` lies inside one region of the given kind test.
-    pub fn within(&self, run: &FrameRun, kind: impl Fn(&RegionKind) -> bool) -> bool {
-        self.find(run.start())
-            .is_some_and(|r| kind(&r.kind) && r.run.contains_run(run))
+    /// The parts of `run` inside each region it overlaps, in order, with their region: a run
+    /// crossing a seam between regions comes back cut at the seam (gaps are left out).
+    pub fn pieces(&self, run: FrameRun) -> impl Iterator<Item = (FrameRun, &Region)> {
+        let first = self.list.partition_point(|r| r.run.end() <= run.start());
+        self.list[first..]
+            .iter()
+            .take_while(move |r| r.run.start() < run.end())
+            .map(move |r| {
+                let piece =
+                    FrameRun::span(r.run.start().max(run.start()), r.run.end().min(run.end()));
+                (piece, r)
+            })
     }
 
     /// Frames in regions whose kind passes `kind`.

@@ -1,5 +1,5 @@
-//! Model-based property test: random sequences of targets, allocations, frees (good and bad),
-//! client deaths, worker steps, reconciliations and faults (short counts, partly freed
+//! Model-based property test: random sequences of targets, allocations, frees (good and bad,
+//! whole runs, spans across region seams), client deaths, worker steps, reconciliations and faults (short counts, partly freed
 //! superpages, host exhaustion, fragmentation, calls lost in transport) on a small simulated
 //! guest, with the invariant checked against xen-sim after every operation and every frame's
 //! state compared with Xen's at the end.
@@ -17,8 +17,11 @@ use proptest::prelude::*;
 
 const RAM: [FrameRun; 1] = [FrameRun::span(0, 1024)];
 const RESERVED: [FrameRun; 1] = [FrameRun::span(600, 640)];
-const EXTRA: [FrameRun; 1] = [FrameRun::span(1024, 1536)];
-const LENDING: FrameRun = FrameRun::span(1 << 16, (1 << 16) + 32);
+/// The lending range lies between RAM and the extra region, seam to seam: the top of RAM (the
+/// first frames ballooned) and the bottom of the extra region (the first frames lent from it)
+/// are lent together with it, and given back across the seams as one run.
+const LENDING: FrameRun = FrameRun::span(1024, 1024 + 32);
+const EXTRA: [FrameRun; 1] = [FrameRun::span(LENDING.end(), LENDING.end() + 512)];
 const CLIENTS: u16 = 3;
 
 type Core<'a> = BalloonCore<'a, 24, 3, 4>;
@@ -37,6 +40,11 @@ enum Op {
         pick: usize,
     },
     FreeForeign {
+        client: u16,
+        pick: usize,
+    },
+    /// Give back, as one run, the longest stretch of adjacent runs the client holds around one.
+    FreeSpan {
         client: u16,
         pick: usize,
     },
@@ -71,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(client, frames, below, max_runs)| Op::Alloc { client, frames, below, max_runs }),
         2 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::Free { client, pick }),
         1 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::FreeForeign { client, pick }),
+        2 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::FreeSpan { client, pick }),
         1 => (0..CLIENTS).prop_map(Op::Die),
         5 => (1usize..6, 0u64..8).prop_map(|(count, advance_s)| Op::Steps { count, advance_s }),
         1 => Just(Op::Reconcile),
@@ -121,6 +130,48 @@ impl Holdings {
             .filter(|&i| self.runs[i].0 == client)
             .collect()
     }
+
+    /// The longest stretch of adjacent runs `client` holds around run `index`.
+    fn span_around(&self, client: ClientId, index: usize) -> FrameRun {
+        let mut span = self.runs[index].1;
+        let mine = || {
+            self.runs
+                .iter()
+                .filter(|(c, _)| *c == client)
+                .map(|(_, r)| r)
+        };
+        while let Some(before) = mine().find(|r| r.end() == span.start()) {
+            span = FrameRun::span(before.start(), span.end());
+        }
+        while let Some(after) = mine().find(|r| r.start() == span.end()) {
+            span = FrameRun::span(span.start(), after.end());
+        }
+        span
+    }
+
+    /// Forget `frames` (given back) from `client`'s runs, keeping what is left of them.
+    fn give_back(&mut self, client: ClientId, frames: &[FrameRun]) {
+        let mut kept = Vec::new();
+        for (owner, run) in self.runs.drain(..) {
+            if owner != client || !frames.iter().any(|f| f.overlaps(&run)) {
+                kept.push((owner, run));
+                continue;
+            }
+            let mut at = run.start();
+            let mut inside: Vec<&FrameRun> = frames.iter().filter(|f| f.overlaps(&run)).collect();
+            inside.sort_by_key(|f| f.start());
+            for gone in inside {
+                if gone.start() > at {
+                    kept.push((owner, FrameRun::span(at, gone.start())));
+                }
+                at = at.max(gone.end());
+            }
+            if at < run.end() {
+                kept.push((owner, FrameRun::span(at, run.end())));
+            }
+        }
+        self.runs = kept;
+    }
 }
 
 struct World<'w> {
@@ -148,6 +199,27 @@ impl World<'_> {
                 self.held
                     .runs
                     .extend(out[..runs].iter().map(|r| (settled.client, *r)));
+            }
+        }
+    }
+
+    /// Give back `runs` of `client`: all taken back, or refused only because splitting a lent
+    /// run found the shared table full, with nothing changed.
+    fn give_back(&mut self, client: ClientId, runs: &[FrameRun]) {
+        let frames = runs.iter().map(|r| r.frames).sum();
+        let before = self.core.stats();
+        match self.core.free_unpopulated(client, runs) {
+            Ok(freed) => {
+                assert_eq!(freed, frames);
+                self.held.give_back(client, runs);
+                assert_eq!(
+                    self.core.free_unpopulated(client, runs),
+                    Err(LendError::NotLent)
+                );
+            }
+            Err(error) => {
+                assert_eq!(error, LendError::TableFull);
+                assert_eq!(self.core.stats(), before);
             }
         }
     }
@@ -189,16 +261,17 @@ impl World<'_> {
             Op::Free { client, pick } => {
                 let mine = self.held.of(ClientId(client));
                 if !mine.is_empty() {
-                    let index = mine[pick % mine.len()];
-                    let (_, run) = self.held.runs.remove(index);
-                    assert_eq!(
-                        self.core.free_unpopulated(ClientId(client), &[run]),
-                        Ok(run.frames)
-                    );
-                    assert_eq!(
-                        self.core.free_unpopulated(ClientId(client), &[run]),
-                        Err(LendError::NotLent)
-                    );
+                    let run = self.held.runs[mine[pick % mine.len()]].1;
+                    self.give_back(ClientId(client), &[run]);
+                }
+            }
+            Op::FreeSpan { client, pick } => {
+                let mine = self.held.of(ClientId(client));
+                if !mine.is_empty() {
+                    let span = self
+                        .held
+                        .span_around(ClientId(client), mine[pick % mine.len()]);
+                    self.give_back(ClientId(client), &[span]);
                 }
             }
             Op::FreeForeign { client, pick } => {

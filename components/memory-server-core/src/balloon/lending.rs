@@ -251,6 +251,43 @@ mod tests {
     }
 
     #[test]
+    fn a_run_given_back_across_the_seam_of_extra_ram_and_lending_is_credited_per_region() {
+        let extra = [FrameRun::span(4096, 4608)];
+        let lending = FrameRun::span(4608, 4672);
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.extra = &extra;
+        config.lending = Some(lending);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        core.set_target(4608 - 8);
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        assert_eq!(
+            core.frame_state(Gfn(4600)),
+            Some(FrameState::Ballooned),
+            "the last extra frames stay ballooned"
+        );
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let granted = core
+            .alloc_unpopulated(ClientId(0), ask(72), 0, &mut out)
+            .unwrap();
+        assert_eq!(granted, AllocOutcome::Granted { runs: 2 });
+        assert_eq!(&out[..2], &[lending, FrameRun::span(4600, 4608)]);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        let across = FrameRun::span(4600, lending.end());
+        assert_eq!(core.free_unpopulated(ClientId(0), &[across]), Ok(72));
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        assert_eq!(core.stats().lent_pages, 0);
+        assert_eq!(core.client(ClientId(0)).unwrap().lent, 0);
+        core.alloc_unpopulated(ClientId(1), ask(72), 0, &mut out)
+            .unwrap();
+        assert_eq!(core.client_died(ClientId(1)), Ok(72));
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        assert_eq!(sim.tot_pages(dom), Some(4600));
+    }
+
+    #[test]
     fn quotas_bound_what_a_client_holds_and_death_reclaims_it() {
         let (sim, dom, mut hv, mut scrub) = guest();
         let mut words = std::vec::Vec::new();
