@@ -3,7 +3,7 @@
 //! the capacities it sizes the image with, and the lookups the apps wire components with.
 
 use ballast_ipc::{Badge, ComponentId, EndpointId, LeaseId, Tables};
-use ballast_system::{Capacities, Composition, Kind};
+use ballast_system::{AssemblyError, Capacities, Composition, Kind};
 
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/composition.rs"));
@@ -24,39 +24,28 @@ pub const REGION_BYTES: usize = CAPACITY.region_bytes;
 /// Endpoints in the tables.
 pub const ENDPOINT_COUNT: usize = CAPACITY.endpoints;
 
-/// Why the composition does not have what the image hosts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
-pub enum WiringError {
-    /// No component has this kind.
-    MissingKind = 1,
-    /// A component lacks the capability to call a server it needs.
-    MissingEndpoint,
-    /// No region is shared between two components that need one.
-    MissingRegion,
-}
-
 /// The component of `kind` (the first, in id order).
-pub fn component(kind: Kind) -> Result<ComponentId, WiringError> {
+pub fn component(kind: Kind) -> Result<ComponentId, AssemblyError> {
     COMPOSITION
         .first_of(kind)
         .map(|component| ComponentId(component.id))
-        .ok_or(WiringError::MissingKind)
+        .ok_or(AssemblyError::MissingComponent)
 }
 
 /// The endpoint `client` calls `server` through, and its badge.
 pub fn endpoint(
     client: ComponentId,
     server: ComponentId,
-) -> Result<(EndpointId, Badge), WiringError> {
+) -> Result<(EndpointId, Badge), AssemblyError> {
     COMPOSITION
         .capability(client.0, server.0)
-        .ok_or(WiringError::MissingEndpoint)
+        .ok_or(AssemblyError::MissingEndpoint)
 }
 
 /// The region `lender` lends to `borrower`.
-pub fn region(lender: ComponentId, borrower: ComponentId) -> Result<LeaseId, WiringError> {
+pub fn region(lender: ComponentId, borrower: ComponentId) -> Result<LeaseId, AssemblyError> {
     COMPOSITION
         .lease(lender.0, borrower.0)
         .map(|(id, _)| id)
-        .ok_or(WiringError::MissingRegion)
+        .ok_or(AssemblyError::MissingRegion)
 }

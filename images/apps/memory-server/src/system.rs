@@ -116,12 +116,6 @@ impl From<AssemblyError> for SetupError {
     }
 }
 
-impl From<composition::WiringError> for SetupError {
-    fn from(_: composition::WiringError) -> SetupError {
-        SetupError::Wiring
-    }
-}
-
 /// Why the layout the image found does not fit its manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum LayoutError {
