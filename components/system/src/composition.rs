@@ -125,6 +125,8 @@ pub enum Target {
     XenPvh,
     /// A bare-metal arm64 guest of real Xen.
     XenArm64,
+    /// seL4 protection domains in an arm64 guest of real Xen: each component its own PD.
+    Sel4XenArm64,
 }
 
 impl Target {
@@ -134,6 +136,7 @@ impl Target {
             Target::Sim => "sim",
             Target::XenPvh => "xen-pvh",
             Target::XenArm64 => "xen-arm64",
+            Target::Sel4XenArm64 => "sel4-xen-arm64",
         }
     }
 }
@@ -173,7 +176,8 @@ pub enum RamSource {
     /// From `memory.ram` in the manifest.
     #[default]
     Manifest,
-    /// From the memory map the hypervisor hands over at boot (E820 / device tree).
+    /// From the memory map handed over at boot (E820 / device tree; on seL4 the untyped memory
+    /// the kernel gives the root task).
     BootMap,
 }
 

@@ -1,0 +1,94 @@
+//! Faults and client death: how the root task learns which PD faulted, and how it tells the
+//! servers that PD called.
+//!
+//! Every PD's fault endpoint capability is badged with its [`fault_badge`]; the kernel sends a
+//! fault message through it and the root task, receiving on the unbadged original, reads the
+//! badge to name the PD. It then calls the endpoint of every server the dead PD held a call
+//! capability to, through a capability badged [`ROOT_TASK_BADGE`], with a [`ClientDied`] message
+//! naming the badge the dead PD's calls carried there; the server's runtime turns it into
+//! `Handler::client_died` and answers with an empty message, label 0.
+//!
+//! seL4 5.0 fact: an endpoint capability's badge has 28 bits (a wider one cannot be minted), so
+//! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
+
+use ballast_ipc::Badge;
+
+/// Endpoint badges are below this (28 bits in seL4 5.0).
+pub const BADGE_LIMIT: u64 = 1 << 28;
+
+/// The badge of the root task's capability to every server's endpoint: above every badge the
+/// composition hands out (the plan refuses a composition that reaches it).
+pub const ROOT_TASK_BADGE: u64 = BADGE_LIMIT - 1;
+
+const _: () = assert!(ROOT_TASK_BADGE < BADGE_LIMIT);
+
+/// The message label of a [`ClientDied`] message.
+pub const CLIENT_DIED_LABEL: u64 = 0xdead;
+
+/// The badge of component `component`'s fault endpoint capability: its id plus one (a badge of 0
+/// would leave the capability unbadged).
+pub const fn fault_badge(component: u16) -> u64 {
+    component as u64 + 1
+}
+
+/// The component whose fault arrived with `badge`, if it names one (not 0, and below
+/// `components`).
+pub const fn faulted_component(badge: u64, components: usize) -> Option<u16> {
+    if badge == 0 || badge > components as u64 {
+        None
+    } else {
+        Some((badge - 1) as u16)
+    }
+}
+
+/// "The client whose calls carried `badge` has died": the root task's message to a server,
+/// one message register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientDied {
+    /// The badge the dead client's calls carried at this server.
+    pub badge: Badge,
+}
+
+impl ClientDied {
+    /// Message registers the message fills.
+    pub const WORDS: usize = 1;
+
+    /// Its label and message registers.
+    pub const fn encode(&self) -> (u64, [u64; ClientDied::WORDS]) {
+        (CLIENT_DIED_LABEL, [self.badge.0 as u64])
+    }
+
+    /// The message with `label` and message register `word`, if it is one (a badge wider than a
+    /// ballast badge is not).
+    pub const fn decode(label: u64, word: u64) -> Option<ClientDied> {
+        if label != CLIENT_DIED_LABEL || word > u32::MAX as u64 {
+            return None;
+        }
+        Some(ClientDied {
+            badge: Badge(word as u32),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_badges_name_components_and_zero_names_none() {
+        assert_eq!(fault_badge(0), 1);
+        assert_eq!(faulted_component(fault_badge(0), 4), Some(0));
+        assert_eq!(faulted_component(fault_badge(3), 4), Some(3));
+        assert_eq!(faulted_component(fault_badge(4), 4), None);
+        assert_eq!(faulted_component(0, 4), None);
+    }
+
+    #[test]
+    fn client_died_round_trips_and_refuses_other_messages() {
+        let died = ClientDied { badge: Badge(3) };
+        let (label, [word]) = died.encode();
+        assert_eq!(ClientDied::decode(label, word), Some(died));
+        assert_eq!(ClientDied::decode(0, word), None);
+        assert_eq!(ClientDied::decode(label, u64::from(u32::MAX) + 1), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The hypercall capabilities: which Xen call each allows, and how its badge names it.
+//!
+//! The kernel's hypercall capability carries a badge `(hypercall << 32) | sub_op`; invoking it
+//! makes the call only if x16 (the hypercall number) equals `badge >> 32` and x0 (the sub-op)
+//! equals `badge & 0xffff_ffff`. Badge 0, the root task's unbadged master, allows nothing. The
+//! gateway gets one capability per Xen call behind an op of the `Hypercall` interface some caller
+//! of it is granted in the manifest, and nothing else holds one.
+
+use ballast_interfaces::hypercall::HypercallOp;
+use ballast_xen::abi::{
+    CONSOLEIO_WRITE, HYPERVISOR_CONSOLE_IO, HYPERVISOR_MEMORY_OP, XENMEM_CURRENT_RESERVATION,
+    XENMEM_DECREASE_RESERVATION, XENMEM_INCREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION,
+    XENMEM_POPULATE_PHYSMAP,
+};
+
+use crate::cspace::Slot;
+
+/// One Xen call: a hypercall number and the sub-operation in its first argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct XenCall {
+    /// The hypercall number (x16).
+    pub hypercall: u32,
+    /// The sub-operation (x0).
+    pub sub_op: u32,
+}
+
+impl XenCall {
+    /// `console_io(CONSOLEIO_write)`.
+    pub const CONSOLE_WRITE: XenCall = XenCall {
+        hypercall: HYPERVISOR_CONSOLE_IO,
+        sub_op: CONSOLEIO_WRITE,
+    };
+
+    /// `memory_op(sub_op)`.
+    pub const fn memory_op(sub_op: u32) -> XenCall {
+        XenCall {
+            hypercall: HYPERVISOR_MEMORY_OP,
+            sub_op,
+        }
+    }
+
+    /// The Xen call behind an op of the `Hypercall` interface.
+    pub const fn of(op: HypercallOp) -> XenCall {
+        XenCall::memory_op(match op {
+            HypercallOp::CurrentReservation => XENMEM_CURRENT_RESERVATION,
+            HypercallOp::MaximumReservation => XENMEM_MAXIMUM_RESERVATION,
+            HypercallOp::IncreaseReservation => XENMEM_INCREASE_RESERVATION,
+            HypercallOp::DecreaseReservation => XENMEM_DECREASE_RESERVATION,
+            HypercallOp::PopulatePhysmap => XENMEM_POPULATE_PHYSMAP,
+        })
+    }
+
+    /// The badge of the capability that allows this call.
+    pub const fn badge(self) -> u64 {
+        ((self.hypercall as u64) << 32) | self.sub_op as u64
+    }
+
+    /// The call a capability badged `badge` allows (none for badge 0, the master).
+    pub const fn from_badge(badge: u64) -> Option<XenCall> {
+        if badge == 0 {
+            None
+        } else {
+            Some(XenCall {
+                hypercall: (badge >> 32) as u32,
+                sub_op: badge as u32,
+            })
+        }
+    }
+}
+
+/// One hypercall capability in the gateway's CSpace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HypercallCap {
+    /// The call it allows.
+    pub call: XenCall,
+    /// Where it sits.
+    pub slot: Slot,
+}
+
+impl HypercallCap {
+    /// Its badge.
+    pub const fn badge(&self) -> u64 {
+        self.call.badge()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges_name_the_hypercall_above_the_sub_op() {
+        let decrease = XenCall::of(HypercallOp::DecreaseReservation);
+        assert_eq!(decrease.badge(), (12 << 32) | 1);
+        assert_eq!(
+            XenCall::of(HypercallOp::IncreaseReservation).badge(),
+            12 << 32
+        );
+        assert_eq!(
+            XenCall::of(HypercallOp::CurrentReservation).badge(),
+            (12 << 32) | 3
+        );
+        assert_eq!(
+            XenCall::of(HypercallOp::MaximumReservation).badge(),
+            (12 << 32) | 4
+        );
+        assert_eq!(
+            XenCall::of(HypercallOp::PopulatePhysmap).badge(),
+            (12 << 32) | 6
+        );
+        assert_eq!(XenCall::CONSOLE_WRITE.badge(), 18 << 32);
+        assert_eq!(XenCall::from_badge(decrease.badge()), Some(decrease));
+        assert_eq!(XenCall::from_badge(0), None);
+    }
+
+    #[test]
+    fn every_op_is_a_distinct_call() {
+        for (index, op) in HypercallOp::ALL.iter().enumerate() {
+            for other in &HypercallOp::ALL[index + 1..] {
+                assert_ne!(XenCall::of(*op), XenCall::of(*other), "{op:?} {other:?}");
+            }
+        }
+    }
+}

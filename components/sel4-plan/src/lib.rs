@@ -1,0 +1,46 @@
+//! The seL4 protection-domain (PD) ABI of a ballast composition: the one contract between the
+//! root task that builds the PDs, the seL4 runtime that runs in them, and the kernel's hypercall
+//! capability. Everything is computed from a `ballast_system::Composition` (the manifest), so the
+//! root task and every PD, each compiling in the same manifest, agree on it without a table copied
+//! by hand.
+//!
+//! Per component ([`Plan`]):
+//! - its CSpace ([`cspace`]): one CNode of [`cspace::CNODE_RADIX_BITS`] bits whose guard makes a
+//!   64-bit capability pointer resolve to the slot number; fixed slots for its own TCB, CNode and
+//!   VSpace, the fault endpoint, the endpoint it serves and its notification; then the slots for
+//!   saved reply capabilities, one slot per `EndpointId` it holds, and (gateway only) one per
+//!   hypercall capability;
+//! - its VSpace ([`vspace`]): the ELF at [`vspace::IMAGE_BASE`], a stack below a fixed top, the IPC
+//!   buffer and boot-info page at fixed addresses, every region it shares at the same address in
+//!   every PD with the rights the manifest grants, and for the memory server the window its
+//!   managed RAM is mapped into;
+//! - the gateway's hypercall capabilities ([`hypercall`]): badge = (hypercall << 32) | sub-op, one
+//!   per Xen operation the gateway's callers are granted;
+//! - faults and client death ([`faults`]): fault endpoint badges, the root task's badge on every
+//!   server's endpoint and the client-died message;
+//! - the boot-info page the root task writes for each PD ([`boot_info::PdBootInfo`]);
+//! - the kernel objects the root task creates ([`objects::ObjectCounts`]).
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod boot_info;
+pub mod cspace;
+mod error;
+pub mod faults;
+pub mod hypercall;
+pub mod objects;
+mod plan;
+pub mod vspace;
+
+pub use boot_info::{BootInfoError, BootRun, PdBootInfo};
+pub use cspace::{CSpaceLayout, Slot};
+pub use error::PlanError;
+pub use faults::{ClientDied, CLIENT_DIED_LABEL, ROOT_TASK_BADGE};
+pub use hypercall::{HypercallCap, XenCall};
+pub use objects::ObjectCounts;
+pub use plan::Plan;
+pub use vspace::RegionMapping;
+
+/// The version of this ABI, written into every boot-info page; bumped on any change a PD built
+/// against an older plan would misread.
+pub const ABI_VERSION: u32 = 1;
