@@ -22,7 +22,8 @@ pub enum PlanError {
     /// A RAM run handed to the memory server is empty, not in whole large pages, past the RAM the
     /// manifest allows, or not after the run before it.
     MisplacedRamRun = 8,
-    /// An endpoint's badge reaches the root task's badge (seL4 5.0 badges have 28 bits).
+    /// An endpoint's badge reaches the root task's badge (seL4 5.0 badges have 28 bits, one of
+    /// them the endpoint bit).
     TooManyEndpoints = 9,
 }
 

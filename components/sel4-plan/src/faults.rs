@@ -8,6 +8,12 @@
 //! naming the badge the dead PD's calls carried there; the server's runtime turns it into
 //! `Handler::client_died` and answers with an empty message, label 0.
 //!
+//! Every endpoint capability's badge carries [`ENDPOINT_BADGE_BIT`], and no notification badge
+//! does: a server waits on its endpoint with its notification bound to its thread, and a receive
+//! hands over either a caller's badge or the notification word in the same register, so the bit
+//! tells a message from a signal. A client's capability carries [`endpoint_badge`] of its
+//! composition badge.
+//!
 //! seL4 5.0 fact: an endpoint capability's badge has 28 bits (a wider one cannot be minted), so
 //! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
 
@@ -16,11 +22,23 @@ use ballast_ipc::Badge;
 /// Endpoint badges are below this (28 bits in seL4 5.0).
 pub const BADGE_LIMIT: u64 = 1 << 28;
 
-/// The badge of the root task's capability to every server's endpoint: above every badge the
-/// composition hands out (the plan refuses a composition that reaches it).
+/// The bit every endpoint capability's badge carries (the top one of 28).
+pub const ENDPOINT_BADGE_BIT: u64 = BADGE_LIMIT >> 1;
+
+/// The badge of the root task's capability to every server's endpoint: the endpoint bit over
+/// every lower bit set, above every client's (the plan refuses a composition that reaches it).
 pub const ROOT_TASK_BADGE: u64 = BADGE_LIMIT - 1;
 
-const _: () = assert!(ROOT_TASK_BADGE < BADGE_LIMIT);
+/// The largest composition badge a client's capability can carry beside the root task's.
+pub const MAX_CLIENT_BADGE: u32 = (ROOT_TASK_BADGE & !ENDPOINT_BADGE_BIT) as u32 - 1;
+
+const _: () = assert!(ROOT_TASK_BADGE < BADGE_LIMIT && ROOT_TASK_BADGE & ENDPOINT_BADGE_BIT != 0);
+
+/// The badge the root task mints on a client's capability to a server whose calls carry the
+/// composition badge `badge` (at most [`MAX_CLIENT_BADGE`]).
+pub const fn endpoint_badge(badge: Badge) -> u64 {
+    ENDPOINT_BADGE_BIT | badge.0 as u64
+}
 
 /// The message label of a [`ClientDied`] message.
 pub const CLIENT_DIED_LABEL: u64 = 0xdead;
@@ -81,6 +99,14 @@ mod tests {
         assert_eq!(faulted_component(fault_badge(3), 4), Some(3));
         assert_eq!(faulted_component(fault_badge(4), 4), None);
         assert_eq!(faulted_component(0, 4), None);
+    }
+
+    #[test]
+    fn endpoint_badges_carry_the_endpoint_bit_and_stay_apart_from_the_root_task() {
+        let highest = endpoint_badge(Badge(MAX_CLIENT_BADGE));
+        assert!(highest < ROOT_TASK_BADGE);
+        assert_eq!(highest & ENDPOINT_BADGE_BIT, ENDPOINT_BADGE_BIT);
+        assert_eq!(endpoint_badge(Badge(1)), ENDPOINT_BADGE_BIT | 1);
     }
 
     #[test]

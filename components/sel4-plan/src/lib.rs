@@ -35,7 +35,9 @@ pub mod vspace;
 pub use boot_info::{BootInfoError, BootRun, PdBootInfo};
 pub use cspace::{CSpaceLayout, Slot};
 pub use error::PlanError;
-pub use faults::{ClientDied, CLIENT_DIED_LABEL, ROOT_TASK_BADGE};
+pub use faults::{
+    endpoint_badge, ClientDied, CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, ROOT_TASK_BADGE,
+};
 pub use hypercall::{HypercallCap, XenCall};
 pub use objects::ObjectCounts;
 pub use plan::Plan;

@@ -7,7 +7,7 @@ use ballast_system::{Component, Composition, Endpoint, Kind, RamSource, Target};
 use ballast_xen::FrameRun;
 
 use crate::cspace::{CSpaceLayout, Slot, IMMEDIATE_REPLY_SLOTS};
-use crate::faults::{ClientDied, ROOT_TASK_BADGE};
+use crate::faults::{ClientDied, MAX_CLIENT_BADGE};
 use crate::hypercall::{HypercallCap, XenCall};
 use crate::objects::{ObjectCounts, POOL_ASIDS};
 use crate::vspace::{
@@ -37,9 +37,7 @@ impl<'c> Plan<'c> {
         if composition.components.len() as u64 > POOL_ASIDS {
             return Err(PlanError::TooManyComponents);
         }
-        if (composition.endpoints.iter())
-            .any(|endpoint| u64::from(endpoint.badge) >= ROOT_TASK_BADGE)
-        {
+        if (composition.endpoints.iter()).any(|endpoint| endpoint.badge > MAX_CLIENT_BADGE) {
             return Err(PlanError::TooManyEndpoints);
         }
         let largest = (composition.regions.iter())
@@ -124,8 +122,8 @@ impl<'c> Plan<'c> {
         (self.composition.endpoints.iter()).filter(move |endpoint| endpoint.client == client)
     }
 
-    /// Each endpoint `client` holds with the slot its capability sits in (badged with the
-    /// endpoint's badge, to the server's endpoint).
+    /// Each endpoint `client` holds with the slot its capability sits in (to the server's
+    /// endpoint, badged [`crate::faults::endpoint_badge`] of the endpoint's badge).
     pub fn endpoint_caps(
         &self,
         client: u16,
@@ -568,8 +566,9 @@ mod tests {
         assert_eq!(reports, [(gateway, ClientDied { badge })]);
         assert_eq!(plan.client_died(gateway).count(), 0);
         for endpoint in plan.composition().endpoints {
-            assert_ne!(u64::from(endpoint.badge), ROOT_TASK_BADGE);
-            assert_ne!(Badge(endpoint.badge), Badge(0));
+            let minted = crate::faults::endpoint_badge(Badge(endpoint.badge));
+            assert_ne!(minted, crate::ROOT_TASK_BADGE);
+            assert_ne!(endpoint.badge, 0);
         }
     }
 
