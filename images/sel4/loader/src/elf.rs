@@ -1,7 +1,9 @@
 //! The ELF files the loader carries (the seL4 kernel, the root task), read from bytes of any
 //! alignment: a 64-bit little-endian AArch64 executable whose program-header table and loadable
 //! segments lie inside the file. Every header is checked once, by [`Elf::parse`]; afterwards the
-//! loadable segments are read without further failure.
+//! loadable segments are read without further failure. The build packs each file
+//! ([`Elf::pack`]) to what the loader reads: its header, the loadable segments' headers and
+//! bytes; section headers, symbols and debug information stay out of the image.
 
 /// The byte length of the ELF header the loader reads.
 const HEADER_BYTES: usize = 64;
@@ -14,6 +16,9 @@ const VERSION_CURRENT: u8 = 1;
 const TYPE_EXECUTABLE: u16 = 2;
 const MACHINE_AARCH64: u16 = 183;
 const SEGMENT_LOAD: u32 = 1;
+/// The page size packed segments keep their file offsets congruent to their addresses modulo,
+/// so that copying them moves aligned words.
+const PACK_ALIGNMENT: u64 = 4096;
 
 /// Why bytes are not an ELF file the loader can place. C-like, nonzero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +45,8 @@ pub enum ElfError {
 /// A loadable segment (PT_LOAD), as its program header gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
+    /// Its permission flags (PF_X 1, PF_W 2, PF_R 4).
+    pub flags: u32,
     /// Where its bytes start in the file.
     pub offset: u64,
     /// Its virtual address.
@@ -155,6 +162,70 @@ impl<'a> Elf<'a> {
         &self.bytes[start..start + segment.file_bytes as usize]
     }
 
+    /// The loadable segments with their offsets in the packed file, and its length.
+    fn packed_layout(&self) -> (impl Iterator<Item = (Segment, u64)> + 'a, u64) {
+        let headers = (HEADER_BYTES + self.segments().count() * PROGRAM_HEADER_BYTES) as u64;
+        let place = |cursor: u64, segment: &Segment| {
+            let start =
+                cursor.next_multiple_of(PACK_ALIGNMENT) + segment.virtual_address % PACK_ALIGNMENT;
+            (start, start + segment.file_bytes)
+        };
+        let length = self
+            .segments()
+            .fold(headers, |cursor, segment| place(cursor, &segment).1);
+        let placed = self.segments().scan(headers, move |cursor, segment| {
+            let (start, end) = place(*cursor, &segment);
+            *cursor = end;
+            Some((segment, start))
+        });
+        (placed, length)
+    }
+
+    /// The length of the packed file [`Elf::pack`] writes.
+    pub fn packed_bytes(&self) -> usize {
+        self.packed_layout().1 as usize
+    }
+
+    /// Write the packed file into `out`, which must be [`Elf::packed_bytes`] long (else `None`):
+    /// the same header without section headers, then one program header per loadable segment,
+    /// then each segment's file bytes at an offset congruent to its virtual address modulo 4 KiB.
+    pub fn pack(&self, out: &mut [u8]) -> Option<()> {
+        let (placed, length) = self.packed_layout();
+        if out.len() as u64 != length {
+            return None;
+        }
+        out.fill(0);
+        let count = self.segments().count();
+        out[..HEADER_BYTES].copy_from_slice(&self.bytes[..HEADER_BYTES]);
+        out[32..40].copy_from_slice(&(HEADER_BYTES as u64).to_le_bytes());
+        out[40..48].copy_from_slice(&0u64.to_le_bytes());
+        out[52..54].copy_from_slice(&(HEADER_BYTES as u16).to_le_bytes());
+        out[54..56].copy_from_slice(&(PROGRAM_HEADER_BYTES as u16).to_le_bytes());
+        out[56..58].copy_from_slice(&(count as u16).to_le_bytes());
+        out[58..64].fill(0);
+        for (index, (segment, offset)) in placed.enumerate() {
+            let at = HEADER_BYTES + index * PROGRAM_HEADER_BYTES;
+            out[at..at + 4].copy_from_slice(&SEGMENT_LOAD.to_le_bytes());
+            out[at + 4..at + 8].copy_from_slice(&segment.flags.to_le_bytes());
+            let fields = [
+                offset,
+                segment.virtual_address,
+                segment.physical_address,
+                segment.file_bytes,
+                segment.memory_bytes,
+                PACK_ALIGNMENT,
+            ];
+            for (slot, value) in fields.iter().enumerate() {
+                let field = at + 8 + slot * 8;
+                out[field..field + 8].copy_from_slice(&value.to_le_bytes());
+            }
+            let start = offset as usize;
+            out[start..start + segment.file_bytes as usize]
+                .copy_from_slice(self.contents(&segment));
+        }
+        Some(())
+    }
+
     /// The program header at `index`: `None` unless it describes a loadable segment.
     fn segment(&self, index: usize) -> Result<Option<Segment>, ElfError> {
         let at = self.program_headers + index * self.program_header_bytes;
@@ -165,6 +236,7 @@ impl<'a> Elf<'a> {
             return Ok(None);
         }
         Ok(Some(Segment {
+            flags: read_u32(self.bytes, at + 4).ok_or(ElfError::BadProgramHeaderTable)?,
             offset: field(8)?,
             virtual_address: field(16)?,
             physical_address: field(24)?,
@@ -232,6 +304,7 @@ pub(crate) mod tests {
                 segment.memory_bytes,
             ];
             bytes[at..at + 4].copy_from_slice(&SEGMENT_LOAD.to_le_bytes());
+            bytes[at + 4..at + 8].copy_from_slice(&(index as u32 + 5).to_le_bytes());
             for (slot, value) in fields.iter().enumerate() {
                 let field = at + 8 + slot * 8;
                 bytes[field..field + 8].copy_from_slice(&value.to_le_bytes());
@@ -363,6 +436,43 @@ pub(crate) mod tests {
         let mut wraps = two_segments();
         set_u64(&mut wraps, SECOND_LOAD_HEADER + 24, u64::MAX - 0x1000);
         assert_eq!(Elf::parse(&wraps).unwrap_err(), ElfError::SegmentWraps);
+    }
+
+    #[test]
+    fn a_packed_file_keeps_the_entry_and_every_loadable_segment_and_drops_the_rest() {
+        let mut bytes = two_segments();
+        bytes.extend_from_slice(&[0x55; 5000]);
+        let elf = Elf::parse(&bytes).expect("well-formed");
+        let mut packed = vec![0xee; elf.packed_bytes()];
+        elf.pack(&mut packed).expect("the right length");
+        let repacked = Elf::parse(&packed).expect("the packed file is an ELF the loader reads");
+        assert_eq!(repacked.entry(), elf.entry());
+        let (original, kept): (Vec<Segment>, Vec<Segment>) =
+            (elf.segments().collect(), repacked.segments().collect());
+        assert_eq!(original.len(), kept.len());
+        for (before, after) in original.iter().zip(&kept) {
+            assert_eq!(
+                Segment {
+                    offset: 0,
+                    ..*before
+                },
+                Segment {
+                    offset: 0,
+                    ..*after
+                }
+            );
+            assert_eq!(repacked.contents(after), elf.contents(before));
+            assert_eq!(
+                after.offset % PACK_ALIGNMENT,
+                after.virtual_address % PACK_ALIGNMENT
+            );
+        }
+        assert!(
+            !packed.windows(5).any(|window| window == [0x55; 5]),
+            "trailing bytes dropped"
+        );
+        assert_eq!(read_u64(&packed, 40), Some(0), "no section headers");
+        assert!(elf.pack(&mut vec![0; packed.len() - 1]).is_none());
     }
 
     #[test]

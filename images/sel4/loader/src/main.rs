@@ -136,29 +136,28 @@ fn boot(tree_address: u64, started: u64) -> Result<Infallible, BootError> {
     if let Some(uart) = platform.uart {
         console::use_uart(uart);
     }
+    let loader = loader_region();
     println!(
-        "seL4 loader: device tree {:#x}..{:#x}, loader {:#x}..{:#x}, started at {} us",
-        tree.start,
-        tree.end,
-        loader_region().start,
-        loader_region().end,
-        started
+        "seL4 loader: at {started} us; image {:#x}..{:#x}, device tree {:#x}..{:#x}",
+        loader.start, loader.end, tree.start, tree.end
     );
     registers::check_exception_level(cpu::current_el()).map_err(BootError::Cpu)?;
     let tcr = registers::tcr(cpu::memory_model_features()).map_err(BootError::Cpu)?;
     let kernel = Elf::parse(&KERNEL_ELF.0).map_err(BootError::Kernel)?;
     let root_task = Elf::parse(&ROOT_TASK_ELF.0).map_err(BootError::RootTask)?;
-    let loader = loader_region();
     let memory = Memory {
         ram: platform.banks.as_slice(),
         reserved: &[loader, tree],
     };
     let plan = Plan::new(kernel, root_task, &memory).map_err(BootError::Plan)?;
     println!(
-        "seL4 loader: kernel {:#x}..{:#x} entry {:#x}; root task {:#x}..{:#x} (virtual {:#x}) entry {:#x}",
+        "seL4 loader: kernel {:#x}..{:#x}, entry {:#x}",
         plan.kernel.start,
         plan.kernel.end,
-        plan.kernel_entry(),
+        plan.kernel_entry()
+    );
+    println!(
+        "seL4 loader: root task {:#x}..{:#x} at virtual {:#x}, entry {:#x}",
         plan.user.start,
         plan.user.end,
         plan.user_virtual.start,
