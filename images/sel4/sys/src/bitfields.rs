@@ -103,7 +103,9 @@ impl CapData {
         self.0
     }
 
-    /// From a raw word, unchecked (a capability type with its own reading of the word).
+    /// From a raw word, unchecked: for a capability type with its own reading of the word, as
+    /// the Xen hypercall capability of ballast's patched kernel takes the whole word as its badge
+    /// (`(hypercall << 32) | sub_op`).
     pub const fn from_word(word: Word) -> Self {
         Self(word)
     }
