@@ -117,8 +117,7 @@ loader_exception_entry:
 /// loader stops.
 #[no_mangle]
 extern "C" fn loader_exception(kind: u64, syndrome: u64, return_address: u64, fault: u64) -> ! {
-    crate::println!(
-        "seL4 loader: exception kind={kind} esr={syndrome:#x} elr={return_address:#x} far={fault:#x}"
-    );
-    console::stop()
+    console::fail(format_args!(
+        "exception kind={kind} esr={syndrome:#x} elr={return_address:#x} far={fault:#x}"
+    ))
 }

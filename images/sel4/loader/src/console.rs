@@ -5,7 +5,7 @@
 
 use core::arch::asm;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const DATA: u64 = 0x00;
 const FLAGS: u64 = 0x18;
@@ -15,6 +15,9 @@ const TRANSMIT_FULL: u32 = 1 << 5;
 /// The UART's base address; 0 while there is none. Only plain loads and stores touch it (no
 /// exclusive accesses, which need normal memory: the MMU is off).
 static UART: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a failure is being reported (a fault or panic while reporting one stops silently).
+static FAILING: AtomicBool = AtomicBool::new(false);
 
 /// Print on the UART at `base` from now on.
 pub fn use_uart(base: u64) {
@@ -62,8 +65,13 @@ macro_rules! println {
     }};
 }
 
-/// Stop here for good (what follows a reported failure).
-pub fn stop() -> ! {
+/// Report a failure (once: a fault or panic while reporting stops without printing) and stop
+/// for good.
+pub fn fail(report: fmt::Arguments<'_>) -> ! {
+    if !FAILING.load(Ordering::Relaxed) {
+        FAILING.store(true, Ordering::Relaxed);
+        crate::println!("seL4 loader: {report}");
+    }
     loop {
         // SAFETY: waits for an interrupt, which never comes (all are masked).
         unsafe { asm!("wfi", options(nomem, nostack)) };
@@ -72,6 +80,5 @@ pub fn stop() -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    crate::println!("seL4 loader: panic: {info}");
-    stop()
+    fail(format_args!("panic: {info}"))
 }

@@ -173,10 +173,10 @@ fn boot(tree_address: u64, started: u64) -> Result<Infallible, BootError> {
         // SAFETY: the load comes from the plan.
         unsafe { write(&load) };
     }
+    let tables = TABLES.0.get();
+    let tables_address = tables as u64;
     // SAFETY: the one access to the tables, before translation uses them.
-    let tables = unsafe { &mut *TABLES.0.get() };
-    let tables_address = core::ptr::addr_of!(TABLES) as u64;
-    let roots = tables
+    let roots = unsafe { &mut *tables }
         .fill(tables_address, loader, plan.kernel)
         .map_err(BootError::Tables)?;
     for written in [
@@ -203,6 +203,5 @@ fn boot(tree_address: u64, started: u64) -> Result<Infallible, BootError> {
 extern "C" fn loader_main(tree_address: u64) -> ! {
     let started = cpu::counter_microseconds();
     let Err(error) = boot(tree_address, started);
-    println!("seL4 loader: cannot boot: {error}");
-    console::stop()
+    console::fail(format_args!("cannot boot: {error}"))
 }
