@@ -69,10 +69,10 @@ pub enum CapDataError {
 }
 
 impl CapData {
-    /// Bits of a badge in 5.0 (`seL4_BadgeBits`).
-    pub const BADGE_BITS: u32 = 28;
-    /// Bits of a guard value in 5.0 (`seL4_GuardBits`).
-    pub const GUARD_BITS: u32 = 18;
+    /// Bits of a badge (`seL4_BadgeBits`: 28 in 5.0).
+    pub const BADGE_BITS: Word = crate::size_bits::BADGE_BITS;
+    /// Bits of a guard value (`seL4_GuardBits`: 18 in 5.0).
+    pub const GUARD_BITS: Word = crate::size_bits::GUARD_BITS;
     /// No badge, no guard (`seL4_NilData`).
     pub const NONE: Self = Self(0);
 

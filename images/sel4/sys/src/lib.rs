@@ -3,7 +3,8 @@
 //! Generated at build time from the kernel tree (`BALLAST_SEL4_SOURCE`, see `build.rs`) by
 //! ballast-sel4-sys-gen, so they follow whatever that tree (patched by ballast's kernel build
 //! step) says: invocation labels ([`label`]), system call numbers ([`syscall_number`]), object
-//! types ([`ObjectType`]), errors ([`Sel4Error`]), initial CNode slots ([`init_slot`]), the
+//! types ([`ObjectType`]) and their sizes ([`size_bits`]), errors ([`Sel4Error`]), initial CNode
+//! slots ([`init_slot`]), the
 //! configuration values things are sized by ([`config`]), and one method per invocation on the
 //! typed capability [`Cap`] of its interface (`Cap<Untyped>::retype`, `Cap<CNode>::mint`,
 //! `Cap<SmallPage>::map`, ...), which packs its parameters into message registers and extra caps
@@ -43,6 +44,9 @@ pub use message_info::MessageInfo;
 /// A machine word (`seL4_Word`).
 pub type Word = u64;
 
+/// Bits in a word (`seL4_WordBits`): the depth at which a CNode invocation resolves a whole CPtr.
+pub const WORD_BITS: u8 = 64;
+
 /// Invocation labels, numbered as the kernel numbers them.
 pub mod label {
     use crate::Word;
@@ -58,6 +62,12 @@ pub mod syscall_number {
 pub mod init_slot {
     use crate::{CPtr, Word};
     include!(concat!(env!("OUT_DIR"), "/initial_slots.rs"));
+}
+
+/// Log2 of object sizes (`PAGE_BITS`, `TCB_BITS`, ...) and the widths of badges and guards.
+pub mod size_bits {
+    use crate::Word;
+    include!(concat!(env!("OUT_DIR"), "/size_bits.rs"));
 }
 
 /// The kernel configuration values the bindings are sized by.

@@ -1,5 +1,5 @@
-//! Enumerators of libsel4's C headers (object types, errors, initial CNode slots), read as the C
-//! compiler reads them for one configuration: comments dropped, `#if`/`#ifdef`/`#ifndef`/`#elif`/
+//! Enumerators and integer `#define`s of libsel4's C headers (object types, errors, initial CNode
+//! slots, object sizes), read as the C compiler reads them for one configuration: comments dropped, `#if`/`#ifdef`/`#ifndef`/`#elif`/
 //! `#else` blocks kept or dropped by that configuration, each `enum { ... }` body numbered from 0
 //! (or from an explicit value, which may name an enumerator of an earlier header, as the
 //! architecture's object types start at the generic ones' count).
@@ -49,7 +49,7 @@ pub fn enumerators(
     config: &Config,
     earlier: &[Enumerator],
 ) -> Result<Vec<Enumerator>, HeaderError> {
-    let code = preprocess(&strip_comments(header), config)?;
+    let (code, _) = preprocess(&strip_comments(header), config)?;
     let mut found: Vec<Enumerator> = Vec::new();
     let mut rest = code.as_str();
     while let Some(body) = next_enum_body(&mut rest)? {
@@ -81,6 +81,11 @@ pub fn enumerators(
         }
     }
     Ok(found)
+}
+
+/// The `#define NAME <integer>` lines of `header` that the configuration keeps, in order.
+pub fn integer_defines(header: &str, config: &Config) -> Result<Vec<Enumerator>, HeaderError> {
+    Ok(preprocess(&strip_comments(header), config)?.1)
 }
 
 /// Names in an enumerator's value: enumerators seen so far, then the configuration.
@@ -144,10 +149,12 @@ struct Group {
     live: bool,
 }
 
-fn preprocess(source: &str, config: &Config) -> Result<String, HeaderError> {
+/// The code the configuration keeps, and the integer `#define`s among its directives.
+fn preprocess(source: &str, config: &Config) -> Result<(String, Vec<Enumerator>), HeaderError> {
     let joined = source.replace("\\\n", " ");
     let mut groups: Vec<Group> = Vec::new();
     let mut out = String::new();
+    let mut defines = Vec::new();
     for line in joined.lines() {
         let live = groups.last().is_none_or(|group| group.live);
         let Some(directive) = line.trim_start().strip_prefix('#') else {
@@ -194,11 +201,22 @@ fn preprocess(source: &str, config: &Config) -> Result<String, HeaderError> {
             "endif" => {
                 groups.pop().ok_or(HeaderError::UnbalancedConditional)?;
             }
+            "define" if live => {
+                let (name, value) = argument
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((argument, ""));
+                if let Some(value) = crate::config::parse_integer(value) {
+                    defines.push(Enumerator {
+                        name: name.to_owned(),
+                        value,
+                    });
+                }
+            }
             _ => {}
         }
     }
     if groups.is_empty() {
-        Ok(out)
+        Ok((out, defines))
     } else {
         Err(HeaderError::UnbalancedConditional)
     }
@@ -334,6 +352,18 @@ typedef seL4_Word object_t;
             enumerators("enum { a = unknown_name };", &config, &[]),
             Err(HeaderError::Expression(ExpressionError::NotANumber { .. }))
         ));
+    }
+
+    #[test]
+    fn integer_defines_of_live_sections_are_kept_and_others_dropped() {
+        let header = "#define seL4_PageBits 12\n#define seL4_WordBits (sizeof(seL4_Word) * 8)\n\
+                      #ifdef CONFIG_ENABLE_BENCHMARKS\n#define seL4_LogBits 20\n#endif\n\
+                      #define seL4_MaxUntypedBits 47 /* comment */\n";
+        let found = integer_defines(header, &Config::default()).unwrap();
+        assert_eq!(
+            names_and_values(&found),
+            [("seL4_PageBits", 12), ("seL4_MaxUntypedBits", 47)]
+        );
     }
 
     #[test]

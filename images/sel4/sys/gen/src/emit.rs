@@ -171,6 +171,19 @@ pub fn initial_slots(model: &Model) -> String {
     out
 }
 
+pub fn size_bits(model: &Model) -> String {
+    let mut out = String::new();
+    for define in &model.size_bits {
+        let name = screaming(define.name.trim_start_matches("seL4_"));
+        let _ = writeln!(
+            out,
+            "/// `{}`.\npub const {name}: Word = {};",
+            define.name, define.value
+        );
+    }
+    out
+}
+
 /// Configuration values the bindings size things by.
 pub const CONFIG_VALUES: [&str; 5] = [
     "CONFIG_MAX_NUM_BOOTINFO_UNTYPED_CAPS",

@@ -61,6 +61,7 @@ pub fn generate(root: &Path) -> Result<Bindings, ModelError> {
         ("object_types.rs", emit::object_types(&model)),
         ("errors.rs", emit::errors(&model)),
         ("initial_slots.rs", emit::initial_slots(&model)),
+        ("size_bits.rs", emit::size_bits(&model)),
         ("config.rs", config),
         ("structs.rs", emit::structs(&model)),
         ("invocations.rs", emit::invocations(&model)),
@@ -79,6 +80,7 @@ pub fn generate(root: &Path) -> Result<Bindings, ModelError> {
     .into_iter()
     .chain(model::INTERFACE_FILES)
     .chain(model::OBJECT_TYPE_FILES)
+    .chain(model::SIZE_FILES)
     .map(|file| root.join(file))
     .collect();
     Ok(Bindings {

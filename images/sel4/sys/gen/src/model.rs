@@ -31,6 +31,11 @@ pub const OBJECT_TYPE_FILES: [&str; 3] = [
 ];
 pub const ERRORS_FILE: &str = "libsel4/include/sel4/errors.h";
 pub const BOOTINFO_FILE: &str = "libsel4/include/sel4/bootinfo_types.h";
+/// Headers whose `#define seL4_<Name>Bits <n>` give object sizes and capability-data widths.
+pub const SIZE_FILES: [&str; 2] = [
+    "libsel4/include/sel4/types.h",
+    "libsel4/sel4_arch_include/aarch64/sel4/sel4_arch/constants.h",
+];
 
 /// The configuration file of `PLATFORM` in a tree.
 pub fn autoconf_file() -> String {
@@ -59,6 +64,17 @@ pub struct Model {
     pub object_types: Vec<Enumerator>,
     pub errors: Vec<Enumerator>,
     pub initial_slots: Vec<Enumerator>,
+    /// `seL4_<Name>Bits` defines: log2 of object sizes, badge and guard widths.
+    pub size_bits: Vec<Enumerator>,
+}
+
+/// What the C headers say, read for the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    pub object_types: Vec<Enumerator>,
+    pub errors: Vec<Enumerator>,
+    pub initial_slots: Vec<Enumerator>,
+    pub size_bits: Vec<Enumerator>,
 }
 
 /// Why a tree could not be read.
@@ -134,7 +150,26 @@ impl Model {
         }
         let errors = header(root, ERRORS_FILE, &config, &[])?;
         let initial_slots = header(root, BOOTINFO_FILE, &config, &[])?;
-        Self::assemble(config, apis, syscalls, object_types, errors, initial_slots)
+        let mut size_bits = Vec::new();
+        for file in SIZE_FILES {
+            let defines =
+                c_enum::integer_defines(&read(root, file)?, &config).map_err(|error| {
+                    ModelError::Header {
+                        path: root.join(file),
+                        error,
+                    }
+                })?;
+            size_bits.extend(defines.into_iter().filter(|define| {
+                define.name.starts_with("seL4_") && define.name.ends_with("Bits")
+            }));
+        }
+        let headers = Headers {
+            object_types,
+            errors,
+            initial_slots,
+            size_bits,
+        };
+        Self::assemble(config, apis, syscalls, headers)
     }
 
     /// Numbers the labels and lays out the invocations of `apis` (in numbering order).
@@ -142,9 +177,7 @@ impl Model {
         config: Config,
         apis: Vec<Api>,
         syscalls: Vec<Syscall>,
-        object_types: Vec<Enumerator>,
-        errors: Vec<Enumerator>,
-        initial_slots: Vec<Enumerator>,
+        headers: Headers,
     ) -> Result<Self, ModelError> {
         let mut labels = Vec::new();
         let mut invocations = Vec::new();
@@ -178,9 +211,10 @@ impl Model {
             labels,
             invocations,
             syscalls,
-            object_types,
-            errors,
-            initial_slots,
+            object_types: headers.object_types,
+            errors: headers.errors,
+            initial_slots: headers.initial_slots,
+            size_bits: headers.size_bits,
         })
     }
 
@@ -234,7 +268,7 @@ mod tests {
         let apis = [GENERIC, SEL4_ARCH, ARCH]
             .map(|xml| interface::parse(xml).unwrap())
             .to_vec();
-        Model::assemble(Config::parse(config), apis, vec![], vec![], vec![], vec![]).unwrap()
+        Model::assemble(Config::parse(config), apis, vec![], Headers::default()).unwrap()
     }
 
     #[test]

@@ -329,6 +329,26 @@ fn errors_syscalls_and_initial_slots_have_their_5_0_numbers() {
 }
 
 #[test]
+fn object_sizes_and_capability_data_widths_come_from_the_headers() {
+    let model = model();
+    let bits = |name: &str| value(&model.size_bits, name);
+    assert_eq!(bits("seL4_PageBits"), 12);
+    assert_eq!(bits("seL4_LargePageBits"), 21);
+    assert_eq!(bits("seL4_HugePageBits"), 30);
+    assert_eq!(bits("seL4_SlotBits"), 5);
+    assert_eq!(bits("seL4_TCBBits"), 11);
+    assert_eq!(bits("seL4_EndpointBits"), 4);
+    assert_eq!(bits("seL4_NotificationBits"), 5);
+    assert_eq!(bits("seL4_PGDBits"), 12);
+    assert_eq!(bits("seL4_BadgeBits"), 28);
+    assert_eq!(bits("seL4_GuardBits"), 18);
+    assert!(model
+        .size_bits
+        .iter()
+        .all(|define| define.name != "seL4_WordBits"));
+}
+
+#[test]
 fn the_generated_retype_marshals_into_the_invoke_call_in_xml_order() {
     let bindings = crate::generate(&tree()).unwrap_or_else(|error| panic!("{error}"));
     let invocations = &bindings
