@@ -3,7 +3,7 @@
 //! runtimes on every call.
 
 use crate::call_graph::{CycleFinder, Visit};
-use crate::kernel::{Badge, EndpointId, LeaseId};
+use crate::kernel::{Badge, EndpointId, LeaseId, NotificationBits};
 use crate::lease::LeaseTables;
 use crate::tables::{
     ComponentId, ComponentKind, ComponentSpec, EndpointKind, EndpointSpec, RegionGrant, RegionSpec,
@@ -245,9 +245,15 @@ impl TablesBuilder {
         self.capability(client, server, badge, EndpointKind::Call)
     }
 
-    /// Let `from` raise notification bits on `to`; returns the capability as `from` numbers it.
-    pub fn notification(&mut self, from: ComponentId, to: ComponentId) -> EndpointId {
-        self.capability(from, to, Badge(0), EndpointKind::Notify)
+    /// Let `from` raise notification `bits` on `to` (the capability's badge: on seL4 a signal
+    /// raises its capability's badge); returns the capability as `from` numbers it.
+    pub fn notification(
+        &mut self,
+        from: ComponentId,
+        to: ComponentId,
+        bits: NotificationBits,
+    ) -> EndpointId {
+        self.capability(from, to, Badge(bits.0), EndpointKind::Notify)
     }
 
     /// Add a capability with an explicit id and kind, as a generated table row would.
@@ -279,12 +285,17 @@ impl TablesBuilder {
 
     /// Check and index what was added.
     pub fn build(&self) -> Result<CheckedTables, TablesError> {
+        self.with_tables(CheckedTables::from_tables)
+    }
+
+    /// Run `f` on what was added, unchecked, as plain [`Tables`] (for a runtime that takes them).
+    pub fn with_tables<T>(&self, f: impl FnOnce(&Tables<'_>) -> T) -> T {
         let components: Vec<ComponentSpec<'_>> = self
             .components
             .iter()
             .map(|(name, kind)| ComponentSpec { name, kind: *kind })
             .collect();
-        CheckedTables::from_tables(&Tables {
+        f(&Tables {
             components: &components,
             endpoints: &self.endpoints,
             regions: &self.regions,
@@ -497,7 +508,10 @@ mod tests {
         assert_eq!(builder.endpoint(top, right, Badge(2)), EndpointId(1));
         builder.endpoint(left, bottom, Badge(1));
         builder.endpoint(right, bottom, Badge(2));
-        assert_eq!(builder.notification(bottom, left), EndpointId(0));
+        assert_eq!(
+            builder.notification(bottom, left, NotificationBits(1)),
+            EndpointId(0)
+        );
         assert!(
             builder.build().is_ok(),
             "a notification back up is no call cycle"

@@ -4,13 +4,15 @@
 //!
 //! A component is a [`Handler`]; a runtime owns the loop and calls it. Runtimes: host threads and
 //! the deterministic scheduler (feature `std`), the static runtime for bare-metal images
-//! ([`static_rt`]: no heap, one thread), later seL4.
+//! ([`static_rt`]: no heap, one thread), and seL4 ([`sel4_rt`]: each component its own protection
+//! domain).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod call_graph;
 pub mod kernel;
 mod lease;
+pub mod sel4_rt;
 pub mod static_rt;
 pub mod tables;
 

@@ -28,7 +28,8 @@ fn start(clients: usize, seed: u64) -> System {
         (demo.backend, Box::new(DemoServer::new(backend))),
         (demo.pinger, Box::new(Pinger::new(pinger.clone()))),
     ];
-    let runtime = DeterministicRuntime::new(demo.tables.clone(), handlers, seed).expect("valid");
+    let runtime = DeterministicRuntime::new(demo.builder.build().expect("valid"), handlers, seed)
+        .expect("valid");
     System {
         runtime,
         demo,

@@ -26,7 +26,8 @@ fn start(clients: usize) -> System {
         (demo.backend, Box::new(DemoServer::new(backend.clone()))),
         (demo.pinger, Box::new(Pinger::new(pinger.clone()))),
     ];
-    let runtime = HostRuntime::start(demo.tables.clone(), handlers).expect("starts");
+    let runtime =
+        HostRuntime::start(demo.builder.build().expect("valid"), handlers).expect("starts");
     System {
         runtime,
         demo,

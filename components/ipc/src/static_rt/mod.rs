@@ -12,7 +12,7 @@
 
 mod kernel;
 mod sys;
-mod tables;
+pub(crate) mod tables;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ballast_ipc::{
-    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, Handler, IncomingCall, IpcError,
+    Badge, ComponentId, ComponentKind, EndpointId, Handler, IncomingCall, IpcError,
     LeaseDescriptor, LeaseId, MessageHeader, NotificationBits, ReplyToken, Sys, TablesBuilder,
 };
 use zerocopy::{FromBytes, IntoBytes};
@@ -300,7 +300,8 @@ impl Handler for Pinger {
 /// (not shared).
 #[derive(Debug)]
 pub struct Demo {
-    pub tables: CheckedTables,
+    /// The tables, built and checked once here; each runtime takes them its way.
+    pub builder: TablesBuilder,
     pub server: ComponentId,
     pub backend: ComponentId,
     pub pinger: ComponentId,
@@ -337,8 +338,8 @@ pub fn demo(clients: usize) -> Demo {
         .map(|i| {
             let client = builder.component(&format!("client{i}"), ComponentKind::External);
             assert_eq!(builder.endpoint(client, server, client_badge(i)), CALL);
-            assert_eq!(builder.notification(client, server), SIGNAL_SERVER);
-            assert_eq!(builder.notification(client, pinger), SIGNAL_PINGER);
+            assert_eq!(builder.notification(client, server, RELEASE), SIGNAL_SERVER);
+            assert_eq!(builder.notification(client, pinger, PING), SIGNAL_PINGER);
             builder
                 .region(writable_region(i), REGION_BYTES, client)
                 .share(writable_region(i), server, true);
@@ -349,8 +350,9 @@ pub fn demo(clients: usize) -> Demo {
             client
         })
         .collect();
+    builder.build().expect("the demo tables are valid");
     Demo {
-        tables: builder.build().expect("the demo tables are valid"),
+        builder,
         server,
         backend,
         pinger,
