@@ -39,6 +39,16 @@ fn the_kernel_builds_from_the_patched_sel4_5_0_tree() {
         "loaded at armvirt's physBase"
     );
 
+    let interface = std::fs::read_to_string(
+        build
+            .source
+            .join("libsel4/sel4_arch_include/aarch64/interfaces/sel4arch.xml"),
+    )
+    .unwrap();
+    assert!(interface.contains(r#"<interface name="seL4_XenHypercall">"#));
+    let slots = std::fs::read_to_string(build.source.join("libsel4/include/sel4/bootinfo_types.h"))
+        .unwrap();
+    assert!(slots.contains("seL4_CapXenHypercall        = 12,"));
     assert!(build
         .source
         .join("include/plat/armvirt/autoconf.h")

@@ -48,5 +48,7 @@
 /* User level may read the virtual counter, CNTVCT_EL0, for its clock (patches/0003). */
 #define CONFIG_EXPORT_VCNT_USER 1
 
-/* The kernel runs as a Xen guest (patches/0002). */
+/* The kernel runs as a Xen guest (patches/0002), and issues Xen hypercalls for the holders of
+ * hypercall capabilities (patches/0004). */
 #define CONFIG_ARM_XEN_GUEST 1
+#define CONFIG_ARM_XEN_HYPERCALLS 1
