@@ -1,7 +1,8 @@
 //! The real memory server and hypercall gateway over xen-sim on the HOST runtime (one OS thread
 //! per component, blocking calls):
 //! - 64 driver-client threads borrow and return frames while a toolstack thread moves the
-//!   target; a watchdog fails the run on a deadlock; every request must be answered; no frame
+//!   target; a watchdog fails the run on a deadlock; every request must be answered (a refusal
+//!   only for a deferred request, or for a client at its limit of lent runs); no frame
 //!   may be lent to two clients at once, nor be populated in Xen while lent; p99 latencies are
 //!   printed (never asserted). Default: 2000 borrow/return rounds per client; long run:
 //!   `cargo test --release --test host_concurrency -- --ignored` (10^5 per client), or any
@@ -155,6 +156,8 @@ struct Tally {
     answers: u64,
     grants: u64,
     deferred_refusals: u64,
+    /// Refused because the client held its `max_lent_runs_per_client` runs.
+    run_limit_refusals: u64,
 }
 
 fn client_thread(
@@ -216,6 +219,11 @@ fn client_thread(
             }
             Err(CallError::Interface(BalloonError::TimedOut | BalloonError::QueueFull)) => {
                 tally.deferred_refusals += 1;
+            }
+            // Its loans (at most 3 held, at most 1024 frames each) keep it within its frame
+            // quota, so `OverQuota` here is its limit of lent runs.
+            Err(CallError::Interface(BalloonError::OverQuota)) => {
+                tally.run_limit_refusals += 1;
             }
             Err(error) => return Err(format!("client {index}: alloc refused: {error:?}")),
         }
@@ -353,6 +361,7 @@ fn many_clients(ops: u64, watchdog: Duration) {
                 total.answers += tally.answers;
                 total.grants += tally.grants;
                 total.deferred_refusals += tally.deferred_refusals;
+                total.run_limit_refusals += tally.run_limit_refusals;
                 latencies.alloc_ns.extend(lat.alloc_ns);
                 latencies.free_ns.extend(lat.free_ns);
             }
@@ -392,11 +401,12 @@ fn many_clients(ops: u64, watchdog: Duration) {
     let (set50, set99, sets) = p99(&mut latencies.control_ns);
     println!(
         "host runtime, {CLIENTS} client threads x {ops} rounds in {elapsed:?}: {} requests, all \
-         answered; {} grants, {} deferred requests timed out or refused as queue full; {} \
-         targets set; final stats {stats:?}",
+         answered; {} grants, {} deferred requests timed out or refused as queue full, {} \
+         refused at the client's run limit; {} targets set; final stats {stats:?}",
         total.requests,
         total.grants,
         total.deferred_refusals,
+        total.run_limit_refusals,
         targets_set.load(Ordering::Relaxed),
     );
     println!(

@@ -11,7 +11,7 @@ use ballast::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_interfaces::runs::{self, WireRun};
-use ballast_interfaces::support::{InterfaceError, ProtocolError};
+use ballast_interfaces::support::{CallError, InterfaceError, ProtocolError};
 use ballast_interfaces::{balloon, balloon_control, hypercall};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{
@@ -789,4 +789,77 @@ fn a_lease_at_an_unaligned_offset_gets_its_runs_and_gives_them_back() {
     assert_eq!(balloon::decode_free_unpopulated(&reply), Ok(()));
     assert_eq!(system.memory().core().stats().lent_pages, 0);
     assert_eq!(system.snapshot().accounts, accounts_before);
+}
+
+#[test]
+fn a_client_fragmenting_its_loan_meets_its_own_run_limit_and_the_others_still_borrow() {
+    // One client borrows one large run and gives back every other frame: each give-back splits
+    // a lent run. It used to fill the shared lent-run table (2048 entries in 128 calls), after
+    // which every other client was refused with `QueueFull`.
+    let mut system = System::new(4);
+    let (blkback, netback) = (system.client("blkback"), system.client("netback"));
+    let limit = usize::from(composition().server.max_lent_runs_per_client);
+    let frames = 4096;
+    let loan = system.borrow(&blkback, frames);
+    assert_eq!(loan.len(), 1, "one run from the empty lending space");
+    let first = loan[0].first_gfn;
+    let odd: Vec<WireRun> = (1..frames).step_by(2).map(|i| run(first + i, 1)).collect();
+    let give_back = |system: &mut System, runs: &[WireRun]| {
+        let reply = system.free(&blkback, runs).unwrap();
+        balloon::decode_free_unpopulated(&reply)
+    };
+    let mut given = 0;
+    let mut refused = None;
+    'fragment: for batch in odd.chunks(16) {
+        if give_back(&mut system, batch).is_ok() {
+            given += batch.len();
+            continue;
+        }
+        // All or nothing: the batch would pass a limit; find it one frame at a time.
+        for single in batch {
+            if let Err(error) = give_back(&mut system, std::slice::from_ref(single)) {
+                refused = Some(error);
+                break 'fragment;
+            }
+            given += 1;
+        }
+    }
+
+    let reply = system
+        .call(
+            &netback,
+            &balloon::encode_alloc_unpopulated(100, u64::MAX),
+            Some(whole(&netback, true)),
+        )
+        .unwrap();
+    assert!(
+        balloon::decode_alloc_unpopulated(&reply).is_ok(),
+        "another client is refused ({:?}) after one client gave back {given} single frames",
+        balloon::decode_alloc_unpopulated(&reply)
+    );
+    assert_eq!(
+        refused,
+        Some(CallError::Interface(BalloonError::OverQuota)),
+        "the fragmenting client is stopped by its own limit"
+    );
+    assert_eq!(given + 1, limit, "every give-back split one run in two");
+    hostile_free(
+        &mut system,
+        "free: a frame splitting a run, past the client's run limit",
+        &blkback,
+        &[odd[given]],
+        BalloonError::OverQuota,
+    );
+
+    // Whole runs still go back, and free room under the limit for new loans.
+    assert_eq!(give_back(&mut system, &[run(first, 1)]), Ok(()));
+    let more = system.borrow(&blkback, 1);
+    let split = 2 * given as u64;
+    let mut left: Vec<WireRun> = (2..split).step_by(2).map(|i| run(first + i, 1)).collect();
+    left.push(run(first + split, frames - split));
+    left.extend(more);
+    for batch in left.chunks(16) {
+        assert_eq!(give_back(&mut system, batch), Ok(()));
+    }
+    assert_eq!(system.memory().core().stats().lent_pages, 100);
 }

@@ -205,6 +205,7 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         lowmem_limit: Gfn(1 << 20),
         tunables: Tunables::default(),
         default_client_quota: 0,
+        max_lent_runs_per_client: 32,
         pending_timeout_ns: 5_000_000_000,
     };
     let mut storage = vec![0u64; config.bitmap_words().expect("a valid layout")];

@@ -41,6 +41,9 @@ pub enum LendError {
     OverlappingRuns = 10,
     /// A deferred request timed out before frames could be found.
     TimedOut = 11,
+    /// The client holds as many lent runs as it may (`max_lent_runs_per_client`): the grant, or
+    /// a give-back that splits a run, would take it past them. Giving back whole runs makes room.
+    RunLimit = 12,
 }
 
 /// A client's account: its quota and what it holds or waits for.
@@ -52,6 +55,8 @@ pub struct ClientAccount {
     pub lent: u64,
     /// Frames its deferred requests still wait for.
     pub waiting: u64,
+    /// Lent runs it holds: entries of the shared lent-run table.
+    pub runs: usize,
 }
 
 /// A deferred request whose reply is due.
@@ -118,11 +123,14 @@ impl Tally {
     }
 }
 
-/// Lent runs (at most `LENT`), client accounts (`CLIENTS`) and deferred requests (`PENDING`).
+/// Lent runs (at most `LENT`, at most `max_runs_per_client` of them one client's), client
+/// accounts (`CLIENTS`) and deferred requests (`PENDING`).
 #[derive(Debug)]
 pub(crate) struct LendingBook<const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
     lent: LentTable<LENT>,
     clients: [ClientAccount; CLIENTS],
+    /// Most lent runs one client may hold.
+    max_runs_per_client: usize,
     pending: PendingQueue<PENDING>,
     /// Lent frames in RAM.
     lent_ram: u64,
@@ -135,15 +143,17 @@ pub(crate) struct LendingBook<const LENT: usize, const CLIENTS: usize, const PEN
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     LendingBook<LENT, CLIENTS, PENDING>
 {
-    /// An empty book whose clients all have `quota`.
-    pub fn new(quota: u64, pending_timeout_ns: u64) -> Self {
+    /// An empty book whose clients all have `quota` and may hold `max_runs_per_client` runs.
+    pub fn new(quota: u64, max_runs_per_client: usize, pending_timeout_ns: u64) -> Self {
         LendingBook {
             lent: LentTable::default(),
             clients: [ClientAccount {
                 quota,
                 lent: 0,
                 waiting: 0,
+                runs: 0,
             }; CLIENTS],
+            max_runs_per_client,
             pending: PendingQueue::default(),
             lent_ram: 0,
             lent_lending: 0,
@@ -220,8 +230,15 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.pending.iter().nth(index).copied()
     }
 
-    /// Check that `client` may make `request`: a known client, a request well formed and
-    /// within its quota.
+    /// Lent runs `client` may still be granted before it reaches its limit (0 for no client).
+    pub fn run_budget(&self, client: ClientId) -> usize {
+        self.client(client).map_or(0, |account| {
+            self.max_runs_per_client.saturating_sub(account.runs)
+        })
+    }
+
+    /// Check that `client` may make `request`: a known client, a request well formed, within its
+    /// quota, and a client below its run limit.
     pub fn admit(&self, client: ClientId, request: &AllocRequest) -> Result<(), LendError> {
         let index = self.account(client)?;
         if request.frames == 0 {
@@ -239,12 +256,16 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         {
             return Err(LendError::QuotaExceeded);
         }
+        if self.run_budget(client) == 0 {
+            return Err(LendError::RunLimit);
+        }
         Ok(())
     }
 
     /// Record a planned grant as lent to `client` (tagged with `ticket` until delivered). Each
-    /// run is cut at region seams and every frame charged to the region it lies in; if the
-    /// table has no room, or a count would overflow, nothing changes.
+    /// run is cut at region seams, each piece an entry of its own, and every frame charged to
+    /// the region it lies in; if the pieces would take the client past its run limit, the table
+    /// has no room, or a count would overflow, nothing changes.
     pub fn lend(
         &mut self,
         client: ClientId,
@@ -257,6 +278,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             .iter()
             .map(|run| lendable_pieces(*run, pages).count())
             .sum();
+        if pieces > self.run_budget(client) {
+            return Err(LendError::RunLimit);
+        }
         if self.lent.free_slots() < pieces {
             return Err(LendError::TableFull);
         }
@@ -271,15 +295,16 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             return Err(LendError::QuotaExceeded);
         };
         for run in plan {
-            for (piece, region) in lendable_pieces(*run, pages) {
+            for (piece, _) in lendable_pieces(*run, pages) {
                 self.lent
-                    .insert(piece, client, ticket, region.run)
+                    .insert(piece, client, ticket)
                     .map_err(|_| LendError::TableFull)?;
             }
         }
         self.lent_ram = lent_ram;
         self.lent_lending = lent_lending;
         self.clients[index].lent = client_lent;
+        self.clients[index].runs += pieces;
         Ok(())
     }
 
@@ -413,9 +438,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// Take back `runs` from `client`. Every frame must be lent to it; otherwise nothing
-    /// changes and the error says why. Each frame is credited to the region it lies in (a run
-    /// may cross a seam between regions). Returns the frames taken back.
+    /// Take back `runs` from `client`. Every frame must be lent to it, and the runs it splits
+    /// must leave it within its run limit; otherwise nothing changes and the error says why.
+    /// Each frame is credited to the region it lies in (a run may cross a seam between regions).
+    /// Returns the frames taken back.
     pub fn give_back(
         &mut self,
         client: ClientId,
@@ -425,11 +451,17 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let index = self.account(client)?;
         self.check_return(client, runs)?;
         let splits = self.split_cost(runs);
+        if splits > self.run_budget(client) {
+            return Err(LendError::RunLimit);
+        }
         if splits > self.lent.free_slots() {
             return Err(LendError::TableFull);
         }
         let tally = Tally::of(runs, pages).ok_or(LendError::NotLent)?;
         let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
+        // Every entry a run touches is the client's (checked above): the table's change in
+        // size is the change in the client's runs.
+        let entries_before = self.lent.len();
         for run in runs {
             self.lent
                 .remove_span(*run)
@@ -437,7 +469,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
         self.lent_ram = lent_ram;
         self.lent_lending = lent_lending;
-        self.clients[index].lent = client_lent;
+        let account = &mut self.clients[index];
+        account.lent = client_lent;
+        account.runs = (account.runs + self.lent.len()).saturating_sub(entries_before);
         Ok(tally.frames().unwrap_or(0))
     }
 
@@ -455,6 +489,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.pending.remove_client(client, |_| {});
         self.clients[index].lent = 0;
         self.clients[index].waiting = 0;
+        self.clients[index].runs = 0;
         Ok(total)
     }
 
@@ -470,6 +505,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let mut lent_ram = 0;
         let mut lent_lending = 0;
         let mut per_client = [0u64; CLIENTS];
+        let mut runs_per_client = [0usize; CLIENTS];
         let mut previous_end = 0;
         for lent in self.lent.iter() {
             if !lent.run.is_valid() || lent.run.start() < previous_end {
@@ -480,6 +516,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 .get_mut(usize::from(lent.client.0))
                 .ok_or(InvariantViolation::UnknownOwner)?;
             *owner += lent.run.frames;
+            runs_per_client[usize::from(lent.client.0)] += 1;
             if lent.ticket.is_some_and(|t| {
                 !self
                     .pending
@@ -502,13 +539,19 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let clients_agree = self
             .clients
             .iter()
-            .zip(per_client)
-            .all(|(c, lent)| c.lent == lent);
+            .zip(per_client.iter().zip(runs_per_client))
+            .all(|(c, (&lent, runs))| c.lent == lent && c.runs == runs);
         if lent_ram != self.lent_ram || lent_lending != self.lent_lending || !clients_agree {
             return Err(InvariantViolation::LentCount);
         }
         if lent_lending > pages.lending_frames() {
             return Err(InvariantViolation::Partition);
+        }
+        if runs_per_client
+            .iter()
+            .any(|&runs| runs > self.max_runs_per_client)
+        {
+            return Err(InvariantViolation::RunLimit);
         }
         Ok(())
     }

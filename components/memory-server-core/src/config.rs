@@ -80,12 +80,16 @@ pub struct Config<'c> {
     pub tunables: Tunables,
     /// Frames a client may hold lent or requested at once, unless set per client.
     pub default_client_quota: u64,
+    /// Lent runs one client may hold at once (the manifest's `max_lent_runs_per_client`): its
+    /// share of the lent-run table, so that no client can fill the table for the others.
+    pub max_lent_runs_per_client: usize,
     /// How long a deferred allocation waits before it times out, in nanoseconds.
     pub pending_timeout_ns: u64,
 }
 
 impl<'c> Config<'c> {
-    /// A configuration for `ram` with the defaults of `policy` and nothing reserved, extra or lent.
+    /// A configuration for `ram` with the defaults of `policy` and nothing reserved, extra or
+    /// lent; clients limited by their quota and the lent-run table alone.
     pub const fn new(ram: &'c [FrameRun], policy: Policy) -> Config<'c> {
         Config {
             ram,
@@ -101,6 +105,7 @@ impl<'c> Config<'c> {
                 max_retry_count: 0,
             },
             default_client_quota: u64::MAX,
+            max_lent_runs_per_client: usize::MAX,
             pending_timeout_ns: 5_000_000_000,
         }
     }
@@ -129,6 +134,8 @@ pub enum ConfigError {
     BadBatchSize = 6,
     /// `max_schedule_delay_s` is 0.
     BadTunables = 7,
+    /// `max_lent_runs_per_client` is 0: no client could borrow.
+    NoLentRuns = 8,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The lent-run table: which unpopulated frames are lent to which client, as sorted,
-//! non-overlapping runs in a bounded table. Runs granted to a deferred request carry its ticket
-//! until the reply is delivered.
+//! non-overlapping runs in a bounded table, one entry per run granted (runs of separate loans are
+//! never joined; giving back part of a run splits it). Runs granted to a deferred request carry
+//! its ticket until the reply is delivered.
 
 use heapless::Vec;
 
@@ -69,33 +70,16 @@ impl<const N: usize> LentTable<N> {
         self.overlapping(span).next().is_some()
     }
 
-    /// Record `run` (which must not overlap a lent run) as lent to `client`, merging with an
-    /// adjacent run of the same owner and ticket inside `region`.
+    /// Record `run` (which must not overlap a lent run) as lent to `client`: an entry of its
+    /// own, never joined to the run of another loan beside it, so that giving back a whole loan
+    /// frees its entries and never needs a new one.
     pub fn insert(
         &mut self,
         run: FrameRun,
         client: ClientId,
         ticket: Option<Ticket>,
-        region: FrameRun,
     ) -> Result<(), TableFull> {
         let at = self.first_ending_after(run.start());
-        let same =
-            |r: &LentRun| r.client == client && r.ticket == ticket && region.contains_run(&r.run);
-        if at > 0 && self.runs[at - 1].run.end() == run.start() && same(&self.runs[at - 1]) {
-            self.runs[at - 1].run.frames += run.frames;
-            if at < self.runs.len()
-                && self.runs[at].run.start() == run.end()
-                && same(&self.runs[at])
-            {
-                self.runs[at - 1].run.frames += self.runs[at].run.frames;
-                self.runs.remove(at);
-            }
-            return Ok(());
-        }
-        if at < self.runs.len() && self.runs[at].run.start() == run.end() && same(&self.runs[at]) {
-            self.runs[at].run = FrameRun::span(run.start(), self.runs[at].run.end());
-            return Ok(());
-        }
         self.runs
             .insert(
                 at,
@@ -106,6 +90,11 @@ impl<const N: usize> LentTable<N> {
                 },
             )
             .map_err(|_| TableFull)
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.runs.len()
     }
 
     /// Entries `remove_span` of `span` would add (1 if it falls strictly inside one run).
@@ -175,30 +164,39 @@ impl<const N: usize> LentTable<N> {
 mod tests {
     use super::*;
 
-    const REGION: FrameRun = FrameRun::span(0, 1000);
-
     #[test]
-    fn adjacent_runs_of_one_owner_merge_and_others_do_not() {
+    fn each_grant_keeps_its_own_entry_beside_the_others() {
         let mut table = LentTable::<4>::default();
         table
-            .insert(FrameRun::span(10, 20), ClientId(1), None, REGION)
+            .insert(FrameRun::span(10, 20), ClientId(1), None)
             .unwrap();
         table
-            .insert(FrameRun::span(30, 40), ClientId(1), None, REGION)
+            .insert(FrameRun::span(30, 40), ClientId(1), None)
             .unwrap();
         table
-            .insert(FrameRun::span(20, 30), ClientId(1), None, REGION)
+            .insert(FrameRun::span(20, 30), ClientId(1), None)
             .unwrap();
-        assert_eq!(table.iter().count(), 1);
+        let runs: heapless::Vec<_, 4> = table.iter().map(|r| r.run).collect();
+        assert_eq!(
+            &runs[..],
+            &[
+                FrameRun::span(10, 20),
+                FrameRun::span(20, 30),
+                FrameRun::span(30, 40)
+            ]
+        );
         table
-            .insert(FrameRun::span(40, 50), ClientId(2), None, REGION)
+            .insert(FrameRun::span(5, 10), ClientId(2), Some(Ticket(3)))
             .unwrap();
-        table
-            .insert(FrameRun::span(5, 10), ClientId(1), Some(Ticket(3)), REGION)
-            .unwrap();
-        assert_eq!(table.iter().count(), 3);
-        assert!(table.any_in(FrameRun::span(49, 60)));
-        assert!(!table.any_in(FrameRun::span(50, 60)));
+        assert_eq!(
+            table.insert(FrameRun::span(40, 50), ClientId(2), None),
+            Err(TableFull)
+        );
+        assert_eq!(table.len(), 4);
+        assert!(table.any_in(FrameRun::span(39, 60)));
+        assert!(!table.any_in(FrameRun::span(40, 60)));
+        table.remove_span(FrameRun::span(10, 40)).unwrap();
+        assert_eq!(table.len(), 1);
         table.deliver(Ticket(3));
         assert!(table.iter().all(|r| r.ticket.is_none()));
     }
@@ -207,7 +205,7 @@ mod tests {
     fn removing_the_middle_of_a_run_splits_it() {
         let mut table = LentTable::<2>::default();
         table
-            .insert(FrameRun::span(0, 100), ClientId(0), None, REGION)
+            .insert(FrameRun::span(0, 100), ClientId(0), None)
             .unwrap();
         assert_eq!(table.split_cost(FrameRun::span(10, 20)), 1);
         assert_eq!(table.split_cost(FrameRun::span(0, 20)), 0);

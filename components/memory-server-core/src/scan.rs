@@ -341,20 +341,10 @@ mod tests {
         let (regions, mut bitmap) = model(&mut words);
         bitmap.set_range(0, 1024, false);
         let mut lent = LentTable::<4>::default();
-        lent.insert(
-            FrameRun::span(10, 20),
-            ClientId(0),
-            None,
-            FrameRun::span(0, 2048),
-        )
-        .unwrap();
-        lent.insert(
-            FrameRun::span(8200, 8210),
-            ClientId(0),
-            None,
-            FrameRun::span(8192, 8292),
-        )
-        .unwrap();
+        lent.insert(FrameRun::span(10, 20), ClientId(0), None)
+            .unwrap();
+        lent.insert(FrameRun::span(8200, 8210), ClientId(0), None)
+            .unwrap();
         let scan = Scan {
             regions: &regions,
             bitmap: &bitmap,

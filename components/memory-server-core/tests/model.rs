@@ -1,8 +1,10 @@
 //! Model-based property test: random sequences of targets, allocations, frees (good and bad,
-//! whole runs, spans across region seams), client deaths, worker steps, reconciliations and faults (short counts, partly freed
-//! superpages, host exhaustion, fragmentation, calls lost in transport) on a small simulated
-//! guest, with the invariant checked against xen-sim after every operation and every frame's
-//! state compared with Xen's at the end.
+//! whole runs, spans across region seams, single frames that split a run: clients fragmenting the
+//! shared lent-run table up to their own limit), client deaths, worker steps, reconciliations and
+//! faults (short counts, partly freed superpages, host exhaustion, fragmentation, calls lost in
+//! transport) on a small simulated guest, with the invariant checked against xen-sim after every
+//! operation, each client's lent runs against what it was given, and every frame's state compared
+//! with Xen's at the end.
 
 mod common;
 
@@ -23,6 +25,8 @@ const RESERVED: [FrameRun; 1] = [FrameRun::span(600, 640)];
 const LENDING: FrameRun = FrameRun::span(1024, 1024 + 32);
 const EXTRA: [FrameRun; 1] = [FrameRun::span(LENDING.end(), LENDING.end() + 512)];
 const CLIENTS: u16 = 3;
+/// Lent runs one client may hold: together the clients can fill the table exactly.
+const RUNS_PER_CLIENT: usize = 8;
 
 type Core<'a> = BalloonCore<'a, 24, 3, 4>;
 
@@ -47,6 +51,13 @@ enum Op {
     FreeSpan {
         client: u16,
         pick: usize,
+    },
+    /// Give back every other frame of a run the client holds, `batch` frames per call, until
+    /// a call is refused: each frame inside the run splits it.
+    Fragment {
+        client: u16,
+        pick: usize,
+        batch: usize,
     },
     Die(u16),
     Steps {
@@ -80,6 +91,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::Free { client, pick }),
         1 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::FreeForeign { client, pick }),
         2 => (0..CLIENTS, any::<usize>()).prop_map(|(client, pick)| Op::FreeSpan { client, pick }),
+        2 => (0..CLIENTS, any::<usize>(), 1usize..=4)
+            .prop_map(|(client, pick, batch)| Op::Fragment { client, pick, batch }),
         1 => (0..CLIENTS).prop_map(Op::Die),
         5 => (1usize..6, 0u64..8).prop_map(|(count, advance_s)| Op::Steps { count, advance_s }),
         1 => Just(Op::Reconcile),
@@ -149,6 +162,28 @@ impl Holdings {
         span
     }
 
+    /// Runs `frames` (disjoint, all held by `client`) would split: each stretch of them that
+    /// lies strictly inside one held run.
+    fn splits(&self, client: ClientId, frames: &[FrameRun]) -> usize {
+        let mut spans: Vec<FrameRun> = frames.to_vec();
+        spans.sort_by_key(|f| f.start());
+        spans.dedup_by(|next, span| {
+            let adjacent = span.end() == next.start();
+            if adjacent {
+                *span = FrameRun::span(span.start(), next.end());
+            }
+            adjacent
+        });
+        let mine: Vec<FrameRun> = self.of(client).iter().map(|&i| self.runs[i].1).collect();
+        spans
+            .iter()
+            .filter(|s| {
+                mine.iter()
+                    .any(|r| r.start() < s.start() && s.end() < r.end())
+            })
+            .count()
+    }
+
     /// Forget `frames` (given back) from `client`'s runs, keeping what is left of them.
     fn give_back(&mut self, client: ClientId, frames: &[FrameRun]) {
         let mut kept = Vec::new();
@@ -203,23 +238,42 @@ impl World<'_> {
         }
     }
 
-    /// Give back `runs` of `client`: all taken back, or refused only because splitting a lent
-    /// run found the shared table full, with nothing changed.
-    fn give_back(&mut self, client: ClientId, runs: &[FrameRun]) {
+    /// Each client's lent runs in the core are the runs it was given, less what it gave back,
+    /// never more than its limit.
+    fn runs_match(&self) {
+        for client in (0..CLIENTS).map(ClientId) {
+            let runs = self.core.client(client).unwrap().runs;
+            assert_eq!(runs, self.held.of(client).len(), "{client:?}");
+            assert!(runs <= RUNS_PER_CLIENT);
+        }
+    }
+
+    /// Give back `runs` of `client`: all taken back, or refused, with nothing changed, exactly
+    /// when the runs they split would take the client past its limit. The shared table is never
+    /// what refuses. Returns whether they were taken back.
+    fn give_back(&mut self, client: ClientId, runs: &[FrameRun]) -> bool {
         let frames = runs.iter().map(|r| r.frames).sum();
-        let before = self.core.stats();
+        let before = (self.core.stats(), *self.core.client(client).unwrap());
+        let past_limit = before.1.runs + self.held.splits(client, runs) > RUNS_PER_CLIENT;
         match self.core.free_unpopulated(client, runs) {
             Ok(freed) => {
+                assert!(!past_limit, "a give-back past the run limit was taken");
                 assert_eq!(freed, frames);
                 self.held.give_back(client, runs);
                 assert_eq!(
                     self.core.free_unpopulated(client, runs),
                     Err(LendError::NotLent)
                 );
+                true
             }
             Err(error) => {
-                assert_eq!(error, LendError::TableFull);
-                assert_eq!(self.core.stats(), before);
+                assert!(past_limit, "a give-back within the run limit was refused");
+                assert_eq!(error, LendError::RunLimit);
+                assert_eq!(
+                    (self.core.stats(), *self.core.client(client).unwrap()),
+                    before
+                );
+                false
             }
         }
     }
@@ -240,10 +294,18 @@ impl World<'_> {
                 };
                 let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
                 let before = self.core.stats();
-                match self
-                    .core
-                    .alloc_unpopulated(ClientId(client), request, self.now, &mut out)
-                {
+                let at_limit = self.held.of(ClientId(client)).len() == RUNS_PER_CLIENT;
+                let outcome =
+                    self.core
+                        .alloc_unpopulated(ClientId(client), request, self.now, &mut out);
+                if outcome == Err(LendError::RunLimit) || at_limit {
+                    assert!(
+                        at_limit && outcome.is_err(),
+                        "{outcome:?}: at the limit {at_limit}"
+                    );
+                }
+                assert_ne!(outcome, Err(LendError::TableFull));
+                match outcome {
                     Ok(AllocOutcome::Granted { runs }) => {
                         assert_eq!(out[..runs].iter().map(|r| r.frames).sum::<u64>(), frames);
                         assert!(runs <= max_runs);
@@ -272,6 +334,25 @@ impl World<'_> {
                         .held
                         .span_around(ClientId(client), mine[pick % mine.len()]);
                     self.give_back(ClientId(client), &[span]);
+                }
+            }
+            Op::Fragment {
+                client,
+                pick,
+                batch,
+            } => {
+                let mine = self.held.of(ClientId(client));
+                if !mine.is_empty() {
+                    let run = self.held.runs[mine[pick % mine.len()]].1;
+                    let frames: Vec<FrameRun> = (run.start() + 1..run.end())
+                        .step_by(2)
+                        .map(|gfn| FrameRun::new(Gfn(gfn), 1))
+                        .collect();
+                    for call in frames.chunks(batch) {
+                        if !self.give_back(ClientId(client), call) {
+                            break;
+                        }
+                    }
                 }
             }
             Op::FreeForeign { client, pick } => {
@@ -343,6 +424,7 @@ impl World<'_> {
             }
         }
         self.check();
+        self.runs_match();
     }
 
     /// With the gateway healthy, the worker reaches the reachable target, or stops only where
@@ -434,6 +516,7 @@ fn run_case(case: &Case) {
         max_retry_count: case.max_retry_count,
     };
     config.default_client_quota = 600;
+    config.max_lent_runs_per_client = RUNS_PER_CLIENT;
     config.pending_timeout_ns = 20_000_000_000;
     let sim = XenSim::new(HostConfig {
         free_pages: case.host_free,

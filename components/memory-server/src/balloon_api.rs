@@ -23,7 +23,7 @@ fn balloon_error(error: LendError) -> BalloonError {
         LendError::UnknownClient | LendError::NotOwner => BalloonError::NotOwner,
         LendError::Empty | LendError::OverlappingRuns => BalloonError::BadRuns,
         LendError::BadRunCount => BalloonError::LeaseTooSmall,
-        LendError::QuotaExceeded => BalloonError::OverQuota,
+        LendError::QuotaExceeded | LendError::RunLimit => BalloonError::OverQuota,
         LendError::NeverSatisfiable => BalloonError::CannotMeetConstraint,
         LendError::QueueFull | LendError::TableFull => BalloonError::QueueFull,
         LendError::NotLent => BalloonError::NotLent,

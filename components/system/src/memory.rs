@@ -51,6 +51,7 @@ pub fn config<'r>(
             max_retry_count: sizing.max_retry_count,
         },
         default_client_quota: 0,
+        max_lent_runs_per_client: usize::from(sizing.max_lent_runs_per_client),
         pending_timeout_ns: u64::from(sizing.pending_timeout_ms) * 1_000_000,
     })
 }

@@ -31,6 +31,8 @@ pub enum InvariantViolation {
     Partition = 10,
     /// Xen's page count differs from the model's.
     XenCount = 11,
+    /// A client holds more lent runs than it may.
+    RunLimit = 12,
 }
 
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>

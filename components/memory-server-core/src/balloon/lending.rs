@@ -1,13 +1,21 @@
 //! Lending unpopulated frames to clients (the seed's alloc/free_xenballooned_pages, reshaped):
-//! the lending range first, then ballooned RAM lowest first; per-client quotas and ownership
-//! (kept by the lending book); deferred requests answered by the worker; reclaim on client
-//! death.
+//! the lending range first, then ballooned RAM lowest first (the largest free runs when the
+//! lowest are too fragmented); per-client quotas, run limits and ownership (kept by the lending
+//! book); deferred requests answered by the worker; reclaim on client death.
 
 use super::BalloonCore;
 use crate::book::{LendError, Plan, Settled, MAX_GRANT_RUNS};
 use crate::lent_table::{ClientId, Ticket};
 use crate::pending::{AllocRequest, PendingState};
 use ballast_xen::FrameRun;
+
+/// Why the lowest free runs do not make a grant.
+enum Shortfall {
+    /// Not enough free frames.
+    TooFewFrames,
+    /// Enough free frames, but not in the runs the grant may have.
+    TooManyRuns,
+}
 
 /// The answer to an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,24 +37,82 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.book.set_quota(client, frames)
     }
 
-    /// Find `request.frames` unpopulated, unlent frames in at most `request.max_runs` runs:
-    /// the lending range first, then ballooned RAM lowest first.
-    fn plan(&self, request: &AllocRequest) -> Option<Plan> {
-        let mut plan = Plan::new();
-        let mut left = request.frames;
+    /// Find `request.frames` unpopulated, unlent frames for `client` in at most
+    /// `request.max_runs` runs, and no more than the client may still hold: the lending range
+    /// first, then ballooned RAM, lowest first; if the free space is too fragmented for that,
+    /// its largest runs.
+    fn plan(&self, client: ClientId, request: &AllocRequest) -> Option<Plan> {
+        let max_runs = request.max_runs.min(self.book.run_budget(client));
+        if max_runs == 0 {
+            return None;
+        }
         let limit = request.below.map_or(u64::MAX, |g| g.0);
-        let mut take = |a: u64, b: u64| {
-            let frames = (b - a).min(left);
-            if plan.len() >= request.max_runs || plan.push(FrameRun::span(a, a + frames)).is_err() {
-                return false;
-            }
-            left -= frames;
-            left > 0
-        };
+        match self.plan_lowest(request.frames, max_runs, limit) {
+            Ok(plan) => Some(plan),
+            Err(Shortfall::TooFewFrames) => None,
+            Err(Shortfall::TooManyRuns) => self.plan_largest(request.frames, max_runs, limit),
+        }
+    }
+
+    /// Calls `take(start, end)` on each free run below `limit` (the lending range, then
+    /// ballooned RAM unless a batch is in flight), ascending, until it returns false.
+    fn free_runs(&self, limit: u64, mut take: impl FnMut(u64, u64) -> bool) {
         let scan = self.pages.scan(self.book.lent());
         if scan.lending_runs(0, limit, &mut take) && !self.list.is_in_flight() {
             scan.ballooned_runs(0, limit, &mut take);
         }
+    }
+
+    /// `frames` from the lowest free runs, at most `max_runs` of them.
+    fn plan_lowest(&self, frames: u64, max_runs: usize, limit: u64) -> Result<Plan, Shortfall> {
+        let mut plan = Plan::new();
+        let mut left = frames;
+        let mut capped = false;
+        self.free_runs(limit, |a, b| {
+            let take = (b - a).min(left);
+            if plan.len() >= max_runs || plan.push(FrameRun::span(a, a + take)).is_err() {
+                capped = true;
+                return false;
+            }
+            left -= take;
+            left > 0
+        });
+        match (left, capped) {
+            (0, _) => Ok(plan),
+            (_, true) => Err(Shortfall::TooManyRuns),
+            (_, false) => Err(Shortfall::TooFewFrames),
+        }
+    }
+
+    /// `frames` from the largest free runs (the lowest of equal ones), at most `max_runs` of
+    /// them, each taken from its start; the plan is in frame order.
+    fn plan_largest(&self, frames: u64, max_runs: usize, limit: u64) -> Option<Plan> {
+        // The largest runs seen so far, largest first.
+        let mut largest = Plan::new();
+        let keep = max_runs.min(largest.capacity());
+        self.free_runs(limit, |a, b| {
+            let run = FrameRun::span(a, b);
+            let at = largest.partition_point(|kept| kept.frames >= run.frames);
+            if at < keep {
+                if largest.len() == keep {
+                    largest.pop();
+                }
+                // Room was made just above: the insertion cannot fail.
+                let _ = largest.insert(at, run);
+            }
+            true
+        });
+        let mut plan = Plan::new();
+        let mut left = frames;
+        for run in largest {
+            if left == 0 {
+                break;
+            }
+            let take = run.frames.min(left);
+            let _ = plan.push(FrameRun::new(run.first, take));
+            left -= take;
+        }
+        plan.sort_unstable_by_key(|run| run.start());
         (left == 0).then_some(plan)
     }
 
@@ -65,7 +131,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if request.frames > self.pages.unreserved_below(limit) {
             return Err(LendError::NeverSatisfiable);
         }
-        if let Some(plan) = self.plan(&request) {
+        if let Some(plan) = self.plan(client, &request) {
             self.book.lend(client, &plan, None, &self.pages)?;
             out[..plan.len()].copy_from_slice(&plan);
             return Ok(AllocOutcome::Granted { runs: plan.len() });
@@ -111,7 +177,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             if entry.state != PendingState::Waiting {
                 continue;
             }
-            let Some(plan) = self.plan(&entry.request) else {
+            let Some(plan) = self.plan(entry.client, &entry.request) else {
                 continue;
             };
             if self.book.grant(&entry, &plan, &self.pages).is_err() {
@@ -171,8 +237,20 @@ mod tests {
         scrub: &mut SimScrubber,
         pages: u64,
     ) -> Core<'w> {
+        ballooned_with_run_limit(words, hv, scrub, pages, usize::MAX)
+    }
+
+    /// [`ballooned`], each client holding at most `runs` lent runs.
+    fn ballooned_with_run_limit<'w>(
+        words: &'w mut std::vec::Vec<u64>,
+        hv: &mut SimHypervisor,
+        scrub: &mut SimScrubber,
+        pages: u64,
+        runs: usize,
+    ) -> Core<'w> {
         let mut config = Config::new(&RAM, Policy::Ballast);
         config.lending = Some(LENDING);
+        config.max_lent_runs_per_client = runs;
         words.resize(config.bitmap_words().unwrap(), 0);
         let mut core = Core::new(&config, words).unwrap();
         core.set_target(pages);
@@ -209,6 +287,103 @@ mod tests {
         assert_eq!(steps.iter().map(|s| s.frames_moved).sum::<u64>(), 0);
         let stats = core.stats();
         assert_eq!((stats.current_pages, stats.lent_pages), (3072, 110));
+    }
+
+    #[test]
+    fn a_client_at_its_run_limit_is_refused_and_the_others_still_borrow() {
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned_with_run_limit(&mut words, &mut hv, &mut scrub, 3072, 4);
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        core.alloc_unpopulated(ClientId(0), ask(64), 0, &mut out)
+            .unwrap();
+        assert_eq!(out[0], LENDING);
+        let frame = |i: u64| FrameRun::new(Gfn(LENDING.start() + i), 1);
+        for i in [1, 3, 5] {
+            assert_eq!(core.free_unpopulated(ClientId(0), &[frame(i)]), Ok(1));
+        }
+        assert_eq!(core.client(ClientId(0)).unwrap().runs, 4);
+        let before = core.stats();
+        assert_eq!(
+            core.free_unpopulated(ClientId(0), &[frame(7)]),
+            Err(LendError::RunLimit),
+            "a split past the limit"
+        );
+        assert_eq!(
+            core.alloc_unpopulated(ClientId(0), ask(1), 0, &mut out),
+            Err(LendError::RunLimit),
+            "a grant past the limit"
+        );
+        assert_eq!(core.stats(), before);
+        assert_eq!(core.client(ClientId(0)).unwrap().runs, 4);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+
+        // The others are not held back: one of them fragments the same way up to its own limit.
+        let granted = core
+            .alloc_unpopulated(ClientId(1), ask(40), 0, &mut out)
+            .unwrap();
+        assert_eq!(granted, AllocOutcome::Granted { runs: 4 });
+        assert_eq!(
+            &out[..4],
+            &[
+                frame(1),
+                frame(3),
+                frame(5),
+                FrameRun::span(3072, 3072 + 37)
+            ]
+        );
+        assert_eq!(
+            core.free_unpopulated(ClientId(1), &[FrameRun::span(3080, 3081)]),
+            Err(LendError::RunLimit)
+        );
+        core.alloc_unpopulated(ClientId(2), ask(100), 0, &mut out)
+            .unwrap();
+
+        // A whole run given back makes room for a new one.
+        assert_eq!(core.free_unpopulated(ClientId(0), &[frame(0)]), Ok(1));
+        assert_eq!(core.client(ClientId(0)).unwrap().runs, 3);
+        core.alloc_unpopulated(ClientId(0), ask(1), 0, &mut out)
+            .unwrap();
+        assert_eq!(core.client(ClientId(0)).unwrap().runs, 4);
+        assert_eq!(core.client_died(ClientId(0)), Ok(61));
+        assert_eq!(core.client(ClientId(0)).unwrap().runs, 0);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+    }
+
+    #[test]
+    fn free_space_too_fragmented_for_the_lowest_runs_is_met_from_the_largest() {
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned(&mut words, &mut hv, &mut scrub, 3072);
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        core.alloc_unpopulated(ClientId(0), ask(64), 0, &mut out)
+            .unwrap();
+        let holes: std::vec::Vec<FrameRun> = (1..32)
+            .step_by(2)
+            .map(|i| FrameRun::new(Gfn(LENDING.start() + i), 1))
+            .collect();
+        assert_eq!(core.free_unpopulated(ClientId(0), &holes), Ok(16));
+        let request = AllocRequest {
+            frames: 600,
+            below: None,
+            max_runs: 2,
+        };
+        let granted = core
+            .alloc_unpopulated(ClientId(1), request, 0, &mut out)
+            .unwrap();
+        assert_eq!(granted, AllocOutcome::Granted { runs: 1 });
+        assert_eq!(out[0], FrameRun::span(3072, 3672));
+        let request = AllocRequest {
+            frames: 425,
+            below: None,
+            max_runs: 3,
+        };
+        let granted = core
+            .alloc_unpopulated(ClientId(2), request, 0, &mut out)
+            .unwrap();
+        assert_eq!(granted, AllocOutcome::Granted { runs: 2 });
+        assert_eq!(&out[..2], &[FrameRun::span(3672, 4096), holes[0]]);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
     }
 
     #[test]

@@ -74,11 +74,18 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if config.tunables.max_schedule_delay_s == 0 {
             return Err(ConfigError::BadTunables);
         }
+        if config.max_lent_runs_per_client == 0 {
+            return Err(ConfigError::NoLentRuns);
+        }
         let pages = PageMap::new(config, storage)?;
         Ok(BalloonCore {
             steering: Steering::new(config, pages.current_pages()),
             pages,
-            book: LendingBook::new(config.default_client_quota, config.pending_timeout_ns),
+            book: LendingBook::new(
+                config.default_client_quota,
+                config.max_lent_runs_per_client,
+                config.pending_timeout_ns,
+            ),
             schedule: Schedule::new(config.tunables),
             list: FrameList::new(),
             counters: Counters::default(),
@@ -243,6 +250,12 @@ mod tests {
             Some(ConfigError::BadTunables)
         );
         config.tunables.max_schedule_delay_s = 32;
+        config.max_lent_runs_per_client = 0;
+        assert_eq!(
+            Core::new(&config, &mut words).err(),
+            Some(ConfigError::NoLentRuns)
+        );
+        config.max_lent_runs_per_client = 1;
         assert_eq!(
             Core::new(&config, &mut words[..15]).err(),
             Some(ConfigError::StorageTooSmall)
