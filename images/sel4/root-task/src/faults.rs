@@ -1,0 +1,64 @@
+//! Serving faults once the PDs run: the root task waits on its fault endpoint; a message names the
+//! faulted PD by its badge. The root task logs the fault and tells every server the dead PD held
+//! a call capability to, with a client-died message naming the dead PD's badge there (the plan's
+//! format), through its own capability to that server's endpoint. A faulted thread is not
+//! resumed: the root task never answers the fault, so the thread waits for ever.
+//!
+//! A server blocked in a call to the dead PD stays blocked: seL4 5.0 (without MCS) offers no way
+//! to abort a call whose callee is gone. A server that died itself is not told of later deaths.
+
+use ballast_sel4_plan::faults::faulted_component;
+use ballast_sel4_sys::fault::FaultKind;
+use ballast_sel4_sys::MessageInfo;
+
+use crate::console::say;
+use crate::system::System;
+use crate::COMPONENTS;
+
+/// Serves faults for ever.
+pub fn serve(system: &System<'_>) -> ! {
+    let components = system.plan.composition().components;
+    let mut dead = [false; COMPONENTS];
+    loop {
+        let received = system.faults.recv_with_registers();
+        let label = received.info.label();
+        let [first, second, third, fourth] = received.registers;
+        let Some(component) = faulted_component(received.badge, components.len()) else {
+            say!(
+                "a fault message with unknown badge {:#x} (label {label})",
+                received.badge
+            );
+            continue;
+        };
+        let name = components[usize::from(component)].name;
+        say!(
+            "PD {name} faulted: {:?} (label {label}) {first:#x} {second:#x} {third:#x} {fourth:#x}",
+            FaultKind::from_label(label)
+        );
+        dead[usize::from(component)] = true;
+        for (server, died) in system.plan.client_died(component) {
+            let server_name = components[usize::from(server)].name;
+            let call = system
+                .root_calls
+                .get(usize::from(server))
+                .copied()
+                .flatten();
+            match call {
+                Some(call) if !dead[usize::from(server)] => {
+                    let (label, [badge]) = died.encode();
+                    let info = MessageInfo::new(label, 0, 0, 1);
+                    let reply = call.call_with_registers(info, [badge, 0, 0, 0]);
+                    say!(
+                        "told {server_name} that client badge {} died (reply label {})",
+                        died.badge.0,
+                        reply.info.label()
+                    );
+                }
+                _ => say!(
+                    "{server_name} is gone: not told that badge {} died",
+                    died.badge.0
+                ),
+            }
+        }
+    }
+}
