@@ -17,6 +17,7 @@
 //! seL4 5.0 fact: an endpoint capability's badge has 28 bits (a wider one cannot be minted), so
 //! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
 
+use ballast_ipc::sel4_rt::Sel4Abi;
 use ballast_ipc::Badge;
 
 /// Endpoint badges are below this (28 bits in seL4 5.0).
@@ -42,6 +43,14 @@ pub const fn endpoint_badge(badge: Badge) -> u64 {
 
 /// The message label of a [`ClientDied`] message.
 pub const CLIENT_DIED_LABEL: u64 = 0xdead;
+
+/// The conventions above as the seL4 runtime takes them (it cannot depend on the plan, which is
+/// built over its crate).
+pub const SEL4_ABI: Sel4Abi = Sel4Abi {
+    endpoint_badge_bit: ENDPOINT_BADGE_BIT,
+    root_task_badge: ROOT_TASK_BADGE,
+    client_died_label: CLIENT_DIED_LABEL,
+};
 
 /// The badge of component `component`'s fault endpoint capability: its id plus one (a badge of 0
 /// would leave the capability unbadged).
@@ -107,6 +116,32 @@ mod tests {
         assert!(highest < ROOT_TASK_BADGE);
         assert_eq!(highest & ENDPOINT_BADGE_BIT, ENDPOINT_BADGE_BIT);
         assert_eq!(endpoint_badge(Badge(1)), ENDPOINT_BADGE_BIT | 1);
+    }
+
+    #[test]
+    fn the_runtime_reads_the_plans_badges_and_client_died_message_as_the_root_task_sends_them() {
+        use ballast_ipc::sel4_rt::wire::{arrival, Arrival};
+        use ballast_ipc::sel4_rt::{MessageInfo, Received};
+        let call = Received {
+            badge: endpoint_badge(Badge(2)),
+            info: MessageInfo {
+                label: 0,
+                length: 0,
+            },
+        };
+        assert_eq!(arrival(&SEL4_ABI, call, &[]), Arrival::Call(Badge(2)));
+        let (label, words) = ClientDied { badge: Badge(3) }.encode();
+        let died = Received {
+            badge: ROOT_TASK_BADGE,
+            info: MessageInfo {
+                label,
+                length: ClientDied::WORDS,
+            },
+        };
+        assert_eq!(
+            arrival(&SEL4_ABI, died, &words),
+            Arrival::ClientDied(Badge(3))
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use boot_info::{BootInfoError, BootRun, PdBootInfo};
 pub use cspace::{CSpaceLayout, Slot};
 pub use error::PlanError;
 pub use faults::{
-    endpoint_badge, ClientDied, CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, ROOT_TASK_BADGE,
+    endpoint_badge, ClientDied, CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, ROOT_TASK_BADGE, SEL4_ABI,
 };
 pub use hypercall::{HypercallCap, XenCall};
 pub use objects::ObjectCounts;
