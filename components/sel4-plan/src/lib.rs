@@ -20,6 +20,13 @@
 //!   server's endpoint and the client-died message;
 //! - the boot-info page the root task writes for each PD ([`boot_info::PdBootInfo`]);
 //! - the kernel objects the root task creates ([`objects::ObjectCounts`]).
+//!
+//! A PD's thread starts at its ELF's entry point with sp = [`vspace::STACK_TOP`], x0 =
+//! [`vspace::BOOT_INFO`] and TPIDR_EL0 = [`vspace::IPC_BUFFER`] (seL4 5.0 sets it from the IPC
+//! buffer the root task configures), its notification bound to it, at priority [`PD_PRIORITY`]
+//! with no maximum controlled priority: every PD runs at the same priority, below the root task's,
+//! so that a PD yielding while it waits for its timer lets every other one run, and a fault is
+//! served at once.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -42,6 +49,9 @@ pub use hypercall::{HypercallCap, XenCall};
 pub use objects::ObjectCounts;
 pub use plan::Plan;
 pub use vspace::RegionMapping;
+
+/// Every PD's priority: one below the root task's (seL4's highest, 255).
+pub const PD_PRIORITY: u8 = 254;
 
 /// The version of this ABI, written into every boot-info page; bumped on any change a PD built
 /// against an older plan would misread.

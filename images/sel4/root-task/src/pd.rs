@@ -16,7 +16,7 @@ use ballast_sel4_plan::faults::{endpoint_badge, fault_badge};
 use ballast_sel4_plan::vspace::{
     BOOT_INFO, IPC_BUFFER, PAGE_BYTES, STACK_BASE, STACK_PAGES, STACK_TOP,
 };
-use ballast_sel4_plan::{PdBootInfo, Plan};
+use ballast_sel4_plan::{PdBootInfo, Plan, PD_PRIORITY};
 use ballast_sel4_root_task::image::PdImage;
 use ballast_sel4_root_task::RootError;
 use ballast_sel4_sys::{
@@ -28,9 +28,6 @@ use zerocopy::IntoBytes;
 use crate::kernel::{failed, install, Kernel, Object};
 use crate::scratch::Scratch;
 use crate::space::AddressSpace;
-
-/// Every PD's priority: below the root task's (255), so a fault is served as soon as it is sent.
-pub const PD_PRIORITY: u8 = 254;
 
 /// Words of `UserContext` (`TCB_WriteRegisters` sets them all).
 const USER_CONTEXT_WORDS: Word = (core::mem::size_of::<UserContext>() / 8) as Word;
