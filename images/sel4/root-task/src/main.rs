@@ -86,11 +86,23 @@ fn build(boot_info: &BootInfo) -> Result<core::convert::Infallible, RootError> {
         Slots::new(empty.start, empty.end),
         boot_info.untyped.start,
     );
+    let needed = plan.objects().map_err(|_| RootError::Plan)?;
     say!(
         "{} KiB of untyped memory, {} free slots",
         kernel.pool().free_bytes() / 1024,
         kernel.slots_left()
     );
+    say!(
+        "the plan's objects but images and RAM window: {} KiB, {} slots",
+        needed.bytes() / 1024,
+        needed.slots()
+    );
+    if needed.bytes() > kernel.pool().free_bytes() {
+        return Err(RootError::OutOfMemory);
+    }
+    if needed.slots() > kernel.slots_left() {
+        return Err(RootError::OutOfSlots);
+    }
     let system = system::build(&mut kernel, plan, &images::PD_IMAGES)?;
     faults::serve(&system)
 }
