@@ -1,6 +1,7 @@
 //! The root task's text lines on the debug kernel's console (`seL4_DebugPutChar`, the kernel's
 //! PL011: Xen's vpl011 in a guest), each starting `root-task: ` so that the host tells them from
-//! the PDs' defmt lines and Xen's own.
+//! the PDs' defmt lines and Xen's own. Lines stay short: Xen's console breaks a guest's line
+//! after about 120 characters.
 
 use core::fmt;
 
