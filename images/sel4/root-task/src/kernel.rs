@@ -10,11 +10,15 @@
 //! [`CNODE_RADIX_BITS`] through the root task's capability to it.
 
 use ballast_sel4_plan::cspace::{Slot, CNODE_RADIX_BITS};
+use ballast_sel4_plan::faults::BADGE_LIMIT;
+use ballast_sel4_plan::objects;
+use ballast_sel4_plan::vspace::{LARGE_PAGE_BYTES, PAGE_BYTES};
 use ballast_sel4_root_task::slots::Slots;
 use ballast_sel4_root_task::untyped::{Placement, UntypedPool, LARGE_PAGE_BITS, PAGE_BITS};
 use ballast_sel4_root_task::RootError;
 use ballast_sel4_sys::{
-    init_slot, CNode, CPtr, Cap, CapData, CapRights, ObjectType, Sel4Error, Untyped, Word,
+    init_slot, size_bits, CNode, CPtr, Cap, CapData, CapRights, ObjectType, Sel4Error, Untyped,
+    Word,
 };
 
 use crate::console::say;
@@ -50,24 +54,39 @@ pub enum Object {
 impl Object {
     /// The kernel's type, the retype size argument and log2 of the object's bytes.
     const fn retype(self) -> (ObjectType, Word, u8) {
-        match self {
-            Object::Tcb => (ObjectType::Tcb, 0, 11),
-            Object::Endpoint => (ObjectType::Endpoint, 0, 4),
-            Object::Notification => (ObjectType::Notification, 0, 5),
+        let (kind, size, bits) = match self {
+            Object::Tcb => (ObjectType::Tcb, 0, size_bits::TCB_BITS),
+            Object::Endpoint => (ObjectType::Endpoint, 0, size_bits::ENDPOINT_BITS),
+            Object::Notification => (ObjectType::Notification, 0, size_bits::NOTIFICATION_BITS),
             Object::CNode => (
                 ObjectType::CapTable,
                 CNODE_RADIX_BITS as Word,
-                CNODE_RADIX_BITS + 5,
+                CNODE_RADIX_BITS as Word + size_bits::SLOT_BITS,
             ),
-            Object::PageGlobalDirectory => (ObjectType::PageGlobalDirectory, 0, PAGE_BITS),
-            Object::PageUpperDirectory => (ObjectType::PageUpperDirectory, 0, PAGE_BITS),
-            Object::PageDirectory => (ObjectType::PageDirectory, 0, PAGE_BITS),
-            Object::PageTable => (ObjectType::PageTable, 0, PAGE_BITS),
-            Object::SmallPage => (ObjectType::SmallPage, 0, PAGE_BITS),
-            Object::LargePage => (ObjectType::LargePage, 0, LARGE_PAGE_BITS),
-        }
+            Object::PageGlobalDirectory => {
+                (ObjectType::PageGlobalDirectory, 0, size_bits::PGD_BITS)
+            }
+            Object::PageUpperDirectory => (ObjectType::PageUpperDirectory, 0, size_bits::PUD_BITS),
+            Object::PageDirectory => (ObjectType::PageDirectory, 0, size_bits::PAGE_DIR_BITS),
+            Object::PageTable => (ObjectType::PageTable, 0, size_bits::PAGE_TABLE_BITS),
+            Object::SmallPage => (ObjectType::SmallPage, 0, size_bits::PAGE_BITS),
+            Object::LargePage => (ObjectType::LargePage, 0, size_bits::LARGE_PAGE_BITS),
+        };
+        (kind, size, bits as u8)
     }
 }
+
+// The sizes the library and the plan compute with are the kernel tree's.
+const _: () = assert!(PAGE_BITS as Word == size_bits::PAGE_BITS);
+const _: () = assert!(LARGE_PAGE_BITS as Word == size_bits::LARGE_PAGE_BITS);
+const _: () = assert!(PAGE_BYTES == 1 << size_bits::PAGE_BITS);
+const _: () = assert!(LARGE_PAGE_BYTES == 1 << size_bits::LARGE_PAGE_BITS);
+const _: () = assert!(objects::SLOT_BYTES == 1 << size_bits::SLOT_BITS);
+const _: () = assert!(objects::TCB_BYTES == 1 << size_bits::TCB_BITS);
+const _: () = assert!(objects::ENDPOINT_BYTES == 1 << size_bits::ENDPOINT_BITS);
+const _: () = assert!(objects::NOTIFICATION_BYTES == 1 << size_bits::NOTIFICATION_BITS);
+const _: () = assert!(objects::PAGING_STRUCTURE_BYTES == 1 << size_bits::PAGE_TABLE_BITS);
+const _: () = assert!(BADGE_LIMIT == 1 << size_bits::BADGE_BITS);
 
 /// `error` from the kernel while doing `what`: logged, and the root task's error.
 pub fn failed(what: &str, error: Sel4Error) -> RootError {
