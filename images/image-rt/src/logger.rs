@@ -5,8 +5,9 @@
 //! ~defmt~ 0a1b2c...\n
 //! ```
 //!
-//! `~defmt~ ` then lowercase hex, up to [`CHUNK_BYTES`] bytes per line, each line in one console
-//! write, so that Xen's own lines never split one. Text before the marker (Xen's `(d1) ` prefix
+//! `~defmt~ ` then lowercase hex, up to [`CHUNK_BYTES`] bytes per line (fewer where the console
+//! cuts long lines: [`ConsoleLogger::with_chunk`]), each line in one console write, so that Xen's
+//! own lines never split one. Text before the marker (Xen's `(d1) ` prefix
 //! for a domU) is ignored by the host, which concatenates the hex of every marked line into one
 //! rzcobs stream (frames end with a zero byte, so line boundaries need not match frame
 //! boundaries).
@@ -33,12 +34,14 @@ pub trait ConsoleWrite {
 struct Lines<C> {
     console: Option<C>,
     pending: heapless::Vec<u8, CHUNK_BYTES>,
+    /// Encoded bytes per line, at most [`CHUNK_BYTES`].
+    chunk: usize,
 }
 
 impl<C: ConsoleWrite> Lines<C> {
     fn emit(&mut self, encoded: &[u8]) {
         for &byte in encoded {
-            if self.pending.is_full() {
+            if self.pending.len() >= self.chunk {
                 self.send_line();
             }
             self.pending.push(byte).ok();
@@ -98,12 +101,26 @@ impl<C: ConsoleWrite> Default for ConsoleLogger<C> {
 impl<C: ConsoleWrite> ConsoleLogger<C> {
     /// A logger with no console yet (output is dropped until [`Self::init`]).
     pub const fn new() -> ConsoleLogger<C> {
+        ConsoleLogger::with_chunk(CHUNK_BYTES)
+    }
+
+    /// A logger writing at most `chunk` encoded bytes per line (at least 1, at most
+    /// [`CHUNK_BYTES`]), for a console that cuts lines longer than its own limit.
+    pub const fn with_chunk(chunk: usize) -> ConsoleLogger<C> {
+        let chunk = if chunk == 0 {
+            1
+        } else if chunk > CHUNK_BYTES {
+            CHUNK_BYTES
+        } else {
+            chunk
+        };
         ConsoleLogger {
             state: UnsafeCell::new(State {
                 encoder: defmt::Encoder::new(),
                 lines: Lines {
                     console: None,
                     pending: heapless::Vec::new(),
+                    chunk,
                 },
             }),
             busy: AtomicBool::new(false),

@@ -1,0 +1,108 @@
+//! The PD's start and end. The root task starts the PD's thread at `_start` (made by [`pd_main!`])
+//! with sp at the plan's stack top; the boot-info page is mapped read-only at the plan's
+//! `BOOT_INFO`. [`start`] reads and checks that page (written by a root task built from the same
+//! manifest, for this ABI), names the logger after the component, and runs the PD's `main`. A PD
+//! ends only by [`die`]: an undefined instruction, a fault the kernel sends to the root task
+//! through the PD's fault endpoint, so that the root task reports it dead to every server it
+//! called (the servers reclaim what it held). A panic logs and dies the same way.
+
+use core::arch::asm;
+
+use ballast_sel4_plan::cspace::NOTIFICATION;
+use ballast_sel4_plan::vspace::BOOT_INFO;
+use ballast_sel4_plan::{PdBootInfo, Plan};
+use ballast_sel4_sys::{CPtr, Cap, Notification};
+
+use crate::console::{DebugConsole, LOGGER};
+use crate::system::COMPOSITION;
+
+/// What a PD's `main` is given.
+#[derive(Clone, Copy, Debug)]
+pub struct Pd {
+    /// The component this PD runs.
+    pub component: u16,
+    /// Its name in the manifest.
+    pub name: &'static str,
+    /// The boot-info page, as the root task wrote it.
+    pub boot: PdBootInfo,
+    /// The PD ABI of the composition.
+    pub plan: Plan<'static>,
+}
+
+/// Make `$main` (a `fn(Pd) -> !`) the PD's main: defines `_start`, where the root task starts the
+/// PD's thread.
+#[macro_export]
+macro_rules! pd_main {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = ".text.start")]
+        extern "C" fn _start() -> ! {
+            $crate::entry::start($main)
+        }
+    };
+}
+
+/// The boot-info page's contents.
+fn boot_info() -> PdBootInfo {
+    // SAFETY: the root task maps the PD's boot-info page read-only at the plan's BOOT_INFO (page
+    // aligned) before the thread starts, filled with a `PdBootInfo`, and never changes it; every
+    // bit pattern is a valid `PdBootInfo` (plain integers), which `PdBootInfo::check` then
+    // checks.
+    unsafe { core::ptr::read_volatile(BOOT_INFO as *const PdBootInfo) }
+}
+
+/// Read and check the boot-info page, name the logger, run `main`.
+pub fn start(main: fn(Pd) -> !) -> ! {
+    let boot = boot_info();
+    let Ok(plan) = Plan::new(&COMPOSITION) else {
+        die()
+    };
+    let name = COMPOSITION
+        .components
+        .get(usize::from(boot.component))
+        .map_or("pd", |component| component.name);
+    LOGGER.init(DebugConsole::named(name));
+    if let Err(error) = boot.check(&plan, boot.component) {
+        defmt::error!(
+            "pd={=str} boot_info refused error={=u16}",
+            name,
+            error as u16
+        );
+        die();
+    }
+    defmt::info!("pd={=str} component={=u16} started", name, boot.component);
+    main(Pd {
+        component: boot.component,
+        name,
+        boot,
+        plan,
+    })
+}
+
+/// Stop for good without dying: wait on the PD's notification, which nothing signals to a PD
+/// that serves nothing (a driver that has played its part stays alive, so that the root task
+/// reports no death).
+pub fn park() -> ! {
+    let notification: Cap<Notification> = Cap::from_cptr(CPtr(NOTIFICATION.cptr()));
+    loop {
+        notification.wait();
+    }
+}
+
+/// End the PD: fault, so that the root task reports it dead.
+pub fn die() -> ! {
+    loop {
+        // SAFETY: an undefined instruction raises a user exception the kernel turns into a fault
+        // message to the root task; the thread never runs again (the root task does not answer
+        // it), and the loop covers a root task that would.
+        unsafe { asm!("udf #0", options(nomem, nostack)) };
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    if LOGGER.write_raw(b"panic\n") {
+        defmt::error!("panic: {}", defmt::Display2Format(info));
+    }
+    die()
+}

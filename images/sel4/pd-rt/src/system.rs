@@ -1,0 +1,213 @@
+//! The components of `manifests/sel4-xen-arm64.toml` as the PDs run them: the composition
+//! (compiled in by the build script), the badge conventions of the plan as the runtime takes
+//! them, the hypercall gateway and the memory server built by the one assembly,
+//! `ballast_system`, exactly as the static images build theirs, and the loops that serve them on
+//! the seL4 runtime (`ballast_ipc::sel4_rt`). Every capacity comes from the composition.
+
+use ballast_frame_access::FrameMemory;
+use ballast_hypercall::Gateway;
+use ballast_ipc::sel4_rt::{Sel4Abi, Sel4Client, Sel4Server};
+use ballast_ipc::{ComponentId, Handler, Tables};
+use ballast_memory_server::{ClientBinding, MemoryServer};
+use ballast_memory_server_core::FrameScrubber;
+use ballast_sel4_plan::boot_info::BOOT_RAM_RUNS;
+use ballast_sel4_plan::cspace::IMMEDIATE_REPLY_SLOTS;
+use ballast_sel4_plan::{CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, ROOT_TASK_BADGE};
+use ballast_system::memory::{ServerParts, ServerRam};
+use ballast_system::{AssemblyError, Capacities, Composition, ManifestPermissions};
+use ballast_xen::backend::XenHypercalls;
+use ballast_xen::{FrameRun, Gfn};
+
+use crate::entry::{die, Pd};
+use crate::hypercall::CapHypercall;
+use crate::once::TakeOnce;
+use crate::window_ram::WindowRam;
+use crate::Sel4Pd;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/composition.rs"));
+}
+
+/// The composition every PD and the root task are built from.
+pub const COMPOSITION: Composition = generated::COMPOSITION;
+/// What the PDs' tables are sized for.
+pub const CAPACITY: Capacities = Capacities::of(&COMPOSITION);
+/// The IPC tables the runtime runs from.
+pub const TABLES: Tables<'static> = COMPOSITION.ipc;
+/// The plan's badge conventions, as the runtime reads badges.
+pub const ABI: Sel4Abi = Sel4Abi {
+    endpoint_badge_bit: ENDPOINT_BADGE_BIT,
+    root_task_badge: ROOT_TASK_BADGE,
+    client_died_label: CLIENT_DIED_LABEL,
+};
+/// The gateway's reply slots: the call in hand.
+pub const GATEWAY_REPLIES: usize = IMMEDIATE_REPLY_SLOTS as usize;
+/// The memory server's reply slots: the call in hand and every request it may defer (the plan
+/// gives as many; [`serve`] checks).
+pub const MEMORY_REPLIES: usize = CAPACITY.pending + 1;
+
+/// The gateway over the PD's hypercall capabilities.
+pub type PdGateway = Gateway<
+    XenHypercalls<CapHypercall>,
+    { CAPACITY.gateway_callers },
+    { CAPACITY.gateway_ranges },
+    { CAPACITY.gateway_frames },
+>;
+
+/// The memory server scrubbing through the RAM window.
+pub type PdMemoryServer<'a> = MemoryServer<
+    'a,
+    WindowScrubber,
+    ManifestPermissions,
+    { CAPACITY.lent_runs },
+    { CAPACITY.clients },
+    { CAPACITY.pending },
+>;
+
+/// The memory server's bitmaps.
+static STORAGE: TakeOnce<[u64; CAPACITY.bitmap_words]> = TakeOnce::new([0; CAPACITY.bitmap_words]);
+/// Where a server copies a read-only lease.
+static SCRATCH: TakeOnce<[u8; CAPACITY.region_bytes]> = TakeOnce::new([0; CAPACITY.region_bytes]);
+
+/// The RAM runs of the boot-info page.
+fn ram_runs(pd: &Pd) -> heapless::Vec<FrameRun, BOOT_RAM_RUNS> {
+    pd.boot.ram_runs().collect()
+}
+
+/// The gateway of the composition, its memory-server caller owning the RAM the boot-info page
+/// names, calling Xen through the PD's hypercall capabilities.
+pub fn gateway(pd: &Pd) -> Result<PdGateway, AssemblyError> {
+    let hypercall = CapHypercall::new(pd.plan, pd.component);
+    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), &ram_runs(pd))
+}
+
+/// Scrubs through the RAM window; a frame outside it is not written, and the attempt is logged
+/// and counted (the server's frames all lie inside it, so any count means a frame went back to
+/// Xen unscrubbed).
+#[derive(Debug)]
+pub struct WindowScrubber {
+    ram: WindowRam,
+    refused: u32,
+}
+
+impl WindowScrubber {
+    /// Scrubs refused so far.
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
+}
+
+impl FrameScrubber for WindowScrubber {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        if let Err(error) = self.ram.fill(FrameRun::new(first, frames), 0) {
+            self.refused = self.refused.saturating_add(1);
+            defmt::error!(
+                "scrub refused first={=u64:#x} frames={=u64}: {}",
+                first.0,
+                frames,
+                error
+            );
+        }
+    }
+}
+
+/// What the memory server is built from and borrows: its RAM, client accounts and permissions.
+#[derive(Debug)]
+pub struct MemoryParts {
+    ram: heapless::Vec<FrameRun, BOOT_RAM_RUNS>,
+    accounts: heapless::Vec<ClientBinding, { CAPACITY.clients }>,
+    permissions: ManifestPermissions,
+}
+
+impl MemoryParts {
+    /// The parts of the memory server of `pd` (the memory server's PD).
+    pub fn of(pd: &Pd) -> Result<MemoryParts, AssemblyError> {
+        Ok(MemoryParts {
+            ram: ram_runs(pd),
+            accounts: ballast_system::memory::client_accounts(&COMPOSITION)?,
+            permissions: ManifestPermissions::new(&COMPOSITION, pd.component),
+        })
+    }
+}
+
+/// The memory server of the composition over the RAM the boot-info page names (all of it its
+/// own: the kernel, the root task and the PDs lie outside those runs, and the server's
+/// reconciliation with Xen counts them), scrubbing through the RAM window. `None` if the bitmaps
+/// were taken already.
+pub fn memory_server(parts: &mut MemoryParts) -> Result<PdMemoryServer<'_>, AssemblyError> {
+    let ram = ServerRam {
+        ram: &parts.ram,
+        reserved: &[],
+    };
+    let config = ballast_system::memory::config(&COMPOSITION, ram, None)?;
+    let storage = STORAGE.take().ok_or(AssemblyError::Capacity)?;
+    // SAFETY: the root task mapped exactly these runs into the RAM window for this PD, and only
+    // the scrubber reaches them.
+    let window = unsafe { WindowRam::new(parts.ram.iter().copied()) };
+    let scrubber = WindowScrubber {
+        ram: window,
+        refused: 0,
+    };
+    let parts = ServerParts {
+        storage,
+        accounts: &mut parts.accounts,
+        permissions: &parts.permissions,
+    };
+    ballast_system::memory::memory_server(&COMPOSITION, &config, parts, scrubber)
+}
+
+/// Serve `handler` as `pd`'s component on the seL4 runtime with `REPLIES` reply slots, for ever;
+/// a PD whose plan or runtime refuses logs why and dies.
+pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
+    let slots = pd
+        .plan
+        .cspace(pd.component)
+        .map(|layout| layout.reply_slots);
+    let (Some(kernel), Ok(slots), Some(scratch)) = (Sel4Pd::new(pd), slots, SCRATCH.take()) else {
+        defmt::error!("pd={=str} has no CSpace in the plan", pd.name);
+        die()
+    };
+    if usize::from(slots) != REPLIES {
+        defmt::error!(
+            "pd={=str} plan gives {=u16} reply slots, the PD has {=usize}",
+            pd.name,
+            slots,
+            REPLIES
+        );
+        die()
+    }
+    let me = ComponentId(pd.component);
+    match Sel4Server::<_, REPLIES>::new(kernel, ABI, TABLES, me, scratch) {
+        Ok(mut runtime) => {
+            defmt::info!("pd={=str} serving reply_slots={=usize}", pd.name, REPLIES);
+            runtime.run(handler)
+        }
+        Err(error) => {
+            defmt::error!(
+                "pd={=str} runtime refused error={=u16}",
+                pd.name,
+                error as u16
+            );
+            die()
+        }
+    }
+}
+
+/// The seL4 runtime of a PD that serves nothing (a driver, a control agent).
+pub fn client(pd: &Pd) -> Sel4Client<'static, Sel4Pd> {
+    let Some(kernel) = Sel4Pd::new(pd) else {
+        defmt::error!("pd={=str} has no CSpace in the plan", pd.name);
+        die()
+    };
+    match Sel4Client::new(kernel, TABLES, ComponentId(pd.component)) {
+        Ok(client) => client,
+        Err(error) => {
+            defmt::error!(
+                "pd={=str} runtime refused error={=u16}",
+                pd.name,
+                error as u16
+            );
+            die()
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The test client: borrows 512 frames of the lending range and returns them, then borrows 1024
+//! frames below 4 GiB, which the memory server must balloon out first (in two of the seed's
+//! batches when its policy is the seed's; the call is answered when the frames are free, through
+//! the reply capability the server saved), and dies holding them: the root task reports the
+//! death and the server reclaims them.
+
+use ballast_app_hil_test::scenario::Checks;
+use ballast_interfaces::balloon::BalloonClient;
+use ballast_interfaces::runs;
+use ballast_ipc::sel4_rt::Sel4Client;
+use ballast_ipc::{LeaseDescriptor, LeaseId, Sys};
+use ballast_sel4_pd_rt::entry::die;
+use ballast_sel4_pd_rt::system::{self, COMPOSITION};
+use ballast_sel4_pd_rt::{Pd, Sel4Pd};
+use ballast_system::Kind;
+
+/// What the client borrows from the lending range.
+const BORROWED: u64 = 512;
+/// What it borrows below 4 GiB (the control waits for a loan of this size to come and go).
+pub const BORROWED_LOW: u64 = 1024;
+/// The highest gfn below 4 GiB: a constraint the lending range (above 4 GiB) cannot meet.
+const BELOW_4G: u64 = (1 << 20) - 1;
+/// Bytes of one run in a runs lease.
+const RUN_BYTES: u32 = 16;
+
+struct Client {
+    sys: Sel4Client<'static, Sel4Pd>,
+    balloon: BalloonClient,
+    region: (LeaseId, u32),
+    checks: Checks,
+}
+
+impl Client {
+    fn lease(&self, len: u32, writable: bool) -> LeaseDescriptor {
+        LeaseDescriptor {
+            region: self.region.0 .0,
+            writable: u16::from(writable),
+            offset: 0,
+            len,
+            reserved: 0,
+        }
+    }
+
+    /// Borrow `count` frames at or below `max_gfn`; the runs written, their frames and their
+    /// lowest and highest gfn.
+    fn borrow(&mut self, count: u64, max_gfn: u64) -> Option<(u32, u64, u64, u64)> {
+        let lease = self.lease(self.region.1, true);
+        let granted = self
+            .balloon
+            .alloc_unpopulated(&mut self.sys, count, max_gfn, lease)
+            .ok()?;
+        let region = self.sys.own_region(self.region.0)?;
+        let lent = runs::read(region, granted.runs as usize)?;
+        let (frames, low, high) = lent
+            .iter()
+            .fold((0, u64::MAX, 0), |(frames, low, high), run| {
+                let last = run.first_gfn + run.count.saturating_sub(1);
+                (frames + run.count, low.min(run.first_gfn), high.max(last))
+            });
+        defmt::info!(
+            "borrowed runs={=u32} frames={=u64} low={=u64:#x} high={=u64:#x}",
+            granted.runs,
+            frames,
+            low,
+            high
+        );
+        Some((granted.runs, frames, low, high))
+    }
+}
+
+/// Play the test client, then die holding the frames borrowed below 4 GiB.
+pub fn run(pd: &Pd) -> ! {
+    let (me, memory) = (pd.component, COMPOSITION.first_of(Kind::MemoryServer));
+    let wiring = memory.and_then(|memory| {
+        let (endpoint, _) = COMPOSITION.capability(me, memory.id)?;
+        Some((endpoint, COMPOSITION.lease(me, memory.id)?))
+    });
+    let Some((endpoint, region)) = wiring else {
+        defmt::error!(
+            "pd={=str} holds no capability or region to the memory server",
+            pd.name
+        );
+        die()
+    };
+    let mut client = Client {
+        sys: system::client(pd),
+        balloon: BalloonClient::new(endpoint),
+        region,
+        checks: Checks::default(),
+    };
+    client.checks.context = "lending";
+    let lending = COMPOSITION.memory.unpopulated;
+    match client.borrow(BORROWED, u64::MAX) {
+        Some((runs, frames, low, high)) => {
+            client.checks.expect_eq("borrowed_frames", frames, BORROWED);
+            client.checks.expect(
+                "borrowed_from_lending_range",
+                low >= lending.start() && high < lending.end(),
+            );
+            let lease = client.lease(runs * RUN_BYTES, false);
+            let freed = client
+                .balloon
+                .free_unpopulated(&mut client.sys, runs, lease);
+            client.checks.expect("returned", freed.is_ok());
+        }
+        None => {
+            client.checks.expect("borrowed_from_lending_range", false);
+        }
+    }
+    let low = client.borrow(BORROWED_LOW, BELOW_4G);
+    let (frames, high) = low.map_or((0, u64::MAX), |(_, frames, _, high)| (frames, high));
+    client
+        .checks
+        .expect_eq("borrowed_low_frames", frames, BORROWED_LOW);
+    client.checks.expect("borrowed_below_4g", high <= BELOW_4G);
+    let passed = client.checks.report();
+    defmt::info!(
+        "RESULT {=str} testclient dies holding frames={=u64}",
+        if passed { "PASS" } else { "FAIL" },
+        frames
+    );
+    die()
+}
