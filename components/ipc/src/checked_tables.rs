@@ -22,7 +22,8 @@ pub enum TablesError {
     DuplicateBadge = 3,
     /// Calls form a cycle (a component could end up waiting on itself).
     CallCycle = 4,
-    /// An endpoint leads to an external component, which has no handler to answer.
+    /// A call endpoint leads to an external component, which has no handler to answer (a
+    /// notification may: its driver takes the bits itself).
     ExternalServer = 5,
     /// Two regions share an id.
     DuplicateRegion = 6,
@@ -71,11 +72,11 @@ impl CheckedTables {
             if !known(endpoint.client) || !known(endpoint.server) {
                 return Err(TablesError::UnknownComponent);
             }
-            if kinds[endpoint.server.index()] == ComponentKind::External {
-                return Err(TablesError::ExternalServer);
-            }
             capabilities[endpoint.client.index()].push(*endpoint);
             if endpoint.kind == EndpointKind::Call {
+                if kinds[endpoint.server.index()] == ComponentKind::External {
+                    return Err(TablesError::ExternalServer);
+                }
                 clients[endpoint.server.index()].push((endpoint.badge, endpoint.client));
             }
         }
@@ -524,6 +525,30 @@ mod tests {
         );
         builder.endpoint(bottom, left, Badge(9));
         assert_eq!(builder.build().err(), Some(TablesError::CallCycle));
+    }
+
+    #[test]
+    fn a_notification_may_reach_an_external_component_a_call_may_not() {
+        let mut builder = TablesBuilder::new();
+        let control = builder.component("control", ComponentKind::External);
+        let testclient = builder.component("testclient", ComponentKind::External);
+        let memory = builder.component("memory", ComponentKind::Handler);
+        assert_eq!(builder.endpoint(control, memory, Badge(1)), EndpointId(0));
+        let go = builder.notification(control, testclient, NotificationBits(1));
+        assert_eq!(
+            go,
+            EndpointId(1),
+            "numbered after the notifier's call endpoint"
+        );
+        let checked = builder
+            .build()
+            .expect("a notification to an external component");
+        let held = checked.capability(control, go).expect("held");
+        assert_eq!((held.server, held.badge), (testclient, Badge(1)));
+        assert_eq!(held.kind, EndpointKind::Notify);
+        assert_eq!(checked.client_of(testclient, Badge(1)), None, "no caller");
+        builder.endpoint(control, testclient, Badge(2));
+        assert_eq!(builder.build().err(), Some(TablesError::ExternalServer));
     }
 
     #[test]

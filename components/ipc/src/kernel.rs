@@ -30,9 +30,26 @@ impl NotificationBits {
     /// The bit a runtime raises when a deadline set with [`Sys::set_timer`] has passed.
     pub const TIMER: NotificationBits = NotificationBits(1 << 31);
 
+    /// The bits a composition may give a notification capability to raise: bits 0 to 26, the
+    /// same on every target. The rule lives here, for the manifest's check and every runtime:
+    /// - on seL4 a signal raises its capability's badge, and seL4 5.0 mints badges of 28 bits
+    ///   (libsel4's `seL4_BadgeBits`), so bits 28 and up cannot be given;
+    /// - bit 27, the top one of those 28, is the seL4 PD ABI's endpoint bit: every endpoint
+    ///   capability's badge carries it and no notification badge may, since a server's receive
+    ///   hands over either a caller's badge or its bound notification's word in the same register
+    ///   (`ballast-sel4-plan`'s `ENDPOINT_BADGE_BIT`, the runtime's `Sel4Abi::endpoint_badge_bit`);
+    /// - bit 31 is [`NotificationBits::TIMER`], the runtime's own.
+    pub const ASSIGNABLE: NotificationBits = NotificationBits((1 << 27) - 1);
+
     /// Whether every bit of `other` is set.
     pub const fn contains(self, other: NotificationBits) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Whether a notification capability may raise these bits: at least one, all within
+    /// [`NotificationBits::ASSIGNABLE`].
+    pub const fn assignable(self) -> bool {
+        self.0 != 0 && NotificationBits::ASSIGNABLE.contains(self)
     }
 }
 
@@ -168,4 +185,25 @@ pub trait Handler {
     /// A client holding capabilities to this component died: forget its state, reclaim what it
     /// held. Its outstanding reply tokens are void.
     fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotificationBits;
+
+    #[test]
+    fn a_capability_may_raise_bits_0_to_26_only() {
+        for bits in [1, 1 << 26, (1 << 27) - 1, 0b101] {
+            assert!(NotificationBits(bits).assignable(), "{bits:#x}");
+        }
+        for bits in [
+            0,
+            1 << 27,
+            1 << 28,
+            NotificationBits::TIMER.0,
+            (1 << 27) | 1,
+        ] {
+            assert!(!NotificationBits(bits).assignable(), "{bits:#x}");
+        }
+    }
 }

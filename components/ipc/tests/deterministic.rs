@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime, SimHandler, TraceEntry};
-use ballast_ipc::{IpcError, LeaseDescriptor, NotificationBits, RuntimeError};
+use ballast_ipc::{
+    ComponentKind, IpcError, LeaseDescriptor, NotificationBits, RuntimeError, TablesBuilder,
+};
 use support::*;
 
 const MAX_STEPS: u64 = 10_000;
@@ -195,6 +197,31 @@ fn notifications_arrive_without_the_timer_bit_a_peer_cannot_raise() {
         system.server.get().notified,
         vec![0x30],
         "bits accumulate until delivered"
+    );
+}
+
+#[test]
+fn an_external_component_takes_the_bits_raised_on_it() {
+    let mut builder = TablesBuilder::new();
+    let control = builder.component("control", ComponentKind::External);
+    let testclient = builder.component("testclient", ComponentKind::External);
+    let go = builder.notification(control, testclient, NotificationBits(1));
+    let checked = builder.build().expect("valid");
+    let mut runtime = DeterministicRuntime::new(checked, Vec::new(), 1).expect("valid");
+    assert_eq!(runtime.take_notified(testclient), Some(NotificationBits(0)));
+    runtime
+        .notify(control, go, NotificationBits(1))
+        .expect("may notify");
+    let report = runtime.run_until_idle(MAX_STEPS).expect("no invariant set");
+    assert!(
+        report.idle,
+        "no handler runs for an external component's bits"
+    );
+    assert_eq!(runtime.take_notified(testclient), Some(NotificationBits(1)));
+    assert_eq!(
+        runtime.take_notified(testclient),
+        Some(NotificationBits(0)),
+        "taken once"
     );
 }
 

@@ -7,7 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ballast_ipc::host::{ClientHandle, HostRuntime};
-use ballast_ipc::{Handler, IpcError, NotificationBits, RuntimeError};
+use ballast_ipc::{
+    ComponentKind, Handler, IpcError, NotificationBits, RuntimeError, TablesBuilder,
+};
 use support::*;
 
 struct System {
@@ -180,6 +182,22 @@ fn notifications_arrive_without_the_timer_bit_a_peer_cannot_raise() {
         .notified
         .iter()
         .all(|&bits| bits == 0x10));
+}
+
+#[test]
+fn an_external_component_takes_the_bits_raised_on_it() {
+    let mut builder = TablesBuilder::new();
+    let control = builder.component("control", ComponentKind::External);
+    let testclient = builder.component("testclient", ComponentKind::External);
+    let go = builder.notification(control, testclient, NotificationBits(1));
+    let mut runtime =
+        HostRuntime::start(builder.build().expect("valid"), Vec::new()).expect("starts");
+    let mut control = runtime.client(control).expect("external");
+    let waiter = runtime.client(testclient).expect("external");
+    assert_eq!(waiter.take_notified(), NotificationBits(0));
+    control.notify(go, NotificationBits(1)).expect("may notify");
+    assert_eq!(waiter.take_notified(), NotificationBits(1));
+    assert_eq!(waiter.take_notified(), NotificationBits(0), "taken once");
 }
 
 #[test]

@@ -159,6 +159,16 @@ impl DeterministicRuntime {
         signal(&mut self.world, from, endpoint, bits)
     }
 
+    /// The notification bits raised on external component `component` since it last took them
+    /// (how its driver waits for a signal); `None` if `component` is not an external component.
+    pub fn take_notified(&mut self, component: ComponentId) -> Option<NotificationBits> {
+        if self.world.tables.kind(component) != Some(ComponentKind::External) {
+            return None;
+        }
+        let state = self.world.components.get_mut(component.index())?;
+        Some(NotificationBits(std::mem::take(&mut state.bits)))
+    }
+
     /// Kill `component` (see [`crate::host::HostRuntime::kill`] for what its peers see).
     pub fn kill(&mut self, component: ComponentId) -> Result<(), RuntimeError> {
         match self.world.components.get(component.index()) {

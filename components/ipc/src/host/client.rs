@@ -1,7 +1,9 @@
 //! The handle an external thread (a test, the simulator's driver, a toolstack agent) uses to act
-//! as an external component: call endpoints with its badges, notify, fill its own regions.
+//! as an external component: call endpoints with its badges, notify, take the bits others raised
+//! on it, fill its own regions.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use crate::kernel::{EndpointId, IpcError, LeaseDescriptor, LeaseId, NotificationBits};
@@ -39,6 +41,13 @@ impl ClientHandle {
     /// Raise `bits` on the component behind notification capability `endpoint`.
     pub fn notify(&mut self, endpoint: EndpointId, bits: NotificationBits) -> Result<(), IpcError> {
         self.shared.notify(self.caller.me, endpoint, bits)
+    }
+
+    /// The notification bits raised on this component since it last took them (a driver that
+    /// waits for a signal polls this between its own work).
+    pub fn take_notified(&self) -> NotificationBits {
+        let slot = self.shared.slot(self.caller.me);
+        NotificationBits(slot.map_or(0, |slot| slot.bits.swap(0, Ordering::AcqRel)))
     }
 
     /// The bytes of a region this component owns (to fill before lending, or read after).

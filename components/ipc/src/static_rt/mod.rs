@@ -8,7 +8,8 @@
 //!
 //! External components (a scenario, a test client, a control agent the image plays) call through
 //! [`StaticRuntime::external`], whose calls block until answered while the runtime delivers
-//! timers and notifications, waiting on the clock when nothing else is ready.
+//! timers and notifications, waiting on the clock when nothing else is ready; the bits other
+//! components raise on one are kept until the image takes them ([`StaticRuntime::take_notified`]).
 
 mod kernel;
 mod sys;
@@ -56,7 +57,8 @@ pub enum StaticError {
     DuplicateBadge = 5,
     /// Calls form a cycle (a handler could end up calling itself).
     CallCycle = 6,
-    /// An endpoint leads to an external component, which has no handler to answer.
+    /// A call endpoint leads to an external component, which has no handler to answer (a
+    /// notification may: the image takes the bits for it).
     ExternalServer = 7,
     /// Two regions share an id.
     DuplicateRegion = 8,
@@ -258,6 +260,17 @@ impl<'t, 'h, 'r, C: Clock, const COMPONENTS: usize, const REGIONS: usize, const 
             return Err(IpcError::NoSuchEndpoint);
         }
         self.kernel.signal(from, endpoint, bits)
+    }
+
+    /// The notification bits raised on external component `component` since it last took them
+    /// (how the image's driver of that component waits for a signal); `None` if `component` is
+    /// not an external component.
+    pub fn take_notified(&mut self, component: ComponentId) -> Option<NotificationBits> {
+        if !is_external(&self.kernel.tables, component) {
+            return None;
+        }
+        let state = self.kernel.components.get_mut(component.index())?;
+        Some(NotificationBits(core::mem::take(&mut state.bits)))
     }
 
     /// Deliver every timer that has passed and every pending notification, once per component

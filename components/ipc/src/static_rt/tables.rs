@@ -27,7 +27,9 @@ pub(crate) fn check<const COMPONENTS: usize, const REGIONS: usize>(
         if !known(endpoint.client) || !known(endpoint.server) {
             return Err(StaticError::UnknownComponent);
         }
-        if tables.components[endpoint.server.index()].kind == ComponentKind::External {
+        let to_external =
+            tables.components[endpoint.server.index()].kind == ComponentKind::External;
+        if endpoint.kind == EndpointKind::Call && to_external {
             return Err(StaticError::ExternalServer);
         }
         let earlier = &tables.endpoints[..at];

@@ -30,9 +30,11 @@ const OP_SLEEP: u8 = 3;
 const OP_HOLD: u8 = 4;
 const OP_SUM_LEASE: u8 = 5;
 const OP_FILL_LEASE: u8 = 6;
+const OP_SIGNAL_DRIVER: u8 = 7;
 
 /// Replies to `[OP_ECHO, ..]` with the same bytes; sleeps (deferred until its timer) on
-/// `[OP_SLEEP, ms]`; holds `[OP_HOLD]` until notified; sums or fills the lease.
+/// `[OP_SLEEP, ms]`; holds `[OP_HOLD]` until notified; sums or fills the lease; raises
+/// [`DRIVER_BITS`] on the driver on `[OP_SIGNAL_DRIVER]`.
 #[derive(Debug, Default)]
 struct Leaf {
     held: Option<crate::kernel::ReplyToken>,
@@ -50,6 +52,10 @@ impl Handler for Leaf {
                 self.held = Some(call.reply);
             }
             Some(OP_HOLD) => self.held = Some(call.reply),
+            Some(OP_SIGNAL_DRIVER) => {
+                let signalled = sys.notify(SIGNAL_DRIVER, DRIVER_BITS);
+                sys.reply(call.reply, if signalled.is_ok() { b"ok" } else { b"no" });
+            }
             Some(OP_SUM_LEASE) => {
                 let outcome = call
                     .lease
@@ -136,6 +142,9 @@ const DRIVER_REGION: LeaseId = LeaseId(3);
 const TO_MIDDLE: EndpointId = EndpointId(0);
 const TO_LEAF: EndpointId = EndpointId(1);
 const SIGNAL_LEAF: EndpointId = EndpointId(2);
+/// The leaf's notification capability to the (external) driver.
+const SIGNAL_DRIVER: EndpointId = EndpointId(0);
+const DRIVER_BITS: NotificationBits = NotificationBits(0b100);
 
 const COMPONENTS: [ComponentSpec<'static>; 3] = [
     ComponentSpec {
@@ -167,7 +176,7 @@ const fn endpoint(
     }
 }
 
-const ENDPOINTS: [EndpointSpec; 4] = [
+const ENDPOINTS: [EndpointSpec; 5] = [
     endpoint(DRIVER, TO_MIDDLE, MIDDLE, 10),
     endpoint(DRIVER, TO_LEAF, LEAF, 11),
     EndpointSpec {
@@ -178,6 +187,13 @@ const ENDPOINTS: [EndpointSpec; 4] = [
         kind: EndpointKind::Notify,
     },
     endpoint(MIDDLE, EndpointId(0), LEAF, 12),
+    EndpointSpec {
+        client: LEAF,
+        id: SIGNAL_DRIVER,
+        server: DRIVER,
+        badge: Badge(DRIVER_BITS.0),
+        kind: EndpointKind::Notify,
+    },
 ];
 
 const REGIONS: [RegionSpec; 2] = [
@@ -485,6 +501,33 @@ fn a_dead_server_fails_the_calls_it_held() {
 }
 
 #[test]
+fn an_external_component_takes_the_bits_a_handler_raised_on_it() {
+    let clock = StepClock::default();
+    let (mut middle, mut leaf, mut memory) = (Middle, Leaf::default(), Memory::new());
+    let mut rt = runtime(&clock, &mut middle, &mut leaf, &mut memory);
+    assert_eq!(rt.take_notified(DRIVER), Some(NotificationBits(0)));
+    let mut reply = [0; 128];
+    let len = rt.call(DRIVER, TO_LEAF, &[OP_SIGNAL_DRIVER], None, &mut reply);
+    assert_eq!(len.map(|len| &reply[..len]), Ok(b"ok".as_slice()));
+    assert_eq!(
+        rt.poll(),
+        0,
+        "no handler runs for an external component's bits"
+    );
+    assert_eq!(rt.take_notified(DRIVER), Some(DRIVER_BITS));
+    assert_eq!(
+        rt.take_notified(DRIVER),
+        Some(NotificationBits(0)),
+        "taken once"
+    );
+    assert_eq!(
+        rt.take_notified(LEAF),
+        None,
+        "a handler's bits go to its handler"
+    );
+}
+
+#[test]
 fn broken_tables_handlers_and_memory_are_refused_with_the_reason() {
     let clock = StepClock::default();
     let cycle = [
@@ -492,6 +535,26 @@ fn broken_tables_handlers_and_memory_are_refused_with_the_reason() {
         endpoint(LEAF, EndpointId(0), MIDDLE, 1),
     ];
     let to_external = [endpoint(MIDDLE, EndpointId(0), DRIVER, 1)];
+    let notify_to_external = EndpointSpec {
+        kind: EndpointKind::Notify,
+        ..to_external[0]
+    };
+    let (mut middle, mut leaf, mut memory) = (Middle, Leaf::default(), Memory::new());
+    let handlers: [(ComponentId, &mut dyn Handler); 2] = [(MIDDLE, &mut middle), (LEAF, &mut leaf)];
+    let notifying = Tables {
+        endpoints: &[notify_to_external],
+        ..tables()
+    };
+    let regions = [
+        (DRIVER_REGION, memory.driver.as_mut_slice()),
+        (MIDDLE_REGION, memory.middle.as_mut_slice()),
+    ];
+    let built: Result<StaticRuntime<'_, '_, '_, &StepClock, 4, 2, 4>, _> =
+        StaticRuntime::new(notifying, &clock, handlers, regions, &mut memory.scratch);
+    assert!(
+        built.is_ok(),
+        "a notification may lead to an external component"
+    );
     let same_badge = [
         endpoint(DRIVER, EndpointId(0), LEAF, 1),
         endpoint(MIDDLE, EndpointId(0), LEAF, 1),
