@@ -1,6 +1,6 @@
 //! `ballast check [FILE...]`: validate manifests (the given files, or every `manifests/*.toml` of
 //! the checkout), printing every error with its file, key and fix, or a one-line summary of the
-//! composition per valid manifest.
+//! composition per valid manifest, followed by one line per notification capability.
 
 use ballast_system::Composition;
 use std::path::PathBuf;
@@ -28,11 +28,11 @@ pub fn run(args: &[String]) -> ExitCode {
     let mut failed = false;
     for file in &files {
         match ballast_manifest::load(file) {
-            Ok(valid) => println!(
-                "{}: ok: {}",
-                file.display(),
-                summary(&ballast_manifest::compose(&valid))
-            ),
+            Ok(valid) => {
+                let composition = ballast_manifest::compose(&valid);
+                println!("{}: ok: {}", file.display(), summary(&composition));
+                notifications(&composition).for_each(|line| println!("  {line}"));
+            }
             Err(errors) => {
                 failed = true;
                 errors.iter().for_each(|error| eprintln!("{error}"));
@@ -81,4 +81,19 @@ fn summary(composition: &Composition) -> String {
         composition.endpoints.len(),
         composition.regions.len()
     )
+}
+
+/// `notify FROM -> TO: bits 0x1, endpoint N of FROM`, one per notification capability.
+fn notifications(composition: &Composition) -> impl Iterator<Item = String> + '_ {
+    let name = |id: u16| composition.components[usize::from(id)].name;
+    composition.notifications.iter().map(move |notification| {
+        format!(
+            "notify {} -> {}: bits {:#x}, endpoint {} of {}",
+            name(notification.from),
+            name(notification.to),
+            notification.bits,
+            notification.id,
+            name(notification.from)
+        )
+    })
 }

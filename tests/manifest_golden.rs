@@ -5,6 +5,7 @@
 //! reordered or unrelated values change.
 
 use ballast::composition::SIM;
+use ballast_ipc::{EndpointId, NotificationBits};
 use ballast_manifest::{check_text, compose, InterfaceSpec, ManifestError, INTERFACES};
 use ballast_system::Composition;
 use std::collections::BTreeSet;
@@ -116,7 +117,26 @@ fn ids_are_positions_and_badges_are_unique_and_nonzero() {
             composition.endpoints.len(),
             "one endpoint per pair"
         );
+        for (index, notification) in composition.notifications.iter().enumerate() {
+            let after_the_calls = composition.endpoints.len() + index;
+            assert_eq!(usize::from(notification.id), after_the_calls);
+        }
+        ballast_ipc::CheckedTables::from_tables(&composition.ipc)
+            .unwrap_or_else(|error| panic!("{}: {error:?}", path.display()));
     }
+}
+
+#[test]
+fn the_sel4_image_s_control_signals_go_to_the_test_client() {
+    let sel4 = compose(&ballast_manifest::load("manifests/sel4-xen-arm64.toml").expect("valid"));
+    let id = |name: &str| sel4.component(name).expect(name).id;
+    let (control, testclient) = (id("control"), id("testclient"));
+    let go = sel4.notify_capability(control, testclient);
+    let first_after_the_calls = EndpointId(u16::try_from(sel4.endpoints.len()).expect("few"));
+    assert_eq!(go, Some((first_after_the_calls, NotificationBits(1))));
+    let to_testclient: Vec<u16> = sel4.notifications_to(testclient).map(|n| n.from).collect();
+    assert_eq!(to_testclient, [control], "the test client's only notifier");
+    assert_eq!(sel4.notifications.len(), 1);
 }
 
 /// The default manifest with its `[table]` sections in reverse order.
@@ -260,6 +280,12 @@ fn ballast_check_prints_the_golden_messages_and_a_summary() {
     assert_eq!(
         stdout,
         "manifests/sim.toml: ok: image ballast-sim (sim): 5 components, 4 endpoints, 3 regions\n"
+    );
+    let (code, stdout, _) = run("manifests/sel4-xen-arm64.toml");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        "manifests/sel4-xen-arm64.toml: ok: image ballast-sel4-xen-arm64 (sel4-xen-arm64): 4 components, 3 endpoints, 2 regions\n  notify control -> testclient: bits 0x1, endpoint 3 of control\n"
     );
     let broken = "tests/manifests/broken/unknown-op.toml";
     let (code, _, stderr) = run(broken);

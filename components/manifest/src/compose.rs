@@ -8,7 +8,9 @@ use ballast_ipc::{
     Badge, ComponentId, ComponentKind, ComponentSpec, EndpointId, EndpointKind, EndpointSpec,
     LeaseId, RegionGrant, RegionSpec, Tables,
 };
-use ballast_system::{Component, Composition, Endpoint, Grant, MemoryLayout, Region, Reserved};
+use ballast_system::{
+    Component, Composition, Endpoint, Grant, MemoryLayout, Notification, Region, Reserved,
+};
 use ballast_xen::FrameRun;
 
 use super::schema::{GfnRange, MemorySection};
@@ -63,6 +65,19 @@ pub fn compose(manifest: &Manifest) -> Composition {
             ..endpoint
         })
         .collect::<Vec<_>>();
+    // Numbered after every call endpoint, in (notifier, target) name order.
+    let notifications = (spec.components.iter())
+        .flat_map(|(from, component)| {
+            (component.notifies.iter()).map(move |(to, &bits)| (from.as_str(), to.as_str(), bits))
+        })
+        .enumerate()
+        .map(|(index, (from, to, bits))| Notification {
+            id: id(endpoints.len() + index),
+            from: id_of(from),
+            to: id_of(to),
+            bits,
+        })
+        .collect::<Vec<_>>();
     let regions = (spec.regions.iter().enumerate())
         .map(|(index, (name, region))| {
             let lender = manifest.lenders.get(name).map_or("", String::as_str);
@@ -88,12 +103,13 @@ pub fn compose(manifest: &Manifest) -> Composition {
             }
         })
         .collect::<Vec<_>>();
-    let ipc = ipc_tables(&components, &endpoints, &regions);
+    let ipc = ipc_tables(&components, &endpoints, &notifications, &regions);
     Composition {
         image: leak_str(&spec.image.name),
         target: spec.image.target,
         components: leak(components),
         endpoints: leak(endpoints),
+        notifications: leak(notifications),
         regions: leak(regions),
         ipc,
         memory: layout(&spec.memory),
@@ -103,12 +119,14 @@ pub fn compose(manifest: &Manifest) -> Composition {
     }
 }
 
-/// The IPC runtimes' form of the same tables: the lender of a region is its owner, the other
-/// sharers get grants (writable where the IDL lets the lender's calls write the lease),
-/// components that serve nothing are driven from outside.
+/// The IPC runtimes' form of the same tables: a notification is a capability of kind `Notify`
+/// whose badge is its bits, the lender of a region is its owner, the other sharers get grants
+/// (writable where the IDL lets the lender's calls write the lease), components that serve
+/// nothing are driven from outside.
 fn ipc_tables(
     components: &[Component],
     endpoints: &[Endpoint],
+    notifications: &[Notification],
     regions: &[Region],
 ) -> Tables<'static> {
     let component_specs = components
@@ -122,16 +140,21 @@ fn ipc_tables(
             },
         })
         .collect();
-    let endpoint_specs = endpoints
-        .iter()
-        .map(|endpoint| EndpointSpec {
-            client: ComponentId(endpoint.client),
-            id: EndpointId(endpoint.id),
-            server: ComponentId(endpoint.server),
-            badge: Badge(endpoint.badge),
-            kind: EndpointKind::Call,
-        })
-        .collect();
+    let calls = endpoints.iter().map(|endpoint| EndpointSpec {
+        client: ComponentId(endpoint.client),
+        id: EndpointId(endpoint.id),
+        server: ComponentId(endpoint.server),
+        badge: Badge(endpoint.badge),
+        kind: EndpointKind::Call,
+    });
+    let signals = notifications.iter().map(|notification| EndpointSpec {
+        client: ComponentId(notification.from),
+        id: EndpointId(notification.id),
+        server: ComponentId(notification.to),
+        badge: Badge(notification.bits),
+        kind: EndpointKind::Notify,
+    });
+    let endpoint_specs = calls.chain(signals).collect();
     let region_specs = regions
         .iter()
         .map(|region| RegionSpec {
@@ -284,6 +307,57 @@ mod tests {
         ] {
             assert!(source.contains(needle), "{needle} missing from {source}");
         }
+    }
+
+    #[test]
+    fn a_notification_is_a_notify_capability_numbered_after_every_call_endpoint() {
+        let control =
+            "\n[components.ctl]\nkind = \"control-agent\"\nuses.BalloonControl.ops = [\"stats\"]\n";
+        let plain = composition(&(IMAGE.to_string() + control));
+        let text = IMAGE.to_string() + control + "notifies = { drv = 0x4 }\n";
+        let tables = composition(&text);
+        let id = |name: &str| tables.component(name).expect(name).id;
+        let (ctl, drv) = (id("ctl"), id("drv"));
+        assert_eq!(tables.endpoints, plain.endpoints, "no call endpoint moves");
+        assert_eq!(tables.endpoints.len(), 3);
+        let go = Notification {
+            id: 3,
+            from: ctl,
+            to: drv,
+            bits: 0x4,
+        };
+        assert_eq!(tables.notifications, [go]);
+        assert_eq!(tables.notification(ctl, drv), Some(&go));
+        assert_eq!(tables.notification(drv, ctl), None);
+        assert_eq!(tables.notifications_to(drv).collect::<Vec<_>>(), [&go]);
+        assert_eq!(
+            tables.notify_capability(ctl, drv),
+            Some((EndpointId(3), ballast_ipc::NotificationBits(0x4)))
+        );
+        let spec = EndpointSpec {
+            client: ComponentId(ctl),
+            id: EndpointId(3),
+            server: ComponentId(drv),
+            badge: Badge(0x4),
+            kind: EndpointKind::Notify,
+        };
+        assert_eq!(tables.ipc.endpoints.last(), Some(&spec));
+        let checked = ballast_ipc::CheckedTables::from_tables(&tables.ipc).expect("valid");
+        assert_eq!(
+            checked.kind(ComponentId(drv)),
+            Some(ComponentKind::External)
+        );
+        assert_eq!(
+            checked.capability(ComponentId(ctl), EndpointId(3)),
+            Some(&spec)
+        );
+        let held: Vec<u16> = (checked.capabilities(ComponentId(ctl)).iter())
+            .map(|capability| capability.id.0)
+            .collect();
+        assert_eq!(held, [0, 3], "its call endpoint, then its notification");
+        let source = crate::composition_const("T", &tables, "manifests/t.toml");
+        let emitted = "::ballast_system::Notification { id: 3, from: 0, to: 1, bits: 4, }";
+        assert!(source.contains(emitted), "{emitted} missing from {source}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use ballast_ipc::{
 };
 use ballast_memory_server_core::Policy;
 use ballast_system::{
-    Component, Composition, Endpoint, Grant, Kind, MemoryLayout, RamSource, Region, Reserved,
-    ServerSizing, SimHost, Target, XenLimits,
+    Component, Composition, Endpoint, Grant, Kind, MemoryLayout, Notification, RamSource, Region,
+    Reserved, ServerSizing, SimHost, Target, XenLimits,
 };
 use ballast_xen::{FrameRun, Gfn};
 use std::fmt::Write;
@@ -81,10 +81,12 @@ macro_rules! emit_struct {
 
 emit_struct! {
     "::ballast_system::Composition" => Composition {
-        image, target, components, endpoints, regions, ipc, memory, xen, server, sim
+        image, target, components, endpoints, notifications, regions, ipc, memory, xen, server,
+        sim
     }
     "::ballast_system::Component" => Component { id, name, kind, serves, max_lent_frames }
     "::ballast_system::Endpoint" => Endpoint { id, badge, client, server, grants }
+    "::ballast_system::Notification" => Notification { id, from, to, bits }
     "::ballast_system::Grant" => Grant { interface, ops }
     "::ballast_system::Region" => Region { id, name, size, lender, sharers, writers }
     "::ballast_system::MemoryLayout" => MemoryLayout {

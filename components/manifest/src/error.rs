@@ -1,6 +1,7 @@
 //! What can be wrong with a manifest: every error names the file, the dotted key at fault and the
 //! fix, so that `ballast check`, the build script and the golden tests all print the same words.
 
+use ballast_ipc::NotificationBits;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -104,6 +105,20 @@ pub enum Problem {
     DomainOverMaximum { ram: u64, max_pages: u64 },
     /// A sim image whose RAM comes from a boot map (the simulator has none).
     BootMapInSim,
+    /// A component notifies itself.
+    NotifiesItself,
+    /// A notification to a component whose handler acts on no notification bit.
+    NotifiedNeverWaits { target: String, kind: &'static str },
+    /// A notification that raises no bit.
+    NoNotificationBits,
+    /// A notification raising bits the runtimes keep for themselves.
+    ReservedNotificationBits { bits: u32, reserved: u32 },
+    /// Two notifiers raise the same bit on one target.
+    NotificationBitsShared {
+        target: String,
+        other: String,
+        bits: u32,
+    },
 }
 
 impl Problem {
@@ -185,6 +200,20 @@ impl Problem {
                 format!("raise `domain_max_pages` to at least {ram}")
             }
             Problem::BootMapInSim => "list the RAM in `memory.ram` for a sim image".into(),
+            Problem::NotifiesItself => {
+                "remove the entry (a component wakes itself with its timer)".into()
+            }
+            Problem::NotifiedNeverWaits { .. } => {
+                "notify a `driver-client` or `control-agent`, which waits on its notification"
+                    .into()
+            }
+            Problem::NoNotificationBits | Problem::ReservedNotificationBits { .. } => format!(
+                "give a mask within {:#x} (bits 0 to 26), e.g. 0x1 for bit 0",
+                NotificationBits::ASSIGNABLE.0
+            ),
+            Problem::NotificationBitsShared { target, .. } => {
+                format!("give each component that notifies `{target}` bits of its own")
+            }
         }
     }
 }
@@ -282,6 +311,24 @@ impl fmt::Display for Problem {
                 "the domain starts with {ram} RAM frames, above its maximum of {max_pages}"
             ),
             Problem::BootMapInSim => f.write_str("the simulator has no boot memory map"),
+            Problem::NotifiesItself => f.write_str("a component cannot notify itself"),
+            Problem::NotifiedNeverWaits { target, kind } => write!(
+                f,
+                "`{target}` is a `{kind}`, whose handler acts on no bit another component raises: the signal would be lost"
+            ),
+            Problem::NoNotificationBits => f.write_str("a notification must raise at least one bit"),
+            Problem::ReservedNotificationBits { bits, reserved } => write!(
+                f,
+                "mask {bits:#x} has reserved bits ({reserved:#x}): bit 27 marks seL4 endpoint badges, seL4 5.0 mints badges of 28 bits, bit 31 is the runtime's timer"
+            ),
+            Problem::NotificationBitsShared {
+                target,
+                other,
+                bits,
+            } => write!(
+                f,
+                "`{other}` raises bits {bits:#x} on `{target}` too: the target could not tell the two apart"
+            ),
         }
     }
 }

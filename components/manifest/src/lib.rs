@@ -8,6 +8,7 @@
 mod catalog;
 mod check_components;
 mod check_memory;
+mod check_notifications;
 mod check_regions;
 mod check_sizing;
 mod compose;

@@ -150,6 +150,10 @@ pub struct ComponentSection {
     /// Quota: most frames this component may hold on loan from the memory server.
     #[serde(default)]
     pub max_lent_frames: Option<u64>,
+    /// Components this one may signal, by name, with the notification bits (a mask) a signal
+    /// raises there: `notifies = { testclient = 0x1 }`.
+    #[serde(default)]
+    pub notifies: BTreeMap<String, u32>,
 }
 
 /// `[components.NAME.uses.INTERFACE]`.

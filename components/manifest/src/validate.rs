@@ -5,7 +5,7 @@
 use super::catalog::InterfaceSpec;
 use super::error::{ManifestError, Problem};
 use super::schema::ManifestFile;
-use super::{check_components, check_memory, check_regions, check_sizing};
+use super::{check_components, check_memory, check_notifications, check_regions, check_sizing};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +76,7 @@ pub fn validate(
     // Checks that follow the links only run on complete links, so that one misspelt name is
     // reported once rather than again as every consequence of its missing link.
     let links_complete = report.errors.is_empty();
+    check_notifications::check(&spec, &mut report);
     check_memory::check(&spec, &mut report);
     check_sizing::check(&spec, links_complete.then_some(&links[..]), &mut report);
     let lenders = check_regions::check(&spec, links_complete.then_some(&links[..]), &mut report);

@@ -2,7 +2,7 @@
 //! emits it as a const module for a compiled-in image and builds it at run time for a manifest
 //! read from disk; either way this is the one form every target wires its components from.
 
-use ballast_ipc::{Badge, EndpointId, LeaseId, Tables};
+use ballast_ipc::{Badge, EndpointId, LeaseId, NotificationBits, Tables};
 use ballast_memory_server_core::Policy;
 use ballast_xen::FrameRun;
 
@@ -17,9 +17,11 @@ pub struct Composition {
     pub components: &'static [Component],
     /// Endpoints, one per (client, server) pair.
     pub endpoints: &'static [Endpoint],
+    /// Notification capabilities, one per (notifier, target) pair, in that order.
+    pub notifications: &'static [Notification],
     /// Shared regions, in name order.
     pub regions: &'static [Region],
-    /// The same components, endpoints and regions as the IPC runtimes run them.
+    /// The same components, endpoints, notifications and regions as the IPC runtimes run them.
     pub ipc: Tables<'static>,
     /// Guest-physical layout.
     pub memory: MemoryLayout,
@@ -59,6 +61,24 @@ pub struct Endpoint {
     pub server: u16,
     /// What the client may call there, by interface id ascending.
     pub grants: &'static [Grant],
+}
+
+/// The capability of one component to raise notification bits on another (a signal: it does not
+/// wait, and the target learns nothing but the bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The notifier's `EndpointId` for it. Notification capabilities are numbered after every
+    /// call endpoint of the image (`endpoints.len()` plus the index in
+    /// [`Composition::notifications`]), so a component's capabilities in `EndpointId` order are
+    /// its call endpoints, then its notifications, and adding one moves no call endpoint.
+    pub id: u16,
+    /// The notifying component's id.
+    pub from: u16,
+    /// The notified component's id.
+    pub to: u16,
+    /// The bits a signal raises on the target (on seL4 the capability's badge): nonzero, within
+    /// [`NotificationBits::ASSIGNABLE`], and shared with no other notifier of the same target.
+    pub bits: u32,
 }
 
 /// The ops of one interface a client may call.
@@ -295,6 +315,29 @@ impl Composition {
         self.endpoints
             .iter()
             .find(|endpoint| endpoint.badge == badge)
+    }
+
+    /// The notification capability `from` holds to `to`.
+    pub fn notification(&self, from: u16, to: u16) -> Option<&'static Notification> {
+        (self.notifications.iter())
+            .find(|notification| notification.from == from && notification.to == to)
+    }
+
+    /// The notification capabilities that signal `to`: what the target's notification word may
+    /// hold, and from whom.
+    pub fn notifications_to(&self, to: u16) -> impl Iterator<Item = &'static Notification> {
+        (self.notifications.iter()).filter(move |notification| notification.to == to)
+    }
+
+    /// The notification capability of `from` to `to` in the runtimes' types: the endpoint id the
+    /// notifier signals through, and the bits the target sees.
+    pub fn notify_capability(&self, from: u16, to: u16) -> Option<(EndpointId, NotificationBits)> {
+        self.notification(from, to).map(|notification| {
+            (
+                EndpointId(notification.id),
+                NotificationBits(notification.bits),
+            )
+        })
     }
 
     /// The region `lender` lends to `borrower` in its calls.

@@ -15,8 +15,8 @@ mod permissions;
 
 pub use capacity::{Capacities, BOOT_MAP_RAM_RUNS};
 pub use composition::{
-    Component, Composition, Endpoint, Grant, Kind, MemoryLayout, RamSource, Region, Reserved,
-    ServerSizing, SimHost, Target, XenLimits,
+    Component, Composition, Endpoint, Grant, Kind, MemoryLayout, Notification, RamSource, Region,
+    Reserved, ServerSizing, SimHost, Target, XenLimits,
 };
 pub use error::AssemblyError;
 pub use permissions::ManifestPermissions;
