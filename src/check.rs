@@ -1,6 +1,8 @@
 //! `ballast check [FILE...]`: validate manifests (the given files, or every `manifests/*.toml` of
-//! the checkout), printing every error with its file, key and fix, or a one-line summary of the
-//! composition per valid manifest, followed by one line per notification capability.
+//! the checkout) as the build and `ballast sim` load them (the assembly tried, a `sim` image
+//! against the host's capacities and built), printing every error with its file, key and fix, or
+//! a one-line summary of the composition per valid manifest, followed by one line per
+//! notification capability.
 
 use ballast_system::Composition;
 use std::path::PathBuf;
@@ -27,11 +29,10 @@ pub fn run(args: &[String]) -> ExitCode {
     };
     let mut failed = false;
     for file in &files {
-        match ballast_manifest::load(file) {
-            Ok(valid) => {
-                let composition = ballast_manifest::compose(&valid);
-                println!("{}: ok: {}", file.display(), summary(&composition));
-                notifications(&composition).for_each(|line| println!("  {line}"));
+        match ballast::composition::load(file) {
+            Ok(composition) => {
+                println!("{}: ok: {}", file.display(), summary(composition));
+                notifications(composition).for_each(|line| println!("  {line}"));
             }
             Err(errors) => {
                 failed = true;

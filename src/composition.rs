@@ -1,7 +1,11 @@
-//! The compositions compiled into the host (written by `build.rs` from `manifests/`), and the
-//! capacities the host compiles its components with: the largest any of them needs.
+//! The compositions compiled into the host (written by `build.rs` from `manifests/`), the
+//! capacities the host compiles its components with (the largest any of them needs), and the
+//! loading of a manifest at run time: validated, composed, and tried as the host would build it.
 
-use ballast_system::{Capacities, Composition};
+use std::path::Path;
+
+use ballast_manifest::{ManifestError, Problem};
+use ballast_system::{Capacities, Composition, Target};
 
 mod sim {
     include!(concat!(env!("OUT_DIR"), "/sim.rs"));
@@ -26,8 +30,33 @@ pub const SIM_MANY_CLIENTS: Composition = sim_many_clients::COMPOSITION;
 pub const SIM_64_CLIENTS: Composition = sim_64_clients::COMPOSITION;
 
 /// What the host's gateway, memory server and runtimes are sized for. A manifest read at run
-/// time runs if it fits ([`Capacities::holds`]).
+/// time runs if it fits ([`Capacities::holds`]); [`load`] names what does not.
 pub const HOST: Capacities = Capacities::of(&SIM)
     .max(Capacities::of(&SIM_1TIB))
     .max(Capacities::of(&SIM_MANY_CLIENTS))
     .max(Capacities::of(&SIM_64_CLIENTS));
+
+/// The manifest at `path`, validated and composed (kept for the process's life: the runtimes
+/// need it), with every error as `ballast check` prints them. A `sim` image must also fit the
+/// host's capacities, and is then built as `ballast sim` builds it (the simulated domain, the
+/// gateway and the memory server) and dropped: what this accepts, the simulator runs.
+pub fn load(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
+    let manifest = ballast_manifest::load(path)?;
+    let composition: &'static Composition =
+        Box::leak(Box::new(ballast_manifest::compose(&manifest)));
+    if composition.target != Target::Sim {
+        return Ok(composition);
+    }
+    let errors = ballast_manifest::capacity_errors(&manifest, composition, &HOST);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    match crate::system::build(composition, None, 0) {
+        Ok(_) => Ok(composition),
+        Err(error) => Err(vec![ManifestError {
+            file: path.to_path_buf(),
+            key: String::from("(assembly)"),
+            problem: Problem::Unassembled { reason: error.0 },
+        }]),
+    }
+}

@@ -1,5 +1,6 @@
 //! Manifest golden tests: every broken manifest under `tests/manifests/broken/` yields exactly the
-//! messages in its `.expected` file (rewrite them with
+//! messages in its `.expected` file as `ballast check` loads it (the assembly tried, a `sim` image
+//! against the host's capacities and built; rewrite them with
 //! `BALLAST_BLESS=1 cargo test -p ballast --test manifest_golden broken_manifests`), every shipped
 //! manifest is valid, and the generated ids and badges are unique and do not move when keys are
 //! reordered or unrelated values change.
@@ -43,7 +44,7 @@ fn broken_manifests_give_their_golden_messages() {
     assert!(broken.len() >= 12, "only {} broken manifests", broken.len());
     let mut mismatches = Vec::new();
     for path in &broken {
-        let actual = match ballast_manifest::load(path) {
+        let actual = match ballast::composition::load(path) {
             Ok(_) => format!("{} unexpectedly passed\n", path.display()),
             Err(errors) => messages(&errors),
         };
@@ -77,7 +78,7 @@ fn every_shipped_manifest_is_valid() {
     let shipped = files_with_extension("manifests", "toml");
     assert!(shipped.len() >= 2, "manifests/: {shipped:?}");
     for path in shipped {
-        if let Err(errors) = ballast_manifest::load(&path) {
+        if let Err(errors) = ballast::composition::load(&path) {
             panic!("{}", messages(&errors));
         }
     }

@@ -90,17 +90,15 @@ impl SimOptions {
     }
 }
 
-/// The scenario's manifest (a path from the checkout's root), composed (kept for the process's
-/// life: the runtimes need it).
+/// The scenario's manifest (a path from the checkout's root), loaded as `ballast check` loads it.
 fn composition_for(scenario: &Scenario, root: &Path) -> Result<&'static Composition, String> {
-    let manifest = ballast_manifest::load(root.join(&scenario.manifest)).map_err(|errors| {
+    crate::composition::load(&root.join(&scenario.manifest)).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
-    })?;
-    Ok(Box::leak(Box::new(ballast_manifest::compose(&manifest))))
+    })
 }
 
 /// Load, run and report one simulation.

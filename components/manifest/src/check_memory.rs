@@ -1,10 +1,12 @@
-//! Checks of `[memory]`: ranges are non-empty, disjoint and (where the balloon manages them in
-//! largest extents) aligned; reserved ranges lie in RAM; the lending range stays clear of RAM.
+//! Checks of `[memory]`: ranges are non-empty, below the guest-physical limit, disjoint and (where
+//! the balloon manages them in largest extents) aligned; reserved ranges lie in RAM; the lending
+//! range stays clear of RAM.
 
 use super::check_sizing::MAX_EXTENT_ORDER;
 use super::error::Problem;
 use super::schema::{GfnRange, ManifestFile, RamSource};
 use super::validate::Report;
+use ballast_xen::GFN_LIMIT;
 
 /// Checks the memory layout.
 pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
@@ -32,7 +34,13 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
         if range.start >= range.end {
             let (start, end) = (range.start, range.end);
             report.push(key.clone(), Problem::EmptyRange { start, end });
+        } else if range.end > GFN_LIMIT {
+            let end = range.end;
+            report.push(key.clone(), Problem::PastGuestPhysical { end });
         }
+    }
+    if let Some(end) = memory.ram_ceiling.filter(|&end| end > GFN_LIMIT) {
+        report.push("memory.ram_ceiling", Problem::PastGuestPhysical { end });
     }
     if spec.xen.max_extent_order <= MAX_EXTENT_ORDER {
         let frames = 1u64 << spec.xen.max_extent_order;
@@ -160,6 +168,22 @@ mod tests {
             memory_errors(&overlapping),
             ["memory.unpopulated: the lending range overlaps RAM (`memory.ram_ceiling`)"]
         );
+    }
+
+    #[test]
+    fn no_frame_lies_past_the_guest_physical_limit() {
+        let past = "[memory]\nram_source = \"boot-map\"\nram_ceiling = 0x10000000001\nunpopulated = { start = 0x10000000200, end = 0x10000010200 }\n";
+        let limit =
+            "past the last frame a guest can map (0xffffffffff: 52-bit guest-physical addresses)";
+        assert_eq!(
+            memory_errors(past),
+            [
+                format!("memory.unpopulated: range ends at 0x10000010200, {limit}"),
+                format!("memory.ram_ceiling: range ends at 0x10000000001, {limit}"),
+            ]
+        );
+        let below = "[memory]\nram_source = \"boot-map\"\nram_ceiling = 0xffffff0000\nunpopulated = { start = 0xffffff0000, end = 0x10000000000 }\n";
+        assert_eq!(memory_errors(below), Vec::<String>::new());
     }
 
     #[test]

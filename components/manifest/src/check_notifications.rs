@@ -102,6 +102,9 @@ mod tests {
         kind = "control-agent"
         [components.drv]
         kind = "driver-client"
+        [regions.frame_list]
+        size = 128
+        shared_by = ["ms", "gw"]
     "#;
 
     #[test]

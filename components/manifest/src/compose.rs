@@ -254,6 +254,9 @@ mod tests {
         max_lent_frames = 8
         uses.BalloonControl.ops = ["stats"]
         uses.Balloon.ops = ["free_unpopulated", "alloc_unpopulated"]
+        [regions.frame_list]
+        size = 128
+        shared_by = ["ms", "gw"]
     "#;
 
     #[test]
@@ -281,7 +284,7 @@ mod tests {
     fn only_servers_of_read_write_lease_ops_may_write_a_region() {
         let region = "\n[regions.runs]\nsize = 128\nshared_by = [\"ms\", \"drv\"]\n";
         let writable = composition(&(IMAGE.to_string() + region));
-        let runs = &writable.regions[0];
+        let runs = &writable.regions[1];
         assert_eq!(
             (runs.lender, runs.sharers, runs.writers),
             (0, &[0, 2][..], &[2][..])
@@ -291,7 +294,7 @@ mod tests {
             "\"free_unpopulated\"",
         );
         let read_only = composition(&(read_only + region));
-        assert!(read_only.regions[0].writers.is_empty());
+        assert!(read_only.regions[1].writers.is_empty());
     }
 
     #[test]
@@ -373,8 +376,8 @@ mod tests {
             checked.client_of(ComponentId(drv.server), Badge(drv.badge)),
             Some(ComponentId(drv.client))
         );
-        let runs = checked.grant(LeaseId(0), id("ms")).expect("granted");
+        let runs = checked.grant(LeaseId(1), id("ms")).expect("granted");
         assert!(runs.writable);
-        assert!(checked.grant(LeaseId(0), id("gw")).is_none());
+        assert!(checked.grant(LeaseId(1), id("gw")).is_none());
     }
 }

@@ -5,6 +5,8 @@ use ballast_ipc::NotificationBits;
 use std::fmt;
 use std::path::PathBuf;
 
+use ballast_xen::GFN_LIMIT;
+
 /// One problem in one manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestError {
@@ -119,6 +121,26 @@ pub enum Problem {
         other: String,
         bits: u32,
     },
+    /// A range reaching past the last frame a guest can map.
+    PastGuestPhysical { end: u64 },
+    /// No region carries the memory server's frame list to the gateway.
+    NoFrameListRegion {
+        server: String,
+        gateway: String,
+        bytes: u64,
+    },
+    /// A layout with more regions than the memory server's region table holds.
+    TooManyRegions { max: usize },
+    /// A batch longer than one frame list.
+    BatchOverFrameList { batch: u32, max: usize },
+    /// More of a table than the simulator was compiled with.
+    OverHostCapacity {
+        what: &'static str,
+        needed: usize,
+        held: usize,
+    },
+    /// The assembly refused a manifest that passed every check.
+    Unassembled { reason: String },
 }
 
 impl Problem {
@@ -213,6 +235,27 @@ impl Problem {
             ),
             Problem::NotificationBitsShared { target, .. } => {
                 format!("give each component that notifies `{target}` bits of its own")
+            }
+            Problem::PastGuestPhysical { .. } => {
+                format!("keep every frame below {GFN_LIMIT:#x}")
+            }
+            Problem::NoFrameListRegion {
+                server,
+                gateway,
+                bytes,
+            } => format!(
+                "add a region of at least {bytes} bytes with `shared_by = [\"{server}\", \"{gateway}\"]`"
+            ),
+            Problem::TooManyRegions { .. } => {
+                "merge or drop reserved ranges (or RAM and boot-extra ranges)".into()
+            }
+            Problem::BatchOverFrameList { max, .. } => format!("lower it to at most {max}"),
+            Problem::OverHostCapacity { held, .. } => format!(
+                "lower it to at most {held}, or add the manifest to build.rs's HOST_MANIFESTS so \
+                 the simulator is compiled for it"
+            ),
+            Problem::Unassembled { .. } => {
+                "`ballast check` should have named the key at fault: report this manifest".into()
             }
         }
     }
@@ -329,6 +372,34 @@ impl fmt::Display for Problem {
                 f,
                 "`{other}` raises bits {bits:#x} on `{target}` too: the target could not tell the two apart"
             ),
+            Problem::PastGuestPhysical { end } => write!(
+                f,
+                "range ends at {end:#x}, past the last frame a guest can map ({:#x}: 52-bit \
+                 guest-physical addresses)",
+                GFN_LIMIT - 1
+            ),
+            Problem::NoFrameListRegion {
+                server, gateway, ..
+            } => write!(
+                f,
+                "no region is shared by `{server}` and `{gateway}`: the memory server's frame \
+                 lists cannot reach the gateway"
+            ),
+            Problem::TooManyRegions { max } => write!(
+                f,
+                "the memory server's region table holds {max} regions (RAM pieces between \
+                 reserved ranges, reserved, boot-extra and lending ranges); this layout needs more"
+            ),
+            Problem::BatchOverFrameList { batch, max } => write!(
+                f,
+                "a batch of {batch} entries exceeds the {max} one frame list holds (a 4 KiB page \
+                 of gfns)"
+            ),
+            Problem::OverHostCapacity { what, needed, held } => write!(
+                f,
+                "needs {needed} {what}; the simulator is compiled for at most {held}"
+            ),
+            Problem::Unassembled { reason } => write!(f, "the assembly refuses it: {reason}"),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! System-image manifests (`manifests/*.toml`): the schema, semantic validation with errors that
 //! name file, key and fix, composition into `ballast_system::Composition` (ids, badges, grants,
-//! regions, layout, sizing), and the one emitter of the `no_std` composition module a target
+//! regions, layout, sizing), the assembly tried on it (`ballast_system`'s own checks, and a
+//! target's compiled capacities), and the one emitter of the `no_std` composition module a target
 //! compiles in. Build scripts use this crate as a build-dependency; `ballast check` runs the same
 //! code, so the validator that fails a build is the one that explains the failure.
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod check_assembly;
 mod check_components;
 mod check_memory;
 mod check_notifications;
@@ -20,6 +22,7 @@ mod schema;
 mod validate;
 
 pub use catalog::{InterfaceSpec, LeaseAccess, OpSpec};
+pub use check_assembly::capacity_errors;
 pub use check_regions::FRAME_ENTRY_BYTES;
 pub use check_sizing::MAX_EXTENT_ORDER;
 pub use compose::compose;

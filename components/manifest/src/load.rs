@@ -1,6 +1,9 @@
-//! Reading a manifest: file to text, text to schema, schema to a validated [`Manifest`].
+//! Reading a manifest: file to text, text to schema, schema to a validated [`Manifest`] whose
+//! composition the memory server's assembly accepts.
 
 use super::catalog::InterfaceSpec;
+use super::check_assembly;
+use super::compose::compose;
 use super::error::{ManifestError, Problem};
 use super::parse::parse;
 use super::validate::{validate, Manifest};
@@ -20,12 +23,19 @@ pub fn load_with(path: &Path, catalog: &[InterfaceSpec]) -> Result<Manifest, Vec
     check_text(path, &text, catalog)
 }
 
-/// Validates manifest `text`, reporting errors against `path`.
+/// Validates manifest `text`, reporting errors against `path`, then tries the memory server's
+/// assembly on its composition.
 pub fn check_text(
     path: &Path,
     text: &str,
     catalog: &[InterfaceSpec],
 ) -> Result<Manifest, Vec<ManifestError>> {
     let spec = parse(path, text).map_err(|error| vec![*error])?;
-    validate(path, spec, catalog)
+    let manifest = validate(path, spec, catalog)?;
+    let errors = check_assembly::check(&manifest, &compose(&manifest));
+    if errors.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(errors)
+    }
 }

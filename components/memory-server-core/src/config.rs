@@ -110,6 +110,22 @@ impl<'c> Config<'c> {
         }
     }
 
+    /// Check everything [`BalloonCore::new`](crate::BalloonCore::new) checks but the storage, and
+    /// return the words of storage it needs: manifests are checked with this before anything is
+    /// built, and the core refuses the same configurations when it is built.
+    pub fn check(&self) -> Result<usize, ConfigError> {
+        if self.batch_extents == 0 || self.batch_extents > MAX_BATCH_EXTENTS {
+            return Err(ConfigError::BadBatchSize);
+        }
+        if self.tunables.max_schedule_delay_s == 0 {
+            return Err(ConfigError::BadTunables);
+        }
+        if self.max_lent_runs_per_client == 0 {
+            return Err(ConfigError::NoLentRuns);
+        }
+        self.bitmap_words()
+    }
+
     /// Whether the worker may use 2 MiB extents.
     pub fn superpages(&self) -> bool {
         self.policy == Policy::Ballast && self.max_order >= SUPERPAGE_ORDER

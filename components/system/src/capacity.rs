@@ -7,6 +7,35 @@ use crate::{Composition, Kind, RamSource};
 /// The most RAM runs an image reads from the boot memory map (E820 or device tree) it is handed.
 pub const BOOT_MAP_RAM_RUNS: usize = 16;
 
+/// One of the [`Capacities`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    /// [`Capacities::components`].
+    Components,
+    /// [`Capacities::endpoints`].
+    Endpoints,
+    /// [`Capacities::regions`].
+    Regions,
+    /// [`Capacities::region_bytes`].
+    RegionBytes,
+    /// [`Capacities::clients`].
+    Clients,
+    /// [`Capacities::lent_runs`].
+    LentRuns,
+    /// [`Capacities::pending`].
+    Pending,
+    /// [`Capacities::gateway_callers`].
+    GatewayCallers,
+    /// [`Capacities::gateway_ranges`].
+    GatewayRanges,
+    /// [`Capacities::gateway_frames`].
+    GatewayFrames,
+    /// [`Capacities::ram_runs`].
+    RamRuns,
+    /// [`Capacities::bitmap_words`].
+    BitmapWords,
+}
+
 /// Table sizes for one composition, or the largest of several a target may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacities {
@@ -82,21 +111,60 @@ impl Capacities {
         }
     }
 
+    /// Each capacity, with its value here and in `other`.
+    pub const fn pairs(&self, other: &Capacities) -> [(Capacity, usize, usize); 12] {
+        [
+            (Capacity::Components, self.components, other.components),
+            (Capacity::Endpoints, self.endpoints, other.endpoints),
+            (Capacity::Regions, self.regions, other.regions),
+            (Capacity::RegionBytes, self.region_bytes, other.region_bytes),
+            (Capacity::Clients, self.clients, other.clients),
+            (Capacity::LentRuns, self.lent_runs, other.lent_runs),
+            (Capacity::Pending, self.pending, other.pending),
+            (
+                Capacity::GatewayCallers,
+                self.gateway_callers,
+                other.gateway_callers,
+            ),
+            (
+                Capacity::GatewayRanges,
+                self.gateway_ranges,
+                other.gateway_ranges,
+            ),
+            (
+                Capacity::GatewayFrames,
+                self.gateway_frames,
+                other.gateway_frames,
+            ),
+            (Capacity::RamRuns, self.ram_runs, other.ram_runs),
+            (Capacity::BitmapWords, self.bitmap_words, other.bitmap_words),
+        ]
+    }
+
     /// Whether a target compiled with these capacities can run `composition`.
     pub const fn holds(&self, composition: &Composition) -> bool {
-        let needed = Capacities::of(composition);
-        needed.components <= self.components
-            && needed.endpoints <= self.endpoints
-            && needed.regions <= self.regions
-            && needed.region_bytes <= self.region_bytes
-            && needed.clients <= self.clients
-            && needed.lent_runs <= self.lent_runs
-            && needed.pending <= self.pending
-            && needed.gateway_callers <= self.gateway_callers
-            && needed.gateway_ranges <= self.gateway_ranges
-            && needed.gateway_frames <= self.gateway_frames
-            && needed.ram_runs <= self.ram_runs
-            && needed.bitmap_words <= self.bitmap_words
+        let pairs = Capacities::of(composition).pairs(self);
+        let mut at = 0;
+        while at < pairs.len() {
+            let (_, needed, held) = pairs[at];
+            if needed > held {
+                return false;
+            }
+            at += 1;
+        }
+        true
+    }
+
+    /// What `composition` needs beyond these capacities: each capacity short, with what it needs
+    /// and what these hold. Empty exactly when [`Capacities::holds`].
+    pub fn shortfalls(
+        &self,
+        composition: &Composition,
+    ) -> impl Iterator<Item = (Capacity, usize, usize)> {
+        Capacities::of(composition)
+            .pairs(self)
+            .into_iter()
+            .filter(|(_, needed, held)| needed > held)
     }
 }
 

@@ -13,7 +13,7 @@ pub mod gateway;
 pub mod memory;
 mod permissions;
 
-pub use capacity::{Capacities, BOOT_MAP_RAM_RUNS};
+pub use capacity::{Capacities, Capacity, BOOT_MAP_RAM_RUNS};
 pub use composition::{
     Component, Composition, Endpoint, Grant, Kind, MemoryLayout, Notification, RamSource, Region,
     Reserved, ServerSizing, SimHost, Target, XenLimits,

@@ -6,12 +6,13 @@ use ballast_interfaces::support::Permissions;
 use ballast_ipc::{EndpointId, LeaseId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
+    BalloonCore, ClientId, Config, ConfigError, FrameRun, FrameScrubber, Policy, Tunables,
+    MAX_REGIONS,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
 
-use crate::{AssemblyError, Composition, Kind};
+use crate::{AssemblyError, Composition, Kind, RamSource};
 
 /// Frames below this one count as low memory in the statistics: the first 4 GiB, the range
 /// 32-bit DMA and the seed's `balloon_stats.balloon_low` are about.
@@ -54,6 +55,34 @@ pub fn config<'r>(
         max_lent_runs_per_client: usize::from(sizing.max_lent_runs_per_client),
         pending_timeout_ns: u64::from(sizing.pending_timeout_ms) * 1_000_000,
     })
+}
+
+/// What the memory server's assembly checks that the composition alone decides, before any target
+/// builds it: the configuration over the manifest's RAM (for a target that learns its RAM at boot,
+/// all of it below the ceiling), as the core checks it when it is built, and the wiring to the
+/// gateway. Returns the words of bitmap storage that RAM needs. `ballast check` and every build
+/// run this, so a manifest the server would refuse is refused before an image exists.
+pub fn check(composition: &Composition) -> Result<usize, AssemblyError> {
+    let memory = &composition.memory;
+    let below_ceiling = [FrameRun::span(0, memory.ram_ceiling.unwrap_or(0))];
+    let ram = match memory.ram_source {
+        RamSource::Manifest => memory.ram,
+        RamSource::BootMap => &below_ceiling,
+    };
+    let mut reserved: Vec<FrameRun, MAX_REGIONS> = Vec::new();
+    for range in memory.reserved {
+        reserved
+            .push(range.run)
+            .map_err(|_| AssemblyError::Memory(ConfigError::TooManyRegions))?;
+    }
+    let ram = ServerRam {
+        ram,
+        reserved: &reserved,
+    };
+    gateway_link(composition)?;
+    config(composition, ram, None)?
+        .check()
+        .map_err(AssemblyError::Memory)
 }
 
 /// Whether the manifest's sizing fits the capacities a target compiled the server with.

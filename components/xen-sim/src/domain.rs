@@ -7,6 +7,7 @@ use std::ops::Range;
 use crate::config::DomainConfig;
 use crate::contents::PageContents;
 use crate::counters::Counters;
+use crate::error::SimError;
 use crate::host_pool::{HostPool, Stale};
 use crate::p2m::{P2m, GFN_LIMIT};
 
@@ -43,13 +44,17 @@ pub struct Domain {
 
 impl Domain {
     /// A domain with its boot memory populated (whole 2 MiB chunks of the union of the ranges as
-    /// intact superpages). Boot ranges beyond the guest-physical limit are cut at it.
-    pub fn boot(config: &DomainConfig) -> Domain {
+    /// intact superpages); refused if a range reaches past the guest-physical limit, as Xen's
+    /// toolstack cannot build such a guest.
+    pub fn boot(config: &DomainConfig) -> Result<Domain, SimError> {
+        if config.ram.iter().any(|r| r.end > GFN_LIMIT) {
+            return Err(SimError::RamPastLimit);
+        }
         let mut ranges: Vec<Range<u64>> = config
             .ram
             .iter()
-            .map(|r| r.start.min(GFN_LIMIT)..r.end.min(GFN_LIMIT))
             .filter(|r| r.start < r.end)
+            .cloned()
             .collect();
         ranges.sort_by_key(|r| r.start);
         let mut union: Vec<Range<u64>> = Vec::new();
@@ -63,7 +68,7 @@ impl Domain {
         for range in union {
             p2m.insert(range, true);
         }
-        Domain {
+        Ok(Domain {
             tot_pages: p2m.populated(),
             max_pages: config.max_pages,
             max_order: config.max_order.min(XEN_MAX_ORDER),
@@ -74,7 +79,7 @@ impl Domain {
             leaked: 0,
             gfnless: 0,
             console: Vec::new(),
-        }
+        })
     }
 
     /// Whether `count` more pages fit under `max_pages` (Xen's over-allocation check).
@@ -142,10 +147,26 @@ mod tests {
             ram: vec![0..1000, 500..1100],
             max_pages: 2000,
             max_order: 30,
-        });
+        })
+        .unwrap();
         assert_eq!(d.tot_pages, 1100);
         assert!(d.p2m.is_intact(0) && d.p2m.is_intact(1) && !d.p2m.is_intact(2));
         assert_eq!(d.max_order, XEN_MAX_ORDER);
+    }
+
+    #[test]
+    fn boot_ram_past_the_guest_physical_limit_is_refused_not_cut() {
+        let past = DomainConfig {
+            ram: vec![0..1000, GFN_LIMIT - 512..GFN_LIMIT + 512],
+            max_pages: 4000,
+            max_order: 9,
+        };
+        assert_eq!(Domain::boot(&past).err(), Some(SimError::RamPastLimit));
+        let up_to = DomainConfig {
+            ram: vec![0..1000, GFN_LIMIT - 512..GFN_LIMIT],
+            ..past
+        };
+        assert_eq!(Domain::boot(&up_to).map(|d| d.tot_pages), Ok(1512));
     }
 
     #[test]
@@ -155,7 +176,8 @@ mod tests {
             ram: core::iter::once(0..4).collect(),
             max_pages: 10,
             max_order: 9,
-        });
+        })
+        .unwrap();
         d.contents.write(2, 0xdead);
         d.map(2..3, false, vec![]);
         assert_eq!((d.tot_pages, d.leaked, d.contents.read(2)), (5, 1, 0));

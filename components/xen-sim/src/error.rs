@@ -12,6 +12,8 @@ pub enum SimError {
     NotPopulated = 2,
     /// Every domain id is taken.
     DomainIdsExhausted = 3,
+    /// A boot RAM range reaches past the guest-physical limit ([`crate::GFN_LIMIT`]).
+    RamPastLimit = 4,
 }
 
 impl fmt::Display for SimError {
@@ -20,6 +22,9 @@ impl fmt::Display for SimError {
             SimError::NoSuchDomain => "no domain has that id",
             SimError::NotPopulated => "the gfn is not populated",
             SimError::DomainIdsExhausted => "every domain id is taken",
+            SimError::RamPastLimit => {
+                "a boot RAM range reaches past the guest-physical limit (2^40 frames)"
+            }
         })
     }
 }

@@ -10,8 +10,7 @@ use std::ops::Range;
 
 use crate::bitmap::{ChunkBits, CHUNK_FRAMES};
 
-/// The frame beyond the last one a guest can map: 52-bit guest-physical addresses.
-pub const GFN_LIMIT: u64 = 1 << 40;
+pub use ballast_xen::GFN_LIMIT;
 
 const LEAF_CHUNKS: usize = 4096;
 

@@ -74,7 +74,7 @@ impl XenSim {
         if id >= DOMID_SELF {
             return Err(SimError::DomainIdsExhausted);
         }
-        let domain = Domain::boot(&config);
+        let domain = Domain::boot(&config)?;
         s.max_page += domain.tot_pages;
         s.domains.insert(id, domain);
         s.next_domid = id + 1;

@@ -10,6 +10,10 @@ pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 pub const SUPERPAGE_ORDER: ExtentOrder = ExtentOrder(9);
 /// Number of 4 KiB frames in a 2 MiB superpage.
 pub const FRAMES_PER_SUPERPAGE: u64 = 1 << 9;
+/// The frame beyond the last one a guest can map: guest-physical addresses have at most 52 bits
+/// (the architectural maximum of x86-64 and arm64). The simulated Xen holds guests to it and a
+/// manifest may name no frame at or above it.
+pub const GFN_LIMIT: u64 = 1 << 40;
 
 /// A guest frame number: a guest-physical address shifted right by [`PAGE_SHIFT`].
 ///

@@ -14,7 +14,7 @@ pub mod backend;
 
 pub use abi::{MemoryOp, ReservationOp, XenMemoryReservation, DOMID_SELF};
 pub use frame::{
-    ExtentOrder, Gfn, Mfn, FRAMES_PER_SUPERPAGE, PAGE_SHIFT, PAGE_SIZE, SUPERPAGE_ORDER,
+    ExtentOrder, Gfn, Mfn, FRAMES_PER_SUPERPAGE, GFN_LIMIT, PAGE_SHIFT, PAGE_SIZE, SUPERPAGE_ORDER,
 };
 pub use hypervisor::{Completed, Hypervisor, XenErrno};
 pub use mem_flags::MemFlags;

@@ -19,7 +19,7 @@ pub use self::tuning::TuningError;
 pub use self::worker::StepOutcome;
 
 use crate::book::{ClientAccount, LendingBook};
-use crate::config::{Config, ConfigError, Policy, MAX_BATCH_EXTENTS};
+use crate::config::{Config, ConfigError, Policy};
 use crate::frame_list::FrameList;
 use crate::lent_table::ClientId;
 use crate::page_map::{signed, PageMap, Place};
@@ -65,18 +65,11 @@ pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDIN
 impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'a, LENT, CLIENTS, PENDING>
 {
-    /// Build the core for `config` over `storage` (at least [`Config::bitmap_words`] words).
+    /// Build the core for `config` over `storage` (at least [`Config::bitmap_words`] words):
+    /// what [`Config::check`] refuses, and storage too small, is refused.
     /// RAM starts populated, extra regions ballooned, the target equal to the current count.
     pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
-        if config.batch_extents == 0 || config.batch_extents > MAX_BATCH_EXTENTS {
-            return Err(ConfigError::BadBatchSize);
-        }
-        if config.tunables.max_schedule_delay_s == 0 {
-            return Err(ConfigError::BadTunables);
-        }
-        if config.max_lent_runs_per_client == 0 {
-            return Err(ConfigError::NoLentRuns);
-        }
+        config.check()?;
         let pages = PageMap::new(config, storage)?;
         Ok(BalloonCore {
             steering: Steering::new(config, pages.current_pages()),
@@ -204,6 +197,7 @@ mod tests {
     use ballast_xen::Gfn;
 
     use super::*;
+    use crate::config::MAX_BATCH_EXTENTS;
     use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
     use crate::{BpState, FrameRun};
 

@@ -1,0 +1,130 @@
+//! The assembly tried on a manifest that passed every other check: its composition goes through
+//! `ballast_system`'s checks of the memory server (the configuration the core refuses or accepts
+//! when it is built, and its wiring) and, for a target compiled with fixed capacities, through
+//! those capacities. Each refusal is reported at the key that causes it, with its fix, so that
+//! whatever a manifest can say has been tried before any target builds it.
+
+use ballast_memory_server_core::{ConfigError, MAX_BATCH_EXTENTS, MAX_REGIONS};
+use ballast_system::{AssemblyError, Capacities, Capacity, Composition};
+
+use super::check_regions::FRAME_ENTRY_BYTES;
+use super::error::{ManifestError, Problem};
+use super::schema::Kind;
+use super::validate::Manifest;
+
+/// The problems of the memory server's assembly of `composition`, composed from `manifest`.
+pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestError> {
+    let Err(error) = ballast_system::memory::check(composition) else {
+        return Vec::new();
+    };
+    let spec = &manifest.spec;
+    let (key, problem) = match error {
+        AssemblyError::Memory(ConfigError::TooManyRegions) => (
+            "memory.reserved",
+            Problem::TooManyRegions { max: MAX_REGIONS },
+        ),
+        AssemblyError::MissingRegion => (
+            "regions",
+            Problem::NoFrameListRegion {
+                server: spec
+                    .only(Kind::MemoryServer)
+                    .unwrap_or_default()
+                    .to_string(),
+                gateway: spec
+                    .only(Kind::HypercallGateway)
+                    .unwrap_or_default()
+                    .to_string(),
+                bytes: u64::from(spec.memory_server.batch_size) * FRAME_ENTRY_BYTES,
+            },
+        ),
+        AssemblyError::Memory(ConfigError::BadBatchSize) => (
+            "memory_server.batch_size",
+            Problem::BatchOverFrameList {
+                batch: spec.memory_server.batch_size,
+                max: MAX_BATCH_EXTENTS,
+            },
+        ),
+        other => (
+            "(assembly)",
+            Problem::Unassembled {
+                reason: other.to_string(),
+            },
+        ),
+    };
+    vec![error_at(manifest, key, problem)]
+}
+
+/// What `composition`, composed from `manifest`, needs beyond the capacities `held` of the
+/// simulator, each at the key that asks for it.
+pub fn capacity_errors(
+    manifest: &Manifest,
+    composition: &Composition,
+    held: &Capacities,
+) -> Vec<ManifestError> {
+    let mut errors = Vec::new();
+    for (capacity, needed, held) in held.shortfalls(composition) {
+        if capacity == Capacity::RegionBytes {
+            let too_large = manifest.spec.regions.iter().filter(|(_, region)| {
+                usize::try_from(region.size).map_or(true, |size| size > held)
+            });
+            for (name, region) in too_large {
+                let problem = Problem::OverHostCapacity {
+                    what: "bytes in one shared region",
+                    needed: usize::try_from(region.size).unwrap_or(usize::MAX),
+                    held,
+                };
+                errors.push(error_at(manifest, &format!("regions.{name}.size"), problem));
+            }
+            continue;
+        }
+        let (key, what) = key_of(capacity);
+        // The bitmap is sized in words; the manifest says frames.
+        let (needed, held) = match capacity {
+            Capacity::BitmapWords => (needed.saturating_mul(64), held.saturating_mul(64)),
+            _ => (needed, held),
+        };
+        let problem = Problem::OverHostCapacity { what, needed, held };
+        errors.push(error_at(manifest, key, problem));
+    }
+    errors
+}
+
+/// The key that sizes `capacity`, and what the capacity counts.
+fn key_of(capacity: Capacity) -> (&'static str, &'static str) {
+    match capacity {
+        Capacity::Components => ("components", "components"),
+        Capacity::Endpoints => ("components", "endpoints (uses of one component by another)"),
+        Capacity::Regions => ("regions", "shared regions"),
+        Capacity::RegionBytes => ("regions", "bytes in one shared region"),
+        Capacity::Clients => ("memory_server.max_clients", "client accounts"),
+        Capacity::LentRuns => (
+            "memory_server.max_lent_runs_per_client",
+            "lent runs (max_clients x max_lent_runs_per_client)",
+        ),
+        Capacity::Pending => ("memory_server.pending_depth", "deferred requests"),
+        Capacity::GatewayCallers => ("components", "callers of the hypercall gateway"),
+        Capacity::GatewayRanges => (
+            "memory.reserved",
+            "ranges in the gateway's caller table (RAM and boot-extra ranges, each reserved \
+             range splitting one)",
+        ),
+        Capacity::GatewayFrames => (
+            "xen.max_frames_per_call",
+            "frame-list entries per hypercall in the gateway",
+        ),
+        Capacity::RamRuns => ("memory.ram", "RAM ranges"),
+        Capacity::BitmapWords => (
+            "memory.ram",
+            "frames in the memory server's page bitmap (RAM, boot-extra and lending frames, and \
+             alignment slack per region)",
+        ),
+    }
+}
+
+fn error_at(manifest: &Manifest, key: &str, problem: Problem) -> ManifestError {
+    ManifestError {
+        file: manifest.file.clone(),
+        key: key.to_string(),
+        problem,
+    }
+}
