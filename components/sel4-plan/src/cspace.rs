@@ -61,12 +61,13 @@ pub const FIRST_REPLY: Slot = Slot(7);
 pub const IMMEDIATE_REPLY_SLOTS: u16 = 1;
 
 /// Where one PD's capabilities sit past the fixed slots: reply slots, then one slot per endpoint
-/// it holds (in `EndpointId` order), then its hypercall capabilities.
+/// it holds in `EndpointId` order (its call endpoints, then its notification capabilities), then
+/// its hypercall capabilities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CSpaceLayout {
     /// Slots for saved reply capabilities, from [`FIRST_REPLY`].
     pub reply_slots: u16,
-    /// Endpoints the PD holds (it calls through them).
+    /// Endpoints the PD holds: call endpoints and notification capabilities.
     pub endpoints: u16,
     /// Hypercall capabilities (the gateway only).
     pub hypercalls: u16,

@@ -25,6 +25,9 @@ pub enum PlanError {
     /// An endpoint's badge reaches the root task's badge (seL4 5.0 badges have 28 bits, one of
     /// them the endpoint bit).
     TooManyEndpoints = 9,
+    /// A notification capability's bits reach the endpoint badge bit (seL4 5.0 badges have 28
+    /// bits, the top one marking endpoints).
+    NotificationBits = 10,
 }
 
 impl PlanError {
@@ -48,6 +51,9 @@ impl PlanError {
             PlanError::TooManyRamRuns => "more RAM runs than a boot-info page holds",
             PlanError::TooManyEndpoints => {
                 "more endpoints than seL4's 28-bit badges leave room for beside the root task's"
+            }
+            PlanError::NotificationBits => {
+                "a notification's bits reach the endpoint badge bit (use bits 0 to 26)"
             }
             PlanError::MisplacedRamRun => {
                 "a RAM run is empty, not in whole large pages, above the RAM ceiling or out of order"

@@ -8,7 +8,8 @@
 //! - its CSpace ([`cspace`]): one CNode of [`cspace::CNODE_RADIX_BITS`] bits whose guard makes a
 //!   64-bit capability pointer resolve to the slot number; fixed slots for its own TCB, CNode and
 //!   VSpace, the fault endpoint, the endpoint it serves and its notification; then the slots for
-//!   saved reply capabilities, one slot per `EndpointId` it holds, and (gateway only) one per
+//!   saved reply capabilities, one slot per `EndpointId` it holds (a badged endpoint capability
+//!   for a call, a badged notification capability for a notify), and (gateway only) one per
 //!   hypercall capability;
 //! - its VSpace ([`vspace`]): the ELF at [`vspace::IMAGE_BASE`], a stack below a fixed top, the IPC
 //!   buffer and boot-info page at fixed addresses, every region it shares at the same address in

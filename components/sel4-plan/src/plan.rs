@@ -3,11 +3,11 @@
 
 use ballast_interfaces::hypercall::{HypercallOp, INTERFACE_ID as HYPERCALL_INTERFACE};
 use ballast_ipc::EndpointId;
-use ballast_system::{Component, Composition, Endpoint, Kind, RamSource, Target};
+use ballast_system::{Component, Composition, Endpoint, Kind, Notification, RamSource, Target};
 use ballast_xen::FrameRun;
 
 use crate::cspace::{CSpaceLayout, Slot, IMMEDIATE_REPLY_SLOTS};
-use crate::faults::{ClientDied, MAX_CLIENT_BADGE};
+use crate::faults::{ClientDied, ENDPOINT_BADGE_BIT, MAX_CLIENT_BADGE};
 use crate::hypercall::{HypercallCap, XenCall};
 use crate::objects::{ObjectCounts, POOL_ASIDS};
 use crate::vspace::{
@@ -39,6 +39,12 @@ impl<'c> Plan<'c> {
         }
         if (composition.endpoints.iter()).any(|endpoint| endpoint.badge > MAX_CLIENT_BADGE) {
             return Err(PlanError::TooManyEndpoints);
+        }
+        let notification_bits = |notification: &Notification| u64::from(notification.bits);
+        if (composition.notifications.iter())
+            .any(|notification| notification_bits(notification) >= ENDPOINT_BADGE_BIT)
+        {
+            return Err(PlanError::NotificationBits);
         }
         let largest = (composition.regions.iter())
             .map(|region| page_round(region.size))
@@ -108,7 +114,8 @@ impl<'c> Plan<'c> {
     /// The CSpace layout of `component`.
     pub fn cspace(&self, component: u16) -> Result<CSpaceLayout, PlanError> {
         let entry = self.component(component)?;
-        let endpoints = self.endpoints_of(component).count();
+        let endpoints =
+            self.endpoints_of(component).count() + self.notifications_of(component).count();
         let hypercalls = self.hypercall_ops(component).count();
         CSpaceLayout::new(
             self.reply_slots(entry),
@@ -133,12 +140,39 @@ impl<'c> Plan<'c> {
         Ok(self.endpoints_of(client).zip(slots))
     }
 
-    /// The slot of `client`'s capability for `endpoint`, if it holds that endpoint.
+    /// The notification capabilities `from` holds, in `EndpointId` order (after its call
+    /// endpoints').
+    pub fn notifications_of(&self, from: u16) -> impl Iterator<Item = &'c Notification> + 'c {
+        (self.composition.notifications.iter())
+            .filter(move |notification| notification.from == from)
+    }
+
+    /// Each notification capability `from` holds with the slot it sits in, after its call
+    /// endpoints' (to the target's notification, badged with the bits it raises, send only).
+    pub fn notification_caps(
+        &self,
+        from: u16,
+    ) -> Result<impl Iterator<Item = (&'c Notification, Slot)> + 'c, PlanError> {
+        let layout = self.cspace(from)?;
+        let calls = self.endpoints_of(from).count() as u16;
+        let slots = (calls..layout.endpoints).filter_map(move |index| layout.endpoint(index));
+        Ok(self.notifications_of(from).zip(slots))
+    }
+
+    /// The slot of `client`'s capability for `endpoint` (a call endpoint or a notification), if
+    /// it holds it.
     pub fn endpoint_slot(&self, client: u16, endpoint: EndpointId) -> Option<Slot> {
-        self.endpoint_caps(client)
+        let call = self
+            .endpoint_caps(client)
             .ok()?
             .find(|(held, _)| held.id == endpoint.0)
-            .map(|(_, slot)| slot)
+            .map(|(_, slot)| slot);
+        call.or_else(|| {
+            self.notification_caps(client)
+                .ok()?
+                .find(|(held, _)| held.id == endpoint.0)
+                .map(|(_, slot)| slot)
+        })
     }
 
     /// The `Hypercall` ops `component`'s callers are granted, if it is a gateway.
@@ -324,6 +358,12 @@ fn fingerprint(composition: &Composition) -> u64 {
             grant.ops.iter().for_each(|&op| hash.word(u64::from(op)));
         }
     }
+    for notification in composition.notifications {
+        for value in [notification.id, notification.from, notification.to] {
+            hash.word(u64::from(value));
+        }
+        hash.word(u64::from(notification.bits));
+    }
     for region in composition.regions {
         hash.word(u64::from(region.id));
         hash.word(region.size);
@@ -430,7 +470,11 @@ mod tests {
         for client in ["control", "testclient"] {
             let client = id(&plan, client);
             let layout = plan.cspace(client).expect("client");
-            assert_eq!((layout.reply_slots, layout.endpoints), (0, 1));
+            let notifications = plan.notifications_of(client).count() as u16;
+            assert_eq!(
+                (layout.reply_slots, layout.endpoints),
+                (0, 1 + notifications)
+            );
             let (endpoint, _) = plan.composition().capability(client, memory).expect("link");
             assert_eq!(plan.endpoint_slot(client, endpoint), Some(FIRST_REPLY));
             assert_eq!(plan.endpoint_slot(client, to_gateway), None);
@@ -441,6 +485,56 @@ mod tests {
         assert_eq!(gateway_layout.endpoints, 0);
         assert!(plan.serves(gateway) && plan.serves(memory));
         assert!(FIRST_REPLY > ENDPOINT);
+    }
+
+    #[test]
+    fn a_notification_capability_follows_its_holders_call_endpoints() {
+        let plan = plan();
+        let (control, testclient) = (id(&plan, "control"), id(&plan, "testclient"));
+        let notification = plan
+            .composition()
+            .notification(control, testclient)
+            .expect("go");
+        let layout = plan.cspace(control).expect("control");
+        assert_eq!(
+            layout.endpoints, 2,
+            "its call to the memory server, its notification"
+        );
+        let held: Vec<(u16, Slot)> = plan
+            .notification_caps(control)
+            .expect("control")
+            .map(|(held, slot)| (held.id, slot))
+            .collect();
+        assert_eq!(held, [(notification.id, Slot(FIRST_REPLY.0 + 1))]);
+        let by_id = plan.endpoint_slot(control, EndpointId(notification.id));
+        assert_eq!(by_id, Some(Slot(FIRST_REPLY.0 + 1)));
+        assert_eq!(
+            plan.endpoint_slot(testclient, EndpointId(notification.id)),
+            None
+        );
+        assert_eq!(
+            plan.notification_caps(testclient)
+                .expect("testclient")
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn notification_bits_reaching_the_endpoint_bit_are_refused() {
+        let shipped = compose(MANIFEST);
+        let wide = std::boxed::Box::leak(
+            std::vec![ballast_system::Notification {
+                bits: 1 << 27,
+                ..shipped.notifications[0]
+            }]
+            .into_boxed_slice(),
+        );
+        let composition = std::boxed::Box::leak(std::boxed::Box::new(Composition {
+            notifications: wide,
+            ..*shipped
+        }));
+        assert_eq!(Plan::new(composition), Err(PlanError::NotificationBits));
     }
 
     #[test]

@@ -73,9 +73,10 @@ impl Pd {
     }
 
     /// Fills its CSpace: its own TCB, CNode (guarded) and VSpace, its fault endpoint (badged with
-    /// its fault badge, send and grant: 5.0 delivers a fault only through such a capability), its endpoint (receive only) and notification, one badged
-    /// capability per endpoint it holds to a server in `pds`, and the hypercall capabilities the
-    /// plan gives it.
+    /// its fault badge, send and grant: 5.0 delivers a fault only through such a capability), its
+    /// endpoint (receive only) and notification, one badged capability per endpoint it holds to a
+    /// server in `pds`, one per notification it may raise on a PD of `pds` (badged with the bits,
+    /// send only), and the hypercall capabilities the plan gives it.
     pub fn fill_cspace(
         &self,
         plan: &Plan<'_>,
@@ -107,6 +108,13 @@ impl Pd {
             let badge = endpoint_badge(Badge(endpoint.badge));
             let badge = CapData::badge(badge).map_err(|_| RootError::Plan)?;
             install(self.cnode, slot, server, CALLER_RIGHTS, badge)?;
+        }
+        for (notification, slot) in plan.notification_caps(id).map_err(|_| RootError::Plan)? {
+            let target = (pds.get(usize::from(notification.to)))
+                .map(|target| target.notification)
+                .ok_or(RootError::Plan)?;
+            let bits = CapData::badge(u64::from(notification.bits)).map_err(|_| RootError::Plan)?;
+            install(self.cnode, slot, target, CapRights::WRITE, bits)?;
         }
         let master = Cap::<XenHypercall>::from_cptr(init_slot::XEN_HYPERCALL);
         for cap in plan.hypercall_caps(id).map_err(|_| RootError::Plan)? {
