@@ -93,6 +93,8 @@ struct State<'t, 'r, K, const REPLIES: usize> {
     pd: Pd<'t, 'r, K>,
     abi: Sel4Abi,
     replies: ReplySlots<REPLIES>,
+    /// Calls answered through a saved reply capability (kept past their handler), so far.
+    answered_late: u64,
     timer: Option<u64>,
     /// The answer to the call in hand, sent with the next wait.
     answer: Option<Answer>,
@@ -132,6 +134,7 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
                 },
                 abi,
                 replies: ReplySlots::new(),
+                answered_late: 0,
                 timer: None,
                 answer: None,
             },
@@ -171,6 +174,11 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
     /// Calls held: in hand, or kept by the handler and saved.
     pub fn held_calls(&self) -> usize {
         self.state.replies.held_count()
+    }
+
+    /// Calls answered through a saved reply capability (kept past their handler), so far.
+    pub fn answered_late(&self) -> u64 {
+        self.state.answered_late
     }
 
     /// The timer's deadline, if one is set.
@@ -315,6 +323,7 @@ impl<K: Sel4Kernel, const REPLIES: usize> Sys for ServerSys<'_, '_, '_, K, REPLI
         if call.saved {
             let info = answer.load(state.pd.kernel.message_registers());
             state.pd.kernel.send_saved(slot, info);
+            state.answered_late += 1;
         } else {
             state.answer = Some(answer);
         }

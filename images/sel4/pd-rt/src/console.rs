@@ -7,14 +7,30 @@
 //! at a newline or when 127 characters are waiting: each line here, name included, stays below
 //! that ([`LINE_LIMIT`]), so Xen never cuts one.
 //!
-//! The PDs share one console and write a character per system call, so a PD preempted in the
-//! middle of a line (the kernel's time slice is 10 ms, a line ~120 characters) lets another PD's
-//! characters in; the host must expect a line it cannot decode now and then.
+//! The PDs share one console and write a character per system call: a PD preempted in the middle
+//! of a line (a line takes milliseconds, the kernel's time slice is 10 ms) would let another PD's
+//! characters into it, and seen it has. So the logger raises its own thread from
+//! [`PD_PRIORITY`] to [`LINE_PRIORITY`] for the length of a line: no other PD runs until the line
+//! is whole. That needs the root task to give every PD a maximum controlled priority of
+//! [`LINE_PRIORITY`]; where it does not, the first raise is refused and the logger writes
+//! unprotected from then on.
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use ballast_image_rt::logger::{ConsoleLogger, ConsoleWrite, LINE_MARKER};
-use ballast_sel4_sys::ipc;
+use ballast_sel4_plan::cspace::TCB;
+use ballast_sel4_sys::{ipc, CPtr, Cap, Tcb};
 
 use crate::system::COMPOSITION;
+
+/// Every PD's priority, below the root task's.
+pub const PD_PRIORITY: u8 = 253;
+/// The priority a PD holds while it writes a console line: above every other PD's.
+pub const LINE_PRIORITY: u8 = PD_PRIORITY + 1;
+
+/// Whether the kernel refused this PD the line priority (its maximum controlled priority is
+/// lower).
+static RAISE_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// The longest console line the host can rely on (Xen's buffer less its terminating byte).
 pub const LINE_LIMIT: usize = 127;
@@ -46,9 +62,19 @@ impl DebugConsole {
 
 impl ConsoleWrite for DebugConsole {
     fn write(&mut self, bytes: &[u8]) {
+        let tcb: Cap<Tcb> = Cap::from_cptr(CPtr(TCB.cptr()));
+        let raised = !RAISE_REFUSED.load(Ordering::Relaxed) && {
+            let raised = tcb.set_priority(LINE_PRIORITY).is_ok();
+            RAISE_REFUSED.store(!raised, Ordering::Relaxed);
+            raised
+        };
         let name = self.name.bytes().chain(*b": ");
         for byte in name.chain(bytes.iter().copied()) {
             ipc::debug_put_char(byte);
+        }
+        if raised {
+            // Back to where the root task put the PD; lowering is always allowed.
+            let _ = tcb.set_priority(PD_PRIORITY);
         }
     }
 }

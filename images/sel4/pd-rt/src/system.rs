@@ -6,7 +6,7 @@
 
 use ballast_frame_access::FrameMemory;
 use ballast_hypercall::Gateway;
-use ballast_ipc::sel4_rt::{Sel4Abi, Sel4Client, Sel4Server};
+use ballast_ipc::sel4_rt::{Sel4Abi, Sel4Client, Sel4Server, Served};
 use ballast_ipc::{ComponentId, Handler, Tables};
 use ballast_memory_server::{ClientBinding, MemoryServer};
 use ballast_memory_server_core::FrameScrubber;
@@ -156,8 +156,9 @@ pub fn memory_server(parts: &mut MemoryParts) -> Result<PdMemoryServer<'_>, Asse
     ballast_system::memory::memory_server(&COMPOSITION, &config, parts, scrubber)
 }
 
-/// Serve `handler` as `pd`'s component on the seL4 runtime with `REPLIES` reply slots, for ever;
-/// a PD whose plan or runtime refuses logs why and dies.
+/// Serve `handler` as `pd`'s component on the seL4 runtime with `REPLIES` reply slots, for ever,
+/// logging each client death the root task reports with the calls answered late so far (through
+/// saved reply capabilities); a PD whose plan or runtime refuses logs why and dies.
 pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
     let slots = pd
         .plan
@@ -180,7 +181,16 @@ pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
     match Sel4Server::<_, REPLIES>::new(kernel, ABI, TABLES, me, scratch) {
         Ok(mut runtime) => {
             defmt::info!("pd={=str} serving reply_slots={=usize}", pd.name, REPLIES);
-            runtime.run(handler)
+            loop {
+                if let Served::ClientDied(badge) = runtime.run_once(handler) {
+                    defmt::info!(
+                        "pd={=str} client_died badge={=u32} answered_late={=u64}",
+                        pd.name,
+                        badge.0,
+                        runtime.answered_late()
+                    );
+                }
+            }
         }
         Err(error) => {
             defmt::error!(

@@ -1,10 +1,11 @@
 //! The scenario's protection domains: one binary, run by the root task for the control agent and
 //! for the test client (the boot-info page says which component a PD is). Both play, through real
 //! IPC to the memory server's PD, what the static images' HIL components phase plays on the
-//! static runtime: the test client borrows and returns frames, borrows below 4 GiB and dies
-//! holding them ([`testclient`]); the control agent waits for that to be over, then moves the
-//! balloon target 64 MiB down and back up under both policies, each move checked against the
-//! books and Xen's count ([`control`]). Each logs `check` lines and a verdict for the host.
+//! static runtime: the control agent makes the seed's policy the server's; the test client
+//! borrows and returns frames, borrows below 4 GiB (answered late) and dies holding them
+//! ([`testclient`]); the control agent waits for that to be over, then moves the balloon target
+//! 64 MiB down and back up under both policies, each move checked against the books and Xen's
+//! count ([`control`]). Each logs `check` lines and a verdict for the host.
 #![no_std]
 #![no_main]
 
