@@ -65,7 +65,15 @@ fn with_demo<T>(
     server: impl Handler + Send,
     body: impl FnOnce(&mut Running<'_>) -> T,
 ) -> T {
-    let demo = demo(clients);
+    with_tables(demo(clients), server, body)
+}
+
+/// As [`with_demo`], over `demo` (the demo's tables, perhaps with more capabilities).
+fn with_tables<T>(
+    demo: Demo,
+    server: impl Handler + Send,
+    body: impl FnOnce(&mut Running<'_>) -> T,
+) -> T {
     demo.builder.with_tables(|tables| {
         let kernel = HostKernel::new();
         let mut composed = kernel.compose(tables, ABI, |_| REPLIES);
@@ -337,6 +345,34 @@ fn a_notified_pd_lends_its_own_region_read_only() {
         });
         assert_eq!(pinger.get().pinger_sums, [Ok(30)]);
         assert_eq!(call(&mut a, OP_ECHO, b"", None), Ok((0, Vec::new())));
+    });
+}
+
+#[test]
+fn a_pd_that_serves_nothing_waits_for_the_bits_raised_on_its_notification() {
+    const GO: NotificationBits = NotificationBits(0b100);
+    let mut demo = demo(2);
+    let (signaller, waiter) = (demo.clients[0], demo.clients[1]);
+    let go = demo.builder.notification(signaller, waiter, GO);
+    let probe = Probe::default();
+    with_tables(demo, demo_server(&probe), |system| {
+        let mut signaller = system.client(0);
+        let mut waiter = system.client(1);
+        assert_eq!(
+            waiter.take_notified(),
+            NotificationBits(0),
+            "nothing raised yet"
+        );
+        thread::scope(|scope| {
+            let waiting = scope.spawn(move || waiter.wait_notified());
+            signaller.notify(go, GO).expect("may notify");
+            assert_eq!(waiting.join().expect("the waiter returns"), GO);
+        });
+        assert_eq!(
+            signaller.notify(go, NotificationBits(0b10)),
+            Err(IpcError::NoSuchEndpoint),
+            "the capability raises its own bits only"
+        );
     });
 }
 

@@ -1,7 +1,7 @@
 //! The runtime of a PD that serves nothing (a scenario driver, a test client, a control agent):
 //! it calls servers and signals notifications through the capabilities the composition gives it,
-//! and fills the regions it owns before lending them. It is never called, so it holds no reply
-//! token and borrows no lease.
+//! fills the regions it owns before lending them, and waits for the bits others raise on its own
+//! notification. It is never called, so it holds no reply token and borrows no lease.
 
 use crate::kernel::{
     Badge, EndpointId, IpcError, LeaseAccess, LeaseDescriptor, LeaseId, NotificationBits,
@@ -43,6 +43,22 @@ impl<'t, K: Sel4Kernel> Sel4Client<'t, K> {
         }
     }
 
+    /// The notification bits raised on this PD since it last took them, without waiting (none:
+    /// `NotificationBits(0)`).
+    pub fn take_notified(&mut self) -> NotificationBits {
+        NotificationBits(notified(self.pd.kernel.poll_notification()))
+    }
+
+    /// Wait until notification bits are raised on this PD; returns them.
+    pub fn wait_notified(&mut self) -> NotificationBits {
+        loop {
+            let bits = notified(self.pd.kernel.wait_notification());
+            if bits != 0 {
+                return NotificationBits(bits);
+            }
+        }
+    }
+
     /// The kernel (to reach what the PD does outside its calls).
     pub fn kernel(&mut self) -> &mut K {
         &mut self.pd.kernel
@@ -52,6 +68,11 @@ impl<'t, K: Sel4Kernel> Sel4Client<'t, K> {
     pub fn component(&self) -> ComponentId {
         self.pd.me
     }
+}
+
+/// The bits of notification word `word` a capability may raise (never the timer's, nor above).
+fn notified(word: u64) -> u32 {
+    (word & u64::from(NotificationBits::ASSIGNABLE.0)) as u32
 }
 
 impl<K: Sel4Kernel> LeaseAccess for Sel4Client<'_, K> {

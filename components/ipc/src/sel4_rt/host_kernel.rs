@@ -53,6 +53,7 @@ enum ThreadState {
         registers: Vec<u64>,
     },
     BlockedOnReply,
+    BlockedOnNotification,
     Inactive,
 }
 
@@ -168,8 +169,8 @@ impl HostKernel {
         lock(&self.shared)
     }
 
-    /// Build one PD per component of `tables` as the root task does: a server gets an endpoint
-    /// and a notification bound to its thread and `reply_slots(component)` reply slots; every
+    /// Build one PD per component of `tables` as the root task does: every PD a notification
+    /// bound to its thread, a server an endpoint and `reply_slots(component)` reply slots; every
     /// call capability is badged `abi.endpoint_badge(badge)`, every notification capability with
     /// its bits; the root task gets a capability with `abi.root_task_badge` to every server's
     /// endpoint, as `EndpointId(server)`.
@@ -182,44 +183,44 @@ impl HostKernel {
         let mut model = self.lock();
         let first = model.threads.len();
         let mut servers = Vec::new();
+        let mut notifications = Vec::new();
         for (index, spec) in tables.components.iter().enumerate() {
-            let serves = spec.kind == ComponentKind::Handler;
-            let objects = serves.then(|| {
+            let endpoint = (spec.kind == ComponentKind::Handler).then(|| {
                 model.endpoints.push(Endpoint::default());
-                model.notifications.push(Notification {
-                    word: 0,
-                    bound: Some(first + index),
-                });
-                (model.endpoints.len() - 1, model.notifications.len() - 1)
+                model.endpoints.len() - 1
             });
-            servers.push(objects);
+            model.notifications.push(Notification {
+                word: 0,
+                bound: Some(first + index),
+            });
+            let notification = model.notifications.len() - 1;
+            servers.push(endpoint);
+            notifications.push(notification);
             model.threads.push(Tcb {
                 name: spec.name.to_string(),
                 state: ThreadState::Running,
                 caller: None,
                 reply_slots: vec![None; reply_slots(ComponentId(index as u16))],
                 caps: Vec::new(),
-                endpoint: objects.map(|(endpoint, _)| endpoint),
-                bound: objects.map(|(_, notification)| notification),
+                endpoint,
+                bound: Some(notification),
                 delivered: None,
                 dead: false,
             });
         }
         let mut calls = vec![Vec::new(); tables.components.len()];
         for spec in tables.endpoints {
-            let Some((endpoint, notification)) = servers[spec.server.index()] else {
-                continue;
-            };
-            let cap = match spec.kind {
-                EndpointKind::Call => {
+            let cap = match (spec.kind, servers[spec.server.index()]) {
+                (EndpointKind::Call, Some(endpoint)) => {
                     calls[spec.client.index()].push((spec.server, spec.badge.0));
                     Cap::Endpoint {
                         endpoint,
                         badge: abi.endpoint_badge(spec.badge),
                     }
                 }
-                EndpointKind::Notify => Cap::Notification {
-                    notification,
+                (EndpointKind::Call, None) => continue,
+                (EndpointKind::Notify, _) => Cap::Notification {
+                    notification: notifications[spec.server.index()],
                     badge: u64::from(spec.badge.0),
                 },
             };
@@ -228,7 +229,7 @@ impl HostKernel {
                 .push((spec.id, cap));
         }
         let root_caps = (servers.iter().enumerate())
-            .filter_map(|(index, objects)| Some((index, (*objects)?.0)))
+            .filter_map(|(index, endpoint)| Some((index, (*endpoint)?)))
             .map(|(index, endpoint)| {
                 let cap = Cap::Endpoint {
                     endpoint,
@@ -676,7 +677,10 @@ impl Sel4Kernel for HostPd {
         };
         model.notifications[notification].word |= badge;
         if let Some(bound) = model.notifications[notification].bound {
-            if model.threads[bound].state == ThreadState::BlockedOnReceive {
+            let state = &model.threads[bound].state;
+            if *state == ThreadState::BlockedOnReceive
+                || *state == ThreadState::BlockedOnNotification
+            {
                 let word = std::mem::take(&mut model.notifications[notification].word);
                 for endpoint in &mut model.endpoints {
                     endpoint.receivers.retain(|&t| t != bound);
@@ -694,6 +698,34 @@ impl Sel4Kernel for HostPd {
         drop(model);
         self.shared.changed.notify_all();
         Ok(())
+    }
+
+    fn wait_notification(&mut self) -> u64 {
+        let me = self.thread;
+        let shared = Arc::clone(&self.shared);
+        let mut model = lock(&shared);
+        self.sync(&mut model);
+        let notification = model.threads[me]
+            .bound
+            .expect("every PD has its notification");
+        let word = std::mem::take(&mut model.notifications[notification].word);
+        if word != 0 {
+            return word;
+        }
+        model.threads[me].state = ThreadState::BlockedOnNotification;
+        match self.block(model) {
+            Some(delivery) => self.accept(delivery).badge,
+            None => 0,
+        }
+    }
+
+    fn poll_notification(&mut self) -> u64 {
+        let me = self.thread;
+        let mut model = self.enter();
+        let notification = model.threads[me]
+            .bound
+            .expect("every PD has its notification");
+        std::mem::take(&mut model.notifications[notification].word)
     }
 
     fn yield_now(&mut self) {

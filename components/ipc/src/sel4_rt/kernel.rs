@@ -132,6 +132,14 @@ pub trait Sel4Kernel {
     /// `seL4_Signal` on the notification capability the PD holds as `endpoint`.
     fn signal(&mut self, endpoint: EndpointId) -> Result<(), IpcError>;
 
+    /// `seL4_Wait` on the PD's own notification (bound to its thread): blocks until a bit is
+    /// raised, returns the word and clears it. For a PD that serves nothing (a server's
+    /// notification arrives through its receive).
+    fn wait_notification(&mut self) -> u64;
+
+    /// `seL4_Poll` on the PD's own notification: the word, cleared, or 0 without waiting.
+    fn poll_notification(&mut self) -> u64;
+
     /// `seL4_Yield`: let another thread of the same priority run.
     fn yield_now(&mut self);
 

@@ -9,22 +9,21 @@
 //!
 //! The PDs share one console and write a character per system call: a PD preempted in the middle
 //! of a line (a line takes milliseconds, the kernel's time slice is 10 ms) would let another PD's
-//! characters into it, and seen it has. So the logger raises its own thread from
-//! [`PD_PRIORITY`] to [`LINE_PRIORITY`] for the length of a line: no other PD runs until the line
+//! characters into it, and seen it has. So the logger raises its own thread from the plan's
+//! `PD_PRIORITY` to [`LINE_PRIORITY`] for the length of a line: no other PD runs until the line
 //! is whole. That needs the root task to give every PD a maximum controlled priority of
-//! [`LINE_PRIORITY`]; where it does not, the first raise is refused and the logger writes
-//! unprotected from then on.
+//! [`LINE_PRIORITY`]; where it does not, the first raise is refused (the debug kernel says so once
+//! per PD) and the logger writes unprotected from then on.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use ballast_image_rt::logger::{ConsoleLogger, ConsoleWrite, LINE_MARKER};
 use ballast_sel4_plan::cspace::TCB;
+use ballast_sel4_plan::PD_PRIORITY;
 use ballast_sel4_sys::{ipc, CPtr, Cap, Tcb};
 
 use crate::system::COMPOSITION;
 
-/// Every PD's priority, below the root task's.
-pub const PD_PRIORITY: u8 = 253;
 /// The priority a PD holds while it writes a console line: above every other PD's.
 pub const LINE_PRIORITY: u8 = PD_PRIORITY + 1;
 

@@ -11,7 +11,7 @@
 
 use ballast_ipc::sel4_rt::{KernelError, MessageInfo, Received, Sel4Kernel, MESSAGE_REGISTERS};
 use ballast_ipc::{EndpointId, IpcError};
-use ballast_sel4_plan::cspace::{CSpaceLayout, Slot, CNODE, ENDPOINT};
+use ballast_sel4_plan::cspace::{CSpaceLayout, Slot, CNODE, ENDPOINT, NOTIFICATION};
 use ballast_sel4_plan::{Plan, RegionMapping};
 use ballast_sel4_sys::{ipc, ipc_buffer, CNode, CPtr, Cap, Endpoint, Notification, Reply};
 use ballast_sel4_sys::{Sel4Error, WORD_BITS};
@@ -182,6 +182,14 @@ impl Sel4Kernel for Sel4Pd {
         let slot = self.endpoint_slot(endpoint)?;
         Self::cap::<Notification>(slot).signal();
         Ok(())
+    }
+
+    fn wait_notification(&mut self) -> u64 {
+        Self::cap::<Notification>(NOTIFICATION).wait()
+    }
+
+    fn poll_notification(&mut self) -> u64 {
+        Self::cap::<Notification>(NOTIFICATION).poll()
     }
 
     fn yield_now(&mut self) {

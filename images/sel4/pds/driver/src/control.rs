@@ -1,6 +1,7 @@
 //! The control agent: it makes the seed's policy the server's, so that the test client's loan
-//! below 4 GiB takes two batches and is answered late; once that loan has come and gone (the
-//! client died holding it and the server reclaimed it), for each policy (`configure`: ballast's superpages,
+//! below 4 GiB takes two batches and is answered late, and says go to the test client (bit 0 of
+//! its notification, as the manifest grants); once that loan has come and gone (the client died
+//! holding it and the server reclaimed it), for each policy (`configure`: ballast's superpages,
 //! then the seed's 4 KiB extents) it moves the balloon target 64 MiB down and back up with
 //! `set_target`, waits for the books to reach it, and checks every move against the books
 //! (`stats`) and Xen's count (`reconcile`, which the server reads through the gateway: only the
@@ -15,8 +16,6 @@ use ballast_sel4_pd_rt::entry::{die, park};
 use ballast_sel4_pd_rt::system::{self, COMPOSITION};
 use ballast_sel4_pd_rt::{Pd, Sel4Pd};
 use ballast_system::Kind;
-
-use crate::testclient::BORROWED_LOW;
 
 const MIB: u64 = 1 << 20;
 const PAGE_BYTES: u64 = 4096;
@@ -73,16 +72,24 @@ impl Control {
         }
     }
 
-    /// Wait for the test client's loan below 4 GiB to be granted and, once it died, reclaimed.
-    fn await_test_client(&mut self) -> bool {
+    /// Say go to the test client (the bits of the control's notification capability to it).
+    fn go(&mut self) -> bool {
+        let me = self.sys.component().0;
+        let capability = (COMPOSITION.all_of(Kind::DriverClient))
+            .find_map(|client| COMPOSITION.notify_capability(me, client.id));
+        capability.is_some_and(|(endpoint, bits)| self.sys.notify(endpoint, bits).is_ok())
+    }
+
+    /// Wait for the test client's loan below 4 GiB to be granted and, once it died, reclaimed:
+    /// the server has made reservation hypercalls since `hypercalls` (the loan's batches; nothing
+    /// else moves the balloon meanwhile), lends nothing, and is back at its target.
+    fn await_test_client(&mut self, hypercalls: u64) -> bool {
         let give_up = self.sys.now_ns().saturating_add(SETTLE_NS);
-        let mut lent = false;
         while self.sys.now_ns() < give_up {
             let Ok(stats) = self.client.stats(&mut self.sys) else {
                 return false;
             };
-            lent |= stats.lent >= BORROWED_LOW;
-            if lent && stats.lent == 0 && stats.current == stats.target {
+            if stats.hypercalls > hypercalls && stats.lent == 0 && stats.current == stats.target {
                 return true;
             }
             self.wait();
@@ -184,7 +191,10 @@ pub fn run(pd: &Pd) -> ! {
     // takes two, the second on the server's timer, so the server answers it late.
     let (seed_name, seed) = POLICIES[1];
     control.configure(seed_name, seed);
-    let reclaimed = control.await_test_client();
+    let hypercalls = control.stats().map_or(u64::MAX, |stats| stats.hypercalls);
+    let go = control.go();
+    control.checks.expect("test_client_told_go", go);
+    let reclaimed = control.await_test_client(hypercalls);
     control
         .checks
         .expect("test_client_loan_reclaimed", reclaimed);

@@ -1,5 +1,5 @@
-//! The test client: borrows 512 frames of the lending range and returns them, then (half a
-//! second on, once the control agent has made the seed's policy the server's) borrows 1024 frames
+//! The test client: borrows 512 frames of the lending range and returns them, then (once the
+//! control agent, having made the seed's policy the server's, says go) borrows 1024 frames
 //! below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
 //! second on its timer: the call is answered through the reply capability the server saved. Then
 //! it dies holding them: the root task reports the death and the server reclaims them (its PD
@@ -17,12 +17,10 @@ use ballast_system::Kind;
 
 /// What the client borrows from the lending range.
 const BORROWED: u64 = 512;
-/// What it borrows below 4 GiB (the control waits for a loan of this size to come and go).
-pub const BORROWED_LOW: u64 = 1024;
+/// What it borrows below 4 GiB: two of the seed's batches.
+const BORROWED_LOW: u64 = 1024;
 /// The highest gfn below 4 GiB: a constraint the lending range (above 4 GiB) cannot meet.
 const BELOW_4G: u64 = (1 << 20) - 1;
-/// How long the client waits before its loan below 4 GiB, for the control agent's first call.
-const CONTROL_FIRST_NS: u64 = 500_000_000;
 /// Bytes of one run in a runs lease.
 const RUN_BYTES: u32 = 16;
 
@@ -110,9 +108,9 @@ pub fn run(pd: &Pd) -> ! {
             client.checks.expect("borrowed_from_lending_range", false);
         }
     }
-    // Leave the control agent the time to make the seed's policy the server's (its first call).
-    let until = client.sys.now_ns().saturating_add(CONTROL_FIRST_NS);
-    client.sys.wait_until(until);
+    // The control agent says go once the seed's policy is the server's.
+    let go = client.sys.wait_notified();
+    defmt::info!("go bits={=u32:#x}", go.0);
     let low = client.borrow(BORROWED_LOW, BELOW_4G);
     let (frames, high) = low.map_or((0, u64::MAX), |(_, frames, _, high)| (frames, high));
     client
