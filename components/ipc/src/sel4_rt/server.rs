@@ -181,15 +181,6 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
         self.state.answered_late
     }
 
-    /// The timer's deadline, if one is set.
-    pub fn timer(&self) -> Option<u64> {
-        self.state.timer
-    }
-
-    /// The kernel (to reach what the PD does outside the loop).
-    pub fn kernel(&mut self) -> &mut K {
-        &mut self.state.pd.kernel
-    }
 }
 
 impl<K: Sel4Kernel, const REPLIES: usize> State<'_, '_, K, REPLIES> {
