@@ -141,13 +141,6 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
         })
     }
 
-    /// Serve forever.
-    pub fn run(&mut self, handler: &mut dyn Handler) -> ! {
-        loop {
-            self.run_once(handler);
-        }
-    }
-
     /// Wait for the next event (sending the answer to the last call first) and hand it to
     /// `handler`.
     pub fn run_once(&mut self, handler: &mut dyn Handler) -> Served {
