@@ -115,6 +115,24 @@ mod tests {
     }
 
     #[test]
+    fn a_server_may_signal_back_to_its_caller_without_a_call_cycle() {
+        // The memory server's table is the one before `[components.a]`.
+        let text = IMAGE
+            .replace("[components.a]", "notifies.drv = 0x1\n[components.a]")
+            .replace(
+                "kind = \"driver-client\"",
+                "kind = \"driver-client\"\nuses.Balloon.ops = [\"free_unpopulated\"]",
+            );
+        let valid = check_text(Path::new("t.toml"), &text, INTERFACES).expect("no cycle");
+        let composition = crate::compose(&valid);
+        let id = |name: &str| composition.component(name).expect(name).id;
+        let (ms, drv) = (id("ms"), id("drv"));
+        assert_eq!(composition.notifications[0].from, ms);
+        assert!(composition.endpoint(drv, ms).is_some(), "drv calls ms");
+        ballast_ipc::CheckedTables::from_tables(&composition.ipc).expect("no call cycle");
+    }
+
+    #[test]
     fn bits_two_notifiers_share_at_one_target_are_refused_at_the_later_one() {
         let text = IMAGE
             .replace("[components.b]", "notifies.drv = 0b011\n[components.b]")
