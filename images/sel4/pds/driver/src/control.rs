@@ -191,6 +191,7 @@ pub fn run(pd: &Pd) -> ! {
     // takes two, the second on the server's timer, so the server answers it late.
     let (seed_name, seed) = POLICIES[1];
     control.configure(seed_name, seed);
+    let (booted, _) = control.xen_current();
     let hypercalls = control.stats().map_or(u64::MAX, |stats| stats.hypercalls);
     let go = control.go();
     control.checks.expect("test_client_told_go", go);
@@ -198,6 +199,17 @@ pub fn run(pd: &Pd) -> ! {
     control
         .checks
         .expect("test_client_loan_reclaimed", reclaimed);
+    let (reclaimed_at, drift) = control.xen_current();
+    defmt::info!(
+        "reclaimed xen_before={=u64} xen_after={=u64} drift={=u64}",
+        booted,
+        reclaimed_at,
+        drift
+    );
+    control
+        .checks
+        .expect_eq("repopulated_after_reclaim", reclaimed_at, booted);
+    control.checks.expect_eq("no_drift_after_reclaim", drift, 0);
     control.checks.context = "components";
     let Some(stats) = control.settle(|stats| stats.current == stats.target) else {
         control.checks.expect("stats_answered", false);
