@@ -173,7 +173,6 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
     pub fn answered_late(&self) -> u64 {
         self.state.answered_late
     }
-
 }
 
 impl<K: Sel4Kernel, const REPLIES: usize> State<'_, '_, K, REPLIES> {
