@@ -750,3 +750,6 @@ impl Sel4Kernel for HostPd {
         self.view(index).map(|mapping| &mapping.view[..])
     }
 }
+
+#[cfg(test)]
+mod tests;
