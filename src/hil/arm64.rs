@@ -101,8 +101,9 @@ pub fn run(args: &[String]) -> ExitCode {
             module_address: machine::MODULE_ADDRESS,
             module_bytes: image_bytes,
             bootargs: options.guest.cmdline()?,
+            vpl011: false,
         };
-        device_tree::generate(&tools, &build_dir, &domain, &dtb)?;
+        device_tree::generate(&tools, &build_dir, &domain, machine::Gic::V3, &dtb)?;
         let elf_bytes = std::fs::read(&elf)
             .map_err(|error| format!("cannot read {}: {error}", elf.display()))?;
         Ok((image, dtb, defmt_table(&elf_bytes, &elf)?))
@@ -122,7 +123,7 @@ pub fn run(args: &[String]) -> ExitCode {
         image.display(),
         machine::MODULE_ADDRESS
     );
-    let qemu = match machine::Qemu::start(&tools.qemu, &xen, &dtb, &image) {
+    let qemu = match machine::Qemu::start(&tools.qemu, &xen, &dtb, &image, machine::Gic::V3) {
         Ok(qemu) => qemu,
         Err(message) => {
             eprintln!("ballast hil: {message}");

@@ -4,11 +4,17 @@
 //! `logger.rs`); anything before the marker on a line (Xen's `(d1) ` prefix for a domU) is ignored.
 //! The hex of every marked line, in order, is one byte stream; frames end at zero bytes, so a frame
 //! may span lines.
+//!
+//! A system of several ELFs (the seL4 target: one per protection domain) names the source on each
+//! line, `~defmt@<name>~ <hex>`: every source is its own stream, decoded against its own ELF's
+//! table, and its messages are shown as `<name>: <message>`.
 
 use defmt_decoder::{DecodeError, StreamDecoder, Table};
 
 /// The marker that starts the image's defmt lines.
 pub const LINE_MARKER: &str = "~defmt~ ";
+/// The start of a named source's marker: `~defmt@<name>~ `.
+pub const NAMED_MARKER: &str = "~defmt@";
 
 /// What one serial line held.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,39 +27,81 @@ pub enum Line {
     Garbled(String),
 }
 
-/// Decodes serial lines against the image's defmt table.
-pub struct LogDecoder<'t> {
+/// One defmt stream and where its messages come from.
+struct Source<'t> {
+    /// The name lines carry (`None` for the one unnamed stream).
+    name: Option<String>,
     stream: Box<dyn StreamDecoder + Send + Sync + 't>,
+}
+
+/// Decodes serial lines against the image's defmt table, or several named tables.
+pub struct LogDecoder<'t> {
+    sources: Vec<Source<'t>>,
 }
 
 impl std::fmt::Debug for LogDecoder<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogDecoder").finish_non_exhaustive()
+        let names: Vec<_> = self.sources.iter().map(|source| &source.name).collect();
+        f.debug_struct("LogDecoder")
+            .field("sources", &names)
+            .finish_non_exhaustive()
     }
 }
 
 impl<'t> LogDecoder<'t> {
-    /// A decoder for the image whose table is `table`.
+    /// A decoder for the image whose table is `table` (lines `~defmt~ <hex>`).
     pub fn new(table: &'t Table) -> LogDecoder<'t> {
         LogDecoder {
-            stream: table.new_stream_decoder(),
+            sources: vec![Source {
+                name: None,
+                stream: table.new_stream_decoder(),
+            }],
         }
+    }
+
+    /// A decoder for several ELFs, each named by its lines (`~defmt@<name>~ <hex>`).
+    pub fn named<'n>(tables: impl IntoIterator<Item = (&'n str, &'t Table)>) -> LogDecoder<'t> {
+        LogDecoder {
+            sources: (tables.into_iter())
+                .map(|(name, table)| Source {
+                    name: Some(name.to_string()),
+                    stream: table.new_stream_decoder(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The source a line's marker names and the payload after it, if the line is marked.
+    fn marked<'l>(&self, line: &'l str) -> Option<(Option<usize>, &'l str)> {
+        if let Some(at) = line.find(LINE_MARKER) {
+            let source = self.sources.iter().position(|s| s.name.is_none());
+            return Some((source, &line[at + LINE_MARKER.len()..]));
+        }
+        let at = line.find(NAMED_MARKER)?;
+        let rest = &line[at + NAMED_MARKER.len()..];
+        let (name, payload) = rest.split_once("~ ")?;
+        let source = (self.sources.iter()).position(|s| s.name.as_deref() == Some(name));
+        Some((source, payload))
     }
 
     /// Take one serial line (without its line ending).
     pub fn line(&mut self, line: &str) -> Line {
         let line = line.trim_end_matches(['\r', '\n']);
-        let Some(at) = line.find(LINE_MARKER) else {
+        let Some((source, payload)) = self.marked(line) else {
             return Line::Text(line.to_string());
         };
-        let Some(bytes) = parse_hex(line[at + LINE_MARKER.len()..].trim()) else {
+        let (Some(source), Some(bytes)) = (source, parse_hex(payload.trim())) else {
             return Line::Garbled(line.to_string());
         };
-        self.stream.received(&bytes);
+        let Source { name, stream } = &mut self.sources[source];
+        stream.received(&bytes);
         let mut messages = Vec::new();
         loop {
-            match self.stream.decode() {
-                Ok(frame) => messages.push(frame.display_message().to_string()),
+            match stream.decode() {
+                Ok(frame) => messages.push(match name {
+                    Some(name) => format!("{name}: {}", frame.display_message()),
+                    None => frame.display_message().to_string(),
+                }),
                 Err(DecodeError::UnexpectedEof) => return Line::Messages(messages),
                 Err(DecodeError::Malformed) => return Line::Garbled(line.to_string()),
             }
@@ -85,5 +133,22 @@ mod tests {
         assert_eq!(parse_hex("0"), None);
         assert_eq!(parse_hex("zz"), None);
         assert_eq!(parse_hex(""), Some(vec![]));
+    }
+
+    #[test]
+    fn a_line_for_no_known_source_is_garbled_and_plain_text_stays_text() {
+        let mut decoder = LogDecoder::named([]);
+        assert_eq!(
+            decoder.line("(d1) ~defmt@gateway~ 00"),
+            Line::Garbled("(d1) ~defmt@gateway~ 00".into())
+        );
+        assert_eq!(
+            decoder.line("(d1) ~defmt~ 00"),
+            Line::Garbled("(d1) ~defmt~ 00".into())
+        );
+        assert_eq!(
+            decoder.line("(XEN) ~defmt@ without an end"),
+            Line::Text("(XEN) ~defmt@ without an end".into())
+        );
     }
 }

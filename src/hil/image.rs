@@ -195,6 +195,7 @@ fn flat_image(root: &Path, elf: &Path) -> Result<(PathBuf, String), String> {
         module_address: machine::MODULE_ADDRESS,
         module_bytes,
         bootargs: String::new(),
+        vpl011: false,
     })?;
     Ok((flat, node))
 }

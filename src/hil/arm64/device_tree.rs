@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::machine::{Tools, CPU, MACHINE};
+use super::machine::{Gic, Tools, CPU};
 
 /// The domU's memory in KiB (Xen sets its maximum to the same): 512 MiB, room for the scenario's
 /// 200 MiB beside the image and the tree Xen places 128 MiB in.
@@ -24,6 +24,9 @@ pub struct Domain {
     pub module_bytes: u64,
     /// The guest command line.
     pub bootargs: String,
+    /// Whether Xen emulates a PL011 for the domU (`vpl011`: its output appears on Xen's
+    /// console): the seL4 kernel's debug console; the static image writes through `console_io`.
+    pub vpl011: bool,
 }
 
 fn cells(value: u64) -> String {
@@ -83,6 +86,7 @@ pub fn domain_node(domain: &Domain) -> Result<String, String> {
          \t\t\t#size-cells = <0x2>;\n\
          \t\t\tmemory = <{memory}>;\n\
          \t\t\tcpus = <0x1>;\n\
+         {vpl011}\
          \t\t\tmodule@{address:x} {{\n\
          \t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";\n\
          \t\t\t\treg = <{reg_address} {reg_size}>;\n\
@@ -94,6 +98,7 @@ pub fn domain_node(domain: &Domain) -> Result<String, String> {
         reg_address = cells(domain.module_address),
         reg_size = cells(domain.module_bytes),
         bootargs = domain.bootargs,
+        vpl011 = if domain.vpl011 { "\t\t\tvpl011;\n" } else { "" },
     ))
 }
 
@@ -111,12 +116,19 @@ fn run(command: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     Ok(output.stdout)
 }
 
-/// Dump QEMU's tree for the machine into `work`, add `domain` and write the result to `out`.
-pub fn generate(tools: &Tools, work: &Path, domain: &Domain, out: &Path) -> Result<(), String> {
+/// Dump QEMU's tree for the machine with `gic` into `work`, add `domain` and write the result to
+/// `out`.
+pub fn generate(
+    tools: &Tools,
+    work: &Path,
+    domain: &Domain,
+    gic: Gic,
+    out: &Path,
+) -> Result<(), String> {
     let machine_dtb = work.join(format!("virt-{}.dtb", std::process::id()));
     let mut dump = Command::new(&tools.qemu);
     dump.arg("-machine")
-        .arg(format!("{MACHINE},dumpdtb={}", machine_dtb.display()))
+        .arg(format!("{},dumpdtb={}", gic.machine(), machine_dtb.display()))
         .args(["-cpu", CPU, "-smp", "1", "-m", "1024", "-nographic"]);
     let dumped = run(&mut dump, "qemu-system-aarch64 dumpdtb");
     let dts = dumped.and_then(|_| {
@@ -154,6 +166,7 @@ mod tests {
             module_address: 0x4040_0000,
             module_bytes: 0xbcb8,
             bootargs: "scenario=balloon".into(),
+            vpl011: false,
         }
     }
 
@@ -170,6 +183,20 @@ mod tests {
         assert!(dts.contains("module@40400000 {"));
         assert!(dts.contains("reg = <0x0 0x40400000 0x0 0xbcb8>;"));
         assert!(dts.contains("bootargs = \"scenario=balloon\";"));
+        assert!(!dts.contains("vpl011"));
+    }
+
+    #[test]
+    fn a_domain_with_a_virtual_pl011_says_so_in_its_node() {
+        let node = domain_node(&Domain {
+            vpl011: true,
+            ..domain()
+        })
+        .expect("the node is written");
+        let cpus_at = node.find("cpus = <0x1>;").expect("one vCPU");
+        let uart_at = node.find("\t\t\tvpl011;\n").expect("vpl011 is asked for");
+        let module_at = node.find("module@").expect("the module follows");
+        assert!(cpus_at < uart_at && uart_at < module_at);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The arm64 machine: the tools it needs, building and flattening the image, and running
-//! `qemu-system-aarch64` (virt with EL2 for Xen, GICv3, one Cortex-A57) with Xen as the kernel,
+//! `qemu-system-aarch64` (virt with EL2 for Xen, GICv3 or GICv2, one Cortex-A57) with Xen as the kernel,
 //! the generated device tree and the image placed where the tree's module node says.
 
 use std::path::{Path, PathBuf};
@@ -24,8 +24,26 @@ const QEMU: &str = "qemu-system-aarch64";
 pub const TARGET: &str = "aarch64-unknown-none";
 /// Machine memory: Xen, its heap, and the domU.
 const MACHINE_MEMORY_MIB: &str = "1024";
-/// The machine, also used to dump the device tree QEMU builds for it.
-pub const MACHINE: &str = "virt,virtualization=on,gic-version=3";
+/// The interrupt controller of the machine (Xen gives the domU a virtual one of the same
+/// version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gic {
+    /// GICv2: what seL4 5.0 drives (its GICv3 driver reads reserved distributor space and hangs).
+    V2,
+    /// GICv3: the static arm64 image's machine.
+    V3,
+}
+
+impl Gic {
+    /// QEMU's `-machine` value for the machine with this GIC, also used to dump the device tree
+    /// QEMU builds for it.
+    pub fn machine(self) -> &'static str {
+        match self {
+            Gic::V2 => "virt,virtualization=on,gic-version=2",
+            Gic::V3 => "virt,virtualization=on,gic-version=3",
+        }
+    }
+}
 /// The CPU.
 pub const CPU: &str = "cortex-a57";
 
@@ -115,8 +133,15 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boot `xen` with the device tree `dtb` and the flat `image` at [`MODULE_ADDRESS`].
-    pub fn start(qemu: &Path, xen: &Path, dtb: &Path, image: &Path) -> Result<Qemu, String> {
+    /// Boot `xen` on the machine with `gic`, with the device tree `dtb` and the flat `image` at
+    /// [`MODULE_ADDRESS`].
+    pub fn start(
+        qemu: &Path,
+        xen: &Path,
+        dtb: &Path,
+        image: &Path,
+        gic: Gic,
+    ) -> Result<Qemu, String> {
         let image = image.to_str().ok_or("the image path is not UTF-8")?;
         if image.contains(',') {
             return Err(format!(
@@ -124,7 +149,7 @@ impl Qemu {
             ));
         }
         let mut child = Command::new(qemu)
-            .args(["-machine", MACHINE, "-cpu", CPU, "-smp", "1"])
+            .args(["-machine", gic.machine(), "-cpu", CPU, "-smp", "1"])
             .args(["-m", MACHINE_MEMORY_MIB])
             .args([
                 "-nographic",
