@@ -312,8 +312,11 @@ fn show_serial_line(
         }
         Line::Messages(messages) => {
             for message in messages {
-                println!("[{stamp:8.3}s] guest | {message}");
-                verifier.message(&message);
+                match &message.source {
+                    Some(source) => println!("[{stamp:8.3}s] {source:<5} | {}", message.text),
+                    None => println!("[{stamp:8.3}s] guest | {}", message.text),
+                }
+                verifier.message(&message.text);
             }
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod device_tree;
 pub mod machine;
+mod sel4;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,17 +23,30 @@ use super::{
     DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
 };
 
+/// The kernel under the components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// None: the static image, every component in one address space on the static runtime.
+    Static,
+    /// seL4 5.0: each component its own protection domain (`--kernel sel4`).
+    Sel4,
+}
+
 #[derive(Debug)]
 struct Options {
     guest: Guest,
     timeout: Duration,
     xen: Option<PathBuf>,
+    kernel: Kernel,
 }
 
-/// Whether `args` ask for the arm64 run.
+/// Whether `args` ask for an arm64 run (`--arch aarch64`, or `--kernel sel4`, which runs on
+/// arm64 only).
 pub fn requested(args: &[String]) -> bool {
-    args.windows(2)
-        .any(|pair| pair[0] == "--arch" && pair[1] == "aarch64")
+    args.windows(2).any(|pair| {
+        (pair[0] == "--arch" && pair[1] == "aarch64")
+            || (pair[0] == "--kernel" && pair[1] == "sel4")
+    })
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -40,6 +54,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         guest: Guest::new(),
         timeout: DEFAULT_TIMEOUT,
         xen: None,
+        kernel: Kernel::Static,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -48,9 +63,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             continue;
         }
         match arg.as_str() {
-            "--arch" => {
-                value()?;
-            }
+            "--arch" => match value()?.as_str() {
+                "aarch64" => {}
+                other => return Err(format!("--arch {other}: the arm64 run is --arch aarch64")),
+            },
+            "--kernel" => match value()?.as_str() {
+                "sel4" => options.kernel = Kernel::Sel4,
+                other => return Err(format!("--kernel {other}: expected sel4")),
+            },
             "--timeout" => {
                 let seconds = value()?;
                 let seconds: u64 = seconds
@@ -71,7 +91,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--app hil-test|memory-server] [--scenario balloon|smoke|components|fault] [--target-mib MIB] [--timeout SECONDS] [--xen XEN]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--kernel sel4] [--app hil-test|memory-server] [--scenario balloon|smoke|components|fault] [--target-mib MIB] [--timeout SECONDS] [--xen XEN]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -87,6 +107,9 @@ pub fn run(args: &[String]) -> ExitCode {
         Ok(tools) => tools,
         Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
     };
+    if options.kernel == Kernel::Sel4 {
+        return sel4::run(root, &xen, &tools, &options);
+    }
     let build_dir = root.join(options.guest.app.build_dir(Arch::Aarch64));
     let prepared = image::build(root, Arch::Aarch64, options.guest.app).and_then(|elf| {
         let image = build_dir.join(machine::FLAT_IMAGE);
@@ -130,7 +153,7 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     };
-    let status = watch(qemu, &table, &options);
+    let status = watch(qemu, LogDecoder::new(&table), &options);
     for file in [dtb.with_extension("dts"), dtb] {
         std::fs::remove_file(file).ok();
     }
@@ -138,9 +161,8 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 /// Decode the serial line until the guest's verdict (and a moment more) or the timeout.
-fn watch(qemu: machine::Qemu, table: &defmt_decoder::Table, options: &Options) -> ExitCode {
+fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) -> ExitCode {
     let mut deadline = qemu.started + options.timeout;
-    let mut decoder = LogDecoder::new(table);
     let mut verifier = Verifier::default();
     let mut passed_at = None;
     let mut verdict_seen = false;

@@ -7,7 +7,7 @@
 //!
 //! A system of several ELFs (the seL4 target: one per protection domain) names the source on each
 //! line, `~defmt@<name>~ <hex>`: every source is its own stream, decoded against its own ELF's
-//! table, and its messages are shown as `<name>: <message>`.
+//! table, and its messages carry that name.
 
 use defmt_decoder::{DecodeError, StreamDecoder, Table};
 
@@ -22,9 +22,18 @@ pub enum Line {
     /// Xen's (or anyone else's) plain text.
     Text(String),
     /// Decoded defmt messages completed by this line (often one, possibly none or several).
-    Messages(Vec<String>),
+    Messages(Vec<Message>),
     /// A marked line whose payload was not hex, or whose frames did not decode.
     Garbled(String),
+}
+
+/// One decoded defmt message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The ELF it came from, by the name its lines carry (`None` for the one unnamed stream).
+    pub source: Option<String>,
+    /// The message.
+    pub text: String,
 }
 
 /// One defmt stream and where its messages come from.
@@ -98,9 +107,9 @@ impl<'t> LogDecoder<'t> {
         let mut messages = Vec::new();
         loop {
             match stream.decode() {
-                Ok(frame) => messages.push(match name {
-                    Some(name) => format!("{name}: {}", frame.display_message()),
-                    None => frame.display_message().to_string(),
+                Ok(frame) => messages.push(Message {
+                    source: name.clone(),
+                    text: frame.display_message().to_string(),
                 }),
                 Err(DecodeError::UnexpectedEof) => return Line::Messages(messages),
                 Err(DecodeError::Malformed) => return Line::Garbled(line.to_string()),

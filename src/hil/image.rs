@@ -16,7 +16,7 @@ pub const PVH_MANIFEST: &str = "manifests/xen-pvh.toml";
 /// The manifest the arm64 image hosts.
 pub const ARM64_MANIFEST: &str = "manifests/xen-arm64.toml";
 
-const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64]";
+const USAGE: &str = "usage: ballast image [--arch x86_64|aarch64 | --kernel sel4]";
 
 /// The architectures there is an image for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +142,8 @@ pub fn run(args: &[String]) -> ExitCode {
     let arch = match args {
         [] => Ok(Arch::X86_64),
         [flag, name] if flag == "--arch" => Arch::parse(name),
+        [flag, name] if flag == "--kernel" && name == "sel4" => return sel4_image(),
+        [flag, name] if flag == "--kernel" => Err(format!("--kernel {name}: expected sel4")),
         _ => Err(format!("unexpected arguments: {}", args.join(" "))),
     };
     let arch = match arch {
@@ -198,4 +200,60 @@ fn flat_image(root: &Path, elf: &Path) -> Result<(PathBuf, String), String> {
         vpl011: false,
     })?;
     Ok((flat, node))
+}
+
+/// `ballast image --kernel sel4`: the seL4 image with the product's programs, flattened, and the
+/// `xen,domain` node that boots it.
+fn sel4_image() -> ExitCode {
+    let Some(root) = &crate::checkout_root("ballast image") else {
+        return ExitCode::from(EXIT_SETUP);
+    };
+    let built = ballast::sel4::image::build(root, ballast::sel4::image::Programs::Product)
+        .and_then(|image| {
+            let objcopy = machine::find_objcopy()?;
+            let flat = image.loader.with_extension("bin");
+            machine::flatten(&objcopy, &image.loader, &flat)?;
+            let module_bytes = std::fs::metadata(&flat)
+                .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
+                .len();
+            let node = device_tree::domain_node(&device_tree::Domain {
+                memory_kib: ballast::sel4::image::DOMAIN_MEMORY_KIB,
+                module_address: machine::MODULE_ADDRESS,
+                module_bytes,
+                bootargs: String::new(),
+                vpl011: true,
+            })?;
+            Ok((image, flat, node))
+        });
+    match built {
+        Ok((image, flat, node)) => {
+            println!(
+                "ballast image: kernel {}",
+                image.kernel.kernel_elf.display()
+            );
+            for domain in &image.domains {
+                println!(
+                    "ballast image: protection domain {} {}",
+                    domain.component,
+                    domain.elf.display()
+                );
+            }
+            println!("ballast image: root task {}", image.root_task.display());
+            println!("ballast image: loader {}", image.loader.display());
+            println!(
+                "ballast image: {} (flat, for the xen,domain module; a GICv2 host: seL4 5.0 drives no GICv3)",
+                flat.display()
+            );
+            println!(
+                "ballast image: the domain's node under /chosen of a dom0less device tree, \
+                 with the flat Image loaded at {:#x}:\n{node}",
+                machine::MODULE_ADDRESS
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("ballast image: {message}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! `armvirt` and ballast's patches over the seL4 5.0 sources that cargo fetches) into
 //! `target/sel4/`.
 
+pub mod image;
 pub mod kernel;
 mod source;
 

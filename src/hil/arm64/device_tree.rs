@@ -128,7 +128,11 @@ pub fn generate(
     let machine_dtb = work.join(format!("virt-{}.dtb", std::process::id()));
     let mut dump = Command::new(&tools.qemu);
     dump.arg("-machine")
-        .arg(format!("{},dumpdtb={}", gic.machine(), machine_dtb.display()))
+        .arg(format!(
+            "{},dumpdtb={}",
+            gic.machine(),
+            machine_dtb.display()
+        ))
         .args(["-cpu", CPU, "-smp", "1", "-m", "1024", "-nographic"]);
     let dumped = run(&mut dump, "qemu-system-aarch64 dumpdtb");
     let dts = dumped.and_then(|_| {

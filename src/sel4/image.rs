@@ -1,0 +1,196 @@
+//! The seL4 system image, built in the order its parts need each other: the kernel and the
+//! patched tree the bindings are generated from ([`build_kernel`]); one ELF per component of
+//! `manifests/sel4-xen-arm64.toml`, its protection domain's program (`images/sel4/pds/`); the
+//! root task, which carries those ELFs and builds the protection domains from the composition
+//! (`images/sel4/root-task`); the loader, which carries the kernel and the root task
+//! (`images/sel4/loader`), which flattened is the arm64 Image Xen boots as a dom0less domU. Each
+//! crate learns its inputs from the environment variables this step sets, and every
+//! build runs from the crate's own directory so that its `.cargo/config.toml` applies.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ballast_system::{Kind, Target};
+
+use super::kernel::{build_kernel, KernelBuild};
+
+/// The manifest the seL4 image hosts.
+pub const MANIFEST: &str = "manifests/sel4-xen-arm64.toml";
+/// The domU's memory in KiB: the RAM the kernel's platform `armvirt` is built for
+/// (0x40000000..0x50000000).
+pub const DOMAIN_MEMORY_KIB: u64 = 256 * 1024;
+/// The Rust target of every program in the image.
+pub const TARGET: &str = "aarch64-unknown-none";
+/// The protection domains' crates, from the checkout's root.
+const PDS_DIR: &str = "images/sel4/pds";
+/// The root task's crate and binary.
+const ROOT_TASK: (&str, &str) = ("images/sel4/root-task", "ballast-sel4-root-task");
+/// The loader's crate and binary.
+const LOADER: (&str, &str) = ("images/sel4/loader", "ballast-sel4-loader");
+
+/// What the image's protection domains run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Programs {
+    /// The product: the gateway, the memory server, and the drivers as they serve in the field.
+    Product,
+    /// The HIL test programs (the `hil-test` feature of the domains that have one): the scenario
+    /// the command line names, played through the real components.
+    HilTest,
+}
+
+impl Programs {
+    /// The directory under `target/sel4/` the image with these programs is built in.
+    fn dir_name(self) -> &'static str {
+        match self {
+            Programs::Product => "image",
+            Programs::HilTest => "image-hil-test",
+        }
+    }
+}
+
+/// One protection domain's program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainProgram {
+    /// The component it runs, as the manifest names it (and its log lines name it).
+    pub component: String,
+    /// Its ELF.
+    pub elf: PathBuf,
+}
+
+/// What [`build`] produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sel4Image {
+    /// The loader's ELF: flattened (`objcopy -O binary`), the arm64 Image Xen loads as the domU's
+    /// kernel.
+    pub loader: PathBuf,
+    /// The root task's ELF.
+    pub root_task: PathBuf,
+    /// The kernel and the tree it was built from.
+    pub kernel: KernelBuild,
+    /// Every component's program, in component order.
+    pub domains: Vec<DomainProgram>,
+}
+
+/// The protection domain crate (under [`PDS_DIR`]) that runs a component of `kind`, and its
+/// binary.
+fn domain_crate(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::HypercallGateway => ("gateway", "ballast-sel4-pd-gateway"),
+        Kind::MemoryServer => ("memory", "ballast-sel4-pd-memory"),
+        Kind::DriverClient => ("driver", "ballast-sel4-pd-driver"),
+        Kind::ControlAgent => ("control", "ballast-sel4-pd-control"),
+    }
+}
+
+/// Build the seL4 image of the checkout at `root` with `programs`.
+pub fn build(root: &Path, programs: Programs) -> Result<Sel4Image, String> {
+    let composition =
+        ballast_manifest::composition_for(&root.join(MANIFEST), Target::Sel4XenArm64)?;
+    let kernel = build_kernel(root)?;
+    let work = root.join("target/sel4").join(programs.dir_name());
+    let domain_dir = work.join("domains");
+    std::fs::create_dir_all(&domain_dir)
+        .map_err(|error| format!("cannot create {}: {error}", domain_dir.display()))?;
+    let mut domains = Vec::new();
+    for component in composition.components {
+        let (dir, binary) = domain_crate(component.kind);
+        let features: &[&str] = match programs {
+            Programs::HilTest => &["hil-test"],
+            Programs::Product => &[],
+        };
+        let target_dir = work.join("pds");
+        let built = cargo_build(
+            &root.join(PDS_DIR).join(dir),
+            binary,
+            features,
+            &target_dir,
+            &environment(&kernel, &[]),
+        )?;
+        let elf = domain_dir.join(component.name);
+        std::fs::copy(&built, &elf).map_err(|error| {
+            format!(
+                "cannot copy {} to {}: {error}",
+                built.display(),
+                elf.display()
+            )
+        })?;
+        domains.push(DomainProgram {
+            component: component.name.to_string(),
+            elf,
+        });
+    }
+    let root_task = cargo_build(
+        &root.join(ROOT_TASK.0),
+        ROOT_TASK.1,
+        &[],
+        &work.join("root-task"),
+        &environment(&kernel, &[("BALLAST_SEL4_PD_DIR", &domain_dir)]),
+    )?;
+    let loader = cargo_build(
+        &root.join(LOADER.0),
+        LOADER.1,
+        &[],
+        &work.join("loader"),
+        &environment(
+            &kernel,
+            &[
+                ("BALLAST_SEL4_KERNEL_ELF", &kernel.kernel_elf),
+                ("BALLAST_SEL4_ROOT_TASK_ELF", &root_task),
+            ],
+        ),
+    )?;
+    Ok(Sel4Image {
+        loader,
+        root_task,
+        kernel,
+        domains,
+    })
+}
+
+/// The variables a crate of the image is built with: the patched tree and `extra`.
+fn environment(
+    kernel: &KernelBuild,
+    extra: &[(&'static str, &Path)],
+) -> Vec<(&'static str, PathBuf)> {
+    let mut variables = vec![("BALLAST_SEL4_SOURCE", kernel.source.clone())];
+    variables.extend(extra.iter().map(|&(name, path)| (name, path.to_path_buf())));
+    variables
+}
+
+/// `cargo build --release` of `binary` in the crate at `dir` for [`TARGET`], into `target_dir`,
+/// with `features` and the environment `variables`; the ELF's path.
+fn cargo_build(
+    dir: &Path,
+    binary: &str,
+    features: &[&str],
+    target_dir: &Path,
+    variables: &[(&str, PathBuf)],
+) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(dir)
+        .args(["build", "--release", "--manifest-path", "Cargo.toml"])
+        .args(["--target", TARGET, "--bin", binary])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    for (name, value) in variables {
+        command.env(name, value);
+    }
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building {binary} in {} failed ({status})",
+            dir.display()
+        ));
+    }
+    Ok(target_dir.join(TARGET).join("release").join(binary))
+}
