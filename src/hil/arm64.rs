@@ -38,6 +38,8 @@ struct Options {
     timeout: Duration,
     xen: Option<PathBuf>,
     kernel: Kernel,
+    /// How many programs of the image report a verdict.
+    verdicts: usize,
 }
 
 /// Whether `args` ask for an arm64 run (`--arch aarch64`, or `--kernel sel4`, which runs on
@@ -55,6 +57,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         timeout: DEFAULT_TIMEOUT,
         xen: None,
         kernel: Kernel::Static,
+        verdicts: 1,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -108,7 +111,7 @@ pub fn run(args: &[String]) -> ExitCode {
         Err(what) => return missing(&format!("{what} (run scripts/setup-arm64)")),
     };
     if options.kernel == Kernel::Sel4 {
-        return sel4::run(root, &xen, &tools, &options);
+        return sel4::run(root, &xen, &tools, options);
     }
     let build_dir = root.join(options.guest.app.build_dir(Arch::Aarch64));
     let prepared = image::build(root, Arch::Aarch64, options.guest.app).and_then(|elf| {
@@ -163,7 +166,7 @@ pub fn run(args: &[String]) -> ExitCode {
 /// Decode the serial line until the guest's verdict (and a moment more) or the timeout.
 fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) -> ExitCode {
     let mut deadline = qemu.started + options.timeout;
-    let mut verifier = Verifier::default();
+    let mut verifier = Verifier::expecting_verdicts(options.verdicts);
     let mut passed_at = None;
     let mut verdict_seen = false;
     loop {

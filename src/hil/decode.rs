@@ -6,15 +6,14 @@
 //! may span lines.
 //!
 //! A system of several ELFs (the seL4 target: one per protection domain) names the source on each
-//! line, `~defmt@<name>~ <hex>`: every source is its own stream, decoded against its own ELF's
-//! table, and its messages carry that name.
+//! line, `<name>: ~defmt~ <hex>` (after the console's own prefix, `(XEN) DOM1: ` for a domU's
+//! vpl011): every source is its own stream, decoded against its own ELF's table, and its messages
+//! carry that name.
 
 use defmt_decoder::{DecodeError, StreamDecoder, Table};
 
 /// The marker that starts the image's defmt lines.
 pub const LINE_MARKER: &str = "~defmt~ ";
-/// The start of a named source's marker: `~defmt@<name>~ `.
-pub const NAMED_MARKER: &str = "~defmt@";
 
 /// What one serial line held.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,7 +67,7 @@ impl<'t> LogDecoder<'t> {
         }
     }
 
-    /// A decoder for several ELFs, each named by its lines (`~defmt@<name>~ <hex>`).
+    /// A decoder for several ELFs, each named by its lines (`<name>: ~defmt~ <hex>`).
     pub fn named<'n>(tables: impl IntoIterator<Item = (&'n str, &'t Table)>) -> LogDecoder<'t> {
         LogDecoder {
             sources: (tables.into_iter())
@@ -80,16 +79,18 @@ impl<'t> LogDecoder<'t> {
         }
     }
 
-    /// The source a line's marker names and the payload after it, if the line is marked.
+    /// The source a marked line comes from (the one unnamed source, or the named source whose
+    /// name precedes the marker, after any white space: the seL4 kernel's console ends a line
+    /// with `\r\n`, and Xen's vpl011 starts its next line with the `\r`) and the payload after the marker, if the line is marked.
     fn marked<'l>(&self, line: &'l str) -> Option<(Option<usize>, &'l str)> {
-        if let Some(at) = line.find(LINE_MARKER) {
-            let source = self.sources.iter().position(|s| s.name.is_none());
-            return Some((source, &line[at + LINE_MARKER.len()..]));
-        }
-        let at = line.find(NAMED_MARKER)?;
-        let rest = &line[at + NAMED_MARKER.len()..];
-        let (name, payload) = rest.split_once("~ ")?;
-        let source = (self.sources.iter()).position(|s| s.name.as_deref() == Some(name));
+        let at = line.find(LINE_MARKER)?;
+        let payload = &line[at + LINE_MARKER.len()..];
+        let name = (line[..at].strip_suffix(": "))
+            .and_then(|before| before.rsplit(char::is_whitespace).next());
+        let source = self.sources.iter().position(|source| match &source.name {
+            None => true,
+            Some(own) => Some(own.as_str()) == name,
+        });
         Some((source, payload))
     }
 
@@ -148,16 +149,20 @@ mod tests {
     fn a_line_for_no_known_source_is_garbled_and_plain_text_stays_text() {
         let mut decoder = LogDecoder::named([]);
         assert_eq!(
-            decoder.line("(d1) ~defmt@gateway~ 00"),
-            Line::Garbled("(d1) ~defmt@gateway~ 00".into())
+            decoder.line("(XEN) DOM1: gateway: ~defmt~ 00"),
+            Line::Garbled("(XEN) DOM1: gateway: ~defmt~ 00".into())
+        );
+        assert_eq!(
+            decoder.line("(XEN) DOM1: \rgateway: ~defmt~ 00"),
+            Line::Garbled("(XEN) DOM1: \rgateway: ~defmt~ 00".into())
         );
         assert_eq!(
             decoder.line("(d1) ~defmt~ 00"),
             Line::Garbled("(d1) ~defmt~ 00".into())
         );
         assert_eq!(
-            decoder.line("(XEN) ~defmt@ without an end"),
-            Line::Text("(XEN) ~defmt@ without an end".into())
+            decoder.line("(XEN) DOM1: gateway: ~defmt"),
+            Line::Text("(XEN) DOM1: gateway: ~defmt".into())
         );
     }
 }

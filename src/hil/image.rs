@@ -208,23 +208,22 @@ fn sel4_image() -> ExitCode {
     let Some(root) = &crate::checkout_root("ballast image") else {
         return ExitCode::from(EXIT_SETUP);
     };
-    let built = ballast::sel4::image::build(root, ballast::sel4::image::Programs::Product)
-        .and_then(|image| {
-            let objcopy = machine::find_objcopy()?;
-            let flat = image.loader.with_extension("bin");
-            machine::flatten(&objcopy, &image.loader, &flat)?;
-            let module_bytes = std::fs::metadata(&flat)
-                .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
-                .len();
-            let node = device_tree::domain_node(&device_tree::Domain {
-                memory_kib: ballast::sel4::image::DOMAIN_MEMORY_KIB,
-                module_address: machine::MODULE_ADDRESS,
-                module_bytes,
-                bootargs: String::new(),
-                vpl011: true,
-            })?;
-            Ok((image, flat, node))
-        });
+    let built = ballast::sel4::image::build(root).and_then(|image| {
+        let objcopy = machine::find_objcopy()?;
+        let flat = image.loader.with_extension("bin");
+        machine::flatten(&objcopy, &image.loader, &flat)?;
+        let module_bytes = std::fs::metadata(&flat)
+            .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
+            .len();
+        let node = device_tree::domain_node(&device_tree::Domain {
+            memory_kib: ballast::sel4::image::DOMAIN_MEMORY_KIB,
+            module_address: machine::MODULE_ADDRESS,
+            module_bytes,
+            bootargs: String::new(),
+            vpl011: true,
+        })?;
+        Ok((image, flat, node))
+    });
     match built {
         Ok((image, flat, node)) => {
             println!(

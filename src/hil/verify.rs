@@ -52,8 +52,12 @@ pub struct Verifier {
     refusals: u64,
     /// Reservation hypercalls of the components' policy rounds, by policy.
     component_calls: BTreeMap<String, u64>,
-    /// `RESULT PASS` or `RESULT FAIL` was seen.
+    /// Every program that reports a verdict has: whether all passed.
     pub result: Option<bool>,
+    /// The verdicts seen so far (`RESULT PASS` true, `RESULT FAIL` false).
+    verdicts: Vec<bool>,
+    /// How many programs report a verdict (0 counts as 1: one image, one verdict).
+    verdicts_expected: usize,
     /// The memory-server app reported serving.
     pub serving: bool,
     /// The memory-server app's books when it went idle (`current`).
@@ -65,6 +69,23 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier of a system in which `programs` report a verdict each (the seL4 image's
+    /// scenario domains); [`Verifier::result`] waits for all of them.
+    pub fn expecting_verdicts(programs: usize) -> Verifier {
+        Verifier {
+            verdicts_expected: programs,
+            ..Verifier::default()
+        }
+    }
+
+    /// One program's verdict.
+    fn verdict(&mut self, passed: bool) {
+        self.verdicts.push(passed);
+        if self.verdicts.len() >= self.verdicts_expected.max(1) {
+            self.result = Some(self.verdicts.iter().all(|&passed| passed));
+        }
+    }
+
     /// Take one decoded message.
     pub fn message(&mut self, message: &str) {
         let record = Record::parse(message);
@@ -90,7 +111,7 @@ impl Verifier {
             | "borrowed_low" => {
                 self.highlights.push(message.to_string());
             }
-            "RESULT" => self.result = Some(message.trim() == "RESULT PASS"),
+            "RESULT" => self.verdict(message.split_whitespace().nth(1) == Some("PASS")),
             _ => {}
         }
     }
@@ -290,9 +311,14 @@ impl Verifier {
             Some(false) => self
                 .problems
                 .push("the guest reported RESULT FAIL".to_string()),
-            None => self
+            None if self.verdicts.is_empty() => self
                 .problems
                 .push("the guest reported no RESULT".to_string()),
+            None => self.problems.push(format!(
+                "{} of the {} programs that report a verdict did (RESULT)",
+                self.verdicts.len(),
+                self.verdicts_expected
+            )),
         }
         &self.problems
     }
@@ -361,6 +387,22 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("completed 1100 extents, 1000 fit"));
         assert!(problems[1].contains("no reservation steps"));
+    }
+
+    #[test]
+    fn a_system_of_several_programs_passes_once_all_have_passed() {
+        let mut verifier = Verifier::expecting_verdicts(2);
+        verifier.message("RESULT PASS testclient dies holding frames=1024");
+        assert_eq!(verifier.result, None);
+        verifier.message("RESULT FAIL");
+        assert_eq!(verifier.result, Some(false));
+        let mut verifier = Verifier::expecting_verdicts(2);
+        verifier.message("RESULT PASS");
+        assert!(verifier
+            .finish()
+            .contains(&"1 of the 2 programs that report a verdict did (RESULT)".to_string()));
+        verifier.message("RESULT PASS");
+        assert_eq!(verifier.result, Some(true));
     }
 
     #[test]

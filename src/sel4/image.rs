@@ -28,31 +28,14 @@ const ROOT_TASK: (&str, &str) = ("images/sel4/root-task", "ballast-sel4-root-tas
 /// The loader's crate and binary.
 const LOADER: (&str, &str) = ("images/sel4/loader", "ballast-sel4-loader");
 
-/// What the image's protection domains run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Programs {
-    /// The product: the gateway, the memory server, and the drivers as they serve in the field.
-    Product,
-    /// The HIL test programs (the `hil-test` feature of the domains that have one): the scenario
-    /// the command line names, played through the real components.
-    HilTest,
-}
-
-impl Programs {
-    /// The directory under `target/sel4/` the image with these programs is built in.
-    fn dir_name(self) -> &'static str {
-        match self {
-            Programs::Product => "image",
-            Programs::HilTest => "image-hil-test",
-        }
-    }
-}
-
 /// One protection domain's program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainProgram {
     /// The component it runs, as the manifest names it (and its log lines name it).
     pub component: String,
+    /// The program: `gateway`, `memory`, or `driver` (the scenario's control agent and test
+    /// client, each of which reports a verdict).
+    pub program: &'static str,
     /// Its ELF.
     pub elf: PathBuf,
 }
@@ -71,39 +54,32 @@ pub struct Sel4Image {
     pub domains: Vec<DomainProgram>,
 }
 
-/// The protection domain crate (under [`PDS_DIR`]) that runs a component of `kind`, and its
-/// binary.
-fn domain_crate(kind: Kind) -> (&'static str, &'static str) {
+/// The protection domain program (its crate under [`PDS_DIR`] and binary, of one name) that runs
+/// a component of `kind`.
+fn domain_program(kind: Kind) -> &'static str {
     match kind {
-        Kind::HypercallGateway => ("gateway", "ballast-sel4-pd-gateway"),
-        Kind::MemoryServer => ("memory", "ballast-sel4-pd-memory"),
-        Kind::DriverClient => ("driver", "ballast-sel4-pd-driver"),
-        Kind::ControlAgent => ("control", "ballast-sel4-pd-control"),
+        Kind::HypercallGateway => "gateway",
+        Kind::MemoryServer => "memory",
+        Kind::DriverClient | Kind::ControlAgent => "driver",
     }
 }
 
-/// Build the seL4 image of the checkout at `root` with `programs`.
-pub fn build(root: &Path, programs: Programs) -> Result<Sel4Image, String> {
+/// Build the seL4 image of the checkout at `root` into `target/sel4/image`.
+pub fn build(root: &Path) -> Result<Sel4Image, String> {
     let composition =
         ballast_manifest::composition_for(&root.join(MANIFEST), Target::Sel4XenArm64)?;
     let kernel = build_kernel(root)?;
-    let work = root.join("target/sel4").join(programs.dir_name());
+    let work = root.join("target/sel4/image");
     let domain_dir = work.join("domains");
     std::fs::create_dir_all(&domain_dir)
         .map_err(|error| format!("cannot create {}: {error}", domain_dir.display()))?;
     let mut domains = Vec::new();
     for component in composition.components {
-        let (dir, binary) = domain_crate(component.kind);
-        let features: &[&str] = match programs {
-            Programs::HilTest => &["hil-test"],
-            Programs::Product => &[],
-        };
-        let target_dir = work.join("pds");
+        let program = domain_program(component.kind);
         let built = cargo_build(
-            &root.join(PDS_DIR).join(dir),
-            binary,
-            features,
-            &target_dir,
+            &root.join(PDS_DIR).join(program),
+            program,
+            &work.join("pds"),
             &environment(&kernel, &[]),
         )?;
         let elf = domain_dir.join(component.name);
@@ -116,20 +92,19 @@ pub fn build(root: &Path, programs: Programs) -> Result<Sel4Image, String> {
         })?;
         domains.push(DomainProgram {
             component: component.name.to_string(),
+            program,
             elf,
         });
     }
     let root_task = cargo_build(
         &root.join(ROOT_TASK.0),
         ROOT_TASK.1,
-        &[],
         &work.join("root-task"),
         &environment(&kernel, &[("BALLAST_SEL4_PD_DIR", &domain_dir)]),
     )?;
     let loader = cargo_build(
         &root.join(LOADER.0),
         LOADER.1,
-        &[],
         &work.join("loader"),
         &environment(
             &kernel,
@@ -158,11 +133,10 @@ fn environment(
 }
 
 /// `cargo build --release` of `binary` in the crate at `dir` for [`TARGET`], into `target_dir`,
-/// with `features` and the environment `variables`; the ELF's path.
+/// with the environment `variables`; the ELF's path.
 fn cargo_build(
     dir: &Path,
     binary: &str,
-    features: &[&str],
     target_dir: &Path,
     variables: &[(&str, PathBuf)],
 ) -> Result<PathBuf, String> {
@@ -177,9 +151,6 @@ fn cargo_build(
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
-    if !features.is_empty() {
-        command.args(["--features", &features.join(",")]);
-    }
     for (name, value) in variables {
         command.env(name, value);
     }

@@ -8,26 +8,32 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ballast::sel4::image::{self as sel4_image, Programs, Sel4Image};
+use ballast::sel4::image::{self as sel4_image, Sel4Image};
 
 use super::super::decode::LogDecoder;
 use super::super::image::App;
-use super::super::{defmt_table, EXIT_SETUP};
+use super::super::{defmt_table, EXIT_SETUP, EXIT_USAGE};
 use super::{device_tree, machine, watch, Options};
 
 /// The flat Image's file name, beside the image's other artefacts.
 const FLAT_IMAGE: &str = "ballast-sel4-xen-arm64.bin";
-/// The name the root task's log lines carry.
-const ROOT_TASK: &str = "root";
 
 /// Build the seL4 image with the programs `options` ask for, boot it on `xen` under QEMU and
 /// check what it reports.
-pub(super) fn run(root: &Path, xen: &Path, tools: &machine::Tools, options: &Options) -> ExitCode {
-    let programs = match options.guest.app {
-        App::HilTest => Programs::HilTest,
-        App::MemoryServer => Programs::Product,
-    };
-    let prepared = sel4_image::build(root, programs).and_then(|image| {
+pub(super) fn run(
+    root: &Path,
+    xen: &Path,
+    tools: &machine::Tools,
+    mut options: Options,
+) -> ExitCode {
+    if options.guest.app != App::HilTest {
+        eprintln!(
+            "ballast hil: --kernel sel4 runs the HIL scenario of its protection domains; \
+             --app memory-server is for the static images"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let prepared = sel4_image::build(root).and_then(|image| {
         let work = image
             .loader
             .parent()
@@ -47,9 +53,12 @@ pub(super) fn run(root: &Path, xen: &Path, tools: &machine::Tools, options: &Opt
             vpl011: true,
         };
         device_tree::generate(tools, &work, &domain, machine::Gic::V2, &dtb)?;
-        Ok((flat, dtb, tables(&image)?))
+        let verdicts = (image.domains.iter())
+            .filter(|domain| domain.program == "driver")
+            .count();
+        Ok((flat, dtb, tables(&image)?, verdicts))
     });
-    let (flat, dtb, tables) = match prepared {
+    let (flat, dtb, tables, verdicts) = match prepared {
         Ok(prepared) => prepared,
         Err(message) => {
             eprintln!("ballast hil: {message}");
@@ -73,20 +82,19 @@ pub(super) fn run(root: &Path, xen: &Path, tools: &machine::Tools, options: &Opt
         }
     };
     let decoder = LogDecoder::named(tables.iter().map(|(name, table)| (name.as_str(), table)));
-    let status = watch(qemu, decoder, options);
+    options.verdicts = verdicts;
+    let status = watch(qemu, decoder, &options);
     for file in [dtb.with_extension("dts"), dtb] {
         std::fs::remove_file(file).ok();
     }
     status
 }
 
-/// The defmt table of every program that logs: each protection domain's, by its component's
-/// name, and the root task's.
+/// The defmt table of each protection domain, by its component's name (the root task and the
+/// kernel print plain text).
 fn tables(image: &Sel4Image) -> Result<Vec<(String, defmt_decoder::Table)>, String> {
-    let programs = (image.domains.iter())
+    (image.domains.iter())
         .map(|domain| (domain.component.as_str(), domain.elf.as_path()))
-        .chain([(ROOT_TASK, image.root_task.as_path())]);
-    programs
         .map(|(name, elf)| {
             let bytes = std::fs::read(elf)
                 .map_err(|error| format!("cannot read {}: {error}", elf.display()))?;
