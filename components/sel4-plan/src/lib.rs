@@ -51,8 +51,12 @@ pub use objects::ObjectCounts;
 pub use plan::Plan;
 pub use vspace::RegionMapping;
 
-/// Every PD's priority: one below the root task's (seL4's highest, 255).
-pub const PD_PRIORITY: u8 = 254;
+/// Every PD's priority: two below the root task's (seL4's highest, 255).
+pub const PD_PRIORITY: u8 = 253;
+/// Every PD's maximum controlled priority: the priority a PD raises itself to while it writes a
+/// console line, so that no other PD runs in the middle of it (each character is a system call);
+/// still below the root task's.
+pub const PD_LINE_PRIORITY: u8 = PD_PRIORITY + 1;
 
 /// The version of this ABI, written into every boot-info page; bumped on any change a PD built
 /// against an older plan would misread.

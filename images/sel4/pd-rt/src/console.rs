@@ -10,22 +10,20 @@
 //! The PDs share one console and write a character per system call: a PD preempted in the middle
 //! of a line (a line takes milliseconds, the kernel's time slice is 10 ms) would let another PD's
 //! characters into it, and seen it has. So the logger raises its own thread from the plan's
-//! `PD_PRIORITY` to [`LINE_PRIORITY`] for the length of a line: no other PD runs until the line
-//! is whole. That needs the root task to give every PD a maximum controlled priority of
-//! [`LINE_PRIORITY`]; where it does not, the first raise is refused (the debug kernel says so once
-//! per PD) and the logger writes unprotected from then on.
+//! `PD_PRIORITY` to its `PD_LINE_PRIORITY` for the length of a line: no other PD runs until the
+//! line is whole. The root task gives every PD that maximum controlled priority; were the raise
+//! refused all the same (the debug kernel would say so, once per PD), the logger would write
+//! unprotected from then on, and the host would report the cut lines it cannot decode.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use ballast_image_rt::logger::{ConsoleLogger, ConsoleWrite, LINE_MARKER};
 use ballast_sel4_plan::cspace::TCB;
-use ballast_sel4_plan::PD_PRIORITY;
+use ballast_sel4_plan::{PD_LINE_PRIORITY, PD_PRIORITY};
 use ballast_sel4_sys::{ipc, CPtr, Cap, Tcb};
 
 use crate::system::COMPOSITION;
 
-/// The priority a PD holds while it writes a console line: above every other PD's.
-pub const LINE_PRIORITY: u8 = PD_PRIORITY + 1;
 
 /// Whether the kernel refused this PD the line priority (its maximum controlled priority is
 /// lower).
@@ -63,7 +61,7 @@ impl ConsoleWrite for DebugConsole {
     fn write(&mut self, bytes: &[u8]) {
         let tcb: Cap<Tcb> = Cap::from_cptr(CPtr(TCB.cptr()));
         let raised = !RAISE_REFUSED.load(Ordering::Relaxed) && {
-            let raised = tcb.set_priority(LINE_PRIORITY).is_ok();
+            let raised = tcb.set_priority(PD_LINE_PRIORITY).is_ok();
             RAISE_REFUSED.store(!raised, Ordering::Relaxed);
             raised
         };

@@ -16,7 +16,7 @@ use ballast_sel4_plan::faults::{endpoint_badge, fault_badge};
 use ballast_sel4_plan::vspace::{
     BOOT_INFO, IPC_BUFFER, PAGE_BYTES, STACK_BASE, STACK_PAGES, STACK_TOP,
 };
-use ballast_sel4_plan::{PdBootInfo, Plan, PD_PRIORITY};
+use ballast_sel4_plan::{PdBootInfo, Plan, PD_LINE_PRIORITY, PD_PRIORITY};
 use ballast_sel4_root_task::image::PdImage;
 use ballast_sel4_root_task::RootError;
 use ballast_sel4_sys::{
@@ -171,13 +171,13 @@ impl Pd {
 
     /// Configures its thread (fault endpoint, CSpace, VSpace, IPC buffer, priority), binds its
     /// notification and sets its registers: pc at `entry`, sp at the stack's top, x0 the
-    /// boot-info page. It does not run yet.
+    /// boot-info page. It does not run yet. Its maximum controlled priority is the console line's.
     pub fn configure(&self, entry: u64) -> Result<(), RootError> {
         let ipc_buffer = self.ipc_buffer.ok_or(RootError::Plan)?;
         self.tcb
             .configure(
                 FAULT_ENDPOINT.cptr(),
-                PrioProps::new(0, PD_PRIORITY),
+                PrioProps::new(PD_LINE_PRIORITY, PD_PRIORITY),
                 self.cnode,
                 CapData::from_word(CNODE_GUARD_DATA),
                 self.space.root(),
