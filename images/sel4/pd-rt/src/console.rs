@@ -24,7 +24,6 @@ use ballast_sel4_sys::{ipc, CPtr, Cap, Tcb};
 
 use crate::system::COMPOSITION;
 
-
 /// Whether the kernel refused this PD the line priority (its maximum controlled priority is
 /// lower).
 static RAISE_REFUSED: AtomicBool = AtomicBool::new(false);
