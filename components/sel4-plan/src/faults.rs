@@ -18,7 +18,7 @@
 //! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
 
 use ballast_ipc::sel4_rt::Sel4Abi;
-use ballast_ipc::Badge;
+use ballast_ipc::{Badge, NotificationBits};
 
 /// Endpoint badges are below this (28 bits in seL4 5.0).
 pub const BADGE_LIMIT: u64 = 1 << 28;
@@ -34,6 +34,9 @@ pub const ROOT_TASK_BADGE: u64 = BADGE_LIMIT - 1;
 pub const MAX_CLIENT_BADGE: u32 = (ROOT_TASK_BADGE & !ENDPOINT_BADGE_BIT) as u32 - 1;
 
 const _: () = assert!(ROOT_TASK_BADGE < BADGE_LIMIT && ROOT_TASK_BADGE & ENDPOINT_BADGE_BIT != 0);
+// The bits a composition may give a notification (ipc's one rule) lie wholly below the endpoint
+// bit, so a server tells a signal from a call by that bit alone.
+const _: () = assert!(ENDPOINT_BADGE_BIT == NotificationBits::ASSIGNABLE.0 as u64 + 1);
 
 /// The badge the root task mints on a client's capability to a server whose calls carry the
 /// composition badge `badge` (at most [`MAX_CLIENT_BADGE`]).

@@ -2,12 +2,12 @@
 //! task and the runtime ask of it.
 
 use ballast_interfaces::hypercall::{HypercallOp, INTERFACE_ID as HYPERCALL_INTERFACE};
-use ballast_ipc::EndpointId;
+use ballast_ipc::{EndpointId, NotificationBits};
 use ballast_system::{Component, Composition, Endpoint, Kind, Notification, RamSource, Target};
 use ballast_xen::FrameRun;
 
 use crate::cspace::{CSpaceLayout, Slot, IMMEDIATE_REPLY_SLOTS};
-use crate::faults::{ClientDied, ENDPOINT_BADGE_BIT, MAX_CLIENT_BADGE};
+use crate::faults::{ClientDied, MAX_CLIENT_BADGE};
 use crate::hypercall::{HypercallCap, XenCall};
 use crate::objects::{ObjectCounts, POOL_ASIDS};
 use crate::vspace::{
@@ -40,9 +40,8 @@ impl<'c> Plan<'c> {
         if (composition.endpoints.iter()).any(|endpoint| endpoint.badge > MAX_CLIENT_BADGE) {
             return Err(PlanError::TooManyEndpoints);
         }
-        let notification_bits = |notification: &Notification| u64::from(notification.bits);
         if (composition.notifications.iter())
-            .any(|notification| notification_bits(notification) >= ENDPOINT_BADGE_BIT)
+            .any(|notification| !NotificationBits(notification.bits).assignable())
         {
             return Err(PlanError::NotificationBits);
         }
@@ -521,20 +520,22 @@ mod tests {
     }
 
     #[test]
-    fn notification_bits_reaching_the_endpoint_bit_are_refused() {
+    fn notification_bits_reaching_the_endpoint_bit_or_none_are_refused() {
         let shipped = compose(MANIFEST);
-        let wide = std::boxed::Box::leak(
-            std::vec![ballast_system::Notification {
-                bits: 1 << 27,
-                ..shipped.notifications[0]
-            }]
-            .into_boxed_slice(),
-        );
-        let composition = std::boxed::Box::leak(std::boxed::Box::new(Composition {
-            notifications: wide,
-            ..*shipped
-        }));
-        assert_eq!(Plan::new(composition), Err(PlanError::NotificationBits));
+        for bits in [1 << 27, 0] {
+            let wide = std::boxed::Box::leak(
+                std::vec![ballast_system::Notification {
+                    bits,
+                    ..shipped.notifications[0]
+                }]
+                .into_boxed_slice(),
+            );
+            let composition = std::boxed::Box::leak(std::boxed::Box::new(Composition {
+                notifications: wide,
+                ..*shipped
+            }));
+            assert_eq!(Plan::new(composition), Err(PlanError::NotificationBits));
+        }
     }
 
     #[test]
