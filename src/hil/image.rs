@@ -158,21 +158,17 @@ pub fn run(args: &[String]) -> ExitCode {
     };
     let built = build(root, arch, App::MemoryServer).and_then(|elf| match arch {
         Arch::X86_64 => Ok((elf, None)),
-        Arch::Aarch64 => flat_image(root, &elf).map(|flat| (elf, Some(flat))),
+        Arch::Aarch64 => {
+            let flat = root.join(machine::WORK_DIR).join(machine::FLAT_IMAGE);
+            flat_image(&elf, &flat, device_tree::DOMAIN_MEMORY_KIB, false)
+                .map(|node| (elf, Some((flat, node))))
+        }
     });
     match built {
         Ok((elf, flat)) => {
             println!("ballast image: {}", elf.display());
             if let Some((flat, node)) = flat {
-                println!(
-                    "ballast image: {} (flat, for the xen,domain module)",
-                    flat.display()
-                );
-                println!(
-                    "ballast image: the domain's node under /chosen of a dom0less device tree, \
-                     with the flat Image loaded at {:#x}:\n{node}",
-                    machine::MODULE_ADDRESS
-                );
+                report_flat(&flat, &node, "");
             }
             ExitCode::SUCCESS
         }
@@ -183,23 +179,35 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// Flatten the arm64 ELF `elf` into the Image Xen loads; its path, and the `xen,domain` node
-/// that boots it as `ballast hil --arch aarch64` does.
-fn flat_image(root: &Path, elf: &Path) -> Result<(PathBuf, String), String> {
+/// Flatten the arm64 ELF `elf` into the Image Xen loads, at `flat`; the `xen,domain` node that
+/// boots it as `ballast hil` does, with `memory_kib` of memory and (for the seL4 kernel's console)
+/// a `vpl011`.
+fn flat_image(elf: &Path, flat: &Path, memory_kib: u64, vpl011: bool) -> Result<String, String> {
     let objcopy = machine::find_objcopy()?;
-    let flat = root.join(machine::WORK_DIR).join(machine::FLAT_IMAGE);
-    machine::flatten(&objcopy, elf, &flat)?;
-    let module_bytes = std::fs::metadata(&flat)
+    machine::flatten(&objcopy, elf, flat)?;
+    let module_bytes = std::fs::metadata(flat)
         .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
         .len();
-    let node = device_tree::domain_node(&device_tree::Domain {
-        memory_kib: device_tree::DOMAIN_MEMORY_KIB,
+    device_tree::domain_node(&device_tree::Domain {
+        memory_kib,
         module_address: machine::MODULE_ADDRESS,
         module_bytes,
         bootargs: String::new(),
-        vpl011: false,
-    })?;
-    Ok((flat, node))
+        vpl011,
+    })
+}
+
+/// Say where the flat Image `flat` is and the domain node `node` that boots it.
+fn report_flat(flat: &Path, node: &str, host: &str) {
+    println!(
+        "ballast image: {} (flat, for the xen,domain module{host})",
+        flat.display()
+    );
+    println!(
+        "ballast image: the domain's node under /chosen of a dom0less device tree, \
+         with the flat Image loaded at {:#x}:\n{node}",
+        machine::MODULE_ADDRESS
+    );
 }
 
 /// `ballast image --kernel sel4`: the seL4 image with the product's programs, flattened, and the
@@ -209,20 +217,9 @@ fn sel4_image() -> ExitCode {
         return ExitCode::from(EXIT_SETUP);
     };
     let built = ballast::sel4::image::build(root).and_then(|image| {
-        let objcopy = machine::find_objcopy()?;
         let flat = image.loader.with_extension("bin");
-        machine::flatten(&objcopy, &image.loader, &flat)?;
-        let module_bytes = std::fs::metadata(&flat)
-            .map_err(|error| format!("cannot stat {}: {error}", flat.display()))?
-            .len();
-        let node = device_tree::domain_node(&device_tree::Domain {
-            memory_kib: ballast::sel4::image::DOMAIN_MEMORY_KIB,
-            module_address: machine::MODULE_ADDRESS,
-            module_bytes,
-            bootargs: String::new(),
-            vpl011: true,
-        })?;
-        Ok((image, flat, node))
+        let memory_kib = ballast::sel4::image::DOMAIN_MEMORY_KIB;
+        flat_image(&image.loader, &flat, memory_kib, true).map(|node| (image, flat, node))
     });
     match built {
         Ok((image, flat, node)) => {
@@ -239,15 +236,7 @@ fn sel4_image() -> ExitCode {
             }
             println!("ballast image: root task {}", image.root_task.display());
             println!("ballast image: loader {}", image.loader.display());
-            println!(
-                "ballast image: {} (flat, for the xen,domain module; a GICv2 host: seL4 5.0 drives no GICv3)",
-                flat.display()
-            );
-            println!(
-                "ballast image: the domain's node under /chosen of a dom0less device tree, \
-                 with the flat Image loaded at {:#x}:\n{node}",
-                machine::MODULE_ADDRESS
-            );
+            report_flat(&flat, &node, "; a GICv2 host: seL4 5.0 drives no GICv3");
             ExitCode::SUCCESS
         }
         Err(message) => {
