@@ -157,6 +157,51 @@ fn a_handler_calls_another_pd_while_its_own_caller_waits() {
 }
 
 #[test]
+fn a_server_calls_through_its_own_capabilities_before_it_serves() {
+    let demo = demo(1);
+    demo.builder.with_tables(|tables| {
+        let kernel = HostKernel::new();
+        let mut composed = kernel.compose(tables, ABI, |_| REPLIES);
+        let mut pd = |component: ComponentId| composed.pds[component.index()].take().expect("once");
+        let (server_pd, backend_pd) = (pd(demo.server), pd(demo.backend));
+        let mut client =
+            Sel4Client::new(pd(demo.clients[0]), *tables, demo.clients[0]).expect("a client PD");
+        let mut scratch = vec![0u8; REGION_BYTES as usize];
+        thread::scope(|scope| {
+            let kernel = &kernel;
+            let backend = DemoServer::default();
+            scope.spawn(move || serve(kernel, backend_pd, *tables, demo.backend, backend));
+            let mut rt =
+                Sel4Server::<_, REPLIES>::new(server_pd, ABI, *tables, demo.server, &mut scratch)
+                    .expect("a valid PD");
+            let mut reply = [0u8; 128];
+            let before = request(OP_ADD, &3u32.to_le_bytes());
+            let len = rt
+                .sys()
+                .call(CALL, &before, None, &mut reply)
+                .expect("answered");
+            assert_eq!(
+                parse_reply(&reply[..len]),
+                (0, 3u64.to_le_bytes().to_vec()),
+                "the backend counted the server's call, under the server's badge"
+            );
+            let mut handler = DemoServer::default();
+            let serving = scope.spawn(move || {
+                while !kernel.stopped() {
+                    rt.run_once(&mut handler);
+                }
+            });
+            assert_eq!(
+                call(&mut client, OP_ECHO, b"after", None),
+                Ok((0, b"after".to_vec()))
+            );
+            kernel.stop();
+            serving.join().expect("the server stops");
+        });
+    });
+}
+
+#[test]
 fn transport_errors_are_typed_before_the_kernel_sees_the_call() {
     let probe = Probe::default();
     with_demo(1, demo_server(&probe), |system| {

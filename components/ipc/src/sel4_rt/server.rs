@@ -173,6 +173,15 @@ impl<'t, 'r, K: Sel4Kernel, const REPLIES: usize> Sel4Server<'t, 'r, K, REPLIES>
     pub fn answered_late(&self) -> u64 {
         self.state.answered_late
     }
+
+    /// The kernel as the server's own code reaches it outside a call, before it serves (a PD
+    /// that first plays a part of its own): it calls through its capabilities and lends its
+    /// regions; it holds no call, so nothing it could answer. A timer it sets is the runtime's.
+    pub fn sys(&mut self) -> impl Sys + use<'_, 't, 'r, K, REPLIES> {
+        ServerSys {
+            state: &mut self.state,
+        }
+    }
 }
 
 impl<K: Sel4Kernel, const REPLIES: usize> State<'_, '_, K, REPLIES> {
