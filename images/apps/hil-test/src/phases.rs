@@ -15,13 +15,12 @@ use core::cell::Cell;
 use ballast_app_memory_server::composition;
 use ballast_app_memory_server::system::{self, Host, RegionMemory, SetupError};
 use ballast_frame_access::FrameMemory;
-use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
+use ballast_interfaces::hypercall::HypercallClient;
 use ballast_ipc::static_rt::Clock;
 use ballast_ipc::{ComponentId, Handler, LeaseId};
 use ballast_memory_server_core::FrameScrubber;
 use ballast_system::Kind;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
-use ballast_xen::{Gfn, Hypervisor};
 
 use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
 use crate::stand_in::StandIn;
@@ -119,43 +118,13 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
         let mut rt = system::runtime(tables, *clock, handlers, &mut region_memory)?;
         let mut sys = rt.external(memory).map_err(|_| SetupError::Wiring)?;
         let mut xen = GatewayXen::new(&mut sys, HypercallClient::new(endpoint), frame_list);
-        let checks = scenario::run(name, &mut xen, ram, clock, layout, platform);
-        if xen.failures > 0 {
-            defmt::error!("gateway calls failed: {=u32}", xen.failures);
-        }
-        checks.map(|mut checks| {
-            refuse_unowned(&mut xen, &mut checks, layout);
-            checks
-        })
+        scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform))
     };
     system::log_gateway("xen_facts", &gateway);
     checks.map_err(|error| {
         defmt::error!("scenario {=str}: {}", name, error);
         SetupError::Wiring
     })
-}
-
-/// The gateway's checks are on: a frame the caller does not own is refused before Xen sees it.
-/// The frame is the one just past the hole, which nobody owns and Xen does not back, so even a
-/// gateway that let the request through would break nothing.
-fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
-    checks.context = "gateway";
-    let unowned = Gfn(layout.hole.end());
-    let before = xen.current_reservation().unwrap_or(0);
-    let refusal = xen.release_unowned(unowned);
-    let after = xen.current_reservation().unwrap_or(0);
-    defmt::info!(
-        "gateway_refusal gfn={=u64:#x} error={=u16} before={=u64} after={=u64}",
-        unowned.0,
-        refusal.map_or(0, |error| error as u16),
-        before,
-        after
-    );
-    checks.expect(
-        "refuses_frames_not_owned",
-        refusal == Some(HypercallError::FrameNotOwned),
-    );
-    checks.expect_eq("refusal_reached_no_xen", after, before);
 }
 
 /// Run the components phase: every component of the manifest, the control one playing; the

@@ -13,6 +13,8 @@ use ballast_xen::{
 };
 use zerocopy::IntoBytes;
 
+use super::{Checks, Layout};
+
 /// The gateway, called by the component the scenario stands in for.
 pub struct GatewayXen<'s> {
     sys: &'s mut dyn Sys,
@@ -127,4 +129,27 @@ impl Hypervisor for GatewayXen<'_> {
     fn console_write(&mut self, _bytes: &[u8]) -> Result<(), XenErrno> {
         Err(XenErrno::ENOSYS)
     }
+}
+
+/// The gateway's checks are on: a frame the caller does not own is refused before Xen sees it.
+/// The frame is the one just past the hole, which nobody owns and Xen does not back, so even a
+/// gateway that let the request through would break nothing.
+pub(super) fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
+    checks.context = "gateway";
+    let unowned = Gfn(layout.hole.end());
+    let before = xen.current_reservation().unwrap_or(0);
+    let refusal = xen.release_unowned(unowned);
+    let after = xen.current_reservation().unwrap_or(0);
+    defmt::info!(
+        "gateway_refusal gfn={=u64:#x} error={=u16} before={=u64} after={=u64}",
+        unowned.0,
+        refusal.map_or(0, |error| error as u16),
+        before,
+        after
+    );
+    checks.expect(
+        "refuses_frames_not_owned",
+        refusal == Some(HypercallError::FrameNotOwned),
+    );
+    checks.expect_eq("refusal_reached_no_xen", after, before);
 }
