@@ -35,6 +35,12 @@ impl Clock {
     }
 }
 
+impl ballast_ipc::static_rt::Clock for Clock {
+    fn now_ns(&self) -> u64 {
+        Clock::now_ns(self)
+    }
+}
+
 impl Default for Clock {
     fn default() -> Clock {
         Clock::new()

@@ -12,7 +12,9 @@
 //! - the gateway's hypercalls through its hypercall capabilities ([`hypercall`]), and the memory
 //!   server's RAM window ([`window_ram`]);
 //! - the composition of `manifests/sel4-xen-arm64.toml` and the gateway and memory server built
-//!   from it by the one assembly, `ballast_system` ([`system`]: free of unsafe code).
+//!   from it by the one assembly, `ballast_system` ([`system`]);
+//! - with feature `hil-test`, the HIL test app's Xen-facts phase, which the memory server's PD
+//!   plays through the gateway's PD before it serves ([`xen_facts`]).
 #![no_std]
 
 pub mod clock;
@@ -23,6 +25,8 @@ mod kernel;
 mod once;
 pub mod system;
 pub mod window_ram;
+#[cfg(feature = "hil-test")]
+pub mod xen_facts;
 
 pub use entry::Pd;
 pub use kernel::Sel4Pd;

@@ -43,7 +43,7 @@ pub const ABI: Sel4Abi = Sel4Abi {
 /// The gateway's reply slots: the call in hand.
 pub const GATEWAY_REPLIES: usize = IMMEDIATE_REPLY_SLOTS as usize;
 /// The memory server's reply slots: the call in hand and every request it may defer (the plan
-/// gives as many; [`serve`] checks).
+/// gives as many; [`server`] checks).
 pub const MEMORY_REPLIES: usize = CAPACITY.pending + 1;
 
 /// The gateway over the PD's hypercall capabilities.
@@ -75,10 +75,28 @@ fn ram_runs(pd: &Pd) -> heapless::Vec<FrameRun, BOOT_RAM_RUNS> {
 }
 
 /// The gateway of the composition, its memory-server caller owning the RAM the boot-info page
-/// names, calling Xen through the PD's hypercall capabilities.
+/// names (and, with feature `hil-test`, the hole the Xen-facts phase populates past the maximum),
+/// calling Xen through the PD's hypercall capabilities.
 pub fn gateway(pd: &Pd) -> Result<PdGateway, AssemblyError> {
     let hypercall = CapHypercall::new(pd.plan, pd.component);
-    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), &ram_runs(pd))
+    let owned: heapless::Vec<FrameRun, { BOOT_RAM_RUNS + 1 }> =
+        (pd.boot.ram_runs()).chain(test_hole(hypercall)).collect();
+    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), &owned)
+}
+
+/// The hole the Xen-facts phase populates past the maximum, for the domain's maximum as Xen
+/// answers it through `hypercall`.
+#[cfg(feature = "hil-test")]
+fn test_hole(hypercall: CapHypercall) -> Option<FrameRun> {
+    use ballast_xen::Hypervisor;
+    let maximum = XenHypercalls::new(hypercall).maximum_reservation().ok()?;
+    crate::xen_facts::hole(maximum)
+}
+
+/// Without feature `hil-test` the gateway lets the memory server name no hole.
+#[cfg(not(feature = "hil-test"))]
+fn test_hole(_hypercall: CapHypercall) -> Option<FrameRun> {
+    None
 }
 
 /// Scrubs through the RAM window; a frame outside it is not written, and the attempt is logged
@@ -111,39 +129,61 @@ impl FrameScrubber for WindowScrubber {
     }
 }
 
-/// What the memory server is built from and borrows: its RAM, client accounts and permissions.
+/// What the memory server is built from and borrows: its RAM (the runs, and the window over
+/// them), its bitmaps, client accounts and permissions.
 #[derive(Debug)]
 pub struct MemoryParts {
     ram: heapless::Vec<FrameRun, BOOT_RAM_RUNS>,
+    window: Option<WindowRam>,
+    storage: Option<&'static mut [u64; CAPACITY.bitmap_words]>,
     accounts: heapless::Vec<ClientBinding, { CAPACITY.clients }>,
     permissions: ManifestPermissions,
 }
 
 impl MemoryParts {
-    /// The parts of the memory server of `pd` (the memory server's PD).
+    /// The parts of the memory server of `pd` (the memory server's PD); refused the second time
+    /// (the bitmaps and the window are made once).
     pub fn of(pd: &Pd) -> Result<MemoryParts, AssemblyError> {
+        let storage = STORAGE.take().ok_or(AssemblyError::Capacity)?;
+        let ram = ram_runs(pd);
+        // SAFETY: the root task mapped exactly these runs into the RAM window for this PD; this
+        // is the only window made in it (the bitmaps, taken just above, are handed out once), and
+        // it is reached only through these parts and then the server's scrubber.
+        let window = unsafe { WindowRam::new(ram.iter().copied()) };
         Ok(MemoryParts {
-            ram: ram_runs(pd),
+            ram,
+            window: Some(window),
+            storage: Some(storage),
             accounts: ballast_system::memory::client_accounts(&COMPOSITION)?,
             permissions: ManifestPermissions::new(&COMPOSITION, pd.component),
         })
+    }
+
+    /// The RAM runs the boot-info page names.
+    pub fn ram(&self) -> &[FrameRun] {
+        &self.ram
+    }
+
+    /// The RAM window, until the memory server is built (it then scrubs through it): for a phase
+    /// the PD plays before it serves.
+    pub fn window(&mut self) -> Option<&mut WindowRam> {
+        self.window.as_mut()
     }
 }
 
 /// The memory server of the composition over the RAM the boot-info page names (all of it its
 /// own: the kernel, the root task and the PDs lie outside those runs, and the server's
-/// reconciliation with Xen counts them), scrubbing through the RAM window. `None` if the bitmaps
-/// were taken already.
+/// reconciliation with Xen counts them), scrubbing through the RAM window. Refused if the parts
+/// built one already.
 pub fn memory_server(parts: &mut MemoryParts) -> Result<PdMemoryServer<'_>, AssemblyError> {
+    let (Some(storage), Some(window)) = (parts.storage.take(), parts.window.take()) else {
+        return Err(AssemblyError::Capacity);
+    };
     let ram = ServerRam {
         ram: &parts.ram,
         reserved: &[],
     };
     let config = ballast_system::memory::config(&COMPOSITION, ram, None)?;
-    let storage = STORAGE.take().ok_or(AssemblyError::Capacity)?;
-    // SAFETY: the root task mapped exactly these runs into the RAM window for this PD, and only
-    // the scrubber reaches them.
-    let window = unsafe { WindowRam::new(parts.ram.iter().copied()) };
     let scrubber = WindowScrubber {
         ram: window,
         refused: 0,
@@ -156,10 +196,12 @@ pub fn memory_server(parts: &mut MemoryParts) -> Result<PdMemoryServer<'_>, Asse
     ballast_system::memory::memory_server(&COMPOSITION, &config, parts, scrubber)
 }
 
-/// Serve `handler` as `pd`'s component on the seL4 runtime with `REPLIES` reply slots, for ever,
-/// logging each client death the root task reports with the calls answered late so far (through
-/// saved reply capabilities); a PD whose plan or runtime refuses logs why and dies.
-pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
+/// A server PD's runtime with `REPLIES` reply slots.
+pub type PdServer<const REPLIES: usize> = Sel4Server<'static, 'static, Sel4Pd, REPLIES>;
+
+/// The seL4 runtime of `pd`'s component, a server with `REPLIES` reply slots, not serving yet;
+/// a PD whose plan or runtime refuses logs why and dies.
+pub fn server<const REPLIES: usize>(pd: &Pd) -> PdServer<REPLIES> {
     let slots = pd
         .plan
         .cspace(pd.component)
@@ -179,19 +221,7 @@ pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
     }
     let me = ComponentId(pd.component);
     match Sel4Server::<_, REPLIES>::new(kernel, ABI, TABLES, me, scratch) {
-        Ok(mut runtime) => {
-            defmt::info!("pd={=str} serving reply_slots={=usize}", pd.name, REPLIES);
-            loop {
-                if let Served::ClientDied(badge) = runtime.run_once(handler) {
-                    defmt::info!(
-                        "pd={=str} client_died badge={=u32} answered_late={=u64}",
-                        pd.name,
-                        badge.0,
-                        runtime.answered_late()
-                    );
-                }
-            }
-        }
+        Ok(runtime) => runtime,
         Err(error) => {
             defmt::error!(
                 "pd={=str} runtime refused error={=u16}",
@@ -199,6 +229,26 @@ pub fn serve<const REPLIES: usize>(pd: &Pd, handler: &mut dyn Handler) -> ! {
                 error as u16
             );
             die()
+        }
+    }
+}
+
+/// Serve `handler` on `runtime` (`pd`'s, from [`server`]) for ever, logging each client death
+/// the root task reports with the calls answered late so far (through saved reply capabilities).
+pub fn serve<const REPLIES: usize>(
+    pd: &Pd,
+    runtime: &mut PdServer<REPLIES>,
+    handler: &mut dyn Handler,
+) -> ! {
+    defmt::info!("pd={=str} serving reply_slots={=usize}", pd.name, REPLIES);
+    loop {
+        if let Served::ClientDied(badge) = runtime.run_once(handler) {
+            defmt::info!(
+                "pd={=str} client_died badge={=u32} answered_late={=u64}",
+                pd.name,
+                badge.0,
+                runtime.answered_late()
+            );
         }
     }
 }

@@ -5,8 +5,9 @@
 //! then the seed's 4 KiB extents) it moves the balloon target 64 MiB down and back up with
 //! `set_target`, waits for the books to reach it, and checks every move against the books
 //! (`stats`) and Xen's count (`reconcile`, which the server reads through the gateway: only the
-//! gateway's PD reaches Xen). It logs `step` and `timing` lines like the static images' components
-//! phase, the check tally and a verdict, then parks.
+//! gateway's PD reaches Xen). It logs `step`, `hypercalls` and `timing` lines like the static
+//! images' components phase (the host checks that superpages need fewer reservation hypercalls
+//! than the seed's 4 KiB extents), the check tally and a verdict, then parks.
 
 use ballast_app_hil_test::scenario::Checks;
 use ballast_interfaces::balloon_control::{BalloonControlClient, Policy, StatsReply};
@@ -150,6 +151,13 @@ impl Control {
             return 0;
         };
         let bytes = ROUND_PAGES * PAGE_BYTES;
+        defmt::info!(
+            "hypercalls path=components policy={=str} bytes={=u64} decrease={=u64} populate={=u64}",
+            name,
+            bytes,
+            down,
+            up
+        );
         for (op, calls, ns) in [
             ("set_target_down", down, down_ns),
             ("set_target_up", up, up_ns),

@@ -1,30 +1,39 @@
 //! The memory server's protection domain: the composition's memory server over the RAM the
 //! boot-info page names (mapped in its RAM window, scrubbed there), served on the seL4 runtime;
-//! its batches go to the gateway PD over IPC, the frame lists in the region they share.
+//! its batches go to the gateway PD over IPC, the frame lists in the region they share. Built with
+//! feature `hil-test` (`ballast hil --kernel sel4`), it first plays the HIL test app's Xen-facts
+//! phase through the gateway PD, with its own badge and region (`ballast_sel4_pd_rt::xen_facts`),
+//! and builds the server after it.
 #![no_std]
 #![no_main]
 
 use ballast_sel4_pd_rt::entry::die;
 use ballast_sel4_pd_rt::system::{self, MemoryParts, MEMORY_REPLIES};
 use ballast_sel4_pd_rt::Pd;
+use ballast_system::AssemblyError;
 
 ballast_sel4_pd_rt::pd_main!(main);
 
 fn main(pd: Pd) -> ! {
-    let refused = match MemoryParts::of(&pd) {
-        Ok(mut parts) => match system::memory_server(&mut parts) {
-            Ok(mut server) => {
-                defmt::info!("pd={=str} ram_runs={=u16}", pd.name, pd.boot.ram_run_count);
-                system::serve::<MEMORY_REPLIES>(&pd, &mut server)
-            }
-            Err(error) => error,
-        },
-        Err(error) => error,
-    };
+    let mut parts = MemoryParts::of(&pd).unwrap_or_else(|error| refused(&pd, error));
+    let mut runtime = system::server::<MEMORY_REPLIES>(&pd);
+    #[cfg(feature = "hil-test")]
+    ballast_sel4_pd_rt::xen_facts::play(&pd, &mut parts, &mut runtime.sys());
+    match system::memory_server(&mut parts) {
+        Ok(mut server) => {
+            defmt::info!("pd={=str} ram_runs={=u16}", pd.name, pd.boot.ram_run_count);
+            system::serve(&pd, &mut runtime, &mut server)
+        }
+        Err(error) => refused(&pd, error),
+    }
+}
+
+/// Log why the memory server could not be built, and die.
+fn refused(pd: &Pd, error: AssemblyError) -> ! {
     defmt::error!(
         "pd={=str} memory server refused: {=str}",
         pd.name,
-        refused.describe()
+        error.describe()
     );
     die()
 }
