@@ -251,7 +251,7 @@ fn boot_and_check(
     let mut deadline = qemu.started + options.timeout;
     let mut decoder = LogDecoder::new(table);
     let mut verifier = Verifier::default();
-    let mut passed_at = None;
+    let mut timeline = Timeline::default();
     let mut stopping = false;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -259,11 +259,9 @@ fn boot_and_check(
             Ok(serial) => serial,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         };
-        let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
-        if show_serial_line(&mut decoder, &mut verifier, &serial.text, stamp) && passed_at.is_none()
-        {
-            passed_at = Some(serial.at.duration_since(qemu.started));
-        }
+        let at = serial.at.duration_since(qemu.started);
+        let passed = show_serial_line(&mut decoder, &mut verifier, &serial.text, at.as_secs_f64());
+        timeline.saw(at, &verifier, passed);
         // The memory server never ends the run: stop QEMU once it serves.
         if verifier.serving && !stopping {
             stopping = true;
@@ -276,7 +274,7 @@ fn boot_and_check(
         let problems = verifier
             .finish_serving(options.guest.target_pages())
             .to_vec();
-        return summarize(&verifier, &problems, passed_at);
+        return summarize(&verifier, &problems, &timeline, &[]);
     }
     let mut problems = verifier.finish().to_vec();
     match status {
@@ -291,7 +289,27 @@ fn boot_and_check(
             started.elapsed().as_secs_f64()
         )),
     }
-    summarize(&verifier, &problems, passed_at)
+    summarize(&verifier, &problems, &timeline, &[])
+}
+
+/// When the host saw, since QEMU started, the guest's first reservation step (the first balloon
+/// operation) and its verdict (or the memory-server app serving).
+#[derive(Debug, Default)]
+struct Timeline {
+    first_step: Option<Duration>,
+    passed: Option<Duration>,
+}
+
+impl Timeline {
+    /// A serial line arrived `at`; `verifier` has taken it, and the guest had `passed` with it.
+    fn saw(&mut self, at: Duration, verifier: &Verifier, passed: bool) {
+        if self.first_step.is_none() && verifier.steps() > 0 {
+            self.first_step = Some(at);
+        }
+        if self.passed.is_none() && passed {
+            self.passed = Some(at);
+        }
+    }
 }
 
 /// Print one serial line with its time since QEMU started, and feed the guest's messages to the
@@ -323,16 +341,36 @@ fn show_serial_line(
     verifier.result == Some(true) || verifier.serving
 }
 
-fn summarize(verifier: &Verifier, problems: &[String], passed_at: Option<Duration>) -> ExitCode {
+/// Print the summary (`notes` first: what the host knows of the image) and the verdict.
+fn summarize(
+    verifier: &Verifier,
+    problems: &[String],
+    timeline: &Timeline,
+    notes: &[String],
+) -> ExitCode {
     println!("\n---- ballast hil summary ----");
-    for line in &verifier.highlights {
+    for line in notes.iter().chain(&verifier.highlights) {
         println!("  {line}");
+    }
+    if verifier.unprobed_reads > 0 {
+        println!(
+            "  NOT PROBED: what reading a ballooned frame does ({} frames logged probed=false: on \
+             this platform the read would end the reader); that fact is checked on the static \
+             images only",
+            verifier.unprobed_reads
+        );
     }
     println!(
         "  reservation steps checked on the host: {}",
         verifier.steps()
     );
-    if let Some(at) = passed_at {
+    if let Some(at) = timeline.first_step {
+        println!(
+            "  time from QEMU start to the first reservation step: {:.3} s",
+            at.as_secs_f64()
+        );
+    }
+    if let Some(at) = timeline.passed {
         println!(
             "  time from QEMU start to PASS (or serving): {:.3} s",
             at.as_secs_f64()

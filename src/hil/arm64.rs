@@ -19,8 +19,8 @@ use super::decode::LogDecoder;
 use super::image::{self, App, Arch};
 use super::verify::Verifier;
 use super::{
-    defmt_table, missing, show_serial_line, summarize, Guest, AFTER_SERVING, AFTER_VERDICT,
-    DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
+    defmt_table, missing, show_serial_line, summarize, Guest, Timeline, AFTER_SERVING,
+    AFTER_VERDICT, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
 };
 
 /// The kernel under the components.
@@ -40,6 +40,8 @@ struct Options {
     kernel: Kernel,
     /// How many programs of the image report a verdict.
     verdicts: usize,
+    /// What the summary says of the image first (the seL4 image's sizes).
+    notes: Vec<String>,
 }
 
 /// Whether `args` ask for an arm64 run (`--arch aarch64`, or `--kernel sel4`, which runs on
@@ -58,6 +60,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         xen: None,
         kernel: Kernel::Static,
         verdicts: 1,
+        notes: Vec::new(),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -167,7 +170,7 @@ pub fn run(args: &[String]) -> ExitCode {
 fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) -> ExitCode {
     let mut deadline = qemu.started + options.timeout;
     let mut verifier = Verifier::expecting_verdicts(options.verdicts);
-    let mut passed_at = None;
+    let mut timeline = Timeline::default();
     let mut verdict_seen = false;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -175,11 +178,9 @@ fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) ->
             Ok(serial) => serial,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         };
-        let stamp = serial.at.duration_since(qemu.started).as_secs_f64();
-        if show_serial_line(&mut decoder, &mut verifier, &serial.text, stamp) && passed_at.is_none()
-        {
-            passed_at = Some(serial.at.duration_since(qemu.started));
-        }
+        let at = serial.at.duration_since(qemu.started);
+        let passed = show_serial_line(&mut decoder, &mut verifier, &serial.text, at.as_secs_f64());
+        timeline.saw(at, &verifier, passed);
         if (verifier.result.is_some() || verifier.serving) && !verdict_seen {
             verdict_seen = true;
             let after = if verifier.serving {
@@ -196,7 +197,7 @@ fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) ->
         let problems = verifier
             .finish_serving(options.guest.target_pages())
             .to_vec();
-        return summarize(&verifier, &problems, passed_at);
+        return summarize(&verifier, &problems, &timeline, &options.notes);
     }
     let mut problems = verifier.finish().to_vec();
     if !verdict_seen {
@@ -211,5 +212,5 @@ fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) ->
             started.elapsed().as_secs_f64()
         ));
     }
-    summarize(&verifier, &problems, passed_at)
+    summarize(&verifier, &problems, &timeline, &options.notes)
 }

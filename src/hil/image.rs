@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use ballast::sel4::image as sel4_image;
 use ballast_system::Target;
 
 use super::arm64::{device_tree, machine};
@@ -216,13 +217,14 @@ fn sel4_image() -> ExitCode {
     let Some(root) = &crate::checkout_root("ballast image") else {
         return ExitCode::from(EXIT_SETUP);
     };
-    let built = ballast::sel4::image::build(root).and_then(|image| {
+    let built = sel4_image::build(root, sel4_image::Variant::Product).and_then(|image| {
         let flat = image.loader.with_extension("bin");
-        let memory_kib = ballast::sel4::image::DOMAIN_MEMORY_KIB;
-        flat_image(&image.loader, &flat, memory_kib, true).map(|node| (image, flat, node))
+        let node = flat_image(&image.loader, &flat, sel4_image::DOMAIN_MEMORY_KIB, true)?;
+        let sizes = ballast::sel4::sizes::report(&image, &flat)?;
+        Ok((image, flat, node, sizes))
     });
     match built {
-        Ok((image, flat, node)) => {
+        Ok((image, flat, node, sizes)) => {
             println!(
                 "ballast image: kernel {}",
                 image.kernel.kernel_elf.display()
@@ -237,6 +239,9 @@ fn sel4_image() -> ExitCode {
             println!("ballast image: root task {}", image.root_task.display());
             println!("ballast image: loader {}", image.loader.display());
             report_flat(&flat, &node, "; a GICv2 host: seL4 5.0 drives no GICv3");
+            for line in sizes {
+                println!("ballast image: {line}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -66,6 +66,9 @@ pub struct Verifier {
     pub problems: Vec<String>,
     /// Lines worth repeating in the summary (reservation, hypercalls, timing, scrub).
     pub highlights: Vec<String>,
+    /// Ballooned frames the guest did not read (`ballooned ... probed=false`: on its platform the
+    /// read would end the reader), which the summary must not let pass for checked.
+    pub unprobed_reads: u32,
 }
 
 impl Verifier {
@@ -107,6 +110,10 @@ impl Verifier {
             "gateway_refusal" => self.refusal(&record, message),
             "memory_server" => self.memory_server(&record, message),
             "gateway" => self.gateway(&record, message),
+            "ballooned" if record.text("probed") == Some("false") => {
+                self.unprobed_reads += 1;
+                self.highlights.push(message.to_string());
+            }
             "hypercalls" | "timing" | "scrubbed" | "unscrubbed" | "ballooned" | "borrowed"
             | "borrowed_low" => {
                 self.highlights.push(message.to_string());
@@ -491,6 +498,16 @@ mod tests {
         assert!(problems[3].contains("stopped"));
         let problems = serving(&[], None);
         assert!(problems[0].contains("never went idle"), "{problems:?}");
+    }
+
+    #[test]
+    fn ballooned_frames_not_probed_are_counted_apart() {
+        let mut verifier = Verifier::default();
+        verifier.message("ballooned policy=2M gfn=0x40a00 aborted=true esr_or_word=0x96000010");
+        verifier.message("ballooned policy=2M gfn=0x40a00 probed=false");
+        verifier.message("ballooned policy=4K gfn=0x44a00 probed=false");
+        assert_eq!(verifier.unprobed_reads, 2);
+        assert_eq!(verifier.highlights.len(), 3);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! (`images/sel4/root-task`); the loader, which carries the kernel and the root task
 //! (`images/sel4/loader`), which flattened is the arm64 Image Xen boots as a dom0less domU. Each
 //! crate learns its inputs from the environment variables this step sets, and every
-//! build runs from the crate's own directory so that its `.cargo/config.toml` applies.
+//! build runs from the crate's own directory so that its `.cargo/config.toml` applies. The
+//! product and the HIL variant ([`Variant`]) are built into directories of their own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +55,36 @@ pub struct Sel4Image {
     pub domains: Vec<DomainProgram>,
 }
 
+/// Which programs an image carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The product (`ballast image --kernel sel4`), into `target/sel4/image`.
+    Product,
+    /// With the HIL test app's Xen-facts phase, which the memory server's PD plays before it
+    /// serves, and the hole it populates past the maximum among the gateway's ranges (their
+    /// feature `hil-test`; `ballast hil --kernel sel4`), into `target/sel4/image-hil-test`.
+    HilTest,
+}
+
+impl Variant {
+    /// Where the variant is built, from the checkout's root (apart, so that neither rebuilds
+    /// the other's programs).
+    pub const fn work_dir(self) -> &'static str {
+        match self {
+            Variant::Product => "target/sel4/image",
+            Variant::HilTest => "target/sel4/image-hil-test",
+        }
+    }
+
+    /// The cargo features `program` is built with.
+    fn features(self, program: &str) -> &'static [&'static str] {
+        match (self, program) {
+            (Variant::HilTest, "gateway" | "memory") => &["hil-test"],
+            _ => &[],
+        }
+    }
+}
+
 /// The protection domain program (its crate under [`PDS_DIR`] and binary, of one name) that runs
 /// a component of `kind`.
 fn domain_program(kind: Kind) -> &'static str {
@@ -64,12 +95,12 @@ fn domain_program(kind: Kind) -> &'static str {
     }
 }
 
-/// Build the seL4 image of the checkout at `root` into `target/sel4/image`.
-pub fn build(root: &Path) -> Result<Sel4Image, String> {
+/// Build `variant` of the seL4 image of the checkout at `root` into the variant's work directory.
+pub fn build(root: &Path, variant: Variant) -> Result<Sel4Image, String> {
     let composition =
         ballast_manifest::composition_for(&root.join(MANIFEST), Target::Sel4XenArm64)?;
     let kernel = build_kernel(root)?;
-    let work = root.join("target/sel4/image");
+    let work = root.join(variant.work_dir());
     let domain_dir = work.join("domains");
     std::fs::create_dir_all(&domain_dir)
         .map_err(|error| format!("cannot create {}: {error}", domain_dir.display()))?;
@@ -78,7 +109,7 @@ pub fn build(root: &Path) -> Result<Sel4Image, String> {
         let program = domain_program(component.kind);
         let built = cargo_build(
             &root.join(PDS_DIR).join(program),
-            program,
+            (program, variant.features(program)),
             &work.join("pds"),
             &environment(&kernel, &[]),
         )?;
@@ -98,13 +129,13 @@ pub fn build(root: &Path) -> Result<Sel4Image, String> {
     }
     let root_task = cargo_build(
         &root.join(ROOT_TASK.0),
-        ROOT_TASK.1,
+        (ROOT_TASK.1, &[]),
         &work.join("root-task"),
         &environment(&kernel, &[("BALLAST_SEL4_PD_DIR", &domain_dir)]),
     )?;
     let loader = cargo_build(
         &root.join(LOADER.0),
-        LOADER.1,
+        (LOADER.1, &[]),
         &work.join("loader"),
         &environment(
             &kernel,
@@ -132,11 +163,11 @@ fn environment(
     variables
 }
 
-/// `cargo build --release` of `binary` in the crate at `dir` for [`TARGET`], into `target_dir`,
-/// with the environment `variables`; the ELF's path.
+/// `cargo build --release` of `binary` with `features` in the crate at `dir` for [`TARGET`],
+/// into `target_dir`, with the environment `variables`; the ELF's path.
 fn cargo_build(
     dir: &Path,
-    binary: &str,
+    (binary, features): (&str, &[&str]),
     target_dir: &Path,
     variables: &[(&str, PathBuf)],
 ) -> Result<PathBuf, String> {
@@ -146,6 +177,7 @@ fn cargo_build(
         .current_dir(dir)
         .args(["build", "--release", "--manifest-path", "Cargo.toml"])
         .args(["--target", TARGET, "--bin", binary])
+        .args(features.iter().flat_map(|feature| ["--features", feature]))
         .arg("--target-dir")
         .arg(target_dir)
         .env_remove("RUSTFLAGS")

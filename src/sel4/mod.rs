@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod kernel;
+pub mod sizes;
 mod source;
 
 pub use kernel::{build_kernel, KernelBuild};

@@ -1,14 +1,17 @@
 //! `ballast hil --kernel sel4`: the seL4 image (`ballast::sel4::image`: the kernel, the root task
 //! and one protection domain per component of `manifests/sel4-xen-arm64.toml`, carried by the
-//! Rust loader) booted by Debian's arm64 Xen 4.17 as a dom0less domU with a virtual PL011 (the
-//! kernel's debug console, which every protection domain logs through) on a GICv2 machine (seL4
-//! 5.0 drives GICv2 only). Every protection domain's defmt lines name it, and are decoded against
-//! its own ELF; the checks are those of the static arm64 image.
+//! Rust loader), in its HIL variant (the memory server's protection domain plays the Xen-facts
+//! phase through the gateway's before it serves), booted by Debian's arm64 Xen 4.17 as a dom0less
+//! domU with a virtual PL011 (the kernel's debug console, which every protection domain logs
+//! through) on a GICv2 machine (seL4 5.0 drives GICv2 only). Every protection domain's defmt lines
+//! name it, and are decoded against its own ELF; the checks are those of the static arm64 image,
+//! and the summary gives the image's sizes from its ELF program headers.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use ballast::sel4::image::{self as sel4_image, Sel4Image};
+use ballast::sel4::image::{self as sel4_image, Sel4Image, Variant};
+use ballast::sel4::sizes;
 
 use super::super::decode::LogDecoder;
 use super::super::image::App;
@@ -33,7 +36,7 @@ pub(super) fn run(
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let prepared = sel4_image::build(root).and_then(|image| {
+    let prepared = sel4_image::build(root, Variant::HilTest).and_then(|image| {
         let work = image
             .loader
             .parent()
@@ -56,15 +59,19 @@ pub(super) fn run(
         let verdicts = (image.domains.iter())
             .filter(|domain| domain.program == "driver")
             .count();
-        Ok((flat, dtb, tables(&image)?, verdicts))
+        let sizes = sizes::report(&image, &flat)?;
+        Ok((flat, dtb, tables(&image)?, verdicts, sizes))
     });
-    let (flat, dtb, tables, verdicts) = match prepared {
+    let (flat, dtb, tables, verdicts, sizes) = match prepared {
         Ok(prepared) => prepared,
         Err(message) => {
             eprintln!("ballast hil: {message}");
             return ExitCode::from(EXIT_SETUP);
         }
     };
+    for line in &sizes {
+        println!("ballast hil: {line}");
+    }
     println!(
         "ballast hil: {} -machine {} -kernel {} -dtb {} -device loader,file={},addr={:#x}",
         tools.qemu.display(),
@@ -83,6 +90,7 @@ pub(super) fn run(
     };
     let decoder = LogDecoder::named(tables.iter().map(|(name, table)| (name.as_str(), table)));
     options.verdicts = verdicts;
+    options.notes = sizes;
     let status = watch(qemu, decoder, &options);
     for file in [dtb.with_extension("dts"), dtb] {
         std::fs::remove_file(file).ok();
