@@ -238,10 +238,10 @@ fn sel4_image() -> ExitCode {
             }
             println!("ballast image: root task {}", image.root_task.display());
             println!("ballast image: loader {}", image.loader.display());
-            report_flat(&flat, &node, "; a GICv2 host: seL4 5.0 drives no GICv3");
             for line in sizes {
                 println!("ballast image: {line}");
             }
+            report_flat(&flat, &node, "; a GICv2 host: seL4 5.0 drives no GICv3");
             ExitCode::SUCCESS
         }
         Err(message) => {
