@@ -4,9 +4,10 @@
 //! report PASS: the memory server's protection domain first plays the Xen-facts phase through the
 //! gateway's (2 MiB extents, the scrub, exact recovery past the maximum, the gateway's refusal,
 //! 128 MiB timed), then serves; the scenario's test client and control agent each pass; every
-//! reservation step they report adds up on the host. Skips (loudly) only when QEMU, dtc or the
-//! arm64 Xen image is missing, which `ballast hil` signals with exit status 77
-//! (`scripts/setup-sel4` installs them and the cross compiler the kernel needs).
+//! reservation step they report adds up on the host; the guest command line reached every
+//! protection domain (through the loader, the root task and the boot-info pages). Skips (loudly)
+//! only when QEMU, dtc or the arm64 Xen image is missing, which `ballast hil` signals with exit
+//! status 77 (`scripts/setup-sel4` installs them and the cross compiler the kernel needs).
 
 use std::process::Command;
 
@@ -64,7 +65,18 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
         "control | timing path=components policy=4K op=set_target_down bytes=67108864 calls=32",
         "reservation steps checked on the host",
         "time from QEMU start to the first reservation step",
+        "root-task: command line: scenario=balloon",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+    for pd in ["gateway", "memory", "testclient", "control"] {
+        let start = format!("{pd} | pd={pd} component=");
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line.contains(&start)
+                    && line.ends_with(" started cmdline=scenario=balloon")),
+            "{pd} did not log the guest command line as it started:\n{stdout}"
+        );
     }
 }

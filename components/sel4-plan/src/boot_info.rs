@@ -1,14 +1,17 @@
 //! The boot-info page: what the root task tells each PD that the composition cannot (which
-//! component it is, the RAM found at boot), mapped read-only at [`crate::vspace::BOOT_INFO`].
+//! component it is, the RAM found at boot, the guest command line), mapped read-only at
+//! [`crate::vspace::BOOT_INFO`].
 //!
 //! The memory server and the gateway get the RAM runs the memory server manages (the memory
 //! server balloons them; the gateway lets it name no other frames); every PD gets the lending
-//! range. The fingerprint of the plan the root task was built with lets a PD refuse to run
-//! against a root task built from another manifest.
+//! range and the guest command line the loader handed the root task ([`crate::cmdline`]). The
+//! fingerprint of the plan the root task was built with lets a PD refuse to run against a root
+//! task built from another manifest.
 
 use ballast_xen::{FrameRun, Gfn};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::cmdline::{self, CMDLINE_BYTES};
 use crate::{Plan, PlanError, ABI_VERSION};
 
 /// The first word of every boot-info page: "BALLASTB" in little-endian bytes.
@@ -62,6 +65,12 @@ pub struct PdBootInfo {
     /// The RAM the memory server manages, ascending, in whole large pages (memory server and
     /// gateway; empty for the others).
     pub ram: [BootRun; BOOT_RAM_RUNS],
+    /// Bytes of `cmdline` that are the guest command line.
+    pub cmdline_length: u32,
+    /// Zero (keeps the layout free of padding).
+    pub reserved: u32,
+    /// The guest command line (UTF-8, zero past `cmdline_length`).
+    pub cmdline: [u8; CMDLINE_BYTES],
 }
 
 /// Why a PD refuses its boot-info page. C-like, zero reserved.
@@ -78,13 +87,24 @@ pub enum BootInfoError {
     OtherComposition = 4,
     /// Claims more RAM runs than the page holds.
     TooManyRuns = 5,
+    /// The command line is longer than the page holds, or not UTF-8.
+    BadCmdline = 6,
 }
 
 impl PdBootInfo {
     /// The page for `component`; `ram` (the memory server's RAM, as the root task mapped it) is
-    /// kept for the memory server and the gateway only.
-    pub fn new(plan: &Plan<'_>, component: u16, ram: &[FrameRun]) -> Result<PdBootInfo, PlanError> {
+    /// kept for the memory server and the gateway only; every PD gets `cmdline`.
+    pub fn new(
+        plan: &Plan<'_>,
+        component: u16,
+        ram: &[FrameRun],
+        cmdline: &str,
+    ) -> Result<PdBootInfo, PlanError> {
         plan.component(component)?;
+        let mut text = [0; CMDLINE_BYTES];
+        text.get_mut(..cmdline.len())
+            .ok_or(PlanError::CmdlineTooLong)?
+            .copy_from_slice(cmdline.as_bytes());
         let ram = if plan.receives_ram(component) {
             ram
         } else {
@@ -106,6 +126,9 @@ impl PdBootInfo {
             fingerprint: plan.fingerprint(),
             lending: BootRun::of(&plan.composition().memory.unpopulated),
             ram: runs,
+            cmdline_length: cmdline.len() as u32,
+            reserved: 0,
+            cmdline: text,
         })
     }
 
@@ -126,7 +149,18 @@ impl PdBootInfo {
         if usize::from(self.ram_run_count) > BOOT_RAM_RUNS {
             return Err(BootInfoError::TooManyRuns);
         }
+        self.cmdline()?;
         Ok(())
+    }
+
+    /// The guest command line, checked: within the page's capacity and UTF-8.
+    pub fn cmdline(&self) -> Result<&str, BootInfoError> {
+        let length = usize::try_from(self.cmdline_length).map_err(|_| BootInfoError::BadCmdline)?;
+        let bytes = self
+            .cmdline
+            .get(..length)
+            .ok_or(BootInfoError::BadCmdline)?;
+        cmdline::checked(bytes).map_err(|_| BootInfoError::BadCmdline)
     }
 
     /// The RAM runs (none past the page's capacity, whatever the count claims).

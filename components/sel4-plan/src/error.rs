@@ -28,6 +28,8 @@ pub enum PlanError {
     /// A notification capability's bits reach the endpoint badge bit (seL4 5.0 badges have 28
     /// bits, the top one marking endpoints).
     NotificationBits = 10,
+    /// The guest command line is longer than a boot-info page holds.
+    CmdlineTooLong = 11,
 }
 
 impl PlanError {
@@ -54,6 +56,9 @@ impl PlanError {
             }
             PlanError::NotificationBits => {
                 "a notification's bits reach the endpoint badge bit (use bits 0 to 26)"
+            }
+            PlanError::CmdlineTooLong => {
+                "the guest command line is longer than a boot-info page holds"
             }
             PlanError::MisplacedRamRun => {
                 "a RAM run is empty, not in whole large pages, above the RAM ceiling or out of order"

@@ -1,6 +1,6 @@
 //! The seL4 protection-domain (PD) ABI of a ballast composition: the one contract between the
 //! root task that builds the PDs, the seL4 runtime that runs in them, and the kernel's hypercall
-//! capability. Everything is computed from a `ballast_system::Composition` (the manifest), so the
+//! capability (and the loader's hand-over of the guest command line to the root task). Everything is computed from a `ballast_system::Composition` (the manifest), so the
 //! root task and every PD, each compiling in the same manifest, agree on it without a table copied
 //! by hand.
 //!
@@ -19,7 +19,8 @@
 //!   per Xen operation the gateway's callers are granted;
 //! - faults and client death ([`faults`]): fault endpoint badges, the root task's badge on every
 //!   server's endpoint and the client-died message;
-//! - the boot-info page the root task writes for each PD ([`boot_info::PdBootInfo`]);
+//! - the boot-info page the root task writes for each PD ([`boot_info::PdBootInfo`]), and the
+//!   guest command line the loader hands the root task for it ([`cmdline`]);
 //! - the kernel objects the root task creates ([`objects::ObjectCounts`]).
 //!
 //! A PD's thread starts at its ELF's entry point with sp = [`vspace::STACK_TOP`], x0 =
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod boot_info;
+pub mod cmdline;
 pub mod cspace;
 mod error;
 pub mod faults;
@@ -41,6 +43,7 @@ mod plan;
 pub mod vspace;
 
 pub use boot_info::{BootInfoError, BootRun, PdBootInfo};
+pub use cmdline::{CmdlineArea, CmdlineError};
 pub use cspace::{CSpaceLayout, Slot};
 pub use error::PlanError;
 pub use faults::{
@@ -60,4 +63,4 @@ pub const PD_LINE_PRIORITY: u8 = PD_PRIORITY + 1;
 
 /// The version of this ABI, written into every boot-info page; bumped on any change a PD built
 /// against an older plan would misread.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

@@ -421,6 +421,7 @@ mod tests {
 
     use super::*;
     use crate::boot_info::{BootInfoError, PdBootInfo, BOOT_RAM_RUNS};
+    use crate::cmdline::CMDLINE_BYTES;
     use crate::cspace::{ENDPOINT, FIRST_REPLY};
 
     const MANIFEST: &str = include_str!("../../../manifests/sel4-xen-arm64.toml");
@@ -675,7 +676,7 @@ mod tests {
             FrameRun::span(0x40200, 0x48000),
             FrameRun::span(0x48400, 0x50000),
         ];
-        let page = PdBootInfo::new(&plan, memory, &ram).expect("memory");
+        let page = PdBootInfo::new(&plan, memory, &ram, "").expect("memory");
         let bytes = page.as_bytes();
         assert!(bytes.len() <= PAGE_BYTES as usize);
         let read = PdBootInfo::read_from_bytes(bytes).expect("same layout");
@@ -695,18 +696,45 @@ mod tests {
         let zeroed = PdBootInfo::new_zeroed();
         assert_eq!(zeroed.check(&plan, memory), Err(BootInfoError::BadMagic));
 
-        let gateway = PdBootInfo::new(&plan, id(&plan, "gateway"), &ram).expect("gateway");
+        let gateway = PdBootInfo::new(&plan, id(&plan, "gateway"), &ram, "").expect("gateway");
         assert_eq!(
             gateway.ram_runs().count(),
             2,
             "the gateway checks frames against them"
         );
-        let control = PdBootInfo::new(&plan, id(&plan, "control"), &ram).expect("control");
+        let control = PdBootInfo::new(&plan, id(&plan, "control"), &ram, "").expect("control");
         assert_eq!(control.ram_runs().count(), 0);
         assert_eq!(
-            PdBootInfo::new(&plan, plan.composition().components.len() as u16, &ram),
+            PdBootInfo::new(&plan, plan.composition().components.len() as u16, &ram, ""),
             Err(PlanError::NoSuchComponent)
         );
+    }
+
+    #[test]
+    fn every_boot_info_page_carries_the_command_line_checked_when_read() {
+        let plan = plan();
+        let line = "scenario=isolation target_mib=64";
+        for component in plan.composition().components {
+            let page = PdBootInfo::new(&plan, component.id, &[], line).expect("fits");
+            let read = PdBootInfo::read_from_bytes(page.as_bytes()).expect("same layout");
+            assert_eq!(read.check(&plan, component.id), Ok(()));
+            assert_eq!(read.cmdline(), Ok(line));
+        }
+        let control = id(&plan, "control");
+        let full = "a".repeat(CMDLINE_BYTES);
+        let page = PdBootInfo::new(&plan, control, &[], &full).expect("exactly the capacity");
+        assert_eq!(page.cmdline(), Ok(full.as_str()));
+        assert_eq!(
+            PdBootInfo::new(&plan, control, &[], &"a".repeat(CMDLINE_BYTES + 1)),
+            Err(PlanError::CmdlineTooLong)
+        );
+        let mut past = page;
+        past.cmdline_length = CMDLINE_BYTES as u32 + 1;
+        assert_eq!(past.check(&plan, control), Err(BootInfoError::BadCmdline));
+        let mut latin1 = PdBootInfo::new(&plan, control, &[], "name=cafe").expect("fits");
+        latin1.cmdline[8] = 0xe9;
+        assert_eq!(latin1.cmdline(), Err(BootInfoError::BadCmdline));
+        assert_eq!(latin1.check(&plan, control), Err(BootInfoError::BadCmdline));
     }
 
     #[test]
@@ -724,7 +752,7 @@ mod tests {
         ];
         for ram in misplaced {
             assert_eq!(
-                PdBootInfo::new(&plan, memory, &ram),
+                PdBootInfo::new(&plan, memory, &ram, ""),
                 Err(PlanError::MisplacedRamRun),
                 "{ram:?}"
             );
@@ -742,7 +770,7 @@ mod tests {
             .collect();
         assert_eq!(plan.check_ram_runs(&many), Ok(()));
         assert_eq!(
-            PdBootInfo::new(&plan, memory, &many),
+            PdBootInfo::new(&plan, memory, &many, ""),
             Err(PlanError::TooManyRamRuns)
         );
     }

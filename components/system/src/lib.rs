@@ -2,11 +2,13 @@
 //! grants, regions, layout, sizing: plain `'static` data) and the functions every target calls to
 //! build the hypercall gateway's caller table, the memory server's configuration and client
 //! bindings, and the dispatch permissions from it. The host runtimes, the static images and seL4 differ in
-//! how they run components, never in how the system is put together.
+//! how they run components, never in how the system is put together. Every image reads its guest
+//! command line through the same [`CommandLine`].
 #![no_std]
 #![forbid(unsafe_code)]
 
 mod capacity;
+pub mod command_line;
 pub mod composition;
 mod error;
 pub mod gateway;
@@ -14,6 +16,7 @@ pub mod memory;
 mod permissions;
 
 pub use capacity::{Capacities, Capacity, BOOT_MAP_RAM_RUNS};
+pub use command_line::{CommandLine, CommandLineError};
 pub use composition::{
     Component, Composition, Endpoint, Grant, Kind, MemoryLayout, Notification, RamSource, Region,
     Reserved, ServerSizing, SimHost, Target, XenLimits,

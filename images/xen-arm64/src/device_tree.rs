@@ -3,6 +3,7 @@
 //! tree's own extent (it lies in RAM, the scenario must not touch it) and whether Xen describes
 //! itself (`/hypervisor`, compatible `xen,xen`).
 
+use ballast_system::CommandLine;
 use fdt::Fdt;
 
 /// RAM banks the image keeps.
@@ -46,13 +47,9 @@ pub struct BootInfo {
 }
 
 impl BootInfo {
-    /// The value of `key=value` on the command line.
-    pub fn cmdline_value(&self, key: &str) -> Option<&str> {
-        self.cmdline
-            .split_ascii_whitespace()
-            .filter_map(|word| word.split_once('='))
-            .find(|(name, _)| *name == key)
-            .map(|(_, value)| value)
+    /// The command line, for its `key=value` words.
+    pub fn command_line(&self) -> CommandLine<'_> {
+        CommandLine::new(&self.cmdline)
     }
 }
 

@@ -38,7 +38,11 @@ pub fn run(booted: Booted) -> Verdict {
         defmt::error!("no mapped range of {=u64} bytes above RAM", HOLE_BYTES);
         return Verdict::Fail;
     };
-    let name = booted.info.cmdline_value("scenario").unwrap_or("balloon");
+    let name = booted
+        .info
+        .command_line()
+        .value("scenario")
+        .unwrap_or("balloon");
     defmt::info!("scenario name={=str}", name);
     if name == FAULT_SCENARIO {
         defmt::info!("reading unmapped address={=u64:#x}", mmu::UNMAPPED);

@@ -32,7 +32,11 @@ pub fn run(booted: Booted) -> Verdict {
         defmt::error!("no unlisted range of {=u64} bytes above RAM", HOLE_BYTES);
         return Verdict::Fail;
     };
-    let name = booted.info.cmdline_value("scenario").unwrap_or("balloon");
+    let name = booted
+        .info
+        .command_line()
+        .value("scenario")
+        .unwrap_or("balloon");
     defmt::info!("scenario name={=str}", name);
     let Ok(phases) = scenario::phases(name) else {
         defmt::error!(

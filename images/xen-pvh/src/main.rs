@@ -101,7 +101,7 @@ fn boot(start_info_paddr: u64, hypercall: X86Hypercall) -> Option<Booted> {
         info.raw.version,
         info.cmdline.as_str()
     );
-    if info.cmdline_value("log") == Some("port_e9") {
+    if info.command_line().value("log") == Some("port_e9") {
         logger::switch_to_debug_port();
     }
     let channel = if logger::uses_debug_port() {

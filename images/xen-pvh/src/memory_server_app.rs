@@ -3,7 +3,7 @@
 //! command line's `target_mib=` if given; when nothing is left to do the vCPU blocks in Xen
 //! (`SCHEDOP_block`) until an event arrives.
 
-use ballast_app_memory_server::serve::{self, BOOT_TARGET_KEY};
+use ballast_app_memory_server::serve;
 use ballast_app_memory_server::system::Host;
 use ballast_xen::backend::XenHypercalls;
 
@@ -21,8 +21,8 @@ pub fn run(booted: Booted) -> Verdict {
         ram_regions: booted.ram_regions(),
     };
     let xen = XenHypercalls::new(booted.hypercall);
-    let target = booted.info.cmdline_value(BOOT_TARGET_KEY);
-    let error = serve::serve(host, ram, booted.clock, target, || {
+    let command_line = booted.info.command_line();
+    let error = serve::serve(host, ram, booted.clock, command_line, || {
         xen.block();
     });
     defmt::error!("the memory server cannot serve: {}", error);

@@ -2,6 +2,7 @@
 //! domain at entry. The image copies out what it needs (the command line and the memory map) and
 //! checks the magic and the version before trusting anything.
 
+use ballast_system::CommandLine;
 use heapless::{String, Vec};
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
@@ -154,12 +155,9 @@ impl StartInfo {
         self.raw.version >= MEMMAP_VERSION && self.raw.memmap_paddr != 0
     }
 
-    /// The value of `key=value` on the command line, if present.
-    pub fn cmdline_value(&self, key: &str) -> Option<&str> {
-        self.cmdline.split_ascii_whitespace().find_map(|word| {
-            word.strip_prefix(key)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
+    /// The command line, for its `key=value` words.
+    pub fn command_line(&self) -> CommandLine<'_> {
+        CommandLine::new(&self.cmdline)
     }
 }
 

@@ -15,7 +15,7 @@ use ballast_frame_access::FrameMemory;
 use ballast_interfaces::balloon_control::{BalloonControlClient, ReconcileReply, StatsReply};
 use ballast_ipc::static_rt;
 use ballast_ipc::ComponentId;
-use ballast_system::Kind;
+use ballast_system::{CommandLine, Kind};
 use ballast_xen::backend::RawHypercall;
 
 use crate::composition;
@@ -44,26 +44,26 @@ impl From<SetupError> for ServeError {
 }
 
 /// The boot target in pages, from the command line's `target_mib=` value if there is one.
-fn target_pages(value: Option<&str>) -> Result<Option<u64>, ServeError> {
-    value
-        .map(|mib| {
-            mib.parse::<u64>()
-                .ok()
-                .and_then(|mib| mib.checked_mul(PAGES_PER_MIB))
-                .ok_or(ServeError::BadBootTarget)
-        })
-        .transpose()
+fn target_pages(command_line: CommandLine<'_>) -> Result<Option<u64>, ServeError> {
+    let mib = command_line
+        .parse::<u64>(BOOT_TARGET_KEY)
+        .map_err(|_| ServeError::BadBootTarget)?;
+    mib.map(|mib| {
+        mib.checked_mul(PAGES_PER_MIB)
+            .ok_or(ServeError::BadBootTarget)
+    })
+    .transpose()
 }
 
 /// Serve the composition over `host` with `clock`, the memory server scrubbing through
-/// `memory`, ballooning first to `boot_target` (the command line's [`BOOT_TARGET_KEY`] value) if
-/// given; `wait_for_event` is how the image waits when nothing is left to do (it blocks its vCPU).
+/// `memory`, ballooning first to the boot target `command_line` gives ([`BOOT_TARGET_KEY`]) if
+/// any; `wait_for_event` is how the image waits when nothing is left to do (it blocks its vCPU).
 /// Returns only when it cannot serve.
 pub fn serve<R, I, M, K>(
     host: Host<R, I>,
     memory: M,
     clock: K,
-    boot_target: Option<&str>,
+    command_line: CommandLine<'_>,
     mut wait_for_event: impl FnMut(),
 ) -> ServeError
 where
@@ -72,13 +72,13 @@ where
     M: FrameMemory,
     K: static_rt::Clock,
 {
-    let target_pages = match target_pages(boot_target) {
+    let target_pages = match target_pages(command_line) {
         Ok(pages) => pages,
         Err(error) => {
             defmt::error!(
                 "{=str}={=?}: not a number of MiB",
                 BOOT_TARGET_KEY,
-                boot_target
+                command_line.value(BOOT_TARGET_KEY)
             );
             return error;
         }

@@ -1,9 +1,11 @@
 //! What the loader reads from the device tree it is handed in x0 (Linux's arm64 boot protocol,
-//! which Xen and QEMU follow for an Image): the RAM banks it may place into and the PL011 it
-//! prints on. The UART is the node `/chosen/stdout-path` names (QEMU's tree) or else the first
-//! node compatible with `arm,pl011` or `arm,sbsa-uart` (Xen's dom0less domU tree has no
-//! stdout-path; its `vpl011` is an `arm,sbsa-uart` node, a PL011 subset). The tree is not
-//! passed on: 5.0 takes none.
+//! which Xen and QEMU follow for an Image): the RAM banks it may place into, the PL011 it
+//! prints on, and the guest command line. The UART is the node `/chosen/stdout-path` names
+//! (QEMU's tree) or else the first node compatible with `arm,pl011` or `arm,sbsa-uart` (Xen's
+//! dom0less domU tree has no stdout-path; its `vpl011` is an `arm,sbsa-uart` node, a PL011
+//! subset). The command line is `/chosen/bootargs`, where Xen 4.17 puts the `bootargs` of a
+//! dom0less domain's kernel module (QEMU, those of `-append`). The tree is not passed on: 5.0
+//! takes none, so the command line goes into the root task's image (`crate::cmdline`).
 
 use fdt::Fdt;
 
@@ -34,11 +36,14 @@ pub enum TreeError {
 
 /// What the loader takes from the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
+pub struct Platform<'a> {
     /// RAM banks.
     pub banks: heapless::Vec<Region, MAX_BANKS>,
     /// The console's register base, if the tree names a PL011.
     pub uart: Option<u64>,
+    /// The guest command line: `/chosen/bootargs` up to its terminating zero byte (empty if
+    /// there is none), as the tree holds it, neither checked nor cut.
+    pub bootargs: &'a [u8],
 }
 
 /// The tree's total size from its first eight bytes (magic, size; both big-endian), if they
@@ -67,8 +72,17 @@ fn stdout_uart(tree: &Fdt<'_>) -> Option<u64> {
     is_uart(&node).then(|| first_register(&node)).flatten()
 }
 
+/// The bytes of `/chosen/bootargs` before its first zero byte.
+fn bootargs<'a>(tree: &Fdt<'a>) -> &'a [u8] {
+    let value = tree
+        .find_node("/chosen")
+        .and_then(|chosen| chosen.property("bootargs"))
+        .map_or(&[][..], |property| property.value);
+    value.split(|&byte| byte == 0).next().unwrap_or_default()
+}
+
 /// Read the tree in `bytes`.
-pub fn read(bytes: &[u8]) -> Result<Platform, TreeError> {
+pub fn read(bytes: &[u8]) -> Result<Platform<'_>, TreeError> {
     let tree = Fdt::new(bytes).map_err(|_| TreeError::Malformed)?;
     let mut banks = heapless::Vec::new();
     let memory_nodes = tree.all_nodes().filter(|node| {
@@ -94,7 +108,11 @@ pub fn read(bytes: &[u8]) -> Result<Platform, TreeError> {
             .find(is_uart)
             .and_then(|node| first_register(&node))
     });
-    Ok(Platform { banks, uart })
+    Ok(Platform {
+        banks,
+        uart,
+        bootargs: bootargs(&tree),
+    })
 }
 
 #[cfg(test)]
@@ -146,6 +164,18 @@ mod tests {
             }]
         );
         assert_eq!(platform.uart, Some(0x2200_0000));
+        assert_eq!(platform.bootargs, b"seL4");
+    }
+
+    #[test]
+    fn bootargs_are_taken_whole_to_their_terminator_or_are_empty() {
+        let long = "scenario=isolation ".repeat(100);
+        let bytes = tree(&format!("bootargs = \"{long}\";"), XEN_DOMU_BODY);
+        assert_eq!(read(&bytes).expect("a domU tree").bootargs, long.as_bytes());
+        let none = tree("", XEN_DOMU_BODY);
+        assert_eq!(read(&none).expect("a domU tree").bootargs, b"");
+        let empty = tree("bootargs = \"\";", XEN_DOMU_BODY);
+        assert_eq!(read(&empty).expect("a domU tree").bootargs, b"");
     }
 
     #[test]

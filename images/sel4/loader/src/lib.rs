@@ -1,8 +1,9 @@
 //! The seL4 loader's logic, kept apart from its boot code so that it builds and is tested on the
 //! host: checking the kernel's and the root task's ELF files ([`elf`]), placing them in RAM
 //! ([`plan`]), the translation tables ([`tables`]) and system registers ([`registers`]) the
-//! kernel starts on, and what the device tree tells the loader ([`device_tree`]). The binary
-//! (`src/main.rs`) does the memory writes and register moves these compute.
+//! kernel starts on, what the device tree tells the loader ([`device_tree`]), and where the
+//! guest command line goes in the root task's image ([`cmdline`]). The binary (`src/main.rs`)
+//! does the memory writes and register moves these compute.
 //!
 //! # What seL4 5.0 expects at its entry on aarch64
 //!
@@ -38,6 +39,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod cmdline;
 pub mod device_tree;
 pub mod elf;
 pub mod plan;

@@ -1,9 +1,10 @@
 //! The seL4 loader: an arm64 Image that Xen boots as a dom0less domU (or QEMU virt as a kernel),
 //! carrying the seL4 5.0 kernel and the root task. With the MMU off it reads the device tree,
 //! checks both ELF files, places the kernel at its physical addresses and the root task's image
-//! in the pages after it, fills the translation tables, and enters the kernel as 5.0 expects
-//! (the library's documentation states the contract). Any failure is printed as a typed error
-//! and stops the loader.
+//! in the pages after it, writes the guest command line into the root task's command-line area,
+//! fills the translation tables, and enters the kernel as 5.0 expects (the library's
+//! documentation states the contract). Any failure is printed as a typed error and stops the
+//! loader.
 #![no_std]
 #![no_main]
 
@@ -15,11 +16,13 @@ use core::cell::UnsafeCell;
 use core::convert::Infallible;
 use core::fmt;
 
+use ballast_sel4_loader::cmdline::{self, AreaError};
 use ballast_sel4_loader::device_tree::{self, Platform, TreeError};
 use ballast_sel4_loader::elf::{Elf, ElfError};
 use ballast_sel4_loader::plan::{Load, Memory, Plan, PlanError, Region};
 use ballast_sel4_loader::registers::{self, CpuError};
 use ballast_sel4_loader::tables::{TableError, Tables};
+use ballast_sel4_plan::cmdline::{CmdlineArea, CmdlineError, CMDLINE_BYTES};
 
 /// Bytes kept page-aligned, so that segments (page-aligned in their files) copy word by word.
 #[repr(C, align(4096))]
@@ -57,6 +60,10 @@ enum BootError {
     Plan(PlanError),
     /// The translation tables.
     Tables(TableError),
+    /// The root task's command-line area.
+    CmdlineArea(AreaError),
+    /// The command line (`/chosen/bootargs`), of this many bytes.
+    Cmdline(CmdlineError, usize),
 }
 
 impl fmt::Display for BootError {
@@ -70,6 +77,13 @@ impl fmt::Display for BootError {
                 write!(out, "placing the kernel and the root task: {error:?}")
             }
             BootError::Tables(error) => write!(out, "the translation tables: {error:?}"),
+            BootError::CmdlineArea(error) => {
+                write!(out, "the root task's command-line area: {error:?}")
+            }
+            BootError::Cmdline(error, bytes) => write!(
+                out,
+                "the command line ({bytes} bytes, at most {CMDLINE_BYTES}): {error:?}"
+            ),
         }
     }
 }
@@ -83,7 +97,7 @@ fn loader_region() -> Region {
 }
 
 /// The device tree at `address` and its extent.
-fn device_tree(address: u64) -> Result<(Platform, Region), BootError> {
+fn device_tree(address: u64) -> Result<(Platform<'static>, Region), BootError> {
     if address == 0 || !address.is_multiple_of(8) {
         return Err(BootError::DeviceTree(TreeError::Malformed));
     }
@@ -150,6 +164,15 @@ fn boot(tree_address: u64, started: u64) -> Result<Infallible, BootError> {
         reserved: &[loader, tree],
     };
     let plan = Plan::new(kernel, root_task, &memory).map_err(BootError::Plan)?;
+    let bootargs = platform.bootargs;
+    println!(
+        "seL4 loader: command line ({} bytes) \"{}\"",
+        bootargs.len(),
+        bootargs.escape_ascii()
+    );
+    let area_segment = cmdline::find(&root_task).map_err(BootError::CmdlineArea)?;
+    let area = CmdlineArea::holding(bootargs)
+        .map_err(|error| BootError::Cmdline(error, bootargs.len()))?;
     println!(
         "seL4 loader: kernel {:#x}..{:#x}, entry {:#x}",
         plan.kernel.start,
@@ -173,6 +196,8 @@ fn boot(tree_address: u64, started: u64) -> Result<Infallible, BootError> {
         // SAFETY: the load comes from the plan.
         unsafe { write(&load) };
     }
+    // SAFETY: the load lies in the root task's command-line segment, which the plan placed.
+    unsafe { write(&plan.cmdline_load(&area_segment, &area)) };
     let tables = TABLES.0.get();
     let tables_address = tables as u64;
     // SAFETY: the one access to the tables, before translation uses them.

@@ -242,14 +242,18 @@ impl<'a> Plan<'a> {
 
     /// The root task's segments, each to its place in [`Plan::user`] (whose bytes between
     /// segments the caller zeroes).
-    pub fn user_loads(&self) -> impl Iterator<Item = Load<'a>> {
+    pub fn user_loads(&self) -> impl Iterator<Item = Load<'a>> + '_ {
         let elf = self.user_elf;
-        let (physical, virtual_start) = (self.user.start, self.user_virtual.start);
         elf.segments().map(move |segment| Load {
-            destination: physical + (segment.virtual_address - virtual_start),
+            destination: self.user_destination(&segment),
             bytes: elf.contents(&segment),
             zero_bytes: segment.memory_bytes - segment.file_bytes,
         })
+    }
+
+    /// Where the root task's `segment` starts in [`Plan::user`].
+    pub(crate) fn user_destination(&self, segment: &Segment) -> u64 {
+        self.user.start + (segment.virtual_address - self.user_virtual.start)
     }
 
     /// What the kernel takes in x0..x3.

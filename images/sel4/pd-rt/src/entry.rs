@@ -1,7 +1,9 @@
 //! The PD's start and end. The root task starts the PD's thread at `_start` (made by [`pd_main!`])
 //! with sp at the plan's stack top; the boot-info page is mapped read-only at the plan's
 //! `BOOT_INFO`. [`start`] reads and checks that page (written by a root task built from the same
-//! manifest, for this ABI), names the logger after the component, and runs the PD's `main`. A PD
+//! manifest, for this ABI, its command line UTF-8), names the logger after the component, logs
+//! the PD's start with the guest command line, and runs the PD's `main`, which reads that line
+//! through [`Pd::cmdline`] and [`Pd::command_line`] (`scenario=...`, `target_mib=...`). A PD
 //! ends only by [`die`]: an undefined instruction, a fault the kernel sends to the root task
 //! through the PD's fault endpoint, so that the root task reports it dead to every server it
 //! called (the servers reclaim what it held). A panic logs and dies the same way.
@@ -12,6 +14,7 @@ use ballast_sel4_plan::cspace::NOTIFICATION;
 use ballast_sel4_plan::vspace::BOOT_INFO;
 use ballast_sel4_plan::{PdBootInfo, Plan};
 use ballast_sel4_sys::{CPtr, Cap, Notification};
+use ballast_system::CommandLine;
 
 use crate::console::{DebugConsole, LOGGER};
 use crate::system::COMPOSITION;
@@ -27,6 +30,20 @@ pub struct Pd {
     pub boot: PdBootInfo,
     /// The PD ABI of the composition.
     pub plan: Plan<'static>,
+}
+
+impl Pd {
+    /// The guest command line, as the loader found it in the domU's device tree.
+    pub fn cmdline(&self) -> &str {
+        // `start` checked the page, so the command line is readable; a PD never sees the empty
+        // fallback.
+        self.boot.cmdline().unwrap_or_default()
+    }
+
+    /// The guest command line, for its `key=value` words.
+    pub fn command_line(&self) -> CommandLine<'_> {
+        CommandLine::new(self.cmdline())
+    }
 }
 
 /// Make `$main` (a `fn(Pd) -> !`) the PD's main: defines `_start`, where the root task starts the
@@ -47,8 +64,9 @@ fn boot_info() -> PdBootInfo {
     // SAFETY: the root task maps the PD's boot-info page read-only at the plan's BOOT_INFO (page
     // aligned) before the thread starts, filled with a `PdBootInfo`, and never changes it; every
     // bit pattern is a valid `PdBootInfo` (plain integers), which `PdBootInfo::check` then
-    // checks.
-    unsafe { core::ptr::read_volatile(BOOT_INFO as *const PdBootInfo) }
+    // checks. A plain read: nothing tells the compiler what lies at that address (a volatile
+    // read of the whole page would be unrolled into one load per field element).
+    unsafe { core::ptr::read(BOOT_INFO as *const PdBootInfo) }
 }
 
 /// Read and check the boot-info page, name the logger, run `main`.
@@ -70,7 +88,12 @@ pub fn start(main: fn(Pd) -> !) -> ! {
         );
         die();
     }
-    defmt::info!("pd={=str} component={=u16} started", name, boot.component);
+    defmt::info!(
+        "pd={=str} component={=u16} started cmdline={=str}",
+        name,
+        boot.component,
+        boot.cmdline().unwrap_or_default()
+    );
     main(Pd {
         component: boot.component,
         name,

@@ -21,6 +21,9 @@ pub enum RootError {
     TooManyRamRuns = 7,
     /// A PD needs more page tables or directories than the root task tracks.
     TooManyTables = 8,
+    /// The command-line area the loader fills is missing or holds no readable command line
+    /// (logged with why).
+    Cmdline = 9,
 }
 
 impl RootError {
@@ -35,6 +38,7 @@ impl RootError {
             RootError::ImageOutsideWindow => "a PD image segment lies outside the image window",
             RootError::TooManyRamRuns => "the memory server's RAM falls in too many runs",
             RootError::TooManyTables => "a PD needs more paging structures than tracked",
+            RootError::Cmdline => "the loader handed over no readable command line",
         }
     }
 }

@@ -1,11 +1,13 @@
-//! The root task: the first and only thread seL4 5.0 starts. It reads the boot information,
-//! builds one protection domain per component of `manifests/sel4-xen-arm64.toml` exactly as
-//! `ballast-sel4-plan` lays them out (the library's documentation states what the kernel hands
-//! it), starts them, and then serves their faults. Any failure is printed and stops the root task
-//! before a PD runs.
+//! The root task: the first and only thread seL4 5.0 starts. It reads the boot information and
+//! the guest command line the loader left in its image, builds one protection domain per
+//! component of `manifests/sel4-xen-arm64.toml` exactly as `ballast-sel4-plan` lays them out (the
+//! library's documentation states what the kernel hands it), each told the command line in its
+//! boot-info page, starts them, and then serves their faults. Any failure is printed and stops
+//! the root task before a PD runs.
 #![no_std]
 #![no_main]
 
+mod cmdline;
 mod console;
 mod faults;
 mod kernel;
@@ -70,6 +72,15 @@ fn build(boot_info: &BootInfo) -> Result<core::convert::Infallible, RootError> {
         say!("the plan refused the composition: {error}");
         RootError::Plan
     })?;
+    let area = cmdline::read().map_err(|error| {
+        say!("the loader's command-line area: {error}");
+        RootError::Cmdline
+    })?;
+    let cmdline = area.text().map_err(|error| {
+        say!("the loader's command line: {error}");
+        RootError::Cmdline
+    })?;
+    say!("command line: {cmdline}");
     let untypeds = boot_info
         .untyped_descriptors()
         .iter()
@@ -103,7 +114,7 @@ fn build(boot_info: &BootInfo) -> Result<core::convert::Infallible, RootError> {
     if needed.slots() > kernel.slots_left() {
         return Err(RootError::OutOfSlots);
     }
-    let system = system::build(&mut kernel, plan, &images::PD_IMAGES)?;
+    let system = system::build(&mut kernel, plan, &images::PD_IMAGES, cmdline)?;
     faults::serve(&system)
 }
 

@@ -1,7 +1,7 @@
 //! The whole system, built in the order the PD ABI needs: every PD's objects, then their CSpaces
 //! (a client's capability is minted from its server's endpoint), images, stacks and IPC buffers,
-//! the shared regions, the memory server's RAM window, the boot-info pages (which name that RAM),
-//! and last the threads, configured, then started together.
+//! the shared regions, the memory server's RAM window, the boot-info pages (which name that RAM
+//! and carry the guest command line), and last the threads, configured, then started together.
 //!
 //! The memory server's RAM is what is left of the untyped memory once every other object is
 //! made, in whole large pages below the manifest's RAM limit: retyped into large-page frames and
@@ -38,11 +38,12 @@ pub struct System<'p> {
     pub root_calls: Vec<Option<Cap<Endpoint>>, COMPONENTS>,
 }
 
-/// Builds and starts every PD of `plan` from `images` (in component order).
+/// Builds and starts every PD of `plan` from `images` (in component order), each told `cmdline`.
 pub fn build<'p>(
     kernel: &mut Kernel,
     plan: Plan<'p>,
     images: &[PdImage<'_>],
+    cmdline: &str,
 ) -> Result<System<'p>, RootError> {
     let composition = plan.composition();
     let mut scratch = Scratch::new();
@@ -65,7 +66,10 @@ pub fn build<'p>(
         .ok_or(RootError::Plan)?;
     let ram = map_ram(kernel, &plan, memory)?;
     for pd in pds.iter_mut() {
-        let boot_info = PdBootInfo::new(&plan, pd.component, &ram).map_err(|_| RootError::Plan)?;
+        let boot_info = PdBootInfo::new(&plan, pd.component, &ram, cmdline).map_err(|error| {
+            say!("boot-info page of component {}: {error}", pd.component);
+            RootError::Plan
+        })?;
         pd.map_boot_info(kernel, &mut scratch, &boot_info)?;
     }
     let mut root_calls = Vec::new();
