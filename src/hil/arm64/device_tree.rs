@@ -13,6 +13,12 @@ use super::machine::{Gic, Tools, CPU};
 /// 200 MiB beside the image and the tree Xen places 128 MiB in.
 pub const DOMAIN_MEMORY_KIB: u64 = 512 * 1024;
 
+/// The longest guest command line Xen 4.17 passes on whole: it keeps a module's `bootargs` in a
+/// buffer of 1024 bytes with its terminator, cuts a line of exactly 1024 bytes to 1023 and
+/// stops (before its console prints anything) on a longer one. Measured:
+/// `docs/XEN-BEHAVIOUR.md#arm64-device-tree`.
+pub const MAX_BOOTARGS_BYTES: usize = 1023;
+
 /// The domU to describe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
@@ -77,6 +83,13 @@ pub fn domain_node(domain: &Domain) -> Result<String, String> {
         return Err(format!(
             "the guest command line cannot hold quotes or backslashes: {}",
             domain.bootargs
+        ));
+    }
+    if domain.bootargs.len() > MAX_BOOTARGS_BYTES {
+        return Err(format!(
+            "the guest command line is {} bytes; Xen 4.17 passes at most {MAX_BOOTARGS_BYTES} \
+             to a dom0less domain whole",
+            domain.bootargs.len()
         ));
     }
     Ok(format!(
@@ -214,5 +227,16 @@ mod tests {
             ..domain()
         };
         assert!(with_domain(MACHINE_DTS, &quoted).is_err());
+        let longest = Domain {
+            bootargs: "x".repeat(MAX_BOOTARGS_BYTES),
+            ..domain()
+        };
+        assert!(with_domain(MACHINE_DTS, &longest).is_ok());
+        let cut_by_xen = Domain {
+            bootargs: "x".repeat(MAX_BOOTARGS_BYTES + 1),
+            ..domain()
+        };
+        let refused = with_domain(MACHINE_DTS, &cut_by_xen).expect_err("Xen would cut it");
+        assert!(refused.contains("1024 bytes"), "{refused}");
     }
 }
