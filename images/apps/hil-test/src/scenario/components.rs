@@ -1,10 +1,8 @@
 //! The `components` phase: the memory server, the gateway over real Xen, a test client and the
 //! control component, all on the static IPC runtime, played by the control component:
 //!
-//! 1. For each policy (`configure`: ballast's superpages, then the seed's 4 KiB extents), move the
-//!    balloon target 64 MiB down and back up with `set_target`, and check every move against
-//!    `XENMEM_current_reservation` (read directly, apart from the components) and the server's
-//!    books (`stats`); report the reservation hypercalls each policy needed and the time. The
+//! 1. The policy rounds ([`super::rounds`]), with `XENMEM_current_reservation` read directly,
+//!    apart from the components, and the balloon settled by running the runtime until idle. The
 //!    server's target and `current` count the domain's pages as Xen does (the server adds the
 //!    pages Xen counts outside its model); Xen's count must stay `current` plus the baseline the
 //!    control reads at the start, which is therefore 0.
@@ -18,20 +16,19 @@
 //! the host checks it too.
 
 use ballast_interfaces::balloon::{BalloonClient, BalloonDeferredClient};
-use ballast_interfaces::balloon_control::{BalloonControlClient, Policy, StatsReply};
+use ballast_interfaces::balloon_control::{BalloonControlClient, StatsReply};
 use ballast_interfaces::support::Submit;
 use ballast_ipc::static_rt::Clock;
-use ballast_ipc::{ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, MESSAGE_BYTES};
+use ballast_ipc::{
+    ComponentId, EndpointId, IpcError, LeaseDescriptor, LeaseId, Sys, MESSAGE_BYTES,
+};
 use ballast_xen::Hypervisor;
 
+use super::rounds::{Control, Rounds, XenCount};
 use super::Checks;
 use ballast_app_memory_server::composition::COMPOSITION;
 use ballast_app_memory_server::system::Runtime;
 
-const MIB: u64 = 1 << 20;
-const PAGE_BYTES: u64 = 4096;
-/// What each policy balloons.
-const ROUND_PAGES: u64 = 64 * MIB / PAGE_BYTES;
 /// What the test client borrows from the lending range.
 const BORROWED: u64 = 512;
 /// What it borrows below 4 GiB: more than one batch of 4 KiB extents.
@@ -52,17 +49,16 @@ pub struct Cast {
     pub client: (ComponentId, EndpointId, LeaseId),
 }
 
-/// The policies `configure` takes, with their names in log lines.
-const POLICIES: [(&str, Policy); 2] = [("2M", Policy::Ballast), ("4K", Policy::Seed)];
-
-struct Control<'x, 'rt, 'h, 'r, C: Clock, X: Hypervisor> {
+/// The control component on the static runtime: it calls the memory server as an external
+/// component, lets the runtime run until idle to settle, and reads Xen's count directly.
+struct StaticControl<'x, 'rt, 'h, 'r, C: Clock, X: Hypervisor> {
     rt: &'rt mut Runtime<'h, 'r, C>,
     xen: &'x mut X,
     cast: Cast,
-    checks: Checks,
-    /// Xen's page count minus the server's books, at the start.
-    baseline: i64,
 }
+
+/// The phase: the shared rounds over the static runtime, and the lending it plays after them.
+type Phase<'x, 'rt, 'h, 'r, C, X> = Rounds<StaticControl<'x, 'rt, 'h, 'r, C, X>>;
 
 /// Run the phase; returns its checks.
 pub fn run<C: Clock, X: Hypervisor>(
@@ -70,48 +66,21 @@ pub fn run<C: Clock, X: Hypervisor>(
     xen: &mut X,
     cast: Cast,
 ) -> Checks {
-    let mut control = Control {
-        rt,
-        xen,
-        cast,
-        checks: Checks::default(),
-        baseline: 0,
+    let mut phase: Phase<'_, '_, '_, '_, C, X> =
+        Rounds::new(StaticControl { rt, xen, cast }, COMPOSITION.server);
+    phase.checks.context = "components";
+    let start = phase.xen_current();
+    let Some(stats) = phase.stats() else {
+        return phase.checks;
     };
-    control.checks.context = "components";
-    let start = control.xen_current();
-    let Some(stats) = control.stats() else {
-        return control.checks;
-    };
-    control.baseline = start as i64 - stats.current as i64;
-    defmt::info!(
-        "server current={=u64} total={=u64} target={=u64} xen_current={=u64} baseline={=i64} policy={=u8}",
-        stats.current,
-        stats.total,
-        stats.target,
-        start,
-        control.baseline,
-        u8::from(stats.policy)
-    );
-    control.checks.expect(
-        "books_cover_guest_ram",
-        stats.current > 0 && stats.current <= start,
-    );
-    let mut calls = [0u64; 2];
-    for (slot, (name, policy)) in calls.iter_mut().zip(POLICIES) {
-        *slot = control.policy_round(name, policy, stats.current);
-    }
-    control.checks.context = "components";
-    control.checks.expect(
-        "superpages_need_fewer_hypercalls",
-        calls[0] > 0 && calls[0] < calls[1],
-    );
-    control.lend_and_reclaim(start);
-    control.checks.context = "components";
-    let end = control.xen_current();
-    control
+    phase.play(&stats, start);
+    phase.lend_and_reclaim(start.current);
+    phase.checks.context = "components";
+    let end = phase.xen_current().current;
+    phase
         .checks
-        .expect_eq("components_reservation_restored", end, start);
-    control.checks
+        .expect_eq("components_reservation_restored", end, start.current);
+    phase.checks
 }
 
 /// The static runtime as one external component submits calls through it without waiting.
@@ -133,133 +102,50 @@ impl<C: Clock> Submit for Submitter<'_, '_, '_, C> {
     }
 }
 
-impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
-    fn xen_current(&mut self) -> u64 {
-        self.xen.current_reservation().unwrap_or_else(|errno| {
-            defmt::error!("current_reservation failed errno={=i32}", errno.0);
-            0
-        })
-    }
-
-    fn control_client(&self) -> BalloonControlClient {
-        BalloonControlClient::new(self.cast.control.1)
-    }
-
-    fn stats(&mut self) -> Option<StatsReply> {
-        let client = self.control_client();
-        let stats = self
-            .rt
-            .external(self.cast.control.0)
-            .ok()
-            .and_then(|mut sys| client.stats(&mut sys).ok());
-        self.checks.expect("stats_answered", stats.is_some());
-        stats
-    }
-
+impl<C: Clock, X: Hypervisor> StaticControl<'_, '_, '_, '_, C, X> {
     /// Let the balloon work until it is idle (or `SETTLE_NS` passed).
-    fn settle(&mut self) {
+    fn run_until_idle(&mut self, checks: &mut Checks) {
         let until = self.rt.now_ns().saturating_add(SETTLE_NS);
         let idle = self.rt.run_until_idle(until);
-        self.checks.expect("settled", idle);
+        checks.expect("settled", idle);
+    }
+}
+
+impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, C, X> {
+    fn call<R>(
+        &mut self,
+        call: impl FnOnce(&BalloonControlClient, &mut dyn Sys) -> R,
+    ) -> Option<R> {
+        let (control, endpoint) = self.cast.control;
+        let mut sys = self.rt.external(control).ok()?;
+        Some(call(&BalloonControlClient::new(endpoint), &mut sys))
     }
 
-    fn set_target(&mut self, pages: u64) -> bool {
-        let client = self.control_client();
-        let set = self
-            .rt
-            .external(self.cast.control.0)
-            .ok()
-            .is_some_and(|mut sys| client.set_target(&mut sys, pages).is_ok());
-        self.checks.expect("set_target_accepted", set)
+    fn now_ns(&self) -> u64 {
+        self.rt.now_ns()
     }
 
-    /// What Xen should count when the server's books say `books`.
-    fn xen_of(&self, books: u64) -> u64 {
-        (books as i64).saturating_add(self.baseline) as u64
+    fn settle(&mut self, checks: &mut Checks, _pages: u64) -> Option<StatsReply> {
+        self.run_until_idle(checks);
+        self.stats(checks)
     }
 
-    /// Move the target to `pages` (of the books), wait, and log the move as a step; returns the
-    /// hypercalls and the time it took.
-    fn move_to(&mut self, op: &'static str, pages: u64) -> Option<(u64, u64)> {
-        let before = self.xen_current();
-        let books = self.stats()?;
-        let t0 = self.rt.now_ns();
-        self.set_target(pages);
-        self.settle();
-        let elapsed = self.rt.now_ns().saturating_sub(t0);
-        let after = self.xen_current();
-        let books_after = self.stats()?;
-        let calls = books_after.hypercalls.saturating_sub(books.hypercalls);
-        log_step(op, calls, before, after, books.current, books_after.current);
-        self.checks
-            .expect_eq("target_reached", books_after.current, pages);
-        let expected = self.xen_of(books_after.current);
-        self.checks.expect_eq("xen_follows_books", after, expected);
-        Some((calls, elapsed))
-    }
-
-    /// One policy: configure it, 64 MiB down from the books' `start` and back up; returns the
-    /// hypercalls it made.
-    fn policy_round(&mut self, name: &'static str, policy: Policy, start: u64) -> u64 {
-        self.checks.context = name;
-        let client = self.control_client();
-        let configured = self
-            .rt
-            .external(self.cast.control.0)
-            .ok()
-            .is_some_and(|mut sys| {
-                client
-                    .configure(
-                        &mut sys,
-                        COMPOSITION.server.schedule_delay_s.saturating_mul(1000),
-                        COMPOSITION.server.max_schedule_delay_s.saturating_mul(1000),
-                        COMPOSITION.server.max_retry_count,
-                        policy,
-                    )
-                    .is_ok()
-            });
-        self.checks.expect("configured", configured);
-        let active = self.stats().map_or(0, |stats| u8::from(stats.policy));
-        self.checks.expect_eq(
-            "policy_active",
-            u64::from(active),
-            u64::from(u8::from(policy)),
-        );
-        let (Some((down, down_ns)), Some((up, up_ns))) = (
-            self.move_to("decrease", start - ROUND_PAGES),
-            self.move_to("populate", start),
-        ) else {
-            return 0;
-        };
-        let bytes = ROUND_PAGES * PAGE_BYTES;
-        defmt::info!(
-            "hypercalls path=components policy={=str} bytes={=u64} decrease={=u64} populate={=u64}",
-            name,
-            bytes,
-            down,
-            up
-        );
-        for (op, calls, ns) in [
-            ("set_target_down", down, down_ns),
-            ("set_target_up", up, up_ns),
-        ] {
-            let micros = ns / 1000;
-            defmt::info!(
-                "timing path=components policy={=str} op={=str} bytes={=u64} calls={=u64} ms={=u64}.{=u64:03}",
-                name,
-                op,
-                bytes,
-                calls,
-                micros / 1000,
-                micros % 1000
-            );
+    fn xen_current(&mut self, _checks: &mut Checks) -> XenCount {
+        let current = self.xen.current_reservation().unwrap_or_else(|errno| {
+            defmt::error!("current_reservation failed errno={=i32}", errno.0);
+            0
+        });
+        XenCount {
+            current,
+            drift: None,
         }
-        down + up
     }
+}
 
+impl<C: Clock, X: Hypervisor> Phase<'_, '_, '_, '_, C, X> {
     fn runs_lease(&self, runs: u32, writable: bool) -> LeaseDescriptor {
         LeaseDescriptor {
-            region: self.cast.client.2 .0,
+            region: self.control.cast.client.2 .0,
             writable: u16::from(writable),
             offset: 0,
             len: if writable {
@@ -273,10 +159,11 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
 
     /// The test client borrows `count` frames at or below `max_gfn`; returns the runs written.
     fn borrow(&mut self, count: u64, max_gfn: u64) -> Option<u32> {
-        let (client, endpoint, _) = self.cast.client;
+        let (client, endpoint, _) = self.control.cast.client;
         let stubs = BalloonClient::new(endpoint);
         let lease = self.runs_lease(0, true);
         let reply = self
+            .control
             .rt
             .external(client)
             .ok()
@@ -294,10 +181,10 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
     /// that a deferred reply shows: returns whether the server kept the token past the call, and
     /// the runs written.
     fn borrow_deferred(&mut self, count: u64, max_gfn: u64) -> (bool, Option<u32>) {
-        let (client, endpoint, _) = self.cast.client;
+        let (client, endpoint, _) = self.control.cast.client;
         let lease = self.runs_lease(0, true);
         let mut submitter = Submitter {
-            rt: &mut *self.rt,
+            rt: &mut *self.control.rt,
             client,
         };
         let stubs = BalloonDeferredClient::new(endpoint);
@@ -307,11 +194,11 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
         };
         let token = *pending.call();
         let mut reply = [0u8; MESSAGE_BYTES];
-        let at_once = self.rt.take_reply(token, &mut reply);
+        let at_once = self.control.rt.take_reply(token, &mut reply);
         let deferred = at_once.is_none();
         let answer = at_once.or_else(|| {
-            self.settle();
-            self.rt.take_reply(token, &mut reply)
+            self.control.run_until_idle(&mut self.checks);
+            self.control.rt.take_reply(token, &mut reply)
         });
         let runs = answer
             .and_then(|outcome| pending.decode(outcome.map(|len| &reply[..len])).ok())
@@ -324,7 +211,7 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
 
     /// Frames and the lowest and highest gfn of the first `runs` runs in the client's region.
     fn read_runs(&mut self, runs: u32) -> (u64, u64, u64) {
-        let Some(region) = self.rt.region(self.cast.client.2) else {
+        let Some(region) = self.control.rt.region(self.control.cast.client.2) else {
             return (0, 0, 0);
         };
         let word = |bytes: &[u8]| {
@@ -364,13 +251,14 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
         );
         let lent = self.stats().map_or(0, |stats| stats.lent);
         self.checks.expect_eq("server_counts_lent", lent, BORROWED);
-        let current = self.xen_current();
+        let current = self.xen_current().current;
         self.checks
             .expect_eq("lending_range_costs_no_ram", current, start);
-        let (client, endpoint, _) = self.cast.client;
+        let (client, endpoint, _) = self.control.cast.client;
         let stubs = BalloonClient::new(endpoint);
         let lease = self.runs_lease(runs, false);
         let freed = self
+            .control
             .rt
             .external(client)
             .ok()
@@ -384,13 +272,13 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
     /// Borrow below 4 GiB (the server balloons RAM out first and answers late), then die holding
     /// the frames: the server reclaims them and repopulates to its target.
     fn borrow_low_then_die(&mut self, start: u64) {
-        let before = self.xen_current();
+        let before = self.xen_current().current;
         let Some(books) = self.stats() else {
             return;
         };
         let (deferred, runs) = self.borrow_deferred(BORROWED_LOW, BELOW_4G);
         self.checks.expect("answered_late", deferred);
-        let after = self.xen_current();
+        let after = self.xen_current().current;
         let Some(books_after) = self.stats() else {
             return;
         };
@@ -417,11 +305,11 @@ impl<C: Clock, X: Hypervisor> Control<'_, '_, '_, '_, C, X> {
         self.checks.expect("borrowed_below_4g", high <= BELOW_4G);
         self.checks
             .expect_eq("ballooned_out_to_lend", after, before - BORROWED_LOW);
-        let (client, ..) = self.cast.client;
-        let killed = self.rt.kill(client).is_ok();
+        let (client, ..) = self.control.cast.client;
+        let killed = self.control.rt.kill(client).is_ok();
         self.checks.expect("client_killed", killed);
-        self.settle();
-        let reclaimed = self.xen_current();
+        self.control.run_until_idle(&mut self.checks);
+        let reclaimed = self.xen_current().current;
         let Some(books_end) = self.stats() else {
             return;
         };

@@ -1,7 +1,8 @@
 //! The hardware-in-the-loop scenarios: what the HIL test app plays once the image has booted.
 //! The Xen-facts scenarios (`balloon`, `smoke`) run on a [`Hypervisor`] (the gateway, reached
 //! over IPC: [`GatewayXen`]) and reach guest memory only through [`FrameMemory`]; the components
-//! phase ([`components`]) plays the control and test-client components against the memory server.
+//! phase ([`components`]) plays the control and test-client components against the memory server,
+//! its policy rounds ([`rounds`]) shared with the seL4 control PD.
 //! None holds unsafe code or knows the boot path.
 //!
 //! Every line a scenario logs is meant for `ballast hil`, which parses the `key=value` pairs and
@@ -12,6 +13,7 @@ mod checks;
 pub mod components;
 mod gateway_xen;
 mod ledger;
+pub mod rounds;
 mod smoke;
 
 use ballast_frame_access::{FrameMemory, FrameRun};
