@@ -2,12 +2,12 @@
 //! ballast's platform and patches, the root task and one protection domain per component of
 //! `manifests/sel4-xen-arm64.toml`, boots them as a dom0less domU of Xen 4.17 under QEMU and must
 //! report PASS: the memory server's protection domain first plays the Xen-facts phase through the
-//! gateway's (2 MiB extents, the scrub, exact recovery past the maximum, the gateway's refusal,
-//! 128 MiB timed), then serves; the scenario's test client and control agent each pass; every
-//! reservation step they report adds up on the host; the guest command line reached every
-//! protection domain (through the loader, the root task and the boot-info pages). Skips (loudly)
-//! only when QEMU, dtc or the arm64 Xen image is missing, which `ballast hil` signals with exit
-//! status 77 (`scripts/setup-sel4` installs them and the cross compiler the kernel needs).
+//! gateway's (2 MiB extents, the scrub, exact recovery past the maximum, 128 MiB timed, the
+//! gateway's refusals of what a compromised memory server might ask), then serves; the scenario's
+//! test client and control agent each pass; every reservation step they report adds up on the
+//! host; the guest command line reached every protection domain (through the loader, the root
+//! task and the boot-info pages). Skips (loudly) only when QEMU, dtc or the arm64 Xen image is
+//! missing, which `ballast hil` signals with exit status 77 (`scripts/setup-sel4` installs them and the cross compiler the kernel needs).
 
 use std::process::Command;
 
@@ -52,7 +52,11 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
         "memory | overmax maximum=65536",
         "memory | timing policy=2M run=first op=decrease bytes=134217728",
         "memory | timing policy=4K run=repeat op=populate bytes=134217728",
-        "memory | gateway_refusal gfn=",
+        "memory | gateway_refusal case=foreign_frame",
+        "memory | gateway_refusal case=foreign_domain",
+        "memory | gateway_refusal case=order_too_large",
+        "memory | gateway_refusal case=not_owned",
+        "memory | check context=gateway name=foreign_domain ok=true",
         "memory | check context=xen_facts name=xen_facts_ran ok=true",
         "memory | pd=memory serving",
         "testclient | RESULT PASS",

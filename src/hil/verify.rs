@@ -208,6 +208,10 @@ impl Verifier {
             self.problems.push(format!(
                 "a request the gateway had to refuse was not refused, or Xen's count moved: {message}"
             ));
+        } else if record.number("expected").is_some_and(|expected| expected != error) {
+            self.problems.push(format!(
+                "the gateway refused a request with another error than its typed one: {message}"
+            ));
         }
         self.refusals += 1;
         self.highlights.push(message.to_string());
@@ -429,13 +433,16 @@ mod tests {
             "gateway_refusal gfn=0x80 error=5 before=999 after=999",
             "gateway phase=xen_facts calls=3 hypercalls=2 rejections=1 protocol_rejections=0",
             "gateway_refusal gfn=0x80 error=0 before=999 after=998",
-            "gateway phase=components calls=9 hypercalls=7 rejections=2 protocol_rejections=0",
+            "gateway_refusal case=foreign_domain gfn=0x80 error=5 expected=3 before=999 after=999",
+            "gateway_refusal case=not_owned gfn=0x80 error=5 expected=5 before=999 after=999",
+            "gateway phase=components calls=9 hypercalls=7 rejections=4 protocol_rejections=0",
             "step op=populate order=0 calls=1 requested=1 done=1 before=999 after=1000",
             "RESULT PASS",
         ]);
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("was not refused"));
-        assert!(problems[1].contains("refused 2 requests, the guest provoked 1"));
+        assert!(problems[1].contains("another error than its typed one"));
+        assert!(problems[2].contains("refused 4 requests, the guest provoked 3"));
     }
 
     #[test]

@@ -117,7 +117,9 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
         let tables = stand_in.tables();
         let mut rt = system::runtime(tables, *clock, handlers, &mut region_memory)?;
         let mut sys = rt.external(memory).map_err(|_| SetupError::Wiring)?;
-        let mut xen = GatewayXen::new(&mut sys, HypercallClient::new(endpoint), frame_list);
+        let endpoint = HypercallClient::new(endpoint);
+        let max_order = composition::COMPOSITION.xen.max_extent_order;
+        let mut xen = GatewayXen::new(&mut sys, endpoint, frame_list, max_order);
         scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform))
     };
     system::log_gateway("xen_facts", &gateway);

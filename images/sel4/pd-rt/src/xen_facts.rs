@@ -85,7 +85,8 @@ fn phase(parts: &mut MemoryParts, sys: &mut dyn Sys) -> Result<Checks, &'static 
     let free = (parts.ram().iter().copied())
         .max_by_key(|run| run.frames)
         .ok_or("the boot-info page names no RAM")?;
-    let mut xen = GatewayXen::new(sys, HypercallClient::new(endpoint), frame_list);
+    let max_order = COMPOSITION.xen.max_extent_order;
+    let mut xen = GatewayXen::new(sys, HypercallClient::new(endpoint), frame_list, max_order);
     let maximum = xen
         .maximum_reservation()
         .map_err(|_| "the gateway answered no maximum_reservation")?;

@@ -20,6 +20,8 @@ pub struct GatewayXen<'s> {
     sys: &'s mut dyn Sys,
     gateway: HypercallClient,
     frame_list: LeaseId,
+    /// The largest extent order the gateway lets through (the manifest's `xen.max_extent_order`).
+    max_order: u8,
     /// Calls the gateway refused or the transport failed.
     pub failures: u32,
 }
@@ -29,6 +31,7 @@ impl core::fmt::Debug for GatewayXen<'_> {
         f.debug_struct("GatewayXen")
             .field("gateway", &self.gateway)
             .field("frame_list", &self.frame_list)
+            .field("max_order", &self.max_order)
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
@@ -49,23 +52,35 @@ fn log_failure(what: &str, error: CallError<HypercallError>) {
 }
 
 impl<'s> GatewayXen<'s> {
-    /// Calls through `gateway` from the component behind `sys`, lending `frame_list`.
-    pub fn new(sys: &'s mut dyn Sys, gateway: HypercallClient, frame_list: LeaseId) -> Self {
+    /// Calls through `gateway` from the component behind `sys`, lending `frame_list`; the gateway
+    /// lets extents of at most `max_order` through (the manifest's `xen.max_extent_order`).
+    pub fn new(
+        sys: &'s mut dyn Sys,
+        gateway: HypercallClient,
+        frame_list: LeaseId,
+        max_order: u8,
+    ) -> Self {
         GatewayXen {
             sys,
             gateway,
             frame_list,
+            max_order,
             failures: 0,
         }
     }
 
-    /// Ask the gateway to release one frame the caller does not own; returns the gateway's
-    /// refusal (`None` if it let the call through or failed otherwise).
-    pub fn release_unowned(&mut self, gfn: Gfn) -> Option<HypercallError> {
-        let lease = lend_frame_list(self.sys, self.frame_list, [gfn].as_bytes())?;
+    /// Ask the gateway to release `frames` (extents of `order`) of domain `domid`; returns the
+    /// gateway's refusal (`None` if it let the call through or failed otherwise).
+    pub fn release_refused(
+        &mut self,
+        domid: u16,
+        order: u8,
+        frames: &[Gfn],
+    ) -> Option<HypercallError> {
+        let lease = lend_frame_list(self.sys, self.frame_list, frames.as_bytes())?;
         match self
             .gateway
-            .decrease_reservation(self.sys, 0, DOMID_SELF, 0, lease)
+            .decrease_reservation(self.sys, 0, domid, order, lease)
         {
             Err(CallError::Interface(error)) => Some(error),
             _ => None,
@@ -131,25 +146,91 @@ impl Hypervisor for GatewayXen<'_> {
     }
 }
 
-/// The gateway's checks are on: a frame the caller does not own is refused before Xen sees it.
-/// The frame is the one just past the hole, which nobody owns and Xen does not back, so even a
-/// gateway that let the request through would break nothing.
-pub(super) fn refuse_unowned(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
+/// One request a compromised memory server might make, and the refusal it must get.
+struct Attempt {
+    /// What it tries, in log lines.
+    case: &'static str,
+    domid: u16,
+    order: u8,
+    frames: [Gfn; 2],
+    /// How many of `frames` the request lists.
+    listed: usize,
+    expected: HypercallError,
+}
+
+/// The gateway's checks are on, against a stand-in for a compromised memory server (the scenario
+/// calls with the memory server's badge and nothing more): each request below is refused with its
+/// typed error before Xen sees it, and Xen's count, read through the gateway before and after, does
+/// not move. Each asks to release frames:
+///
+/// - `foreign_frame`: the frame just past the hole, outside every range the caller owns (nobody
+///   owns it and Xen does not back it);
+/// - `foreign_domain`: the first frame of its own RAM, but of domain 0;
+/// - `order_too_large`: one extent of one order above the manifest's limit, aligned to it, in its
+///   own RAM;
+/// - `not_owned`: its own first frame and, after it, the frame past the hole: refused whole, so
+///   that not even the owned frame goes.
+pub(super) fn refuse_compromised(xen: &mut GatewayXen<'_>, checks: &mut Checks, layout: Layout) {
     checks.context = "gateway";
-    let unowned = Gfn(layout.hole.end());
-    let before = xen.current_reservation().unwrap_or(0);
-    let refusal = xen.release_unowned(unowned);
-    let after = xen.current_reservation().unwrap_or(0);
-    defmt::info!(
-        "gateway_refusal gfn={=u64:#x} error={=u16} before={=u64} after={=u64}",
-        unowned.0,
-        refusal.map_or(0, |error| error as u16),
-        before,
-        after
-    );
-    checks.expect(
-        "refuses_frames_not_owned",
-        refusal == Some(HypercallError::FrameNotOwned),
-    );
-    checks.expect_eq("refusal_reached_no_xen", after, before);
+    let (own, unowned) = (Gfn(layout.free.start()), Gfn(layout.hole.end()));
+    let too_large = xen.max_order.saturating_add(1);
+    let aligned = Gfn(layout
+        .free
+        .start()
+        .next_multiple_of(1u64 << too_large.min(63)));
+    let attempts = [
+        Attempt {
+            case: "foreign_frame",
+            domid: DOMID_SELF,
+            order: 0,
+            frames: [unowned, unowned],
+            listed: 1,
+            expected: HypercallError::FrameNotOwned,
+        },
+        Attempt {
+            case: "foreign_domain",
+            domid: 0,
+            order: 0,
+            frames: [own, own],
+            listed: 1,
+            expected: HypercallError::ForeignDomain,
+        },
+        Attempt {
+            case: "order_too_large",
+            domid: DOMID_SELF,
+            order: too_large,
+            frames: [aligned, aligned],
+            listed: 1,
+            expected: HypercallError::OrderTooLarge,
+        },
+        Attempt {
+            case: "not_owned",
+            domid: DOMID_SELF,
+            order: 0,
+            frames: [own, unowned],
+            listed: 2,
+            expected: HypercallError::FrameNotOwned,
+        },
+    ];
+    for attempt in attempts {
+        let before = xen.current_reservation().unwrap_or(0);
+        let frames = &attempt.frames[..attempt.listed];
+        let refusal = xen.release_refused(attempt.domid, attempt.order, frames);
+        let after = xen.current_reservation().unwrap_or(0);
+        let last = frames.last().map_or(0, |gfn| gfn.0);
+        defmt::info!(
+            "gateway_refusal case={=str} gfn={=u64:#x} frames={=usize} domid={=u16} order={=u8} error={=u16} expected={=u16} before={=u64} after={=u64}",
+            attempt.case,
+            last,
+            frames.len(),
+            attempt.domid,
+            attempt.order,
+            refusal.map_or(0, |error| error as u16),
+            attempt.expected as u16,
+            before,
+            after
+        );
+        checks.expect(attempt.case, refusal == Some(attempt.expected));
+        checks.expect_eq("refusal_reached_no_xen", after, before);
+    }
 }

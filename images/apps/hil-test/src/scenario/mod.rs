@@ -101,8 +101,9 @@ pub fn phases(name: &str) -> Result<Phases, ScenarioError> {
 }
 
 /// Run Xen-facts scenario `name` through the gateway as `xen` reaches it (standing in for the
-/// memory server), then check that the gateway refuses a frame its caller does not own; the
-/// checks. The failures of the gateway's calls are logged.
+/// memory server), then check that the gateway refuses what a compromised memory server might ask
+/// (a frame outside its ranges, another domain, an order above the limit, a list with a frame it
+/// does not own), each with its typed error and Xen's count unchanged; the checks. The failures of the gateway's calls are logged.
 pub fn through_gateway<M: FrameMemory, C: Clock>(
     name: &str,
     xen: &mut GatewayXen<'_>,
@@ -115,7 +116,7 @@ pub fn through_gateway<M: FrameMemory, C: Clock>(
         defmt::error!("gateway calls failed: {=u32}", xen.failures);
     }
     checks.map(|mut checks| {
-        gateway_xen::refuse_unowned(xen, &mut checks, layout);
+        gateway_xen::refuse_compromised(xen, &mut checks, layout);
         checks
     })
 }
