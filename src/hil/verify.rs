@@ -208,7 +208,10 @@ impl Verifier {
             self.problems.push(format!(
                 "a request the gateway had to refuse was not refused, or Xen's count moved: {message}"
             ));
-        } else if record.number("expected").is_some_and(|expected| expected != error) {
+        } else if record
+            .number("expected")
+            .is_some_and(|expected| expected != error)
+        {
             self.problems.push(format!(
                 "the gateway refused a request with another error than its typed one: {message}"
             ));
