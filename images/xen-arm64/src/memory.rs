@@ -7,7 +7,7 @@ use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
 use ballast_frame_access::{FrameRun, Read};
-use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
+use ballast_image_rt::mapped_ram::{IdentityRam, WordReader};
 use ballast_xen::Gfn;
 
 /// Bytes of a page.
@@ -102,5 +102,5 @@ pub type AppRam = IdentityRam<ProbedRead>;
 pub unsafe fn app_ram(range: FrameRun) -> AppRam {
     // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
     // uses (this function's contract puts `range` inside it).
-    unsafe { IdentityRam::new(range) }
+    unsafe { IdentityRam::new([range]) }
 }

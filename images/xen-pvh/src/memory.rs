@@ -1,6 +1,6 @@
 //! Guest-physical memory: reading what Xen left at boot (start info, command line, memory map),
 //! finding the free RAM the memory server manages, and the app's access to those frames (through
-//! `ballast_image_rt::identity_ram`). All of it relies on the identity mapping of the first 4 GiB
+//! `ballast_image_rt::mapped_ram`). All of it relies on the identity mapping of the first 4 GiB
 //! (`page_tables.rs`).
 
 use zerocopy::FromBytes;
@@ -9,8 +9,8 @@ use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
-use ballast_frame_access::{FrameRun, Read};
-use ballast_image_rt::identity_ram::{IdentityRam, WordReader};
+use ballast_frame_access::FrameRun;
+use ballast_image_rt::mapped_ram::{IdentityRam, VolatileRead};
 use ballast_xen::Gfn;
 
 /// Bytes of a page.
@@ -116,19 +116,8 @@ pub fn free_ram(info: &StartInfo) -> Result<FrameRun, LayoutError> {
     ))
 }
 
-/// Reads a word plainly: PVH Xen emulates a ballooned frame, which reads as all ones.
-#[derive(Debug)]
-pub enum VolatileRead {}
-
-impl WordReader for VolatileRead {
-    unsafe fn read_word(address: u64) -> Read {
-        // SAFETY: the address is aligned, mapped and ours (this function's contract); volatile
-        // because a ballooned frame is emulated by Xen.
-        Read::Word(unsafe { (address as *const u64).read_volatile() })
-    }
-}
-
-/// The app's RAM: free frames the image does not use, reached through the identity mapping.
+/// The app's RAM: free frames the image does not use, reached through the identity mapping, read
+/// plainly (PVH Xen emulates a ballooned frame, which reads as all ones).
 pub type AppRam = IdentityRam<VolatileRead>;
 
 /// Access to `range`.
@@ -140,5 +129,5 @@ pub type AppRam = IdentityRam<VolatileRead>;
 pub unsafe fn app_ram(range: FrameRun) -> AppRam {
     // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
     // uses (this function's contract puts `range` inside it).
-    unsafe { IdentityRam::new(range) }
+    unsafe { IdentityRam::new([range]) }
 }
