@@ -84,3 +84,54 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
         );
     }
 }
+
+/// `--scenario isolation`: the test client, a PD without hypercall capabilities, tries Xen as its
+/// last act: the kernel invocation on the slot where the gateway keeps its populate capability and
+/// on its own TCB's slot (capability errors, not faults), then `hvc` itself, undefined at user
+/// level: it faults at that instruction, the root task reports it dead to the memory server, which
+/// reclaims its loan, and the control agent finds Xen's count where it was and still moves the
+/// balloon under both policies.
+#[test]
+fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["hil", "--kernel", "sel4", "--scenario", "isolation"])
+        .output()
+        .expect("the ballast binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(EXIT_MISSING_TOOLS) {
+        eprintln!("!! SKIPPED: seL4 isolation test NOT run: {}", stderr.trim());
+        return;
+    }
+    assert!(
+        output.status.success(),
+        "ballast hil --kernel sel4 --scenario isolation failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for report in [
+        "ballast hil: PASS",
+        "testclient | hypercall_without_capability slot=gateway_slot",
+        "testclient | check context=isolation name=client_holds_no_hypercall_capability ok=true",
+        "testclient | check context=isolation name=gateway_slot ok=true",
+        "testclient | check context=isolation name=own_tcb ok=true",
+        "testclient | RESULT PASS",
+        "root-task: told memory that client badge",
+        "control | isolation xen_before=",
+        "control | check context=isolation name=client_hypercalls_reached_no_xen ok=true",
+        "control | check context=lending name=test_client_loan_reclaimed ok=true",
+        "control | hypercalls path=components policy=2M bytes=67108864",
+        "control | RESULT PASS",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+    let pc = stdout
+        .lines()
+        .find_map(|line| line.split("testclient | hvc_at_el0 pc=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the test client logs where its hvc lies");
+    let fault = format!("PD testclient faulted: Some(UserException) (label 3) {pc} ");
+    assert!(
+        stdout.contains(&fault),
+        "the test client did not fault at its hvc ({fault}):\n{stdout}"
+    );
+}

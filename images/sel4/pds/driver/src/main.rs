@@ -5,11 +5,14 @@
 //! borrows and returns frames, borrows below 4 GiB (answered late) and dies holding them
 //! ([`testclient`]); the control agent waits for that to be over, then moves the balloon target
 //! 64 MiB down and back up under both policies, each move checked against the books and Xen's
-//! count ([`control`]). Each logs `check` lines and a verdict for the host.
+//! count ([`control`]). Each logs `check` lines and a verdict for the host. Under
+//! `scenario=isolation` the test client's last act is to try Xen without a capability
+//! ([`isolation`]).
 #![no_std]
 #![no_main]
 
 mod control;
+mod isolation;
 mod testclient;
 
 use ballast_sel4_pd_rt::entry::die;

@@ -3,7 +3,8 @@
 //! below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
 //! second on its timer: the call is answered through the reply capability the server saved. Then
 //! it dies holding them: the root task reports the death and the server reclaims them (its PD
-//! logs `client_died ... answered_late=N`).
+//! logs `client_died ... answered_late=N`). Under `scenario=isolation` it first tries Xen
+//! without a capability, and dies by the hypercall instruction ([`isolation::last_act`]).
 
 use ballast_app_hil_test::scenario::Checks;
 use ballast_interfaces::balloon::BalloonClient;
@@ -14,6 +15,9 @@ use ballast_sel4_pd_rt::entry::die;
 use ballast_sel4_pd_rt::system::{self, COMPOSITION};
 use ballast_sel4_pd_rt::{Pd, Sel4Pd};
 use ballast_system::Kind;
+use ballast_xen::Gfn;
+
+use crate::isolation;
 
 /// What the client borrows from the lending range.
 const BORROWED: u64 = 512;
@@ -117,6 +121,10 @@ pub fn run(pd: &Pd) -> ! {
         .checks
         .expect_eq("borrowed_low_frames", frames, BORROWED_LOW);
     client.checks.expect("borrowed_below_4g", high <= BELOW_4G);
+    if isolation::chosen(pd) {
+        let ballooned = low.map(|(_, _, first, _)| Gfn(first));
+        isolation::last_act(pd, &mut client.checks, ballooned, frames)
+    }
     let passed = client.checks.report();
     defmt::info!(
         "RESULT {=str} testclient dies holding frames={=u64}",
