@@ -87,10 +87,12 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
 
 /// `--scenario isolation`: the test client, a PD without hypercall capabilities, tries Xen as its
 /// last act: the kernel invocation on the slot where the gateway keeps its populate capability and
-/// on its own TCB's slot (capability errors, not faults), then `hvc` itself, undefined at user
-/// level: it faults at that instruction, the root task reports it dead to the memory server, which
-/// reclaims its loan, and the control agent finds Xen's count where it was and still moves the
-/// balloon under both policies.
+/// on its own TCB's slot (capability errors, not faults); then it writes where the memory server's
+/// RAM window shows a frame it borrowed: a VM fault at that address in the client only, the root
+/// task reports it dead to the memory server, which reclaims its loan, and the control agent finds
+/// Xen's count where it was and still moves the balloon under both policies. After its verdict the
+/// control agent, which holds no hypercall capability either, executes `hvc` itself, undefined at
+/// user level: it faults at that instruction.
 #[test]
 fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
     let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
@@ -114,6 +116,7 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
         "testclient | check context=isolation name=client_holds_no_hypercall_capability ok=true",
         "testclient | check context=isolation name=gateway_slot ok=true",
         "testclient | check context=isolation name=own_tcb ok=true",
+        "testclient | check context=isolation name=memory_server_window_outside_client_mappings ok=true",
         "testclient | RESULT PASS",
         "root-task: told memory that client badge",
         "control | isolation xen_before=",
@@ -124,14 +127,30 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
-    let pc = stdout
-        .lines()
-        .find_map(|line| line.split("testclient | hvc_at_el0 pc=").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the test client logs where its hvc lies");
-    let fault = format!("PD testclient faulted: Some(UserException) (label 3) {pc} ");
+    let logged = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.split(prefix).nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    let address = logged("testclient | write_into_memory_server address=")
+        .expect("the test client logs where it writes");
+    // A VM fault's message: the program counter, then the faulting address.
+    let vm_fault = stdout.lines().any(|line| {
+        line.split("PD testclient faulted: Some(VmFault) (label 5) ")
+            .nth(1)
+            .and_then(|registers| registers.split_whitespace().nth(1))
+            == Some(address.as_str())
+    });
+    assert!(
+        vm_fault,
+        "the test client did not take a VM fault at {address}:\n{stdout}"
+    );
+    let pc = logged("control | hvc_at_el0 pc=").expect("the control agent logs where its hvc lies");
+    let fault = format!("PD control faulted: Some(UserException) (label 3) {pc} ");
     assert!(
         stdout.contains(&fault),
-        "the test client did not fault at its hvc ({fault}):\n{stdout}"
+        "the control agent did not fault at its hvc ({fault}):\n{stdout}"
     );
 }

@@ -112,6 +112,18 @@ pub fn park() -> ! {
     }
 }
 
+/// Write one word at `address`, an address the PD was never given (nothing is mapped there in
+/// its VSpace): the store is a data abort the kernel turns into a VM fault (with `address`) to
+/// the root task, which reports the PD dead; were something mapped there after all, the PD dies
+/// anyway right after the store.
+pub fn write_unmapped_and_die(address: u64) -> ! {
+    // SAFETY: the store goes to an address outside every mapping the root task made for this PD
+    // (the caller's contract), so it touches none of the PD's own memory: it faults, and the
+    // thread never runs again; `die` ends a PD whose store went through.
+    unsafe { core::ptr::write_volatile(address as usize as *mut u64, address) };
+    die()
+}
+
 /// End the PD: fault, so that the root task reports it dead.
 pub fn die() -> ! {
     loop {

@@ -6,7 +6,8 @@
 //! move checked against the books and Xen's count, logged as `step`, `hypercalls` and `timing`
 //! lines) through real IPC: it reads Xen's count with `reconcile` (the server reads it through
 //! the gateway: only the gateway's PD reaches Xen) and lets the balloon settle by looking at the
-//! books until they reach the target. It logs the check tally and a verdict, then parks.
+//! books until they reach the target. It logs the check tally and a verdict, then parks (under
+//! `scenario=isolation` it executes `hvc` instead, and faults: [`crate::isolation`]).
 
 use ballast_app_hil_test::scenario::rounds::{Control, Rounds, XenCount, POLICIES};
 use ballast_app_hil_test::scenario::Checks;
@@ -152,8 +153,9 @@ pub fn run(pd: &Pd) -> ! {
     rounds.checks.expect_eq("no_drift_after_reclaim", drift, 0);
     if crate::isolation::chosen(pd) {
         // The test client tried to populate one of the frames it held, without a capability,
-        // before it died: had that reached Xen, the reclaim would have populated the frame twice
-        // and Xen's count would not be back where it was.
+        // and wrote where the memory server sees it before it died: had the populate reached
+        // Xen, the reclaim would have populated the frame twice and Xen's count would not be
+        // back where it was.
         defmt::info!(
             "isolation xen_before={=u64} xen_after={=u64} drift={=u64}",
             booted,
@@ -171,7 +173,7 @@ pub fn run(pd: &Pd) -> ! {
         .settle_until(|stats| stats.current == stats.target)
     else {
         rounds.checks.expect("stats_answered", false);
-        finish(&rounds.checks)
+        finish(pd, &rounds.checks)
     };
     let start = rounds.xen_current();
     rounds.play(&stats, start);
@@ -179,12 +181,15 @@ pub fn run(pd: &Pd) -> ! {
     rounds
         .checks
         .expect_eq("components_reservation_restored", end, start.current);
-    finish(&rounds.checks)
+    finish(pd, &rounds.checks)
 }
 
-/// Log the tally and the verdict, then park.
-fn finish(checks: &Checks) -> ! {
+/// Log the tally and the verdict, then park (under the isolation scenario: try `hvc`, and die).
+fn finish(pd: &Pd, checks: &Checks) -> ! {
     let passed = checks.report();
     defmt::info!("RESULT {=str}", if passed { "PASS" } else { "FAIL" });
+    if crate::isolation::chosen(pd) {
+        crate::isolation::hvc_last_act()
+    }
     park()
 }

@@ -1,20 +1,28 @@
 //! The isolation scenario (`scenario=isolation` on the guest command line): the test client, a
-//! PD without hypercall capabilities, tries to reach Xen as its last act, where it would otherwise
-//! just die. It asks to populate one frame it borrowed (ballooned out, so a populate that reached
-//! Xen would grow the domain by a page), first by invoking as a hypercall capability the slot where
-//! the gateway keeps its populate capability (empty in the client's CSpace: `InvalidCapability`)
-//! and its own TCB's slot (a capability of another type: `IllegalOperation`), each a capability
-//! error and not a fault, logged as checks; then by executing `hvc` itself, which is undefined at
-//! user level: the PD faults there, and the root task logs the fault (at the address the client
-//! logs as `hvc_at_el0 pc=`) and reports the client dead to the memory server, which reclaims its
-//! loan. The control agent then checks through the memory server's `reconcile` that Xen's count
-//! is where it was and that the balloon still moves.
+//! PD without hypercall capabilities, tries to reach Xen and the memory server's memory as its
+//! last act, where it would otherwise just die (a PD dies once, so the control agent, which holds
+//! no hypercall capability either, executes the hypercall instruction once its verdict is out).
+//!
+//! The test client asks to populate one frame it borrowed (ballooned out, so a populate that
+//! reached Xen would grow the domain by a page), first by invoking as a hypercall capability the
+//! slot where the gateway keeps its populate capability (empty in the client's CSpace:
+//! `InvalidCapability`) and its own TCB's slot (a capability of another type:
+//! `IllegalOperation`), each a capability error and not a fault, logged as checks. Then it writes
+//! where the memory server's RAM window shows that frame (an address the root task maps in the
+//! memory server's VSpace only, logged as `write_into_memory_server address=`): a VM fault in the
+//! client, which the root task logs with that address and reports to the memory server as the
+//! client's death; the server reclaims the loan. The control agent then checks through the
+//! memory server's `reconcile` that Xen's count is where it was and that the balloon still moves;
+//! after its verdict it executes `hvc` itself, which is undefined at user level: it faults there
+//! (at the address it logs as `hvc_at_el0 pc=`), and Xen never sees it.
 
 use ballast_app_hil_test::scenario::Checks;
 use ballast_interfaces::hypercall::HypercallOp;
+use ballast_sel4_pd_rt::entry::write_unmapped_and_die;
 use ballast_sel4_pd_rt::hypercall::{hvc_at_el0, hvc_at_el0_address, Sel4Error, SlotHypercall};
 use ballast_sel4_pd_rt::system::COMPOSITION;
 use ballast_sel4_pd_rt::Pd;
+use ballast_sel4_plan::vspace::{ram_window_address, REGION_END};
 use ballast_sel4_plan::{cspace, XenCall};
 use ballast_system::Kind;
 use ballast_xen::backend::XenHypercalls;
@@ -59,8 +67,9 @@ fn invoke_without_capability(
 }
 
 /// The test client's last act under the isolation scenario: the kernel invocations without the
-/// capability (checks, tallied with `checks`), the verdict, then `hvc` at user level, where the
-/// PD faults.
+/// capability and the check that the memory server's view of `borrowed` lies outside the
+/// client's mappings (checks, tallied with `checks`), the verdict, then the write there, where
+/// the PD faults.
 pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64) -> ! {
     checks.context = "isolation";
     let populate = XenCall::of(HypercallOp::PopulatePhysmap);
@@ -80,12 +89,30 @@ pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64
             checks.expect("gateway_populate_slot_and_borrowed_frame", false);
         }
     }
+    let window = borrowed.and_then(|gfn| Some((gfn, ram_window_address(gfn.0)?)));
+    checks.expect(
+        "memory_server_window_outside_client_mappings",
+        window.is_some_and(|(_, address)| address >= REGION_END),
+    );
     let passed = checks.report();
     defmt::info!(
         "RESULT {=str} testclient dies holding frames={=u64}",
         if passed { "PASS" } else { "FAIL" },
         frames
     );
+    let (gfn, address) = window.unwrap_or((Gfn(0), REGION_END));
+    defmt::info!(
+        "write_into_memory_server address={=u64:#x} gfn={=u64:#x}",
+        address,
+        gfn.0
+    );
+    write_unmapped_and_die(address)
+}
+
+/// The control agent's last act under the isolation scenario, after its verdict: `hvc` at user
+/// level, where the PD faults.
+pub fn hvc_last_act() -> ! {
+    let populate = XenCall::of(HypercallOp::PopulatePhysmap);
     defmt::info!(
         "hvc_at_el0 pc={=u64:#x} hypercall={=u32} sub_op={=u32}",
         hvc_at_el0_address(),

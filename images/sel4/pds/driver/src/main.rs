@@ -6,8 +6,9 @@
 //! ([`testclient`]); the control agent waits for that to be over, then moves the balloon target
 //! 64 MiB down and back up under both policies, each move checked against the books and Xen's
 //! count ([`control`]). Each logs `check` lines and a verdict for the host. Under
-//! `scenario=isolation` the test client's last act is to try Xen without a capability
-//! ([`isolation`]).
+//! `scenario=isolation` the test client's last act is to try Xen without a capability and to
+//! write into the memory server's memory, and the control agent's, after its verdict, to execute
+//! `hvc` ([`isolation`]).
 #![no_std]
 #![no_main]
 
