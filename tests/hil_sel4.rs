@@ -87,8 +87,8 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
 
 /// `--scenario isolation`: the test client, a PD without hypercall capabilities, tries Xen as its
 /// last act: the kernel invocation on the slot where the gateway keeps its populate capability and
-/// on its own TCB's slot (capability errors, not faults); then it writes where the memory server's
-/// RAM window shows a frame it borrowed: a VM fault at that address in the client only, the root
+/// on its own TCB's slot (capability errors, not faults); then it writes into the memory server's
+/// frame list, which it does not map: a VM fault at that address in the client only, the root
 /// task reports it dead to the memory server, which reclaims its loan, and the control agent finds
 /// Xen's count where it was and still moves the balloon under both policies. After its verdict the
 /// control agent, which holds no hypercall capability either, executes `hvc` itself, undefined at
@@ -116,7 +116,7 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
         "testclient | check context=isolation name=client_holds_no_hypercall_capability ok=true",
         "testclient | check context=isolation name=gateway_slot ok=true",
         "testclient | check context=isolation name=own_tcb ok=true",
-        "testclient | check context=isolation name=memory_server_window_outside_client_mappings ok=true",
+        "testclient | check context=isolation name=memory_server_frame_list_not_mapped ok=true",
         "testclient | RESULT PASS",
         "root-task: told memory that client badge",
         "control | isolation xen_before=",

@@ -153,9 +153,9 @@ pub fn run(pd: &Pd) -> ! {
     rounds.checks.expect_eq("no_drift_after_reclaim", drift, 0);
     if crate::isolation::chosen(pd) {
         // The test client tried to populate one of the frames it held, without a capability,
-        // and wrote where the memory server sees it before it died: had the populate reached
-        // Xen, the reclaim would have populated the frame twice and Xen's count would not be
-        // back where it was.
+        // before it wrote into the memory server's frame list and died: had the populate
+        // reached Xen, the reclaim would have populated the frame twice and Xen's count would
+        // not be back where it was.
         defmt::info!(
             "isolation xen_before={=u64} xen_after={=u64} drift={=u64}",
             booted,

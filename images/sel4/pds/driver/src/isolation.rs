@@ -8,21 +8,21 @@
 //! slot where the gateway keeps its populate capability (empty in the client's CSpace:
 //! `InvalidCapability`) and its own TCB's slot (a capability of another type:
 //! `IllegalOperation`), each a capability error and not a fault, logged as checks. Then it writes
-//! where the memory server's RAM window shows that frame (an address the root task maps in the
-//! memory server's VSpace only, logged as `write_into_memory_server address=`): a VM fault in the
-//! client, which the root task logs with that address and reports to the memory server as the
-//! client's death; the server reclaims the loan. The control agent then checks through the
-//! memory server's `reconcile` that Xen's count is where it was and that the balloon still moves;
-//! after its verdict it executes `hvc` itself, which is undefined at user level: it faults there
-//! (at the address it logs as `hvc_at_el0 pc=`), and Xen never sees it.
+//! into the memory server's frame list (the region it shares with the gateway, populated memory
+//! the root task maps at that address in those two PDs only; logged as
+//! `write_into_memory_server address=`): a VM fault in the client, which the root task logs with
+//! that address and reports to the memory server as the client's death; the server reclaims the
+//! loan. The control agent then checks through the memory server's `reconcile` that Xen's count is
+//! where it was and that the balloon still moves; after its verdict it executes `hvc` itself,
+//! which is undefined at user level: it faults there (at the address it logs as `hvc_at_el0
+//! pc=`), and Xen never sees it.
 
 use ballast_app_hil_test::scenario::Checks;
 use ballast_interfaces::hypercall::HypercallOp;
-use ballast_sel4_pd_rt::entry::write_unmapped_and_die;
+use ballast_sel4_pd_rt::entry::{die, write_unmapped_and_die};
 use ballast_sel4_pd_rt::hypercall::{hvc_at_el0, hvc_at_el0_address, Sel4Error, SlotHypercall};
 use ballast_sel4_pd_rt::system::COMPOSITION;
 use ballast_sel4_pd_rt::Pd;
-use ballast_sel4_plan::vspace::{ram_window_address, REGION_END};
 use ballast_sel4_plan::{cspace, XenCall};
 use ballast_system::Kind;
 use ballast_xen::backend::XenHypercalls;
@@ -67,9 +67,9 @@ fn invoke_without_capability(
 }
 
 /// The test client's last act under the isolation scenario: the kernel invocations without the
-/// capability and the check that the memory server's view of `borrowed` lies outside the
-/// client's mappings (checks, tallied with `checks`), the verdict, then the write there, where
-/// the PD faults.
+/// capability and the check that the client does not map the memory server's frame list (checks,
+/// tallied with `checks`), the verdict, then the write into that frame list, where the PD
+/// faults.
 pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64) -> ! {
     checks.context = "isolation";
     let populate = XenCall::of(HypercallOp::PopulatePhysmap);
@@ -89,24 +89,33 @@ pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64
             checks.expect("gateway_populate_slot_and_borrowed_frame", false);
         }
     }
-    let window = borrowed.and_then(|gfn| Some((gfn, ram_window_address(gfn.0)?)));
-    checks.expect(
-        "memory_server_window_outside_client_mappings",
-        window.is_some_and(|(_, address)| address >= REGION_END),
-    );
+    let frame_list = memory_server_frame_list(pd);
+    checks.expect("memory_server_frame_list_not_mapped", frame_list.is_some());
     let passed = checks.report();
     defmt::info!(
         "RESULT {=str} testclient dies holding frames={=u64}",
         if passed { "PASS" } else { "FAIL" },
         frames
     );
-    let (gfn, address) = window.unwrap_or((Gfn(0), REGION_END));
+    let Some((region, address)) = frame_list else {
+        die()
+    };
     defmt::info!(
-        "write_into_memory_server address={=u64:#x} gfn={=u64:#x}",
+        "write_into_memory_server address={=u64:#x} region={=str}",
         address,
-        gfn.0
+        region
     );
     write_unmapped_and_die(address)
+}
+
+/// The name and address of the region the memory server shares with the gateway (its frame
+/// list), if `pd`'s VSpace does not map it.
+fn memory_server_frame_list(pd: &Pd) -> Option<(&'static str, u64)> {
+    let memory = COMPOSITION.first_of(Kind::MemoryServer)?;
+    let gateway = COMPOSITION.first_of(Kind::HypercallGateway)?;
+    let region = COMPOSITION.region(memory.id, gateway.id)?;
+    let mapped = (pd.plan.region_mappings(pd.component)).any(|mapping| mapping.region == region.id);
+    (!mapped).then(|| (region.name, pd.plan.region_address(region.id)))
 }
 
 /// The control agent's last act under the isolation scenario, after its verdict: `hvc` at user
