@@ -114,13 +114,14 @@ pub fn park() -> ! {
 
 /// Write one word at `address`, an address the PD was never given (nothing is mapped there in
 /// its VSpace): the store is a data abort the kernel turns into a VM fault (with `address`) to
-/// the root task, which reports the PD dead; were something mapped there after all, the PD dies
-/// anyway right after the store.
-pub fn write_unmapped_and_die(address: u64) -> ! {
+/// the root task, which reports the PD dead. Were something mapped there after all, the store
+/// goes through: then `went_through` runs (to say so) and the PD dies anyway.
+pub fn write_unmapped_and_die(address: u64, went_through: impl FnOnce()) -> ! {
     // SAFETY: the store goes to an address outside every mapping the root task made for this PD
     // (the caller's contract), so it touches none of the PD's own memory: it faults, and the
-    // thread never runs again; `die` ends a PD whose store went through.
+    // thread never runs again; a PD whose store went through only logs, and dies.
     unsafe { core::ptr::write_volatile(address as usize as *mut u64, address) };
+    went_through();
     die()
 }
 

@@ -69,7 +69,7 @@ fn invoke_without_capability(
 /// The test client's last act under the isolation scenario: the kernel invocations without the
 /// capability and the check that the client does not map the memory server's frame list (checks,
 /// tallied with `checks`), the verdict, then the write into that frame list, where the PD
-/// faults.
+/// faults (a write that went through is a second verdict, a failing one).
 pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64) -> ! {
     checks.context = "isolation";
     let populate = XenCall::of(HypercallOp::PopulatePhysmap);
@@ -105,7 +105,12 @@ pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64
         address,
         region
     );
-    write_unmapped_and_die(address)
+    write_unmapped_and_die(address, || {
+        defmt::error!(
+            "RESULT FAIL testclient wrote into the memory server at {=u64:#x}",
+            address
+        );
+    })
 }
 
 /// The name and address of the region the memory server shares with the gateway (its frame
