@@ -154,3 +154,51 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
         "the control agent did not fault at its hvc ({fault}):\n{stdout}"
     );
 }
+
+/// `--app memory-server`: the product image (the driver without its HIL scenario), booted with a
+/// boot target of 192 MiB of the domU's 256: the control agent starts the memory server, which
+/// balloons out the difference through the gateway, and reports the books as the static
+/// memory-server app does; the host finds them at Xen's count and at the target, and the server
+/// serving (no verdict: it does not stop).
+#[test]
+fn the_sel4_product_balloons_to_its_boot_target_and_serves() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args([
+            "hil",
+            "--kernel",
+            "sel4",
+            "--app",
+            "memory-server",
+            "--target-mib",
+            "192",
+        ])
+        .output()
+        .expect("the ballast binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(EXIT_MISSING_TOOLS) {
+        eprintln!("!! SKIPPED: seL4 product test NOT run: {}", stderr.trim());
+        return;
+    }
+    assert!(
+        output.status.success(),
+        "ballast hil --kernel sel4 --app memory-server failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for report in [
+        "ballast hil: PASS",
+        "root-task: command line: target_mib=192",
+        "control | memory_server at=started xen_current=65536 drift=0",
+        "control | memory_server at=boot_target pages=49152",
+        "control | memory_server at=idle xen_current=49152 drift=0 books_were_high=false current=49152 target=49152",
+        "control | memory_server at=serving waits_for=event toolstack_agent=none",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+    for absent in ["RESULT", "check context="] {
+        assert!(
+            !stdout.contains(absent),
+            "the product ran the HIL scenario (`{absent}`):\n{stdout}"
+        );
+    }
+}

@@ -58,11 +58,14 @@ pub struct Sel4Image {
 /// Which programs an image carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
-    /// The product (`ballast image --kernel sel4`), into `target/sel4/image`.
+    /// The product (`ballast image --kernel sel4`, and what `ballast hil --kernel sel4 --app
+    /// memory-server` boots): the control agent balloons to the boot target and the memory
+    /// server serves, into `target/sel4/image`.
     Product,
     /// With the HIL test app's Xen-facts phase, which the memory server's PD plays before it
-    /// serves, and the hole it populates past the maximum among the gateway's ranges (their
-    /// feature `hil-test`; `ballast hil --kernel sel4`), into `target/sel4/image-hil-test`.
+    /// serves, the hole it populates past the maximum among the gateway's ranges, and the
+    /// scenario the control agent and the test client play (their feature `hil-test`; `ballast
+    /// hil --kernel sel4`), into `target/sel4/image-hil-test`.
     HilTest,
 }
 
@@ -79,7 +82,7 @@ impl Variant {
     /// The cargo features `program` is built with.
     fn features(self, program: &str) -> &'static [&'static str] {
         match (self, program) {
-            (Variant::HilTest, "gateway" | "memory") => &["hil-test"],
+            (Variant::HilTest, "gateway" | "memory" | "driver") => &["hil-test"],
             _ => &[],
         }
     }

@@ -43,8 +43,9 @@ impl From<SetupError> for ServeError {
     }
 }
 
-/// The boot target in pages, from the command line's `target_mib=` value if there is one.
-fn target_pages(command_line: CommandLine<'_>) -> Result<Option<u64>, ServeError> {
+/// The boot target in pages, from the command line's `target_mib=` value if there is one (the
+/// seL4 image's control agent reads it too).
+pub fn target_pages(command_line: CommandLine<'_>) -> Result<Option<u64>, ServeError> {
     let mib = command_line
         .parse::<u64>(BOOT_TARGET_KEY)
         .map_err(|_| ServeError::BadBootTarget)?;
@@ -102,7 +103,7 @@ where
         if let Err(error) = boot.report("idle") {
             return error;
         }
-        defmt::info!("memory_server at=serving waits_for=event toolstack_agent=none");
+        log_serving();
         loop {
             wait_for_event();
             boot.rt.run_until_idle(u64::MAX);
@@ -165,9 +166,18 @@ impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
     }
 }
 
+/// The `memory_server` line that tells the host the server is serving, and what would steer it.
+pub fn log_serving() {
+    defmt::info!("memory_server at=serving waits_for=event toolstack_agent=none");
+}
+
 /// One `memory_server` line for the host: Xen's count, the drift `reconcile` found, the server's
 /// books, and the scrubs refused so far.
-fn log_books(what: &str, (reconciled, stats): (ReconcileReply, StatsReply), scrubs_refused: u32) {
+pub fn log_books(
+    what: &str,
+    (reconciled, stats): (ReconcileReply, StatsReply),
+    scrubs_refused: u32,
+) {
     defmt::info!(
         "memory_server at={=str} xen_current={=u64} drift={=u64} books_were_high={=bool} current={=u64} target={=u64} total={=u64} lent={=u64} hypercalls={=u64} state={=u8} policy={=u8} scrubs_refused={=u32}",
         what,

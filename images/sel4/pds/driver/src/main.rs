@@ -1,5 +1,8 @@
-//! The scenario's protection domains: one binary, run by the root task for the control agent and
-//! for the test client (the boot-info page says which component a PD is). Both play, through real
+//! The control agent's and the test client's protection domains: one binary, run by the root task
+//! for both (the boot-info page says which component a PD is). In the product (without the
+//! feature `hil-test`), the control agent balloons to the boot target, reports the books and
+//! serves as the memory-server app does, and the test client blocks ([`product`]). Under
+//! `hil-test` (`ballast hil --kernel sel4`), both play, through real
 //! IPC to the memory server's PD, what the static images' HIL components phase plays on the
 //! static runtime: the control agent makes the seed's policy the server's; the test client
 //! borrows and returns frames, borrows below 4 GiB (answered late) and dies holding them
@@ -12,8 +15,13 @@
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "hil-test")]
 mod control;
+#[cfg(feature = "hil-test")]
 mod isolation;
+#[cfg(not(feature = "hil-test"))]
+mod product;
+#[cfg(feature = "hil-test")]
 mod testclient;
 
 use ballast_sel4_pd_rt::entry::die;
@@ -29,8 +37,14 @@ fn main(pd: Pd) -> ! {
         .get(usize::from(pd.component))
         .map(|component| component.kind);
     match kind {
+        #[cfg(feature = "hil-test")]
         Some(Kind::ControlAgent) => control::run(&pd),
+        #[cfg(feature = "hil-test")]
         Some(Kind::DriverClient) => testclient::run(&pd),
+        #[cfg(not(feature = "hil-test"))]
+        Some(Kind::ControlAgent) => product::control(&pd),
+        #[cfg(not(feature = "hil-test"))]
+        Some(Kind::DriverClient) => product::test_client(),
         _ => {
             defmt::error!(
                 "pd={=str}: the driver plays a control agent or a test client",
