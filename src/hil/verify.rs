@@ -118,6 +118,11 @@ impl Verifier {
             | "borrowed_low" => {
                 self.highlights.push(message.to_string());
             }
+            "scrub" if message.starts_with("scrub refused") => {
+                self.problems.push(format!(
+                    "the memory server refused a scrub: frames went back to Xen unscrubbed: {message}"
+                ));
+            }
             "RESULT" => self.verdict(message.split_whitespace().nth(1) == Some("PASS")),
             _ => {}
         }
@@ -249,9 +254,8 @@ impl Verifier {
             record.number("drift"),
             record.number("current"),
             record.number("target"),
-            record.number("scrubs_refused"),
         );
-        let (Some(xen), Some(drift), Some(current), Some(target), Some(refused)) = fields else {
+        let (Some(xen), Some(drift), Some(current), Some(target)) = fields else {
             self.problems
                 .push(format!("unparsable memory_server line: {message}"));
             return;
@@ -266,7 +270,12 @@ impl Verifier {
                 "the memory server went idle at {current} pages, short of its target {target}: {message}"
             ));
         }
-        if refused != 0 {
+        // Counted by the server itself where the line comes from it; a line from a component
+        // apart from the server leaves it out, and the server's own `scrub refused` lines count.
+        if let Some(refused) = record
+            .number("scrubs_refused")
+            .filter(|&refused| refused != 0)
+        {
             self.problems.push(format!(
                 "{refused} frames went back to Xen unscrubbed (the scrub was refused): {message}"
             ));
@@ -417,6 +426,17 @@ mod tests {
             .contains(&"1 of the 2 programs that report a verdict did (RESULT)".to_string()));
         verifier.message("RESULT PASS");
         assert_eq!(verifier.result, Some(true));
+    }
+
+    #[test]
+    fn a_refused_scrub_is_a_problem_whether_the_server_or_its_books_line_reports_it() {
+        let mut verifier = Verifier::default();
+        verifier.message("memory_server at=idle xen_current=49152 drift=0 books_were_high=false current=49152 target=49152 total=63488 lent=0 hypercalls=3 state=0 policy=1");
+        assert!(verifier.problems.is_empty(), "{:?}", verifier.problems);
+        verifier.message("scrub refused first=0x40e00 frames=512: NotScenarioRam");
+        assert_eq!(verifier.problems.len(), 1);
+        verifier.message("memory_server at=idle xen_current=49152 drift=0 books_were_high=false current=49152 target=49152 total=63488 lent=0 hypercalls=3 state=0 policy=1 scrubs_refused=2");
+        assert_eq!(verifier.problems.len(), 2);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
             defmt::error!("memory_server at={=str}: reconcile or stats refused", what);
             return Err(ServeError::ControlRefused);
         };
-        log_books(what, (reconciled, stats), self.refused.get());
+        log_books(what, (reconciled, stats), Some(self.refused.get()));
         Ok(())
     }
 }
@@ -172,25 +172,45 @@ pub fn log_serving() {
 }
 
 /// One `memory_server` line for the host: Xen's count, the drift `reconcile` found, the server's
-/// books, and the scrubs refused so far.
+/// books, and the scrubs refused so far if the caller counts them (`None`: a component apart from
+/// the server, which cannot see them, leaves the field out; the server logs every refused scrub as
+/// a `scrub refused` line, which the host counts).
 pub fn log_books(
     what: &str,
     (reconciled, stats): (ReconcileReply, StatsReply),
-    scrubs_refused: u32,
+    scrubs_refused: Option<u32>,
 ) {
-    defmt::info!(
-        "memory_server at={=str} xen_current={=u64} drift={=u64} books_were_high={=bool} current={=u64} target={=u64} total={=u64} lent={=u64} hypercalls={=u64} state={=u8} policy={=u8} scrubs_refused={=u32}",
-        what,
-        reconciled.xen_current,
-        reconciled.drift,
-        reconciled.books_were_high,
-        stats.current,
-        stats.target,
-        stats.total,
-        stats.lent,
-        stats.hypercalls,
-        u8::from(stats.state),
-        u8::from(stats.policy),
-        scrubs_refused
-    );
+    let policy = u8::from(stats.policy);
+    let state = u8::from(stats.state);
+    match scrubs_refused {
+        Some(refused) => defmt::info!(
+            "memory_server at={=str} xen_current={=u64} drift={=u64} books_were_high={=bool} current={=u64} target={=u64} total={=u64} lent={=u64} hypercalls={=u64} state={=u8} policy={=u8} scrubs_refused={=u32}",
+            what,
+            reconciled.xen_current,
+            reconciled.drift,
+            reconciled.books_were_high,
+            stats.current,
+            stats.target,
+            stats.total,
+            stats.lent,
+            stats.hypercalls,
+            state,
+            policy,
+            refused
+        ),
+        None => defmt::info!(
+            "memory_server at={=str} xen_current={=u64} drift={=u64} books_were_high={=bool} current={=u64} target={=u64} total={=u64} lent={=u64} hypercalls={=u64} state={=u8} policy={=u8}",
+            what,
+            reconciled.xen_current,
+            reconciled.drift,
+            reconciled.books_were_high,
+            stats.current,
+            stats.target,
+            stats.total,
+            stats.lent,
+            stats.hypercalls,
+            state,
+            policy
+        ),
+    }
 }

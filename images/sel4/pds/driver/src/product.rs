@@ -18,9 +18,6 @@ use ballast_system::Kind;
 
 /// How long the control agent lets the other PDs run between two looks at the books.
 const POLL_NS: u64 = 1_000_000;
-/// The scrubs the control agent counts as refused: none, as it cannot see them (the memory
-/// server's PD logs each refused scrub itself, as an error line naming the frames).
-const SCRUBS_REFUSED_SEEN: u32 = 0;
 
 /// The control agent's PD, reaching the memory server over its `BalloonControl` capability.
 struct Agent {
@@ -38,7 +35,9 @@ impl Agent {
             defmt::error!("memory_server at={=str}: reconcile or stats refused", what);
             return None;
         };
-        serve::log_books(what, (reconciled, stats), SCRUBS_REFUSED_SEEN);
+        // The control agent cannot see the server's scrubs: the line leaves their count out, and the
+        // server's PD logs each refused scrub itself (`scrub refused`), which the host counts.
+        serve::log_books(what, (reconciled, stats), None);
         Some((stats.current, stats.target))
     }
 
