@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod frame;
+pub mod hvm;
 pub mod hypervisor;
 pub mod mem_flags;
 pub mod run;

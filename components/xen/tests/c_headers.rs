@@ -17,8 +17,169 @@ use ballast_xen::mem_flags::{
 };
 use ballast_xen::MemFlags;
 
-/// Each entry: a name, the C expression that gives its value, and our value.
-fn ours() -> Vec<(&'static str, &'static str, u64)> {
+/// One checked entry: a name, the C expression that gives its value, and our value.
+type Entry = (&'static str, &'static str, u64);
+
+/// Every entry, one group per interface.
+fn ours() -> Vec<Entry> {
+    [memory_op(), hvm_guest()].concat()
+}
+
+/// The HVM/PVH guest interfaces of `ballast_xen::hvm`.
+fn hvm_guest() -> Vec<Entry> {
+    use ballast_xen::hvm::{self, shared_info, SchedPoll, XenAddToPhysmap, XenHvmParam};
+    vec![
+        (
+            "sizeof_xen_hvm_param",
+            "sizeof(struct xen_hvm_param)",
+            size_of::<XenHvmParam>() as u64,
+        ),
+        (
+            "hvm_param.index",
+            "offsetof(struct xen_hvm_param, index)",
+            offset_of!(XenHvmParam, index) as u64,
+        ),
+        (
+            "hvm_param.value",
+            "offsetof(struct xen_hvm_param, value)",
+            offset_of!(XenHvmParam, value) as u64,
+        ),
+        (
+            "sizeof_xen_add_to_physmap",
+            "sizeof(struct xen_add_to_physmap)",
+            size_of::<XenAddToPhysmap>() as u64,
+        ),
+        (
+            "add_to_physmap.space",
+            "offsetof(struct xen_add_to_physmap, space)",
+            offset_of!(XenAddToPhysmap, space) as u64,
+        ),
+        (
+            "add_to_physmap.idx",
+            "offsetof(struct xen_add_to_physmap, idx)",
+            offset_of!(XenAddToPhysmap, idx) as u64,
+        ),
+        (
+            "add_to_physmap.gpfn",
+            "offsetof(struct xen_add_to_physmap, gpfn)",
+            offset_of!(XenAddToPhysmap, gpfn) as u64,
+        ),
+        (
+            "sizeof_sched_poll",
+            "sizeof(struct sched_poll)",
+            size_of::<SchedPoll>() as u64,
+        ),
+        (
+            "sched_poll.nr_ports",
+            "offsetof(struct sched_poll, nr_ports)",
+            offset_of!(SchedPoll, nr_ports) as u64,
+        ),
+        (
+            "sched_poll.timeout",
+            "offsetof(struct sched_poll, timeout)",
+            offset_of!(SchedPoll, timeout) as u64,
+        ),
+        (
+            "sizeof_vcpu_info",
+            "sizeof(struct vcpu_info)",
+            shared_info::VCPU_INFO_BYTES as u64,
+        ),
+        (
+            "vcpu_info.evtchn_upcall_pending",
+            "offsetof(struct vcpu_info, evtchn_upcall_pending)",
+            shared_info::UPCALL_PENDING as u64,
+        ),
+        (
+            "vcpu_info.evtchn_pending_sel",
+            "offsetof(struct vcpu_info, evtchn_pending_sel)",
+            shared_info::PENDING_SEL as u64,
+        ),
+        (
+            "vcpu_info.time",
+            "offsetof(struct vcpu_info, time)",
+            shared_info::TIME as u64,
+        ),
+        (
+            "time.version",
+            "offsetof(struct vcpu_time_info, version)",
+            shared_info::TIME_VERSION as u64,
+        ),
+        (
+            "time.tsc_timestamp",
+            "offsetof(struct vcpu_time_info, tsc_timestamp)",
+            shared_info::TIME_TSC_TIMESTAMP as u64,
+        ),
+        (
+            "time.system_time",
+            "offsetof(struct vcpu_time_info, system_time)",
+            shared_info::TIME_SYSTEM_TIME as u64,
+        ),
+        (
+            "time.tsc_to_system_mul",
+            "offsetof(struct vcpu_time_info, tsc_to_system_mul)",
+            shared_info::TIME_TSC_TO_SYSTEM_MUL as u64,
+        ),
+        (
+            "time.tsc_shift",
+            "offsetof(struct vcpu_time_info, tsc_shift)",
+            shared_info::TIME_TSC_SHIFT as u64,
+        ),
+        (
+            "shared_info.evtchn_pending",
+            "offsetof(struct shared_info, evtchn_pending)",
+            shared_info::EVTCHN_PENDING as u64,
+        ),
+        (
+            "shared_info.evtchn_mask",
+            "offsetof(struct shared_info, evtchn_mask)",
+            shared_info::EVTCHN_MASK as u64,
+        ),
+        (
+            "__HYPERVISOR_hvm_op",
+            "__HYPERVISOR_hvm_op",
+            hvm::HYPERVISOR_HVM_OP.into(),
+        ),
+        (
+            "HVMOP_get_param",
+            "HVMOP_get_param",
+            hvm::HVMOP_GET_PARAM.into(),
+        ),
+        (
+            "HVM_PARAM_STORE_PFN",
+            "HVM_PARAM_STORE_PFN",
+            hvm::HVM_PARAM_STORE_PFN.into(),
+        ),
+        (
+            "HVM_PARAM_STORE_EVTCHN",
+            "HVM_PARAM_STORE_EVTCHN",
+            hvm::HVM_PARAM_STORE_EVTCHN.into(),
+        ),
+        (
+            "HVM_PARAM_CONSOLE_PFN",
+            "HVM_PARAM_CONSOLE_PFN",
+            hvm::HVM_PARAM_CONSOLE_PFN.into(),
+        ),
+        (
+            "HVM_PARAM_CONSOLE_EVTCHN",
+            "HVM_PARAM_CONSOLE_EVTCHN",
+            hvm::HVM_PARAM_CONSOLE_EVTCHN.into(),
+        ),
+        (
+            "XENMEM_add_to_physmap",
+            "XENMEM_add_to_physmap",
+            hvm::XENMEM_ADD_TO_PHYSMAP.into(),
+        ),
+        (
+            "XENMAPSPACE_shared_info",
+            "XENMAPSPACE_shared_info",
+            hvm::XENMAPSPACE_SHARED_INFO.into(),
+        ),
+        ("SCHEDOP_poll", "SCHEDOP_poll", hvm::SCHEDOP_POLL.into()),
+    ]
+}
+
+/// `memory_op`'s reservation interface and the calls the images make beside it.
+fn memory_op() -> Vec<Entry> {
     type R = XenMemoryReservation;
     vec![
         (
@@ -160,10 +321,12 @@ fn ours() -> Vec<(&'static str, &'static str, u64)> {
     ]
 }
 
-fn probe_source(entries: &[(&str, &str, u64)]) -> String {
+fn probe_source(entries: &[Entry]) -> String {
     let mut source = String::from(
         "#define __XEN_TOOLS__ 1\n#include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n\
          #include <xen/xen.h>\n#include <xen/memory.h>\n#include <xen/sched.h>\n\
+         #include <xen/event_channel.h>\n#include <xen/hvm/params.h>\n#include <xen/hvm/hvm_op.h>\n\
+         #include <xen/io/xs_wire.h>\n#include <xen/io/console.h>\n\
          int main(void) {\n",
     );
     for (name, expression, _) in entries {
