@@ -1,6 +1,6 @@
 //! The Xen interface ballast uses, typed: the `memory_op` ABI, frame numbers, runs of frames and
-//! extent orders as checked types, the `Hypervisor` trait the hypercall gateway calls, and (on bare-metal targets
-//! only) the real hypercall backends.
+//! extent orders as checked types, the `Hypervisor` trait the hypercall gateway calls, the shared
+//! xenstore and console rings, and (on bare-metal targets only) the real hypercall backends.
 #![no_std]
 
 pub mod abi;
@@ -8,6 +8,7 @@ pub mod frame;
 pub mod hvm;
 pub mod hypervisor;
 pub mod mem_flags;
+pub mod ring;
 pub mod run;
 
 #[cfg(target_os = "none")]

@@ -1,6 +1,8 @@
 //! Checks our Xen ABI against Debian's `libxen-dev` headers: a C probe compiled with the system
-//! compiler prints the size and every field offset of `struct xen_memory_reservation` and the value
-//! of every constant we define; the test compares each with ours.
+//! compiler prints the size and every field offset of `struct xen_memory_reservation`, of the
+//! shared rings' `struct xenstore_domain_interface` and `struct xencons_interface` and of the
+//! xenstore message header `struct xsd_sockmsg`, and the value of every constant we define; the
+//! test compares each with ours.
 //!
 //! `MEMOP_EXTENT_SHIFT` is not in the public headers (Xen keeps it in its internal
 //! `xen/hypercall.h`); its value is pinned by docs/XEN-BEHAVIOUR.md#continuation (measured) and by
@@ -15,6 +17,8 @@ use ballast_xen::abi::{self, XenMemoryReservation};
 use ballast_xen::mem_flags::{
     XENMEMF_EXACT_NODE_REQUEST, XENMEMF_POPULATE_ON_DEMAND, XENMEMF_VNODE,
 };
+use ballast_xen::ring::console::{self, XenconsInterface};
+use ballast_xen::ring::xenstore::{self, XenstoreDomainInterface, XsdSockmsg};
 use ballast_xen::MemFlags;
 
 /// One checked entry: a name, the C expression that gives its value, and our value.
@@ -22,7 +26,7 @@ type Entry = (&'static str, &'static str, u64);
 
 /// Every entry, one group per interface.
 fn ours() -> Vec<Entry> {
-    [memory_op(), hvm_guest()].concat()
+    [memory_op(), hvm_guest(), rings()].concat()
 }
 
 /// The HVM/PVH guest interfaces of `ballast_xen::hvm`.
@@ -176,6 +180,163 @@ fn hvm_guest() -> Vec<Entry> {
         ),
         ("SCHEDOP_poll", "SCHEDOP_poll", hvm::SCHEDOP_POLL.into()),
     ]
+}
+
+/// `struct xenstore_domain_interface`, `struct xsd_sockmsg`, `struct xencons_interface` and the
+/// xenstore constants.
+fn rings() -> Vec<Entry> {
+    type X = XenstoreDomainInterface;
+    type M = XsdSockmsg;
+    type C = XenconsInterface;
+    let offsets = [
+        (
+            "xs_req",
+            "offsetof(struct xenstore_domain_interface, req)",
+            offset_of!(X, req),
+        ),
+        (
+            "xs_rsp",
+            "offsetof(struct xenstore_domain_interface, rsp)",
+            offset_of!(X, rsp),
+        ),
+        (
+            "xs_req_cons",
+            "offsetof(struct xenstore_domain_interface, req_cons)",
+            offset_of!(X, req_cons),
+        ),
+        (
+            "xs_req_prod",
+            "offsetof(struct xenstore_domain_interface, req_prod)",
+            offset_of!(X, req_prod),
+        ),
+        (
+            "xs_rsp_cons",
+            "offsetof(struct xenstore_domain_interface, rsp_cons)",
+            offset_of!(X, rsp_cons),
+        ),
+        (
+            "xs_rsp_prod",
+            "offsetof(struct xenstore_domain_interface, rsp_prod)",
+            offset_of!(X, rsp_prod),
+        ),
+        (
+            "xs_server_features",
+            "offsetof(struct xenstore_domain_interface, server_features)",
+            offset_of!(X, server_features),
+        ),
+        (
+            "xs_connection",
+            "offsetof(struct xenstore_domain_interface, connection)",
+            offset_of!(X, connection),
+        ),
+        (
+            "xs_error",
+            "offsetof(struct xenstore_domain_interface, error)",
+            offset_of!(X, error),
+        ),
+        (
+            "sizeof_xenstore_domain_interface",
+            "sizeof(struct xenstore_domain_interface)",
+            size_of::<X>(),
+        ),
+        (
+            "msg_type",
+            "offsetof(struct xsd_sockmsg, type)",
+            offset_of!(M, kind),
+        ),
+        (
+            "msg_req_id",
+            "offsetof(struct xsd_sockmsg, req_id)",
+            offset_of!(M, req_id),
+        ),
+        (
+            "msg_tx_id",
+            "offsetof(struct xsd_sockmsg, tx_id)",
+            offset_of!(M, tx_id),
+        ),
+        (
+            "msg_len",
+            "offsetof(struct xsd_sockmsg, len)",
+            offset_of!(M, len),
+        ),
+        (
+            "sizeof_xsd_sockmsg",
+            "sizeof(struct xsd_sockmsg)",
+            size_of::<M>(),
+        ),
+        (
+            "cons_in",
+            "offsetof(struct xencons_interface, in)",
+            offset_of!(C, r#in),
+        ),
+        (
+            "cons_out",
+            "offsetof(struct xencons_interface, out)",
+            offset_of!(C, out),
+        ),
+        (
+            "cons_in_cons",
+            "offsetof(struct xencons_interface, in_cons)",
+            offset_of!(C, in_cons),
+        ),
+        (
+            "cons_in_prod",
+            "offsetof(struct xencons_interface, in_prod)",
+            offset_of!(C, in_prod),
+        ),
+        (
+            "cons_out_cons",
+            "offsetof(struct xencons_interface, out_cons)",
+            offset_of!(C, out_cons),
+        ),
+        (
+            "cons_out_prod",
+            "offsetof(struct xencons_interface, out_prod)",
+            offset_of!(C, out_prod),
+        ),
+        (
+            "sizeof_xencons_interface",
+            "sizeof(struct xencons_interface)",
+            size_of::<C>(),
+        ),
+        (
+            "sizeof_xencons_in",
+            "sizeof(((struct xencons_interface *)0)->in)",
+            console::XENCONS_IN_SIZE as usize,
+        ),
+        (
+            "sizeof_xencons_out",
+            "sizeof(((struct xencons_interface *)0)->out)",
+            console::XENCONS_OUT_SIZE as usize,
+        ),
+    ];
+    let constants = [
+        ("XENSTORE_RING_SIZE", xenstore::XENSTORE_RING_SIZE),
+        ("XENSTORE_PAYLOAD_MAX", xenstore::XENSTORE_PAYLOAD_MAX),
+        ("XS_DIRECTORY", xenstore::XS_DIRECTORY),
+        ("XS_READ", xenstore::XS_READ),
+        ("XS_WATCH", xenstore::XS_WATCH),
+        ("XS_UNWATCH", xenstore::XS_UNWATCH),
+        ("XS_WRITE", xenstore::XS_WRITE),
+        ("XS_RM", xenstore::XS_RM),
+        ("XS_WATCH_EVENT", xenstore::XS_WATCH_EVENT),
+        ("XS_ERROR", xenstore::XS_ERROR),
+        (
+            "XENSTORE_SERVER_FEATURE_ERROR",
+            xenstore::XENSTORE_SERVER_FEATURE_ERROR,
+        ),
+        ("XENSTORE_CONNECTED", xenstore::XENSTORE_CONNECTED),
+        ("XENSTORE_ERROR_NONE", xenstore::XENSTORE_ERROR_NONE),
+    ];
+    offsets
+        .into_iter()
+        .map(|(name, expression, ours)| (name, expression, ours as u64))
+        .chain(
+            constants
+                .into_iter()
+                .map(|(name, ours)| (name, name, u64::from(ours))),
+        )
+        .collect()
 }
 
 /// `memory_op`'s reservation interface and the calls the images make beside it.
