@@ -399,6 +399,12 @@ impl<'t, 'h, 'r, C: Clock, const COMPONENTS: usize, const REGIONS: usize, const 
         self.kernel.clock.now_ns()
     }
 
+    /// The earliest timer a live component has set (the image sleeps until then, or until an
+    /// event wakes it, once `run_until_idle` has delivered everything ready).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.kernel.next_deadline()
+    }
+
     /// The tables being run.
     pub fn tables(&self) -> &Tables<'t> {
         &self.kernel.tables

@@ -325,6 +325,24 @@ fn a_deferred_reply_arrives_when_the_timer_fires_or_the_server_is_notified() {
 }
 
 #[test]
+fn the_next_deadline_is_the_earliest_timer_a_live_component_set() {
+    let clock = StepClock::default();
+    let (mut middle, mut leaf, mut memory) = (Middle, Leaf::default(), Memory::new());
+    let mut rt = runtime(&clock, &mut middle, &mut leaf, &mut memory);
+    assert_eq!(rt.next_deadline(), None);
+    let token = rt
+        .submit_call(DRIVER, TO_LEAF, &[OP_SLEEP, 5], None)
+        .expect("delivered");
+    assert_eq!(rt.next_deadline(), Some(5_000_000));
+    assert!(!rt.run_until_idle(1_000_000), "stops at its limit, before the timer");
+    assert_eq!(rt.next_deadline(), Some(5_000_000), "the timer stays set");
+    assert!(rt.run_until_idle(u64::MAX));
+    assert_eq!(rt.next_deadline(), None);
+    let mut reply = [0; 128];
+    assert!(rt.take_reply(token, &mut reply).is_some());
+}
+
+#[test]
 fn a_call_no_event_can_answer_gives_would_block_and_a_nested_deferral_too() {
     let clock = StepClock::default();
     let (mut middle, mut leaf, mut memory) = (Middle, Leaf::default(), Memory::new());
