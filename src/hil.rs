@@ -12,6 +12,7 @@
 
 mod arm64;
 mod decode;
+pub mod decode_command;
 pub mod image;
 mod qemu;
 mod verify;
@@ -27,7 +28,7 @@ use verify::Verifier;
 
 /// Exit status when QEMU or Xen is not installed.
 pub const EXIT_MISSING_TOOLS: u8 = 77;
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 const EXIT_SETUP: u8 = 3;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the log may keep coming after the test app's verdict before QEMU is stopped.
@@ -203,7 +204,7 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 /// The defmt table of the image ELF `elf` (read from `path`), which decodes its log.
-fn defmt_table(elf: &[u8], path: &Path) -> Result<defmt_decoder::Table, String> {
+pub(crate) fn defmt_table(elf: &[u8], path: &Path) -> Result<defmt_decoder::Table, String> {
     match defmt_decoder::Table::parse(elf) {
         Ok(Some(table)) => Ok(table),
         Ok(None) => Err(format!("{} has no defmt table", path.display())),

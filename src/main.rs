@@ -1,4 +1,4 @@
-//! The `ballast` command line: `sim` (the default), `bench`, `hil`, `image` and `check`.
+//! The `ballast` command line: `sim` (the default), `bench`, `hil`, `image`, `check` and `decode`.
 
 mod check;
 mod hil;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: ballast [sim|check [FILE...]|hil [--arch x86_64|aarch64]|image [--arch x86_64|aarch64]|bench] [options]";
+    "usage: ballast [sim|check [FILE...]|hil [--arch x86_64|aarch64]|image [--arch x86_64|aarch64]|decode IMAGE-ELF|bench] [options]";
 
 /// `ballast sim`, the default command: run a scenario and print the summary table.
 fn sim(args: &[String]) -> ExitCode {
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     match command.as_deref() {
         Some("bench") => ballast::bench::main(&rest),
         Some("check") => check::run(&rest),
+        Some("decode") => hil::decode_command::run(&rest),
         Some("hil") => hil::run(&rest),
         Some("image") => hil::image::run(&rest),
         Some("sim") => sim(&rest),

@@ -160,6 +160,17 @@ impl<C: ConsoleWrite> ConsoleLogger<C> {
         .is_some()
     }
 
+    /// Write one plain line (not defmt) for a person reading the console: `text`, then a
+    /// newline; dropped if the logger is busy.
+    pub fn write_line(&self, text: &[u8]) {
+        self.locked(|state| {
+            if let Some(console) = state.lines.console.as_mut() {
+                console.write(text);
+                console.write(b"\n");
+            }
+        });
+    }
+
     /// defmt's `acquire`: take the logger and start a frame; `false` if it was already taken (a
     /// log call from inside the logger), which the image must not survive.
     pub fn acquire(&self) -> bool {
