@@ -31,7 +31,7 @@ pub enum Action {
     /// ([`Agent::accepted`], [`Agent::clamped`] or [`Agent::refused`]), and [`Agent::reached`]
     /// once the domain holds the target.
     SetTarget {
-        /// The target in 4 KiB pages: `memory/target` (KiB) / 4.
+        /// The target in 4 KiB pages: `memory/target` (KiB) / 4, rounded down.
         pages: u64,
     },
 }
@@ -95,10 +95,11 @@ enum Incoming {
 /// [`Action::SetTarget`] asks for `memory/target` / 4 pages: ballast's memory server counts the
 /// domain's pages as Xen's reservation counts them (`current_reservation`, what `xl list` shows),
 /// so the domain ends where the admin asked. Linux's rule for PVH/HVM domUs is different: it
-/// balloons out `static-max - target` from its memory map. Xen's reservation also counts the few
-/// special pages outside the RAM map (xenstore and console rings, ...), so ballast's rule ends
-/// within those few pages of Linux's, and since it never holds more than the target, it never
-/// leaves more populate-on-demand entries than the PoD cache can back.
+/// balloons out `static-max - target` from its memory map, so the RAM it keeps is the target and
+/// Xen's reservation is the target plus the handful of special pages outside the RAM map
+/// (xenstore and console rings, ...). Ballast's rule counts those pages inside the target, so it
+/// ends within that handful of pages of Linux's, below it; holding no more than the target Xen's
+/// populate-on-demand accounting was set to, it never leaves more PoD entries than the cache.
 #[derive(Debug)]
 pub struct Agent {
     client: Client<Purpose, QUEUE, IN_FLIGHT>,

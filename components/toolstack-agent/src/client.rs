@@ -214,8 +214,7 @@ impl<T: Copy + PartialEq, const QUEUE: usize, const IN_FLIGHT: usize> Client<T, 
             .position(|(req_id, _)| *req_id == header.req_id && header.req_id != 0);
         match (kind, request) {
             (Some(MessageType::WatchEvent), _) => {
-                let [path, token] = wire::nul_terminated::<2>(payload)
-                    .map_err(|error| ErrorReport::from(error).detail(header.req_id.into()))?;
+                let [path, token] = wire::nul_terminated::<2>(payload)?;
                 Ok(Some(Received::WatchEvent { path, token }))
             }
             (Some(kind), Some(index)) => {

@@ -13,8 +13,8 @@ pub enum AgentError {
     /// The daemon set the ring's `error` field: it has stopped serving this ring (the
     /// server-death case). Detail: the field's value.
     DaemonFailed = 1,
-    /// The reply ring's producer index is more than the ring's size ahead of the consumer's:
-    /// nothing was read. Detail: 0.
+    /// A ring's producer index is more than the ring's size ahead of its consumer index:
+    /// nothing moved. Detail: 0.
     RingProducerTooFarAhead = 2,
     /// A ring's consumer index is ahead of its producer index: nothing moved. Detail: 0.
     RingConsumerAheadOfProducer = 3,
