@@ -334,7 +334,10 @@ fn the_next_deadline_is_the_earliest_timer_a_live_component_set() {
         .submit_call(DRIVER, TO_LEAF, &[OP_SLEEP, 5], None)
         .expect("delivered");
     assert_eq!(rt.next_deadline(), Some(5_000_000));
-    assert!(!rt.run_until_idle(1_000_000), "stops at its limit, before the timer");
+    assert!(
+        !rt.run_until_idle(1_000_000),
+        "stops at its limit, before the timer"
+    );
     assert_eq!(rt.next_deadline(), Some(5_000_000), "the timer stays set");
     assert!(rt.run_until_idle(u64::MAX));
     assert_eq!(rt.next_deadline(), None);
