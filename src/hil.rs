@@ -1,7 +1,9 @@
 //! `ballast hil`: build the PVH image with the HIL test app (its build script compiles in the
 //! composition of `manifests/xen-pvh.toml`), boot it as dom0 on real Xen 4.17 under QEMU, stream
 //! its decoded defmt log with the host's time since QEMU started, and check the numbers it
-//! reports. `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`).
+//! reports. `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`);
+//! `--dom0 linux` runs the memory-server image as a domU under a Linux dom0 with Xen's toolstack,
+//! driven by `xl` (`dom0.rs`).
 //! `--app memory-server` boots the memory-server app (what `ballast image` builds) instead: it
 //! passes once the server reports serving with its books matching Xen's count (and the boot
 //! target, `--target-mib`), and QEMU is then stopped.
@@ -13,6 +15,7 @@
 mod arm64;
 mod decode;
 pub mod decode_command;
+mod dom0;
 pub mod image;
 mod qemu;
 mod verify;
@@ -153,6 +156,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Run `ballast hil` with `args` (after the subcommand).
 pub fn run(args: &[String]) -> ExitCode {
+    if dom0::requested(args) {
+        return dom0::run(args);
+    }
     if arm64::requested(args) {
         return arm64::run(args);
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: ballast [sim|check [FILE...]|hil [--arch x86_64|aarch64]|image [--arch x86_64|aarch64]|decode IMAGE-ELF|bench] [options]";
+    "usage: ballast [sim|check [FILE...]|hil [--arch x86_64|aarch64|--dom0 linux]|image [--arch x86_64|aarch64]|decode IMAGE-ELF|bench] [options]";
 
 /// `ballast sim`, the default command: run a scenario and print the summary table.
 fn sim(args: &[String]) -> ExitCode {

@@ -81,11 +81,27 @@ impl Qemu {
         image: &Path,
         guest_cmdline: &str,
     ) -> Result<Qemu, String> {
-        let image = image.to_str().ok_or("the image path is not UTF-8")?;
-        if image.contains(',') {
-            return Err(format!(
-                "QEMU's -initrd cannot take a path with a comma: {image}"
-            ));
+        Qemu::start_modules(qemu, xen, xen_cmdline, &[(image, guest_cmdline)])
+    }
+
+    /// Boot `xen` (command line `xen_cmdline`) with multiboot `modules`, each a file and its
+    /// command line: the first is dom0's kernel, a second its initrd.
+    pub fn start_modules(
+        qemu: &Path,
+        xen: &Path,
+        xen_cmdline: &str,
+        modules: &[(&Path, &str)],
+    ) -> Result<Qemu, String> {
+        let mut initrd = Vec::new();
+        for (module, cmdline) in modules {
+            let module = module.to_str().ok_or("a module path is not UTF-8")?;
+            if module.contains(',') || cmdline.contains(',') {
+                return Err(format!(
+                    "QEMU's -initrd cannot take a comma in a module or its command line: \
+                     {module} {cmdline}"
+                ));
+            }
+            initrd.push(format!("{module} {cmdline}"));
         }
         let mut child = Command::new(qemu)
             .args([
@@ -106,12 +122,7 @@ impl Qemu {
             .args(["-monitor", "none", "-no-reboot", "-net", "none"])
             .arg("-kernel")
             .arg(xen)
-            .args([
-                "-initrd",
-                &format!("{image} {guest_cmdline}"),
-                "-append",
-                xen_cmdline,
-            ])
+            .args(["-initrd", &initrd.join(","), "-append", xen_cmdline])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

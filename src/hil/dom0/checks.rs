@@ -1,0 +1,327 @@
+//! The host's checks of the dom0's report against the plan: xl accepted or refused each command
+//! as it must; xenstore shows the target and static-max the command leaves; `xl list` and Xen's
+//! own count show the target reached (within the 1 MiB xl adds); below the floor, xl refuses or
+//! the guest clamps and says so under `data/ballast/target-kib`; after the boot balloon-out Xen's
+//! PoD entries equal its cache; and `xl shutdown` makes the domain go away. Also the table an
+//! admin reads.
+
+use super::plan::{Outcome, Step, BELOW_FLOOR_MIB};
+use super::report::{DomReport, StepReport};
+
+/// Whether `shown` MiB is within 1 MiB of `want`.
+fn within_one(shown: u64, want: u64) -> bool {
+    shown.abs_diff(want) <= 1
+}
+
+fn show(value: Option<u64>) -> String {
+    value.map_or("-".into(), |value| value.to_string())
+}
+
+/// Every way the report falls short of the plan for a domU booted with `boot_mib`, one sentence
+/// each.
+pub fn problems(plan: &[Step], boot_mib: u64, report: &DomReport) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(what) = &report.failed {
+        problems.push(format!("the dom0 could not go on: {what}"));
+    }
+    match report.created {
+        Some((0, Some(_), _)) => {}
+        Some((rc, _, _)) => problems.push(format!("xl create exited {rc}")),
+        None => problems.push("no `xl create` in the dom0's report".into()),
+    }
+    match report.pod.iter().find(|pod| pod.when == "boot") {
+        Some(pod) => match (pod.entries, pod.cache) {
+            (Some(entries), Some(cache)) if entries == cache => {}
+            (entries, cache) => problems.push(format!(
+                "after boot Xen shows PoD entries={} cache={} (waited {} ms): the guest did not \
+                 balloon out what Xen does not back",
+                show(entries),
+                show(cache),
+                show(pod.ms)
+            )),
+        },
+        None if report.created.is_some_and(|(rc, _, _)| rc == 0) => {
+            problems.push("no PoD counters after boot in the dom0's report".into());
+        }
+        None => {}
+    }
+    let mut reservation_mib = boot_mib;
+    let mut target_kib = Some(boot_mib * 1024);
+    for (index, step) in plan.iter().enumerate() {
+        let Some(seen) = report.steps.iter().find(|seen| seen.n == index + 1) else {
+            problems.push(format!(
+                "step {} (xl {} {}) missing from the dom0's report",
+                index + 1,
+                step.op.name(),
+                step.mib
+            ));
+            continue;
+        };
+        problems.extend(check_step(step, seen, target_kib, reservation_mib));
+        reservation_mib = seen.xl_mib.unwrap_or(reservation_mib);
+        target_kib = seen.target_kib.or(target_kib);
+    }
+    for unreadable in &report.unreadable {
+        problems.push(format!("unreadable dom0 report line: {unreadable}"));
+    }
+    match report.shutdown {
+        Some((_, true, _)) => {}
+        Some((rc, false, ms)) => problems.push(format!(
+            "the domain was still there after `xl shutdown -w` (exit {rc}, {} ms): destroyed",
+            show(ms)
+        )),
+        None => problems.push("no `xl shutdown` in the dom0's report".into()),
+    }
+    if !report.done {
+        problems.push("the dom0's /init did not reach its end".into());
+    }
+    problems
+}
+
+/// The problems of one step. `target_before_kib` is xenstore's target before it,
+/// `reservation_mib` xl list's Mem.
+fn check_step(
+    step: &Step,
+    seen: &StepReport,
+    target_before_kib: Option<u64>,
+    reservation_mib: u64,
+) -> Vec<String> {
+    let command = format!("xl {} {}", step.op.name(), step.mib);
+    let mut problems = Vec::new();
+    let mut say = |text: String| problems.push(format!("{command}: {text}"));
+    if seen.op != step.op.name() || seen.mib != step.mib {
+        say(format!("the dom0 ran xl {} {} instead", seen.op, seen.mib));
+        return problems;
+    }
+    let accepted = seen.rc == 0;
+    let mut expect_mib = reservation_mib;
+    let mut unreached = false;
+    match (step.outcome, accepted) {
+        (Outcome::Accepted, false) => say(format!("xl refused it (exit {})", seen.rc)),
+        (Outcome::Refused, true) => say("xl accepted it; it must refuse it".into()),
+        (Outcome::Refused | Outcome::RefusedOrClamped, false) => {
+            if let (Some(before), Some(now)) = (target_before_kib, seen.target_kib) {
+                if before != now {
+                    say(format!(
+                        "refused, yet memory/target moved from {before} to {now} KiB"
+                    ));
+                }
+            }
+        }
+        (Outcome::Accepted, true) if step.op.name() == "mem-set" => {
+            expect_mib = step.mib;
+            if seen.reached != "yes" {
+                unreached = true;
+                say(format!(
+                    "xl list did not show the target within {} ms (reached={}, xl list {} MiB): \
+                     the guest did not move to it",
+                    show(seen.wait_ms),
+                    seen.reached,
+                    show(seen.xl_mib)
+                ));
+            }
+        }
+        (Outcome::Accepted, true) => {}
+        (Outcome::RefusedOrClamped, true) => match seen.ballast_target_kib {
+            Some(clamp) if clamp > BELOW_FLOOR_MIB * 1024 => {
+                expect_mib = clamp / 1024;
+                if seen.reached != "clamped" {
+                    unreached = true;
+                    say(format!(
+                        "the guest reports its clamp at {clamp} KiB but xl list did not show it \
+                         (reached={}, xl list {} MiB)",
+                        seen.reached,
+                        show(seen.xl_mib)
+                    ));
+                }
+            }
+            clamp => say(format!(
+                "xl accepted a target below the memory server's floor and the guest reports no \
+                 clamp above it in data/ballast/target-kib ({})",
+                show(clamp)
+            )),
+        },
+    }
+    if accepted || step.outcome == Outcome::Refused {
+        let wanted_target = (step.outcome != Outcome::Refused).then_some(step.target_kib);
+        if let Some(wanted) = wanted_target.filter(|_| step.op.name() == "mem-set") {
+            if seen.target_kib != Some(wanted) {
+                say(format!(
+                    "xenstore memory/target is {} KiB, expected {wanted}",
+                    show(seen.target_kib)
+                ));
+            }
+        }
+        if seen.static_max_kib != Some(step.static_max_kib) {
+            say(format!(
+                "xenstore memory/static-max is {} KiB, expected {}",
+                show(seen.static_max_kib),
+                step.static_max_kib
+            ));
+        }
+    }
+    if unreached {
+        // Said once: the counts below would only repeat it.
+        return problems;
+    }
+    match seen.xl_mib {
+        Some(mib) if within_one(mib, expect_mib) => {}
+        mib => say(format!(
+            "xl list shows {} MiB, expected {expect_mib} (±1)",
+            show(mib)
+        )),
+    }
+    match seen.xen_kib {
+        Some(kib) if within_one(kib / 1024, expect_mib) => {}
+        kib => say(format!(
+            "Xen's reservation is {} KiB, expected {expect_mib} MiB (±1)",
+            show(kib)
+        )),
+    }
+    problems
+}
+
+/// The table of the admin's commands: what xenstore, `xl list` and Xen showed after each, and
+/// the time to the target.
+pub fn table(report: &DomReport) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>13} {:>9}",
+        "command",
+        "rc",
+        "target KiB",
+        "static-max KiB",
+        "xl MiB",
+        "Xen KiB",
+        "Xen max KiB",
+        "ballast KiB",
+        "to target"
+    )];
+    for pod in &report.pod {
+        lines.push(format!(
+            "  PoD {:<18} entries={} cache={} (xl list {} MiB)",
+            pod.when,
+            show(pod.entries),
+            show(pod.cache),
+            show(pod.xl_mib)
+        ));
+    }
+    for step in &report.steps {
+        let time = match (step.reached.as_str(), step.ms) {
+            ("yes" | "clamped", Some(ms)) => format!("{:.2} s", ms as f64 / 1000.0),
+            ("-", _) => "-".into(),
+            (reached, ms) => format!("{reached} {}", show(ms)),
+        };
+        lines.push(format!(
+            "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>13} {:>9}",
+            format!("xl {} {}", step.op, step.mib),
+            step.rc,
+            show(step.target_kib),
+            show(step.static_max_kib),
+            show(step.xl_mib),
+            show(step.xen_kib),
+            show(step.xen_max_kib),
+            show(step.ballast_target_kib),
+            time
+        ));
+    }
+    if let Some((rc, gone, ms)) = report.shutdown {
+        lines.push(format!(
+            "{:<22} {:>4} domain {} after {} ms",
+            "xl shutdown -w",
+            rc,
+            if gone { "gone" } else { "STILL THERE" },
+            show(ms)
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{steps, DomuConfig};
+    use super::super::report::{event, DomReport};
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../../manifests/xen-pvh-domu.cfg");
+
+    /// The report of a run in which xl and the guest behave: each accepted target reached,
+    /// refusals changing nothing, the floor clamped at `clamp_kib` (or refused when `None`).
+    fn report_of(plan: &[Step], clamp_kib: Option<u64>, shutdown: &str) -> DomReport {
+        let mut lines = vec![
+            "ballast-dom0: created rc=0 domid=1 ms=4000".to_string(),
+            "ballast-dom0: pod when=boot entries=65024 cache=65024 ms=900 xl_mib=256".to_string(),
+        ];
+        let (mut target, mut max, mut mib) = (262_144, 524_288, 256);
+        for (index, step) in plan.iter().enumerate() {
+            let mut rc = 0;
+            let mut reached = "-";
+            let mut clamp = "-".to_string();
+            match (step.outcome, clamp_kib) {
+                (Outcome::Refused, _) | (Outcome::RefusedOrClamped, None) => rc = 1,
+                (Outcome::RefusedOrClamped, Some(kib)) => {
+                    (target, mib, reached, clamp) = (8192, kib / 1024, "clamped", kib.to_string());
+                }
+                (Outcome::Accepted, _) if step.op.name() == "mem-set" => {
+                    (target, mib, reached) = (step.mib * 1024, step.mib, "yes");
+                }
+                (Outcome::Accepted, _) => max = step.mib * 1024,
+            }
+            lines.push(format!(
+                "ballast-dom0: step n={} op={} mib={} rc={rc} reached={reached} ms=300 \
+                 wait_ms=30000 target_kib={target} static_max_kib={max} xl_mib={mib} \
+                 xen_kib={} xen_max_kib={} ballast_target_kib={clamp}",
+                index + 1,
+                step.op.name(),
+                step.mib,
+                mib * 1024 + 68,
+                target + 1024
+            ));
+        }
+        lines.push(format!("ballast-dom0: shutdown {shutdown} ms=800"));
+        lines.push("ballast-dom0: done t_ms=90000".into());
+        let mut report = DomReport::default();
+        for line in lines {
+            report.take(event(&line).unwrap());
+        }
+        report
+    }
+
+    fn shipped_plan() -> Vec<Step> {
+        steps(&DomuConfig::derive(SHIPPED, "xen-pvh-domu.cfg").unwrap())
+    }
+
+    #[test]
+    fn a_guest_that_follows_xl_passes_whether_the_floor_is_refused_or_clamped() {
+        let plan = shipped_plan();
+        for clamp in [None, Some(20_480)] {
+            let report = report_of(&plan, clamp, "rc=0 gone=yes");
+            assert_eq!(problems(&plan, 256, &report), Vec::<String>::new());
+            assert_eq!(table(&report).len(), 1 + 1 + plan.len() + 1);
+        }
+    }
+
+    #[test]
+    fn a_guest_that_ignores_xl_fails_on_each_thing_it_ignored() {
+        let plan = shipped_plan();
+        let mut report = report_of(&plan, None, "rc=143 gone=no");
+        report.pod[0].entries = Some(130_560);
+        report.steps[0].reached = "no".into();
+        report.steps[0].xl_mib = Some(256);
+        report.steps[10].rc = 0;
+        report.steps[10].target_kib = Some(8192);
+        let found = problems(&plan, 256, &report);
+        let expected = [
+            "after boot Xen shows PoD entries=130560 cache=65024",
+            "xl mem-set 128: xl list did not show the target within 30000 ms (reached=no, xl list 256 MiB)",
+            "xl mem-set 8: xl accepted a target below the memory server's floor and the guest reports no clamp",
+            "the domain was still there after `xl shutdown -w` (exit 143",
+        ];
+        for text in expected {
+            assert!(
+                found.iter().any(|problem| problem.starts_with(text)),
+                "no `{text}` in {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+    }
+}

@@ -1,0 +1,262 @@
+//! What the dom0 does to the ballast domU and what each step must show: the domU's xl config
+//! (the shipped `manifests/xen-pvh-domu.cfg` with the kernel path inside the initramfs), the
+//! admin's commands derived from its `memory` and `maxmem`, and the host's expectation of each,
+//! from what xl itself accepts (a target above `static-max` and a maximum below the target are
+//! refused: XEN-FACTS, "The toolstack").
+
+/// Where the domU's ELF sits in the dom0's initramfs.
+pub const DOMU_KERNEL: &str = "/srv/ballast/ballast-xen-pvh";
+/// Where the domU's config sits in the dom0's initramfs.
+pub const DOMU_CONFIG: &str = "/etc/xen/ballast.cfg";
+/// A target below any floor the memory server can keep (its image alone is 4 MiB).
+pub const BELOW_FLOOR_MIB: u64 = 8;
+
+/// The domU's xl config and the numbers the plan needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomuConfig {
+    /// The config as the dom0 gets it.
+    pub text: String,
+    /// The domain's name.
+    pub name: String,
+    /// `memory` (MiB): the boot target.
+    pub memory_mib: u64,
+    /// `maxmem` (MiB; `memory` when absent): static-max, what the memory map covers.
+    pub maxmem_mib: u64,
+}
+
+/// The value of `key = value` on `line`, if that is its key.
+fn value_of<'l>(line: &'l str, key: &str) -> Option<&'l str> {
+    let (name, value) = line.split_once('=')?;
+    (name.trim() == key).then(|| value.trim().trim_matches('"'))
+}
+
+impl DomuConfig {
+    /// The config `text` (read from `source`) with its kernel at [`DOMU_KERNEL`].
+    pub fn derive(text: &str, source: &str) -> Result<DomuConfig, String> {
+        let mut lines = Vec::new();
+        let (mut name, mut memory, mut maxmem, mut kernel) = (None, None, None, false);
+        for line in text.lines() {
+            let uncommented = line.split('#').next().unwrap_or("");
+            let number = |key| -> Result<Option<u64>, String> {
+                value_of(uncommented, key)
+                    .map(|value| {
+                        value
+                            .parse()
+                            .map_err(|_| format!("{source}: `{key} = {value}`: expected MiB"))
+                    })
+                    .transpose()
+            };
+            if value_of(uncommented, "kernel").is_some() {
+                kernel = true;
+                lines.push(format!("kernel = \"{DOMU_KERNEL}\""));
+                continue;
+            }
+            if let Some(value) = value_of(uncommented, "name") {
+                name = Some(value.to_string());
+            }
+            memory = number("memory")?.or(memory);
+            maxmem = number("maxmem")?.or(maxmem);
+            lines.push(line.to_string());
+        }
+        let missing = |key| format!("{source} has no `{key} =` line");
+        let memory_mib = memory.ok_or_else(|| missing("memory"))?;
+        let maxmem_mib = maxmem.unwrap_or(memory_mib);
+        if !kernel {
+            return Err(missing("kernel"));
+        }
+        if maxmem_mib < memory_mib {
+            return Err(format!(
+                "{source}: maxmem {maxmem_mib} is below memory {memory_mib}"
+            ));
+        }
+        if memory_mib < 4 * BELOW_FLOOR_MIB {
+            return Err(format!(
+                "{source}: memory {memory_mib} MiB leaves no room for the plan's steps"
+            ));
+        }
+        Ok(DomuConfig {
+            text: lines.join("\n") + "\n",
+            name: name.ok_or_else(|| missing("name"))?,
+            memory_mib,
+            maxmem_mib,
+        })
+    }
+}
+
+/// An admin's command on the domU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `xl mem-set DOMAIN MIB`: a new target.
+    MemSet,
+    /// `xl mem-max DOMAIN MIB`: a new static-max (and Xen maximum).
+    MemMax,
+}
+
+impl Op {
+    /// The xl subcommand.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::MemSet => "mem-set",
+            Op::MemMax => "mem-max",
+        }
+    }
+}
+
+/// What xl must do with a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted (exit status 0); a new target must then be reached.
+    Accepted,
+    /// Refused by xl (nonzero exit status), nothing changed.
+    Refused,
+    /// A target below the memory server's floor: xl may refuse it, or accept it and the guest
+    /// clamp it (reported under the domain's `data/`).
+    RefusedOrClamped,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// The command.
+    pub op: Op,
+    /// Its argument, MiB.
+    pub mib: u64,
+    /// What xl must do with it.
+    pub outcome: Outcome,
+    /// xenstore `memory/target` after it (KiB): unchanged unless accepted.
+    pub target_kib: u64,
+    /// xenstore `memory/static-max` after it (KiB).
+    pub static_max_kib: u64,
+}
+
+impl Step {
+    /// The step as `/init` reads it: `OP MIB WAIT`. Once xl accepts a mem-set, `/init` waits
+    /// for `xl list` to show the target (WAIT `target`) or, where the guest may clamp it, the
+    /// target or the guest's clamp (`clamp`); a mem-max changes no reservation (`none`).
+    pub fn init_line(&self) -> String {
+        let wait = match (self.op, self.outcome) {
+            (Op::MemMax, _) => "none",
+            (Op::MemSet, Outcome::RefusedOrClamped) => "clamp",
+            (Op::MemSet, Outcome::Accepted | Outcome::Refused) => "target",
+        };
+        format!("{} {} {wait}", self.op.name(), self.mib)
+    }
+}
+
+/// The commands for a domU booted with `memory` and `maxmem`, each with what it must do. For
+/// the shipped config (256, 512): mem-set 128, 201 (not a 2 MiB multiple), 384, 512 (= maxmem),
+/// 256; mem-max 384 (down), mem-set 448 (above static-max: refused), mem-max 512 (up), mem-set
+/// 448, mem-set 640 (refused), mem-set 8 (below the floor), mem-set 256.
+pub fn steps(config: &DomuConfig) -> Vec<Step> {
+    let (memory, maxmem) = (config.memory_mib, config.maxmem_mib);
+    let half = memory / 2;
+    let unaligned = (memory * 3 / 4 + 9) | 1;
+    let between = (memory + maxmem) / 2;
+    let below_max = maxmem.saturating_sub(64).max(memory);
+    let commands = [
+        (Op::MemSet, half),
+        (Op::MemSet, unaligned),
+        (Op::MemSet, between),
+        (Op::MemSet, maxmem),
+        (Op::MemSet, memory),
+        (Op::MemMax, between),
+        (Op::MemSet, below_max),
+        (Op::MemMax, maxmem),
+        (Op::MemSet, below_max),
+        (Op::MemSet, maxmem + 128),
+        (Op::MemSet, BELOW_FLOOR_MIB),
+        (Op::MemSet, memory),
+    ];
+    let mut target_kib = memory * 1024;
+    let mut static_max_kib = maxmem * 1024;
+    let mut plan = Vec::new();
+    for (op, mib) in commands {
+        let kib = mib * 1024;
+        let outcome = match op {
+            Op::MemSet if kib > static_max_kib => Outcome::Refused,
+            Op::MemMax if kib < target_kib => Outcome::Refused,
+            Op::MemSet if mib == BELOW_FLOOR_MIB => Outcome::RefusedOrClamped,
+            Op::MemSet | Op::MemMax => Outcome::Accepted,
+        };
+        if outcome != Outcome::Refused {
+            match op {
+                Op::MemSet => target_kib = kib,
+                Op::MemMax => static_max_kib = kib,
+            }
+        }
+        plan.push(Step {
+            op,
+            mib,
+            outcome,
+            target_kib,
+            static_max_kib,
+        });
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../../manifests/xen-pvh-domu.cfg");
+
+    #[test]
+    fn the_shipped_config_keeps_its_sizes_and_gets_the_initramfs_kernel() {
+        let config = DomuConfig::derive(SHIPPED, "xen-pvh-domu.cfg").unwrap();
+        assert_eq!((config.memory_mib, config.maxmem_mib), (256, 512));
+        assert_eq!(config.name, "ballast");
+        assert!(config
+            .text
+            .contains("kernel = \"/srv/ballast/ballast-xen-pvh\"\n"));
+        assert!(!config.text.contains("target/xen-pvh"));
+        assert!(config.text.contains("\nmaxmem = 512\n"));
+    }
+
+    #[test]
+    fn configs_the_plan_cannot_run_are_refused() {
+        let config = |text: &str| DomuConfig::derive(text, "c.cfg");
+        assert!(config("name = \"b\"\nkernel = \"k\"\n").is_err());
+        assert!(config("name = \"b\"\nmemory = 256\nmaxmem = 128\nkernel = \"k\"\n").is_err());
+        assert!(config("name = \"b\"\nmemory = lots\nkernel = \"k\"\n").is_err());
+        assert!(config("name = \"b\"\nmemory = 256\n").is_err());
+        let same = config("name = \"b\"\nmemory = 512\nkernel = \"k\"\n").unwrap();
+        assert_eq!(same.maxmem_mib, 512);
+    }
+
+    #[test]
+    fn the_shipped_plan_moves_down_up_and_past_both_limits() {
+        let config = DomuConfig::derive(SHIPPED, "xen-pvh-domu.cfg").unwrap();
+        let plan: Vec<_> = steps(&config)
+            .iter()
+            .map(|step| {
+                (
+                    step.init_line(),
+                    step.outcome,
+                    step.target_kib / 1024,
+                    step.static_max_kib / 1024,
+                )
+            })
+            .collect();
+        use Outcome::*;
+        let expected = [
+            ("mem-set 128 target", Accepted, 128, 512),
+            ("mem-set 201 target", Accepted, 201, 512),
+            ("mem-set 384 target", Accepted, 384, 512),
+            ("mem-set 512 target", Accepted, 512, 512),
+            ("mem-set 256 target", Accepted, 256, 512),
+            ("mem-max 384 none", Accepted, 256, 384),
+            ("mem-set 448 target", Refused, 256, 384),
+            ("mem-max 512 none", Accepted, 256, 512),
+            ("mem-set 448 target", Accepted, 448, 512),
+            ("mem-set 640 target", Refused, 448, 512),
+            ("mem-set 8 clamp", RefusedOrClamped, 8, 512),
+            ("mem-set 256 target", Accepted, 256, 512),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|&(line, outcome, target, max)| (line.to_string(), outcome, target, max))
+            .collect();
+        assert_eq!(plan, expected);
+    }
+}

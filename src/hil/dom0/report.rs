@@ -1,0 +1,271 @@
+//! The dom0's report, as the host reads it off Xen's serial line: `/init` prints one
+//! `ballast-dom0: KEYWORD key=value ...` line per event (`created`, `pod`, `step`, `shutdown`,
+//! `fail`, `done`), and `console | TEXT` / `console-log | TEXT` / `data after=N | TEXT` lines with
+//! what the domU's PV console and xenstore `data/` held. The dom0's console reaches Xen in small
+//! chunks, so Xen's own lines and a domU's `(dN) ` lines can land in the middle of one of its
+//! lines: [`Splicer`] puts such a line back together.
+
+use super::super::verify::Record;
+
+/// What starts every line of the dom0's report.
+pub const PREFIX: &str = "ballast-dom0: ";
+
+/// Rejoins dom0 lines that a Xen or domU line cut in two.
+#[derive(Debug, Default)]
+pub struct Splicer {
+    /// The start of a dom0 line whose end has not come yet.
+    held: String,
+}
+
+/// Where a Xen (`(XEN) `) or domU (`(d12) `) console line starts in `text`, if anywhere.
+fn console_line_start(text: &str) -> Option<usize> {
+    let xen = text.find("(XEN) ");
+    let domu = text.match_indices("(d").map(|(at, _)| at).find(|&at| {
+        let digits = text[at + 2..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        digits > 0 && text[at + 2 + digits..].starts_with(") ")
+    });
+    match (xen, domu) {
+        (Some(xen), Some(domu)) => Some(xen.min(domu)),
+        (found, None) | (None, found) => found,
+    }
+}
+
+impl Splicer {
+    /// Take one serial line; the whole lines it completes, in order.
+    pub fn line(&mut self, text: &str) -> Vec<String> {
+        let text = text.replace('\r', "");
+        match console_line_start(&text) {
+            Some(0) => vec![text],
+            Some(at) => {
+                self.held.push_str(&text[..at]);
+                vec![text[at..].to_string()]
+            }
+            None => vec![std::mem::take(&mut self.held) + &text],
+        }
+    }
+}
+
+/// One event of the dom0's report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// `KEYWORD key=value ...`.
+    Record(String),
+    /// `SOURCE | TEXT`: a line of the domU's console (`console`), of xenconsoled's log of it
+    /// (`console-log`), or of its xenstore `data/` subtree (`data after=N`).
+    Quoted { source: String, text: String },
+}
+
+/// The event on the dom0 line `line`, if it is one of the report's.
+pub fn event(line: &str) -> Option<Event> {
+    let body = &line[line.find(PREFIX)? + PREFIX.len()..];
+    Some(match body.split_once(" | ") {
+        Some((source, text)) => Event::Quoted {
+            source: source.to_string(),
+            text: text.to_string(),
+        },
+        None => Event::Record(body.to_string()),
+    })
+}
+
+/// One admin command as the dom0 ran it, and what it saw after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// 1-based, in the plan's order.
+    pub n: usize,
+    /// `mem-set` or `mem-max`.
+    pub op: String,
+    /// The argument, MiB.
+    pub mib: u64,
+    /// xl's exit status.
+    pub rc: i64,
+    /// Whether xl list showed the target (`yes`), the guest's clamp (`clamped`), neither before
+    /// the step's timeout (`no`), the domain was gone (`gone`), or nothing was awaited (`-`).
+    pub reached: String,
+    /// From the command to the target shown (or to giving up), ms.
+    pub ms: Option<u64>,
+    /// How long the dom0 would wait, ms.
+    pub wait_ms: Option<u64>,
+    /// xenstore `memory/target`, KiB.
+    pub target_kib: Option<u64>,
+    /// xenstore `memory/static-max`, KiB.
+    pub static_max_kib: Option<u64>,
+    /// xl list's Mem, MiB.
+    pub xl_mib: Option<u64>,
+    /// Xen's reservation (xentop MEM), KiB.
+    pub xen_kib: Option<u64>,
+    /// Xen's maximum (xentop MAXMEM), KiB.
+    pub xen_max_kib: Option<u64>,
+    /// The target the guest works to, as it reports it in `data/ballast/target-kib`.
+    pub ballast_target_kib: Option<u64>,
+}
+
+impl StepReport {
+    /// The step on a `step ...` record.
+    pub fn parse(record: &Record<'_>) -> Option<StepReport> {
+        Some(StepReport {
+            n: usize::try_from(record.number("n")?).ok()?,
+            op: record.text("op")?.to_string(),
+            mib: record.number("mib")?,
+            rc: record.text("rc")?.parse().ok()?,
+            reached: record.text("reached")?.to_string(),
+            ms: record.number("ms"),
+            wait_ms: record.number("wait_ms"),
+            target_kib: record.number("target_kib"),
+            static_max_kib: record.number("static_max_kib"),
+            xl_mib: record.number("xl_mib"),
+            xen_kib: record.number("xen_kib"),
+            xen_max_kib: record.number("xen_max_kib"),
+            ballast_target_kib: record.number("ballast_target_kib"),
+        })
+    }
+}
+
+/// The PoD counters Xen showed for the domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodReport {
+    /// `boot` (once the guest's boot balloon-out had time) or `after-step-1`.
+    pub when: String,
+    /// PoD entries: guest frames Xen has not backed yet.
+    pub entries: Option<u64>,
+    /// The PoD cache: pages Xen holds to back them.
+    pub cache: Option<u64>,
+    /// How long the dom0 polled for entries to equal the cache, ms.
+    pub ms: Option<u64>,
+    /// xl list's Mem then.
+    pub xl_mib: Option<u64>,
+}
+
+/// Everything the dom0 reported.
+#[derive(Debug, Default)]
+pub struct DomReport {
+    /// `xl create`'s exit status, the domain id, and how long it took (ms).
+    pub created: Option<(i64, Option<u64>, Option<u64>)>,
+    /// The PoD counters, in order.
+    pub pod: Vec<PodReport>,
+    /// The steps, in order.
+    pub steps: Vec<StepReport>,
+    /// `xl shutdown -w`'s exit status, whether the domain was gone after it, and how long it
+    /// took (ms).
+    pub shutdown: Option<(i64, bool, Option<u64>)>,
+    /// What the dom0 could not do (`fail what=`), if anything.
+    pub failed: Option<String>,
+    /// `/init` reached its end.
+    pub done: bool,
+    /// The domU's `data/` subtree after the floor step (`xenstore-ls -f` lines).
+    pub data: Vec<String>,
+    /// What `xl console` showed for a few seconds after boot.
+    pub console: Vec<String>,
+    /// Report lines the host could not read.
+    pub unreadable: Vec<String>,
+}
+
+impl DomReport {
+    /// Take one event.
+    pub fn take(&mut self, event: Event) {
+        match event {
+            Event::Quoted { source, text } => match source.split_whitespace().next() {
+                Some("console") => self.console.push(text),
+                Some("data") => self.data.push(text),
+                _ => {}
+            },
+            Event::Record(body) => self.record(&body),
+        }
+    }
+
+    fn record(&mut self, body: &str) {
+        let record = Record::parse(body);
+        let rc = || record.text("rc").and_then(|rc| rc.parse::<i64>().ok());
+        let readable = match record.keyword {
+            "created" => rc().map(|rc| {
+                self.created = Some((rc, record.number("domid"), record.number("ms")));
+            }),
+            "pod" => record.text("when").map(|when| {
+                self.pod.push(PodReport {
+                    when: when.to_string(),
+                    entries: record.number("entries"),
+                    cache: record.number("cache"),
+                    ms: record.number("ms"),
+                    xl_mib: record.number("xl_mib"),
+                });
+            }),
+            "step" => StepReport::parse(&record).map(|step| self.steps.push(step)),
+            "shutdown" => rc().map(|rc| {
+                let gone = record.text("gone") == Some("yes");
+                self.shutdown = Some((rc, gone, record.number("ms")));
+            }),
+            "fail" => {
+                self.failed = Some(record.text("what").unwrap_or("?").to_string());
+                Some(())
+            }
+            "done" => {
+                self.done = true;
+                Some(())
+            }
+            "phase" | "console" | "console-log" | "destroyed" => Some(()),
+            _ => None,
+        };
+        if readable.is_none() {
+            self.unreadable.push(body.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dom0_line_cut_by_xen_and_domu_lines_is_put_back_together() {
+        let mut splicer = Splicer::default();
+        assert_eq!(
+            splicer.line("ballast-dom0: step n=3 op=mem-s(d1) ~defmt~ 0a0b\r"),
+            ["(d1) ~defmt~ 0a0b"]
+        );
+        assert_eq!(splicer.line("(XEN) d1: something"), ["(XEN) d1: something"]);
+        assert_eq!(
+            splicer.line("et mib=201 rc=0\r"),
+            ["ballast-dom0: step n=3 op=mem-set mib=201 rc=0"]
+        );
+        assert_eq!(splicer.line("(d12) whole"), ["(d12) whole"]);
+        assert_eq!(splicer.line("plain (dx) text"), ["plain (dx) text"]);
+    }
+
+    #[test]
+    fn the_report_reads_steps_pod_and_the_end() {
+        let mut report = DomReport::default();
+        for line in [
+            "ballast-dom0: created rc=0 domid=1 ms=4200",
+            "ballast-dom0: pod when=boot entries=65536 cache=65536 ms=1200 target_kib=262144 xl_mib=256",
+            "ballast-dom0: console | ballast: started",
+            "ballast-dom0: step n=1 op=mem-set mib=128 rc=0 reached=yes ms=230 wait_ms=20000 \
+             target_kib=131072 static_max_kib=524288 xl_mib=128 xen_kib=131136 xen_max_kib=132096 \
+             ballast_target_kib=-",
+            "ballast-dom0: data after=11 | /local/domain/1/data/ballast/target-kib = \"20480\"",
+            "ballast-dom0: shutdown rc=0 gone=yes ms=900",
+            "ballast-dom0: mystery",
+            "ballast-dom0: done t_ms=60000",
+        ] {
+            report.take(event(line).unwrap());
+        }
+        assert_eq!(report.created, Some((0, Some(1), Some(4200))));
+        assert_eq!(report.pod[0].entries, Some(65536));
+        assert_eq!(report.console, ["ballast: started"]);
+        let step = &report.steps[0];
+        assert_eq!(
+            (step.n, step.op.as_str(), step.mib, step.rc),
+            (1, "mem-set", 128, 0)
+        );
+        assert_eq!(
+            (step.xl_mib, step.xen_kib, step.ballast_target_kib),
+            (Some(128), Some(131136), None)
+        );
+        assert_eq!(report.data.len(), 1);
+        assert_eq!(report.shutdown, Some((0, true, Some(900))));
+        assert_eq!(report.unreadable, ["mystery"]);
+        assert!(report.done && report.failed.is_none());
+        assert_eq!(event("[  1.0] random kernel line"), None);
+    }
+}

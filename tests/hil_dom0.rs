@@ -1,0 +1,87 @@
+//! Real Xen with its real toolstack: `ballast hil --dom0 linux` boots Debian's Linux 6.1 as a PVH
+//! dom0 on Xen 4.17 under QEMU, `xl create`s the ballast image from the shipped
+//! `manifests/xen-pvh-domu.cfg` (memory 256, maxmem 512), drives it with `xl mem-set`, `xl
+//! mem-max` and `xl shutdown`, and must report PASS. Skips (loudly) only when QEMU, Xen or the
+//! dom0's packages are missing, which `ballast hil` signals with exit status 77
+//! (`scripts/setup` installs them, `scripts/setup-dom0` fetches the packages).
+
+use std::process::Command;
+
+const EXIT_MISSING_TOOLS: i32 = 77;
+
+/// The admin's commands the run must show in its table, each with xl's exit status and xl
+/// list's Mem after it.
+const TABLE_ROWS: [(&str, &str, &str); 12] = [
+    ("xl mem-set 128", "0", "128"),
+    ("xl mem-set 201", "0", "201"),
+    ("xl mem-set 384", "0", "384"),
+    ("xl mem-set 512", "0", "512"),
+    ("xl mem-set 256", "0", "256"),
+    ("xl mem-max 384", "0", "256"),
+    ("xl mem-set 448", "1", "256"),
+    ("xl mem-max 512", "0", "256"),
+    ("xl mem-set 448", "0", "448"),
+    ("xl mem-set 640", "1", "448"),
+    ("xl mem-set 8", "", ""),
+    ("xl mem-set 256", "0", "256"),
+];
+
+#[test]
+#[ignore = "the guest side of issue 16 (xenstore agent, PoD-safe boot, xl shutdown) is not in the image yet"]
+fn xl_drives_the_ballast_domu_under_a_linux_dom0() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["hil", "--dom0", "linux"])
+        .output()
+        .expect("the ballast binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(EXIT_MISSING_TOOLS) {
+        eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        eprintln!("!! SKIPPED: dom0 real-Xen test NOT run: QEMU, Xen or a package is missing");
+        eprintln!("!! {}", stderr.trim());
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+        return;
+    }
+    assert!(
+        output.status.success() && stdout.contains("ballast hil: PASS"),
+        "ballast hil --dom0 linux failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let summary = &stdout[stdout
+        .find("---- ballast hil --dom0 linux summary")
+        .expect("a summary")..];
+    let rows: Vec<_> = (summary.lines())
+        .map(str::trim_start)
+        .filter(|line| line.starts_with("xl mem-"))
+        .collect();
+    assert_eq!(rows.len(), TABLE_ROWS.len(), "the table's rows:\n{summary}");
+    for (row, (command, rc, xl_mib)) in rows.iter().zip(TABLE_ROWS) {
+        let columns: Vec<_> = row.split_whitespace().collect();
+        assert_eq!(
+            columns[..3].join(" "),
+            command,
+            "the plan's order:\n{summary}"
+        );
+        if !rc.is_empty() {
+            assert_eq!(columns[3], rc, "xl's exit status in `{row}`");
+            assert_eq!(columns[6], xl_mib, "xl list's Mem in `{row}`");
+        }
+    }
+    assert!(
+        summary.contains("PoD boot"),
+        "no PoD counters after boot:\n{summary}"
+    );
+    assert!(
+        summary.contains("domain gone"),
+        "the domain outlived xl shutdown:\n{summary}"
+    );
+}
+
+#[test]
+fn an_unknown_dom0_is_refused() {
+    let status = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["hil", "--dom0", "windows"])
+        .status()
+        .expect("the ballast binary runs");
+    assert_eq!(status.code(), Some(2));
+}
