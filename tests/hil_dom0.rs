@@ -22,7 +22,7 @@ const TABLE_ROWS: [(&str, &str, &str); 12] = [
     ("xl mem-max 512", "0", "256"),
     ("xl mem-set 448", "0", "448"),
     ("xl mem-set 640", "1", "448"),
-    ("xl mem-set 8", "", ""),
+    ("xl mem-set 4", "", ""),
     ("xl mem-set 256", "0", "256"),
 ];
 

@@ -1,7 +1,8 @@
 //! The host's checks of the dom0's report against the plan: xl accepted or refused each command
 //! as it must; xenstore shows the target and static-max the command leaves; `xl list` and Xen's
 //! own count show the target reached (within the 1 MiB xl adds); below the floor, xl refuses or
-//! the guest clamps and says so under `data/ballast/target-kib`; after the boot balloon-out Xen's
+//! the guest clamps or refuses it and says so under `data/ballast/` (`status` `clamped:<why>` with
+//! `target-pages` reached, or `refused:<why>`); after the boot balloon-out Xen's
 //! PoD entries equal its cache; and `xl shutdown` makes the domain go away. Also the table an
 //! admin reads.
 
@@ -122,25 +123,27 @@ fn check_step(
             }
         }
         (Outcome::Accepted, true) => {}
-        (Outcome::RefusedOrClamped, true) => match seen.ballast_target_kib {
-            Some(clamp) if clamp > BELOW_FLOOR_MIB * 1024 => {
-                expect_mib = clamp / 1024;
-                if seen.reached != "clamped" {
+        (Outcome::RefusedOrClamped, true) => {
+            let status = seen.ballast_status.as_deref().unwrap_or("-");
+            match (seen.reached.as_str(), seen.ballast_target_pages) {
+                ("clamped", Some(pages))
+                    if pages > BELOW_FLOOR_MIB * 256 && status.starts_with("clamped:") =>
+                {
+                    expect_mib = pages / 256;
+                }
+                ("refused", _) if status.starts_with("refused:") => {}
+                (reached, pages) => {
                     unreached = true;
                     say(format!(
-                        "the guest reports its clamp at {clamp} KiB but xl list did not show it \
-                         (reached={}, xl list {} MiB)",
-                        seen.reached,
+                        "xl accepted a target below the memory server's floor, and the guest \
+                         neither clamped it nor refused it under data/ballast/ (status {status}, \
+                         target-pages {}, reached={reached}, xl list {} MiB)",
+                        show(pages),
                         show(seen.xl_mib)
                     ));
                 }
             }
-            clamp => say(format!(
-                "xl accepted a target below the memory server's floor and the guest reports no \
-                 clamp above it in data/ballast/target-kib ({})",
-                show(clamp)
-            )),
-        },
+        }
     }
     if accepted || step.outcome == Outcome::Refused {
         let wanted_target = (step.outcome != Outcome::Refused).then_some(step.target_kib);
@@ -185,7 +188,7 @@ fn check_step(
 /// the time to the target.
 pub fn table(report: &DomReport) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>13} {:>9}",
+        "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9}  ballast target KiB, status",
         "command",
         "rc",
         "target KiB",
@@ -193,7 +196,6 @@ pub fn table(report: &DomReport) -> Vec<String> {
         "xl MiB",
         "Xen KiB",
         "Xen max KiB",
-        "ballast KiB",
         "to target"
     )];
     for pod in &report.pod {
@@ -212,7 +214,7 @@ pub fn table(report: &DomReport) -> Vec<String> {
             (reached, ms) => format!("{reached} {}", show(ms)),
         };
         lines.push(format!(
-            "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>13} {:>9}",
+            "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9}  {}, {}",
             format!("xl {} {}", step.op, step.mib),
             step.rc,
             show(step.target_kib),
@@ -220,8 +222,9 @@ pub fn table(report: &DomReport) -> Vec<String> {
             show(step.xl_mib),
             show(step.xen_kib),
             show(step.xen_max_kib),
-            show(step.ballast_target_kib),
-            time
+            time,
+            show(step.ballast_target_pages.map(|pages| pages * 4)),
+            step.ballast_status.as_deref().unwrap_or("-")
         ));
     }
     if let Some((rc, gone, ms)) = report.shutdown {
@@ -244,9 +247,20 @@ mod tests {
 
     const SHIPPED: &str = include_str!("../../../manifests/xen-pvh-domu.cfg");
 
+    /// Who turns down the target below the floor, and how.
+    #[derive(Clone, Copy)]
+    enum Floor {
+        /// xl refuses it.
+        XlRefuses,
+        /// xl accepts it and the guest clamps it to this many KiB.
+        GuestClamps(u64),
+        /// xl accepts it and the guest refuses it.
+        GuestRefuses,
+    }
+
     /// The report of a run in which xl and the guest behave: each accepted target reached,
-    /// refusals changing nothing, the floor clamped at `clamp_kib` (or refused when `None`).
-    fn report_of(plan: &[Step], clamp_kib: Option<u64>, shutdown: &str) -> DomReport {
+    /// refusals changing nothing, the floor turned down as `floor` says.
+    fn report_of(plan: &[Step], floor: Floor, shutdown: &str) -> DomReport {
         let mut lines = vec![
             "ballast-dom0: created rc=0 domid=1 ms=4000".to_string(),
             "ballast-dom0: pod when=boot entries=65024 cache=65024 ms=900 xl_mib=256".to_string(),
@@ -255,11 +269,17 @@ mod tests {
         for (index, step) in plan.iter().enumerate() {
             let mut rc = 0;
             let mut reached = "-";
-            let mut clamp = "-".to_string();
-            match (step.outcome, clamp_kib) {
-                (Outcome::Refused, _) | (Outcome::RefusedOrClamped, None) => rc = 1,
-                (Outcome::RefusedOrClamped, Some(kib)) => {
-                    (target, mib, reached, clamp) = (8192, kib / 1024, "clamped", kib.to_string());
+            let mut pages = step.target_kib / 4;
+            let mut status = "reached";
+            match (step.outcome, floor) {
+                (Outcome::Refused, _) | (Outcome::RefusedOrClamped, Floor::XlRefuses) => rc = 1,
+                (Outcome::RefusedOrClamped, Floor::GuestClamps(kib)) => {
+                    (target, mib, reached) = (4096, kib / 1024, "clamped");
+                    (pages, status) = (kib / 4, "clamped:TargetTooLow");
+                }
+                (Outcome::RefusedOrClamped, Floor::GuestRefuses) => {
+                    (target, reached) = (4096, "refused");
+                    (pages, status) = (mib * 256, "refused:TargetTooLow");
                 }
                 (Outcome::Accepted, _) if step.op.name() == "mem-set" => {
                     (target, mib, reached) = (step.mib * 1024, step.mib, "yes");
@@ -269,7 +289,7 @@ mod tests {
             lines.push(format!(
                 "ballast-dom0: step n={} op={} mib={} rc={rc} reached={reached} ms=300 \
                  wait_ms=30000 target_kib={target} static_max_kib={max} xl_mib={mib} \
-                 xen_kib={} xen_max_kib={} ballast_target_kib={clamp}",
+                 xen_kib={} xen_max_kib={} ballast_target_pages={pages} ballast_status={status}",
                 index + 1,
                 step.op.name(),
                 step.mib,
@@ -293,8 +313,12 @@ mod tests {
     #[test]
     fn a_guest_that_follows_xl_passes_whether_the_floor_is_refused_or_clamped() {
         let plan = shipped_plan();
-        for clamp in [None, Some(20_480)] {
-            let report = report_of(&plan, clamp, "rc=0 gone=yes");
+        for floor in [
+            Floor::XlRefuses,
+            Floor::GuestClamps(20_480),
+            Floor::GuestRefuses,
+        ] {
+            let report = report_of(&plan, floor, "rc=0 gone=yes");
             assert_eq!(problems(&plan, 256, &report), Vec::<String>::new());
             assert_eq!(table(&report).len(), 1 + 1 + plan.len() + 1);
         }
@@ -303,17 +327,18 @@ mod tests {
     #[test]
     fn a_guest_that_ignores_xl_fails_on_each_thing_it_ignored() {
         let plan = shipped_plan();
-        let mut report = report_of(&plan, None, "rc=143 gone=no");
+        let mut report = report_of(&plan, Floor::XlRefuses, "rc=143 gone=no");
         report.pod[0].entries = Some(130_560);
         report.steps[0].reached = "no".into();
         report.steps[0].xl_mib = Some(256);
         report.steps[10].rc = 0;
-        report.steps[10].target_kib = Some(8192);
+        report.steps[10].target_kib = Some(4096);
+        report.steps[10].ballast_status = Some("reached".into());
         let found = problems(&plan, 256, &report);
         let expected = [
             "after boot Xen shows PoD entries=130560 cache=65024",
             "xl mem-set 128: xl list did not show the target within 30000 ms (reached=no, xl list 256 MiB)",
-            "xl mem-set 8: xl accepted a target below the memory server's floor and the guest reports no clamp",
+            "xl mem-set 4: xl accepted a target below the memory server's floor, and the guest neither",
             "the domain was still there after `xl shutdown -w` (exit 143",
         ];
         for text in expected {

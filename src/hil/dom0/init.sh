@@ -66,7 +66,7 @@ state() {
     mib=$(xl_mib)
     echo "target_kib=$(key memory/target) static_max_kib=$(key memory/static-max)" \
         "xl_mib=${mib:--} xen_kib=${1:--} xen_max_kib=${2:--}" \
-        "ballast_target_kib=$(key data/ballast/target-kib)"
+        "ballast_target_pages=$(key data/ballast/target-pages) ballast_status=$(key data/ballast/status)"
 }
 # PoD entries and cache size of the domain, from Xen's `q` debug key.
 pod_counts() {
@@ -100,18 +100,24 @@ pod() {
 }
 # Whether xl list shows $1 MiB, within the 1 MiB xl adds.
 shows() { [ -n "$MIB" ] && [ "$MIB" -ge $(($1 - 1)) ] && [ "$MIB" -le $(($1 + 1)) ]; }
-# Poll every 100 ms until xl list shows $1 MiB (or, with $2 = clamp, the target the guest
-# reports in data/ballast/target-kib); sets REACHED (yes, clamped, no, gone) and MS.
+# Poll every 100 ms until xl list shows $1 MiB or, with $2 = clamp, until the guest reports under
+# data/ballast/ that it clamped the target (status clamped:*, and xl list shows its target-pages)
+# or refused it (status refused:*); sets REACHED (yes, clamped, refused, no, gone) and MS.
 wait_for() {
     while :; do
         MIB=$(xl_mib)
         [ -z "$MIB" ] && { REACHED=gone; break; }
         shows "$1" && { REACHED=yes; break; }
         if [ "$2" = clamp ]; then
-            clamp=$(key data/ballast/target-kib)
-            case $clamp in
-                '' | *[!0-9]*) ;;
-                *) shows $((clamp / 1024)) && { REACHED=clamped; break; } ;;
+            case $(key data/ballast/status) in
+                clamped:*)
+                    pages=$(key data/ballast/target-pages)
+                    case $pages in
+                        '' | *[!0-9]*) ;;
+                        *) shows $((pages / 256)) && { REACHED=clamped; break; } ;;
+                    esac
+                    ;;
+                refused:*) REACHED=refused; break ;;
             esac
         fi
         [ $(($(now_ms) - T0)) -ge "$WAIT_MS" ] && { REACHED=no; break; }

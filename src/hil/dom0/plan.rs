@@ -8,8 +8,9 @@
 pub const DOMU_KERNEL: &str = "/srv/ballast/ballast-xen-pvh";
 /// Where the domU's config sits in the dom0's initramfs.
 pub const DOMU_CONFIG: &str = "/etc/xen/ballast.cfg";
-/// A target below any floor the memory server can keep (its image alone is 4 MiB).
-pub const BELOW_FLOOR_MIB: u64 = 8;
+/// A target below any floor the memory server can keep: `manifests/xen-pvh.toml` reserves the
+/// first 5 MiB (low memory and the image), which it never balloons out.
+pub const BELOW_FLOOR_MIB: u64 = 4;
 
 /// The domU's xl config and the numbers the plan needs from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl DomuConfig {
                 "{source}: maxmem {maxmem_mib} is below memory {memory_mib}"
             ));
         }
-        if memory_mib < 4 * BELOW_FLOOR_MIB {
+        if memory_mib < 8 * BELOW_FLOOR_MIB {
             return Err(format!(
                 "{source}: memory {memory_mib} MiB leaves no room for the plan's steps"
             ));
@@ -110,7 +111,7 @@ pub enum Outcome {
     /// Refused by xl (nonzero exit status), nothing changed.
     Refused,
     /// A target below the memory server's floor: xl may refuse it, or accept it and the guest
-    /// clamp it (reported under the domain's `data/`).
+    /// clamp or refuse it (reported under the domain's `data/ballast/`).
     RefusedOrClamped,
 }
 
@@ -146,7 +147,7 @@ impl Step {
 /// The commands for a domU booted with `memory` and `maxmem`, each with what it must do. For
 /// the shipped config (256, 512): mem-set 128, 201 (not a 2 MiB multiple), 384, 512 (= maxmem),
 /// 256; mem-max 384 (down), mem-set 448 (above static-max: refused), mem-max 512 (up), mem-set
-/// 448, mem-set 640 (refused), mem-set 8 (below the floor), mem-set 256.
+/// 448, mem-set 640 (refused), mem-set 4 (below the floor), mem-set 256.
 pub fn steps(config: &DomuConfig) -> Vec<Step> {
     let (memory, maxmem) = (config.memory_mib, config.maxmem_mib);
     let half = memory / 2;
@@ -250,7 +251,7 @@ mod tests {
             ("mem-max 512 none", Accepted, 256, 512),
             ("mem-set 448 target", Accepted, 448, 512),
             ("mem-set 640 target", Refused, 448, 512),
-            ("mem-set 8 clamp", RefusedOrClamped, 8, 512),
+            ("mem-set 4 clamp", RefusedOrClamped, 4, 512),
             ("mem-set 256 target", Accepted, 256, 512),
         ];
         let expected: Vec<_> = expected

@@ -81,8 +81,9 @@ pub struct StepReport {
     pub mib: u64,
     /// xl's exit status.
     pub rc: i64,
-    /// Whether xl list showed the target (`yes`), the guest's clamp (`clamped`), neither before
-    /// the step's timeout (`no`), the domain was gone (`gone`), or nothing was awaited (`-`).
+    /// Whether xl list showed the target (`yes`), the guest's clamp (`clamped`), the guest
+    /// refused the target (`refused`), neither before the step's timeout (`no`), the domain was
+    /// gone (`gone`), or nothing was awaited (`-`).
     pub reached: String,
     /// From the command to the target shown (or to giving up), ms.
     pub ms: Option<u64>,
@@ -98,8 +99,12 @@ pub struct StepReport {
     pub xen_kib: Option<u64>,
     /// Xen's maximum (xentop MAXMEM), KiB.
     pub xen_max_kib: Option<u64>,
-    /// The target the guest works to, as it reports it in `data/ballast/target-kib`.
-    pub ballast_target_kib: Option<u64>,
+    /// The target the guest steers to, 4 KiB pages, as it reports it in
+    /// `data/ballast/target-pages`.
+    pub ballast_target_pages: Option<u64>,
+    /// What the guest reports in `data/ballast/status` (`ballooning`, `reached`,
+    /// `clamped:<why>`, `refused:<why>`).
+    pub ballast_status: Option<String>,
 }
 
 impl StepReport {
@@ -118,7 +123,10 @@ impl StepReport {
             xl_mib: record.number("xl_mib"),
             xen_kib: record.number("xen_kib"),
             xen_max_kib: record.number("xen_max_kib"),
-            ballast_target_kib: record.number("ballast_target_kib"),
+            ballast_target_pages: record.number("ballast_target_pages"),
+            ballast_status: (record.text("ballast_status"))
+                .filter(|status| *status != "-")
+                .map(str::to_string),
         })
     }
 }
@@ -242,8 +250,8 @@ mod tests {
             "ballast-dom0: console | ballast: started",
             "ballast-dom0: step n=1 op=mem-set mib=128 rc=0 reached=yes ms=230 wait_ms=20000 \
              target_kib=131072 static_max_kib=524288 xl_mib=128 xen_kib=131136 xen_max_kib=132096 \
-             ballast_target_kib=-",
-            "ballast-dom0: data after=11 | /local/domain/1/data/ballast/target-kib = \"20480\"",
+             ballast_target_pages=32768 ballast_status=reached",
+            "ballast-dom0: data after=11 | /local/domain/1/data/ballast/status = \"clamped:TargetTooLow\"",
             "ballast-dom0: shutdown rc=0 gone=yes ms=900",
             "ballast-dom0: mystery",
             "ballast-dom0: done t_ms=60000",
@@ -259,9 +267,10 @@ mod tests {
             (1, "mem-set", 128, 0)
         );
         assert_eq!(
-            (step.xl_mib, step.xen_kib, step.ballast_target_kib),
-            (Some(128), Some(131136), None)
+            (step.xl_mib, step.xen_kib, step.ballast_target_pages),
+            (Some(128), Some(131136), Some(32768))
         );
+        assert_eq!(step.ballast_status.as_deref(), Some("reached"));
         assert_eq!(report.data.len(), 1);
         assert_eq!(report.shutdown, Some((0, true, Some(900))));
         assert_eq!(report.unreadable, ["mystery"]);
