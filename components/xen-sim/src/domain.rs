@@ -10,6 +10,7 @@ use crate::counters::Counters;
 use crate::error::SimError;
 use crate::host_pool::{HostPool, Stale};
 use crate::p2m::{P2m, GFN_LIMIT};
+use crate::pod::Pod;
 
 /// Xen's `MAX_ORDER` on x86: no `memop-max-order` goes beyond it.
 pub const XEN_MAX_ORDER: u8 = 20;
@@ -40,6 +41,8 @@ pub struct Domain {
     pub gfnless: u64,
     /// What it wrote to the console (the most recent [`CONSOLE_KEPT`] bytes).
     pub console: Vec<u8>,
+    /// Its populate-on-demand entries and cache (none unless built on PoD).
+    pub pod: Pod,
 }
 
 impl Domain {
@@ -79,6 +82,7 @@ impl Domain {
             leaked: 0,
             gfnless: 0,
             console: Vec::new(),
+            pod: Pod::default(),
         })
     }
 
@@ -134,6 +138,7 @@ impl Domain {
             + self.p2m.footprint_bytes()
             + self.contents.footprint_bytes()
             + self.console.capacity()
+            + self.pod.footprint_bytes()
     }
 }
 

@@ -14,6 +14,10 @@ pub enum SimError {
     DomainIdsExhausted = 3,
     /// A boot RAM range reaches past the guest-physical limit ([`crate::GFN_LIMIT`]).
     RamPastLimit = 4,
+    /// A PoD build's target is below the pages Xen populates for real.
+    PodTargetBelowReal = 5,
+    /// The domain has crashed (see [`crate::DomainCrash`]): it runs no more.
+    DomainCrashed = 6,
 }
 
 impl fmt::Display for SimError {
@@ -25,6 +29,10 @@ impl fmt::Display for SimError {
             SimError::RamPastLimit => {
                 "a boot RAM range reaches past the guest-physical limit (2^40 frames)"
             }
+            SimError::PodTargetBelowReal => {
+                "the PoD target is below the pages populated for real at build"
+            }
+            SimError::DomainCrashed => "the domain has crashed",
         })
     }
 }

@@ -38,8 +38,9 @@
 //! - Preemption and continuations created by Xen itself: the guest's hypercall page re-enters
 //!   transparently, so a guest only ever sees the final answer. The continuation *field* of the
 //!   command is modelled, as a caller can set it.
-//! - Populate-on-demand, paging, sharing and `memory_exchange`: ballast's guests are not PoD
-//!   guests and never use them (a PoD populate answers as on oneself: nothing done).
+//! - Paging, sharing and `memory_exchange`, and PoD populates (`XENMEMF_populate_on_demand`):
+//!   ballast never uses them (a PoD populate answers as on oneself: nothing done). A domain can
+//!   be built on populate-on-demand ([`PodBoot`], see the `pod` module for what is modelled).
 //! - Every other `memory_op` command (`exchange`, `add_to_physmap`, `maximum_gpfn`, ...): the
 //!   simulator answers them `-ENOSYS`, where real Xen implements them.
 //! - PV guests: every domain is auto-translated (PVH), so Xen never writes machine frame
@@ -65,6 +66,8 @@ mod host_pool;
 mod hypervisor;
 mod memory_op;
 mod p2m;
+mod pod;
+mod pod_api;
 mod reservation;
 mod sim;
 mod state;
@@ -78,4 +81,5 @@ pub use faults::{Fault, StandingFaults};
 pub use hypervisor::SimHypervisor;
 pub use memory_op::{ExtentList, MemoryOpArg, Reservation};
 pub use p2m::GFN_LIMIT;
+pub use pod::{DomainCrash, PodBoot, PodCounters, PodStatus};
 pub use sim::{XenSim, BALLOONED_READ};

@@ -97,6 +97,10 @@ impl State {
         let Some(caller_dom) = self.domains.get_mut(&caller) else {
             return -(XenErrno::ESRCH.0 as i64);
         };
+        if caller_dom.pod.crashed().is_some() {
+            // A crashed domain runs no more: nothing it could ask reaches Xen.
+            return -(XenErrno::ESRCH.0 as i64);
+        }
         let counters = &mut caller_dom.counters;
         match op {
             XENMEM_INCREASE_RESERVATION => counters.increase_calls += 1,

@@ -107,6 +107,7 @@ fn populate_extent(
         return false;
     };
     let superpages = order >= 9 && gfn.is_multiple_of(512);
+    dom.drop_pod_entries(gfn..end);
     dom.map(gfn..end, superpages, contents);
     dom.counters.extents_populated += 1;
     true
@@ -122,6 +123,9 @@ fn decrease_extent(
     count: u64,
     limit: Option<u64>,
 ) -> bool {
+    if dom.has_pod_entries() {
+        return dom.pod_decrease_extent(pool, gfn, count, limit);
+    }
     let end = gfn.saturating_add(count).min(GFN_LIMIT).max(gfn);
     let mut upto = dom.p2m.first_hole(gfn..end).unwrap_or(end);
     if let Some(limit) = limit {

@@ -44,18 +44,18 @@ impl XenSim {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the state consistent per operation.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn with_domain<T>(&self, dom: DomId, f: impl FnOnce(&Domain) -> T) -> Option<T> {
+    pub(crate) fn with_domain<T>(&self, dom: DomId, f: impl FnOnce(&Domain) -> T) -> Option<T> {
         self.lock().domains.get(&dom.0).map(f)
     }
 
-    fn with_domain_mut<T>(
+    pub(crate) fn with_domain_mut<T>(
         &self,
         dom: DomId,
         f: impl FnOnce(&mut Domain) -> T,
@@ -69,12 +69,16 @@ impl XenSim {
 
     /// Create a domain with its boot memory populated (not taken from the host pool).
     pub fn try_create_domain(&self, config: DomainConfig) -> Result<DomId, SimError> {
+        self.add_domain(Domain::boot(&config)?)
+    }
+
+    /// Give a built domain the next id.
+    pub(crate) fn add_domain(&self, domain: Domain) -> Result<DomId, SimError> {
         let mut s = self.lock();
         let id = s.next_domid;
         if id >= DOMID_SELF {
             return Err(SimError::DomainIdsExhausted);
         }
-        let domain = Domain::boot(&config)?;
         s.max_page += domain.tot_pages;
         s.domains.insert(id, domain);
         s.next_domid = id + 1;
@@ -145,14 +149,14 @@ impl XenSim {
         self.with_domain_mut(dom, |d| d.max_pages = max_pages)
     }
 
-    /// Whether `gfn` of `dom` is populated.
+    /// Whether `gfn` of `dom` is populated (a PoD entry counts: the guest sees memory there).
     pub fn is_populated(&self, dom: DomId, gfn: u64) -> Option<bool> {
-        self.with_domain(dom, |d| d.p2m.is_populated(gfn))
+        self.with_domain(dom, |d| d.p2m.is_populated(gfn) || d.pod.is_entry(gfn))
     }
 
-    /// Populated gfns of `dom` in `gfns`.
+    /// Populated gfns of `dom` in `gfns` (PoD entries included).
     pub fn populated_count(&self, dom: DomId, gfns: Range<u64>) -> Option<u64> {
-        self.with_domain(dom, |d| d.p2m.count(gfns))
+        self.with_domain(dom, |d| d.p2m.count(gfns.clone()) + d.pod.count(gfns))
     }
 
     /// Whether 2 MiB chunk `chunk` (gfns `chunk * 512 ..`) of `dom` is mapped by an intact
@@ -181,9 +185,12 @@ impl XenSim {
         self.with_domain(dom, |d| d.gfnless)
     }
 
-    /// Fill populated page `gfn` of `dom` with `word` (0 is a scrubbed page).
+    /// Fill populated page `gfn` of `dom` with `word` (0 is a scrubbed page). A PoD entry is
+    /// backed from the cache first; with the cache empty the domain crashes.
     pub fn write_page(&self, dom: DomId, gfn: u64, word: u64) -> Result<(), SimError> {
         self.with_domain_mut(dom, |d| {
+            d.touch(gfn..gfn.saturating_add(1))
+                .map_err(|_| SimError::DomainCrashed)?;
             if d.p2m.is_populated(gfn) {
                 d.contents.write(gfn, word);
                 Ok(())
@@ -194,22 +201,30 @@ impl XenSim {
     }
 
     /// The guest zeroes the pages at `gfns` of `dom` (a scrub): they read 0 afterwards. Costs per
-    /// page ever written in the range, not per page of the range.
+    /// page ever written in the range, not per page of the range (and per chunk holding PoD
+    /// entries, which the stores back from the cache: with the cache empty the domain crashes).
     pub fn zero_pages(&self, dom: DomId, gfns: Range<u64>) -> Result<(), SimError> {
         self.with_domain_mut(dom, |d| {
+            d.touch(gfns.clone()).map_err(|_| SimError::DomainCrashed)?;
             d.contents.take(gfns);
-        })
+            Ok(())
+        })?
     }
 
-    /// The fill word of `gfn` of `dom`: what the page holds if populated, all ones if not.
+    /// The fill word of `gfn` of `dom`: what the page holds if populated, all ones if not. A PoD
+    /// entry is backed from the cache first (and reads 0); `None` if there is no such domain or
+    /// it has crashed (also by this read, with the PoD cache empty).
     pub fn read_page(&self, dom: DomId, gfn: u64) -> Option<u64> {
-        self.with_domain(dom, |d| {
-            if d.p2m.is_populated(gfn) {
+        self.with_domain_mut(dom, |d| {
+            d.touch(gfn..gfn.saturating_add(1)).ok()?;
+            Some(if d.p2m.is_populated(gfn) {
                 d.contents.read(gfn)
             } else {
                 BALLOONED_READ
-            }
+            })
         })
+        .ok()
+        .flatten()
     }
 
     /// Plan a fault (see [`Fault`] for how calls are numbered).

@@ -1,0 +1,436 @@
+//! Populate-on-demand, modelled on Xen 4.17's `arch/x86/mm/p2m-pod.c` for what a ballooning
+//! guest meets: a domain built with `memory` below `maxmem` sees all of `maxmem` as RAM, but Xen
+//! backs only `memory` of it.
+//!
+//! - Build: the pages Xen populated for real (the image, its page tables, and a few special pages
+//!   outside the RAM map: xenstore and console rings, ...) are real; every other RAM gfn is a PoD
+//!   entry. The cache is sized so that `tot_pages` (real pages plus cache) equals the target, and
+//!   never above the entry count.
+//! - Touching a PoD entry (the guest reads or writes it) takes a zeroed page from the cache:
+//!   `tot_pages` does not change. With the cache empty Xen crashes the domain ("out of PoD
+//!   memory"). Xen first sweeps the domain's zero pages back into the cache; the sweep is not
+//!   modelled: the simulator cannot tell a page the guest zeroed from a page it uses (boot
+//!   memory it never wrote reads as zero here), so a touch with an empty cache crashes at once.
+//! - `decrease_reservation`, while entries remain: a PoD entry is removed (the extent counts as
+//!   done, no page is freed); a real page is moved into the cache while entries exceed it ("steal
+//!   for cache") and freed otherwise; at the end of each extent, if entries fell below the cache,
+//!   the cache shrinks to the entry count, the excess pages going back to the host. Extents are
+//!   processed in gfn order and stop at the first gfn that is neither real nor a PoD entry (Xen's
+//!   superpage zero-check, which may turn a whole zero 2 MiB page back into entries, is not
+//!   modelled).
+//! - `populate_physmap` over a PoD entry maps a real page there and drops the entry (no leak).
+
+use core::fmt;
+use std::ops::Range;
+
+use crate::bitmap::CHUNK_FRAMES;
+use crate::config::DomainConfig;
+use crate::domain::Domain;
+use crate::error::SimError;
+use crate::host_pool::HostPool;
+use crate::p2m::{P2m, GFN_LIMIT};
+
+/// Why a domain crashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DomainCrash {
+    /// A PoD entry was touched with the cache empty (Xen: "out of PoD memory").
+    PodOutOfMemory = 1,
+}
+
+impl fmt::Display for DomainCrash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DomainCrash::PodOutOfMemory => "domain crashed: PoD out of memory",
+        })
+    }
+}
+
+/// How a domain is built on populate-on-demand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodBoot {
+    /// `tot_pages` after the build (the toolstack's `memory`, in pages).
+    pub target_pages: u64,
+    /// Gfn ranges of RAM Xen populated for real at build time (the image, its page tables).
+    pub real_ram: Vec<Range<u64>>,
+    /// Gfn ranges outside RAM Xen populated for real at build time (xenstore and console rings,
+    /// ...): they count in `tot_pages` but are no PoD entries.
+    pub special: Vec<Range<u64>>,
+}
+
+/// What `xl debug-keys q` shows of a domain's PoD state, and whether it crashed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PodStatus {
+    /// Outstanding PoD entries.
+    pub entries: u64,
+    /// Pages in the PoD cache.
+    pub cache: u64,
+    /// Why the domain crashed, if it did.
+    pub crashed: Option<DomainCrash>,
+    /// What happened to PoD entries and the cache so far.
+    pub counters: PodCounters,
+}
+
+impl fmt::Display for PodStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PoD entries={} cachesize={}", self.entries, self.cache)
+    }
+}
+
+/// PoD events of one domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PodCounters {
+    /// Entries touched and backed from the cache.
+    pub demand_populated: u64,
+    /// Entries removed by decrease_reservation.
+    pub entries_decreased: u64,
+    /// Entries replaced by populate_physmap.
+    pub entries_repopulated: u64,
+    /// Real pages a decrease moved into the cache.
+    pub pages_stolen: u64,
+    /// Cache pages given back to the host when the cache shrank to the entry count.
+    pub cache_released: u64,
+}
+
+/// One domain's PoD state: the entries (a gfn set, kept like a P2M) and the cache.
+#[derive(Debug, Default)]
+pub struct Pod {
+    entries: P2m,
+    cache: u64,
+    crashed: Option<DomainCrash>,
+    counters: PodCounters,
+}
+
+/// Why a PoD domain cannot be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PodBuildError {
+    /// The target is below the pages Xen populated for real.
+    TargetBelowReal,
+}
+
+impl Pod {
+    /// The PoD state of a domain whose RAM is `ram` and whose real pages are `real` (`real_pages`
+    /// of them): the rest of RAM becomes entries, the cache what `target_pages` leaves, at most
+    /// one page per entry.
+    pub(crate) fn build(
+        ram: &[Range<u64>],
+        real: &[Range<u64>],
+        real_pages: u64,
+        target_pages: u64,
+    ) -> Result<Pod, PodBuildError> {
+        let mut entries = P2m::default();
+        for range in ram {
+            entries.insert(range.clone(), false);
+        }
+        for range in real {
+            entries.remove(range.clone());
+        }
+        let backed = target_pages
+            .checked_sub(real_pages)
+            .ok_or(PodBuildError::TargetBelowReal)?;
+        Ok(Pod {
+            cache: backed.min(entries.populated()),
+            entries,
+            crashed: None,
+            counters: PodCounters::default(),
+        })
+    }
+
+    /// Whether `gfn` is a PoD entry.
+    pub fn is_entry(&self, gfn: u64) -> bool {
+        self.entries.is_populated(gfn)
+    }
+
+    /// PoD entries in `range`.
+    pub fn count(&self, range: Range<u64>) -> u64 {
+        self.entries.count(range)
+    }
+
+    /// Why the domain crashed, if it did.
+    pub fn crashed(&self) -> Option<DomainCrash> {
+        self.crashed
+    }
+
+    /// The status `xl debug-keys q` would show.
+    pub fn status(&self) -> PodStatus {
+        PodStatus {
+            entries: self.entries.populated(),
+            cache: self.cache,
+            crashed: self.crashed,
+            counters: self.counters,
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub fn footprint_bytes(&self) -> usize {
+        self.entries.footprint_bytes()
+    }
+}
+
+impl Domain {
+    /// A domain built on PoD: `config.ram` is its RAM (the memory map), `pod` says what Xen
+    /// populated for real and the target. Refused like [`Domain::boot`], and when the target is
+    /// below the real pages.
+    pub fn boot_pod(config: &DomainConfig, pod: &PodBoot) -> Result<Domain, SimError> {
+        if config.ram.iter().any(|r| r.end > GFN_LIMIT) {
+            return Err(SimError::RamPastLimit);
+        }
+        let real: Vec<Range<u64>> = pod.real_ram.iter().chain(&pod.special).cloned().collect();
+        let mut domain = Domain::boot(&DomainConfig {
+            ram: real.clone(),
+            ..config.clone()
+        })?;
+        domain.pod = Pod::build(&config.ram, &real, domain.tot_pages, pod.target_pages)
+            .map_err(|PodBuildError::TargetBelowReal| SimError::PodTargetBelowReal)?;
+        domain.tot_pages += domain.pod.cache;
+        Ok(domain)
+    }
+
+    /// The guest touches `range` (reads or writes it): every PoD entry in it is backed by a page
+    /// from the cache, in gfn order. `Err` (and the domain crashed) when the cache runs out.
+    pub(crate) fn touch(&mut self, range: Range<u64>) -> Result<(), DomainCrash> {
+        if let Some(crash) = self.pod.crashed {
+            return Err(crash);
+        }
+        if self.pod.entries.count(range.clone()) == 0 {
+            return Ok(());
+        }
+        let mut at = range.start;
+        while at < range.end {
+            if !self.pod.entries.is_populated(at) {
+                at = next_entry(&self.pod.entries, at, range.end);
+                continue;
+            }
+            let end = self
+                .pod
+                .entries
+                .first_hole(at..range.end)
+                .unwrap_or(range.end);
+            let backed = (end - at).min(self.pod.cache);
+            self.pod.entries.remove(at..at + backed);
+            self.p2m.insert(at..at + backed, false);
+            self.pod.cache -= backed;
+            self.pod.counters.demand_populated += backed;
+            if backed < end - at {
+                self.pod.crashed = Some(DomainCrash::PodOutOfMemory);
+                return Err(DomainCrash::PodOutOfMemory);
+            }
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// `populate_physmap` is about to map `range`: its PoD entries go (Xen drops them from the
+    /// entry count; their gfns get real pages, nothing leaks).
+    pub(crate) fn drop_pod_entries(&mut self, range: Range<u64>) {
+        let dropped = self.pod.entries.remove(range).frames;
+        self.pod.counters.entries_repopulated += dropped;
+    }
+
+    /// One extent of `decrease_reservation` while PoD entries remain (see the module
+    /// documentation); `limit` stops it after that many pages (an injected fault). Returns
+    /// whether the whole extent was done.
+    pub(crate) fn pod_decrease_extent(
+        &mut self,
+        pool: &mut HostPool,
+        gfn: u64,
+        count: u64,
+        limit: Option<u64>,
+    ) -> bool {
+        let mut end = gfn.saturating_add(count).min(GFN_LIMIT).max(gfn);
+        if let Some(limit) = limit {
+            end = end.min(gfn.saturating_add(limit));
+        }
+        let mut at = gfn;
+        while at < end {
+            if self.p2m.is_populated(at) {
+                let run_end = self.p2m.first_hole(at..end).unwrap_or(end);
+                let stolen = (run_end - at).min(self.pod_debt());
+                self.steal_for_cache(at..at + stolen);
+                self.release(at + stolen..run_end, pool);
+                at = run_end;
+            } else if self.pod.entries.is_populated(at) {
+                let run_end = self.pod.entries.first_hole(at..end).unwrap_or(end);
+                self.pod.entries.remove(at..run_end);
+                self.pod.counters.entries_decreased += run_end - at;
+                at = run_end;
+            } else {
+                break;
+            }
+        }
+        self.shrink_cache(pool);
+        let completed = at - gfn == count;
+        if completed {
+            self.counters.extents_decreased += 1;
+        }
+        completed
+    }
+
+    /// Entries not covered by the cache.
+    fn pod_debt(&self) -> u64 {
+        self.pod.entries.populated().saturating_sub(self.pod.cache)
+    }
+
+    /// Move the real pages of `range` into the cache (their contents are gone: Xen zeroes cache
+    /// pages before it hands them out).
+    fn steal_for_cache(&mut self, range: Range<u64>) {
+        let stolen = range.end - range.start;
+        if stolen == 0 {
+            return;
+        }
+        self.contents.take(range.clone());
+        let done = self.p2m.remove(range);
+        self.counters.superpages_shattered += done.shattered;
+        self.pod.cache += stolen;
+        self.pod.counters.pages_stolen += stolen;
+    }
+
+    /// If the entries fell below the cache, give the excess back to the host.
+    fn shrink_cache(&mut self, pool: &mut HostPool) {
+        let entries = self.pod.entries.populated();
+        if entries >= self.pod.cache {
+            return;
+        }
+        let excess = self.pod.cache - entries;
+        self.pod.cache = entries;
+        pool.push(excess, Vec::new());
+        self.tot_pages = self.tot_pages.saturating_sub(excess);
+        self.pod.counters.cache_released += excess;
+    }
+
+    /// Whether any PoD entry remains.
+    pub(crate) fn has_pod_entries(&self) -> bool {
+        self.pod.entries.populated() > 0
+    }
+}
+
+/// The first PoD entry at or after `from` (below `end`), or `end`.
+fn next_entry(entries: &P2m, from: u64, end: u64) -> u64 {
+    let mut at = from;
+    while at < end && !entries.is_populated(at) {
+        // A stretch without entries is skipped a chunk at a time.
+        let stop = ((at / CHUNK_FRAMES + 1) * CHUNK_FRAMES).min(end);
+        if entries.count(at..stop) == 0 {
+            at = stop;
+        } else {
+            at += 1;
+        }
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RAM 0..4096, real 0..100, special 8192..8195 outside RAM, target 2048.
+    fn pod_domain() -> (Domain, HostPool) {
+        let config = DomainConfig::domu(0..4096, 4096 + 3);
+        let boot = PodBoot {
+            target_pages: 2048,
+            real_ram: core::iter::once(0..100).collect(),
+            special: core::iter::once(8192..8195).collect(),
+        };
+        (
+            Domain::boot_pod(&config, &boot).unwrap(),
+            HostPool::new(0, 24, 20),
+        )
+    }
+
+    #[test]
+    fn a_pod_build_backs_the_target_with_real_pages_and_the_cache() {
+        let (d, _) = pod_domain();
+        let status = d.pod.status();
+        assert_eq!(d.tot_pages, 2048);
+        assert_eq!((status.entries, status.cache), (3996, 2048 - 103));
+        assert_eq!(status.to_string(), "PoD entries=3996 cachesize=1945");
+        assert!(d.pod.is_entry(100) && !d.pod.is_entry(99) && !d.pod.is_entry(8192));
+        assert!(d.p2m.is_populated(8194) && !d.p2m.is_populated(100));
+    }
+
+    #[test]
+    fn a_target_below_the_real_pages_is_refused() {
+        let config = DomainConfig::domu(0..4096, 4096);
+        let boot = PodBoot {
+            target_pages: 99,
+            real_ram: core::iter::once(0..100).collect(),
+            special: vec![],
+        };
+        assert_eq!(
+            Domain::boot_pod(&config, &boot).err(),
+            Some(crate::SimError::PodTargetBelowReal)
+        );
+    }
+
+    #[test]
+    fn decreasing_entries_beyond_the_debt_shrinks_the_cache_at_the_end_of_the_extent() {
+        let (mut d, mut pool) = pod_domain();
+        // Debt: 3996 - 1945 = 2051 = (4096 - 2048) + 3 special pages.
+        assert!(d.pod_decrease_extent(&mut pool, 2048, 2048, None));
+        assert_eq!((d.tot_pages, d.pod.status().entries), (2048, 1948));
+        assert!(d.pod_decrease_extent(&mut pool, 2045, 3, None));
+        assert_eq!(d.tot_pages, 2048);
+        assert_eq!((d.pod.status().entries, d.pod.cache), (1945, 1945));
+        assert!(d.pod_decrease_extent(&mut pool, 2043, 2, None));
+        assert_eq!(
+            (d.tot_pages, d.pod.cache, pool.free_pages()),
+            (2046, 1943, 2)
+        );
+        assert_eq!(d.pod.status().counters.cache_released, 2);
+    }
+
+    #[test]
+    fn a_real_page_is_stolen_for_the_cache_while_entries_exceed_it_and_freed_after() {
+        let (mut d, mut pool) = pod_domain();
+        d.contents.write(50, 7);
+        assert!(d.pod_decrease_extent(&mut pool, 50, 1, None));
+        assert_eq!(
+            (d.tot_pages, d.pod.cache, pool.free_pages()),
+            (2048, 1946, 0)
+        );
+        assert!(!d.p2m.is_populated(50) && d.contents.read(50) == 0);
+        assert!(d.pod_decrease_extent(&mut pool, 100, 2050, None));
+        assert_eq!(d.pod_debt(), 0);
+        assert!(d.pod_decrease_extent(&mut pool, 60, 1, None));
+        assert_eq!((d.tot_pages, pool.free_pages()), (2047, 1));
+        assert_eq!(d.pod.status().counters.pages_stolen, 1);
+    }
+
+    #[test]
+    fn an_extent_stops_at_a_gfn_that_is_neither_real_nor_an_entry() {
+        let (mut d, mut pool) = pod_domain();
+        assert!(!d.pod_decrease_extent(&mut pool, 4090, 8, None));
+        assert_eq!(d.pod.count(4090..4096), 0);
+        assert!(!d.pod_decrease_extent(&mut pool, 4000, 8, Some(3)));
+        assert_eq!(d.pod.count(4000..4008), 5);
+    }
+
+    #[test]
+    fn touching_entries_takes_cache_pages_until_the_cache_is_empty_then_crashes() {
+        let (mut d, _) = pod_domain();
+        assert_eq!(d.touch(100..200), Ok(()));
+        assert_eq!((d.tot_pages, d.pod.cache), (2048, 1845));
+        assert!(d.p2m.is_populated(150) && !d.pod.is_entry(150));
+        assert_eq!(d.touch(0..100), Ok(()));
+        assert_eq!(d.touch(200..4096), Err(DomainCrash::PodOutOfMemory));
+        assert_eq!(d.pod.cache, 0);
+        assert_eq!(d.p2m.count(0..4096), 100 + 100 + 1845);
+        assert_eq!(d.pod.crashed(), Some(DomainCrash::PodOutOfMemory));
+        assert_eq!(d.touch(0..1), Err(DomainCrash::PodOutOfMemory));
+        assert_eq!(
+            DomainCrash::PodOutOfMemory.to_string(),
+            "domain crashed: PoD out of memory"
+        );
+    }
+
+    #[test]
+    fn populating_over_an_entry_drops_it_without_a_leak() {
+        let (mut d, _) = pod_domain();
+        d.drop_pod_entries(100..104);
+        d.map(100..104, false, vec![]);
+        assert_eq!(
+            (d.tot_pages, d.leaked, d.pod.count(0..4096)),
+            (2052, 0, 3992)
+        );
+    }
+}
