@@ -6,7 +6,7 @@ use ballast_xen::{ExtentOrder, ReservationOp};
 /// Orders counted separately in [`Counters`] (0 to the superpage order, 9).
 pub const COUNTED_ORDERS: usize = 10;
 
-/// Event counters, only ever increased (except `drift`, the last measured value).
+/// Event counters, only ever increased (except `drift` and `boot_deficit`, measured values).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Reservation calls made (increase, decrease, populate).
@@ -33,6 +33,13 @@ pub struct Counters {
     pub deferred_timed_out: u64,
     /// Xen's page count minus the model's at the last probe (0 when they agree).
     pub drift: i64,
+    /// Frames the model held populated beyond Xen's count at start (a populate-on-demand boot;
+    /// 0 otherwise).
+    pub boot_deficit: u64,
+    /// Frames released at start without scrubbing (the deficit and the settling batches).
+    pub boot_unscrubbed_frames: u64,
+    /// Settling batches released at start, each followed by a probe, until Xen's count fell.
+    pub boot_settling_batches: u64,
 }
 
 /// A snapshot of the balloon, in 4 KiB pages.

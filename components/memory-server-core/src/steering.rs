@@ -39,6 +39,8 @@ impl SuperpageFallback {
 pub(crate) struct Steering {
     /// The requested target, in populated pages.
     target: u64,
+    /// Whether the target was requested (not the count at build time).
+    target_set: bool,
     policy: Policy,
     /// Largest extent order the gateway accepts.
     max_order: ExtentOrder,
@@ -52,6 +54,7 @@ impl Steering {
     pub fn new(config: &Config<'_>, target: u64) -> Steering {
         Steering {
             target,
+            target_set: false,
             policy: config.policy,
             max_order: config.max_order,
             batch_extents: config.batch_extents,
@@ -64,9 +67,17 @@ impl Steering {
         self.target
     }
 
+    /// Replace the target taken at build time by `pages` (no target was requested yet).
+    pub fn lower_initial_target(&mut self, pages: u64) {
+        if !self.target_set {
+            self.target = self.target.min(pages);
+        }
+    }
+
     /// Aim at `pages`, forgetting superpage failures.
     pub fn set_target(&mut self, pages: u64) {
         self.target = pages;
+        self.target_set = true;
         self.fallback = SuperpageFallback::default();
     }
 

@@ -6,7 +6,7 @@ extern crate std;
 use std::vec::Vec;
 
 use ballast_xen::Gfn;
-use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
+use ballast_xen_sim::{DomId, DomainConfig, HostConfig, PodBoot, SimHypervisor, XenSim};
 
 use crate::{BalloonCore, BpState, FrameScrubber, HypervisorPort, StepOutcome};
 
@@ -39,6 +39,32 @@ pub fn domain(
         ..HostConfig::default()
     });
     let dom = sim.create_domain(DomainConfig::domu(ram, max_pages));
+    let hv = sim.hypervisor(dom);
+    (sim, dom, hv)
+}
+
+/// A simulated domU built on populate-on-demand: RAM `ram` (its memory map), `real` populated
+/// for real inside it, `special` pages outside it, `target` pages backed at boot.
+pub fn pod_domain(
+    ram: core::ops::Range<u64>,
+    real: core::ops::Range<u64>,
+    special: u64,
+    target: u64,
+    host_free: u64,
+) -> (XenSim, DomId, SimHypervisor) {
+    let sim = XenSim::new(HostConfig {
+        free_pages: host_free,
+        ..HostConfig::default()
+    });
+    let boot = PodBoot {
+        target_pages: target,
+        real_ram: core::iter::once(real).collect(),
+        special: core::iter::once(ram.end + 1024..ram.end + 1024 + special).collect(),
+    };
+    let max_pages = ram.end - ram.start + special;
+    let dom = sim
+        .try_create_pod_domain(DomainConfig::domu(ram, max_pages), &boot)
+        .unwrap();
     let hv = sim.hypervisor(dom);
     (sim, dom, hv)
 }

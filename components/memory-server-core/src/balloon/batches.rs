@@ -9,7 +9,7 @@ use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::schedule::BpState;
 
 /// What Xen did with a batch, the completed prefix already accounted.
-enum Answer {
+pub(super) enum Answer {
     /// Refused before acting: nothing changed.
     Refused,
     /// Every extent done, moving this many frames.
@@ -92,7 +92,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Make the reservation call of `op` for the first `count` extents of the batch list and
     /// account exactly the prefix Xen completed; a short 2 MiB call falls back to 4 KiB.
-    fn reserve<P: ReservationPort>(
+    pub(super) fn reserve<P: ReservationPort>(
         &mut self,
         port: &mut P,
         op: ReservationOp,

@@ -5,6 +5,7 @@
 
 mod batch_frames;
 mod batches;
+mod boot;
 mod in_flight;
 mod invariant;
 mod lending;
@@ -18,6 +19,7 @@ pub use self::lending::AllocOutcome;
 pub use self::tuning::TuningError;
 pub use self::worker::StepOutcome;
 
+use self::boot::Boot;
 use crate::book::{ClientAccount, LendingBook};
 use crate::config::{Config, ConfigError, Policy};
 use crate::frame_list::FrameList;
@@ -59,6 +61,8 @@ pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDIN
     schedule: Schedule,
     /// The frame list of the batch and its in-flight part.
     list: FrameList,
+    /// Where the start against Xen is.
+    boot: Boot,
     counters: Counters,
 }
 
@@ -81,16 +85,9 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             ),
             schedule: Schedule::new(config.tunables),
             list: FrameList::new(),
+            boot: Boot::Fresh,
             counters: Counters::default(),
         })
-    }
-
-    /// Take the baseline: Xen's page count minus the model's. Every later comparison with
-    /// `current_reservation` is relative to it. The worker does this itself on its first step.
-    pub fn start<P: ReservationPort>(&mut self, port: &mut P) -> Result<(), PortError> {
-        let xen = self.probe(port)?;
-        self.pages.take_baseline(xen);
-        Ok(())
     }
 
     /// Compare the model with Xen now; resolve an in-flight batch if there is one. Returns the
