@@ -186,3 +186,35 @@ fn a_reply_arriving_after_stop_s_neither_hangs_the_run_nor_stalls_its_clock() {
     assert_eq!(report["invariant_violations"], 0);
     assert!(report["loans_granted"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_guest_built_on_pod_balloons_the_difference_out_at_start_and_keeps_exact_books() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pod-boot.toml");
+    for policy in ["ballast", "seed"] {
+        let report = run_to_json(&scenario, &["--policy", policy]);
+        let pod = &report["pod"];
+        let number = |key: &str| pod[key].as_u64().unwrap_or_else(|| panic!("pod.{key}"));
+        // 4 GiB of RAM in the map, 2 GiB backed: the model held 2 GiB more than Xen.
+        assert_eq!(number("memory_pages"), 2048 * 256, "{policy}");
+        assert_eq!(number("boot_deficit"), 2048 * 256, "{policy}");
+        // The four special pages outside the map held the entries above the cache: at least
+        // five frames more had to go before Xen's count fell, and at most twice as many.
+        let released = number("boot_unscrubbed_frames");
+        assert!(
+            (2048 * 256 + 5..=2048 * 256 + 10).contains(&released),
+            "{policy}: {released}"
+        );
+        assert!(number("boot_settling_batches") >= 3, "{policy}");
+        assert!(
+            number("entries_at_start") <= number("cache_at_start"),
+            "{policy}: {pod}"
+        );
+        assert!(number("entries") <= number("cache"), "{policy}: {pod}");
+        assert!(pod["crashed"].is_null(), "{policy}: {pod}");
+        // Every target reached with Xen's own count, checked by the invariant after every step.
+        assert_eq!(report["reached_target"], true, "{policy}");
+        assert_eq!(report["invariant_violations"], 0, "{policy}");
+        assert_eq!(report["current_pages"], 2048 * 256, "{policy}");
+        assert_eq!(report["target_pages"], report["current_pages"], "{policy}");
+    }
+}

@@ -13,9 +13,9 @@ use ballast_interfaces::support::{Pending, Submit};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{CheckedTables, ComponentId, EndpointId, IpcError, LeaseDescriptor};
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
-use ballast_xen_sim::{DomId, DomainConfig, StandingFaults};
+use ballast_xen_sim::{DomId, DomainConfig, PodStatus, StandingFaults};
 
-use super::report::{RunReport, Sample, TargetOutcome};
+use super::report::{PodReport, RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
 use crate::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_system::{Composition, Policy};
@@ -123,6 +123,8 @@ pub struct Simulation {
     checks: Arc<AtomicU64>,
     violations: Arc<AtomicU64>,
     first_violation: Arc<std::sync::Mutex<Option<String>>>,
+    /// Xen's PoD entries and cache when the memory server had started.
+    pod_at_start: Arc<std::sync::Mutex<Option<PodStatus>>>,
     samples: Vec<Sample>,
     loans_granted: u64,
     frames_reclaimed: u64,
@@ -157,7 +159,11 @@ impl Simulation {
         policy: Option<Policy>,
         seed: u64,
     ) -> Result<Simulation, String> {
-        let parts = system::build(composition, policy, seed).map_err(|e| e.to_string())?;
+        let pod = scenario.pod.map(|pod| system::PodBuild {
+            boot_pages: pod.boot_pages().unwrap_or(u64::MAX),
+            special_pages: pod.special_pages,
+        });
+        let parts = system::build_on(composition, policy, seed, pod).map_err(|e| e.to_string())?;
         let ipc = CheckedTables::from_tables(&composition.ipc)
             .map_err(|e| format!("IPC tables refused: {e:?}"))?;
         let (handlers, map) = parts.into_deterministic();
@@ -169,8 +175,17 @@ impl Simulation {
         let first_violation = Arc::new(std::sync::Mutex::new(None));
         let (xen, dom, memory) = (map.xen.clone(), map.dom, map.memory);
         let (c, v, first) = (checks.clone(), violations.clone(), first_violation.clone());
+        let pod_at_start = Arc::new(std::sync::Mutex::new(None));
+        let at_start = pod_at_start.clone();
+        let pod_xen = xen.clone();
         runtime.set_step_hook(Box::new(move |view| {
             if let Some(server) = view.handler::<MemoryHandler>(memory) {
+                if server.core().started() {
+                    let mut at_start = at_start.lock().expect("the hook runs on one thread");
+                    if at_start.is_none() {
+                        *at_start = pod_xen.pod_status(dom);
+                    }
+                }
                 c.fetch_add(1, Ordering::Relaxed);
                 if let Err(violation) = server.core().check_invariant(xen.tot_pages(dom)) {
                     v.fetch_add(1, Ordering::Relaxed);
@@ -222,6 +237,7 @@ impl Simulation {
             checks,
             violations,
             first_violation,
+            pod_at_start,
             samples: Vec::new(),
             loans_granted: 0,
             frames_reclaimed: 0,
@@ -235,11 +251,17 @@ impl Simulation {
             .expect("the memory server is a handler of the system")
     }
 
+    /// A count of the server's pages as the domain's (Xen's) count: with the baseline it took at
+    /// start (the special pages of a PoD boot, say).
+    fn domain_pages(&self, server_pages: u64) -> u64 {
+        server_pages.saturating_add_signed(self.memory().core().domain_offset())
+    }
+
     fn sample(&self) -> Sample {
         let stats = self.memory().core().stats();
         Sample {
             time_ms: self.runtime.now_ns() / NS_PER_MS,
-            target_pages: stats.target_pages,
+            target_pages: self.domain_pages(stats.target_pages),
             current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
             ballooned_pages: stats.balloon_low + stats.balloon_high,
             lent_pages: stats.lent_pages,
@@ -563,10 +585,11 @@ impl Simulation {
         let now = self.runtime.now_ns() as f64 / 1e9;
         let reached =
             stats.current_pages == stats.reachable_target_pages && stats.in_flight_pages == 0;
+        let target = self.domain_pages(stats.target_pages);
         if let Some(last) = self.target_outcomes.last_mut() {
             if last.reached_after_s.is_none()
                 && reached
-                && stats.target_pages == last.target_pages
+                && target == last.target_pages
                 && current > 0
             {
                 last.reached_after_s = Some(now - last.set_at_s);
@@ -600,7 +623,7 @@ impl Simulation {
             scenario: self.scenario.name.clone(),
             policy: self.memory().core().policy().name().into(),
             seed: self.seed,
-            target_pages: stats.target_pages,
+            target_pages: self.domain_pages(stats.target_pages),
             current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
             ballooned_pages: stats.balloon_low + stats.balloon_high,
             lent_pages: stats.lent_pages,
@@ -621,6 +644,24 @@ impl Simulation {
                 .target_outcomes
                 .iter()
                 .all(|t| t.reached_after_s.is_some()),
+            pod: self.scenario.pod.map(|pod| {
+                let at_start = self.pod_at_start.lock().ok().and_then(|s| *s);
+                let now = self.map.xen.pod_status(self.map.dom).unwrap_or_default();
+                let boot = self.memory().boot_report().unwrap_or_default();
+                PodReport {
+                    memory_pages: pod.boot_pages().unwrap_or(u64::MAX),
+                    special_pages: pod.special_pages,
+                    boot_deficit: boot.deficit,
+                    boot_unscrubbed_frames: boot.unscrubbed_frames,
+                    boot_settling_batches: boot.settling_batches,
+                    entries_at_start: at_start.map(|s| s.entries),
+                    cache_at_start: at_start.map(|s| s.cache),
+                    entries: now.entries,
+                    cache: now.cache,
+                    demand_populated: now.counters.demand_populated,
+                    crashed: now.crashed.map(|crash| crash.to_string()),
+                }
+            }),
             targets: self.target_outcomes,
             samples: self.samples,
         }

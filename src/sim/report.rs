@@ -32,6 +32,33 @@ pub struct TargetOutcome {
     pub reached_after_s: Option<f64>,
 }
 
+/// How a populate-on-demand boot went (scenarios with a `[pod]` section only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodReport {
+    /// Pages Xen backed at boot (`memory`).
+    pub memory_pages: u64,
+    /// Real pages outside the memory map.
+    pub special_pages: u64,
+    /// Pages the server's model held beyond Xen's count at start.
+    pub boot_deficit: u64,
+    /// Frames the server released at start without scrubbing.
+    pub boot_unscrubbed_frames: u64,
+    /// Settling batches it released, each followed by a probe, until Xen's count fell.
+    pub boot_settling_batches: u64,
+    /// Xen's PoD entries once the server had started (`xl debug-keys q`).
+    pub entries_at_start: Option<u64>,
+    /// Xen's PoD cache then.
+    pub cache_at_start: Option<u64>,
+    /// PoD entries at the end.
+    pub entries: u64,
+    /// PoD cache at the end.
+    pub cache: u64,
+    /// PoD entries the guest touched, backed from the cache.
+    pub demand_populated: u64,
+    /// Why the domain crashed, if it did.
+    pub crashed: Option<String>,
+}
+
 /// Everything a run reports. The JSON keys are part of the CLI's interface.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -69,6 +96,9 @@ pub struct RunReport {
     pub invariant_violations: u64,
     /// Whether every target of the timeline was reached.
     pub reached_target: bool,
+    /// The populate-on-demand boot, if the scenario asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodReport>,
     /// Per target: when it was set and how long it took.
     pub targets: Vec<TargetOutcome>,
     /// The time series (also what `--plot` draws).
@@ -129,6 +159,34 @@ impl RunReport {
                 self.invariant_violations
             ),
         );
+        if let Some(pod) = &self.pod {
+            row(
+                "PoD boot",
+                format!(
+                    "memory {} pages, {} special; deficit {}, released {} unscrubbed, {} settling batches",
+                    pod.memory_pages,
+                    pod.special_pages,
+                    pod.boot_deficit,
+                    pod.boot_unscrubbed_frames,
+                    pod.boot_settling_batches
+                ),
+            );
+            let at_start = match (pod.entries_at_start, pod.cache_at_start) {
+                (Some(entries), Some(cache)) => format!("entries={entries} cachesize={cache}"),
+                _ => "not started".into(),
+            };
+            row("PoD after start", at_start);
+            row(
+                "PoD at the end",
+                format!(
+                    "entries={} cachesize={}, {} touched, {}",
+                    pod.entries,
+                    pod.cache,
+                    pod.demand_populated,
+                    pod.crashed.as_deref().unwrap_or("no crash")
+                ),
+            );
+        }
         for target in &self.targets {
             let outcome = match target.reached_after_s {
                 Some(after) => format!("reached after {after:.3} s"),
@@ -180,6 +238,7 @@ mod tests {
                 target_pages: 10,
                 reached_after_s: Some(0.5),
             }],
+            pod: None,
             samples: vec![],
         }
     }

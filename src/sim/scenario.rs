@@ -37,6 +37,28 @@ pub struct Scenario {
     /// Xen faults to inject.
     #[serde(default)]
     pub faults: Vec<FaultWindow>,
+    /// Build the domain on populate-on-demand, as `xl create` does with `memory` below `maxmem`.
+    #[serde(default)]
+    pub pod: Option<PodBoot>,
+}
+
+/// A populate-on-demand boot: the manifest's RAM is the memory map (`maxmem`), Xen backs only
+/// `memory_mib` of it; `special_pages` real pages (xenstore and console rings, ...) lie outside
+/// the memory map.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodBoot {
+    /// What Xen backs at boot (the xl config's `memory`), in MiB.
+    pub memory_mib: u64,
+    /// Pages Xen populates outside the memory map.
+    pub special_pages: u64,
+}
+
+impl PodBoot {
+    /// The pages backed at boot; `None` if they do not fit a page count.
+    pub fn boot_pages(&self) -> Option<u64> {
+        self.memory_mib.checked_mul(PAGES_PER_MIB)
+    }
 }
 
 fn default_manifest() -> PathBuf {
@@ -217,6 +239,15 @@ impl Scenario {
                 "give the run length in simulated seconds, e.g. duration_s = 120",
             );
         };
+        if let Some(pod) = self.pod {
+            if pod.memory_mib == 0 || pod.boot_pages().is_none() {
+                return bad(
+                    "pod.memory_mib".into(),
+                    format!("{} MiB is not a size Xen can back", pod.memory_mib),
+                    "give the xl config's memory in MiB, below the manifest's RAM, e.g. memory_mib = 2048",
+                );
+            }
+        }
         let within = |t: f64| (0.0..=self.duration_s).contains(&t);
         let mut previous = 0.0;
         for (i, target) in self.targets.iter().enumerate() {
@@ -437,6 +468,14 @@ mod tests {
         .unwrap();
         assert_eq!(scenario.manifest, PathBuf::from("manifests/sim.toml"));
         assert_eq!(scenario.targets[0].target_mib, 1024);
+        assert!(scenario.pod.is_none());
+        let pod = parse(&format!(
+            "{HEADER}[pod]\nmemory_mib = 256\nspecial_pages = 3\n"
+        ))
+        .unwrap()
+        .pod
+        .unwrap();
+        assert_eq!((pod.boot_pages(), pod.special_pages), (Some(65536), 3));
     }
 
     #[test]
@@ -469,6 +508,10 @@ mod tests {
             (
                 "[[clients]]\nclient = \"blk\"\nstart_s = 0\nstop_s = 5\nevery_ms = 0\nframes = 1\nhold_ms = 1\n",
                 "s.toml: clients[0].every_ms: a request every 0 ms never lets time pass; fix: give an interval of at least 1 ms",
+            ),
+            (
+                "[pod]\nmemory_mib = 0\nspecial_pages = 4\n",
+                "s.toml: pod.memory_mib: 0 MiB is not a size Xen can back; fix: give the xl config's memory in MiB, below the manifest's RAM, e.g. memory_mib = 2048",
             ),
             (
                 "[[faults]]\nkind = \"short-count\"\nfrom_s = 1\nuntil_s = 2\n",

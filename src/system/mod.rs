@@ -12,7 +12,7 @@ use ballast_memory_server::MemoryServer;
 use ballast_memory_server_core::FrameRun;
 use ballast_system::memory::{ServerParts, ServerRam};
 use ballast_system::{AssemblyError, Composition, Kind, ManifestPermissions, Policy};
-use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
+use ballast_xen_sim::{DomId, DomainConfig, HostConfig, PodBoot, SimHypervisor, XenSim};
 
 use crate::composition::HOST;
 
@@ -131,12 +131,35 @@ impl std::fmt::Debug for Parts {
     }
 }
 
+/// How the simulated domain is built on populate-on-demand (as `xl create` does with `memory`
+/// below `maxmem`): the manifest's RAM is the memory map, Xen backs `boot_pages` of it. The
+/// reserved runs (firmware tables, the image) are what Xen populated for real inside RAM, and
+/// `special_pages` real pages (xenstore and console rings, ...) lie above every managed range;
+/// Xen's maximum gets them on top of the manifest's, as the toolstack's slack does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodBuild {
+    /// `tot_pages` after the build (`memory`).
+    pub boot_pages: u64,
+    /// Real pages outside the memory map.
+    pub special_pages: u64,
+}
+
 /// Build the simulated domain and the handlers of `composition` (a `sim` image); `policy`
 /// overrides the manifest's.
 pub fn build(
     composition: &'static Composition,
     policy: Option<Policy>,
     seed: u64,
+) -> Result<Parts, SystemError> {
+    build_on(composition, policy, seed, None)
+}
+
+/// [`build`], the domain built on populate-on-demand if `pod` says so.
+pub fn build_on(
+    composition: &'static Composition,
+    policy: Option<Policy>,
+    seed: u64,
+    pod: Option<PodBuild>,
 ) -> Result<Parts, SystemError> {
     let sim = composition.sim.ok_or_else(|| {
         SystemError(format!(
@@ -157,19 +180,48 @@ pub fn build(
         seed,
         ..HostConfig::default()
     });
-    let dom = xen
-        .try_create_domain(DomainConfig {
-            ram: memory
+    let domain = DomainConfig {
+        ram: memory
+            .ram
+            .iter()
+            .map(|run| run.start()..run.end())
+            .collect(),
+        max_pages: sim.domain_max_pages,
+        max_order: composition.xen.max_extent_order,
+    };
+    let created = match pod {
+        None => xen.try_create_domain(domain),
+        Some(pod) => {
+            let top = memory
                 .ram
                 .iter()
-                .map(|run| run.start()..run.end())
-                .collect(),
-            max_pages: sim.domain_max_pages,
-            max_order: composition.xen.max_extent_order,
-        })
-        .map_err(|error| {
-            SystemError(format!("the simulated domain cannot be created: {error:?}"))
-        })?;
+                .chain(memory.boot_extra)
+                .chain(core::iter::once(&memory.unpopulated))
+                .map(|run| run.end())
+                .max()
+                .unwrap_or(0);
+            let boot = PodBoot {
+                target_pages: pod.boot_pages,
+                real_ram: memory
+                    .reserved
+                    .iter()
+                    .map(|r| r.run.start()..r.run.end())
+                    .collect(),
+                special: core::iter::once(top..top + pod.special_pages).collect(),
+            };
+            let max_pages = domain.max_pages + pod.special_pages;
+            xen.try_create_pod_domain(
+                DomainConfig {
+                    max_pages,
+                    ..domain
+                },
+                &boot,
+            )
+        }
+    };
+    let dom = created.map_err(|error| {
+        SystemError(format!("the simulated domain cannot be created: {error:?}"))
+    })?;
     let boot_pages = memory.ram.iter().map(|run| run.frames).sum();
 
     let gateway = composition

@@ -10,7 +10,9 @@
 //!
 //! ```text
 //! let mut core = BalloonCore::<LENT, CLIENTS, PENDING>::new(&config, &mut BITMAP_WORDS)?;
-//! core.start(&mut port)?;                         // baseline against current_reservation
+//! core.start(&mut port)?;                         // baseline against current_reservation;
+//!                                                 // on PoD, first the unbacked frames out
+//! log core.boot_report()                          // what the start did
 //! on set_target(pages):   core.set_target(pages); run a step now
 //! on a step (timer/now):  let o = core.balloon_step(&mut port, &mut scrubber, now_ns);
 //!                         while let Some(s) = core.take_settled(&mut runs) { reply to s.ticket }
@@ -21,6 +23,10 @@
 //!
 //! # Where it departs from the seed, and why
 //!
+//! - The start is safe on populate-on-demand (`memory` below `maxmem`): when Xen's
+//!   `current_reservation` reads below the model's populated count, the difference goes back to
+//!   Xen unscrubbed before anything touches it, then small batches until Xen's count falls, and
+//!   only then is the baseline taken (Linux's rule for PVH/HVM guests, done by measurement).
 //! - A target above what RAM can hold is kept, and the worker steers to the reachable part
 //!   (`Stats::reachable_target_pages`) instead of overwriting the target with the current count
 //!   and cancelling: frames a client gives back later are then repopulated without a new target.
@@ -54,7 +60,7 @@ mod steering;
 mod test_support;
 
 pub use crate::balloon::{
-    AllocOutcome, BalloonCore, FrameState, InvariantViolation, StepOutcome, TuningError,
+    AllocOutcome, BalloonCore, BootReport, FrameState, InvariantViolation, StepOutcome, TuningError,
 };
 pub use crate::book::{ClientAccount, LendError, Settled, MAX_GRANT_RUNS};
 pub use crate::config::{Config, ConfigError, Policy, Tunables, MAX_BATCH_EXTENTS};

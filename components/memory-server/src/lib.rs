@@ -26,7 +26,7 @@ use zerocopy::FromBytes;
 pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, GatewayPort};
 
 use ballast_memory_server_core::{
-    BalloonCore, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,
+    BalloonCore, BootReport, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,
 };
 
 /// How a client's badge maps to the core's client account.
@@ -115,6 +115,13 @@ where
         &self.core
     }
 
+    /// What the start against Xen did, once the server has started (it starts on its first
+    /// call or notification): on a populate-on-demand boot, the frames it released unscrubbed
+    /// before anything touched them and the settling batches; for the image's log.
+    pub fn boot_report(&self) -> Option<BootReport> {
+        self.core.boot_report()
+    }
+
     fn client_of(&self, badge: Badge) -> Option<ClientId> {
         self.wiring
             .clients
@@ -131,7 +138,10 @@ where
         )
     }
 
-    /// Take the baseline against Xen once, before the first decision.
+    /// Take the baseline against Xen once, before the first decision (and before any call is
+    /// answered: on a populate-on-demand boot the start first gives Xen back the frames it does
+    /// not back, see [`MemoryServer::boot_report`]). A start that fails is resumed at the next
+    /// call or notification.
     fn ensure_started(&mut self, sys: &mut dyn Sys) {
         if !self.started {
             let mut port = self.port(sys);

@@ -22,6 +22,19 @@ use super::batches::Answer;
 use super::BalloonCore;
 use crate::ports::{PortError, ReservationPort};
 
+/// What the start against Xen did, for the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootReport {
+    /// Frames the model held populated beyond Xen's count (0: not a populate-on-demand boot).
+    pub deficit: u64,
+    /// Frames released without scrubbing (the deficit and the settling batches).
+    pub unscrubbed_frames: u64,
+    /// Settling batches released, each followed by a probe.
+    pub settling_batches: u64,
+    /// The baseline taken: Xen's count minus the model's (on PoD, about the special pages).
+    pub baseline: i64,
+}
+
 /// Where the start is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Boot {
@@ -37,6 +50,23 @@ pub(super) enum Boot {
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     BalloonCore<'_, LENT, CLIENTS, PENDING>
 {
+    /// Whether the start is done: the baseline is taken and the books hold from here on. What
+    /// it took is in the counters (`boot_deficit`, `boot_unscrubbed_frames`,
+    /// `boot_settling_batches`, and the probes in `probe_calls`).
+    pub fn started(&self) -> bool {
+        self.boot == Boot::Started
+    }
+
+    /// What the start did, once it is done.
+    pub fn boot_report(&self) -> Option<BootReport> {
+        self.started().then(|| BootReport {
+            deficit: self.counters.boot_deficit,
+            unscrubbed_frames: self.counters.boot_unscrubbed_frames,
+            settling_batches: self.counters.boot_settling_batches,
+            baseline: self.pages.domain_offset(),
+        })
+    }
+
     /// Take the baseline: Xen's page count minus the model's. Every later comparison with
     /// `current_reservation` is relative to it. When Xen holds fewer pages than the model (a
     /// populate-on-demand boot), the difference and then a few frames more are released first,
@@ -150,6 +180,15 @@ mod tests {
             "no target yet: the boot count stays"
         );
         assert_eq!(core.domain_offset(), 3);
+        assert_eq!(
+            core.boot_report(),
+            Some(super::BootReport {
+                deficit: 2048,
+                unscrubbed_frames: 2052,
+                settling_batches: 3,
+                baseline: 3
+            })
+        );
         core.check_invariant(sim.tot_pages(dom)).unwrap();
         agrees_with_xen(&core, &sim, dom, 0..4096);
     }

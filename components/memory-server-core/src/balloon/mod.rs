@@ -14,6 +14,7 @@ mod worker;
 
 use ballast_xen::{FrameRun, Gfn};
 
+pub use self::boot::BootReport;
 pub use self::invariant::InvariantViolation;
 pub use self::lending::AllocOutcome;
 pub use self::tuning::TuningError;
