@@ -375,8 +375,10 @@ fn summarize(watch: &Watch<'_>, problems: &[String]) -> ExitCode {
         println!("  {line}");
     }
     println!(
-        "  domU console (xl console, first seconds): {} lines; domU defmt messages decoded: {}",
+        "  domU PV console: {} lines in `xl console` after boot, {} in xenconsoled's log; domU \
+         defmt messages decoded: {}",
         watch.report.console.len(),
+        watch.report.console_log.len(),
         watch.guest_messages
     );
     for line in &watch.report.data {

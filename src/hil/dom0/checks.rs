@@ -3,8 +3,9 @@
 //! own count show the target reached (within the 1 MiB xl adds); below the floor, xl refuses or
 //! the guest clamps or refuses it and says so under `data/ballast/` (`status` `clamped:<why>` with
 //! `target-pages` reached, or `refused:<why>`); after the boot balloon-out Xen's
-//! PoD entries equal its cache; and `xl shutdown` makes the domain go away. Also the table an
-//! admin reads.
+//! PoD entries equal its cache; `xl shutdown` makes the domain go away; and the domU writes its
+//! PV console (`xl console` or xenconsoled's log of it shows a line). Also the table an admin
+//! reads.
 
 use super::plan::{Outcome, Step, BELOW_FLOOR_MIB};
 use super::report::{DomReport, StepReport};
@@ -72,6 +73,16 @@ pub fn problems(plan: &[Step], boot_mib: u64, report: &DomReport) -> Vec<String>
             show(ms)
         )),
         None => problems.push("no `xl shutdown` in the dom0's report".into()),
+    }
+    if report.created.is_some_and(|(rc, _, _)| rc == 0)
+        && report.console.is_empty()
+        && report.console_log.is_empty()
+    {
+        problems.push(
+            "the domU wrote nothing to its PV console: `xl console` and xenconsoled's log of it \
+             are empty"
+                .into(),
+        );
     }
     if !report.done {
         problems.push("the dom0's /init did not reach its end".into());
@@ -297,6 +308,7 @@ mod tests {
                 target + 1024
             ));
         }
+        lines.push("ballast-dom0: console | ballast: serving".into());
         lines.push(format!("ballast-dom0: shutdown {shutdown} ms=800"));
         lines.push("ballast-dom0: done t_ms=90000".into());
         let mut report = DomReport::default();
@@ -334,12 +346,14 @@ mod tests {
         report.steps[10].rc = 0;
         report.steps[10].target_kib = Some(4096);
         report.steps[10].ballast_status = Some("reached".into());
+        report.console.clear();
         let found = problems(&plan, 256, &report);
         let expected = [
             "after boot Xen shows PoD entries=130560 cache=65024",
             "xl mem-set 128: xl list did not show the target within 30000 ms (reached=no, xl list 256 MiB)",
             "xl mem-set 4: xl accepted a target below the memory server's floor, and the guest neither",
             "the domain was still there after `xl shutdown -w` (exit 143",
+            "the domU wrote nothing to its PV console",
         ];
         for text in expected {
             assert!(

@@ -166,6 +166,8 @@ pub struct DomReport {
     pub data: Vec<String>,
     /// What `xl console` showed for a few seconds after boot.
     pub console: Vec<String>,
+    /// What xenconsoled logged of the domU's PV console over the whole run.
+    pub console_log: Vec<String>,
     /// Report lines the host could not read.
     pub unreadable: Vec<String>,
 }
@@ -176,6 +178,7 @@ impl DomReport {
         match event {
             Event::Quoted { source, text } => match source.split_whitespace().next() {
                 Some("console") => self.console.push(text),
+                Some("console-log") => self.console_log.push(text),
                 Some("data") => self.data.push(text),
                 _ => {}
             },
@@ -248,6 +251,7 @@ mod tests {
             "ballast-dom0: created rc=0 domid=1 ms=4200",
             "ballast-dom0: pod when=boot entries=65536 cache=65536 ms=1200 target_kib=262144 xl_mib=256",
             "ballast-dom0: console | ballast: started",
+            "ballast-dom0: console-log | ballast: target reached",
             "ballast-dom0: step n=1 op=mem-set mib=128 rc=0 reached=yes ms=230 wait_ms=20000 \
              target_kib=131072 static_max_kib=524288 xl_mib=128 xen_kib=131136 xen_max_kib=132096 \
              ballast_target_pages=32768 ballast_status=reached",
@@ -261,6 +265,7 @@ mod tests {
         assert_eq!(report.created, Some((0, Some(1), Some(4200))));
         assert_eq!(report.pod[0].entries, Some(65536));
         assert_eq!(report.console, ["ballast: started"]);
+        assert_eq!(report.console_log, ["ballast: target reached"]);
         let step = &report.steps[0];
         assert_eq!(
             (step.n, step.op.as_str(), step.mib, step.rc),
