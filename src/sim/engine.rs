@@ -385,6 +385,11 @@ impl Simulation {
                 break;
             }
             self.targets.pop_front();
+            if self.scenario.pod.is_some() {
+                // The toolstack is xl: `xl mem-set` also sets the PoD target (the domain
+                // exists for the whole run).
+                let _ = self.map.xen.set_pod_target(self.map.dom, pages);
+            }
             let control = &self.map.control;
             let mut toolstack = External {
                 runtime: &mut self.runtime,
@@ -659,6 +664,7 @@ impl Simulation {
                     entries: now.entries,
                     cache: now.cache,
                     demand_populated: now.counters.demand_populated,
+                    cache_grown: now.counters.cache_grown,
                     crashed: now.crashed.map(|crash| crash.to_string()),
                 }
             }),

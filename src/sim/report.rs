@@ -45,7 +45,8 @@ pub struct PodReport {
     pub boot_unscrubbed_frames: u64,
     /// Settling batches it released, each followed by a probe, until Xen's count fell.
     pub boot_settling_batches: u64,
-    /// Xen's PoD entries once the server had started (`xl debug-keys q`).
+    /// Xen's PoD entries once the server had started (`xl debug-keys q`), after the call that
+    /// started it.
     pub entries_at_start: Option<u64>,
     /// Xen's PoD cache then.
     pub cache_at_start: Option<u64>,
@@ -55,6 +56,8 @@ pub struct PodReport {
     pub cache: u64,
     /// PoD entries the guest touched, backed from the cache.
     pub demand_populated: u64,
+    /// Pages the cache took from the host when a target raised the PoD target (`xl mem-set`).
+    pub cache_grown: u64,
     /// Why the domain crashed, if it did.
     pub crashed: Option<String>,
 }
@@ -179,10 +182,11 @@ impl RunReport {
             row(
                 "PoD at the end",
                 format!(
-                    "entries={} cachesize={}, {} touched, {}",
+                    "entries={} cachesize={}, {} touched, {} grown by mem-set, {}",
                     pod.entries,
                     pod.cache,
                     pod.demand_populated,
+                    pod.cache_grown,
                     pod.crashed.as_deref().unwrap_or("no crash")
                 ),
             );

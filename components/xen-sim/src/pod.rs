@@ -19,6 +19,11 @@
 //!   superpage zero-check, which may turn a whole zero 2 MiB page back into entries, is not
 //!   modelled).
 //! - `populate_physmap` over a PoD entry maps a real page there and drops the entry (no leak).
+//! - The toolstack's PoD target (`xl mem-set`, `p2m_pod_set_mem_target`): below `tot_pages` it
+//!   changes nothing (the balloon driver is to act); above, the cache grows from the host toward
+//!   the target, but never beyond the entries while real pages exist: so a guest that ballooned
+//!   out (entries no more than the cache) sees nothing, and one that did not sees `tot_pages`
+//!   rise without having asked.
 
 use core::fmt;
 use std::ops::Range;
@@ -90,6 +95,8 @@ pub struct PodCounters {
     pub pages_stolen: u64,
     /// Cache pages given back to the host when the cache shrank to the entry count.
     pub cache_released: u64,
+    /// Pages the cache took from the host when the toolstack raised the PoD target.
+    pub cache_grown: u64,
 }
 
 /// One domain's PoD state: the entries (a gfn set, kept like a P2M) and the cache.
@@ -298,6 +305,28 @@ impl Domain {
         self.pod.counters.cache_released += excess;
     }
 
+    /// `p2m_pod_set_mem_target(target)`: grow the cache toward the target (see the module
+    /// documentation), as far as the host pool and `max_pages` allow.
+    pub(crate) fn set_pod_target(&mut self, pool: &mut HostPool, target: u64) {
+        if target < self.tot_pages {
+            return;
+        }
+        let populated = self.tot_pages - self.pod.cache;
+        let entries = self.pod.entries.populated();
+        let mut cache_target = target - populated;
+        if populated > 0 {
+            cache_target = cache_target.min(entries);
+        }
+        let wanted = cache_target.saturating_sub(self.pod.cache);
+        let room = self.max_pages.saturating_sub(self.tot_pages);
+        let grown = wanted.min(room).min(pool.free_pages());
+        if grown > 0 && pool.pop(grown).is_some() {
+            self.pod.cache += grown;
+            self.tot_pages += grown;
+            self.pod.counters.cache_grown += grown;
+        }
+    }
+
     /// Whether any PoD entry remains.
     pub(crate) fn has_pod_entries(&self) -> bool {
         self.pod.entries.populated() > 0
@@ -421,6 +450,28 @@ mod tests {
             DomainCrash::PodOutOfMemory.to_string(),
             "domain crashed: PoD out of memory"
         );
+    }
+
+    #[test]
+    fn a_higher_pod_target_grows_the_cache_only_while_entries_exceed_it() {
+        let (mut d, mut pool) = pod_domain();
+        pool.push(10_000, Vec::new());
+        d.max_pages = 10_000;
+        d.set_pod_target(&mut pool, 1000);
+        assert_eq!(d.tot_pages, 2048, "below tot_pages: the balloon's business");
+        d.set_pod_target(&mut pool, 3000);
+        assert_eq!((d.tot_pages, d.pod.cache), (3000, 1945 + 952));
+        d.set_pod_target(&mut pool, 9000);
+        assert_eq!(
+            (d.tot_pages, d.pod.cache),
+            (4099, 3996),
+            "capped at the entries"
+        );
+        assert_eq!(d.pod.status().counters.cache_grown, 3996 - 1945);
+        d.max_pages = 4099;
+        assert!(d.pod_decrease_extent(&mut pool, 3000, 1096, None));
+        d.set_pod_target(&mut pool, 9000);
+        assert_eq!(d.pod.status().entries, d.pod.cache);
     }
 
     #[test]

@@ -25,6 +25,17 @@ impl XenSim {
         self.with_domain(dom, |d| d.pod.status())
     }
 
+    /// Set the PoD target of `dom` (what `xl mem-set` does besides the xenstore target and
+    /// Xen's maximum): below `tot_pages` nothing happens, above it the cache grows from the host,
+    /// never beyond the PoD entries while the domain has real pages.
+    pub fn set_pod_target(&self, dom: DomId, target_pages: u64) -> Result<(), SimError> {
+        let mut state = self.lock();
+        let crate::state::State { pool, domains, .. } = &mut *state;
+        let domain = domains.get_mut(&dom.0).ok_or(SimError::NoSuchDomain)?;
+        domain.set_pod_target(pool, target_pages);
+        Ok(())
+    }
+
     /// Why `dom` crashed, if it did.
     pub fn crashed(&self, dom: DomId) -> Option<DomainCrash> {
         self.with_domain(dom, |d| d.pod.crashed()).flatten()
