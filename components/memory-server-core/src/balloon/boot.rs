@@ -216,6 +216,30 @@ mod tests {
     }
 
     #[test]
+    fn a_short_superpage_release_at_start_falls_back_and_still_settles_exactly() {
+        let (sim, dom, mut hv) = pod_domain(0..4096, 0..64, 2, 1000, 1 << 16);
+        sim.inject(ballast_xen_sim::Fault::Shorten {
+            call: 0,
+            completed: 1,
+        });
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.reserved = &IMAGE;
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        core.start(&mut HypervisorPort::new(&mut hv)).unwrap();
+        let counters = core.stats().counters;
+        assert_eq!(
+            (counters.short_counts, counters.superpage_fallbacks),
+            (1, 1)
+        );
+        assert_eq!(counters.released_extents[9], 1);
+        let pod = sim.pod_status(dom).unwrap();
+        assert_eq!(pod.entries, pod.cache);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        agrees_with_xen(&core, &sim, dom, 0..4096);
+    }
+
+    #[test]
     fn a_boot_that_xen_backs_whole_makes_one_probe_and_releases_nothing() {
         let (sim, _, mut hv) = crate::test_support::domain(0..4096, 4096, 0);
         let config = Config::new(&RAM, Policy::Ballast);
