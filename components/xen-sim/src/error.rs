@@ -18,6 +18,8 @@ pub enum SimError {
     PodTargetBelowReal = 5,
     /// The domain has crashed (see [`crate::DomainCrash`]): it runs no more.
     DomainCrashed = 6,
+    /// Every event-channel port of the domain is bound ([`crate::EVENT_PORTS`]).
+    PortsExhausted = 7,
 }
 
 impl fmt::Display for SimError {
@@ -33,6 +35,7 @@ impl fmt::Display for SimError {
                 "the PoD target is below the pages populated for real at build"
             }
             SimError::DomainCrashed => "the domain has crashed",
+            SimError::PortsExhausted => "every event-channel port of the domain is bound",
         })
     }
 }

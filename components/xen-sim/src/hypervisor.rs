@@ -1,8 +1,9 @@
 //! `SimHypervisor`: the `ballast_xen::Hypervisor` backend over the simulator, for one domain.
-//! Every call goes through the raw `memory_op` entry as `DOMID_SELF`, exactly as the real
-//! backend builds it, so the gateway sees the answers real Xen would give.
+//! Every memory call goes through the raw `memory_op` entry as `DOMID_SELF`, exactly as the real
+//! backend builds it, and event sends and shutdowns through the raw `evtchn_send` and
+//! `sched_shutdown` entries, so the gateway sees the answers real Xen would give.
 
-use ballast_xen::abi::DOMID_SELF;
+use ballast_xen::abi::{EventPort, ShutdownReason, DOMID_SELF};
 use ballast_xen::{
     Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno,
 };
@@ -78,5 +79,13 @@ impl Hypervisor for SimHypervisor {
         self.sim
             .console_write(self.dom, bytes)
             .map_err(|_| XenErrno::ESRCH)
+    }
+
+    fn event_send(&mut self, port: EventPort) -> Result<(), XenErrno> {
+        XenErrno::check(self.sim.evtchn_send(self.dom, port)).map(|_| ())
+    }
+
+    fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno> {
+        XenErrno::check(self.sim.sched_shutdown(self.dom, reason.raw())).map(|_| ())
     }
 }

@@ -27,6 +27,9 @@
 //!   node requests follow `propagate_node` on a one-node host.
 //! - Page contents as one 64-bit fill word per page ([`XenSim::write_page`],
 //!   [`XenSim::read_page`]); a ballooned gfn reads as all ones.
+//! - Event channels bound to a peer domain, sends counted per port (`-EINVAL` for a port not
+//!   bound), and `SCHEDOP_shutdown` recorded with its reason ([`XenSim::evtchn_send`],
+//!   [`XenSim::sched_shutdown`]).
 //! - Seeded, deterministic fault injection ([`Fault`], [`HostConfig::random_fault_probability`])
 //!   limited to what real Xen can do.
 //! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
@@ -61,6 +64,7 @@ mod contents;
 mod counters;
 mod domain;
 mod error;
+mod events;
 mod faults;
 mod host_pool;
 mod hypervisor;
@@ -77,6 +81,7 @@ pub use config::{DomId, DomainConfig, HostConfig, DOMU_MAX_ORDER};
 pub use counters::Counters;
 pub use domain::XEN_MAX_ORDER;
 pub use error::SimError;
+pub use events::EVENT_PORTS;
 pub use faults::{Fault, StandingFaults};
 pub use hypervisor::SimHypervisor;
 pub use memory_op::{ExtentList, MemoryOpArg, Reservation};

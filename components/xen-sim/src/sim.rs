@@ -103,6 +103,7 @@ impl XenSim {
     pub fn destroy_domain(&self, dom: DomId) -> Result<(), SimError> {
         let mut s = self.lock();
         let domain = s.domains.remove(&dom.0).ok_or(SimError::NoSuchDomain)?;
+        s.events.remove(&dom.0);
         s.pool.push(domain.tot_pages, Vec::new());
         Ok(())
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::config::HostConfig;
 use crate::domain::Domain;
+use crate::events::DomainEvents;
 use crate::faults::FaultState;
 use crate::host_pool::HostPool;
 
@@ -20,6 +21,8 @@ pub struct State {
     pub max_page: u64,
     /// The id the next domain gets.
     pub next_domid: u16,
+    /// Event channels and shutdowns, by domain id (made on a domain's first use of them).
+    pub(crate) events: BTreeMap<u16, DomainEvents>,
 }
 
 impl State {
@@ -35,6 +38,7 @@ impl State {
             faults: FaultState::new(config.seed, config.faults, config.random_fault_probability),
             max_page: config.free_pages,
             next_domid: 1,
+            events: BTreeMap::new(),
         }
     }
 }

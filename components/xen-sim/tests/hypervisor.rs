@@ -82,3 +82,21 @@ fn clones_share_the_host_and_the_console_is_recorded() {
         b"hello from a thread"
     );
 }
+
+#[test]
+fn event_sends_and_shutdown_reach_the_domain_as_xen_answers_them() {
+    use ballast_xen::abi::ShutdownReason;
+    use ballast_xen::XenErrno;
+    let (sim, mut xen) = backend();
+    let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+    let store = sim
+        .bind_event_channel(xen.domain(), dom0)
+        .expect("a free port");
+    assert_eq!(xen.event_send(store), Ok(()));
+    assert_eq!(sim.event_sends(xen.domain(), store), Some(1));
+    assert_eq!(xen.event_send(store + 1), Err(XenErrno::EINVAL));
+    assert_eq!(sim.event_sends(xen.domain(), store), Some(1));
+    assert_eq!(xen.shutdown(ShutdownReason::Reboot), Ok(()));
+    assert_eq!(sim.shutdown_reason(xen.domain()), Some(1));
+    assert_eq!(sim.shutdown_reason(dom0), None);
+}

@@ -1,5 +1,7 @@
-//! The `memory_op` ABI of Xen's public `memory.h` and `xen.h`: command numbers, the continuation
-//! encoding, domain ids and `struct xen_memory_reservation`, laid out for 64-bit guests.
+//! The ABI of the Xen calls ballast makes, from Xen's public `memory.h`, `event_channel.h`,
+//! `sched.h` and `xen.h`: hypercall and command numbers, the continuation encoding, domain ids,
+//! shutdown reasons and the argument structs (`struct xen_memory_reservation`,
+//! `struct evtchn_send`, `struct sched_shutdown`), laid out for 64-bit guests.
 //!
 //! Hypercall numbers come from `xen-sys`; everything it lacks is defined here. The `c_headers`
 //! integration test checks every value and offset against Debian's `libxen-dev` headers.
@@ -12,6 +14,10 @@ pub const HYPERVISOR_MEMORY_OP: u32 = xen_sys::__HYPERVISOR_memory_op;
 pub const HYPERVISOR_CONSOLE_IO: u32 = xen_sys::__HYPERVISOR_console_io;
 /// `__HYPERVISOR_sched_op`.
 pub const HYPERVISOR_SCHED_OP: u32 = xen_sys::__HYPERVISOR_sched_op;
+/// `__HYPERVISOR_event_channel_op`.
+pub const HYPERVISOR_EVENT_CHANNEL_OP: u32 = xen_sys::__HYPERVISOR_event_channel_op;
+/// `EVTCHNOP_send`.
+pub const EVTCHNOP_SEND: u32 = xen_sys::EVTCHNOP_send;
 /// `CONSOLEIO_write`.
 pub const CONSOLEIO_WRITE: u32 = xen_sys::CONSOLEIO_write;
 /// `SCHEDOP_block`.
@@ -20,6 +26,13 @@ pub const SCHEDOP_BLOCK: u32 = xen_sys::SCHEDOP_block;
 pub const SCHEDOP_SHUTDOWN: u32 = xen_sys::SCHEDOP_shutdown;
 /// `SHUTDOWN_poweroff`.
 pub const SHUTDOWN_POWEROFF: u32 = xen_sys::SHUTDOWN_poweroff;
+/// `SHUTDOWN_reboot`.
+pub const SHUTDOWN_REBOOT: u32 = xen_sys::SHUTDOWN_reboot;
+/// `SHUTDOWN_suspend`: the guest comes back after a save and restore, which needs a suspend
+/// record (the start info's store and console frames) ballast does not keep.
+pub const SHUTDOWN_SUSPEND: u32 = xen_sys::SHUTDOWN_suspend;
+/// `SHUTDOWN_crash`.
+pub const SHUTDOWN_CRASH: u32 = xen_sys::SHUTDOWN_crash;
 
 /// `XENMEM_increase_reservation`.
 pub const XENMEM_INCREASE_RESERVATION: u32 = 0;
@@ -125,6 +138,60 @@ pub struct XenMemoryReservation {
 
 const _: () = assert!(core::mem::size_of::<XenMemoryReservation>() == 32);
 
+/// `evtchn_port_t`: an event channel of the calling domain. Port 0 is never bound.
+pub type EventPort = u32;
+
+/// `struct evtchn_send`: the argument of `EVTCHNOP_send`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct EvtchnSend {
+    /// The local port whose other end is notified.
+    pub port: EventPort,
+}
+
+/// `struct sched_shutdown`: the argument of `SCHEDOP_shutdown`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct SchedShutdown {
+    /// A `SHUTDOWN_*` reason.
+    pub reason: u32,
+}
+
+/// The shutdown reasons ballast may ask Xen for. Suspend ([`SHUTDOWN_SUSPEND`]) is not one: the
+/// guest would resume from a suspend record ballast does not keep. Watchdog and soft reset are
+/// Xen's own or the toolstack's to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ShutdownReason {
+    /// Stop for good (`xl shutdown`, or the end of a test run).
+    Poweroff = SHUTDOWN_POWEROFF,
+    /// Ask the toolstack to restart the domain.
+    Reboot = SHUTDOWN_REBOOT,
+    /// Report a crash to the toolstack (`on_crash` in the domain's config decides what follows).
+    Crash = SHUTDOWN_CRASH,
+}
+
+impl ShutdownReason {
+    /// The reason whose `SHUTDOWN_*` number is `raw`, if ballast may use it.
+    pub const fn from_raw(raw: u32) -> Option<ShutdownReason> {
+        match raw {
+            SHUTDOWN_POWEROFF => Some(ShutdownReason::Poweroff),
+            SHUTDOWN_REBOOT => Some(ShutdownReason::Reboot),
+            SHUTDOWN_CRASH => Some(ShutdownReason::Crash),
+            _ => None,
+        }
+    }
+
+    /// Its `SHUTDOWN_*` number.
+    pub const fn raw(self) -> u32 {
+        self as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +216,20 @@ mod tests {
             assert_eq!(ReservationOp::from_raw(op.memory_op() as u32), Some(op));
         }
         assert_eq!(ReservationOp::from_raw(XENMEM_CURRENT_RESERVATION), None);
+    }
+
+    #[test]
+    fn only_poweroff_reboot_and_crash_are_shutdown_reasons() {
+        for reason in [
+            ShutdownReason::Poweroff,
+            ShutdownReason::Reboot,
+            ShutdownReason::Crash,
+        ] {
+            assert_eq!(ShutdownReason::from_raw(reason.raw()), Some(reason));
+        }
+        assert_eq!(ShutdownReason::Crash.raw(), 3);
+        assert_eq!(ShutdownReason::from_raw(SHUTDOWN_SUSPEND), None);
+        assert_eq!(ShutdownReason::from_raw(4), None);
+        assert_eq!(ShutdownReason::from_raw(u32::MAX), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The `Hypervisor` trait: the calls the hypercall gateway makes, with Xen's return conventions
 //! in the types. Implemented by the real backends and by `ballast-xen-sim`.
 
+use crate::abi::{EventPort, ShutdownReason};
 use crate::{ExtentOrder, Gfn, MemFlags, ReservationOp};
 
 /// An errno Xen returned (the positive value; Xen returns its negation).
@@ -96,6 +97,15 @@ pub trait Hypervisor {
 
     /// Write bytes to the Xen console.
     fn console_write(&mut self, bytes: &[u8]) -> Result<(), XenErrno>;
+
+    /// `EVTCHNOP_send`: notify the other end of the domain's event channel `port`. Xen answers
+    /// `EINVAL` for a port that is not bound.
+    fn event_send(&mut self, port: EventPort) -> Result<(), XenErrno>;
+
+    /// `SCHEDOP_shutdown` with `reason`. On real Xen a shutdown that Xen accepts stops every vCPU
+    /// of the domain, so this returns only with Xen's refusal; a simulated Xen records the
+    /// shutdown and returns `Ok`.
+    fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno>;
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Checks our Xen ABI against Debian's `libxen-dev` headers: a C probe compiled with the system
 //! compiler prints the size and every field offset of `struct xen_memory_reservation`, of the
 //! shared rings' `struct xenstore_domain_interface` and `struct xencons_interface` and of the
-//! xenstore message header `struct xsd_sockmsg`, and the value of every constant we define; the
-//! test compares each with ours.
+//! xenstore message header `struct xsd_sockmsg`, the sizes of `struct evtchn_send` and
+//! `struct sched_shutdown`, and the value of every constant we define; the test compares each with
+//! ours.
 //!
 //! `MEMOP_EXTENT_SHIFT` is not in the public headers (Xen keeps it in its internal
 //! `xen/hypercall.h`); its value is pinned by docs/XEN-BEHAVIOUR.md#continuation (measured) and by
@@ -13,7 +14,7 @@ use std::mem::{offset_of, size_of};
 use std::path::Path;
 use std::process::Command;
 
-use ballast_xen::abi::{self, XenMemoryReservation};
+use ballast_xen::abi::{self, EvtchnSend, SchedShutdown, XenMemoryReservation};
 use ballast_xen::mem_flags::{
     XENMEMF_EXACT_NODE_REQUEST, XENMEMF_POPULATE_ON_DEMAND, XENMEMF_VNODE,
 };
@@ -26,7 +27,7 @@ type Entry = (&'static str, &'static str, u64);
 
 /// Every entry, one group per interface.
 fn ours() -> Vec<Entry> {
-    [memory_op(), hvm_guest(), rings()].concat()
+    [memory_op(), events_and_shutdown(), hvm_guest(), rings()].concat()
 }
 
 /// The HVM/PVH guest interfaces of `ballast_xen::hvm`.
@@ -478,6 +479,43 @@ fn memory_op() -> Vec<Entry> {
             "SHUTDOWN_poweroff",
             "SHUTDOWN_poweroff",
             abi::SHUTDOWN_POWEROFF.into(),
+        ),
+    ]
+}
+
+/// Event-channel sends and shutdown, as the gateway's `event_send` and `shutdown` make them.
+fn events_and_shutdown() -> Vec<Entry> {
+    vec![
+        (
+            "SHUTDOWN_reboot",
+            "SHUTDOWN_reboot",
+            abi::SHUTDOWN_REBOOT.into(),
+        ),
+        (
+            "SHUTDOWN_suspend",
+            "SHUTDOWN_suspend",
+            abi::SHUTDOWN_SUSPEND.into(),
+        ),
+        (
+            "SHUTDOWN_crash",
+            "SHUTDOWN_crash",
+            abi::SHUTDOWN_CRASH.into(),
+        ),
+        (
+            "__HYPERVISOR_event_channel_op",
+            "__HYPERVISOR_event_channel_op",
+            abi::HYPERVISOR_EVENT_CHANNEL_OP.into(),
+        ),
+        ("EVTCHNOP_send", "EVTCHNOP_send", abi::EVTCHNOP_SEND.into()),
+        (
+            "sizeof_evtchn_send",
+            "sizeof(struct evtchn_send)",
+            size_of::<EvtchnSend>() as u64,
+        ),
+        (
+            "sizeof_sched_shutdown",
+            "sizeof(struct sched_shutdown)",
+            size_of::<SchedShutdown>() as u64,
         ),
     ]
 }

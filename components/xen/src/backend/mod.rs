@@ -10,8 +10,9 @@ pub mod aarch64;
 pub mod x86_64;
 
 use crate::abi::{
-    XenMemoryReservation, CONSOLEIO_WRITE, DOMID_SELF, HYPERVISOR_CONSOLE_IO, HYPERVISOR_MEMORY_OP,
-    HYPERVISOR_SCHED_OP, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN,
+    EventPort, EvtchnSend, SchedShutdown, ShutdownReason, XenMemoryReservation, CONSOLEIO_WRITE,
+    DOMID_SELF, EVTCHNOP_SEND, HYPERVISOR_CONSOLE_IO, HYPERVISOR_EVENT_CHANNEL_OP,
+    HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN,
 };
 use crate::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno};
 
@@ -62,16 +63,28 @@ impl<R: RawHypercall> XenHypercalls<R> {
     }
 
     /// Shut the domain down (`SCHEDOP_shutdown`) with `reason`; returns only if Xen refuses.
+    /// The exit path of the images calls this directly; the gateway calls
+    /// [`Hypervisor::shutdown`], which takes only the reasons ballast may use.
     pub fn shutdown(&self, reason: u32) -> XenErrno {
-        let arg = reason;
-        // SAFETY: SCHEDOP_shutdown reads one `struct sched_shutdown` (a u32) at the pointer.
-        let raw = unsafe {
+        XenErrno(self.sched_shutdown(reason).unsigned_abs() as i32)
+    }
+
+    fn sched_shutdown(&self, reason: u32) -> i64 {
+        let arg = SchedShutdown { reason };
+        // SAFETY: SCHEDOP_shutdown reads one `struct sched_shutdown` at the pointer: `arg`, alive
+        // for the call.
+        unsafe {
             self.raw.hypercall5(
                 HYPERVISOR_SCHED_OP,
-                [SCHEDOP_SHUTDOWN as u64, &arg as *const u32 as u64, 0, 0, 0],
+                [
+                    SCHEDOP_SHUTDOWN as u64,
+                    &arg as *const SchedShutdown as u64,
+                    0,
+                    0,
+                    0,
+                ],
             )
-        };
-        XenErrno(raw.unsigned_abs() as i32)
+        }
     }
 }
 
@@ -121,5 +134,28 @@ impl<R: RawHypercall> Hypervisor for XenHypercalls<R> {
             )
         };
         XenErrno::check(raw).map(|_| ())
+    }
+
+    fn event_send(&mut self, port: EventPort) -> Result<(), XenErrno> {
+        let arg = EvtchnSend { port };
+        // SAFETY: EVTCHNOP_send reads one `struct evtchn_send` at the pointer: `arg`, alive for
+        // the call.
+        let raw = unsafe {
+            self.raw.hypercall5(
+                HYPERVISOR_EVENT_CHANNEL_OP,
+                [
+                    EVTCHNOP_SEND as u64,
+                    &arg as *const EvtchnSend as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        };
+        XenErrno::check(raw).map(|_| ())
+    }
+
+    fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno> {
+        XenErrno::check(self.sched_shutdown(reason.raw())).map(|_| ())
     }
 }
