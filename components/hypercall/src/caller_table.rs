@@ -1,18 +1,24 @@
 //! The gateway's caller table, built from the manifest: per caller badge the `Hypercall` ops it
 //! may call (the op ids the manifest grants, each op one Xen operation) and the frame ranges it
-//! owns, plus the limits every request must respect. The table is also the permission check the
-//! generated dispatch runs first.
+//! owns, plus the limits every request must respect; and, added by the image at boot, the
+//! event-channel ports each caller may send on (known only at run time, from Xen's HVM params).
+//! The table is also the permission check the generated dispatch runs first.
 
 use ballast_interfaces::hypercall::{self, HypercallOp};
 use ballast_interfaces::support::Permissions;
 use ballast_ipc::Badge;
+use ballast_xen::abi::EventPort;
 use ballast_xen::{ExtentOrder, Gfn, DOMID_SELF};
 use heapless::Vec;
 
-use crate::{CallerTableError, FrameRun};
+use crate::{CallerTableError, EventPortError, FrameRun};
 
 /// How many ops the `Hypercall` interface has: a caller holds at most all of them.
 const OPS: usize = HypercallOp::ALL.len();
+
+/// The event-channel ports one caller may be given: a toolstack agent needs the xenstore and
+/// the console channel; two more leave room without making every entry large.
+pub const EVENT_PORTS_PER_CALLER: usize = 4;
 
 /// Limits that apply to every caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +49,7 @@ pub struct CallerEntry<const RANGES: usize> {
     badge: Badge,
     ops: Vec<HypercallOp, OPS>,
     ranges: Vec<FrameRun, RANGES>,
+    event_ports: Vec<EventPort, EVENT_PORTS_PER_CALLER>,
 }
 
 impl<const RANGES: usize> CallerEntry<RANGES> {
@@ -64,6 +71,16 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
     /// The caller's ranges, sorted by start.
     pub fn ranges(&self) -> &[FrameRun] {
         &self.ranges
+    }
+
+    /// The event-channel ports the caller may send on, in the order the image gave them.
+    pub fn event_ports(&self) -> &[EventPort] {
+        &self.event_ports
+    }
+
+    /// Whether the caller may send on event-channel `port`.
+    pub fn may_send_to(&self, port: EventPort) -> bool {
+        self.event_ports.contains(&port)
     }
 
     /// Whether the extent of `order` at `first` lies wholly inside one of the caller's ranges.
@@ -208,7 +225,36 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
             badge: grant.badge,
             ops,
             ranges,
+            event_ports: Vec::new(),
         })
+    }
+
+    /// Let the caller with `badge` send on event-channel `port`: run by the image at boot, once
+    /// it has read the port from Xen. The caller must hold the `event_send` op; giving a port
+    /// twice is no change.
+    pub fn allow_event_port(
+        &mut self,
+        badge: Badge,
+        port: EventPort,
+    ) -> Result<(), EventPortError> {
+        let caller = self
+            .callers
+            .iter_mut()
+            .find(|caller| caller.badge == badge)
+            .ok_or(EventPortError::UnknownCaller)?;
+        if !caller.may(HypercallOp::EventSend) {
+            return Err(EventPortError::NotPermitted);
+        }
+        if port == 0 {
+            return Err(EventPortError::ZeroPort);
+        }
+        if caller.may_send_to(port) {
+            return Ok(());
+        }
+        caller
+            .event_ports
+            .push(port)
+            .map_err(|_| EventPortError::TooManyPorts)
     }
 
     /// The index and entry of the caller with `badge`.
@@ -271,7 +317,7 @@ mod tests {
         max_frames_per_call: 512,
         own_domid: Some(3),
     };
-    const ALL_OPS: &[u16] = &[2, 3, 4, 5, 6];
+    const ALL_OPS: &[u16] = &[2, 3, 4, 5, 6, 7, 8];
 
     #[test]
     fn a_caller_owns_exactly_the_extents_inside_its_ranges() {
@@ -477,6 +523,55 @@ mod tests {
                 Err(CallerTableError::BadRange)
             );
         }
+    }
+
+    #[test]
+    fn event_ports_go_only_to_callers_that_may_send() {
+        let send = HypercallOp::EventSend as u16;
+        let grants = [
+            CallerGrant {
+                badge: Badge(1),
+                ops: &[send],
+                ranges: &[],
+            },
+            grant(2, &[]),
+            CallerGrant {
+                badge: Badge(3),
+                ops: &[HypercallOp::Shutdown as u16],
+                ranges: &[],
+            },
+        ];
+        let mut table = CallerTable::<3, 1>::new(LIMITS, &grants, &[]).expect("valid table");
+        assert_eq!(table.allow_event_port(Badge(1), 5), Ok(()));
+        assert_eq!(table.allow_event_port(Badge(1), 5), Ok(()), "no change");
+        assert_eq!(table.allow_event_port(Badge(2), 7), Ok(()));
+        assert_eq!(
+            table.allow_event_port(Badge(3), 5),
+            Err(EventPortError::NotPermitted)
+        );
+        assert_eq!(
+            table.allow_event_port(Badge(4), 5),
+            Err(EventPortError::UnknownCaller)
+        );
+        assert_eq!(
+            table.allow_event_port(Badge(1), 0),
+            Err(EventPortError::ZeroPort)
+        );
+        let (_, first) = table.caller(Badge(1)).expect("known");
+        assert_eq!(first.event_ports(), &[5]);
+        assert!(first.may_send_to(5) && !first.may_send_to(7));
+        let (_, second) = table.caller(Badge(2)).expect("known");
+        assert!(second.may_send_to(7) && !second.may_send_to(5));
+        for port in 6..6 + EVENT_PORTS_PER_CALLER as u32 - 1 {
+            assert_eq!(table.allow_event_port(Badge(1), port), Ok(()));
+        }
+        assert_eq!(
+            table.allow_event_port(Badge(1), 100),
+            Err(EventPortError::TooManyPorts)
+        );
+        let (_, first) = table.caller(Badge(1)).expect("known");
+        assert_eq!(first.event_ports().len(), EVENT_PORTS_PER_CALLER);
+        assert!(!first.may_send_to(100));
     }
 
     #[test]

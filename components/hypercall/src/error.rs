@@ -1,9 +1,10 @@
-//! Why the gateway refused a request, and what a query can fail with.
+//! Why the gateway refused a request, what a query, an event send or a shutdown can fail with, and
+//! why the image could not give a caller an event-channel port.
 
 use ballast_xen::XenErrno;
 
 /// A refused request. Nothing reached Xen. C-like, nonzero; the variants are listed in the order
-/// the gateway checks them.
+/// the gateway checks them (those of `event_send` and `shutdown` last: new values go at the end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum GatewayError {
@@ -25,11 +26,16 @@ pub enum GatewayError {
     NotOwned = 8,
     /// A populate list names the same extent twice (Xen would map it twice and leak a page).
     DuplicateFrame = 9,
+    /// The event-channel port is not one the image gave the caller at boot.
+    PortNotAllowed = 10,
+    /// The shutdown reason is not poweroff, reboot or crash (see
+    /// [`ballast_xen::abi::ShutdownReason`]): suspend needs a suspend record ballast does not keep.
+    BadShutdownReason = 11,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 9] = [
+    pub const ALL: [GatewayError; 11] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
@@ -39,6 +45,8 @@ impl GatewayError {
         GatewayError::Misaligned,
         GatewayError::NotOwned,
         GatewayError::DuplicateFrame,
+        GatewayError::PortNotAllowed,
+        GatewayError::BadShutdownReason,
     ];
     /// Number of variants.
     pub const COUNT: usize = GatewayError::ALL.len();
@@ -63,7 +71,7 @@ impl GatewayError {
     }
 }
 
-/// Why `current_reservation` or `maximum_reservation` gave no answer.
+/// Why `current_reservation`, `maximum_reservation`, `event_send` or `shutdown` gave no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QueryError {
     /// The gateway refused the caller; Xen was not asked.
@@ -76,6 +84,21 @@ impl From<GatewayError> for QueryError {
     fn from(error: GatewayError) -> QueryError {
         QueryError::Refused(error)
     }
+}
+
+/// Why the image could not give a caller an event-channel port
+/// ([`crate::Gateway::allow_event_port`]). C-like, nonzero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum EventPortError {
+    /// The badge is not in the caller table.
+    UnknownCaller = 1,
+    /// The caller does not hold the `event_send` capability: a port would be of no use to it.
+    NotPermitted = 2,
+    /// Port 0, which Xen never binds (an unset `HVM_PARAM_*_EVTCHN` reads 0).
+    ZeroPort = 3,
+    /// The caller already has [`crate::EVENT_PORTS_PER_CALLER`] ports.
+    TooManyPorts = 4,
 }
 
 /// A caller table the gateway will not run with. C-like, nonzero.

@@ -1,13 +1,15 @@
 //! The gateway itself: the only holder of the Hypervisor backend. Every request is checked against
-//! the table table, in a fixed order, and reaches Xen only if every check passes.
+//! the caller table, in a fixed order, and reaches Xen only if every check passes.
 
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
+use ballast_xen::abi::{EventPort, ShutdownReason};
 use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno};
 
+use crate::caller_table::CallerEntry;
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
-use crate::{CallerTable, CallerTableError, GatewayError, QueryError};
+use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryError};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
 /// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit).
@@ -115,6 +117,31 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     /// `XENMEM_maximum_reservation` for `caller`: the guest's page limit.
     pub fn maximum_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
         self.serving().0.maximum_reservation(caller)
+    }
+
+    /// `EVTCHNOP_send` on `port` for `caller`. Checked in this order: the caller is in the table
+    /// and holds `event_send`; `port` is one the image gave it ([`Gateway::allow_event_port`]).
+    /// Xen's errno, if it refuses the send, comes back as [`QueryError::Xen`].
+    pub fn event_send(&mut self, caller: Badge, port: EventPort) -> Result<(), QueryError> {
+        self.serving().0.event_send(caller, port)
+    }
+
+    /// `SCHEDOP_shutdown` with `reason` for `caller`. Checked in this order: the caller is in the
+    /// table and holds `shutdown`; `reason` is poweroff (0), reboot (1) or crash (3). On real Xen
+    /// an accepted shutdown does not return.
+    pub fn shutdown(&mut self, caller: Badge, reason: u32) -> Result<(), QueryError> {
+        self.serving().0.shutdown(caller, reason)
+    }
+
+    /// Let `caller` send on event-channel `port` (see [`CallerTable::allow_event_port`]). For the
+    /// image's boot code, which reads the port from Xen (e.g. `HVM_PARAM_STORE_EVTCHN`) before
+    /// the gateway serves anyone.
+    pub fn allow_event_port(
+        &mut self,
+        caller: Badge,
+        port: EventPort,
+    ) -> Result<(), EventPortError> {
+        self.table.allow_event_port(caller, port)
     }
 
     pub(crate) fn count_protocol_rejection(&mut self) {
@@ -235,12 +262,51 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         )
     }
 
+    /// `EVTCHNOP_send` on `port` for `caller`: [`Gateway::event_send`].
+    pub(crate) fn event_send(&mut self, caller: Badge, port: EventPort) -> Result<(), QueryError> {
+        self.checked_call(
+            caller,
+            HypercallOp::EventSend,
+            |entry| {
+                if entry.may_send_to(port) {
+                    Ok(port)
+                } else {
+                    Err(GatewayError::PortNotAllowed)
+                }
+            },
+            H::event_send,
+        )
+    }
+
+    /// `SCHEDOP_shutdown` with `reason` for `caller`: [`Gateway::shutdown`].
+    pub(crate) fn shutdown(&mut self, caller: Badge, reason: u32) -> Result<(), QueryError> {
+        self.checked_call(
+            caller,
+            HypercallOp::Shutdown,
+            |_| ShutdownReason::from_raw(reason).ok_or(GatewayError::BadShutdownReason),
+            H::shutdown,
+        )
+    }
+
     fn query(
         &mut self,
         caller: Badge,
         op: HypercallOp,
         ask: fn(&mut H) -> Result<u64, XenErrno>,
     ) -> Result<u64, QueryError> {
+        self.checked_call(caller, op, |_| Ok(()), |hypervisor, ()| ask(hypervisor))
+    }
+
+    /// One call that passes no list: counted, refused unless the caller is in the table and holds
+    /// `op` and `check` passes on its entry (giving the argument Xen gets), then made, Xen's
+    /// errno counted and passed back.
+    fn checked_call<A, T>(
+        &mut self,
+        caller: Badge,
+        op: HypercallOp,
+        check: impl FnOnce(&CallerEntry<RANGES>) -> Result<A, GatewayError>,
+        call: impl FnOnce(&mut H, A) -> Result<T, XenErrno>,
+    ) -> Result<T, QueryError> {
         let entry = self.table.caller(caller);
         let who = Attribution {
             op,
@@ -248,17 +314,20 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         };
         let counters = &mut self.backend.counters;
         counters.call(who);
-        let refusal = match entry {
-            None => Some(GatewayError::UnknownCaller),
-            Some((_, entry)) if !entry.may(op) => Some(GatewayError::NotPermitted),
-            Some(_) => None,
+        let checked = match entry {
+            None => Err(GatewayError::UnknownCaller),
+            Some((_, entry)) if !entry.may(op) => Err(GatewayError::NotPermitted),
+            Some((_, entry)) => check(entry),
         };
-        if let Some(reason) = refusal {
-            counters.rejection(who, reason);
-            return Err(QueryError::Refused(reason));
-        }
+        let argument = match checked {
+            Ok(argument) => argument,
+            Err(reason) => {
+                counters.rejection(who, reason);
+                return Err(QueryError::Refused(reason));
+            }
+        };
         counters.hypercall(who);
-        ask(&mut self.backend.hypervisor).map_err(|errno| {
+        call(&mut self.backend.hypervisor, argument).map_err(|errno| {
             self.backend.counters.xen_error(who);
             QueryError::Xen(errno)
         })
@@ -292,7 +361,7 @@ mod tests {
         let owned = [FrameRun::checked(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
             badge: SERVER,
-            ops: &[2, 3, 4, 5, 6],
+            ops: &[2, 3, 4, 5, 6, 7, 8],
             ranges: &owned,
         }];
         let limits = Limits {
@@ -326,5 +395,99 @@ mod tests {
             Some(1)
         );
         assert_eq!(gateway.caller_table().max_frames_per_call(), 8);
+    }
+
+    const AGENT: Badge = Badge(2);
+
+    /// The memory server holding the memory ops only, the agent holding `event_send` and
+    /// `shutdown`, over a domain whose port 1 is bound to dom0.
+    fn agent_gateway() -> (XenSim, Gateway<SimHypervisor, 2, 1, 8>, u32) {
+        let (sim, hypervisor) = xen();
+        let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+        let store = sim
+            .bind_event_channel(hypervisor.domain(), dom0)
+            .expect("a port");
+        let owned = [FrameRun::checked(Gfn(0x800), 0x800).expect("valid")];
+        let grants = [
+            CallerGrant {
+                badge: SERVER,
+                ops: &[2, 3, 4, 5, 6],
+                ranges: &owned,
+            },
+            CallerGrant {
+                badge: AGENT,
+                ops: &[7, 8],
+                ranges: &[],
+            },
+        ];
+        let limits = Limits {
+            max_order: 9,
+            max_frames_per_call: 8,
+            own_domid: None,
+        };
+        let table = CallerTable::new(limits, &grants, &[]).expect("valid table");
+        let gateway = Gateway::new(hypervisor, table).expect("fits");
+        (sim, gateway, store)
+    }
+
+    #[test]
+    fn an_event_goes_out_only_on_a_port_the_caller_was_given() {
+        let (sim, mut gateway, store) = agent_gateway();
+        let dom = gateway.backend.hypervisor.domain();
+        let refused = QueryError::Refused(GatewayError::PortNotAllowed);
+        assert_eq!(gateway.event_send(AGENT, store), Err(refused));
+        assert_eq!(
+            gateway.allow_event_port(SERVER, store),
+            Err(EventPortError::NotPermitted)
+        );
+        assert_eq!(gateway.allow_event_port(AGENT, store), Ok(()));
+        assert_eq!(gateway.event_send(AGENT, store), Ok(()));
+        assert_eq!(gateway.event_send(AGENT, store + 1), Err(refused));
+        let not_permitted = QueryError::Refused(GatewayError::NotPermitted);
+        assert_eq!(gateway.event_send(SERVER, store), Err(not_permitted));
+        let unknown = QueryError::Refused(GatewayError::UnknownCaller);
+        assert_eq!(gateway.event_send(Badge(9), store), Err(unknown));
+        assert_eq!(sim.event_sends(dom, store), Some(1), "one send reached Xen");
+
+        let counted = gateway.counters().op(HypercallOp::EventSend);
+        assert_eq!((counted.calls, counted.hypercalls), (5, 1));
+        assert_eq!(counted.rejections.get(GatewayError::PortNotAllowed), 2);
+        assert_eq!(counted.rejections.get(GatewayError::NotPermitted), 1);
+        assert_eq!(counted.rejections.get(GatewayError::UnknownCaller), 1);
+        let server = gateway.counters().caller(SERVER).expect("in the table");
+        assert_eq!((server.calls, server.rejections.total()), (1, 1));
+    }
+
+    #[test]
+    fn xen_refusing_a_send_comes_back_as_its_errno() {
+        let (sim, mut gateway, store) = agent_gateway();
+        let unbound = store + 1;
+        assert_eq!(gateway.allow_event_port(AGENT, unbound), Ok(()));
+        assert_eq!(
+            gateway.event_send(AGENT, unbound),
+            Err(QueryError::Xen(XenErrno::EINVAL))
+        );
+        let counted = gateway.counters().op(HypercallOp::EventSend);
+        assert_eq!((counted.hypercalls, counted.xen_errors), (1, 1));
+        let dom = gateway.backend.hypervisor.domain();
+        assert_eq!(sim.event_sends(dom, store), Some(0));
+    }
+
+    #[test]
+    fn only_poweroff_reboot_and_crash_reach_xen_and_only_from_the_holder() {
+        let (sim, mut gateway, _) = agent_gateway();
+        let dom = gateway.backend.hypervisor.domain();
+        let bad = QueryError::Refused(GatewayError::BadShutdownReason);
+        for reason in [2, 4, 5, 0x100, u32::MAX] {
+            assert_eq!(gateway.shutdown(AGENT, reason), Err(bad), "reason {reason}");
+        }
+        let not_permitted = QueryError::Refused(GatewayError::NotPermitted);
+        assert_eq!(gateway.shutdown(SERVER, 0), Err(not_permitted));
+        assert_eq!(sim.shutdown_reason(dom), None, "nothing reached Xen");
+        assert_eq!(gateway.shutdown(AGENT, 3), Ok(()));
+        assert_eq!(sim.shutdown_reason(dom), Some(3));
+        let counted = gateway.counters().op(HypercallOp::Shutdown);
+        assert_eq!((counted.calls, counted.hypercalls), (7, 1));
+        assert_eq!(counted.rejections.get(GatewayError::BadShutdownReason), 5);
     }
 }

@@ -1,9 +1,10 @@
 //! The hypercall gateway: the only component holding the Hypervisor backend (real Xen or xen-sim).
 //!
 //! It knows nothing of ballooning. It holds a caller table built from the manifest (per caller
-//! badge: the `Hypercall` ops it may call, one per Xen operation, and the frame ranges it owns;
-//! for everyone: the maximum extent order and frames per call) and refuses, with a typed error and without a hypercall, any request that
-//! breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
+//! badge: the `Hypercall` ops it may call, one per Xen operation, the frame ranges it owns and,
+//! given by the image at boot, the event-channel ports it may send on; for everyone: the maximum
+//! extent order and frames per call) and refuses, with a typed error and without a hypercall,
+//! any request that breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
 //! generated `Hypercall` interface and runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
 #![forbid(unsafe_code)]
@@ -16,8 +17,10 @@ pub mod gateway;
 pub mod server;
 
 pub use ballast_xen::FrameRun;
-pub use caller_table::{ranges_without, CallerEntry, CallerGrant, CallerTable, Limits};
+pub use caller_table::{
+    ranges_without, CallerEntry, CallerGrant, CallerTable, Limits, EVENT_PORTS_PER_CALLER,
+};
 pub use counters::{Counters, GatewayCounters, Rejections};
-pub use error::{CallerTableError, GatewayError, QueryError};
+pub use error::{CallerTableError, EventPortError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
 pub use server::wire_error;

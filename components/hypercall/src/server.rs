@@ -2,15 +2,18 @@
 //! Xen operation, with the gateway's caller table as the permission check dispatch runs first, and the
 //! `Handler` a runtime runs.
 //!
+//! An errno from Xen travels as `HypercallError::XenErrno`: error replies carry no body, so its
+//! value stays in the gateway (counted per op and caller as a Xen error).
+//!
 //! The frame list arrives as the lease bytes and is viewed in place as `[Gfn]` (zerocopy), so Xen
 //! reads the caller's list and writes back into it without a copy. A lease that is empty, not a
 //! whole number of 8-byte frame numbers, or not 8-byte aligned is refused with `BadFrameList`.
 
 use ballast_interfaces::hypercall::{
     self, CurrentReservationReply, CurrentReservationResponder, DecreaseReservationReply,
-    DecreaseReservationResponder, HypercallError, HypercallServer, IncreaseReservationReply,
-    IncreaseReservationResponder, MaximumReservationReply, MaximumReservationResponder,
-    PopulatePhysmapReply, PopulatePhysmapResponder,
+    DecreaseReservationResponder, EventSendResponder, HypercallError, HypercallServer,
+    IncreaseReservationReply, IncreaseReservationResponder, MaximumReservationReply,
+    MaximumReservationResponder, PopulatePhysmapReply, PopulatePhysmapResponder, ShutdownResponder,
 };
 use ballast_interfaces::support::{Answer, ReadWriteLease};
 use ballast_ipc::{Badge, Handler, IncomingCall, NotificationBits, Sys};
@@ -32,6 +35,8 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
         GatewayError::Misaligned => HypercallError::Misaligned,
         GatewayError::NotOwned => HypercallError::FrameNotOwned,
         GatewayError::DuplicateFrame => HypercallError::DuplicateFrame,
+        GatewayError::PortNotAllowed => HypercallError::PortNotAllowed,
+        GatewayError::BadShutdownReason => HypercallError::BadShutdownReason,
     }
 }
 
@@ -174,6 +179,32 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             Err(error) => reply.err(error).into(),
         }
     }
+
+    fn event_send(
+        &mut self,
+        _: &mut dyn Sys,
+        badge: Badge,
+        port: u32,
+        reply: EventSendResponder,
+    ) -> Answer {
+        match Serving::event_send(self, badge, port) {
+            Ok(()) => reply.ok().into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
+
+    fn shutdown(
+        &mut self,
+        _: &mut dyn Sys,
+        badge: Badge,
+        reason: u32,
+        reply: ShutdownResponder,
+    ) -> Answer {
+        match Serving::shutdown(self, badge, reason) {
+            Ok(()) => reply.ok().into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
 }
 
 impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> Handler
@@ -222,6 +253,14 @@ mod tests {
         assert_eq!(
             wire_error(GatewayError::DuplicateFrame),
             HypercallError::DuplicateFrame
+        );
+        assert_eq!(
+            wire_error(GatewayError::PortNotAllowed),
+            HypercallError::PortNotAllowed
+        );
+        assert_eq!(
+            wire_error(GatewayError::BadShutdownReason),
+            HypercallError::BadShutdownReason
         );
         let errno = QueryError::Xen(ballast_xen::XenErrno::ESRCH);
         assert_eq!(query_wire_error(errno), HypercallError::XenErrno);

@@ -1,10 +1,12 @@
 //! A compromised memory server attacks the gateway: foreign frames and domids, oversize orders,
-//! misaligned frames, the gateway's own pages, repeated frames, forbidden flags. Every request is
-//! refused with its reason and Xen sees nothing of it.
+//! misaligned frames, the gateway's own pages, repeated frames, forbidden flags, event sends and
+//! shutdowns it holds no capability for. Every request is refused with its reason and Xen sees
+//! nothing of it.
 
 mod support;
 
-use ballast_hypercall::GatewayError;
+use ballast_hypercall::{EventPortError, GatewayError};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_xen::abi::{DOMID_IO, DOMID_XEN};
 use ballast_xen::mem_flags::XENMEMF_POPULATE_ON_DEMAND;
 use ballast_xen::DOMID_SELF;
@@ -260,12 +262,64 @@ fn checks_run_in_the_documented_order() {
         &owned_twice,
         GatewayError::DuplicateFrame,
     );
+    rig.assert_control_refused(
+        AGENT,
+        Control::Send(rig.console),
+        GatewayError::PortNotAllowed,
+    );
+    rig.assert_control_refused(AGENT, Control::Shutdown(2), GatewayError::BadShutdownReason);
     let total = rig.gateway.counters().total();
-    assert_eq!((total.calls, total.hypercalls), (9, 0));
-    assert_eq!(total.rejections.total(), 9);
+    assert_eq!((total.calls, total.hypercalls), (11, 0));
+    assert_eq!(total.rejections.total(), 11);
     for reason in GatewayError::ALL {
         assert_eq!(total.rejections.get(reason), 1, "{reason:?}");
     }
+}
+
+#[test]
+fn the_memory_server_can_neither_send_events_nor_shut_the_domain_down() {
+    let mut rig = Rig::new();
+    let ports = [rig.store, rig.console, UNBOUND_PORT, 0, u32::MAX];
+    for port in ports {
+        rig.assert_control_refused(SERVER, Control::Send(port), GatewayError::NotPermitted);
+    }
+    for reason in [0, 1, 2, 3, 4, 5, u32::MAX] {
+        rig.assert_control_refused(
+            SERVER,
+            Control::Shutdown(reason),
+            GatewayError::NotPermitted,
+        );
+    }
+    assert_eq!(
+        rig.gateway.allow_event_port(SERVER, rig.store),
+        Err(EventPortError::NotPermitted),
+        "nor can it be given a port"
+    );
+    let view = rig.xen_view();
+    assert_eq!(
+        (view.store_sends, view.console_sends, view.shutdown),
+        (Some(0), Some(0), None)
+    );
+    let server = rig.gateway.counters().caller(SERVER).expect("in the table");
+    assert_eq!((server.calls, server.hypercalls), (12, 0));
+    for op in [HypercallOp::EventSend, HypercallOp::Shutdown] {
+        let counted = rig.gateway.counters().op(op);
+        assert_eq!(counted.hypercalls, 0, "{op:?}");
+        assert_eq!(
+            counted.rejections.get(GatewayError::NotPermitted),
+            counted.calls
+        );
+    }
+}
+
+#[test]
+fn a_stranger_and_the_driver_are_refused_the_agents_ops() {
+    let mut rig = Rig::new();
+    let store = rig.store;
+    rig.assert_control_refused(STRANGER, Control::Send(store), GatewayError::UnknownCaller);
+    rig.assert_control_refused(STRANGER, Control::Shutdown(0), GatewayError::UnknownCaller);
+    rig.assert_control_refused(DRIVER, Control::Send(store), GatewayError::NotPermitted);
+    rig.assert_control_refused(DRIVER, Control::Shutdown(0), GatewayError::NotPermitted);
 }
 
 /// One frame a compromised server might name.

@@ -1,6 +1,7 @@
 //! The gateway as an IPC server under the deterministic runtime: a memory server (an external
-//! component here) lends its frame list and calls; the reply carries Xen's answer or the typed
-//! error, and dispatch refuses what is not a well-formed call from a permitted caller.
+//! component here) lends its frame list and calls, a toolstack agent sends events and shuts the
+//! domain down through the generated encoders and decoders; the reply carries Xen's answer or the
+//! typed error, and dispatch refuses what is not a well-formed call from a permitted caller.
 
 #[allow(
     dead_code,
@@ -11,9 +12,9 @@ mod support;
 use ballast_hypercall::GatewayError;
 use ballast_interfaces::hypercall::{
     self, CurrentReservationReplyBody, DecreaseReservationReply, DecreaseReservationReplyBody,
-    HypercallError, INTERFACE_ID, VERSION,
+    HypercallError, HypercallOp, INTERFACE_ID, VERSION,
 };
-use ballast_interfaces::support::{Message, ProtocolError, STATUS_OK};
+use ballast_interfaces::support::{CallError, Message, ProtocolError, STATUS_OK};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::{
     ComponentId, ComponentKind, EndpointId, LeaseDescriptor, LeaseId, MessageHeader, TablesBuilder,
@@ -43,21 +44,28 @@ struct System {
     gateway: ComponentId,
     server: (ComponentId, EndpointId),
     driver: (ComponentId, EndpointId),
+    agent: (ComponentId, EndpointId),
+    store: u32,
+    console: u32,
 }
 
 fn system() -> System {
     let Rig {
         sim,
         dom,
+        store,
+        console,
         gateway: handler,
         ..
     } = Rig::new();
     let mut builder = TablesBuilder::new();
     let server = builder.component("memory-server", ComponentKind::External);
     let driver = builder.component("driver", ComponentKind::External);
+    let agent = builder.component("toolstack-agent", ComponentKind::External);
     let gateway = builder.component("hypercall-gateway", ComponentKind::Handler);
     let server_endpoint = builder.endpoint(server, gateway, SERVER);
     let driver_endpoint = builder.endpoint(driver, gateway, DRIVER);
+    let agent_endpoint = builder.endpoint(agent, gateway, AGENT);
     builder
         .region(LIST, LIST_BYTES, server)
         .share(LIST, gateway, true);
@@ -71,6 +79,9 @@ fn system() -> System {
         gateway,
         server: (server, server_endpoint),
         driver: (driver, driver_endpoint),
+        agent: (agent, agent_endpoint),
+        store,
+        console,
     }
 }
 
@@ -99,12 +110,13 @@ impl System {
         self.call(caller, &message, Some(lease(frames.len() as u32 * 8)))
     }
 
-    fn call(
+    /// Submit `message` from `caller`, run the gateway, and return the whole reply message.
+    fn reply(
         &mut self,
         (client, endpoint): (ComponentId, EndpointId),
         message: &[u8],
         lease: Option<LeaseDescriptor>,
-    ) -> (u16, Vec<u8>) {
+    ) -> Vec<u8> {
         let call = self
             .runtime
             .submit_call(client, endpoint, message, lease)
@@ -112,11 +124,39 @@ impl System {
         self.runtime
             .run_until_idle(100)
             .expect("no invariant to break");
-        let reply = self
-            .runtime
+        self.runtime
             .take_reply(call)
             .expect("answered")
-            .expect("delivered");
+            .expect("delivered")
+    }
+
+    /// `event_send { port }` from `caller`, as the generated client encodes and decodes it.
+    fn event_send(
+        &mut self,
+        caller: (ComponentId, EndpointId),
+        port: u32,
+    ) -> Result<(), CallError<HypercallError>> {
+        let reply = self.reply(caller, &hypercall::encode_event_send(port), None);
+        hypercall::decode_event_send(&reply)
+    }
+
+    /// `shutdown { reason }` from `caller`, as the generated client encodes and decodes it.
+    fn shutdown(
+        &mut self,
+        caller: (ComponentId, EndpointId),
+        reason: u32,
+    ) -> Result<(), CallError<HypercallError>> {
+        let reply = self.reply(caller, &hypercall::encode_shutdown(reason), None);
+        hypercall::decode_shutdown(&reply)
+    }
+
+    fn call(
+        &mut self,
+        caller: (ComponentId, EndpointId),
+        message: &[u8],
+        lease: Option<LeaseDescriptor>,
+    ) -> (u16, Vec<u8>) {
+        let reply = self.reply(caller, message, lease);
         let (header, body) = MessageHeader::read_from_prefix(&reply).expect("a header");
         assert_eq!((header.interface, header.version), (INTERFACE_ID, VERSION));
         assert_eq!(usize::from(header.body_len), body.len());
@@ -301,4 +341,60 @@ fn queries_over_ipc_answer_xens_count_or_its_errno() {
         system.counters().caller(DRIVER).map(|c| c.xen_errors),
         Some(1)
     );
+}
+
+#[test]
+fn the_agent_kicks_its_port_and_shuts_the_domain_down_over_ipc() {
+    let mut system = system();
+    let (dom, store) = (system.dom, system.store);
+    assert_eq!(system.event_send(system.agent, store), Ok(()));
+    assert_eq!(system.event_send(system.agent, store), Ok(()));
+    assert_eq!(system.sim.event_sends(dom, store), Some(2));
+    assert_eq!(system.shutdown(system.agent, 1), Ok(()));
+    assert_eq!(system.sim.shutdown_reason(dom), Some(1), "reboot");
+    let agent = system.counters().caller(AGENT).expect("in the table");
+    assert_eq!((agent.calls, agent.hypercalls), (3, 3));
+}
+
+#[test]
+fn the_agents_refusals_and_xens_errno_travel_as_interface_errors() {
+    let mut system = system();
+    let (dom, console) = (system.dom, system.console);
+    let refused = |error| Err(CallError::Interface(error));
+    assert_eq!(
+        system.event_send(system.agent, console),
+        refused(HypercallError::PortNotAllowed),
+        "bound in Xen, but not given to the agent"
+    );
+    assert_eq!(system.sim.event_sends(dom, console), Some(0));
+    for reason in [2, 4, 5, u32::MAX] {
+        assert_eq!(
+            system.shutdown(system.agent, reason),
+            refused(HypercallError::BadShutdownReason),
+            "reason {reason}"
+        );
+    }
+    assert_eq!(system.sim.shutdown_reason(dom), None);
+    assert_eq!(
+        system.event_send(system.agent, UNBOUND_PORT),
+        refused(HypercallError::XenErrno),
+        "Xen's EINVAL for a port it has not bound"
+    );
+    let send = system.counters().op(HypercallOp::EventSend);
+    assert_eq!((send.calls, send.hypercalls, send.xen_errors), (2, 1, 1));
+}
+
+#[test]
+fn dispatch_refuses_the_agents_ops_to_callers_not_granted_them() {
+    let mut system = system();
+    let (dom, store) = (system.dom, system.store);
+    let denied = Err(CallError::Protocol(ProtocolError::PermissionDenied));
+    for caller in [system.server, system.driver] {
+        assert_eq!(system.event_send(caller, store), denied);
+        assert_eq!(system.shutdown(caller, 0), denied);
+    }
+    assert_eq!(system.sim.event_sends(dom, store), Some(0));
+    assert_eq!(system.sim.shutdown_reason(dom), None);
+    assert_eq!(system.counters().protocol_rejections(), 4);
+    assert_eq!(system.counters().total().calls, 0, "none became a request");
 }

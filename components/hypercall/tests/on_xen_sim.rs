@@ -1,5 +1,6 @@
 //! The gateway over the simulated Xen: what passes the checks reaches Xen once, and Xen's answer
-//! comes back exactly, short counts and errnos included; the counters agree with Xen's.
+//! comes back exactly, short counts and errnos included; the counters agree with Xen's. The same
+//! for the agent's event sends and its shutdown.
 
 mod support;
 
@@ -311,4 +312,38 @@ fn the_gateways_counters_agree_with_xens() {
         1
     );
     assert_eq!(populate.calls, 2);
+}
+
+#[test]
+fn the_agents_sends_and_shutdown_reach_xen_once_and_its_errno_comes_back() {
+    let mut rig = Rig::new();
+    let store = rig.store;
+    for _ in 0..3 {
+        assert_eq!(rig.control(AGENT, Control::Send(store)), Ok(()));
+    }
+    assert_eq!(rig.sim.event_sends(rig.dom, store), Some(3));
+    assert_eq!(rig.sim.event_peer(rig.dom, store), Some(rig.other));
+    assert_eq!(
+        rig.control(AGENT, Control::Send(UNBOUND_PORT)),
+        Err(QueryError::Xen(XenErrno::EINVAL)),
+        "given by the image, not bound in Xen: Xen's own answer"
+    );
+    let console = Control::Send(rig.console);
+    rig.assert_control_refused(AGENT, console, GatewayError::PortNotAllowed);
+    assert_eq!(rig.sim.event_sends(rig.dom, rig.console), Some(0));
+    let send = *rig.gateway.counters().op(HypercallOp::EventSend);
+    assert_eq!((send.calls, send.hypercalls, send.xen_errors), (5, 4, 1));
+
+    assert_eq!(rig.sim.shutdown_reason(rig.dom), None);
+    assert_eq!(rig.control(AGENT, Control::Shutdown(0)), Ok(()));
+    assert_eq!(rig.sim.shutdown_reason(rig.dom), Some(0));
+    let shutdown = *rig.gateway.counters().op(HypercallOp::Shutdown);
+    assert_eq!((shutdown.calls, shutdown.hypercalls), (1, 1));
+    let agent = rig.gateway.counters().caller(AGENT).expect("in the table");
+    assert_eq!((agent.calls, agent.hypercalls, agent.xen_errors), (6, 5, 1));
+    assert_eq!(
+        rig.sim.counters(rig.dom).map(|c| c.other_calls),
+        Some(0),
+        "no memory_op on the way"
+    );
 }

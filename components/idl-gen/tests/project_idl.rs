@@ -41,6 +41,8 @@ fn project_interfaces_load_with_their_ids_and_capabilities() {
             ("increase_reservation", 4, "xen.increase_reservation"),
             ("decrease_reservation", 5, "xen.decrease_reservation"),
             ("populate_physmap", 6, "xen.populate_physmap"),
+            ("event_send", 7, "xen.event_send"),
+            ("shutdown", 8, "xen.shutdown"),
         ],
         "one op per Xen operation, each its own capability"
     );

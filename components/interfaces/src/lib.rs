@@ -19,7 +19,8 @@ pub mod balloon_control {
     include!(concat!(env!("OUT_DIR"), "/balloon_control.rs"));
 }
 
-/// Checked reservation hypercalls: memory server -> hypercall gateway.
+/// Checked hypercalls: memory server (reservations) and toolstack agent (event sends, shutdown)
+/// -> hypercall gateway.
 pub mod hypercall {
     include!(concat!(env!("OUT_DIR"), "/hypercall.rs"));
 }

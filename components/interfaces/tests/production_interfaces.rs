@@ -24,6 +24,8 @@ fn ids_and_capabilities_follow_the_idl() {
         assert_eq!(hypercall::HypercallOp::ALL[op.index()], op);
     }
     assert_eq!(hypercall::HypercallOp::PopulatePhysmap as u16, 6);
+    assert_eq!(hypercall::HypercallOp::EventSend as u16, 7);
+    assert_eq!(hypercall::HypercallOp::Shutdown as u16, 8);
     assert_eq!(hypercall::HypercallOp::try_from(1), Err(1), "retired");
 }
 
@@ -48,6 +50,9 @@ fn error_enums_are_c_like_from_one_with_a_server_died_variant() {
         hypercall::HypercallError::ServerRestarted
     );
     assert_eq!(hypercall::HypercallError::try_from(0), Err(0));
+    assert_eq!(hypercall::HypercallError::DuplicateFrame as u16, 11, "kept");
+    assert_eq!(hypercall::HypercallError::PortNotAllowed as u16, 12);
+    assert_eq!(hypercall::HypercallError::BadShutdownReason as u16, 13);
 }
 
 #[test]
@@ -92,6 +97,19 @@ fn reservation_messages_keep_their_layout() {
     let body = hypercall::PopulatePhysmapReplyBody::new(&reply);
     assert_eq!(body.as_bytes().len(), 24);
     assert_eq!(body.decode(), Some(reply));
+}
+
+#[test]
+fn the_agents_requests_carry_one_u32_and_reply_with_the_status_alone() {
+    let send = hypercall::encode_event_send(0x0102_0304);
+    assert_eq!(send.bytes().len(), 12, "the header and the port");
+    assert_eq!(&send.bytes()[8..], &0x0102_0304u32.to_ne_bytes());
+    let shutdown = hypercall::encode_shutdown(3);
+    assert_eq!(&shutdown.bytes()[8..], &3u32.to_ne_bytes());
+    assert_eq!(
+        hypercall::EventSendRequest::new(7).as_bytes(),
+        &7u32.to_ne_bytes()
+    );
 }
 
 #[test]

@@ -380,4 +380,44 @@ mod tests {
         assert!(runs.writable);
         assert!(checked.grant(LeaseId(1), id("gw")).is_none());
     }
+
+    /// The real-Xen image's agent uses two interfaces: an endpoint to the memory server and one
+    /// to the gateway, each with its own grant; the gateway's table holds it with exactly its
+    /// `Hypercall` ops and no frames, and the capacities count two gateway callers.
+    #[test]
+    fn the_xen_pvh_agent_holds_an_endpoint_per_server_and_only_its_gateway_ops() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/xen-pvh.toml");
+        let tables = compose(&crate::load(&path).expect("a valid manifest"));
+        let id = |name: &str| tables.component(name).expect(name).id;
+        let held: Vec<(u16, u16, &[u16])> = (tables.endpoints.iter())
+            .filter(|endpoint| endpoint.client == id("control"))
+            .flat_map(|endpoint| {
+                (endpoint.grants.iter()).map(|grant| (endpoint.server, grant.interface, grant.ops))
+            })
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (id("gateway"), 3, &[7, 8][..]),
+                (id("memory"), 2, &[1, 2, 3, 4][..])
+            ]
+        );
+        let capacities = ballast_system::Capacities::of(&tables);
+        assert_eq!((capacities.gateway_callers, capacities.endpoints), (2, 4));
+        let ram = [ballast_xen::FrameRun::span(0, 0x2_0000)];
+        let table = ballast_system::gateway::caller_table::<2, 4>(&tables, &ram).expect("fits");
+        let badge = |client: u16| {
+            let to_gateway = tables.endpoint(client, id("gateway")).expect("an endpoint");
+            Badge(to_gateway.badge)
+        };
+        let (_, agent) = table.caller(badge(id("control"))).expect("a caller");
+        let ops: Vec<u16> = agent.ops().iter().map(|op| *op as u16).collect();
+        assert_eq!((ops.as_slice(), agent.ranges().len()), (&[7, 8][..], 0));
+        let (_, memory) = table.caller(badge(id("memory"))).expect("a caller");
+        assert!(
+            memory.ops().iter().all(|op| (*op as u16) < 7),
+            "no agent op"
+        );
+        assert!(!memory.ranges().is_empty());
+    }
 }

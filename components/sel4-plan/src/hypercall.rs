@@ -8,7 +8,8 @@
 
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_xen::abi::{
-    CONSOLEIO_WRITE, HYPERVISOR_CONSOLE_IO, HYPERVISOR_MEMORY_OP, XENMEM_CURRENT_RESERVATION,
+    CONSOLEIO_WRITE, EVTCHNOP_SEND, HYPERVISOR_CONSOLE_IO, HYPERVISOR_EVENT_CHANNEL_OP,
+    HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, XENMEM_CURRENT_RESERVATION,
     XENMEM_DECREASE_RESERVATION, XENMEM_INCREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION,
     XENMEM_POPULATE_PHYSMAP,
 };
@@ -41,13 +42,21 @@ impl XenCall {
 
     /// The Xen call behind an op of the `Hypercall` interface.
     pub const fn of(op: HypercallOp) -> XenCall {
-        XenCall::memory_op(match op {
-            HypercallOp::CurrentReservation => XENMEM_CURRENT_RESERVATION,
-            HypercallOp::MaximumReservation => XENMEM_MAXIMUM_RESERVATION,
-            HypercallOp::IncreaseReservation => XENMEM_INCREASE_RESERVATION,
-            HypercallOp::DecreaseReservation => XENMEM_DECREASE_RESERVATION,
-            HypercallOp::PopulatePhysmap => XENMEM_POPULATE_PHYSMAP,
-        })
+        match op {
+            HypercallOp::CurrentReservation => XenCall::memory_op(XENMEM_CURRENT_RESERVATION),
+            HypercallOp::MaximumReservation => XenCall::memory_op(XENMEM_MAXIMUM_RESERVATION),
+            HypercallOp::IncreaseReservation => XenCall::memory_op(XENMEM_INCREASE_RESERVATION),
+            HypercallOp::DecreaseReservation => XenCall::memory_op(XENMEM_DECREASE_RESERVATION),
+            HypercallOp::PopulatePhysmap => XenCall::memory_op(XENMEM_POPULATE_PHYSMAP),
+            HypercallOp::EventSend => XenCall {
+                hypercall: HYPERVISOR_EVENT_CHANNEL_OP,
+                sub_op: EVTCHNOP_SEND,
+            },
+            HypercallOp::Shutdown => XenCall {
+                hypercall: HYPERVISOR_SCHED_OP,
+                sub_op: SCHEDOP_SHUTDOWN,
+            },
+        }
     }
 
     /// The badge of the capability that allows this call.
@@ -108,6 +117,8 @@ mod tests {
             XenCall::of(HypercallOp::PopulatePhysmap).badge(),
             (12 << 32) | 6
         );
+        assert_eq!(XenCall::of(HypercallOp::EventSend).badge(), (32 << 32) | 4);
+        assert_eq!(XenCall::of(HypercallOp::Shutdown).badge(), (29 << 32) | 2);
         assert_eq!(XenCall::CONSOLE_WRITE.badge(), 18 << 32);
         assert_eq!(XenCall::from_badge(decrease.badge()), Some(decrease));
         assert_eq!(XenCall::from_badge(0), None);

@@ -1,12 +1,16 @@
 //! The test rig: one simulated Xen domain whose hypercall gateway serves a memory server that owns
-//! part of the guest's RAM and an unpopulated lending window, a driver that may only query, and a
-//! protected range standing for the image and the gateway's own pages.
+//! part of the guest's RAM and an unpopulated lending window, a driver that may only query, a
+//! toolstack agent that may only send events (on the xenstore port the image gave it) and shut the
+//! domain down, and a protected range standing for the image and the gateway's own pages.
 
 use std::ops::Range;
 
-use ballast_hypercall::{CallerGrant, CallerTable, FrameRun, Gateway, GatewayError, Limits};
+use ballast_hypercall::{
+    CallerGrant, CallerTable, FrameRun, Gateway, GatewayError, Limits, QueryError,
+};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
+use ballast_xen::abi::EventPort;
 use ballast_xen::{Gfn, ReservationOp};
 use ballast_xen_sim::{Counters, DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
 
@@ -14,8 +18,12 @@ use ballast_xen_sim::{Counters, DomId, DomainConfig, HostConfig, SimHypervisor, 
 pub const SERVER: Badge = Badge(1);
 /// A driver: may ask for the current reservation, nothing else, and owns no frames.
 pub const DRIVER: Badge = Badge(2);
+/// The toolstack agent: may send events and shut the domain down, owns no frames.
+pub const AGENT: Badge = Badge(3);
 /// A badge the caller table does not know.
 pub const STRANGER: Badge = Badge(77);
+/// A port the image gives the agent that Xen has not bound (a channel closed since).
+pub const UNBOUND_PORT: EventPort = 40;
 
 /// The image, the gateway's own pages among them: populated at boot, owned by no caller.
 pub const IMAGE: Range<u64> = 0..0x700;
@@ -31,14 +39,28 @@ pub const MAX_FRAMES: usize = 512;
 /// A reservation's arguments besides the caller and the list: `(op, order, mem_flags, domid)`.
 pub type Args = (ReservationOp, u8, u32, u16);
 
+/// A call that passes no list: an event send on a port, or a shutdown for a reason.
+#[derive(Clone, Copy, Debug)]
+pub enum Control {
+    /// `event_send { port }`.
+    Send(EventPort),
+    /// `shutdown { reason }`.
+    Shutdown(u32),
+}
+
 /// The gateway the rig builds.
 pub type SimGateway = Gateway<SimHypervisor, 4, 4, MAX_FRAMES>;
 
-/// A simulated host, the guest domain, a second domain, and the guest's gateway.
+/// A simulated host, the guest domain, a second domain (the xenstore and console side), the
+/// guest's two event channels to it, and the guest's gateway.
 pub struct Rig {
     pub sim: XenSim,
     pub dom: DomId,
     pub other: DomId,
+    /// Bound to `other`, given to the agent.
+    pub store: EventPort,
+    /// Bound to `other`, given to nobody.
+    pub console: EventPort,
     pub gateway: SimGateway,
 }
 
@@ -50,6 +72,9 @@ pub struct XenView {
     pub populated: u64,
     pub host_free: u64,
     pub next_call: u64,
+    pub store_sends: Option<u64>,
+    pub console_sends: Option<u64>,
+    pub shutdown: Option<u32>,
 }
 
 fn range(gfns: Range<u64>) -> FrameRun {
@@ -68,6 +93,8 @@ impl Rig {
             SERVER_RAM.end + HEADROOM,
         ));
         let other = sim.create_domain(DomainConfig::domu(0..0x1000, 0x1000));
+        let store = sim.bind_event_channel(dom, other).expect("a free port");
+        let console = sim.bind_event_channel(dom, other).expect("a free port");
         let owned = [range(SERVER_RAM), range(LENDING)];
         let grants = [
             CallerGrant {
@@ -80,6 +107,11 @@ impl Rig {
                 ops: &[HypercallOp::CurrentReservation as u16],
                 ranges: &[],
             },
+            CallerGrant {
+                badge: AGENT,
+                ops: &AGENT_OPS,
+                ranges: &[],
+            },
         ];
         let limits = Limits {
             max_order,
@@ -87,11 +119,18 @@ impl Rig {
             own_domid: Some(dom.0),
         };
         let table = CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
-        let gateway = Gateway::new(sim.hypervisor(dom), table).expect("the table fits");
+        let mut gateway = Gateway::new(sim.hypervisor(dom), table).expect("the table fits");
+        for port in [store, UNBOUND_PORT] {
+            gateway
+                .allow_event_port(AGENT, port)
+                .expect("the agent may send");
+        }
         Rig {
             sim,
             dom,
             other,
+            store,
+            console,
             gateway,
         }
     }
@@ -109,6 +148,9 @@ impl Rig {
             populated: self.populated(0..LENDING.end),
             host_free: self.sim.host_free_pages(),
             next_call: self.sim.next_call(),
+            store_sends: self.sim.event_sends(self.dom, self.store),
+            console_sends: self.sim.event_sends(self.dom, self.console),
+            shutdown: self.sim.shutdown_reason(self.dom),
         }
     }
 
@@ -157,6 +199,31 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Make `call` for `caller` through the gateway.
+    pub fn control(&mut self, caller: Badge, call: Control) -> Result<(), QueryError> {
+        match call {
+            Control::Send(port) => self.gateway.event_send(caller, port),
+            Control::Shutdown(reason) => self.gateway.shutdown(caller, reason),
+        }
+    }
+
+    /// Make `call` for `caller`, which must be refused with `expected`, and prove Xen saw
+    /// nothing of it.
+    pub fn assert_control_refused(&mut self, caller: Badge, call: Control, expected: GatewayError) {
+        let before = self.xen_view();
+        let rejected_before = self.gateway.counters().total().rejections.get(expected);
+        assert_eq!(
+            self.control(caller, call),
+            Err(QueryError::Refused(expected)),
+            "{call:?} from {caller:?}"
+        );
+        assert_eq!(self.xen_view(), before, "Xen saw nothing of {call:?}");
+        let rejected = self.gateway.counters().total().rejections.get(expected);
+        assert_eq!(rejected, rejected_before + 1, "counted under its reason");
+    }
+}
+
 /// `XENMEM_increase_reservation`.
 pub const INCREASE: ReservationOp = ReservationOp::Increase;
 /// `XENMEM_decrease_reservation`.
@@ -164,7 +231,8 @@ pub const DECREASE: ReservationOp = ReservationOp::Decrease;
 /// `XENMEM_populate_physmap`.
 pub const POPULATE: ReservationOp = ReservationOp::Populate;
 
-/// The server holds every `Hypercall` op (increase too, so that its checks can be tested).
+/// The server holds every memory op of `Hypercall` (increase too, so that its checks can be
+/// tested), and neither `event_send` nor `shutdown`.
 pub const SERVER_OPS: [u16; 5] = [
     HypercallOp::CurrentReservation as u16,
     HypercallOp::MaximumReservation as u16,
@@ -172,3 +240,6 @@ pub const SERVER_OPS: [u16; 5] = [
     HypercallOp::DecreaseReservation as u16,
     HypercallOp::PopulatePhysmap as u16,
 ];
+
+/// The agent holds `event_send` and `shutdown`, and no memory op.
+pub const AGENT_OPS: [u16; 2] = [HypercallOp::EventSend as u16, HypercallOp::Shutdown as u16];

@@ -1,13 +1,14 @@
 //! Xen as the scenario reaches it through the hypercall gateway: every reservation is one IPC
-//! call with the frame list in the lent region, every query one call, through the generated
-//! `Hypercall` client stubs, so that the gateway's checks (capability, order, alignment, owned
-//! ranges) pass on every request before Xen sees it. A refusal is logged and reads as nothing
+//! call with the frame list in the lent region, every query, event send or shutdown one call,
+//! through the generated `Hypercall` client stubs, so that the gateway's checks (capability,
+//! order, alignment, owned ranges) pass on every request before Xen sees it. A refusal is logged and reads as nothing
 //! done, which the scenario's checks catch.
 
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
 use ballast_interfaces::support::CallError;
 use ballast_ipc::{LeaseId, Sys};
 use ballast_memory_server::{lend_frame_list, reserve_through_gateway, GatewayCallError};
+use ballast_xen::abi::{EventPort, ShutdownReason};
 use ballast_xen::{
     Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno, DOMID_SELF,
 };
@@ -92,11 +93,14 @@ impl<'s> GatewayXen<'s> {
         what: &str,
         ask: fn(&HypercallClient, &mut dyn Sys) -> Result<u64, CallError<HypercallError>>,
     ) -> Result<u64, XenErrno> {
-        ask(&self.gateway, self.sys).map_err(|error| {
-            self.failures += 1;
-            log_failure(what, error);
-            XenErrno::EPERM
-        })
+        ask(&self.gateway, self.sys).map_err(|error| self.refused(what, error))
+    }
+
+    /// A call the gateway refused or the transport failed: counted, logged, and read as `EPERM`.
+    fn refused(&mut self, what: &str, error: CallError<HypercallError>) -> XenErrno {
+        self.failures += 1;
+        log_failure(what, error);
+        XenErrno::EPERM
     }
 }
 
@@ -143,6 +147,16 @@ impl Hypervisor for GatewayXen<'_> {
     /// The gateway serves no console: the image logs through its own.
     fn console_write(&mut self, _bytes: &[u8]) -> Result<(), XenErrno> {
         Err(XenErrno::ENOSYS)
+    }
+
+    fn event_send(&mut self, port: EventPort) -> Result<(), XenErrno> {
+        let sent = self.gateway.event_send(self.sys, port);
+        sent.map_err(|error| self.refused("event_send", error))
+    }
+
+    fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno> {
+        let stopped = self.gateway.shutdown(self.sys, reason.raw());
+        stopped.map_err(|error| self.refused("shutdown", error))
     }
 }
 
