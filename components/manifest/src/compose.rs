@@ -406,10 +406,12 @@ mod tests {
         assert_eq!((capacities.gateway_callers, capacities.endpoints), (2, 4));
         let ram = [ballast_xen::FrameRun::span(0, 0x2_0000)];
         let table = ballast_system::gateway::caller_table::<2, 4>(&tables, &ram).expect("fits");
-        let badge = |client: u16| {
-            let to_gateway = tables.endpoint(client, id("gateway")).expect("an endpoint");
-            Badge(to_gateway.badge)
-        };
+        let badge =
+            |client| ballast_system::gateway::caller_badge(&tables, client).expect("a caller");
+        assert_eq!(
+            ballast_system::gateway::caller_badge(&tables, id("testclient")),
+            None
+        );
         let (_, agent) = table.caller(badge(id("control"))).expect("a caller");
         let ops: Vec<u16> = agent.ops().iter().map(|op| *op as u16).collect();
         assert_eq!((ops.as_slice(), agent.ranges().len()), (&[7, 8][..], 0));

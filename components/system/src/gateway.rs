@@ -1,6 +1,8 @@
 //! The hypercall gateway of a composition: every component holding an endpoint to the gateway is a
 //! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
-//! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own.
+//! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own. The
+//! event-channel ports a caller may send on are known only at run time: the image gives them at
+//! boot ([`Gateway::allow_event_port`], with the badge [`caller_badge`] finds).
 
 use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits};
 use ballast_interfaces::hypercall::INTERFACE_ID;
@@ -74,6 +76,14 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
         own_domid: None,
     };
     CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
+}
+
+/// The badge component `client` calls the gateway with, if it holds an endpoint to it: the caller
+/// the image names when it gives it an event-channel port ([`Gateway::allow_event_port`]).
+pub fn caller_badge(composition: &Composition, client: u16) -> Option<Badge> {
+    let gateway = composition.first_of(Kind::HypercallGateway)?;
+    let endpoint = composition.endpoint(client, gateway.id)?;
+    Some(Badge(endpoint.badge))
 }
 
 /// The `Hypercall` op ids `endpoint`'s grants name (none if it holds no `Hypercall` grant).
