@@ -232,6 +232,9 @@ impl Milestones {
 /// What the host makes of the serial line.
 struct Watch<'t> {
     decoder: LogDecoder<'t>,
+    /// The domU's PV console as xenconsoled logged it, from the domain's start: its own stream
+    /// of any defmt lines the guest writes there (`xl console ballast | ballast decode ELF`).
+    console_decoder: LogDecoder<'t>,
     splicer: Splicer,
     report: DomReport,
     milestones: Milestones,
@@ -240,6 +243,20 @@ struct Watch<'t> {
 }
 
 impl Watch<'_> {
+    /// Show a line of the domU's PV console decoded, if it carries defmt (plain lines are
+    /// already shown as they are).
+    fn console_line(&mut self, text: &str, stamp: f64) {
+        match self.console_decoder.line(text) {
+            Line::Text(_) => {}
+            Line::Garbled(text) => println!("[{stamp:8.3}s] ????  | PV console: {text}"),
+            Line::Messages(messages) => {
+                for message in messages {
+                    println!("[{stamp:8.3}s] domU  | PV console: {}", message.text);
+                }
+            }
+        }
+    }
+
     /// Print and take one logical serial line that arrived `at`.
     fn line(&mut self, text: &str, at: Duration) {
         let stamp = at.as_secs_f64();
@@ -248,6 +265,11 @@ impl Watch<'_> {
                 "[{stamp:8.3}s] dom0  | {}",
                 &text[text.find(report::PREFIX).unwrap_or(0)..]
             );
+            if let report::Event::Quoted { source, text } = &event {
+                if source == "console-log" {
+                    self.console_line(text, stamp);
+                }
+            }
             if let report::Event::Record(body) = &event {
                 let mut words = body.split_whitespace();
                 let name = match (words.next(), words.next()) {
@@ -330,6 +352,7 @@ fn boot_and_check(
     let deadline = qemu.started + options.timeout;
     let mut watch = Watch {
         decoder: LogDecoder::new(table),
+        console_decoder: LogDecoder::new(table),
         splicer: Splicer::default(),
         report: DomReport::default(),
         milestones: Milestones::default(),
