@@ -270,8 +270,21 @@ mod tests {
         };
         core.set_target(0);
         let (steps, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 5);
-        assert_eq!(steps.last().unwrap().state, BpState::EAgain);
+        let last = steps.last().unwrap();
+        assert_eq!(
+            (last.state, last.next_run_ns),
+            (BpState::Done, None),
+            "a target below the reserved frames is steered to as far as it goes, then the \
+             worker stops instead of retrying a release that can never happen"
+        );
         assert_eq!(sim.tot_pages(dom), Some(100));
+        assert_eq!(
+            (
+                core.stats().target_pages,
+                core.stats().reachable_target_pages
+            ),
+            (0, 100)
+        );
         assert_eq!(core.frame_state(Gfn(50)), Some(FrameState::Reserved));
         core.set_target(u64::MAX);
         run_until_idle(&mut core, &mut hv, &mut scrub, now, 20);

@@ -68,15 +68,24 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// Populated pages wanted minus populated pages now, with room kept for deferred requests.
+    /// Populated pages wanted minus populated pages now, with room kept for deferred requests;
+    /// never more than the ballooned frames can give, nor less than the populated RAM frames
+    /// (the reserved ones apart) can take (a target below the reserved frames is steered to as far as it goes, then the
+    /// worker is done, instead of retrying a release that can never happen).
     fn credit(&self) -> i64 {
         let current = signed(self.pages.current_pages());
         let to_target = signed(self.steering.target()).saturating_sub(current);
+        let releasable = -signed(self.pages.populated_ram());
         let room = self.room();
         if room.shortfall > 0 {
-            return to_target.min(0).min(-signed(room.shortfall));
+            return to_target
+                .min(0)
+                .min(-signed(room.shortfall))
+                .max(releasable);
         }
-        to_target.min(signed(self.ballooned().saturating_sub(room.keep)))
+        to_target
+            .min(signed(self.ballooned().saturating_sub(room.keep)))
+            .max(releasable)
     }
 
     /// The populated count the worker steers to now.
