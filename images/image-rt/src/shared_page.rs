@@ -16,6 +16,10 @@ pub struct MappedPage {
     base: *mut u8,
 }
 
+// SAFETY: a `MappedPage` is the one handle to its page (`new`'s contract) and carries no
+// thread-bound state: moving it to another context moves the only access with it.
+unsafe impl Send for MappedPage {}
+
 impl MappedPage {
     /// The page mapped at `address`.
     ///

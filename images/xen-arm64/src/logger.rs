@@ -12,6 +12,12 @@ pub fn init(console: Console) {
     LOGGER.init(console);
 }
 
+/// Write one plain line (not defmt) for the domain's administrator (the memory-server app).
+#[cfg(not(feature = "hil-test"))]
+pub fn write_line(text: &str) {
+    LOGGER.write_line(text.as_bytes());
+}
+
 /// Write plain text (not defmt) if the logger is not busy; whether it was free.
 pub fn write_raw(text: &[u8]) -> bool {
     LOGGER.write_raw(text)

@@ -1,14 +1,47 @@
 //! The memory-server app on this image (the default build, what `ballast image` builds): the
 //! gateway and the memory server serve from the RAM the boot path found, ballooning first to the
-//! command line's `target_mib=` if given; when nothing is left to do the vCPU blocks in Xen
+//! command line's `target_mib=` if given. A dom0less domU has no toolstack (no xenstore ring):
+//! between timers the vCPU spins on the clock, and with none set it blocks in Xen
 //! (`SCHEDOP_block`) until an event arrives.
 
+use ballast_app_memory_server::domain::{Domain, XenstoreLink};
 use ballast_app_memory_server::serve;
 use ballast_app_memory_server::system::Host;
+use ballast_image_rt::shared_page::MappedPage;
+use ballast_ipc::static_rt::Clock;
+use ballast_xen::backend::aarch64::Arm64Hypercall;
 use ballast_xen::backend::XenHypercalls;
 
+use crate::clock::GenericTimer;
 use crate::exit::Verdict;
 use crate::Booted;
+
+/// A dom0less domU: no toolstack to talk to.
+struct Dom0less {
+    xen: XenHypercalls<Arm64Hypercall>,
+    clock: GenericTimer,
+}
+
+impl Domain for Dom0less {
+    type Page = MappedPage;
+
+    fn take_xenstore(&mut self) -> Option<XenstoreLink<MappedPage>> {
+        None
+    }
+
+    fn wait(&mut self, deadline_ns: Option<u64>) {
+        match deadline_ns {
+            Some(deadline) => self.clock.wait_until(deadline),
+            None => {
+                self.xen.block();
+            }
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        crate::logger::write_line(line);
+    }
+}
 
 /// Serve; returns only if the memory server cannot serve.
 pub fn run(booted: Booted) -> Verdict {
@@ -19,12 +52,14 @@ pub fn run(booted: Booted) -> Verdict {
         hypercall: booted.hypercall,
         managed: booted.managed,
         ram_regions: booted.ram_regions(),
+        agent_event_port: None,
     };
-    let xen = XenHypercalls::new(booted.hypercall);
+    let domain = Dom0less {
+        xen: XenHypercalls::new(booted.hypercall),
+        clock: booted.clock,
+    };
     let command_line = booted.info.command_line();
-    let error = serve::serve(host, ram, booted.clock, command_line, || {
-        xen.block();
-    });
+    let error = serve::serve(host, ram, booted.clock, command_line, domain);
     defmt::error!("the memory server cannot serve: {}", error);
     Verdict::Fail
 }

@@ -3,22 +3,38 @@
 //! when the command line says `log=port_e9`. Both end up on Xen's serial line (the port's output
 //! as `(dN) ` lines at guest log level debug: Xen prints them with `guest_loglvl=all`).
 //! Measured: `docs/XEN-BEHAVIOUR.md#console`.
+//!
+//! A domU under a toolstack also has the PV console ring (what `xl console` shows): once the boot
+//! path attaches it, every line goes there too, and the console's event channel is kicked after
+//! each write. A full ring (nobody reading) drops the line there; the serial copy stays.
 
 use core::arch::asm;
 
 use ballast_image_rt::logger::ConsoleWrite;
+use ballast_image_rt::shared_page::MappedPage;
 use ballast_xen::backend::x86_64::X86Hypercall;
 use ballast_xen::backend::XenHypercalls;
+use ballast_xen::ring::ConsoleRing;
 use ballast_xen::Hypervisor;
 
 /// The I/O port Xen forwards to its console for HVM and PVH guests.
 const DEBUG_PORT: u16 = 0xe9;
+
+/// The PV console ring and its event channel.
+#[derive(Debug)]
+pub struct PvConsole {
+    /// The ring.
+    pub ring: ConsoleRing<MappedPage>,
+    /// Its event channel.
+    pub port: u32,
+}
 
 /// Where console bytes go.
 #[derive(Debug)]
 pub struct Console {
     xen: XenHypercalls<X86Hypercall>,
     on_port: bool,
+    pv: Option<PvConsole>,
 }
 
 impl Console {
@@ -27,7 +43,14 @@ impl Console {
         Console {
             xen: XenHypercalls::new(hypercall),
             on_port: false,
+            pv: None,
         }
+    }
+
+    /// Copy every line to the PV console ring `pv` from now on.
+    #[cfg(not(feature = "hil-test"))]
+    pub fn attach_pv_console(&mut self, pv: PvConsole) {
+        self.pv = Some(pv);
     }
 
     /// Send everything to port 0xe9 from now on.
@@ -42,8 +65,19 @@ impl Console {
 }
 
 impl ConsoleWrite for Console {
-    /// Write `bytes`, through `console_io` while Xen accepts it, else through port 0xe9.
+    /// Write `bytes` to the PV console ring if there is one, and through `console_io` while Xen
+    /// accepts it, else through port 0xe9.
     fn write(&mut self, bytes: &[u8]) {
+        if let Some(pv) = self.pv.as_mut() {
+            if pv
+                .ring
+                .output_space()
+                .is_ok_and(|free| free as usize >= bytes.len())
+                && pv.ring.write(bytes).is_ok()
+            {
+                self.xen.event_send(pv.port).ok();
+            }
+        }
         if !self.on_port && self.xen.console_write(bytes).is_ok() {
             return;
         }

@@ -4,6 +4,8 @@
 use ballast_image_rt::logger::ConsoleLogger;
 
 use crate::console::Console;
+#[cfg(not(feature = "hil-test"))]
+use crate::console::PvConsole;
 
 static LOGGER: ConsoleLogger<Console> = ConsoleLogger::new();
 
@@ -22,6 +24,18 @@ pub fn uses_debug_port() -> bool {
 /// Send log output to port 0xe9 from now on.
 pub fn switch_to_debug_port() {
     LOGGER.with_console(Console::use_debug_port);
+}
+
+/// Copy log output to the PV console ring `pv` from now on (the memory-server app, as a domU).
+#[cfg(not(feature = "hil-test"))]
+pub fn attach_pv_console(pv: PvConsole) {
+    LOGGER.with_console(|console| console.attach_pv_console(pv));
+}
+
+/// Write one plain line (not defmt) for the domain's administrator.
+#[cfg(not(feature = "hil-test"))]
+pub fn write_line(text: &str) {
+    LOGGER.write_line(text.as_bytes());
 }
 
 /// Write plain text (not defmt) to the console, if the logger is not busy: for the panic handler

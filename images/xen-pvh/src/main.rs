@@ -10,6 +10,8 @@
 mod boot;
 mod clock;
 mod console;
+#[cfg(not(feature = "hil-test"))]
+mod domu;
 mod exit;
 mod hypercall;
 mod logger;
@@ -17,6 +19,8 @@ mod memory;
 mod memory_map;
 mod page_tables;
 mod start_info;
+#[cfg(not(feature = "hil-test"))]
+mod xen_events;
 
 #[cfg(feature = "hil-test")]
 mod hil_test_app;

@@ -1,17 +1,20 @@
 //! The memory-server app on this image (the default build, what `ballast image` builds): the
 //! gateway and the memory server serve from the RAM the boot path found, ballooning first to the
-//! command line's `target_mib=` if given; when nothing is left to do the vCPU blocks in Xen
-//! (`SCHEDOP_block`) until an event arrives.
+//! command line's `target_mib=` if given. As a domU under a toolstack, the toolstack agent follows
+//! the xenstore `memory/target` watch and `control/shutdown` (`domu.rs` finds the rings and
+//! sleeps on the xenstore channel); without one (dom0 under QEMU) the vCPU blocks in Xen
+//! (`SCHEDOP_block`) when nothing is left to do.
 
 use ballast_app_memory_server::serve;
 use ballast_app_memory_server::system::Host;
-use ballast_xen::backend::XenHypercalls;
 
+use crate::domu::PvhDomain;
 use crate::exit::Verdict;
 use crate::Booted;
 
 /// Serve; returns only if the memory server cannot serve.
 pub fn run(booted: Booted) -> Verdict {
+    let domain = PvhDomain::discover(booted.hypercall, booted.clock);
     // SAFETY: `managed` lies within the free RAM `memory::free_ram` found (`managed_ram` only
     // cuts it); this is the only access to it.
     let ram = unsafe { crate::memory::app_ram(booted.managed) };
@@ -19,12 +22,10 @@ pub fn run(booted: Booted) -> Verdict {
         hypercall: booted.hypercall,
         managed: booted.managed,
         ram_regions: booted.ram_regions(),
+        agent_event_port: None,
     };
-    let xen = XenHypercalls::new(booted.hypercall);
     let command_line = booted.info.command_line();
-    let error = serve::serve(host, ram, booted.clock, command_line, || {
-        xen.block();
-    });
+    let error = serve::serve(host, ram, booted.clock, command_line, domain);
     defmt::error!("the memory server cannot serve: {}", error);
     Verdict::Fail
 }

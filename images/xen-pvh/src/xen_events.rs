@@ -10,13 +10,13 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use ballast_xen::abi::{HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP};
 use ballast_xen::backend::x86_64::X86Hypercall;
 use ballast_xen::backend::RawHypercall;
 use ballast_xen::hvm::{
-    self, shared_info, SchedPoll, XenAddToPhysmap, XenHvmParam, HVMOP_GET_PARAM,
-    HYPERVISOR_HVM_OP, SCHEDOP_POLL, XENMAPSPACE_SHARED_INFO, XENMEM_ADD_TO_PHYSMAP,
+    self, shared_info, SchedPoll, XenAddToPhysmap, XenHvmParam, HVMOP_GET_PARAM, HYPERVISOR_HVM_OP,
+    SCHEDOP_POLL, XENMAPSPACE_SHARED_INFO, XENMEM_ADD_TO_PHYSMAP,
 };
-use ballast_xen::abi::{HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP};
 use ballast_xen::{XenErrno, DOMID_SELF};
 
 use crate::memory::PAGE_BYTES;
@@ -35,7 +35,8 @@ impl RingParams {
     /// The page's address (identity-mapped), if the gfn lies in the mapped range.
     pub fn address(&self) -> Option<u64> {
         let address = self.gfn.checked_mul(PAGE_BYTES)?;
-        (address != 0 && address.checked_add(PAGE_BYTES)? <= IDENTITY_MAPPED_BYTES).then_some(address)
+        (address != 0 && address.checked_add(PAGE_BYTES)? <= IDENTITY_MAPPED_BYTES)
+            .then_some(address)
     }
 }
 
@@ -60,7 +61,13 @@ fn hvm_param(hypercall: &X86Hypercall, index: u32) -> Result<u64, XenErrno> {
     let raw = unsafe {
         hypercall.hypercall5(
             HYPERVISOR_HVM_OP,
-            [HVMOP_GET_PARAM.into(), &mut param as *mut XenHvmParam as u64, 0, 0, 0],
+            [
+                HVMOP_GET_PARAM.into(),
+                &mut param as *mut XenHvmParam as u64,
+                0,
+                0,
+                0,
+            ],
         )
     };
     XenErrno::check(raw).map(|_| param.value)
@@ -163,7 +170,8 @@ impl SharedInfo {
     }
 
     fn time_u64(&self, offset: usize) -> u64 {
-        self.word(shared_info::TIME + offset).load(Ordering::Acquire)
+        self.word(shared_info::TIME + offset)
+            .load(Ordering::Acquire)
     }
 
     /// Xen's system time now, in ns (the clock `SCHEDOP_poll` timeouts are given in).
@@ -183,7 +191,7 @@ impl SharedInfo {
         }
     }
 
-    /// Whether `port` was pending, clearing it.
+    /// Clear `port`'s pending bit; whether it was set.
     pub fn take_pending(&self, port: u32) -> bool {
         let word = self.word(shared_info::EVTCHN_PENDING + (port / 64) as usize * 8);
         let bit = 1u64 << (port % 64);
@@ -192,15 +200,11 @@ impl SharedInfo {
 }
 
 /// Sleep until `port` is pending or Xen's system time reaches `deadline_ns` (none: no timeout);
-/// returns whether the port fired (and clears it).
-pub fn poll(
-    hypercall: &X86Hypercall,
-    shared: &SharedInfo,
-    port: u32,
-    deadline_ns: Option<u64>,
-) -> bool {
+/// the port's pending bit is clear afterwards (whoever reads the ring next sees what it
+/// announced).
+pub fn poll(hypercall: &X86Hypercall, shared: &SharedInfo, port: u32, deadline_ns: Option<u64>) {
     if shared.take_pending(port) {
-        return true;
+        return;
     }
     let ports = [port];
     let request = SchedPoll {
@@ -223,5 +227,5 @@ pub fn poll(
             ],
         )
     };
-    shared.take_pending(port)
+    shared.take_pending(port);
 }

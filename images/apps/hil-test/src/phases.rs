@@ -152,6 +152,7 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
         hypercall,
         managed: layout.free,
         ram_regions,
+        agent_event_port: None,
     };
     system::run_components("components", host, scrubber, *clock, |rt| {
         let mut direct = XenHypercalls::new(hypercall);

@@ -10,5 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod composition;
+pub mod domain;
 pub mod serve;
 pub mod system;
+mod toolstack;

@@ -1,15 +1,15 @@
 //! What the memory-server app does once the image has booted: it builds the gateway and the memory
 //! server of the composition on the static runtime and, in the place of the manifest's control
-//! agent (its capability, its badge), starts the server (`reconcile`: the server takes its
-//! baseline against Xen's `current_reservation` and reports any drift), balloons to the boot
-//! target if the command line gives one, logs the server's statistics, and then serves: it runs
-//! the server's timers until nothing is left to do and waits for the next event.
-//!
-//! No toolstack agent exists yet: the xenstore `memory/target` watch that will steer the server
-//! in the field (and the event channel that will wake it) is a later issue, so once idle, nothing
-//! reaches the server.
+//! agent (its capabilities, its badges), starts the server (`reconcile`: the server takes its
+//! baseline against Xen's `current_reservation` and reports any drift; on a populate-on-demand
+//! boot it first balloons out what Xen does not back), balloons to the boot target if the command
+//! line gives one, logs the server's statistics, and then serves until the domain is shut down:
+//! it runs the server's timers, and, on a domU under a toolstack, the toolstack agent
+//! (`toolstack.rs`: the xenstore `memory/target` watch becomes `set_target`, `control/shutdown`
+//! shuts the domain down), sleeping in between until the next timer or xenstore event.
 
 use core::cell::Cell;
+use core::fmt::Write;
 
 use ballast_frame_access::FrameMemory;
 use ballast_interfaces::balloon_control::{BalloonControlClient, ReconcileReply, StatsReply};
@@ -19,12 +19,14 @@ use ballast_system::{CommandLine, Kind};
 use ballast_xen::backend::RawHypercall;
 
 use crate::composition;
+use crate::domain::Domain;
 use crate::system::{self, Host, Runtime, Scrubber, SetupError};
+use crate::toolstack::Toolstack;
 
 /// The command-line key of the boot target, in MiB of the domain (as `xl mem-set` takes it).
 pub const BOOT_TARGET_KEY: &str = "target_mib";
 /// 4 KiB pages in a MiB.
-const PAGES_PER_MIB: u64 = 256;
+pub const PAGES_PER_MIB: u64 = 256;
 
 /// Why the app does not serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -58,20 +60,21 @@ pub fn target_pages(command_line: CommandLine<'_>) -> Result<Option<u64>, ServeE
 
 /// Serve the composition over `host` with `clock`, the memory server scrubbing through
 /// `memory`, ballooning first to the boot target `command_line` gives ([`BOOT_TARGET_KEY`]) if
-/// any; `wait_for_event` is how the image waits when nothing is left to do (it blocks its vCPU).
-/// Returns only when it cannot serve.
-pub fn serve<R, I, M, K>(
-    host: Host<R, I>,
+/// any; `domain` is the image's side (the xenstore ring, sleeping, plain console lines). Returns
+/// only when it cannot serve.
+pub fn serve<R, I, M, K, D>(
+    mut host: Host<R, I>,
     memory: M,
     clock: K,
     command_line: CommandLine<'_>,
-    mut wait_for_event: impl FnMut(),
+    mut domain: D,
 ) -> ServeError
 where
     R: RawHypercall,
     I: Iterator<Item = (u64, u64)>,
     M: FrameMemory,
     K: static_rt::Clock,
+    D: Domain,
 {
     let target_pages = match target_pages(command_line) {
         Ok(pages) => pages,
@@ -88,6 +91,14 @@ where
         Ok(agent) => agent,
         Err(error) => return error.into(),
     };
+    let mut toolstack = match domain.take_xenstore() {
+        None => None,
+        Some(link) => match Toolstack::new(link) {
+            Ok(toolstack) => Some(toolstack),
+            Err(error) => return error.into(),
+        },
+    };
+    host.agent_event_port = toolstack.as_ref().map(Toolstack::event_port);
     let refused = Cell::new(0);
     let scrubber = Scrubber::new(memory, &refused);
     let served = system::run_components("memory_server", host, scrubber, clock, |rt| {
@@ -100,16 +111,35 @@ where
             return error;
         }
         boot.rt.run_until_idle(u64::MAX);
-        if let Err(error) = boot.report("idle") {
-            return error;
-        }
-        log_serving();
+        let books = match boot.report("idle") {
+            Ok(books) => books,
+            Err(error) => return error,
+        };
+        log_serving(toolstack.is_some());
+        say_started(&mut domain, &books);
+        let rt = boot.rt;
         loop {
-            wait_for_event();
-            boot.rt.run_until_idle(u64::MAX);
+            let now = rt.now_ns();
+            rt.run_until_idle(now);
+            if let Some(toolstack) = toolstack.as_mut() {
+                toolstack.turn(rt, &mut domain);
+            }
+            domain.wait(rt.next_deadline());
         }
     });
     served.unwrap_or_else(ServeError::from)
+}
+
+/// The administrator's first line: the server is up, and with how much.
+fn say_started(domain: &mut impl Domain, (reconciled, stats): &(ReconcileReply, StatsReply)) {
+    let mut line: heapless::String<120> = heapless::String::new();
+    let _ = write!(
+        line,
+        "ballast: memory server started: {} MiB held, {} MiB managed",
+        reconciled.xen_current / PAGES_PER_MIB,
+        stats.total / PAGES_PER_MIB
+    );
+    domain.say(&line);
 }
 
 /// The control agent of the composition and its `BalloonControl` client.
@@ -131,7 +161,7 @@ struct BootAgent<'a, 'h, 'r, K: static_rt::Clock> {
 impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
     /// Start the server (its baseline against Xen), then move it to the boot target.
     fn start(&mut self, target_pages: Option<u64>) -> Result<(), ServeError> {
-        self.report("started")?;
+        let _ = self.report("started")?;
         let Some(pages) = target_pages else {
             return Ok(());
         };
@@ -147,8 +177,8 @@ impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
         })
     }
 
-    /// Reconcile the books with Xen and log them with the statistics, as `what`.
-    fn report(&mut self, what: &str) -> Result<(), ServeError> {
+    /// Reconcile the books with Xen and log them with the statistics, as `what`; returns them.
+    fn report(&mut self, what: &str) -> Result<(ReconcileReply, StatsReply), ServeError> {
         let (control, client) = self.agent;
         let mut sys = self
             .rt
@@ -162,13 +192,18 @@ impl<K: static_rt::Clock> BootAgent<'_, '_, '_, K> {
             return Err(ServeError::ControlRefused);
         };
         log_books(what, (reconciled, stats), Some(self.refused.get()));
-        Ok(())
+        Ok((reconciled, stats))
     }
 }
 
-/// The `memory_server` line that tells the host the server is serving, and what would steer it.
-pub fn log_serving() {
-    defmt::info!("memory_server at=serving waits_for=event toolstack_agent=none");
+/// The `memory_server` line that tells the host the server is serving, and whether a toolstack
+/// agent steers it.
+pub fn log_serving(toolstack_agent: bool) {
+    let agent = if toolstack_agent { "xenstore" } else { "none" };
+    defmt::info!(
+        "memory_server at=serving waits_for=event toolstack_agent={=str}",
+        agent
+    );
 }
 
 /// One `memory_server` line for the host: Xen's count, the drift `reconcile` found, the server's

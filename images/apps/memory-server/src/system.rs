@@ -311,6 +311,9 @@ pub struct Host<R, I> {
     pub managed: FrameRun,
     /// The boot map's RAM regions, byte ranges.
     pub ram_regions: I,
+    /// The event channel the control agent may send on through the gateway (a domU's xenstore
+    /// channel, when the control agent is its toolstack agent).
+    pub agent_event_port: Option<u32>,
 }
 
 /// Build the gateway and the memory server of the composition (logging each component of it),
@@ -340,6 +343,17 @@ where
     let memory = composition::component(Kind::MemoryServer)?;
     let gateway_id = composition::component(Kind::HypercallGateway)?;
     let mut gateway = gateway(host.hypercall, &[host.managed])?;
+    if let Some(port) = host.agent_event_port {
+        let control = composition::component(Kind::ControlAgent)?;
+        let (_, badge) = composition::endpoint(control, gateway_id)?;
+        if gateway.allow_event_port(badge, port).is_err() {
+            defmt::error!(
+                "the gateway cannot let the control agent send on port {=u32}",
+                port
+            );
+            return Err(SetupError::Wiring);
+        }
+    }
     let ram = server_ram(host.ram_regions, host.managed).ok_or(SetupError::Capacity)?;
     let mut storage = [0u64; STORAGE_WORDS];
     let mut accounts = heapless::Vec::new();

@@ -91,7 +91,7 @@ pub fn control(pd: &Pd) -> ! {
     if agent.settle().is_none() || agent.report("idle").is_none() {
         die()
     }
-    serve::log_serving();
+    serve::log_serving(false);
     park()
 }
 
