@@ -27,7 +27,6 @@ const TABLE_ROWS: [(&str, &str, &str); 12] = [
 ];
 
 #[test]
-#[ignore = "the guest side of issue 16 (xenstore agent, PoD-safe boot, xl shutdown) is not in the image yet"]
 fn xl_drives_the_ballast_domu_under_a_linux_dom0() {
     let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(["hil", "--dom0", "linux"])
