@@ -1,6 +1,8 @@
-//! Checks the numbers the image reports, independently of the image's own checks: every `step`
-//! must move `current_reservation` by exactly the extents Xen completed, each step must start where
-//! the previous one ended, the scenario must end where it began, and a populate past the maximum
+//! Checks the numbers the image reports, independently of the image's own checks (but from what
+//! the image prints: the host does not read Xen's count itself): the image must say where the
+//! reservation began, every `step` must move `current_reservation` by exactly the extents Xen
+//! completed, each step must start where the previous one ended, the scenario must end where it
+//! began, and a populate past the maximum
 //! must complete exactly the extents that fit. For the components: a refusal the guest provoked
 //! must leave Xen's count alone, each gateway must have refused exactly the requests the guest
 //! meant it to, and superpages must need fewer reservation hypercalls than the seed's 4 KiB
@@ -93,11 +95,7 @@ impl Verifier {
     pub fn message(&mut self, message: &str) {
         let record = Record::parse(message);
         match record.keyword {
-            "reservation" => {
-                self.start = record.number("current");
-                self.maximum = record.number("maximum");
-                self.highlights.push(message.to_string());
-            }
+            "reservation" => self.reservation(&record, message),
             "step" => self.step(&record, message),
             "overmax" => self.overmax(&record, message),
             "check" if record.text("ok") == Some("false") => {
@@ -125,6 +123,29 @@ impl Verifier {
             }
             "RESULT" => self.verdict(message.split_whitespace().nth(1) == Some("PASS")),
             _ => {}
+        }
+    }
+
+    /// Where the reservation stands before the first step (`reservation current= maximum=`). A
+    /// later line (a phase that reads it again) must find it where the steps left it; the first
+    /// stays the start the run must end at.
+    fn reservation(&mut self, record: &Record<'_>, message: &str) {
+        self.highlights.push(message.to_string());
+        let (Some(current), Some(maximum)) = (record.number("current"), record.number("maximum"))
+        else {
+            self.problems
+                .push(format!("unparsable reservation line: {message}"));
+            return;
+        };
+        match self.last_after.or(self.start) {
+            None => {
+                self.start = Some(current);
+                self.maximum = Some(maximum);
+            }
+            Some(previous) if previous != current => self.problems.push(format!(
+                "the reservation is reported at {current} but the steps left it at {previous}: {message}"
+            )),
+            Some(_) => {}
         }
     }
 
@@ -312,12 +333,14 @@ impl Verifier {
             self.problems
                 .push("the guest reported no reservation steps".to_string());
         }
-        if let (Some(start), Some(end)) = (self.start, self.last_after) {
-            if start != end {
-                self.problems.push(format!(
-                    "the reservation ended at {end}, not where it began ({start})"
-                ));
-            }
+        match (self.start, self.last_after) {
+            (None, _) => self.problems.push(
+                "the guest reported no `reservation current= maximum=` line: where the first step began and where the run must end cannot be checked".to_string(),
+            ),
+            (Some(start), Some(end)) if start != end => self.problems.push(format!(
+                "the reservation ended at {end}, not where it began ({start})"
+            )),
+            _ => {}
         }
         if let (Some(superpages), Some(seed)) = (
             self.component_calls.get("2M"),
@@ -400,6 +423,59 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("starts at 990"));
         assert!(problems[1].contains("ended at 989"));
+    }
+
+    #[test]
+    fn a_run_without_a_reservation_line_fails() {
+        let problems = run(&[
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999",
+            "step op=populate order=0 calls=1 requested=1 done=1 before=999 after=1000",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("no `reservation current= maximum=` line"),
+            "{problems:?}"
+        );
+        let problems = run(&["RESULT PASS"]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("no reservation steps"));
+        assert!(problems[1].contains("no `reservation current= maximum=` line"));
+    }
+
+    #[test]
+    fn an_unparsable_reservation_line_fails_and_does_not_set_the_start() {
+        let problems = run(&[
+            "reservation current=1000",
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("unparsable reservation line"));
+        assert!(problems[1].contains("no `reservation current= maximum=` line"));
+    }
+
+    #[test]
+    fn a_later_reservation_line_must_find_the_count_where_the_steps_left_it() {
+        let step = "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999";
+        let back = "step op=populate order=0 calls=1 requested=1 done=1 before=999 after=1000";
+        let agrees = run(&[
+            START,
+            step,
+            "reservation current=999 maximum=2000",
+            back,
+            "RESULT PASS",
+        ]);
+        assert_eq!(agrees, Vec::<String>::new());
+        let disagrees = run(&[
+            START,
+            step,
+            "reservation current=990 maximum=2000",
+            back,
+            "RESULT PASS",
+        ]);
+        assert_eq!(disagrees.len(), 1, "{disagrees:?}");
+        assert!(disagrees[0].contains("reported at 990 but the steps left it at 999"));
     }
 
     #[test]
