@@ -1,8 +1,11 @@
 //! Real Xen: `ballast hil` boots the PVH image as dom0 on Xen 4.17 under QEMU, with the HIL test app
 //! or the memory-server app, and must report PASS. Skips (loudly) only when QEMU or the Xen image is
-//! not installed, which `ballast hil` signals with exit status 77.
+//! not installed, which `ballast hil` signals with exit status 77. The balloon scenario's counts
+//! must be those BENCHMARKS.md publishes (`published`).
 
 use std::process::Command;
+
+mod published;
 
 const EXIT_MISSING_TOOLS: i32 = 77;
 
@@ -55,6 +58,16 @@ fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
+    published::assert_counts(
+        &stdout,
+        &published::Published {
+            reservation: (65536, 131072),
+            overmax_superpages: (129, 127),
+            gateway_xen_facts: (534, 530, 4),
+            borrowed_low: (65536, 64512),
+            steps_checked: 91,
+        },
+    );
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! Real Xen on arm64: `ballast hil --arch aarch64` boots the arm64 image as a dom0less domU on
 //! Xen 4.17 under QEMU, with the HIL test app or the memory-server app, and must report PASS. Skips (loudly) only when QEMU, dtc, the Rust target
 //! or the arm64 Xen image is missing, which `ballast hil` signals with exit status 77
-//! (`scripts/setup-arm64` installs them).
+//! (`scripts/setup-arm64` installs them). The balloon scenario's counts must be those BENCHMARKS.md
+//! publishes (`published`).
 
 use std::process::{Command, Output};
+
+mod published;
 
 const EXIT_MISSING_TOOLS: i32 = 77;
 
@@ -62,6 +65,16 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
+    published::assert_counts(
+        &stdout,
+        &published::Published {
+            reservation: (131072, 131072),
+            overmax_superpages: (5, 3),
+            gateway_xen_facts: (540, 536, 4),
+            borrowed_low: (131072, 130048),
+            steps_checked: 93,
+        },
+    );
 }
 
 /// The memory-server app, what `ballast image` builds, starts the server, balloons from the
