@@ -2,7 +2,10 @@
 //! per component, blocking calls):
 //! - 64 driver-client threads borrow and return frames while a toolstack thread moves the
 //!   target; a watchdog fails the run on a deadlock; every request must be answered (a refusal
-//!   only for a deferred request, or for a client at its limit of lent runs); no frame
+//!   only for a deferred request, or for a client at its limit of lent runs), as the clients
+//!   count it and as the server's side counts it apart (the calls the memory server took and
+//!   its replies to them, at its kernel interface; its core's deferred-request counters must
+//!   agree with what the clients were told); no frame
 //!   may be lent to two clients at once, nor be populated in Xen while lent; p99 latencies are
 //!   printed (never asserted). Default: 2000 borrow/return rounds per client; long run:
 //!   `cargo test --release --test host_concurrency -- --ignored` (10^5 per client), or any
@@ -11,7 +14,7 @@
 //!   after every step): the 4 GiB guest balloons down to 1 GiB and back, frames are lent and
 //!   reclaimed (one client dies holding loans), with both policies; hypercall counts printed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -26,7 +29,10 @@ use ballast_interfaces::support::CallError;
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::host::{ClientHandle, HostRuntime};
-use ballast_ipc::{CheckedTables, IpcError, LeaseDescriptor, MESSAGE_BYTES};
+use ballast_ipc::{
+    Badge, CheckedTables, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess,
+    LeaseDescriptor, LeaseId, NotificationBits, ReplyToken, Sys, MESSAGE_BYTES,
+};
 use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{DomId, XenSim};
 
@@ -276,6 +282,108 @@ fn client_thread(
     Ok((tally, latencies))
 }
 
+/// The clients' calls as the memory server's side saw them: taken by the server, and answered by
+/// its own `reply` (at once or deferred), counted on the server's thread at its kernel interface,
+/// apart from the clients' tallies. (The memory server keeps no count of requests itself; its
+/// core's counters are read at the end through [`Observed`].)
+#[derive(Debug, Default)]
+struct ServerSide {
+    /// Reply tokens of clients' calls taken and not answered yet.
+    open: BTreeSet<u64>,
+    calls: u64,
+    answers: u64,
+}
+
+/// The real memory server as the host runtime runs it, behind a lock through which the test
+/// reads what its side counted and its core's statistics once the clients are done.
+struct Observed {
+    server: MemoryHandler,
+    clients: Vec<Badge>,
+    side: ServerSide,
+}
+
+/// The handler the host runtime runs: the memory server, its calls and replies counted.
+struct ObservedHandler(Arc<Mutex<Observed>>);
+
+/// The server's kernel interface, with each reply to a client's call counted.
+struct CountingSys<'s, 'c> {
+    sys: &'s mut dyn Sys,
+    side: &'c mut ServerSide,
+}
+
+impl LeaseAccess for CountingSys<'_, '_> {
+    fn lease_bytes(
+        &mut self,
+        badge: Badge,
+        lease: &LeaseDescriptor,
+    ) -> Result<&mut [u8], IpcError> {
+        self.sys.lease_bytes(badge, lease)
+    }
+}
+
+impl Sys for CountingSys<'_, '_> {
+    fn reply(&mut self, token: ReplyToken, message: &[u8]) {
+        if self.side.open.remove(&token.raw()) {
+            self.side.answers += 1;
+        }
+        self.sys.reply(token, message);
+    }
+
+    fn call(
+        &mut self,
+        endpoint: EndpointId,
+        request: &[u8],
+        lease: Option<LeaseDescriptor>,
+        reply: &mut [u8],
+    ) -> Result<usize, IpcError> {
+        self.sys.call(endpoint, request, lease, reply)
+    }
+
+    fn own_region(&mut self, region: LeaseId) -> Option<&mut [u8]> {
+        self.sys.own_region(region)
+    }
+
+    fn notify(&mut self, endpoint: EndpointId, bits: NotificationBits) -> Result<(), IpcError> {
+        self.sys.notify(endpoint, bits)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.sys.now_ns()
+    }
+
+    fn set_timer(&mut self, deadline_ns: u64) {
+        self.sys.set_timer(deadline_ns);
+    }
+}
+
+impl Handler for ObservedHandler {
+    fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        let mut observed = self.0.lock().unwrap();
+        let Observed {
+            server,
+            clients,
+            side,
+        } = &mut *observed;
+        if clients.contains(&call.badge) {
+            side.calls += 1;
+            side.open.insert(call.reply.raw());
+        }
+        server.protected(&mut CountingSys { sys, side }, call);
+    }
+
+    fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
+        let mut observed = self.0.lock().unwrap();
+        let Observed { server, side, .. } = &mut *observed;
+        server.notified(&mut CountingSys { sys, side }, bits);
+    }
+
+    fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
+        let mut observed = self.0.lock().unwrap();
+        let Observed { server, side, .. } = &mut *observed;
+        server.client_died(&mut CountingSys { sys, side }, badge);
+    }
+}
+
 /// Poll the stats until `done` holds (or the deadline passes), checking xen-sim's books on
 /// every poll: no leak, no gfn-less page, Xen's count equal to the populated frames.
 fn wait_for(
@@ -308,8 +416,17 @@ fn many_clients(ops: u64, watchdog: Duration) {
     let composition = many_clients_composition();
     let parts = system::build(composition, None, 7).unwrap();
     let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
-    let (handlers, map) = parts.into_host();
+    let map = parts.map;
     assert_eq!(map.clients.len(), CLIENTS);
+    let observed = Arc::new(Mutex::new(Observed {
+        server: parts.memory,
+        clients: map.clients.iter().map(|cap| cap.badge).collect(),
+        side: ServerSide::default(),
+    }));
+    let handlers: system::HostHandlers = vec![
+        (map.gateway, Box::new(parts.gateway)),
+        (map.memory, Box::new(ObservedHandler(observed.clone()))),
+    ];
     let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
     let (xen, dom) = (map.xen.clone(), map.dom);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -382,6 +499,35 @@ fn many_clients(ops: u64, watchdog: Duration) {
     let elapsed = started.elapsed();
     assert_eq!(total.requests, total.answers, "every request answered");
     assert!(ledger.lock().unwrap().lent.is_empty());
+    let (server_side, server_counters) = {
+        let observed = observed.lock().unwrap();
+        let side = &observed.side;
+        (
+            (side.calls, side.answers, side.open.len()),
+            observed.server.core().stats().counters,
+        )
+    };
+    assert_eq!(
+        server_side,
+        (total.requests, total.requests, 0),
+        "the server took every request the clients made and answered each (calls, answers, \
+         unanswered as the server counted them)"
+    );
+    // What the core counted of the deferred requests agrees with what the clients were told:
+    // each timed-out one refused (a full queue is refused too, before the core takes it), each
+    // granted one a grant.
+    assert!(
+        server_counters.deferred_timed_out <= total.deferred_refusals,
+        "the core timed out {} deferred requests, the clients saw {} refused",
+        server_counters.deferred_timed_out,
+        total.deferred_refusals
+    );
+    assert!(
+        server_counters.deferred_granted <= total.grants,
+        "the core granted {} deferred requests, the clients saw {} grants",
+        server_counters.deferred_granted,
+        total.grants
+    );
 
     let boot = map.boot_pages;
     control
@@ -401,11 +547,17 @@ fn many_clients(ops: u64, watchdog: Duration) {
     let (set50, set99, sets) = p99(&mut latencies.control_ns);
     println!(
         "host runtime, {CLIENTS} client threads x {ops} rounds in {elapsed:?}: {} requests, all \
-         answered; {} grants, {} deferred requests timed out or refused as queue full, {} \
-         refused at the client's run limit; {} targets set; final stats {stats:?}",
+         answered (the server's side: {} taken, {} answered); {} grants ({} deferred, as the \
+         core counted), {} deferred requests timed out or refused as queue full ({} timed out, \
+         as the core counted), {} refused at the client's run limit; {} targets set; final \
+         stats {stats:?}",
         total.requests,
+        server_side.0,
+        server_side.1,
         total.grants,
+        server_counters.deferred_granted,
         total.deferred_refusals,
+        server_counters.deferred_timed_out,
         total.run_limit_refusals,
         targets_set.load(Ordering::Relaxed),
     );
