@@ -8,7 +8,7 @@ use super::hypercalls::{Hypercalls, Trip};
 use super::ipc::Ipc;
 use super::options::Size;
 use super::scrub::Scrub;
-use super::superpages::{Superpages, CYCLES};
+use super::superpages::{Policies, Superpages, CYCLES, FRAGMENTED_CYCLES};
 
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,16 @@ fn trip_cell(trip: &Trip) -> String {
     )
 }
 
+fn superpages_row(conditions: &str, both: &Policies) -> String {
+    format!(
+        "| superpages intact after {CYCLES} cycles, {conditions} | {:.3} ({} shattered) | {:.3} ({} shattered) | |",
+        both.seed.fraction(),
+        both.seed.shattered,
+        both.ballast.fraction(),
+        both.ballast.shattered
+    )
+}
+
 fn throughput_row(name: &str, guest: &GuestThroughput) -> String {
     format!(
         "| bookkeeping, {name} guest (frames/s) | {:.3e} | {:.3e} | {:.0}x |",
@@ -54,8 +64,8 @@ impl BenchReport {
             "hypercalls_per_gib_ballast": h.aligned_ballast.calls_per_gib(),
             "hypercalls_fragmented_seed": h.fragmented_seed.calls(),
             "hypercalls_fragmented_ballast": h.fragmented_ballast.calls(),
-            "superpages_intact_seed": self.superpages.seed.fraction(),
-            "superpages_intact_ballast": self.superpages.ballast.fraction(),
+            "superpages_intact_seed": self.superpages.aligned.seed.fraction(),
+            "superpages_intact_ballast": self.superpages.aligned.ballast.fraction(),
             "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup(),
             "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup(),
             "scrub_vs_memset_ratio": self.scrub.ratio(),
@@ -93,17 +103,19 @@ impl BenchReport {
                 trip_cell(&h.fragmented_ballast),
                 h.fragmented_seed.calls() as f64 / h.fragmented_ballast.calls().max(1) as f64
             ),
-            format!(
-                "| superpages intact after {CYCLES} cycles | {:.3} ({} shattered) | {:.3} ({} shattered) | |",
-                s.seed.fraction(),
-                s.seed.shattered,
-                s.ballast.fraction(),
-                s.ballast.shattered
+            superpages_row("2 MiB targets, no fault", &s.aligned),
+            superpages_row(
+                &format!(
+                    "2 MiB targets, fragmented host in cycles {}..{}",
+                    FRAGMENTED_CYCLES.start, FRAGMENTED_CYCLES.end
+                ),
+                &s.fragmented,
             ),
+            superpages_row("targets cutting a 2 MiB chunk, no fault", &s.unaligned),
             throughput_row("64 GiB", &b.guest_64gib),
             throughput_row("1 TiB", &b.guest_1tib),
             format!(
-                "| inflate with scrub vs memset, {} MiB | memset {:.2} ms | {:.2} ms | {:.3}x |",
+                "| scrub overhead: inflate with scrub, no Xen work, vs memset, {} MiB | memset {:.2} ms | {:.2} ms | {:.3}x |",
                 self.scrub.bytes >> 20,
                 self.scrub.memset.as_secs_f64() * 1e3,
                 self.scrub.inflate.as_secs_f64() * 1e3,
@@ -137,9 +149,15 @@ impl BenchReport {
                 h.fragmented_in_use
             ),
             format!(
-                "Superpages: a {} MiB guest, {CYCLES} random inflate/deflate cycles in 2 MiB multiples, \
-                 then back to full; intact = superpage mappings at the end / at boot.",
-                s.guest_frames >> 8
+                "Superpages: a {} MiB guest on xen-sim, {CYCLES} random inflate/deflate cycles (the same \
+                 for every row), then back to full; intact = superpage mappings at the end / at boot. \
+                 2 MiB targets: every target a 2 MiB multiple; no fault: xen-sim's host never \
+                 fragments unless told to; fragmented host: allocations of order > 0 fail during \
+                 cycles {}..{} (single pages do not); targets cutting a chunk: each target 1 to 511 \
+                 frames short of its 2 MiB multiple (the way back to full excepted).",
+                s.guest_frames >> 8,
+                FRAGMENTED_CYCLES.start,
+                FRAGMENTED_CYCLES.end
             ),
             format!(
                 "Bookkeeping: {} GiB out of the full guest and back, with a port completing every call \
@@ -151,8 +169,10 @@ impl BenchReport {
                 b.guest_1tib.ballast.elapsed.as_secs_f64(),
             ),
             format!(
-                "Scrub and IPC: fastest of several runs (scrub) and median of {} batches of {} round \
-                 trips (IPC), both sides alternating in this run.",
+                "Scrub: ballast inflating the whole guest with a port that completes every call \
+                 without any Xen work (scrub plus the core's bookkeeping, not a release to Xen) \
+                 against memset of the same bytes; fastest of several runs. IPC: median of {} \
+                 batches of {} round trips. Both sides alternate in this run.",
                 self.ipc.batches, self.ipc.per_batch
             ),
             format!("Image: {}", f.image.display()),
