@@ -49,10 +49,11 @@ pub fn problems(plan: &[Step], boot_mib: u64, report: &DomReport) -> Vec<String>
     }
     let mut reservation_mib = boot_mib;
     let mut target_kib = Some(boot_mib * 1024);
+    let mut missing = Vec::new();
     for (index, step) in plan.iter().enumerate() {
         let Some(seen) = report.steps.iter().find(|seen| seen.n == index + 1) else {
-            problems.push(format!(
-                "step {} (xl {} {}) missing from the dom0's report",
+            missing.push(format!(
+                "{} (xl {} {})",
                 index + 1,
                 step.op.name(),
                 step.mib
@@ -62,6 +63,12 @@ pub fn problems(plan: &[Step], boot_mib: u64, report: &DomReport) -> Vec<String>
         problems.extend(check_step(step, seen, target_kib, reservation_mib));
         reservation_mib = seen.xl_mib.unwrap_or(reservation_mib);
         target_kib = seen.target_kib.or(target_kib);
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "steps missing from the dom0's report: {}",
+            missing.join(", ")
+        ));
     }
     for unreadable in &report.unreadable {
         problems.push(format!("unreadable dom0 report line: {unreadable}"));
@@ -334,6 +341,32 @@ mod tests {
             assert_eq!(problems(&plan, 256, &report), Vec::<String>::new());
             assert_eq!(table(&report).len(), 1 + 1 + plan.len() + 1);
         }
+    }
+
+    #[test]
+    fn a_dom0_that_stopped_early_says_why_in_a_few_lines() {
+        let plan = shipped_plan();
+        let mut report = DomReport::default();
+        for line in [
+            "ballast-dom0: created rc=3 domid=- ms=4000",
+            "ballast-dom0: fail what=xl-create t_ms=30000",
+            "ballast-dom0: done t_ms=30100",
+        ] {
+            report.take(event(line).unwrap());
+        }
+        let found = problems(&plan, 256, &report);
+        assert_eq!(
+            found,
+            [
+                "the dom0 could not go on: xl-create",
+                "xl create exited 3",
+                "steps missing from the dom0's report: 1 (xl mem-set 128), 2 (xl mem-set 201), \
+                 3 (xl mem-set 384), 4 (xl mem-set 512), 5 (xl mem-set 256), 6 (xl mem-max 384), \
+                 7 (xl mem-set 448), 8 (xl mem-max 512), 9 (xl mem-set 448), 10 (xl mem-set 640), \
+                 11 (xl mem-set 4), 12 (xl mem-set 256)",
+                "no `xl shutdown` in the dom0's report",
+            ]
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ xenconsoled --pid-file /run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/c
 say "phase toolstack t_ms=$(now_ms)"
 
 start=$(now_ms)
-xl create "$CONFIG"
+timeout 120 xl create "$CONFIG"
 rc=$?
 DOMID=$(xl domid "$DOMAIN" 2>/dev/null)
 say "created rc=$rc domid=${DOMID:--} ms=$(($(now_ms) - start))"
@@ -138,7 +138,7 @@ n=0
 while read -r op mib wait <&3; do
     n=$((n + 1))
     T0=$(now_ms)
-    xl "$op" "$DOMAIN" "$mib"
+    timeout 30 xl "$op" "$DOMAIN" "$mib"
     rc=$?
     REACHED=-
     MS=-
