@@ -66,10 +66,21 @@ pub fn run<C: Clock, X: Hypervisor>(
     xen: &mut X,
     cast: Cast,
 ) -> Checks {
+    let maximum = xen.maximum_reservation();
     let mut phase: Phase<'_, '_, '_, '_, C, X> =
         Rounds::new(StaticControl { rt, xen, cast }, COMPOSITION.server);
     phase.checks.context = "components";
     let start = phase.xen_current();
+    // Where the reservation stands before the phase's first step, for the host's checks (which
+    // fail a run without it: the phase may run alone, `scenario=components`).
+    match maximum {
+        Ok(maximum) => defmt::info!(
+            "reservation current={=u64} maximum={=u64} path=components",
+            start.current,
+            maximum
+        ),
+        Err(errno) => defmt::error!("maximum_reservation failed errno={=i32}", errno.0),
+    }
     let Some(stats) = phase.stats() else {
         return phase.checks;
     };
