@@ -2,7 +2,8 @@
 //! compiler prints the size and every field offset of `struct xen_memory_reservation`, of the
 //! shared rings' `struct xenstore_domain_interface` and `struct xencons_interface` and of the
 //! xenstore message header `struct xsd_sockmsg`, the sizes of `struct evtchn_send` and
-//! `struct sched_shutdown`, and the value of every constant we define; the test compares each with
+//! `struct sched_shutdown`, the grant-table map and unmap structs, and the value of every constant
+//! we define; the test compares each with
 //! ours.
 //!
 //! `MEMOP_EXTENT_SHIFT` is not in the public headers (Xen keeps it in its internal
@@ -27,7 +28,14 @@ type Entry = (&'static str, &'static str, u64);
 
 /// Every entry, one group per interface.
 fn ours() -> Vec<Entry> {
-    [memory_op(), events_and_shutdown(), hvm_guest(), rings()].concat()
+    [
+        memory_op(),
+        events_and_shutdown(),
+        hvm_guest(),
+        rings(),
+        grant_table(),
+    ]
+    .concat()
 }
 
 /// The HVM/PVH guest interfaces of `ballast_xen::hvm`.
@@ -520,12 +528,167 @@ fn events_and_shutdown() -> Vec<Entry> {
     ]
 }
 
+/// Grant mapping, as the gateway's `grant_map` and `grant_unmap` make it. Statuses are negative:
+/// both sides print them as their 64-bit two's complement.
+fn grant_table() -> Vec<Entry> {
+    use ballast_xen::grant::{self as g, GnttabMapGrantRef as Map, GnttabUnmapGrantRef as Unmap};
+    let status = |value: i16| i64::from(value) as u64;
+    vec![
+        (
+            "__HYPERVISOR_grant_table_op",
+            "__HYPERVISOR_grant_table_op",
+            g::HYPERVISOR_GRANT_TABLE_OP.into(),
+        ),
+        (
+            "GNTTABOP_map_grant_ref",
+            "GNTTABOP_map_grant_ref",
+            g::GNTTABOP_MAP_GRANT_REF.into(),
+        ),
+        (
+            "GNTTABOP_unmap_grant_ref",
+            "GNTTABOP_unmap_grant_ref",
+            g::GNTTABOP_UNMAP_GRANT_REF.into(),
+        ),
+        (
+            "GNTMAP_device_map",
+            "GNTMAP_device_map",
+            g::GNTMAP_DEVICE_MAP.into(),
+        ),
+        (
+            "GNTMAP_host_map",
+            "GNTMAP_host_map",
+            g::GNTMAP_HOST_MAP.into(),
+        ),
+        (
+            "GNTMAP_readonly",
+            "GNTMAP_readonly",
+            g::GNTMAP_READONLY.into(),
+        ),
+        ("GNTST_okay", "(long long)GNTST_okay", status(g::GNTST_OKAY)),
+        (
+            "GNTST_general_error",
+            "(long long)GNTST_general_error",
+            status(g::GNTST_GENERAL_ERROR),
+        ),
+        (
+            "GNTST_bad_domain",
+            "(long long)GNTST_bad_domain",
+            status(g::GNTST_BAD_DOMAIN),
+        ),
+        (
+            "GNTST_bad_gntref",
+            "(long long)GNTST_bad_gntref",
+            status(g::GNTST_BAD_GNTREF),
+        ),
+        (
+            "GNTST_bad_handle",
+            "(long long)GNTST_bad_handle",
+            status(g::GNTST_BAD_HANDLE),
+        ),
+        (
+            "GNTST_bad_virt_addr",
+            "(long long)GNTST_bad_virt_addr",
+            status(g::GNTST_BAD_VIRT_ADDR),
+        ),
+        (
+            "GNTST_permission_denied",
+            "(long long)GNTST_permission_denied",
+            status(g::GNTST_PERMISSION_DENIED),
+        ),
+        (
+            "GNTST_eagain",
+            "(long long)GNTST_eagain",
+            status(g::GNTST_EAGAIN),
+        ),
+        (
+            "GNTST_no_space",
+            "(long long)GNTST_no_space",
+            status(g::GNTST_NO_SPACE),
+        ),
+        (
+            "sizeof_grant_ref_t",
+            "sizeof(grant_ref_t)",
+            size_of::<g::GrantRef>() as u64,
+        ),
+        (
+            "sizeof_grant_handle_t",
+            "sizeof(grant_handle_t)",
+            size_of::<g::GrantHandle>() as u64,
+        ),
+        (
+            "sizeof_gnttab_map_grant_ref",
+            "sizeof(struct gnttab_map_grant_ref)",
+            size_of::<Map>() as u64,
+        ),
+        (
+            "map_grant_ref.host_addr",
+            "offsetof(struct gnttab_map_grant_ref, host_addr)",
+            offset_of!(Map, host_addr) as u64,
+        ),
+        (
+            "map_grant_ref.flags",
+            "offsetof(struct gnttab_map_grant_ref, flags)",
+            offset_of!(Map, flags) as u64,
+        ),
+        (
+            "map_grant_ref.ref",
+            "offsetof(struct gnttab_map_grant_ref, ref)",
+            offset_of!(Map, grant_ref) as u64,
+        ),
+        (
+            "map_grant_ref.dom",
+            "offsetof(struct gnttab_map_grant_ref, dom)",
+            offset_of!(Map, dom) as u64,
+        ),
+        (
+            "map_grant_ref.status",
+            "offsetof(struct gnttab_map_grant_ref, status)",
+            offset_of!(Map, status) as u64,
+        ),
+        (
+            "map_grant_ref.handle",
+            "offsetof(struct gnttab_map_grant_ref, handle)",
+            offset_of!(Map, handle) as u64,
+        ),
+        (
+            "map_grant_ref.dev_bus_addr",
+            "offsetof(struct gnttab_map_grant_ref, dev_bus_addr)",
+            offset_of!(Map, dev_bus_addr) as u64,
+        ),
+        (
+            "sizeof_gnttab_unmap_grant_ref",
+            "sizeof(struct gnttab_unmap_grant_ref)",
+            size_of::<Unmap>() as u64,
+        ),
+        (
+            "unmap_grant_ref.host_addr",
+            "offsetof(struct gnttab_unmap_grant_ref, host_addr)",
+            offset_of!(Unmap, host_addr) as u64,
+        ),
+        (
+            "unmap_grant_ref.dev_bus_addr",
+            "offsetof(struct gnttab_unmap_grant_ref, dev_bus_addr)",
+            offset_of!(Unmap, dev_bus_addr) as u64,
+        ),
+        (
+            "unmap_grant_ref.handle",
+            "offsetof(struct gnttab_unmap_grant_ref, handle)",
+            offset_of!(Unmap, handle) as u64,
+        ),
+        (
+            "unmap_grant_ref.status",
+            "offsetof(struct gnttab_unmap_grant_ref, status)",
+            offset_of!(Unmap, status) as u64,
+        ),
+    ]
+}
+
 fn probe_source(entries: &[Entry]) -> String {
     let mut source = String::from(
         "#define __XEN_TOOLS__ 1\n#include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n\
          #include <xen/xen.h>\n#include <xen/memory.h>\n#include <xen/sched.h>\n\
          #include <xen/event_channel.h>\n#include <xen/hvm/params.h>\n#include <xen/hvm/hvm_op.h>\n\
-         #include <xen/io/xs_wire.h>\n#include <xen/io/console.h>\n\
+         #include <xen/io/xs_wire.h>\n#include <xen/io/console.h>\n#include <xen/grant_table.h>\n\
          int main(void) {\n",
     );
     for (name, expression, _) in entries {

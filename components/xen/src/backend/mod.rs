@@ -14,6 +14,10 @@ use crate::abi::{
     DOMID_SELF, EVTCHNOP_SEND, HYPERVISOR_CONSOLE_IO, HYPERVISOR_EVENT_CHANNEL_OP,
     HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN,
 };
+use crate::grant::{
+    GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable, GNTTABOP_MAP_GRANT_REF,
+    GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
+};
 use crate::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno};
 
 /// A way to enter the hypervisor with a call number and up to five arguments.
@@ -157,5 +161,39 @@ impl<R: RawHypercall> Hypervisor for XenHypercalls<R> {
 
     fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno> {
         XenErrno::check(self.sched_shutdown(reason.raw())).map(|_| ())
+    }
+}
+
+impl<R: RawHypercall> XenHypercalls<R> {
+    /// `HYPERVISOR_grant_table_op(cmd, batch, count)`.
+    ///
+    /// # Safety
+    /// `batch` must point to `count` live entries of the struct `cmd` takes, borrowed mutably for
+    /// the call (Xen writes each entry's status back).
+    unsafe fn grant_table_op(&self, cmd: u32, batch: u64, count: usize) -> Result<(), XenErrno> {
+        // SAFETY: the caller's contract: `batch` holds `count` entries of `cmd`'s struct.
+        let raw = unsafe {
+            self.raw.hypercall5(
+                HYPERVISOR_GRANT_TABLE_OP,
+                [cmd as u64, batch, count as u64, 0, 0],
+            )
+        };
+        XenErrno::check(raw).map(|_| ())
+    }
+}
+
+impl<R: RawHypercall> GrantTable for XenHypercalls<R> {
+    fn map_grants(&mut self, batch: &mut [GnttabMapGrantRef]) -> Result<(), XenErrno> {
+        let entries = batch.as_mut_ptr() as u64;
+        // SAFETY: `entries` is `batch`, `batch.len()` `struct gnttab_map_grant_ref`s borrowed
+        // mutably for the call.
+        unsafe { self.grant_table_op(GNTTABOP_MAP_GRANT_REF, entries, batch.len()) }
+    }
+
+    fn unmap_grants(&mut self, batch: &mut [GnttabUnmapGrantRef]) -> Result<(), XenErrno> {
+        let entries = batch.as_mut_ptr() as u64;
+        // SAFETY: `entries` is `batch`, `batch.len()` `struct gnttab_unmap_grant_ref`s borrowed
+        // mutably for the call.
+        unsafe { self.grant_table_op(GNTTABOP_UNMAP_GRANT_REF, entries, batch.len()) }
     }
 }
