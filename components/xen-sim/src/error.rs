@@ -20,6 +20,16 @@ pub enum SimError {
     DomainCrashed = 6,
     /// Every event-channel port of the domain is bound ([`crate::EVENT_PORTS`]).
     PortsExhausted = 7,
+    /// Every entry of the domain's grant table is in use ([`crate::GRANT_ENTRIES`]).
+    GrantsExhausted = 8,
+    /// The domain granted nothing under that reference.
+    NoSuchGrant = 9,
+    /// The grant is mapped by its grantee: it cannot end until unmapped.
+    GrantInUse = 10,
+    /// No grant is mapped at that gfn.
+    NotGrantMapped = 11,
+    /// The mapping is read-only.
+    ReadOnlyGrant = 12,
 }
 
 impl fmt::Display for SimError {
@@ -36,6 +46,11 @@ impl fmt::Display for SimError {
             }
             SimError::DomainCrashed => "the domain has crashed",
             SimError::PortsExhausted => "every event-channel port of the domain is bound",
+            SimError::GrantsExhausted => "every entry of the domain's grant table is in use",
+            SimError::NoSuchGrant => "the domain granted nothing under that reference",
+            SimError::GrantInUse => "the grant is mapped by its grantee",
+            SimError::NotGrantMapped => "no grant is mapped at that gfn",
+            SimError::ReadOnlyGrant => "the grant mapping is read-only",
         })
     }
 }

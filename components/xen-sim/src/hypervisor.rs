@@ -1,9 +1,11 @@
 //! `SimHypervisor`: the `ballast_xen::Hypervisor` backend over the simulator, for one domain.
 //! Every memory call goes through the raw `memory_op` entry as `DOMID_SELF`, exactly as the real
-//! backend builds it, and event sends and shutdowns through the raw `evtchn_send` and
-//! `sched_shutdown` entries, so the gateway sees the answers real Xen would give.
+//! backend builds it, event sends and shutdowns through the raw `evtchn_send` and
+//! `sched_shutdown` entries, and grant batches through the raw map and unmap entries, so the
+//! gateway sees the answers real Xen would give.
 
 use ballast_xen::abi::{EventPort, ShutdownReason, DOMID_SELF};
+use ballast_xen::grant::{GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable};
 use ballast_xen::{
     Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, MemoryOp, ReservationOp, XenErrno,
 };
@@ -87,5 +89,15 @@ impl Hypervisor for SimHypervisor {
 
     fn shutdown(&mut self, reason: ShutdownReason) -> Result<(), XenErrno> {
         XenErrno::check(self.sim.sched_shutdown(self.dom, reason.raw())).map(|_| ())
+    }
+}
+
+impl GrantTable for SimHypervisor {
+    fn map_grants(&mut self, batch: &mut [GnttabMapGrantRef]) -> Result<(), XenErrno> {
+        XenErrno::check(self.sim.map_grant_refs(self.dom, batch)).map(|_| ())
+    }
+
+    fn unmap_grants(&mut self, batch: &mut [GnttabUnmapGrantRef]) -> Result<(), XenErrno> {
+        XenErrno::check(self.sim.unmap_grant_refs(self.dom, batch)).map(|_| ())
     }
 }

@@ -30,6 +30,9 @@
 //! - Event channels bound to a peer domain, sends counted per port (`-EINVAL` for a port not
 //!   bound), and `SCHEDOP_shutdown` recorded with its reason ([`XenSim::evtchn_send`],
 //!   [`XenSim::sched_shutdown`]).
+//! - Grant tables: a domain grants a page to another (read-only or writable) and ends the grant;
+//!   the grantee maps batches of grants into its gfns and unmaps them by handle, each entry with
+//!   Xen's `GNTST_*` status ([`XenSim::map_grant_refs`], see the `grants` module).
 //! - Seeded, deterministic fault injection ([`Fault`], [`HostConfig::random_fault_probability`])
 //!   limited to what real Xen can do.
 //! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
@@ -66,6 +69,7 @@ mod domain;
 mod error;
 mod events;
 mod faults;
+mod grants;
 mod host_pool;
 mod hypervisor;
 mod memory_op;
@@ -83,6 +87,7 @@ pub use domain::XEN_MAX_ORDER;
 pub use error::SimError;
 pub use events::EVENT_PORTS;
 pub use faults::{Fault, StandingFaults};
+pub use grants::{FIRST_GRANT_REF, GRANT_ENTRIES};
 pub use hypervisor::SimHypervisor;
 pub use memory_op::{ExtentList, MemoryOpArg, Reservation};
 pub use p2m::GFN_LIMIT;

@@ -104,6 +104,7 @@ impl XenSim {
         let mut s = self.lock();
         let domain = s.domains.remove(&dom.0).ok_or(SimError::NoSuchDomain)?;
         s.events.remove(&dom.0);
+        s.grants.remove(&dom.0);
         s.pool.push(domain.tot_pages, Vec::new());
         Ok(())
     }

@@ -6,6 +6,7 @@ use crate::config::HostConfig;
 use crate::domain::Domain;
 use crate::events::DomainEvents;
 use crate::faults::FaultState;
+use crate::grants::DomainGrants;
 use crate::host_pool::HostPool;
 
 /// The simulated hypervisor's state.
@@ -23,6 +24,8 @@ pub struct State {
     pub next_domid: u16,
     /// Event channels and shutdowns, by domain id (made on a domain's first use of them).
     pub(crate) events: BTreeMap<u16, DomainEvents>,
+    /// Grant tables and grant mappings, by domain id (made on a domain's first use of them).
+    pub(crate) grants: BTreeMap<u16, DomainGrants>,
 }
 
 impl State {
@@ -39,6 +42,7 @@ impl State {
             max_page: config.free_pages,
             next_domid: 1,
             events: BTreeMap::new(),
+            grants: BTreeMap::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `SimHypervisor` as the hypercall gateway uses it: the `ballast_xen::Hypervisor` trait, every
-//! call issued as DOMID_SELF through the raw entry.
+//! `SimHypervisor` as the hypercall gateway uses it: the `ballast_xen::Hypervisor` and
+//! `GrantTable` traits, every call issued as DOMID_SELF through the raw entry.
 
 use ballast_xen::{
     Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER,
@@ -99,4 +99,49 @@ fn event_sends_and_shutdown_reach_the_domain_as_xen_answers_them() {
     assert_eq!(xen.shutdown(ShutdownReason::Reboot), Ok(()));
     assert_eq!(sim.shutdown_reason(xen.domain()), Some(1));
     assert_eq!(sim.shutdown_reason(dom0), None);
+}
+
+#[test]
+fn grant_batches_map_and_unmap_with_a_status_per_entry() {
+    use ballast_xen::grant::{
+        GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable, GNTMAP_HOST_MAP, GNTMAP_READONLY,
+        GNTST_GENERAL_ERROR, GNTST_OKAY,
+    };
+    let (sim, mut xen) = backend();
+    let domu = xen.domain();
+    let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+    sim.write_page(dom0, 2, 0x600d).expect("populated");
+    let grant_ref = sim.grant_access(dom0, 2, domu, true).expect("a ref");
+    let entry = |flags| GnttabMapGrantRef {
+        host_addr: 2100 << 12,
+        flags,
+        grant_ref,
+        dom: dom0.0,
+        ..GnttabMapGrantRef::default()
+    };
+    let mut batch = [
+        entry(GNTMAP_HOST_MAP),
+        entry(GNTMAP_HOST_MAP | GNTMAP_READONLY),
+    ];
+    assert_eq!(xen.map_grants(&mut batch), Ok(()));
+    let statuses = batch.map(|entry| entry.status);
+    assert_eq!(
+        statuses,
+        [GNTST_GENERAL_ERROR, GNTST_OKAY],
+        "the grant is read-only"
+    );
+    assert_eq!(sim.read_granted(domu, 2100), Some(0x600d));
+    let mut unmap = [GnttabUnmapGrantRef {
+        host_addr: 2100 << 12,
+        handle: batch[1].handle,
+        ..GnttabUnmapGrantRef::default()
+    }];
+    assert_eq!(xen.unmap_grants(&mut unmap), Ok(()));
+    assert_eq!(unmap[0].status, GNTST_OKAY);
+    assert_eq!(sim.grant_mappings(domu), 0);
+    sim.destroy_domain(domu).expect("destroyed");
+    assert_eq!(
+        xen.map_grants(&mut batch),
+        Err(ballast_xen::XenErrno::ESRCH)
+    );
 }
