@@ -83,6 +83,15 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
         self.event_ports.contains(&port)
     }
 
+    /// Whether `run` lies wholly inside one of the caller's ranges (touching ranges are joined, so
+    /// one range is enough): O(log RANGES).
+    pub fn owns_run(&self, run: &FrameRun) -> bool {
+        let after = self
+            .ranges
+            .partition_point(|range| range.first <= run.first);
+        after > 0 && self.ranges[after - 1].contains_run(run)
+    }
+
     /// Whether the extent of `order` at `first` lies wholly inside one of the caller's ranges.
     /// The ranges are sorted and disjoint, so only the last one starting at or before `first` can
     /// hold it: a binary search, O(log RANGES).
@@ -338,6 +347,9 @@ mod tests {
         assert!(!caller.owns_extent(Gfn(0x0fff), ExtentOrder::PAGE));
         assert!(!caller.owns_extent(Gfn(0x4400), ExtentOrder::PAGE));
         assert!(!caller.owns_extent(Gfn(0x3000), ExtentOrder::PAGE));
+        assert!(caller.owns_run(&range(0x4100, 0x300)));
+        assert!(!caller.owns_run(&range(0x4100, 0x301)));
+        assert!(!caller.owns_run(&range(0x0fff, 2)));
         assert!(table.caller(Badge(8)).is_none());
     }
 

@@ -1,5 +1,6 @@
-//! What the gateway has done, per op and per caller: calls, extents asked for and completed,
-//! refusals by reason, and answers from Xen that broke its own conventions.
+//! What the gateway has done, per op and per caller: calls, extents asked for and completed, grant
+//! entries sent to Xen and those it carried out, refusals by reason, and answers from Xen that
+//! broke its own conventions.
 
 use ballast_ipc::Badge;
 use ballast_xen::Completed;
@@ -42,6 +43,10 @@ pub struct Counters {
     pub anomalies: u64,
     /// Queries Xen answered with an errno.
     pub xen_errors: u64,
+    /// Grant entries (map or unmap) that passed every check and went to Xen.
+    pub grant_entries: u64,
+    /// Grant entries Xen carried out (`GNTST_okay`); the others got a status of their own.
+    pub grant_entries_done: u64,
     /// Requests refused, by reason.
     pub rejections: Rejections,
 }
@@ -64,6 +69,11 @@ impl Counters {
         if completed.anomaly.is_some() {
             self.anomalies += 1;
         }
+    }
+
+    fn record_grants(&mut self, sent: usize, done: usize) {
+        self.grant_entries += sent as u64;
+        self.grant_entries_done += done as u64;
     }
 
     fn record_hypercall(&mut self) {
@@ -172,6 +182,10 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
         });
     }
 
+    pub(crate) fn grants(&mut self, who: Attribution, sent: usize, done: usize) {
+        self.each(who, |counters| counters.record_grants(sent, done));
+    }
+
     pub(crate) fn xen_error(&mut self, who: Attribution) {
         self.each(who, Counters::record_xen_error);
     }
@@ -244,6 +258,16 @@ mod tests {
             op: HypercallOp::CurrentReservation,
             caller: Some(0),
         });
+        counters.grants(
+            Attribution {
+                op: HypercallOp::GrantMap,
+                caller: Some(0),
+            },
+            3,
+            2,
+        );
+        let map = counters.op(HypercallOp::GrantMap);
+        assert_eq!((map.grant_entries, map.grant_entries_done), (3, 2));
         assert_eq!(counters.op(HypercallOp::DecreaseReservation).anomalies, 1);
         assert_eq!(counters.op(HypercallOp::CurrentReservation).xen_errors, 1);
         assert_eq!(

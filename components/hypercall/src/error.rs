@@ -1,10 +1,11 @@
-//! Why the gateway refused a request, what a query, an event send or a shutdown can fail with, and
-//! why the image could not give a caller an event-channel port.
+//! Why the gateway refused a request, what a query, an event send, a shutdown or a grant batch
+//! can fail with, and why the image could not give a caller an event-channel port.
 
 use ballast_xen::XenErrno;
 
 /// A refused request. Nothing reached Xen. C-like, nonzero; the variants are listed in the order
-/// the gateway checks them (those of `event_send` and `shutdown` last: new values go at the end).
+/// the gateway checks them (those of `event_send`, `shutdown` and the grant ops last: new values
+/// go at the end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum GatewayError {
@@ -31,11 +32,28 @@ pub enum GatewayError {
     /// The shutdown reason is not poweroff, reboot or crash (see
     /// [`ballast_xen::abi::ShutdownReason`]): suspend needs a suspend record ballast does not keep.
     BadShutdownReason = 11,
+    /// A grant map names a gfn outside every run the memory server lent to the caller, or a
+    /// return notice a run not lent to the borrower named.
+    FrameNotLent = 12,
+    /// A frame holds a mapped grant: it may not take a second mapping, go back to the memory
+    /// server, or be populated or released, until unmapped.
+    FrameMapped = 13,
+    /// A grant entry sets a flag bit other than read-only.
+    BadGrantEntry = 14,
+    /// An unmap names a handle the caller holds no mapping under, or names one twice.
+    UnknownHandle = 15,
+    /// The gateway's table of mapped grants or of lent runs has no room for the request.
+    TooManyGrants = 16,
+    /// A lend notice names frames already lent.
+    AlreadyLent = 17,
+    /// A lend or return notice names a borrower that is not a caller holding `grant_map`, or an
+    /// empty or wrapping run.
+    BadBorrower = 18,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 11] = [
+    pub const ALL: [GatewayError; 18] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
@@ -47,6 +65,13 @@ impl GatewayError {
         GatewayError::DuplicateFrame,
         GatewayError::PortNotAllowed,
         GatewayError::BadShutdownReason,
+        GatewayError::FrameNotLent,
+        GatewayError::FrameMapped,
+        GatewayError::BadGrantEntry,
+        GatewayError::UnknownHandle,
+        GatewayError::TooManyGrants,
+        GatewayError::AlreadyLent,
+        GatewayError::BadBorrower,
     ];
     /// Number of variants.
     pub const COUNT: usize = GatewayError::ALL.len();
@@ -71,7 +96,8 @@ impl GatewayError {
     }
 }
 
-/// Why `current_reservation`, `maximum_reservation`, `event_send` or `shutdown` gave no answer.
+/// Why `current_reservation`, `maximum_reservation`, `event_send`, `shutdown`, a grant batch or a
+/// lend or return notice gave no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QueryError {
     /// The gateway refused the caller; Xen was not asked.

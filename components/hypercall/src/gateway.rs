@@ -1,14 +1,20 @@
 //! The gateway itself: the only holder of the Hypervisor backend. Every request is checked against
-//! the caller table, in a fixed order, and reaches Xen only if every check passes.
+//! the caller table (and, for grants, the grant book), in a fixed order, and reaches Xen only if
+//! every check passes.
 
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::abi::{EventPort, ShutdownReason};
-use ballast_xen::{Completed, ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno};
+use ballast_xen::grant::{GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable};
+use ballast_xen::{
+    Completed, ExtentOrder, FrameRun, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno,
+};
 
 use crate::caller_table::CallerEntry;
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
+use crate::grant_book::GrantBook;
+use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL};
 use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryError};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
@@ -19,13 +25,17 @@ pub struct Gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: u
     backend: Backend<H, CALLERS, FRAMES>,
 }
 
-/// What a request changes: the hypervisor, the counters and the duplicate check's scratch. Kept
-/// apart from the table so that dispatch can read the table while the gateway serves a call.
+/// What a request changes: the hypervisor, the counters, the grant book, the duplicate check's
+/// scratch and the buffers grant batches are built in for Xen. Kept apart from the table so that
+/// dispatch can read the table while the gateway serves a call.
 #[derive(Debug)]
 pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
-    hypervisor: H,
-    counters: GatewayCounters<CALLERS>,
+    pub(crate) hypervisor: H,
+    pub(crate) counters: GatewayCounters<CALLERS>,
     scratch: [Gfn; FRAMES],
+    pub(crate) book: GrantBook,
+    pub(crate) map_scratch: [GnttabMapGrantRef; GRANTS_PER_CALL],
+    pub(crate) unmap_scratch: [GnttabUnmapGrantRef; GRANTS_PER_CALL],
 }
 
 /// The gateway serving one request: the table it reads, the backend it changes.
@@ -44,8 +54,12 @@ pub const fn op_of(op: ReservationOp) -> HypercallOp {
     }
 }
 
-impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
-    Gateway<H, CALLERS, RANGES, FRAMES>
+impl<
+        H: Hypervisor + GrantTable,
+        const CALLERS: usize,
+        const RANGES: usize,
+        const FRAMES: usize,
+    > Gateway<H, CALLERS, RANGES, FRAMES>
 {
     /// A gateway that owns `hypervisor` and enforces `table`. Fails if the table allows more
     /// extents per call than `FRAMES`.
@@ -63,6 +77,9 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
                 hypervisor,
                 counters,
                 scratch: [Gfn(0); FRAMES],
+                book: GrantBook::default(),
+                map_scratch: [GnttabMapGrantRef::default(); GRANTS_PER_CALL],
+                unmap_scratch: [GnttabUnmapGrantRef::default(); GRANTS_PER_CALL],
             },
         })
     }
@@ -88,7 +105,8 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     /// `domid` is this guest; `mem_flags` sets only address bits and node selection (see
     /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
     /// most the configured length; every frame is aligned to its extent; every extent lies inside
-    /// one range the caller owns; a populate list names no extent twice.
+    /// one range the caller owns; no extent holds a mapped grant (a release or populate there
+    /// would pull a page out from under a driver); a populate list names no extent twice.
     ///
     /// An increase list is output only (Xen reads nothing from it and writes machine frames back
     /// for a non-translated guest), so the frame checks do not apply to it.
@@ -133,6 +151,90 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         self.serving().0.shutdown(caller, reason)
     }
 
+    /// `GNTTABOP_map_grant_ref` for `caller`: map grant `entries[i].grant_ref` of domain `domid`
+    /// at `entries[i].gfn`, one hypercall for the batch. Checked in this order, the first failure
+    /// refusing the whole batch before Xen sees it: the caller is in the table and holds
+    /// `grant_map`; the batch holds at most [`GRANTS_PER_CALL`] entries; each entry sets no flag
+    /// but read-only, its gfn lies in a run the memory server lent to the caller
+    /// ([`GatewayError::FrameNotLent`]: never populated RAM, never another caller's frames),
+    /// holds no mapping yet and is not listed twice; the book has room for every entry. Xen's
+    /// status and handle are then written into each entry, and the number mapped returned; an
+    /// errno for the whole call comes back as [`QueryError::Xen`] (the entries it did map are
+    /// still recorded and written back).
+    pub fn grant_map(
+        &mut self,
+        caller: Badge,
+        domid: u16,
+        entries: &mut [GrantMapEntry],
+    ) -> Result<u32, QueryError> {
+        self.serving().0.grant_map(caller, domid, entries)
+    }
+
+    /// `GNTTABOP_unmap_grant_ref` for `caller`: unmap the mappings whose handles `entries` name,
+    /// one hypercall for the batch, at the address each was mapped at. Checked first: the caller
+    /// holds `grant_unmap`, the batch holds at most [`GRANTS_PER_CALL`] entries, and each handle
+    /// names one of the caller's mappings, once. Xen's status is written into each entry and the
+    /// number unmapped returned; a mapping Xen did not remove stays recorded.
+    pub fn grant_unmap(
+        &mut self,
+        caller: Badge,
+        entries: &mut [GrantUnmapEntry],
+    ) -> Result<u32, QueryError> {
+        self.serving().0.grant_unmap(caller, entries)
+    }
+
+    /// The memory server (`caller`, holding `lend_notice`) lent the run `first_gfn ..
+    /// first_gfn + count` to the caller with gateway badge `borrower`, which must hold
+    /// `grant_map`. Refused unless the run is valid, lies inside RAM `caller` owns and overlaps no
+    /// loan. No Xen call.
+    pub fn lend_notice(
+        &mut self,
+        caller: Badge,
+        borrower: u32,
+        first_gfn: u64,
+        count: u64,
+    ) -> Result<(), QueryError> {
+        self.serving()
+            .0
+            .lend_notice(caller, borrower, first_gfn, count)
+    }
+
+    /// The memory server (`caller`, holding `return_notice`) got back the run `first_gfn ..
+    /// first_gfn + count` from `borrower`. Refused unless it lies inside one run lent to
+    /// `borrower` ([`GatewayError::FrameNotLent`]) and none of its frames holds a mapped grant
+    /// ([`GatewayError::FrameMapped`]: the memory server must then keep the frames away from
+    /// everyone until the mapping is gone). No Xen call.
+    pub fn return_notice(
+        &mut self,
+        caller: Badge,
+        borrower: u32,
+        first_gfn: u64,
+        count: u64,
+    ) -> Result<(), QueryError> {
+        self.serving()
+            .0
+            .return_notice(caller, borrower, first_gfn, count)
+    }
+
+    /// `caller` died: unmap every grant it still has mapped, before the memory server takes its
+    /// borrowed frames back. Returns the mappings Xen would not remove (they stay recorded and
+    /// their frames guarded).
+    pub fn unmap_all(&mut self, caller: Badge) -> usize {
+        self.serving().0.unmap_all(caller)
+    }
+
+    /// Grants mapped now, over every caller.
+    pub fn grants_mapped(&self) -> usize {
+        self.backend.book.mapped()
+    }
+
+    /// Frames the memory server has lent to `caller` now, as its notices told.
+    pub fn lent_frames(&self, caller: Badge) -> u64 {
+        self.table
+            .caller(caller)
+            .map_or(0, |(index, _)| self.backend.book.lent_frames(index))
+    }
+
     /// Let `caller` send on event-channel `port` (see [`CallerTable::allow_event_port`]). For the
     /// image's boot code, which reads the port from Xen (e.g. `HVM_PARAM_STORE_EVTCHN`) before
     /// the gateway serves anyone.
@@ -159,8 +261,12 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     }
 }
 
-impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
-    Serving<'_, H, CALLERS, RANGES, FRAMES>
+impl<
+        H: Hypervisor + GrantTable,
+        const CALLERS: usize,
+        const RANGES: usize,
+        const FRAMES: usize,
+    > Serving<'_, H, CALLERS, RANGES, FRAMES>
 {
     /// [`Gateway::reservation`], for the request being served.
     pub(crate) fn reservation(
@@ -237,6 +343,14 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
         }
         if !all_owned(frames, order, entry) {
             return Err(GatewayError::NotOwned);
+        }
+        let book = &self.backend.book;
+        if book.mapped() > 0
+            && frames
+                .iter()
+                .any(|first| book.any_mapped_in(&FrameRun::new(*first, order.frames())))
+        {
+            return Err(GatewayError::FrameMapped);
         }
         if op == ReservationOp::Populate && has_repeat(frames, &mut self.backend.scratch) {
             return Err(GatewayError::DuplicateFrame);

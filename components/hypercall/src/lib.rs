@@ -4,8 +4,10 @@
 //! badge: the `Hypercall` ops it may call, one per Xen operation, the frame ranges it owns and,
 //! given by the image at boot, the event-channel ports it may send on; for everyone: the maximum
 //! extent order and frames per call) and refuses, with a typed error and without a hypercall,
-//! any request that breaks it. What passes goes to Xen, and Xen's answer comes back exactly. Over IPC it serves the
-//! generated `Hypercall` interface and runs as a `ballast_ipc::Handler` ([`server`]).
+//! any request that breaks it. From the memory server's notices it knows which frames each driver
+//! borrowed, and lets drivers map grants only there ([`grant_book`]). What passes goes to Xen, and
+//! Xen's answer comes back exactly. Over IPC it serves the generated `Hypercall` interface and
+//! runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -14,6 +16,9 @@ mod checks;
 pub mod counters;
 pub mod error;
 pub mod gateway;
+pub mod grant_book;
+pub mod grant_lease;
+mod grant_ops;
 pub mod server;
 
 pub use ballast_xen::FrameRun;
@@ -23,4 +28,6 @@ pub use caller_table::{
 pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{CallerTableError, EventPortError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
+pub use grant_book::{LENT_RUNS, MAPPED_GRANTS};
+pub use grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY};
 pub use server::wire_error;

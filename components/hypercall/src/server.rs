@@ -8,23 +8,32 @@
 //! The frame list arrives as the lease bytes and is viewed in place as `[Gfn]` (zerocopy), so Xen
 //! reads the caller's list and writes back into it without a copy. A lease that is empty, not a
 //! whole number of 8-byte frame numbers, or not 8-byte aligned is refused with `BadFrameList`.
+//! A grant lease is viewed the same way as entries ([`crate::grant_lease`]); the gateway copies
+//! each into its own buffer before checking it. One that is empty, not a whole number of entries
+//! or misaligned is refused with `BadGrantList`.
 
 use ballast_interfaces::hypercall::{
     self, CurrentReservationReply, CurrentReservationResponder, DecreaseReservationReply,
-    DecreaseReservationResponder, EventSendResponder, HypercallError, HypercallServer,
-    IncreaseReservationReply, IncreaseReservationResponder, MaximumReservationReply,
-    MaximumReservationResponder, PopulatePhysmapReply, PopulatePhysmapResponder, ShutdownResponder,
+    DecreaseReservationResponder, EventSendResponder, GrantMapReply, GrantMapResponder,
+    GrantUnmapReply, GrantUnmapResponder, HypercallError, HypercallServer,
+    IncreaseReservationReply, IncreaseReservationResponder, LendNoticeResponder,
+    MaximumReservationReply, MaximumReservationResponder, PopulatePhysmapReply,
+    PopulatePhysmapResponder, ReturnNoticeResponder, ShutdownResponder,
 };
 use ballast_interfaces::support::{Answer, ReadWriteLease};
 use ballast_ipc::{Badge, Handler, IncomingCall, NotificationBits, Sys};
+use ballast_xen::grant::GrantTable;
 use ballast_xen::{Completed, Gfn, Hypervisor, ReservationOp};
 use zerocopy::FromBytes;
+
+use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry};
 
 use crate::gateway::Serving;
 use crate::{Gateway, GatewayError, QueryError};
 
 /// The wire error a refusal travels as. The interface folds a few of the gateway's reasons
-/// together: an unknown caller is not permitted, and flags are part of the op.
+/// together: an unknown caller is not permitted, flags are part of the op, and a grant entry's
+/// bad flags make a bad grant list.
 pub const fn wire_error(error: GatewayError) -> HypercallError {
     match error {
         GatewayError::UnknownCaller | GatewayError::NotPermitted => HypercallError::NotPermitted,
@@ -37,6 +46,13 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
         GatewayError::DuplicateFrame => HypercallError::DuplicateFrame,
         GatewayError::PortNotAllowed => HypercallError::PortNotAllowed,
         GatewayError::BadShutdownReason => HypercallError::BadShutdownReason,
+        GatewayError::FrameNotLent => HypercallError::FrameNotLent,
+        GatewayError::FrameMapped => HypercallError::FrameMapped,
+        GatewayError::BadGrantEntry => HypercallError::BadGrantList,
+        GatewayError::UnknownHandle => HypercallError::UnknownHandle,
+        GatewayError::TooManyGrants => HypercallError::TooManyGrants,
+        GatewayError::AlreadyLent => HypercallError::AlreadyLent,
+        GatewayError::BadBorrower => HypercallError::BadBorrower,
     }
 }
 
@@ -56,8 +72,12 @@ const fn completed_fields(completed: Completed) -> (u64, u64, bool) {
     }
 }
 
-impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
-    Serving<'_, H, CALLERS, RANGES, FRAMES>
+impl<
+        H: Hypervisor + GrantTable,
+        const CALLERS: usize,
+        const RANGES: usize,
+        const FRAMES: usize,
+    > Serving<'_, H, CALLERS, RANGES, FRAMES>
 {
     /// One reservation op over the frame list in the caller's lease.
     #[allow(clippy::too_many_arguments)]
@@ -84,8 +104,12 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     }
 }
 
-impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> HypercallServer
-    for Serving<'_, H, CALLERS, RANGES, FRAMES>
+impl<
+        H: Hypervisor + GrantTable,
+        const CALLERS: usize,
+        const RANGES: usize,
+        const FRAMES: usize,
+    > HypercallServer for Serving<'_, H, CALLERS, RANGES, FRAMES>
 {
     fn current_reservation(
         &mut self,
@@ -205,10 +229,85 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
             Err(error) => reply.err(query_wire_error(error)).into(),
         }
     }
+
+    fn grant_map(
+        &mut self,
+        sys: &mut dyn Sys,
+        badge: Badge,
+        domid: u16,
+        entries: ReadWriteLease,
+        reply: GrantMapResponder,
+    ) -> Answer {
+        let list = match entries.bytes(sys).map(<[GrantMapEntry]>::mut_from_bytes) {
+            Ok(Ok(list)) if !list.is_empty() => list,
+            _ => {
+                self.count_bad_frame_list();
+                return reply.err(HypercallError::BadGrantList).into();
+            }
+        };
+        match Serving::grant_map(self, badge, domid, list) {
+            Ok(mapped) => reply.ok(GrantMapReply { mapped }).into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
+
+    fn grant_unmap(
+        &mut self,
+        sys: &mut dyn Sys,
+        badge: Badge,
+        entries: ReadWriteLease,
+        reply: GrantUnmapResponder,
+    ) -> Answer {
+        let list = match entries.bytes(sys).map(<[GrantUnmapEntry]>::mut_from_bytes) {
+            Ok(Ok(list)) if !list.is_empty() => list,
+            _ => {
+                self.count_bad_frame_list();
+                return reply.err(HypercallError::BadGrantList).into();
+            }
+        };
+        match Serving::grant_unmap(self, badge, list) {
+            Ok(unmapped) => reply.ok(GrantUnmapReply { unmapped }).into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
+
+    fn lend_notice(
+        &mut self,
+        _: &mut dyn Sys,
+        badge: Badge,
+        borrower: u32,
+        first_gfn: u64,
+        count: u64,
+        reply: LendNoticeResponder,
+    ) -> Answer {
+        match Serving::lend_notice(self, badge, borrower, first_gfn, count) {
+            Ok(()) => reply.ok().into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
+
+    fn return_notice(
+        &mut self,
+        _: &mut dyn Sys,
+        badge: Badge,
+        borrower: u32,
+        first_gfn: u64,
+        count: u64,
+        reply: ReturnNoticeResponder,
+    ) -> Answer {
+        match Serving::return_notice(self, badge, borrower, first_gfn, count) {
+            Ok(()) => reply.ok().into(),
+            Err(error) => reply.err(query_wire_error(error)).into(),
+        }
+    }
 }
 
-impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> Handler
-    for Gateway<H, CALLERS, RANGES, FRAMES>
+impl<
+        H: Hypervisor + GrantTable,
+        const CALLERS: usize,
+        const RANGES: usize,
+        const FRAMES: usize,
+    > Handler for Gateway<H, CALLERS, RANGES, FRAMES>
 {
     /// Dispatch checks the call against the caller table (the caller holds the op), the gateway then
     /// checks the request; the table is read in place, never copied.
@@ -222,9 +321,12 @@ impl<H: Hypervisor, const CALLERS: usize, const RANGES: usize, const FRAMES: usi
     /// The gateway sets no timer and is signalled by no one: every request is a call.
     fn notified(&mut self, _: &mut dyn Sys, _: NotificationBits) {}
 
-    /// The gateway keeps nothing per client between calls (no deferred replies, no frames held),
-    /// so a dead client leaves nothing to reclaim.
-    fn client_died(&mut self, _: &mut dyn Sys, _: Badge) {}
+    /// The gateway keeps no deferred replies; what a dead client leaves is the grants it mapped.
+    /// They are unmapped here, so that the frames it borrowed hold nothing of another domain when
+    /// the memory server takes them back (its return notice is refused while any mapping stays).
+    fn client_died(&mut self, _: &mut dyn Sys, badge: Badge) {
+        self.unmap_all(badge);
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +363,14 @@ mod tests {
         assert_eq!(
             wire_error(GatewayError::BadShutdownReason),
             HypercallError::BadShutdownReason
+        );
+        assert_eq!(
+            wire_error(GatewayError::BadGrantEntry),
+            HypercallError::BadGrantList
+        );
+        assert_eq!(
+            wire_error(GatewayError::FrameNotLent),
+            HypercallError::FrameNotLent
         );
         let errno = QueryError::Xen(ballast_xen::XenErrno::ESRCH);
         assert_eq!(query_wire_error(errno), HypercallError::XenErrno);

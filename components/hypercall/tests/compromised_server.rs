@@ -271,8 +271,10 @@ fn checks_run_in_the_documented_order() {
     let total = rig.gateway.counters().total();
     assert_eq!((total.calls, total.hypercalls), (11, 0));
     assert_eq!(total.rejections.total(), 11);
-    for reason in GatewayError::ALL {
-        assert_eq!(total.rejections.get(reason), 1, "{reason:?}");
+    // The grant ops' reasons follow: tests/grants.rs checks their order.
+    let reasons = &GatewayError::ALL[..GatewayError::BadShutdownReason as usize];
+    for reason in reasons {
+        assert_eq!(total.rejections.get(*reason), 1, "{reason:?}");
     }
 }
 

@@ -1,7 +1,9 @@
 //! The gateway as an IPC server under the deterministic runtime: a memory server (an external
 //! component here) lends its frame list and calls, a toolstack agent sends events and shuts the
-//! domain down through the generated encoders and decoders; the reply carries Xen's answer or the
-//! typed error, and dispatch refuses what is not a well-formed call from a permitted caller.
+//! domain down, a driver maps grants into frames the memory server's notice lent it and unmaps
+//! them (or dies with them mapped), all through the generated encoders and decoders; the reply
+//! carries Xen's answer or the typed error, and dispatch refuses what is not a well-formed call
+//! from a permitted caller.
 
 #[allow(
     dead_code,
@@ -9,7 +11,7 @@
 )]
 mod support;
 
-use ballast_hypercall::GatewayError;
+use ballast_hypercall::{GatewayError, GrantMapEntry, GrantUnmapEntry, GRANT_READONLY};
 use ballast_interfaces::hypercall::{
     self, CurrentReservationReplyBody, DecreaseReservationReply, DecreaseReservationReplyBody,
     HypercallError, HypercallOp, INTERFACE_ID, VERSION,
@@ -36,6 +38,9 @@ fn request(op: ReservationOp, order: u8, flags: u32, domid: u16) -> Message {
 
 const LIST: LeaseId = LeaseId(1);
 const LIST_BYTES: u32 = 8192;
+/// The driver's grant entries, shared with the gateway.
+const GRANTS: LeaseId = LeaseId(2);
+const GRANTS_BYTES: u32 = 4096;
 
 struct System {
     runtime: DeterministicRuntime,
@@ -69,6 +74,9 @@ fn system() -> System {
     builder
         .region(LIST, LIST_BYTES, server)
         .share(LIST, gateway, true);
+    builder
+        .region(GRANTS, GRANTS_BYTES, driver)
+        .share(GRANTS, gateway, true);
     let composition = builder.build().expect("a valid composition");
     let runtime = DeterministicRuntime::new(composition, vec![(gateway, Box::new(handler))], 7)
         .expect("handlers placed");
@@ -86,8 +94,12 @@ fn system() -> System {
 }
 
 fn lease(len: u32) -> LeaseDescriptor {
+    region_lease(LIST, len)
+}
+
+fn region_lease(region: LeaseId, len: u32) -> LeaseDescriptor {
     LeaseDescriptor {
-        region: LIST.0,
+        region: region.0,
         writable: 1,
         offset: 0,
         len,
@@ -148,6 +160,64 @@ impl System {
     ) -> Result<(), CallError<HypercallError>> {
         let reply = self.reply(caller, &hypercall::encode_shutdown(reason), None);
         hypercall::decode_shutdown(&reply)
+    }
+
+    /// `lend_notice` (or `return_notice`) of `count` frames at `first` for `borrower`, from the
+    /// memory server.
+    fn notice(
+        &mut self,
+        lend: bool,
+        borrower: ballast_ipc::Badge,
+        first: u64,
+        count: u64,
+    ) -> Result<(), CallError<HypercallError>> {
+        if lend {
+            let message = hypercall::encode_lend_notice(borrower.0, first, count);
+            hypercall::decode_lend_notice(&self.reply(self.server, &message, None))
+        } else {
+            let message = hypercall::encode_return_notice(borrower.0, first, count);
+            hypercall::decode_return_notice(&self.reply(self.server, &message, None))
+        }
+    }
+
+    /// `grant_map` from `caller` of `entries` (written into the driver's grant region) from
+    /// domain `domid`: the answer and the entries as the gateway left them.
+    fn grant_map(
+        &mut self,
+        caller: (ComponentId, EndpointId),
+        domid: u16,
+        entries: &[GrantMapEntry],
+    ) -> (Result<u32, CallError<HypercallError>>, Vec<GrantMapEntry>) {
+        let bytes = entries.as_bytes();
+        let region = self.runtime.region(GRANTS).expect("the grant region");
+        region[..bytes.len()].copy_from_slice(bytes);
+        let lease = region_lease(GRANTS, bytes.len() as u32);
+        let reply = self.reply(caller, &hypercall::encode_grant_map(domid), Some(lease));
+        let answer = hypercall::decode_grant_map(&reply).map(|reply| reply.mapped);
+        let region = self.runtime.region(GRANTS).expect("the grant region");
+        let back = <[GrantMapEntry]>::ref_from_bytes(&region[..bytes.len()]).expect("entries");
+        (answer, back.to_vec())
+    }
+
+    /// `grant_unmap` from `caller` of `handles`: the answer and the statuses written back.
+    fn grant_unmap(
+        &mut self,
+        caller: (ComponentId, EndpointId),
+        handles: &[u32],
+    ) -> (Result<u32, CallError<HypercallError>>, Vec<i32>) {
+        let entries: Vec<GrantUnmapEntry> = handles
+            .iter()
+            .map(|&handle| GrantUnmapEntry { handle, status: 1 })
+            .collect();
+        let bytes = entries.as_bytes();
+        let region = self.runtime.region(GRANTS).expect("the grant region");
+        region[..bytes.len()].copy_from_slice(bytes);
+        let lease = region_lease(GRANTS, bytes.len() as u32);
+        let reply = self.reply(caller, &hypercall::encode_grant_unmap(), Some(lease));
+        let answer = hypercall::decode_grant_unmap(&reply).map(|reply| reply.unmapped);
+        let region = self.runtime.region(GRANTS).expect("the grant region");
+        let back = <[GrantUnmapEntry]>::ref_from_bytes(&region[..bytes.len()]).expect("entries");
+        (answer, back.iter().map(|entry| entry.status).collect())
     }
 
     fn call(
@@ -397,4 +467,169 @@ fn dispatch_refuses_the_agents_ops_to_callers_not_granted_them() {
     assert_eq!(system.sim.shutdown_reason(dom), None);
     assert_eq!(system.counters().protocol_rejections(), 4);
     assert_eq!(system.counters().total().calls, 0, "none became a request");
+}
+
+fn interface_error<T>(error: HypercallError) -> Result<T, CallError<HypercallError>> {
+    Err(CallError::Interface(error))
+}
+
+fn denied<T>() -> Result<T, CallError<HypercallError>> {
+    Err(CallError::Protocol(ProtocolError::PermissionDenied))
+}
+
+/// dom0's side grants its pages `pages` to the guest, each filled with a word of its own.
+fn granted(system: &System, pages: std::ops::Range<u64>, readonly: bool) -> Vec<u32> {
+    let other = system
+        .sim
+        .create_domain(ballast_xen_sim::DomainConfig::domu(0..16, 16));
+    pages
+        .map(|page| {
+            system
+                .sim
+                .write_page(other, page, 0xf00d + page)
+                .expect("populated");
+            system
+                .sim
+                .grant_access(other, page, system.dom, readonly)
+                .expect("a reference")
+        })
+        .collect()
+}
+
+fn map_entries(refs: &[u32], first_gfn: u64, readonly: bool) -> Vec<GrantMapEntry> {
+    (0..)
+        .zip(refs)
+        .map(|(index, &grant_ref)| GrantMapEntry {
+            gfn: first_gfn + index,
+            grant_ref,
+            flags: if readonly { GRANT_READONLY } else { 0 },
+            handle: 0,
+            status: 1,
+        })
+        .collect()
+}
+
+#[test]
+fn a_driver_maps_and_unmaps_grants_in_borrowed_frames_over_ipc() {
+    let mut system = system();
+    let dom = system.dom;
+    let refs = granted(&system, 0..4, true);
+    let granter = system
+        .sim
+        .grant_mapped_at(dom, 0)
+        .map(|(granter, _)| granter);
+    assert_eq!(granter, None);
+    let first = LENDING.start + 8;
+    assert_eq!(system.notice(true, DRIVER, first, 4), Ok(()));
+    let other = 3; // the rig's second domain is 2; `granted` made the next one
+    let (answer, entries) =
+        system.grant_map(system.driver, other, &map_entries(&refs, first, true));
+    assert_eq!(answer, Ok(4));
+    assert!(entries.iter().all(|entry| entry.status == 0), "{entries:?}");
+    assert_eq!(system.sim.read_granted(dom, first + 2), Some(0xf00d + 2));
+    let handles: Vec<u32> = entries.iter().map(|entry| entry.handle).collect();
+    let (answer, statuses) = system.grant_unmap(system.driver, &handles);
+    assert_eq!((answer, statuses), (Ok(4), vec![0; 4]));
+    assert_eq!(system.sim.grant_mappings(dom), 0);
+    assert_eq!(system.notice(false, DRIVER, first, 4), Ok(()));
+    let driver = system.counters().caller(DRIVER).expect("in the table");
+    assert_eq!(
+        (driver.calls, driver.hypercalls, driver.grant_entries_done),
+        (2, 2, 8)
+    );
+}
+
+#[test]
+fn a_drivers_death_unmaps_its_grants_and_the_frames_go_back() {
+    let mut system = system();
+    let dom = system.dom;
+    let refs = granted(&system, 0..3, false);
+    let first = LENDING.start;
+    assert_eq!(system.notice(true, DRIVER, first, 3), Ok(()));
+    let (answer, _) = system.grant_map(system.driver, 3, &map_entries(&refs, first, false));
+    assert_eq!(answer, Ok(3));
+    let refused = Err(CallError::Interface(HypercallError::FrameMapped));
+    assert_eq!(
+        system.notice(false, DRIVER, first, 3),
+        refused,
+        "still mapped"
+    );
+    system.runtime.kill(system.driver.0).expect("killed");
+    system
+        .runtime
+        .run_until_idle(100)
+        .expect("no invariant to break");
+    assert_eq!(
+        system.sim.grant_mappings(dom),
+        0,
+        "unmapped on the driver's death"
+    );
+    assert_eq!(system.notice(false, DRIVER, first, 3), Ok(()));
+}
+
+#[test]
+fn grant_refusals_travel_as_interface_errors_and_dispatch_keeps_grants_to_drivers() {
+    let mut system = system();
+    let dom = system.dom;
+    let refs = granted(&system, 0..2, false);
+    let entries = map_entries(&refs, LENDING.start, false);
+    let (answer, back) = system.grant_map(system.driver, 3, &entries);
+    assert_eq!(
+        answer,
+        interface_error(HypercallError::FrameNotLent),
+        "nothing lent yet"
+    );
+    assert_eq!(back, entries, "the lease is untouched");
+    assert_eq!(system.notice(true, DRIVER, LENDING.start, 1), Ok(()));
+    let (answer, _) = system.grant_map(system.driver, 3, &entries);
+    assert_eq!(
+        answer,
+        interface_error(HypercallError::FrameNotLent),
+        "the second frame is not lent"
+    );
+    let (answer, _) = system.grant_unmap(system.driver, &[5]);
+    assert_eq!(answer, interface_error(HypercallError::UnknownHandle));
+    assert_eq!(
+        system.notice(true, AGENT, LENDING.start + 1, 1),
+        interface_error(HypercallError::BadBorrower)
+    );
+    assert_eq!(
+        system.notice(true, DRIVER, LENDING.start, 1),
+        interface_error(HypercallError::AlreadyLent)
+    );
+    for len in [0, 23, 25] {
+        let lease = region_lease(GRANTS, len);
+        let reply = system.reply(system.driver, &hypercall::encode_grant_map(3), Some(lease));
+        let answer = hypercall::decode_grant_map(&reply);
+        assert_eq!(
+            answer,
+            interface_error(HypercallError::BadGrantList),
+            "{len} bytes"
+        );
+    }
+    let as_map = |system: &mut System, caller, lease| {
+        let reply = system.reply(caller, &hypercall::encode_grant_map(3), lease);
+        hypercall::decode_grant_map(&reply).map(|reply| reply.mapped)
+    };
+    let (server, agent) = (system.server, system.agent);
+    assert_eq!(as_map(&mut system, server, Some(lease(24))), denied());
+    assert_eq!(as_map(&mut system, agent, None), denied());
+    let reply = system.reply(
+        system.server,
+        &hypercall::encode_grant_unmap(),
+        Some(lease(8)),
+    );
+    assert_eq!(
+        hypercall::decode_grant_unmap(&reply).map(|r| r.unmapped),
+        denied()
+    );
+    let message = hypercall::encode_lend_notice(DRIVER.0, LENDING.start + 4, 1);
+    let reply = system.reply(system.driver, &message, None);
+    assert_eq!(
+        hypercall::decode_lend_notice(&reply),
+        denied(),
+        "a driver lends nothing"
+    );
+    assert_eq!(system.sim.grant_mappings(dom), 0, "Xen mapped nothing");
+    assert_eq!(system.counters().op(HypercallOp::GrantMap).hypercalls, 0);
 }

@@ -43,6 +43,10 @@ fn project_interfaces_load_with_their_ids_and_capabilities() {
             ("populate_physmap", 6, "xen.populate_physmap"),
             ("event_send", 7, "xen.event_send"),
             ("shutdown", 8, "xen.shutdown"),
+            ("grant_map", 9, "xen.grant_map"),
+            ("grant_unmap", 10, "xen.grant_unmap"),
+            ("lend_notice", 11, "xen.lend_notice"),
+            ("return_notice", 12, "xen.return_notice"),
         ],
         "one op per Xen operation, each its own capability"
     );

@@ -26,6 +26,10 @@ fn ids_and_capabilities_follow_the_idl() {
     assert_eq!(hypercall::HypercallOp::PopulatePhysmap as u16, 6);
     assert_eq!(hypercall::HypercallOp::EventSend as u16, 7);
     assert_eq!(hypercall::HypercallOp::Shutdown as u16, 8);
+    assert_eq!(hypercall::HypercallOp::GrantMap as u16, 9);
+    assert_eq!(hypercall::HypercallOp::GrantUnmap as u16, 10);
+    assert_eq!(hypercall::HypercallOp::LendNotice as u16, 11);
+    assert_eq!(hypercall::HypercallOp::ReturnNotice as u16, 12);
     assert_eq!(hypercall::HypercallOp::try_from(1), Err(1), "retired");
 }
 
@@ -53,6 +57,8 @@ fn error_enums_are_c_like_from_one_with_a_server_died_variant() {
     assert_eq!(hypercall::HypercallError::DuplicateFrame as u16, 11, "kept");
     assert_eq!(hypercall::HypercallError::PortNotAllowed as u16, 12);
     assert_eq!(hypercall::HypercallError::BadShutdownReason as u16, 13);
+    assert_eq!(hypercall::HypercallError::FrameNotLent as u16, 14);
+    assert_eq!(hypercall::HypercallError::BadBorrower as u16, 20);
 }
 
 #[test]
@@ -110,6 +116,15 @@ fn the_agents_requests_carry_one_u32_and_reply_with_the_status_alone() {
         hypercall::EventSendRequest::new(7).as_bytes(),
         &7u32.to_ne_bytes()
     );
+}
+
+#[test]
+fn the_grant_ops_carry_their_arguments_and_a_lease() {
+    let map = hypercall::encode_grant_map(0x7ff0);
+    assert_eq!(&map.bytes()[8..10], &0x7ff0u16.to_ne_bytes());
+    let notice = hypercall::encode_lend_notice(4, 0x10_0000, 256);
+    let body = hypercall::LendNoticeRequest::new(4, 0x10_0000, 256);
+    assert_eq!(&notice.bytes()[8..], body.as_bytes());
 }
 
 #[test]

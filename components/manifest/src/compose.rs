@@ -422,4 +422,43 @@ mod tests {
         );
         assert!(!memory.ranges().is_empty());
     }
+
+    /// A backend driver may be given the gateway's grant ops and the memory server the lend and
+    /// return notices: the driver becomes a gateway caller with exactly `grant_map` and
+    /// `grant_unmap` and no frames, and the memory server keeps its RAM.
+    #[test]
+    fn a_driver_holding_the_grant_ops_is_a_gateway_caller_without_frames() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/xen-pvh.toml");
+        let text = std::fs::read_to_string(&path).expect("the manifest");
+        let memory_ops = "uses.Hypercall.ops = [\"decrease_reservation\", \"populate_physmap\", \"current_reservation\", \"maximum_reservation\"]";
+        let driver_ops = "uses.Balloon.ops = [\"alloc_unpopulated\", \"free_unpopulated\"]";
+        assert!(text.contains(memory_ops) && text.contains(driver_ops));
+        let text = text
+            .replace(
+                memory_ops,
+                &memory_ops.replace("]", ", \"lend_notice\", \"return_notice\"]"),
+            )
+            .replace(
+                driver_ops,
+                &(driver_ops.to_string()
+                    + "\nuses.Hypercall.ops = [\"grant_map\", \"grant_unmap\"]"),
+            );
+        let tables = compose(&check_text(&path, &text, INTERFACES).expect("a valid manifest"));
+        let capacities = ballast_system::Capacities::of(&tables);
+        assert_eq!(capacities.gateway_callers, 3);
+        let ram = [ballast_xen::FrameRun::span(0, 0x2_0000)];
+        let table = ballast_system::gateway::caller_table::<3, 4>(&tables, &ram).expect("fits");
+        let id = |name: &str| tables.component(name).expect(name).id;
+        let badge = |client: u16| {
+            let to_gateway = tables.endpoint(client, id("gateway")).expect("an endpoint");
+            Badge(to_gateway.badge)
+        };
+        let (_, driver) = table.caller(badge(id("testclient"))).expect("a caller");
+        let ops: Vec<u16> = driver.ops().iter().map(|op| *op as u16).collect();
+        assert_eq!((ops.as_slice(), driver.ranges().len()), (&[9, 10][..], 0));
+        let (_, memory) = table.caller(badge(id("memory"))).expect("a caller");
+        let ops: Vec<u16> = memory.ops().iter().map(|op| *op as u16).collect();
+        assert_eq!(ops, [2, 3, 5, 6, 11, 12]);
+        assert!(!memory.ranges().is_empty());
+    }
 }

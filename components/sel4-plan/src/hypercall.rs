@@ -4,7 +4,8 @@
 //! makes the call only if x16 (the hypercall number) equals `badge >> 32` and x0 (the sub-op)
 //! equals `badge & 0xffff_ffff`. Badge 0, the root task's unbadged master, allows nothing. The
 //! gateway gets one capability per Xen call behind an op of the `Hypercall` interface some caller
-//! of it is granted in the manifest, and nothing else holds one.
+//! of it is granted in the manifest, and nothing else holds one. The memory server's lend and
+//! return notices make no Xen call and need no capability.
 
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_xen::abi::{
@@ -12,6 +13,9 @@ use ballast_xen::abi::{
     HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, XENMEM_CURRENT_RESERVATION,
     XENMEM_DECREASE_RESERVATION, XENMEM_INCREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION,
     XENMEM_POPULATE_PHYSMAP,
+};
+use ballast_xen::grant::{
+    GNTTABOP_MAP_GRANT_REF, GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
 };
 
 use crate::cspace::Slot;
@@ -32,6 +36,9 @@ impl XenCall {
         sub_op: CONSOLEIO_WRITE,
     };
 
+    /// `memory_op(XENMEM_populate_physmap)`.
+    pub const POPULATE_PHYSMAP: XenCall = XenCall::memory_op(XENMEM_POPULATE_PHYSMAP);
+
     /// `memory_op(sub_op)`.
     pub const fn memory_op(sub_op: u32) -> XenCall {
         XenCall {
@@ -40,14 +47,15 @@ impl XenCall {
         }
     }
 
-    /// The Xen call behind an op of the `Hypercall` interface.
-    pub const fn of(op: HypercallOp) -> XenCall {
-        match op {
+    /// The Xen call behind an op of the `Hypercall` interface (none for the lend and return
+    /// notices, which the gateway answers from its own book).
+    pub const fn of(op: HypercallOp) -> Option<XenCall> {
+        Some(match op {
             HypercallOp::CurrentReservation => XenCall::memory_op(XENMEM_CURRENT_RESERVATION),
             HypercallOp::MaximumReservation => XenCall::memory_op(XENMEM_MAXIMUM_RESERVATION),
             HypercallOp::IncreaseReservation => XenCall::memory_op(XENMEM_INCREASE_RESERVATION),
             HypercallOp::DecreaseReservation => XenCall::memory_op(XENMEM_DECREASE_RESERVATION),
-            HypercallOp::PopulatePhysmap => XenCall::memory_op(XENMEM_POPULATE_PHYSMAP),
+            HypercallOp::PopulatePhysmap => XenCall::POPULATE_PHYSMAP,
             HypercallOp::EventSend => XenCall {
                 hypercall: HYPERVISOR_EVENT_CHANNEL_OP,
                 sub_op: EVTCHNOP_SEND,
@@ -56,7 +64,16 @@ impl XenCall {
                 hypercall: HYPERVISOR_SCHED_OP,
                 sub_op: SCHEDOP_SHUTDOWN,
             },
-        }
+            HypercallOp::GrantMap => XenCall {
+                hypercall: HYPERVISOR_GRANT_TABLE_OP,
+                sub_op: GNTTABOP_MAP_GRANT_REF,
+            },
+            HypercallOp::GrantUnmap => XenCall {
+                hypercall: HYPERVISOR_GRANT_TABLE_OP,
+                sub_op: GNTTABOP_UNMAP_GRANT_REF,
+            },
+            HypercallOp::LendNotice | HypercallOp::ReturnNotice => return None,
+        })
     }
 
     /// The badge of the capability that allows this call.
@@ -99,26 +116,25 @@ mod tests {
 
     #[test]
     fn badges_name_the_hypercall_above_the_sub_op() {
-        let decrease = XenCall::of(HypercallOp::DecreaseReservation);
+        let call = |op| XenCall::of(op).expect("a Xen call");
+        let decrease = call(HypercallOp::DecreaseReservation);
         assert_eq!(decrease.badge(), (12 << 32) | 1);
+        assert_eq!(call(HypercallOp::IncreaseReservation).badge(), 12 << 32);
         assert_eq!(
-            XenCall::of(HypercallOp::IncreaseReservation).badge(),
-            12 << 32
-        );
-        assert_eq!(
-            XenCall::of(HypercallOp::CurrentReservation).badge(),
+            call(HypercallOp::CurrentReservation).badge(),
             (12 << 32) | 3
         );
         assert_eq!(
-            XenCall::of(HypercallOp::MaximumReservation).badge(),
+            call(HypercallOp::MaximumReservation).badge(),
             (12 << 32) | 4
         );
-        assert_eq!(
-            XenCall::of(HypercallOp::PopulatePhysmap).badge(),
-            (12 << 32) | 6
-        );
-        assert_eq!(XenCall::of(HypercallOp::EventSend).badge(), (32 << 32) | 4);
-        assert_eq!(XenCall::of(HypercallOp::Shutdown).badge(), (29 << 32) | 2);
+        assert_eq!(call(HypercallOp::PopulatePhysmap).badge(), (12 << 32) | 6);
+        assert_eq!(call(HypercallOp::EventSend).badge(), (32 << 32) | 4);
+        assert_eq!(call(HypercallOp::Shutdown).badge(), (29 << 32) | 2);
+        assert_eq!(call(HypercallOp::GrantMap).badge(), 20 << 32);
+        assert_eq!(call(HypercallOp::GrantUnmap).badge(), (20 << 32) | 1);
+        assert_eq!(XenCall::of(HypercallOp::LendNotice), None);
+        assert_eq!(XenCall::of(HypercallOp::ReturnNotice), None);
         assert_eq!(XenCall::CONSOLE_WRITE.badge(), 18 << 32);
         assert_eq!(XenCall::from_badge(decrease.badge()), Some(decrease));
         assert_eq!(XenCall::from_badge(0), None);
@@ -128,7 +144,9 @@ mod tests {
     fn every_op_is_a_distinct_call() {
         for (index, op) in HypercallOp::ALL.iter().enumerate() {
             for other in &HypercallOp::ALL[index + 1..] {
-                assert_ne!(XenCall::of(*op), XenCall::of(*other), "{op:?} {other:?}");
+                if let (Some(call), Some(other_call)) = (XenCall::of(*op), XenCall::of(*other)) {
+                    assert_ne!(call, other_call, "{op:?} {other:?}");
+                }
             }
         }
     }

@@ -115,7 +115,7 @@ impl<'c> Plan<'c> {
         let entry = self.component(component)?;
         let endpoints =
             self.endpoints_of(component).count() + self.notifications_of(component).count();
-        let hypercalls = self.hypercall_ops(component).count();
+        let hypercalls = self.hypercall_calls(component).count();
         CSpaceLayout::new(
             self.reply_slots(entry),
             u16::try_from(endpoints).map_err(|_| PlanError::CSpaceFull)?,
@@ -174,6 +174,12 @@ impl<'c> Plan<'c> {
         })
     }
 
+    /// The Xen calls behind the `Hypercall` ops `component`'s callers are granted, if it is a
+    /// gateway (the lend and return notices make none).
+    fn hypercall_calls(&self, component: u16) -> impl Iterator<Item = XenCall> + 'c {
+        self.hypercall_ops(component).filter_map(XenCall::of)
+    }
+
     /// The `Hypercall` ops `component`'s callers are granted, if it is a gateway.
     fn hypercall_ops(&self, component: u16) -> impl Iterator<Item = HypercallOp> + 'c {
         let composition = self.composition;
@@ -198,11 +204,8 @@ impl<'c> Plan<'c> {
     ) -> Result<impl Iterator<Item = HypercallCap> + 'c, PlanError> {
         let layout = self.cspace(component)?;
         let slots = (0..layout.hypercalls).filter_map(move |index| layout.hypercall(index));
-        let caps = self.hypercall_ops(component).zip(slots);
-        Ok(caps.map(|(op, slot)| HypercallCap {
-            call: XenCall::of(op),
-            slot,
-        }))
+        let caps = self.hypercall_calls(component).zip(slots);
+        Ok(caps.map(|(call, slot)| HypercallCap { call, slot }))
     }
 
     /// The slot of `component`'s capability for `call`, if it holds one.
@@ -416,6 +419,7 @@ mod tests {
     use std::vec::Vec;
 
     use ballast_ipc::Badge;
+    use ballast_xen::abi::{XENMEM_DECREASE_RESERVATION, XENMEM_INCREASE_RESERVATION};
     use ballast_xen::Gfn;
     use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
@@ -566,9 +570,9 @@ mod tests {
                 .filter_map(|index| layout.hypercall(index))
                 .collect::<Vec<_>>()
         );
-        let decrease = XenCall::of(HypercallOp::DecreaseReservation);
+        let decrease = XenCall::memory_op(XENMEM_DECREASE_RESERVATION);
         assert_eq!(plan.hypercall_slot(gateway, decrease), layout.hypercall(2));
-        let increase = XenCall::of(HypercallOp::IncreaseReservation);
+        let increase = XenCall::memory_op(XENMEM_INCREASE_RESERVATION);
         assert_eq!(plan.hypercall_slot(gateway, increase), None);
         for other in ["memory", "testclient", "control"] {
             let other = id(&plan, other);
@@ -593,8 +597,8 @@ mod tests {
         assert_eq!(
             calls,
             [
-                XenCall::of(HypercallOp::DecreaseReservation),
-                XenCall::of(HypercallOp::PopulatePhysmap)
+                XenCall::memory_op(XENMEM_DECREASE_RESERVATION),
+                XenCall::POPULATE_PHYSMAP
             ]
         );
         assert_ne!(plan.fingerprint(), self::plan().fingerprint());

@@ -7,7 +7,7 @@
 use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits};
 use ballast_interfaces::hypercall::INTERFACE_ID;
 use ballast_ipc::Badge;
-use ballast_xen::{FrameRun, Hypervisor};
+use ballast_xen::{FrameRun, GrantTable, Hypervisor};
 use heapless::Vec;
 
 use crate::{AssemblyError, Composition, Endpoint, Kind};
@@ -21,7 +21,7 @@ pub fn gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize
     ram: &[FrameRun],
 ) -> Result<Gateway<H, CALLERS, RANGES, FRAMES>, AssemblyError>
 where
-    H: Hypervisor,
+    H: Hypervisor + GrantTable,
 {
     let table = caller_table::<CALLERS, RANGES>(composition, ram)?;
     Gateway::new(hypervisor, table).map_err(AssemblyError::Gateway)

@@ -1,7 +1,10 @@
 //! The test rig: one simulated Xen domain whose hypercall gateway serves a memory server that owns
-//! part of the guest's RAM and an unpopulated lending window, a driver that may only query, a
-//! toolstack agent that may only send events (on the xenstore port the image gave it) and shut the
-//! domain down, and a protected range standing for the image and the gateway's own pages.
+//! part of the guest's RAM and an unpopulated lending window (and tells the gateway what it lends),
+//! two drivers that may map and unmap grants (the first may also query), a toolstack agent that
+//! may only send events (on the xenstore port the image gave it) and shut the domain down, and a
+//! protected range standing for the image and the gateway's own pages. A second domain (dom0's
+//! side: xenstore, console, the frontend that grants pages) stands beside it; `grants.rs` has
+//! the rig's grant calls.
 
 use std::ops::Range;
 
@@ -16,8 +19,11 @@ use ballast_xen_sim::{Counters, DomId, DomainConfig, HostConfig, SimHypervisor, 
 
 /// The memory server: may run every op over the frames it owns.
 pub const SERVER: Badge = Badge(1);
-/// A driver: may ask for the current reservation, nothing else, and owns no frames.
+/// A driver (a backend): may ask for the current reservation and map and unmap grants, and owns
+/// no frames.
 pub const DRIVER: Badge = Badge(2);
+/// A second driver: may map and unmap grants, nothing else.
+pub const OTHER_DRIVER: Badge = Badge(4);
 /// The toolstack agent: may send events and shut the domain down, owns no frames.
 pub const AGENT: Badge = Badge(3);
 /// A badge the caller table does not know.
@@ -56,6 +62,7 @@ pub type SimGateway = Gateway<SimHypervisor, 4, 4, MAX_FRAMES>;
 pub struct Rig {
     pub sim: XenSim,
     pub dom: DomId,
+    /// dom0's side: the xenstore and console channels' other end, and the granter of pages.
     pub other: DomId,
     /// Bound to `other`, given to the agent.
     pub store: EventPort,
@@ -75,6 +82,7 @@ pub struct XenView {
     pub store_sends: Option<u64>,
     pub console_sends: Option<u64>,
     pub shutdown: Option<u32>,
+    pub grant_mappings: usize,
 }
 
 fn range(gfns: Range<u64>) -> FrameRun {
@@ -104,12 +112,17 @@ impl Rig {
             },
             CallerGrant {
                 badge: DRIVER,
-                ops: &[HypercallOp::CurrentReservation as u16],
+                ops: &DRIVER_OPS,
                 ranges: &[],
             },
             CallerGrant {
                 badge: AGENT,
                 ops: &AGENT_OPS,
+                ranges: &[],
+            },
+            CallerGrant {
+                badge: OTHER_DRIVER,
+                ops: &DRIVER_OPS[1..],
                 ranges: &[],
             },
         ];
@@ -151,6 +164,7 @@ impl Rig {
             store_sends: self.sim.event_sends(self.dom, self.store),
             console_sends: self.sim.event_sends(self.dom, self.console),
             shutdown: self.sim.shutdown_reason(self.dom),
+            grant_mappings: self.sim.grant_mappings(self.dom),
         }
     }
 
@@ -232,13 +246,23 @@ pub const DECREASE: ReservationOp = ReservationOp::Decrease;
 pub const POPULATE: ReservationOp = ReservationOp::Populate;
 
 /// The server holds every memory op of `Hypercall` (increase too, so that its checks can be
-/// tested), and neither `event_send` nor `shutdown`.
-pub const SERVER_OPS: [u16; 5] = [
+/// tested) and the lend and return notices; neither `event_send` nor `shutdown`, nor any grant
+/// op.
+pub const SERVER_OPS: [u16; 7] = [
     HypercallOp::CurrentReservation as u16,
     HypercallOp::MaximumReservation as u16,
     HypercallOp::IncreaseReservation as u16,
     HypercallOp::DecreaseReservation as u16,
     HypercallOp::PopulatePhysmap as u16,
+    HypercallOp::LendNotice as u16,
+    HypercallOp::ReturnNotice as u16,
+];
+
+/// The first driver's ops: the query, then grant map and unmap (the second driver's).
+pub const DRIVER_OPS: [u16; 3] = [
+    HypercallOp::CurrentReservation as u16,
+    HypercallOp::GrantMap as u16,
+    HypercallOp::GrantUnmap as u16,
 ];
 
 /// The agent holds `event_send` and `shutdown`, and no memory op.

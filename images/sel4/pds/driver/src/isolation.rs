@@ -18,7 +18,6 @@
 //! pc=`), and Xen never sees it.
 
 use ballast_app_hil_test::scenario::Checks;
-use ballast_interfaces::hypercall::HypercallOp;
 use ballast_sel4_pd_rt::entry::{die, write_unmapped_and_die};
 use ballast_sel4_pd_rt::hypercall::{hvc_at_el0, hvc_at_el0_address, Sel4Error, SlotHypercall};
 use ballast_sel4_pd_rt::system::COMPOSITION;
@@ -72,7 +71,7 @@ fn invoke_without_capability(
 /// faults (a write that went through is a second verdict, a failing one).
 pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64) -> ! {
     checks.context = "isolation";
-    let populate = XenCall::of(HypercallOp::PopulatePhysmap);
+    let populate = XenCall::POPULATE_PHYSMAP;
     let gateway_slot = COMPOSITION
         .first_of(Kind::HypercallGateway)
         .and_then(|gateway| pd.plan.hypercall_slot(gateway.id, populate));
@@ -126,7 +125,7 @@ fn memory_server_frame_list(pd: &Pd) -> Option<(&'static str, u64)> {
 /// The control agent's last act under the isolation scenario, after its verdict: `hvc` at user
 /// level, where the PD faults.
 pub fn hvc_last_act() -> ! {
-    let populate = XenCall::of(HypercallOp::PopulatePhysmap);
+    let populate = XenCall::POPULATE_PHYSMAP;
     defmt::info!(
         "hvc_at_el0 pc={=u64:#x} hypercall={=u32} sub_op={=u32}",
         hvc_at_el0_address(),

@@ -1,0 +1,227 @@
+//! What the gateway knows of borrowed frames: the runs the memory server lent to each caller (from
+//! its lend and return notices) and the grants mapped in them (from Xen's answers), in fixed
+//! tables. This is the ownership rule for grant mapping: a caller maps only into frames lent to
+//! it, a frame holds one mapping at a time, and a frame with a mapping neither goes back to the
+//! memory server nor is populated or released until unmapped.
+//!
+//! Why notices from the memory server: the memory server alone decides what it lends, and the
+//! gateway must not take its word from the driver. The gateway cannot ask the memory server (it
+//! is that server's server: a call back would deadlock), so the memory server tells it, through
+//! two ops only it holds, before answering the borrower and before reusing a given-back run. The
+//! gateway checks each notice against what it knows for itself: a lent run lies in RAM the memory
+//! server owns and overlaps no other loan, a returned run was lent to that borrower and holds no
+//! mapping. What it cannot check is that a lent frame is unpopulated; it trusts the memory server
+//! there exactly as far as it already does with that RAM (which it may release or repopulate at
+//! will): a lie costs the memory server's own pages, never another component's.
+
+use ballast_xen::grant::GrantHandle;
+use ballast_xen::{FrameRun, Gfn};
+use heapless::Vec;
+
+use crate::GatewayError;
+
+/// Runs lent at once, over every borrower.
+pub const LENT_RUNS: usize = 32;
+/// Grants mapped at once, over every caller: two full batches.
+pub const MAPPED_GRANTS: usize = 512;
+
+/// A run lent to one caller (by its index in the caller table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Loan {
+    borrower: usize,
+    run: FrameRun,
+}
+
+/// A grant mapped by one caller at one of its borrowed frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub(crate) caller: usize,
+    pub(crate) gfn: Gfn,
+    pub(crate) handle: GrantHandle,
+}
+
+/// The loans and mappings, each table fixed in size.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GrantBook {
+    loans: Vec<Loan, LENT_RUNS>,
+    mappings: Vec<Mapping, MAPPED_GRANTS>,
+}
+
+impl GrantBook {
+    /// Record that `run` is lent to `borrower`: refused if any of it is lent already, or the
+    /// table is full.
+    pub(crate) fn lend(&mut self, borrower: usize, run: FrameRun) -> Result<(), GatewayError> {
+        if self.loans.iter().any(|loan| loan.run.overlaps(&run)) {
+            return Err(GatewayError::AlreadyLent);
+        }
+        self.loans
+            .push(Loan { borrower, run })
+            .map_err(|_| GatewayError::TooManyGrants)
+    }
+
+    /// Record that `run`, lent to `borrower` (all of it inside one loan), came back: refused if it
+    /// was not lent to `borrower`, if a grant is mapped in it, or if cutting it out of the middle
+    /// of a loan needs a slot the table does not have. Nothing changes on a refusal.
+    pub(crate) fn give_back(&mut self, borrower: usize, run: FrameRun) -> Result<(), GatewayError> {
+        let index = self
+            .loans
+            .iter()
+            .position(|loan| loan.borrower == borrower && loan.run.contains_run(&run))
+            .ok_or(GatewayError::FrameNotLent)?;
+        if self
+            .mappings
+            .iter()
+            .any(|mapping| run.contains(mapping.gfn.0))
+        {
+            return Err(GatewayError::FrameMapped);
+        }
+        let lent = self.loans[index].run;
+        let before = FrameRun::checked(lent.first, run.start() - lent.start());
+        let after = FrameRun::checked(Gfn(run.end()), lent.end() - run.end());
+        match (before, after) {
+            (Some(before), Some(after)) => {
+                let rest = Loan {
+                    borrower,
+                    run: after,
+                };
+                self.loans
+                    .push(rest)
+                    .map_err(|_| GatewayError::TooManyGrants)?;
+                self.loans[index].run = before;
+            }
+            (Some(piece), None) | (None, Some(piece)) => self.loans[index].run = piece,
+            (None, None) => {
+                self.loans.swap_remove(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `gfn` lies in a run lent to `caller`.
+    pub(crate) fn lent_to(&self, caller: usize, gfn: Gfn) -> bool {
+        (self.loans.iter()).any(|loan| loan.borrower == caller && loan.run.contains(gfn.0))
+    }
+
+    /// Whether a grant is mapped at a frame of `run`.
+    pub(crate) fn any_mapped_in(&self, run: &FrameRun) -> bool {
+        (self.mappings.iter()).any(|mapping| run.contains(mapping.gfn.0))
+    }
+
+    /// Mappings the table still has room for.
+    pub(crate) fn room(&self) -> usize {
+        MAPPED_GRANTS - self.mappings.len()
+    }
+
+    /// Record a mapping Xen made. The gateway checks [`Self::room`] before a batch goes to Xen, so
+    /// this fits; should it not, the mapping comes back and the gateway unmaps it at once.
+    pub(crate) fn record(&mut self, mapping: Mapping) -> Result<(), Mapping> {
+        self.mappings.push(mapping)
+    }
+
+    /// The frame `caller`'s mapping `handle` sits at.
+    pub(crate) fn mapped_at(&self, caller: usize, handle: GrantHandle) -> Option<Gfn> {
+        (self.mappings.iter())
+            .find(|mapping| mapping.caller == caller && mapping.handle == handle)
+            .map(|mapping| mapping.gfn)
+    }
+
+    /// Forget `caller`'s mapping `handle`, once Xen unmapped it.
+    pub(crate) fn forget(&mut self, caller: usize, handle: GrantHandle) {
+        let found = (self.mappings.iter())
+            .position(|mapping| mapping.caller == caller && mapping.handle == handle);
+        if let Some(index) = found {
+            self.mappings.swap_remove(index);
+        }
+    }
+
+    /// `caller`'s mappings.
+    pub(crate) fn mappings_of(&self, caller: usize) -> impl Iterator<Item = Mapping> + '_ {
+        (self.mappings.iter())
+            .filter(move |mapping| mapping.caller == caller)
+            .copied()
+    }
+
+    /// Grants mapped now, over every caller.
+    pub(crate) fn mapped(&self) -> usize {
+        self.mappings.len()
+    }
+
+    /// Frames lent now to `caller`.
+    pub(crate) fn lent_frames(&self, caller: usize) -> u64 {
+        (self.loans.iter())
+            .filter(|loan| loan.borrower == caller)
+            .map(|loan| loan.run.frames)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(start: u64, frames: u64) -> FrameRun {
+        FrameRun::checked(Gfn(start), frames).expect("valid")
+    }
+
+    #[test]
+    fn a_loan_is_one_borrowers_and_comes_back_in_pieces() {
+        let mut book = GrantBook::default();
+        assert_eq!(book.lend(1, run(100, 10)), Ok(()));
+        assert_eq!(book.lend(2, run(109, 1)), Err(GatewayError::AlreadyLent));
+        assert!(book.lent_to(1, Gfn(105)) && !book.lent_to(2, Gfn(105)));
+        assert!(!book.lent_to(1, Gfn(110)));
+        assert_eq!(
+            book.give_back(2, run(100, 1)),
+            Err(GatewayError::FrameNotLent)
+        );
+        assert_eq!(book.give_back(1, run(104, 2)), Ok(()), "from the middle");
+        assert_eq!(book.lent_frames(1), 8);
+        assert!(!book.lent_to(1, Gfn(104)) && book.lent_to(1, Gfn(106)));
+        assert_eq!(book.give_back(1, run(100, 4)), Ok(()));
+        assert_eq!(book.give_back(1, run(106, 4)), Ok(()));
+        assert_eq!(book.lent_frames(1), 0);
+        assert_eq!(
+            book.give_back(1, run(106, 1)),
+            Err(GatewayError::FrameNotLent)
+        );
+    }
+
+    #[test]
+    fn a_frame_with_a_mapping_does_not_go_back() {
+        let mut book = GrantBook::default();
+        book.lend(1, run(100, 4)).expect("lent");
+        let mapping = Mapping {
+            caller: 1,
+            gfn: Gfn(102),
+            handle: 7,
+        };
+        assert_eq!(book.record(mapping), Ok(()));
+        assert!(book.any_mapped_in(&run(102, 1)) && !book.any_mapped_in(&run(103, 1)));
+        assert_eq!(
+            book.give_back(1, run(100, 4)),
+            Err(GatewayError::FrameMapped)
+        );
+        assert_eq!(book.lent_frames(1), 4, "nothing changed");
+        assert_eq!(book.mapped_at(1, 7), Some(Gfn(102)));
+        assert_eq!(book.mapped_at(2, 7), None, "handles are per caller");
+        book.forget(1, 7);
+        assert_eq!(book.mapped(), 0);
+        assert_eq!(book.give_back(1, run(100, 4)), Ok(()));
+    }
+
+    #[test]
+    fn full_tables_refuse_without_a_change() {
+        let mut book = GrantBook::default();
+        for index in 0..LENT_RUNS as u64 {
+            book.lend(1, run(index * 10, 5)).expect("room");
+        }
+        assert_eq!(book.lend(1, run(1000, 1)), Err(GatewayError::TooManyGrants));
+        assert_eq!(
+            book.give_back(1, run(1, 1)),
+            Err(GatewayError::TooManyGrants),
+            "a cut from the middle needs a slot"
+        );
+        assert!(book.lent_to(1, Gfn(1)));
+        assert_eq!(book.room(), MAPPED_GRANTS);
+    }
+}
