@@ -2,7 +2,7 @@
 //! (the shipped `manifests/xen-pvh-domu.cfg` with the kernel path inside the initramfs), the
 //! admin's commands derived from its `memory` and `maxmem`, and the host's expectation of each,
 //! from what xl itself accepts (a target above `static-max` and a maximum below the target are
-//! refused: XEN-FACTS, "The toolstack").
+//! refused: `docs/XEN-BEHAVIOUR.md#xl-mem-set`).
 
 /// Where the domU's ELF sits in the dom0's initramfs.
 pub const DOMU_KERNEL: &str = "/srv/ballast/ballast-xen-pvh";
