@@ -1,7 +1,9 @@
 //! `ballast hil`: build the PVH image with the HIL test app (its build script compiles in the
 //! composition of `manifests/xen-pvh.toml`), boot it as dom0 on real Xen 4.17 under QEMU, stream
 //! its decoded defmt log with the host's time since QEMU started, and check the numbers it
-//! reports. `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`);
+//! reports; at the test app's holds (its start, after each phase) the host reads Xen's own count
+//! of the domain through Xen's debug key `q` and checks it against the guest's steps
+//! (`xen_reading.rs`). `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`);
 //! `--dom0 linux` runs the memory-server image as a domU under a Linux dom0 with Xen's toolstack,
 //! driven by `xl` (`dom0.rs`).
 //! `--app memory-server` boots the memory-server app (what `ballast image` builds) instead: it
@@ -19,6 +21,7 @@ mod dom0;
 pub mod image;
 mod qemu;
 mod verify;
+mod xen_reading;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -248,7 +251,7 @@ fn boot_and_check(
         xen.display(),
         image.display(),
     );
-    let qemu = match qemu::Qemu::start(qemu_path, xen, &xen_cmdline, image, &cmdline) {
+    let mut qemu = match qemu::Qemu::start(qemu_path, xen, &xen_cmdline, image, &cmdline) {
         Ok(qemu) => qemu,
         Err(message) => {
             eprintln!("ballast hil: {message}");
@@ -258,6 +261,11 @@ fn boot_and_check(
     let mut deadline = qemu.started + options.timeout;
     let mut decoder = LogDecoder::new(table);
     let mut verifier = Verifier::default();
+    if options.guest.app == App::HilTest {
+        // The test app holds still at its start and after each phase, for the host to read
+        // Xen's count of dom0 (the guest) itself.
+        verifier.xen_readings = Some(xen_reading::XenReadings::new(0));
+    }
     let mut timeline = Timeline::default();
     let mut stopping = false;
     loop {
@@ -268,6 +276,12 @@ fn boot_and_check(
         };
         let at = serial.at.duration_since(qemu.started);
         let passed = show_serial_line(&mut decoder, &mut verifier, &serial.text, at.as_secs_f64());
+        let keys = verifier.take_keys();
+        if !keys.is_empty() {
+            if let Err(message) = qemu.type_keys(&keys) {
+                verifier.problems.push(message);
+            }
+        }
         timeline.saw(at, &verifier, passed);
         // The memory server never ends the run: stop QEMU once it serves.
         if verifier.serving && !stopping {
@@ -328,7 +342,12 @@ fn show_serial_line(
     stamp: f64,
 ) -> bool {
     match decoder.line(text) {
-        Line::Text(text) => println!("[{stamp:8.3}s] xen   | {text}"),
+        Line::Text(text) => {
+            println!("[{stamp:8.3}s] xen   | {text}");
+            if let Some(reading) = verifier.xen_console(&text) {
+                println!("[{stamp:8.3}s] host  | {reading}");
+            }
+        }
         Line::Garbled(text) => {
             println!("[{stamp:8.3}s] ????  | {text}");
             verifier

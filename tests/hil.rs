@@ -58,6 +58,13 @@ fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
+    // The host's own reading of Xen's count of dom0 at each hold, beside the guest's figure.
+    for at in ["start", "xen_facts", "components"] {
+        let reading = format!(
+            "  independent reading at {at}: Xen debug key q: d0 nr_pages=65536 max_pages=131072 | the guest's steps: 65536"
+        );
+        assert!(stdout.contains(&reading), "no `{reading}` line:\n{stdout}");
+    }
     published::assert_counts(
         &stdout,
         &published::Published {

@@ -3,7 +3,8 @@
 //! `manifests/xen-arm64.toml`) as a flat Image, generate the device tree
 //! that boots it as a dom0less domU (QEMU's own tree plus the `xen,domain` node), boot Debian's
 //! arm64 Xen 4.17 with it under `qemu-system-aarch64`, stream and decode its defmt log, stop QEMU
-//! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports.
+//! once the guest's verdict is in (dom0less Xen stays up) and check the numbers it reports, with
+//! Xen's own count of the domU read by the host at the test app's holds (`xen_reading.rs`).
 //! `scripts/setup-arm64` installs QEMU and dtc and fetches Xen into `target/xen-arm64/`.
 
 pub mod device_tree;
@@ -18,10 +19,14 @@ use std::time::{Duration, Instant};
 use super::decode::LogDecoder;
 use super::image::{self, App, Arch};
 use super::verify::Verifier;
+use super::xen_reading::XenReadings;
 use super::{
     defmt_table, missing, show_serial_line, summarize, Guest, Timeline, AFTER_SERVING,
     AFTER_VERDICT, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
 };
+
+/// The domain id Xen gives the dom0less domU (the image), whose count the host reads.
+const DOMU: u32 = 1;
 
 /// The kernel under the components.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,9 +172,14 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 /// Decode the serial line until the guest's verdict (and a moment more) or the timeout.
-fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) -> ExitCode {
+fn watch(mut qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) -> ExitCode {
     let mut deadline = qemu.started + options.timeout;
     let mut verifier = Verifier::expecting_verdicts(options.verdicts);
+    if options.kernel == Kernel::Static && options.guest.app == App::HilTest {
+        // The test app, the dom0less domU d1, holds still at its start and after each phase,
+        // for the host to read Xen's count of d1 itself.
+        verifier.xen_readings = Some(XenReadings::new(DOMU));
+    }
     let mut timeline = Timeline::default();
     let mut verdict_seen = false;
     loop {
@@ -180,6 +190,12 @@ fn watch(qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options) ->
         };
         let at = serial.at.duration_since(qemu.started);
         let passed = show_serial_line(&mut decoder, &mut verifier, &serial.text, at.as_secs_f64());
+        let keys = verifier.take_keys();
+        if !keys.is_empty() {
+            if let Err(message) = qemu.type_keys(&keys) {
+                verifier.problems.push(message);
+            }
+        }
         timeline.saw(at, &verifier, passed);
         if (verifier.result.is_some() || verifier.serving) && !verdict_seen {
             verdict_seen = true;

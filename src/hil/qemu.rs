@@ -1,11 +1,11 @@
 //! Building the image, preparing Xen, and running QEMU: the exact machine the image expects
 //! (`-cpu qemu64,+svm,+npt` for HAP, q35 with an AMD IOMMU for a PVH dom0, `isa-debug-exit` for
-//! the verdict), with the serial line streamed back line by line.
+//! the verdict), with the serial line streamed back line by line and keys typed on it (Xen's debug keys).
 //! Measured: `docs/XEN-BEHAVIOUR.md#pvh-dom0-machine`, `#dom0-maximum`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,8 @@ pub struct SerialLine {
 #[derive(Debug)]
 pub struct Qemu {
     child: Child,
+    /// The serial line's input (Xen's console input: debug keys reach Xen through it).
+    serial_input: Option<ChildStdin>,
     /// When QEMU was started.
     pub started: Instant,
     /// The serial lines as they arrive; closes when QEMU closes its output.
@@ -123,7 +125,7 @@ impl Qemu {
             .arg("-kernel")
             .arg(xen)
             .args(["-initrd", &initrd.join(","), "-append", xen_cmdline])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -131,10 +133,16 @@ impl Qemu {
         let started = Instant::now();
         let lines = serial_lines(&mut child)?;
         Ok(Qemu {
+            serial_input: child.stdin.take(),
             child,
             started,
             lines,
         })
+    }
+
+    /// Type `keys` on the serial line (what Xen's console input receives).
+    pub fn type_keys(&mut self, keys: &[u8]) -> Result<(), String> {
+        type_on_serial(self.serial_input.as_mut(), keys)
     }
 
     /// Wait for QEMU to exit by `deadline`, killing it otherwise; its exit status, if it exited.
@@ -151,6 +159,15 @@ impl Qemu {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Type `keys` on a QEMU's serial line, its stdin `input`.
+pub fn type_on_serial(input: Option<&mut ChildStdin>, keys: &[u8]) -> Result<(), String> {
+    let input = input.ok_or("QEMU's serial input is closed")?;
+    input
+        .write_all(keys)
+        .and_then(|()| input.flush())
+        .map_err(|error| format!("cannot type on QEMU's serial line: {error}"))
 }
 
 /// The lines QEMU writes to its stdout (the serial line) and stderr, each stamped when it

@@ -1,15 +1,17 @@
-//! Checks the numbers the image reports, independently of the image's own checks (but from what
-//! the image prints: the host does not read Xen's count itself): the image must say where the
-//! reservation began, every `step` must move `current_reservation` by exactly the extents Xen
-//! completed, each step must start where the previous one ended, the scenario must end where it
-//! began, and a populate past the maximum
-//! must complete exactly the extents that fit. For the components: a refusal the guest provoked
-//! must leave Xen's count alone, each gateway must have refused exactly the requests the guest
-//! meant it to, and superpages must need fewer reservation hypercalls than the seed's 4 KiB
+//! Checks the numbers the image reports, independently of the image's own checks: the image must
+//! say where the reservation began, every `step` must move `current_reservation` by exactly the
+//! extents Xen completed, each step must start where the previous one ended, the scenario must end
+//! where it began, and a populate past the maximum must complete exactly the extents that fit.
+//! Where the host reads Xen's count itself (`xen_reading.rs`: the test app on x86), each reading
+//! must agree with where the guest's steps put the count. For the components: a refusal the guest
+//! provoked must leave Xen's count alone, each gateway must have refused exactly the requests the
+//! guest meant it to, and superpages must need fewer reservation hypercalls than the seed's 4 KiB
 //! extents for the same target moves. For the memory-server app: its books must agree with Xen's
 //! count once idle, at the boot target if one was given, and it must report serving.
 
 use std::collections::BTreeMap;
+
+use super::xen_reading::XenReadings;
 
 /// A log message as `keyword key=value ...`.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub struct Verifier {
     /// Ballooned frames the guest did not read (`ballooned ... probed=false`: on its platform the
     /// read would end the reader), which the summary must not let pass for checked.
     pub unprobed_reads: u32,
+    /// The host's own readings of Xen's count at the guest's holds, where it takes them.
+    pub xen_readings: Option<XenReadings>,
 }
 
 impl Verifier {
@@ -121,9 +125,34 @@ impl Verifier {
                     "the memory server refused a scrub: frames went back to Xen unscrubbed: {message}"
                 ));
             }
+            "hold" => {
+                let guest = self.last_after.or(self.start);
+                if let (Some(readings), Some(at)) = (&mut self.xen_readings, record.text("at")) {
+                    readings.hold(at, guest);
+                }
+            }
+            "hold_over" => {
+                if let (Some(readings), Some(at)) = (&mut self.xen_readings, record.text("at")) {
+                    readings.hold_over(at);
+                }
+            }
             "RESULT" => self.verdict(message.split_whitespace().nth(1) == Some("PASS")),
             _ => {}
         }
+    }
+
+    /// Take one line of Xen's own console output; a reading of Xen's count to print beside it,
+    /// if it completed one.
+    pub fn xen_console(&mut self, text: &str) -> Option<String> {
+        self.xen_readings.as_mut()?.xen_line(text)
+    }
+
+    /// Keys to type on the serial line for the host's readings (taken: typed once).
+    pub fn take_keys(&mut self) -> Vec<u8> {
+        self.xen_readings
+            .as_mut()
+            .map(XenReadings::take_keys)
+            .unwrap_or_default()
     }
 
     /// Where the reservation stands before the first step (`reservation current= maximum=`). A
@@ -342,6 +371,11 @@ impl Verifier {
             )),
             _ => {}
         }
+        if let Some(readings) = &self.xen_readings {
+            let (lines, problems) = readings.finish(self.start);
+            self.highlights.extend(lines);
+            self.problems.extend(problems);
+        }
         if let (Some(superpages), Some(seed)) = (
             self.component_calls.get("2M"),
             self.component_calls.get("4K"),
@@ -476,6 +510,70 @@ mod tests {
         ]);
         assert_eq!(disagrees.len(), 1, "{disagrees:?}");
         assert!(disagrees[0].contains("reported at 990 but the steps left it at 999"));
+    }
+
+    /// Feed `lines` to a verifier that reads Xen's count of d0: guest messages as they are,
+    /// Xen's console lines (`(XEN) ...`) through [`Verifier::xen_console`].
+    fn run_with_readings(lines: &[&str]) -> (Vec<String>, Vec<String>) {
+        let mut verifier = Verifier {
+            xen_readings: Some(XenReadings::new(0)),
+            ..Verifier::default()
+        };
+        for line in lines {
+            if line.starts_with("(XEN)") {
+                verifier.xen_console(line);
+            } else {
+                verifier.message(line);
+            }
+        }
+        let problems = verifier.finish().to_vec();
+        (problems, verifier.highlights)
+    }
+
+    const DOMAIN_0: &str = "(XEN) General information for domain 0:";
+
+    #[test]
+    fn xens_own_count_at_each_hold_must_be_where_the_steps_put_it() {
+        let at_1000 = "(XEN)     nr_pages=1000 xenheap_pages=2 dirty_cpus={} max_pages=2000";
+        let agreeing = [
+            "hold at=start ms=1500",
+            DOMAIN_0,
+            at_1000,
+            "hold_over at=start",
+            START,
+            "step op=decrease order=0 calls=1 requested=4 done=4 before=1000 after=996",
+            "step op=populate order=0 calls=1 requested=4 done=4 before=996 after=1000",
+            "hold at=xen_facts ms=1500",
+            DOMAIN_0,
+            at_1000,
+            "hold_over at=xen_facts",
+            "RESULT PASS",
+        ];
+        let (problems, highlights) = run_with_readings(&agreeing);
+        assert_eq!(problems, Vec::<String>::new());
+        assert!(highlights.contains(
+            &"independent reading at xen_facts: Xen debug key q: d0 nr_pages=1000 max_pages=2000 | the guest's steps: 1000".to_string()
+        ));
+        // A guest that kept one frame it reports released: its steps add up, Xen's count does not.
+        let mut lying = agreeing;
+        lying[9] = "(XEN)     nr_pages=1001 xenheap_pages=2 dirty_cpus={} max_pages=2000";
+        let (problems, _) = run_with_readings(&lying);
+        assert_eq!(
+            problems,
+            ["Xen's own count for d0 at xen_facts is 1001 pages (debug key q, read by the host), but the guest's steps put it at 1000"]
+        );
+    }
+
+    #[test]
+    fn a_reading_verifier_fails_a_guest_that_never_holds() {
+        let (problems, _) = run_with_readings(&[
+            START,
+            "step op=decrease order=0 calls=1 requested=1 done=1 before=1000 after=999",
+            "step op=populate order=0 calls=1 requested=1 done=1 before=999 after=1000",
+            "RESULT PASS",
+        ]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("held still at no reading point"));
     }
 
     #[test]

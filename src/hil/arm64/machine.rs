@@ -3,11 +3,11 @@
 //! the generated device tree and the image placed where the tree's module node says.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use crate::hil::qemu::{find_on_path, serial_lines, SerialLine};
+use crate::hil::qemu::{find_on_path, serial_lines, type_on_serial, SerialLine};
 
 /// Where the run keeps its files (and `scripts/setup-arm64` its Xen), from the repository root.
 pub const WORK_DIR: &str = "target/xen-arm64";
@@ -126,6 +126,8 @@ pub fn flatten(objcopy: &Path, elf: &Path, out: &Path) -> Result<(), String> {
 #[derive(Debug)]
 pub struct Qemu {
     child: Child,
+    /// The serial line's input (Xen's console input: debug keys reach Xen through it).
+    serial_input: Option<ChildStdin>,
     /// When QEMU was started.
     pub started: Instant,
     /// The serial lines as they arrive; closes when QEMU closes its output.
@@ -167,7 +169,7 @@ impl Qemu {
                 "-device",
                 &format!("loader,file={image},addr={MODULE_ADDRESS:#x}"),
             ])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -175,10 +177,16 @@ impl Qemu {
         let started = Instant::now();
         let lines = serial_lines(&mut child)?;
         Ok(Qemu {
+            serial_input: child.stdin.take(),
             child,
             started,
             lines,
         })
+    }
+
+    /// Type `keys` on the serial line (what Xen's console input receives).
+    pub fn type_keys(&mut self, keys: &[u8]) -> Result<(), String> {
+        type_on_serial(self.serial_input.as_mut(), keys)
     }
 
     /// Stop QEMU (dom0less Xen never halts the machine); whether it had exited by itself.

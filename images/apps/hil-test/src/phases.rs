@@ -9,6 +9,12 @@
 //! - Components (`balloon`, `components`): the gateway, the memory server, the test client and
 //!   the control component, exactly as the manifest wires them; the control component plays the
 //!   scenario.
+//!
+//! At its start and after each phase the run holds still for [`HOLD_NS`] (`hold at=NAME`, then
+//! `hold_over at=NAME`): nothing moves Xen's count then, and the host reads that count itself,
+//! through Xen's debug keys on the serial console, to check it against the `step` lines. A fixed
+//! wait, not a handshake: the guest has no console input here; the host fails a reading that
+//! arrives after `hold_over`.
 
 use core::cell::Cell;
 
@@ -24,6 +30,18 @@ use ballast_xen::backend::{RawHypercall, XenHypercalls};
 
 use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
 use crate::stand_in::StandIn;
+
+/// How long the run holds still at each reading point: ample for the host to see the `hold` line,
+/// type Xen's debug key and for Xen to dump the domain (tens of milliseconds under QEMU).
+pub const HOLD_NS: u64 = 1_500_000_000;
+
+/// Hold still at `at` for [`HOLD_NS`], announced and ended in the log, for the host to read Xen's
+/// count.
+fn hold<K: Clock>(at: &str, clock: &K) {
+    defmt::info!("hold at={=str} ms={=u64}", at, HOLD_NS / 1_000_000);
+    clock.wait_until(clock.now_ns().saturating_add(HOLD_NS));
+    defmt::info!("hold_over at={=str}", at);
+}
 
 /// What an image hands the phases: its hypercall instruction and clock, where the scenario may
 /// work, and what its Xen does where the platforms differ.
@@ -81,9 +99,11 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
         layout.hole.start(),
         layout.hole.frames
     );
+    hold("start", clock);
     if let Some(name) = phases.xen_facts {
         let phase = xen_facts(name, hypercall, (layout, platform), &mut memory, clock);
         checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
+        hold("xen_facts", clock);
     }
     if phases.components {
         let refused = Cell::new(0);
@@ -92,6 +112,7 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
         checks.absorb(&phase.map_err(|error| ("components", error))?);
         checks.context = "components";
         checks.expect_eq("scrubs_refused", u64::from(refused.get()), 0);
+        hold("components", clock);
     }
     Ok(())
 }
