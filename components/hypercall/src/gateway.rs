@@ -5,7 +5,7 @@
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::abi::{EventPort, ShutdownReason};
-use ballast_xen::grant::{GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable};
+use ballast_xen::grant::GrantTable;
 use ballast_xen::{
     Completed, ExtentOrder, FrameRun, Gfn, Hypervisor, MemFlags, ReservationOp, XenErrno,
 };
@@ -14,7 +14,8 @@ use crate::caller_table::CallerEntry;
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
 use crate::grant_book::GrantBook;
-use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL};
+use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry};
+use crate::grant_ops::GrantScratch;
 use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryError};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
@@ -26,7 +27,7 @@ pub struct Gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: u
 }
 
 /// What a request changes: the hypervisor, the counters, the grant book, the duplicate check's
-/// scratch and the buffers grant batches are built in for Xen. Kept apart from the table so that
+/// scratch and the buffer grant batches are built in for Xen. Kept apart from the table so that
 /// dispatch can read the table while the gateway serves a call.
 #[derive(Debug)]
 pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
@@ -34,8 +35,7 @@ pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
     pub(crate) counters: GatewayCounters<CALLERS>,
     scratch: [Gfn; FRAMES],
     pub(crate) book: GrantBook,
-    pub(crate) map_scratch: [GnttabMapGrantRef; GRANTS_PER_CALL],
-    pub(crate) unmap_scratch: [GnttabUnmapGrantRef; GRANTS_PER_CALL],
+    pub(crate) grant_scratch: GrantScratch,
 }
 
 /// The gateway serving one request: the table it reads, the backend it changes.
@@ -78,8 +78,7 @@ impl<
                 counters,
                 scratch: [Gfn(0); FRAMES],
                 book: GrantBook::default(),
-                map_scratch: [GnttabMapGrantRef::default(); GRANTS_PER_CALL],
-                unmap_scratch: [GnttabUnmapGrantRef::default(); GRANTS_PER_CALL],
+                grant_scratch: GrantScratch::new(),
             },
         })
     }
@@ -154,7 +153,7 @@ impl<
     /// `GNTTABOP_map_grant_ref` for `caller`: map grant `entries[i].grant_ref` of domain `domid`
     /// at `entries[i].gfn`, one hypercall for the batch. Checked in this order, the first failure
     /// refusing the whole batch before Xen sees it: the caller is in the table and holds
-    /// `grant_map`; the batch holds at most [`GRANTS_PER_CALL`] entries; each entry sets no flag
+    /// `grant_map`; the batch holds at most [`crate::GRANTS_PER_CALL`] entries; each entry sets no flag
     /// but read-only, its gfn lies in a run the memory server lent to the caller
     /// ([`GatewayError::FrameNotLent`]: never populated RAM, never another caller's frames),
     /// holds no mapping yet and is not listed twice; the book has room for every entry. Xen's
@@ -172,7 +171,7 @@ impl<
 
     /// `GNTTABOP_unmap_grant_ref` for `caller`: unmap the mappings whose handles `entries` name,
     /// one hypercall for the batch, at the address each was mapped at. Checked first: the caller
-    /// holds `grant_unmap`, the batch holds at most [`GRANTS_PER_CALL`] entries, and each handle
+    /// holds `grant_unmap`, the batch holds at most [`crate::GRANTS_PER_CALL`] entries, and each handle
     /// names one of the caller's mappings, once. Xen's status is written into each entry and the
     /// number unmapped returned; a mapping Xen did not remove stays recorded.
     pub fn grant_unmap(

@@ -22,8 +22,8 @@ use crate::GatewayError;
 
 /// Runs lent at once, over every borrower.
 pub const LENT_RUNS: usize = 32;
-/// Grants mapped at once, over every caller: two full batches.
-pub const MAPPED_GRANTS: usize = 512;
+/// Grants mapped at once, over every caller: one full batch (a backend's 256 pages).
+pub const MAPPED_GRANTS: usize = 256;
 
 /// A run lent to one caller (by its index in the caller table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +32,30 @@ struct Loan {
     run: FrameRun,
 }
 
-/// A grant mapped by one caller at one of its borrowed frames.
+/// A grant mapped by one caller (by its index in the caller table) at one of its borrowed frames:
+/// 16 bytes, so that the table stays small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mapping {
-    pub(crate) caller: usize,
     pub(crate) gfn: Gfn,
     pub(crate) handle: GrantHandle,
+    pub(crate) caller: u16,
+}
+
+impl Mapping {
+    /// The mapping of `handle` at `gfn` for the caller at table index `caller`, if the index fits
+    /// the record (a caller table never holds 65536 callers).
+    pub(crate) fn new(caller: usize, gfn: Gfn, handle: GrantHandle) -> Option<Mapping> {
+        let caller = u16::try_from(caller).ok()?;
+        Some(Mapping {
+            gfn,
+            handle,
+            caller,
+        })
+    }
+
+    fn of(&self, caller: usize) -> bool {
+        usize::from(self.caller) == caller
+    }
 }
 
 /// The loans and mappings, each table fixed in size.
@@ -121,14 +139,14 @@ impl GrantBook {
     /// The frame `caller`'s mapping `handle` sits at.
     pub(crate) fn mapped_at(&self, caller: usize, handle: GrantHandle) -> Option<Gfn> {
         (self.mappings.iter())
-            .find(|mapping| mapping.caller == caller && mapping.handle == handle)
+            .find(|mapping| mapping.of(caller) && mapping.handle == handle)
             .map(|mapping| mapping.gfn)
     }
 
     /// Forget `caller`'s mapping `handle`, once Xen unmapped it.
     pub(crate) fn forget(&mut self, caller: usize, handle: GrantHandle) {
         let found = (self.mappings.iter())
-            .position(|mapping| mapping.caller == caller && mapping.handle == handle);
+            .position(|mapping| mapping.of(caller) && mapping.handle == handle);
         if let Some(index) = found {
             self.mappings.swap_remove(index);
         }
@@ -137,7 +155,7 @@ impl GrantBook {
     /// `caller`'s mappings.
     pub(crate) fn mappings_of(&self, caller: usize) -> impl Iterator<Item = Mapping> + '_ {
         (self.mappings.iter())
-            .filter(move |mapping| mapping.caller == caller)
+            .filter(move |mapping| mapping.of(caller))
             .copied()
     }
 
@@ -190,12 +208,9 @@ mod tests {
     fn a_frame_with_a_mapping_does_not_go_back() {
         let mut book = GrantBook::default();
         book.lend(1, run(100, 4)).expect("lent");
-        let mapping = Mapping {
-            caller: 1,
-            gfn: Gfn(102),
-            handle: 7,
-        };
+        let mapping = Mapping::new(1, Gfn(102), 7).expect("a small index");
         assert_eq!(book.record(mapping), Ok(()));
+        assert_eq!(core::mem::size_of::<Mapping>(), 16);
         assert!(book.any_mapped_in(&run(102, 1)) && !book.any_mapped_in(&run(103, 1)));
         assert_eq!(
             book.give_back(1, run(100, 4)),

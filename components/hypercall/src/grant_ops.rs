@@ -14,13 +14,50 @@ use ballast_xen::grant::{
     GnttabMapGrantRef, GnttabUnmapGrantRef, GrantTable, GNTMAP_HOST_MAP, GNTMAP_READONLY,
     GNTST_GENERAL_ERROR, GNTST_NO_SPACE, GNTST_OKAY,
 };
-use ballast_xen::{FrameRun, Gfn, Hypervisor, PAGE_SHIFT};
+use ballast_xen::{FrameRun, Gfn, Hypervisor, XenErrno, PAGE_SHIFT};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::counters::Attribution;
 use crate::gateway::Serving;
 use crate::grant_book::Mapping;
 use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY};
 use crate::{GatewayError, QueryError};
+
+/// The buffer a batch is built in for Xen: [`GRANTS_PER_CALL`] map entries, and the same bytes
+/// viewed as unmap entries (24 bytes each against 32), so that the gateway carries one buffer.
+#[derive(Debug)]
+pub(crate) struct GrantScratch([GnttabMapGrantRef; GRANTS_PER_CALL]);
+
+impl GrantScratch {
+    pub(crate) const fn new() -> GrantScratch {
+        GrantScratch(
+            [GnttabMapGrantRef {
+                host_addr: 0,
+                flags: 0,
+                grant_ref: 0,
+                dom: 0,
+                status: 0,
+                handle: 0,
+                dev_bus_addr: 0,
+            }; GRANTS_PER_CALL],
+        )
+    }
+
+    /// The first `count` map entries (at most [`GRANTS_PER_CALL`]).
+    fn maps(&mut self, count: usize) -> &mut [GnttabMapGrantRef] {
+        &mut self.0[..count.min(GRANTS_PER_CALL)]
+    }
+
+    /// The first `count` unmap entries (at most [`GRANTS_PER_CALL`]), over the same bytes.
+    fn unmaps(&mut self, count: usize) -> &mut [GnttabUnmapGrantRef] {
+        let bytes = self.0.as_mut_bytes();
+        match <[GnttabUnmapGrantRef]>::mut_from_prefix_with_elems(bytes, count.min(GRANTS_PER_CALL))
+        {
+            Ok((unmaps, _)) => unmaps,
+            Err(_) => &mut [],
+        }
+    }
+}
 
 /// Xen's host address for a gfn of an auto-translated guest.
 const fn host_addr(gfn: Gfn) -> u64 {
@@ -80,7 +117,8 @@ impl<
         if entries.is_empty() {
             return Ok(0);
         }
-        let batch = &mut self.backend.map_scratch[..entries.len()];
+        let count = entries.len();
+        let batch = self.backend.grant_scratch.maps(count);
         for (slot, entry) in batch.iter_mut().zip(entries.iter()) {
             let readonly = entry.flags & GRANT_READONLY != 0;
             *slot = GnttabMapGrantRef {
@@ -98,16 +136,13 @@ impl<
         let answer = self.backend.hypervisor.map_grants(batch);
         let mut mapped = 0;
         for (position, entry) in entries.iter_mut().enumerate() {
-            let made = self.backend.map_scratch[position];
+            let made = self.backend.grant_scratch.maps(count)[position];
             let gfn = Gfn(entry.gfn);
             let mut status = made.status;
             if status == GNTST_OKAY {
-                let mapping = Mapping {
-                    caller: index,
-                    gfn,
-                    handle: made.handle,
-                };
-                if self.backend.book.record(mapping).is_ok() {
+                let recorded = Mapping::new(index, gfn, made.handle)
+                    .is_some_and(|mapping| self.backend.book.record(mapping).is_ok());
+                if recorded {
                     mapped += 1;
                 } else {
                     self.unmap_unrecorded(gfn, made.handle);
@@ -192,25 +227,28 @@ impl<
             let repeated = entries[..position]
                 .iter()
                 .any(|before| before.handle == entry.handle);
-            let Some(gfn) = self.backend.book.mapped_at(index, entry.handle) else {
-                return self.refuse(who, GatewayError::UnknownHandle);
-            };
-            if repeated {
+            if repeated || self.backend.book.mapped_at(index, entry.handle).is_none() {
                 return self.refuse(who, GatewayError::UnknownHandle);
             }
-            self.backend.unmap_scratch[position] = GnttabUnmapGrantRef {
-                host_addr: host_addr(gfn),
+        }
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let count = entries.len();
+        let batch = self.backend.grant_scratch.unmaps(count);
+        for (slot, entry) in batch.iter_mut().zip(entries.iter()) {
+            let gfn = self.backend.book.mapped_at(index, entry.handle);
+            *slot = GnttabUnmapGrantRef {
+                host_addr: gfn.map_or(0, host_addr),
                 dev_bus_addr: 0,
                 handle: entry.handle,
                 status: GNTST_GENERAL_ERROR,
                 padding: [0; 2],
             };
         }
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        let (done, answer) = self.unmap_batch(who, index, entries.len());
-        for (entry, sent) in entries.iter_mut().zip(self.backend.unmap_scratch.iter()) {
+        let (done, answer) = self.unmap_batch(who, index, count);
+        let sent = self.backend.grant_scratch.unmaps(count);
+        for (entry, sent) in entries.iter_mut().zip(sent.iter()) {
             entry.status = i32::from(sent.status);
         }
         match answer {
@@ -226,12 +264,12 @@ impl<
         who: Attribution,
         caller: usize,
         count: usize,
-    ) -> (usize, Result<(), ballast_xen::XenErrno>) {
+    ) -> (usize, Result<(), XenErrno>) {
         self.backend.counters.hypercall(who);
-        let batch = &mut self.backend.unmap_scratch[..count];
+        let batch = self.backend.grant_scratch.unmaps(count);
         let answer = self.backend.hypervisor.unmap_grants(batch);
         let mut done = 0;
-        for sent in &self.backend.unmap_scratch[..count] {
+        for sent in self.backend.grant_scratch.unmaps(count).iter() {
             if sent.status == GNTST_OKAY {
                 self.backend.book.forget(caller, sent.handle);
                 done += 1;
@@ -257,7 +295,7 @@ impl<
         };
         loop {
             let mut count = 0;
-            let scratch = &mut self.backend.unmap_scratch;
+            let scratch = self.backend.grant_scratch.unmaps(GRANTS_PER_CALL);
             for (slot, mapping) in scratch.iter_mut().zip(self.backend.book.mappings_of(index)) {
                 *slot = GnttabUnmapGrantRef {
                     host_addr: host_addr(mapping.gfn),
