@@ -48,6 +48,12 @@ pub fn check(
     (links, serves)
 }
 
+/// Whether `capability` is one of the gateway's lend and return notices: what the gateway believes
+/// a driver borrowed, so the memory server's alone.
+fn is_loan_notice(capability: &str) -> bool {
+    matches!(capability, "xen.lend_notice" | "xen.return_notice")
+}
+
 /// Interface ids served per component, and the servers of each interface name.
 type Served<'a> = (BTreeMap<String, Vec<u16>>, BTreeMap<&'a str, Vec<&'a str>>);
 
@@ -144,6 +150,15 @@ fn resolve_uses(
         let (mut ops, mut capabilities, mut lease_writable) = (Vec::new(), Vec::new(), false);
         for (index, op) in used.ops.iter().enumerate() {
             match interface.op(op) {
+                Some(found)
+                    if is_loan_notice(&found.capability)
+                        && component.kind != Kind::MemoryServer =>
+                {
+                    report.push(
+                        format!("{key}.ops[{index}]"),
+                        Problem::NoticeNotFromMemoryServer { op: op.clone() },
+                    );
+                }
                 Some(found) => {
                     ops.push(found.id);
                     capabilities.push(found.capability.to_string());

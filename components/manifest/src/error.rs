@@ -99,6 +99,9 @@ pub enum Problem {
     CallCycle { cycle: String },
     /// The memory server does not use the gateway.
     ServerWithoutGateway { gateway: String },
+    /// A component other than the memory server is given a lend or return notice: the gateway
+    /// learns from them which frames a driver may map grants into.
+    NoticeNotFromMemoryServer { op: String },
     /// `[sim]` is missing from a sim image.
     SimHostMissing,
     /// `[sim]` in an image that does not run in the simulator.
@@ -213,6 +216,9 @@ impl Problem {
             Problem::CallCycle { .. } => "remove one `uses` entry of the ring".into(),
             Problem::ServerWithoutGateway { gateway } => {
                 format!("add a `uses` entry for an interface `{gateway}` serves")
+            }
+            Problem::NoticeNotFromMemoryServer { op } => {
+                format!("remove `{op}`: only the memory server, which lends the frames, tells the gateway of loans")
             }
             Problem::SimHostMissing => {
                 "add `[sim]` with `host_free_pages` and `domain_max_pages`".into()
@@ -346,6 +352,9 @@ impl fmt::Display for Problem {
             Problem::CallCycle { cycle } => write!(f, "call cycle: {cycle}"),
             Problem::ServerWithoutGateway { gateway } => {
                 write!(f, "the memory server does not call the gateway `{gateway}`")
+            }
+            Problem::NoticeNotFromMemoryServer { op } => {
+                write!(f, "`{op}` is the memory server's op alone")
             }
             Problem::SimHostMissing => f.write_str("a sim image needs a simulated host"),
             Problem::SimHostForbidden => f.write_str("only a sim image has a simulated host"),
