@@ -67,13 +67,26 @@ pub(crate) struct GrantBook {
 
 impl GrantBook {
     /// Record that `run` is lent to `borrower`: refused if any of it is lent already, or the
-    /// table is full.
+    /// table is full. A run that touches a loan of the same borrower joins it (on both sides), so
+    /// that a give-back spanning two loans the memory server made one after the other is one run.
     pub(crate) fn lend(&mut self, borrower: usize, run: FrameRun) -> Result<(), GatewayError> {
         if self.loans.iter().any(|loan| loan.run.overlaps(&run)) {
             return Err(GatewayError::AlreadyLent);
         }
+        let mut joined = run;
+        while let Some((index, wider)) = self.loans.iter().enumerate().find_map(|(index, loan)| {
+            let same_borrower = loan.borrower == borrower;
+            let wider = (loan.run.joined(&joined)).or_else(|| joined.joined(&loan.run));
+            wider.filter(|_| same_borrower).map(|wider| (index, wider))
+        }) {
+            self.loans.swap_remove(index);
+            joined = wider;
+        }
         self.loans
-            .push(Loan { borrower, run })
+            .push(Loan {
+                borrower,
+                run: joined,
+            })
             .map_err(|_| GatewayError::TooManyGrants)
     }
 
@@ -202,6 +215,19 @@ mod tests {
             book.give_back(1, run(106, 1)),
             Err(GatewayError::FrameNotLent)
         );
+    }
+
+    #[test]
+    fn touching_loans_of_one_borrower_join_and_come_back_as_one_run() {
+        let mut book = GrantBook::default();
+        book.lend(1, run(100, 4)).expect("lent");
+        book.lend(1, run(108, 4)).expect("lent");
+        book.lend(2, run(112, 1)).expect("lent");
+        book.lend(1, run(104, 4)).expect("lent");
+        assert_eq!(book.loans.len(), 2, "100..112 for 1, 112 for 2");
+        assert_eq!(book.give_back(1, run(102, 8)), Ok(()));
+        assert_eq!(book.lent_frames(1), 4);
+        assert!(!book.lent_to(1, Gfn(112)) && book.lent_to(2, Gfn(112)));
     }
 
     #[test]
