@@ -196,6 +196,7 @@ pub fn build_on(
                 .ram
                 .iter()
                 .chain(memory.boot_extra)
+                .chain(memory.growth.iter())
                 .chain(core::iter::once(&memory.unpopulated))
                 .map(|run| run.end())
                 .max()

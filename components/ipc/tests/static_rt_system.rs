@@ -198,6 +198,7 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         ram: &ram,
         reserved: &reserved,
         extra: &[],
+        growth: None,
         lending: Some(FrameRun::span(LENDING.0, LENDING.1)),
         policy: Policy::Ballast,
         batch_extents: 512,

@@ -1,6 +1,7 @@
 //! Checks of `[memory]`: ranges are non-empty, below the guest-physical limit, disjoint and (where
 //! the balloon manages them in largest extents) aligned; reserved ranges lie in RAM; the lending
-//! range stays clear of RAM.
+//! range stays clear of RAM; the growth range lies above boot memory and clear of the lending
+//! range.
 
 use super::check_sizing::MAX_EXTENT_ORDER;
 use super::error::Problem;
@@ -21,6 +22,9 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
     let ram = keyed("ram", &memory.ram);
     let extra = keyed("boot_extra", &memory.boot_extra);
     let unpopulated = ("memory.unpopulated".to_string(), memory.unpopulated);
+    let growth: Vec<(String, GfnRange)> = (memory.growth.iter())
+        .map(|range| ("memory.growth".to_string(), *range))
+        .collect();
     let reserved: Vec<(String, GfnRange)> = (memory.reserved.iter().enumerate())
         .map(|(index, named)| (format!("memory.reserved[{index}]"), named.range()))
         .collect();
@@ -28,6 +32,7 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
     let all = ram
         .iter()
         .chain(&extra)
+        .chain(&growth)
         .chain([&unpopulated])
         .chain(&reserved);
     for (key, range) in all {
@@ -44,7 +49,7 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
     }
     if spec.xen.max_extent_order <= MAX_EXTENT_ORDER {
         let frames = 1u64 << spec.xen.max_extent_order;
-        for (key, range) in extra.iter().chain([&unpopulated]) {
+        for (key, range) in extra.iter().chain(&growth).chain([&unpopulated]) {
             if range.start % frames != 0 || range.end % frames != 0 {
                 let (start, end) = (range.start, range.end);
                 report.push(key.clone(), Problem::Unaligned { start, end, frames });
@@ -72,12 +77,45 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
             report.push(unpopulated.0.clone(), Problem::Overlap { other });
         }
     }
+    check_growth(&growth, &ram_like.iter().chain(&extra).collect::<Vec<_>>(), report);
+    for (growth_key, growth_range) in &growth {
+        if growth_range.start < growth_range.end && growth_range.overlaps(&unpopulated.1) {
+            let other = unpopulated.0.clone();
+            report.push(growth_key.clone(), Problem::Overlap { other });
+        }
+    }
     report_overlaps(&ram.iter().chain(&extra).collect::<Vec<_>>(), report);
     report_overlaps(&reserved.iter().collect::<Vec<_>>(), report);
     for (key, range) in &reserved {
         let inside = ram_like.iter().any(|(_, ram)| ram.contains(range));
         if range.start < range.end && !ram_like.is_empty() && !inside {
             report.push(key.clone(), Problem::OutsideRam);
+        }
+    }
+}
+
+/// The growth range starts at or above the end of every boot range (RAM or its ceiling, boot
+/// extra): the balloon populates it last and releases it first because it lies on top.
+fn check_growth(
+    growth: &[(String, GfnRange)],
+    boot: &[&(String, GfnRange)],
+    report: &mut Report<'_>,
+) {
+    let top = (boot.iter())
+        .filter(|(_, range)| range.start < range.end)
+        .max_by_key(|(_, range)| range.end);
+    for (key, range) in growth {
+        if let Some((boot_key, boot_range)) = top.filter(|(_, top)| range.start < top.end) {
+            let (start, boot_end) = (range.start, boot_range.end);
+            let boot = boot_key.clone();
+            report.push(
+                key.clone(),
+                Problem::GrowthBelowBootMemory {
+                    start,
+                    boot_end,
+                    boot,
+                },
+            );
         }
     }
 }

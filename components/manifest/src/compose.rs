@@ -202,6 +202,7 @@ fn layout(memory: &MemorySection) -> MemoryLayout {
         ),
         unpopulated: run(&memory.unpopulated),
         boot_extra: leak(memory.boot_extra.iter().map(run).collect()),
+        growth: memory.growth.as_ref().map(run),
     }
 }
 

@@ -90,7 +90,7 @@ emit_struct! {
     "::ballast_system::Grant" => Grant { interface, ops }
     "::ballast_system::Region" => Region { id, name, size, lender, sharers, writers }
     "::ballast_system::MemoryLayout" => MemoryLayout {
-        ram_source, ram, ram_ceiling, reserved, unpopulated, boot_extra
+        ram_source, ram, ram_ceiling, reserved, unpopulated, boot_extra, growth
     }
     "::ballast_system::Reserved" => Reserved { name, run }
     "::ballast_system::FrameRun" => FrameRun { first, frames }

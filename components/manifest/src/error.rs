@@ -67,6 +67,12 @@ pub enum Problem {
     OutsideRam,
     /// The lending range overlaps populated RAM.
     UnpopulatedOverlapsRam { ram: String },
+    /// The growth range starts below the end of boot memory (the range at key `boot`).
+    GrowthBelowBootMemory {
+        start: u64,
+        boot_end: u64,
+        boot: String,
+    },
     /// A key that `memory.ram_source` requires is missing.
     RequiredByRamSource { source: &'static str },
     /// A key that `memory.ram_source` forbids is present.
@@ -185,6 +191,10 @@ impl Problem {
             Problem::UnpopulatedOverlapsRam { .. } => {
                 "move `memory.unpopulated` past the end of RAM".into()
             }
+            Problem::GrowthBelowBootMemory { boot_end, .. } => format!(
+                "move `memory.growth` to start at or above {boot_end:#x}: growth is address space \
+                 the domain did not boot with"
+            ),
             Problem::RequiredByRamSource { .. } => "add it".into(),
             Problem::ForbiddenByRamSource { .. } => "remove it".into(),
             Problem::MaxOrderTooLarge { .. } => "use an order of at most 18 (9 for a domU)".into(),
@@ -306,6 +316,15 @@ impl fmt::Display for Problem {
             Problem::UnpopulatedOverlapsRam { ram } => {
                 write!(f, "the lending range overlaps RAM (`{ram}`)")
             }
+            Problem::GrowthBelowBootMemory {
+                start,
+                boot_end,
+                boot,
+            } => write!(
+                f,
+                "the growth range starts at {start:#x}, below the end of boot memory at \
+                 {boot_end:#x} (`{boot}`)"
+            ),
             Problem::RequiredByRamSource { source } => {
                 write!(f, "required with `memory.ram_source = \"{source}\"`")
             }

@@ -82,6 +82,12 @@ pub struct MemorySection {
     /// Ranges unpopulated at boot that are handed to the balloon as already ballooned.
     #[serde(default)]
     pub boot_extra: Vec<GfnRange>,
+    /// Guest-physical space above boot memory (every RAM and boot-extra range, or the RAM
+    /// ceiling) that the domain may grow into once the toolstack raises its maximum: ballooned,
+    /// never populated at start, populated last and given back first. Separate from the lending
+    /// range.
+    #[serde(default)]
+    pub growth: Option<GfnRange>,
 }
 
 /// A gfn range `[start, end)` as the manifest's TOML writes it: the file format, parsed as written

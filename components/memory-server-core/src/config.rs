@@ -66,6 +66,12 @@ pub struct Config<'c> {
     /// Boot-time extra regions: guest-physical space outside `ram`, unpopulated at start and
     /// added to the balloon (the seed's `xen_extra_mem`).
     pub extra: &'c [FrameRun],
+    /// Guest-physical space above boot memory (every RAM and extra frame) that the domain may
+    /// grow into once the toolstack raises its maximum: frames never populated at start, held
+    /// as ballooned like `extra`, populated only after every lower ballooned frame (deflation
+    /// goes lowest first) and released before any lower frame (inflation goes highest first),
+    /// so that the domain leaves the space it did not boot with first.
+    pub growth: Option<FrameRun>,
     /// Unpopulated space beyond RAM kept for lending to clients; lent before any RAM frame.
     pub lending: Option<FrameRun>,
     /// The worker's algorithm.
@@ -88,13 +94,14 @@ pub struct Config<'c> {
 }
 
 impl<'c> Config<'c> {
-    /// A configuration for `ram` with the defaults of `policy` and nothing reserved, extra or
-    /// lent; clients limited by their quota and the lent-run table alone.
+    /// A configuration for `ram` with the defaults of `policy` and nothing reserved, extra,
+    /// growth or lent; clients limited by their quota and the lent-run table alone.
     pub const fn new(ram: &'c [FrameRun], policy: Policy) -> Config<'c> {
         Config {
             ram,
             reserved: &[],
             extra: &[],
+            growth: None,
             lending: None,
             policy,
             batch_extents: MAX_BATCH_EXTENTS,
@@ -123,6 +130,12 @@ impl<'c> Config<'c> {
         if self.max_lent_runs_per_client == 0 {
             return Err(ConfigError::NoLentRuns);
         }
+        if let Some(growth) = self.growth {
+            let boot_end = self.ram.iter().chain(self.extra).map(FrameRun::end).max();
+            if boot_end.is_some_and(|end| growth.start() < end) {
+                return Err(ConfigError::GrowthBelowBootMemory);
+            }
+        }
         self.bitmap_words()
     }
 
@@ -138,7 +151,7 @@ impl<'c> Config<'c> {
 pub enum ConfigError {
     /// A range is empty or wraps the frame space.
     EmptyOrWrappingRange = 1,
-    /// Two ranges (RAM, extra, lending) overlap.
+    /// Two ranges (RAM, extra, growth, lending) overlap.
     OverlappingRanges = 2,
     /// A reserved range is not inside one RAM range.
     ReservedOutsideRam = 3,
@@ -152,11 +165,14 @@ pub enum ConfigError {
     BadTunables = 7,
     /// `max_lent_runs_per_client` is 0: no client could borrow.
     NoLentRuns = 8,
+    /// The growth range starts below the end of a RAM or extra range: growth is space above
+    /// boot memory, given back before it.
+    GrowthBelowBootMemory = 9,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Policy;
+    use super::{Config, ConfigError, FrameRun, Policy};
 
     #[test]
     fn every_policy_is_found_by_its_name_and_nothing_else_is() {
@@ -165,5 +181,19 @@ mod tests {
         }
         assert_eq!(Policy::named("Seed"), None);
         assert_eq!(Policy::named(""), None);
+    }
+
+    #[test]
+    fn growth_must_lie_above_ram_and_extra() {
+        let ram = [FrameRun::span(0, 4096)];
+        let extra = [FrameRun::span(8192, 8704)];
+        let mut config = Config::new(&ram, Policy::Ballast);
+        config.extra = &extra;
+        config.growth = Some(FrameRun::span(4096, 4608));
+        assert_eq!(config.check(), Err(ConfigError::GrowthBelowBootMemory));
+        config.growth = Some(FrameRun::span(8704, 9216));
+        assert!(config.check().is_ok());
+        config.lending = Some(FrameRun::span(9000, 10000));
+        assert_eq!(config.check(), Err(ConfigError::OverlappingRanges));
     }
 }

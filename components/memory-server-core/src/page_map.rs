@@ -47,7 +47,7 @@ pub(crate) struct PageMap<'a> {
 }
 
 impl<'a> PageMap<'a> {
-    /// The map for `config` over `storage`: RAM populated, extra regions ballooned.
+    /// The map for `config` over `storage`: RAM populated, extra regions and growth ballooned.
     pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
         let regions = Regions::build(config)?;
         let words = storage
@@ -82,12 +82,12 @@ impl<'a> PageMap<'a> {
         self.reserved_frames + self.populated_ram
     }
 
-    /// Frames that could be populated: reserved and RAM (extra regions included).
+    /// Frames that could be populated: reserved and RAM (extra regions and growth included).
     pub fn total_pages(&self) -> u64 {
         self.reserved_frames + self.ram_frames
     }
 
-    /// RAM frames (extra regions included).
+    /// RAM frames (extra regions and growth included).
     pub fn ram_frames(&self) -> u64 {
         self.ram_frames
     }

@@ -8,7 +8,8 @@ use crate::bitmap::WORD_BITS;
 use crate::config::{Config, ConfigError};
 use ballast_xen::FrameRun;
 
-/// Most regions a configuration may produce (RAM pieces, reserved, extra, lending together).
+/// Most regions a configuration may produce (RAM pieces, reserved, extra, growth, lending
+/// together).
 pub const MAX_REGIONS: usize = 32;
 
 /// What a region's frames are.
@@ -19,7 +20,7 @@ pub enum RegionKind {
     Ram {
         /// Bit of the region's first frame.
         bit_base: u64,
-        /// A boot-time extra region (unpopulated at start).
+        /// A boot-time extra region or the growth range (unpopulated at start).
         extra: bool,
     },
     /// Populated and in use by someone else.
@@ -112,6 +113,7 @@ impl Regions {
             .iter()
             .chain(config.reserved)
             .chain(config.extra)
+            .chain(config.growth.iter())
             .chain(config.lending.iter());
         if all.clone().any(|r| !r.is_valid()) {
             return Err(ConfigError::EmptyOrWrappingRange);
@@ -128,7 +130,7 @@ impl Regions {
         for ram in config.ram {
             cut_ram(&mut list, *ram, config.reserved)?;
         }
-        for extra in config.extra {
+        for extra in config.extra.iter().chain(config.growth.iter()) {
             push(
                 &mut list,
                 *extra,

@@ -52,7 +52,8 @@ pub struct Stats {
     /// The target the worker actually steers to: the requested one capped by what RAM can hold
     /// with the lent frames and deferred requests taken out.
     pub reachable_target_pages: u64,
-    /// Frames that could be populated: RAM, extra regions and reserved (seed: `total_pages`).
+    /// Frames that could be populated: RAM, extra regions, growth and reserved (seed:
+    /// `total_pages`): the largest target the server accepts.
     pub total_pages: u64,
     /// Ballooned frames below the low-memory limit (seed: `balloon_low`).
     pub balloon_low: u64,

@@ -86,7 +86,10 @@ impl Capacities {
             lent_runs: server.max_clients as usize * server.max_lent_runs_per_client as usize,
             pending: server.pending_depth as usize,
             gateway_callers: gateway_callers(composition),
-            gateway_ranges: ram_runs + memory.boot_extra.len() + memory.reserved.len(),
+            gateway_ranges: ram_runs
+                + memory.boot_extra.len()
+                + growth_runs(memory)
+                + memory.reserved.len(),
             gateway_frames: composition.xen.max_frames_per_call as usize,
             ram_runs,
             bitmap_words: bitmap_words(composition, ram_runs),
@@ -214,6 +217,14 @@ const fn gateway_callers(composition: &Composition) -> usize {
 /// Frames in 2 MiB: the alignment unit of the bitmap's regions.
 const CHUNK_FRAMES: u64 = 512;
 
+/// The growth range's runs: one or none.
+const fn growth_runs(memory: &crate::MemoryLayout) -> usize {
+    match memory.growth {
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
 const fn frames_of(runs: &[crate::FrameRun]) -> u64 {
     let mut frames = 0;
     let mut at = 0;
@@ -230,9 +241,14 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         (RamSource::BootMap, Some(ceiling)) => ceiling,
         _ => frames_of(memory.ram),
     };
-    let regions = ram_runs + memory.boot_extra.len() + memory.reserved.len() + 1;
+    let regions = ram_runs + memory.boot_extra.len() + growth_runs(memory) + memory.reserved.len() + 1;
+    let growth_frames = match memory.growth {
+        Some(growth) => growth.frames,
+        None => 0,
+    };
     let frames = ram_frames
         + frames_of(memory.boot_extra)
+        + growth_frames
         + memory.unpopulated.frames
         + regions as u64 * 2 * CHUNK_FRAMES;
     frames.div_ceil(64) as usize

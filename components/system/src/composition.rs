@@ -123,6 +123,9 @@ pub struct MemoryLayout {
     pub unpopulated: FrameRun,
     /// Ranges unpopulated at boot, handed to the balloon as already ballooned.
     pub boot_extra: &'static [FrameRun],
+    /// Guest-physical space above boot memory the domain may grow into (ballooned, never
+    /// populated at start), if any.
+    pub growth: Option<FrameRun>,
 }
 
 /// A reserved range and what lives there.

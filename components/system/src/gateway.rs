@@ -45,8 +45,12 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
             .iter()
             .map(|reserved| reserved.run),
     )?;
-    let owned: Vec<FrameRun, RANGES> =
-        valid_runs(ram.iter().chain(composition.memory.boot_extra).copied())?;
+    let memory_layout = &composition.memory;
+    let owned: Vec<FrameRun, RANGES> = valid_runs(
+        (ram.iter().chain(memory_layout.boot_extra))
+            .chain(memory_layout.growth.iter())
+            .copied(),
+    )?;
     let memory_ranges =
         ranges_without::<RANGES>(&owned, &reserved).map_err(AssemblyError::Gateway)?;
     let callers = composition

@@ -42,6 +42,7 @@ pub fn config<'r>(
         ram: ram.ram,
         reserved: ram.reserved,
         extra: memory.boot_extra,
+        growth: memory.growth,
         lending: Some(memory.unpopulated),
         policy: policy.unwrap_or(sizing.policy),
         batch_extents: sizing.batch_size as usize,

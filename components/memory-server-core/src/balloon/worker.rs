@@ -182,7 +182,7 @@ mod tests {
 
     use ballast_xen_sim::Fault;
 
-    use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
+    use crate::test_support::{agrees_with_xen, domain, run_until_idle, Core, SimScrubber};
     use crate::{BpState, Config, FrameRun, HypervisorPort, Policy, Tunables};
 
     const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
@@ -264,5 +264,77 @@ mod tests {
         core.set_target(5000);
         let again = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 1 << 40);
         assert_eq!((again.state, sim.next_call()), (BpState::EAgain, calls + 1));
+    }
+
+    /// The growth range: 4 chunks above a hole above RAM.
+    const GROWTH: FrameRun = FrameRun::span(8192, 10240);
+
+    #[test]
+    fn growth_is_populated_last_in_superpages_and_given_back_first() {
+        let (sim, dom, mut hv) = domain(0..4096, 4096 + 2048, 1 << 16);
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.growth = Some(GROWTH);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = scrubber(&sim, dom);
+        assert_eq!(core.stats().total_pages, 4096 + 2048);
+        core.set_target(3072);
+        let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
+        core.set_target(4096 + 1024);
+        let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
+        assert_eq!(sim.tot_pages(dom), Some(5120));
+        assert_eq!(
+            sim.populated_count(dom, 0..4096),
+            Some(4096),
+            "the RAM's own balloon is deflated before growth"
+        );
+        assert_eq!(sim.populated_count(dom, GROWTH.start()..9216), Some(1024));
+        core.set_target(4096 + 2048);
+        let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
+        assert_eq!(sim.populated_count(dom, GROWTH.start()..GROWTH.end()), Some(2048));
+        let counters = core.stats().counters;
+        assert_eq!(counters.populated_extents[9], 2 + 2 + 2);
+        assert_eq!(counters.populated_extents[0], 0);
+        core.set_target(4096 + 512);
+        let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
+        assert_eq!(
+            sim.populated_count(dom, GROWTH.start()..GROWTH.end()),
+            Some(512),
+            "growth goes back first, highest chunks first"
+        );
+        assert_eq!(sim.is_populated(dom, GROWTH.start()), Some(true));
+        core.set_target(2048);
+        run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
+        assert_eq!(sim.populated_count(dom, GROWTH.start()..GROWTH.end()), Some(0));
+        assert_eq!(sim.tot_pages(dom), Some(2048));
+        assert_eq!(sim.leaked_pages(dom), Some(0));
+        agrees_with_xen(&core, &sim, dom, GROWTH.start()..GROWTH.end());
+    }
+
+    #[test]
+    fn growth_past_xens_maximum_backs_off_until_the_maximum_is_raised() {
+        let (sim, dom, mut hv) = domain(0..4096, 4096, 1 << 16);
+        let mut config = Config::new(&RAM, Policy::Ballast);
+        config.growth = Some(GROWTH);
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = scrubber(&sim, dom);
+        core.set_target(4096 + 1024);
+        let first = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 0);
+        assert_eq!(
+            (first.state, first.frames_moved),
+            (BpState::Done, 0),
+            "the refused superpage falls back to 4 KiB at once"
+        );
+        let second = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, 0);
+        assert_eq!(second.state, BpState::EAgain);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        let retry_at = second.next_run_ns.unwrap();
+        assert_eq!(retry_at, 2_000_000_000);
+        sim.set_max_pages(dom, 4096 + 1024).unwrap();
+        core.set_target(4096 + 1024);
+        run_until_idle(&mut core, &mut hv, &mut scrub, retry_at, 10);
+        assert_eq!(sim.tot_pages(dom), Some(5120));
+        agrees_with_xen(&core, &sim, dom, GROWTH.start()..GROWTH.end());
     }
 }
