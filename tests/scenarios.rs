@@ -221,3 +221,51 @@ fn a_guest_built_on_pod_balloons_the_difference_out_at_start_and_keeps_exact_boo
         assert_eq!(report["target_pages"], report["current_pages"], "{policy}");
     }
 }
+
+#[test]
+fn a_guest_grows_past_its_boot_memory_into_the_growth_range_and_back() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/grow-past-boot.toml");
+    const MIB: u64 = 256;
+    // Per policy: hypercalls to grow by 256 MiB past the boot maximum, to grow on to 1.5x, and
+    // to come back to the boot maximum. ballast: one populate of 128 and two of 512 and 512 2 MiB
+    // extents; back, three releases of 384 superpages each with its probe. The seed: 512 frames
+    // per call.
+    for (policy, calls) in [("ballast", [1, 2, 6]), ("seed", [128, 1024, 1152])] {
+        let report = run_to_json(&scenario, &["--policy", policy]);
+        let growth = &report["growth"];
+        // 4 GiB of RAM and 512 MiB of boot extra, 2.25 GiB of growth above them.
+        assert_eq!(growth["boot_max_pages"], 4608 * MIB, "{policy}");
+        assert_eq!(growth["growth_pages"], 2304 * MIB, "{policy}");
+        let steps = growth["steps"].as_array().unwrap();
+        let step = |index: usize, key: &str| steps[index][key].as_u64().unwrap();
+        // Xen's count when each target was set, and the hypercalls until the domain held it.
+        let moves: Vec<(u64, u64)> = (0..steps.len())
+            .map(|index| (step(index, "from_pages"), step(index, "target_pages")))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                (4096 * MIB, 4608 * MIB),
+                (4608 * MIB, 4864 * MIB),
+                (4864 * MIB, 6912 * MIB),
+                (6912 * MIB, 4608 * MIB),
+                (4608 * MIB, 4096 * MIB),
+            ],
+            "{policy}"
+        );
+        let spent: Vec<u64> = (1..4).map(|index| step(index, "hypercalls")).collect();
+        assert_eq!(spent, calls, "{policy}");
+        // Xen's count, sampled along the run, went up to 1.5x the boot maximum, which only the
+        // growth range can hold, and ended where the last target put it, every frame populated
+        // given back, the invariant checked after every step.
+        let peak = (report["samples"].as_array().unwrap().iter())
+            .map(|sample| sample["current_pages"].as_u64().unwrap())
+            .max();
+        assert_eq!(peak, Some(6912 * MIB), "{policy}");
+        assert_eq!(report["current_pages"], 4096 * MIB, "{policy}");
+        assert_eq!(report["pages_populated"], report["pages_released"], "{policy}");
+        assert_eq!(report["pages_populated"], 2816 * MIB, "{policy}");
+        assert_eq!(report["reached_target"], true, "{policy}");
+        assert_eq!(report["invariant_violations"], 0, "{policy}");
+    }
+}

@@ -15,7 +15,7 @@ use ballast_ipc::{CheckedTables, ComponentId, EndpointId, IpcError, LeaseDescrip
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
 use ballast_xen_sim::{DomId, DomainConfig, PodStatus, StandingFaults};
 
-use super::report::{PodReport, RunReport, Sample, TargetOutcome};
+use super::report::{GrowthReport, GrowthStep, PodReport, RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
 use crate::system::{self, ExternalCap, MemoryHandler, SystemMap};
 use ballast_system::{Composition, Policy};
@@ -109,6 +109,15 @@ struct Client {
     alive: bool,
 }
 
+/// What one target cost: where the domain stood when it was set, and the hypercalls until it
+/// was reached.
+#[derive(Debug, Clone, Copy)]
+struct TargetCost {
+    from_pages: u64,
+    calls_at_set: u64,
+    calls_at_reached: Option<u64>,
+}
+
 /// A running scenario.
 pub struct Simulation {
     runtime: DeterministicRuntime,
@@ -117,8 +126,14 @@ pub struct Simulation {
     policy: Option<Policy>,
     seed: u64,
     clients: Vec<Client>,
-    targets: VecDeque<(u64, u64)>,
+    /// When, the target in pages, and Xen's new maximum in pages if the change sets one.
+    targets: VecDeque<(u64, u64, Option<u64>)>,
     target_outcomes: Vec<TargetOutcome>,
+    /// Per target in `target_outcomes`: Xen's page count and the hypercalls made so far when it
+    /// was set, and the hypercalls made so far when it was reached.
+    target_costs: Vec<TargetCost>,
+    /// Frames of the manifest's growth range, if it has one.
+    growth_frames: Option<u64>,
     hog: Option<DomId>,
     checks: Arc<AtomicU64>,
     violations: Arc<AtomicU64>,
@@ -222,7 +237,10 @@ impl Simulation {
         let targets = scenario
             .targets
             .iter()
-            .map(|t| (ns(t.at_s), t.target_pages().unwrap_or(u64::MAX)))
+            .map(|t| {
+                let max = t.max_pages().map(|pages| pages.unwrap_or(u64::MAX));
+                (ns(t.at_s), t.target_pages().unwrap_or(u64::MAX), max)
+            })
             .collect();
         Ok(Simulation {
             runtime,
@@ -233,6 +251,8 @@ impl Simulation {
             clients,
             targets,
             target_outcomes: Vec::new(),
+            target_costs: Vec::new(),
+            growth_frames: composition.memory.growth.map(|growth| growth.frames),
             hog: None,
             checks,
             violations,
@@ -323,7 +343,7 @@ impl Simulation {
                 next = (at, event);
             }
         };
-        if let Some(&(at, _)) = self.targets.front() {
+        if let Some(&(at, _, _)) = self.targets.front() {
             consider(at, Event::Target);
         }
         for window in self.windows() {
@@ -380,11 +400,15 @@ impl Simulation {
     }
 
     fn apply_timeline(&mut self, now: u64) {
-        while let Some(&(at, pages)) = self.targets.front() {
+        while let Some(&(at, pages, max)) = self.targets.front() {
             if at > now {
                 break;
             }
             self.targets.pop_front();
+            if let Some(max) = max {
+                // `xl mem-max`: Xen's maximum moves first, then the target.
+                let _ = self.map.xen.set_max_pages(self.map.dom, max);
+            }
             if self.scenario.pod.is_some() {
                 // The toolstack is xl: `xl mem-set` also sets the PoD target (the domain
                 // exists for the whole run).
@@ -404,6 +428,11 @@ impl Simulation {
                     set_at_s: at as f64 / 1e9,
                     target_pages: pages,
                     reached_after_s: None,
+                });
+                self.target_costs.push(TargetCost {
+                    from_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
+                    calls_at_set: self.xen_calls(),
+                    calls_at_reached: None,
                 });
             }
         }
@@ -591,6 +620,7 @@ impl Simulation {
         let reached =
             stats.current_pages == stats.reachable_target_pages && stats.in_flight_pages == 0;
         let target = self.domain_pages(stats.target_pages);
+        let calls = self.xen_calls();
         if let Some(last) = self.target_outcomes.last_mut() {
             if last.reached_after_s.is_none()
                 && reached
@@ -598,13 +628,48 @@ impl Simulation {
                 && current > 0
             {
                 last.reached_after_s = Some(now - last.set_at_s);
+                if let Some(cost) = self.target_costs.last_mut() {
+                    cost.calls_at_reached = Some(calls);
+                }
             }
         }
+    }
+
+    /// Hypercalls the domain has made so far (every reservation op and query).
+    fn xen_calls(&self) -> u64 {
+        let xen = self.map.xen.counters(self.map.dom).unwrap_or_default();
+        xen.increase_calls
+            + xen.decrease_calls
+            + xen.populate_calls
+            + xen.current_calls
+            + xen.maximum_calls
+    }
+
+    /// The growth report: the boot maximum and each target's cost, if the manifest has growth.
+    fn growth_report(&self, total_pages: u64) -> Option<GrowthReport> {
+        let growth_pages = self.growth_frames?;
+        let steps = (self.target_outcomes.iter().zip(&self.target_costs))
+            .map(|(outcome, cost)| GrowthStep {
+                set_at_s: outcome.set_at_s,
+                from_pages: cost.from_pages,
+                target_pages: outcome.target_pages,
+                reached_after_s: outcome.reached_after_s,
+                hypercalls: cost
+                    .calls_at_reached
+                    .map(|calls| calls - cost.calls_at_set),
+            })
+            .collect();
+        Some(GrowthReport {
+            boot_max_pages: self.domain_pages(total_pages - growth_pages),
+            growth_pages,
+            steps,
+        })
     }
 
     fn report(self) -> RunReport {
         let stats = self.memory().core().stats();
         let xen = self.map.xen.counters(self.map.dom).unwrap_or_default();
+        let growth = self.growth_report(stats.total_pages);
         let mut extents_by_order = BTreeMap::new();
         for (order, (&populated, &released)) in stats
             .counters
@@ -632,11 +697,7 @@ impl Simulation {
             current_pages: self.map.xen.tot_pages(self.map.dom).unwrap_or(0),
             ballooned_pages: stats.balloon_low + stats.balloon_high,
             lent_pages: stats.lent_pages,
-            hypercalls: xen.increase_calls
-                + xen.decrease_calls
-                + xen.populate_calls
-                + xen.current_calls
-                + xen.maximum_calls,
+            hypercalls: self.xen_calls(),
             pages_released: xen.pages_released,
             pages_populated: xen.pages_populated,
             extents_by_order,
@@ -668,6 +729,7 @@ impl Simulation {
                     crashed: now.crashed.map(|crash| crash.to_string()),
                 }
             }),
+            growth,
             targets: self.target_outcomes,
             samples: self.samples,
         }

@@ -62,6 +62,33 @@ pub struct PodReport {
     pub crashed: Option<String>,
 }
 
+/// How a domain with a growth range moved past its boot maximum and back (manifests with
+/// `memory.growth` only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GrowthReport {
+    /// The largest target without growth (RAM, boot extra and reserved), in the domain's pages.
+    pub boot_max_pages: u64,
+    /// Pages of the growth range.
+    pub growth_pages: u64,
+    /// Per target, in order: where the domain stood, how long and how many hypercalls it took.
+    pub steps: Vec<GrowthStep>,
+}
+
+/// One target of a run with a growth range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GrowthStep {
+    /// When the target was set, in simulated seconds.
+    pub set_at_s: f64,
+    /// Xen's page count when it was set.
+    pub from_pages: u64,
+    /// The target, in pages.
+    pub target_pages: u64,
+    /// Simulated seconds until the domain held it; `None` if it never did.
+    pub reached_after_s: Option<f64>,
+    /// Hypercalls from the target's write until the domain held it; `None` if it never did.
+    pub hypercalls: Option<u64>,
+}
+
 /// Everything a run reports. The JSON keys are part of the CLI's interface.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -102,6 +129,9 @@ pub struct RunReport {
     /// The populate-on-demand boot, if the scenario asked for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodReport>,
+    /// Growth past the boot maximum, if the manifest has a growth range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth: Option<GrowthReport>,
     /// Per target: when it was set and how long it took.
     pub targets: Vec<TargetOutcome>,
     /// The time series (also what `--plot` draws).
@@ -191,6 +221,32 @@ impl RunReport {
                 ),
             );
         }
+        if let Some(growth) = &self.growth {
+            row(
+                "boot maximum / growth pages",
+                format!("{} / {}", growth.boot_max_pages, growth.growth_pages),
+            );
+            let past_boot = |pages: u64| pages > growth.boot_max_pages;
+            for step in &growth.steps {
+                if !(past_boot(step.target_pages) || past_boot(step.from_pages)) {
+                    continue;
+                }
+                let outcome = match (step.reached_after_s, step.hypercalls) {
+                    (Some(after), Some(calls)) => format!("{after:.3} s, {calls} hypercalls"),
+                    _ => "NOT reached".into(),
+                };
+                let verb = if step.target_pages >= step.from_pages {
+                    "grow"
+                } else {
+                    "shrink"
+                };
+                let mib = step.target_pages.abs_diff(step.from_pages) / 256;
+                row(
+                    &format!("{verb} {mib} MiB @ {:.1} s", step.set_at_s),
+                    outcome,
+                );
+            }
+        }
         for target in &self.targets {
             let outcome = match target.reached_after_s {
                 Some(after) => format!("reached after {after:.3} s"),
@@ -243,6 +299,7 @@ mod tests {
                 reached_after_s: Some(0.5),
             }],
             pod: None,
+            growth: None,
             samples: vec![],
         }
     }

@@ -73,12 +73,22 @@ pub struct TargetChange {
     pub at_s: f64,
     /// The new target, in MiB of guest memory.
     pub target_mib: u64,
+    /// Xen's maximum for the domain, set just before the target, in MiB (`xl mem-max`: how a
+    /// domain is let grow past its boot maximum, and brought back under it).
+    #[serde(default)]
+    pub max_mib: Option<u64>,
 }
 
 impl TargetChange {
     /// The target in guest pages; `None` if it does not fit a page count.
     pub fn target_pages(&self) -> Option<u64> {
         self.target_mib.checked_mul(PAGES_PER_MIB)
+    }
+
+    /// The new maximum in guest pages, if the change sets one; `Some(None)` if it does not fit a
+    /// page count.
+    pub fn max_pages(&self) -> Option<Option<u64>> {
+        self.max_mib.map(|mib| mib.checked_mul(PAGES_PER_MIB))
     }
 }
 
@@ -279,6 +289,16 @@ impl Scenario {
                         target.target_mib
                     ),
                     "give the target in MiB of guest memory, e.g. target_mib = 1024",
+                );
+            }
+            if target.max_pages().is_some_and(|pages| pages.is_none()) {
+                return bad(
+                    format!("targets[{i}].max_mib"),
+                    format!(
+                        "{} MiB is more pages than a 64-bit count holds",
+                        target.max_mib.unwrap_or_default()
+                    ),
+                    "give Xen's maximum in MiB of guest memory, e.g. max_mib = 6912",
                 );
             }
             if target.target_mib == 0 {
