@@ -263,7 +263,10 @@ fn a_guest_grows_past_its_boot_memory_into_the_growth_range_and_back() {
             .max();
         assert_eq!(peak, Some(6912 * MIB), "{policy}");
         assert_eq!(report["current_pages"], 4096 * MIB, "{policy}");
-        assert_eq!(report["pages_populated"], report["pages_released"], "{policy}");
+        assert_eq!(
+            report["pages_populated"], report["pages_released"],
+            "{policy}"
+        );
         assert_eq!(report["pages_populated"], 2816 * MIB, "{policy}");
         assert_eq!(report["reached_target"], true, "{policy}");
         assert_eq!(report["invariant_violations"], 0, "{policy}");

@@ -654,9 +654,7 @@ impl Simulation {
                 from_pages: cost.from_pages,
                 target_pages: outcome.target_pages,
                 reached_after_s: outcome.reached_after_s,
-                hypercalls: cost
-                    .calls_at_reached
-                    .map(|calls| calls - cost.calls_at_set),
+                hypercalls: cost.calls_at_reached.map(|calls| calls - cost.calls_at_set),
             })
             .collect();
         Some(GrowthReport {

@@ -77,7 +77,11 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
             report.push(unpopulated.0.clone(), Problem::Overlap { other });
         }
     }
-    check_growth(&growth, &ram_like.iter().chain(&extra).collect::<Vec<_>>(), report);
+    check_growth(
+        &growth,
+        &ram_like.iter().chain(&extra).collect::<Vec<_>>(),
+        report,
+    );
     for (growth_key, growth_range) in &growth {
         if growth_range.start < growth_range.end && growth_range.overlaps(&unpopulated.1) {
             let other = unpopulated.0.clone();

@@ -241,7 +241,8 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         (RamSource::BootMap, Some(ceiling)) => ceiling,
         _ => frames_of(memory.ram),
     };
-    let regions = ram_runs + memory.boot_extra.len() + growth_runs(memory) + memory.reserved.len() + 1;
+    let regions =
+        ram_runs + memory.boot_extra.len() + growth_runs(memory) + memory.reserved.len() + 1;
     let growth_frames = match memory.growth {
         Some(growth) => growth.frames,
         None => 0,

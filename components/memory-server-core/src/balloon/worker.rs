@@ -291,7 +291,10 @@ mod tests {
         assert_eq!(sim.populated_count(dom, GROWTH.start()..9216), Some(1024));
         core.set_target(4096 + 2048);
         let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
-        assert_eq!(sim.populated_count(dom, GROWTH.start()..GROWTH.end()), Some(2048));
+        assert_eq!(
+            sim.populated_count(dom, GROWTH.start()..GROWTH.end()),
+            Some(2048)
+        );
         let counters = core.stats().counters;
         assert_eq!(counters.populated_extents[9], 2 + 2 + 2);
         assert_eq!(counters.populated_extents[0], 0);
@@ -305,7 +308,10 @@ mod tests {
         assert_eq!(sim.is_populated(dom, GROWTH.start()), Some(true));
         core.set_target(2048);
         run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
-        assert_eq!(sim.populated_count(dom, GROWTH.start()..GROWTH.end()), Some(0));
+        assert_eq!(
+            sim.populated_count(dom, GROWTH.start()..GROWTH.end()),
+            Some(0)
+        );
         assert_eq!(sim.tot_pages(dom), Some(2048));
         assert_eq!(sim.leaked_pages(dom), Some(0));
         agrees_with_xen(&core, &sim, dom, GROWTH.start()..GROWTH.end());
