@@ -65,6 +65,13 @@ fn the_arm64_image_passes_the_balloon_scenario_as_a_dom0less_domu() {
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
+    // The host's own reading of Xen's count of the domU (d1) at each hold, beside the guest's.
+    for at in ["start", "xen_facts", "components"] {
+        let reading = format!(
+            "  independent reading at {at}: Xen debug key q: d1 nr_pages=131072 max_pages=131072 | the guest's steps: 131072"
+        );
+        assert!(stdout.contains(&reading), "no `{reading}` line:\n{stdout}");
+    }
     published::assert_counts(
         &stdout,
         &published::Published {
