@@ -1,7 +1,8 @@
 //! `ballast hil`: build the PVH image with the HIL test app (its build script compiles in the
 //! composition of `manifests/xen-pvh.toml`), boot it as dom0 on real Xen 4.17 under QEMU, stream
 //! its decoded defmt log with the host's time since QEMU started, and check the numbers it
-//! reports; at the test app's holds (its start, after each phase) the host reads Xen's own count
+//! reports; at the test app's holds (its start, after each phase) and once the memory-server app
+//! serves, the host reads Xen's own count
 //! of the domain through Xen's debug key `q` and checks it against the guest's steps
 //! (`xen_reading.rs`). `--arch aarch64` runs the arm64 image as a dom0less domU instead (`arm64.rs`);
 //! `--dom0 linux` runs the memory-server image as a domU under a Linux dom0 with Xen's toolstack,
@@ -261,11 +262,9 @@ fn boot_and_check(
     let mut deadline = qemu.started + options.timeout;
     let mut decoder = LogDecoder::new(table);
     let mut verifier = Verifier::default();
-    if options.guest.app == App::HilTest {
-        // The test app holds still at its start and after each phase, for the host to read
-        // Xen's count of dom0 (the guest) itself.
-        verifier.xen_readings = Some(xen_reading::XenReadings::new(0));
-    }
+    // The test app holds still at its start and after each phase, the memory-server app once it
+    // serves: the host reads Xen's count of dom0 (the guest) itself then.
+    verifier.xen_readings = Some(xen_reading::XenReadings::new(0));
     let mut timeline = Timeline::default();
     let mut stopping = false;
     loop {

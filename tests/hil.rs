@@ -99,6 +99,7 @@ fn the_pvh_memory_server_app_balloons_to_its_boot_target_and_serves() {
         "guest | memory_server at=boot_target pages=49152",
         "guest | memory_server at=idle xen_current=49152 drift=0",
         "guest | memory_server at=serving",
+        "  independent reading at serving: Xen debug key q: d0 nr_pages=49152 max_pages=131072 | the guest's books: 49152",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }

@@ -102,6 +102,7 @@ fn the_arm64_memory_server_app_balloons_to_its_boot_target_and_serves() {
         "guest | memory_server at=boot_target pages=114688",
         "guest | memory_server at=idle xen_current=114688 drift=0",
         "guest | memory_server at=serving",
+        "  independent reading at serving: Xen debug key q: d1 nr_pages=114688 max_pages=131072 | the guest's books: 114688",
         "ballast hil: PASS",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");

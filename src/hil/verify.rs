@@ -128,7 +128,7 @@ impl Verifier {
             "hold" => {
                 let guest = self.last_after.or(self.start);
                 if let (Some(readings), Some(at)) = (&mut self.xen_readings, record.text("at")) {
-                    readings.hold(at, guest);
+                    readings.hold(at, "steps", guest);
                 }
             }
             "hold_over" => {
@@ -295,6 +295,10 @@ impl Verifier {
             Some("idle") => {}
             Some("serving") => {
                 self.serving = true;
+                // Idle and waiting for events: nothing moves Xen's count while the host reads it.
+                if let Some(readings) = &mut self.xen_readings {
+                    readings.hold("serving", "books", self.idle_current);
+                }
                 return;
             }
             _ => return,
@@ -353,6 +357,7 @@ impl Verifier {
             self.problems
                 .push("the memory-server image stopped (RESULT): it must serve".to_string());
         }
+        self.finish_readings(None);
         &self.problems
     }
 
@@ -371,11 +376,7 @@ impl Verifier {
             )),
             _ => {}
         }
-        if let Some(readings) = &self.xen_readings {
-            let (lines, problems) = readings.finish(self.start);
-            self.highlights.extend(lines);
-            self.problems.extend(problems);
-        }
+        self.finish_readings(self.start);
         if let (Some(superpages), Some(seed)) = (
             self.component_calls.get("2M"),
             self.component_calls.get("4K"),
@@ -401,6 +402,16 @@ impl Verifier {
             )),
         }
         &self.problems
+    }
+
+    /// The host's readings of Xen's count beside the guest's figures (`start`: the first
+    /// reservation line's count), and their problems.
+    fn finish_readings(&mut self, start: Option<u64>) {
+        if let Some(readings) = &self.xen_readings {
+            let (lines, problems) = readings.finish(start);
+            self.highlights.extend(lines);
+            self.problems.extend(problems);
+        }
     }
 
     /// Steps checked.
@@ -685,6 +696,36 @@ mod tests {
         let problems = serving(&[idle, SERVING], Some(40000));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("not the boot target 40000"));
+    }
+
+    #[test]
+    fn xens_own_count_of_a_serving_memory_server_must_match_its_books() {
+        let idle = "memory_server at=idle xen_current=49152 drift=0 books_were_high=false current=49152 target=49152 total=65536 lent=0 hypercalls=2 state=1 policy=1 scrubs_refused=0";
+        let read = |nr_pages: &str| {
+            let mut verifier = Verifier {
+                xen_readings: Some(XenReadings::new(0)),
+                ..Verifier::default()
+            };
+            verifier.message(idle);
+            verifier.message(SERVING);
+            assert_eq!(verifier.take_keys(), b"\x01\x01\x01");
+            verifier.xen_console(
+                "(XEN) *** Serial input to Xen (type 'CTRL-a' three times to switch input)",
+            );
+            assert_eq!(verifier.take_keys(), b"q");
+            verifier.xen_console(DOMAIN_0);
+            verifier.xen_console(nr_pages);
+            verifier.finish_serving(Some(49152)).to_vec()
+        };
+        let agrees =
+            read("(XEN)     nr_pages=49152 xenheap_pages=2 dirty_cpus={} max_pages=131072");
+        assert_eq!(agrees, Vec::<String>::new());
+        let disagrees =
+            read("(XEN)     nr_pages=49664 xenheap_pages=2 dirty_cpus={} max_pages=131072");
+        assert_eq!(
+            disagrees,
+            ["Xen's own count for d0 at serving is 49664 pages (debug key q, read by the host), but the guest's books put it at 49152"]
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Xen's own page count for the guest's domain, read by the host independently of the guest. At
-//! each point where the test app holds still (`hold at=NAME`: the start, after each phase), the
-//! host types Xen's debug key `q` on the serial console (after CTRL-a three times, which switches
+//! each point where the test app holds still (`hold at=NAME`: the start, after each phase), and
+//! once the memory-server app serves (idle, waiting for events), the host types Xen's debug key `q` on the serial console (after CTRL-a three times, which switches
 //! Xen's console input from the guest to Xen) and Xen dumps every domain, among it `nr_pages=`,
 //! the domain's page count (what `XENMEM_current_reservation` returns). Each reading is compared
-//! with the count the guest's reported steps put the domain at; a reading that is missing,
+//! with the count the guest's reported steps (or the server's books) put the domain at; a reading that is missing,
 //! arrives after the guest moved on (`hold_over`) or disagrees is a problem.
 
 use std::fmt::Write as _;
@@ -74,9 +74,12 @@ impl DumpParser {
 struct Point {
     /// The point's name (`start`, or the phase just ended).
     at: String,
-    /// Where the guest's steps had put the count when it held (none before its first
+    /// Where the guest's figures had put the count when it held (none before its first
     /// `reservation` line: then the first line's count).
     guest: Option<u64>,
+    /// What gave the guest's figure: `steps` (the test app's step lines) or `books` (the
+    /// memory server's).
+    figure: &'static str,
     /// Xen's reading, if it arrived while the guest held.
     xen: Option<DomainPages>,
 }
@@ -122,8 +125,9 @@ impl XenReadings {
         }
     }
 
-    /// The guest holds still at `at`, its steps having put the count at `guest`: ask Xen.
-    pub fn hold(&mut self, at: &str, guest: Option<u64>) {
+    /// The guest holds still at `at`, its `figure` (`steps` or `books`) having put the count at
+    /// `guest`: ask Xen.
+    pub fn hold(&mut self, at: &str, figure: &'static str, guest: Option<u64>) {
         match self.input {
             Input::Xen => self.keys.extend_from_slice(DUMP_DOMAINS_KEY),
             Input::Guest => {
@@ -135,6 +139,7 @@ impl XenReadings {
         self.points.push(Point {
             at: at.to_string(),
             guest,
+            figure,
             xen: None,
         });
         self.holding = true;
@@ -206,8 +211,8 @@ impl XenReadings {
             lines.push(describe(point, guest));
             match (point.xen, guest) {
                 (Some(xen), Some(guest)) if xen.nr_pages != guest => problems.push(format!(
-                    "Xen's own count for d{} at {} is {} pages (debug key q, read by the host), but the guest's steps put it at {guest}",
-                    xen.domain, point.at, xen.nr_pages
+                    "Xen's own count for d{} at {} is {} pages (debug key q, read by the host), but the guest's {} put it at {guest}",
+                    xen.domain, point.at, xen.nr_pages, point.figure
                 )),
                 (Some(_), None) => problems.push(format!(
                     "Xen's count was read at {} but the guest had reported no count to compare it with",
@@ -235,9 +240,15 @@ fn describe(point: &Point, guest: Option<u64>) -> String {
     }
     match guest.or(point.guest) {
         Some(guest) => {
-            let _ = write!(line, " | the guest's steps: {guest}");
+            let _ = write!(line, " | the guest's {}: {guest}", point.figure);
         }
-        None => line.push_str(" | the guest's steps: none yet (its reservation line follows)"),
+        None => {
+            let _ = write!(
+                line,
+                " | the guest's {}: none yet (its reservation line follows)",
+                point.figure
+            );
+        }
     }
     line
 }
@@ -300,7 +311,7 @@ mod tests {
     fn readings_at(points: &[(&str, Option<u64>, Option<&str>)]) -> XenReadings {
         let mut readings = XenReadings::new(0);
         for (at, guest, nr_pages_line) in points {
-            readings.hold(at, *guest);
+            readings.hold(at, "steps", *guest);
             readings.xen_line(TO_XEN);
             if let Some(line) = nr_pages_line {
                 readings.xen_line("(XEN) General information for domain 0:");
@@ -315,7 +326,7 @@ mod tests {
     fn the_first_hold_switches_the_input_to_xen_then_every_hold_asks_for_the_dump() {
         let mut readings = XenReadings::new(1);
         assert_eq!(readings.xen_line(TO_XEN), None, "not switched by the host");
-        readings.hold("start", None);
+        readings.hold("start", "steps", None);
         assert_eq!(readings.take_keys(), b"\x01\x01\x01");
         readings
             .xen_line("(XEN) *** Serial input to DOM1 (type 'CTRL-a' three times to switch input)");
@@ -324,7 +335,7 @@ mod tests {
         assert_eq!(readings.take_keys(), b"q");
         assert_eq!(readings.take_keys(), b"");
         readings.hold_over("start");
-        readings.hold("xen_facts", Some(1));
+        readings.hold("xen_facts", "steps", Some(1));
         assert_eq!(readings.take_keys(), b"q");
     }
 
@@ -371,7 +382,7 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("not read at start"));
         let mut other_domain = XenReadings::new(1);
-        other_domain.hold("start", None);
+        other_domain.hold("start", "steps", None);
         other_domain.xen_line(DUMP[1]);
         assert_eq!(other_domain.xen_line(DUMP[3]), None);
         let (_, problems) = XenReadings::new(0).finish(Some(1));
