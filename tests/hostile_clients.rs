@@ -505,6 +505,14 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         None,
         control_error(BalloonControlError::TargetTooLow),
     );
+    hostile(
+        &mut system,
+        "toolstack sets a target above everything the domain could hold",
+        &control,
+        &balloon_control::encode_set_target(u64::MAX),
+        None,
+        control_error(BalloonControlError::TargetTooHigh),
+    );
     // A policy no variant names: refused as a bad argument before the server sees it.
     let mut unknown_policy =
         balloon_control::encode_configure(1000, 32_000, 0, balloon_control::Policy::Seed).to_vec();

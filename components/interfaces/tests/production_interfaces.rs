@@ -75,6 +75,7 @@ fn stats_reply_round_trips_every_field() {
         retry_count: 9,
         state: balloon_control::BpState::Cancelled,
         policy: balloon_control::Policy::Seed,
+        max_target: 12,
     };
     let body = balloon_control::StatsReplyBody::new(&stats);
     assert!(body.as_bytes().len() <= MAX_BODY_BYTES);

@@ -27,9 +27,14 @@
 //!   `current_reservation` reads below the model's populated count, the difference goes back to
 //!   Xen unscrubbed before anything touches it, then small batches until Xen's count falls, and
 //!   only then is the baseline taken (Linux's rule for PVH/HVM guests, done by measurement).
-//! - A target above what RAM can hold is kept, and the worker steers to the reachable part
-//!   (`Stats::reachable_target_pages`) instead of overwriting the target with the current count
-//!   and cancelling: frames a client gives back later are then repopulated without a new target.
+//! - A target above what RAM can hold now (lent frames, deferred requests) is kept, and the
+//!   worker steers to the reachable part (`Stats::reachable_target_pages`) instead of
+//!   overwriting the target with the current count and cancelling: frames a client gives back
+//!   later are then repopulated without a new target. A target above everything the server
+//!   could ever populate ([`BalloonCore::max_target_pages`]: RAM, extra and growth) is the
+//!   glue's to refuse (`TargetTooHigh`).
+//! - Growth past boot memory (`Config::growth`, the seed's memory hotplug) is ballooned space
+//!   that was never populated: the worker deflates into it last and inflates out of it first.
 //! - A short decrease is accounted exactly instead of `BUG()`: the completed prefix is released;
 //!   a failed 2 MiB extent is probed with `current_reservation` before and after, because Xen may
 //!   have freed its leading pages. A call lost in transport (gateway death) or answered out of

@@ -57,6 +57,11 @@ where
         let Ok(managed @ 1..) = u64::try_from(managed) else {
             return reply.err(BalloonControlError::TargetTooLow).into();
         };
+        // Above RAM, boot extra and growth all populated, no frame could ever meet it: refused,
+        // and `stats` tells the caller how far the domain can go.
+        if managed > self.core.max_target_pages() {
+            return reply.err(BalloonControlError::TargetTooHigh).into();
+        }
         self.core.set_target(managed);
         self.answer_then_step(sys, reply.ok())
     }
@@ -77,6 +82,7 @@ where
                 retry_count: stats.retry_count,
                 state: wire_state(self.last_state),
                 policy: wire_policy(self.core.policy()),
+                max_target: domain(self.core.max_target_pages()),
             })
             .into()
     }

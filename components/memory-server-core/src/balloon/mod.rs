@@ -119,6 +119,14 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.schedule.restart();
     }
 
+    /// The largest target the server could ever reach, in its pages: every frame it could
+    /// populate (RAM, extra, growth) and the reserved ones. The glue refuses a target above it
+    /// (`TargetTooHigh`); one at or below it is kept, and steered to as far as the lent frames
+    /// and deferred requests leave room.
+    pub fn max_target_pages(&self) -> u64 {
+        self.pages.total_pages()
+    }
+
     /// Ballooned, unlent RAM frames, known to be unpopulated.
     fn ballooned(&self) -> u64 {
         self.pages.ram_frames()
@@ -294,6 +302,7 @@ mod tests {
             (stats.target_pages, stats.reachable_target_pages),
             (u64::MAX, 1024)
         );
+        assert_eq!(core.max_target_pages(), 1024);
         assert_eq!(core.frame_state(Gfn(5000)), None);
     }
 }

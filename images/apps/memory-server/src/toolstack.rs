@@ -1,7 +1,10 @@
 //! The toolstack agent of a domU, played by the app in the place of the manifest's control agent
 //! (its capabilities, its badges): `ballast-toolstack-agent` reads and writes the xenstore ring;
 //! this glue turns what it asks for into calls. A `memory/target` becomes `set_target` on the
-//! memory server; the agent hears back when the domain holds it; a `control/shutdown` becomes the
+//! memory server (one above everything the domain could ever hold is refused with
+//! `TargetTooHigh`: the glue sets the largest target `stats` reports instead and the agent
+//! reports `clamped:TargetTooHigh` with that target); the agent hears back when the domain holds
+//! it; a `control/shutdown` becomes the
 //! gateway's `shutdown`; and every time the agent wrote requests or consumed replies, the
 //! gateway's `event_send` kicks xenstored (the gateway lets only this agent send, and only on the
 //! xenstore channel). The administrator reads the steps as plain lines on the console.
@@ -34,6 +37,9 @@ struct Steering {
     pages: u64,
     /// When it was set (the app's clock).
     since_ns: u64,
+    /// Why it is not the target the toolstack asked for, if it is not (the server refused that
+    /// one, and this is the limit it reported).
+    clamped: Option<BalloonControlError>,
 }
 
 /// The agent, its ring and the control agent's clients.
@@ -130,10 +136,7 @@ impl<P: SharedPage> Toolstack<P> {
         pages: u64,
     ) {
         let now = rt.now_ns();
-        let answer = match rt.external(self.control) {
-            Ok(mut sys) => self.balloon.set_target(&mut sys, pages).map_err(reason),
-            Err(_) => Err(None),
-        };
+        let answer = self.call_set_target(rt, pages);
         let mut line: heapless::String<120> = heapless::String::new();
         match answer {
             Ok(()) => {
@@ -142,12 +145,47 @@ impl<P: SharedPage> Toolstack<P> {
                 self.steering = Some(Steering {
                     pages,
                     since_ns: now,
+                    clamped: None,
                 });
                 let _ = write!(
                     line,
                     "ballast: target {} MiB set by the toolstack",
                     mib(pages)
                 );
+            }
+            Err(Some(BalloonControlError::TargetTooHigh)) => {
+                let why = BalloonControlError::TargetTooHigh;
+                match self.set_largest_target(rt) {
+                    Some(limit) => {
+                        defmt::warn!(
+                            "toolstack at=target_clamped pages={=u64} limit={=u64}",
+                            pages,
+                            limit
+                        );
+                        self.agent.clamped(limit, why);
+                        self.steering = Some(Steering {
+                            pages: limit,
+                            since_ns: now,
+                            clamped: Some(why),
+                        });
+                        let _ = write!(
+                            line,
+                            "ballast: target {} MiB above what the domain can hold: {} MiB set",
+                            mib(pages),
+                            mib(limit)
+                        );
+                    }
+                    None => {
+                        defmt::warn!("toolstack at=target_refused pages={=u64}", pages);
+                        self.agent.refused(why);
+                        let _ = write!(
+                            line,
+                            "ballast: target {} MiB refused: {}",
+                            mib(pages),
+                            ballast_toolstack_agent::keys::error_name(why)
+                        );
+                    }
+                }
             }
             Err(why) => {
                 let why = why.unwrap_or(BalloonControlError::ServerRestarted);
@@ -166,6 +204,32 @@ impl<P: SharedPage> Toolstack<P> {
             }
         }
         domain.say(&line);
+    }
+
+    /// `set_target` on the memory server: the server's error, or `None` if it could not be
+    /// reached.
+    fn call_set_target<K: static_rt::Clock>(
+        &mut self,
+        rt: &mut Runtime<'_, '_, K>,
+        pages: u64,
+    ) -> Result<(), Option<BalloonControlError>> {
+        match rt.external(self.control) {
+            Ok(mut sys) => self.balloon.set_target(&mut sys, pages).map_err(reason),
+            Err(_) => Err(None),
+        }
+    }
+
+    /// After `TargetTooHigh`: set the largest target the server takes (`stats`' `max_target`).
+    /// Returns it, or `None` if the server could not be asked or refused that too.
+    fn set_largest_target<K: static_rt::Clock>(
+        &mut self,
+        rt: &mut Runtime<'_, '_, K>,
+    ) -> Option<u64> {
+        let limit = {
+            let mut sys = rt.external(self.control).ok()?;
+            self.balloon.stats(&mut sys).ok()?.max_target
+        };
+        self.call_set_target(rt, limit).ok().map(|()| limit)
     }
 
     /// Once the memory server has nothing left to do for the target, tell the agent where the
@@ -192,7 +256,21 @@ impl<P: SharedPage> Toolstack<P> {
         self.steering = None;
         let elapsed_ms = rt.now_ns().saturating_sub(steering.since_ns) / 1_000_000;
         let mut line: heapless::String<120> = heapless::String::new();
-        if stats.current == steering.pages {
+        if let Some(why) = steering.clamped.filter(|_| stats.current == steering.pages) {
+            defmt::info!(
+                "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64} clamped=1",
+                stats.current,
+                elapsed_ms,
+                stats.hypercalls
+            );
+            self.agent.clamped(stats.current, why);
+            let _ = write!(
+                line,
+                "ballast: largest target {} MiB reached in {} ms",
+                mib(stats.current),
+                elapsed_ms
+            );
+        } else if stats.current == steering.pages {
             defmt::info!(
                 "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64}",
                 stats.current,
