@@ -227,8 +227,8 @@ fn a_guest_grows_past_its_boot_memory_into_the_growth_range_and_back() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/grow-past-boot.toml");
     const MIB: u64 = 256;
     // Per policy: hypercalls to grow by 256 MiB past the boot maximum, to grow on to 1.5x, and
-    // to come back to the boot maximum. ballast: one populate of 128 and two of 512 and 512 2 MiB
-    // extents; back, three releases of 384 superpages each with its probe. The seed: 512 frames
+    // to come back to the boot maximum. ballast: one populate of 128 2 MiB extents, then two of
+    // 512; back, releases of 512, 512 and 128 extents, each after a probe. The seed: 512 frames
     // per call.
     for (policy, calls) in [("ballast", [1, 2, 6]), ("seed", [128, 1024, 1152])] {
         let report = run_to_json(&scenario, &["--policy", policy]);

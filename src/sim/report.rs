@@ -328,4 +328,43 @@ mod tests {
         assert!(table.contains("reached after 0.500 s"), "{table}");
         assert!(table.contains("4 passed, 0 violations"), "{table}");
     }
+
+    #[test]
+    fn table_shows_the_steps_past_the_boot_maximum_with_their_hypercalls() {
+        let step = |from_pages, target_pages, hypercalls: Option<u64>| GrowthStep {
+            set_at_s: 5.0,
+            from_pages,
+            target_pages,
+            reached_after_s: hypercalls.map(|_| 0.25),
+            hypercalls,
+        };
+        let mut report = report();
+        report.growth = Some(GrowthReport {
+            boot_max_pages: 1024,
+            growth_pages: 512,
+            steps: vec![
+                step(512, 1024, Some(1)),
+                step(1024, 1280, Some(2)),
+                step(1536, 1024, None),
+            ],
+        });
+        let table = report.table();
+        assert!(
+            table.contains("boot maximum / growth pages  1024 / 512"),
+            "{table}"
+        );
+        assert!(
+            !table.contains("grow 2 MiB"),
+            "below the boot maximum: {table}"
+        );
+        assert!(table.contains("grow 1 MiB @ 5.0 s"), "{table}");
+        assert!(table.contains("0.250 s, 2 hypercalls"), "{table}");
+        assert!(table.contains("shrink 2 MiB @ 5.0 s"), "{table}");
+        assert!(table.contains("NOT reached"), "{table}");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["growth"]["steps"][1]["hypercalls"], 2);
+        report.growth = None;
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert!(json.get("growth").is_none(), "only with a growth range");
+    }
 }
