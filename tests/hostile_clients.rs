@@ -533,6 +533,29 @@ fn calls_beyond_a_capability_are_refused_and_change_nothing() {
         None,
         control_error(BalloonControlError::BadTunables),
     );
+    // The largest target, as `stats` reports it: RAM and boot extra (this manifest grows no
+    // further). One page more is refused; the limit itself is taken.
+    let stats = system
+        .call(&control, &balloon_control::encode_stats(), None)
+        .unwrap();
+    let max_target = balloon_control::decode_stats(&stats).unwrap().max_target;
+    assert_eq!(max_target, 0x12_0000);
+    hostile(
+        &mut system,
+        "toolstack sets a target one page above the largest",
+        &control,
+        &balloon_control::encode_set_target(max_target + 1),
+        None,
+        control_error(BalloonControlError::TargetTooHigh),
+    );
+    let reply = system
+        .call(
+            &control,
+            &balloon_control::encode_set_target(max_target),
+            None,
+        )
+        .unwrap();
+    assert_eq!(balloon_control::decode_set_target(&reply), Ok(()));
 }
 
 #[test]
