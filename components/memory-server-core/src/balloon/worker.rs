@@ -278,6 +278,12 @@ mod tests {
         let mut core = Core::new(&config, &mut words).unwrap();
         let mut scrub = scrubber(&sim, dom);
         assert_eq!(core.stats().total_pages, 4096 + 2048);
+        assert_eq!(
+            core.bitmap_bytes(),
+            (4096 + 2048) / 8,
+            "growth costs one bit per frame, as RAM does"
+        );
+        assert_eq!(core.max_target_pages(), 4096 + 2048);
         core.set_target(3072);
         let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 10);
         core.set_target(4096 + 1024);
