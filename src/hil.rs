@@ -134,13 +134,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 "x86_64" => {}
                 other => return Err(format!("--arch {other}: expected x86_64 or aarch64")),
             },
-            "--timeout" => {
-                let seconds = value()?;
-                let seconds: u64 = seconds
-                    .parse()
-                    .map_err(|_| format!("--timeout {seconds}: expected seconds"))?;
-                options.timeout = Duration::from_secs(seconds);
-            }
+            "--timeout" => options.timeout = parse_timeout(value()?)?,
             "--xen" => options.xen_gz = value()?.into(),
             "--log-channel" => match value()?.as_str() {
                 "console_io" => options.debug_port = false,
@@ -173,18 +167,10 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let Some(qemu_path) = qemu::find_on_path(qemu::QEMU) else {
-        return missing(&format!(
-            "{} is not on the PATH (Debian: apt-get install qemu-system-x86)",
-            qemu::QEMU
-        ));
+    let qemu_path = match x86_tools(&options.xen_gz) {
+        Ok(qemu_path) => qemu_path,
+        Err(status) => return status,
     };
-    if !options.xen_gz.is_file() {
-        return missing(&format!(
-            "the Xen image {} is missing (Debian: apt-get install xen-hypervisor-4.17-amd64)",
-            options.xen_gz.display()
-        ));
-    }
     let Some(root) = &crate::checkout_root("ballast hil") else {
         return ExitCode::from(EXIT_SETUP);
     };
@@ -223,6 +209,33 @@ pub(crate) fn defmt_table(elf: &[u8], path: &Path) -> Result<defmt_decoder::Tabl
             path.display()
         )),
     }
+}
+
+/// QEMU for x86-64 on the PATH and Debian's Xen image at `xen_gz`, or the exit status that says
+/// which is missing (every x86-64 run needs both).
+pub(crate) fn x86_tools(xen_gz: &Path) -> Result<PathBuf, ExitCode> {
+    let Some(qemu_path) = qemu::find_on_path(qemu::QEMU) else {
+        return Err(missing(&format!(
+            "{} is not on the PATH (Debian: apt-get install qemu-system-x86, or run scripts/setup)",
+            qemu::QEMU
+        )));
+    };
+    if !xen_gz.is_file() {
+        return Err(missing(&format!(
+            "the Xen image {} is missing (Debian: apt-get install xen-hypervisor-4.17-amd64, or \
+             run scripts/setup)",
+            xen_gz.display()
+        )));
+    }
+    Ok(qemu_path)
+}
+
+/// The value of `--timeout`, in whole seconds.
+pub(crate) fn parse_timeout(seconds: &str) -> Result<Duration, String> {
+    seconds
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("--timeout {seconds}: expected seconds"))
 }
 
 fn missing(what: &str) -> ExitCode {

@@ -22,8 +22,8 @@ use super::image::{self, App, Arch};
 use super::verify::Verifier;
 use super::xen_reading::XenReadings;
 use super::{
-    defmt_table, missing, show_serial_line, summarize, Guest, Timeline, AFTER_SERVING,
-    AFTER_VERDICT, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
+    defmt_table, missing, parse_timeout, show_serial_line, summarize, Guest, Timeline,
+    AFTER_SERVING, AFTER_VERDICT, DEFAULT_TIMEOUT, EXIT_SETUP, EXIT_USAGE,
 };
 
 /// The domain id Xen gives the dom0less domU (the image), whose count the host reads.
@@ -83,13 +83,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 "sel4" => options.kernel = Kernel::Sel4,
                 other => return Err(format!("--kernel {other}: expected sel4")),
             },
-            "--timeout" => {
-                let seconds = value()?;
-                let seconds: u64 = seconds
-                    .parse()
-                    .map_err(|_| format!("--timeout {seconds}: expected seconds"))?;
-                options.timeout = Duration::from_secs(seconds);
-            }
+            "--timeout" => options.timeout = parse_timeout(value()?)?,
             "--xen" => options.xen = Some(value()?.into()),
             other => return Err(format!("unknown option {other} for --arch aarch64")),
         }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::decode::{Line, LogDecoder};
 use super::image::{self, App, Arch};
-use super::{defmt_table, missing, qemu, EXIT_SETUP, EXIT_USAGE};
+use super::{defmt_table, missing, parse_timeout, qemu, x86_tools, EXIT_SETUP, EXIT_USAGE};
 use plan::DomuConfig;
 use report::{DomReport, Splicer};
 
@@ -77,13 +77,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 "x86_64" => {}
                 other => return Err(format!("--arch {other}: the dom0 run is x86_64 only")),
             },
-            "--timeout" => {
-                let seconds = value()?;
-                let seconds: u64 = seconds
-                    .parse()
-                    .map_err(|_| format!("--timeout {seconds}: expected seconds"))?;
-                options.timeout = Duration::from_secs(seconds);
-            }
+            "--timeout" => options.timeout = parse_timeout(value()?)?,
             "--xen" => options.xen_gz = value()?.into(),
             "--domu-config" => options.domu_config = Some(value()?.into()),
             other => return Err(format!("unknown option {other} for --dom0")),
@@ -112,18 +106,10 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let Some(qemu_path) = qemu::find_on_path(qemu::QEMU) else {
-        return missing(&format!(
-            "{} is not on the PATH (run scripts/setup)",
-            qemu::QEMU
-        ));
+    let qemu_path = match x86_tools(&options.xen_gz) {
+        Ok(qemu_path) => qemu_path,
+        Err(status) => return status,
     };
-    if !options.xen_gz.is_file() {
-        return missing(&format!(
-            "the Xen image {} is missing (run scripts/setup)",
-            options.xen_gz.display()
-        ));
-    }
     let Some(root) = &crate::checkout_root("ballast hil") else {
         return ExitCode::from(EXIT_SETUP);
     };
