@@ -1,7 +1,8 @@
-//! The toolstack agent: what the domain's xenstore keys mean for the memory server. It reads
-//! `memory/static-max` once, watches `memory/target` and `control/shutdown`, turns a new target
-//! into [`Action::SetTarget`] and an acknowledged shutdown request into [`Action::Shutdown`],
-//! and writes the memory server's answers under `data/ballast/` (see [`crate::keys`]).
+//! The toolstack agent: what the domain's xenstore keys mean for the memory server. It watches
+//! `memory/static-max` (which `xl mem-max` changes), `memory/target` and `control/shutdown`,
+//! turns a new target into [`Action::SetTarget`] and an acknowledged shutdown request into
+//! [`Action::Shutdown`], and writes the memory server's answers under `data/ballast/` (see
+//! [`crate::keys`]).
 
 use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_xen::ring::{SharedPage, XenstoreRing};
@@ -105,7 +106,7 @@ pub struct Agent {
     client: Client<Purpose, QUEUE, IN_FLIGHT>,
     static_max_kib: Option<u64>,
     /// A watch fired while the read of its key was in flight: read again once it is answered.
-    stale: [bool; 2],
+    stale: [bool; Watched::ALL.len()],
     status: Option<Status>,
     target_pages: Option<u64>,
     notify: bool,
@@ -122,14 +123,15 @@ impl Default for Agent {
 }
 
 impl Agent {
-    /// An agent with its start queued: read `memory/static-max`, watch `memory/target` and
-    /// `control/shutdown` (each watch fires once at once, so the boot target and any pending
-    /// shutdown request are read too). Nothing reaches the ring before [`poll`](Self::poll).
+    /// An agent with its start queued: watch `memory/static-max`, `memory/target` and
+    /// `control/shutdown` (each watch fires once at once, so the maximum, the boot target and any
+    /// pending shutdown request are read too). Nothing reaches the ring before
+    /// [`poll`](Self::poll).
     pub fn new() -> Agent {
         let mut agent = Agent {
             client: Client::new(),
             static_max_kib: None,
-            stale: [false; 2],
+            stale: [false; Watched::ALL.len()],
             status: None,
             target_pages: None,
             notify: false,
@@ -138,7 +140,6 @@ impl Agent {
             errors: Deque::new(),
             errors_dropped: 0,
         };
-        agent.read(Key::StaticMax);
         for watched in Watched::ALL {
             agent.watch(watched);
         }
@@ -204,7 +205,7 @@ impl Agent {
         self.errors_dropped
     }
 
-    /// `memory/static-max` in KiB, once read.
+    /// `memory/static-max` in KiB, as last read (it is read again whenever it changes).
     pub fn static_max_kib(&self) -> Option<u64> {
         self.static_max_kib
     }
@@ -279,7 +280,10 @@ impl Agent {
         match incoming {
             Incoming::Event(watched) => self.watch_fired(watched),
             Incoming::Error(report) => self.report(report),
-            Incoming::Number(Key::StaticMax, kib) => self.static_max_kib = Some(kib),
+            Incoming::Number(Key::StaticMax, kib) => {
+                self.static_max_kib = Some(kib);
+                self.read_again_if_stale(Watched::StaticMax);
+            }
             // The only other key read as a number.
             Incoming::Number(_, kib) => {
                 self.target_read(kib);
@@ -310,6 +314,7 @@ impl Agent {
     /// A request got an error or no usable reply: what still matters is done anyway.
     fn failed(&mut self, purpose: Purpose) {
         match purpose {
+            Purpose::Read(Key::StaticMax) => self.read_again_if_stale(Watched::StaticMax),
             Purpose::Read(Key::Target) => self.read_again_if_stale(Watched::Target),
             Purpose::Read(Key::Shutdown) => self.read_again_if_stale(Watched::Shutdown),
             // The toolstack asked; an unacknowledged shutdown is still a shutdown.
@@ -487,24 +492,39 @@ mod tests {
         /// Start: static-max is `static_max`, the target `target`, no shutdown asked.
         fn start(&mut self, static_max: &[u8], target: &[u8]) -> (Vec<Action>, Vec<ErrorReport>) {
             let start = self.requests();
-            assert_eq!(kinds(&start), [XS_READ, XS_WATCH, XS_WATCH]);
-            assert_eq!(start[0].payload, b"memory/static-max\0");
+            assert_eq!(kinds(&start), [XS_WATCH, XS_WATCH, XS_WATCH]);
+            assert_eq!(start[0].payload, b"memory/static-max\0static-max\0");
             assert_eq!(start[1].payload, b"memory/target\0target\0");
             assert_eq!(start[2].payload, b"control/shutdown\0shutdown\0");
-            self.daemon
-                .reply(XS_READ, start[0].header.req_id, static_max);
-            self.daemon.reply(XS_WATCH, start[1].header.req_id, b"OK\0");
-            self.daemon
-                .reply(XS_WATCH_EVENT, 0, b"memory/target\0target\0");
-            self.daemon.reply(XS_WATCH, start[2].header.req_id, b"OK\0");
-            self.daemon
-                .reply(XS_WATCH_EVENT, 0, b"control/shutdown\0shutdown\0");
+            for (watch, event) in start.iter().zip([
+                &b"memory/static-max\0static-max\0"[..],
+                b"memory/target\0target\0",
+                b"control/shutdown\0shutdown\0",
+            ]) {
+                self.daemon.reply(XS_WATCH, watch.header.req_id, b"OK\0");
+                self.daemon.reply(XS_WATCH_EVENT, 0, event);
+            }
             let reads = self.requests();
-            assert_eq!(kinds(&reads), [XS_READ, XS_READ]);
-            assert_eq!(reads[0].payload, b"memory/target\0");
-            assert_eq!(reads[1].payload, b"control/shutdown\0");
-            self.daemon.reply(XS_READ, reads[0].header.req_id, target);
-            self.daemon.reply(XS_READ, reads[1].header.req_id, b"");
+            assert_eq!(kinds(&reads), [XS_READ, XS_READ, XS_READ]);
+            assert_eq!(reads[0].payload, b"memory/static-max\0");
+            assert_eq!(reads[1].payload, b"memory/target\0");
+            assert_eq!(reads[2].payload, b"control/shutdown\0");
+            self.daemon
+                .reply(XS_READ, reads[0].header.req_id, static_max);
+            self.daemon.reply(XS_READ, reads[1].header.req_id, target);
+            self.daemon.reply(XS_READ, reads[2].header.req_id, b"");
+            self.poll()
+        }
+
+        /// The toolstack writes `memory/<key>` = `value` (the watch fires), and the agent reads it.
+        fn toolstack_writes(&mut self, key: &str, value: &[u8]) -> (Vec<Action>, Vec<ErrorReport>) {
+            let path = std::format!("memory/{key}");
+            let event = std::format!("{path}\0{key}\0");
+            self.daemon.reply(XS_WATCH_EVENT, 0, event.as_bytes());
+            let read = self.requests();
+            assert_eq!(kinds(&read), [XS_READ]);
+            assert_eq!(read[0].payload, std::format!("{path}\0").as_bytes());
+            self.daemon.reply(XS_READ, read[0].header.req_id, value);
             self.poll()
         }
     }
@@ -536,6 +556,62 @@ mod tests {
             errors,
             [ErrorReport::new(AgentError::TargetAboveStaticMax, 262_144).about(Key::Target)]
         );
+    }
+
+    #[test]
+    fn xl_mem_max_is_followed_so_a_target_within_the_new_maximum_is_not_noted() {
+        let page = AtomicPage::new();
+        let mut fixture = Fixture::new(&page);
+        fixture.start(b"524288", b"262144");
+        let (actions, errors) = fixture.toolstack_writes("static-max", b"786432");
+        assert_eq!(
+            (actions, errors),
+            (std::vec![Action::NotifyPeer], std::vec![])
+        );
+        assert_eq!(fixture.agent.static_max_kib(), Some(786_432));
+        let (actions, errors) = fixture.toolstack_writes("target", b"786432");
+        assert_eq!(
+            actions,
+            [Action::NotifyPeer, Action::SetTarget { pages: 196_608 }]
+        );
+        assert_eq!(errors, [], "within the new maximum");
+        fixture.toolstack_writes("static-max", b"524288");
+        let (actions, errors) = fixture.toolstack_writes("target", b"786432");
+        assert_eq!(actions[1], Action::SetTarget { pages: 196_608 });
+        assert_eq!(
+            errors,
+            [ErrorReport::new(AgentError::TargetAboveStaticMax, 786_432).about(Key::Target)],
+            "above the maximum once lowered again"
+        );
+    }
+
+    #[test]
+    fn static_max_changed_during_its_read_is_read_again_and_a_bad_one_keeps_the_last() {
+        let page = AtomicPage::new();
+        let mut fixture = Fixture::new(&page);
+        fixture.start(b"524288", b"262144");
+        let event = b"memory/static-max\0static-max\0";
+        fixture.daemon.reply(XS_WATCH_EVENT, 0, event);
+        let read = fixture.requests();
+        fixture.daemon.reply(XS_WATCH_EVENT, 0, event);
+        fixture
+            .daemon
+            .reply(XS_READ, read[0].header.req_id, b"655360");
+        let again = fixture.requests();
+        assert_eq!(again[0].payload, b"memory/static-max\0", "read again");
+        assert_eq!(fixture.agent.static_max_kib(), Some(655_360));
+        fixture
+            .daemon
+            .reply(XS_READ, again[0].header.req_id, b"786432");
+        fixture.poll();
+        assert_eq!(fixture.agent.static_max_kib(), Some(786_432));
+        let (actions, errors) = fixture.toolstack_writes("static-max", b"big");
+        assert_eq!(actions, [Action::NotifyPeer]);
+        assert_eq!(
+            errors,
+            [ErrorReport::new(AgentError::NotANumber, 0).about(Key::StaticMax)]
+        );
+        assert_eq!(fixture.agent.static_max_kib(), Some(786_432), "kept");
     }
 
     #[test]

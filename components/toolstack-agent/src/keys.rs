@@ -27,7 +27,8 @@ use heapless::Vec;
 /// A key the agent uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
-    /// `memory/static-max`: the domain's maximum in KiB, read once at start.
+    /// `memory/static-max`: the domain's maximum in KiB, watched (token `static-max`): `xl
+    /// mem-max` changes it while the domain runs.
     StaticMax,
     /// `memory/target`: the toolstack's target in KiB, watched (token `target`).
     Target,
@@ -56,6 +57,8 @@ impl Key {
 /// A watched key and its token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Watched {
+    /// `memory/static-max`.
+    StaticMax,
     /// `memory/target`.
     Target,
     /// `control/shutdown`.
@@ -63,12 +66,14 @@ pub enum Watched {
 }
 
 impl Watched {
-    /// Both watches, in the order the agent registers them.
-    pub const ALL: [Watched; 2] = [Watched::Target, Watched::Shutdown];
+    /// Every watch, in the order the agent registers them: static-max before the target, so
+    /// the maximum is read before the boot target it bounds (xenstored answers in order).
+    pub const ALL: [Watched; 3] = [Watched::StaticMax, Watched::Target, Watched::Shutdown];
 
     /// The key watched.
     pub const fn key(self) -> Key {
         match self {
+            Watched::StaticMax => Key::StaticMax,
             Watched::Target => Key::Target,
             Watched::Shutdown => Key::Shutdown,
         }
@@ -77,6 +82,7 @@ impl Watched {
     /// The token its events carry.
     pub const fn token(self) -> &'static str {
         match self {
+            Watched::StaticMax => "static-max",
             Watched::Target => "target",
             Watched::Shutdown => "shutdown",
         }

@@ -1,13 +1,14 @@
 //! The ballast toolstack agent's logic without any IO: a xenstore client over the shared ring
-//! (`ballast_xen::ring::XenstoreRing`), the `memory/target` and `control/shutdown` watches, and the
-//! reports under `data/ballast/` ([`keys`] lists them). `no_std`, no allocation: every queue is
-//! bounded and sized here. Everything the daemon writes is untrusted: a malformed message or ring
-//! is an [`ErrorReport`], never a panic, and the agent goes on.
+//! (`ballast_xen::ring::XenstoreRing`), the `memory/static-max`, `memory/target` and
+//! `control/shutdown` watches, and the reports under `data/ballast/` ([`keys`] lists them).
+//! `no_std`, no allocation: every queue is bounded and sized here. Everything the daemon writes
+//! is untrusted: a malformed message or ring is an [`ErrorReport`], never a panic, and the agent
+//! goes on.
 //!
 //! # How the glue drives it
 //!
 //! ```text
-//! let mut agent = Agent::new();                   // start queued: static-max, two watches
+//! let mut agent = Agent::new();                   // start queued: three watches
 //! on the xenstore event channel, and after each report below:
 //!     agent.poll(&mut ring);
 //!     while let Some(e) = agent.next_error() { log e }

@@ -2,8 +2,8 @@
 //! (atomics) as the xenstore ring, with a channel for each event-channel direction. The stand-in
 //! keeps a store of relative paths, enforces what a guest may write, registers watches (firing
 //! each once at once, as xenstored does) and fires them on writes; the test plays the toolstack
-//! (`xl mem-set`, `xl shutdown`) through it and the glue's side of the agent (the memory server's
-//! answers). Then the stand-in turns hostile: a garbage length, a reply index jumped past the
+//! (`xl mem-set`, `xl mem-max`, `xl shutdown`) through it and the glue's side of the agent (the
+//! memory server's answers). Then the stand-in turns hostile: a garbage length, a reply index jumped past the
 //! ring, replies to unknown requests and of unknown types, `EACCES` for the agent's writes. The
 //! agent reports each as a typed error, never panics, and goes on working.
 
@@ -194,9 +194,9 @@ struct Guest<'p> {
     shutdown: Option<ShutdownReason>,
 }
 
-/// The memory server's floor and its maximum, in pages.
+/// The memory server's floor and its maximum (boot memory and a growth range), in pages.
 const FLOOR_PAGES: u64 = 16384;
-const MAX_PAGES: u64 = 131_072;
+const MAX_PAGES: u64 = 196_608;
 
 impl Guest<'_> {
     /// Poll the agent and do what it asks, as the glue would.
@@ -338,11 +338,12 @@ fn every_error_was_reported_once(guest: &Guest<'_>) {
     );
     assert_eq!(
         guest.targets,
-        [65536, 32768, 8192, 262_144, 49152, 40960, 65536, 57344]
+        [65536, 32768, 8192, 262_144, 196_608, 131_072, 49152, 40960, 65536, 57344]
     );
 }
 
-/// Boot target, `xl mem-set` down and up, below the floor, above static-max, a bad value.
+/// Boot target, `xl mem-set` down and up, below the floor, above static-max, `xl mem-max` up and
+/// a target within the new maximum, back down, a bad value.
 fn follows_the_toolstack(guest: &mut Guest<'_>) {
     guest.until("the boot target", |guest| {
         guest.reports() == reported("65536", "reached")
@@ -364,11 +365,29 @@ fn follows_the_toolstack(guest: &mut Guest<'_>) {
     assert!(guest.errors.contains(
         &ErrorReport::new(AgentError::TargetAboveStaticMax, 1_048_576).about(Key::Target)
     ));
+    guest.toolstack(DaemonInput::ToolstackWrite("memory/static-max", "786432"));
+    guest.until("xl mem-max 768", |guest| {
+        guest.agent.static_max_kib() == Some(786_432)
+    });
+    guest.toolstack(DaemonInput::ToolstackWrite("memory/target", "786432"));
+    guest.until(
+        "a target above the boot maximum, within the new one",
+        |guest| guest.reports() == reported("196608", "reached"),
+    );
+    guest.toolstack(DaemonInput::ToolstackWrite("memory/target", "524288"));
+    guest.toolstack(DaemonInput::ToolstackWrite("memory/static-max", "524288"));
+    guest.until("back to the boot maximum", |guest| {
+        guest.reports() == reported("131072", "reached")
+            && guest.agent.static_max_kib() == Some(524_288)
+    });
     guest.toolstack(DaemonInput::ToolstackWrite("memory/target", "lots"));
     guest.until("a target that is no number", |guest| {
         guest.has_error(AgentError::NotANumber)
     });
-    assert_eq!(guest.targets, [65536, 32768, 8192, 262_144]);
+    assert_eq!(
+        guest.targets,
+        [65536, 32768, 8192, 262_144, 196_608, 131_072]
+    );
 }
 
 /// Garbage length, a jumped reply index, replies to nobody, unknown types, refused writes.
