@@ -14,9 +14,9 @@ use crate::caller_table::CallerEntry;
 use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
 use crate::grant_book::GrantBook;
-use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry};
 use crate::grant_ops::GrantScratch;
 use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryError};
+use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
 /// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit).

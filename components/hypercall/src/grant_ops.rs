@@ -20,8 +20,8 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::counters::Attribution;
 use crate::gateway::Serving;
 use crate::grant_book::Mapping;
-use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY};
 use crate::{GatewayError, QueryError};
+use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY};
 
 /// The buffer a batch is built in for Xen: [`GRANTS_PER_CALL`] map entries, and the same bytes
 /// viewed as unmap entries (24 bytes each against 32), so that the gateway carries one buffer.

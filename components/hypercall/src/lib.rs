@@ -17,10 +17,12 @@ pub mod counters;
 pub mod error;
 pub mod gateway;
 pub mod grant_book;
-pub mod grant_lease;
 mod grant_ops;
 pub mod server;
 
+pub use ballast_interfaces::grants::{
+    GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY,
+};
 pub use ballast_xen::FrameRun;
 pub use caller_table::{
     ranges_without, CallerEntry, CallerGrant, CallerTable, Limits, EVENT_PORTS_PER_CALLER,
@@ -29,5 +31,4 @@ pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{CallerTableError, EventPortError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
 pub use grant_book::{LENT_RUNS, MAPPED_GRANTS};
-pub use grant_lease::{GrantMapEntry, GrantUnmapEntry, GRANTS_PER_CALL, GRANT_READONLY};
 pub use server::wire_error;

@@ -8,7 +8,7 @@
 //! The frame list arrives as the lease bytes and is viewed in place as `[Gfn]` (zerocopy), so Xen
 //! reads the caller's list and writes back into it without a copy. A lease that is empty, not a
 //! whole number of 8-byte frame numbers, or not 8-byte aligned is refused with `BadFrameList`.
-//! A grant lease is viewed the same way as entries ([`crate::grant_lease`]); the gateway copies
+//! A grant lease is viewed the same way as entries ([`ballast_interfaces::grants`]); the gateway copies
 //! each into its own buffer before checking it. One that is empty, not a whole number of entries
 //! or misaligned is refused with `BadGrantList`.
 
@@ -26,7 +26,7 @@ use ballast_xen::grant::GrantTable;
 use ballast_xen::{Completed, Gfn, Hypervisor, ReservationOp};
 use zerocopy::FromBytes;
 
-use crate::grant_lease::{GrantMapEntry, GrantUnmapEntry};
+use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry};
 
 use crate::gateway::Serving;
 use crate::{Gateway, GatewayError, QueryError};

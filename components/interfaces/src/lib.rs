@@ -6,6 +6,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod grants;
 pub mod runs;
 pub mod support;
 

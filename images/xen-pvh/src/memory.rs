@@ -1,6 +1,6 @@
 //! Guest-physical memory: reading what Xen left at boot (start info, command line, memory map),
 //! finding the free RAM the memory server manages, and the app's access to those frames (through
-//! `ballast_image_rt::mapped_ram`). All of it relies on the identity mapping of the first 4 GiB
+//! `ballast_image_rt::mapped_ram`). All of it relies on the identity mapping of the first 8 GiB
 //! (`page_tables.rs`).
 
 use zerocopy::FromBytes;

@@ -80,7 +80,7 @@ impl Region {
 /// What went wrong with the start info.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum StartInfoError {
-    /// Something Xen placed lies outside the identity-mapped 4 GiB.
+    /// Something Xen placed lies outside the identity-mapped 8 GiB.
     NotMapped = 1,
     /// The magic value is not `XEN_HVM_START_MAGIC_VALUE`.
     BadMagic,

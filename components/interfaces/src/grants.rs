@@ -1,5 +1,6 @@
-//! The lease layouts of `grant_map` and `grant_unmap`: what a driver writes for each grant and
-//! reads back. The gateway copies every entry into its own buffer before checking it and builds
+//! The lease layouts of the `Hypercall` interface's `grant_map` and `grant_unmap`: what a driver
+//! writes for each grant and reads back (shared by the drivers and the gateway, as [`crate::runs`]
+//! is by the drivers and the memory server). The gateway copies every entry into its own buffer before checking it and builds
 //! Xen's structs itself (the address from the gfn, `GNTMAP_host_map` always), so a driver that
 //! changes its lease during the call cannot change what Xen is asked.
 
