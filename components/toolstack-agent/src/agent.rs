@@ -2,11 +2,14 @@
 //! `memory/static-max` (which `xl mem-max` changes), `memory/target` and `control/shutdown`,
 //! turns a new target into [`Action::SetTarget`] and an acknowledged shutdown request into
 //! [`Action::Shutdown`], and writes the memory server's answers under `data/ballast/` (see
-//! [`crate::keys`]).
+//! [`crate::keys`]). As the domain's one xenstore client it also relays a backend's handshake:
+//! it watches the grant offer a granting domain writes (`ballast_grant_offer`), hands each new
+//! one over ([`Action::GrantOffer`]) and writes the backend's answer.
 
+use ballast_grant_offer::{Answer, Offer, OfferError};
 use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_xen::ring::{SharedPage, XenstoreRing};
-use heapless::Deque;
+use heapless::{Deque, String};
 
 use crate::client::{Client, Received};
 use crate::error::{AgentError, ErrorReport};
@@ -20,6 +23,12 @@ const QUEUE: usize = 12;
 const IN_FLIGHT: usize = 4;
 /// Error reports kept until the glue takes them; older ones are dropped and counted.
 const ERRORS: usize = 8;
+/// The longest grant answer the agent writes (an [`Answer`] with every field at its widest).
+pub const GRANT_ANSWER_MAX: usize = 320;
+const _: () = assert!(
+    crate::client::REQUEST_PAYLOAD_MAX
+        >= ballast_grant_offer::keys::ANSWER_KEY.len() + 1 + GRANT_ANSWER_MAX
+);
 
 /// What the glue must do for the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +44,9 @@ pub enum Action {
         /// The target in 4 KiB pages: `memory/target` (KiB) / 4, rounded down.
         pages: u64,
     },
+    /// A new grant offer waits: take it ([`Agent::take_grant_offer`]), serve it with the
+    /// backend, and hand the answer back ([`Agent::grant_answered`]). Repeated until taken.
+    GrantOffer,
 }
 
 /// Why the toolstack wants the domain down, as `control/shutdown` says it.
@@ -79,9 +91,10 @@ enum Purpose {
 }
 
 /// A reply or event taken off the ring, interpreted while its payload was borrowed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Incoming {
     Number(Key, u64),
+    GrantOffer(Result<Offer, OfferError>),
     ShutdownRequest(Option<ShutdownReason>),
     Done(Purpose),
     Failed(Purpose, ErrorReport),
@@ -114,6 +127,13 @@ pub struct Agent {
     target: Option<u64>,
     errors: Deque<ErrorReport, ERRORS>,
     errors_dropped: u64,
+    /// The newest offer not taken yet.
+    grant_offer: Option<Offer>,
+    /// The newest round handed over: an offer of this round or older is stale (a watch that
+    /// fired again for the same text) and is not served twice.
+    last_grant_round: u32,
+    /// The latest grant answer, kept to write again if its write was lost.
+    grant_answer: String<GRANT_ANSWER_MAX>,
 }
 
 impl Default for Agent {
@@ -123,10 +143,10 @@ impl Default for Agent {
 }
 
 impl Agent {
-    /// An agent with its start queued: watch `memory/static-max`, `memory/target` and
-    /// `control/shutdown` (each watch fires once at once, so the maximum, the boot target and any
-    /// pending shutdown request are read too). Nothing reaches the ring before
-    /// [`poll`](Self::poll).
+    /// An agent with its start queued: watch `memory/static-max`, `memory/target`,
+    /// `control/shutdown` and the grant offer (each watch fires once at once, so the maximum, the
+    /// boot target, any pending shutdown request and any offer are read too). Nothing reaches the
+    /// ring before [`poll`](Self::poll).
     pub fn new() -> Agent {
         let mut agent = Agent {
             client: Client::new(),
@@ -139,6 +159,9 @@ impl Agent {
             target: None,
             errors: Deque::new(),
             errors_dropped: 0,
+            grant_offer: None,
+            last_grant_round: 0,
+            grant_answer: String::new(),
         };
         for watched in Watched::ALL {
             agent.watch(watched);
@@ -184,15 +207,36 @@ impl Agent {
     }
 
     /// The next thing the glue must do, if any: [`Action::NotifyPeer`] first, then a shutdown,
-    /// then the latest target (an older target not taken yet is replaced, never queued).
+    /// then the latest target (an older target not taken yet is replaced, never queued), then a
+    /// grant offer.
     pub fn next_action(&mut self) -> Option<Action> {
         if core::mem::take(&mut self.notify) {
             Some(Action::NotifyPeer)
         } else if let Some(reason) = self.shutdown.take() {
             Some(Action::Shutdown(reason))
+        } else if let Some(pages) = self.target.take() {
+            Some(Action::SetTarget { pages })
         } else {
-            self.target.take().map(|pages| Action::SetTarget { pages })
+            self.grant_offer.is_some().then_some(Action::GrantOffer)
         }
+    }
+
+    /// The newest grant offer, once ([`Action::GrantOffer`]).
+    pub fn take_grant_offer(&mut self) -> Option<Offer> {
+        self.grant_offer.take()
+    }
+
+    /// The backend answered an offer: write `answer` to `data/ballast/grant-answer`.
+    pub fn grant_answered(&mut self, answer: &Answer) {
+        self.grant_answer.clear();
+        if answer.write(&mut self.grant_answer).is_err() {
+            // Wider than the fields allow (not possible with GRANT_ANSWER_MAX): a cut answer
+            // would lie, so none is written.
+            self.grant_answer.clear();
+            self.report(ErrorReport::new(AgentError::RequestTooLong, 0).about(Key::GrantAnswer));
+            return;
+        }
+        self.write_report(Key::GrantAnswer);
     }
 
     /// The oldest error report not taken yet.
@@ -241,16 +285,22 @@ impl Agent {
         self.write_report(Key::Status);
     }
 
-    /// Queue the write of `key` (`Status` or `TargetPages`) with its latest value.
+    /// Queue the write of `key` (`Status`, `TargetPages` or `GrantAnswer`) with its latest
+    /// value.
     fn write_report(&mut self, key: Key) {
         let mut digits = [0u8; 20];
         let status = self.status.map(Status::value);
-        let value: &[u8] = match (key, self.target_pages, &status) {
-            (Key::TargetPages, Some(pages), _) => decimal(pages, &mut digits),
-            (Key::Status, _, Some(status)) => status,
-            _ => return,
+        let answer = core::mem::take(&mut self.grant_answer);
+        let value = match (key, self.target_pages, &status) {
+            (Key::TargetPages, Some(pages), _) => Some(decimal(pages, &mut digits)),
+            (Key::Status, _, Some(status)) => Some(&status[..]),
+            (Key::GrantAnswer, _, _) if !answer.is_empty() => Some(answer.as_bytes()),
+            _ => None,
         };
-        self.write(Purpose::Report(key), value);
+        if let Some(value) = value {
+            self.write(Purpose::Report(key), value);
+        }
+        self.grant_answer = answer;
     }
 
     fn write(&mut self, purpose: Purpose, value: &[u8]) {
@@ -284,6 +334,10 @@ impl Agent {
                 self.static_max_kib = Some(kib);
                 self.read_again_if_stale(Watched::StaticMax);
             }
+            Incoming::GrantOffer(offer) => {
+                self.grant_offer_read(offer);
+                self.read_again_if_stale(Watched::GrantOffer);
+            }
             // The only other key read as a number.
             Incoming::Number(_, kib) => {
                 self.target_read(kib);
@@ -297,10 +351,30 @@ impl Agent {
             }
             Incoming::Done(Purpose::AcknowledgeShutdown(reason)) => self.shutdown = Some(reason),
             Incoming::Done(_) => {}
+            // No offer yet: the watch fires once at registration, before any offer exists.
+            Incoming::Failed(purpose @ Purpose::Read(Key::GrantOffer), report)
+                if report.errno() == Some(XsErrno::ENOENT) =>
+            {
+                self.failed(purpose);
+            }
             Incoming::Failed(purpose, report) => {
                 self.report(report);
                 self.failed(purpose);
             }
+        }
+    }
+
+    /// An offer was read: kept if it is of a newer round than any handed over.
+    fn grant_offer_read(&mut self, offer: Result<Offer, OfferError>) {
+        match offer {
+            Ok(offer) if offer.round > self.last_grant_round => {
+                self.last_grant_round = offer.round;
+                self.grant_offer = Some(offer);
+            }
+            Ok(_) => {}
+            Err(error) => self.report(
+                ErrorReport::new(AgentError::BadGrantOffer, error as u64).about(Key::GrantOffer),
+            ),
         }
     }
 
@@ -317,6 +391,7 @@ impl Agent {
             Purpose::Read(Key::StaticMax) => self.read_again_if_stale(Watched::StaticMax),
             Purpose::Read(Key::Target) => self.read_again_if_stale(Watched::Target),
             Purpose::Read(Key::Shutdown) => self.read_again_if_stale(Watched::Shutdown),
+            Purpose::Read(Key::GrantOffer) => self.read_again_if_stale(Watched::GrantOffer),
             // The toolstack asked; an unacknowledged shutdown is still a shutdown.
             Purpose::AcknowledgeShutdown(reason) => self.shutdown = Some(reason),
             Purpose::Read(_) | Purpose::Watch(_) | Purpose::Report(_) => {}
@@ -399,6 +474,9 @@ fn interpret(received: Received<'_, Purpose>) -> Incoming {
     } else {
         match purpose {
             Purpose::Read(Key::Shutdown) => shutdown_request(payload),
+            Purpose::Read(Key::GrantOffer) => wire::text(payload)
+                .map(|text| Incoming::GrantOffer(Offer::parse(text)))
+                .map_err(ErrorReport::from),
             Purpose::Read(key) => wire::decimal(payload)
                 .map(|number| Incoming::Number(key, number))
                 .map_err(ErrorReport::from),
@@ -455,6 +533,28 @@ mod tests {
     use super::*;
     use crate::test_daemon::{Daemon, Request};
 
+    #[test]
+    fn the_widest_grant_answer_fits() {
+        let name =
+            ballast_grant_offer::Name::try_from("X".repeat(ballast_grant_offer::MAX_NAME).as_str())
+                .unwrap();
+        let widest = Answer {
+            round: u32::MAX,
+            outcome: ballast_grant_offer::Outcome::GiveBackRefused(name),
+            pages: u32::MAX,
+            mapped: u32::MAX,
+            checked: u32::MAX,
+            borrow_us: u64::MAX,
+            map_us: u64::MAX,
+            check_us: u64::MAX,
+            unmap_us: u64::MAX,
+            give_back_us: u64::MAX,
+        };
+        let mut text: String<GRANT_ANSWER_MAX> = String::new();
+        widest.write(&mut text).unwrap();
+        assert_eq!(Answer::parse(&text), Ok(widest));
+    }
+
     struct Fixture<'p> {
         agent: Agent,
         ring: XenstoreRing<&'p AtomicPage>,
@@ -492,27 +592,31 @@ mod tests {
         /// Start: static-max is `static_max`, the target `target`, no shutdown asked.
         fn start(&mut self, static_max: &[u8], target: &[u8]) -> (Vec<Action>, Vec<ErrorReport>) {
             let start = self.requests();
-            assert_eq!(kinds(&start), [XS_WATCH, XS_WATCH, XS_WATCH]);
-            assert_eq!(start[0].payload, b"memory/static-max\0static-max\0");
-            assert_eq!(start[1].payload, b"memory/target\0target\0");
-            assert_eq!(start[2].payload, b"control/shutdown\0shutdown\0");
-            for (watch, event) in start.iter().zip([
+            let watches = [
                 &b"memory/static-max\0static-max\0"[..],
                 b"memory/target\0target\0",
                 b"control/shutdown\0shutdown\0",
-            ]) {
+                b"data/ballast/grant-offer\0grant-offer\0",
+            ];
+            assert_eq!(kinds(&start), [XS_WATCH; 4]);
+            for (watch, event) in start.iter().zip(watches) {
+                assert_eq!(watch.payload, event);
                 self.daemon.reply(XS_WATCH, watch.header.req_id, b"OK\0");
                 self.daemon.reply(XS_WATCH_EVENT, 0, event);
             }
             let reads = self.requests();
-            assert_eq!(kinds(&reads), [XS_READ, XS_READ, XS_READ]);
+            assert_eq!(kinds(&reads), [XS_READ; 4]);
             assert_eq!(reads[0].payload, b"memory/static-max\0");
             assert_eq!(reads[1].payload, b"memory/target\0");
             assert_eq!(reads[2].payload, b"control/shutdown\0");
+            assert_eq!(reads[3].payload, b"data/ballast/grant-offer\0");
             self.daemon
                 .reply(XS_READ, reads[0].header.req_id, static_max);
             self.daemon.reply(XS_READ, reads[1].header.req_id, target);
             self.daemon.reply(XS_READ, reads[2].header.req_id, b"");
+            // No offer yet: xenstored answers ENOENT, which is not an error for the agent.
+            self.daemon
+                .reply(XS_ERROR, reads[3].header.req_id, b"ENOENT\0");
             self.poll()
         }
 

@@ -11,8 +11,9 @@ use zerocopy::IntoBytes;
 use crate::error::{AgentError, ErrorReport};
 use crate::wire::{self, MessageType};
 
-/// The longest request payload the client carries (the agent's paths and values are short).
-pub const REQUEST_PAYLOAD_MAX: usize = 64;
+/// The longest request payload the client carries: the agent's paths and values are short, the
+/// longest is the write of a grant answer (its path and [`crate::agent::GRANT_ANSWER_MAX`] bytes).
+pub const REQUEST_PAYLOAD_MAX: usize = 352;
 
 const PAYLOAD_MAX: usize = XENSTORE_PAYLOAD_MAX as usize;
 
@@ -441,7 +442,7 @@ mod tests {
             Err(AgentError::QueueFull)
         );
         assert_eq!(
-            client.queue(1, MessageType::Read, &[&[b'x'; 65]]),
+            client.queue(1, MessageType::Read, &[&[b'x'; REQUEST_PAYLOAD_MAX + 1]]),
             Err(AgentError::RequestTooLong)
         );
         client.send(&mut ring).unwrap();

@@ -52,6 +52,9 @@ pub enum AgentError {
     QueueFull = 17,
     /// A request's payload is longer than the client carries; it was dropped. Detail: 0.
     RequestTooLong = 18,
+    /// `data/ballast/grant-offer` is not an offer (`ballast_grant_offer::Offer`): ignored.
+    /// Detail: the `OfferError`, as a number.
+    BadGrantOffer = 19,
 }
 
 /// One error, with the key it concerns (if any) and a number whose meaning [`AgentError`]

@@ -12,6 +12,10 @@
 //! |---|---|
 //! | `data/ballast/target-pages` | the target the memory server steers to, in 4 KiB pages, decimal: `memory/target` / 4, or the limit it was clamped to |
 //! | `data/ballast/status` | `ballooning` (target accepted, moving), `reached` (the domain holds `target-pages`), `clamped:<why>` (the server steers to `target-pages` instead of the target asked for), `refused:<why>` (the server refused the target; `target-pages` is the previous one) |
+//! | `data/ballast/grant-answer` | the backend's answer to the latest grant offer (`ballast_grant_offer::Answer`) |
+//!
+//! and watches `data/ballast/grant-offer`, which a granting domain (dom0) writes
+//! (`ballast_grant_offer::Offer`); an offer of a round already served is not served again.
 //!
 //! `<why>` is the memory server's `BalloonControl` error: `TargetTooLow`, `TargetTooHigh`,
 //! `Busy`, `XenUnavailable`, `ServerRestarted` (or `BadTunables`, which `set_target` never
@@ -39,6 +43,11 @@ pub enum Key {
     Status,
     /// `data/ballast/target-pages`: see the module's table.
     TargetPages,
+    /// `data/ballast/grant-offer`: a granting domain's offer of grants for the domain's backend
+    /// (`ballast_grant_offer`), watched (token `grant-offer`); absent until dom0 writes one.
+    GrantOffer,
+    /// `data/ballast/grant-answer`: the backend's answer to the latest offer.
+    GrantAnswer,
 }
 
 impl Key {
@@ -50,6 +59,8 @@ impl Key {
             Key::Shutdown => "control/shutdown",
             Key::Status => "data/ballast/status",
             Key::TargetPages => "data/ballast/target-pages",
+            Key::GrantOffer => ballast_grant_offer::keys::OFFER_KEY,
+            Key::GrantAnswer => ballast_grant_offer::keys::ANSWER_KEY,
         }
     }
 }
@@ -63,12 +74,19 @@ pub enum Watched {
     Target,
     /// `control/shutdown`.
     Shutdown,
+    /// `data/ballast/grant-offer`.
+    GrantOffer,
 }
 
 impl Watched {
     /// Every watch, in the order the agent registers them: static-max before the target, so
     /// the maximum is read before the boot target it bounds (xenstored answers in order).
-    pub const ALL: [Watched; 3] = [Watched::StaticMax, Watched::Target, Watched::Shutdown];
+    pub const ALL: [Watched; 4] = [
+        Watched::StaticMax,
+        Watched::Target,
+        Watched::Shutdown,
+        Watched::GrantOffer,
+    ];
 
     /// The key watched.
     pub const fn key(self) -> Key {
@@ -76,6 +94,7 @@ impl Watched {
             Watched::StaticMax => Key::StaticMax,
             Watched::Target => Key::Target,
             Watched::Shutdown => Key::Shutdown,
+            Watched::GrantOffer => Key::GrantOffer,
         }
     }
 
@@ -85,6 +104,7 @@ impl Watched {
             Watched::StaticMax => "static-max",
             Watched::Target => "target",
             Watched::Shutdown => "shutdown",
+            Watched::GrantOffer => "grant-offer",
         }
     }
 

@@ -2,8 +2,8 @@
 //! (atomics) as the xenstore ring, with a channel for each event-channel direction. The stand-in
 //! keeps a store of relative paths, enforces what a guest may write, registers watches (firing
 //! each once at once, as xenstored does) and fires them on writes; the test plays the toolstack
-//! (`xl mem-set`, `xl mem-max`, `xl shutdown`) through it and the glue's side of the agent (the
-//! memory server's answers). Then the stand-in turns hostile: a garbage length, a reply index jumped past the
+//! (`xl mem-set`, `xl mem-max`, `xl shutdown`, and dom0's grant offers) through it and the glue's
+//! side of the agent (the memory server's and the backend's answers). Then the stand-in turns hostile: a garbage length, a reply index jumped past the
 //! ring, replies to unknown requests and of unknown types, `EACCES` for the agent's writes. The
 //! agent reports each as a typed error, never panics, and goes on working.
 
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use ballast_grant_offer::{Answer, Mode, Offer, OfferError, Outcome};
 use ballast_interfaces::balloon_control::BalloonControlError;
 use ballast_toolstack_agent::wire::XsErrno;
 use ballast_toolstack_agent::{Action, Agent, AgentError, ErrorReport, Key, ShutdownReason};
@@ -192,6 +193,7 @@ struct Guest<'p> {
     errors: Vec<ErrorReport>,
     targets: Vec<u64>,
     shutdown: Option<ShutdownReason>,
+    offers: Vec<Offer>,
 }
 
 /// The memory server's floor and its maximum (boot memory and a growth range), in pages.
@@ -217,6 +219,12 @@ impl Guest<'_> {
                         self.agent.accepted(pages);
                         self.agent.reached(pages);
                     }
+                    self.agent.poll(&mut self.ring);
+                }
+                Action::GrantOffer => {
+                    let offer = self.agent.take_grant_offer().unwrap();
+                    self.agent.grant_answered(&backend_answer(&offer));
+                    self.offers.push(offer);
                     self.agent.poll(&mut self.ring);
                 }
             }
@@ -261,6 +269,28 @@ impl Guest<'_> {
     }
 }
 
+/// What a backend answers an offer with, as far as the agent is concerned: every page served,
+/// a death for `die-mapped`.
+fn backend_answer(offer: &Offer) -> Answer {
+    let pages = offer.refs.len() as u32;
+    let outcome = match offer.mode {
+        Mode::DieMapped => Outcome::Died { unmapped: pages },
+        _ => Outcome::Ok,
+    };
+    Answer {
+        round: offer.round,
+        outcome,
+        pages,
+        mapped: pages,
+        checked: pages,
+        borrow_us: 1,
+        map_us: 2,
+        check_us: 3,
+        unmap_us: 4,
+        give_back_us: u64::MAX,
+    }
+}
+
 fn reported(pages: &str, status: &str) -> (Option<String>, Option<String>) {
     (Some(pages.to_string()), Some(status.to_string()))
 }
@@ -302,8 +332,10 @@ fn the_agent_follows_the_toolstack_and_survives_a_hostile_daemon() {
             errors: Vec::new(),
             targets: Vec::new(),
             shutdown: None,
+            offers: Vec::new(),
         };
         follows_the_toolstack(&mut guest);
+        relays_grant_offers(&mut guest);
         survives_a_hostile_daemon(&mut guest);
         guest.toolstack(DaemonInput::ToolstackWrite("control/shutdown", "poweroff"));
         guest.until("the shutdown", |guest| guest.shutdown.is_some());
@@ -328,6 +360,8 @@ fn every_error_was_reported_once(guest: &Guest<'_>) {
         [
             ErrorReport::new(AgentError::TargetAboveStaticMax, 1_048_576).about(Key::Target),
             ErrorReport::new(AgentError::NotANumber, 0).about(Key::Target),
+            ErrorReport::new(AgentError::BadGrantOffer, OfferError::NoRefs as u64)
+                .about(Key::GrantOffer),
             ErrorReport::new(AgentError::PayloadTooLong, u32::MAX.into()),
             ErrorReport::new(AgentError::RingProducerTooFarAhead, 0),
             ErrorReport::new(AgentError::UnexpectedReqId, 0xdead),
@@ -388,6 +422,41 @@ fn follows_the_toolstack(guest: &mut Guest<'_>) {
         guest.targets,
         [65536, 32768, 8192, 262_144, 196_608, 131_072]
     );
+}
+
+/// dom0 offers grants: each new round is handed over once and its answer written; the same
+/// round written again is not served twice; a malformed offer is a typed error and no action.
+fn relays_grant_offers(guest: &mut Guest<'_>) {
+    const OFFER: &str = "data/ballast/grant-offer";
+    guest.toolstack(DaemonInput::ToolstackWrite(OFFER, "1 check 0 11 12 13"));
+    guest.until("the first offer's answer", |guest| {
+        guest.value("data/ballast/grant-answer").is_some()
+    });
+    assert_eq!(
+        guest.value("data/ballast/grant-answer").as_deref(),
+        Some(
+            "round=1 outcome=ok pages=3 mapped=3 checked=3 borrow_us=1 map_us=2 check_us=3 \
+             unmap_us=4 give_back_us=18446744073709551615"
+        )
+    );
+    guest.toolstack(DaemonInput::ToolstackWrite(OFFER, "1 check 0 11 12 13"));
+    guest.toolstack(DaemonInput::ToolstackWrite(OFFER, "2 check 0"));
+    guest.until("a malformed offer", |guest| {
+        guest.has_error(AgentError::BadGrantOffer)
+    });
+    guest.toolstack(DaemonInput::ToolstackWrite(OFFER, "3 die-mapped 0 7"));
+    guest.until("the death round's answer", |guest| {
+        guest
+            .value("data/ballast/grant-answer")
+            .is_some_and(|answer| answer.starts_with("round=3 outcome=died:unmapped=1 "))
+    });
+    let rounds: Vec<u32> = guest.offers.iter().map(|offer| offer.round).collect();
+    assert_eq!(
+        rounds,
+        [1, 3],
+        "round 1 again and the malformed round 2 not served"
+    );
+    assert_eq!(guest.offers[1].refs, [7]);
 }
 
 /// Garbage length, a jumped reply index, replies to nobody, unknown types, refused writes.
