@@ -12,7 +12,7 @@ use crate::error::{AgentError, ErrorReport};
 use crate::wire::{self, MessageType};
 
 /// The longest request payload the client carries: the agent's paths and values are short, the
-/// longest is the write of a grant answer (its path and [`crate::agent::GRANT_ANSWER_MAX`] bytes).
+/// longest is the write of a grant answer (its path and [`crate::GRANT_ANSWER_MAX`] bytes).
 pub const REQUEST_PAYLOAD_MAX: usize = 352;
 
 const PAYLOAD_MAX: usize = XENSTORE_PAYLOAD_MAX as usize;

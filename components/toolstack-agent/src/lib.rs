@@ -35,6 +35,6 @@ pub mod wire;
 #[cfg(test)]
 mod test_daemon;
 
-pub use agent::{Action, Agent, ShutdownReason};
+pub use agent::{Action, Agent, ShutdownReason, GRANT_ANSWER_MAX};
 pub use error::{AgentError, ErrorReport};
 pub use keys::{Key, Status};
