@@ -39,4 +39,7 @@ pub trait FrameMemory {
     fn read(&self, gfn: Gfn, index: usize) -> Result<Read, FrameError>;
     /// Whether every word of frame `gfn` (which must be backed) equals `word`.
     fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError>;
+    /// Write `word` as word `index` of frame `gfn` (which must be backed: populated, or holding
+    /// a mapped grant).
+    fn write(&mut self, gfn: Gfn, index: usize, word: u64) -> Result<(), FrameError>;
 }

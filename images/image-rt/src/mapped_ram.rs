@@ -115,6 +115,17 @@ impl<M: FrameMap, R: WordReader, const RUNS: usize> FrameMemory for MappedRam<M,
         Ok(unsafe { R::read_word(page.wrapping_add(index) as u64) })
     }
 
+    fn write(&mut self, gfn: Gfn, index: usize, word: u64) -> Result<(), FrameError> {
+        if index >= WORDS_PER_PAGE {
+            return Err(FrameError::WordOutOfPage);
+        }
+        let page = self.page(gfn)?;
+        // SAFETY: as in `fill`, for one aligned word of one of our frames; volatile because
+        // another domain may read it through a grant.
+        unsafe { page.add(index).write_volatile(word) };
+        Ok(())
+    }
+
     fn holds_only(&self, gfn: Gfn, word: u64) -> Result<bool, FrameError> {
         let page = self.page(gfn)?;
         // SAFETY: as in `fill`, for every word of one of our frames; volatile because the frame

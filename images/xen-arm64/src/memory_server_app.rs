@@ -59,7 +59,10 @@ pub fn run(booted: Booted) -> Verdict {
         clock: booted.clock,
     };
     let command_line = booted.info.command_line();
-    let error = serve::serve(host, ram, booted.clock, command_line, domain);
+    // No backend: a dom0less domU has no toolstack to relay grant offers, and the stage-1 map
+    // does not reach the lending range.
+    let no_backend = None::<crate::memory::AppRam>;
+    let error = serve::serve(host, ram, booted.clock, command_line, domain, no_backend);
     defmt::error!("the memory server cannot serve: {}", error);
     Verdict::Fail
 }

@@ -120,6 +120,22 @@ pub fn free_ram(info: &StartInfo) -> Result<FrameRun, LayoutError> {
 /// plainly (PVH Xen emulates a ballooned frame, which reads as all ones).
 pub type AppRam = IdentityRam<VolatileRead>;
 
+/// Access to the lending range `range`, where a backend maps grants into the frames it
+/// borrowed; `None` if the identity map does not reach all of it.
+///
+/// # Safety
+///
+/// Nothing else in the image references `range` while the access lives.
+pub unsafe fn lent_frames(range: FrameRun) -> Option<AppRam> {
+    let end = range.end().checked_mul(PAGE_BYTES)?;
+    if end > IDENTITY_MAPPED_BYTES || range.frames == 0 {
+        return None;
+    }
+    // SAFETY: the range is identity-mapped (checked above); this function's contract makes it
+    // the access's alone.
+    Some(unsafe { IdentityRam::new([range]) })
+}
+
 /// Access to `range`.
 ///
 /// # Safety

@@ -6,7 +6,8 @@
 //! line gives one, logs the server's statistics, and then serves until the domain is shut down:
 //! it runs the server's timers, and, on a domU under a toolstack, the toolstack agent
 //! (`toolstack.rs`: the xenstore `memory/target` watch becomes `set_target`, `control/shutdown`
-//! shuts the domain down), sleeping in between until the next timer or xenstore event.
+//! shuts the domain down, a grant offer goes to the backend driver, `driver.rs`), sleeping in
+//! between until the next timer or xenstore event.
 
 use core::cell::Cell;
 use core::fmt::Write;
@@ -20,6 +21,7 @@ use ballast_xen::backend::RawHypercall;
 
 use crate::composition;
 use crate::domain::Domain;
+use crate::driver::Driver;
 use crate::system::{self, Host, Runtime, Scrubber, SetupError};
 use crate::toolstack::Toolstack;
 
@@ -60,14 +62,16 @@ pub fn target_pages(command_line: CommandLine<'_>) -> Result<Option<u64>, ServeE
 
 /// Serve the composition over `host` with `clock`, the memory server scrubbing through
 /// `memory`, ballooning first to the boot target `command_line` gives ([`BOOT_TARGET_KEY`]) if
-/// any; `domain` is the image's side (the xenstore ring, sleeping, plain console lines). Returns
-/// only when it cannot serve.
-pub fn serve<R, I, M, K, D>(
+/// any; `domain` is the image's side (the xenstore ring, sleeping, plain console lines);
+/// `lent_frames` reaches the lending range, where the backend driver maps grants (`None`: the
+/// image cannot reach it, and the backend is not played). Returns only when it cannot serve.
+pub fn serve<R, I, M, K, D, B>(
     mut host: Host<R, I>,
     memory: M,
     clock: K,
     command_line: CommandLine<'_>,
     mut domain: D,
+    lent_frames: Option<B>,
 ) -> ServeError
 where
     R: RawHypercall,
@@ -75,6 +79,7 @@ where
     M: FrameMemory,
     K: static_rt::Clock,
     D: Domain,
+    B: FrameMemory,
 {
     let target_pages = match target_pages(command_line) {
         Ok(pages) => pages,
@@ -99,6 +104,10 @@ where
         },
     };
     host.agent_event_port = toolstack.as_ref().map(Toolstack::event_port);
+    let mut backend = match lent_frames.map(Driver::new).transpose() {
+        Ok(backend) => backend.flatten(),
+        Err(error) => return error.into(),
+    };
     let refused = Cell::new(0);
     let scrubber = Scrubber::new(memory, &refused);
     let served = system::run_components("memory_server", host, scrubber, clock, |rt| {
@@ -122,7 +131,7 @@ where
             let now = rt.now_ns();
             rt.run_until_idle(now);
             if let Some(toolstack) = toolstack.as_mut() {
-                toolstack.turn(rt, &mut domain);
+                toolstack.turn(rt, &mut domain, &mut backend);
             }
             domain.wait(rt.next_deadline());
         }

@@ -11,18 +11,21 @@
 
 use core::fmt::Write;
 
+use ballast_frame_access::FrameMemory;
+use ballast_grant_offer::Answer;
 use ballast_interfaces::balloon_control::{BalloonControlClient, BalloonControlError, StatsReply};
 use ballast_interfaces::hypercall::HypercallClient;
 use ballast_interfaces::support::CallError;
 use ballast_ipc::static_rt;
 use ballast_ipc::ComponentId;
 use ballast_system::Kind;
-use ballast_toolstack_agent::{Action, Agent, ShutdownReason};
+use ballast_toolstack_agent::{Action, Agent, ShutdownReason, GRANT_ANSWER_MAX};
 use ballast_xen::abi::ShutdownReason as XenShutdownReason;
 use ballast_xen::ring::{SharedPage, XenstoreRing};
 
 use crate::composition;
 use crate::domain::{Domain, XenstoreLink};
+use crate::driver::{self, Driver};
 use crate::serve::PAGES_PER_MIB;
 use crate::system::{Runtime, SetupError};
 
@@ -89,10 +92,11 @@ impl<P: SharedPage> Toolstack<P> {
     /// Move what the ring holds, act on what the agent asks, and report a target reached.
     /// Called after every xenstore event and every round of the server's timers (the agent
     /// needs no timer of its own); cheap when nothing changed.
-    pub fn turn<K: static_rt::Clock>(
+    pub fn turn<K: static_rt::Clock, B: FrameMemory>(
         &mut self,
         rt: &mut Runtime<'_, '_, K>,
         domain: &mut impl Domain,
+        backend: &mut Option<Driver<B>>,
     ) {
         for _ in 0..ROUNDS {
             self.agent.poll(&mut self.ring);
@@ -111,6 +115,7 @@ impl<P: SharedPage> Toolstack<P> {
                     Action::NotifyPeer => self.notify_xenstored(rt),
                     Action::SetTarget { pages } => self.set_target(rt, domain, pages),
                     Action::Shutdown(reason) => self.shut_down(rt, domain, reason),
+                    Action::GrantOffer => self.serve_grant_offer(rt, domain, backend),
                 }
             }
             acted |= self.check_reached(rt, domain);
@@ -306,6 +311,48 @@ impl<P: SharedPage> Toolstack<P> {
         }
         domain.say(&line);
         true
+    }
+
+    /// Hand the grant offer to the backend (if the composition has one), log and report its
+    /// answer with the frames the memory server has lent once the round is over.
+    fn serve_grant_offer<K: static_rt::Clock, B: FrameMemory>(
+        &mut self,
+        rt: &mut Runtime<'_, '_, K>,
+        domain: &mut impl Domain,
+        backend: &mut Option<Driver<B>>,
+    ) {
+        let Some(offer) = self.agent.take_grant_offer() else {
+            return;
+        };
+        let answer: Answer = match backend {
+            Some(backend) => backend.serve(rt, &offer),
+            None => driver::outcome_only(&offer, "NoBackend"),
+        };
+        self.agent.grant_answered(&answer);
+        let lent = match rt.external(self.control) {
+            Ok(mut sys) => self.balloon.stats(&mut sys).ok().map(|stats| stats.lent),
+            Err(_) => None,
+        };
+        let mut text: heapless::String<GRANT_ANSWER_MAX> = heapless::String::new();
+        let _ = answer.write(&mut text);
+        defmt::info!(
+            "backend at=round mode={=str} {=str} lent_after={=u64}",
+            offer.mode.as_str(),
+            text.as_str(),
+            // u64::MAX: the memory server could not be asked.
+            lent.unwrap_or(u64::MAX)
+        );
+        let mut line: heapless::String<{ GRANT_ANSWER_MAX + 80 }> = heapless::String::new();
+        let _ = write!(
+            line,
+            "ballast: grant round {} ({}, {} pages from domain {}): {}",
+            offer.round,
+            offer.mode.as_str(),
+            offer.refs.len(),
+            offer.granter,
+            text.as_str()
+        );
+        domain.say(&line);
     }
 
     fn shut_down<K: static_rt::Clock>(
