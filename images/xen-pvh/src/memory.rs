@@ -126,6 +126,7 @@ pub type AppRam = IdentityRam<VolatileRead>;
 /// # Safety
 ///
 /// Nothing else in the image references `range` while the access lives.
+#[cfg(not(feature = "hil-test"))]
 pub unsafe fn lent_frames(range: FrameRun) -> Option<AppRam> {
     let end = range.end().checked_mul(PAGE_BYTES)?;
     if end > IDENTITY_MAPPED_BYTES || range.frames == 0 {

@@ -175,7 +175,7 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
         ram_regions,
         agent_event_port: None,
     };
-    system::run_components("components", host, scrubber, *clock, |rt| {
+    system::run_components("components", host, scrubber, *clock, |rt, _| {
         let mut direct = XenHypercalls::new(hypercall);
         components::run(rt, &mut direct, cast)
     })

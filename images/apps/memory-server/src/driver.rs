@@ -6,17 +6,21 @@
 //! left mapped and the memory server takes the frames back, which the app checks by reading
 //! each frame (one that still held the granter's page would read its pattern; an unmapped,
 //! unpopulated frame reads all ones). A dead backend answers every later offer `error:BackendDead`.
+//! After each round the gateway's own grant counters for it are logged (`gateway phase=grant_round`).
+
+use core::cell::Cell;
 
 use ballast_balloon_client::Balloon;
 use ballast_frame_access::{FrameMemory, Read};
 use ballast_grant_backend::{Backend, GrantedFrames, Served, GRANT_REGION_BYTES};
 use ballast_grant_offer::{Answer, Name, Offer, Outcome};
+use ballast_hypercall::Counters;
 use ballast_ipc::{static_rt, ComponentId};
 use ballast_system::Kind;
 use ballast_xen::Gfn;
 
 use crate::composition::{self, COMPOSITION};
-use crate::system::{Runtime, SetupError};
+use crate::system::{GrantFigures, Runtime, SetupError};
 
 /// A word of a frame nothing backs (PVH Xen emulates it): the frame holds no grant.
 const UNBACKED_WORD: u64 = u64::MAX;
@@ -38,13 +42,28 @@ impl<B: FrameMemory> GrantedFrames for Frames<B> {
     }
 }
 
-/// The backend component and its frames.
+/// The backend component, its frames, and the gateway's grant counters.
 #[derive(Debug)]
-pub struct Driver<B: FrameMemory> {
+pub struct Driver<'f, B: FrameMemory> {
     id: ComponentId,
     backend: Backend,
     frames: Frames<B>,
     alive: bool,
+    figures: &'f Cell<GrantFigures>,
+}
+
+/// Log what the gateway counted for `op` during a round: `after` less `before`.
+fn log_gateway_op(round: u32, op: &str, before: &Counters, after: &Counters) {
+    defmt::info!(
+        "gateway phase=grant_round round={=u32} op={=str} calls={=u64} hypercalls={=u64} entries={=u64} done={=u64} refusals={=u64}",
+        round,
+        op,
+        after.calls.saturating_sub(before.calls),
+        after.hypercalls.saturating_sub(before.hypercalls),
+        after.grant_entries.saturating_sub(before.grant_entries),
+        after.grant_entries_done.saturating_sub(before.grant_entries_done),
+        after.rejections.total().saturating_sub(before.rejections.total())
+    );
 }
 
 /// An answer that is only an outcome (nothing was borrowed): `error:<what>`.
@@ -65,10 +84,14 @@ pub fn outcome_only(offer: &Offer, what: &str) -> Answer {
     }
 }
 
-impl<B: FrameMemory> Driver<B> {
+impl<'f, B: FrameMemory> Driver<'f, B> {
     /// The composition's backend (the driver client holding a gateway capability) over
-    /// `frames`; `None` if the manifest has none.
-    pub fn new(frames: B) -> Result<Option<Driver<B>>, SetupError> {
+    /// `frames`, logging the gateway's grant counters from `figures` after each round; `None`
+    /// if the manifest has none.
+    pub fn new(
+        frames: B,
+        figures: &'f Cell<GrantFigures>,
+    ) -> Result<Option<Driver<'f, B>>, SetupError> {
         let memory = composition::component(Kind::MemoryServer)?;
         let gateway = composition::component(Kind::HypercallGateway)?;
         let found = COMPOSITION
@@ -102,11 +125,26 @@ impl<B: FrameMemory> Driver<B> {
             backend: Backend::new(balloon, to_gateway, grants),
             frames: Frames(frames),
             alive: true,
+            figures,
         }))
     }
 
-    /// Serve `offer` as the backend; kill it if the offer asked it to die holding its grants.
+    /// Serve `offer` as the backend (kill it if the offer asked it to die holding its grants),
+    /// and log the gateway's grant counters for the round.
     pub fn serve<K: static_rt::Clock>(
+        &mut self,
+        rt: &mut Runtime<'_, '_, K>,
+        offer: &Offer,
+    ) -> Answer {
+        let before = self.figures.get();
+        let answer = self.serve_round(rt, offer);
+        let after = self.figures.get();
+        log_gateway_op(offer.round, "grant_map", &before.map, &after.map);
+        log_gateway_op(offer.round, "grant_unmap", &before.unmap, &after.unmap);
+        answer
+    }
+
+    fn serve_round<K: static_rt::Clock>(
         &mut self,
         rt: &mut Runtime<'_, '_, K>,
         offer: &Offer,

@@ -104,13 +104,16 @@ where
         },
     };
     host.agent_event_port = toolstack.as_ref().map(Toolstack::event_port);
-    let mut backend = match lent_frames.map(Driver::new).transpose() {
-        Ok(backend) => backend.flatten(),
-        Err(error) => return error.into(),
-    };
     let refused = Cell::new(0);
     let scrubber = Scrubber::new(memory, &refused);
-    let served = system::run_components("memory_server", host, scrubber, clock, |rt| {
+    let served = system::run_components("memory_server", host, scrubber, clock, |rt, figures| {
+        let mut backend = match lent_frames
+            .map(|frames| Driver::new(frames, figures))
+            .transpose()
+        {
+            Ok(backend) => backend.flatten(),
+            Err(error) => return error.into(),
+        };
         let mut boot = BootAgent {
             rt,
             agent,

@@ -7,9 +7,10 @@
 use core::cell::Cell;
 
 use ballast_frame_access::FrameMemory;
-use ballast_hypercall::Gateway;
+use ballast_hypercall::{Counters, Gateway};
+use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
-use ballast_ipc::{ComponentId, Handler, Tables};
+use ballast_ipc::{Badge, ComponentId, Handler, IncomingCall, NotificationBits, Sys, Tables};
 use ballast_memory_server::{ClientBinding, MemoryServer};
 use ballast_memory_server_core::FrameScrubber;
 use ballast_system::memory::{ServerParts, ServerRam};
@@ -301,6 +302,48 @@ pub fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
     );
 }
 
+/// The gateway's grant counters, as the app reads them while the runtime holds the gateway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantFigures {
+    /// `grant_map`'s counters.
+    pub map: Counters,
+    /// `grant_unmap`'s counters.
+    pub unmap: Counters,
+}
+
+/// The gateway on the runtime, publishing its grant counters after every call it serves and
+/// every client death it handles (so the app can log the gateway's own figures for a phase).
+struct PublishingGateway<'g, 'c, R: RawHypercall> {
+    gateway: &'g mut ImageGateway<R>,
+    figures: &'c Cell<GrantFigures>,
+}
+
+impl<R: RawHypercall> PublishingGateway<'_, '_, R> {
+    fn publish(&self) {
+        let counters = self.gateway.counters();
+        self.figures.set(GrantFigures {
+            map: *counters.op(HypercallOp::GrantMap),
+            unmap: *counters.op(HypercallOp::GrantUnmap),
+        });
+    }
+}
+
+impl<R: RawHypercall> Handler for PublishingGateway<'_, '_, R> {
+    fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        self.gateway.protected(sys, call);
+        self.publish();
+    }
+
+    fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
+        self.gateway.notified(sys, bits);
+    }
+
+    fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
+        self.gateway.client_died(sys, badge);
+        self.publish();
+    }
+}
+
 /// What the composition's components run over: the image's hypercall instruction, the RAM the
 /// memory server manages ([`managed_ram`]) and the boot map's RAM regions (byte ranges).
 #[derive(Debug)]
@@ -318,13 +361,14 @@ pub struct Host<R, I> {
 
 /// Build the gateway and the memory server of the composition (logging each component of it),
 /// put them on the static runtime with `clock`, and hand the runtime to `drive`, which plays the
-/// composition's external components; the gateway's counters are logged as `phase` afterwards.
+/// composition's external components, with the gateway's grant counters as it publishes them;
+/// the gateway's counters are logged as `phase` afterwards.
 pub fn run_components<R, I, S, K, T>(
     phase: &str,
     host: Host<R, I>,
     scrubber: S,
     clock: K,
-    drive: impl FnOnce(&mut Runtime<'_, '_, K>) -> T,
+    drive: impl FnOnce(&mut Runtime<'_, '_, K>, &Cell<GrantFigures>) -> T,
 ) -> Result<T, SetupError>
 where
     R: RawHypercall,
@@ -365,11 +409,16 @@ where
     };
     let mut server = memory_server(&ram, parts, scrubber)?;
     let mut region_memory = RegionMemory::new();
+    let figures = Cell::new(GrantFigures::default());
     let driven = {
+        let mut publishing = PublishingGateway {
+            gateway: &mut gateway,
+            figures: &figures,
+        };
         let handlers: [(ComponentId, &mut dyn Handler); 2] =
-            [(gateway_id, &mut gateway), (memory, &mut server)];
+            [(gateway_id, &mut publishing), (memory, &mut server)];
         let mut rt = runtime(TABLES, clock, handlers, &mut region_memory)?;
-        drive(&mut rt)
+        drive(&mut rt, &figures)
     };
     log_gateway(phase, &gateway);
     Ok(driven)

@@ -96,7 +96,7 @@ impl<P: SharedPage> Toolstack<P> {
         &mut self,
         rt: &mut Runtime<'_, '_, K>,
         domain: &mut impl Domain,
-        backend: &mut Option<Driver<B>>,
+        backend: &mut Option<Driver<'_, B>>,
     ) {
         for _ in 0..ROUNDS {
             self.agent.poll(&mut self.ring);
@@ -319,7 +319,7 @@ impl<P: SharedPage> Toolstack<P> {
         &mut self,
         rt: &mut Runtime<'_, '_, K>,
         domain: &mut impl Domain,
-        backend: &mut Option<Driver<B>>,
+        backend: &mut Option<Driver<'_, B>>,
     ) {
         let Some(offer) = self.agent.take_grant_offer() else {
             return;
