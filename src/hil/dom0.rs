@@ -2,7 +2,9 @@
 //! Debian's Linux 6.1 as a PVH dom0 (packages fetched by `scripts/setup-dom0`), whose `/init`
 //! starts the real toolstack, `xl create`s the ballast image (the memory-server app, what
 //! `ballast image` builds) from `manifests/xen-pvh-domu.cfg`, and drives it with `xl mem-set`,
-//! `xl mem-max` and `xl shutdown`. The host streams the serial line, decodes the domU's defmt
+//! `xl mem-max` and `xl shutdown`, and between the last of those and the shutdown runs the grant
+//! rounds: the project's `ballast-granter` grants pages to the domU's driver through
+//! `/dev/xen/gntalloc` and checks its answers (`plan::grant_rounds`). The host streams the serial line, decodes the domU's defmt
 //! lines (`(dN) ~defmt~ ...` from port 0xe9) against the image ELF, reads the dom0's report,
 //! checks every step against the plan, and prints the table of commands.
 //!
@@ -12,6 +14,8 @@
 mod checks;
 mod cpio;
 mod elf;
+mod grant_checks;
+mod granter;
 mod initramfs;
 mod packages;
 mod plan;
@@ -43,9 +47,10 @@ const LINUX_CMDLINE: &str = "console=hvc0 earlyprintk=xen";
 const DOMU_CONFIG: &str = "manifests/xen-pvh-domu.cfg";
 /// `/init`'s timeouts: a mem-set's wait for its target, the same once a step has timed out (so
 /// that a guest that does not move fails fast), the wait for the boot balloon-out, how long `xl
-/// console` is read, and the wait for `xl shutdown -w`.
-const RUN_CONF: &str =
-    "WAIT_MS=30000\nSHORT_WAIT_MS=3000\nBOOT_WAIT_MS=30000\nCONSOLE_S=3\nSHUTDOWN_S=30\n";
+/// console` is read, the wait for `xl shutdown -w`, and a grant round's wait for the domU's
+/// answer (and the same once a round has timed out).
+const RUN_CONF: &str = "WAIT_MS=30000\nSHORT_WAIT_MS=3000\nBOOT_WAIT_MS=30000\nCONSOLE_S=3\n\
+                        SHUTDOWN_S=30\nGRANT_WAIT_S=30\nGRANT_SHORT_WAIT_S=3\n";
 
 #[derive(Debug)]
 struct Options {
@@ -95,6 +100,7 @@ struct Prepared {
     domu_elf: PathBuf,
     config: DomuConfig,
     plan: Vec<plan::Step>,
+    grant_rounds: Vec<plan::GrantRound>,
 }
 
 /// Run `ballast hil --dom0 linux` with `args` (after the subcommand).
@@ -157,6 +163,8 @@ fn prepare(
         .map_err(|error| format!("cannot read {}: {error}", config_path.display()))?;
     let config = DomuConfig::derive(&text, &config_path.display().to_string())?;
     let plan = plan::steps(&config);
+    let grant_rounds = plan::grant_rounds();
+    let granter = granter::build(root)?;
     let run_conf = format!(
         "DOMAIN={}\nCONFIG={}\n{RUN_CONF}",
         config.name,
@@ -169,6 +177,8 @@ fn prepare(
             domu_elf: &domu_elf,
             domu_config: &config,
             steps: &plan,
+            granter: &granter,
+            grant_rounds: &grant_rounds,
             run_conf,
         },
         &initrd,
@@ -198,6 +208,7 @@ fn prepare(
         domu_elf,
         config,
         plan,
+        grant_rounds,
     })
 }
 
@@ -264,6 +275,7 @@ impl Watch<'_> {
                     (Some("created"), _) => Some("xl create returned"),
                     (Some("pod"), _) => Some("PoD counters after boot"),
                     (Some("step"), _) => Some("first step done"),
+                    (Some("grant"), _) => Some("first grant round done"),
                     (Some("shutdown"), _) => Some("xl shutdown returned"),
                     (Some("done"), _) => Some("dom0 /init done"),
                     _ => None,
@@ -359,6 +371,10 @@ fn boot_and_check(
     let started = qemu.started;
     let status = qemu.wait(deadline);
     let mut problems = checks::problems(&prepared.plan, prepared.config.memory_mib, &watch.report);
+    problems.extend(grant_checks::problems(
+        &prepared.grant_rounds,
+        &watch.report,
+    ));
     problems.append(&mut watch.problems);
     match status {
         Some(qemu::QEMU_PASS_STATUS) => {}
@@ -383,6 +399,9 @@ fn summarize(watch: &Watch<'_>, problems: &[String]) -> ExitCode {
     for line in checks::table(&watch.report) {
         println!("  {line}");
     }
+    for line in grant_checks::table(&watch.report) {
+        println!("  {line}");
+    }
     println!(
         "  domU PV console: {} lines in `xl console` after boot, {} in xenconsoled's log; domU \
          defmt messages decoded: {}",
@@ -392,6 +411,9 @@ fn summarize(watch: &Watch<'_>, problems: &[String]) -> ExitCode {
     );
     for line in &watch.report.data {
         println!("  xenstore data/ after the floor step: {line}");
+    }
+    for line in &watch.report.grant_data {
+        println!("  xenstore data/ballast/ after grant round 1: {line}");
     }
     for (name, at) in &watch.milestones.seen {
         println!("  {:>8.3} s  {name}", at.as_secs_f64());

@@ -1,8 +1,8 @@
 #!/bin/sh
 # /init of the dom0 that `ballast hil --dom0 linux` boots (busybox sh, PID 1 of Debian's Linux 6.1
 # as a PVH dom0 on Xen 4.17): starts Xen's toolstack, `xl create`s the ballast domU, runs the
-# admin's commands from /etc/ballast/steps and reports each as one `ballast-dom0: ` line of
-# key=value fields, which the host parses and checks (src/hil/dom0/report.rs). Ends QEMU through
+# admin's commands from /etc/ballast/steps and the grant rounds from /etc/ballast/grants, and
+# reports each as one `ballast-dom0: ` line of key=value fields, which the host parses and checks (src/hil/dom0/report.rs). Ends QEMU through
 # isa-debug-exit (status 33) whatever happened: the host decides pass or fail.
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
@@ -12,7 +12,8 @@ export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
-# DOMAIN CONFIG WAIT_MS SHORT_WAIT_MS BOOT_WAIT_MS CONSOLE_S SHUTDOWN_S, written by the host.
+# DOMAIN CONFIG WAIT_MS SHORT_WAIT_MS BOOT_WAIT_MS CONSOLE_S SHUTDOWN_S GRANT_WAIT_S
+# GRANT_SHORT_WAIT_S, written by the host.
 . /etc/ballast/run.conf
 
 say() { echo "ballast-dom0: $*"; }
@@ -154,6 +155,25 @@ while read -r op mib wait <&3; do
             while IFS= read -r line; do say "data after=$n | $line"; done
     fi
 done 3</etc/ballast/steps
+
+# The grant rounds, one `ROUND MODE PAGES REVOKE CLAIM` line each (`-` for none): ballast-granter
+# grants the pages to the domU's driver through /dev/xen/gntalloc, offers them under the domain's
+# data/ballast/, waits for the answer and prints its own `grant` line. Once a round has timed out
+# the others wait briefly; after the first, the offer's node is listed with its permissions.
+grant_wait=$GRANT_WAIT_S
+while read -r round mode pages revoke claim <&3; do
+    set -- --domid "$DOMID" --round "$round" --mode "$mode" --pages "$pages" \
+        --timeout-s "$grant_wait"
+    [ "$revoke" != - ] && set -- "$@" --revoke-index "$revoke"
+    [ "$claim" != - ] && set -- "$@" --claim-domid "$claim"
+    line=$(ballast-granter "$@")
+    echo "$line"
+    case $line in *outcome=timeout*) grant_wait=$GRANT_SHORT_WAIT_S ;; esac
+    if [ "$round" = 1 ]; then
+        xenstore-ls -fp "/local/domain/$DOMID/data/ballast" 2>/dev/null |
+            while IFS= read -r entry; do say "grant-data | $entry"; done
+    fi
+done 3</etc/ballast/grants
 
 start=$(now_ms)
 timeout "$SHUTDOWN_S" xl shutdown -w "$DOMAIN"

@@ -1,7 +1,9 @@
 //! The dom0's initramfs, from the packages `scripts/setup-dom0` unpacked: busybox, the Xen
 //! kernel modules Debian builds as modules, the toolstack binaries with every shared library
 //! they load (their `DT_NEEDED`, transitively, and glibc's run-time `libgcc_s`), `xl.conf`, the
-//! ballast domU's ELF and config, the project's `/init` and the step list, as a gzip'd newc cpio.
+//! ballast domU's ELF and config, the project's `/init`, the step list, and `ballast-granter`
+//! (its libraries resolved from the same package tree) with the grant rounds, as a gzip'd newc
+//! cpio.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::process::Command;
 use super::cpio::{Node, Tree};
 use super::elf;
 use super::packages::Packages;
-use super::plan::{DomuConfig, Step, DOMU_CONFIG, DOMU_KERNEL};
+use super::plan::{DomuConfig, GrantRound, Step, DOMU_CONFIG, DOMU_KERNEL, GRANTER};
 
 /// The project's `/init`.
 const INIT: &str = include_str!("init.sh");
@@ -52,6 +54,10 @@ pub struct Contents<'a> {
     pub domu_config: &'a DomuConfig,
     /// The admin's commands.
     pub steps: &'a [Step],
+    /// `ballast-granter`, built for the host (the dom0's glibc is the host's).
+    pub granter: &'a Path,
+    /// The grant rounds it runs.
+    pub grant_rounds: &'a [GrantRound],
     /// `/etc/ballast/run.conf`: shell assignments `/init` reads.
     pub run_conf: String,
 }
@@ -123,6 +129,8 @@ pub fn build(packages: &Packages, contents: &Contents<'_>, out: &Path) -> Result
         "etc/xen/xl.conf",
         file(read(&root.join("etc/xen/xl.conf"))?, false),
     );
+    executables.push(contents.granter.to_path_buf());
+    tree.insert(GRANTER, file(read(contents.granter)?, true));
     let libraries = add_libraries(&mut tree, root, &executables)?;
     tree.insert(DOMU_KERNEL, file(read(contents.domu_elf)?, false));
     tree.insert(
@@ -133,6 +141,10 @@ pub fn build(packages: &Packages, contents: &Contents<'_>, out: &Path) -> Result
         .map(|step| step.init_line() + "\n")
         .collect();
     tree.insert("etc/ballast/steps", file(steps.into_bytes(), false));
+    let rounds: String = (contents.grant_rounds.iter())
+        .map(|round| round.init_line() + "\n")
+        .collect();
+    tree.insert("etc/ballast/grants", file(rounds.into_bytes(), false));
     tree.insert(
         "etc/ballast/run.conf",
         file(contents.run_conf.clone().into_bytes(), false),

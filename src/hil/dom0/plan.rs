@@ -2,7 +2,10 @@
 //! (the shipped `manifests/xen-pvh-domu.cfg` with the kernel path inside the initramfs), the
 //! admin's commands derived from its `memory` and `maxmem`, and the host's expectation of each,
 //! from what xl itself accepts (a target above `static-max` and a maximum below the target are
-//! refused: `docs/XEN-BEHAVIOUR.md#xl-mem-set`).
+//! refused: `docs/XEN-BEHAVIOUR.md#xl-mem-set`); then the grant rounds `ballast-granter` runs
+//! against the domU's driver, each with the outcome the domU must answer.
+
+use ballast_grant_offer::{Mode, Outcome as GrantOutcome};
 
 /// Where the domU's ELF sits in the dom0's initramfs.
 pub const DOMU_KERNEL: &str = "/srv/ballast/ballast-xen-pvh";
@@ -196,6 +199,152 @@ pub fn steps(config: &DomuConfig) -> Vec<Step> {
     plan
 }
 
+/// Where `ballast-granter` sits in the dom0's initramfs (on `/init`'s PATH).
+pub const GRANTER: &str = "/usr/bin/ballast-granter";
+/// The granting domain the claim round's offer names: not dom0 (the grants are dom0's), and no
+/// domain the driver may map from.
+pub const CLAIMED_GRANTER: u16 = 7;
+
+/// The outcome a grant round must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// `ok`.
+    Ok,
+    /// `grant-status:<index>:<status>`: Xen fails the revoked entry with `GNTST_general_error`
+    /// (-1; `docs/XEN-BEHAVIOUR.md#a-revoked-grant`).
+    GrantStatus {
+        /// The revoked page's index in the batch.
+        index: u32,
+        /// Xen's status for it.
+        status: i16,
+    },
+    /// `refused:<GatewayError>`.
+    Refused(&'static str),
+    /// `give-back-refused:<BalloonError>`.
+    GiveBackRefused(&'static str),
+    /// `died:unmapped=<n>`.
+    Died {
+        /// Grants the gateway unmapped for the dead driver.
+        unmapped: u32,
+    },
+}
+
+impl Expect {
+    /// Whether the domU's `outcome` token is this one.
+    pub fn matches(self, outcome: &str) -> bool {
+        let Some(outcome) = GrantOutcome::parse(outcome) else {
+            return false;
+        };
+        match (self, outcome) {
+            (Expect::Ok, GrantOutcome::Ok) => true,
+            (
+                Expect::GrantStatus { index, status },
+                GrantOutcome::GrantStatus {
+                    index: i,
+                    status: s,
+                },
+            ) => (index, status) == (i, s),
+            (Expect::Refused(want), GrantOutcome::Refused(name))
+            | (Expect::GiveBackRefused(want), GrantOutcome::GiveBackRefused(name)) => name == want,
+            (Expect::Died { unmapped }, GrantOutcome::Died { unmapped: n }) => unmapped == n,
+            _ => false,
+        }
+    }
+
+    /// The token the domU must answer.
+    pub fn token(self) -> String {
+        match self {
+            Expect::Ok => "ok".into(),
+            Expect::GrantStatus { index, status } => format!("grant-status:{index}:{status}"),
+            Expect::Refused(name) => format!("refused:{name}"),
+            Expect::GiveBackRefused(name) => format!("give-back-refused:{name}"),
+            Expect::Died { unmapped } => format!("died:unmapped={unmapped}"),
+        }
+    }
+}
+
+/// One grant round: what `ballast-granter` offers and what the domU must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantRound {
+    /// The round, from 1.
+    pub round: u32,
+    /// What the domU's driver is asked to do.
+    pub mode: Mode,
+    /// Pages granted.
+    pub pages: usize,
+    /// The page whose grant the dom0 revokes before offering, if any.
+    pub revoke_index: Option<usize>,
+    /// The granting domain the offer names instead of dom0, if any.
+    pub claim_domid: Option<u16>,
+    /// The outcome the domU must answer.
+    pub expect: Expect,
+}
+
+impl GrantRound {
+    /// The round as `/init` reads it: `ROUND MODE PAGES REVOKE CLAIM`, `-` for none.
+    pub fn init_line(&self) -> String {
+        let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+        format!(
+            "{} {} {} {} {}",
+            self.round,
+            self.mode,
+            self.pages,
+            or_dash(self.revoke_index.map(|index| index.to_string())),
+            or_dash(self.claim_domid.map(|domid| domid.to_string()))
+        )
+    }
+
+    /// Pages the dom0 still holds at the end of the round (all but the revoked one), each of
+    /// which must hold what the outcome says: the pattern and, after `ok`, the domU's answer.
+    pub fn pages_held(&self) -> usize {
+        self.pages - usize::from(self.revoke_index.is_some())
+    }
+}
+
+/// The grant rounds, after the admin's commands and before the shutdown: one page and 256 pages
+/// mapped and answered; a revoked grant (Xen fails that entry, the rest is undone); a granting
+/// domain the driver may not map from and a frame the driver did not borrow (the gateway refuses
+/// both before Xen); a give-back with grants still mapped (refused, then undone in order); and
+/// last, the driver dying with its grants mapped (the gateway unmaps them all).
+pub fn grant_rounds() -> Vec<GrantRound> {
+    let round = |round, mode, pages, expect| GrantRound {
+        round,
+        mode,
+        pages,
+        revoke_index: None,
+        claim_domid: None,
+        expect,
+    };
+    vec![
+        round(1, Mode::Check, 1, Expect::Ok),
+        round(2, Mode::Check, 256, Expect::Ok),
+        GrantRound {
+            revoke_index: Some(2),
+            ..round(
+                3,
+                Mode::Check,
+                4,
+                Expect::GrantStatus {
+                    index: 2,
+                    status: -1,
+                },
+            )
+        },
+        GrantRound {
+            claim_domid: Some(CLAIMED_GRANTER),
+            ..round(4, Mode::Check, 1, Expect::Refused("DomainNotAllowed"))
+        },
+        round(5, Mode::UnlentFrame, 1, Expect::Refused("FrameNotLent")),
+        round(
+            6,
+            Mode::GiveBackMapped,
+            4,
+            Expect::GiveBackRefused("FrameMapped"),
+        ),
+        round(7, Mode::DieMapped, 4, Expect::Died { unmapped: 4 }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +408,64 @@ mod tests {
             .map(|&(line, outcome, target, max)| (line.to_string(), outcome, target, max))
             .collect();
         assert_eq!(plan, expected);
+    }
+
+    #[test]
+    fn the_grant_rounds_as_init_reads_them() {
+        let lines: Vec<_> = grant_rounds().iter().map(GrantRound::init_line).collect();
+        assert_eq!(
+            lines,
+            [
+                "1 check 1 - -",
+                "2 check 256 - -",
+                "3 check 4 2 -",
+                "4 check 1 - 7",
+                "5 unlent-frame 1 - -",
+                "6 give-back-mapped 4 - -",
+                "7 die-mapped 4 - -",
+            ]
+        );
+        let held: Vec<_> = grant_rounds().iter().map(GrantRound::pages_held).collect();
+        assert_eq!(held, [1, 256, 3, 1, 1, 4, 4]);
+    }
+
+    #[test]
+    fn each_round_expects_exactly_its_token() {
+        let rounds = grant_rounds();
+        let tokens: Vec<_> = rounds.iter().map(|round| round.expect.token()).collect();
+        assert_eq!(
+            tokens,
+            [
+                "ok",
+                "ok",
+                "grant-status:2:-1",
+                "refused:DomainNotAllowed",
+                "refused:FrameNotLent",
+                "give-back-refused:FrameMapped",
+                "died:unmapped=4",
+            ]
+        );
+        for round in &rounds {
+            for token in &tokens {
+                assert_eq!(
+                    round.expect.matches(token),
+                    *token == round.expect.token(),
+                    "round {} against {token}",
+                    round.round
+                );
+            }
+            for other in [
+                "timeout",
+                "refused:FrameMapped",
+                "died:unmapped=3",
+                "grant-status:1:-1",
+            ] {
+                assert!(
+                    !round.expect.matches(other),
+                    "round {} took {other}",
+                    round.round
+                );
+            }
+        }
     }
 }

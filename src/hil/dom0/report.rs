@@ -1,7 +1,8 @@
 //! The dom0's report, as the host reads it off Xen's serial line: `/init` prints one
-//! `ballast-dom0: KEYWORD key=value ...` line per event (`created`, `pod`, `step`, `shutdown`,
-//! `fail`, `done`), and `console | TEXT` / `console-log | TEXT` / `data after=N | TEXT` lines with
-//! what the domU's PV console and xenstore `data/` held. The dom0's console reaches Xen in small
+//! `ballast-dom0: KEYWORD key=value ...` line per event (`created`, `pod`, `step`, `grant` (printed
+//! by `ballast-granter`), `shutdown`, `fail`, `done`), and `console | TEXT` / `console-log | TEXT`
+//! / `data after=N | TEXT` / `grant-data | TEXT` lines with what the domU's PV console and
+//! xenstore `data/` held. The dom0's console reaches Xen in small
 //! chunks, so Xen's own lines and a domU's `(dN) ` lines can land in the middle of one of its
 //! lines: [`Splicer`] puts such a line back together.
 
@@ -54,7 +55,8 @@ pub enum Event {
     /// `KEYWORD key=value ...`.
     Record(String),
     /// `SOURCE | TEXT`: a line of the domU's console (`console`), of xenconsoled's log of it
-    /// (`console-log`), or of its xenstore `data/` subtree (`data after=N`).
+    /// (`console-log`), of its xenstore `data/` subtree (`data after=N`), or of its
+    /// `data/ballast/` subtree with permissions after the first grant round (`grant-data`).
     Quoted { source: String, text: String },
 }
 
@@ -131,6 +133,53 @@ impl StepReport {
     }
 }
 
+/// One grant round as `ballast-granter` reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantReport {
+    /// The round.
+    pub round: u32,
+    /// The mode the domU was asked for.
+    pub mode: String,
+    /// Pages granted.
+    pub pages: u64,
+    /// The domU's outcome token, or the dom0's (`timeout`, `bad-answer:*`, `dom0-error:*`).
+    pub outcome: String,
+    /// Pages the dom0 held at the end that held what the outcome says.
+    pub pages_ok: u64,
+    /// Grants the domU mapped, pages it checked (from its answer).
+    pub mapped: Option<u64>,
+    /// Pages the domU checked.
+    pub checked: Option<u64>,
+    /// The domU's times, µs: borrow, map, check, unmap, give back.
+    pub micros: [Option<u64>; 5],
+    /// The round's wall time on the dom0, ms.
+    pub ms: Option<u64>,
+}
+
+impl GrantReport {
+    /// The round on a `grant ...` record.
+    pub fn parse(record: &Record<'_>) -> Option<GrantReport> {
+        Some(GrantReport {
+            round: u32::try_from(record.number("round")?).ok()?,
+            mode: record.text("mode")?.to_string(),
+            pages: record.number("pages")?,
+            outcome: record.text("outcome")?.to_string(),
+            pages_ok: record.number("pages_ok")?,
+            mapped: record.number("mapped"),
+            checked: record.number("checked"),
+            micros: [
+                "borrow_us",
+                "map_us",
+                "check_us",
+                "unmap_us",
+                "give_back_us",
+            ]
+            .map(|key| record.number(key)),
+            ms: record.number("ms"),
+        })
+    }
+}
+
 /// The PoD counters Xen showed for the domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodReport {
@@ -155,6 +204,11 @@ pub struct DomReport {
     pub pod: Vec<PodReport>,
     /// The steps, in order.
     pub steps: Vec<StepReport>,
+    /// The grant rounds, in order.
+    pub grants: Vec<GrantReport>,
+    /// The domU's `data/ballast/` with permissions after the first grant round (`xenstore-ls
+    /// -fp` lines).
+    pub grant_data: Vec<String>,
     /// `xl shutdown -w`'s exit status, whether the domain was gone after it, and how long it
     /// took (ms).
     pub shutdown: Option<(i64, bool, Option<u64>)>,
@@ -180,6 +234,7 @@ impl DomReport {
                 Some("console") => self.console.push(text),
                 Some("console-log") => self.console_log.push(text),
                 Some("data") => self.data.push(text),
+                Some("grant-data") => self.grant_data.push(text),
                 _ => {}
             },
             Event::Record(body) => self.record(&body),
@@ -203,6 +258,7 @@ impl DomReport {
                 });
             }),
             "step" => StepReport::parse(&record).map(|step| self.steps.push(step)),
+            "grant" => GrantReport::parse(&record).map(|grant| self.grants.push(grant)),
             "shutdown" => rc().map(|rc| {
                 let gone = record.text("gone") == Some("yes");
                 self.shutdown = Some((rc, gone, record.number("ms")));
@@ -256,6 +312,14 @@ mod tests {
              target_kib=131072 static_max_kib=524288 xl_mib=128 xen_kib=131136 xen_max_kib=132096 \
              ballast_target_pages=32768 ballast_status=reached",
             "ballast-dom0: data after=11 | /local/domain/1/data/ballast/status = \"clamped:TargetTooLow\"",
+            "ballast-dom0: grant round=2 mode=check pages=256 outcome=ok pages_ok=256 mapped=256 \
+             checked=256 borrow_us=310 map_us=1200 check_us=95 unmap_us=800 give_back_us=2100 \
+             ms=5012",
+            "ballast-dom0: grant round=5 mode=unlent-frame pages=1 outcome=timeout pages_ok=1 \
+             mapped=- checked=- borrow_us=- map_us=- check_us=- unmap_us=- give_back_us=- \
+             ms=30004",
+            "ballast-dom0: grant round=x mode=check",
+            "ballast-dom0: grant-data | /local/domain/1/data/ballast/grant-offer = \"1 check 0 8\"  (n1)",
             "ballast-dom0: shutdown rc=0 gone=yes ms=900",
             "ballast-dom0: mystery",
             "ballast-dom0: done t_ms=60000",
@@ -278,7 +342,25 @@ mod tests {
         assert_eq!(step.ballast_status.as_deref(), Some("reached"));
         assert_eq!(report.data.len(), 1);
         assert_eq!(report.shutdown, Some((0, true, Some(900))));
-        assert_eq!(report.unreadable, ["mystery"]);
+        assert_eq!(
+            report.grants[0],
+            GrantReport {
+                round: 2,
+                mode: "check".into(),
+                pages: 256,
+                outcome: "ok".into(),
+                pages_ok: 256,
+                mapped: Some(256),
+                checked: Some(256),
+                micros: [Some(310), Some(1200), Some(95), Some(800), Some(2100)],
+                ms: Some(5012),
+            }
+        );
+        assert_eq!(report.grants[1].outcome, "timeout");
+        assert_eq!(report.grants[1].micros, [None; 5]);
+        assert_eq!(report.grants.len(), 2);
+        assert_eq!(report.grant_data.len(), 1);
+        assert_eq!(report.unreadable, ["grant round=x mode=check", "mystery"]);
         assert!(report.done && report.failed.is_none());
         assert_eq!(event("[  1.0] random kernel line"), None);
     }
