@@ -1,7 +1,9 @@
 //! Real Xen with its real toolstack: `ballast hil --dom0 linux` boots Debian's Linux 6.1 as a PVH
 //! dom0 on Xen 4.17 under QEMU, `xl create`s the ballast image from the shipped
 //! `manifests/xen-pvh-domu.cfg` (memory 256, maxmem 512), drives it with `xl mem-set`, `xl
-//! mem-max` and `xl shutdown`, and must report PASS. Skips (loudly) only when QEMU, Xen or the
+//! mem-max` and `xl shutdown`, runs the grant rounds (the dom0's `ballast-granter` grants pages to
+//! the domU's driver, which maps, checks and answers them, or fails as each round asks), and must
+//! report PASS. Skips (loudly) only when QEMU, Xen or the
 //! dom0's packages are missing, which `ballast hil` signals with exit status 77
 //! (`scripts/setup` installs them, `scripts/setup-dom0` fetches the packages).
 
@@ -24,6 +26,28 @@ const TABLE_ROWS: [(&str, &str, &str); 12] = [
     ("xl mem-set 640", "1", "448"),
     ("xl mem-set 4", "", ""),
     ("xl mem-set 256", "0", "256"),
+];
+
+/// The grant rounds the run must show in its table: the round and mode, pages granted, the
+/// domU's outcome, and the pages the dom0 still held that held what the outcome says.
+const GRANT_ROWS: [(&str, &str, &str, &str); 7] = [
+    ("grant round 1 check", "1", "ok", "1"),
+    ("grant round 2 check", "256", "ok", "256"),
+    ("grant round 3 check", "4", "grant-status:2:-1", "3"),
+    ("grant round 4 check", "1", "refused:DomainNotAllowed", "1"),
+    (
+        "grant round 5 unlent-frame",
+        "1",
+        "refused:FrameNotLent",
+        "1",
+    ),
+    (
+        "grant round 6 give-back-mapped",
+        "4",
+        "give-back-refused:FrameMapped",
+        "4",
+    ),
+    ("grant round 7 die-mapped", "4", "died:unmapped=4", "4"),
 ];
 
 #[test]
@@ -65,6 +89,28 @@ fn xl_drives_the_ballast_domu_under_a_linux_dom0() {
             assert_eq!(columns[3], rc, "xl's exit status in `{row}`");
             assert_eq!(columns[6], xl_mib, "xl list's Mem in `{row}`");
         }
+    }
+    let grants: Vec<_> = (summary.lines())
+        .map(str::trim_start)
+        .filter(|line| line.starts_with("grant round "))
+        .collect();
+    assert_eq!(
+        grants.len(),
+        GRANT_ROWS.len(),
+        "the grant rounds:\n{summary}"
+    );
+    for (row, (round, pages, outcome, pages_ok)) in grants.iter().zip(GRANT_ROWS) {
+        let columns: Vec<_> = row.split_whitespace().collect();
+        assert_eq!(
+            columns[..4].join(" "),
+            round,
+            "the rounds' order:\n{summary}"
+        );
+        assert_eq!(
+            columns[4..7],
+            [pages, outcome, pages_ok],
+            "pages, outcome and pages ok in `{row}`"
+        );
     }
     assert!(
         summary.contains("PoD boot"),

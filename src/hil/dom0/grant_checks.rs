@@ -114,7 +114,7 @@ pub fn table(report: &DomReport) -> Vec<String> {
     }
     let mut lines = vec![format!(
         "{:<32} {:>5} {:<30} {:>7} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7}",
-        "grant round",
+        "grant rounds",
         "pages",
         "outcome",
         "ok",
