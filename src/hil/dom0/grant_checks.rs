@@ -1,10 +1,10 @@
 //! The host's checks of the grant rounds against the plan (`plan::grant_rounds`): each round
 //! reported once, with the mode and pages asked for, the outcome the domU must answer, every page
-//! the dom0 still held holding what that outcome says (`pages_ok`), an `ok` round mapping and
-//! checking every page; and the offer readable by the domU (xenstored gives the node dom0 creates
+//! the dom0 still held holding what that outcome says (`pages_ok`), a round that checks the pages
+//! (`ok`, `give-back-refused`) mapping and checking every one; and the offer readable by the domU (xenstored gives the node dom0 creates
 //! under the domU's `data/` the parent's permissions: the domU owns it). Also the rounds' table.
 
-use super::plan::GrantRound;
+use super::plan::{Expect, GrantRound};
 use super::report::{DomReport, GrantReport};
 
 fn show(value: Option<u64>) -> String {
@@ -74,9 +74,14 @@ fn check_round(round: &GrantRound, seen: &GrantReport) -> Vec<String> {
         ));
     }
     let pages = Some(round.pages as u64);
-    if seen.outcome == "ok" && (seen.mapped != pages || seen.checked != pages) {
+    let checks_pages = matches!(round.expect, Expect::Ok | Expect::GiveBackRefused(_));
+    if checks_pages
+        && round.expect.matches(&seen.outcome)
+        && (seen.mapped != pages || seen.checked != pages)
+    {
         say(format!(
-            "ok, yet the domU mapped {} and checked {} of {} pages",
+            "{}, yet the domU mapped {} and checked {} of {} pages",
+            seen.outcome,
             show(seen.mapped),
             show(seen.checked),
             round.pages
@@ -146,7 +151,7 @@ pub fn table(report: &DomReport) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::{grant_rounds, Expect};
+    use super::super::plan::grant_rounds;
     use super::super::report::event;
     use super::*;
 

@@ -1,11 +1,17 @@
-//! What the granted pages must hold: dom0 fills every word with the handshake's pattern; after
-//! an `ok` round each page holds the pattern in words 0..511 and the domU's answer in word 511,
-//! after any other outcome the whole pattern, untouched.
+//! What the granted pages must hold: dom0 fills every word with the handshake's pattern; once
+//! the domU checked and answered them (outcome `ok`, or `give-back-refused`: the refused give-back
+//! comes after the answer) each page holds the pattern in words 0..511 and the domU's answer in
+//! word 511; after any other outcome the whole pattern, untouched.
 
-use ballast_grant_offer::{answer, pattern, ANSWER_WORD, WORDS_PER_PAGE};
+use ballast_grant_offer::{answer, pattern, Outcome, ANSWER_WORD, WORDS_PER_PAGE};
 
-/// What word `word` of page `page` must hold in round `round`, once the domU `answered` (an
-/// `ok` round) or not.
+/// Whether the domU wrote its answer into every page in a round with `outcome`: it checks and
+/// answers all pages before it gives the frames back, and writes nothing on any other failure.
+pub fn answered(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Ok | Outcome::GiveBackRefused(_))
+}
+
+/// What word `word` of page `page` must hold in round `round`, once the domU `answered` or not.
 pub fn expected(round: u32, page: u32, word: usize, answered: bool) -> u64 {
     if answered && word == ANSWER_WORD {
         answer(round, page)
@@ -53,6 +59,24 @@ mod tests {
         assert!(!holds(1, 0, false, |word| words[word]));
         words[0] ^= 1;
         assert!(!holds(1, 0, true, |word| words[word]));
+    }
+
+    #[test]
+    fn only_a_checked_round_leaves_answers() {
+        let name = |text| Outcome::name(text).unwrap();
+        assert!(answered(&Outcome::Ok));
+        assert!(answered(&Outcome::GiveBackRefused(name("FrameMapped"))));
+        for outcome in [
+            Outcome::Refused(name("FrameNotLent")),
+            Outcome::GrantStatus {
+                index: 2,
+                status: -1,
+            },
+            Outcome::Died { unmapped: 4 },
+            Outcome::Error(name("PatternMismatch")),
+        ] {
+            assert!(!answered(&outcome), "{outcome}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use ballast_grant_offer::{keys, Answer, Offer, Outcome};
+use ballast_grant_offer::{keys, Answer, Offer};
 
 use crate::gntalloc::{Gntalloc, Grants, Mapping};
 use crate::options::Options;
@@ -123,7 +123,7 @@ fn granted_round(options: &Options, report: &mut RoundReport) -> Result<(), Stri
     let answered = match &answer {
         Ok(answer) => {
             report.outcome = answer.outcome.to_string();
-            answer.outcome == Outcome::Ok
+            pages::answered(&answer.outcome)
         }
         Err(outcome) => {
             report.outcome = outcome.clone();
