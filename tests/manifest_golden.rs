@@ -295,3 +295,21 @@ fn ballast_check_prints_the_golden_messages_and_a_summary() {
         fs::read_to_string(Path::new(broken).with_extension("expected")).expect("golden");
     assert_eq!(stderr, format!("{expected}{broken}: 1 error(s)\n"));
 }
+
+#[test]
+fn the_pvh_memory_server_owns_its_free_ram_and_the_growth_range_and_its_frame_access_covers_them() {
+    use ballast_system::FrameRun;
+    let pvh = ballast::composition::load(Path::new("manifests/xen-pvh.toml")).expect("valid");
+    let growth = pvh.memory.growth.expect("the PVH image has a growth range");
+    assert_eq!((growth.start(), growth.end()), (0x11_0000, 0x13_0000));
+    let lending = pvh.memory.unpopulated;
+    assert!(!growth.overlaps(&lending) && growth.start() >= lending.end());
+    // Free RAM as the image finds it in a 512 MiB domU: from the image's end to the map's end.
+    let free = FrameRun::span(0x400, 0x2_0000);
+    let runs = ballast_system::gateway::memory_server_runs::<8>(pvh, &[free]).expect("fits");
+    assert_eq!(
+        runs.as_slice(),
+        [FrameRun::span(0x500, 0x2_0000), growth],
+        "the image's reserved frames are cut away; the growth range is owned whole"
+    );
+}

@@ -1,6 +1,7 @@
 //! The hypercall gateway of a composition: every component holding an endpoint to the gateway is a
 //! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
-//! hands it plus the boot-extra ranges, less the reserved ranges, which no caller may own. The
+//! hands it plus the boot-extra and growth ranges, less the reserved ranges, which no caller may
+//! own ([`memory_server_runs`], which the targets' frame access covers too). The
 //! event-channel ports a caller may send on are known only at run time: the image gives them at
 //! boot ([`Gateway::allow_event_port`], with the badge [`caller_badge`] finds).
 
@@ -12,9 +13,8 @@ use heapless::Vec;
 
 use crate::{AssemblyError, Composition, Endpoint, Kind};
 
-/// The gateway over `hypervisor`, its memory-server caller owning `ram` (the RAM the target knows:
-/// the manifest's, or the free RAM found at boot) and the boot-extra ranges, less the reserved
-/// ones.
+/// The gateway over `hypervisor`, its memory-server caller owning [`memory_server_runs`] of `ram`
+/// (the RAM the target knows: the manifest's, or the free RAM found at boot).
 pub fn gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
     composition: &Composition,
     hypervisor: H,
@@ -38,21 +38,8 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
     let memory = composition
         .first_of(Kind::MemoryServer)
         .ok_or(AssemblyError::MissingComponent)?;
-    let reserved: Vec<FrameRun, RANGES> = valid_runs(
-        composition
-            .memory
-            .reserved
-            .iter()
-            .map(|reserved| reserved.run),
-    )?;
-    let memory_layout = &composition.memory;
-    let owned: Vec<FrameRun, RANGES> = valid_runs(
-        (ram.iter().chain(memory_layout.boot_extra))
-            .chain(memory_layout.growth.iter())
-            .copied(),
-    )?;
-    let memory_ranges =
-        ranges_without::<RANGES>(&owned, &reserved).map_err(AssemblyError::Gateway)?;
+    let reserved = reserved_runs::<RANGES>(composition)?;
+    let memory_ranges = memory_server_runs::<RANGES>(composition, ram)?;
     let callers = composition
         .endpoints
         .iter()
@@ -80,6 +67,38 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
         own_domid: None,
     };
     CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
+}
+
+/// The frames the memory server owns: `ram` (the RAM the target knows: the manifest's, or the
+/// free RAM found at boot), the boot-extra ranges and the growth range, less the reserved ranges.
+/// The gateway lets the memory server release and populate exactly these, and the server scrubs
+/// each of them before it goes back to Xen: the target's frame access must reach all of them (the
+/// static images map them; a target that cannot map one refuses to start).
+pub fn memory_server_runs<const RANGES: usize>(
+    composition: &Composition,
+    ram: &[FrameRun],
+) -> Result<Vec<FrameRun, RANGES>, AssemblyError> {
+    let memory = &composition.memory;
+    let owned: Vec<FrameRun, RANGES> = valid_runs(
+        (ram.iter().chain(memory.boot_extra))
+            .chain(memory.growth.iter())
+            .copied(),
+    )?;
+    let reserved = reserved_runs::<RANGES>(composition)?;
+    ranges_without::<RANGES>(&owned, &reserved).map_err(AssemblyError::Gateway)
+}
+
+/// The manifest's reserved ranges, which no caller may own.
+fn reserved_runs<const RANGES: usize>(
+    composition: &Composition,
+) -> Result<Vec<FrameRun, RANGES>, AssemblyError> {
+    valid_runs(
+        composition
+            .memory
+            .reserved
+            .iter()
+            .map(|reserved| reserved.run),
+    )
 }
 
 /// The badge component `client` calls the gateway with, if it holds an endpoint to it: the caller

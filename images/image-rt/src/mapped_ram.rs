@@ -58,8 +58,8 @@ pub struct MappedRam<M, R, const RUNS: usize> {
     access: PhantomData<(M, R)>,
 }
 
-/// Frames of one range, reached through the identity map.
-pub type IdentityRam<R> = MappedRam<Identity, R, 1>;
+/// Frames of up to `RUNS` runs, reached through the identity map.
+pub type IdentityRam<R, const RUNS: usize> = MappedRam<Identity, R, RUNS>;
 
 impl<M: FrameMap, R: WordReader, const RUNS: usize> MappedRam<M, R, RUNS> {
     /// Access to `runs` (the first `RUNS` of them).

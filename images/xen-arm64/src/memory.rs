@@ -6,6 +6,7 @@
 use crate::device_tree::Bank;
 use crate::mmu::{MAPPED_RAM_END, MAPPED_RAM_START};
 use crate::vectors::{self, Probe};
+use ballast_app_memory_server::system::{self, SERVER_RUNS};
 use ballast_frame_access::{FrameRun, Read};
 use ballast_image_rt::mapped_ram::{IdentityRam, WordReader};
 use ballast_xen::Gfn;
@@ -90,17 +91,32 @@ impl WordReader for ProbedRead {
     }
 }
 
-/// The app's RAM: free frames the image does not use, reached through the identity map.
-pub type AppRam = IdentityRam<ProbedRead>;
+/// The app's RAM: every frame the memory server owns (`system::server_runs`: the free RAM and
+/// the manifest's boot-extra and growth ranges), reached through the identity map.
+pub type AppRam = IdentityRam<ProbedRead, SERVER_RUNS>;
 
-/// Access to `range`.
+/// Access to every frame the memory server owns, given `managed`, the RAM it manages; `None`
+/// (logged) if the assembly refuses them or one lies outside the mapped window (this image maps
+/// RAM bank 0 only: a manifest growth range above it is refused here, before anything runs).
 ///
 /// # Safety
 ///
-/// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
-/// while the access lives).
-pub unsafe fn app_ram(range: FrameRun) -> AppRam {
-    // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
-    // uses (this function's contract puts `range` inside it).
-    unsafe { IdentityRam::new([range]) }
+/// `managed` lies within the RAM [`free_ram`] found, and nothing else in the image references it
+/// while the access lives; the other runs (boot-extra and growth ranges) hold nothing the image
+/// uses.
+pub unsafe fn app_ram(managed: FrameRun) -> Option<AppRam> {
+    let runs = system::server_runs(managed).ok()?;
+    let window = (MAPPED_RAM_START / PAGE_BYTES)..=(MAPPED_RAM_END / PAGE_BYTES);
+    let outside = |run: &&FrameRun| !window.contains(&run.start()) || !window.contains(&run.end());
+    if let Some(run) = runs.iter().find(outside) {
+        defmt::error!(
+            "the memory server's frames {=u64:#x}..{=u64:#x} lie outside the mapped window",
+            run.start(),
+            run.end()
+        );
+        return None;
+    }
+    // SAFETY: every run lies in the identity map (checked above), and this function's contract
+    // puts each where nothing else in the image references it.
+    Some(unsafe { IdentityRam::new(runs) })
 }

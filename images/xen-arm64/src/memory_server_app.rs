@@ -47,7 +47,9 @@ impl Domain for Dom0less {
 pub fn run(booted: Booted) -> Verdict {
     // SAFETY: `managed` lies within the free RAM `memory::free_ram` found (`managed_ram` only
     // cuts it); this is the only access to it.
-    let ram = unsafe { crate::memory::app_ram(booted.managed) };
+    let Some(ram) = (unsafe { crate::memory::app_ram(booted.managed) }) else {
+        return Verdict::Fail;
+    };
     let host = Host {
         hypercall: booted.hypercall,
         managed: booted.managed,

@@ -57,7 +57,9 @@ pub fn run(booted: Booted) -> Verdict {
     };
     // SAFETY: `managed` lies within the free RAM `memory::free_ram` found (`managed_ram` only
     // cuts it); this is the only access to it.
-    let ram = unsafe { crate::memory::app_ram(booted.managed) };
+    let Some(ram) = (unsafe { crate::memory::app_ram(booted.managed) }) else {
+        return Verdict::Fail;
+    };
     let checks = Checks::default();
     if phases::play(machine, phases, ram, booted.ram_regions(), checks) {
         Verdict::Pass

@@ -9,6 +9,7 @@ use crate::page_tables::IDENTITY_MAPPED_BYTES;
 use crate::start_info::{
     HvmMemmapEntry, HvmStartInfo, StartInfo, StartInfoError, MAX_CMDLINE, MAX_REGIONS,
 };
+use ballast_app_memory_server::system::{self, SERVER_RUNS};
 use ballast_frame_access::FrameRun;
 use ballast_image_rt::mapped_ram::{IdentityRam, VolatileRead};
 use ballast_xen::Gfn;
@@ -116,9 +117,10 @@ pub fn free_ram(info: &StartInfo) -> Result<FrameRun, LayoutError> {
     ))
 }
 
-/// The app's RAM: free frames the image does not use, reached through the identity mapping, read
-/// plainly (PVH Xen emulates a ballooned frame, which reads as all ones).
-pub type AppRam = IdentityRam<VolatileRead>;
+/// The app's RAM: every frame the memory server owns (`system::server_runs`: the free RAM the
+/// image does not use and the manifest's growth range), reached through the identity mapping,
+/// read plainly (PVH Xen emulates a ballooned or never-populated frame, which reads as all ones).
+pub type AppRam = IdentityRam<VolatileRead, SERVER_RUNS>;
 
 /// Access to the lending range `range`, where a backend maps grants into the frames it
 /// borrowed; `None` if the identity map does not reach all of it.
@@ -137,14 +139,26 @@ pub unsafe fn lent_frames(range: FrameRun) -> Option<AppRam> {
     Some(unsafe { IdentityRam::new([range]) })
 }
 
-/// Access to `range`.
+/// Access to every frame the memory server owns, given `managed`, the RAM it manages; `None`
+/// (logged) if the assembly refuses them or one ends past the identity map.
 ///
 /// # Safety
 ///
-/// `range` lies within the RAM [`free_ram`] found (and nothing else in the image references it
-/// while the access lives).
-pub unsafe fn app_ram(range: FrameRun) -> AppRam {
-    // SAFETY: `free_ram` finds its RAM inside the identity map, away from everything the image
-    // uses (this function's contract puts `range` inside it).
-    unsafe { IdentityRam::new([range]) }
+/// `managed` lies within the RAM [`free_ram`] found, and nothing else in the image references it
+/// while the access lives. (The other runs are the manifest's boot-extra and growth ranges, which
+/// the manifest checks lie above the RAM ceiling the image checked, in space no memory-map entry
+/// names and nothing in the image uses.)
+pub unsafe fn app_ram(managed: FrameRun) -> Option<AppRam> {
+    let runs = system::server_runs(managed).ok()?;
+    if let Some(run) = (runs.iter()).find(|run| run.end() > IDENTITY_MAPPED_BYTES / PAGE_BYTES) {
+        defmt::error!(
+            "the memory server's frames {=u64:#x}..{=u64:#x} end past the identity map",
+            run.start(),
+            run.end()
+        );
+        return None;
+    }
+    // SAFETY: every run lies in the identity map (checked above), and this function's contract
+    // puts each in free RAM or in space above all RAM that nothing in the image uses.
+    Some(unsafe { IdentityRam::new(runs) })
 }

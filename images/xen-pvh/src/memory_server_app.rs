@@ -19,7 +19,9 @@ pub fn run(booted: Booted) -> Verdict {
     let domain = PvhDomain::discover(booted.hypercall, booted.clock);
     // SAFETY: `managed` lies within the free RAM `memory::free_ram` found (`managed_ram` only
     // cuts it); this is the only access to it.
-    let ram = unsafe { crate::memory::app_ram(booted.managed) };
+    let Some(ram) = (unsafe { crate::memory::app_ram(booted.managed) }) else {
+        return Verdict::Fail;
+    };
     let host = Host {
         hypercall: booted.hypercall,
         managed: booted.managed,

@@ -1,6 +1,7 @@
 //! The components of the image's manifest as the apps build them, through the one assembly
 //! (`ballast_system`): the hypercall gateway over the real backend, owning the RAM the memory
-//! server manages (the free RAM the image found, less the manifest's reserved ranges), and the
+//! server manages (the free RAM the image found and the manifest's boot-extra and growth ranges,
+//! less its reserved ranges: [`server_runs`], which the image's frame access covers), and the
 //! memory server over the boot map's RAM, its lending range and the manifest's sizing, both on
 //! the static IPC runtime. Every capacity comes from the composition.
 
@@ -168,6 +169,16 @@ fn without_reserved(free: FrameRun) -> Option<FrameRun> {
         * superpage;
     let end = free.end();
     (start < end).then(|| FrameRun::new(Gfn(start), (end - start) / superpage * superpage))
+}
+
+/// Runs the memory server owns: at most as many as the gateway's ranges.
+pub const SERVER_RUNS: usize = CAPACITY.gateway_ranges;
+
+/// Every frame the memory server owns, which the image's frame access must reach (the server
+/// scrubs each before it goes back to Xen): `managed` and the manifest's boot-extra and growth
+/// ranges, less its reserved ranges, as the gateway lets the server release and populate them.
+pub fn server_runs(managed: FrameRun) -> Result<heapless::Vec<FrameRun, SERVER_RUNS>, SetupError> {
+    ballast_system::gateway::memory_server_runs(&COMPOSITION, &[managed]).map_err(SetupError::from)
 }
 
 /// The gateway over `hypercall`, its memory-server caller owning `owned` (and the boot-extra

@@ -263,10 +263,12 @@ impl<P: SharedPage> Toolstack<P> {
         let mut line: heapless::String<120> = heapless::String::new();
         if let Some(why) = steering.clamped.filter(|_| stats.current == steering.pages) {
             defmt::info!(
-                "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64} clamped=1",
+                "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64} ballooned_low={=u64} ballooned_high={=u64} clamped=1",
                 stats.current,
                 elapsed_ms,
-                stats.hypercalls
+                stats.hypercalls,
+                stats.ballooned_low,
+                stats.ballooned_high
             );
             self.agent.clamped(stats.current, why);
             let _ = write!(
@@ -277,10 +279,12 @@ impl<P: SharedPage> Toolstack<P> {
             );
         } else if stats.current == steering.pages {
             defmt::info!(
-                "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64}",
+                "toolstack at=target_reached pages={=u64} ms={=u64} hypercalls={=u64} ballooned_low={=u64} ballooned_high={=u64}",
                 stats.current,
                 elapsed_ms,
-                stats.hypercalls
+                stats.hypercalls,
+                stats.ballooned_low,
+                stats.ballooned_high
             );
             self.agent.reached(stats.current);
             let _ = write!(
