@@ -1,7 +1,8 @@
 //! Real Xen with its real toolstack: `ballast hil --dom0 linux` boots Debian's Linux 6.1 as a PVH
 //! dom0 on Xen 4.17 under QEMU, `xl create`s the ballast image from the shipped
 //! `manifests/xen-pvh-domu.cfg` (memory 256, maxmem 512), drives it with `xl mem-set`, `xl
-//! mem-max` and `xl shutdown`, runs the grant rounds (the dom0's `ballast-granter` grants pages to
+//! mem-max` (down and up, and past the boot maximum to 1.5x with the target following it, and
+//! back) and `xl shutdown`, runs the grant rounds (the dom0's `ballast-granter` grants pages to
 //! the domU's driver, which maps, checks and answers them, or fails as each round asks), and must
 //! report PASS. Skips (loudly) only when QEMU, Xen or the
 //! dom0's packages are missing, which `ballast hil` signals with exit status 77
@@ -13,7 +14,7 @@ const EXIT_MISSING_TOOLS: i32 = 77;
 
 /// The admin's commands the run must show in its table, each with xl's exit status and xl
 /// list's Mem after it.
-const TABLE_ROWS: [(&str, &str, &str); 12] = [
+const TABLE_ROWS: [(&str, &str, &str); 17] = [
     ("xl mem-set 128", "0", "128"),
     ("xl mem-set 201", "0", "201"),
     ("xl mem-set 384", "0", "384"),
@@ -26,6 +27,11 @@ const TABLE_ROWS: [(&str, &str, &str); 12] = [
     ("xl mem-set 640", "1", "448"),
     ("xl mem-set 4", "", ""),
     ("xl mem-set 256", "0", "256"),
+    ("xl mem-max 768", "0", "256"),
+    ("xl mem-set 512", "0", "512"),
+    ("xl mem-set 768", "0", "768"),
+    ("xl mem-set 256", "0", "256"),
+    ("xl mem-max 512", "0", "256"),
 ];
 
 /// The grant rounds the run must show in its table: the round and mode, pages granted, the

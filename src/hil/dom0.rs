@@ -37,6 +37,10 @@ const USAGE: &str =
 /// TCG: the dom0 boots in ~12 s and `xl create` takes ~4 s; the steps take seconds each, or
 /// their timeouts when the guest does not move.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The machine's RAM, MiB: dom0's 256 MiB, Xen's own, and room for the domU to grow to 1.5x its
+/// `maxmem` (768 MiB with the shipped config); with 1024 MiB Xen runs out of free memory at about
+/// 749 MiB and the growth step's populates come back short.
+const MACHINE_MIB: u32 = 1536;
 /// Xen's command line: a PVH dom0 as in the other x86-64 runs, every guest line printed (the
 /// domU's port 0xe9 output is at guest log level debug).
 const XEN_CMDLINE: &str =
@@ -249,6 +253,7 @@ impl Watch<'_> {
             Line::Messages(messages) => {
                 for message in messages {
                     println!("[{stamp:8.3}s] domU  | PV console: {}", message.text);
+                    self.report.take_guest_message(&message.text);
                 }
             }
         }
@@ -340,7 +345,13 @@ fn boot_and_check(
         (prepared.kernel.as_path(), LINUX_CMDLINE),
         (prepared.initrd.as_path(), ""),
     ];
-    let qemu = match qemu::Qemu::start_modules(qemu_path, &prepared.xen, XEN_CMDLINE, &modules) {
+    let qemu = match qemu::Qemu::start_modules(
+        qemu_path,
+        &prepared.xen,
+        XEN_CMDLINE,
+        &modules,
+        MACHINE_MIB,
+    ) {
         Ok(qemu) => qemu,
         Err(message) => {
             eprintln!("ballast hil: {message}");

@@ -61,6 +61,9 @@ pub struct SerialLine {
     pub text: String,
 }
 
+/// The RAM of the machine a dom0 image boots on, MiB.
+pub const MACHINE_MIB: u32 = 1024;
+
 /// A running QEMU.
 #[derive(Debug)]
 pub struct Qemu {
@@ -83,16 +86,19 @@ impl Qemu {
         image: &Path,
         guest_cmdline: &str,
     ) -> Result<Qemu, String> {
-        Qemu::start_modules(qemu, xen, xen_cmdline, &[(image, guest_cmdline)])
+        let modules = [(image, guest_cmdline)];
+        Qemu::start_modules(qemu, xen, xen_cmdline, &modules, MACHINE_MIB)
     }
 
     /// Boot `xen` (command line `xen_cmdline`) with multiboot `modules`, each a file and its
-    /// command line: the first is dom0's kernel, a second its initrd.
+    /// command line: the first is dom0's kernel, a second its initrd; the machine has
+    /// `machine_mib` of RAM.
     pub fn start_modules(
         qemu: &Path,
         xen: &Path,
         xen_cmdline: &str,
         modules: &[(&Path, &str)],
+        machine_mib: u32,
     ) -> Result<Qemu, String> {
         let mut initrd = Vec::new();
         for (module, cmdline) in modules {
@@ -109,7 +115,7 @@ impl Qemu {
             .args([
                 "-nographic",
                 "-m",
-                "1024",
+                &machine_mib.to_string(),
                 "-cpu",
                 "qemu64,+svm,+npt",
                 "-machine",

@@ -1,6 +1,7 @@
 //! The host's checks of the dom0's report against the plan: xl accepted or refused each command
 //! as it must; xenstore shows the target and static-max the command leaves; `xl list` and Xen's
-//! own count show the target reached (within the 1 MiB xl adds); below the floor, xl refuses or
+//! own count show the target reached (within the 1 MiB xl adds), and the guest reports it under
+//! `data/ballast/` (`status` `reached`, `target-pages` the target); below the floor, xl refuses or
 //! the guest clamps or refuses it and says so under `data/ballast/` (`status` `clamped:<why>` with
 //! `target-pages` reached, or `refused:<why>`); after the boot balloon-out Xen's
 //! PoD entries equal its cache; `xl shutdown` makes the domain go away; and the domU writes its
@@ -129,6 +130,17 @@ fn check_step(
         }
         (Outcome::Accepted, true) if step.op.name() == "mem-set" => {
             expect_mib = step.mib;
+            let pages = step.target_kib / 4;
+            let status = seen.ballast_status.as_deref().unwrap_or("-");
+            if seen.reached == "yes"
+                && (status, seen.ballast_target_pages) != ("reached", Some(pages))
+            {
+                say(format!(
+                    "the guest reports status {status}, target-pages {} under data/ballast/, \
+                     expected reached, {pages}",
+                    show(seen.ballast_target_pages)
+                ));
+            }
             if seen.reached != "yes" {
                 unreached = true;
                 say(format!(
@@ -202,11 +214,12 @@ fn check_step(
     problems
 }
 
-/// The table of the admin's commands: what xenstore, `xl list` and Xen showed after each, and
-/// the time to the target.
+/// The table of the admin's commands: what xenstore, `xl list` and Xen showed after each, the
+/// host's time to the target, and the guest's own (`guest`: from the watch firing to the memory
+/// server holding the target, and the hypercalls it took, `hc`).
 pub fn table(report: &DomReport) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9}  ballast target KiB, status",
+        "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9} {:>15}  ballast target KiB, status",
         "command",
         "rc",
         "target KiB",
@@ -214,7 +227,8 @@ pub fn table(report: &DomReport) -> Vec<String> {
         "xl MiB",
         "Xen KiB",
         "Xen max KiB",
-        "to target"
+        "to target",
+        "guest"
     )];
     for pod in &report.pod {
         lines.push(format!(
@@ -225,14 +239,18 @@ pub fn table(report: &DomReport) -> Vec<String> {
             show(pod.xl_mib)
         ));
     }
-    for step in &report.steps {
+    let guest = report.guest_per_step();
+    for (step, guest) in report.steps.iter().zip(guest) {
+        let guest = guest.map_or("-".into(), |(reached, hypercalls)| {
+            format!("{} ms, {hypercalls} hc", reached.ms)
+        });
         let time = match (step.reached.as_str(), step.ms) {
             ("yes" | "clamped", Some(ms)) => format!("{:.2} s", ms as f64 / 1000.0),
             ("-", _) => "-".into(),
             (reached, ms) => format!("{reached} {}", show(ms)),
         };
         lines.push(format!(
-            "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9}  {}, {}",
+            "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9} {:>15}  {}, {}",
             format!("xl {} {}", step.op, step.mib),
             step.rc,
             show(step.target_kib),
@@ -241,6 +259,7 @@ pub fn table(report: &DomReport) -> Vec<String> {
             show(step.xen_kib),
             show(step.xen_max_kib),
             time,
+            guest,
             show(step.ballast_target_pages.map(|pages| pages * 4)),
             step.ballast_status.as_deref().unwrap_or("-")
         ));
@@ -363,7 +382,9 @@ mod tests {
                 "steps missing from the dom0's report: 1 (xl mem-set 128), 2 (xl mem-set 201), \
                  3 (xl mem-set 384), 4 (xl mem-set 512), 5 (xl mem-set 256), 6 (xl mem-max 384), \
                  7 (xl mem-set 448), 8 (xl mem-max 512), 9 (xl mem-set 448), 10 (xl mem-set 640), \
-                 11 (xl mem-set 4), 12 (xl mem-set 256)",
+                 11 (xl mem-set 4), 12 (xl mem-set 256), 13 (xl mem-max 768), \
+                 14 (xl mem-set 512), 15 (xl mem-set 768), 16 (xl mem-set 256), \
+                 17 (xl mem-max 512)",
                 "no `xl shutdown` in the dom0's report",
             ]
         );
@@ -379,12 +400,14 @@ mod tests {
         report.steps[10].rc = 0;
         report.steps[10].target_kib = Some(4096);
         report.steps[10].ballast_status = Some("reached".into());
+        report.steps[14].ballast_status = Some("ballooning".into());
         report.console.clear();
         let found = problems(&plan, 256, &report);
         let expected = [
             "after boot Xen shows PoD entries=130560 cache=65024",
             "xl mem-set 128: xl list did not show the target within 30000 ms (reached=no, xl list 256 MiB)",
             "xl mem-set 4: xl accepted a target below the memory server's floor, and the guest neither",
+            "xl mem-set 768: the guest reports status ballooning, target-pages 196608 under data/ballast/, expected reached, 196608",
             "the domain was still there after `xl shutdown -w` (exit 143",
             "the domU wrote nothing to its PV console",
         ];

@@ -126,6 +126,17 @@ wait_for() {
     done
     MS=$(($(now_ms) - T0))
 }
+# Once xl list shows a target of $1 MiB: poll every 100 ms until the guest reports under
+# data/ballast/ that it holds it (status reached, target-pages $1 MiB in pages), or until WAIT_MS
+# has passed since the command; state() then shows what it reported.
+wait_for_report() {
+    while :; do
+        [ "$(key data/ballast/status)" = reached ] &&
+            [ "$(key data/ballast/target-pages)" = $(($1 * 256)) ] && break
+        [ $(($(now_ms) - T0)) -ge "$WAIT_MS" ] && break
+        usleep 100000
+    done
+}
 
 pod boot "$BOOT_WAIT_MS"
 xl console "$DOMAIN" >/run/console.txt 2>&1 </dev/null &
@@ -145,6 +156,7 @@ while read -r op mib wait <&3; do
     MS=-
     if [ "$op" = mem-set ] && [ $rc = 0 ] && [ "$wait" != none ]; then
         wait_for "$mib" "$wait"
+        [ "$REACHED" = yes ] && wait_for_report "$mib"
     fi
     say "step n=$n op=$op mib=$mib rc=$rc reached=$REACHED ms=$MS wait_ms=$WAIT_MS $(state)"
     # A guest that does not move: fail the remaining steps fast.

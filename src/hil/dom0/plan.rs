@@ -150,9 +150,13 @@ impl Step {
 /// The commands for a domU booted with `memory` and `maxmem`, each with what it must do. For
 /// the shipped config (256, 512): mem-set 128, 201 (not a 2 MiB multiple), 384, 512 (= maxmem),
 /// 256; mem-max 384 (down), mem-set 448 (above static-max: refused), mem-max 512 (up), mem-set
-/// 448, mem-set 640 (refused), mem-set 4 (below the floor), mem-set 256.
+/// 448, mem-set 640 (refused), mem-set 4 (below the floor), mem-set 256; then growth past the
+/// boot maximum, as an admin does it: mem-max 768 (1.5 x maxmem), mem-set 512 (the boot maximum),
+/// mem-set 768 (256 MiB more: the memory server populates its growth range), and back: mem-set
+/// 256, mem-max 512.
 pub fn steps(config: &DomuConfig) -> Vec<Step> {
     let (memory, maxmem) = (config.memory_mib, config.maxmem_mib);
+    let grown = maxmem * 3 / 2;
     let half = memory / 2;
     let unaligned = (memory * 3 / 4 + 9) | 1;
     let between = (memory + maxmem) / 2;
@@ -170,6 +174,11 @@ pub fn steps(config: &DomuConfig) -> Vec<Step> {
         (Op::MemSet, maxmem + 128),
         (Op::MemSet, BELOW_FLOOR_MIB),
         (Op::MemSet, memory),
+        (Op::MemMax, grown),
+        (Op::MemSet, maxmem),
+        (Op::MemSet, grown),
+        (Op::MemSet, memory),
+        (Op::MemMax, maxmem),
     ];
     let mut target_kib = memory * 1024;
     let mut static_max_kib = maxmem * 1024;
@@ -375,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_plan_moves_down_up_and_past_both_limits() {
+    fn the_shipped_plan_moves_down_up_past_both_limits_and_grows_past_the_boot_maximum() {
         let config = DomuConfig::derive(SHIPPED, "xen-pvh-domu.cfg").unwrap();
         let plan: Vec<_> = steps(&config)
             .iter()
@@ -402,6 +411,11 @@ mod tests {
             ("mem-set 640 target", Refused, 448, 512),
             ("mem-set 4 clamp", RefusedOrClamped, 4, 512),
             ("mem-set 256 target", Accepted, 256, 512),
+            ("mem-max 768 none", Accepted, 256, 768),
+            ("mem-set 512 target", Accepted, 512, 768),
+            ("mem-set 768 target", Accepted, 768, 768),
+            ("mem-set 256 target", Accepted, 256, 768),
+            ("mem-max 512 none", Accepted, 256, 512),
         ];
         let expected: Vec<_> = expected
             .iter()

@@ -195,6 +195,18 @@ pub struct PodReport {
     pub xl_mib: Option<u64>,
 }
 
+/// The guest's own account of a target it reached: the memory-server app's
+/// `toolstack at=target_reached pages= ms= hypercalls=` message, decoded from its PV console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestReached {
+    /// The domain's pages then: the target, or the limit it was clamped to.
+    pub pages: u64,
+    /// From the target's arrival (the xenstore watch) to the memory server holding it, ms.
+    pub ms: u64,
+    /// The memory server's hypercalls since it started.
+    pub hypercalls: u64,
+}
+
 /// Everything the dom0 reported.
 #[derive(Debug, Default)]
 pub struct DomReport {
@@ -224,9 +236,55 @@ pub struct DomReport {
     pub console_log: Vec<String>,
     /// Report lines the host could not read.
     pub unreadable: Vec<String>,
+    /// The targets the guest says it reached, in order (from its decoded PV console).
+    pub guest_reached: Vec<GuestReached>,
 }
 
 impl DomReport {
+    /// Take one decoded defmt message of the domU's PV console.
+    pub fn take_guest_message(&mut self, text: &str) {
+        let record = Record::parse(text);
+        if record.keyword != "toolstack" || record.text("at") != Some("target_reached") {
+            return;
+        }
+        let numbers = (
+            record.number("pages"),
+            record.number("ms"),
+            record.number("hypercalls"),
+        );
+        if let (Some(pages), Some(ms), Some(hypercalls)) = numbers {
+            self.guest_reached.push(GuestReached {
+                pages,
+                ms,
+                hypercalls,
+            });
+        }
+    }
+
+    /// The guest's account of each step that xl list showed reached (`None` where it gave
+    /// none): the next `target_reached` message at the step's target after the previous step's,
+    /// with the hypercalls the memory server made since the message before it.
+    pub fn guest_per_step(&self) -> Vec<Option<(GuestReached, u64)>> {
+        let mut next = 0;
+        self.steps
+            .iter()
+            .map(|step| {
+                let pages = step.target_kib? / 4;
+                if step.op != "mem-set" || step.reached != "yes" {
+                    return None;
+                }
+                let found = (next..self.guest_reached.len())
+                    .find(|&at| self.guest_reached[at].pages == pages)?;
+                next = found + 1;
+                let reached = self.guest_reached[found];
+                let before = found
+                    .checked_sub(1)
+                    .map_or(0, |at| self.guest_reached[at].hypercalls);
+                Some((reached, reached.hypercalls.saturating_sub(before)))
+            })
+            .collect()
+    }
+
     /// Take one event.
     pub fn take(&mut self, event: Event) {
         match event {
@@ -363,5 +421,41 @@ mod tests {
         assert_eq!(report.unreadable, ["grant round=x mode=check", "mystery"]);
         assert!(report.done && report.failed.is_none());
         assert_eq!(event("[  1.0] random kernel line"), None);
+    }
+
+    #[test]
+    fn each_reached_step_gets_the_guests_next_message_at_its_target() {
+        let mut report = DomReport::default();
+        for (n, mib, reached) in [(1, 768, "yes"), (2, 256, "no"), (3, 256, "yes")] {
+            let line = format!(
+                "ballast-dom0: step n={n} op=mem-set mib={mib} rc=0 reached={reached} ms=400 \
+                 target_kib={}",
+                mib * 1024
+            );
+            report.take(event(&line).unwrap());
+        }
+        for text in [
+            "toolstack at=target_reached pages=65536 ms=3 hypercalls=18",
+            "toolstack at=target_set pages=196608",
+            "toolstack at=target_reached pages=196608 ms=90 hypercalls=21",
+            "memory_server at=idle hypercalls=99",
+            "toolstack at=target_reached pages=65536 ms=700 hypercalls=30",
+        ] {
+            report.take_guest_message(text);
+        }
+        assert_eq!(report.guest_reached.len(), 3);
+        let reached = |pages, ms, hypercalls| GuestReached {
+            pages,
+            ms,
+            hypercalls,
+        };
+        assert_eq!(
+            report.guest_per_step(),
+            [
+                Some((reached(196_608, 90, 21), 3)),
+                None,
+                Some((reached(65536, 700, 30), 9)),
+            ]
+        );
     }
 }
