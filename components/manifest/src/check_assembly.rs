@@ -44,6 +44,12 @@ pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestErro
                 max: MAX_BATCH_EXTENTS,
             },
         ),
+        AssemblyError::GrowthUnreachable => (
+            "memory.growth",
+            Problem::GrowthUnreachable {
+                target: composition.target.as_str(),
+            },
+        ),
         other => (
             "(assembly)",
             Problem::Unassembled {

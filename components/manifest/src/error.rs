@@ -73,6 +73,8 @@ pub enum Problem {
         boot_end: u64,
         boot: String,
     },
+    /// A growth range for a target whose frame access cannot reach space above RAM.
+    GrowthUnreachable { target: &'static str },
     /// A key that `memory.ram_source` requires is missing.
     RequiredByRamSource { source: &'static str },
     /// A key that `memory.ram_source` forbids is present.
@@ -195,6 +197,9 @@ impl Problem {
                 "move `memory.growth` to start at or above {boot_end:#x}: growth is address space \
                  the domain did not boot with"
             ),
+            Problem::GrowthUnreachable { .. } => {
+                "remove `memory.growth`: only the sim and xen-pvh targets map space above RAM".into()
+            }
             Problem::RequiredByRamSource { .. } => "add it".into(),
             Problem::ForbiddenByRamSource { .. } => "remove it".into(),
             Problem::MaxOrderTooLarge { .. } => "use an order of at most 18 (9 for a domU)".into(),
@@ -316,6 +321,12 @@ impl fmt::Display for Problem {
             Problem::UnpopulatedOverlapsRam { ram } => {
                 write!(f, "the lending range overlaps RAM (`{ram}`)")
             }
+            Problem::GrowthUnreachable { target } => write!(
+                f,
+                "target `{target}` cannot map a growth range at run time, so the memory server \
+                 could not scrub grown frames (the arm64 image maps RAM bank 0 only; seL4's root \
+                 task maps the memory server only the RAM the boot-info page names)"
+            ),
             Problem::GrowthBelowBootMemory {
                 start,
                 boot_end,

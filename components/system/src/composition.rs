@@ -153,6 +153,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether the target's frame access reaches guest-physical space above RAM at run time,
+    /// where a growth range lies: the host's and the PVH image's (its identity map covers 8 GiB)
+    /// do; the arm64 image maps RAM bank 0's window only, and seL4's root task maps the memory
+    /// server only the RAM the boot-info page names.
+    pub const fn reaches_growth(self) -> bool {
+        matches!(self, Target::Sim | Target::XenPvh)
+    }
+
     /// The spelling manifests use.
     pub const fn as_str(self) -> &'static str {
         match self {

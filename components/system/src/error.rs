@@ -20,6 +20,9 @@ pub enum AssemblyError {
     Gateway(CallerTableError),
     /// The memory server refused its configuration.
     Memory(ConfigError),
+    /// The manifest names a growth range, and the target's frame access cannot reach space above
+    /// RAM at run time ([`crate::Target::reaches_growth`]): the server could not scrub it.
+    GrowthUnreachable,
 }
 
 impl AssemblyError {
@@ -41,6 +44,11 @@ impl AssemblyError {
             }
             AssemblyError::Gateway(_) => "the hypercall gateway refused its caller table",
             AssemblyError::Memory(_) => "the memory server refused its configuration",
+            AssemblyError::GrowthUnreachable => {
+                "this target cannot map a growth range (memory.growth): the arm64 image maps RAM \
+                 bank 0 only and seL4's root task maps the memory server its boot RAM only; \
+                 remove memory.growth"
+            }
         }
     }
 }

@@ -59,9 +59,9 @@ pub fn config<'r>(
 }
 
 /// What the memory server's assembly checks that the composition alone decides, before any target
-/// builds it: the configuration over the manifest's RAM (for a target that learns its RAM at boot,
-/// all of it below the ceiling), as the core checks it when it is built, and the wiring to the
-/// gateway. Returns the words of bitmap storage that RAM needs. `ballast check` and every build
+/// builds it: a growth range only for a target that can reach it, the configuration over the
+/// manifest's RAM (for a target that learns its RAM at boot, all of it below the ceiling), as the
+/// core checks it when it is built, and the wiring to the gateway. Returns the words of bitmap storage that RAM needs. `ballast check` and every build
 /// run this, so a manifest the server would refuse is refused before an image exists.
 pub fn check(composition: &Composition) -> Result<usize, AssemblyError> {
     let memory = &composition.memory;
@@ -80,6 +80,9 @@ pub fn check(composition: &Composition) -> Result<usize, AssemblyError> {
         ram,
         reserved: &reserved,
     };
+    if memory.growth.is_some() && !composition.target.reaches_growth() {
+        return Err(AssemblyError::GrowthUnreachable);
+    }
     gateway_link(composition)?;
     config(composition, ram, None)?
         .check()

@@ -109,7 +109,9 @@ impl From<AssemblyError> for SetupError {
         defmt::error!("assembly refused: {=str}", error.describe());
         match error {
             AssemblyError::Gateway(_) => SetupError::GatewayCallerTable,
-            AssemblyError::Memory(_) | AssemblyError::OrderTooLarge => SetupError::MemoryConfig,
+            AssemblyError::Memory(_)
+            | AssemblyError::OrderTooLarge
+            | AssemblyError::GrowthUnreachable => SetupError::MemoryConfig,
             AssemblyError::Capacity => SetupError::Capacity,
             AssemblyError::MissingComponent
             | AssemblyError::MissingEndpoint
