@@ -20,8 +20,9 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The marker that starts every defmt line.
 pub const LINE_MARKER: &[u8] = b"~defmt~ ";
-/// Encoded bytes per line.
-pub const CHUNK_BYTES: usize = 96;
+/// Encoded bytes per line: a line (marker, hex, newline) of 137 characters stays below the 199
+/// after which Xen cuts a PVH guest's port 0xe9 line in two (`docs/XEN-BEHAVIOUR.md#console`).
+pub const CHUNK_BYTES: usize = 64;
 const LINE_BYTES: usize = LINE_MARKER.len() + 2 * CHUNK_BYTES + 1;
 
 /// Where the log's text lines go.
