@@ -2,7 +2,8 @@
 //! dom0 on Xen 4.17 under QEMU, `xl create`s the ballast image from the shipped
 //! `manifests/xen-pvh-domu.cfg` (memory 256, maxmem 512), drives it with `xl mem-set`, `xl
 //! mem-max` (down and up, and past the boot maximum to 1.5x with the target following it, and
-//! back) and `xl shutdown`, runs the grant rounds (the dom0's `ballast-granter` grants pages to
+//! back), a target written to xenstore past `xl` above Xen's maximum (the domain stops at the
+//! maximum) and `xl shutdown`, runs the grant rounds (the dom0's `ballast-granter` grants pages to
 //! the domU's driver, which maps, checks and answers them, or fails as each round asks), and must
 //! report PASS. Skips (loudly) only when QEMU, Xen or the
 //! dom0's packages are missing, which `ballast hil` signals with exit status 77
@@ -14,7 +15,7 @@ const EXIT_MISSING_TOOLS: i32 = 77;
 
 /// The admin's commands the run must show in its table, each with xl's exit status and xl
 /// list's Mem after it.
-const TABLE_ROWS: [(&str, &str, &str); 17] = [
+const TABLE_ROWS: [(&str, &str, &str); 18] = [
     ("xl mem-set 128", "0", "128"),
     ("xl mem-set 201", "0", "201"),
     ("xl mem-set 384", "0", "384"),
@@ -32,6 +33,7 @@ const TABLE_ROWS: [(&str, &str, &str); 17] = [
     ("xl mem-set 768", "0", "768"),
     ("xl mem-set 256", "0", "256"),
     ("xl mem-max 512", "0", "256"),
+    ("xl mem-set 256", "0", "256"),
 ];
 
 /// The grant rounds the run must show in its table: the round and mode, pages granted, the
@@ -118,6 +120,16 @@ fn xl_drives_the_ballast_domu_under_a_linux_dom0() {
             "pages, outcome and pages ok in `{row}`"
         );
     }
+    let past_xl = (summary.lines())
+        .map(str::trim_start)
+        .find(|line| line.starts_with("xenstore target 640"))
+        .expect("the target written past xl");
+    let columns: Vec<_> = past_xl.split_whitespace().collect();
+    assert_eq!(
+        (columns[3], columns[6]),
+        ("0", "513"),
+        "Xen's count stops at the maximum, 513 MiB: `{past_xl}`"
+    );
     assert!(
         summary.contains("PoD boot"),
         "no PoD counters after boot:\n{summary}"

@@ -8,7 +8,7 @@
 //! PV console (`xl console` or xenconsoled's log of it shows a line). Also the table an admin
 //! reads.
 
-use super::plan::{Outcome, Step, BELOW_FLOOR_MIB};
+use super::plan::{Op, Outcome, Step, BELOW_FLOOR_MIB};
 use super::report::{DomReport, StepReport};
 
 /// Whether `shown` MiB is within 1 MiB of `want`.
@@ -152,6 +152,29 @@ fn check_step(
                 ));
             }
         }
+        (Outcome::Accepted, true) if step.op == Op::TargetWrite => {
+            let status = seen.ballast_status.as_deref().unwrap_or("-");
+            match (seen.reached.as_str(), seen.xen_kib, seen.xen_max_kib) {
+                ("yes", Some(count), Some(maximum)) if count == maximum => {
+                    expect_mib = maximum / 1024;
+                }
+                (reached, count, maximum) => {
+                    unreached = true;
+                    say(format!(
+                        "Xen's count did not stop at its maximum (reached={reached}, Xen {} KiB, \
+                         maximum {} KiB)",
+                        show(count),
+                        show(maximum)
+                    ));
+                }
+            }
+            if status != "ballooning" {
+                say(format!(
+                    "the guest reports status {status} under data/ballast/ for a target above \
+                     Xen's maximum, expected ballooning"
+                ));
+            }
+        }
         (Outcome::Accepted, true) => {}
         (Outcome::RefusedOrClamped, true) => {
             let status = seen.ballast_status.as_deref().unwrap_or("-");
@@ -177,7 +200,7 @@ fn check_step(
     }
     if accepted || step.outcome == Outcome::Refused {
         let wanted_target = (step.outcome != Outcome::Refused).then_some(step.target_kib);
-        if let Some(wanted) = wanted_target.filter(|_| step.op.name() == "mem-set") {
+        if let Some(wanted) = wanted_target.filter(|_| step.op != Op::MemMax) {
             if seen.target_kib != Some(wanted) {
                 say(format!(
                     "xenstore memory/target is {} KiB, expected {wanted}",
@@ -251,7 +274,10 @@ pub fn table(report: &DomReport) -> Vec<String> {
         };
         lines.push(format!(
             "{:<22} {:>4} {:>11} {:>14} {:>8} {:>11} {:>11} {:>9} {:>15}  {}, {}",
-            format!("xl {} {}", step.op, step.mib),
+            match step.op.as_str() {
+                "target-write" => format!("xenstore target {}", step.mib),
+                op => format!("xl {op} {}", step.mib),
+            },
             step.rc,
             show(step.target_kib),
             show(step.static_max_kib),
@@ -308,7 +334,14 @@ mod tests {
             let mut reached = "-";
             let mut pages = step.target_kib / 4;
             let mut status = "reached";
+            let mut xen = None;
             match (step.outcome, floor) {
+                (Outcome::Accepted, _) if step.op == Op::TargetWrite => {
+                    // Past xl: the maximum stays, and the guest stops at it.
+                    let maximum = max + 1024;
+                    (target, mib, reached) = (step.mib * 1024, maximum / 1024, "yes");
+                    (status, xen) = ("ballooning", Some((maximum, maximum)));
+                }
                 (Outcome::Refused, _) | (Outcome::RefusedOrClamped, Floor::XlRefuses) => rc = 1,
                 (Outcome::RefusedOrClamped, Floor::GuestClamps(kib)) => {
                     (target, mib, reached) = (4096, kib / 1024, "clamped");
@@ -323,6 +356,8 @@ mod tests {
                 }
                 (Outcome::Accepted, _) => max = step.mib * 1024,
             }
+            // Xen's count and maximum: the guest's holding, and xl's target + 1 MiB.
+            let xen = xen.unwrap_or((mib * 1024 + 68, target + 1024));
             lines.push(format!(
                 "ballast-dom0: step n={} op={} mib={} rc={rc} reached={reached} ms=300 \
                  wait_ms=30000 target_kib={target} static_max_kib={max} xl_mib={mib} \
@@ -330,8 +365,8 @@ mod tests {
                 index + 1,
                 step.op.name(),
                 step.mib,
-                mib * 1024 + 68,
-                target + 1024
+                xen.0,
+                xen.1
             ));
         }
         lines.push("ballast-dom0: console | ballast: serving".into());
@@ -384,7 +419,7 @@ mod tests {
                  7 (xl mem-set 448), 8 (xl mem-max 512), 9 (xl mem-set 448), 10 (xl mem-set 640), \
                  11 (xl mem-set 4), 12 (xl mem-set 256), 13 (xl mem-max 768), \
                  14 (xl mem-set 512), 15 (xl mem-set 768), 16 (xl mem-set 256), \
-                 17 (xl mem-max 512)",
+                 17 (xl mem-max 512), 18 (xl target-write 640), 19 (xl mem-set 256)",
                 "no `xl shutdown` in the dom0's report",
             ]
         );
@@ -401,6 +436,7 @@ mod tests {
         report.steps[10].target_kib = Some(4096);
         report.steps[10].ballast_status = Some("reached".into());
         report.steps[14].ballast_status = Some("ballooning".into());
+        report.steps[17].xen_kib = Some(520_000);
         report.console.clear();
         let found = problems(&plan, 256, &report);
         let expected = [
@@ -408,6 +444,7 @@ mod tests {
             "xl mem-set 128: xl list did not show the target within 30000 ms (reached=no, xl list 256 MiB)",
             "xl mem-set 4: xl accepted a target below the memory server's floor, and the guest neither",
             "xl mem-set 768: the guest reports status ballooning, target-pages 196608 under data/ballast/, expected reached, 196608",
+            "xl target-write 640: Xen's count did not stop at its maximum (reached=yes, Xen 520000 KiB, maximum 525312 KiB)",
             "the domain was still there after `xl shutdown -w` (exit 143",
             "the domU wrote nothing to its PV console",
         ];

@@ -1,8 +1,9 @@
 #!/bin/sh
 # /init of the dom0 that `ballast hil --dom0 linux` boots (busybox sh, PID 1 of Debian's Linux 6.1
 # as a PVH dom0 on Xen 4.17): starts Xen's toolstack, `xl create`s the ballast domU, runs the
-# admin's commands from /etc/ballast/steps and the grant rounds from /etc/ballast/grants, and
-# reports each as one `ballast-dom0: ` line of key=value fields, which the host parses and checks (src/hil/dom0/report.rs). Ends QEMU through
+# admin's commands from /etc/ballast/steps (and one target written to xenstore past xl) and the
+# grant rounds from /etc/ballast/grants, and reports each as one `ballast-dom0: ` line of
+# key=value fields, which the host parses and checks (src/hil/dom0/report.rs). Ends QEMU through
 # isa-debug-exit (status 33) whatever happened: the host decides pass or fail.
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
@@ -126,6 +127,18 @@ wait_for() {
     done
     MS=$(($(now_ms) - T0))
 }
+# Poll every 100 ms until Xen's count of the domain equals its maximum (xentop), or until
+# WAIT_MS has passed since the command; sets REACHED (yes, no, gone) and MS.
+wait_for_maximum() {
+    while :; do
+        set -- $(xen_kib)
+        [ -z "$1" ] && { REACHED=gone; break; }
+        [ "$1" = "$2" ] && { REACHED=yes; break; }
+        [ $(($(now_ms) - T0)) -ge "$WAIT_MS" ] && { REACHED=no; break; }
+        usleep 100000
+    done
+    MS=$(($(now_ms) - T0))
+}
 # Once xl list shows a target of $1 MiB: poll every 100 ms until the guest reports under
 # data/ballast/ that it holds it (status reached, target-pages $1 MiB in pages), or until WAIT_MS
 # has passed since the command; state() then shows what it reported.
@@ -150,7 +163,11 @@ n=0
 while read -r op mib wait <&3; do
     n=$((n + 1))
     T0=$(now_ms)
-    timeout 30 xl "$op" "$DOMAIN" "$mib"
+    if [ "$op" = target-write ]; then
+        xenstore-write "/local/domain/$DOMID/memory/target" $((mib * 1024))
+    else
+        timeout 30 xl "$op" "$DOMAIN" "$mib"
+    fi
     rc=$?
     REACHED=-
     MS=-
@@ -158,6 +175,7 @@ while read -r op mib wait <&3; do
         wait_for "$mib" "$wait"
         [ "$REACHED" = yes ] && wait_for_report "$mib"
     fi
+    [ "$wait" = max ] && [ $rc = 0 ] && wait_for_maximum
     say "step n=$n op=$op mib=$mib rc=$rc reached=$REACHED ms=$MS wait_ms=$WAIT_MS $(state)"
     # A guest that does not move: fail the remaining steps fast.
     [ "$REACHED" = no ] && WAIT_MS=$SHORT_WAIT_MS

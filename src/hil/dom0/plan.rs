@@ -94,14 +94,18 @@ pub enum Op {
     MemSet,
     /// `xl mem-max DOMAIN MIB`: a new static-max (and Xen maximum).
     MemMax,
+    /// `xenstore-write .../memory/target KIB` from dom0, past `xl`: a target above Xen's
+    /// maximum, which `xl` would refuse, so the guest populates into the maximum.
+    TargetWrite,
 }
 
 impl Op {
-    /// The xl subcommand.
+    /// The xl subcommand, or `target-write` for the xenstore write.
     pub fn name(self) -> &'static str {
         match self {
             Op::MemSet => "mem-set",
             Op::MemMax => "mem-max",
+            Op::TargetWrite => "target-write",
         }
     }
 }
@@ -136,10 +140,12 @@ pub struct Step {
 impl Step {
     /// The step as `/init` reads it: `OP MIB WAIT`. Once xl accepts a mem-set, `/init` waits
     /// for `xl list` to show the target (WAIT `target`) or, where the guest may clamp it, the
-    /// target or the guest's clamp (`clamp`); a mem-max changes no reservation (`none`).
+    /// target or the guest's clamp (`clamp`); a mem-max changes no reservation (`none`); after a
+    /// target written past Xen's maximum it waits for Xen's count to reach the maximum (`max`).
     pub fn init_line(&self) -> String {
         let wait = match (self.op, self.outcome) {
             (Op::MemMax, _) => "none",
+            (Op::TargetWrite, _) => "max",
             (Op::MemSet, Outcome::RefusedOrClamped) => "clamp",
             (Op::MemSet, Outcome::Accepted | Outcome::Refused) => "target",
         };
@@ -153,7 +159,9 @@ impl Step {
 /// 448, mem-set 640 (refused), mem-set 4 (below the floor), mem-set 256; then growth past the
 /// boot maximum, as an admin does it: mem-max 768 (1.5 x maxmem), mem-set 512 (the boot maximum),
 /// mem-set 768 (256 MiB more: the memory server populates its growth range), and back: mem-set
-/// 256, mem-max 512.
+/// 256, mem-max 512; then a target of 640 written to xenstore past `xl` (above static-max and
+/// Xen's maximum of 513: the guest populates up to the maximum, where Xen's populate comes back
+/// short), and mem-set 256.
 pub fn steps(config: &DomuConfig) -> Vec<Step> {
     let (memory, maxmem) = (config.memory_mib, config.maxmem_mib);
     let grown = maxmem * 3 / 2;
@@ -179,6 +187,8 @@ pub fn steps(config: &DomuConfig) -> Vec<Step> {
         (Op::MemSet, grown),
         (Op::MemSet, memory),
         (Op::MemMax, maxmem),
+        (Op::TargetWrite, maxmem + 128),
+        (Op::MemSet, memory),
     ];
     let mut target_kib = memory * 1024;
     let mut static_max_kib = maxmem * 1024;
@@ -189,11 +199,11 @@ pub fn steps(config: &DomuConfig) -> Vec<Step> {
             Op::MemSet if kib > static_max_kib => Outcome::Refused,
             Op::MemMax if kib < target_kib => Outcome::Refused,
             Op::MemSet if mib == BELOW_FLOOR_MIB => Outcome::RefusedOrClamped,
-            Op::MemSet | Op::MemMax => Outcome::Accepted,
+            Op::MemSet | Op::MemMax | Op::TargetWrite => Outcome::Accepted,
         };
         if outcome != Outcome::Refused {
             match op {
-                Op::MemSet => target_kib = kib,
+                Op::MemSet | Op::TargetWrite => target_kib = kib,
                 Op::MemMax => static_max_kib = kib,
             }
         }
@@ -416,6 +426,8 @@ mod tests {
             ("mem-set 768 target", Accepted, 768, 768),
             ("mem-set 256 target", Accepted, 256, 768),
             ("mem-max 512 none", Accepted, 256, 512),
+            ("target-write 640 max", Accepted, 640, 512),
+            ("mem-set 256 target", Accepted, 256, 512),
         ];
         let expected: Vec<_> = expected
             .iter()
