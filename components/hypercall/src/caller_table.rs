@@ -1,8 +1,10 @@
 //! The gateway's caller table, built from the manifest: per caller badge the `Hypercall` ops it
 //! may call (the op ids the manifest grants, each op one Xen operation) and the frame ranges it
-//! owns, plus the limits every request must respect; and, added by the image at boot, the
-//! event-channel ports each caller may send on (known only at run time, from Xen's HVM params).
-//! The table is also the permission check the generated dispatch runs first.
+//! owns, plus the limits every request must respect; added by the assembly, the lending range the
+//! memory server may lend from (never any caller's to populate) and the granting domains each
+//! driver may map grants from; and, added by the image at boot, the event-channel ports each
+//! caller may send on (known only at run time, from Xen's HVM params). The table is also the
+//! permission check the generated dispatch runs first.
 
 use ballast_interfaces::hypercall::{self, HypercallOp};
 use ballast_interfaces::support::Permissions;
@@ -19,6 +21,9 @@ const OPS: usize = HypercallOp::ALL.len();
 /// The event-channel ports one caller may be given: a toolstack agent needs the xenstore and
 /// the console channel; two more leave room without making every entry large.
 pub const EVENT_PORTS_PER_CALLER: usize = 4;
+
+/// The granting domains one driver may map grants from: a backend serves a few frontends.
+pub const GRANT_DOMAINS_PER_CALLER: usize = 8;
 
 /// Limits that apply to every caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct CallerEntry<const RANGES: usize> {
     badge: Badge,
     ops: Vec<HypercallOp, OPS>,
     ranges: Vec<FrameRun, RANGES>,
+    lending: Vec<FrameRun, RANGES>,
+    grant_domains: Vec<u16, GRANT_DOMAINS_PER_CALLER>,
     event_ports: Vec<EventPort, EVENT_PORTS_PER_CALLER>,
 }
 
@@ -76,6 +83,27 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
     /// The event-channel ports the caller may send on, in the order the image gave them.
     pub fn event_ports(&self) -> &[EventPort] {
         &self.event_ports
+    }
+
+    /// The unpopulated ranges the caller may lend from (its lend notices may name them), sorted.
+    pub fn lending(&self) -> &[FrameRun] {
+        &self.lending
+    }
+
+    /// Whether the caller may say it lent `run`: all of it inside one of its ranges, or inside
+    /// one of its lending ranges.
+    pub fn may_lend(&self, run: &FrameRun) -> bool {
+        self.owns_run(run) || self.lending.iter().any(|range| range.contains_run(run))
+    }
+
+    /// The granting domains the caller may map grants from, in the order the assembly gave them.
+    pub fn grant_domains(&self) -> &[u16] {
+        &self.grant_domains
+    }
+
+    /// Whether the caller may map a grant of domain `domid`.
+    pub fn may_map_from(&self, domid: u16) -> bool {
+        self.grant_domains.contains(&domid)
     }
 
     /// Whether the caller may send on event-channel `port`.
@@ -234,8 +262,66 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
             badge: grant.badge,
             ops,
             ranges,
+            lending: Vec::new(),
+            grant_domains: Vec::new(),
             event_ports: Vec::new(),
         })
+    }
+
+    /// The entry of the caller with `badge`, to change.
+    fn entry_mut(&mut self, badge: Badge) -> Result<&mut CallerEntry<RANGES>, CallerTableError> {
+        self.callers
+            .iter_mut()
+            .find(|caller| caller.badge == badge)
+            .ok_or(CallerTableError::UnknownCaller)
+    }
+
+    /// Let the caller with `badge` lend `range`, unpopulated space beyond RAM: its lend notices
+    /// may then name runs there, and no caller may ever populate or release it (it overlaps no
+    /// caller's range). Run by the assembly before the gateway serves anyone. The caller must
+    /// hold `lend_notice`; the range must be valid and overlap no caller's range and no other
+    /// lending range.
+    pub fn allow_lending(&mut self, badge: Badge, range: FrameRun) -> Result<(), CallerTableError> {
+        if !range.is_valid() {
+            return Err(CallerTableError::BadRange);
+        }
+        let taken = self.callers.iter().any(|caller| {
+            (caller.ranges.iter().chain(caller.lending.iter())).any(|kept| kept.overlaps(&range))
+        });
+        let caller = self.entry_mut(badge)?;
+        if !caller.may(HypercallOp::LendNotice) {
+            return Err(CallerTableError::NotPermitted);
+        }
+        if taken {
+            return Err(CallerTableError::OverlappingRanges);
+        }
+        let at = caller.lending.partition_point(|kept| kept.first < range.first);
+        caller
+            .lending
+            .insert(at, range)
+            .map_err(|_| CallerTableError::TooManyRanges)
+    }
+
+    /// Let the caller with `badge` map grants of domain `domid` (the manifest's
+    /// `uses.Hypercall.grant_domains`). Run by the assembly before the gateway serves anyone. The
+    /// caller must hold `grant_map`; `domid` must name a real domain (not `DOMID_SELF` nor another
+    /// reserved id); giving a domain twice is no change.
+    pub fn allow_grant_domain(&mut self, badge: Badge, domid: u16) -> Result<(), CallerTableError> {
+        let caller = self.entry_mut(badge)?;
+        if !caller.may(HypercallOp::GrantMap) {
+            return Err(CallerTableError::NotPermitted);
+        }
+        // Xen reserves every id from DOMID_SELF (its DOMID_FIRST_RESERVED) up.
+        if domid >= DOMID_SELF {
+            return Err(CallerTableError::BadGrantDomain);
+        }
+        if caller.may_map_from(domid) {
+            return Ok(());
+        }
+        caller
+            .grant_domains
+            .push(domid)
+            .map_err(|_| CallerTableError::TooManyGrantDomains)
     }
 
     /// Let the caller with `badge` send on event-channel `port`: run by the image at boot, once

@@ -44,16 +44,18 @@ pub enum GatewayError {
     UnknownHandle = 15,
     /// The gateway's table of mapped grants or of lent runs has no room for the request.
     TooManyGrants = 16,
-    /// A lend notice names frames already lent.
+    /// A lend notice names frames already lent, or a reservation call frames lent to a driver.
     AlreadyLent = 17,
     /// A lend or return notice names a borrower that is not a caller holding `grant_map`, or an
     /// empty or wrapping run.
     BadBorrower = 18,
+    /// A grant map names a granting domain the manifest does not list for the caller.
+    DomainNotAllowed = 19,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 18] = [
+    pub const ALL: [GatewayError; 19] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
@@ -72,6 +74,7 @@ impl GatewayError {
         GatewayError::TooManyGrants,
         GatewayError::AlreadyLent,
         GatewayError::BadBorrower,
+        GatewayError::DomainNotAllowed,
     ];
     /// Number of variants.
     pub const COUNT: usize = GatewayError::ALL.len();
@@ -150,6 +153,15 @@ pub enum CallerTableError {
     /// A caller's range is empty or wraps the frame space (what [`ballast_xen::FrameRun::checked`]
     /// refuses).
     BadRange = 9,
+    /// A lending range or a grant domain names a badge that is not in the table.
+    UnknownCaller = 10,
+    /// A lending range given to a caller without `lend_notice`, or a grant domain to one without
+    /// `grant_map`.
+    NotPermitted = 11,
+    /// A grant domain is `DOMID_SELF` or another id Xen reserves (0x7ff0 and up).
+    BadGrantDomain = 12,
+    /// A caller was given more than [`crate::GRANT_DOMAINS_PER_CALLER`] grant domains.
+    TooManyGrantDomains = 13,
 }
 
 #[cfg(test)]

@@ -105,7 +105,9 @@ impl<
     /// [`GatewayError::BadFlags`]); the order is at most the configured maximum; the list is at
     /// most the configured length; every frame is aligned to its extent; every extent lies inside
     /// one range the caller owns; no extent holds a mapped grant (a release or populate there
-    /// would pull a page out from under a driver); a populate list names no extent twice.
+    /// would pull a page out from under a driver); no extent is lent to a driver
+    /// ([`GatewayError::AlreadyLent`]: a populated frame a grant is later mapped into would be
+    /// stranded by Xen); a populate list names no extent twice.
     ///
     /// An increase list is output only (Xen reads nothing from it and writes machine frames back
     /// for a non-translated guest), so the frame checks do not apply to it.
@@ -153,7 +155,9 @@ impl<
     /// `GNTTABOP_map_grant_ref` for `caller`: map grant `entries[i].grant_ref` of domain `domid`
     /// at `entries[i].gfn`, one hypercall for the batch. Checked in this order, the first failure
     /// refusing the whole batch before Xen sees it: the caller is in the table and holds
-    /// `grant_map`; the batch holds at most [`crate::GRANTS_PER_CALL`] entries; each entry sets no flag
+    /// `grant_map`; `domid` is a granting domain the manifest lists for the caller
+    /// ([`GatewayError::DomainNotAllowed`]); the batch holds at most [`crate::GRANTS_PER_CALL`]
+    /// entries; each entry sets no flag
     /// but read-only, its gfn lies in a run the memory server lent to the caller
     /// ([`GatewayError::FrameNotLent`]: never populated RAM, never another caller's frames),
     /// holds no mapping yet and is not listed twice; the book has room for every entry. Xen's
@@ -184,8 +188,8 @@ impl<
 
     /// The memory server (`caller`, holding `lend_notice`) lent the run `first_gfn ..
     /// first_gfn + count` to the caller with gateway badge `borrower`, which must hold
-    /// `grant_map`. Refused unless the run is valid, lies inside RAM `caller` owns and overlaps no
-    /// loan. No Xen call.
+    /// `grant_map`. Refused unless the run is valid, lies inside RAM `caller` owns or inside its
+    /// lending range ([`CallerTable::allow_lending`]), and overlaps no loan. No Xen call.
     pub fn lend_notice(
         &mut self,
         caller: Badge,
@@ -344,12 +348,12 @@ impl<
             return Err(GatewayError::NotOwned);
         }
         let book = &self.backend.book;
-        if book.mapped() > 0
-            && frames
-                .iter()
-                .any(|first| book.any_mapped_in(&FrameRun::new(*first, order.frames())))
-        {
+        let extent = |first: &Gfn| FrameRun::new(*first, order.frames());
+        if book.mapped() > 0 && frames.iter().any(|first| book.any_mapped_in(&extent(first))) {
             return Err(GatewayError::FrameMapped);
+        }
+        if book.lends() && frames.iter().any(|first| book.any_lent_in(&extent(first))) {
+            return Err(GatewayError::AlreadyLent);
         }
         if op == ReservationOp::Populate && has_repeat(frames, &mut self.backend.scratch) {
             return Err(GatewayError::DuplicateFrame);

@@ -111,6 +111,10 @@ impl<
             op: HypercallOp::GrantMap,
             caller: Some(index),
         };
+        let may_map_from = self.table.callers()[index].may_map_from(domid);
+        if !may_map_from {
+            return self.refuse(who, GatewayError::DomainNotAllowed);
+        }
         if let Err(reason) = self.check_map(index, entries) {
             return self.refuse(who, reason);
         }
@@ -363,8 +367,7 @@ impl<
             first_gfn,
             count,
             |serving, lender, borrower, run| {
-                let owned = serving.table.callers()[lender].owns_run(&run);
-                if !owned {
+                if !serving.table.callers()[lender].may_lend(&run) {
                     return Err(GatewayError::NotOwned);
                 }
                 serving.backend.book.lend(borrower, run)

@@ -26,6 +26,7 @@ pub use ballast_interfaces::grants::{
 pub use ballast_xen::FrameRun;
 pub use caller_table::{
     ranges_without, CallerEntry, CallerGrant, CallerTable, Limits, EVENT_PORTS_PER_CALLER,
+    GRANT_DOMAINS_PER_CALLER,
 };
 pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{CallerTableError, EventPortError, GatewayError, QueryError};

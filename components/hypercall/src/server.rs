@@ -53,6 +53,7 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
         GatewayError::TooManyGrants => HypercallError::TooManyGrants,
         GatewayError::AlreadyLent => HypercallError::AlreadyLent,
         GatewayError::BadBorrower => HypercallError::BadBorrower,
+        GatewayError::DomainNotAllowed => HypercallError::DomainNotAllowed,
     }
 }
 

@@ -15,7 +15,7 @@ mod support;
 
 use ballast_hypercall::{GatewayError, QueryError, GRANTS_PER_CALL, LENT_RUNS, MAPPED_GRANTS};
 use ballast_interfaces::hypercall::HypercallOp;
-use ballast_xen::grant::{GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF, GNTST_GENERAL_ERROR};
+use ballast_xen::grant::{GNTST_BAD_GNTREF, GNTST_GENERAL_ERROR};
 use ballast_xen::DOMID_SELF;
 use ballast_xen_sim::{DomainConfig, SimError, GRANT_ENTRIES};
 use grants_support::*;
@@ -115,19 +115,16 @@ fn xens_refusals_come_back_per_entry_and_only_mapped_entries_are_recorded() {
         (1, 1)
     );
 
-    // The granter named wrongly: `third` granted nothing, a domain that does not exist is worse.
-    let (answer, entries) = rig.map(DRIVER, third.0, &[(good, L + 5, false)]);
-    assert_eq!((answer, entries[0].status), (Ok(0), general));
-    let (answer, entries) = rig.map(DRIVER, 999, &[(good, L + 5, false)]);
-    assert_eq!(
-        (answer, entries[0].status),
-        (Ok(0), i32::from(GNTST_BAD_DOMAIN))
-    );
-    let (answer, entries) = rig.map(DRIVER, DOMID_SELF, &[(good, L + 5, false)]);
-    assert_eq!(
-        (answer, entries[0].status),
-        (Ok(0), i32::from(GNTST_BAD_DOMAIN))
-    );
+    // The granter named wrongly: a domain the manifest does not list (`third`, one that does not
+    // exist, this domain itself) is refused before Xen sees the batch.
+    for domid in [third.0, 999, DOMID_SELF] {
+        rig.assert_map_refused(
+            DRIVER,
+            domid,
+            &[(good, L + 5, false)],
+            GatewayError::DomainNotAllowed,
+        );
+    }
 
     // A frame whose map failed holds nothing and takes the right grant.
     let (answer, _) = rig.map(DRIVER, other.0, &[(readonly, L + 4, true)]);
@@ -135,8 +132,9 @@ fn xens_refusals_come_back_per_entry_and_only_mapped_entries_are_recorded() {
     let map = *rig.gateway.counters().op(HypercallOp::GrantMap);
     assert_eq!(
         (map.hypercalls, map.grant_entries, map.grant_entries_done),
-        (5, 9, 2)
+        (2, 6, 2)
     );
+    assert_eq!(map.rejections.get(GatewayError::DomainNotAllowed), 3);
 }
 
 #[test]
@@ -529,6 +527,12 @@ fn grant_checks_run_in_the_documented_order() {
         other,
         &[(grant, L, false)],
         GatewayError::FrameMapped,
+    );
+    rig.assert_map_refused(
+        DRIVER,
+        other + 1,
+        &[(grant, L + 1, false)],
+        GatewayError::DomainNotAllowed,
     );
     let mut flagged = [ballast_hypercall::GrantMapEntry {
         gfn: L,

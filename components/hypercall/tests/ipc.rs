@@ -46,6 +46,8 @@ struct System {
     runtime: DeterministicRuntime,
     sim: XenSim,
     dom: DomId,
+    /// dom0's side, the one granting domain the drivers may map from.
+    other: DomId,
     gateway: ComponentId,
     server: (ComponentId, EndpointId),
     driver: (ComponentId, EndpointId),
@@ -58,6 +60,7 @@ fn system() -> System {
     let Rig {
         sim,
         dom,
+        other,
         store,
         console,
         gateway: handler,
@@ -84,6 +87,7 @@ fn system() -> System {
         runtime,
         sim,
         dom,
+        other,
         gateway,
         server: (server, server_endpoint),
         driver: (driver, driver_endpoint),
@@ -479,9 +483,7 @@ fn denied<T>() -> Result<T, CallError<HypercallError>> {
 
 /// dom0's side grants its pages `pages` to the guest, each filled with a word of its own.
 fn granted(system: &System, pages: std::ops::Range<u64>, readonly: bool) -> Vec<u32> {
-    let other = system
-        .sim
-        .create_domain(ballast_xen_sim::DomainConfig::domu(0..16, 16));
+    let other = system.other;
     pages
         .map(|page| {
             system
@@ -521,7 +523,7 @@ fn a_driver_maps_and_unmaps_grants_in_borrowed_frames_over_ipc() {
     assert_eq!(granter, None);
     let first = LENDING.start + 8;
     assert_eq!(system.notice(true, DRIVER, first, 4), Ok(()));
-    let other = 3; // the rig's second domain is 2; `granted` made the next one
+    let other = system.other.0;
     let (answer, entries) =
         system.grant_map(system.driver, other, &map_entries(&refs, first, true));
     assert_eq!(answer, Ok(4));
@@ -546,7 +548,7 @@ fn a_drivers_death_unmaps_its_grants_and_the_frames_go_back() {
     let refs = granted(&system, 0..3, false);
     let first = LENDING.start;
     assert_eq!(system.notice(true, DRIVER, first, 3), Ok(()));
-    let (answer, _) = system.grant_map(system.driver, 3, &map_entries(&refs, first, false));
+    let (answer, _) = system.grant_map(system.driver, system.other.0, &map_entries(&refs, first, false));
     assert_eq!(answer, Ok(3));
     let refused = Err(CallError::Interface(HypercallError::FrameMapped));
     assert_eq!(
@@ -573,7 +575,14 @@ fn grant_refusals_travel_as_interface_errors_and_dispatch_keeps_grants_to_driver
     let dom = system.dom;
     let refs = granted(&system, 0..2, false);
     let entries = map_entries(&refs, LENDING.start, false);
-    let (answer, back) = system.grant_map(system.driver, 3, &entries);
+    let (answer, back) = system.grant_map(system.driver, system.other.0 + 1, &entries);
+    assert_eq!(
+        answer,
+        interface_error(HypercallError::DomainNotAllowed),
+        "a granter the manifest does not list"
+    );
+    assert_eq!(back, entries, "the lease is untouched");
+    let (answer, back) = system.grant_map(system.driver, system.other.0, &entries);
     assert_eq!(
         answer,
         interface_error(HypercallError::FrameNotLent),
@@ -581,7 +590,7 @@ fn grant_refusals_travel_as_interface_errors_and_dispatch_keeps_grants_to_driver
     );
     assert_eq!(back, entries, "the lease is untouched");
     assert_eq!(system.notice(true, DRIVER, LENDING.start, 1), Ok(()));
-    let (answer, _) = system.grant_map(system.driver, 3, &entries);
+    let (answer, _) = system.grant_map(system.driver, system.other.0, &entries);
     assert_eq!(
         answer,
         interface_error(HypercallError::FrameNotLent),

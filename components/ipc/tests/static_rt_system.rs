@@ -215,6 +215,7 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         badge: CLIENT_BADGE,
         client: ClientId(0),
         quota: 0x1000,
+        gateway_badge: None,
     }];
     let wiring = Wiring {
         gateway: EndpointId(0),

@@ -3,7 +3,7 @@
 
 use super::catalog::{self, InterfaceSpec, LeaseAccess};
 use super::error::Problem;
-use super::schema::{ComponentSection, Kind, ManifestFile};
+use super::schema::{ComponentSection, Kind, ManifestFile, UseSection};
 use super::validate::{report_duplicates, Link, Report};
 use ballast_ipc::call_graph::{CycleFinder, Visit};
 use std::collections::BTreeMap;
@@ -30,6 +30,7 @@ pub fn check(
     }
     links.sort();
     report_cycles(spec, &links, report);
+    report_grants_without_notices(spec, &links, report);
     if let (Some(server), Some(gateway)) = (
         spec.only(Kind::MemoryServer),
         spec.only(Kind::HypercallGateway),
@@ -178,6 +179,7 @@ fn resolve_uses(
         ops.dedup();
         capabilities.sort_unstable();
         capabilities.dedup();
+        let grant_domains = check_grant_domains(&key, used, &capabilities, report);
         if let Some(server) = server {
             links.push(Link {
                 client: client.to_string(),
@@ -187,10 +189,82 @@ fn resolve_uses(
                 ops,
                 capabilities,
                 lease_writable,
+                grant_domains,
             });
         }
     }
     links
+}
+
+/// The capability of the gateway's grant-map op.
+const GRANT_MAP: &str = "xen.grant_map";
+
+/// Checks `grant_domains` of the use at `key`, whose ops need `capabilities`: given exactly when
+/// the use holds `grant_map`, each a real domain (below Xen's reserved ids), each once. Returns
+/// them sorted.
+fn check_grant_domains(
+    key: &str,
+    used: &UseSection,
+    capabilities: &[String],
+    report: &mut Report<'_>,
+) -> Vec<u16> {
+    let maps = capabilities.iter().any(|capability| capability == GRANT_MAP);
+    let Some(domains) = &used.grant_domains else {
+        if maps {
+            report.push(format!("{key}.ops"), Problem::GrantMapWithoutDomains);
+        }
+        return Vec::new();
+    };
+    if !maps {
+        report.push(format!("{key}.grant_domains"), Problem::DomainsWithoutGrantMap);
+        return Vec::new();
+    }
+    if domains.is_empty() {
+        report.push(format!("{key}.grant_domains"), Problem::GrantMapWithoutDomains);
+    }
+    let mut seen = Vec::new();
+    for (index, &domid) in domains.iter().enumerate() {
+        let at = format!("{key}.grant_domains[{index}]");
+        if domid >= ballast_xen::DOMID_SELF {
+            report.push(at, Problem::ReservedDomain { domid });
+        } else if seen.contains(&domid) {
+            let name = domid.to_string();
+            report.push(at, Problem::Duplicate { name });
+        } else {
+            seen.push(domid);
+        }
+    }
+    seen.sort_unstable();
+    seen
+}
+
+/// Reports a component that maps grants while the memory server does not tell the gateway what it
+/// lends: every map would be refused.
+fn report_grants_without_notices(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+    let (Some(server), Some(gateway)) = (
+        spec.only(Kind::MemoryServer),
+        spec.only(Kind::HypercallGateway),
+    ) else {
+        return;
+    };
+    let mapper = (links.iter())
+        .find(|link| link.capabilities.iter().any(|capability| capability == GRANT_MAP));
+    let Some(mapper) = mapper else {
+        return;
+    };
+    let notices = ["xen.lend_notice", "xen.return_notice"];
+    let server_link = (links.iter()).find(|link| link.client == server && link.server == gateway);
+    let holds = |capability: &str| {
+        server_link.is_some_and(|link| link.capabilities.iter().any(|held| held == capability))
+    };
+    if !notices.iter().all(|notice| holds(notice)) {
+        report.push(
+            format!("components.{server}.uses.Hypercall.ops"),
+            Problem::GrantsWithoutNotices {
+                mapper: mapper.client.clone(),
+            },
+        );
+    }
 }
 
 fn unknown_interface(name: &str, catalog: &[InterfaceSpec]) -> Problem {

@@ -38,6 +38,7 @@ pub fn compose(manifest: &Manifest) -> Composition {
     let mut endpoints: Vec<(Endpoint, Vec<Grant>)> = Vec::new();
     for link in &manifest.links {
         let (client, server) = (id_of(&link.client), id_of(&link.server));
+        let grant_domains = leak(link.grant_domains.clone());
         let grant = Grant {
             interface: link.interface,
             ops: leak(link.ops.clone()),
@@ -45,6 +46,9 @@ pub fn compose(manifest: &Manifest) -> Composition {
         match endpoints.last_mut() {
             Some((last, grants)) if last.client == client && last.server == server => {
                 grants.push(grant);
+                if !grant_domains.is_empty() {
+                    last.grant_domains = grant_domains;
+                }
             }
             _ => endpoints.push((
                 Endpoint {
@@ -53,6 +57,7 @@ pub fn compose(manifest: &Manifest) -> Composition {
                     client,
                     server,
                     grants: &[],
+                    grant_domains,
                 },
                 vec![grant],
             )),

@@ -85,7 +85,9 @@ emit_struct! {
         sim
     }
     "::ballast_system::Component" => Component { id, name, kind, serves, max_lent_frames }
-    "::ballast_system::Endpoint" => Endpoint { id, badge, client, server, grants }
+    "::ballast_system::Endpoint" => Endpoint {
+        id, badge, client, server, grants, grant_domains
+    }
     "::ballast_system::Notification" => Notification { id, from, to, bits }
     "::ballast_system::Grant" => Grant { interface, ops }
     "::ballast_system::Region" => Region { id, name, size, lender, sharers, writers }

@@ -110,6 +110,14 @@ pub enum Problem {
     /// A component other than the memory server is given a lend or return notice: the gateway
     /// learns from them which frames a driver may map grants into.
     NoticeNotFromMemoryServer { op: String },
+    /// A component holds `grant_map` but `grant_domains` names no granting domain.
+    GrantMapWithoutDomains,
+    /// `grant_domains` on a use that does not hold `grant_map`.
+    DomainsWithoutGrantMap,
+    /// A granting domain that is `DOMID_SELF` or another id Xen reserves.
+    ReservedDomain { domid: u16 },
+    /// A component maps grants but the memory server does not send the lend and return notices.
+    GrantsWithoutNotices { mapper: String },
     /// `[sim]` is missing from a sim image.
     SimHostMissing,
     /// `[sim]` in an image that does not run in the simulator.
@@ -234,6 +242,18 @@ impl Problem {
             }
             Problem::NoticeNotFromMemoryServer { op } => {
                 format!("remove `{op}`: only the memory server, which lends the frames, tells the gateway of loans")
+            }
+            Problem::GrantMapWithoutDomains => {
+                "add `grant_domains = [DOMID, ...]` beside the ops: the domains whose grants it maps (0: dom0)".into()
+            }
+            Problem::DomainsWithoutGrantMap => {
+                "remove it, or grant the component `grant_map` on the gateway".into()
+            }
+            Problem::ReservedDomain { .. } => {
+                "name the granting domain's id (below 0x7ff0; 0 is dom0)".into()
+            }
+            Problem::GrantsWithoutNotices { .. } => {
+                "add \"lend_notice\" and \"return_notice\": the gateway maps grants only into frames the memory server says it lent".into()
             }
             Problem::SimHostMissing => {
                 "add `[sim]` with `host_free_pages` and `domain_max_pages`".into()
@@ -386,6 +406,19 @@ impl fmt::Display for Problem {
             Problem::NoticeNotFromMemoryServer { op } => {
                 write!(f, "`{op}` is the memory server's op alone")
             }
+            Problem::GrantMapWithoutDomains => {
+                f.write_str("`grant_map` without a domain whose grants it may map")
+            }
+            Problem::DomainsWithoutGrantMap => {
+                f.write_str("`grant_domains` without the `grant_map` op")
+            }
+            Problem::ReservedDomain { domid } => {
+                write!(f, "domain {domid:#x} is an id Xen reserves, not a granting domain")
+            }
+            Problem::GrantsWithoutNotices { mapper } => write!(
+                f,
+                "`{mapper}` maps grants, but the memory server does not tell the gateway what it lends"
+            ),
             Problem::SimHostMissing => f.write_str("a sim image needs a simulated host"),
             Problem::SimHostForbidden => f.write_str("only a sim image has a simulated host"),
             Problem::DomainOverMaximum { ram, max_pages } => write!(

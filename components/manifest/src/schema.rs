@@ -171,6 +171,10 @@ pub struct UseSection {
     pub server: Option<String>,
     /// The ops this component may call.
     pub ops: Vec<String>,
+    /// `Hypercall` only, with `grant_map`: the granting domains whose grants this component may
+    /// map (`grant_domains = [0]`: dom0's). The gateway refuses a map from any other.
+    #[serde(default)]
+    pub grant_domains: Option<Vec<u16>>,
 }
 
 /// `[regions.NAME]`.

@@ -42,6 +42,9 @@ pub struct Link {
     pub capabilities: Vec<String>,
     /// Whether one of those ops lets the server write the caller's lease.
     pub lease_writable: bool,
+    /// The granting domains the client may map grants from (`Hypercall` with `grant_map` only),
+    /// ascending.
+    pub grant_domains: Vec<u16>,
 }
 
 /// Collects the errors of one manifest.

@@ -7,7 +7,7 @@ use ballast_xen::{FrameRun, Gfn};
 use heapless::Vec;
 
 use crate::balloon::InvariantViolation;
-use crate::lent_table::{ClientId, LentTable, Ticket};
+use crate::lent_table::{ClientId, LentRun, LentTable, Ticket};
 use crate::page_map::{PageMap, Place};
 use crate::pending::{AllocRequest, Pending, PendingQueue, PendingState};
 use crate::regions::{Region, RegionKind};
@@ -438,16 +438,14 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// Take back `runs` from `client`. Every frame must be lent to it, and the runs it splits
-    /// must leave it within its run limit; otherwise nothing changes and the error says why.
-    /// Each frame is credited to the region it lies in (a run may cross a seam between regions).
-    /// Returns the frames taken back.
-    pub fn give_back(
-        &mut self,
+    /// Whether [`Self::give_back`] of `runs` from `client` would succeed, changing nothing: the
+    /// account, the tally of the runs, and the counters after it.
+    fn plan_give_back(
+        &self,
         client: ClientId,
         runs: &[FrameRun],
         pages: &PageMap<'_>,
-    ) -> Result<u64, LendError> {
+    ) -> Result<(usize, Tally, (u64, u64, u64)), LendError> {
         let index = self.account(client)?;
         self.check_return(client, runs)?;
         let splits = self.split_cost(runs);
@@ -458,7 +456,31 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             return Err(LendError::TableFull);
         }
         let tally = Tally::of(runs, pages).ok_or(LendError::NotLent)?;
-        let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
+        Ok((index, tally, self.uncharged(index, tally)?))
+    }
+
+    /// Check that [`Self::give_back`] of `runs` from `client` would succeed, changing nothing.
+    pub fn check_give_back(
+        &self,
+        client: ClientId,
+        runs: &[FrameRun],
+        pages: &PageMap<'_>,
+    ) -> Result<(), LendError> {
+        self.plan_give_back(client, runs, pages).map(|_| ())
+    }
+
+    /// Take back `runs` from `client`. Every frame must be lent to it, and the runs it splits
+    /// must leave it within its run limit; otherwise nothing changes and the error says why.
+    /// Each frame is credited to the region it lies in (a run may cross a seam between regions).
+    /// Returns the frames taken back.
+    pub fn give_back(
+        &mut self,
+        client: ClientId,
+        runs: &[FrameRun],
+        pages: &PageMap<'_>,
+    ) -> Result<u64, LendError> {
+        let (index, tally, (lent_ram, lent_lending, client_lent)) =
+            self.plan_give_back(client, runs, pages)?;
         // Every entry a run touches is the client's (checked above): the table's change in
         // size is the change in the client's runs.
         let entries_before = self.lent.len();
@@ -475,22 +497,38 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Ok(tally.frames().unwrap_or(0))
     }
 
-    /// Forget a dead client: its lent frames are unlent, its deferred requests dropped.
-    /// Returns the frames it held.
-    pub fn forget(&mut self, client: ClientId, pages: &PageMap<'_>) -> Result<u64, LendError> {
+    /// Forget a dead client: its lent frames are unlent, except the delivered runs `keep`
+    /// selects (they stay lent to it, in its account), and its deferred requests are dropped.
+    /// Returns the frames unlent.
+    pub fn forget(
+        &mut self,
+        client: ClientId,
+        keep: impl Fn(&FrameRun) -> bool,
+        pages: &PageMap<'_>,
+    ) -> Result<u64, LendError> {
         let index = self.account(client)?;
-        let theirs = self.lent.iter().filter(|r| r.client == client);
+        let unlent = |r: &LentRun| r.client == client && (r.ticket.is_some() || !keep(&r.run));
+        let theirs = self.lent.iter().filter(|r| unlent(r));
         let tally = Tally::of(theirs.map(|r| &r.run), pages).ok_or(LendError::NotLent)?;
-        let (lent_ram, lent_lending, _) = self.uncharged(index, tally)?;
-        self.lent.remove_where(|r| r.client == client, |_| {});
+        let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
+        let mut removed = 0;
+        self.lent.remove_where(unlent, |_| removed += 1);
         self.lent_ram = lent_ram;
         self.lent_lending = lent_lending;
         let total = tally.frames().unwrap_or(0);
         self.pending.remove_client(client, |_| {});
-        self.clients[index].lent = 0;
-        self.clients[index].waiting = 0;
-        self.clients[index].runs = 0;
+        let account = &mut self.clients[index];
+        account.lent = client_lent;
+        account.waiting = 0;
+        account.runs = account.runs.saturating_sub(removed);
         Ok(total)
+    }
+
+    /// The runs lent to `client` whose replies were delivered, in frame order.
+    pub fn delivered(&self, client: ClientId) -> impl Iterator<Item = FrameRun> + '_ {
+        (self.lent.iter())
+            .filter(move |r| r.client == client && r.ticket.is_none())
+            .map(|r| r.run)
     }
 
     /// Check the book against itself and the page map: lent runs sorted, disjoint, owned by a

@@ -12,13 +12,14 @@ use ballast_xen::Gfn;
 use heapless::Vec;
 use zerocopy::{FromBytes, IntoBytes};
 
+use crate::notices::Returned;
 use crate::{MemoryServer, Waiting};
 use ballast_memory_server_core::{
     AllocOutcome, AllocRequest, FrameRun, FrameScrubber, LendError, MAX_GRANT_RUNS,
 };
 
 /// The interface error a refused lending request answers with.
-fn balloon_error(error: LendError) -> BalloonError {
+pub(super) fn balloon_error(error: LendError) -> BalloonError {
     match error {
         LendError::UnknownClient | LendError::NotOwner => BalloonError::NotOwner,
         LendError::Empty | LendError::OverlappingRuns => BalloonError::BadRuns,
@@ -69,7 +70,7 @@ fn receive(lease: &[u8], count: usize) -> Option<Vec<FrameRun, MAX_GRANT_RUNS>> 
 pub(super) fn answer_deferred(
     sys: &mut dyn Sys,
     responder: AllocUnpopulatedResponder,
-    result: Result<&[FrameRun], LendError>,
+    result: Result<&[FrameRun], BalloonError>,
 ) -> bool {
     let (reply, delivered) = match result {
         Ok(granted) => {
@@ -86,7 +87,7 @@ pub(super) fn answer_deferred(
                 None => (responder.err(BalloonError::LeaseTooSmall), false),
             }
         }
-        Err(error) => (responder.err(balloon_error(error)), true),
+        Err(error) => (responder.err(error), true),
     };
     reply.send(sys);
     delivered
@@ -129,19 +130,29 @@ where
             .core
             .alloc_unpopulated(client, request, now, &mut granted)
         {
-            Ok(AllocOutcome::Granted { runs: n }) => match deliver(lease, &granted[..n]) {
-                Some(written) => reply
-                    .ok(AllocUnpopulatedReply {
-                        runs: written as u32,
-                    })
-                    .into(),
-                // The runs never reached the client: take them back, as the deferred path does,
-                // so that a refused request leaves nothing lent.
-                None => {
-                    let _ = self.core.free_unpopulated(client, &granted[..n]);
-                    reply.err(BalloonError::LeaseTooSmall).into()
+            Ok(AllocOutcome::Granted { runs: n }) => {
+                // The gateway hears of the loan before the client can learn a frame of it.
+                if self.notify_lent(sys, client, &granted[..n]).is_err() {
+                    return reply.err(BalloonError::QueueFull).into();
                 }
-            },
+                let written = runs_lease
+                    .bytes(sys)
+                    .ok()
+                    .and_then(|lease| deliver(lease, &granted[..n]));
+                match written {
+                    Some(written) => reply
+                        .ok(AllocUnpopulatedReply {
+                            runs: written as u32,
+                        })
+                        .into(),
+                    // The runs never reached the client: take them back, as the deferred path
+                    // does, so that a refused request leaves nothing lent.
+                    None => {
+                        self.take_back(sys, client, &granted[..n]);
+                        reply.err(BalloonError::LeaseTooSmall).into()
+                    }
+                }
+            }
             Ok(AllocOutcome::Pending(ticket)) => {
                 let waiting = Waiting {
                     ticket,
@@ -182,6 +193,14 @@ where
         let Some(given) = receive(lease, count as usize) else {
             return reply.err(BalloonError::BadRuns).into();
         };
+        if let Err(error) = self.core.check_free_unpopulated(client, &given) {
+            return reply.err(balloon_error(error)).into();
+        }
+        // The gateway must release every run first: a run with a grant mapped stays the
+        // client's, and so does every other run of the call.
+        if self.return_all(sys, client, &given) == Returned::Held {
+            return reply.err(BalloonError::FrameMapped).into();
+        }
         match self.core.free_unpopulated(client, &given) {
             Ok(_) => self.answer_then_step(sys, reply.ok()),
             Err(error) => reply.err(balloon_error(error)).into(),

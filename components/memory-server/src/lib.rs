@@ -11,9 +11,10 @@
 
 mod balloon_api;
 mod control_api;
+mod notices;
 mod port;
 
-use ballast_interfaces::balloon::AllocUnpopulatedResponder;
+use ballast_interfaces::balloon::{AllocUnpopulatedResponder, BalloonError};
 use ballast_interfaces::hypercall::HypercallClient;
 use ballast_interfaces::support::{Answer, Permissions, ReplyMessage};
 use ballast_interfaces::{balloon, balloon_control};
@@ -23,6 +24,7 @@ use ballast_ipc::{
 use heapless::Vec;
 use zerocopy::FromBytes;
 
+pub use notices::{NoticeCounters, QUARANTINE_RETRY_NS};
 pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, GatewayPort};
 
 use ballast_memory_server_core::{
@@ -38,6 +40,10 @@ pub struct ClientBinding {
     pub client: ClientId,
     /// Frames it may hold lent or requested at once.
     pub quota: u64,
+    /// The badge its capability to the gateway carries, if it may map grants there
+    /// (`grant_map`): the memory server then tells the gateway of every run it lends it and
+    /// every run that comes back.
+    pub gateway_badge: Option<Badge>,
 }
 
 /// Where the memory server's peers are, from the composition tables.
@@ -66,6 +72,9 @@ pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const
     scrubber: S,
     permissions: &'a P,
     waiting: Vec<Waiting, PENDING>,
+    /// Runs of dead clients the gateway has not taken back yet (a grant may be mapped in them).
+    quarantine: Vec<notices::Quarantined, LENT>,
+    notices: NoticeCounters,
     /// The baseline against Xen's `current_reservation` has been taken.
     started: bool,
     last_state: BpState,
@@ -105,6 +114,8 @@ where
             scrubber,
             permissions,
             waiting: Vec::new(),
+            quarantine: Vec::new(),
+            notices: NoticeCounters::default(),
             started: false,
             last_state: BpState::Done,
         }
@@ -113,6 +124,16 @@ where
     /// The core, for statistics and the invariant check.
     pub fn core(&self) -> &BalloonCore<'a, LENT, CLIENTS, PENDING> {
         &self.core
+    }
+
+    /// The notices sent to the gateway, counted.
+    pub fn notice_counters(&self) -> NoticeCounters {
+        self.notices
+    }
+
+    /// The runs in quarantine now: lent to dead clients, waiting for the gateway to release them.
+    pub fn quarantined_runs(&self) -> usize {
+        self.quarantine.len()
     }
 
     /// What the start against Xen did, once the server has started (it starts on its first
@@ -157,8 +178,12 @@ where
         Answer::Sent
     }
 
-    /// One bounded batch, then the replies it settled, then the next timer.
+    /// The quarantine's retries, one bounded batch, then the replies it settled, then the next
+    /// timer (no later than the next retry while anything is quarantined).
     fn run_step(&mut self, sys: &mut dyn Sys) {
+        if !self.quarantine.is_empty() {
+            self.retry_quarantine(sys);
+        }
         let now = sys.now_ns();
         let mut port = GatewayPort::new(
             sys,
@@ -168,7 +193,12 @@ where
         let outcome = self.core.balloon_step(&mut port, &mut self.scrubber, now);
         self.last_state = outcome.state;
         self.answer_settled(sys);
-        if let Some(next) = outcome.next_run_ns {
+        let retry = (!self.quarantine.is_empty()).then(|| now.saturating_add(QUARANTINE_RETRY_NS));
+        let next = match (outcome.next_run_ns, retry) {
+            (Some(worker), Some(retry)) => Some(worker.min(retry)),
+            (worker, retry) => worker.or(retry),
+        };
+        if let Some(next) = next {
             sys.set_timer(next);
         }
     }
@@ -181,11 +211,17 @@ where
                 continue;
             };
             let waiting = self.waiting.swap_remove(index);
-            let granted = settled.result.map(|n| &runs[..n]);
+            let granted = match settled.result {
+                Ok(count) => match self.notify_lent(sys, waiting.client, &runs[..count]) {
+                    Ok(()) => Ok(&runs[..count]),
+                    Err(_) => Err(BalloonError::QueueFull),
+                },
+                Err(error) => Err(balloon_api::balloon_error(error)),
+            };
             if !balloon_api::answer_deferred(sys, waiting.responder, granted) {
                 // The runs never reached the client: take them back rather than strand them.
                 if let Ok(undelivered) = granted {
-                    let _ = self.core.free_unpopulated(waiting.client, undelivered);
+                    self.take_back(sys, waiting.client, undelivered);
                 }
             }
         }
@@ -225,8 +261,8 @@ where
         };
         // Its deferred replies are void: the runtime drops tokens of the dead.
         self.waiting.retain(|w| w.client != client);
-        let _ = self.core.client_died(client);
         self.ensure_started(sys);
+        self.reclaim(sys, client);
         self.run_step(sys);
     }
 }

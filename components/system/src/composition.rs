@@ -61,6 +61,9 @@ pub struct Endpoint {
     pub server: u16,
     /// What the client may call there, by interface id ascending.
     pub grants: &'static [Grant],
+    /// The granting domains whose grants the client may map (a gateway endpoint holding
+    /// `grant_map`; the manifest's `uses.Hypercall.grant_domains`), ascending.
+    pub grant_domains: &'static [u16],
 }
 
 /// The capability of one component to raise notification bits on another (a signal: it does not

@@ -1,12 +1,15 @@
 //! The hypercall gateway of a composition: every component holding an endpoint to the gateway is a
 //! caller, allowed the hypercall ops its grants name; the memory server owns the RAM the target
 //! hands it plus the boot-extra and growth ranges, less the reserved ranges, which no caller may
-//! own ([`memory_server_runs`], which the targets' frame access covers too). The
-//! event-channel ports a caller may send on are known only at run time: the image gives them at
-//! boot ([`Gateway::allow_event_port`], with the badge [`caller_badge`] finds).
+//! own ([`memory_server_runs`], which the targets' frame access covers too). When it sends lend
+//! notices, it also lends from the manifest's lending range (`memory.unpopulated`), which no caller
+//! owns: nothing can ever populate it, so a grant mapped there never lands on populated RAM. A
+//! driver holding `grant_map` may map grants of the domains its `grant_domains` list, and no
+//! others. The event-channel ports a caller may send on are known only at run time: the image
+//! gives them at boot ([`Gateway::allow_event_port`], with the badge [`caller_badge`] finds).
 
-use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits};
-use ballast_interfaces::hypercall::INTERFACE_ID;
+use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits, LENT_RUNS};
+use ballast_interfaces::hypercall::{HypercallOp, INTERFACE_ID};
 use ballast_ipc::Badge;
 use ballast_xen::{FrameRun, GrantTable, Hypervisor};
 use heapless::Vec;
@@ -58,15 +61,39 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
         };
         grants.push(grant).map_err(|_| AssemblyError::Capacity)?;
     }
-    if composition.endpoint(memory.id, gateway.id).is_none() {
-        return Err(AssemblyError::MissingEndpoint);
-    }
     let limits = Limits {
         max_order: composition.xen.max_extent_order,
         max_frames_per_call: composition.xen.max_frames_per_call as usize,
         own_domid: None,
     };
-    CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)
+    let mut table =
+        CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)?;
+    let memory_endpoint = (composition.endpoint(memory.id, gateway.id))
+        .ok_or(AssemblyError::MissingEndpoint)?;
+    if granted_ops(memory_endpoint).contains(&(HypercallOp::LendNotice as u16)) {
+        let lending = composition.memory.unpopulated;
+        table
+            .allow_lending(Badge(memory_endpoint.badge), lending)
+            .map_err(AssemblyError::Gateway)?;
+    }
+    let mut mappers = 0usize;
+    for endpoint in (composition.endpoints.iter()).filter(|endpoint| endpoint.server == gateway.id)
+    {
+        if granted_ops(endpoint).contains(&(HypercallOp::GrantMap as u16)) {
+            mappers += 1;
+        }
+        for &domid in endpoint.grant_domains {
+            table
+                .allow_grant_domain(Badge(endpoint.badge), domid)
+                .map_err(AssemblyError::Gateway)?;
+        }
+    }
+    // The gateway's loan table must hold every run the memory server can lend its grant mappers.
+    let per_client = usize::from(composition.server.max_lent_runs_per_client);
+    if mappers.saturating_mul(per_client) > LENT_RUNS {
+        return Err(AssemblyError::Capacity);
+    }
+    Ok(table)
 }
 
 /// The frames the memory server owns: `ram` (the RAM the target knows: the manifest's, or the
@@ -107,6 +134,15 @@ pub fn caller_badge(composition: &Composition, client: u16) -> Option<Badge> {
     let gateway = composition.first_of(Kind::HypercallGateway)?;
     let endpoint = composition.endpoint(client, gateway.id)?;
     Some(Badge(endpoint.badge))
+}
+
+/// The badge component `client` calls the gateway with, if it may map grants there (it holds
+/// `grant_map`): the borrower the memory server names in its lend and return notices.
+pub fn grant_mapper_badge(composition: &Composition, client: u16) -> Option<Badge> {
+    let gateway = composition.first_of(Kind::HypercallGateway)?;
+    let endpoint = composition.endpoint(client, gateway.id)?;
+    let maps = granted_ops(endpoint).contains(&(HypercallOp::GrantMap as u16));
+    maps.then_some(Badge(endpoint.badge))
 }
 
 /// The `Hypercall` op ids `endpoint`'s grants name (none if it holds no `Hypercall` grant).

@@ -106,7 +106,9 @@ pub fn fits<const LENT: usize, const CLIENTS: usize, const PENDING: usize>(
     Ok(())
 }
 
-/// One account per driver client, in id order: its badge on the memory server and its quota.
+/// One account per driver client, in id order: its badge on the memory server, its quota, and its
+/// badge on the gateway if it may map grants there (the memory server then sends the gateway a
+/// notice of every run it lends it and gets back).
 pub fn client_accounts<const CLIENTS: usize>(
     composition: &Composition,
 ) -> Result<Vec<ClientBinding, CLIENTS>, AssemblyError> {
@@ -122,6 +124,7 @@ pub fn client_accounts<const CLIENTS: usize>(
             badge,
             client: ClientId(u16::try_from(index).map_err(|_| AssemblyError::Capacity)?),
             quota: client.max_lent_frames,
+            gateway_badge: crate::gateway::grant_mapper_badge(composition, client.id),
         };
         accounts
             .push(account)

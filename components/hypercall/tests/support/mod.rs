@@ -1,6 +1,8 @@
 //! The test rig: one simulated Xen domain whose hypercall gateway serves a memory server that owns
-//! part of the guest's RAM and an unpopulated lending window (and tells the gateway what it lends),
-//! two drivers that may map and unmap grants (the first may also query), a toolstack agent that
+//! part of the guest's RAM and an unpopulated lending window, and may lend from a second window no
+//! caller owns (it tells the gateway what it lends),
+//! two drivers that may map and unmap grants of the second domain only (the first may also query),
+//! a toolstack agent that
 //! may only send events (on the xenstore port the image gave it) and shut the domain down, and a
 //! protected range standing for the image and the gateway's own pages. A second domain (dom0's
 //! side: xenstore, console, the frontend that grants pages) stands beside it; `grants.rs` has
@@ -37,6 +39,9 @@ pub const IMAGE: Range<u64> = 0..0x700;
 pub const SERVER_RAM: Range<u64> = 0x700..0x8000;
 /// The memory server's lending window: unpopulated address space above RAM.
 pub const LENDING: Range<u64> = 0x10_0000..0x10_1000;
+/// Unpopulated space the memory server may lend but no caller owns (the manifest's lending range,
+/// as the assembly gives it): never populated, so grants mapped there never land on RAM.
+pub const WINDOW: Range<u64> = 0x20_0000..0x20_0400;
 /// Pages the domain may grow by beyond its boot RAM.
 pub const HEADROOM: u64 = 0x400;
 /// The gateway's maximum frames per call.
@@ -131,7 +136,16 @@ impl Rig {
             max_frames_per_call: MAX_FRAMES,
             own_domid: Some(dom.0),
         };
-        let table = CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
+        let mut table =
+            CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
+        table
+            .allow_lending(SERVER, range(WINDOW))
+            .expect("the server lends");
+        for driver in [DRIVER, OTHER_DRIVER] {
+            table
+                .allow_grant_domain(driver, other.0)
+                .expect("a driver maps");
+        }
         let mut gateway = Gateway::new(sim.hypervisor(dom), table).expect("the table fits");
         for port in [store, UNBOUND_PORT] {
             gateway

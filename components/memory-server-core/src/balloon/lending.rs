@@ -153,12 +153,41 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Ok(freed)
     }
 
+    /// Whether [`Self::free_unpopulated`] of `runs` from `client` would succeed, changing
+    /// nothing: for the glue, which must hear from the gateway that no grant is mapped in them
+    /// before it takes them back.
+    pub fn check_free_unpopulated(
+        &self,
+        client: ClientId,
+        runs: &[FrameRun],
+    ) -> Result<(), LendError> {
+        self.book.check_give_back(client, runs, &self.pages)
+    }
+
     /// Reclaim everything of a dead client: its lent frames go back to the balloon or the
     /// lending range, its deferred requests are dropped. Returns the frames reclaimed.
     pub fn client_died(&mut self, client: ClientId) -> Result<u64, LendError> {
-        let reclaimed = self.book.forget(client, &self.pages)?;
+        self.client_died_keeping(client, |_| false)
+    }
+
+    /// [`Self::client_died`], except that the delivered runs `keep` selects stay lent to the dead
+    /// client: frames that may still hold a grant it mapped, quarantined until the glue hears
+    /// they are free ([`Self::free_unpopulated`] then takes them back). Returns the frames
+    /// reclaimed.
+    pub fn client_died_keeping(
+        &mut self,
+        client: ClientId,
+        keep: impl Fn(&FrameRun) -> bool,
+    ) -> Result<u64, LendError> {
+        let reclaimed = self.book.forget(client, keep, &self.pages)?;
         self.schedule.resume();
         Ok(reclaimed)
+    }
+
+    /// The runs lent to `client` whose replies were delivered (the frames it knows), in frame
+    /// order: each one entry of the lent-run table, so each can be given back whole.
+    pub fn delivered_runs(&self, client: ClientId) -> impl Iterator<Item = FrameRun> + '_ {
+        self.book.delivered(client)
     }
 
     /// Time out waiting requests whose deadline has passed. Returns how many.

@@ -1,0 +1,219 @@
+//! What the memory server tells the gateway of its loans, for the clients that may map grants
+//! (those whose binding carries a gateway badge): a lend notice for every run before the client
+//! can learn it, and a return notice for every run before the frames are taken back. The gateway
+//! maps grants only into frames it heard were lent to the caller, and refuses a return notice
+//! while a grant is mapped in the run (`FrameMapped`).
+//!
+//! A run the gateway will not take back stays lent to its client in the core, so it is neither
+//! ballooned nor lent again: on a give-back the client hears `FrameMapped` and keeps it; when the
+//! frames come back without the client (its death, a reply it can no longer receive) the run is
+//! quarantined, and the return notice is retried on the server's timer until the gateway takes
+//! it (the gateway unmaps a dead client's grants in its own `client_died`, whichever of the two
+//! the runtime tells first). Clients that do not map grants get no notices.
+
+use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
+use ballast_interfaces::support::{CallError, Permissions};
+use ballast_ipc::{Badge, Sys};
+use heapless::Vec;
+
+use crate::MemoryServer;
+use ballast_memory_server_core::{ClientId, FrameRun, FrameScrubber};
+
+/// How long a quarantined run waits before its return notice is sent again.
+pub const QUARANTINE_RETRY_NS: u64 = 10_000_000;
+
+/// The memory server's notices to the gateway, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoticeCounters {
+    /// Lend notices sent.
+    pub lend_notices: u64,
+    /// Lend notices the gateway refused (the loan was then undone, the client refused).
+    pub lends_refused: u64,
+    /// Return notices sent, retries included.
+    pub return_notices: u64,
+    /// Return notices the gateway refused: a grant still mapped, or no answer.
+    pub returns_refused: u64,
+    /// Runs put in quarantine.
+    pub quarantined: u64,
+    /// Runs that left quarantine, back with the server.
+    pub released: u64,
+}
+
+/// A run lent to a client that is gone, waiting for the gateway to take it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Quarantined {
+    pub(crate) client: ClientId,
+    pub(crate) run: FrameRun,
+}
+
+/// What the gateway said to a return notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Returned {
+    /// The run holds no grant the gateway knows of: it may go back.
+    Released,
+    /// The gateway holds it (a grant is mapped in it) or did not answer: it stays lent.
+    Held,
+}
+
+/// The gateway refused a lend notice; the loan was undone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LendRefused;
+
+impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+where
+    S: FrameScrubber,
+    P: Permissions,
+{
+    /// The gateway badge of `client`, if it may map grants.
+    fn mapper(&self, client: ClientId) -> Option<Badge> {
+        (self.wiring.clients.iter())
+            .find(|binding| binding.client == client)
+            .and_then(|binding| binding.gateway_badge)
+    }
+
+    /// Tell the gateway that `runs` (just lent to `client` in the core, its reply not sent) are
+    /// the client's. If the gateway refuses one, the loan is undone: the runs noticed so far are
+    /// returned, and every run goes back to the core.
+    pub(crate) fn notify_lent(
+        &mut self,
+        sys: &mut dyn Sys,
+        client: ClientId,
+        runs: &[FrameRun],
+    ) -> Result<(), LendRefused> {
+        let Some(badge) = self.mapper(client) else {
+            return Ok(());
+        };
+        let gateway = HypercallClient::new(self.wiring.gateway);
+        for (index, run) in runs.iter().enumerate() {
+            self.notices.lend_notices += 1;
+            if gateway
+                .lend_notice(sys, badge.0, run.first.0, run.frames)
+                .is_err()
+            {
+                self.notices.lends_refused += 1;
+                self.take_back(sys, client, &runs[..index]);
+                // Never noticed: the gateway lets no grant into them.
+                let _ = self.core.free_unpopulated(client, &runs[index..]);
+                return Err(LendRefused);
+            }
+        }
+        Ok(())
+    }
+
+    /// Send the return notice of `run`, lent to `client`.
+    pub(crate) fn return_run(
+        &mut self,
+        sys: &mut dyn Sys,
+        client: ClientId,
+        run: FrameRun,
+    ) -> Returned {
+        let Some(badge) = self.mapper(client) else {
+            return Returned::Released;
+        };
+        self.notices.return_notices += 1;
+        let gateway = HypercallClient::new(self.wiring.gateway);
+        match gateway.return_notice(sys, badge.0, run.first.0, run.frames) {
+            // Not lent to the client as the gateway knows it: it let no grant of the client in.
+            Ok(()) | Err(CallError::Interface(HypercallError::FrameNotLent)) => Returned::Released,
+            Err(_) => {
+                self.notices.returns_refused += 1;
+                Returned::Held
+            }
+        }
+    }
+
+    /// Return every run of `runs` (lent to `client`, who keeps them until all are released), or
+    /// none: on the first the gateway holds, those already returned are lent to it again.
+    pub(crate) fn return_all(
+        &mut self,
+        sys: &mut dyn Sys,
+        client: ClientId,
+        runs: &[FrameRun],
+    ) -> Returned {
+        for (index, run) in runs.iter().enumerate() {
+            if self.return_run(sys, client, *run) == Returned::Held {
+                // The client keeps every run; should the gateway refuse to record one again, the
+                // client can map nothing there (safe) and a later give-back still succeeds.
+                if let Some(badge) = self.mapper(client) {
+                    let gateway = HypercallClient::new(self.wiring.gateway);
+                    for again in &runs[..index] {
+                        self.notices.lend_notices += 1;
+                        let relent = gateway.lend_notice(sys, badge.0, again.first.0, again.frames);
+                        if relent.is_err() {
+                            self.notices.lends_refused += 1;
+                        }
+                    }
+                }
+                return Returned::Held;
+            }
+        }
+        Returned::Released
+    }
+
+    /// Take `runs` of `client` back without the client (its reply could not be delivered, or
+    /// its loan was undone): each run the gateway releases goes back to the core, each it holds
+    /// is quarantined.
+    pub(crate) fn take_back(&mut self, sys: &mut dyn Sys, client: ClientId, runs: &[FrameRun]) {
+        for run in runs {
+            match self.return_run(sys, client, *run) {
+                Returned::Released => {
+                    let _ = self.core.free_unpopulated(client, &[*run]);
+                }
+                Returned::Held => self.quarantine(client, *run),
+            }
+        }
+    }
+
+    /// Reclaim a dead client's loans: the runs the gateway releases go back at once; the others
+    /// stay lent to it in the core, quarantined until the gateway releases them.
+    pub(crate) fn reclaim(&mut self, sys: &mut dyn Sys, client: ClientId) {
+        let mut held: Vec<FrameRun, LENT> = Vec::new();
+        if self.mapper(client).is_some() {
+            let delivered: Vec<FrameRun, LENT> = self.core.delivered_runs(client).collect();
+            for run in delivered {
+                if self.return_run(sys, client, run) == Returned::Held {
+                    // As many as the lent table holds: there is room.
+                    let _ = held.push(run);
+                }
+            }
+        }
+        let _ = self
+            .core
+            .client_died_keeping(client, |run| held.contains(run));
+        for run in held {
+            self.quarantine(client, run);
+        }
+    }
+
+    /// Put `run` (lent to `client` in the core, which keeps it there) in quarantine.
+    fn quarantine(&mut self, client: ClientId, run: FrameRun) {
+        self.notices.quarantined += 1;
+        // Each quarantined run is lent in the core, so the lent table's size bounds them.
+        let _ = self.quarantine.push(Quarantined { client, run });
+    }
+
+    /// Send the return notice of every quarantined run again; those the gateway releases go back
+    /// to the core. A run the core no longer lends to that client (its client came back and gave
+    /// it back) leaves quarantine as well.
+    pub(crate) fn retry_quarantine(&mut self, sys: &mut dyn Sys) {
+        let mut index = 0;
+        while let Some(&Quarantined { client, run }) = self.quarantine.get(index) {
+            let lent: u64 = (self.core.delivered_runs(client))
+                .map(|held| {
+                    let (start, end) = (held.start().max(run.start()), held.end().min(run.end()));
+                    end.saturating_sub(start)
+                })
+                .sum();
+            let released = lent < run.frames
+                || (self.return_run(sys, client, run) == Returned::Released
+                    && self.core.free_unpopulated(client, &[run]).is_ok());
+            if released {
+                self.quarantine.swap_remove(index);
+                self.notices.released += 1;
+            } else {
+                index += 1;
+            }
+        }
+    }
+}
