@@ -10,11 +10,12 @@ use std::process::ExitCode;
 use ballast_system::Target;
 
 /// The manifests compiled into the host, and the module each becomes.
-const HOST_MANIFESTS: [(&str, &str); 4] = [
+const HOST_MANIFESTS: [(&str, &str); 5] = [
     ("manifests/sim.toml", "sim.rs"),
     ("manifests/sim-1tib.toml", "sim_1tib.rs"),
     ("manifests/sim-many-clients.toml", "sim_many_clients.rs"),
     ("manifests/sim-64-clients.toml", "sim_64_clients.rs"),
+    ("manifests/sim-grants.toml", "sim_grants.rs"),
 ];
 
 fn main() -> ExitCode {

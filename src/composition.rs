@@ -19,6 +19,9 @@ mod sim_many_clients {
 mod sim_64_clients {
     include!(concat!(env!("OUT_DIR"), "/sim_64_clients.rs"));
 }
+mod sim_grants {
+    include!(concat!(env!("OUT_DIR"), "/sim_grants.rs"));
+}
 
 /// The default image, `manifests/sim.toml`.
 pub const SIM: Composition = sim::COMPOSITION;
@@ -28,13 +31,16 @@ pub const SIM_1TIB: Composition = sim_1tib::COMPOSITION;
 pub const SIM_MANY_CLIENTS: Composition = sim_many_clients::COMPOSITION;
 /// `manifests/sim-64-clients.toml`: 64 driver clients (the host-concurrency tests).
 pub const SIM_64_CLIENTS: Composition = sim_64_clients::COMPOSITION;
+/// `manifests/sim-grants.toml`: a backend that maps grants (`tests/grant_notices.rs`).
+pub const SIM_GRANTS: Composition = sim_grants::COMPOSITION;
 
 /// What the host's gateway, memory server and runtimes are sized for. A manifest read at run
 /// time runs if it fits ([`Capacities::holds`]); [`load`] names what does not.
 pub const HOST: Capacities = Capacities::of(&SIM)
     .max(Capacities::of(&SIM_1TIB))
     .max(Capacities::of(&SIM_MANY_CLIENTS))
-    .max(Capacities::of(&SIM_64_CLIENTS));
+    .max(Capacities::of(&SIM_64_CLIENTS))
+    .max(Capacities::of(&SIM_GRANTS));
 
 /// The manifest at `path`, validated and composed (kept for the process's life: the runtimes
 /// need it), with every error as `ballast check` prints them. A `sim` image must also fit the

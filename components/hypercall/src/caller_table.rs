@@ -295,7 +295,9 @@ impl<const CALLERS: usize, const RANGES: usize> CallerTable<CALLERS, RANGES> {
         if taken {
             return Err(CallerTableError::OverlappingRanges);
         }
-        let at = caller.lending.partition_point(|kept| kept.first < range.first);
+        let at = caller
+            .lending
+            .partition_point(|kept| kept.first < range.first);
         caller
             .lending
             .insert(at, range)

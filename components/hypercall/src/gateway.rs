@@ -349,7 +349,11 @@ impl<
         }
         let book = &self.backend.book;
         let extent = |first: &Gfn| FrameRun::new(*first, order.frames());
-        if book.mapped() > 0 && frames.iter().any(|first| book.any_mapped_in(&extent(first))) {
+        if book.mapped() > 0
+            && frames
+                .iter()
+                .any(|first| book.any_mapped_in(&extent(first)))
+        {
             return Err(GatewayError::FrameMapped);
         }
         if book.lends() && frames.iter().any(|first| book.any_lent_in(&extent(first))) {

@@ -548,7 +548,11 @@ fn a_drivers_death_unmaps_its_grants_and_the_frames_go_back() {
     let refs = granted(&system, 0..3, false);
     let first = LENDING.start;
     assert_eq!(system.notice(true, DRIVER, first, 3), Ok(()));
-    let (answer, _) = system.grant_map(system.driver, system.other.0, &map_entries(&refs, first, false));
+    let (answer, _) = system.grant_map(
+        system.driver,
+        system.other.0,
+        &map_entries(&refs, first, false),
+    );
     assert_eq!(answer, Ok(3));
     let refused = Err(CallError::Interface(HypercallError::FrameMapped));
     assert_eq!(

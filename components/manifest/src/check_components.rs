@@ -208,7 +208,9 @@ fn check_grant_domains(
     capabilities: &[String],
     report: &mut Report<'_>,
 ) -> Vec<u16> {
-    let maps = capabilities.iter().any(|capability| capability == GRANT_MAP);
+    let maps = capabilities
+        .iter()
+        .any(|capability| capability == GRANT_MAP);
     let Some(domains) = &used.grant_domains else {
         if maps {
             report.push(format!("{key}.ops"), Problem::GrantMapWithoutDomains);
@@ -216,11 +218,17 @@ fn check_grant_domains(
         return Vec::new();
     };
     if !maps {
-        report.push(format!("{key}.grant_domains"), Problem::DomainsWithoutGrantMap);
+        report.push(
+            format!("{key}.grant_domains"),
+            Problem::DomainsWithoutGrantMap,
+        );
         return Vec::new();
     }
     if domains.is_empty() {
-        report.push(format!("{key}.grant_domains"), Problem::GrantMapWithoutDomains);
+        report.push(
+            format!("{key}.grant_domains"),
+            Problem::GrantMapWithoutDomains,
+        );
     }
     let mut seen = Vec::new();
     for (index, &domid) in domains.iter().enumerate() {
@@ -247,8 +255,11 @@ fn report_grants_without_notices(spec: &ManifestFile, links: &[Link], report: &m
     ) else {
         return;
     };
-    let mapper = (links.iter())
-        .find(|link| link.capabilities.iter().any(|capability| capability == GRANT_MAP));
+    let mapper = (links.iter()).find(|link| {
+        link.capabilities
+            .iter()
+            .any(|capability| capability == GRANT_MAP)
+    });
     let Some(mapper) = mapper else {
         return;
     };

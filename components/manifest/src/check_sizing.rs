@@ -65,6 +65,9 @@ pub fn check(spec: &ManifestFile, links: Option<&[Link]>, report: &mut Report<'_
     if let (Some(memory_server), Some(links)) = (spec.only(Kind::MemoryServer), links) {
         check_borrowers(spec, memory_server, links, report);
     }
+    if let Some(links) = links {
+        check_mapper_runs(spec, links, report);
+    }
     check_sim_host(spec, report);
 }
 
@@ -104,6 +107,29 @@ fn check_borrowers(
             }
             _ => {}
         }
+    }
+}
+
+/// The IDL capability that makes a component a grant mapper, whose loans the gateway records.
+pub const GRANT_MAP_CAPABILITY: &str = "xen.grant_map";
+
+/// The runs the memory server may lend the grant mappers (their count times the per-client run
+/// limit) against the runs the gateway's loan table holds: a notice must never find it full.
+fn check_mapper_runs(spec: &ManifestFile, links: &[Link], report: &mut Report<'_>) {
+    let mappers = (links.iter())
+        .filter(|link| (link.capabilities.iter()).any(|held| held == GRANT_MAP_CAPABILITY))
+        .count();
+    let runs = usize::from(spec.memory_server.max_lent_runs_per_client);
+    let capacity = ballast_system::GATEWAY_LENT_RUNS;
+    if mappers.saturating_mul(runs) > capacity {
+        report.push(
+            "memory_server.max_lent_runs_per_client",
+            Problem::MapperRunsOverGateway {
+                mappers,
+                runs,
+                capacity,
+            },
+        );
     }
 }
 

@@ -118,6 +118,12 @@ pub enum Problem {
     ReservedDomain { domid: u16 },
     /// A component maps grants but the memory server does not send the lend and return notices.
     GrantsWithoutNotices { mapper: String },
+    /// The grant mappers could hold more lent runs than the gateway's loan table records.
+    MapperRunsOverGateway {
+        mappers: usize,
+        runs: usize,
+        capacity: usize,
+    },
     /// `[sim]` is missing from a sim image.
     SimHostMissing,
     /// `[sim]` in an image that does not run in the simulator.
@@ -252,6 +258,12 @@ impl Problem {
             Problem::ReservedDomain { .. } => {
                 "name the granting domain's id (below 0x7ff0; 0 is dom0)".into()
             }
+            Problem::MapperRunsOverGateway {
+                mappers, capacity, ..
+            } => format!(
+                "lower it to at most {}, or give fewer components `grant_map`",
+                capacity / mappers.max(&1)
+            ),
             Problem::GrantsWithoutNotices { .. } => {
                 "add \"lend_notice\" and \"return_notice\": the gateway maps grants only into frames the memory server says it lent".into()
             }
@@ -415,6 +427,15 @@ impl fmt::Display for Problem {
             Problem::ReservedDomain { domid } => {
                 write!(f, "domain {domid:#x} is an id Xen reserves, not a granting domain")
             }
+            Problem::MapperRunsOverGateway {
+                mappers,
+                runs,
+                capacity,
+            } => write!(
+                f,
+                "{mappers} grant mappers of {runs} lent runs each could hold more runs than the \
+                 gateway records ({capacity})"
+            ),
             Problem::GrantsWithoutNotices { mapper } => write!(
                 f,
                 "`{mapper}` maps grants, but the memory server does not tell the gateway what it lends"

@@ -123,6 +123,10 @@ impl Tally {
     }
 }
 
+/// A give-back checked and not yet made: the client's account, the tally of the runs, and the lent
+/// counters after it (RAM, lending range, the client's).
+type GiveBack = (usize, Tally, (u64, u64, u64));
+
 /// Lent runs (at most `LENT`, at most `max_runs_per_client` of them one client's), client
 /// accounts (`CLIENTS`) and deferred requests (`PENDING`).
 #[derive(Debug)]
@@ -445,7 +449,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         client: ClientId,
         runs: &[FrameRun],
         pages: &PageMap<'_>,
-    ) -> Result<(usize, Tally, (u64, u64, u64)), LendError> {
+    ) -> Result<GiveBack, LendError> {
         let index = self.account(client)?;
         self.check_return(client, runs)?;
         let splits = self.split_cost(runs);

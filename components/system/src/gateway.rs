@@ -66,10 +66,9 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
         max_frames_per_call: composition.xen.max_frames_per_call as usize,
         own_domid: None,
     };
-    let mut table =
-        CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)?;
-    let memory_endpoint = (composition.endpoint(memory.id, gateway.id))
-        .ok_or(AssemblyError::MissingEndpoint)?;
+    let mut table = CallerTable::new(limits, &grants, &reserved).map_err(AssemblyError::Gateway)?;
+    let memory_endpoint =
+        (composition.endpoint(memory.id, gateway.id)).ok_or(AssemblyError::MissingEndpoint)?;
     if granted_ops(memory_endpoint).contains(&(HypercallOp::LendNotice as u16)) {
         let lending = composition.memory.unpopulated;
         table

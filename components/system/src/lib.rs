@@ -24,5 +24,6 @@ pub use composition::{
 pub use error::AssemblyError;
 pub use permissions::ManifestPermissions;
 
+pub use ballast_hypercall::LENT_RUNS as GATEWAY_LENT_RUNS;
 pub use ballast_memory_server_core::Policy;
 pub use ballast_xen::FrameRun;

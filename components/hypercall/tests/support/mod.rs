@@ -136,8 +136,7 @@ impl Rig {
             max_frames_per_call: MAX_FRAMES,
             own_domid: Some(dom.0),
         };
-        let mut table =
-            CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
+        let mut table = CallerTable::new(limits, &grants, &[range(IMAGE)]).expect("a valid table");
         table
             .allow_lending(SERVER, range(WINDOW))
             .expect("the server lends");

@@ -160,7 +160,14 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
 ) -> Result<Checks, SetupError> {
     let memory = composition::component(Kind::MemoryServer)?;
     let control = composition::component(Kind::ControlAgent)?;
-    let client = composition::component(Kind::DriverClient)?;
+    // The scenario's borrower: the driver client that maps no grants (a backend is not played).
+    let client = (composition::COMPOSITION.all_of(Kind::DriverClient))
+        .find(|found| {
+            let mapper = ballast_system::gateway::grant_mapper_badge;
+            mapper(&composition::COMPOSITION, found.id).is_none()
+        })
+        .map(|found| ComponentId(found.id))
+        .ok_or(ballast_system::AssemblyError::MissingComponent)?;
     let cast = components::Cast {
         control: (control, composition::endpoint(control, memory)?.0),
         client: (
