@@ -390,7 +390,7 @@ mod tests {
     /// The real-Xen image's agent uses two interfaces: an endpoint to the memory server and one
     /// to the gateway, each with its own grant; the gateway's table holds it with exactly its
     /// `Hypercall` ops and no frames, and the capacities count three gateway callers (the memory
-    /// server, the agent and the backend driver).
+    /// server, the agent and the backend).
     #[test]
     fn the_xen_pvh_agent_holds_an_endpoint_per_server_and_only_its_gateway_ops() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/xen-pvh.toml");
@@ -424,28 +424,20 @@ mod tests {
         assert_eq!((ops.as_slice(), agent.ranges().len()), (&[7, 8][..], 0));
         let (_, memory) = table.caller(badge(id("memory"))).expect("a caller");
         assert!(
-            memory.ops().iter().all(|op| (*op as u16) < 7),
-            "no agent op"
+            (memory.ops().iter()).all(|op| !matches!(*op as u16, 7..=10)),
+            "no agent op, no grant op"
         );
         assert!(!memory.ranges().is_empty());
     }
 
-    /// The real-Xen image's backend driver holds the gateway's grant ops and the memory server
-    /// the lend and return notices: the driver is a gateway caller with exactly `grant_map` and
-    /// `grant_unmap` and no frames, and the memory server keeps its RAM.
+    /// The real-Xen image's backend holds the gateway's grant ops and the memory server the lend
+    /// and return notices: the backend is a gateway caller with exactly `grant_map` and
+    /// `grant_unmap`, no frames and dom0 as its one granting domain; the memory server keeps its
+    /// RAM and lends from the lending range, which it does not own.
     #[test]
     fn a_driver_holding_the_grant_ops_is_a_gateway_caller_without_frames() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/xen-pvh.toml");
-        let text = std::fs::read_to_string(&path).expect("the manifest");
-        let memory_ops = "uses.Hypercall.ops = [\"decrease_reservation\", \"populate_physmap\", \"current_reservation\", \"maximum_reservation\"]";
-        // The notices are added where the shipped manifest does not grant them yet.
-        let text = text.replace(
-            memory_ops,
-            &memory_ops.replace("]", ", \"lend_notice\", \"return_notice\"]"),
-        );
-        let tables = compose(&check_text(&path, &text, INTERFACES).expect("a valid manifest"));
-        let capacities = ballast_system::Capacities::of(&tables);
-        assert_eq!(capacities.gateway_callers, 3);
+        let tables = compose(&crate::load(&path).expect("a valid manifest"));
         let ram = [ballast_xen::FrameRun::span(0, 0x2_0000)];
         let table = ballast_system::gateway::caller_table::<3, 6>(&tables, &ram).expect("fits");
         let id = |name: &str| tables.component(name).expect(name).id;
@@ -456,9 +448,20 @@ mod tests {
         let (_, driver) = table.caller(badge(id("backend"))).expect("a caller");
         let ops: Vec<u16> = driver.ops().iter().map(|op| *op as u16).collect();
         assert_eq!((ops.as_slice(), driver.ranges().len()), (&[9, 10][..], 0));
+        assert_eq!(driver.grant_domains(), [0]);
+        assert_eq!(
+            ballast_system::gateway::grant_mapper_badge(&tables, id("backend")),
+            Some(badge(id("backend")))
+        );
+        assert_eq!(
+            ballast_system::gateway::grant_mapper_badge(&tables, id("control")),
+            None
+        );
         let (_, memory) = table.caller(badge(id("memory"))).expect("a caller");
         let ops: Vec<u16> = memory.ops().iter().map(|op| *op as u16).collect();
         assert_eq!(ops, [2, 3, 5, 6, 11, 12]);
         assert!(!memory.ranges().is_empty());
+        assert_eq!(memory.lending(), [tables.memory.unpopulated]);
+        assert!(!memory.owns_run(&tables.memory.unpopulated));
     }
 }
