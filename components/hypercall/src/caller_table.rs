@@ -675,6 +675,79 @@ mod tests {
     }
 
     #[test]
+    fn lending_ranges_and_grant_domains_go_only_to_callers_that_use_them() {
+        let lend = HypercallOp::LendNotice as u16;
+        let map = HypercallOp::GrantMap as u16;
+        let ram = [range(0x100, 0x100)];
+        let grants = [
+            CallerGrant {
+                badge: Badge(1),
+                ops: &[lend],
+                ranges: &ram,
+            },
+            CallerGrant {
+                badge: Badge(2),
+                ops: &[map],
+                ranges: &[],
+            },
+        ];
+        let mut table = CallerTable::<2, 2>::new(LIMITS, &grants, &[]).expect("valid table");
+        let window = range(0x1000, 0x100);
+        let refused = Err::<(), CallerTableError>;
+        assert_eq!(
+            table.allow_lending(Badge(2), window),
+            refused(CallerTableError::NotPermitted)
+        );
+        assert_eq!(
+            table.allow_lending(Badge(9), window),
+            refused(CallerTableError::UnknownCaller)
+        );
+        assert_eq!(
+            table.allow_lending(Badge(1), range(0x1ff, 2)),
+            refused(CallerTableError::OverlappingRanges),
+            "its own RAM"
+        );
+        assert_eq!(
+            table.allow_lending(Badge(1), FrameRun::new(Gfn(0x1000), 0)),
+            refused(CallerTableError::BadRange)
+        );
+        assert_eq!(table.allow_lending(Badge(1), window), Ok(()));
+        assert_eq!(
+            table.allow_lending(Badge(1), range(0x10ff, 1)),
+            refused(CallerTableError::OverlappingRanges),
+            "lent twice"
+        );
+        let (_, server) = table.caller(Badge(1)).expect("known");
+        assert_eq!(server.lending(), [window]);
+        assert!(server.may_lend(&range(0x1010, 0x10)) && server.may_lend(&range(0x100, 1)));
+        assert!(!server.may_lend(&range(0x10f0, 0x20)), "past the window");
+        assert!(
+            !server.owns_run(&window),
+            "lent, never owned: nobody populates it"
+        );
+
+        assert_eq!(
+            table.allow_grant_domain(Badge(1), 0),
+            refused(CallerTableError::NotPermitted)
+        );
+        assert_eq!(
+            table.allow_grant_domain(Badge(2), DOMID_SELF),
+            refused(CallerTableError::BadGrantDomain)
+        );
+        for domid in 0..GRANT_DOMAINS_PER_CALLER as u16 {
+            assert_eq!(table.allow_grant_domain(Badge(2), domid), Ok(()));
+        }
+        assert_eq!(table.allow_grant_domain(Badge(2), 0), Ok(()), "no change");
+        assert_eq!(
+            table.allow_grant_domain(Badge(2), 100),
+            refused(CallerTableError::TooManyGrantDomains)
+        );
+        let (_, driver) = table.caller(Badge(2)).expect("known");
+        assert!(driver.may_map_from(0) && !driver.may_map_from(100));
+        assert_eq!(driver.grant_domains().len(), GRANT_DOMAINS_PER_CALLER);
+    }
+
+    #[test]
     fn overlapping_ranges_of_one_caller_are_refused() {
         let ranges = [range(10, 10), range(0, 11)];
         let grants = [CallerGrant {

@@ -626,4 +626,59 @@ mod tests {
             Err(LendError::TimedOut)
         );
     }
+
+    #[test]
+    fn a_dead_clients_kept_runs_stay_lent_until_given_back() {
+        let (sim, dom, mut hv, mut scrub) = guest();
+        let mut words = std::vec::Vec::new();
+        let mut core = ballooned(&mut words, &mut hv, &mut scrub, 3072);
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let mut loans = std::vec::Vec::new();
+        for frames in [8, 16, 4] {
+            core.alloc_unpopulated(ClientId(0), ask(frames), 0, &mut out)
+                .unwrap();
+            loans.push(out[0]);
+        }
+        assert_eq!(
+            core.delivered_runs(ClientId(0))
+                .collect::<std::vec::Vec<_>>(),
+            loans
+        );
+        let before = core.stats();
+        assert_eq!(
+            core.check_free_unpopulated(ClientId(0), &loans[..1]),
+            Ok(())
+        );
+        assert_eq!(
+            core.check_free_unpopulated(ClientId(1), &loans[..1]),
+            Err(LendError::NotOwner)
+        );
+        assert_eq!(core.stats(), before, "a check changes nothing");
+
+        let kept = loans[1];
+        assert_eq!(
+            core.client_died_keeping(ClientId(0), |run| *run == kept),
+            Ok(12)
+        );
+        let account = *core.client(ClientId(0)).unwrap();
+        assert_eq!((account.lent, account.runs, account.waiting), (16, 1, 0));
+        assert_eq!(
+            core.frame_state(kept.first),
+            Some(FrameState::Lent(ClientId(0)))
+        );
+        assert_eq!(
+            core.frame_state(loans[0].first),
+            Some(FrameState::LendingFree)
+        );
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+        core.alloc_unpopulated(ClientId(1), ask(64), 0, &mut out)
+            .unwrap();
+        assert!(
+            out.iter().all(|run| !run.overlaps(&kept)),
+            "a kept run is lent to nobody else"
+        );
+        assert_eq!(core.free_unpopulated(ClientId(0), &[kept]), Ok(16));
+        assert_eq!(core.client(ClientId(0)).unwrap().lent, 0);
+        core.check_invariant(sim.tot_pages(dom)).unwrap();
+    }
 }
