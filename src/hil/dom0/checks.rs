@@ -8,7 +8,7 @@
 //! PV console (`xl console` or xenconsoled's log of it shows a line). Also the table an admin
 //! reads.
 
-use super::plan::{Op, Outcome, Step, BELOW_FLOOR_MIB};
+use super::plan::{Op, Outcome, Step, BELOW_FLOOR_MIB, UNREACHABLE_MIB};
 use super::report::{DomReport, StepReport};
 
 /// Whether `shown` MiB is within 1 MiB of `want`.
@@ -168,7 +168,22 @@ fn check_step(
                     ));
                 }
             }
-            if status != "ballooning" {
+            if step.mib >= UNREACHABLE_MIB {
+                // Above all the guest can hold: it steers to its largest target, which lies
+                // above static-max (its growth range) and below the target written.
+                let largest = seen.ballast_target_pages.unwrap_or(0);
+                let clamped = status == "clamped:TargetTooHigh"
+                    && largest > step.static_max_kib / 4
+                    && largest < step.mib * 256;
+                if !clamped {
+                    say(format!(
+                        "the guest reports status {status}, target-pages {} under data/ballast/ \
+                         for a target above all it can hold, expected clamped:TargetTooHigh with \
+                         its largest target (above static-max, below the target)",
+                        show(seen.ballast_target_pages)
+                    ));
+                }
+            } else if status != "ballooning" {
                 say(format!(
                     "the guest reports status {status} under data/ballast/ for a target above \
                      Xen's maximum, expected ballooning"
@@ -341,6 +356,9 @@ mod tests {
                     let maximum = max + 1024;
                     (target, mib, reached) = (step.mib * 1024, maximum / 1024, "yes");
                     (status, xen) = ("ballooning", Some((maximum, maximum)));
+                    if step.mib >= UNREACHABLE_MIB {
+                        (pages, status) = (262_144, "clamped:TargetTooHigh");
+                    }
                 }
                 (Outcome::Refused, _) | (Outcome::RefusedOrClamped, Floor::XlRefuses) => rc = 1,
                 (Outcome::RefusedOrClamped, Floor::GuestClamps(kib)) => {
@@ -419,7 +437,8 @@ mod tests {
                  7 (xl mem-set 448), 8 (xl mem-max 512), 9 (xl mem-set 448), 10 (xl mem-set 640), \
                  11 (xl mem-set 4), 12 (xl mem-set 256), 13 (xl mem-max 768), \
                  14 (xl mem-set 512), 15 (xl mem-set 768), 16 (xl mem-set 256), \
-                 17 (xl mem-max 512), 18 (xl target-write 640), 19 (xl mem-set 256)",
+                 17 (xl mem-max 512), 18 (xl target-write 640), 19 (xl target-write 16384), \
+                 20 (xl mem-set 256)",
                 "no `xl shutdown` in the dom0's report",
             ]
         );
@@ -437,6 +456,7 @@ mod tests {
         report.steps[10].ballast_status = Some("reached".into());
         report.steps[14].ballast_status = Some("ballooning".into());
         report.steps[17].xen_kib = Some(520_000);
+        report.steps[18].ballast_status = Some("ballooning".into());
         report.console.clear();
         let found = problems(&plan, 256, &report);
         let expected = [
@@ -445,6 +465,7 @@ mod tests {
             "xl mem-set 4: xl accepted a target below the memory server's floor, and the guest neither",
             "xl mem-set 768: the guest reports status ballooning, target-pages 196608 under data/ballast/, expected reached, 196608",
             "xl target-write 640: Xen's count did not stop at its maximum (reached=yes, Xen 520000 KiB, maximum 525312 KiB)",
+            "xl target-write 16384: the guest reports status ballooning, target-pages 262144 under data/ballast/ for a target above all it can hold, expected clamped:TargetTooHigh",
             "the domain was still there after `xl shutdown -w` (exit 143",
             "the domU wrote nothing to its PV console",
         ];

@@ -150,6 +150,16 @@ wait_for_report() {
         usleep 100000
     done
 }
+# After a target of $1 MiB written past xl: poll every 100 ms until the guest has answered it under
+# data/ballast/ (target-pages $1 MiB in pages, or a clamped or refused status), or until WAIT_MS.
+wait_for_answer() {
+    while :; do
+        [ "$(key data/ballast/target-pages)" = $(($1 * 256)) ] && break
+        case $(key data/ballast/status) in clamped:* | refused:*) break ;; esac
+        [ $(($(now_ms) - T0)) -ge "$WAIT_MS" ] && break
+        usleep 100000
+    done
+}
 
 pod boot "$BOOT_WAIT_MS"
 xl console "$DOMAIN" >/run/console.txt 2>&1 </dev/null &
@@ -175,7 +185,7 @@ while read -r op mib wait <&3; do
         wait_for "$mib" "$wait"
         [ "$REACHED" = yes ] && wait_for_report "$mib"
     fi
-    [ "$wait" = max ] && [ $rc = 0 ] && wait_for_maximum
+    [ "$wait" = max ] && [ $rc = 0 ] && wait_for_maximum && wait_for_answer "$mib"
     say "step n=$n op=$op mib=$mib rc=$rc reached=$REACHED ms=$MS wait_ms=$WAIT_MS $(state)"
     # A guest that does not move: fail the remaining steps fast.
     [ "$REACHED" = no ] && WAIT_MS=$SHORT_WAIT_MS

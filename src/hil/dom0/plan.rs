@@ -87,6 +87,12 @@ impl DomuConfig {
     }
 }
 
+/// A target written past `xl` that no guest of the PVH manifest can hold: its RAM ends below
+/// `ram_ceiling` (4 GiB) and its growth range adds 512 MiB. The memory server answers
+/// `TargetTooHigh`; the guest then steers to its largest target and reports
+/// `clamped:TargetTooHigh` under `data/ballast/`.
+pub const UNREACHABLE_MIB: u64 = 16 * 1024;
+
 /// An admin's command on the domU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -161,7 +167,8 @@ impl Step {
 /// mem-set 768 (256 MiB more: the memory server populates its growth range), and back: mem-set
 /// 256, mem-max 512; then a target of 640 written to xenstore past `xl` (above static-max and
 /// Xen's maximum of 513: the guest populates up to the maximum, where Xen's populate comes back
-/// short), and mem-set 256.
+/// short), one of [`UNREACHABLE_MIB`] (above all the guest can ever hold: it clamps to its
+/// largest target, still stopped at Xen's maximum), and mem-set 256.
 pub fn steps(config: &DomuConfig) -> Vec<Step> {
     let (memory, maxmem) = (config.memory_mib, config.maxmem_mib);
     let grown = maxmem * 3 / 2;
@@ -188,6 +195,7 @@ pub fn steps(config: &DomuConfig) -> Vec<Step> {
         (Op::MemSet, memory),
         (Op::MemMax, maxmem),
         (Op::TargetWrite, maxmem + 128),
+        (Op::TargetWrite, UNREACHABLE_MIB),
         (Op::MemSet, memory),
     ];
     let mut target_kib = memory * 1024;
@@ -427,6 +435,7 @@ mod tests {
             ("mem-set 256 target", Accepted, 256, 768),
             ("mem-max 512 none", Accepted, 256, 512),
             ("target-write 640 max", Accepted, 640, 512),
+            ("target-write 16384 max", Accepted, 16384, 512),
             ("mem-set 256 target", Accepted, 256, 512),
         ];
         let expected: Vec<_> = expected
