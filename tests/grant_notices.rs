@@ -5,8 +5,9 @@
 //! the gateway of every loan. And every failure: a map from a domain the manifest does not list,
 //! into frames not borrowed, a give-back while a grant is mapped (`FrameMapped`, the frames still
 //! lent), the backend dying with grants mapped (whichever of the memory server and the gateway
-//! hears of it first: nothing leaks, the quarantine ends), a hostile notice. The memory server's
-//! invariant and xen-sim's page count are checked after every step.
+//! hears of it first: nothing leaks, the quarantine ends; also on the host runtime, a thread per
+//! component), a hostile notice. On the deterministic runtime the memory server's invariant and
+//! xen-sim's page count are checked after every step.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -16,14 +17,16 @@ use ballast::system::{self, ExternalCap, GatewayHandler, MemoryHandler};
 use ballast_balloon_client::{Balloon, BalloonCallError, FrameLoan};
 use ballast_hypercall::{GatewayError, QueryError};
 use ballast_interfaces::balloon::{self, BalloonError};
+use ballast_interfaces::balloon_control;
 use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry, GRANT_READONLY};
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError, HypercallOp};
 use ballast_interfaces::runs;
 use ballast_interfaces::support::CallError;
 use ballast_ipc::deterministic::{DeterministicRuntime, SimHandler};
+use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{
     Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, EndpointKind, EndpointSpec,
-    Handler, IncomingCall, LeaseDescriptor, LeaseId, NotificationBits, Sys, Tables,
+    Handler, IncomingCall, LeaseDescriptor, LeaseId, NotificationBits, Sys, Tables, MESSAGE_BYTES,
 };
 use ballast_memory_server_core::{ClientId, FrameState};
 use ballast_xen::{Gfn, ReservationOp, DOMID_SELF};
@@ -778,4 +781,101 @@ fn hostile_notices_to_the_assembled_gateway_are_refused() {
     }
     assert_eq!(gateway.lent_frames(backend), 8, "nothing changed");
     assert_eq!(system.xen.grant_mappings(system.dom), 1);
+}
+
+/// One component's calls on the host runtime: a blocking call and its whole reply.
+fn host_call(
+    handle: &mut ClientHandle,
+    endpoint: EndpointId,
+    message: &[u8],
+    lease: Option<LeaseDescriptor>,
+) -> Vec<u8> {
+    let mut reply = [0u8; MESSAGE_BYTES];
+    let len = handle.call(endpoint, message, lease, &mut reply).unwrap();
+    reply[..len].to_vec()
+}
+
+/// On the host runtime (a thread per component: the gateway and the memory server hear of the
+/// death in whatever order their threads run), a backend killed holding grants leaves nothing
+/// mapped or lent, and the whole lending range can be lent again.
+#[test]
+fn on_the_host_runtime_a_dead_backends_frames_all_come_back() {
+    let composition = &SIM_GRANTS;
+    let id = |name: &str| ComponentId(composition.component(name).unwrap().id);
+    for seed in 0..6 {
+        let parts = system::build(composition, None, seed).unwrap();
+        let (xen, dom) = (parts.map.xen.clone(), parts.map.dom);
+        let cap = |name: &str| {
+            let found = parts.map.clients.iter().find(|cap| cap.name == name);
+            found.unwrap().clone()
+        };
+        let (backend_cap, plain_cap) = (cap("backend"), cap("plainclient"));
+        let (control, gateway) = (parts.map.control.clone(), parts.map.gateway);
+        let (to_gateway, _) = composition.capability(id("backend").0, gateway.0).unwrap();
+        let (grants_region, _) = composition.lease(id("backend").0, gateway.0).unwrap();
+        let ipc = CheckedTables::from_tables(&composition.ipc).unwrap();
+        let (handlers, _) = parts.into_host();
+        let mut runtime = HostRuntime::start(ipc, handlers).unwrap();
+        let mut backend = runtime.client(id("backend")).unwrap();
+        let mut plain = runtime.client(id("plainclient")).unwrap();
+        let mut toolstack = runtime.client(control.component).unwrap();
+        let frontend = xen.create_domain(DomainConfig::domu(0..0x1000, 0x1000));
+
+        let (runs_region, runs_len) = backend_cap.region.unwrap();
+        let message = balloon::encode_alloc_unpopulated(64, u64::MAX);
+        let lease = lease_of(runs_region, runs_len);
+        let reply = host_call(&mut backend, backend_cap.endpoint, &message, Some(lease));
+        let count = balloon::decode_alloc_unpopulated(&reply).unwrap().runs as usize;
+        let region = backend.region(runs_region).unwrap();
+        let first = runs::read(&region, count).unwrap()[0].first_gfn;
+        drop(region);
+        let entries: Vec<GrantMapEntry> = (0..8)
+            .map(|page| {
+                xen.write_page(frontend, page, pattern(page)).unwrap();
+                GrantMapEntry {
+                    gfn: first + page,
+                    grant_ref: xen.grant_access(frontend, page, dom, false).unwrap(),
+                    ..GrantMapEntry::default()
+                }
+            })
+            .collect();
+        let bytes = entries.as_bytes();
+        backend.region(grants_region).unwrap()[..bytes.len()].copy_from_slice(bytes);
+        let message = ballast_interfaces::hypercall::encode_grant_map(frontend.0);
+        let lease = lease_of(grants_region, bytes.len() as u32);
+        let reply = host_call(&mut backend, to_gateway, &message, Some(lease));
+        let mapped = ballast_interfaces::hypercall::decode_grant_map(&reply).unwrap();
+        assert_eq!(mapped.mapped, 8);
+
+        runtime.kill(id("backend")).unwrap();
+        // The quarantine, if the memory server heard first, ends once the gateway has unmapped;
+        // a watchdog fails a run that never settles.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reply = host_call(
+                &mut toolstack,
+                control.endpoint,
+                &balloon_control::encode_stats(),
+                None,
+            );
+            let lent = balloon_control::decode_stats(&reply).unwrap().lent;
+            if lent == 0 && xen.grant_mappings(dom) == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "seed {seed}: {lent} frames still lent"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (runs_region, runs_len) = plain_cap.region.unwrap();
+        let message = balloon::encode_alloc_unpopulated(1024, u64::MAX);
+        let lease = lease_of(runs_region, runs_len);
+        let reply = host_call(&mut plain, plain_cap.endpoint, &message, Some(lease));
+        assert!(
+            balloon::decode_alloc_unpopulated(&reply).is_ok(),
+            "seed {seed}"
+        );
+        assert_eq!(xen.leaked_pages(dom), Some(0));
+    }
 }

@@ -1,6 +1,7 @@
 //! The gateway's grant ops: `grant_map` and `grant_unmap` for drivers, the memory server's lend and
 //! return notices, and the unmapping of a dead caller's grants. The rule they enforce is the grant
-//! book's ([`crate::grant_book`]): grants go only into frames lent to the caller.
+//! book's ([`crate::grant_book`]): grants go only into frames lent to the caller, and come only
+//! from the granting domains the caller table lists for it.
 //!
 //! A batch is checked whole before Xen sees any of it (one bad entry refuses the call, nothing
 //! mapped), copied into the gateway's own buffer as Xen's structs (the host address built from the

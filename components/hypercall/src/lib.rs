@@ -5,7 +5,8 @@
 //! given by the image at boot, the event-channel ports it may send on; for everyone: the maximum
 //! extent order and frames per call) and refuses, with a typed error and without a hypercall,
 //! any request that breaks it. From the memory server's notices it knows which frames each driver
-//! borrowed, and lets drivers map grants only there ([`grant_book`]). What passes goes to Xen, and
+//! borrowed, and lets drivers map grants only there ([`grant_book`]), and only grants of the
+//! domains the manifest lists for each driver. What passes goes to Xen, and
 //! Xen's answer comes back exactly. Over IPC it serves the generated `Hypercall` interface and
 //! runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
