@@ -2,7 +2,9 @@
 //! target writes, the driver clients' loans, host pressure and Xen faults, in simulated time,
 //! with the memory server's invariant checked after every step of the runtime.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,11 +15,12 @@ use ballast_interfaces::support::{Pending, Submit};
 use ballast_ipc::deterministic::{CallId, DeterministicRuntime};
 use ballast_ipc::{CheckedTables, ComponentId, EndpointId, IpcError, LeaseDescriptor};
 use ballast_xen::{ExtentOrder, Gfn, Hypervisor, MemFlags, ReservationOp, SUPERPAGE_ORDER};
-use ballast_xen_sim::{DomId, DomainConfig, PodStatus, StandingFaults};
+use ballast_xen_sim::{CostModel, DomId, DomainConfig, PodStatus, StandingFaults};
 
 use super::report::{GrowthReport, GrowthStep, PodReport, RunReport, Sample, TargetOutcome};
 use super::scenario::{ClientWorkload, FaultKind, Scenario};
 use crate::system::{self, ExternalCap, MemoryHandler, SystemMap};
+use ballast_memory_server_core::Stats;
 use ballast_system::{Composition, Policy};
 
 const NS_PER_MS: u64 = 1_000_000;
@@ -27,6 +30,26 @@ const STEPS_PER_EVENT: u64 = 1_000_000;
 
 fn ns(seconds: f64) -> u64 {
     (seconds * 1e9).round() as u64
+}
+
+/// Make every step of `runtime` cost the simulated time the domain of `map` spent in Xen's
+/// `memory_op` and scrubbing pages during it, by `costs`; returns where the clock stood when the
+/// latest step ended.
+fn charge_xen_costs(
+    map: &SystemMap,
+    costs: CostModel,
+    runtime: &mut DeterministicRuntime,
+) -> Rc<Cell<u64>> {
+    let (xen, dom) = (map.xen.clone(), map.dom);
+    xen.set_cost_model(costs);
+    let last_step_end = Rc::new(Cell::new(0));
+    let end = last_step_end.clone();
+    runtime.set_charge_hook(Box::new(move |step| {
+        let took = xen.take_busy_ns(dom);
+        end.set(step.now_ns.saturating_add(took));
+        took
+    }));
+    last_step_end
 }
 
 /// Something the scenario does at a time of its own; clients by index.
@@ -141,6 +164,11 @@ pub struct Simulation {
     /// Xen's PoD entries and cache when the memory server had started.
     pod_at_start: Arc<std::sync::Mutex<Option<PodStatus>>>,
     samples: Vec<Sample>,
+    /// The memory server's statistics and the runtime's step count when they were taken: with
+    /// no step since, they cannot have changed (taking them scans the page model).
+    last_stats: Option<(u64, Stats)>,
+    /// The simulated time at which the latest step of the runtime ended (its cost included).
+    last_step_end: Rc<Cell<u64>>,
     loans_granted: u64,
     frames_reclaimed: u64,
     stuck: Option<String>,
@@ -213,6 +241,8 @@ impl Simulation {
             Ok(())
         }));
 
+        let last_step_end = charge_xen_costs(&map, scenario.xen_costs.model(), &mut runtime);
+
         let mut clients = Vec::new();
         for workload in &scenario.clients {
             let cap = map.clients.iter().find(|c| c.name == workload.client).ok_or_else(|| {
@@ -259,6 +289,8 @@ impl Simulation {
             first_violation,
             pod_at_start,
             samples: Vec::new(),
+            last_stats: None,
+            last_step_end,
             loans_granted: 0,
             frames_reclaimed: 0,
             stuck: None,
@@ -277,8 +309,21 @@ impl Simulation {
         server_pages.saturating_add_signed(self.memory().core().domain_offset())
     }
 
-    fn sample(&self) -> Sample {
-        let stats = self.memory().core().stats();
+    /// The memory server's statistics now.
+    fn stats(&mut self) -> Stats {
+        let steps = self.runtime.steps();
+        match self.last_stats {
+            Some((at_steps, stats)) if at_steps == steps => stats,
+            _ => {
+                let stats = self.memory().core().stats();
+                self.last_stats = Some((steps, stats));
+                stats
+            }
+        }
+    }
+
+    fn sample(&mut self) -> Sample {
+        let stats = self.stats();
         Sample {
             time_ms: self.runtime.now_ns() / NS_PER_MS,
             target_pages: self.domain_pages(stats.target_pages),
@@ -305,7 +350,8 @@ impl Simulation {
                     duration_ms: end / NS_PER_MS,
                     sample,
                 });
-                next_sample += SAMPLE_EVERY_NS;
+                // A step's cost may have carried the clock past several sample times.
+                next_sample = (now / SAMPLE_EVERY_NS + 1) * SAMPLE_EVERY_NS;
             }
             let (due, event) = self.next_event(now);
             if let Err(stalled) = watchdog.observe(now, due, event) {
@@ -330,7 +376,8 @@ impl Simulation {
             self.collect_replies();
             self.note_reached_targets();
         }
-        self.samples.push(self.sample());
+        let last = self.sample();
+        self.samples.push(last);
         self.report()
     }
 
@@ -614,20 +661,22 @@ impl Simulation {
     }
 
     fn note_reached_targets(&mut self) {
-        let stats = self.memory().core().stats();
+        let waiting = (self.target_outcomes.last()).is_some_and(|t| t.reached_after_s.is_none());
+        if !waiting {
+            return;
+        }
+        let stats = self.stats();
         let current = self.map.xen.tot_pages(self.map.dom).unwrap_or(0);
-        let now = self.runtime.now_ns() as f64 / 1e9;
+        // Reached by the end of the latest step (the clock may since have jumped to the next
+        // sample or event while nothing ran).
+        let reached_at = self.last_step_end.get() as f64 / 1e9;
         let reached =
             stats.current_pages == stats.reachable_target_pages && stats.in_flight_pages == 0;
         let target = self.domain_pages(stats.target_pages);
         let calls = self.xen_calls();
         if let Some(last) = self.target_outcomes.last_mut() {
-            if last.reached_after_s.is_none()
-                && reached
-                && target == last.target_pages
-                && current > 0
-            {
-                last.reached_after_s = Some(now - last.set_at_s);
+            if reached && target == last.target_pages && current > 0 {
+                last.reached_after_s = Some((reached_at - last.set_at_s).max(0.0));
                 if let Some(cost) = self.target_costs.last_mut() {
                     cost.calls_at_reached = Some(calls);
                 }

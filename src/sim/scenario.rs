@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ballast_xen_sim::CostModel;
 use serde::Deserialize;
 
 /// Guest pages (4 KiB) per MiB.
@@ -40,6 +41,31 @@ pub struct Scenario {
     /// Build the domain on populate-on-demand, as `xl create` does with `memory` below `maxmem`.
     #[serde(default)]
     pub pod: Option<PodBoot>,
+    /// Whose measured Xen the hypercalls and scrubs cost as in simulated time.
+    #[serde(default)]
+    pub xen_costs: XenCosts,
+}
+
+/// The architecture whose `ballast hil` measurements set the simulated Xen's costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum XenCosts {
+    /// Xen 4.17 on x86-64 (a PVH dom0 under QEMU TCG).
+    #[default]
+    #[serde(rename = "x86-64")]
+    X86_64,
+    /// Xen 4.17 on arm64 (a dom0less domU under QEMU TCG).
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl XenCosts {
+    /// The cost model.
+    pub fn model(self) -> CostModel {
+        match self {
+            XenCosts::X86_64 => CostModel::X86_64,
+            XenCosts::Arm64 => CostModel::ARM64,
+        }
+    }
 }
 
 /// A populate-on-demand boot: the manifest's RAM is the memory map (`maxmem`), Xen backs only

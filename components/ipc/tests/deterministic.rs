@@ -450,3 +450,49 @@ fn the_step_hook_checks_an_invariant_after_every_step() {
     );
     assert_eq!(violation.message, "total 30 passed 20");
 }
+
+#[test]
+fn a_charged_step_moves_the_clock_before_anything_else_runs() {
+    let mut system = start(2, 3);
+    let steps_started = Rc::new(RefCell::new(Vec::new()));
+    let log = Rc::clone(&steps_started);
+    system.runtime.set_charge_hook(Box::new(move |record| {
+        log.borrow_mut().push(record.now_ns);
+        250
+    }));
+    let sleeper = system.submit(0, OP_SLEEP, &1_000u64.to_le_bytes(), None);
+    let echo = system.submit(1, OP_ECHO, b"x", None);
+    system.settle();
+    assert_eq!(system.answer(echo), Ok((0, b"x".to_vec())));
+    assert_eq!(
+        system.answer(sleeper),
+        Ok((0, 1_000u64.to_le_bytes().to_vec()))
+    );
+    let started = steps_started.borrow();
+    assert!(
+        started.windows(2).all(|w| w[1] >= w[0] + 250),
+        "each step starts after the previous one's charge: {started:?}"
+    );
+    assert_eq!(
+        system.runtime.now_ns(),
+        started.last().copied().unwrap_or(0) + 250
+    );
+}
+
+#[test]
+fn a_charge_past_the_limit_hands_control_back_with_work_left() {
+    let mut system = start(2, 4);
+    system.runtime.set_charge_hook(Box::new(|_| 1_000_000));
+    for _ in 0..3 {
+        system.submit(0, OP_ECHO, b"x", None);
+    }
+    let report = system
+        .runtime
+        .run_until_time(500_000, MAX_STEPS)
+        .expect("no invariant set");
+    assert_eq!(report.steps, 1, "the first step's charge passes the limit");
+    assert!(!report.idle);
+    assert_eq!(system.runtime.now_ns(), 1_000_000);
+    system.settle();
+    assert_eq!(system.runtime.now_ns(), 3_000_000);
+}

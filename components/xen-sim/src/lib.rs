@@ -64,6 +64,7 @@
 mod bitmap;
 mod config;
 mod contents;
+mod cost;
 mod counters;
 mod domain;
 mod error;
@@ -82,6 +83,7 @@ mod state;
 
 pub use bitmap::CHUNK_FRAMES;
 pub use config::{DomId, DomainConfig, HostConfig, DOMU_MAX_ORDER};
+pub use cost::{CostModel, ExtentCosts, PER_CALL_NS};
 pub use counters::Counters;
 pub use domain::XEN_MAX_ORDER;
 pub use error::SimError;

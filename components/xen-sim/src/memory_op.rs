@@ -110,6 +110,23 @@ impl State {
             XENMEM_MAXIMUM_RESERVATION => counters.maximum_calls += 1,
             _ => counters.other_calls += 1,
         }
+        let order = match &arg {
+            MemoryOpArg::Reservation(r) => r.extent_order,
+            _ => 0,
+        };
+        let answer = self.answer(caller, op, start, arg);
+        let reservation = ReservationOp::from_raw(op);
+        let completed = match reservation {
+            Some(_) => u64::try_from(answer).map_or(0, |reached| reached.saturating_sub(start)),
+            None => 0,
+        };
+        let took = self.costs.call_ns(reservation, order, completed);
+        self.charge(caller, took);
+        answer
+    }
+
+    /// The answer to `memory_op` command `op` from extent `start`.
+    fn answer(&mut self, caller: u16, op: u32, start: u64, arg: MemoryOpArg<'_>) -> i64 {
         match (ReservationOp::from_raw(op), op) {
             (Some(op), _) => self.reservation_op(caller, op, start, arg),
             (None, XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION) => {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ballast_xen::abi::DOMID_SELF;
 
 use crate::config::{DomId, DomainConfig, HostConfig};
+use crate::cost::CostModel;
 use crate::counters::Counters;
 use crate::domain::Domain;
 use crate::error::SimError;
@@ -202,15 +203,35 @@ impl XenSim {
         })?
     }
 
-    /// The guest zeroes the pages at `gfns` of `dom` (a scrub): they read 0 afterwards. Costs per
-    /// page ever written in the range, not per page of the range (and per chunk holding PoD
-    /// entries, which the stores back from the cache: with the cache empty the domain crashes).
+    /// The guest zeroes the pages at `gfns` of `dom` (a scrub): they read 0 afterwards. The
+    /// simulator's work is per page ever written in the range, not per page of the range (and
+    /// per chunk holding PoD entries, which the stores back from the cache: with the cache empty
+    /// the domain crashes); the guest's time, charged by the cost model, is per page of the range.
     pub fn zero_pages(&self, dom: DomId, gfns: Range<u64>) -> Result<(), SimError> {
-        self.with_domain_mut(dom, |d| {
-            d.touch(gfns.clone()).map_err(|_| SimError::DomainCrashed)?;
-            d.contents.take(gfns);
-            Ok(())
-        })?
+        let pages = gfns.end.saturating_sub(gfns.start);
+        let mut s = self.lock();
+        let d = s.domains.get_mut(&dom.0).ok_or(SimError::NoSuchDomain)?;
+        d.touch(gfns.clone()).map_err(|_| SimError::DomainCrashed)?;
+        d.contents.take(gfns);
+        let took = s.costs.scrub_ns(pages);
+        s.charge(dom.0, took);
+        Ok(())
+    }
+
+    /// Charge calls and scrubs by `costs` from now on ([`CostModel::X86_64`] until set).
+    pub fn set_cost_model(&self, costs: CostModel) {
+        self.lock().costs = costs;
+    }
+
+    /// The cost model in force.
+    pub fn cost_model(&self) -> CostModel {
+        self.lock().costs
+    }
+
+    /// The time `dom` has spent in `memory_op` calls and scrubbing pages since the last call of
+    /// this (by the cost model); the count starts again from 0.
+    pub fn take_busy_ns(&self, dom: DomId) -> u64 {
+        self.lock().busy_ns.remove(&dom.0).unwrap_or(0)
     }
 
     /// The fill word of `gfn` of `dom`: what the page holds if populated, all ones if not. A PoD

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::HostConfig;
+use crate::cost::CostModel;
 use crate::domain::Domain;
 use crate::events::DomainEvents;
 use crate::faults::FaultState;
@@ -26,6 +27,10 @@ pub struct State {
     pub(crate) events: BTreeMap<u16, DomainEvents>,
     /// Grant tables and grant mappings, by domain id (made on a domain's first use of them).
     pub(crate) grants: BTreeMap<u16, DomainGrants>,
+    /// What calls and scrubs cost in time.
+    pub(crate) costs: CostModel,
+    /// Time each domain spent in Xen or scrubbing since it was last taken, by domain id.
+    pub(crate) busy_ns: BTreeMap<u16, u64>,
 }
 
 impl State {
@@ -43,6 +48,14 @@ impl State {
             next_domid: 1,
             events: BTreeMap::new(),
             grants: BTreeMap::new(),
+            costs: CostModel::default(),
+            busy_ns: BTreeMap::new(),
         }
+    }
+
+    /// Add `ns` to the time domain `dom` has spent.
+    pub(crate) fn charge(&mut self, dom: u16, ns: u64) {
+        let busy = self.busy_ns.entry(dom).or_default();
+        *busy = busy.saturating_add(ns);
     }
 }
