@@ -2,10 +2,12 @@
 //! reported once, with the mode and pages asked for, the outcome the domU must answer, every page
 //! the dom0 still held holding what that outcome says (`pages_ok`), a round that checks the pages
 //! (`ok`, `give-back-refused`) mapping and checking every one; and the offer readable by the domU (xenstored gives the node dom0 creates
-//! under the domU's `data/` the parent's permissions: the domU owns it). Also the rounds' table.
+//! under the domU's `data/` the parent's permissions: the domU owns it); and the gateway's own
+//! counters for each round, from the domU's log, as the outcome implies them (a refusal touched
+//! no Xen, a death's grants were unmapped by the gateway). Also the rounds' tables.
 
 use super::plan::{Expect, GrantRound};
-use super::report::{DomReport, GrantReport};
+use super::report::{DomReport, GatewayRound, GrantReport};
 
 fn show(value: Option<u64>) -> String {
     value.map_or("-".into(), |value| value.to_string())
@@ -40,6 +42,11 @@ pub fn problems(rounds: &[GrantRound], report: &DomReport) -> Vec<String> {
             problems.push(format!("grant round {} is not in the plan", seen.round));
         }
     }
+    problems.extend(
+        rounds
+            .iter()
+            .filter_map(|round| gateway_problem(round, report)),
+    );
     if let Some((_, Some(domid), _)) = report.created {
         if !report.grants.is_empty() {
             problems.extend(offer_readable(domid, &report.grant_data));
@@ -88,6 +95,56 @@ fn check_round(round: &GrantRound, seen: &GrantReport) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// What the gateway must have counted in `round` for `grant_map` and `grant_unmap`:
+/// `[calls, hypercalls, entries, done, refusals]` each.
+pub fn expected_gateway(round: &GrantRound) -> ([u64; 5], [u64; 5]) {
+    let pages = round.pages as u64;
+    match round.expect {
+        Expect::Ok | Expect::GiveBackRefused(_) => {
+            ([1, 1, pages, pages, 0], [1, 1, pages, pages, 0])
+        }
+        // One entry fails alone; the backend unmaps the others.
+        Expect::GrantStatus { .. } => {
+            ([1, 1, pages, pages - 1, 0], [1, 1, pages - 1, pages - 1, 0])
+        }
+        // Refused before Xen: no hypercall, nothing to unmap.
+        Expect::Refused(_) => ([1, 0, 0, 0, 1], [0; 5]),
+        // The backend dies holding its grants: the gateway unmaps them itself, with no call.
+        Expect::Died { .. } => ([1, 1, pages, pages, 0], [0, 1, pages, pages, 0]),
+    }
+}
+
+/// The gateway's counters `round` does not show as its outcome implies, if any.
+fn gateway_problem(round: &GrantRound, report: &DomReport) -> Option<String> {
+    let seen = |map: bool| -> Vec<&GatewayRound> {
+        (report.gateway_rounds.iter())
+            .filter(|seen| seen.round == round.round && seen.map == map)
+            .collect()
+    };
+    let (map, unmap) = expected_gateway(round);
+    let name = format!("grant round {} ({})", round.round, round.init_line());
+    for (op, is_map, want) in [("grant_map", true, map), ("grant_unmap", false, unmap)] {
+        match seen(is_map)[..] {
+            [seen] if seen.counts == want => {}
+            [seen] => {
+                return Some(format!(
+                    "{name}: the gateway counted {op} calls/hypercalls/entries/done/refusals {:?}, \
+                     expected {want:?}",
+                    seen.counts
+                ))
+            }
+            ref found => {
+                return Some(format!(
+                    "{name}: {} `gateway phase=grant_round op={op}` messages in the domU's log, \
+                     expected 1",
+                    found.len()
+                ))
+            }
+        }
+    }
+    None
 }
 
 /// Whether `data/ballast/grant-offer` of domain `domid`, among the `xenstore-ls -fp` lines
@@ -146,6 +203,28 @@ pub fn table(report: &DomReport) -> Vec<String> {
             show(seen.ms)
         ));
     }
+    lines.push(format!(
+        "{:<32} {:>31} {:>31}",
+        "gateway per grant round", "grant_map c/h/e/d/r", "grant_unmap c/h/e/d/r"
+    ));
+    let counts = |seen: Option<&GatewayRound>| {
+        seen.map_or("-".into(), |seen| {
+            let [calls, hypercalls, entries, done, refusals] = seen.counts;
+            format!("{calls}/{hypercalls}/{entries}/{done}/{refusals}")
+        })
+    };
+    for seen in &report.grants {
+        let of = |map: bool| {
+            (report.gateway_rounds.iter())
+                .find(|gateway| gateway.round == seen.round && gateway.map == map)
+        };
+        lines.push(format!(
+            "{:<32} {:>31} {:>31}",
+            format!("gateway, round {} {}", seen.round, seen.mode),
+            counts(of(true)),
+            counts(of(false))
+        ));
+    }
     lines
 }
 
@@ -191,7 +270,21 @@ mod tests {
         for text in lines.iter().filter(|text| !text.is_empty()) {
             report.take(event(text).unwrap());
         }
+        for round in grant_rounds() {
+            let (map, unmap) = expected_gateway(&round);
+            report.take_guest_message(&gateway_message(round.round, "grant_map", map));
+            report.take_guest_message(&gateway_message(round.round, "grant_unmap", unmap));
+        }
         report
+    }
+
+    /// The domU's message of the gateway's counters for `op` in `round`.
+    fn gateway_message(round: u32, op: &str, counts: [u64; 5]) -> String {
+        let [calls, hypercalls, entries, done, refusals] = counts;
+        format!(
+            "gateway phase=grant_round round={round} op={op} calls={calls} \
+             hypercalls={hypercalls} entries={entries} done={done} refusals={refusals}"
+        )
     }
 
     #[test]
@@ -199,19 +292,20 @@ mod tests {
         let report = report_with(|_| None);
         assert_eq!(problems(&grant_rounds(), &report), Vec::<String>::new());
         let table = table(&report);
-        assert_eq!(table.len(), 1 + grant_rounds().len());
+        assert_eq!(table.len(), 2 + 2 * grant_rounds().len());
         assert!(table[3].starts_with("grant round 3 check"), "{table:#?}");
         assert!(table[3].contains("grant-status:2:-1"), "{table:#?}");
     }
 
     #[test]
     fn rounds_without_the_domus_driver_time_out_and_fail() {
-        let report = report_with(|round| {
+        let mut report = report_with(|round| {
             let line = line(round, "timeout", round.pages_held());
             Some(line.replace("mapped=0", "mapped=-"))
         });
+        report.gateway_rounds.clear();
         let found = problems(&grant_rounds(), &report);
-        assert_eq!(found.len(), grant_rounds().len(), "{found:#?}");
+        assert_eq!(found.len(), 2 * grant_rounds().len(), "{found:#?}");
         assert_eq!(
             found[0],
             "grant round 1 (1 check 1 - -): the outcome is timeout, expected ok"
@@ -247,6 +341,36 @@ mod tests {
                  with 2 pages instead",
                 "grant rounds missing from the dom0's report: 4 (4 check 1 - 7)",
             ]
+        );
+    }
+
+    #[test]
+    fn gateway_counts_that_do_not_fit_the_outcome_are_named() {
+        let mut report = report_with(|_| None);
+        for seen in &mut report.gateway_rounds {
+            match (seen.round, seen.map) {
+                // A refusal that reached Xen.
+                (4, true) => seen.counts[1] = 1,
+                // A dead backend whose grants the gateway never unmapped.
+                (7, false) => seen.counts = [0; 5],
+                _ => {}
+            }
+        }
+        let found = problems(&grant_rounds(), &report);
+        assert_eq!(
+            found,
+            [
+                "grant round 4 (4 check 1 - 7): the gateway counted grant_map \
+                 calls/hypercalls/entries/done/refusals [1, 1, 0, 0, 1], expected [1, 0, 0, 0, 1]",
+                "grant round 7 (7 die-mapped 4 - -): the gateway counted grant_unmap \
+                 calls/hypercalls/entries/done/refusals [0, 0, 0, 0, 0], expected [0, 1, 4, 4, 0]",
+            ]
+        );
+        let table = table(&report);
+        let round2 = (table.iter()).find(|line| line.starts_with("gateway, round 2 check"));
+        assert!(
+            round2.is_some_and(|line| line.contains("1/1/256/256/0")),
+            "{table:#?}"
         );
     }
 

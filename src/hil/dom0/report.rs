@@ -207,6 +207,19 @@ pub struct GuestReached {
     pub hypercalls: u64,
 }
 
+/// The gateway's own counters for one grant op in one round: the memory-server app's
+/// `gateway phase=grant_round round= op= calls= hypercalls= entries= done= refusals=` message,
+/// decoded from the domU's PV console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayRound {
+    /// The grant round.
+    pub round: u32,
+    /// `true` for `grant_map`, `false` for `grant_unmap`.
+    pub map: bool,
+    /// `[calls, hypercalls, entries, done, refusals]` during the round.
+    pub counts: [u64; 5],
+}
+
 /// Everything the dom0 reported.
 #[derive(Debug, Default)]
 pub struct DomReport {
@@ -238,12 +251,18 @@ pub struct DomReport {
     pub unreadable: Vec<String>,
     /// The targets the guest says it reached, in order (from its decoded PV console).
     pub guest_reached: Vec<GuestReached>,
+    /// The gateway's counters for each grant round, in order (from the decoded PV console).
+    pub gateway_rounds: Vec<GatewayRound>,
 }
 
 impl DomReport {
     /// Take one decoded defmt message of the domU's PV console.
     pub fn take_guest_message(&mut self, text: &str) {
         let record = Record::parse(text);
+        if record.keyword == "gateway" && record.text("phase") == Some("grant_round") {
+            self.take_gateway_round(&record);
+            return;
+        }
         if record.keyword != "toolstack" || record.text("at") != Some("target_reached") {
             return;
         }
@@ -258,6 +277,30 @@ impl DomReport {
                 ms,
                 hypercalls,
             });
+        }
+    }
+
+    fn take_gateway_round(&mut self, record: &Record<'_>) {
+        let map = match record.text("op") {
+            Some("grant_map") => true,
+            Some("grant_unmap") => false,
+            _ => return,
+        };
+        let fields = ["calls", "hypercalls", "entries", "done", "refusals"];
+        let (Some(round), Some(counts)) = (
+            record
+                .number("round")
+                .and_then(|round| u32::try_from(round).ok()),
+            fields
+                .iter()
+                .map(|field| record.number(field))
+                .collect::<Option<Vec<u64>>>(),
+        ) else {
+            return;
+        };
+        if let Ok(counts) = counts.try_into() {
+            self.gateway_rounds
+                .push(GatewayRound { round, map, counts });
         }
     }
 
