@@ -170,6 +170,8 @@ struct System {
     doorbell: EndpointId,
     mailbox: Arc<Mutex<Mailbox>>,
     external: External,
+    /// Every gfn a grant was mapped at, for the step hook.
+    mapped_at: Arc<Mutex<Vec<u64>>>,
 }
 
 /// The backend's capabilities, for a test that plays it from outside.
@@ -271,11 +273,22 @@ impl System {
         }
         let mut runtime = DeterministicRuntime::new(checked, handlers, seed).unwrap();
         let (hook_xen, hook_dom) = (xen.clone(), dom);
+        let mapped_at: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let watched = mapped_at.clone();
         runtime.set_step_hook(Box::new(move |view| {
             let server = (view.handler::<MemoryHandler>(memory)).ok_or("no memory server")?;
             (server.core())
                 .check_invariant(hook_xen.tot_pages(hook_dom))
                 .map_err(|violation| format!("{violation:?}"))?;
+            // Item 4's rule: a frame that holds a grant stays lent to the backend, dead or
+            // alive, so it is never ballooned, repopulated nor lent again while mapped.
+            for &gfn in watched.lock().unwrap().iter() {
+                let state = server.core().frame_state(Gfn(gfn));
+                let held = hook_xen.grant_mapped_at(hook_dom, gfn).is_some();
+                if held && state != Some(FrameState::Lent(BACKEND)) {
+                    return Err(format!("gfn {gfn:#x} holds a grant but is {state:?}"));
+                }
+            }
             match hook_xen.leaked_pages(hook_dom) {
                 Some(0) => Ok(()),
                 leaked => Err(format!("xen-sim leaked pages: {leaked:?}")),
@@ -301,6 +314,7 @@ impl System {
             doorbell,
             mailbox,
             external,
+            mapped_at,
         }
     }
 
@@ -361,6 +375,7 @@ impl System {
 
     /// Map and expect every entry mapped: the handles.
     fn map_all(&mut self, refs: &[u32], gfns: &[u64]) -> Vec<u32> {
+        self.mapped_at.lock().unwrap().extend_from_slice(gfns);
         match self.map(self.frontend.0, refs, gfns, false) {
             Answer::Mapped(Ok(mapped), entries) => {
                 assert_eq!(mapped as usize, refs.len(), "{entries:?}");
@@ -503,6 +518,11 @@ fn a_deferred_loan_of_ballooned_ram_is_noticed_before_the_backend_learns_it() {
         .copy_from_slice(entries.as_bytes());
     let message = ballast_interfaces::hypercall::encode_grant_map(system.frontend.0);
     let lease = lease_of(grants_region, entries.as_bytes().len() as u32);
+    system
+        .mapped_at
+        .lock()
+        .unwrap()
+        .extend_from_slice(&gfns[..4]);
     let reply = system.external_call(system.external.gateway, &message, lease);
     let mapped = ballast_interfaces::hypercall::decode_grant_map(&reply)
         .unwrap()
