@@ -30,6 +30,8 @@ pub enum SimError {
     NotGrantMapped = 11,
     /// The mapping is read-only.
     ReadOnlyGrant = 12,
+    /// The host already has a domain 0.
+    Dom0Exists = 13,
 }
 
 impl fmt::Display for SimError {
@@ -51,6 +53,7 @@ impl fmt::Display for SimError {
             SimError::GrantInUse => "the grant is mapped by its grantee",
             SimError::NotGrantMapped => "no grant is mapped at that gfn",
             SimError::ReadOnlyGrant => "the grant mapping is read-only",
+            SimError::Dom0Exists => "the host already has a domain 0",
         })
     }
 }

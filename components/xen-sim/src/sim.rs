@@ -86,6 +86,21 @@ impl XenSim {
         Ok(DomId(id))
     }
 
+    /// Create domain 0, the hardware and control domain, as Xen builds it at boot: id 0 (calls
+    /// may name it by that id or by `DOMID_SELF`), privileged, its boot memory populated (not
+    /// taken from the host pool). A host has one: a second is refused.
+    pub fn create_dom0(&self, config: DomainConfig) -> Result<DomId, SimError> {
+        let mut domain = Domain::boot(&config)?;
+        domain.privileged = true;
+        let mut s = self.lock();
+        if s.domains.contains_key(&0) {
+            return Err(SimError::Dom0Exists);
+        }
+        s.max_page += domain.tot_pages;
+        s.domains.insert(0, domain);
+        Ok(DomId(0))
+    }
+
     /// Create a domain with its boot memory populated (not taken from the host pool). Ids start
     /// at 1 and are never reused.
     ///
