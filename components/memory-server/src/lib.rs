@@ -24,7 +24,7 @@ use ballast_ipc::{
 use heapless::Vec;
 use zerocopy::FromBytes;
 
-pub use notices::{NoticeCounters, QUARANTINE_RETRY_NS};
+pub use notices::{NoticeCounters, QUARANTINE_MAX_RETRY_NS, QUARANTINE_RETRY_NS};
 pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, GatewayPort};
 
 use ballast_memory_server_core::{
@@ -73,7 +73,7 @@ pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const
     permissions: &'a P,
     waiting: Vec<Waiting, PENDING>,
     /// Runs of dead clients the gateway has not taken back yet (a grant may be mapped in them).
-    quarantine: Vec<notices::Quarantined, LENT>,
+    quarantine: notices::Quarantine<LENT>,
     notices: NoticeCounters,
     /// The baseline against Xen's `current_reservation` has been taken.
     started: bool,
@@ -114,7 +114,7 @@ where
             scrubber,
             permissions,
             waiting: Vec::new(),
-            quarantine: Vec::new(),
+            quarantine: notices::Quarantine::new(),
             notices: NoticeCounters::default(),
             started: false,
             last_state: BpState::Done,
@@ -178,10 +178,10 @@ where
         Answer::Sent
     }
 
-    /// The quarantine's retries, one bounded batch, then the replies it settled, then the next
-    /// timer (no later than the next retry while anything is quarantined).
+    /// The quarantine's retry if one is due, one bounded batch, then the replies it settled, then
+    /// the next timer (no later than the next retry while anything is quarantined).
     fn run_step(&mut self, sys: &mut dyn Sys) {
-        if !self.quarantine.is_empty() {
+        if self.quarantine.due(sys.now_ns()) {
             self.retry_quarantine(sys);
         }
         let now = sys.now_ns();
@@ -193,8 +193,7 @@ where
         let outcome = self.core.balloon_step(&mut port, &mut self.scrubber, now);
         self.last_state = outcome.state;
         self.answer_settled(sys);
-        let retry = (!self.quarantine.is_empty()).then(|| now.saturating_add(QUARANTINE_RETRY_NS));
-        let next = match (outcome.next_run_ns, retry) {
+        let next = match (outcome.next_run_ns, self.quarantine.next_retry_ns()) {
             (Some(worker), Some(retry)) => Some(worker.min(retry)),
             (worker, retry) => worker.or(retry),
         };

@@ -9,7 +9,10 @@
 //! frames come back without the client (its death, a reply it can no longer receive) the run is
 //! quarantined, and the return notice is retried on the server's timer until the gateway takes
 //! it (the gateway unmaps a dead client's grants in its own `client_died`, whichever of the two
-//! the runtime tells first). Clients that do not map grants get no notices.
+//! the runtime tells first), first after [`QUARANTINE_RETRY_NS`], then twice as long each time
+//! up to [`QUARANTINE_MAX_RETRY_NS`] (a mapping Xen would not remove keeps its frame guarded
+//! without waking the server every few milliseconds). Clients that do not map grants get no
+//! notices.
 
 use ballast_interfaces::hypercall::{HypercallClient, HypercallError};
 use ballast_interfaces::support::{CallError, Permissions};
@@ -19,8 +22,10 @@ use heapless::Vec;
 use crate::MemoryServer;
 use ballast_memory_server_core::{ClientId, FrameRun, FrameScrubber};
 
-/// How long a quarantined run waits before its return notice is sent again.
+/// How long a quarantined run first waits before its return notice is sent again.
 pub const QUARANTINE_RETRY_NS: u64 = 10_000_000;
+/// The longest wait between two retries of the quarantine.
+pub const QUARANTINE_MAX_RETRY_NS: u64 = 1_000_000_000;
 
 /// The memory server's notices to the gateway, counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +49,57 @@ pub struct NoticeCounters {
 pub(crate) struct Quarantined {
     pub(crate) client: ClientId,
     pub(crate) run: FrameRun,
+}
+
+/// The runs in quarantine and when their return notices go out again.
+#[derive(Debug)]
+pub(crate) struct Quarantine<const LENT: usize> {
+    runs: Vec<Quarantined, LENT>,
+    /// When the next retry is due (ns on the server's clock).
+    due_ns: u64,
+    /// The wait after the next retry, should a run stay.
+    delay_ns: u64,
+}
+
+impl<const LENT: usize> Quarantine<LENT> {
+    pub(crate) const fn new() -> Self {
+        Quarantine {
+            runs: Vec::new(),
+            due_ns: 0,
+            delay_ns: QUARANTINE_RETRY_NS,
+        }
+    }
+
+    /// Runs in quarantine.
+    pub(crate) fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether a retry is due at `now_ns`.
+    pub(crate) fn due(&self, now_ns: u64) -> bool {
+        !self.runs.is_empty() && now_ns >= self.due_ns
+    }
+
+    /// When the next retry is due, if any run is quarantined.
+    pub(crate) fn next_retry_ns(&self) -> Option<u64> {
+        (!self.runs.is_empty()).then_some(self.due_ns)
+    }
+
+    /// Add `entry` at `now_ns`; a quarantine that was empty retries after the first wait.
+    fn push(&mut self, entry: Quarantined, now_ns: u64) {
+        if self.runs.is_empty() {
+            self.delay_ns = QUARANTINE_RETRY_NS;
+            self.due_ns = now_ns.saturating_add(QUARANTINE_RETRY_NS);
+        }
+        // Each quarantined run is lent in the core, so the lent table's size bounds them.
+        let _ = self.runs.push(entry);
+    }
+
+    /// After a retry at `now_ns` that left runs: wait twice as long as last time (capped).
+    fn back_off(&mut self, now_ns: u64) {
+        self.due_ns = now_ns.saturating_add(self.delay_ns);
+        self.delay_ns = (self.delay_ns.saturating_mul(2)).min(QUARANTINE_MAX_RETRY_NS);
+    }
 }
 
 /// What the gateway said to a return notice.
@@ -160,7 +216,7 @@ where
                 Returned::Released => {
                     let _ = self.core.free_unpopulated(client, &[*run]);
                 }
-                Returned::Held => self.quarantine(client, *run),
+                Returned::Held => self.quarantine(sys, client, *run),
             }
         }
     }
@@ -182,23 +238,23 @@ where
             .core
             .client_died_keeping(client, |run| held.contains(run));
         for run in held {
-            self.quarantine(client, run);
+            self.quarantine(sys, client, run);
         }
     }
 
     /// Put `run` (lent to `client` in the core, which keeps it there) in quarantine.
-    fn quarantine(&mut self, client: ClientId, run: FrameRun) {
+    fn quarantine(&mut self, sys: &mut dyn Sys, client: ClientId, run: FrameRun) {
         self.notices.quarantined += 1;
-        // Each quarantined run is lent in the core, so the lent table's size bounds them.
-        let _ = self.quarantine.push(Quarantined { client, run });
+        let now = sys.now_ns();
+        self.quarantine.push(Quarantined { client, run }, now);
     }
 
     /// Send the return notice of every quarantined run again; those the gateway releases go back
     /// to the core. A run the core no longer lends to that client (its client came back and gave
-    /// it back) leaves quarantine as well.
+    /// it back) leaves quarantine as well. If any run stays, the next retry waits longer.
     pub(crate) fn retry_quarantine(&mut self, sys: &mut dyn Sys) {
         let mut index = 0;
-        while let Some(&Quarantined { client, run }) = self.quarantine.get(index) {
+        while let Some(&Quarantined { client, run }) = self.quarantine.runs.get(index) {
             let lent: u64 = (self.core.delivered_runs(client))
                 .map(|held| {
                     let (start, end) = (held.start().max(run.start()), held.end().min(run.end()));
@@ -209,11 +265,58 @@ where
                 || (self.return_run(sys, client, run) == Returned::Released
                     && self.core.free_unpopulated(client, &[run]).is_ok());
             if released {
-                self.quarantine.swap_remove(index);
+                self.quarantine.runs.swap_remove(index);
                 self.notices.released += 1;
             } else {
                 index += 1;
             }
         }
+        if !self.quarantine.runs.is_empty() {
+            let now = sys.now_ns();
+            self.quarantine.back_off(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballast_xen::Gfn;
+
+    #[test]
+    fn a_quarantine_retries_after_a_first_wait_then_backs_off_to_the_cap() {
+        let mut quarantine = Quarantine::<4>::new();
+        assert_eq!(
+            (quarantine.next_retry_ns(), quarantine.due(u64::MAX)),
+            (None, false)
+        );
+        let entry = Quarantined {
+            client: ClientId(0),
+            run: FrameRun::new(Gfn(0x100), 4),
+        };
+        quarantine.push(entry, 1_000);
+        assert_eq!(
+            quarantine.next_retry_ns(),
+            Some(1_000 + QUARANTINE_RETRY_NS)
+        );
+        assert!(!quarantine.due(1_000 + QUARANTINE_RETRY_NS - 1));
+        assert!(quarantine.due(1_000 + QUARANTINE_RETRY_NS));
+        let mut now = 1_000 + QUARANTINE_RETRY_NS;
+        let mut waits: Vec<u64, 10> = Vec::new();
+        for _ in 0..10 {
+            quarantine.back_off(now);
+            let due = quarantine.next_retry_ns().expect("still quarantined");
+            waits.push(due - now).expect("room for ten");
+            now = due;
+        }
+        assert_eq!(&waits[..3], &[10_000_000, 20_000_000, 40_000_000]);
+        assert_eq!(waits.last(), Some(&QUARANTINE_MAX_RETRY_NS));
+        quarantine.push(entry, now);
+        assert_eq!(quarantine.len(), 2);
+        assert_eq!(
+            quarantine.next_retry_ns(),
+            Some(quarantine.due_ns),
+            "a second run keeps the wait"
+        );
     }
 }
