@@ -10,10 +10,10 @@ use ballast_balloon_client::{Balloon, FrameLoan};
 use ballast_interfaces::balloon::BalloonError;
 use ballast_interfaces::support::CallError;
 use ballast_ipc::deterministic::{DeterministicRuntime, SimHandler};
-use ballast_ipc::{
-    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, EndpointKind, EndpointSpec,
-    Handler, IncomingCall, NotificationBits, Sys, Tables,
-};
+use ballast_ipc::{Badge, ComponentId, Handler, IncomingCall, NotificationBits, Sys};
+
+mod doorbell;
+use doorbell::{with_doorbell, DOORBELL};
 
 const BORROW: NotificationBits = NotificationBits(1);
 const GIVE_BACK: NotificationBits = NotificationBits(2);
@@ -91,26 +91,8 @@ fn a_driver_borrows_unpopulated_frames_and_gives_them_back() {
     let (xen, dom, memory) = (parts.map.xen.clone(), parts.map.dom, parts.map.memory);
 
     // The manifest's tables, with blkback run as a handler and a doorbell from the toolstack.
-    let base = SIM.ipc;
-    let mut components = base.components.to_vec();
-    components[usize::from(blkback)].kind = ComponentKind::Handler;
-    let mut endpoints = base.endpoints.to_vec();
-    let doorbell =
-        EndpointId(endpoints.iter().filter(|e| e.client.0 == toolstack).count() as u16 + 100);
-    endpoints.push(EndpointSpec {
-        client: ComponentId(toolstack),
-        id: doorbell,
-        server: ComponentId(blkback),
-        badge: Badge(0xd00),
-        kind: EndpointKind::Notify,
-    });
-    let tables = Tables {
-        components: &components,
-        endpoints: &endpoints,
-        regions: base.regions,
-        grants: base.grants,
-    };
-    let composition = CheckedTables::from_tables(&tables).unwrap();
+    let composition = with_doorbell(&SIM.ipc, toolstack, blkback, true);
+    let doorbell = DOORBELL;
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (region, size) = cap.region.unwrap();

@@ -16,11 +16,11 @@ use ballast_balloon_client::Balloon;
 use ballast_grant_backend::{Backend, GrantedFrames, Served};
 use ballast_grant_offer::{answer, pattern, Answer, Mode, Offer, Outcome, WORDS_PER_PAGE};
 use ballast_ipc::deterministic::{DeterministicRuntime, SimHandler};
-use ballast_ipc::{
-    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, EndpointKind, EndpointSpec,
-    Handler, IncomingCall, NotificationBits, Sys, Tables,
-};
+use ballast_ipc::{Badge, ComponentId, EndpointId, Handler, IncomingCall, NotificationBits, Sys};
 use ballast_xen_sim::{DomId, DomainConfig, XenSim};
+
+mod doorbell;
+use doorbell::{with_doorbell, DOORBELL};
 
 const STEP_LIMIT: u64 = 1_000_000;
 /// The doorbell bit that makes the backend serve the offer in its mailbox.
@@ -108,25 +108,7 @@ impl System {
             .clone();
         let (to_gateway, _) = composition.capability(backend, gateway).unwrap();
         let (grants, _) = composition.lease(backend, gateway).unwrap();
-        let base = composition.ipc;
-        let mut components = base.components.to_vec();
-        components[usize::from(backend)].kind = ComponentKind::Handler;
-        let mut endpoints = base.endpoints.to_vec();
-        let doorbell = EndpointId(100);
-        endpoints.push(EndpointSpec {
-            client: ComponentId(toolstack),
-            id: doorbell,
-            server: ComponentId(backend),
-            badge: Badge(0xd00),
-            kind: EndpointKind::Notify,
-        });
-        let tables = Tables {
-            components: &components,
-            endpoints: &endpoints,
-            regions: base.regions,
-            grants: base.grants,
-        };
-        let checked = CheckedTables::from_tables(&tables).unwrap();
+        let checked = with_doorbell(&composition.ipc, toolstack, backend, true);
         let (xen, guest, memory) = (parts.map.xen.clone(), parts.map.dom, parts.map.memory);
         let pages = Arc::new(Mutex::new(FrontendPages::default()));
         let mailbox = Arc::new(Mutex::new((None, None)));
@@ -166,7 +148,7 @@ impl System {
             memory,
             backend: ComponentId(backend),
             toolstack: ComponentId(toolstack),
-            doorbell,
+            doorbell: DOORBELL,
             mailbox,
             pages,
             rounds: 0,

@@ -25,13 +25,16 @@ use ballast_interfaces::support::CallError;
 use ballast_ipc::deterministic::{DeterministicRuntime, SimHandler};
 use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{
-    Badge, CheckedTables, ComponentId, ComponentKind, EndpointId, EndpointKind, EndpointSpec,
-    Handler, IncomingCall, LeaseDescriptor, LeaseId, NotificationBits, Sys, Tables, MESSAGE_BYTES,
+    Badge, CheckedTables, ComponentId, EndpointId, Handler, IncomingCall, LeaseDescriptor, LeaseId,
+    NotificationBits, Sys, MESSAGE_BYTES,
 };
 use ballast_memory_server_core::{ClientId, FrameState};
 use ballast_xen::{Gfn, ReservationOp, DOMID_SELF};
 use ballast_xen_sim::{DomId, DomainConfig, XenSim};
 use zerocopy::{FromBytes, IntoBytes};
+
+mod doorbell;
+use doorbell::{with_doorbell, DOORBELL};
 
 const STEP_LIMIT: u64 = 1_000_000;
 /// The doorbell bit that makes the backend run its next job.
@@ -227,27 +230,8 @@ impl System {
             composition.capability(backend, gateway).unwrap();
         let grants = composition.lease(backend, gateway).unwrap();
 
-        let base = composition.ipc;
-        let mut components = base.components.to_vec();
-        if played {
-            components[usize::from(backend)].kind = ComponentKind::Handler;
-        }
-        let mut endpoints = base.endpoints.to_vec();
-        let doorbell = EndpointId(100);
-        endpoints.push(EndpointSpec {
-            client: ComponentId(toolstack),
-            id: doorbell,
-            server: ComponentId(backend),
-            badge: Badge(0xd00),
-            kind: EndpointKind::Notify,
-        });
-        let tables = Tables {
-            components: &components,
-            endpoints: &endpoints,
-            regions: base.regions,
-            grants: base.grants,
-        };
-        let checked = CheckedTables::from_tables(&tables).unwrap();
+        let checked = with_doorbell(&composition.ipc, toolstack, backend, played);
+        let doorbell = DOORBELL;
 
         let mailbox = Arc::new(Mutex::new(Mailbox::default()));
         let (region, size) = balloon_cap.region.unwrap();
