@@ -42,18 +42,7 @@ struct Round {
 impl Round {
     fn new(offer: &Offer, now_ns: u64) -> Round {
         Round {
-            answer: Answer {
-                round: offer.round,
-                outcome: Outcome::Ok,
-                pages: offer.refs.len() as u32,
-                mapped: 0,
-                checked: 0,
-                borrow_us: 0,
-                map_us: 0,
-                check_us: 0,
-                unmap_us: 0,
-                give_back_us: 0,
-            },
+            answer: Answer::before_any_step(offer.round, offer.refs.len() as u32, Outcome::Ok),
             step_ns: now_ns,
         }
     }

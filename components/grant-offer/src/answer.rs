@@ -122,6 +122,23 @@ impl Answer {
         }
     }
 
+    /// The answer to round `round` of `pages` pages with `outcome`, before any step was done
+    /// (nothing mapped or checked, no time spent yet).
+    pub fn before_any_step(round: u32, pages: u32, outcome: Outcome) -> Answer {
+        Answer {
+            round,
+            outcome,
+            pages,
+            mapped: 0,
+            checked: 0,
+            borrow_us: 0,
+            map_us: 0,
+            check_us: 0,
+            unmap_us: 0,
+            give_back_us: 0,
+        }
+    }
+
     /// Writes the answer's text, the exact format [`Answer::parse`] reads.
     pub fn write(&self, out: &mut impl Write) -> fmt::Result {
         write!(

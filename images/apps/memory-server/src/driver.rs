@@ -70,18 +70,7 @@ fn log_gateway_op(round: u32, op: &str, before: &Counters, after: &Counters) {
 pub fn outcome_only(offer: &Offer, what: &str) -> Answer {
     let mut name = Name::new();
     let _ = name.push_str(what);
-    Answer {
-        round: offer.round,
-        outcome: Outcome::Error(name),
-        pages: offer.refs.len() as u32,
-        mapped: 0,
-        checked: 0,
-        borrow_us: 0,
-        map_us: 0,
-        check_us: 0,
-        unmap_us: 0,
-        give_back_us: 0,
-    }
+    Answer::before_any_step(offer.round, offer.refs.len() as u32, Outcome::Error(name))
 }
 
 impl<'f, B: FrameMemory> Driver<'f, B> {
