@@ -104,6 +104,21 @@ impl App {
     }
 }
 
+/// `cargo build --release --target TRIPLE` in `dir` (the cargo running `ballast`, if any),
+/// without the caller's RUSTFLAGS and build target: a build for another target (an image, the
+/// dom0's granter) takes its own, from its directory's `.cargo/config.toml` where it has one.
+pub fn cargo_build(dir: &Path, triple: &str) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(dir)
+        .args(["build", "--release", "--target", triple])
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    command
+}
+
 /// Check `arch`'s manifest (every error explained, as `ballast check` does) and build its image
 /// with `app` under `root`; returns the ELF's path.
 pub fn build(root: &Path, arch: Arch, app: App) -> Result<PathBuf, String> {
@@ -113,19 +128,13 @@ pub fn build(root: &Path, arch: Arch, app: App) -> Result<PathBuf, String> {
         .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
     ballast_manifest::composition_for(&root.join(manifest), target)?;
     let image_dir = root.join(image_dir);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // From the image's directory, so that its `.cargo/config.toml` (code model, relocation,
-    // DEFMT_LOG) applies; the caller's RUSTFLAGS and target are not the image's.
-    let status = Command::new(cargo)
-        .current_dir(&image_dir)
-        .args(["build", "--release", "--manifest-path", "Cargo.toml"])
-        .args(["--target", triple])
+    // DEFMT_LOG) applies.
+    let status = cargo_build(&image_dir, triple)
+        .args(["--manifest-path", "Cargo.toml"])
         .args(app.features())
         .arg("--target-dir")
         .arg(&work)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {

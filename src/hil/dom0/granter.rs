@@ -4,7 +4,8 @@
 //! on the lock of the cargo that runs `ballast`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::hil::image::cargo_build;
 
 /// The granter's package.
 const PACKAGE: &str = "ballast-dom0-granter";
@@ -17,17 +18,11 @@ const TARGET_DIR: &str = "target/dom0-granter";
 
 /// Build the granter in the checkout `root`; the binary's path.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = root.join(TARGET_DIR);
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args(["build", "--release", "--locked", "-p", PACKAGE])
-        .args(["--target", TRIPLE])
+    let status = cargo_build(root, TRIPLE)
+        .args(["--locked", "-p", PACKAGE])
         .arg("--target-dir")
         .arg(&target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {
