@@ -71,7 +71,7 @@ fn the_pvh_image_passes_the_balloon_scenario_on_real_xen() {
             reservation: (65536, 131072),
             overmax_superpages: (129, 127),
             gateway_xen_facts: (534, 530, 4),
-            borrowed_low: (65536, 64512),
+            borrowed_low: (65536, 65536),
             steps_checked: 91,
         },
     );
