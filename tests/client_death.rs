@@ -229,6 +229,7 @@ fn a_dead_clients_loans_come_back_and_are_lent_again() {
 #[test]
 fn a_client_dying_with_a_deferred_reply_pending_leaves_nothing_behind() {
     let mut deferred_kills = 0;
+    let mut voided = 0;
     for seed in 0..24u64 {
         let mut system = System::with_policy(seed, Some(Policy::Seed));
         let (blkback, netback) = (system.client("blkback"), system.client("netback"));
@@ -261,6 +262,16 @@ fn a_client_dying_with_a_deferred_reply_pending_leaves_nothing_behind() {
             assert_eq!(reply, Some(Err(IpcError::ServerDied)), "seed {seed}");
         }
         assert_eq!(system.memory().core().waiting_requests(), 0, "seed {seed}");
+        // The server's own count: each call it took either answered or voided by the death
+        // (only the pending one can be: it is voided if the server had not answered it yet).
+        let requests = system.memory().request_counters();
+        voided += requests.voided;
+        assert!(requests.voided <= 1, "seed {seed}");
+        assert_eq!(
+            requests.taken,
+            requests.answered + requests.voided,
+            "seed {seed}"
+        );
         let account = system.account(0);
         assert_eq!((account.lent, account.waiting), (0, 0), "seed {seed}");
         assert_eq!(system.memory().core().stats().lent_pages, 7, "seed {seed}");
@@ -276,4 +287,5 @@ fn a_client_dying_with_a_deferred_reply_pending_leaves_nothing_behind() {
         deferred_kills >= 12,
         "most kills hit a pending deferred reply"
     );
+    assert!(voided > 0, "the server voided pending calls itself");
 }

@@ -542,18 +542,30 @@ fn many_clients(ops: u64, watchdog: Duration) {
         |s| s.current == boot && s.lent == 0,
     );
     assert_eq!(xen.tot_pages(dom), Some(boot));
+    // The server's own count, read through its `stats` reply: every call it took answered (this
+    // `stats` call is the one taken and not answered yet), none voided (no client died), and at
+    // least every client request the wrapper saw, plus the control calls.
+    assert_eq!(
+        (stats.requests_taken, stats.requests_voided),
+        (stats.requests_answered + 1, 0),
+        "the server's own count: every call it took answered"
+    );
+    assert!(stats.requests_taken > total.requests);
     let (alloc50, alloc99, allocs) = p99(&mut latencies.alloc_ns);
     let (free50, free99, frees) = p99(&mut latencies.free_ns);
     let (set50, set99, sets) = p99(&mut latencies.control_ns);
     println!(
         "host runtime, {CLIENTS} client threads x {ops} rounds in {elapsed:?}: {} requests, all \
-         answered (the server's side: {} taken, {} answered); {} grants ({} deferred, as the \
+         answered (the server's side: {} taken, {} answered; its own stats, control calls \
+         included: {} taken, {} answered before that stats reply); {} grants ({} deferred, as the \
          core counted), {} deferred requests timed out or refused as queue full ({} timed out, \
          as the core counted), {} refused at the client's run limit; {} targets set; final \
          stats {stats:?}",
         total.requests,
         server_side.0,
         server_side.1,
+        stats.requests_taken,
+        stats.requests_answered,
         total.grants,
         server_counters.deferred_granted,
         total.deferred_refusals,

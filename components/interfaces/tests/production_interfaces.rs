@@ -76,16 +76,17 @@ fn stats_reply_round_trips_every_field() {
         state: balloon_control::BpState::Cancelled,
         policy: balloon_control::Policy::Seed,
         max_target: 12,
+        requests_taken: 13,
+        requests_answered: 14,
+        requests_voided: 15,
     };
     let body = balloon_control::StatsReplyBody::new(&stats);
     assert!(body.as_bytes().len() <= MAX_BODY_BYTES);
     assert_eq!(body.decode(), Some(stats));
     let bytes = body.as_bytes();
-    assert_eq!(
-        &bytes[bytes.len() - 8..bytes.len() - 6],
-        &[4, 2],
-        "enums as their values"
-    );
+    // The enums, then padding to 8 bytes, then the three request counters.
+    let enums = bytes.len() - 8 - 3 * 8;
+    assert_eq!(&bytes[enums..enums + 2], &[4, 2], "enums as their values");
 }
 
 #[test]

@@ -83,6 +83,9 @@ where
                 state: wire_state(self.last_state),
                 policy: wire_policy(self.core.policy()),
                 max_target: domain(self.core.max_target_pages()),
+                requests_taken: self.requests.taken,
+                requests_answered: self.requests.answered,
+                requests_voided: self.requests.voided,
             })
             .into()
     }

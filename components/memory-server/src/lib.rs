@@ -13,6 +13,7 @@ mod balloon_api;
 mod control_api;
 mod notices;
 mod port;
+mod requests;
 
 use ballast_interfaces::balloon::{AllocUnpopulatedResponder, BalloonError};
 use ballast_interfaces::hypercall::HypercallClient;
@@ -26,6 +27,7 @@ use zerocopy::FromBytes;
 
 pub use notices::{NoticeCounters, QUARANTINE_MAX_RETRY_NS, QUARANTINE_RETRY_NS};
 pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, GatewayPort};
+pub use requests::RequestCounters;
 
 use ballast_memory_server_core::{
     BalloonCore, BootReport, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,
@@ -75,6 +77,7 @@ pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const
     /// Runs of dead clients the gateway has not taken back yet (a grant may be mapped in them).
     quarantine: notices::Quarantine<LENT>,
     notices: NoticeCounters,
+    requests: RequestCounters,
     /// The baseline against Xen's `current_reservation` has been taken.
     started: bool,
     last_state: BpState,
@@ -116,6 +119,7 @@ where
             waiting: Vec::new(),
             quarantine: notices::Quarantine::new(),
             notices: NoticeCounters::default(),
+            requests: RequestCounters::default(),
             started: false,
             last_state: BpState::Done,
         }
@@ -124,6 +128,12 @@ where
     /// The core, for statistics and the invariant check.
     pub fn core(&self) -> &BalloonCore<'a, LENT, CLIENTS, PENDING> {
         &self.core
+    }
+
+    /// The calls this server took, answered and saw voided by their caller's death (also in
+    /// `stats`).
+    pub fn request_counters(&self) -> RequestCounters {
+        self.requests
     }
 
     /// The notices sent to the gateway, counted.
@@ -234,6 +244,9 @@ where
     P: Permissions,
 {
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
+        self.requests.taken = self.requests.taken.saturating_add(1);
+        let mut answered = 0;
+        let sys = &mut requests::Counting::new(sys, &mut answered);
         self.ensure_started(sys);
         let interface =
             MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
@@ -245,13 +258,17 @@ where
             }
             _ => balloon::dispatch(self, sys, call, permissions),
         };
+        self.requests.answered = self.requests.answered.saturating_add(answered);
     }
 
     fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
+        let mut answered = 0;
+        let sys = &mut requests::Counting::new(sys, &mut answered);
         self.ensure_started(sys);
         if bits.contains(NotificationBits::TIMER) {
             self.run_step(sys);
         }
+        self.requests.answered = self.requests.answered.saturating_add(answered);
     }
 
     fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
@@ -259,9 +276,15 @@ where
             return;
         };
         // Its deferred replies are void: the runtime drops tokens of the dead.
+        let before = self.waiting.len();
         self.waiting.retain(|w| w.client != client);
+        let voided = (before - self.waiting.len()) as u64;
+        self.requests.voided = self.requests.voided.saturating_add(voided);
+        let mut answered = 0;
+        let sys = &mut requests::Counting::new(sys, &mut answered);
         self.ensure_started(sys);
         self.reclaim(sys, client);
         self.run_step(sys);
+        self.requests.answered = self.requests.answered.saturating_add(answered);
     }
 }
