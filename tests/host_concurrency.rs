@@ -30,8 +30,8 @@ use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::deterministic::DeterministicRuntime;
 use ballast_ipc::host::{ClientHandle, HostRuntime};
 use ballast_ipc::{
-    Badge, CheckedTables, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess,
-    LeaseDescriptor, LeaseId, NotificationBits, ReplyToken, Sys, MESSAGE_BYTES,
+    Badge, CheckedTables, Handler, IncomingCall, IpcError, LeaseDescriptor, NotificationBits,
+    ReplyObserved, ReplyToken, Sys, MESSAGE_BYTES,
 };
 use ballast_system::{Composition, Policy};
 use ballast_xen_sim::{DomId, XenSim};
@@ -284,8 +284,7 @@ fn client_thread(
 
 /// The clients' calls as the memory server's side saw them: taken by the server, and answered by
 /// its own `reply` (at once or deferred), counted on the server's thread at its kernel interface,
-/// apart from the clients' tallies. (The memory server keeps no count of requests itself; its
-/// core's counters are read at the end through [`Observed`].)
+/// apart from the clients' tallies and from the server's own count (its `stats`).
 #[derive(Debug, Default)]
 struct ServerSide {
     /// Reply tokens of clients' calls taken and not answered yet.
@@ -305,54 +304,12 @@ struct Observed {
 /// The handler the host runtime runs: the memory server, its calls and replies counted.
 struct ObservedHandler(Arc<Mutex<Observed>>);
 
-/// The server's kernel interface, with each reply to a client's call counted.
-struct CountingSys<'s, 'c> {
-    sys: &'s mut dyn Sys,
-    side: &'c mut ServerSide,
-}
-
-impl LeaseAccess for CountingSys<'_, '_> {
-    fn lease_bytes(
-        &mut self,
-        badge: Badge,
-        lease: &LeaseDescriptor,
-    ) -> Result<&mut [u8], IpcError> {
-        self.sys.lease_bytes(badge, lease)
-    }
-}
-
-impl Sys for CountingSys<'_, '_> {
-    fn reply(&mut self, token: ReplyToken, message: &[u8]) {
-        if self.side.open.remove(&token.raw()) {
-            self.side.answers += 1;
+impl ServerSide {
+    /// Count a reply the server sends, if it answers a client's call.
+    fn replied(&mut self, token: &ReplyToken) {
+        if self.open.remove(&token.raw()) {
+            self.answers += 1;
         }
-        self.sys.reply(token, message);
-    }
-
-    fn call(
-        &mut self,
-        endpoint: EndpointId,
-        request: &[u8],
-        lease: Option<LeaseDescriptor>,
-        reply: &mut [u8],
-    ) -> Result<usize, IpcError> {
-        self.sys.call(endpoint, request, lease, reply)
-    }
-
-    fn own_region(&mut self, region: LeaseId) -> Option<&mut [u8]> {
-        self.sys.own_region(region)
-    }
-
-    fn notify(&mut self, endpoint: EndpointId, bits: NotificationBits) -> Result<(), IpcError> {
-        self.sys.notify(endpoint, bits)
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.sys.now_ns()
-    }
-
-    fn set_timer(&mut self, deadline_ns: u64) {
-        self.sys.set_timer(deadline_ns);
     }
 }
 
@@ -368,19 +325,28 @@ impl Handler for ObservedHandler {
             side.calls += 1;
             side.open.insert(call.reply.raw());
         }
-        server.protected(&mut CountingSys { sys, side }, call);
+        server.protected(
+            &mut ReplyObserved::new(sys, |token| side.replied(token)),
+            call,
+        );
     }
 
     fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
         let mut observed = self.0.lock().unwrap();
         let Observed { server, side, .. } = &mut *observed;
-        server.notified(&mut CountingSys { sys, side }, bits);
+        server.notified(
+            &mut ReplyObserved::new(sys, |token| side.replied(token)),
+            bits,
+        );
     }
 
     fn client_died(&mut self, sys: &mut dyn Sys, badge: Badge) {
         let mut observed = self.0.lock().unwrap();
         let Observed { server, side, .. } = &mut *observed;
-        server.client_died(&mut CountingSys { sys, side }, badge);
+        server.client_died(
+            &mut ReplyObserved::new(sys, |token| side.replied(token)),
+            badge,
+        );
     }
 }
 

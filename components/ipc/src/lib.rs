@@ -12,6 +12,7 @@
 pub mod call_graph;
 pub mod kernel;
 mod lease;
+mod observed_sys;
 pub mod sel4_rt;
 pub mod static_rt;
 pub mod tables;
@@ -29,6 +30,7 @@ pub use kernel::{
     Badge, EndpointId, Handler, IncomingCall, IpcError, LeaseAccess, LeaseDescriptor, LeaseId,
     MessageHeader, NotificationBits, ReplyToken, Sys, HEADER_BYTES, MESSAGE_BYTES,
 };
+pub use observed_sys::ReplyObserved;
 pub use tables::{
     ComponentId, ComponentKind, ComponentSpec, EndpointKind, EndpointSpec, RegionGrant, RegionSpec,
     Tables,

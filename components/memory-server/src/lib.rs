@@ -20,7 +20,8 @@ use ballast_interfaces::hypercall::HypercallClient;
 use ballast_interfaces::support::{Answer, Permissions, ReplyMessage};
 use ballast_interfaces::{balloon, balloon_control};
 use ballast_ipc::{
-    Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits, Sys,
+    Badge, EndpointId, Handler, IncomingCall, LeaseId, MessageHeader, NotificationBits,
+    ReplyObserved, Sys,
 };
 use heapless::Vec;
 use zerocopy::FromBytes;
@@ -246,7 +247,7 @@ where
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
         self.requests.taken = self.requests.taken.saturating_add(1);
         let mut answered = 0;
-        let sys = &mut requests::Counting::new(sys, &mut answered);
+        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
         self.ensure_started(sys);
         let interface =
             MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
@@ -263,7 +264,7 @@ where
 
     fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
         let mut answered = 0;
-        let sys = &mut requests::Counting::new(sys, &mut answered);
+        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
         self.ensure_started(sys);
         if bits.contains(NotificationBits::TIMER) {
             self.run_step(sys);
@@ -281,7 +282,7 @@ where
         let voided = (before - self.waiting.len()) as u64;
         self.requests.voided = self.requests.voided.saturating_add(voided);
         let mut answered = 0;
-        let sys = &mut requests::Counting::new(sys, &mut answered);
+        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
         self.ensure_started(sys);
         self.reclaim(sys, client);
         self.run_step(sys);
