@@ -4,7 +4,10 @@ use std::path::Path;
 use std::{env, fs, process};
 
 fn main() {
-    let idl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../idl");
+    let idl = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../idl");
     println!("cargo:rerun-if-changed={}", idl.display());
     let interfaces = match ballast_idl_gen::load_dir(&idl) {
         Ok(interfaces) => interfaces,

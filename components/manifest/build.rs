@@ -3,13 +3,16 @@
 //! exactly the interfaces this build speaks.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ballast_idl_gen::LeaseMode;
 
 fn main() -> ExitCode {
-    let idl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../idl");
+    let idl = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../idl");
     println!("cargo::rerun-if-changed={}", idl.display());
     let interfaces = match ballast_idl_gen::load_dir(&idl) {
         Ok(interfaces) => interfaces,

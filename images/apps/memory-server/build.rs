@@ -3,7 +3,6 @@
 //! `manifests/xen-arm64.toml` for arm64. A broken manifest fails the build with the messages
 //! `ballast check` prints.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use ballast_system::Target;
@@ -14,7 +13,10 @@ fn main() -> ExitCode {
         "aarch64" => ("manifests/xen-arm64.toml", Target::XenArm64),
         _ => ("manifests/xen-pvh.toml", Target::XenPvh),
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../..");
     match ballast_manifest::emit_for_build(&root.join(manifest), target, "composition.rs") {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

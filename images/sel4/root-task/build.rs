@@ -112,7 +112,10 @@ fn pd_images(composition: &Composition, out: &Path) -> Result<(), String> {
 }
 
 fn build() -> Result<(), String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../..");
     let manifest = root.join(MANIFEST);
     ballast_manifest::emit_for_build(&manifest, Target::Sel4XenArm64, "composition.rs")?;
     let composition = ballast_manifest::composition_for(&manifest, Target::Sel4XenArm64)?;

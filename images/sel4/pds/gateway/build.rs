@@ -2,7 +2,8 @@
 //! entered at `_start`).
 
 fn main() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pd-rt/pd.ld");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let script = format!("{dir}/../../pd-rt/pd.ld");
     println!("cargo::rerun-if-changed={script}");
     println!("cargo::rustc-link-arg-bins=-T{script}");
 }
