@@ -317,6 +317,23 @@ impl System {
         self.runtime.take_reply(call).unwrap().unwrap()
     }
 
+    /// The plain client borrows `count` frames anywhere; the reply once the system has settled
+    /// (its runs are in the plain client's region).
+    fn plain_borrow(&mut self, count: u64) -> Vec<u8> {
+        let plain = self.plainclient.clone();
+        let (region, len) = plain.region.unwrap();
+        let call = (self.runtime)
+            .submit_call(
+                plain.component,
+                plain.endpoint,
+                &balloon::encode_alloc_unpopulated(count, u64::MAX),
+                Some(lease_of(region, len)),
+            )
+            .unwrap();
+        self.settle();
+        self.runtime.take_reply(call).unwrap().unwrap()
+    }
+
     fn settle(&mut self) {
         let report = self.runtime.run_until_idle(STEP_LIMIT).unwrap();
         assert!(report.idle, "the system did not settle");
@@ -558,28 +575,10 @@ fn maps_from_another_domain_or_into_frames_not_borrowed_are_refused_before_xen()
         system.map(front, &refs, &[unborrowed], false),
         HypercallError::FrameNotLent,
     );
-    let plain = system.plainclient.clone();
-    let region = plain.region.unwrap();
-    let lease = LeaseDescriptor {
-        region: region.0 .0,
-        writable: 1,
-        offset: 0,
-        len: region.1,
-        reserved: 0,
-    };
-    let call = (system.runtime)
-        .submit_call(
-            plain.component,
-            plain.endpoint,
-            &balloon::encode_alloc_unpopulated(4, u64::MAX),
-            Some(lease),
-        )
-        .unwrap();
-    system.settle();
-    let reply = system.runtime.take_reply(call).unwrap().unwrap();
+    let reply = system.plain_borrow(4);
     let count = balloon::decode_alloc_unpopulated(&reply).unwrap().runs as usize;
-    let plain_gfn =
-        runs::read(system.runtime.region(region.0).unwrap(), count).unwrap()[0].first_gfn;
+    let region = system.plainclient.region.unwrap().0;
+    let plain_gfn = runs::read(system.runtime.region(region).unwrap(), count).unwrap()[0].first_gfn;
     map_refused(
         system.map(front, &refs, &[plain_gfn], false),
         HypercallError::FrameNotLent,
@@ -683,25 +682,7 @@ fn die_with_grants_mapped(seed: u64) -> bool {
         assert_eq!(system.xen.grant_in_use(system.frontend, grant_ref), Some(0));
     }
     // Nothing lost: the whole lending range is lent again, to the plain client.
-    let plain = system.plainclient.clone();
-    let region = plain.region.unwrap();
-    let lease = LeaseDescriptor {
-        region: region.0 .0,
-        writable: 1,
-        offset: 0,
-        len: region.1,
-        reserved: 0,
-    };
-    let call = (system.runtime)
-        .submit_call(
-            plain.component,
-            plain.endpoint,
-            &balloon::encode_alloc_unpopulated(1024, u64::MAX),
-            Some(lease),
-        )
-        .unwrap();
-    system.settle();
-    let reply = system.runtime.take_reply(call).unwrap().unwrap();
+    let reply = system.plain_borrow(1024);
     assert!(balloon::decode_alloc_unpopulated(&reply).is_ok());
     let lending = SIM_GRANTS.memory.unpopulated;
     assert!((lending.start()..lending.end()).all(|gfn| system

@@ -162,10 +162,11 @@ impl<'f, B: FrameMemory> Driver<'f, B> {
                     .gfns()
                     .filter(|&gfn| self.frames.read(gfn, 0) == Some(UNBACKED_WORD))
                     .count() as u32;
+                let pages = offer.refs.len() as u32;
+                let died = Outcome::Died { unmapped };
                 Answer {
-                    outcome: Outcome::Died { unmapped },
                     mapped: frames,
-                    ..outcome_only(offer, "")
+                    ..Answer::before_any_step(round, pages, died)
                 }
             }
         }
