@@ -21,6 +21,7 @@ pub mod decode_command;
 mod dom0;
 pub mod image;
 mod qemu;
+mod timings;
 mod verify;
 mod xen_reading;
 
@@ -52,6 +53,10 @@ struct Guest {
     scenario: Option<String>,
     /// The memory-server app's boot target (`target_mib=`).
     target_mib: Option<u64>,
+    /// Which policy the test app runs first (`first=2M` or `first=4K`).
+    first: Option<String>,
+    /// The test app's timed product-path rounds of each policy (`timed_rounds=`).
+    timed_rounds: Option<u32>,
 }
 
 impl Guest {
@@ -60,6 +65,8 @@ impl Guest {
             app: App::HilTest,
             scenario: None,
             target_mib: None,
+            first: None,
+            timed_rounds: None,
         }
     }
 
@@ -79,24 +86,47 @@ impl Guest {
                     .map_err(|_| format!("--target-mib {mib}: expected MiB"))?;
                 self.target_mib = Some(mib);
             }
+            "--first" => match value()?.as_str() {
+                policy @ ("2M" | "4K") => self.first = Some(policy.into()),
+                other => return Err(format!("--first {other}: expected 2M or 4K")),
+            },
+            "--timed-rounds" => {
+                let rounds = value()?;
+                let rounds = rounds
+                    .parse()
+                    .map_err(|_| format!("--timed-rounds {rounds}: expected a count"))?;
+                self.timed_rounds = Some(rounds);
+            }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    /// The guest's command line: `scenario=` for the test app, `target_mib=` (if given) for the
-    /// memory-server app.
+    /// The guest's command line: `scenario=` (and `first=`, `timed_rounds=` if given) for the
+    /// test app, `target_mib=` (if given) for the memory-server app.
     fn cmdline(&self) -> Result<String, String> {
-        match (self.app, &self.scenario, self.target_mib) {
-            (App::HilTest, scenario, None) => Ok(format!(
-                "scenario={}",
-                scenario.as_deref().unwrap_or("balloon")
-            )),
-            (App::MemoryServer, None, target) => Ok(target
-                .map(|mib| format!("target_mib={mib}"))
-                .unwrap_or_default()),
-            (App::HilTest, _, Some(_)) => Err("--target-mib is for --app memory-server".into()),
-            (App::MemoryServer, Some(_), _) => Err("--scenario is for --app hil-test".into()),
+        let test_options = self.scenario.is_some() || self.first.is_some();
+        match (self.app, self.target_mib) {
+            (App::HilTest, None) => {
+                let mut line =
+                    format!("scenario={}", self.scenario.as_deref().unwrap_or("balloon"));
+                if let Some(first) = &self.first {
+                    line.push_str(&format!(" first={first}"));
+                }
+                if let Some(rounds) = self.timed_rounds {
+                    line.push_str(&format!(" timed_rounds={rounds}"));
+                }
+                Ok(line)
+            }
+            (App::MemoryServer, target) if !test_options && self.timed_rounds.is_none() => {
+                Ok(target
+                    .map(|mib| format!("target_mib={mib}"))
+                    .unwrap_or_default())
+            }
+            (App::HilTest, Some(_)) => Err("--target-mib is for --app memory-server".into()),
+            (App::MemoryServer, _) => {
+                Err("--scenario, --first and --timed-rounds are for --app hil-test".into())
+            }
         }
     }
 
@@ -154,6 +184,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Run `ballast hil` with `args` (after the subcommand).
 pub fn run(args: &[String]) -> ExitCode {
+    if timings::requested(args) {
+        return timings::run(args);
+    }
     if dom0::requested(args) {
         return dom0::run(args);
     }
@@ -163,7 +196,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--app hil-test|memory-server] [--scenario balloon|smoke|components] [--target-mib MIB] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--app hil-test|memory-server] [--scenario balloon|smoke|components] [--first 2M|4K] [--timed-rounds N] [--target-mib MIB] [--timings RUNS] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -325,11 +358,13 @@ fn boot_and_check(
     summarize(&verifier, &problems, &timeline, &[])
 }
 
-/// When the host saw, since QEMU started, the guest's first reservation step (the first balloon
-/// operation) and its verdict (or the memory-server app serving).
+/// When the host saw, since QEMU started, the guest's first reservation step (the test app's first
+/// balloon operation, after its start hold), the memory-server app setting its boot target (its
+/// first balloon operation follows at once), and the verdict (or the memory-server app serving).
 #[derive(Debug, Default)]
 struct Timeline {
     first_step: Option<Duration>,
+    boot_target: Option<Duration>,
     passed: Option<Duration>,
 }
 
@@ -338,6 +373,9 @@ impl Timeline {
     fn saw(&mut self, at: Duration, verifier: &Verifier, passed: bool) {
         if self.first_step.is_none() && verifier.steps() > 0 {
             self.first_step = Some(at);
+        }
+        if self.boot_target.is_none() && verifier.boot_target_set {
+            self.boot_target = Some(at);
         }
         if self.passed.is_none() && passed {
             self.passed = Some(at);
@@ -405,6 +443,12 @@ fn summarize(
     if let Some(at) = timeline.first_step {
         println!(
             "  time from QEMU start to the first reservation step: {:.3} s",
+            at.as_secs_f64()
+        );
+    }
+    if let Some(at) = timeline.boot_target {
+        println!(
+            "  time from QEMU start to the memory server's first balloon operation (its boot target set): {:.3} s",
             at.as_secs_f64()
         );
     }

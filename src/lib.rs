@@ -8,4 +8,5 @@ pub mod checkout;
 pub mod composition;
 pub mod sel4;
 pub mod sim;
+pub mod spread;
 pub mod system;

@@ -1,6 +1,8 @@
 //! The core's bookkeeping throughput, with no scrubbing and a port that completes every call
 //! without Xen work: frames changed per second while ballooning the same amount out of a full
-//! guest and back, for a 64 GiB and a 1 TiB guest, seed policy against ballast.
+//! guest and back, for a 64 GiB and a 1 TiB guest, seed policy against ballast, in several pairs
+//! of runs whose order alternates (seed first, then ballast first, ...): the speedup is the median
+//! of the pairs' ratios, with the smallest and largest.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +10,7 @@ use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
 
 use super::harness::{run_to_target, CompletingPort, NoScrub, GIB};
 use super::options::Size;
+use crate::spread::Spread;
 
 /// One policy on one guest.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,26 +28,36 @@ impl Throughput {
     }
 }
 
-/// Both policies on one guest.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Both policies on one guest, in pairs of runs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestThroughput {
     /// Guest size, frames.
     pub guest_frames: u64,
-    /// Seed policy.
-    pub seed: Throughput,
-    /// Ballast.
-    pub ballast: Throughput,
+    /// Each pair of runs: the seed policy's and ballast's.
+    pub pairs: Vec<(Throughput, Throughput)>,
 }
 
 impl GuestThroughput {
-    /// Ballast's throughput over the seed's.
-    pub fn speedup(&self) -> f64 {
-        self.ballast.per_second() / self.seed.per_second()
+    /// Ballast's throughput over the seed's, over the pairs.
+    pub fn speedup(&self) -> Spread {
+        Spread::of(
+            (self.pairs.iter()).map(|(seed, ballast)| ballast.per_second() / seed.per_second()),
+        )
+    }
+
+    /// The seed policy's frames per second, over the pairs.
+    pub fn seed(&self) -> Spread {
+        Spread::of(self.pairs.iter().map(|(seed, _)| seed.per_second()))
+    }
+
+    /// Ballast's frames per second, over the pairs.
+    pub fn ballast(&self) -> Spread {
+        Spread::of(self.pairs.iter().map(|(_, ballast)| ballast.per_second()))
     }
 }
 
 /// Both guests.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bookkeeping {
     /// The 64 GiB guest.
     pub guest_64gib: GuestThroughput,
@@ -87,23 +100,33 @@ fn throughput(policy: Policy, frames: u64, moved: u64) -> Result<Throughput, Str
     })
 }
 
-fn guest(frames: u64, moved: u64) -> Result<GuestThroughput, String> {
+fn guest(frames: u64, moved: u64, pairs: usize) -> Result<GuestThroughput, String> {
+    let mut measured = Vec::with_capacity(pairs);
+    for pair in 0..pairs {
+        let (seed, ballast) = if pair % 2 == 0 {
+            let seed = throughput(Policy::Seed, frames, moved)?;
+            (seed, throughput(Policy::Ballast, frames, moved)?)
+        } else {
+            let ballast = throughput(Policy::Ballast, frames, moved)?;
+            (throughput(Policy::Seed, frames, moved)?, ballast)
+        };
+        measured.push((seed, ballast));
+    }
     Ok(GuestThroughput {
         guest_frames: frames,
-        seed: throughput(Policy::Seed, frames, moved)?,
-        ballast: throughput(Policy::Ballast, frames, moved)?,
+        pairs: measured,
     })
 }
 
 /// Measure both guests.
 pub fn measure(size: Size) -> Result<Bookkeeping, String> {
-    let moved = match size {
-        Size::Small => GIB / 32,
-        Size::Full => 2 * GIB,
+    let (moved, pairs) = match size {
+        Size::Small => (GIB / 32, 2),
+        Size::Full => (2 * GIB, 5),
     };
     Ok(Bookkeeping {
-        guest_64gib: guest(64 * GIB, moved)?,
-        guest_1tib: guest(1024 * GIB, moved)?,
+        guest_64gib: guest(64 * GIB, moved, pairs)?,
+        guest_1tib: guest(1024 * GIB, moved, pairs)?,
         moved,
     })
 }

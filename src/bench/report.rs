@@ -47,11 +47,15 @@ fn superpages_row(conditions: &str, both: &Policies) -> String {
 }
 
 fn throughput_row(name: &str, guest: &GuestThroughput) -> String {
+    let speedup = guest.speedup();
     format!(
-        "| bookkeeping, {name} guest (frames/s) | {:.3e} | {:.3e} | {:.0}x |",
-        guest.seed.per_second(),
-        guest.ballast.per_second(),
-        guest.speedup()
+        "| bookkeeping, {name} guest (frames/s, median of {} pairs) | {:.3e} | {:.3e} | {:.0}x [{:.0}x, {:.0}x] |",
+        guest.pairs.len(),
+        guest.seed().median,
+        guest.ballast().median,
+        speedup.median,
+        speedup.min,
+        speedup.max
     )
 }
 
@@ -66,8 +70,8 @@ impl BenchReport {
             "hypercalls_fragmented_ballast": h.fragmented_ballast.calls(),
             "superpages_intact_seed": self.superpages.aligned.seed.fraction(),
             "superpages_intact_ballast": self.superpages.aligned.ballast.fraction(),
-            "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup(),
-            "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup(),
+            "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup().median,
+            "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup().median,
             "scrub_vs_memset_ratio": self.scrub.ratio(),
             "ipc_vs_floor_ratio": self.ipc.ratio(),
             "state_bytes_per_gib": self.footprint.state_bytes_per_gib(),
@@ -161,12 +165,15 @@ impl BenchReport {
             ),
             format!(
                 "Bookkeeping: {} GiB out of the full guest and back, with a port completing every call \
-                 and no scrub; seed {:.3} s / {:.3} s, ballast {:.4} s / {:.4} s at 64 GiB / 1 TiB.",
+                 and no scrub, {} pairs of runs alternating which policy goes first; frames per \
+                 second are the pairs' medians, the speedup the median of the pairs' ratios [min, \
+                 max]; median times seed {:.3} s / {:.3} s, ballast {:.4} s / {:.4} s at 64 GiB / 1 TiB.",
                 b.moved as f64 / super::harness::GIB as f64,
-                b.guest_64gib.seed.elapsed.as_secs_f64(),
-                b.guest_1tib.seed.elapsed.as_secs_f64(),
-                b.guest_64gib.ballast.elapsed.as_secs_f64(),
-                b.guest_1tib.ballast.elapsed.as_secs_f64(),
+                b.guest_64gib.pairs.len(),
+                2.0 * b.moved as f64 / b.guest_64gib.seed().median,
+                2.0 * b.moved as f64 / b.guest_1tib.seed().median,
+                2.0 * b.moved as f64 / b.guest_64gib.ballast().median,
+                2.0 * b.moved as f64 / b.guest_1tib.ballast().median,
             ),
             format!(
                 "Scrub: ballast inflating the whole guest with a port that completes every call \

@@ -64,6 +64,9 @@ pub struct Verifier {
     verdicts_expected: usize,
     /// The memory-server app reported serving.
     pub serving: bool,
+    /// The memory-server app set its boot target (`memory_server at=boot_target`): its first
+    /// balloon operation starts then.
+    pub boot_target_set: bool,
     /// The memory-server app's books when it went idle (`current`).
     idle_current: Option<u64>,
     /// Everything that did not add up, one sentence each.
@@ -293,6 +296,10 @@ impl Verifier {
         self.highlights.push(message.to_string());
         match record.text("at") {
             Some("idle") => {}
+            Some("boot_target") => {
+                self.boot_target_set = true;
+                return;
+            }
             Some("serving") => {
                 self.serving = true;
                 // Idle and waiting for events: nothing moves Xen's count while the host reads it.

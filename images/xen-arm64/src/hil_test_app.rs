@@ -52,14 +52,19 @@ pub fn run(booted: Booted) -> Verdict {
         defmt::error!("unmapped address read as {=u64:#x}", word);
         return Verdict::Fail;
     }
-    let Ok(phases) = scenario::phases(name) else {
-        defmt::error!(
-            "scenario {=str}: unknown; known: {=[?]} and {=str}",
-            name,
-            scenario::SCENARIOS,
-            FAULT_SCENARIO
-        );
-        return Verdict::Fail;
+    let line = booted.info.command_line();
+    let phases = match scenario::phases(name).and_then(|phases| phases.with_options(line)) {
+        Ok(phases) => phases,
+        Err(error) => {
+            defmt::error!(
+                "scenario {=str}: {}; known: {=[?]} and {=str}",
+                name,
+                error,
+                scenario::SCENARIOS,
+                FAULT_SCENARIO
+            );
+            return Verdict::Fail;
+        }
     };
     let mut checks = Checks::default();
     checks.context = "boot";

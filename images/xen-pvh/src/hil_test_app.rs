@@ -38,13 +38,18 @@ pub fn run(booted: Booted) -> Verdict {
         .value("scenario")
         .unwrap_or("balloon");
     defmt::info!("scenario name={=str}", name);
-    let Ok(phases) = scenario::phases(name) else {
-        defmt::error!(
-            "scenario {=str}: unknown; known: {=[?]}",
-            name,
-            scenario::SCENARIOS
-        );
-        return Verdict::Fail;
+    let line = booted.info.command_line();
+    let phases = match scenario::phases(name).and_then(|phases| phases.with_options(line)) {
+        Ok(phases) => phases,
+        Err(error) => {
+            defmt::error!(
+                "scenario {=str}: {}; known: {=[?]}",
+                name,
+                error,
+                scenario::SCENARIOS
+            );
+            return Verdict::Fail;
+        }
     };
     let machine = phases::Machine {
         hypercall: booted.hypercall,

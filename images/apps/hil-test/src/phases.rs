@@ -21,14 +21,16 @@ use core::cell::Cell;
 use ballast_app_memory_server::composition;
 use ballast_app_memory_server::system::{self, Host, RegionMemory, SetupError};
 use ballast_frame_access::FrameMemory;
+use ballast_image_rt::timed_hypercall::TimedHypercall;
 use ballast_interfaces::hypercall::HypercallClient;
 use ballast_ipc::static_rt::Clock;
 use ballast_ipc::{ComponentId, Handler, LeaseId};
 use ballast_memory_server_core::FrameScrubber;
 use ballast_system::Kind;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
+use ballast_xen::Gfn;
 
-use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform};
+use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform, PolicyOrder};
 use crate::stand_in::StandIn;
 
 /// How long the run holds still at each reading point: ample for the host to see the `hold` line,
@@ -101,14 +103,26 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
     );
     hold("start", clock);
     if let Some(name) = phases.xen_facts {
-        let phase = xen_facts(name, hypercall, (layout, platform), &mut memory, clock);
+        let places = (layout, platform, phases.order);
+        let phase = xen_facts(name, hypercall, places, &mut memory, clock);
         checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
         hold("xen_facts", clock);
     }
     if phases.components {
         let refused = Cell::new(0);
-        let scrubber = system::Scrubber::new(memory, &refused);
-        let phase = components(hypercall, (layout, scrubber), ram_regions, clock);
+        let (scrub_ns, hypercall_ns) = (Cell::new(0), Cell::new(0));
+        let timing = components::Timing {
+            order: phases.order,
+            rounds: phases.timed_rounds,
+            scrub_ns: &scrub_ns,
+            hypercall_ns: &hypercall_ns,
+        };
+        let scrubber = TimedScrubber {
+            inner: system::Scrubber::new(memory, &refused),
+            clock,
+            spent: &scrub_ns,
+        };
+        let phase = components(hypercall, (layout, scrubber), ram_regions, (clock, timing));
         checks.absorb(&phase.map_err(|error| ("components", error))?);
         checks.context = "components";
         checks.expect_eq("scrubs_refused", u64::from(refused.get()), 0);
@@ -122,7 +136,7 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
 fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
     name: &str,
     hypercall: R,
-    (layout, platform): (Layout, Platform),
+    (layout, platform, order): (Layout, Platform, PolicyOrder),
     ram: &mut M,
     clock: &K,
 ) -> Result<Checks, SetupError> {
@@ -141,7 +155,7 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
         let endpoint = HypercallClient::new(endpoint);
         let max_order = composition::COMPOSITION.xen.max_extent_order;
         let mut xen = GatewayXen::new(&mut sys, endpoint, frame_list, max_order);
-        scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform))
+        scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform, order))
     };
     system::log_gateway("xen_facts", &gateway);
     checks.map_err(|error| {
@@ -151,12 +165,13 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
 }
 
 /// Run the components phase: every component of the manifest, the control one playing; the
-/// memory server scrubs through `scrubber`.
+/// memory server scrubs through `scrubber`, and the gateway's hypercalls add their time to the
+/// timing's counter.
 fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
     hypercall: R,
     (layout, scrubber): (Layout, S),
     ram_regions: impl Iterator<Item = (u64, u64)>,
-    clock: &K,
+    (clock, timing): (&K, components::Timing<'_>),
 ) -> Result<Checks, SetupError> {
     let memory = composition::component(Kind::MemoryServer)?;
     let control = composition::component(Kind::ControlAgent)?;
@@ -177,13 +192,29 @@ fn components<R: RawHypercall + Copy, S: FrameScrubber, K: Clock + Copy>(
         ),
     };
     let host = Host {
-        hypercall,
+        hypercall: TimedHypercall::new(hypercall, *clock, timing.hypercall_ns),
         managed: layout.free,
         ram_regions,
         agent_event_port: None,
     };
     system::run_components("components", host, scrubber, *clock, |rt, _| {
         let mut direct = XenHypercalls::new(hypercall);
-        components::run(rt, &mut direct, cast)
+        components::run(rt, &mut direct, cast, timing)
     })
+}
+
+/// The memory server's scrubber, with the time it spends added to a counter.
+struct TimedScrubber<'c, S, K> {
+    inner: S,
+    clock: &'c K,
+    spent: &'c Cell<u64>,
+}
+
+impl<S: FrameScrubber, K: Clock> FrameScrubber for TimedScrubber<'_, S, K> {
+    fn scrub(&mut self, first: Gfn, frames: u64) {
+        let start = self.clock.now_ns();
+        self.inner.scrub(first, frames);
+        let took = self.clock.now_ns().saturating_sub(start);
+        self.spent.set(self.spent.get().saturating_add(took));
+    }
 }

@@ -11,7 +11,9 @@
 //! Where seL4 differs from the static arm64 image: a PD that reads a ballooned frame takes the
 //! data abort Xen injects as a fault, which ends it; that read is not probed ([`PLATFORM`]).
 
-use ballast_app_hil_test::scenario::{self, BalloonedFrame, Checks, GatewayXen, Layout, Platform};
+use ballast_app_hil_test::scenario::{
+    self, BalloonedFrame, Checks, GatewayXen, Layout, Platform, PolicyOrder,
+};
 use ballast_interfaces::hypercall::HypercallClient;
 use ballast_ipc::Sys;
 use ballast_xen::{FrameRun, Gfn, Hypervisor};
@@ -103,7 +105,13 @@ fn phase(parts: &mut MemoryParts, sys: &mut dyn Sys) -> Result<Checks, &'static 
         .window()
         .ok_or("the RAM window is the memory server's already")?;
     let clock = Clock::new();
-    let played = scenario::through_gateway(SCENARIO, &mut xen, window, &clock, (layout, PLATFORM))
-        .map_err(|_| "the HIL test app has no such scenario")?;
+    let played = scenario::through_gateway(
+        SCENARIO,
+        &mut xen,
+        window,
+        &clock,
+        (layout, PLATFORM, PolicyOrder::BallastFirst),
+    )
+    .map_err(|_| "the HIL test app has no such scenario")?;
     Ok(played)
 }

@@ -1,6 +1,9 @@
 //! The `components` phase: the memory server, the gateway over real Xen, a test client and the
 //! control component, all on the static IPC runtime, played by the control component:
 //!
+//! 0. If the run asks for them (`timed_rounds=`), the product path's timed rounds
+//!    ([`Rounds::timed`]), with the time the memory server spends scrubbing and the gateway in
+//!    Xen counted apart ([`Timing`]).
 //! 1. The policy rounds ([`super::rounds`]), with `XENMEM_current_reservation` read directly,
 //!    apart from the components, and the balloon settled by running the runtime until idle. The
 //!    server's target and `current` count the domain's pages as Xen does (the server adds the
@@ -15,6 +18,8 @@
 //! Every change of the reservation is logged as a `step` line, as in the direct phase, so that
 //! the host checks it too.
 
+use core::cell::Cell;
+
 use ballast_interfaces::balloon::{BalloonClient, BalloonDeferredClient};
 use ballast_interfaces::balloon_control::{BalloonControlClient, StatsReply};
 use ballast_interfaces::support::Submit;
@@ -24,7 +29,7 @@ use ballast_ipc::{
 };
 use ballast_xen::Hypervisor;
 
-use super::rounds::{Control, Rounds, XenCount};
+use super::rounds::{Control, PolicyOrder, Rounds, Spent, XenCount};
 use super::Checks;
 use ballast_app_memory_server::composition::COMPOSITION;
 use ballast_app_memory_server::system::Runtime;
@@ -49,26 +54,47 @@ pub struct Cast {
     pub client: (ComponentId, EndpointId, LeaseId),
 }
 
+/// The timed rounds a run asks for, and the counters of what the components spend in scrubbing
+/// and in Xen (the phase wraps the memory server's scrubber and the gateway's hypercall in them).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing<'c> {
+    /// Which policy goes first.
+    pub order: PolicyOrder,
+    /// Timed rounds of each policy (none: the phase plays only its functional rounds).
+    pub rounds: u32,
+    /// Nanoseconds the memory server spent zeroing frames.
+    pub scrub_ns: &'c Cell<u64>,
+    /// Nanoseconds the gateway spent inside hypercalls.
+    pub hypercall_ns: &'c Cell<u64>,
+}
+
 /// The control component on the static runtime: it calls the memory server as an external
 /// component, lets the runtime run until idle to settle, and reads Xen's count directly.
-struct StaticControl<'x, 'rt, 'h, 'r, C: Clock, X: Hypervisor> {
+struct StaticControl<'x, 'rt, 'h, 'r, 'c, C: Clock, X: Hypervisor> {
     rt: &'rt mut Runtime<'h, 'r, C>,
     xen: &'x mut X,
     cast: Cast,
+    timing: Timing<'c>,
 }
 
 /// The phase: the shared rounds over the static runtime, and the lending it plays after them.
-type Phase<'x, 'rt, 'h, 'r, C, X> = Rounds<StaticControl<'x, 'rt, 'h, 'r, C, X>>;
+type Phase<'x, 'rt, 'h, 'r, 'c, C, X> = Rounds<StaticControl<'x, 'rt, 'h, 'r, 'c, C, X>>;
 
 /// Run the phase; returns its checks.
 pub fn run<C: Clock, X: Hypervisor>(
     rt: &mut Runtime<'_, '_, C>,
     xen: &mut X,
     cast: Cast,
+    timing: Timing<'_>,
 ) -> Checks {
     let maximum = xen.maximum_reservation();
-    let mut phase: Phase<'_, '_, '_, '_, C, X> =
-        Rounds::new(StaticControl { rt, xen, cast }, COMPOSITION.server);
+    let control = StaticControl {
+        rt,
+        xen,
+        cast,
+        timing,
+    };
+    let mut phase: Phase<'_, '_, '_, '_, '_, C, X> = Rounds::new(control, COMPOSITION.server);
     phase.checks.context = "components";
     let start = phase.xen_current();
     // Where the reservation stands before the phase's first step, for the host's checks (which
@@ -84,6 +110,9 @@ pub fn run<C: Clock, X: Hypervisor>(
     let Some(stats) = phase.stats() else {
         return phase.checks;
     };
+    if timing.rounds > 0 {
+        phase.timed(stats.current, timing.order, timing.rounds);
+    }
     phase.play(&stats, start);
     phase.lend_and_reclaim(start.current);
     phase.checks.context = "components";
@@ -113,7 +142,7 @@ impl<C: Clock> Submit for Submitter<'_, '_, '_, C> {
     }
 }
 
-impl<C: Clock, X: Hypervisor> StaticControl<'_, '_, '_, '_, C, X> {
+impl<C: Clock, X: Hypervisor> StaticControl<'_, '_, '_, '_, '_, C, X> {
     /// Let the balloon work until it is idle (or `SETTLE_NS` passed).
     fn run_until_idle(&mut self, checks: &mut Checks) {
         let until = self.rt.now_ns().saturating_add(SETTLE_NS);
@@ -122,7 +151,7 @@ impl<C: Clock, X: Hypervisor> StaticControl<'_, '_, '_, '_, C, X> {
     }
 }
 
-impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, C, X> {
+impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, '_, C, X> {
     fn call<R>(
         &mut self,
         call: impl FnOnce(&BalloonControlClient, &mut dyn Sys) -> R,
@@ -141,6 +170,13 @@ impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, C, X> {
         self.stats(checks)
     }
 
+    fn spent(&self) -> Option<Spent> {
+        Some(Spent {
+            scrub_ns: self.timing.scrub_ns.get(),
+            hypercall_ns: self.timing.hypercall_ns.get(),
+        })
+    }
+
     fn xen_current(&mut self, _checks: &mut Checks) -> XenCount {
         let current = self.xen.current_reservation().unwrap_or_else(|errno| {
             defmt::error!("current_reservation failed errno={=i32}", errno.0);
@@ -153,7 +189,7 @@ impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, C, X> {
     }
 }
 
-impl<C: Clock, X: Hypervisor> Phase<'_, '_, '_, '_, C, X> {
+impl<C: Clock, X: Hypervisor> Phase<'_, '_, '_, '_, '_, C, X> {
     fn runs_lease(&self, runs: u32, writable: bool) -> LeaseDescriptor {
         LeaseDescriptor {
             region: self.control.cast.client.2 .0,

@@ -18,10 +18,12 @@ mod smoke;
 
 use ballast_frame_access::{FrameMemory, FrameRun};
 use ballast_ipc::static_rt::Clock;
+use ballast_system::CommandLine;
 use ballast_xen::Hypervisor;
 
 pub use checks::Checks;
 pub use gateway_xen::GatewayXen;
+pub use rounds::PolicyOrder;
 
 /// Where a scenario may work.
 #[derive(Clone, Copy, Debug)]
@@ -67,7 +69,14 @@ pub struct Platform {
 pub enum ScenarioError {
     /// The command line named a scenario that does not exist.
     Unknown = 1,
+    /// `first=` names no policy (`2M` or `4K`).
+    UnknownPolicy = 2,
+    /// `timed_rounds=` is not a count of rounds (at most [`MAX_TIMED_ROUNDS`]).
+    BadRoundCount = 3,
 }
+
+/// The most timed rounds of each policy a run may ask for (`timed_rounds=`).
+pub const MAX_TIMED_ROUNDS: u32 = 16;
 
 /// The scenario names `scenario=` accepts.
 pub const SCENARIOS: &[&str] = &["balloon", "smoke", "components"];
@@ -79,6 +88,32 @@ pub struct Phases {
     pub xen_facts: Option<&'static str>,
     /// Whether the components phase follows.
     pub components: bool,
+    /// Which policy goes first in the Xen-facts timings and the components' timed rounds
+    /// (`first=2M`, the default, or `first=4K`).
+    pub order: PolicyOrder,
+    /// How many timed 128 MiB rounds of each policy the components phase plays first, through
+    /// the product path (`timed_rounds=`; none by default).
+    pub timed_rounds: u32,
+}
+
+impl Phases {
+    /// These phases with the policy order and timed rounds `line` asks for.
+    pub fn with_options(self, line: CommandLine<'_>) -> Result<Phases, ScenarioError> {
+        let order = match line.value("first") {
+            None | Some("2M") => PolicyOrder::BallastFirst,
+            Some("4K") => PolicyOrder::SeedFirst,
+            Some(_) => return Err(ScenarioError::UnknownPolicy),
+        };
+        let timed_rounds = match line.parse::<u32>("timed_rounds") {
+            Ok(rounds) if rounds.unwrap_or(0) <= MAX_TIMED_ROUNDS => rounds.unwrap_or(0),
+            _ => return Err(ScenarioError::BadRoundCount),
+        };
+        Ok(Phases {
+            order,
+            timed_rounds,
+            ..self
+        })
+    }
 }
 
 /// The phases of scenario `name`.
@@ -87,14 +122,20 @@ pub fn phases(name: &str) -> Result<Phases, ScenarioError> {
         "balloon" => Ok(Phases {
             xen_facts: Some("balloon"),
             components: true,
+            order: PolicyOrder::BallastFirst,
+            timed_rounds: 0,
         }),
         "smoke" => Ok(Phases {
             xen_facts: Some("smoke"),
             components: false,
+            order: PolicyOrder::BallastFirst,
+            timed_rounds: 0,
         }),
         "components" => Ok(Phases {
             xen_facts: None,
             components: true,
+            order: PolicyOrder::BallastFirst,
+            timed_rounds: 0,
         }),
         _ => Err(ScenarioError::Unknown),
     }
@@ -109,9 +150,9 @@ pub fn through_gateway<M: FrameMemory, C: Clock>(
     xen: &mut GatewayXen<'_>,
     memory: &mut M,
     clock: &C,
-    (layout, platform): (Layout, Platform),
+    (layout, platform, order): (Layout, Platform, PolicyOrder),
 ) -> Result<Checks, ScenarioError> {
-    let checks = run(name, xen, memory, clock, layout, platform);
+    let checks = run(name, xen, memory, clock, (layout, platform, order));
     if xen.failures > 0 {
         defmt::error!("gateway calls failed: {=u32}", xen.failures);
     }
@@ -127,11 +168,10 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
     xen: &mut H,
     memory: &mut M,
     clock: &C,
-    layout: Layout,
-    platform: Platform,
+    (layout, platform, order): (Layout, Platform, PolicyOrder),
 ) -> Result<Checks, ScenarioError> {
     match name {
-        "balloon" => Ok(balloon::run(xen, memory, clock, layout, platform)),
+        "balloon" => Ok(balloon::run(xen, memory, clock, (layout, platform), order)),
         "smoke" => Ok(smoke::run(xen, memory, layout)),
         _ => Err(ScenarioError::Unknown),
     }

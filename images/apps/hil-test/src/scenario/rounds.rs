@@ -5,7 +5,8 @@
 //! the policy's `hypercalls` and `timing` lines (the host checks that superpages need fewer
 //! reservation hypercalls than the seed's 4 KiB extents). What differs where the control runs (how
 //! it reaches the memory server, how it lets the balloon settle, how it reads Xen's count) is a
-//! [`Control`].
+//! [`Control`]. The product path's timed rounds ([`Rounds::timed`], 128 MiB, asked for by
+//! `ballast hil --timings`) come first where they run, with the policies in alternating order.
 
 use ballast_interfaces::balloon_control::{BalloonControlClient, Policy, StatsReply};
 use ballast_ipc::Sys;
@@ -19,6 +20,65 @@ const PAGE_BYTES: u64 = 4096;
 const ROUND_PAGES: u64 = 64 * MIB / PAGE_BYTES;
 /// The policies `configure` takes, with their names in log lines.
 pub const POLICIES: [(&str, Policy); 2] = [("2M", Policy::Ballast), ("4K", Policy::Seed)];
+
+/// What each timed round balloons through the product path.
+const TIMED_PAGES: u64 = 128 * MIB / PAGE_BYTES;
+
+/// Which policy goes first in each pair of timed runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum PolicyOrder {
+    /// ballast's superpages, then the seed's 4 KiB extents (the default).
+    BallastFirst,
+    /// The seed's 4 KiB extents, then ballast's superpages.
+    SeedFirst,
+}
+
+impl PolicyOrder {
+    /// The policies in this order, with their names in log lines.
+    pub const fn policies(self) -> [(&'static str, Policy); 2] {
+        match self {
+            PolicyOrder::BallastFirst => POLICIES,
+            PolicyOrder::SeedFirst => [POLICIES[1], POLICIES[0]],
+        }
+    }
+
+    /// The other order.
+    pub const fn reversed(self) -> PolicyOrder {
+        match self {
+            PolicyOrder::BallastFirst => PolicyOrder::SeedFirst,
+            PolicyOrder::SeedFirst => PolicyOrder::BallastFirst,
+        }
+    }
+}
+
+/// Time the components spent in scrubbing and in Xen, as counted apart from them (where the
+/// control can see it: the static images time the memory server's scrubber and the gateway's
+/// hypercall instruction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Nanoseconds zeroing frames.
+    pub scrub_ns: u64,
+    /// Nanoseconds inside hypercalls.
+    pub hypercall_ns: u64,
+}
+
+impl Spent {
+    /// What was spent between `earlier` and `self`.
+    fn since(self, earlier: Spent) -> Spent {
+        Spent {
+            scrub_ns: self.scrub_ns.saturating_sub(earlier.scrub_ns),
+            hypercall_ns: self.hypercall_ns.saturating_sub(earlier.hypercall_ns),
+        }
+    }
+}
+
+/// One settled move of the target: its hypercalls, nanoseconds, and where they went (if known).
+#[derive(Clone, Copy, Debug)]
+struct Move {
+    calls: u64,
+    elapsed_ns: u64,
+    spent: Option<Spent>,
+}
 
 /// Xen's page count as the control reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +106,11 @@ pub trait Control {
 
     /// Xen's count now.
     fn xen_current(&mut self, checks: &mut Checks) -> XenCount;
+
+    /// What the components spent so far in scrubbing and in Xen, where the control can count it.
+    fn spent(&self) -> Option<Spent> {
+        None
+    }
 
     /// The server's books, checked to answer.
     fn stats(&mut self, checks: &mut Checks) -> Option<StatsReply> {
@@ -156,9 +221,10 @@ impl<C: Control> Rounds<C> {
 
     /// Move the target to `pages` (of the books), wait, check and log the move as a step; its
     /// hypercalls and nanoseconds.
-    fn move_to(&mut self, op: &'static str, pages: u64) -> Option<(u64, u64)> {
+    fn move_to(&mut self, op: &'static str, pages: u64) -> Option<Move> {
         let before = self.xen_current();
         let books = self.stats()?;
+        let spent_before = self.control.spent();
         let t0 = self.control.now_ns();
         let set = self
             .control
@@ -166,7 +232,10 @@ impl<C: Control> Rounds<C> {
             .unwrap_or(false);
         self.checks.expect("set_target_accepted", set);
         let books_after = self.control.settle(&mut self.checks, pages)?;
-        let elapsed = self.control.now_ns().saturating_sub(t0);
+        let elapsed_ns = self.control.now_ns().saturating_sub(t0);
+        let spent = (self.control.spent())
+            .zip(spent_before)
+            .map(|(now, before)| now.since(before));
         let after = self.xen_current();
         let calls = books_after.hypercalls.saturating_sub(books.hypercalls);
         defmt::info!(
@@ -186,19 +255,24 @@ impl<C: Control> Rounds<C> {
         if let Some(drift) = after.drift {
             self.checks.expect_eq("no_drift", drift, 0);
         }
-        Some((calls, elapsed))
+        Some(Move {
+            calls,
+            elapsed_ns,
+            spent,
+        })
     }
 
     /// One policy: configure it, 64 MiB down from the books' `start` and back up; its hypercalls.
     fn policy_round(&mut self, name: &'static str, policy: Policy, start: u64) -> u64 {
         self.checks.context = name;
         self.configure(name, policy);
-        let (Some((down, down_ns)), Some((up, up_ns))) = (
+        let (Some(down), Some(up)) = (
             self.move_to("decrease", start - ROUND_PAGES),
             self.move_to("populate", start),
         ) else {
             return 0;
         };
+        let (down, down_ns, up, up_ns) = (down.calls, down.elapsed_ns, up.calls, up.elapsed_ns);
         let bytes = ROUND_PAGES * PAGE_BYTES;
         defmt::info!(
             "hypercalls path=components policy={=str} bytes={=u64} decrease={=u64} populate={=u64}",
@@ -223,5 +297,64 @@ impl<C: Control> Rounds<C> {
             );
         }
         down + up
+    }
+
+    /// The product path's timed rounds, before anything else moves the balloon: `rounds` times
+    /// each policy moves the target 128 MiB down from the books' `start` and back up through the
+    /// components, the pairs alternating between `order` and its reverse (A B, B A, A B, ...),
+    /// each move logged as a `step` and as a `timing path=product` line with its round, the time
+    /// to settle, and the time the components spent scrubbing and in Xen where the control can
+    /// count it (the rest is bookkeeping and IPC). The host takes the boot's first move as cold.
+    pub fn timed(&mut self, start: u64, order: PolicyOrder, rounds: u32) {
+        let mut pair = order;
+        for round in 1..=rounds {
+            for (name, policy) in pair.policies() {
+                self.checks.context = name;
+                self.configure(name, policy);
+                let down = self.move_to("decrease", start.saturating_sub(TIMED_PAGES));
+                let up = self.move_to("populate", start);
+                for (op, moved) in [("set_target_down", down), ("set_target_up", up)] {
+                    let Some(moved) = moved else {
+                        self.checks.expect("timed_move_settled", false);
+                        continue;
+                    };
+                    log_product_timing(name, op, round, moved);
+                }
+            }
+            pair = pair.reversed();
+        }
+    }
+}
+
+/// The `timing path=product` line of one timed move, in microseconds; `scrub_us` and
+/// `hypercall_us` are absent where the control cannot count them.
+fn log_product_timing(policy: &str, op: &str, round: u32, moved: Move) {
+    let total_us = moved.elapsed_ns / 1000;
+    let bytes = TIMED_PAGES * PAGE_BYTES;
+    match moved.spent {
+        Some(spent) => {
+            let (scrub_us, hypercall_us) = (spent.scrub_ns / 1000, spent.hypercall_ns / 1000);
+            defmt::info!(
+                "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} us={=u64} scrub_us={=u64} hypercall_us={=u64} rest_us={=u64}",
+                policy,
+                op,
+                round,
+                bytes,
+                moved.calls,
+                total_us,
+                scrub_us,
+                hypercall_us,
+                total_us.saturating_sub(scrub_us).saturating_sub(hypercall_us)
+            );
+        }
+        None => defmt::info!(
+            "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} us={=u64}",
+            policy,
+            op,
+            round,
+            bytes,
+            moved.calls,
+            total_us
+        ),
     }
 }
