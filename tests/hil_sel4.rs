@@ -3,7 +3,9 @@
 //! `manifests/sel4-xen-arm64.toml`, boots them as a dom0less domU of Xen 4.17 under QEMU and must
 //! report PASS: the memory server's protection domain first plays the Xen-facts phase through the
 //! gateway's (2 MiB extents, the scrub, exact recovery past the maximum, 128 MiB timed, the
-//! gateway's refusals of what a compromised memory server might ask), then serves; the scenario's
+//! gateway's refusals of what a compromised memory server might ask), then answers the control
+//! agent's cost round trips (raw seL4, generated to a handler that only answers, generated to the
+//! memory server's own handler; each reported and checked on the host), then serves; the scenario's
 //! test client and control agent each pass; every reservation step they report adds up on the
 //! host; the guest command line reached every protection domain (through the loader, the root
 //! task and the boot-info pages). Skips (loudly) only when QEMU, dtc or the arm64 Xen image is
@@ -70,6 +72,15 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
         "reservation steps checked on the host",
         "time from QEMU start to the first reservation step",
         "root-task: command line: scenario=balloon",
+        "control | cost_message op=stats request_registers=4 reply_registers=17",
+        "control | cost name=ipc_floor samples=1000 ",
+        "control | cost name=ipc_generated samples=1000 ",
+        "control | cost name=ipc_memory_server samples=1000 ",
+        "memory | check context=costs name=responder_saw_only_the_bench ok=true stray=0",
+        "testclient | cost name=borrow_give_back samples=200 ",
+        "testclient | check context=costs name=borrowed_and_gave_back_one_frame ok=true",
+        "cost round trip (4 message registers in, 17 out), median (min, max) of 1000 each:",
+        "cost borrow and give back one frame: median ",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }

@@ -17,6 +17,8 @@ use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use ballast::sel4::costs::Costs;
+
 use super::decode::LogDecoder;
 use super::image::{self, App, Arch};
 use super::verify::Verifier;
@@ -174,6 +176,8 @@ fn watch(mut qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options
         // The test app, the dom0less domU d1, holds still at its start and after each phase, the
         // memory-server app once it serves: the host reads Xen's count of d1 itself then.
         verifier.xen_readings = Some(XenReadings::new(DOMU));
+    } else if options.guest.app == App::HilTest {
+        verifier.sel4_costs = Some(Costs::default());
     }
     let mut timeline = Timeline::default();
     let mut verdict_seen = false;

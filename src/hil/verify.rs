@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use ballast::sel4::costs::Costs;
+
 use super::xen_reading::XenReadings;
 
 /// A log message as `keyword key=value ...`.
@@ -78,6 +80,8 @@ pub struct Verifier {
     pub unprobed_reads: u32,
     /// The host's own readings of Xen's count at the guest's holds, where it takes them.
     pub xen_readings: Option<XenReadings>,
+    /// The seL4 image's cost figures, where it reports them (its HIL variant).
+    pub sel4_costs: Option<Costs>,
 }
 
 impl Verifier {
@@ -100,6 +104,9 @@ impl Verifier {
 
     /// Take one decoded message.
     pub fn message(&mut self, message: &str) {
+        if let Some(costs) = &mut self.sel4_costs {
+            costs.message(message);
+        }
         let record = Record::parse(message);
         match record.keyword {
             "reservation" => self.reservation(&record, message),
@@ -384,6 +391,11 @@ impl Verifier {
             _ => {}
         }
         self.finish_readings(self.start);
+        if let Some(costs) = &self.sel4_costs {
+            let (lines, problems) = costs.finish();
+            self.highlights.extend(lines);
+            self.problems.extend(problems);
+        }
         if let (Some(superpages), Some(seed)) = (
             self.component_calls.get("2M"),
             self.component_calls.get("4K"),

@@ -27,11 +27,26 @@ impl Clock {
 
     /// Monotonic nanoseconds since the count started.
     pub fn now_ns(&self) -> u64 {
+        self.ns(self.ticks())
+    }
+
+    /// The virtual count now (CNTVCT_EL0), in ticks of [`Clock::frequency`].
+    pub fn ticks(&self) -> u64 {
         let count: u64;
         // SAFETY: reads CNTVCT_EL0 (as for CNTFRQ_EL0 above); the `isb` orders the read after
         // the instructions before it, so that time never appears to go backwards.
         unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack)) };
-        (u128::from(count) * NANOS / u128::from(self.frequency)) as u64
+        count
+    }
+
+    /// Ticks per second.
+    pub fn frequency(&self) -> u64 {
+        self.frequency
+    }
+
+    /// `ticks` of the count in nanoseconds.
+    pub fn ns(&self, ticks: u64) -> u64 {
+        (u128::from(ticks) * NANOS / u128::from(self.frequency)) as u64
     }
 }
 

@@ -18,9 +18,12 @@ use ballast_sel4_sys::{Sel4Error, WORD_BITS};
 
 use crate::clock::Clock;
 use crate::entry::Pd;
+use crate::system::COMPOSITION;
 
 /// Registers that travel in x2..x5.
 const FAST: usize = 4;
+/// The most capabilities to endpoints and notifications a PD can hold.
+const CAPABILITIES: usize = COMPOSITION.endpoints.len() + COMPOSITION.notifications.len();
 
 /// The kernel as this PD's thread reaches it.
 #[derive(Debug)]
@@ -28,6 +31,9 @@ pub struct Sel4Pd {
     plan: Plan<'static>,
     component: u16,
     cspace: CSpaceLayout,
+    /// Each endpoint and notification capability the PD holds, by its `EndpointId`, with its
+    /// slot: looked up once, not on every call.
+    capabilities: heapless::Vec<(EndpointId, Slot), CAPABILITIES>,
     clock: Clock,
     registers: [u64; MESSAGE_REGISTERS],
 }
@@ -35,10 +41,17 @@ pub struct Sel4Pd {
 impl Sel4Pd {
     /// The kernel of `pd`; `None` if the plan has no CSpace for its component.
     pub fn new(pd: &Pd) -> Option<Sel4Pd> {
+        let (plan, component) = (pd.plan, pd.component);
+        let calls = (plan.endpoint_caps(component).ok()?).map(|(held, slot)| (held.id, slot));
+        let signals = (plan.notification_caps(component).ok()?).map(|(held, slot)| (held.id, slot));
+        let capabilities = (calls.chain(signals))
+            .map(|(id, slot)| (EndpointId(id), slot))
+            .collect();
         Some(Sel4Pd {
-            plan: pd.plan,
-            component: pd.component,
-            cspace: pd.plan.cspace(pd.component).ok()?,
+            plan,
+            component,
+            cspace: plan.cspace(component).ok()?,
+            capabilities,
             clock: Clock::new(),
             registers: [0; MESSAGE_REGISTERS],
         })
@@ -57,8 +70,8 @@ impl Sel4Pd {
     }
 
     fn endpoint_slot(&self, endpoint: EndpointId) -> Result<Slot, IpcError> {
-        (self.plan)
-            .endpoint_slot(self.component, endpoint)
+        (self.capabilities.iter())
+            .find_map(|&(held, slot)| (held == endpoint).then_some(slot))
             .ok_or(IpcError::NoSuchEndpoint)
     }
 

@@ -14,11 +14,15 @@
 //! - the composition of `manifests/sel4-xen-arm64.toml` and the gateway and memory server built
 //!   from it by the one assembly, `ballast_system` ([`system`]);
 //! - with feature `hil-test`, the HIL test app's Xen-facts phase, which the memory server's PD
-//!   plays through the gateway's PD before it serves ([`xen_facts`]).
+//!   plays through the gateway's PD before it serves ([`xen_facts`]), and the round trips that
+//!   measure what the protection costs, the raw seL4 floor against ballast's generated path
+//!   ([`costs`]).
 #![no_std]
 
 pub mod clock;
 pub mod console;
+#[cfg(feature = "hil-test")]
+pub mod costs;
 pub mod entry;
 pub mod hypercall;
 mod kernel;

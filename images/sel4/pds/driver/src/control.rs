@@ -1,4 +1,6 @@
-//! The control agent: it makes the seed's policy the server's, so that the test client's loan
+//! The control agent: it first times the round trips to the memory server ([`crate::costs`]:
+//! the server answers them before it serves anyone else, so the test client waits for go before
+//! its first call), then makes the seed's policy the server's, so that the test client's loan
 //! below 4 GiB takes two batches and is answered late, and says go to the test client (bit 0 of
 //! its notification, as the manifest grants); once that loan has come and gone (the client died
 //! holding it and the server reclaimed it), it plays the static images' policy rounds
@@ -29,6 +31,8 @@ const POLL_NS: u64 = 1_000_000;
 struct Sel4Control {
     sys: Sel4Client<'static, Sel4Pd>,
     client: BalloonControlClient,
+    /// `stats` calls made by the last [`Sel4Control::settle_until`].
+    polls: u64,
 }
 
 impl Sel4Control {
@@ -51,7 +55,9 @@ impl Sel4Control {
     /// Look at the books until `done` holds or [`SETTLE_NS`] passed; the last books seen.
     fn settle_until(&mut self, done: impl Fn(&StatsReply) -> bool) -> Option<StatsReply> {
         let give_up = self.sys.now_ns().saturating_add(SETTLE_NS);
+        self.polls = 0;
         loop {
+            self.polls += 1;
             let stats = self.client.stats(&mut self.sys).ok()?;
             if done(&stats) || self.sys.now_ns() > give_up {
                 return Some(stats);
@@ -98,8 +104,12 @@ impl Control for Sel4Control {
         self.sys.now_ns()
     }
 
+    /// Polls the books (a PD apart cannot see the server go idle), and logs how many `stats`
+    /// calls that took: what the wait costs in round trips to the server.
     fn settle(&mut self, _checks: &mut Checks, pages: u64) -> Option<StatsReply> {
-        self.settle_until(|stats| stats.current == pages)
+        let settled = self.settle_until(|stats| stats.current == pages);
+        defmt::info!("settle pages={=u64} polls={=u64}", pages, self.polls);
+        settled
     }
 
     fn xen_current(&mut self, checks: &mut Checks) -> XenCount {
@@ -122,10 +132,12 @@ pub fn run(pd: &Pd) -> ! {
         );
         die()
     };
-    let control = Sel4Control {
+    let mut control = Sel4Control {
         sys: system::client(pd),
         client: BalloonControlClient::new(endpoint),
+        polls: 0,
     };
+    crate::costs::round_trips(pd, &mut control.sys, endpoint);
     let mut rounds = Rounds::new(control, COMPOSITION.server);
     rounds.checks.context = "lending";
     // The seed's policy balloons 512 frames a batch: the test client's loan below 4 GiB then

@@ -4,9 +4,10 @@
 //! serves as the memory-server app does, and the test client blocks ([`product`]). Under
 //! `hil-test` (`ballast hil --kernel sel4`), both play, through real
 //! IPC to the memory server's PD, what the static images' HIL components phase plays on the
-//! static runtime: the control agent makes the seed's policy the server's; the test client
-//! borrows and returns frames, borrows below 4 GiB (answered late) and dies holding them
-//! ([`testclient`]); the control agent waits for that to be over, then moves the balloon target
+//! static runtime: the control agent first times the raw seL4 round trip to the memory server
+//! against the generated one ([`costs`]), then makes the seed's policy the server's; the test
+//! client, once told go, times borrowing and giving back one frame, borrows and returns frames,
+//! borrows below 4 GiB (answered late) and dies holding them ([`testclient`]); the control agent waits for that to be over, then moves the balloon target
 //! 64 MiB down and back up under both policies, each move checked against the books and Xen's
 //! count ([`control`]). Each logs `check` lines and a verdict for the host. Under
 //! `scenario=isolation` the test client's last act is to try Xen without a capability and to
@@ -17,6 +18,8 @@
 
 #[cfg(feature = "hil-test")]
 mod control;
+#[cfg(feature = "hil-test")]
+mod costs;
 #[cfg(feature = "hil-test")]
 mod isolation;
 #[cfg(not(feature = "hil-test"))]

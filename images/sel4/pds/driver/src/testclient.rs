@@ -1,6 +1,7 @@
-//! The test client: borrows 512 frames of the lending range and returns them, then (once the
-//! control agent, having made the seed's policy the server's, says go) borrows 1024 frames
-//! below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
+//! The test client: once the control agent, having timed its round trips and made the seed's
+//! policy the server's, says go, it times borrowing one frame and giving it back
+//! ([`crate::costs`]), borrows 512 frames of the lending range and returns them, then borrows
+//! 1024 frames below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
 //! second on its timer: the call is answered through the reply capability the server saved. Then
 //! it dies holding them: the root task reports the death and the server reclaims them (its PD
 //! logs `client_died ... answered_late=N`). Under `scenario=isolation` it first tries Xen
@@ -93,6 +94,19 @@ pub fn run(pd: &Pd) -> ! {
         region,
         checks: Checks::default(),
     };
+    // The control agent says go once it has timed its round trips (the memory server answers
+    // only those meanwhile) and the seed's policy is the server's.
+    let go = client.sys.wait_notified();
+    defmt::info!("go bits={=u32:#x}", go.0);
+    client.checks.context = "costs";
+    let leases = (
+        client.lease(client.region.1, true),
+        client.lease(RUN_BYTES, false),
+    );
+    let timed = crate::costs::borrow_give_back(&mut client.sys, &client.balloon, leases);
+    client
+        .checks
+        .expect("borrowed_and_gave_back_one_frame", timed);
     client.checks.context = "lending";
     let lending = COMPOSITION.memory.unpopulated;
     match client.borrow(BORROWED, u64::MAX) {
@@ -112,9 +126,6 @@ pub fn run(pd: &Pd) -> ! {
             client.checks.expect("borrowed_from_lending_range", false);
         }
     }
-    // The control agent says go once the seed's policy is the server's.
-    let go = client.sys.wait_notified();
-    defmt::info!("go bits={=u32:#x}", go.0);
     let low = client.borrow(BORROWED_LOW, BELOW_4G);
     let (frames, high) = low.map_or((0, u64::MAX), |(_, frames, _, high)| (frames, high));
     client

@@ -3,7 +3,9 @@
 //! its batches go to the gateway PD over IPC, the frame lists in the region they share. Built with
 //! feature `hil-test` (`ballast hil --kernel sel4`), it first plays the HIL test app's Xen-facts
 //! phase through the gateway PD, with its own badge and region (`ballast_sel4_pd_rt::xen_facts`),
-//! and builds the server after it.
+//! and builds the server after it, then answers the control agent's cost round trips (raw, through
+//! the generated dispatch to a handler that only answers, and through the server's own handler,
+//! taking turns: `ballast_sel4_pd_rt::costs`) before it serves.
 #![no_std]
 #![no_main]
 
@@ -22,9 +24,29 @@ fn main(pd: Pd) -> ! {
     match system::memory_server(&mut parts) {
         Ok(mut server) => {
             defmt::info!("pd={=str} ram_runs={=u16}", pd.name, pd.boot.ram_run_count);
+            #[cfg(feature = "hil-test")]
+            respond_to_costs(&pd, &mut runtime, &mut server);
             system::serve(&pd, &mut runtime, &mut server)
         }
         Err(error) => refused(&pd, error),
+    }
+}
+
+/// Answer the control agent's cost round trips, if it holds a capability to this server.
+#[cfg(feature = "hil-test")]
+fn respond_to_costs(
+    pd: &Pd,
+    runtime: &mut system::PdServer<MEMORY_REPLIES>,
+    server: &mut system::PdMemoryServer<'_>,
+) {
+    use ballast_sel4_pd_rt::system::COMPOSITION;
+    let control = COMPOSITION.first_of(ballast_system::Kind::ControlAgent);
+    match control.and_then(|control| COMPOSITION.capability(control.id, pd.component)) {
+        Some((_, badge)) => {
+            let mut standin = ballast_sel4_pd_rt::costs::AnswerStats::new(pd);
+            ballast_sel4_pd_rt::costs::respond(runtime, (&mut standin, server), badge);
+        }
+        None => defmt::error!("pd={=str} no control agent calls it: no costs", pd.name),
     }
 }
 
