@@ -1,6 +1,7 @@
 //! One IPC round trip on the host runtime (an external client calling an echo handler) against
 //! the floor: a bare ping-pong over two std channels between two threads. Batches of each
-//! alternate in the same run; the median batch of each counts.
+//! alternate in the same run (which side goes first alternates too); each pair of batches gives
+//! a ratio, and the figure is the median ratio with the smallest and largest.
 
 use std::hint::black_box;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -13,6 +14,7 @@ use ballast_ipc::{
 };
 
 use super::options::Size;
+use crate::spread::Spread;
 
 const MESSAGE: [u8; 16] = [7; 16];
 
@@ -30,22 +32,35 @@ impl Handler for Echo {
 }
 
 /// Both sides, per round trip.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ipc {
     /// Round trips per batch.
     pub per_batch: u32,
-    /// Batches of each side.
-    pub batches: u32,
-    /// Median time of a runtime call.
-    pub runtime_call: Duration,
-    /// Median time of a bare channel ping-pong.
-    pub floor: Duration,
+    /// Each pair of batches: the time of one runtime call and of one bare ping-pong.
+    pub pairs: Vec<(Duration, Duration)>,
 }
 
 impl Ipc {
-    /// Runtime call over the floor.
-    pub fn ratio(&self) -> f64 {
-        self.runtime_call.as_secs_f64() / self.floor.as_secs_f64().max(1e-12)
+    /// Runtime call over the floor, over the pairs.
+    pub fn ratio(&self) -> Spread {
+        Spread::of(
+            (self.pairs.iter())
+                .map(|(call, floor)| call.as_secs_f64() / floor.as_secs_f64().max(1e-12)),
+        )
+    }
+
+    /// A runtime call, microseconds, over the pairs.
+    pub fn runtime_call_us(&self) -> Spread {
+        Spread::of(self.pairs.iter().map(|(call, _)| call.as_secs_f64() * 1e6))
+    }
+
+    /// A bare ping-pong, microseconds, over the pairs.
+    pub fn floor_us(&self) -> Spread {
+        Spread::of(
+            self.pairs
+                .iter()
+                .map(|(_, floor)| floor.as_secs_f64() * 1e6),
+        )
     }
 }
 
@@ -94,11 +109,6 @@ impl Drop for PingPong {
             let _ = echo.join();
         }
     }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
 }
 
 fn time_batch(
@@ -150,16 +160,16 @@ pub fn measure(size: Size) -> Result<Ipc, String> {
     };
     time_batch(per_batch / 10, &mut call)?;
     time_batch(per_batch / 10, || floor.round_trip())?;
-    let mut calls = Vec::new();
-    let mut floors = Vec::new();
-    for _ in 0..batches {
-        calls.push(time_batch(per_batch, &mut call)?);
-        floors.push(time_batch(per_batch, || floor.round_trip())?);
+    let mut pairs = Vec::new();
+    for batch in 0..batches {
+        let pair = if batch % 2 == 0 {
+            let runtime = time_batch(per_batch, &mut call)?;
+            (runtime, time_batch(per_batch, || floor.round_trip())?)
+        } else {
+            let bare = time_batch(per_batch, || floor.round_trip())?;
+            (time_batch(per_batch, &mut call)?, bare)
+        };
+        pairs.push(pair);
     }
-    Ok(Ipc {
-        per_batch,
-        batches,
-        runtime_call: median(calls),
-        floor: median(floors),
-    })
+    Ok(Ipc { per_batch, pairs })
 }

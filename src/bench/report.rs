@@ -73,7 +73,7 @@ impl BenchReport {
             "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup().median,
             "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup().median,
             "scrub_vs_memset_ratio": self.scrub.ratio(),
-            "ipc_vs_floor_ratio": self.ipc.ratio(),
+            "ipc_vs_floor_ratio": self.ipc.ratio().median,
             "state_bytes_per_gib": self.footprint.state_bytes_per_gib(),
             "image_static_ram_bytes": self.footprint.image_static_ram.as_ref().ok(),
         })
@@ -126,10 +126,13 @@ impl BenchReport {
                 self.scrub.ratio()
             ),
             format!(
-                "| IPC round trip | channel ping-pong {:.2} us | host runtime call {:.2} us | {:.2}x |",
-                self.ipc.floor.as_secs_f64() * 1e6,
-                self.ipc.runtime_call.as_secs_f64() * 1e6,
-                self.ipc.ratio()
+                "| IPC round trip (median of {} pairs) | channel ping-pong {:.2} us | host runtime call {:.2} us | {:.2}x [{:.2}x, {:.2}x] |",
+                self.ipc.pairs.len(),
+                self.ipc.floor_us().median,
+                self.ipc.runtime_call_us().median,
+                self.ipc.ratio().median,
+                self.ipc.ratio().min,
+                self.ipc.ratio().max
             ),
             format!(
                 "| state per managed GiB (fragmented) | | {:.0} B | bitmap {} B + tables {} B over {} GiB |",
@@ -178,9 +181,10 @@ impl BenchReport {
             format!(
                 "Scrub: ballast inflating the whole guest with a port that completes every call \
                  without any Xen work (scrub plus the core's bookkeeping, not a release to Xen) \
-                 against memset of the same bytes; fastest of several runs. IPC: median of {} \
-                 batches of {} round trips. Both sides alternate in this run.",
-                self.ipc.batches, self.ipc.per_batch
+                 against memset of the same bytes; fastest of several runs. IPC: {} pairs of batches of \
+                 {} round trips, which side goes first alternating; the ratio is the median of the \
+                 pairs' ratios [min, max].",
+                self.ipc.pairs.len(), self.ipc.per_batch
             ),
             format!("Image: {}", f.image.display()),
         ];
