@@ -57,6 +57,8 @@ struct Guest {
     first: Option<String>,
     /// The test app's timed product-path rounds of each policy (`timed_rounds=`).
     timed_rounds: Option<u32>,
+    /// Whether the test app holds for the host's reading after every step (`readings=every_step`).
+    every_step: bool,
 }
 
 impl Guest {
@@ -67,6 +69,7 @@ impl Guest {
             target_mib: None,
             first: None,
             timed_rounds: None,
+            every_step: false,
         }
     }
 
@@ -90,6 +93,11 @@ impl Guest {
                 policy @ ("2M" | "4K") => self.first = Some(policy.into()),
                 other => return Err(format!("--first {other}: expected 2M or 4K")),
             },
+            "--readings" => match value()?.as_str() {
+                "phases" => self.every_step = false,
+                "every-step" => self.every_step = true,
+                other => return Err(format!("--readings {other}: expected phases or every-step")),
+            },
             "--timed-rounds" => {
                 let rounds = value()?;
                 let rounds = rounds
@@ -105,7 +113,7 @@ impl Guest {
     /// The guest's command line: `scenario=` (and `first=`, `timed_rounds=` if given) for the
     /// test app, `target_mib=` (if given) for the memory-server app.
     fn cmdline(&self) -> Result<String, String> {
-        let test_options = self.scenario.is_some() || self.first.is_some();
+        let test_options = self.scenario.is_some() || self.first.is_some() || self.every_step;
         match (self.app, self.target_mib) {
             (App::HilTest, None) => {
                 let mut line =
@@ -116,6 +124,9 @@ impl Guest {
                 if let Some(rounds) = self.timed_rounds {
                     line.push_str(&format!(" timed_rounds={rounds}"));
                 }
+                if self.every_step {
+                    line.push_str(" readings=every_step");
+                }
                 Ok(line)
             }
             (App::MemoryServer, target) if !test_options && self.timed_rounds.is_none() => {
@@ -124,9 +135,9 @@ impl Guest {
                     .unwrap_or_default())
             }
             (App::HilTest, Some(_)) => Err("--target-mib is for --app memory-server".into()),
-            (App::MemoryServer, _) => {
-                Err("--scenario, --first and --timed-rounds are for --app hil-test".into())
-            }
+            (App::MemoryServer, _) => Err(
+                "--scenario, --first, --timed-rounds and --readings are for --app hil-test".into(),
+            ),
         }
     }
 
@@ -196,7 +207,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--app hil-test|memory-server] [--scenario balloon|smoke|components] [--first 2M|4K] [--timed-rounds N] [--target-mib MIB] [--timings RUNS] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil [--arch x86_64|aarch64] [--app hil-test|memory-server] [--scenario balloon|smoke|components] [--first 2M|4K] [--timed-rounds N] [--readings phases|every-step] [--target-mib MIB] [--timings RUNS] [--log-channel console_io|port_e9] [--timeout SECONDS] [--xen XEN.gz]");
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -99,7 +99,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let options = match parse_options(args) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--kernel sel4] [--app hil-test|memory-server] [--scenario balloon|smoke|components|fault] [--first 2M|4K] [--timed-rounds N] [--target-mib MIB] [--timings RUNS] [--timeout SECONDS] [--xen XEN]");
+            eprintln!("ballast hil: {message}\nusage: ballast hil --arch aarch64 [--kernel sel4] [--app hil-test|memory-server] [--scenario balloon|smoke|components|fault] [--first 2M|4K] [--timed-rounds N] [--readings phases|every-step] [--target-mib MIB] [--timings RUNS] [--timeout SECONDS] [--xen XEN]");
             return ExitCode::from(EXIT_USAGE);
         }
     };

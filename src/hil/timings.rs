@@ -27,8 +27,9 @@ const TIMED_ROUNDS: u32 = 2;
 const BOOT_TARGET_LINE: &str =
     "time from QEMU start to the memory server's first balloon operation";
 /// Options of `ballast hil` a timings run sets itself.
-const SET_HERE: [&str; 7] = [
+const SET_HERE: [&str; 8] = [
     "--app",
+    "--readings",
     "--scenario",
     "--first",
     "--timed-rounds",

@@ -30,18 +30,23 @@ use ballast_system::Kind;
 use ballast_xen::backend::{RawHypercall, XenHypercalls};
 use ballast_xen::Gfn;
 
-use crate::scenario::{self, components, Checks, GatewayXen, Layout, Platform, PolicyOrder};
+use crate::scenario::{
+    self, components, Checks, GatewayXen, Layout, Platform, Readings, RunOptions,
+};
 use crate::stand_in::StandIn;
 
 /// How long the run holds still at each reading point: ample for the host to see the `hold` line,
 /// type Xen's debug key and for Xen to dump the domain (tens of milliseconds under QEMU).
 pub const HOLD_NS: u64 = 1_500_000_000;
 
-/// Hold still at `at` for [`HOLD_NS`], announced and ended in the log, for the host to read Xen's
-/// count.
-fn hold<K: Clock>(at: &str, clock: &K) {
-    defmt::info!("hold at={=str} ms={=u64}", at, HOLD_NS / 1_000_000);
-    clock.wait_until(clock.now_ns().saturating_add(HOLD_NS));
+/// How long the run holds still after a step, where it does (`readings=every_step`): the host
+/// types one key and Xen dumps the domains, a few tens of milliseconds under QEMU.
+pub(crate) const STEP_HOLD_NS: u64 = 500_000_000;
+
+/// Hold still at `at` for `ns`, announced and ended in the log, for the host to read Xen's count.
+pub(crate) fn hold<K: Clock>(at: &str, ns: u64, clock: &K) {
+    defmt::info!("hold at={=str} ms={=u64}", at, ns / 1_000_000);
+    clock.wait_until(clock.now_ns().saturating_add(ns));
     defmt::info!("hold_over at={=str}", at);
 }
 
@@ -101,21 +106,30 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
         layout.hole.start(),
         layout.hole.frames
     );
-    hold("start", clock);
+    hold("start", HOLD_NS, clock);
     if let Some(name) = phases.xen_facts {
-        let places = (layout, platform, phases.order);
+        let options = RunOptions {
+            order: phases.order,
+            readings: phases.readings,
+        };
+        let places = (layout, platform, options);
         let phase = xen_facts(name, hypercall, places, &mut memory, clock);
         checks.absorb(&phase.map_err(|error| ("xen_facts", error))?);
-        hold("xen_facts", clock);
+        hold("xen_facts", HOLD_NS, clock);
     }
     if phases.components {
         let refused = Cell::new(0);
         let (scrub_ns, hypercall_ns) = (Cell::new(0), Cell::new(0));
+        let hold_after_step = || hold("step", STEP_HOLD_NS, clock);
         let timing = components::Timing {
             order: phases.order,
             rounds: phases.timed_rounds,
             scrub_ns: &scrub_ns,
             hypercall_ns: &hypercall_ns,
+            after_step: match phases.readings {
+                Readings::AtPhases => None,
+                Readings::EveryStep => Some(&hold_after_step),
+            },
         };
         let scrubber = TimedScrubber {
             inner: system::Scrubber::new(memory, &refused),
@@ -126,7 +140,7 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
         checks.absorb(&phase.map_err(|error| ("components", error))?);
         checks.context = "components";
         checks.expect_eq("scrubs_refused", u64::from(refused.get()), 0);
-        hold("components", clock);
+        hold("components", HOLD_NS, clock);
     }
     Ok(())
 }
@@ -136,7 +150,7 @@ fn play_phases<R: RawHypercall + Copy, M: FrameMemory, K: Clock + Copy>(
 fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
     name: &str,
     hypercall: R,
-    (layout, platform, order): (Layout, Platform, PolicyOrder),
+    (layout, platform, options): (Layout, Platform, RunOptions),
     ram: &mut M,
     clock: &K,
 ) -> Result<Checks, SetupError> {
@@ -155,7 +169,7 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
         let endpoint = HypercallClient::new(endpoint);
         let max_order = composition::COMPOSITION.xen.max_extent_order;
         let mut xen = GatewayXen::new(&mut sys, endpoint, frame_list, max_order);
-        scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform, order))
+        scenario::through_gateway(name, &mut xen, ram, clock, (layout, platform, options))
     };
     system::log_gateway("xen_facts", &gateway);
     checks.map_err(|error| {

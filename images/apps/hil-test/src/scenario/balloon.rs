@@ -23,7 +23,7 @@ use super::ledger::{Granularity, Ledger, Pass, Policy, LIST_CAPACITY, SEED, SUPE
 use ballast_frame_access::{FrameError, FrameMemory, FrameRun, Read, WORDS_PER_PAGE};
 use ballast_ipc::static_rt::Clock;
 
-use super::{BalloonedFrame, Checks, Layout, Platform, PolicyOrder};
+use super::{BalloonedFrame, Checks, Layout, Platform, PolicyOrder, Readings, RunOptions};
 
 const MIB: u64 = 1 << 20;
 const PAGE_BYTES: u64 = 4096;
@@ -42,11 +42,16 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
     memory: &mut M,
     clock: &C,
     (layout, platform): (Layout, Platform),
-    order: PolicyOrder,
+    options: RunOptions,
 ) -> Checks {
     let mut checks = Checks::default();
     checks.context = "balloon";
-    let mut ledger = Ledger::new(xen);
+    let hold = || crate::phases::hold("step", crate::phases::STEP_HOLD_NS, clock);
+    let after_step: Option<&dyn Fn()> = match options.readings {
+        Readings::AtPhases => None,
+        Readings::EveryStep => Some(&hold),
+    };
+    let mut ledger = Ledger::new(xen, after_step);
     let start = ledger.current();
     let maximum = ledger.maximum();
     defmt::info!("reservation current={=u64} maximum={=u64}", start, maximum);
@@ -85,7 +90,7 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
     }
     scrub_before_release(&mut ledger, memory, &mut checks, rounds);
     beyond_maximum(&mut ledger, &mut checks, layout.hole, maximum);
-    let policies = match order {
+    let policies = match options.order {
         PolicyOrder::BallastFirst => [SUPERPAGES, SEED],
         PolicyOrder::SeedFirst => [SEED, SUPERPAGES],
     };

@@ -54,9 +54,10 @@ pub struct Cast {
     pub client: (ComponentId, EndpointId, LeaseId),
 }
 
-/// The timed rounds a run asks for, and the counters of what the components spend in scrubbing
-/// and in Xen (the phase wraps the memory server's scrubber and the gateway's hypercall in them).
-#[derive(Clone, Copy, Debug)]
+/// The timed rounds a run asks for, the counters of what the components spend in scrubbing and
+/// in Xen (the phase wraps the memory server's scrubber and the gateway's hypercall in them), and
+/// what runs after each step.
+#[derive(Clone, Copy)]
 pub struct Timing<'c> {
     /// Which policy goes first.
     pub order: PolicyOrder,
@@ -66,6 +67,18 @@ pub struct Timing<'c> {
     pub scrub_ns: &'c Cell<u64>,
     /// Nanoseconds the gateway spent inside hypercalls.
     pub hypercall_ns: &'c Cell<u64>,
+    /// Run after every `step` line (the hold for the host's reading, when it reads every step).
+    pub after_step: Option<&'c dyn Fn()>,
+}
+
+impl core::fmt::Debug for Timing<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Timing")
+            .field("order", &self.order)
+            .field("rounds", &self.rounds)
+            .field("holds_after_steps", &self.after_step.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The control component on the static runtime: it calls the memory server as an external
@@ -168,6 +181,12 @@ impl<C: Clock, X: Hypervisor> Control for StaticControl<'_, '_, '_, '_, '_, C, X
     fn settle(&mut self, checks: &mut Checks, _pages: u64) -> Option<StatsReply> {
         self.run_until_idle(checks);
         self.stats(checks)
+    }
+
+    fn after_step(&mut self) {
+        if let Some(after_step) = self.timing.after_step {
+            after_step();
+        }
     }
 
     fn spent(&self) -> Option<Spent> {
@@ -339,6 +358,7 @@ impl<C: Clock, X: Hypervisor> Phase<'_, '_, '_, '_, '_, C, X> {
             books.current,
             books_after.current,
         );
+        self.control.after_step();
         let (frames, _, high) = self.read_runs(runs.unwrap_or(0));
         defmt::info!(
             "borrowed_low frames={=u64} high={=u64:#x} deferred={=bool} xen_before={=u64} xen_after={=u64}",
@@ -375,6 +395,7 @@ impl<C: Clock, X: Hypervisor> Phase<'_, '_, '_, '_, '_, C, X> {
             books_after.current,
             books_end.current,
         );
+        self.control.after_step();
         self.checks
             .expect_eq("nothing_lent_after_death", books_end.lent, 0);
         self.checks

@@ -57,9 +57,19 @@ pub struct Pass {
 }
 
 /// The hypervisor, with every reservation call checked for anomalies and logged.
-#[derive(Debug)]
 pub struct Ledger<'h, H: Hypervisor> {
     xen: &'h mut H,
+    /// Called after every `step` line: where the run holds still for the host to read Xen's
+    /// count, when it reads after every step.
+    after_step: Option<&'h dyn Fn()>,
+}
+
+impl<H: Hypervisor> core::fmt::Debug for Ledger<'_, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("holds_after_steps", &self.after_step.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn op_name(op: ReservationOp) -> &'static str {
@@ -71,9 +81,17 @@ fn op_name(op: ReservationOp) -> &'static str {
 }
 
 impl<'h, H: Hypervisor> Ledger<'h, H> {
-    /// Wrap `xen`.
-    pub fn new(xen: &'h mut H) -> Self {
-        Ledger { xen }
+    /// Wrap `xen`; `after_step`, if any, runs after every `step` line.
+    pub fn new(xen: &'h mut H, after_step: Option<&'h dyn Fn()>) -> Self {
+        Ledger { xen, after_step }
+    }
+
+    /// Log a step, then run the after-step hook.
+    fn step(&self, op: ReservationOp, order: ExtentOrder, pass: Pass, (before, after): (u64, u64)) {
+        log_step(op, order, pass, before, after);
+        if let Some(after_step) = self.after_step {
+            after_step();
+        }
     }
 
     /// `XENMEM_current_reservation`; an errno is logged and reads as 0, which no check accepts.
@@ -102,7 +120,7 @@ impl<'h, H: Hypervisor> Ledger<'h, H> {
             requested: frames.len() as u64,
             done: completed.extents as u64,
         };
-        log_step(op, order, pass, before, after);
+        self.step(op, order, pass, (before, after));
         completed
     }
 
@@ -140,7 +158,7 @@ impl<'h, H: Hypervisor> Ledger<'h, H> {
         }
         if granularity == Granularity::WholePass {
             let after = self.current();
-            log_step(op, policy.order, pass, before, after);
+            self.step(op, policy.order, pass, (before, after));
         }
         pass
     }

@@ -73,6 +73,8 @@ pub enum ScenarioError {
     UnknownPolicy = 2,
     /// `timed_rounds=` is not a count of rounds (at most [`MAX_TIMED_ROUNDS`]).
     BadRoundCount = 3,
+    /// `readings=` is neither `phases` nor `every_step`.
+    UnknownReadings = 4,
 }
 
 /// The most timed rounds of each policy a run may ask for (`timed_rounds=`).
@@ -94,6 +96,36 @@ pub struct Phases {
     /// How many timed 128 MiB rounds of each policy the components phase plays first, through
     /// the product path (`timed_rounds=`; none by default).
     pub timed_rounds: u32,
+    /// Where the run holds still for the host to read Xen's count (`readings=`).
+    pub readings: Readings,
+}
+
+/// Where the run holds still for the host to read Xen's count itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum Readings {
+    /// At the start and after each phase (`readings=phases`, the default).
+    AtPhases,
+    /// After every `step` line too (`readings=every_step`): no lie can net out between two
+    /// readings, at half a second per step.
+    EveryStep,
+}
+
+/// What the Xen-facts scenarios take from the command line besides their name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Which policy goes first in the timings.
+    pub order: PolicyOrder,
+    /// Where the run holds still for the host's readings.
+    pub readings: Readings,
+}
+
+impl From<PolicyOrder> for RunOptions {
+    fn from(order: PolicyOrder) -> RunOptions {
+        RunOptions {
+            order,
+            readings: Readings::AtPhases,
+        }
+    }
 }
 
 impl Phases {
@@ -108,9 +140,15 @@ impl Phases {
             Ok(rounds) if rounds.unwrap_or(0) <= MAX_TIMED_ROUNDS => rounds.unwrap_or(0),
             _ => return Err(ScenarioError::BadRoundCount),
         };
+        let readings = match line.value("readings") {
+            None | Some("phases") => Readings::AtPhases,
+            Some("every_step") => Readings::EveryStep,
+            Some(_) => return Err(ScenarioError::UnknownReadings),
+        };
         Ok(Phases {
             order,
             timed_rounds,
+            readings,
             ..self
         })
     }
@@ -124,18 +162,21 @@ pub fn phases(name: &str) -> Result<Phases, ScenarioError> {
             components: true,
             order: PolicyOrder::BallastFirst,
             timed_rounds: 0,
+            readings: Readings::AtPhases,
         }),
         "smoke" => Ok(Phases {
             xen_facts: Some("smoke"),
             components: false,
             order: PolicyOrder::BallastFirst,
             timed_rounds: 0,
+            readings: Readings::AtPhases,
         }),
         "components" => Ok(Phases {
             xen_facts: None,
             components: true,
             order: PolicyOrder::BallastFirst,
             timed_rounds: 0,
+            readings: Readings::AtPhases,
         }),
         _ => Err(ScenarioError::Unknown),
     }
@@ -150,9 +191,9 @@ pub fn through_gateway<M: FrameMemory, C: Clock>(
     xen: &mut GatewayXen<'_>,
     memory: &mut M,
     clock: &C,
-    (layout, platform, order): (Layout, Platform, PolicyOrder),
+    (layout, platform, options): (Layout, Platform, impl Into<RunOptions>),
 ) -> Result<Checks, ScenarioError> {
-    let checks = run(name, xen, memory, clock, (layout, platform, order));
+    let checks = run(name, xen, memory, clock, (layout, platform, options.into()));
     if xen.failures > 0 {
         defmt::error!("gateway calls failed: {=u32}", xen.failures);
     }
@@ -168,10 +209,16 @@ pub fn run<H: Hypervisor, M: FrameMemory, C: Clock>(
     xen: &mut H,
     memory: &mut M,
     clock: &C,
-    (layout, platform, order): (Layout, Platform, PolicyOrder),
+    (layout, platform, options): (Layout, Platform, RunOptions),
 ) -> Result<Checks, ScenarioError> {
     match name {
-        "balloon" => Ok(balloon::run(xen, memory, clock, (layout, platform), order)),
+        "balloon" => Ok(balloon::run(
+            xen,
+            memory,
+            clock,
+            (layout, platform),
+            options,
+        )),
         "smoke" => Ok(smoke::run(xen, memory, layout)),
         _ => Err(ScenarioError::Unknown),
     }

@@ -107,6 +107,9 @@ pub trait Control {
     /// Xen's count now.
     fn xen_current(&mut self, checks: &mut Checks) -> XenCount;
 
+    /// Run after every `step` line the rounds log (where the run holds for the host's reading).
+    fn after_step(&mut self) {}
+
     /// What the components spent so far in scrubbing and in Xen, where the control can count it.
     fn spent(&self) -> Option<Spent> {
         None
@@ -247,6 +250,7 @@ impl<C: Control> Rounds<C> {
             before.current,
             after.current
         );
+        self.control.after_step();
         self.checks
             .expect_eq("target_reached", books_after.current, pages);
         let expected = (books_after.current as i64).saturating_add(self.baseline) as u64;

@@ -12,7 +12,7 @@ use super::{Checks, Layout};
 pub fn run<H: Hypervisor, M: FrameMemory>(xen: &mut H, memory: &mut M, layout: Layout) -> Checks {
     let mut checks = Checks::default();
     checks.context = "smoke";
-    let mut ledger = Ledger::new(xen);
+    let mut ledger = Ledger::new(xen, None);
     let start = ledger.current();
     let maximum = ledger.maximum();
     defmt::info!("reservation current={=u64} maximum={=u64}", start, maximum);
