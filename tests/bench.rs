@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 15] = [
     "hypercalls_per_gib_seed",
     "hypercalls_per_gib_ballast",
     "hypercalls_fragmented_seed",
@@ -16,6 +16,9 @@ const KEYS: [&str; 12] = [
     "bookkeeping_speedup_64gib",
     "bookkeeping_speedup_1tib",
     "scrub_vs_memset_ratio",
+    "scrub_repopulated_vs_memset_ratio",
+    "scrubbed_bytes",
+    "scrub_skipped_bytes",
     "ipc_vs_floor_ratio",
     "state_bytes_per_gib",
     "image_static_ram_bytes",
@@ -86,8 +89,18 @@ fn small_bench_writes_every_key_and_keeps_the_hypercall_promises() {
         "bookkeeping_speedup_64gib",
         "bookkeeping_speedup_1tib",
         "scrub_vs_memset_ratio",
+        "scrub_repopulated_vs_memset_ratio",
         "ipc_vs_floor_ratio",
     ] {
         assert!(number(&json, ratio) > 0.0, "{ratio}");
     }
+    let small_guest = f64::from(16u32 << 20);
+    assert_eq!(
+        (
+            number(&json, "scrubbed_bytes"),
+            number(&json, "scrub_skipped_bytes")
+        ),
+        (small_guest, small_guest),
+        "the boot RAM scrubbed, the RAM the server repopulated not"
+    );
 }

@@ -2,13 +2,16 @@
 //! zeroing every frame before it goes back, against a plain memset of the same bytes, in the
 //! same run. The port completes every reservation without any Xen work ([`CompletingPort`]), so
 //! the figure is the scrub plus the core's bookkeeping, not a release to Xen (on real Xen the
-//! release costs more than the scrub: `ballast hil` times both). Each side runs several times
-//! over a buffer dirtied and resident beforehand; the fastest run of each counts.
+//! release costs more than the scrub: `ballast hil` times both). Each run starts a fresh core
+//! (its RAM populated at boot, so every chunk may hold the guest's data and is scrubbed), then
+//! deflates and inflates again: the server populated every chunk itself, nobody wrote them, so
+//! the second inflation scrubs nothing. Each side runs several times over a buffer dirtied and
+//! resident beforehand; the fastest run of each counts.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ballast_memory_server_core::{BalloonCore, Config, FrameRun, FrameScrubber, Policy};
+use ballast_memory_server_core::{BalloonCore, Config, Counters, FrameRun, FrameScrubber, Policy};
 use ballast_xen::Gfn;
 
 use super::harness::{run_to_target, CompletingPort, NoScrub};
@@ -36,12 +39,18 @@ impl FrameScrubber for RamScrubber {
 /// The two sides.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scrub {
-    /// Bytes scrubbed per run.
+    /// Bytes of the guest.
     pub bytes: u64,
-    /// Fastest inflation of the whole guest with scrubbing.
+    /// Fastest inflation of the whole guest from boot, every frame scrubbed.
     pub inflate: Duration,
+    /// Fastest inflation of the whole guest after the server repopulated it: nothing scrubbed.
+    pub inflate_repopulated: Duration,
     /// Fastest memset of the same bytes.
     pub memset: Duration,
+    /// Bytes the core scrubbed in one run (both inflations).
+    pub scrubbed_bytes: u64,
+    /// Bytes the core let go back unscrubbed in one run (both inflations).
+    pub skipped_bytes: u64,
 }
 
 impl Scrub {
@@ -49,6 +58,20 @@ impl Scrub {
     pub fn ratio(&self) -> f64 {
         self.inflate.as_secs_f64() / self.memset.as_secs_f64().max(1e-9)
     }
+
+    /// Inflation of repopulated memory (no scrub) over memset.
+    pub fn repopulated_ratio(&self) -> f64 {
+        self.inflate_repopulated.as_secs_f64() / self.memset.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Bytes scrubbed and skipped by `counters`.
+fn scrub_bytes(counters: &Counters) -> (u64, u64) {
+    let page = PAGE_BYTES as u64;
+    (
+        counters.scrubbed_frames * page,
+        counters.scrub_skipped_frames * page,
+    )
 }
 
 /// Measure with a guest of the size's length.
@@ -63,16 +86,18 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
     let words = config
         .bitmap_words()
         .map_err(|e| format!("layout refused: {e:?}"))?;
-    let mut storage = vec![0u64; words];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
-        .map_err(|e| format!("layout refused: {e:?}"))?;
-    let mut port = CompletingPort::new(frames);
     let mut scrubber = RamScrubber {
         ram: vec![DIRT; bytes],
     };
     let mut inflate = Duration::MAX;
+    let mut inflate_repopulated = Duration::MAX;
     let mut memset = Duration::MAX;
+    let mut counted = (0, 0);
     for _ in 0..runs {
+        let mut storage = vec![0u64; words];
+        let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+            .map_err(|e| format!("layout refused: {e:?}"))?;
+        let mut port = CompletingPort::new(frames);
         scrubber.ram.fill(DIRT);
         let started = Instant::now();
         let moved = run_to_target(&mut core, &mut port, &mut scrubber, 0, frames, || false)?;
@@ -81,6 +106,15 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
             return Err("inflation did not scrub every frame".into());
         }
         run_to_target(&mut core, &mut port, &mut NoScrub, frames, frames, || false)?;
+        let started = Instant::now();
+        let moved = run_to_target(&mut core, &mut port, &mut scrubber, 0, frames, || false)?;
+        inflate_repopulated = inflate_repopulated.min(started.elapsed());
+        counted = scrub_bytes(&core.stats().counters);
+        if moved != frames || counted != (bytes as u64, bytes as u64) {
+            return Err(format!(
+                "the repopulated guest went back with {counted:?} bytes scrubbed and skipped"
+            ));
+        }
 
         scrubber.ram.fill(DIRT);
         let started = Instant::now();
@@ -91,7 +125,10 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
     Ok(Scrub {
         bytes: bytes as u64,
         inflate,
+        inflate_repopulated,
         memset,
+        scrubbed_bytes: counted.0,
+        skipped_bytes: counted.1,
     })
 }
 

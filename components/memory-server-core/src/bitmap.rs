@@ -27,6 +27,11 @@ impl<'a> Bitmap<'a> {
         Bitmap { words }
     }
 
+    /// Bits it holds.
+    pub fn bits(&self) -> u64 {
+        self.words.len() as u64 * WORD_BITS
+    }
+
     /// Bytes of storage.
     pub fn bytes(&self) -> usize {
         core::mem::size_of_val(self.words)

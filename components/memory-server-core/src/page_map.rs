@@ -1,6 +1,19 @@
 //! The page map: the managed frames as regions (RAM, reserved, lending), the populated bitmap
-//! over RAM, and the counts kept in step with it, including the baseline that relates the
-//! model's populated count to Xen's.
+//! over RAM, the counts kept in step with it, including the baseline that relates the model's
+//! populated count to Xen's, and the clean chunks.
+//!
+//! A chunk is 512 bits of the populated bitmap: a 2 MiB chunk of one RAM region (regions keep
+//! chunks apart, see `regions`). It is clean when no frame the model holds populated in it can
+//! hold the guest's data: each was populated by the server's own populate call and nobody has
+//! been able to write it since. Every chunk starts dirty (the RAM populated at boot holds
+//! whatever the guest and its builder put there); only [`PageMap::populate`] makes one clean,
+//! when the server populates into a chunk with no populated frame. Nothing in the server hands a
+//! populated frame to anyone (clients borrow unpopulated frames; the gateway lets no one else
+//! populate the server's RAM; a grant mapped into a borrowed frame is the granter's page, and
+//! the gfn is empty again once it is unmapped), and Xen maps a fresh page at every gfn it
+//! populates (`docs/XEN-BEHAVIOUR.md#populate-populated-leaks`), so a clean chunk's frames can go
+//! back to Xen without a scrub. A path that ever lets someone write a populated frame must clear
+//! its chunk's bit before the frame is reachable; none does today.
 
 use crate::balloon::InvariantViolation;
 use crate::bitmap::Bitmap;
@@ -8,7 +21,7 @@ use crate::config::{Config, ConfigError};
 use crate::lent_table::LentTable;
 use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
 use crate::scan::Scan;
-use ballast_xen::FrameRun;
+use ballast_xen::{FrameRun, FRAMES_PER_SUPERPAGE};
 
 /// A frame count as a signed number, saturating (counts from outside may be anything).
 pub(crate) fn signed(count: u64) -> i64 {
@@ -36,6 +49,8 @@ pub(crate) enum Place {
 pub(crate) struct PageMap<'a> {
     regions: Regions,
     bitmap: Bitmap<'a>,
+    /// One bit per chunk of `bitmap`: set when the chunk is clean.
+    clean: Bitmap<'a>,
     ram_frames: u64,
     reserved_frames: u64,
     lending_frames: u64,
@@ -47,12 +62,14 @@ pub(crate) struct PageMap<'a> {
 }
 
 impl<'a> PageMap<'a> {
-    /// The map for `config` over `storage`: RAM populated, extra regions and growth ballooned.
+    /// The map for `config` over `storage`: RAM populated, extra regions and growth ballooned,
+    /// every chunk dirty.
     pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
         let regions = Regions::build(config)?;
         let words = storage
-            .get_mut(..regions.words())
+            .get_mut(..regions.words().saturating_add(regions.chunk_words()))
             .ok_or(ConfigError::StorageTooSmall)?;
+        let (words, chunk_words) = words.split_at_mut(regions.words());
         let mut bitmap = Bitmap::new(words);
         let mut populated_ram = 0;
         for region in regions.iter() {
@@ -72,6 +89,7 @@ impl<'a> PageMap<'a> {
             lowmem_limit: config.lowmem_limit.0,
             regions,
             bitmap,
+            clean: Bitmap::new(chunk_words),
             populated_ram,
             baseline: None,
         })
@@ -142,6 +160,40 @@ impl<'a> PageMap<'a> {
         }
     }
 
+    /// The server populated frames `[first, first + frames)` (inside one RAM region, unpopulated
+    /// before): set them, and make clean each chunk they enter that held no populated frame.
+    pub fn populate(&mut self, first: u64, frames: u64) {
+        let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
+            return;
+        };
+        let end = bit + frames;
+        let mut at = bit;
+        while at < end {
+            let chunk = at / FRAMES_PER_SUPERPAGE;
+            let chunk_start = chunk * FRAMES_PER_SUPERPAGE;
+            let chunk_bits = FRAMES_PER_SUPERPAGE.min(self.bitmap.bits() - chunk_start);
+            let chunk_end = (chunk_start + FRAMES_PER_SUPERPAGE).min(end);
+            if self.bitmap.all(chunk_start, chunk_bits, false) {
+                self.clean.set_range(chunk, 1, true);
+            }
+            let before = self.bitmap.count_ones(at, chunk_end - at);
+            self.bitmap.set_range(at, chunk_end - at, true);
+            self.populated_ram += chunk_end - at - before;
+            at = chunk_end;
+        }
+    }
+
+    /// Whether every chunk of frames `[first, first + frames)` (inside one RAM region) is clean:
+    /// they can go back to Xen unscrubbed.
+    pub fn is_clean(&self, first: u64, frames: u64) -> bool {
+        let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
+            return false;
+        };
+        let chunk = bit / FRAMES_PER_SUPERPAGE;
+        let last = (bit + frames.max(1) - 1) / FRAMES_PER_SUPERPAGE;
+        self.clean.all(chunk, last - chunk + 1, true)
+    }
+
     /// A search view of the map with the lent runs `lent`.
     pub fn scan<'s, const L: usize>(&'s self, lent: &'s LentTable<L>) -> Scan<'s, 'a, L> {
         Scan {
@@ -186,9 +238,9 @@ impl<'a> PageMap<'a> {
             .sum()
     }
 
-    /// Bytes of bitmap storage.
+    /// Bytes of bitmap storage: the populated bitmap and the clean chunks.
     pub fn bitmap_bytes(&self) -> usize {
-        self.bitmap.bytes()
+        self.bitmap.bytes() + self.clean.bytes()
     }
 
     /// Check that the populated count matches the bitmap.
@@ -246,5 +298,52 @@ mod tests {
         assert_eq!((pages.has_baseline(), pages.domain_offset()), (false, 0));
         pages.take_baseline(1019 + 7);
         assert_eq!((pages.domain_offset(), pages.expected_xen()), (7, 1026));
+    }
+
+    #[test]
+    fn a_chunk_turns_clean_only_when_the_server_populates_it_empty() {
+        let ram = [FrameRun::span(0, 2048)];
+        let reserved = [FrameRun::span(1500, 1600)];
+        let mut config = Config::new(&ram, Policy::Ballast);
+        config.reserved = &reserved;
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut pages = PageMap::new(&config, &mut words).unwrap();
+        assert!(
+            (0..2048).step_by(512).all(|f| !pages.is_clean(f, 1)),
+            "RAM populated at boot is dirty"
+        );
+        pages.mark(512, 512, false);
+        assert!(!pages.is_clean(512, 1), "emptied, still dirty");
+        pages.populate(600, 1);
+        assert!(pages.is_clean(512, 512), "populated empty by the server");
+        pages.populate(512, 88);
+        pages.populate(601, 423);
+        assert!(pages.is_clean(512, 512));
+        pages.mark(512, 100, false);
+        pages.populate(512, 100);
+        assert!(pages.is_clean(512, 512), "a clean chunk stays clean");
+        pages.mark(0, 10, false);
+        pages.populate(0, 10);
+        assert!(
+            !pages.is_clean(0, 1),
+            "a chunk still holding boot frames stays dirty"
+        );
+        assert!(!pages.is_clean(512, 1024), "one dirty chunk in the run");
+        pages.mark(1024, 476, false);
+        pages.populate(1024, 476);
+        assert!(
+            pages.is_clean(1024, 476),
+            "the reserved frames of a chunk are not the server's: its RAM frames decide"
+        );
+        pages.mark(1600, 448, false);
+        pages.mark(1600, 1, true);
+        pages.populate(1601, 447);
+        assert!(
+            !pages.is_clean(1600, 448),
+            "populated by another path first: the chunk stays dirty"
+        );
+        assert_eq!(pages.populated_ram(), 2048 - 100);
+        pages.check().unwrap();
+        assert!(!pages.is_clean(5000, 1), "outside RAM");
     }
 }

@@ -1,12 +1,14 @@
 //! The region table: the managed guest-physical space cut into RAM (one bitmap bit per frame),
 //! reserved (always populated, someone else's, no bits) and lending (never populated, no bits)
-//! regions, sorted by frame number.
+//! regions, sorted by frame number, and the storage their bits take: the populated bitmap and,
+//! after it, one bit per 512 populated-bitmap bits (a 2 MiB chunk) saying whether it is clean.
 
 use heapless::Vec;
 
 use crate::bitmap::WORD_BITS;
 use crate::config::{Config, ConfigError};
 use ballast_xen::FrameRun;
+use ballast_xen::FRAMES_PER_SUPERPAGE;
 
 /// Most regions a configuration may produce (RAM pieces, reserved, extra, growth, lending
 /// together).
@@ -16,7 +18,8 @@ pub const MAX_REGIONS: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegionKind {
     /// Server-managed RAM; frame `f` is bit `bit_base + (f - first)` of the populated bitmap.
-    /// `bit_base` is congruent to `first` modulo 64, so 2 MiB chunks map to whole words.
+    /// `bit_base` is congruent to `first` modulo 512, so a 2 MiB chunk maps to whole words and
+    /// its frames of one region to one clean-chunk bit.
     Ram {
         /// Bit of the region's first frame.
         bit_base: u64,
@@ -55,6 +58,7 @@ impl Region {
 pub struct Regions {
     list: Vec<Region, MAX_REGIONS>,
     words: usize,
+    chunk_words: usize,
 }
 
 fn push(
@@ -150,22 +154,29 @@ impl Regions {
         let mut next_bit = 0u64;
         for region in list.iter_mut() {
             if let RegionKind::Ram { extra, .. } = region.kind {
-                let shift =
-                    (region.run.start() % WORD_BITS + WORD_BITS - next_bit % WORD_BITS) % WORD_BITS;
+                let chunk = FRAMES_PER_SUPERPAGE;
+                let shift = (region.run.start() % chunk + chunk - next_bit % chunk) % chunk;
                 let bit_base = next_bit.saturating_add(shift);
                 region.kind = RegionKind::Ram { bit_base, extra };
                 next_bit = bit_base.saturating_add(region.run.frames);
             }
         }
+        let words_for = |bits: u64| usize::try_from(bits.div_ceil(WORD_BITS)).unwrap_or(usize::MAX);
         Ok(Regions {
             list,
-            words: usize::try_from(next_bit.div_ceil(WORD_BITS)).unwrap_or(usize::MAX),
+            words: words_for(next_bit),
+            chunk_words: words_for(next_bit.div_ceil(FRAMES_PER_SUPERPAGE)),
         })
     }
 
-    /// Words of bitmap storage the table needs.
+    /// Words of populated-bitmap storage the table needs.
     pub fn words(&self) -> usize {
         self.words
+    }
+
+    /// Words of clean-chunk storage the table needs: one bit per 512 populated-bitmap bits.
+    pub fn chunk_words(&self) -> usize {
+        self.chunk_words
     }
 
     /// The regions, sorted by frame number.
@@ -214,9 +225,10 @@ pub fn is_lending(kind: &RegionKind) -> bool {
 }
 
 impl Config<'_> {
-    /// Words of `u64` storage the populated bitmap needs for this configuration.
+    /// Words of `u64` storage the core's bitmaps need for this configuration: the populated
+    /// bitmap (one bit per RAM frame) and the clean chunks (one bit per 2 MiB of it).
     pub fn bitmap_words(&self) -> Result<usize, ConfigError> {
-        Regions::build(self).map(|r| r.words())
+        Regions::build(self).map(|r| r.words().saturating_add(r.chunk_words()))
     }
 }
 
@@ -242,12 +254,16 @@ mod tests {
         assert_eq!(regions.find(3000), None);
         for gfn in [0u64, 99, 200, 512, 2047, 4096, 4600] {
             let bit = regions.find(gfn).unwrap().bit(gfn).unwrap();
-            assert_eq!(bit % 64, gfn % 64);
+            assert_eq!(bit % 512, gfn % 512);
         }
         assert_eq!(regions.frames(is_ram), 2048 - 100 + 512);
         assert_eq!(regions.frames(is_lending), 1024);
         assert!(regions.words() as u64 * 64 >= regions.frames(is_ram));
-        assert_eq!(config.bitmap_words(), Ok(regions.words()));
+        assert_eq!(
+            config.bitmap_words(),
+            Ok(regions.words() + regions.chunk_words())
+        );
+        assert_eq!(regions.chunk_words(), 1);
     }
 
     #[test]

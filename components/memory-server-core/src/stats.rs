@@ -27,6 +27,10 @@ pub struct Counters {
     pub superpage_fallbacks: u64,
     /// Frames scrubbed before going back to Xen.
     pub scrubbed_frames: u64,
+    /// Frames that went back to Xen unscrubbed because their chunk was clean: populated by the
+    /// server and written by nobody since (the start's unscrubbed releases are apart, in
+    /// `boot_unscrubbed_frames`).
+    pub scrub_skipped_frames: u64,
     /// Deferred allocations granted.
     pub deferred_granted: u64,
     /// Deferred allocations that timed out.

@@ -63,8 +63,9 @@ pub struct Capacities {
     pub gateway_frames: usize,
     /// RAM runs the memory server is given.
     pub ram_runs: usize,
-    /// Words of the memory server's bitmap: one bit per managed frame (RAM up to its ceiling,
-    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region.
+    /// Words of the memory server's bitmaps: one bit per managed frame (RAM up to its ceiling,
+    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region, and one bit per
+    /// 2 MiB of that (the clean chunks).
     pub bitmap_words: usize,
 }
 
@@ -252,5 +253,6 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         + growth_frames
         + memory.unpopulated.frames
         + regions as u64 * 2 * CHUNK_FRAMES;
-    frames.div_ceil(64) as usize
+    // The populated bitmap, one bit per frame, then the clean chunks, one bit per chunk of it.
+    (frames.div_ceil(64) + frames.div_ceil(CHUNK_FRAMES).div_ceil(64)) as usize
 }

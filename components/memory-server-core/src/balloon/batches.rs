@@ -106,7 +106,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             Ok(done) if done.anomaly.is_none() => done,
             _ => return Answer::Unknown,
         };
-        self.mark(0, done.extents, order, op != ReservationOp::Decrease);
+        match op {
+            ReservationOp::Populate => self.mark_populated(done.extents, order),
+            _ => self.mark(0, done.extents, order, op != ReservationOp::Decrease),
+        }
         self.counters.count_extents(op, order, done.extents);
         let moved = done.extents as u64 * order.frames();
         if done.extents == count {
@@ -148,7 +151,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         }
     }
 
-    /// Zero the frames of the batch before they go back to Xen, one call per contiguous run.
+    /// Zero the frames of the batch that may hold the guest's data before they go back to Xen,
+    /// one call per contiguous run; frames of clean chunks go unscrubbed (`page_map`).
     fn scrub_batch<S: FrameScrubber>(
         &mut self,
         scrubber: &mut S,
@@ -157,7 +161,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     ) {
         let frames = order.frames();
         let mut run: Option<(u64, u64)> = None;
+        let mut skipped = 0;
         for entry in self.list.extents(0, count) {
+            if self.pages.is_clean(entry.0, frames) {
+                skipped += frames;
+                continue;
+            }
             let (start, end) = (entry.0, entry.0 + frames);
             run = match run {
                 Some((a, b)) if b == start => Some((a, end)),
@@ -172,7 +181,16 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if let Some((a, b)) = run {
             scrubber.scrub(ballast_xen::Gfn(a), b - a);
         }
-        self.counters.scrubbed_frames += count as u64 * frames;
+        self.counters.scrubbed_frames += count as u64 * frames - skipped;
+        self.counters.scrub_skipped_frames += skipped;
+    }
+
+    /// The server's populate completed the first `count` extents of the frame list: set their
+    /// frames, making clean the chunks they enter empty.
+    fn mark_populated(&mut self, count: usize, order: ExtentOrder) {
+        for entry in self.list.extents(0, count) {
+            self.pages.populate(entry.0, order.frames());
+        }
     }
 
     /// Set (`populated`) or clear the frames of extents `[from, from + count)` of the frame
@@ -255,6 +273,47 @@ mod tests {
         run_until_idle(&mut core, &mut hv, &mut scrub, now, 10);
         assert_eq!(sim.read_page(dom, 4095), Some(0));
         assert_eq!(core.stats().counters.scrubbed_frames, 1);
+    }
+
+    #[test]
+    fn frames_the_server_populated_into_an_empty_chunk_go_back_unscrubbed() {
+        for policy in [Policy::Ballast, Policy::Seed] {
+            let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+            let config = Config::new(&RAM, policy);
+            let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+            let mut core = Core::new(&config, &mut words).unwrap();
+            let mut scrub = scrubber(&sim, dom);
+            let counted = |core: &Core<'_>| {
+                let counters = core.stats().counters;
+                (counters.scrubbed_frames, counters.scrub_skipped_frames)
+            };
+            core.set_target(1024);
+            let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 100);
+            assert_eq!(
+                counted(&core),
+                (3072, 0),
+                "{policy:?}: boot RAM is scrubbed"
+            );
+            core.set_target(4096);
+            let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+            core.set_target(1024);
+            let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+            assert_eq!(
+                counted(&core),
+                (3072, 3072),
+                "{policy:?}: the chunks it emptied and populated again go back unscrubbed"
+            );
+            core.set_target(4096);
+            let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+            core.set_target(0);
+            run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+            assert_eq!(
+                counted(&core),
+                (3072 + 1024, 3072 + 3072),
+                "{policy:?}: the two chunks never emptied still hold boot RAM"
+            );
+            agrees_with_xen(&core, &sim, dom, 0..4096);
+        }
     }
 
     #[test]

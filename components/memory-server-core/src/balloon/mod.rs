@@ -148,13 +148,13 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Some(self.book.owner(gfn.0).map_or(state, FrameState::Lent))
     }
 
-    /// Bytes of state: the bitmap plus the fixed tables (region table, lent runs, clients,
+    /// Bytes of state: the bitmaps (populated frames, clean chunks) plus the fixed tables (region table, lent runs, clients,
     /// pending queue, frame list, counters), i.e. the size of this value and its storage.
     pub fn state_bytes(&self) -> usize {
         self.pages.bitmap_bytes() + core::mem::size_of::<Self>()
     }
 
-    /// Bytes of state that grow with managed memory: the populated bitmap.
+    /// Bytes of state that grow with managed memory: the populated bitmap and the clean chunks.
     pub fn bitmap_bytes(&self) -> usize {
         self.pages.bitmap_bytes()
     }
@@ -210,12 +210,12 @@ mod tests {
     const GIB: u64 = 1 << 18;
 
     #[test]
-    fn state_costs_one_bit_per_managed_frame_plus_fixed_tables() {
+    fn state_costs_one_bit_per_managed_frame_and_per_chunk_plus_fixed_tables() {
         let ram = [FrameRun::span(0, 4 * GIB)];
         let config = Config::new(&ram, Policy::Ballast);
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
         let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
-        assert_eq!(core.bitmap_bytes() as u64, 4 * GIB / 8);
+        assert_eq!(core.bitmap_bytes() as u64, 4 * GIB / 8 + 4 * GIB / 512 / 8);
         assert_eq!(
             core.state_bytes() - core.bitmap_bytes(),
             core::mem::size_of_val(&core)
@@ -232,7 +232,7 @@ mod tests {
     fn bad_configurations_are_refused() {
         let ram = [FrameRun::span(0, 1024)];
         let mut config = Config::new(&ram, Policy::Seed);
-        let mut words = [0u64; 16];
+        let mut words = [0u64; 17];
         config.batch_extents = 0;
         assert_eq!(
             Core::new(&config, &mut words).err(),
@@ -257,7 +257,7 @@ mod tests {
         );
         config.max_lent_runs_per_client = 1;
         assert_eq!(
-            Core::new(&config, &mut words[..15]).err(),
+            Core::new(&config, &mut words[..16]).err(),
             Some(ConfigError::StorageTooSmall)
         );
         assert!(Core::new(&config, &mut words).is_ok());

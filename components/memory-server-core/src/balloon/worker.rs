@@ -280,8 +280,8 @@ mod tests {
         assert_eq!(core.stats().total_pages, 4096 + 2048);
         assert_eq!(
             core.bitmap_bytes(),
-            (4096 + 2048) / 8,
-            "growth costs one bit per frame, as RAM does"
+            (4096 + 2048) / 8 + 8,
+            "growth costs one bit per frame and one per chunk, as RAM does"
         );
         assert_eq!(core.max_target_pages(), 4096 + 2048);
         core.set_target(3072);
