@@ -747,6 +747,8 @@ impl Simulation {
             hypercalls: self.xen_calls(),
             pages_released: xen.pages_released,
             pages_populated: xen.pages_populated,
+            scrubbed_pages: stats.counters.scrubbed_frames,
+            scrub_skipped_pages: stats.counters.scrub_skipped_frames,
             extents_by_order,
             retries: stats.counters.retries,
             loans_granted: self.loans_granted,

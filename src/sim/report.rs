@@ -112,6 +112,11 @@ pub struct RunReport {
     pub pages_released: u64,
     /// Pages populated again.
     pub pages_populated: u64,
+    /// Pages the server scrubbed before giving them back (they could hold the guest's data).
+    pub scrubbed_pages: u64,
+    /// Pages the server gave back unscrubbed: populated by it into an empty 2 MiB chunk and
+    /// written by nobody since (the start's unscrubbed releases on populate-on-demand apart).
+    pub scrub_skipped_pages: u64,
     /// Extents moved, by order.
     pub extents_by_order: BTreeMap<u8, u64>,
     /// Worker retries after a failed or short batch.
@@ -163,6 +168,16 @@ impl RunReport {
         row(
             "pages released / populated",
             format!("{} / {}", self.pages_released, self.pages_populated),
+        );
+        row(
+            "pages scrubbed / unscrubbed",
+            format!(
+                "{} / {} ({} MiB / {} MiB)",
+                self.scrubbed_pages,
+                self.scrub_skipped_pages,
+                self.scrubbed_pages >> 8,
+                self.scrub_skipped_pages >> 8
+            ),
         );
         row("hypercalls", self.hypercalls.to_string());
         let orders: Vec<String> = self
@@ -286,6 +301,8 @@ mod tests {
             hypercalls: 3,
             pages_released: 5,
             pages_populated: 0,
+            scrubbed_pages: 5,
+            scrub_skipped_pages: 0,
             extents_by_order: BTreeMap::from([(0, 5)]),
             retries: 0,
             loans_granted: 1,
@@ -313,6 +330,8 @@ mod tests {
             "ballooned_pages",
             "lent_pages",
             "hypercalls",
+            "scrubbed_pages",
+            "scrub_skipped_pages",
             "invariant_violations",
             "reached_target",
         ] {
@@ -327,6 +346,7 @@ mod tests {
         assert!(table.contains("target 10 @ 1.0 s"), "{table}");
         assert!(table.contains("reached after 0.500 s"), "{table}");
         assert!(table.contains("4 passed, 0 violations"), "{table}");
+        assert!(table.contains("5 / 0 (0 MiB / 0 MiB)"), "{table}");
     }
 
     #[test]

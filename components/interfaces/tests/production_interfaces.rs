@@ -79,13 +79,20 @@ fn stats_reply_round_trips_every_field() {
         requests_taken: 13,
         requests_answered: 14,
         requests_voided: 15,
+        scrubbed: 16,
+        scrub_skipped: 17,
     };
     let body = balloon_control::StatsReplyBody::new(&stats);
-    assert!(body.as_bytes().len() <= MAX_BODY_BYTES);
+    assert_eq!(body.as_bytes().len(), MAX_BODY_BYTES, "the reply is full");
     assert_eq!(body.decode(), Some(stats));
+    assert_eq!(
+        balloon_control::VERSION,
+        2,
+        "version 2 added the scrub counters"
+    );
     let bytes = body.as_bytes();
-    // The enums, then padding to 8 bytes, then the three request counters.
-    let enums = bytes.len() - 8 - 3 * 8;
+    // The enums, then padding to 8 bytes, then the request and scrub counters.
+    let enums = bytes.len() - 8 - 5 * 8;
     assert_eq!(&bytes[enums..enums + 2], &[4, 2], "enums as their values");
 }
 

@@ -84,7 +84,7 @@ pub fn capacity_errors(
             continue;
         }
         let (key, what) = key_of(capacity);
-        // The bitmap is sized in words; the manifest says frames.
+        // The bitmaps are sized in words; the message says bits.
         let (needed, held) = match capacity {
             Capacity::BitmapWords => (needed.saturating_mul(64), held.saturating_mul(64)),
             _ => (needed, held),
@@ -121,8 +121,8 @@ fn key_of(capacity: Capacity) -> (&'static str, &'static str) {
         Capacity::RamRuns => ("memory.ram", "RAM ranges"),
         Capacity::BitmapWords => (
             "memory.ram",
-            "frames in the memory server's page bitmap (RAM, boot-extra and lending frames, and \
-             alignment slack per region)",
+            "bits in the memory server's bitmaps (one per RAM, boot-extra and lending frame, with \
+             alignment slack per region, and one per 2 MiB of those)",
         ),
     }
 }

@@ -86,6 +86,8 @@ where
                 requests_taken: self.requests.taken,
                 requests_answered: self.requests.answered,
                 requests_voided: self.requests.voided,
+                scrubbed: stats.counters.scrubbed_frames,
+                scrub_skipped: stats.counters.scrub_skipped_frames,
             })
             .into()
     }
