@@ -217,6 +217,8 @@ impl BalloonControlServer for ZeroStats {
                 requests_taken: 0,
                 requests_answered: 0,
                 requests_voided: 0,
+                scrubbed: 0,
+                scrub_skipped: 0,
             })
             .into()
     }
