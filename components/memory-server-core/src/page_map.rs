@@ -2,8 +2,10 @@
 //! over RAM, the counts kept in step with it, including the baseline that relates the model's
 //! populated count to Xen's, and the clean chunks.
 //!
-//! A chunk is 512 bits of the populated bitmap: a 2 MiB chunk of one RAM region (regions keep
-//! chunks apart, see `regions`). It is clean when no frame the model holds populated in it can
+//! A chunk is 512 bits of the populated bitmap: the frames of one RAM region in one aligned 2 MiB
+//! (`regions` aligns the bits so); the partial chunks at the ends of two regions may share one
+//! (coarser, never wrong: the test for emptiness and the clean bit both cover the 512 bits).
+//! It is clean when no frame the model holds populated in it can
 //! hold the guest's data: each was populated by the server's own populate call and nobody has
 //! been able to write it since. Every chunk starts dirty (the RAM populated at boot holds
 //! whatever the guest and its builder put there); only [`PageMap::populate`] makes one clean,
