@@ -1,4 +1,4 @@
-//! Model-based property test: random sequences of targets, allocations, frees (good and bad,
+//! Model-based property test: random sequences of targets (and cycles down and up), allocations, frees (good and bad,
 //! whole runs, spans across region seams, single frames that split a run: clients fragmenting the
 //! shared lent-run table up to their own limit), client deaths, worker steps, reconciliations and
 //! faults (short counts, partly freed superpages, host exhaustion, fragmentation, calls lost in
@@ -88,6 +88,12 @@ enum Op {
     LoseCall {
         failing_probes: u32,
     },
+    /// Down to one target and up to another, with the steps to get there: the second way down
+    /// goes through chunks the server populated itself.
+    Cycle {
+        low: u64,
+        high: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -108,6 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1u64..4).prop_map(|calls| Op::Exhausted { calls }),
         1 => (1u64..4).prop_map(|calls| Op::Fragmented { calls }),
         1 => (0u32..3).prop_map(|failing_probes| Op::LoseCall { failing_probes }),
+        2 => (0u64..800, 800u64..1600).prop_map(|(low, high)| Op::Cycle { low, high }),
     ]
 }
 
@@ -434,6 +441,15 @@ impl World<'_> {
             Op::LoseCall { failing_probes } => {
                 self.port.inner.lose_next_call = true;
                 self.port.inner.failing_probes = failing_probes;
+            }
+            Op::Cycle { low, high } => {
+                for target in [low, high] {
+                    self.apply(&Op::Target(target));
+                    self.apply(&Op::Steps {
+                        count: 200,
+                        advance_s: 0,
+                    });
+                }
             }
         }
         self.check();
