@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ballast_manifest::{ManifestError, Problem};
+use ballast_manifest::{Manifest, ManifestError, Problem};
 use ballast_system::{Capacities, Composition, Target};
 
 mod sim {
@@ -48,14 +48,9 @@ pub const HOST: Capacities = Capacities::of(&SIM)
 /// gateway and the memory server) and dropped: what this accepts, the simulator runs.
 pub fn load(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
     let manifest = ballast_manifest::load(path)?;
-    let composition: &'static Composition =
-        Box::leak(Box::new(ballast_manifest::compose(&manifest)));
+    let composition = for_host(&manifest)?;
     if composition.target != Target::Sim {
         return Ok(composition);
-    }
-    let errors = ballast_manifest::capacity_errors(&manifest, composition, &HOST);
-    if !errors.is_empty() {
-        return Err(errors);
     }
     match crate::system::build(composition, None, 0) {
         Ok(_) => Ok(composition),
@@ -64,5 +59,21 @@ pub fn load(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
             key: String::from("(assembly)"),
             problem: Problem::Unassembled { reason: error.0 },
         }]),
+    }
+}
+
+/// The composition of the validated `manifest`, kept for the process's life; a `sim` image must
+/// fit the host's capacities. What [`load`] does before its trial build.
+pub fn for_host(manifest: &Manifest) -> Result<&'static Composition, Vec<ManifestError>> {
+    let composition: &'static Composition =
+        Box::leak(Box::new(ballast_manifest::compose(manifest)));
+    if composition.target != Target::Sim {
+        return Ok(composition);
+    }
+    let errors = ballast_manifest::capacity_errors(manifest, composition, &HOST);
+    if errors.is_empty() {
+        Ok(composition)
+    } else {
+        Err(errors)
     }
 }
