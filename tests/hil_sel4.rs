@@ -81,6 +81,8 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
         "testclient | check context=costs name=borrowed_and_gave_back_one_frame ok=true",
         "cost round trip (4 message registers in, 17 out), median (min, max) of 1000 each:",
         "cost borrow and give back one frame: median ",
+        "testclient | check context=lending name=standin_summed_read_only_lease ok=true",
+        "testclient | check context=lending name=lent_bytes_unchanged ok=true",
     ] {
         assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
     }
@@ -103,7 +105,11 @@ fn the_sel4_image_passes_the_xen_facts_and_components_in_protection_domains() {
 /// task reports it dead to the memory server, which reclaims its loan, and the control agent finds
 /// Xen's count where it was and still moves the balloon under both policies. After its verdict the
 /// control agent, which holds no hypercall capability either, executes `hvc` itself, undefined at
-/// user level: it faults at that instruction.
+/// user level: it faults at that instruction. Before all that, the test client lends the stand-in
+/// server 64 bytes read-only (`sum`); the stand-in writes into them while the call is in hand,
+/// where the root task mapped them read-only: a VM fault at that address (a permission fault, a
+/// write), the root task restarts it for its last rites, the test client's call fails with
+/// `ServerRestarted` and its bytes are as it lent them.
 #[test]
 fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
     let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
@@ -129,6 +135,11 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
         "testclient | check context=isolation name=own_tcb ok=true",
         "testclient | check context=isolation name=memory_server_frame_list_not_mapped ok=true",
         "testclient | RESULT PASS",
+        "standin | check context=isolation name=lease_mapped_read_only ok=true",
+        "root-task: restarted standin for its last rites",
+        "standin | pd=standin last_rites answered the call in hand",
+        "testclient | check context=isolation name=standin_write_into_read_only_lease_faulted ok=true",
+        "testclient | check context=isolation name=lent_bytes_unchanged ok=true",
         "root-task: told memory that client badge",
         "control | isolation xen_before=",
         "control | check context=isolation name=client_hypercalls_reached_no_xen ok=true",
@@ -157,6 +168,28 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
     assert!(
         vm_fault,
         "the test client did not take a VM fault at {address}:\n{stdout}"
+    );
+    let lease = logged("standin | write_into_read_only_lease address=")
+        .expect("the stand-in logs where it writes");
+    // The fault status: a data abort from a lower level (EC 0x24), a write (WnR), a permission
+    // fault (DFSC 0b0011xx): the page is mapped, read-only.
+    let permission_fault = stdout.lines().any(|line| {
+        let registers = line
+            .split("PD standin faulted: Some(VmFault) (label 5) ")
+            .nth(1)
+            .map(|registers| registers.split_whitespace().collect::<Vec<_>>());
+        registers.is_some_and(|registers| {
+            let status = registers
+                .get(3)
+                .and_then(|fsr| u64::from_str_radix(fsr.trim_start_matches("0x"), 16).ok());
+            registers.get(1) == Some(&lease.as_str())
+                && status
+                    .is_some_and(|fsr| fsr >> 26 == 0x24 && fsr & 0x40 != 0 && fsr & 0x3c == 0x0c)
+        })
+    });
+    assert!(
+        permission_fault,
+        "the stand-in did not take a permission fault writing at {lease}:\n{stdout}"
     );
     let pc = logged("control | hvc_at_el0 pc=").expect("the control agent logs where its hvc lies");
     let fault = format!("PD control faulted: Some(UserException) (label 3) {pc} ");

@@ -286,7 +286,7 @@ fn ballast_check_prints_the_golden_messages_and_a_summary() {
     assert_eq!(code, Some(0));
     assert_eq!(
         stdout,
-        "manifests/sel4-xen-arm64.toml: ok: image ballast-sel4-xen-arm64 (sel4-xen-arm64): 4 components, 3 endpoints, 2 regions\n  notify control -> testclient: bits 0x1, endpoint 3 of control\n"
+        "manifests/sel4-xen-arm64.toml: ok: image ballast-sel4-xen-arm64 (sel4-xen-arm64): 5 components, 5 endpoints, 4 regions\n  notify control -> testclient: bits 0x1, endpoint 5 of control\n"
     );
     let broken = "tests/manifests/broken/unknown-op.toml";
     let (code, _, stderr) = run(broken);

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ballast_system::{Kind, Target};
+use ballast_system::{Component, Kind, Target};
 
 use super::kernel::{build_kernel, KernelBuild};
 
@@ -34,8 +34,8 @@ const LOADER: (&str, &str) = ("images/sel4/loader", "ballast-sel4-loader");
 pub struct DomainProgram {
     /// The component it runs, as the manifest names it (and its log lines name it).
     pub component: String,
-    /// The program: `gateway`, `memory`, or `driver` (the scenario's control agent and test
-    /// client, each of which reports a verdict).
+    /// The program: `gateway`, `memory`, `driver` (the scenario's control agent and test
+    /// client, each of which reports a verdict), or `standin` (a driver client that serves).
     pub program: &'static str,
     /// Its ELF.
     pub elf: PathBuf,
@@ -82,18 +82,20 @@ impl Variant {
     /// The cargo features `program` is built with.
     fn features(self, program: &str) -> &'static [&'static str] {
         match (self, program) {
-            (Variant::HilTest, "gateway" | "memory" | "driver") => &["hil-test"],
+            (Variant::HilTest, "gateway" | "memory" | "driver" | "standin") => &["hil-test"],
             _ => &[],
         }
     }
 }
 
 /// The protection domain program (its crate under [`PDS_DIR`] and binary, of one name) that runs
-/// a component of `kind`.
-fn domain_program(kind: Kind) -> &'static str {
-    match kind {
+/// `component`: a driver client that serves an interface is the stand-in server the test client
+/// lends to read-only.
+fn domain_program(component: &Component) -> &'static str {
+    match component.kind {
         Kind::HypercallGateway => "gateway",
         Kind::MemoryServer => "memory",
+        Kind::DriverClient if !component.serves.is_empty() => "standin",
         Kind::DriverClient | Kind::ControlAgent => "driver",
     }
 }
@@ -109,7 +111,7 @@ pub fn build(root: &Path, variant: Variant) -> Result<Sel4Image, String> {
         .map_err(|error| format!("cannot create {}: {error}", domain_dir.display()))?;
     let mut domains = Vec::new();
     for component in composition.components {
-        let program = domain_program(component.kind);
+        let program = domain_program(component);
         let built = cargo_build(
             &root.join(PDS_DIR).join(program),
             (program, variant.features(program)),

@@ -14,11 +14,15 @@
 //! tells a message from a signal. A client's capability carries [`endpoint_badge`] of its
 //! composition badge.
 //!
+//! A server that dies holding calls leaves its callers blocked (seL4 5.0 without MCS cannot abort
+//! a call); the root task restarts its thread with [`LAST_RITES`] so that it answers them
+//! [`SERVER_DIED_LABEL`] before it dies again.
+//!
 //! seL4 5.0 fact: an endpoint capability's badge has 28 bits (a wider one cannot be minted), so
 //! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
 
 use ballast_ipc::sel4_rt::Sel4Abi;
-use ballast_ipc::{Badge, NotificationBits};
+use ballast_ipc::{Badge, IpcError, NotificationBits};
 
 /// Endpoint badges are below this (28 bits in seL4 5.0).
 pub const BADGE_LIMIT: u64 = 1 << 28;
@@ -46,6 +50,19 @@ pub const fn endpoint_badge(badge: Badge) -> u64 {
 
 /// The message label of a [`ClientDied`] message.
 pub const CLIENT_DIED_LABEL: u64 = 0xdead;
+
+/// What the root task puts in x0 when it restarts a dead server's thread at its entry: not a
+/// boot-info address (those are page aligned), so the PD does not start again but answers every
+/// call it held, in hand or saved, with [`SERVER_DIED_LABEL`], then faults for good. seL4 5.0
+/// without MCS gives the root task no other way to fail a call whose callee is gone: the reply
+/// capabilities sit in the dead thread's caller slot and CNode, and only that thread can use the
+/// first.
+pub const LAST_RITES: u64 = 0x1a57_0001;
+
+/// The label of the answer a dead server's last rites give each call it held: the code of
+/// `IpcError::ServerDied`, which the caller's runtime returns and generated clients turn into
+/// their interface's `ServerRestarted`.
+pub const SERVER_DIED_LABEL: u64 = IpcError::ServerDied as u64;
 
 /// The conventions above as the seL4 runtime takes them (it cannot depend on the plan, which is
 /// built over its crate).

@@ -47,7 +47,8 @@ pub use cmdline::{CmdlineArea, CmdlineError};
 pub use cspace::{CSpaceLayout, Slot};
 pub use error::PlanError;
 pub use faults::{
-    endpoint_badge, ClientDied, CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, ROOT_TASK_BADGE, SEL4_ABI,
+    endpoint_badge, ClientDied, CLIENT_DIED_LABEL, ENDPOINT_BADGE_BIT, LAST_RITES, ROOT_TASK_BADGE,
+    SEL4_ABI, SERVER_DIED_LABEL,
 };
 pub use hypercall::{HypercallCap, XenCall};
 pub use objects::ObjectCounts;

@@ -474,11 +474,8 @@ mod tests {
         for client in ["control", "testclient"] {
             let client = id(&plan, client);
             let layout = plan.cspace(client).expect("client");
-            let notifications = plan.notifications_of(client).count() as u16;
-            assert_eq!(
-                (layout.reply_slots, layout.endpoints),
-                (0, 1 + notifications)
-            );
+            let held = plan.endpoints_of(client).count() + plan.notifications_of(client).count();
+            assert_eq!((layout.reply_slots, layout.endpoints), (0, held as u16));
             let (endpoint, _) = plan.composition().capability(client, memory).expect("link");
             assert_eq!(plan.endpoint_slot(client, endpoint), Some(FIRST_REPLY));
             assert_eq!(plan.endpoint_slot(client, to_gateway), None);
@@ -651,13 +648,16 @@ mod tests {
     fn a_dead_component_is_reported_to_every_server_it_called_with_its_badge_there() {
         let plan = plan();
         let (memory, gateway) = (id(&plan, "memory"), id(&plan, "gateway"));
-        let testclient = id(&plan, "testclient");
-        let (_, badge) = plan
-            .composition()
-            .capability(testclient, memory)
-            .expect("link");
+        let (testclient, standin) = (id(&plan, "testclient"), id(&plan, "standin"));
+        let badge_at = |server| {
+            let (_, badge) = (plan.composition().capability(testclient, server)).expect("link");
+            ClientDied { badge }
+        };
         let reports: Vec<(u16, ClientDied)> = plan.client_died(testclient).collect();
-        assert_eq!(reports, [(memory, ClientDied { badge })]);
+        assert_eq!(
+            reports,
+            [(memory, badge_at(memory)), (standin, badge_at(standin))]
+        );
         let (_, badge) = plan
             .composition()
             .capability(memory, gateway)

@@ -6,14 +6,16 @@
 //! through [`Pd::cmdline`] and [`Pd::command_line`] (`scenario=...`, `target_mib=...`). A PD
 //! ends only by [`die`]: an undefined instruction, a fault the kernel sends to the root task
 //! through the PD's fault endpoint, so that the root task reports it dead to every server it
-//! called (the servers reclaim what it held). A panic logs and dies the same way.
+//! called (the servers reclaim what it held). A panic logs and dies the same way. A server the
+//! root task restarts after its death runs its last rites instead of `main`: it answers the
+//! calls it held, so its callers learn of its death (`ServerRestarted`), and dies again.
 
 use core::arch::asm;
 
 use ballast_sel4_plan::cspace::NOTIFICATION;
 use ballast_sel4_plan::vspace::BOOT_INFO;
-use ballast_sel4_plan::{PdBootInfo, Plan};
-use ballast_sel4_sys::{CPtr, Cap, Notification};
+use ballast_sel4_plan::{PdBootInfo, Plan, LAST_RITES, SERVER_DIED_LABEL};
+use ballast_sel4_sys::{ipc, CPtr, Cap, MessageInfo, Notification, Reply};
 use ballast_system::CommandLine;
 
 use crate::console::{DebugConsole, LOGGER};
@@ -53,8 +55,8 @@ macro_rules! pd_main {
     ($main:path) => {
         #[unsafe(no_mangle)]
         #[unsafe(link_section = ".text.start")]
-        extern "C" fn _start() -> ! {
-            $crate::entry::start($main)
+        extern "C" fn _start(first: u64) -> ! {
+            $crate::entry::start(first, $main)
         }
     };
 }
@@ -69,8 +71,10 @@ fn boot_info() -> PdBootInfo {
     unsafe { core::ptr::read(BOOT_INFO as *const PdBootInfo) }
 }
 
-/// Read and check the boot-info page, name the logger, run `main`.
-pub fn start(main: fn(Pd) -> !) -> ! {
+/// Read and check the boot-info page, name the logger, run `main`; or, when the root task restarts
+/// a dead server with `first` [`LAST_RITES`] (its first start has the boot-info page's address
+/// there), answer the calls it held ([`last_rites`]).
+pub fn start(first: u64, main: fn(Pd) -> !) -> ! {
     let boot = boot_info();
     let Ok(plan) = Plan::new(&COMPOSITION) else {
         die()
@@ -88,6 +92,9 @@ pub fn start(main: fn(Pd) -> !) -> ! {
         );
         die();
     }
+    if first == LAST_RITES {
+        last_rites(&plan, boot.component, name)
+    }
     defmt::info!(
         "pd={=str} component={=u16} started cmdline={=str}",
         name,
@@ -102,6 +109,28 @@ pub fn start(main: fn(Pd) -> !) -> ! {
     })
 }
 
+/// A dead server's last act, run by the root task (its thread restarted at the entry with a new
+/// stack): answer the call it held in hand (the reply capability still in its thread's caller
+/// slot) and every call it had saved for later (its reply slots), each with
+/// [`SERVER_DIED_LABEL`], so that no caller stays blocked on it; then fault for good. An empty
+/// caller slot or reply slot answers no one.
+fn last_rites(plan: &Plan<'_>, component: u16, name: &str) -> ! {
+    let died = MessageInfo::new(SERVER_DIED_LABEL, 0, 0, 0);
+    ipc::reply_with_registers(died, [0; 4]);
+    let layout = plan.cspace(component).ok();
+    let slots = layout.map_or(0, |layout| layout.reply_slots);
+    for slot in (0..slots).filter_map(|index| layout?.reply(index)) {
+        Cap::<Reply>::from_cptr(CPtr(slot.cptr())).send_with_registers(died, [0; 4]);
+    }
+    defmt::info!(
+        "pd={=str} last_rites answered the call in hand and {=u16} reply slots label={=u64:#x}",
+        name,
+        slots,
+        SERVER_DIED_LABEL
+    );
+    die()
+}
+
 /// Stop for good without dying: wait on the PD's notification, which nothing signals to a PD
 /// that serves nothing (a driver that has played its part stays alive, so that the root task
 /// reports no death).
@@ -112,14 +141,17 @@ pub fn park() -> ! {
     }
 }
 
-/// Write one word at `address`, an address the PD was never given (nothing is mapped there in
-/// its VSpace): the store is a data abort the kernel turns into a VM fault (with `address`) to
-/// the root task, which reports the PD dead. Were something mapped there after all, the store
+/// Write one word at `address`, an address the PD may not write (nothing is mapped there in its
+/// VSpace, or only read-only): the store is a data abort the kernel turns into a VM fault (with
+/// `address`) to the root task, which reports the PD dead. Were the store allowed after all, it
 /// goes through: then `went_through` runs (to say so) and the PD dies anyway.
-pub fn write_unmapped_and_die(address: u64, went_through: impl FnOnce()) -> ! {
-    // SAFETY: the store goes to an address outside every mapping the root task made for this PD
-    // (the caller's contract), so it touches none of the PD's own memory: it faults, and the
-    // thread never runs again; a PD whose store went through only logs, and dies.
+pub fn write_forbidden_and_die(address: u64, went_through: impl FnOnce()) -> ! {
+    // SAFETY: the store goes to an address the root task mapped for this PD not at all or
+    // read-only (the caller's contract), so it changes none of the PD's own memory: it faults,
+    // and the thread never runs again; a PD whose store went through only logs, and dies. A
+    // read-only mapping is shared memory another PD lent: the store, were it to go through,
+    // changes one word the lender lent for reading, which is what a test of that protection
+    // must be able to see.
     unsafe { core::ptr::write_volatile(address as usize as *mut u64, address) };
     went_through();
     die()

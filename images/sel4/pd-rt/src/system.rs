@@ -40,8 +40,11 @@ pub const ABI: Sel4Abi = Sel4Abi {
     root_task_badge: ROOT_TASK_BADGE,
     client_died_label: CLIENT_DIED_LABEL,
 };
+/// The reply slots of a server that answers every call at once (the gateway, a stand-in): the
+/// call in hand.
+pub const IMMEDIATE_REPLIES: usize = IMMEDIATE_REPLY_SLOTS as usize;
 /// The gateway's reply slots: the call in hand.
-pub const GATEWAY_REPLIES: usize = IMMEDIATE_REPLY_SLOTS as usize;
+pub const GATEWAY_REPLIES: usize = IMMEDIATE_REPLIES;
 /// The memory server's reply slots: the call in hand and every request it may defer (the plan
 /// gives as many; [`server`] checks).
 pub const MEMORY_REPLIES: usize = CAPACITY.pending + 1;

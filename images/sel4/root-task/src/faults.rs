@@ -4,14 +4,19 @@
 //! format), through its own capability to that server's endpoint. A faulted thread is not
 //! resumed: the root task never answers the fault, so the thread waits for ever.
 //!
-//! A server blocked in a call to the dead PD stays blocked: seL4 5.0 (without MCS) offers no way
-//! to abort a call whose callee is gone. A server that died itself is not told of later deaths.
+//! seL4 5.0 (without MCS) offers no way to abort a call whose callee is gone, so a dead server
+//! would leave the calls it held blocked for ever. The root task restarts a dead server's thread
+//! once, for its last rites (`ballast_sel4_plan::LAST_RITES`): it answers the call in hand and
+//! every call it had saved with the server-died label, and faults again, which the root task
+//! logs and otherwise ignores. A call that reaches the dead server's endpoint later still blocks:
+//! nothing receives there. A server that died itself is not told of later deaths.
 
 use ballast_sel4_plan::faults::faulted_component;
 use ballast_sel4_sys::fault::FaultKind;
 use ballast_sel4_sys::MessageInfo;
 
 use crate::console::say;
+use crate::pd::last_rites;
 use crate::system::System;
 use crate::COMPONENTS;
 
@@ -31,11 +36,27 @@ pub fn serve(system: &System<'_>) -> ! {
             continue;
         };
         let name = components[usize::from(component)].name;
+        if dead[usize::from(component)] {
+            say!(
+                "PD {name} faulted again after its last rites: {:?}",
+                FaultKind::from_label(label)
+            );
+            continue;
+        }
         say!(
             "PD {name} faulted: {:?} (label {label}) {first:#x} {second:#x} {third:#x} {fourth:#x}",
             FaultKind::from_label(label)
         );
         dead[usize::from(component)] = true;
+        if system.plan.serves(component) {
+            let thread = system.threads.get(usize::from(component)).copied();
+            match thread.map(|(thread, entry)| last_rites(thread, entry)) {
+                Some(Ok(())) => {
+                    say!("restarted {name} for its last rites: it answers the calls it held")
+                }
+                _ => say!("could not restart {name} for its last rites: its callers stay blocked"),
+            }
+        }
         for (server, died) in system.plan.client_died(component) {
             let server_name = components[usize::from(server)].name;
             let call = system

@@ -6,7 +6,8 @@
 //! VSpace root, and the IPC buffer's address and frame (with `CONFIG_IPC_BUF_TPIDRURW` the kernel
 //! puts the address in TPIDR_EL0); a priority above the invoker's maximum controlled priority is
 //! refused. `TCB_WriteRegisters` sets pc, sp and x0 (an SPSR other than EL0's is sanitised by the
-//! kernel); the thread runs from `TCB_Resume`.
+//! kernel); the thread runs from `TCB_Resume`, or, for a dead server's last rites, from the same
+//! `TCB_WriteRegisters` with its resume flag.
 
 use ballast_ipc::Badge;
 use ballast_sel4_plan::cspace::{
@@ -16,7 +17,7 @@ use ballast_sel4_plan::faults::{endpoint_badge, fault_badge};
 use ballast_sel4_plan::vspace::{
     BOOT_INFO, IPC_BUFFER, PAGE_BYTES, STACK_BASE, STACK_PAGES, STACK_TOP,
 };
-use ballast_sel4_plan::{PdBootInfo, Plan, PD_LINE_PRIORITY, PD_PRIORITY};
+use ballast_sel4_plan::{PdBootInfo, Plan, LAST_RITES, PD_LINE_PRIORITY, PD_PRIORITY};
 use ballast_sel4_root_task::image::PdImage;
 use ballast_sel4_root_task::RootError;
 use ballast_sel4_sys::{
@@ -200,10 +201,31 @@ impl Pd {
             .map_err(|error| failed("TCB_WriteRegisters", error))
     }
 
+    /// Its thread.
+    pub fn thread(&self) -> Cap<Tcb> {
+        self.tcb
+    }
+
     /// Starts its thread.
     pub fn start(&self) -> Result<(), RootError> {
         self.tcb
             .resume()
             .map_err(|error| failed("TCB_Resume", error))
     }
+}
+
+/// Restart the dead server `thread` at its `entry` with a fresh stack and [`LAST_RITES`] in x0:
+/// it answers the calls it held and faults again. seL4 5.0 restarts a thread blocked on its fault
+/// (blocked on the root task's reply) after cancelling that wait; its caller slot, which holds
+/// the reply capability of the call it had in hand, is left as it was.
+pub fn last_rites(thread: Cap<Tcb>, entry: u64) -> Result<(), RootError> {
+    let registers = UserContext {
+        pc: entry,
+        sp: STACK_TOP,
+        x0: LAST_RITES,
+        ..UserContext::default()
+    };
+    thread
+        .write_registers(true, 0, USER_CONTEXT_WORDS, &registers)
+        .map_err(|error| failed("TCB_WriteRegisters (last rites)", error))
 }

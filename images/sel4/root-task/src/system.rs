@@ -16,7 +16,7 @@ use ballast_sel4_root_task::image::PdImage;
 use ballast_sel4_root_task::ram;
 use ballast_sel4_root_task::untyped::{RamBlock, LARGE_PAGE_BITS, MAX_UNTYPEDS, PAGE_BITS};
 use ballast_sel4_root_task::RootError;
-use ballast_sel4_sys::{config, CPtr, Cap, CapData, CapRights, Endpoint, SmallPage, Word};
+use ballast_sel4_sys::{config, CPtr, Cap, CapData, CapRights, Endpoint, SmallPage, Tcb, Word};
 use ballast_system::{FrameRun, Kind};
 use heapless::Vec;
 
@@ -36,6 +36,8 @@ pub struct System<'p> {
     /// Per component, the root task's capability to its endpoint (servers only), badged
     /// [`ROOT_TASK_BADGE`], for client-died messages.
     pub root_calls: Vec<Option<Cap<Endpoint>>, COMPONENTS>,
+    /// Per component, its thread and its program's entry (a dead server's last rites).
+    pub threads: Vec<(Cap<Tcb>, u64), COMPONENTS>,
 }
 
 /// Builds and starts every PD of `plan` from `images` (in component order), each told `cmdline`.
@@ -92,13 +94,16 @@ pub fn build<'p>(
         kernel.pool().free_bytes() / 1024,
         kernel.slots_left()
     );
-    for pd in &pds {
+    let mut threads = Vec::new();
+    for (pd, image) in pds.iter().zip(images) {
         pd.start()?;
+        (threads.push((pd.thread(), image.entry))).map_err(|_| RootError::Plan)?;
     }
     Ok(System {
         plan,
         faults,
         root_calls,
+        threads,
     })
 }
 

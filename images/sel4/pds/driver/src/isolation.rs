@@ -18,7 +18,7 @@
 //! pc=`), and Xen never sees it.
 
 use ballast_app_hil_test::scenario::Checks;
-use ballast_sel4_pd_rt::entry::{die, write_unmapped_and_die};
+use ballast_sel4_pd_rt::entry::{die, write_forbidden_and_die};
 use ballast_sel4_pd_rt::hypercall::{hvc_at_el0, hvc_at_el0_address, Sel4Error, SlotHypercall};
 use ballast_sel4_pd_rt::system::COMPOSITION;
 use ballast_sel4_pd_rt::Pd;
@@ -104,7 +104,7 @@ pub fn last_act(pd: &Pd, checks: &mut Checks, borrowed: Option<Gfn>, frames: u64
         address,
         region
     );
-    write_unmapped_and_die(address, || {
+    write_forbidden_and_die(address, || {
         defmt::error!(
             "RESULT FAIL testclient wrote into the memory server at {=u64:#x}",
             address

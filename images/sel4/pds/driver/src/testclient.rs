@@ -1,7 +1,8 @@
 //! The test client: once the control agent, having timed its round trips and made the seed's
 //! policy the server's, says go, it times borrowing one frame and giving it back
-//! ([`crate::costs`]), borrows 512 frames of the lending range and returns them, then borrows
-//! 1024 frames below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
+//! ([`crate::costs`]), lends the stand-in server bytes read-only (which, under
+//! `scenario=isolation`, tries to write into them and faults: [`lend_read_only`]), borrows 512
+//! frames of the lending range and returns them, then borrows 1024 frames below 4 GiB, which the memory server must balloon out first in two of the seed's batches, the
 //! second on its timer: the call is answered through the reply capability the server saved. Then
 //! it dies holding them: the root task reports the death and the server reclaims them (its PD
 //! logs `client_died ... answered_late=N`). Under `scenario=isolation` it first tries Xen
@@ -9,7 +10,9 @@
 
 use ballast_app_hil_test::scenario::Checks;
 use ballast_interfaces::balloon::BalloonClient;
+use ballast_interfaces::echo::{self, EchoClient, EchoError};
 use ballast_interfaces::runs;
+use ballast_interfaces::support::CallError;
 use ballast_ipc::sel4_rt::Sel4Client;
 use ballast_ipc::{LeaseDescriptor, LeaseId, Sys};
 use ballast_sel4_pd_rt::entry::die;
@@ -74,6 +77,70 @@ impl Client {
     }
 }
 
+/// Bytes the test client lends the stand-in, and the value each holds.
+const LENT: (u32, u8) = (64, 0x5a);
+
+/// Lend the stand-in server (the driver client that serves Echo) `LENT` bytes of the region they
+/// share, read-only, with `sum`. In the balloon scenario it answers their sum. Under the isolation
+/// scenario it writes into them while the call is in hand, where the root task mapped them
+/// read-only: it faults, its last rites answer the call, and the call fails with
+/// `ServerRestarted`; the bytes must be as lent.
+fn lend_read_only(pd: &Pd, client: &mut Client) {
+    let me = pd.component;
+    let standin = (COMPOSITION.components.iter())
+        .find(|component| component.serves.contains(&echo::INTERFACE_ID));
+    let wiring = standin.and_then(|standin| {
+        let (endpoint, _) = COMPOSITION.capability(me, standin.id)?;
+        Some((endpoint, COMPOSITION.lease(me, standin.id)?.0))
+    });
+    let Some((endpoint, region)) = wiring else {
+        client.checks.expect("standin_wired", false);
+        return;
+    };
+    let (len, byte) = LENT;
+    let lent = client
+        .sys
+        .own_region(region)
+        .and_then(|bytes| bytes.get_mut(..len as usize));
+    let Some(lent) = lent else {
+        client.checks.expect("standin_region_owned", false);
+        return;
+    };
+    lent.fill(byte);
+    let lease = LeaseDescriptor {
+        region: region.0,
+        writable: 0,
+        offset: 0,
+        len,
+        reserved: 0,
+    };
+    let summed = EchoClient::new(endpoint).sum(&mut client.sys, lease);
+    let isolation = isolation::chosen(pd);
+    defmt::info!(
+        "lent_read_only to=standin bytes={=u32} answered={=bool} server_restarted={=bool}",
+        len,
+        summed.is_ok(),
+        summed == Err(CallError::Interface(EchoError::ServerRestarted))
+    );
+    if isolation {
+        client.checks.context = "isolation";
+        client.checks.expect(
+            "standin_write_into_read_only_lease_faulted",
+            summed == Err(CallError::Interface(EchoError::ServerRestarted)),
+        );
+    } else {
+        let total = u64::from(len) * u64::from(byte);
+        client.checks.expect(
+            "standin_summed_read_only_lease",
+            summed.is_ok_and(|reply| reply.total == total),
+        );
+    }
+    let intact = (client.sys.own_region(region))
+        .and_then(|bytes| bytes.get(..len as usize))
+        .is_some_and(|bytes| bytes.iter().all(|&lent| lent == byte));
+    client.checks.expect("lent_bytes_unchanged", intact);
+}
+
 /// Play the test client, then die holding the frames borrowed below 4 GiB.
 pub fn run(pd: &Pd) -> ! {
     let (me, memory) = (pd.component, COMPOSITION.first_of(Kind::MemoryServer));
@@ -107,6 +174,8 @@ pub fn run(pd: &Pd) -> ! {
     client
         .checks
         .expect("borrowed_and_gave_back_one_frame", timed);
+    client.checks.context = "lending";
+    lend_read_only(pd, &mut client);
     client.checks.context = "lending";
     let lending = COMPOSITION.memory.unpopulated;
     match client.borrow(BORROWED, u64::MAX) {
