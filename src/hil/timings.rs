@@ -67,6 +67,9 @@ type Key = (&'static str, String, Run, String);
 struct Sample {
     total_us: f64,
     calls: u64,
+    /// Pages the memory server scrubbed in the move (product path; the raw rows' scrub is a
+    /// step of its own).
+    scrubbed: Option<u64>,
     split: Option<Split>,
 }
 
@@ -147,12 +150,20 @@ impl Samples {
     fn table(&self, title: &str) -> Vec<String> {
         let mut rows = vec![
             title.to_string(),
-            "| path | policy | run | op | n | calls | total ms | scrub ms | hypercalls ms | rest ms | rest share |".into(),
-            "|---|---|---|---|---|---|---|---|---|---|---|".into(),
+            "| path | policy | run | op | n | calls | pages scrubbed | total ms | scrub ms | hypercalls ms | rest ms | rest share |".into(),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|".into(),
         ];
         for ((path, policy, run, op), samples) in &self.moves {
             let total = Spread::of(samples.iter().map(|s| s.total_us / 1000.0));
             let calls = Spread::of(samples.iter().map(|s| s.calls as f64));
+            let scrubbed: Vec<f64> = (samples.iter())
+                .filter_map(|s| s.scrubbed.map(|pages| pages as f64))
+                .collect();
+            let scrubbed = if scrubbed.is_empty() {
+                "-".to_string()
+            } else {
+                Spread::of(scrubbed.into_iter()).cell(0)
+            };
             let splits: Vec<Split> = samples.iter().filter_map(|s| s.split).collect();
             let part = |take: fn(&Split) -> f64| {
                 if splits.len() == samples.len() {
@@ -171,7 +182,7 @@ impl Samples {
                 "-".into()
             };
             rows.push(format!(
-                "| {path} | {policy} | {} | {op} | {} | {} | {} | {} | {} | {} | {share} |",
+                "| {path} | {policy} | {} | {op} | {} | {} | {scrubbed} | {} | {} | {} | {} | {share} |",
                 run.name(),
                 samples.len(),
                 calls.median,
@@ -228,6 +239,7 @@ fn product_sample(record: &Record<'_>, first: &str) -> Option<(Key, Sample)> {
     let sample = Sample {
         total_us: record.number("us")? as f64,
         calls: record.number("calls")?,
+        scrubbed: Some(record.number("scrubbed")?),
         split,
     };
     let key = (
@@ -247,6 +259,7 @@ fn raw_sample(record: &Record<'_>, first: &str) -> Option<(Key, Sample)> {
     let sample = Sample {
         total_us: ms * 1000.0,
         calls: record.number("calls")?,
+        scrubbed: None,
         split: None,
     };
     let key = (
@@ -386,7 +399,7 @@ mod tests {
             .collect()
     }
 
-    const PRODUCT: &str = "timing path=product policy=2M op=set_target_down round=1 bytes=134217728 calls=2 us=40000 scrub_us=30000 hypercall_us=9000 rest_us=1000";
+    const PRODUCT: &str = "timing path=product policy=2M op=set_target_down round=1 bytes=134217728 calls=2 scrubbed=32768 skipped=0 us=40000 scrub_us=30000 hypercall_us=9000 rest_us=1000";
 
     #[test]
     fn the_boots_first_move_is_cold_repeats_warm_and_the_second_policys_first_is_neither() {
@@ -394,8 +407,8 @@ mod tests {
         samples.take_test_app(
             &lines(&[
                 PRODUCT,
-                "timing path=product policy=4K op=set_target_down round=1 bytes=134217728 calls=64 us=90000",
-                "timing path=product policy=4K op=set_target_down round=2 bytes=134217728 calls=64 us=80000",
+                "timing path=product policy=4K op=set_target_down round=1 bytes=134217728 calls=64 scrubbed=0 skipped=32768 us=90000",
+                "timing path=product policy=4K op=set_target_down round=2 bytes=134217728 calls=64 scrubbed=0 skipped=32768 us=80000",
                 "timing policy=4K run=first op=decrease bytes=134217728 calls=64 ms=405.427",
                 "timing policy=2M run=repeat op=scrub bytes=134217728 calls=0 ms=34.781",
                 "timing path=components policy=2M op=set_target_up bytes=67108864 calls=1 ms=7.844",
@@ -458,7 +471,7 @@ mod tests {
         assert!(missing.iter().any(|m| m == "no raw 2M cold scrub sample"));
         assert!(!missing.iter().any(|m| m.contains("boot time")));
         let table = samples.table("t");
-        assert!(table[3].contains("| product | 2M | cold | set_target_down | 1 | 2 | 40.0 [40.0, 40.0] | 30.0 [30.0, 30.0] | 9.0 [9.0, 9.0] | 1.0 [1.0, 1.0] | 2.5 [2.5, 2.5] % |"), "{table:?}");
+        assert!(table[3].contains("| product | 2M | cold | set_target_down | 1 | 2 | 32768 [32768, 32768] | 40.0 [40.0, 40.0] | 30.0 [30.0, 30.0] | 9.0 [9.0, 9.0] | 1.0 [1.0, 1.0] | 2.5 [2.5, 2.5] % |"), "{table:?}");
     }
 
     #[test]

@@ -78,6 +78,8 @@ struct Move {
     calls: u64,
     elapsed_ns: u64,
     spent: Option<Spent>,
+    /// Pages the server zeroed in the move, and pages it gave back unscrubbed (clean chunks).
+    scrubbed: (u64, u64),
 }
 
 /// Xen's page count as the control reads it.
@@ -263,6 +265,12 @@ impl<C: Control> Rounds<C> {
             calls,
             elapsed_ns,
             spent,
+            scrubbed: (
+                books_after.scrubbed.saturating_sub(books.scrubbed),
+                books_after
+                    .scrub_skipped
+                    .saturating_sub(books.scrub_skipped),
+            ),
         })
     }
 
@@ -330,8 +338,9 @@ impl<C: Control> Rounds<C> {
     }
 }
 
-/// The `timing path=product` line of one timed move, in microseconds; `scrub_us` and
-/// `hypercall_us` are absent where the control cannot count them.
+/// The `timing path=product` line of one timed move, in microseconds, with the pages the server
+/// scrubbed and skipped (its own counters); `scrub_us` and `hypercall_us` are absent where the
+/// control cannot count them.
 fn log_product_timing(policy: &str, op: &str, round: u32, moved: Move) {
     let total_us = moved.elapsed_ns / 1000;
     let bytes = TIMED_PAGES * PAGE_BYTES;
@@ -339,12 +348,14 @@ fn log_product_timing(policy: &str, op: &str, round: u32, moved: Move) {
         Some(spent) => {
             let (scrub_us, hypercall_us) = (spent.scrub_ns / 1000, spent.hypercall_ns / 1000);
             defmt::info!(
-                "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} us={=u64} scrub_us={=u64} hypercall_us={=u64} rest_us={=u64}",
+                "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} scrubbed={=u64} skipped={=u64} us={=u64} scrub_us={=u64} hypercall_us={=u64} rest_us={=u64}",
                 policy,
                 op,
                 round,
                 bytes,
                 moved.calls,
+                moved.scrubbed.0,
+                moved.scrubbed.1,
                 total_us,
                 scrub_us,
                 hypercall_us,
@@ -352,12 +363,14 @@ fn log_product_timing(policy: &str, op: &str, round: u32, moved: Move) {
             );
         }
         None => defmt::info!(
-            "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} us={=u64}",
+            "timing path=product policy={=str} op={=str} round={=u32} bytes={=u64} calls={=u64} scrubbed={=u64} skipped={=u64} us={=u64}",
             policy,
             op,
             round,
             bytes,
             moved.calls,
+            moved.scrubbed.0,
+            moved.scrubbed.1,
             total_us
         ),
     }
