@@ -10,7 +10,10 @@
 //!
 //! Every boot is a whole `ballast hil` run, checked as usual: one that fails fails the timings.
 //! A run's first move is cold (nothing touched its memory since boot); repeats are warm; the
-//! second policy's first move is in neither (the first policy warmed what they share).
+//! second policy's first move is in neither (the first policy warmed what they share). Only a
+//! cold move down scrubs: it releases boot RAM, which holds the guest's data, while later moves
+//! release chunks the server repopulated itself, which nobody wrote (the table shows the pages
+//! scrubbed).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
