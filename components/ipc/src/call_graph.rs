@@ -75,10 +75,12 @@ impl<'v, I: Iterator<Item = (usize, usize)> + Clone> CycleFinder<'v, I> {
             if self.depth == 0 {
                 let root = (self.next_root..self.visits.len())
                     .find(|&c| self.visits[c].state == State::Unseen)?;
-                self.next_root = root + 1;
+                // `root` indexes `visits`, so one past it is at most its length.
+                self.next_root = root.saturating_add(1);
                 self.enter(root);
             }
-            let top = self.depth - 1;
+            // A depth of 0 started a new root just above, so the path is not empty.
+            let top = self.depth.saturating_sub(1);
             let Step {
                 component: from,
                 next_edge,
@@ -94,7 +96,8 @@ impl<'v, I: Iterator<Item = (usize, usize)> + Clone> CycleFinder<'v, I> {
                 self.depth = top;
                 continue;
             };
-            self.visits[top].step.next_edge = edge + 1;
+            // `edge` counts items of `edges`, which fit in memory: one past it cannot wrap.
+            self.visits[top].step.next_edge = edge.saturating_add(1);
             match self.visits.get(callee).map(|visit| visit.state) {
                 Some(State::Unseen) => self.enter(callee),
                 Some(State::OnPath(start)) => {
@@ -115,7 +118,8 @@ impl<'v, I: Iterator<Item = (usize, usize)> + Clone> CycleFinder<'v, I> {
             component,
             next_edge: 0,
         };
-        self.depth += 1;
+        // Each component enters the path at most once, so the depth stays within `visits`.
+        self.depth = self.depth.saturating_add(1);
     }
 }
 

@@ -69,8 +69,9 @@ pub(crate) fn check_lend(
 
 /// Whether `asked` lies inside `lent` and asks for no more access than was lent.
 fn covers(lent: &LeaseDescriptor, asked: &LeaseDescriptor) -> bool {
-    let lent_end = u64::from(lent.offset) + u64::from(lent.len);
-    let asked_end = u64::from(asked.offset) + u64::from(asked.len);
+    // Two `u32`s summed in a `u64` cannot wrap.
+    let lent_end = u64::from(lent.offset).saturating_add(u64::from(lent.len));
+    let asked_end = u64::from(asked.offset).saturating_add(u64::from(asked.len));
     lent.region == asked.region
         && asked.offset >= lent.offset
         && asked_end <= lent_end

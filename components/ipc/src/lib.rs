@@ -8,6 +8,7 @@
 //! domain).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 pub mod call_graph;
 pub mod kernel;

@@ -62,14 +62,9 @@ impl Gfn {
         self.0 << PAGE_SHIFT
     }
 
-    /// The frame `count` frames further on.
-    pub const fn add(self, count: u64) -> Gfn {
-        Gfn(self.0 + count)
-    }
-
     /// Whether the frame is the first one of an extent of `order`.
     pub const fn is_aligned_to(self, order: ExtentOrder) -> bool {
-        self.0 & (order.frames() - 1) == 0
+        self.0.is_multiple_of(order.frames())
     }
 }
 

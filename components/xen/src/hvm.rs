@@ -117,7 +117,8 @@ pub fn system_time_ns(tsc: u64, tsc_timestamp: u64, system_time: u64, mul: u32, 
     } else {
         delta >> shift.unsigned_abs()
     };
-    let scaled = (u128::from(delta) * u128::from(mul)) >> 32;
+    // A 64-bit delta times a 32-bit multiplier fits in 96 bits: the product cannot wrap.
+    let scaled = u128::from(delta).wrapping_mul(u128::from(mul)) >> 32;
     system_time.wrapping_add(scaled as u64)
 }
 

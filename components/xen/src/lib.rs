@@ -3,6 +3,7 @@
 //! calls, the shared xenstore and console rings, and (on bare-metal targets only) the real
 //! hypercall backends.
 #![no_std]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 pub mod abi;
 pub mod frame;

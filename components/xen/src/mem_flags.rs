@@ -32,7 +32,8 @@ impl MemFlags {
 
     /// Prefer NUMA node `node` (`XENMEMF_node`).
     pub const fn node(self, node: u8) -> MemFlags {
-        MemFlags((self.0 & !0xff00) | ((node as u32 + 1) << 8))
+        // Xen stores the node plus one (0 means none); a `u8` plus one fits in the field's 9 bits.
+        MemFlags((self.0 & !0xff00) | ((node as u32).wrapping_add(1) << 8))
     }
 
     /// Require the node given with [`MemFlags::node`] (`XENMEMF_exact_node_request`).
@@ -47,10 +48,8 @@ impl MemFlags {
 
     /// The requested node, if any (`XENMEMF_get_node`).
     pub const fn get_node(self) -> Option<u8> {
-        match (self.0 >> 8) & 0xff {
-            0 => None,
-            n => Some((n - 1) as u8),
-        }
+        // The field holds the node plus one; 0 (no node) has no predecessor.
+        (((self.0 >> 8) & 0xff) as u8).checked_sub(1)
     }
 }
 

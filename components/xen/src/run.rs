@@ -34,11 +34,11 @@ impl FrameRun {
         }
     }
 
-    /// The run covering `[start, end)` as raw frame numbers (`end` is at least `start`).
+    /// The run covering `[start, end)` as raw frame numbers; empty if `end` is below `start`.
     pub const fn span(start: u64, end: u64) -> FrameRun {
         FrameRun {
             first: Gfn(start),
-            frames: end - start,
+            frames: end.saturating_sub(start),
         }
     }
 

@@ -135,7 +135,8 @@ impl DeterministicRuntime {
             return Err(IpcError::ServerDied);
         }
         let call = CallId(self.world.next_call);
-        self.world.next_call += 1;
+        // One id per call: a `u64` count of calls cannot reach 2^64.
+        self.world.next_call = self.world.next_call.saturating_add(1);
         self.world.trace.push(TraceEntry::Submitted {
             call,
             client,
@@ -293,7 +294,8 @@ impl DeterministicRuntime {
             if self.step_before(until)?.is_none() {
                 return Ok(RunReport { steps, idle: true });
             }
-            steps += 1;
+            // One per step: a `u64` count of steps cannot reach 2^64.
+            steps = steps.saturating_add(1);
         }
         Ok(RunReport { steps, idle: false })
     }
@@ -343,7 +345,8 @@ impl DeterministicRuntime {
     /// both wait).
     fn deliver(&mut self, component: ComponentId) -> StepRecord {
         let step = self.world.steps;
-        self.world.steps += 1;
+        // One per step: a `u64` count of steps cannot reach 2^64.
+        self.world.steps = self.world.steps.saturating_add(1);
         let record = StepRecord {
             step,
             component,

@@ -26,7 +26,8 @@ impl SplitMix64 {
             return 0;
         }
         // Multiply-shift: unbiased enough for scheduling, and branch-free.
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as usize
+        // Two 64-bit factors: the product fits in 128 bits, and its high half is below `bound`.
+        (u128::from(self.next_u64()).wrapping_mul(u128::from(bound)) >> 64) as usize
     }
 
     pub fn coin(&mut self) -> bool {

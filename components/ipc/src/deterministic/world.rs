@@ -112,7 +112,8 @@ impl World {
 
     pub fn take_token(&mut self) -> u64 {
         let token = self.next_token;
-        self.next_token += 1;
+        // One token per call: a `u64` count of calls cannot reach 2^64.
+        self.next_token = self.next_token.saturating_add(1);
         token
     }
 

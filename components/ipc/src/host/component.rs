@@ -78,7 +78,8 @@ pub(crate) fn run(
                     continue;
                 }
                 let token = sys.state.next_token;
-                sys.state.next_token += 1;
+                // One token per call: a `u64` count of calls cannot reach 2^64.
+                sys.state.next_token = sys.state.next_token.saturating_add(1);
                 sys.state.pending.insert(
                     token,
                     Pending {

@@ -206,7 +206,8 @@ impl Caller {
         if !server.is_alive() {
             return Err(IpcError::ServerDied);
         }
-        self.seq += 1;
+        // One per call: a `u64` count of calls cannot reach 2^64.
+        self.seq = self.seq.saturating_add(1);
         let envelope = CallEnvelope {
             badge: capability.badge,
             caller: self.me,

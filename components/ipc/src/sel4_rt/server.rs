@@ -315,7 +315,8 @@ impl<K: Sel4Kernel, const REPLIES: usize> Sys for ServerSys<'_, '_, '_, K, REPLI
         if call.saved {
             let info = answer.load(state.pd.kernel.message_registers());
             state.pd.kernel.send_saved(slot, info);
-            state.answered_late += 1;
+            // One per reply sent: a `u64` count of them cannot reach 2^64.
+            state.answered_late = state.answered_late.saturating_add(1);
         } else {
             state.answer = Some(answer);
         }

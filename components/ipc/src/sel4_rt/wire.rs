@@ -142,7 +142,8 @@ pub fn put(
     }
     Ok(MessageInfo {
         label,
-        length: HEAD_REGISTERS + words,
+        // `words` was checked to fit the registers after the head.
+        length: HEAD_REGISTERS.saturating_add(words),
     })
 }
 
@@ -170,7 +171,8 @@ pub fn take(
         return Err(IpcError::MessageTooLong);
     }
     let len = (head & LENGTH_MASK) as usize;
-    if len > MESSAGE_BYTES || HEAD_REGISTERS + len.div_ceil(8) > info.length {
+    // `len` is at most MESSAGE_BYTES when the sum is taken.
+    if len > MESSAGE_BYTES || HEAD_REGISTERS.saturating_add(len.div_ceil(8)) > info.length {
         return Err(IpcError::MessageTooLong);
     }
     for (chunk, register) in into[..len].chunks_mut(8).zip(&registers[HEAD_REGISTERS..]) {

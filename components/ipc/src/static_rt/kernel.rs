@@ -90,7 +90,8 @@ impl<C, const COMPONENTS: usize, const REGIONS: usize, const CALLS: usize>
     ) -> Option<u64> {
         let slot = self.calls.iter_mut().find(|slot| slot.is_none())?;
         let token = self.next_token;
-        self.next_token += 1;
+        // One token per call: a `u64` count of calls cannot reach 2^64.
+        self.next_token = self.next_token.saturating_add(1);
         *slot = Some(Outstanding {
             token,
             server,

@@ -277,7 +277,7 @@ impl<'t, 'h, 'r, C: Clock, const COMPONENTS: usize, const REGIONS: usize, const 
     /// in id order; returns how many handlers ran.
     pub fn poll(&mut self) -> usize {
         self.kernel.expire_timers();
-        let mut delivered = 0;
+        let mut delivered: usize = 0;
         for index in 0..self.kernel.tables.components.len().min(COMPONENTS) {
             let state = &mut self.kernel.components[index];
             if !state.alive || state.bits == 0 {
@@ -295,7 +295,8 @@ impl<'t, 'h, 'r, C: Clock, const COMPONENTS: usize, const REGIONS: usize, const 
             };
             handler.notified(&mut sys, NotificationBits(bits));
             self.handlers[index] = Some(handler);
-            delivered += 1;
+            // At most one per component.
+            delivered = delivered.saturating_add(1);
         }
         delivered
     }

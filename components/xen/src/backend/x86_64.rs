@@ -29,7 +29,7 @@ pub fn xen_cpuid_base() -> Option<u32> {
             leaf.ecx.to_le_bytes(),
             leaf.edx.to_le_bytes(),
         ];
-        signature.concat_eq(b"XenVMMXenVMM") && leaf.eax >= base + 2
+        signature.concat_eq(b"XenVMMXenVMM") && leaf.eax >= msr_leaf(base)
     })
 }
 
@@ -41,6 +41,12 @@ impl ConcatEq for [[u8; 4]; 3] {
     fn concat_eq(&self, other: &[u8; 12]) -> bool {
         self.iter().flatten().eq(other.iter())
     }
+}
+
+/// The leaf naming the hypercall page's MSR, two past the base. Bases are multiples of 0x100, so
+/// setting bit 1 adds the two.
+const fn msr_leaf(base: u32) -> u32 {
+    base | 2
 }
 
 /// The installed hypercall page.
@@ -57,7 +63,7 @@ impl X86Hypercall {
     /// untouched by anyone else for the rest of the guest's life: Xen writes code into it.
     pub unsafe fn install(page: &'static mut HypercallPage) -> Result<X86Hypercall, InstallError> {
         let base = xen_cpuid_base().ok_or(InstallError::NotXen)?;
-        let msr = __cpuid(base + 2).ebx;
+        let msr = __cpuid(msr_leaf(base)).ebx;
         let address = page as *mut HypercallPage as u64;
         // SAFETY: the MSR index comes from Xen's own CPUID leaf; writing the page's address to it
         // makes Xen fill that page, which the caller reserved for it.
@@ -71,7 +77,14 @@ impl X86Hypercall {
 
 impl RawHypercall for X86Hypercall {
     unsafe fn hypercall5(&self, nr: u32, args: [u64; 5]) -> i64 {
-        let stub = self.page.0.as_ptr() as u64 + u64::from(nr) * 32;
+        // Xen writes one 32-byte stub per hypercall number; a number past the page has none.
+        let Some(stub) = (nr as usize)
+            .checked_mul(32)
+            .and_then(|offset| self.page.0.get(offset))
+        else {
+            return const { -(crate::hypervisor::XenErrno::ENOSYS.0 as i64) };
+        };
+        let stub = stub as *const u8 as u64;
         let ret: i64;
         // SAFETY: `stub` is Xen's entry for hypercall `nr` in the installed page; the stub may
         // clobber the argument registers, rcx and r11, and uses the stack for the `call`. The

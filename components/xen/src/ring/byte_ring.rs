@@ -55,17 +55,17 @@ impl ByteRing {
 
     /// Bytes the producer may write now.
     pub fn free(&self, page: &impl SharedPage) -> Result<u32, RingError> {
-        Ok(self.size - self.filled(page)?)
+        Ok(self.room(self.filled(page)?))
     }
 
     /// Write as much of `bytes` as fits and publish it; returns how many bytes were written.
     pub fn produce(&self, page: &mut impl SharedPage, bytes: &[u8]) -> Result<usize, RingError> {
         let (consumer, producer) = self.indexes(page)?;
-        let free = self.size - producer.wrapping_sub(consumer);
+        let free = self.room(producer.wrapping_sub(consumer));
         let count = bytes.len().min(free as usize);
-        let (first, second) = self.split(producer, count);
-        page.write(self.data + first.0, &bytes[..first.1]);
-        page.write(self.data, &bytes[first.1..first.1 + second]);
+        let first = self.split(producer, count);
+        page.write(first.0, &bytes[..first.1]);
+        page.write(self.data, &bytes[first.1..count]);
         page.store_u32(self.producer, producer.wrapping_add(count as u32));
         Ok(count)
     }
@@ -76,19 +76,27 @@ impl ByteRing {
         let (consumer, producer) = self.indexes(page)?;
         let filled = producer.wrapping_sub(consumer);
         let count = out.len().min(filled as usize);
-        let (first, second) = self.split(consumer, count);
-        page.read(self.data + first.0, &mut out[..first.1]);
-        page.read(self.data, &mut out[first.1..first.1 + second]);
+        let first = self.split(consumer, count);
+        page.read(first.0, &mut out[..first.1]);
+        page.read(self.data, &mut out[first.1..count]);
         page.store_u32(self.consumer, consumer.wrapping_add(count as u32));
         Ok(count)
     }
 
-    /// `count` bytes from index `at` as (offset in the data, length) up to the end of the data
-    /// and the length that wraps to its start. `count` is at most the ring's size.
-    fn split(&self, at: u32, count: usize) -> ((usize, usize), usize) {
-        let offset = (at & (self.size - 1)) as usize;
-        let first = count.min(self.size as usize - offset);
-        ((offset, first), count - first)
+    /// The bytes free when `filled` are in use; [`indexes`](ByteRing::indexes) has checked that
+    /// `filled` is at most the size, so this never saturates.
+    fn room(&self, filled: u32) -> u32 {
+        self.size.saturating_sub(filled)
+    }
+
+    /// Where `count` bytes from index `at` start in the page, and how many of them fit before the
+    /// end of the data (the rest wrap to its start). `count` is at most the ring's size.
+    fn split(&self, at: u32, count: usize) -> (usize, usize) {
+        // The size is a power of two (checked by `new`), so the remainder is the index's low bits
+        // and is below the size; the data and its size lie inside one page.
+        let offset = (at & self.size.wrapping_sub(1)) as usize;
+        let first = count.min((self.size as usize).saturating_sub(offset));
+        (self.data.saturating_add(offset), first)
     }
 }
 

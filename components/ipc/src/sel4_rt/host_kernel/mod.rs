@@ -187,13 +187,14 @@ impl HostKernel {
         for (index, spec) in tables.components.iter().enumerate() {
             let endpoint = (spec.kind == ComponentKind::Handler).then(|| {
                 model.endpoints.push(Endpoint::default());
-                model.endpoints.len() - 1
+                model.endpoints.len().saturating_sub(1)
             });
+            let thread = model.threads.len();
+            let notification = model.notifications.len();
             model.notifications.push(Notification {
                 word: 0,
-                bound: Some(first + index),
+                bound: Some(thread),
             });
-            let notification = model.notifications.len() - 1;
             servers.push(endpoint);
             notifications.push(notification);
             model.threads.push(Tcb {
@@ -208,6 +209,7 @@ impl HostKernel {
                 dead: false,
             });
         }
+        let threads: Vec<usize> = (first..model.threads.len()).collect();
         let mut calls = vec![Vec::new(); tables.components.len()];
         for spec in tables.endpoints {
             let cap = match (spec.kind, servers[spec.server.index()]) {
@@ -224,7 +226,7 @@ impl HostKernel {
                     badge: u64::from(spec.badge.0),
                 },
             };
-            model.threads[first + spec.client.index()]
+            model.threads[threads[spec.client.index()]]
                 .caps
                 .push((spec.id, cap));
         }
@@ -257,9 +259,9 @@ impl HostKernel {
                 .collect(),
         );
         drop(model);
-        let pds = (0..tables.components.len())
-            .map(|index| {
-                let mut pd = self.pd(first + index);
+        let pds = (threads.iter().enumerate())
+            .map(|(index, &thread)| {
+                let mut pd = self.pd(thread);
                 pd.mappings = mappings(tables, ComponentId(index as u16), composition);
                 Some(pd)
             })
@@ -269,7 +271,7 @@ impl HostKernel {
             root: HostRoot {
                 pd: self.pd(root),
                 abi,
-                threads: (first..first + tables.components.len()).collect(),
+                threads,
                 calls,
             },
         }
