@@ -117,7 +117,9 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
         let after = self
             .ranges
             .partition_point(|range| range.first <= run.first);
-        after > 0 && self.ranges[after - 1].contains_run(run)
+        after
+            .checked_sub(1)
+            .is_some_and(|last| self.ranges[last].contains_run(run))
     }
 
     /// Whether the extent of `order` at `first` lies wholly inside one of the caller's ranges.
@@ -125,7 +127,9 @@ impl<const RANGES: usize> CallerEntry<RANGES> {
     /// hold it: a binary search, O(log RANGES).
     pub fn owns_extent(&self, first: Gfn, order: ExtentOrder) -> bool {
         let after = self.ranges.partition_point(|range| range.first <= first);
-        after > 0 && self.ranges[after - 1].holds_extent(first, order)
+        after
+            .checked_sub(1)
+            .is_some_and(|last| self.ranges[last].holds_extent(first, order))
     }
 }
 
@@ -156,7 +160,8 @@ pub fn ranges_without<const N: usize>(
                 .filter(|&start| cursor < start && start < end)
                 .min()
                 .unwrap_or(end);
-            if let Some(piece) = FrameRun::checked(Gfn(cursor), stop - cursor) {
+            // `stop` is past `cursor`: `end` is, and so is every reserved start it is chosen from.
+            if let Some(piece) = FrameRun::checked(Gfn(cursor), stop.saturating_sub(cursor)) {
                 pieces
                     .push(piece)
                     .map_err(|_| CallerTableError::TooManyRanges)?;

@@ -51,37 +51,44 @@ pub struct Counters {
     pub rejections: Rejections,
 }
 
+/// Add `by` to a statistics counter. The counters are `u64` and count calls, entries or frames of
+/// calls the gateway served one at a time, so 2^64 is out of reach; were it reached, the counter
+/// would stay at its maximum rather than wrap to a small, plausible value.
+fn bump(counter: &mut u64, by: u64) {
+    *counter = counter.saturating_add(by);
+}
+
 impl Counters {
     fn record_call(&mut self) {
-        self.calls += 1;
+        bump(&mut self.calls, 1);
     }
 
     fn record_rejection(&mut self, reason: GatewayError) {
-        self.rejections.0[reason.index()] += 1;
+        bump(&mut self.rejections.0[reason.index()], 1);
     }
 
     fn record_reservation(&mut self, requested: usize, completed: Completed) {
-        self.extents_requested += requested as u64;
-        self.extents_completed += completed.extents as u64;
+        bump(&mut self.extents_requested, requested as u64);
+        bump(&mut self.extents_completed, completed.extents as u64);
         if completed.is_short(requested) {
-            self.short_completions += 1;
+            bump(&mut self.short_completions, 1);
         }
         if completed.anomaly.is_some() {
-            self.anomalies += 1;
+            bump(&mut self.anomalies, 1);
         }
     }
 
     fn record_grants(&mut self, sent: usize, done: usize) {
-        self.grant_entries += sent as u64;
-        self.grant_entries_done += done as u64;
+        bump(&mut self.grant_entries, sent as u64);
+        bump(&mut self.grant_entries_done, done as u64);
     }
 
     fn record_hypercall(&mut self) {
-        self.hypercalls += 1;
+        bump(&mut self.hypercalls, 1);
     }
 
     fn record_xen_error(&mut self) {
-        self.xen_errors += 1;
+        bump(&mut self.xen_errors, 1);
     }
 }
 
@@ -131,11 +138,11 @@ impl<const CALLERS: usize> GatewayCounters<CALLERS> {
     }
 
     pub(crate) fn protocol_rejection(&mut self) {
-        self.protocol_rejections += 1;
+        bump(&mut self.protocol_rejections, 1);
     }
 
     pub(crate) fn bad_frame_list(&mut self) {
-        self.bad_frame_lists += 1;
+        bump(&mut self.bad_frame_lists, 1);
     }
 
     /// Everything, unknown callers and unknown ops included.

@@ -86,16 +86,17 @@ impl GatewayError {
 
     /// The variant a wire code names, if any.
     pub const fn from_code(code: u16) -> Option<GatewayError> {
-        if code >= 1 && code as usize <= GatewayError::COUNT {
-            Some(GatewayError::ALL[code as usize - 1])
-        } else {
-            None
+        // Codes start at 1; 0 is reserved and has no variant.
+        match (code as usize).checked_sub(1) {
+            Some(index) if index < GatewayError::COUNT => Some(GatewayError::ALL[index]),
+            _ => None,
         }
     }
 
     /// Dense index, `0..COUNT`.
     pub(crate) const fn index(self) -> usize {
-        self as usize - 1
+        // Every variant's code is at least 1 (0 is reserved).
+        (self as usize).saturating_sub(1)
     }
 }
 

@@ -109,8 +109,9 @@ impl GrantBook {
             return Err(GatewayError::FrameMapped);
         }
         let lent = self.loans[index].run;
-        let before = FrameRun::checked(lent.first, run.start() - lent.start());
-        let after = FrameRun::checked(Gfn(run.end()), lent.end() - run.end());
+        // The loan contains `run` (found above), so neither piece's length goes below zero.
+        let before = FrameRun::checked(lent.first, run.start().saturating_sub(lent.start()));
+        let after = FrameRun::checked(Gfn(run.end()), lent.end().saturating_sub(run.end()));
         match (before, after) {
             (Some(before), Some(after)) => {
                 let rest = Loan {
@@ -152,7 +153,8 @@ impl GrantBook {
 
     /// Mappings the table still has room for.
     pub(crate) fn room(&self) -> usize {
-        MAPPED_GRANTS - self.mappings.len()
+        // The table holds at most MAPPED_GRANTS mappings.
+        MAPPED_GRANTS.saturating_sub(self.mappings.len())
     }
 
     /// Record a mapping Xen made. The gateway checks [`Self::room`] before a batch goes to Xen, so

@@ -139,7 +139,7 @@ impl<
         }
         self.backend.counters.hypercall(who);
         let answer = self.backend.hypervisor.map_grants(batch);
-        let mut mapped = 0;
+        let mut mapped: usize = 0;
         for (position, entry) in entries.iter_mut().enumerate() {
             let made = self.backend.grant_scratch.maps(count)[position];
             let gfn = Gfn(entry.gfn);
@@ -148,7 +148,8 @@ impl<
                 let recorded = Mapping::new(index, gfn, made.handle)
                     .is_some_and(|mapping| self.backend.book.record(mapping).is_ok());
                 if recorded {
-                    mapped += 1;
+                    // At most one per entry of the batch.
+                    mapped = mapped.saturating_add(1);
                 } else {
                     self.unmap_unrecorded(gfn, made.handle);
                     status = GNTST_NO_SPACE;
@@ -273,11 +274,12 @@ impl<
         self.backend.counters.hypercall(who);
         let batch = self.backend.grant_scratch.unmaps(count);
         let answer = self.backend.hypervisor.unmap_grants(batch);
-        let mut done = 0;
+        let mut done: usize = 0;
         for sent in self.backend.grant_scratch.unmaps(count).iter() {
             if sent.status == GNTST_OKAY {
                 self.backend.book.forget(caller, sent.handle);
-                done += 1;
+                // At most one per entry of the batch.
+                done = done.saturating_add(1);
             }
         }
         self.backend.counters.grants(who, count, done);
@@ -299,7 +301,7 @@ impl<
             caller: Some(index),
         };
         loop {
-            let mut count = 0;
+            let mut count: usize = 0;
             let scratch = self.backend.grant_scratch.unmaps(GRANTS_PER_CALL);
             for (slot, mapping) in scratch.iter_mut().zip(self.backend.book.mappings_of(index)) {
                 *slot = GnttabUnmapGrantRef {
@@ -309,7 +311,8 @@ impl<
                     status: GNTST_GENERAL_ERROR,
                     padding: [0; 2],
                 };
-                count += 1;
+                // At most one per slot of the scratch.
+                count = count.saturating_add(1);
             }
             if count == 0 {
                 return 0;

@@ -11,6 +11,7 @@
 //! runs as a `ballast_ipc::Handler` ([`server`]).
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 pub mod caller_table;
 mod checks;
