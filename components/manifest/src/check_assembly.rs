@@ -1,11 +1,11 @@
 //! The assembly tried on a manifest that passed every other check: its composition goes through
 //! `ballast_system`'s checks of the memory server (the configuration the core refuses or accepts
-//! when it is built, and its wiring) and, for a target compiled with fixed capacities, through
-//! those capacities. Each refusal is reported at the key that causes it, with its fix, so that
+//! when it is built, and its wiring), for an image target through that target's memory budget,
+//! and, for a target compiled with fixed capacities, through those capacities. Each refusal is reported at the key that causes it, with its fix, so that
 //! whatever a manifest can say has been tried before any target builds it.
 
 use ballast_memory_server_core::{ConfigError, MAX_BATCH_EXTENTS, MAX_REGIONS};
-use ballast_system::{AssemblyError, Capacities, Capacity, Composition};
+use ballast_system::{AssemblyError, Capacities, Capacity, Composition, ImageBudget};
 
 use super::check_regions::FRAME_ENTRY_BYTES;
 use super::error::{ManifestError, Problem};
@@ -15,7 +15,7 @@ use super::validate::Manifest;
 /// The problems of the memory server's assembly of `composition`, composed from `manifest`.
 pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestError> {
     let Err(error) = ballast_system::memory::check(composition) else {
-        return Vec::new();
+        return budget_errors(manifest, composition);
     };
     let spec = &manifest.spec;
     let (key, problem) = match error {
@@ -56,6 +56,27 @@ pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestErro
                 reason: other.to_string(),
             },
         ),
+    };
+    vec![error_at(manifest, key, problem)]
+}
+
+/// What `composition`'s image needs beyond its target's memory budget, at the key of the larger
+/// of its two parts (the bitmap, sized by `memory`, or the regions).
+fn budget_errors(manifest: &Manifest, composition: &Composition) -> Vec<ManifestError> {
+    let Some(budget) = ImageBudget::of(composition).filter(|budget| !budget.fits()) else {
+        return Vec::new();
+    };
+    let key = if budget.region_bytes > budget.bitmap_bytes {
+        "regions"
+    } else {
+        "memory"
+    };
+    let problem = Problem::OverImageBudget {
+        target: composition.target.as_str(),
+        bitmap_bytes: budget.bitmap_bytes,
+        region_bytes: budget.region_bytes,
+        budget: budget.budget,
+        space: budget.space,
     };
     vec![error_at(manifest, key, problem)]
 }

@@ -164,6 +164,15 @@ pub enum Problem {
         needed: usize,
         held: usize,
     },
+    /// More manifest-sized memory than an image target holds (page-bitmap storage and region
+    /// memory, in the space the image is linked with).
+    OverImageBudget {
+        target: &'static str,
+        bitmap_bytes: usize,
+        region_bytes: usize,
+        budget: usize,
+        space: &'static str,
+    },
     /// The assembly refused a manifest that passed every check.
     Unassembled { reason: String },
 }
@@ -306,6 +315,10 @@ impl Problem {
             Problem::OverHostCapacity { held, .. } => format!(
                 "lower it to at most {held}, or add the manifest to build.rs's HOST_MANIFESTS so \
                  the simulator is compiled for it"
+            ),
+            Problem::OverImageBudget { budget, .. } => format!(
+                "shrink the RAM the memory server manages (RAM or its ceiling, boot-extra, lending \
+                 and growth ranges) or the regions until both take at most {budget} bytes"
             ),
             Problem::Unassembled { .. } => {
                 "`ballast check` should have named the key at fault: report this manifest".into()
@@ -491,6 +504,17 @@ impl fmt::Display for Problem {
             Problem::OverHostCapacity { what, needed, held } => write!(
                 f,
                 "needs {needed} {what}; the simulator is compiled for at most {held}"
+            ),
+            Problem::OverImageBudget {
+                target,
+                bitmap_bytes,
+                region_bytes,
+                budget,
+                space,
+            } => write!(
+                f,
+                "a `{target}` image would hold {bitmap_bytes} bytes of page bitmap and \
+                 {region_bytes} bytes of region memory in {space}: {budget} bytes"
             ),
             Problem::Unassembled { reason } => write!(f, "the assembly refuses it: {reason}"),
         }

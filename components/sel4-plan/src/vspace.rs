@@ -56,6 +56,8 @@ const _: () = assert!(IMAGE_BASE < IMAGE_END && IMAGE_END < STACK_BASE);
 const _: () = assert!(STACK_TOP < IPC_BUFFER && IPC_BUFFER + PAGE_BYTES < BOOT_INFO);
 const _: () = assert!(BOOT_INFO + PAGE_BYTES <= REGION_BASE && REGION_BASE < REGION_END);
 const _: () = assert!(REGION_END <= RAM_WINDOW);
+// `ballast check` holds the memory server PD's static arrays to this window's budget.
+const _: () = assert!(IMAGE_END - IMAGE_BASE == ballast_system::SEL4_PD_IMAGE_BYTES as u64);
 
 /// Small pages of every PD's stack.
 pub const STACK_PAGES: u64 = STACK_BYTES / PAGE_BYTES;

@@ -7,6 +7,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod budget;
 mod capacity;
 pub mod command_line;
 pub mod composition;
@@ -15,6 +16,10 @@ pub mod gateway;
 pub mod memory;
 mod permissions;
 
+pub use budget::{
+    ImageBudget, SEL4_PD_ARRAY_BYTES, SEL4_PD_IMAGE_BYTES, XEN_IMAGE_ARRAY_BYTES,
+    XEN_IMAGE_STACK_BYTES,
+};
 pub use capacity::{Capacities, Capacity, BOOT_MAP_RAM_RUNS};
 pub use command_line::{CommandLine, CommandLineError};
 pub use composition::{

@@ -7,8 +7,9 @@
 
 use core::arch::global_asm;
 
-/// Bytes of boot stack; everything the image does runs on it.
-pub const STACK_BYTES: usize = 512 * 1024;
+/// Bytes of boot stack; everything the image does runs on it. `ballast check` holds a manifest to
+/// this stack's budget (`ballast_system::ImageBudget`).
+pub const STACK_BYTES: usize = ballast_system::XEN_IMAGE_STACK_BYTES;
 
 global_asm!(
     r#"
