@@ -8,6 +8,7 @@
 //! by the memory server.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 use ballast_interfaces::balloon::{BalloonClient, BalloonError};
 use ballast_interfaces::runs::{self, WireRun};
@@ -32,21 +33,29 @@ impl FrameLoan {
     }
 
     /// A loan for `runs`, as a driver that tracks its frames elsewhere would rebuild one; `None`
-    /// if there are more than [`MAX_LOAN_RUNS`]. The server checks ownership when it comes back.
+    /// if there are more than [`MAX_LOAN_RUNS`], or a run that ends past the last frame number,
+    /// or more frames in all than a `u64` counts. The server checks ownership when it comes back.
     pub fn from_runs(runs: &[WireRun]) -> Option<FrameLoan> {
-        Vec::from_slice(runs).ok().map(|runs| FrameLoan { runs })
+        let runs = Vec::from_slice(runs).ok()?;
+        let each_ends = runs
+            .iter()
+            .all(|run| run.first_gfn.checked_add(run.count).is_some());
+        let total = runs
+            .iter()
+            .try_fold(0u64, |total, run| total.checked_add(run.count));
+        (each_ends && total.is_some()).then_some(FrameLoan { runs })
     }
 
     /// Frames in the loan.
     pub fn frames(&self) -> u64 {
-        self.runs.iter().map(|run| run.count).sum()
+        // `from_runs` checked that the sum fits: it never saturates.
+        (self.runs.iter()).fold(0, |total, run| total.saturating_add(run.count))
     }
 
     /// Every frame of the loan, in run order.
     pub fn gfns(&self) -> impl Iterator<Item = u64> + '_ {
-        self.runs
-            .iter()
-            .flat_map(|run| run.first_gfn..run.first_gfn + run.count)
+        // `from_runs` checked that every run ends below 2^64: the end never saturates.
+        (self.runs.iter()).flat_map(|run| run.first_gfn..run.first_gfn.saturating_add(run.count))
     }
 }
 
@@ -102,9 +111,7 @@ impl Balloon {
             .ok_or(CallError::Protocol(ProtocolError::BadLease))?;
         let granted = runs::read(region, reply.runs as usize)
             .ok_or(CallError::Protocol(ProtocolError::MalformedReply))?;
-        let runs = Vec::from_slice(granted)
-            .map_err(|()| CallError::Protocol(ProtocolError::MalformedReply))?;
-        Ok(FrameLoan { runs })
+        FrameLoan::from_runs(granted).ok_or(CallError::Protocol(ProtocolError::MalformedReply))
     }
 
     /// Give a loan back. On failure the loan is returned with the error: it is still lent.
@@ -121,7 +128,9 @@ impl Balloon {
         let Some(count) = written else {
             return Err((loan, CallError::Protocol(ProtocolError::BadLease)));
         };
-        let len = (count * runs::RUN_BYTES) as u32;
+        // A loan holds at most MAX_LOAN_RUNS runs, so neither the length nor the count can
+        // saturate or lose bits.
+        let len = count.saturating_mul(runs::RUN_BYTES) as u32;
         match self
             .client
             .free_unpopulated(sys, count as u32, self.lease(false, len))
@@ -129,5 +138,26 @@ impl Balloon {
             Ok(()) => Ok(()),
             Err(error) => Err((loan, error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn run(first_gfn: u64, count: u64) -> WireRun {
+        WireRun { first_gfn, count }
+    }
+
+    #[test]
+    fn a_loan_of_runs_past_the_last_frame_number_is_refused() {
+        assert_eq!(FrameLoan::from_runs(&[run(u64::MAX - 1, 4)]), None);
+        assert_eq!(
+            FrameLoan::from_runs(&[run(0x1000, 1 << 63), run(0x2000, 1 << 63)]),
+            None
+        );
+        let top = FrameLoan::from_runs(&[run(u64::MAX - 2, 2), run(0x100, 2)]).expect("valid");
+        assert_eq!(top.frames(), 4);
+        assert!(top.gfns().eq([u64::MAX - 2, u64::MAX - 1, 0x100, 0x101]));
     }
 }

@@ -40,7 +40,9 @@ pub(crate) fn write_map(
     if batch.len() > GRANTS_PER_CALL {
         return None;
     }
-    let len = batch.len() * core::mem::size_of::<GrantMapEntry>();
+    let len = batch
+        .len()
+        .checked_mul(core::mem::size_of::<GrantMapEntry>())?;
     let bytes = sys.own_region(region)?.get_mut(..len)?;
     let entries = <[GrantMapEntry]>::mut_from_bytes(bytes).ok()?;
     for (entry, (gfn, grant_ref)) in entries.iter_mut().zip(batch) {
@@ -62,7 +64,7 @@ pub(crate) fn read_map(
     if count > GRANTS_PER_CALL {
         return None;
     }
-    let len = count * core::mem::size_of::<GrantMapEntry>();
+    let len = count.checked_mul(core::mem::size_of::<GrantMapEntry>())?;
     let bytes = sys.own_region(region)?.get(..len)?;
     let entries = <[GrantMapEntry]>::ref_from_bytes(bytes).ok()?;
     let mut answers = Vec::new();
@@ -85,7 +87,9 @@ pub(crate) fn write_unmap(
     if handles.len() > GRANTS_PER_CALL {
         return None;
     }
-    let len = handles.len() * core::mem::size_of::<GrantUnmapEntry>();
+    let len = handles
+        .len()
+        .checked_mul(core::mem::size_of::<GrantUnmapEntry>())?;
     let bytes = sys.own_region(region)?.get_mut(..len)?;
     let entries = <[GrantUnmapEntry]>::mut_from_bytes(bytes).ok()?;
     for (entry, handle) in entries.iter_mut().zip(handles) {

@@ -11,6 +11,7 @@
 //! [`GrantedFrames`], which the image implements over its mapping of the lending range.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod entries;
 mod pages;

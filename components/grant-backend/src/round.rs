@@ -81,7 +81,10 @@ impl Backend {
         if offer.mode == Mode::UnlentFrame {
             // The frame just past the loan: not lent to this backend.
             if let Some(first) = targets.first_mut() {
-                *first = gfns.iter().max().map_or(0, |last| last + 1);
+                // Frame 0 (reserved, never lent) if the loan ends at the last frame number.
+                *first = (gfns.iter().max())
+                    .and_then(|last| last.checked_add(1))
+                    .unwrap_or(0);
             }
         }
         let mapped = match self.map(sys, offer, &targets) {

@@ -27,7 +27,7 @@ pub(crate) fn i16_of(text: &str) -> Option<i16> {
             if magnitude == 0 {
                 return None;
             }
-            i16::try_from(-magnitude).ok()
+            i16::try_from(magnitude.checked_neg()?).ok()
         }
         None => i16::try_from(unsigned(text)?).ok(),
     }

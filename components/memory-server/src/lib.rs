@@ -8,6 +8,7 @@
 //! bounded batch, so calls from clients are answered between batches.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod balloon_api;
 mod control_api;
@@ -246,8 +247,8 @@ where
 {
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
         self.requests.taken = self.requests.taken.saturating_add(1);
-        let mut answered = 0;
-        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
+        let mut answered: u64 = 0;
+        let sys = &mut ReplyObserved::new(sys, |_| answered = answered.saturating_add(1));
         self.ensure_started(sys);
         let interface =
             MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
@@ -263,8 +264,8 @@ where
     }
 
     fn notified(&mut self, sys: &mut dyn Sys, bits: NotificationBits) {
-        let mut answered = 0;
-        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
+        let mut answered: u64 = 0;
+        let sys = &mut ReplyObserved::new(sys, |_| answered = answered.saturating_add(1));
         self.ensure_started(sys);
         if bits.contains(NotificationBits::TIMER) {
             self.run_step(sys);
@@ -279,10 +280,11 @@ where
         // Its deferred replies are void: the runtime drops tokens of the dead.
         let before = self.waiting.len();
         self.waiting.retain(|w| w.client != client);
-        let voided = (before - self.waiting.len()) as u64;
+        // `retain` only removes.
+        let voided = before.saturating_sub(self.waiting.len()) as u64;
         self.requests.voided = self.requests.voided.saturating_add(voided);
-        let mut answered = 0;
-        let sys = &mut ReplyObserved::new(sys, |_| answered += 1);
+        let mut answered: u64 = 0;
+        let sys = &mut ReplyObserved::new(sys, |_| answered = answered.saturating_add(1));
         self.ensure_started(sys);
         self.reclaim(sys, client);
         self.run_step(sys);

@@ -61,6 +61,12 @@ pub(crate) struct Quarantine<const LENT: usize> {
     delay_ns: u64,
 }
 
+/// Count one more notice or run: the counters are `u64` and count one event each, so 2^64 is out
+/// of reach; were it reached, the counter would stay at its maximum rather than wrap.
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
 impl<const LENT: usize> Quarantine<LENT> {
     pub(crate) const fn new() -> Self {
         Quarantine {
@@ -142,12 +148,12 @@ where
         };
         let gateway = HypercallClient::new(self.wiring.gateway);
         for (index, run) in runs.iter().enumerate() {
-            self.notices.lend_notices += 1;
+            bump(&mut self.notices.lend_notices);
             if gateway
                 .lend_notice(sys, badge.0, run.first.0, run.frames)
                 .is_err()
             {
-                self.notices.lends_refused += 1;
+                bump(&mut self.notices.lends_refused);
                 self.take_back(sys, client, &runs[..index]);
                 // Never noticed: the gateway lets no grant into them.
                 let _ = self.core.free_unpopulated(client, &runs[index..]);
@@ -167,13 +173,13 @@ where
         let Some(badge) = self.mapper(client) else {
             return Returned::Released;
         };
-        self.notices.return_notices += 1;
+        bump(&mut self.notices.return_notices);
         let gateway = HypercallClient::new(self.wiring.gateway);
         match gateway.return_notice(sys, badge.0, run.first.0, run.frames) {
             // Not lent to the client as the gateway knows it: it let no grant of the client in.
             Ok(()) | Err(CallError::Interface(HypercallError::FrameNotLent)) => Returned::Released,
             Err(_) => {
-                self.notices.returns_refused += 1;
+                bump(&mut self.notices.returns_refused);
                 Returned::Held
             }
         }
@@ -194,10 +200,10 @@ where
                 if let Some(badge) = self.mapper(client) {
                     let gateway = HypercallClient::new(self.wiring.gateway);
                     for again in &runs[..index] {
-                        self.notices.lend_notices += 1;
+                        bump(&mut self.notices.lend_notices);
                         let relent = gateway.lend_notice(sys, badge.0, again.first.0, again.frames);
                         if relent.is_err() {
-                            self.notices.lends_refused += 1;
+                            bump(&mut self.notices.lends_refused);
                         }
                     }
                 }
@@ -244,7 +250,7 @@ where
 
     /// Put `run` (lent to `client` in the core, which keeps it there) in quarantine.
     fn quarantine(&mut self, sys: &mut dyn Sys, client: ClientId, run: FrameRun) {
-        self.notices.quarantined += 1;
+        bump(&mut self.notices.quarantined);
         let now = sys.now_ns();
         self.quarantine.push(Quarantined { client, run }, now);
     }
@@ -266,9 +272,10 @@ where
                     && self.core.free_unpopulated(client, &[run]).is_ok());
             if released {
                 self.quarantine.runs.swap_remove(index);
-                self.notices.released += 1;
+                bump(&mut self.notices.released);
             } else {
-                index += 1;
+                // Below the quarantine's length, which fits in memory.
+                index = index.saturating_add(1);
             }
         }
         if !self.quarantine.runs.is_empty() {

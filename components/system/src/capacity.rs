@@ -1,6 +1,7 @@
 //! The capacities a target compiles its components with (the const generics of the gateway, the
 //! memory server and the runtimes), computed at compile time from the composition it compiles
-//! in: the manifest sizes everything, nothing is a number picked by hand.
+//! in: the manifest sizes everything, nothing is a number picked by hand. (The `const` loops step
+//! their index with `saturating_add`: it stays below a slice's length, so it never saturates.)
 
 use crate::{Composition, Kind, RamSource};
 
@@ -36,7 +37,9 @@ pub enum Capacity {
     BitmapWords,
 }
 
-/// Table sizes for one composition, or the largest of several a target may run.
+/// Table sizes for one composition, or the largest of several a target may run. Each is computed
+/// with saturating arithmetic from the manifest's values: a size past `usize::MAX` reads as more
+/// than any target holds, so it is refused, never wrapped to a small one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacities {
     /// Components.
@@ -84,13 +87,14 @@ impl Capacities {
             regions: composition.regions.len(),
             region_bytes: largest_region(composition),
             clients: server.max_clients as usize,
-            lent_runs: server.max_clients as usize * server.max_lent_runs_per_client as usize,
+            lent_runs: (server.max_clients as usize)
+                .saturating_mul(server.max_lent_runs_per_client as usize),
             pending: server.pending_depth as usize,
             gateway_callers: gateway_callers(composition),
             gateway_ranges: ram_runs
-                + memory.boot_extra.len()
-                + growth_runs(memory)
-                + memory.reserved.len(),
+                .saturating_add(memory.boot_extra.len())
+                .saturating_add(growth_runs(memory))
+                .saturating_add(memory.reserved.len()),
             gateway_frames: composition.xen.max_frames_per_call as usize,
             ram_runs,
             bitmap_words: bitmap_words(composition, ram_runs),
@@ -154,7 +158,7 @@ impl Capacities {
             if needed > held {
                 return false;
             }
-            at += 1;
+            at = at.saturating_add(1);
         }
         true
     }
@@ -185,7 +189,7 @@ const fn largest_region(composition: &Composition) -> usize {
     let mut at = 0;
     while at < composition.regions.len() {
         largest = larger(largest, composition.regions[at].size as usize);
-        at += 1;
+        at = at.saturating_add(1);
     }
     largest
 }
@@ -199,18 +203,18 @@ const fn gateway_callers(composition: &Composition) -> usize {
             gateway = Some(composition.components[at].id);
             break;
         }
-        at += 1;
+        at = at.saturating_add(1);
     }
     let Some(gateway) = gateway else {
         return 1;
     };
-    let mut callers = 0;
+    let mut callers: usize = 0;
     let mut at = 0;
     while at < composition.endpoints.len() {
         if composition.endpoints[at].server == gateway {
-            callers += 1;
+            callers = callers.saturating_add(1);
         }
-        at += 1;
+        at = at.saturating_add(1);
     }
     larger(callers, 1)
 }
@@ -227,11 +231,11 @@ const fn growth_runs(memory: &crate::MemoryLayout) -> usize {
 }
 
 const fn frames_of(runs: &[crate::FrameRun]) -> u64 {
-    let mut frames = 0;
+    let mut frames: u64 = 0;
     let mut at = 0;
     while at < runs.len() {
-        frames += runs[at].frames;
-        at += 1;
+        frames = frames.saturating_add(runs[at].frames);
+        at = at.saturating_add(1);
     }
     frames
 }
@@ -242,17 +246,28 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         (RamSource::BootMap, Some(ceiling)) => ceiling,
         _ => frames_of(memory.ram),
     };
-    let regions =
-        ram_runs + memory.boot_extra.len() + growth_runs(memory) + memory.reserved.len() + 1;
+    let regions = ram_runs
+        .saturating_add(memory.boot_extra.len())
+        .saturating_add(growth_runs(memory))
+        .saturating_add(memory.reserved.len())
+        .saturating_add(1);
     let growth_frames = match memory.growth {
         Some(growth) => growth.frames,
         None => 0,
     };
     let frames = ram_frames
-        + frames_of(memory.boot_extra)
-        + growth_frames
-        + memory.unpopulated.frames
-        + regions as u64 * 2 * CHUNK_FRAMES;
+        .saturating_add(frames_of(memory.boot_extra))
+        .saturating_add(growth_frames)
+        .saturating_add(memory.unpopulated.frames)
+        .saturating_add((regions as u64).saturating_mul(2 * CHUNK_FRAMES));
     // The populated bitmap, one bit per frame, then the clean chunks, one bit per chunk of it.
-    (frames.div_ceil(64) + frames.div_ceil(CHUNK_FRAMES).div_ceil(64)) as usize
+    let words = frames
+        .div_ceil(64)
+        .saturating_add(frames.div_ceil(CHUNK_FRAMES).div_ceil(64));
+    // On a 32-bit host a count past `usize::MAX` words saturates too.
+    if words > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        words as usize
+    }
 }

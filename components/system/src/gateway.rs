@@ -79,7 +79,8 @@ pub fn caller_table<const CALLERS: usize, const RANGES: usize>(
     for endpoint in (composition.endpoints.iter()).filter(|endpoint| endpoint.server == gateway.id)
     {
         if granted_ops(endpoint).contains(&(HypercallOp::GrantMap as u16)) {
-            mappers += 1;
+            // At most one per endpoint.
+            mappers = mappers.saturating_add(1);
         }
         for &domid in endpoint.grant_domains {
             table

@@ -6,6 +6,7 @@
 //! command line through the same [`CommandLine`].
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod budget;
 mod capacity;

@@ -54,7 +54,8 @@ pub fn config<'r>(
         },
         default_client_quota: 0,
         max_lent_runs_per_client: usize::from(sizing.max_lent_runs_per_client),
-        pending_timeout_ns: u64::from(sizing.pending_timeout_ms) * 1_000_000,
+        // A `u32` of milliseconds in nanoseconds fits in 52 bits.
+        pending_timeout_ns: u64::from(sizing.pending_timeout_ms).saturating_mul(1_000_000),
     })
 }
 
@@ -94,7 +95,9 @@ pub fn fits<const LENT: usize, const CLIENTS: usize, const PENDING: usize>(
     composition: &Composition,
 ) -> Result<(), AssemblyError> {
     let sizing = &composition.server;
-    let lent_runs = usize::from(sizing.max_clients) * usize::from(sizing.max_lent_runs_per_client);
+    // Two `u16`s: the product fits in 32 bits.
+    let lent_runs = usize::from(sizing.max_clients)
+        .saturating_mul(usize::from(sizing.max_lent_runs_per_client));
     let clients = composition.all_of(Kind::DriverClient).count();
     if clients > CLIENTS
         || usize::from(sizing.max_clients) > CLIENTS

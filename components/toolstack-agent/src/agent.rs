@@ -431,7 +431,8 @@ impl Agent {
     fn report(&mut self, report: ErrorReport) {
         if self.errors.is_full() {
             self.errors.pop_front();
-            self.errors_dropped += 1;
+            // One per report dropped: a `u64` count of them cannot reach 2^64.
+            self.errors_dropped = self.errors_dropped.saturating_add(1);
         }
         let _ = self.errors.push_back(report);
     }
@@ -512,17 +513,18 @@ fn is_ring_error(error: AgentError) -> bool {
     )
 }
 
-/// `number` in decimal, in `digits`.
+/// `number` in decimal, in `digits` (a `u64` has at most 20 digits).
 fn decimal(mut number: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (number % 10) as u8;
+    for (at, digit) in digits.iter_mut().enumerate().rev() {
+        *digit = b"0123456789"[(number % 10) as usize];
         number /= 10;
+        start = at;
         if number == 0 {
-            return &digits[start..];
+            break;
         }
     }
+    &digits[start..]
 }
 
 #[cfg(test)]

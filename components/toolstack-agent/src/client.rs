@@ -156,7 +156,8 @@ impl<T: Copy + PartialEq, const QUEUE: usize, const IN_FLIGHT: usize> Client<T, 
                 tx_id: 0,
                 len: head.payload.len() as u32,
             };
-            let total = XSD_SOCKMSG_SIZE + head.payload.len();
+            // A payload holds at most XENSTORE_PAYLOAD_MAX bytes.
+            let total = XSD_SOCKMSG_SIZE.saturating_add(head.payload.len());
             while self.head_sent < total {
                 let rest = match self.head_sent.checked_sub(XSD_SOCKMSG_SIZE) {
                     None => &header.as_bytes()[self.head_sent..],
@@ -166,7 +167,8 @@ impl<T: Copy + PartialEq, const QUEUE: usize, const IN_FLIGHT: usize> Client<T, 
                 if written == 0 {
                     return Ok(());
                 }
-                self.head_sent += written;
+                // The ring wrote at most `rest`, so this stays at most `total`.
+                self.head_sent = self.head_sent.saturating_add(written);
                 self.notify = true;
             }
             let tag = head.tag;
@@ -185,7 +187,10 @@ impl<T: Copy + PartialEq, const QUEUE: usize, const IN_FLIGHT: usize> Client<T, 
         ring: &mut XenstoreRing<P>,
     ) -> Result<Option<Received<'_, T>>, ErrorReport> {
         if self.header_have < XSD_SOCKMSG_SIZE {
-            self.header_have += self.take(ring, Part::Header)?;
+            // `take` fills at most the header's missing bytes.
+            self.header_have = self
+                .header_have
+                .saturating_add(self.take(ring, Part::Header)?);
             if self.header_have < XSD_SOCKMSG_SIZE {
                 return Ok(None);
             }
@@ -200,7 +205,9 @@ impl<T: Copy + PartialEq, const QUEUE: usize, const IN_FLIGHT: usize> Client<T, 
         }
         let len = header.len as usize;
         if self.payload_have < len {
-            self.payload_have += self.take(ring, Part::Payload(len))?;
+            // `take` fills at most the payload's missing bytes.
+            let taken = self.take(ring, Part::Payload(len))?;
+            self.payload_have = self.payload_have.saturating_add(taken);
             if self.payload_have < len {
                 return Ok(None);
             }

@@ -29,6 +29,7 @@
 //! balloon wants), at most one shutdown, one pending notification, and the newest grant offer.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod agent;
 pub mod client;

@@ -158,7 +158,8 @@ pub fn nul_terminated<const N: usize>(payload: &[u8]) -> Result<[&str; N], Paylo
             .position(|&byte| byte == 0)
             .ok_or(PayloadError::MissingNul)?;
         *string = core::str::from_utf8(&rest[..end]).map_err(|_| PayloadError::NotUtf8)?;
-        rest = &rest[end + 1..];
+        // Past the string and its NUL (found at `end`).
+        rest = &rest[end..][1..];
     }
     if rest.is_empty() {
         Ok(strings)
