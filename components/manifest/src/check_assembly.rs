@@ -34,7 +34,8 @@ pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestErro
                     .only(Kind::HypercallGateway)
                     .unwrap_or_default()
                     .to_string(),
-                bytes: u64::from(spec.memory_server.batch_size) * FRAME_ENTRY_BYTES,
+                // A `u32` count of 8-byte entries fits in 35 bits.
+                bytes: u64::from(spec.memory_server.batch_size).saturating_mul(FRAME_ENTRY_BYTES),
             },
         ),
         AssemblyError::Memory(ConfigError::BadBatchSize) => (

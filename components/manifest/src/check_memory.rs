@@ -50,7 +50,7 @@ pub fn check(spec: &ManifestFile, report: &mut Report<'_>) {
     if spec.xen.max_extent_order <= MAX_EXTENT_ORDER {
         let frames = 1u64 << spec.xen.max_extent_order;
         for (key, range) in extra.iter().chain(&growth).chain([&unpopulated]) {
-            if range.start % frames != 0 || range.end % frames != 0 {
+            if !range.start.is_multiple_of(frames) || !range.end.is_multiple_of(frames) {
                 let (start, end) = (range.start, range.end);
                 report.push(key.clone(), Problem::Unaligned { start, end, frames });
             }

@@ -62,7 +62,8 @@ pub fn check(
             }
             _ => {}
         }
-        let needed = u64::from(spec.memory_server.batch_size) * FRAME_ENTRY_BYTES;
+        // A `u32` count of 8-byte entries fits in 35 bits.
+        let needed = u64::from(spec.memory_server.batch_size).saturating_mul(FRAME_ENTRY_BYTES);
         let with_server = memory_server.is_some_and(|server| sharers.contains(&server));
         if with_server && region.size > 0 && region.size < needed {
             let size = region.size;

@@ -53,7 +53,8 @@ pub fn compose(manifest: &Manifest) -> Composition {
             _ => endpoints.push((
                 Endpoint {
                     id: id(endpoints.len()),
-                    badge: u32::from(id(endpoints.len())) + 1,
+                    // A `u16` id plus one fits a `u32` badge.
+                    badge: u32::from(id(endpoints.len())).saturating_add(1),
                     client,
                     server,
                     grants: &[],
@@ -77,7 +78,8 @@ pub fn compose(manifest: &Manifest) -> Composition {
         })
         .enumerate()
         .map(|(index, (from, to, bits))| Notification {
-            id: id(endpoints.len() + index),
+            // Both count items held in memory; `id` saturates at u16::MAX anyway.
+            id: id(endpoints.len().saturating_add(index)),
             from: id_of(from),
             to: id_of(to),
             bits,

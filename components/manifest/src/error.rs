@@ -271,7 +271,7 @@ impl Problem {
                 mappers, capacity, ..
             } => format!(
                 "lower it to at most {}, or give fewer components `grant_map`",
-                capacity / mappers.max(&1)
+                capacity.checked_div(*mappers).unwrap_or(*capacity)
             ),
             Problem::GrantsWithoutNotices { .. } => {
                 "add \"lend_notice\" and \"return_notice\": the gateway maps grants only into frames the memory server says it lent".into()

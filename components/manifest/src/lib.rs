@@ -5,6 +5,7 @@
 //! compiles in. Build scripts use this crate as a build-dependency; `ballast check` runs the same
 //! code, so the validator that fails a build is the one that explains the failure.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod catalog;
 mod check_assembly;
