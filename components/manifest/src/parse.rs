@@ -16,12 +16,10 @@ pub fn parse(file: &Path, text: &str) -> Result<ManifestFile, Box<ManifestError>
         })
     };
     let table: toml::Table = text.parse().map_err(|syntax: toml::de::Error| {
-        let line = syntax
-            .span()
-            .map_or(1, |span| {
-                // A count of the text's lines, one-based: it cannot reach usize::MAX.
-                text[..span.start].matches('\n').count().saturating_add(1)
-            });
+        let line = syntax.span().map_or(1, |span| {
+            // A count of the text's lines, one-based: it cannot reach usize::MAX.
+            text[..span.start].matches('\n').count().saturating_add(1)
+        });
         let message = syntax.message().trim_end().replace('\n', ": ");
         error(format!("line {line}"), Problem::Syntax { line, message })
     })?;
