@@ -419,6 +419,7 @@ mod tests {
     use std::vec::Vec;
 
     use ballast_ipc::Badge;
+    use ballast_system::{MemoryLayout, Region};
     use ballast_xen::abi::{XENMEM_DECREASE_RESERVATION, XENMEM_INCREASE_RESERVATION};
     use ballast_xen::Gfn;
     use zerocopy::{FromBytes, FromZeros, IntoBytes};
@@ -785,16 +786,29 @@ mod tests {
         assert_eq!(Plan::new(compose(arm64)), Err(PlanError::WrongTarget));
         let deep = edited("pending_depth = 8", "pending_depth = 250");
         assert_eq!(Plan::new(compose(&deep)), Err(PlanError::CSpaceFull));
-        let huge = edited(
-            "[regions.testclient_runs]\nsize = 4096",
-            "[regions.testclient_runs]\nsize = 0x20000000",
-        );
-        assert_eq!(Plan::new(compose(&huge)), Err(PlanError::RegionsPastWindow));
-        let vast = edited("ram_ceiling = 0x100000 ", "ram_ceiling = 0x10000000").replace(
-            "unpopulated = { start = 0x100000, end = 0x110000 }",
-            "unpopulated = { start = 0x10000000, end = 0x10010000 }",
-        );
-        assert_eq!(Plan::new(compose(&vast)), Err(PlanError::RamPastWindow));
+        // Compositions this large are refused by the manifest check first (the image's memory
+        // budget), so they are built from the shipped one here: the plan refuses them on its own.
+        let shipped = compose(MANIFEST);
+        let regions = (shipped.regions.iter())
+            .map(|region| Region {
+                size: 0x2000_0000,
+                ..*region
+            })
+            .collect::<Vec<_>>();
+        let huge = Composition {
+            regions: Vec::leak(regions),
+            ..*shipped
+        };
+        assert_eq!(Plan::new(&huge), Err(PlanError::RegionsPastWindow));
+        let vast = Composition {
+            memory: MemoryLayout {
+                ram_ceiling: Some(0x1000_0000),
+                unpopulated: FrameRun::new(Gfn(0x1000_0000), 0x1_0000),
+                ..shipped.memory
+            },
+            ..*shipped
+        };
+        assert_eq!(Plan::new(&vast), Err(PlanError::RamPastWindow));
     }
 
     #[test]
