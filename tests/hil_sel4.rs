@@ -199,6 +199,47 @@ fn a_client_without_the_hypercall_capability_cannot_reach_xen() {
     );
 }
 
+/// `--scenario server-death`: the memory server's PD dies holding the control agent's first call
+/// (after the Xen-facts phase; nothing ballooned by then). The root task logs the fault and
+/// restarts the dead server's thread for its last rites: the call in hand is answered
+/// `ServerRestarted`, and so is every later call (the control's next one, the test client's
+/// borrow) instead of blocking for ever; both report PASS.
+#[test]
+fn a_memory_server_that_dies_mid_request_fails_its_callers_with_server_restarted() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["hil", "--kernel", "sel4", "--scenario", "server-death"])
+        .output()
+        .expect("the ballast binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(EXIT_MISSING_TOOLS) {
+        eprintln!(
+            "!! SKIPPED: seL4 server-death test NOT run: {}",
+            stderr.trim()
+        );
+        return;
+    }
+    assert!(
+        output.status.success(),
+        "ballast hil --kernel sel4 --scenario server-death failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for report in [
+        "ballast hil: PASS",
+        "memory | memory_server dies mid_request caller_badge=",
+        "root-task: PD memory faulted: Some(UserException)",
+        "root-task: restarted memory for its last rites",
+        "memory | pd=memory last_rites answered the call in hand",
+        "control | check context=server_death name=call_in_hand_answered_server_restarted ok=true",
+        "control | check context=server_death name=later_call_answered_server_restarted ok=true",
+        "control | RESULT PASS",
+        "testclient | check context=server_death name=borrow_answered_server_restarted ok=true",
+        "testclient | RESULT PASS",
+    ] {
+        assert!(stdout.contains(report), "no `{report}` line:\n{stdout}");
+    }
+}
+
 /// `--app memory-server`: the product image (the driver without its HIL scenario), booted with a
 /// boot target of 192 MiB of the domU's 256: the control agent starts the memory server, which
 /// balloons out the difference through the gateway, and reports the books as the static

@@ -176,7 +176,7 @@ fn watch(mut qemu: machine::Qemu, mut decoder: LogDecoder<'_>, options: &Options
         // The test app, the dom0less domU d1, holds still at its start and after each phase, the
         // memory-server app once it serves: the host reads Xen's count of d1 itself then.
         verifier.xen_readings = Some(XenReadings::new(DOMU));
-    } else if options.guest.app == App::HilTest {
+    } else if options.guest.app == App::HilTest && Costs::measured_under(&options.guest.cmdline()) {
         verifier.sel4_costs = Some(Costs::default());
     }
     let mut timeline = Timeline::default();

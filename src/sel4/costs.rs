@@ -58,6 +58,17 @@ fn fields(message: &str) -> BTreeMap<&str, &str> {
 }
 
 impl Costs {
+    /// Whether a seL4 HIL run booted with `cmdline` (the guest command line, or why there is none)
+    /// measures the costs: every scenario but `server-death`, in which the memory server dies
+    /// before they could be taken.
+    pub fn measured_under(cmdline: &Result<String, String>) -> bool {
+        cmdline.as_ref().map_or(true, |line| {
+            !line
+                .split_whitespace()
+                .any(|word| word == "scenario=server-death")
+        })
+    }
+
     /// Take one decoded guest message (any: only the cost and timing lines count).
     pub fn message(&mut self, message: &str) {
         let keyword = message.split_whitespace().next().unwrap_or("");
@@ -278,6 +289,15 @@ mod tests {
         assert!(problems[3].contains("reported twice"));
         assert!(problems[4].contains("borrow or give-back"));
         assert!(problems[5].contains("no `cost_message` line"));
+    }
+
+    #[test]
+    fn every_scenario_but_server_death_measures_the_costs() {
+        assert!(Costs::measured_under(&Ok("scenario=isolation".into())));
+        assert!(Costs::measured_under(&Ok(String::new())));
+        assert!(!Costs::measured_under(&Ok(
+            "first=2M scenario=server-death".into()
+        )));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! composition badge.
 //!
 //! A server that dies holding calls leaves its callers blocked (seL4 5.0 without MCS cannot abort
-//! a call); the root task restarts its thread with [`LAST_RITES`] so that it answers them
-//! [`SERVER_DIED_LABEL`] before it dies again.
+//! a call); the root task restarts its thread with [`LAST_RITES`] so that it answers them, and
+//! every later call, [`SERVER_DIED_LABEL`].
 //!
 //! seL4 5.0 fact: an endpoint capability's badge has 28 bits (a wider one cannot be minted), so
 //! every endpoint badge of the plan, the root task's included, lies below [`BADGE_LIMIT`].
@@ -53,7 +53,7 @@ pub const CLIENT_DIED_LABEL: u64 = 0xdead;
 
 /// What the root task puts in x0 when it restarts a dead server's thread at its entry: not a
 /// boot-info address (those are page aligned), so the PD does not start again but answers every
-/// call it held, in hand or saved, with [`SERVER_DIED_LABEL`], then faults for good. seL4 5.0
+/// call it held, in hand or saved, with [`SERVER_DIED_LABEL`], and every later call the same way. seL4 5.0
 /// without MCS gives the root task no other way to fail a call whose callee is gone: the reply
 /// capabilities sit in the dead thread's caller slot and CNode, and only that thread can use the
 /// first.

@@ -8,14 +8,15 @@
 //! through the PD's fault endpoint, so that the root task reports it dead to every server it
 //! called (the servers reclaim what it held). A panic logs and dies the same way. A server the
 //! root task restarts after its death runs its last rites instead of `main`: it answers the
-//! calls it held, so its callers learn of its death (`ServerRestarted`), and dies again.
+//! calls it held, and every later one, with the server-died label, so that its callers learn of
+//! its death (`ServerRestarted`) instead of blocking.
 
 use core::arch::asm;
 
-use ballast_sel4_plan::cspace::NOTIFICATION;
+use ballast_sel4_plan::cspace::{ENDPOINT, NOTIFICATION};
 use ballast_sel4_plan::vspace::BOOT_INFO;
-use ballast_sel4_plan::{PdBootInfo, Plan, LAST_RITES, SERVER_DIED_LABEL};
-use ballast_sel4_sys::{ipc, CPtr, Cap, MessageInfo, Notification, Reply};
+use ballast_sel4_plan::{PdBootInfo, Plan, ENDPOINT_BADGE_BIT, LAST_RITES, SERVER_DIED_LABEL};
+use ballast_sel4_sys::{ipc, CPtr, Cap, Endpoint, MessageInfo, Notification, Reply};
 use ballast_system::CommandLine;
 
 use crate::console::{DebugConsole, LOGGER};
@@ -46,7 +47,15 @@ impl Pd {
     pub fn command_line(&self) -> CommandLine<'_> {
         CommandLine::new(self.cmdline())
     }
+
+    /// Whether the command line names HIL scenario `name` (`scenario=name`).
+    pub fn scenario_is(&self, name: &str) -> bool {
+        self.command_line().value("scenario") == Some(name)
+    }
 }
+
+/// The HIL scenario in which the memory server dies holding a call (`scenario=server-death`).
+pub const SERVER_DEATH: &str = "server-death";
 
 /// Make `$main` (a `fn(Pd) -> !`) the PD's main: defines `_start`, where the root task starts the
 /// PD's thread.
@@ -112,8 +121,10 @@ pub fn start(first: u64, main: fn(Pd) -> !) -> ! {
 /// A dead server's last act, run by the root task (its thread restarted at the entry with a new
 /// stack): answer the call it held in hand (the reply capability still in its thread's caller
 /// slot) and every call it had saved for later (its reply slots), each with
-/// [`SERVER_DIED_LABEL`], so that no caller stays blocked on it; then fault for good. An empty
-/// caller slot or reply slot answers no one.
+/// [`SERVER_DIED_LABEL`], so that no caller stays blocked on it; then stay a tombstone on its
+/// endpoint, answering every later call the same way (nothing else would receive there, and a
+/// caller would block for ever). An empty caller slot or reply slot answers no one; a signal is
+/// not answered.
 fn last_rites(plan: &Plan<'_>, component: u16, name: &str) -> ! {
     let died = MessageInfo::new(SERVER_DIED_LABEL, 0, 0, 0);
     ipc::reply_with_registers(died, [0; 4]);
@@ -128,7 +139,13 @@ fn last_rites(plan: &Plan<'_>, component: u16, name: &str) -> ! {
         slots,
         SERVER_DIED_LABEL
     );
-    die()
+    let endpoint = Cap::<Endpoint>::from_cptr(CPtr(ENDPOINT.cptr()));
+    loop {
+        let received = endpoint.recv_with_registers();
+        if received.badge & ENDPOINT_BADGE_BIT != 0 {
+            ipc::reply_with_registers(died, [0; 4]);
+        }
+    }
 }
 
 /// Stop for good without dying: wait on the PD's notification, which nothing signals to a PD

@@ -5,11 +5,11 @@
 //! resumed: the root task never answers the fault, so the thread waits for ever.
 //!
 //! seL4 5.0 (without MCS) offers no way to abort a call whose callee is gone, so a dead server
-//! would leave the calls it held blocked for ever. The root task restarts a dead server's thread
-//! once, for its last rites (`ballast_sel4_plan::LAST_RITES`): it answers the call in hand and
-//! every call it had saved with the server-died label, and faults again, which the root task
-//! logs and otherwise ignores. A call that reaches the dead server's endpoint later still blocks:
-//! nothing receives there. A server that died itself is not told of later deaths.
+//! would leave the calls it held, and every later call to it, blocked for ever. The root task
+//! restarts a dead server's thread once, for its last rites (`ballast_sel4_plan::LAST_RITES`): it
+//! answers the call in hand and every call it had saved with the server-died label, then answers
+//! every later call the same way. A fault of it after that is logged and otherwise ignored. A
+//! server that died is not told of later deaths.
 
 use ballast_sel4_plan::faults::faulted_component;
 use ballast_sel4_sys::fault::FaultKind;
@@ -52,7 +52,7 @@ pub fn serve(system: &System<'_>) -> ! {
             let thread = system.threads.get(usize::from(component)).copied();
             match thread.map(|(thread, entry)| last_rites(thread, entry)) {
                 Some(Ok(())) => {
-                    say!("restarted {name} for its last rites: it answers the calls it held")
+                    say!("restarted {name} for its last rites: it answers the calls it held and every later one")
                 }
                 _ => say!("could not restart {name} for its last rites: its callers stay blocked"),
             }

@@ -215,7 +215,7 @@ impl Pd {
 }
 
 /// Restart the dead server `thread` at its `entry` with a fresh stack and [`LAST_RITES`] in x0:
-/// it answers the calls it held and faults again. seL4 5.0 restarts a thread blocked on its fault
+/// it answers the calls it held, and every later call, with the server-died label. seL4 5.0 restarts a thread blocked on its fault
 /// (blocked on the root task's reply) after cancelling that wait; its caller slot, which holds
 /// the reply capability of the call it had in hand, is left as it was.
 pub fn last_rites(thread: Cap<Tcb>, entry: u64) -> Result<(), RootError> {

@@ -137,6 +137,9 @@ pub fn run(pd: &Pd) -> ! {
         client: BalloonControlClient::new(endpoint),
         polls: 0,
     };
+    if crate::server_death::chosen(pd) {
+        crate::server_death::control(&mut control.sys, &control.client)
+    }
     crate::costs::round_trips(pd, &mut control.sys, endpoint);
     let mut rounds = Rounds::new(control, COMPOSITION.server);
     rounds.checks.context = "lending";

@@ -12,7 +12,9 @@
 //! count ([`control`]). Each logs `check` lines and a verdict for the host. Under
 //! `scenario=isolation` the test client's last act is to try Xen without a capability and to
 //! write into the memory server's memory, and the control agent's, after its verdict, to execute
-//! `hvc` ([`isolation`]).
+//! `hvc` ([`isolation`]). Under `scenario=server-death` the memory server's PD dies holding the
+//! control agent's first call, and both find their calls answered `ServerRestarted`
+//! ([`server_death`]).
 #![no_std]
 #![no_main]
 
@@ -24,6 +26,8 @@ mod costs;
 mod isolation;
 #[cfg(not(feature = "hil-test"))]
 mod product;
+#[cfg(feature = "hil-test")]
+mod server_death;
 #[cfg(feature = "hil-test")]
 mod testclient;
 

@@ -165,6 +165,10 @@ pub fn run(pd: &Pd) -> ! {
     // only those meanwhile) and the seed's policy is the server's.
     let go = client.sys.wait_notified();
     defmt::info!("go bits={=u32:#x}", go.0);
+    if crate::server_death::chosen(pd) {
+        let lease = client.lease(client.region.1, true);
+        crate::server_death::test_client(&mut client.sys, &client.balloon, lease)
+    }
     client.checks.context = "costs";
     let leases = (
         client.lease(client.region.1, true),

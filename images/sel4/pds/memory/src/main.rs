@@ -5,7 +5,8 @@
 //! phase through the gateway PD, with its own badge and region (`ballast_sel4_pd_rt::xen_facts`),
 //! and builds the server after it, then answers the control agent's cost round trips (raw, through
 //! the generated dispatch to a handler that only answers, and through the server's own handler,
-//! taking turns: `ballast_sel4_pd_rt::costs`) before it serves.
+//! taking turns: `ballast_sel4_pd_rt::costs`) before it serves; under `scenario=server-death` it
+//! measures nothing and dies holding the control agent's first call instead ([`server_death`]).
 #![no_std]
 #![no_main]
 
@@ -13,6 +14,9 @@ use ballast_sel4_pd_rt::entry::die;
 use ballast_sel4_pd_rt::system::{self, MemoryParts, MEMORY_REPLIES};
 use ballast_sel4_pd_rt::Pd;
 use ballast_system::AssemblyError;
+
+#[cfg(feature = "hil-test")]
+mod server_death;
 
 ballast_sel4_pd_rt::pd_main!(main);
 
@@ -25,7 +29,14 @@ fn main(pd: Pd) -> ! {
         Ok(mut server) => {
             defmt::info!("pd={=str} ram_runs={=u16}", pd.name, pd.boot.ram_run_count);
             #[cfg(feature = "hil-test")]
-            respond_to_costs(&pd, &mut runtime, &mut server);
+            if server_death::chosen(&pd) {
+                let stats = server.core().stats();
+                let books = (stats.current_pages, stats.total_pages);
+                let mut dying = server_death::DiesMidRequest::new(&pd, &mut server, books);
+                system::serve(&pd, &mut runtime, &mut dying)
+            } else {
+                respond_to_costs(&pd, &mut runtime, &mut server);
+            }
             system::serve(&pd, &mut runtime, &mut server)
         }
         Err(error) => refused(&pd, error),
