@@ -15,9 +15,14 @@ const fn mask(lo: u64, hi: u64) -> u64 {
     let upper = if hi == WORD_BITS {
         u64::MAX
     } else {
-        (1u64 << hi) - 1
+        !(u64::MAX << hi)
     };
-    upper & !((1u64 << lo) - 1)
+    upper & (u64::MAX << lo)
+}
+
+/// The first bit of the word holding bit `at`.
+const fn word_base(at: u64) -> u64 {
+    at & !(WORD_BITS - 1)
 }
 
 impl<'a> Bitmap<'a> {
@@ -29,7 +34,8 @@ impl<'a> Bitmap<'a> {
 
     /// Bits it holds.
     pub fn bits(&self) -> u64 {
-        self.words.len() as u64 * WORD_BITS
+        // Words of memory, 64 bits each: fewer than 2^64 bits.
+        (self.words.len() as u64).saturating_mul(WORD_BITS)
     }
 
     /// Bytes of storage.
@@ -38,17 +44,20 @@ impl<'a> Bitmap<'a> {
     }
 
     /// Calls `f(word_index, mask)` for each word the bit range `[start, start + len)` touches.
+    /// (Bit ranges lie inside the storage, so `start + len` and the next word's base never
+    /// reach 2^64; the base of the word holding `at` is at most `at`, below `end`.)
     fn for_words(start: u64, len: u64, mut f: impl FnMut(usize, u64) -> bool) -> bool {
-        let end = start + len;
+        let end = start.saturating_add(len);
         let mut at = start;
         while at < end {
             let word = at / WORD_BITS;
+            let base = word_base(at);
             let lo = at % WORD_BITS;
-            let hi = (end - word * WORD_BITS).min(WORD_BITS);
+            let hi = end.saturating_sub(base).min(WORD_BITS);
             if !f(word as usize, mask(lo, hi)) {
                 return false;
             }
-            at = (word + 1) * WORD_BITS;
+            at = base.saturating_add(WORD_BITS);
         }
         true
     }
@@ -70,7 +79,8 @@ impl<'a> Bitmap<'a> {
     pub fn count_ones(&self, start: u64, len: u64) -> u64 {
         let mut total = 0u64;
         Self::for_words(start, len, |w, m| {
-            total += u64::from((self.words[w] & m).count_ones());
+            // At most `len` in all.
+            total = total.saturating_add(u64::from((self.words[w] & m).count_ones()));
             true
         });
         total
@@ -101,13 +111,13 @@ impl<'a> Bitmap<'a> {
     pub fn find_first(&self, start: u64, end: u64, value: bool) -> Option<u64> {
         let mut at = start;
         while at < end {
-            let word = at / WORD_BITS;
-            let hi = (end - word * WORD_BITS).min(WORD_BITS);
-            let bits = self.matching(word as usize, value) & mask(at % WORD_BITS, hi);
+            let base = word_base(at);
+            let hi = end.saturating_sub(base).min(WORD_BITS);
+            let bits = self.matching((at / WORD_BITS) as usize, value) & mask(at % WORD_BITS, hi);
             if bits != 0 {
-                return Some(word * WORD_BITS + u64::from(bits.trailing_zeros()));
+                return Some(base | u64::from(bits.trailing_zeros()));
             }
-            at = (word + 1) * WORD_BITS;
+            at = base.saturating_add(WORD_BITS);
         }
         None
     }
@@ -115,14 +125,16 @@ impl<'a> Bitmap<'a> {
     /// The highest bit in `[start, end)` equal to `value`.
     pub fn find_last(&self, start: u64, end: u64, value: bool) -> Option<u64> {
         let mut top = end;
-        while top > start {
-            let word = (top - 1) / WORD_BITS;
-            let lo = start.saturating_sub(word * WORD_BITS);
-            let bits = self.matching(word as usize, value) & mask(lo, top - word * WORD_BITS);
+        // `top` is above `start`, so at least 1, and above the base of the word below it.
+        while let Some(last) = top.checked_sub(1).filter(|_| top > start) {
+            let base = word_base(last);
+            let lo = start.saturating_sub(base);
+            let bits = self.matching((last / WORD_BITS) as usize, value)
+                & mask(lo, top.saturating_sub(base));
             if bits != 0 {
-                return Some(word * WORD_BITS + 63 - u64::from(bits.leading_zeros()));
+                return Some(base | u64::from(bits.ilog2()));
             }
-            top = word * WORD_BITS;
+            top = base;
         }
         None
     }

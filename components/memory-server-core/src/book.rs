@@ -308,7 +308,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.lent_ram = lent_ram;
         self.lent_lending = lent_lending;
         self.clients[index].lent = client_lent;
-        self.clients[index].runs += pieces;
+        // `admit` kept the client's runs plus these within its run limit.
+        self.clients[index].runs = self.clients[index].runs.saturating_add(pieces);
         Ok(())
     }
 
@@ -326,7 +327,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             .pending
             .push(client, request, deadline)
             .map_err(|_| LendError::QueueFull)?;
-        self.clients[index].waiting += request.frames;
+        // `admit` kept the client's lent and waiting frames plus these within its quota.
+        self.clients[index].waiting = self.clients[index].waiting.saturating_add(request.frames);
         Ok(ticket)
     }
 
@@ -338,7 +340,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         pages: &PageMap<'_>,
     ) -> Result<(), LendError> {
         self.lend(entry.client, plan, Some(entry.ticket), pages)?;
-        self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
+        // A waiting request's frames are in its client's `waiting` (added by `defer`).
+        let account = &mut self.clients[usize::from(entry.client.0)];
+        account.waiting = account.waiting.saturating_sub(entry.request.frames);
         if let Some(e) = self.pending.iter_mut().find(|p| p.ticket == entry.ticket) {
             e.state = PendingState::Granted;
         }
@@ -347,12 +351,15 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Time out waiting requests whose deadline has passed. Returns how many.
     pub fn expire(&mut self, now_ns: u64) -> usize {
-        let mut expired = 0;
+        let mut expired: usize = 0;
         for entry in self.pending.iter_mut() {
             if entry.state == PendingState::Waiting && now_ns >= entry.deadline_ns {
                 entry.state = PendingState::TimedOut;
-                self.clients[usize::from(entry.client.0)].waiting -= entry.request.frames;
-                expired += 1;
+                // A waiting request's frames are in its client's `waiting` (added by `defer`).
+                let account = &mut self.clients[usize::from(entry.client.0)];
+                account.waiting = account.waiting.saturating_sub(entry.request.frames);
+                // At most one per queued request.
+                expired = expired.saturating_add(1);
             }
         }
         expired
@@ -364,11 +371,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let entry = self.pending.take_settled()?;
         let result = match entry.state {
             PendingState::Granted => {
-                let mut runs = 0;
+                let mut runs: usize = 0;
                 let granted = self.lent.iter().filter(|r| r.ticket == Some(entry.ticket));
                 for (slot, lent) in out.iter_mut().zip(granted) {
                     *slot = lent.run;
-                    runs += 1;
+                    // At most one per slot of `out`.
+                    runs = runs.saturating_add(1);
                 }
                 self.lent.deliver(entry.ticket);
                 Ok(runs)
@@ -418,7 +426,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let mut merged: Vec<FrameRun, MAX_GRANT_RUNS> = Vec::new();
         for run in sorted {
             match merged.last_mut() {
-                Some(last) if last.end() == run.start() => last.frames += run.frames,
+                // Checked runs end below 2^64, so two adjacent ones joined do too.
+                Some(last) if last.end() == run.start() => {
+                    last.frames = last.frames.saturating_add(run.frames);
+                }
                 _ => {
                     let _ = merged.push(run);
                 }
@@ -497,7 +508,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         self.lent_lending = lent_lending;
         let account = &mut self.clients[index];
         account.lent = client_lent;
-        account.runs = (account.runs + self.lent.len()).saturating_sub(entries_before);
+        // Counts of table entries: their sum fits in memory.
+        account.runs =
+            (account.runs.saturating_add(self.lent.len())).saturating_sub(entries_before);
         Ok(tally.frames().unwrap_or(0))
     }
 
@@ -515,8 +528,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let theirs = self.lent.iter().filter(|r| unlent(r));
         let tally = Tally::of(theirs.map(|r| &r.run), pages).ok_or(LendError::NotLent)?;
         let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
-        let mut removed = 0;
-        self.lent.remove_where(unlent, |_| removed += 1);
+        let mut removed: usize = 0;
+        // At most one per table entry.
+        self.lent
+            .remove_where(unlent, |_| removed = removed.saturating_add(1));
         self.lent_ram = lent_ram;
         self.lent_lending = lent_lending;
         let total = tally.frames().unwrap_or(0);
@@ -544,8 +559,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     }
 
     fn check_lent(&self, pages: &PageMap<'_>) -> Result<(), InvariantViolation> {
-        let mut lent_ram = 0;
-        let mut lent_lending = 0;
+        let mut lent_ram: u64 = 0;
+        let mut lent_lending: u64 = 0;
         let mut per_client = [0u64; CLIENTS];
         let mut runs_per_client = [0usize; CLIENTS];
         let mut previous_end = 0;
@@ -557,8 +572,11 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             let owner = per_client
                 .get_mut(usize::from(lent.client.0))
                 .ok_or(InvariantViolation::UnknownOwner)?;
-            *owner += lent.run.frames;
-            runs_per_client[usize::from(lent.client.0)] += 1;
+            // The invariant's own sums saturate: a total past 2^64 cannot match the books, so it
+            // is reported as a violation rather than wrapped into agreement.
+            *owner = owner.saturating_add(lent.run.frames);
+            let runs = &mut runs_per_client[usize::from(lent.client.0)];
+            *runs = runs.saturating_add(1);
             if lent.ticket.is_some_and(|t| {
                 !self
                     .pending
@@ -568,8 +586,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 return Err(InvariantViolation::GrantTags);
             }
             match pages.place(lent.run) {
-                Place::Lending => lent_lending += lent.run.frames,
-                Place::Ram { unpopulated: true } => lent_ram += lent.run.frames,
+                Place::Lending => lent_lending = lent_lending.saturating_add(lent.run.frames),
+                Place::Ram { unpopulated: true } => {
+                    lent_ram = lent_ram.saturating_add(lent.run.frames)
+                }
                 Place::Ram { unpopulated: false } => {
                     return Err(InvariantViolation::LentFramePopulated)
                 }
@@ -605,7 +625,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 .get_mut(usize::from(entry.client.0))
                 .ok_or(InvariantViolation::UnknownOwner)?;
             match entry.state {
-                PendingState::Waiting => *slot += entry.request.frames,
+                PendingState::Waiting => *slot = slot.saturating_add(entry.request.frames),
                 PendingState::Granted => {
                     let granted: u64 = self
                         .lent

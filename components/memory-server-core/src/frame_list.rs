@@ -26,7 +26,8 @@ pub(crate) struct InFlight {
 impl InFlight {
     /// Frames of unknown state.
     pub fn frames(&self) -> u64 {
-        self.count as u64 * self.order.frames()
+        // At most MAX_BATCH_EXTENTS extents of at most 2^18 frames each.
+        (self.count as u64).saturating_mul(self.order.frames())
     }
 }
 
@@ -53,7 +54,7 @@ impl FrameList {
 
     /// Extents `[from, from + count)`.
     pub fn extents(&self, from: usize, count: usize) -> &[Gfn] {
-        &self.entries[from..from + count]
+        &self.entries[from..][..count]
     }
 
     /// The first `count` extents, for the reservation call to write back.
@@ -97,7 +98,8 @@ impl FrameList {
         self.in_flight.is_some_and(|f| {
             self.extents(f.from, f.count)
                 .iter()
-                .any(|e| e.0 <= gfn && gfn < e.0 + f.order.frames())
+                // Extents in flight lie in managed space, below 2^40 frames.
+                .any(|e| e.0 <= gfn && gfn < e.0.saturating_add(f.order.frames()))
         })
     }
 
@@ -109,7 +111,11 @@ impl FrameList {
         let frames = flight.order.frames();
         self.extents(flight.from, flight.count)
             .iter()
-            .map(|e| (e.0 + frames).min(hi).saturating_sub(e.0.max(lo)))
+            .map(|e| {
+                (e.0.saturating_add(frames))
+                    .min(hi)
+                    .saturating_sub(e.0.max(lo))
+            })
             .sum()
     }
 
@@ -125,7 +131,8 @@ impl FrameList {
         let frames = flight.order.frames();
         for entry in self
             .entries
-            .get(flight.from..flight.from + flight.count)
+            .get(flight.from..)
+            .and_then(|rest| rest.get(..flight.count))
             .ok_or(InvariantViolation::InFlight)?
         {
             let run = FrameRun::new(*entry, frames);

@@ -50,7 +50,8 @@ impl<const N: usize> LentTable<N> {
 
     /// Free entries left.
     pub fn free_slots(&self) -> usize {
-        N - self.runs.len()
+        // The table holds at most N runs.
+        N.saturating_sub(self.runs.len())
     }
 
     /// Index of the first run that ends after frame `gfn`.
@@ -117,13 +118,15 @@ impl<const N: usize> LentTable<N> {
                     }
                     self.runs[at].run = head;
                     self.runs
-                        .insert(at + 1, LentRun { run: tail, ..entry })
+                        // `at` indexes a run of the table, so one past it is at most its length.
+                        .insert(at.saturating_add(1), LentRun { run: tail, ..entry })
                         .map_err(|_| TableFull)?;
                     return Ok(());
                 }
                 (true, false) => {
                     self.runs[at].run = head;
-                    at += 1;
+                    // Below the table's length (checked by the loop).
+                    at = at.saturating_add(1);
                 }
                 (false, true) => {
                     self.runs[at].run = tail;

@@ -73,7 +73,7 @@ impl<'a> PageMap<'a> {
             .ok_or(ConfigError::StorageTooSmall)?;
         let (words, chunk_words) = words.split_at_mut(regions.words());
         let mut bitmap = Bitmap::new(words);
-        let mut populated_ram = 0;
+        let mut populated_ram: u64 = 0;
         for region in regions.iter() {
             if let RegionKind::Ram {
                 bit_base,
@@ -81,7 +81,8 @@ impl<'a> PageMap<'a> {
             } = region.kind
             {
                 bitmap.set_range(bit_base, region.run.frames, true);
-                populated_ram += region.run.frames;
+                // Managed frames lie below 2^40 (the layout's check): their sum fits.
+                populated_ram = populated_ram.saturating_add(region.run.frames);
             }
         }
         Ok(PageMap {
@@ -99,12 +100,14 @@ impl<'a> PageMap<'a> {
 
     /// Populated frames: reserved and populated RAM.
     pub fn current_pages(&self) -> u64 {
-        self.reserved_frames + self.populated_ram
+        // Both count managed frames, below 2^40 each.
+        self.reserved_frames.saturating_add(self.populated_ram)
     }
 
     /// Frames that could be populated: reserved and RAM (extra regions and growth included).
     pub fn total_pages(&self) -> u64 {
-        self.reserved_frames + self.ram_frames
+        // Both count managed frames, below 2^40 each.
+        self.reserved_frames.saturating_add(self.ram_frames)
     }
 
     /// RAM frames (extra regions and growth included).
@@ -155,10 +158,12 @@ impl<'a> PageMap<'a> {
         };
         let before = self.bitmap.count_ones(bit, frames);
         self.bitmap.set_range(bit, frames, populated);
+        // `before` counts set bits of these `frames`, all of them counted in `populated_ram`.
         if populated {
-            self.populated_ram += frames - before;
+            let added = frames.saturating_sub(before);
+            self.populated_ram = self.populated_ram.saturating_add(added);
         } else {
-            self.populated_ram -= before;
+            self.populated_ram = self.populated_ram.saturating_sub(before);
         }
     }
 
@@ -168,19 +173,24 @@ impl<'a> PageMap<'a> {
         let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
             return;
         };
-        let end = bit + frames;
+        // The frames' bits lie inside the bitmap, so these sums stay below its size; `at` is
+        // inside its chunk, which starts at or before it and ends after it.
+        let end = bit.saturating_add(frames);
         let mut at = bit;
         while at < end {
             let chunk = at / FRAMES_PER_SUPERPAGE;
-            let chunk_start = chunk * FRAMES_PER_SUPERPAGE;
-            let chunk_bits = FRAMES_PER_SUPERPAGE.min(self.bitmap.bits() - chunk_start);
-            let chunk_end = (chunk_start + FRAMES_PER_SUPERPAGE).min(end);
+            let chunk_start = chunk.saturating_mul(FRAMES_PER_SUPERPAGE);
+            let chunk_bits =
+                FRAMES_PER_SUPERPAGE.min(self.bitmap.bits().saturating_sub(chunk_start));
+            let chunk_end = (chunk_start.saturating_add(FRAMES_PER_SUPERPAGE)).min(end);
             if self.bitmap.all(chunk_start, chunk_bits, false) {
                 self.clean.set_range(chunk, 1, true);
             }
-            let before = self.bitmap.count_ones(at, chunk_end - at);
-            self.bitmap.set_range(at, chunk_end - at, true);
-            self.populated_ram += chunk_end - at - before;
+            let frames_here = chunk_end.saturating_sub(at);
+            let before = self.bitmap.count_ones(at, frames_here);
+            self.bitmap.set_range(at, frames_here, true);
+            let added = frames_here.saturating_sub(before);
+            self.populated_ram = self.populated_ram.saturating_add(added);
             at = chunk_end;
         }
     }
@@ -191,9 +201,11 @@ impl<'a> PageMap<'a> {
         let Some(bit) = self.regions.find(first).and_then(|r| r.bit(first)) else {
             return false;
         };
+        // The frames' bits lie inside the bitmap: the last one is at or after the first.
         let chunk = bit / FRAMES_PER_SUPERPAGE;
-        let last = (bit + frames.max(1) - 1) / FRAMES_PER_SUPERPAGE;
-        self.clean.all(chunk, last - chunk + 1, true)
+        let last = bit.saturating_add(frames.max(1)).saturating_sub(1) / FRAMES_PER_SUPERPAGE;
+        self.clean
+            .all(chunk, last.saturating_sub(chunk).saturating_add(1), true)
     }
 
     /// A search view of the map with the lent runs `lent`.
@@ -242,15 +254,18 @@ impl<'a> PageMap<'a> {
 
     /// Bytes of bitmap storage: the populated bitmap and the clean chunks.
     pub fn bitmap_bytes(&self) -> usize {
-        self.bitmap.bytes() + self.clean.bytes()
+        // Both are storage in memory: their sum fits.
+        self.bitmap.bytes().saturating_add(self.clean.bytes())
     }
 
     /// Check that the populated count matches the bitmap.
     pub fn check(&self) -> Result<(), InvariantViolation> {
-        let mut populated = 0;
+        let mut populated: u64 = 0;
         for region in self.regions.iter() {
             if let Some(bit) = region.bit(region.run.start()) {
-                populated += self.bitmap.count_ones(bit, region.run.frames);
+                // Managed frames lie below 2^40: their sum fits.
+                populated =
+                    populated.saturating_add(self.bitmap.count_ones(bit, region.run.frames));
             }
         }
         if populated != self.populated_ram {

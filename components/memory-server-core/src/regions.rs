@@ -46,7 +46,8 @@ impl Region {
     pub fn bit(&self, gfn: u64) -> Option<u64> {
         match self.kind {
             RegionKind::Ram { bit_base, .. } if self.run.contains(gfn) => {
-                Some(bit_base + (gfn - self.run.start()))
+                // `gfn` is in the run, and the run's bits lie inside the bitmap.
+                Some(bit_base.saturating_add(gfn.saturating_sub(self.run.start())))
             }
             _ => None,
         }
@@ -155,7 +156,10 @@ impl Regions {
         for region in list.iter_mut() {
             if let RegionKind::Ram { extra, .. } = region.kind {
                 let chunk = FRAMES_PER_SUPERPAGE;
-                let shift = (region.run.start() % chunk + chunk - next_bit % chunk) % chunk;
+                // The bits to skip so that the region's first frame and its bit share their offset
+                // in a chunk: (start - next_bit) mod 512, which modulo 2^64 arithmetic gives
+                // exactly (512 divides 2^64), so the wrapping subtraction is the intended one.
+                let shift = region.run.start().wrapping_sub(next_bit) % chunk;
                 let bit_base = next_bit.saturating_add(shift);
                 region.kind = RegionKind::Ram { bit_base, extra };
                 next_bit = bit_base.saturating_add(region.run.frames);

@@ -42,7 +42,8 @@ impl<'l> Collector<'l> {
     fn push(&mut self, gfn: u64) -> bool {
         if self.len < self.max {
             self.list[self.len] = Gfn(gfn);
-            self.len += 1;
+            // Below `max`, which is at most the list's length.
+            self.len = self.len.saturating_add(1);
         }
         self.len < self.max
     }
@@ -89,7 +90,10 @@ fn pieces(lo: u64, hi: u64) -> impl DoubleEndedIterator<Item = (u64, u64)> {
     let first = lo / CHUNK;
     let last = hi.div_ceil(CHUNK);
     (first..last)
-        .map(move |c| ((c * CHUNK).max(lo), (c + 1).saturating_mul(CHUNK).min(hi)))
+        .map(move |c| {
+            let start = c.saturating_mul(CHUNK);
+            (start.max(lo), start.saturating_add(CHUNK).min(hi))
+        })
         .filter(|(a, b)| a < b)
 }
 
@@ -195,9 +199,10 @@ impl<const L: usize> Scan<'_, '_, L> {
 
     /// Ballooned, unlent RAM frames inside `[lo, hi)`.
     pub fn count_ballooned(&self, lo: u64, hi: u64) -> u64 {
-        let mut total = 0;
+        let mut total: u64 = 0;
         self.ballooned_runs(lo, hi, |a, b| {
-            total += b - a;
+            // Runs of managed frames, below 2^40 in all: `a < b` and the sum fits.
+            total = total.saturating_add(b.saturating_sub(a));
             true
         });
         total
@@ -205,9 +210,10 @@ impl<const L: usize> Scan<'_, '_, L> {
 
     /// Free lending frames inside `[lo, hi)`.
     pub fn count_lending(&self, lo: u64, hi: u64) -> u64 {
-        let mut total = 0;
+        let mut total: u64 = 0;
         self.lending_runs(lo, hi, |a, b| {
-            total += b - a;
+            // Runs of managed frames, below 2^40 in all: `a < b` and the sum fits.
+            total = total.saturating_add(b.saturating_sub(a));
             true
         });
         total
@@ -225,8 +231,9 @@ impl<const L: usize> Scan<'_, '_, L> {
             let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
             let last = (end / CHUNK).min(hi.div_ceil(CHUNK));
             for chunk in (first..last).rev() {
-                let gfn = chunk * CHUNK;
-                if gfn + CHUNK <= end
+                // Chunk numbers come from frame numbers divided by CHUNK: the product fits.
+                let gfn = chunk.saturating_mul(CHUNK);
+                if gfn.saturating_add(CHUNK) <= end
                     && self.bitmap.all(offset.bit(gfn), CHUNK, true)
                     && !out.push(gfn)
                 {
@@ -241,7 +248,8 @@ impl<const L: usize> Scan<'_, '_, L> {
     pub fn free_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
         for (start, end, offset) in self.regions.iter().rev().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end).rev() {
-                let whole = b - a == CHUNK && self.bitmap.all(offset.bit(a), CHUNK, true);
+                let whole =
+                    a.checked_add(CHUNK) == Some(b) && self.bitmap.all(offset.bit(a), CHUNK, true);
                 if !which.takes(whole) {
                     continue;
                 }
@@ -260,7 +268,9 @@ impl<const L: usize> Scan<'_, '_, L> {
     /// wholly ballooned and none of it lent.
     fn chunk_ballooned(&self, gfn: u64, offset: Shift) -> bool {
         self.bitmap.all(offset.bit(gfn), CHUNK, false)
-            && !self.lent.any_in(FrameRun::span(gfn, gfn + CHUNK))
+            && !self
+                .lent
+                .any_in(FrameRun::span(gfn, gfn.saturating_add(CHUNK)))
     }
 
     /// Collect wholly ballooned, unlent 2 MiB chunks whose first frame lies in `[lo, hi)`,
@@ -269,7 +279,8 @@ impl<const L: usize> Scan<'_, '_, L> {
         for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
             let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
             for chunk in first..(end / CHUNK).min(hi.div_ceil(CHUNK)) {
-                let gfn = chunk * CHUNK;
+                // Chunk numbers come from frame numbers divided by CHUNK: the product fits.
+                let gfn = chunk.saturating_mul(CHUNK);
                 if self.chunk_ballooned(gfn, offset) && !out.push(gfn) {
                     return;
                 }
@@ -282,7 +293,7 @@ impl<const L: usize> Scan<'_, '_, L> {
     pub fn ballooned_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
         for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end) {
-                let whole = b - a == CHUNK && self.chunk_ballooned(a, offset);
+                let whole = a.checked_add(CHUNK) == Some(b) && self.chunk_ballooned(a, offset);
                 if !which.takes(whole) {
                     continue;
                 }

@@ -84,7 +84,8 @@ pub struct Stats {
 impl Counters {
     /// Hypercalls issued: reservation calls and probes.
     pub fn hypercalls(&self) -> u64 {
-        self.reservation_calls + self.probe_calls
+        // Counts of calls: their sum cannot reach 2^64.
+        self.reservation_calls.saturating_add(self.probe_calls)
     }
 
     /// Count `extents` extents of `order` populated or released by `op`.
@@ -94,6 +95,7 @@ impl Counters {
             ReservationOp::Decrease => &mut self.released_extents,
             _ => &mut self.populated_extents,
         };
-        counter[index] += extents as u64;
+        // A count of extents, one frame list at a time: 2^64 is out of reach.
+        counter[index] = counter[index].saturating_add(extents as u64);
     }
 }
