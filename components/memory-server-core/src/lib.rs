@@ -45,35 +45,21 @@
 //!   ballooned RAM lowest first; a request that needs inflation is deferred, never blocking.
 #![no_std]
 #![forbid(unsafe_code)]
-// Unchecked arithmetic is denied module by module while the lint is brought to the whole crate
-// (RELIABILITY.md, "Arithmetic"); `balloon` is not under it yet.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod balloon;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod bitmap;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod book;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod config;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod frame_list;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod lent_table;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod page_map;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod pending;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod ports;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod regions;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod scan;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod schedule;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod stats;
-#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod steering;
 
 #[cfg(test)]

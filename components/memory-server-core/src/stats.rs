@@ -81,6 +81,13 @@ pub struct Stats {
     pub counters: Counters,
 }
 
+/// Add `by` to a statistics counter. The counters are `u64` and count calls, extents or frames the
+/// server moved one batch at a time, so 2^64 is out of reach; were it reached, the counter would
+/// stay at its maximum rather than wrap to a small, plausible value.
+pub(crate) fn add(counter: &mut u64, by: u64) {
+    *counter = counter.saturating_add(by);
+}
+
 impl Counters {
     /// Hypercalls issued: reservation calls and probes.
     pub fn hypercalls(&self) -> u64 {
@@ -95,7 +102,6 @@ impl Counters {
             ReservationOp::Decrease => &mut self.released_extents,
             _ => &mut self.populated_extents,
         };
-        // A count of extents, one frame list at a time: 2^64 is out of reach.
-        counter[index] = counter[index].saturating_add(extents as u64);
+        add(&mut counter[index], extents as u64);
     }
 }

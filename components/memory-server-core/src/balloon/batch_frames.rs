@@ -69,7 +69,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         only_below: bool,
     ) -> (ExtentOrder, usize) {
         let split = below.unwrap_or(u64::MAX);
-        let chunk_split = split - split % FRAMES_PER_SUPERPAGE;
+        // Rounded down to a chunk: the remainder is at most `split`.
+        let chunk_split = split.saturating_sub(split % FRAMES_PER_SUPERPAGE);
         let passes = if only_below { 1 } else { 2 };
         self.collect(
             ReservationOp::Decrease,

@@ -81,7 +81,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             Answer::Short { moved, .. } if order == ExtentOrder::PAGE => (BpState::EAgain, moved),
             Answer::Short { extents, moved } => {
                 let freed = self.probe_failed_extent(port, before, order, extents, moved);
-                (BpState::Done, moved + freed)
+                // Frames of one batch: at most 512 extents of 2^18 frames.
+                (BpState::Done, moved.saturating_add(freed))
             }
             Answer::Unknown => {
                 self.mark(0, count, order, false);
@@ -99,7 +100,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         order: ExtentOrder,
         count: usize,
     ) -> Answer {
-        self.counters.reservation_calls += 1;
+        crate::stats::add(&mut self.counters.reservation_calls, 1);
         let answer = port.reservation(op, order, MemFlags::NONE, self.list.extents_mut(count));
         let done = match answer {
             Err(PortError::Refused) => return Answer::Refused,
@@ -111,14 +112,15 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             _ => self.mark(0, done.extents, order, op != ReservationOp::Decrease),
         }
         self.counters.count_extents(op, order, done.extents);
-        let moved = done.extents as u64 * order.frames();
+        // At most the batch's extents (`from_raw` refused a larger count) of 2^18 frames.
+        let moved = (done.extents as u64).saturating_mul(order.frames());
         if done.extents == count {
             return Answer::Whole(moved);
         }
-        self.counters.short_counts += 1;
+        crate::stats::add(&mut self.counters.short_counts, 1);
         if order > ExtentOrder::PAGE {
             self.steering.fail_superpages(op);
-            self.counters.superpage_fallbacks += 1;
+            crate::stats::add(&mut self.counters.superpage_fallbacks, 1);
         }
         Answer::Short {
             extents: done.extents,
@@ -161,28 +163,34 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     ) {
         let frames = order.frames();
         let mut run: Option<(u64, u64)> = None;
-        let mut skipped = 0;
+        let mut skipped: u64 = 0;
         for entry in self.list.extents(0, count) {
             if self.pages.is_clean(entry.0, frames) {
-                skipped += frames;
+                // At most the batch's frames.
+                skipped = skipped.saturating_add(frames);
                 continue;
             }
-            let (start, end) = (entry.0, entry.0 + frames);
+            // Extents of the frame list lie in managed space, below 2^40 frames.
+            let (start, end) = (entry.0, entry.0.saturating_add(frames));
             run = match run {
                 Some((a, b)) if b == start => Some((a, end)),
                 Some((a, b)) if end == a => Some((start, b)),
                 Some((a, b)) => {
-                    scrubber.scrub(ballast_xen::Gfn(a), b - a);
+                    scrubber.scrub(ballast_xen::Gfn(a), b.saturating_sub(a));
                     Some((start, end))
                 }
                 None => Some((start, end)),
             };
         }
         if let Some((a, b)) = run {
-            scrubber.scrub(ballast_xen::Gfn(a), b - a);
+            scrubber.scrub(ballast_xen::Gfn(a), b.saturating_sub(a));
         }
-        self.counters.scrubbed_frames += count as u64 * frames - skipped;
-        self.counters.scrub_skipped_frames += skipped;
+        let batch_frames = (count as u64).saturating_mul(frames);
+        crate::stats::add(
+            &mut self.counters.scrubbed_frames,
+            batch_frames.saturating_sub(skipped),
+        );
+        crate::stats::add(&mut self.counters.scrub_skipped_frames, skipped);
     }
 
     /// The server's populate completed the first `count` extents of the frame list: set their

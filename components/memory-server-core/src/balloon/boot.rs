@@ -81,7 +81,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 self.boot = Boot::Started;
                 return Ok(());
             }
-            self.counters.boot_deficit = model - xen;
+            // Reached only when the model counts more than Xen.
+            self.counters.boot_deficit = model.saturating_sub(xen);
             self.boot = Boot::Settling { next_batch: 1 };
         }
         while let Boot::Settling { next_batch } = self.boot {
@@ -90,7 +91,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             let released = self.release_unscrubbed(port, want)?;
             let after = self.probe(port)?;
             if deficit == 0 {
-                self.counters.boot_settling_batches += 1;
+                crate::stats::add(&mut self.counters.boot_settling_batches, 1);
                 let next_batch = match self.counters.boot_settling_batches {
                     1 => 1,
                     _ => next_batch.saturating_mul(2),
@@ -127,17 +128,19 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             Answer::Whole(moved) => moved,
             Answer::Short { extents, moved } if order.get() == 0 => {
                 self.mark(extents, 1, order, false);
-                moved + 1
+                // The extent Xen refused is released by the call `mark` records: one more frame.
+                moved.saturating_add(1)
             }
             // A failed 2 MiB extent: the next batch, at 4 KiB, finds what is left of it.
             Answer::Short { moved, .. } => moved,
             Answer::Unknown => {
                 self.mark(0, count, order, false);
-                self.counters.boot_unscrubbed_frames += count as u64 * order.frames();
+                let batch_frames = (count as u64).saturating_mul(order.frames());
+                crate::stats::add(&mut self.counters.boot_unscrubbed_frames, batch_frames);
                 return Err(PortError::GatewayDied);
             }
         };
-        self.counters.boot_unscrubbed_frames += released;
+        crate::stats::add(&mut self.counters.boot_unscrubbed_frames, released);
         Ok(Some(released))
     }
 }

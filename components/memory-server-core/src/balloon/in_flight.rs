@@ -49,33 +49,41 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         };
         let frames = flight.order.frames();
         let total = flight.frames();
-        if populated > total {
-            self.counters.drift = signed(populated - total);
+        if let Some(excess) = populated.checked_sub(total).filter(|excess| *excess > 0) {
+            self.counters.drift = signed(excess);
         }
         let populated = populated.min(total);
         match flight.op {
             ReservationOp::Decrease => {
-                let freed = total - populated;
-                let mut at = 0;
+                // `populated` was clamped to `total` above.
+                let freed = total.saturating_sub(populated);
+                let mut at: u64 = 0;
                 for entry in self.list.extents(flight.from, flight.count) {
                     let keep_from = freed.saturating_sub(at).min(frames);
+                    // `keep_from` is at most an extent's frames, and extents lie below 2^40.
+                    let kept = frames.saturating_sub(keep_from);
                     self.pages
-                        .mark(entry.0 + keep_from, frames - keep_from, true);
-                    at += frames;
+                        .mark(entry.0.saturating_add(keep_from), kept, true);
+                    at = at.saturating_add(frames);
                 }
-                self.counters
-                    .count_extents(flight.op, flight.order, (freed / frames) as usize);
+                self.counters.count_extents(
+                    flight.op,
+                    flight.order,
+                    freed.checked_div(frames).unwrap_or(0) as usize,
+                );
                 freed
             }
             _ => {
-                let extents = (populated / frames) as usize;
-                if populated % frames != 0 {
-                    self.counters.drift = signed(populated % frames);
+                // An extent has at least one frame: the divisions always answer.
+                let extents = populated.checked_div(frames).unwrap_or(0) as usize;
+                let partial = populated.checked_rem(frames).unwrap_or(0);
+                if partial != 0 {
+                    self.counters.drift = signed(partial);
                 }
                 self.mark(flight.from, extents, flight.order, true);
                 self.counters
                     .count_extents(flight.op, flight.order, extents);
-                extents as u64 * frames
+                (extents as u64).saturating_mul(frames)
             }
         }
     }

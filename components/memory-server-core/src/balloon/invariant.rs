@@ -51,7 +51,10 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             .pages
             .scan(self.book.lent())
             .count_ballooned(0, u64::MAX);
-        let partitioned = self.pages.populated_ram() + unpopulated_unlent + self.book.lent_ram()
+        // Sums of managed frames, below 2^40 each; a saturated sum cannot match and is reported.
+        let partitioned = (self.pages.populated_ram())
+            .saturating_add(unpopulated_unlent)
+            .saturating_add(self.book.lent_ram())
             == self.pages.ram_frames();
         if !partitioned || unpopulated_unlent < in_flight {
             return Err(InvariantViolation::Partition);

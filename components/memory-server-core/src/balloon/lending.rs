@@ -69,12 +69,18 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let mut left = frames;
         let mut capped = false;
         self.free_runs(limit, |a, b| {
-            let take = (b - a).min(left);
-            if plan.len() >= max_runs || plan.push(FrameRun::span(a, a + take)).is_err() {
+            // A free run `[a, b)` has `a < b`; `take` is at most its length.
+            let take = b.saturating_sub(a).min(left);
+            if plan.len() >= max_runs
+                || plan
+                    .push(FrameRun::span(a, a.saturating_add(take)))
+                    .is_err()
+            {
                 capped = true;
                 return false;
             }
-            left -= take;
+            // `take` is at most `left`.
+            left = left.saturating_sub(take);
             left > 0
         });
         match (left, capped) {
@@ -110,7 +116,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             }
             let take = run.frames.min(left);
             let _ = plan.push(FrameRun::new(run.first, take));
-            left -= take;
+            // `take` is at most `left`.
+            left = left.saturating_sub(take);
         }
         plan.sort_unstable_by_key(|run| run.start());
         (left == 0).then_some(plan)
@@ -193,16 +200,17 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// Time out waiting requests whose deadline has passed. Returns how many.
     pub(super) fn expire(&mut self, now_ns: u64) -> usize {
         let expired = self.book.expire(now_ns);
-        self.counters.deferred_timed_out += expired as u64;
+        crate::stats::add(&mut self.counters.deferred_timed_out, expired as u64);
         expired
     }
 
     /// Grant waiting requests that can be met now, oldest first. Returns how many.
     pub(super) fn grant_waiting(&mut self) -> usize {
-        let mut granted = 0;
-        let mut index = 0;
+        let mut granted: usize = 0;
+        let mut index: usize = 0;
         while let Some(entry) = self.book.deferred(index) {
-            index += 1;
+            // Below the pending queue's depth.
+            index = index.saturating_add(1);
             if entry.state != PendingState::Waiting {
                 continue;
             }
@@ -212,8 +220,9 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             if self.book.grant(&entry, &plan, &self.pages).is_err() {
                 continue;
             }
-            self.counters.deferred_granted += 1;
-            granted += 1;
+            crate::stats::add(&mut self.counters.deferred_granted, 1);
+            // At most one per queued request.
+            granted = granted.saturating_add(1);
         }
         granted
     }

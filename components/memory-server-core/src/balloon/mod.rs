@@ -108,7 +108,7 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Ask Xen for its page count, counting the call.
     fn probe<P: ReservationPort>(&mut self, port: &mut P) -> Result<u64, PortError> {
-        self.counters.probe_calls += 1;
+        crate::stats::add(&mut self.counters.probe_calls, 1);
         port.current_reservation()
     }
 
@@ -129,10 +129,12 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 
     /// Ballooned, unlent RAM frames, known to be unpopulated.
     fn ballooned(&self) -> u64 {
-        self.pages.ram_frames()
-            - self.pages.populated_ram()
-            - self.book.lent_ram()
-            - self.list.in_flight_frames()
+        // RAM frames partition into these (the invariant checks it): none goes below zero.
+        self.pages
+            .ram_frames()
+            .saturating_sub(self.pages.populated_ram())
+            .saturating_sub(self.book.lent_ram())
+            .saturating_sub(self.list.in_flight_frames())
     }
 
     /// The state of frame `gfn`, or `None` if the server does not manage it.
@@ -151,7 +153,10 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// Bytes of state: the bitmaps (populated frames, clean chunks) plus the fixed tables (region table, lent runs, clients,
     /// pending queue, frame list, counters), i.e. the size of this value and its storage.
     pub fn state_bytes(&self) -> usize {
-        self.pages.bitmap_bytes() + core::mem::size_of::<Self>()
+        // Storage in memory and the size of a value: their sum fits.
+        self.pages
+            .bitmap_bytes()
+            .saturating_add(core::mem::size_of::<Self>())
     }
 
     /// Bytes of state that grow with managed memory: the populated bitmap and the clean chunks.
@@ -168,9 +173,11 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     pub fn stats(&self) -> Stats {
         let scan = self.pages.scan(self.book.lent());
         let limit = self.pages.lowmem_limit();
-        let balloon_low = scan.count_ballooned(0, limit) - self.list.in_flight_frames_in(0, limit);
-        let balloon_high =
-            scan.count_ballooned(limit, u64::MAX) - self.list.in_flight_frames_in(limit, u64::MAX);
+        // Frames in flight are ballooned in the bitmap until settled: a subset of those counted.
+        let balloon_low = (scan.count_ballooned(0, limit))
+            .saturating_sub(self.list.in_flight_frames_in(0, limit));
+        let balloon_high = (scan.count_ballooned(limit, u64::MAX))
+            .saturating_sub(self.list.in_flight_frames_in(limit, u64::MAX));
         let tunables = self.schedule.tunables();
         Stats {
             current_pages: self.pages.current_pages(),
@@ -180,7 +187,8 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             balloon_low,
             balloon_high,
             lent_pages: self.book.lent_pages(),
-            target_unpopulated: self.book.lent_pages() + self.book.waiting_frames(),
+            // Frames within the clients' quotas: the sum fits.
+            target_unpopulated: (self.book.lent_pages()).saturating_add(self.book.waiting_frames()),
             in_flight_pages: self.list.in_flight_frames(),
             schedule_delay_s: self.schedule.delay_s(),
             max_schedule_delay_s: tunables.max_schedule_delay_s,

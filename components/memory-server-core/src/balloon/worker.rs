@@ -75,12 +75,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     fn credit(&self) -> i64 {
         let current = signed(self.pages.current_pages());
         let to_target = signed(self.steering.target()).saturating_sub(current);
-        let releasable = -signed(self.pages.populated_ram());
+        let releasable = signed(self.pages.populated_ram()).saturating_neg();
         let room = self.room();
         if room.shortfall > 0 {
             return to_target
                 .min(0)
-                .min(-signed(room.shortfall))
+                .min(signed(room.shortfall).saturating_neg())
                 .max(releasable);
         }
         to_target
@@ -107,21 +107,23 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         now_ns: u64,
     ) -> StepOutcome {
         let mut settled = self.expire(now_ns);
-        settled += self.grant_waiting();
+        // Counts of queued requests.
+        settled = settled.saturating_add(self.grant_waiting());
         let (state, frames_moved) = match self.schedule.held(now_ns) {
             Some(held) => (held, 0),
             None => {
                 let (raw, moved) = self.batch(port, scrubber);
                 let state = self.schedule.after_batch(raw, now_ns);
                 match state {
-                    BpState::EAgain => self.counters.retries += 1,
-                    BpState::Cancelled => self.counters.cancellations += 1,
+                    BpState::EAgain => crate::stats::add(&mut self.counters.retries, 1),
+                    BpState::Cancelled => crate::stats::add(&mut self.counters.cancellations, 1),
                     BpState::Done | BpState::Wait => {}
                 }
                 (state, moved)
             }
         };
-        settled += self.grant_waiting();
+        // Counts of queued requests.
+        settled = settled.saturating_add(self.grant_waiting());
         let deadline = self.book.next_deadline();
         let next_run_ns = match state {
             BpState::Done if self.credit() != 0 => Some(now_ns),
