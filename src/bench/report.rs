@@ -7,8 +7,9 @@ use super::footprint::Footprint;
 use super::hypercalls::{Hypercalls, Trip};
 use super::ipc::Ipc;
 use super::options::Size;
-use super::scrub::Scrub;
+use super::scrub::{Scrub, ScrubRun};
 use super::superpages::{Policies, Superpages, CYCLES, FRAGMENTED_CYCLES};
+use crate::spread::Spread;
 
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,24 @@ fn superpages_row(conditions: &str, both: &Policies) -> String {
     )
 }
 
+fn scrub_row(
+    name: &str,
+    scrub: &Scrub,
+    inflate: fn(&ScrubRun) -> std::time::Duration,
+    ratio: Spread,
+) -> String {
+    format!(
+        "| {name}, {} MiB (median of {} runs) | memset {:.2} ms | {:.2} ms | {:.3}x [{:.3}x, {:.3}x] |",
+        scrub.bytes >> 20,
+        scrub.runs.len(),
+        scrub.ms(|run| run.memset).median,
+        scrub.ms(inflate).median,
+        ratio.median,
+        ratio.min,
+        ratio.max
+    )
+}
+
 fn throughput_row(name: &str, guest: &GuestThroughput) -> String {
     let speedup = guest.speedup();
     format!(
@@ -72,8 +91,8 @@ impl BenchReport {
             "superpages_intact_ballast": self.superpages.aligned.ballast.fraction(),
             "bookkeeping_speedup_64gib": self.bookkeeping.guest_64gib.speedup().median,
             "bookkeeping_speedup_1tib": self.bookkeeping.guest_1tib.speedup().median,
-            "scrub_vs_memset_ratio": self.scrub.ratio(),
-            "scrub_repopulated_vs_memset_ratio": self.scrub.repopulated_ratio(),
+            "scrub_vs_memset_ratio": self.scrub.ratio().median,
+            "scrub_repopulated_vs_memset_ratio": self.scrub.repopulated_ratio().median,
             "scrubbed_bytes": self.scrub.scrubbed_bytes,
             "scrub_skipped_bytes": self.scrub.skipped_bytes,
             "ipc_vs_floor_ratio": self.ipc.ratio().median,
@@ -121,19 +140,17 @@ impl BenchReport {
             superpages_row("targets cutting a 2 MiB chunk, no fault", &s.unaligned),
             throughput_row("64 GiB", &b.guest_64gib),
             throughput_row("1 TiB", &b.guest_1tib),
-            format!(
-                "| scrub overhead: inflate with scrub, no Xen work, vs memset, {} MiB | memset {:.2} ms | {:.2} ms | {:.3}x |",
-                self.scrub.bytes >> 20,
-                self.scrub.memset.as_secs_f64() * 1e3,
-                self.scrub.inflate.as_secs_f64() * 1e3,
-                self.scrub.ratio()
+            scrub_row(
+                "scrub overhead: inflate with scrub, no Xen work, vs memset",
+                &self.scrub,
+                |run| run.inflate,
+                self.scrub.ratio(),
             ),
-            format!(
-                "| inflate of memory the server repopulated: nothing scrubbed, no Xen work, vs memset, {} MiB | memset {:.2} ms | {:.2} ms | {:.3}x |",
-                self.scrub.bytes >> 20,
-                self.scrub.memset.as_secs_f64() * 1e3,
-                self.scrub.inflate_repopulated.as_secs_f64() * 1e3,
-                self.scrub.repopulated_ratio()
+            scrub_row(
+                "inflate of memory the server repopulated: nothing scrubbed, no Xen work, vs memset",
+                &self.scrub,
+                |run| run.inflate_repopulated,
+                self.scrub.repopulated_ratio(),
             ),
             format!(
                 "| bytes scrubbed / gone back unscrubbed, both inflations | | {} MiB / {} MiB | |",
@@ -196,7 +213,8 @@ impl BenchReport {
             format!(
                 "Scrub: ballast inflating the whole guest with a port that completes every call \
                  without any Xen work (scrub plus the core's bookkeeping, not a release to Xen) \
-                 against memset of the same bytes; fastest of several runs. First from boot (RAM \
+                 against memset of the same bytes; each run against its own memset, the median [min, max] of \
+                 those ratios. First from boot (RAM \
                  the guest had before the server: every frame scrubbed), then after the server \
                  deflated it again (chunks it populated, written by nobody: none scrubbed). \
                  IPC: {} pairs of batches of {} round trips, which side goes first alternating; \

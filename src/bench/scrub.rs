@@ -6,7 +6,8 @@
 //! (its RAM populated at boot, so every chunk may hold the guest's data and is scrubbed), then
 //! deflates and inflates again: the server populated every chunk itself, nobody wrote them, so
 //! the second inflation scrubs nothing. Each side runs several times over a buffer dirtied and
-//! resident beforehand; the fastest run of each counts.
+//! resident beforehand; each run's inflations are divided by its own memset, and the figure is
+//! the median of those ratios with the smallest and largest.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use ballast_xen::Gfn;
 
 use super::harness::{run_to_target, CompletingPort, NoScrub};
 use super::options::Size;
+use crate::spread::Spread;
 
 const PAGE_BYTES: usize = 4096;
 const DIRT: u8 = 0xa5;
@@ -37,16 +39,24 @@ impl FrameScrubber for RamScrubber {
 }
 
 /// The two sides.
+/// One run: both inflations and the memset, in that order.
 #[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScrubRun {
+    /// Inflation of the whole guest from boot, every frame scrubbed.
+    pub inflate: Duration,
+    /// Inflation of the whole guest after the server repopulated it: nothing scrubbed.
+    pub inflate_repopulated: Duration,
+    /// Memset of the same bytes.
+    pub memset: Duration,
+}
+
+/// Every run.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scrub {
     /// Bytes of the guest.
     pub bytes: u64,
-    /// Fastest inflation of the whole guest from boot, every frame scrubbed.
-    pub inflate: Duration,
-    /// Fastest inflation of the whole guest after the server repopulated it: nothing scrubbed.
-    pub inflate_repopulated: Duration,
-    /// Fastest memset of the same bytes.
-    pub memset: Duration,
+    /// The runs.
+    pub runs: Vec<ScrubRun>,
     /// Bytes the core scrubbed in one run (both inflations).
     pub scrubbed_bytes: u64,
     /// Bytes the core let go back unscrubbed in one run (both inflations).
@@ -54,15 +64,24 @@ pub struct Scrub {
 }
 
 impl Scrub {
-    /// Inflation with scrub over memset.
-    pub fn ratio(&self) -> f64 {
-        self.inflate.as_secs_f64() / self.memset.as_secs_f64().max(1e-9)
+    /// Inflation with scrub over the same run's memset, over the runs.
+    pub fn ratio(&self) -> Spread {
+        Spread::of(self.runs.iter().map(|run| over_memset(run.inflate, run)))
     }
 
-    /// Inflation of repopulated memory (no scrub) over memset.
-    pub fn repopulated_ratio(&self) -> f64 {
-        self.inflate_repopulated.as_secs_f64() / self.memset.as_secs_f64().max(1e-9)
+    /// Inflation of repopulated memory (no scrub) over the same run's memset, over the runs.
+    pub fn repopulated_ratio(&self) -> Spread {
+        Spread::of((self.runs.iter()).map(|run| over_memset(run.inflate_repopulated, run)))
     }
+
+    /// Milliseconds of one measure, over the runs.
+    pub fn ms(&self, measure: fn(&ScrubRun) -> Duration) -> Spread {
+        Spread::of(self.runs.iter().map(|run| measure(run).as_secs_f64() * 1e3))
+    }
+}
+
+fn over_memset(time: Duration, run: &ScrubRun) -> f64 {
+    time.as_secs_f64() / run.memset.as_secs_f64().max(1e-9)
 }
 
 /// Bytes scrubbed and skipped by `counters`.
@@ -89,9 +108,7 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
     let mut scrubber = RamScrubber {
         ram: vec![DIRT; bytes],
     };
-    let mut inflate = Duration::MAX;
-    let mut inflate_repopulated = Duration::MAX;
-    let mut memset = Duration::MAX;
+    let mut measured = Vec::with_capacity(runs);
     let mut counted = (0, 0);
     for _ in 0..runs {
         let mut storage = vec![0u64; words];
@@ -101,14 +118,14 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
         scrubber.ram.fill(DIRT);
         let started = Instant::now();
         let moved = run_to_target(&mut core, &mut port, &mut scrubber, 0, frames, || false)?;
-        inflate = inflate.min(started.elapsed());
+        let inflate = started.elapsed();
         if moved != frames || scrubber.ram.iter().any(|&b| b != 0) {
             return Err("inflation did not scrub every frame".into());
         }
         run_to_target(&mut core, &mut port, &mut NoScrub, frames, frames, || false)?;
         let started = Instant::now();
         let moved = run_to_target(&mut core, &mut port, &mut scrubber, 0, frames, || false)?;
-        inflate_repopulated = inflate_repopulated.min(started.elapsed());
+        let inflate_repopulated = started.elapsed();
         counted = scrub_bytes(&core.stats().counters);
         if moved != frames || counted != (bytes as u64, bytes as u64) {
             return Err(format!(
@@ -120,13 +137,15 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
         let started = Instant::now();
         black_box(&mut scrubber.ram).fill(0);
         black_box(&scrubber.ram);
-        memset = memset.min(started.elapsed());
+        measured.push(ScrubRun {
+            inflate,
+            inflate_repopulated,
+            memset: started.elapsed(),
+        });
     }
     Ok(Scrub {
         bytes: bytes as u64,
-        inflate,
-        inflate_repopulated,
-        memset,
+        runs: measured,
         scrubbed_bytes: counted.0,
         skipped_bytes: counted.1,
     })
