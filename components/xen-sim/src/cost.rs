@@ -39,8 +39,8 @@ use ballast_xen::ReservationOp;
 /// The per-call cost both architectures' one-extent calls bound (see the module doc).
 pub const PER_CALL_NS: u64 = 750_000;
 
-/// Pages per order-9 extent.
-const SUPERPAGE_PAGES: u64 = 512;
+/// Pages of an order-9 extent past its first.
+const SUPERPAGE_EXTRA_PAGES: u128 = 511;
 
 /// One op's cost per extent completed, at the two orders measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,22 +61,36 @@ impl ExtentCosts {
         order9_ms: f64,
         superpages: u64,
     ) -> Self {
+        // Evaluated for the constants below only: each row is far above its calls' cost and no
+        // count is 0, so nothing saturates (the tests give every row back).
+        let order0 = ((order0_ms * 1e6) as u64).saturating_sub(calls.saturating_mul(PER_CALL_NS));
+        let order9 = ((order9_ms * 1e6) as u64).saturating_sub(PER_CALL_NS);
         ExtentCosts {
-            order0_ns: ((order0_ms * 1e6) as u64 - calls * PER_CALL_NS) / extents,
-            order9_ns: ((order9_ms * 1e6) as u64 - PER_CALL_NS) / superpages,
+            order0_ns: match order0.checked_div(extents) {
+                Some(ns) => ns,
+                None => 0,
+            },
+            order9_ns: match order9.checked_div(superpages) {
+                Some(ns) => ns,
+                None => 0,
+            },
         }
     }
 
     /// One extent of `order`: between 0 and 9 linear in its pages, above 9 per 2 MiB block.
     pub fn extent_ns(&self, order: u32) -> u64 {
         if order >= 9 {
-            let blocks = 1u64.checked_shl(order - 9).unwrap_or(u64::MAX);
+            let blocks = 1u64
+                .checked_shl(order.saturating_sub(9))
+                .unwrap_or(u64::MAX);
             return self.order9_ns.saturating_mul(blocks);
         }
-        let extra_pages = (1u64 << order) - 1;
+        // Below order 9 an extent has at most 511 pages past its first, so `extra` is at most
+        // `step` and the sum at most `order9_ns`: nothing saturates.
+        let extra_pages = (1u64 << order).saturating_sub(1);
         let step = u128::from(self.order9_ns.saturating_sub(self.order0_ns));
-        let extra = step * u128::from(extra_pages) / u128::from(SUPERPAGE_PAGES - 1);
-        self.order0_ns + extra as u64
+        let extra = step.saturating_mul(u128::from(extra_pages)) / SUPERPAGE_EXTRA_PAGES;
+        self.order0_ns.saturating_add(extra as u64)
     }
 }
 

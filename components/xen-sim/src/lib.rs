@@ -70,6 +70,7 @@
 //!   and IPC, grant and event-channel calls, and a call's variation from run to run (on QEMU the
 //!   measured rows move by up to 2x between runs) cost nothing.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod bitmap;
 mod config;
