@@ -9,26 +9,28 @@ const WORDS: usize = (CHUNK_FRAMES / 64) as usize;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkBits([u64; WORDS]);
 
-/// The mask of bits `[lo, hi)` that fall in word `word`, or 0.
+/// The first bit of word `word` (`word < 8`, so at most 448: the product cannot saturate).
+fn word_base(word: usize) -> u64 {
+    (word as u64).saturating_mul(64)
+}
+
+/// The mask of bits `[lo, hi)` that fall in word `word`, or 0. Every value here is a bit of one
+/// chunk, at most 512, so nothing saturates.
 fn word_mask(word: usize, lo: u64, hi: u64) -> u64 {
-    let base = word as u64 * 64;
+    let base = word_base(word);
     let a = lo.max(base);
-    let b = hi.min(base + 64);
+    let b = hi.min(base.saturating_add(64));
     if a >= b {
         return 0;
     }
-    let width = b - a;
-    let ones = if width == 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
-    ones << (a - base)
+    // 1 to 64 bits wide, starting 0 to 63 bits into the word.
+    let ones = u64::MAX >> 64u64.saturating_sub(b.saturating_sub(a));
+    ones << a.saturating_sub(base)
 }
 
 /// The words that bits `[lo, hi)` touch (`lo < hi <= 512`).
 fn words(lo: u64, hi: u64) -> core::ops::RangeInclusive<usize> {
-    (lo / 64) as usize..=((hi - 1) / 64) as usize
+    (lo / 64) as usize..=(hi.saturating_sub(1) / 64) as usize
 }
 
 impl ChunkBits {
@@ -77,7 +79,7 @@ impl ChunkBits {
         }
         words(lo, hi).find_map(|w| {
             let holes = !self.0[w] & word_mask(w, lo, hi);
-            (holes != 0).then(|| w as u64 * 64 + holes.trailing_zeros() as u64)
+            (holes != 0).then(|| word_base(w).saturating_add(u64::from(holes.trailing_zeros())))
         })
     }
 

@@ -32,20 +32,26 @@ impl PageContents {
         let start = range.start;
         let keys: Vec<u64> = self.words.range(range).map(|(gfn, _)| *gfn).collect();
         keys.into_iter()
-            .filter_map(|gfn| self.words.remove(&gfn).map(|word| (gfn - start, word)))
+            // Every key is in `range`, so at or above its start.
+            .filter_map(|gfn| {
+                let word = self.words.remove(&gfn)?;
+                Some((gfn.saturating_sub(start), word))
+            })
             .collect()
     }
 
     /// Give the pages from `base` on the contents a fresh allocation brought (offsets from `base`).
     pub fn place(&mut self, base: u64, contents: Stale) {
+        // The offsets lie inside the extent being mapped at `base`, which ends below the
+        // guest-physical limit: the sum cannot saturate.
         for (offset, word) in contents {
-            self.write(base + offset, word);
+            self.write(base.saturating_add(offset), word);
         }
     }
 
     /// Approximate heap bytes held.
     pub fn footprint_bytes(&self) -> usize {
-        self.words.len() * 40
+        self.words.len().saturating_mul(40)
     }
 }
 

@@ -93,16 +93,21 @@ impl Domain {
 
     /// Map freshly allocated pages (with their stale `contents`) at `range`. A gfn that was already
     /// populated loses its old page, which stays counted in `tot_pages`: it leaks.
+    ///
+    /// The pages were allocated under [`Domain::has_room_for`], so `tot_pages` stays at or below
+    /// `max_pages`, and every other count here is at most it: no sum saturates.
     pub fn map(&mut self, range: Range<u64>, superpages: bool, contents: Stale) {
-        let count = range.end - range.start;
+        let count = range.end.saturating_sub(range.start);
         let done = self.p2m.insert(range.clone(), superpages);
         self.contents.take(range.clone());
         self.contents.place(range.start, contents);
-        self.tot_pages += count;
-        self.leaked += done.already_populated;
-        self.counters.pages_populated += count;
-        self.counters.superpages_formed += done.formed;
-        self.counters.superpages_shattered += done.shattered;
+        self.tot_pages = self.tot_pages.saturating_add(count);
+        self.leaked = self.leaked.saturating_add(done.already_populated);
+        let counters = &mut self.counters;
+        counters.pages_populated = counters.pages_populated.saturating_add(count);
+        counters.superpages_formed = counters.superpages_formed.saturating_add(done.formed);
+        counters.superpages_shattered =
+            counters.superpages_shattered.saturating_add(done.shattered);
     }
 
     /// Unmap the populated pages `range` and return them, contents and all, to `pool`.
@@ -111,15 +116,18 @@ impl Domain {
         let done = self.p2m.remove(range);
         pool.push(done.frames, contents);
         self.tot_pages = self.tot_pages.saturating_sub(done.frames);
-        self.counters.pages_released += done.frames;
-        self.counters.superpages_shattered += done.shattered;
+        // Counters of pages and chunks: a u64 does not fill in any run.
+        let counters = &mut self.counters;
+        counters.pages_released = counters.pages_released.saturating_add(done.frames);
+        counters.superpages_shattered =
+            counters.superpages_shattered.saturating_add(done.shattered);
     }
 
     /// Record console output, keeping the most recent bytes.
     pub fn console_write(&mut self, bytes: &[u8]) {
         self.console.extend_from_slice(bytes);
-        if self.console.len() > CONSOLE_KEPT {
-            let excess = self.console.len() - CONSOLE_KEPT;
+        let excess = self.console.len().saturating_sub(CONSOLE_KEPT);
+        if excess > 0 {
             self.console.drain(..excess);
         }
     }
@@ -134,11 +142,14 @@ impl Domain {
 
     /// Approximate heap bytes held.
     pub fn footprint_bytes(&self) -> usize {
-        core::mem::size_of::<Domain>()
-            + self.p2m.footprint_bytes()
-            + self.contents.footprint_bytes()
-            + self.console.capacity()
-            + self.pod.footprint_bytes()
+        [
+            self.p2m.footprint_bytes(),
+            self.contents.footprint_bytes(),
+            self.console.capacity(),
+            self.pod.footprint_bytes(),
+        ]
+        .into_iter()
+        .fold(core::mem::size_of::<Domain>(), usize::saturating_add)
     }
 }
 

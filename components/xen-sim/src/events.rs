@@ -49,10 +49,10 @@ impl DomainEvents {
     fn send(&mut self, port: EventPort) -> i64 {
         match self.ports.get_mut(&port) {
             Some(bound) => {
-                bound.sends += 1;
+                bound.sends = bound.sends.saturating_add(1);
                 0
             }
-            None => -i64::from(XenErrno::EINVAL.0),
+            None => RAW_EINVAL,
         }
     }
 }
@@ -69,6 +69,9 @@ impl State {
 
 /// What a caller that does not exist gets.
 const NO_SUCH_DOMAIN: i64 = -(XenErrno::ESRCH.0 as i64);
+
+/// Xen's raw answer for a port not bound.
+const RAW_EINVAL: i64 = -(XenErrno::EINVAL.0 as i64);
 
 impl XenSim {
     /// Bind the lowest free event channel of `dom` to `peer` (what the toolstack's

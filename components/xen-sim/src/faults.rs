@@ -105,9 +105,9 @@ impl SplitMix64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// A draw in `[0, bound)` (`bound > 0`).
+    /// A draw in `[0, bound)` (0 for a `bound` of 0).
     fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
+        self.next().checked_rem(bound).unwrap_or(0)
     }
 }
 
@@ -158,7 +158,8 @@ impl FaultState {
     /// every call, so that a run's faults depend only on the seed and the call sequence.
     pub fn begin_call(&mut self, remaining: u64, order: u32) -> CallFaults {
         let call = self.next_call;
-        self.next_call += 1;
+        // One per call: a u64 does not fill.
+        self.next_call = self.next_call.saturating_add(1);
         let mut faults = CallFaults::default();
         for fault in &self.planned {
             match fault {

@@ -162,7 +162,8 @@ impl State {
             .get_mut(&granter.0)
             .and_then(|grants| grants.granted.get_mut(&entry.grant_ref))
         {
-            grant.mapped += 1;
+            // One per mapping, and the grantee's mappings are bounded by its handles.
+            grant.mapped = grant.mapped.saturating_add(1);
         }
         entry.handle = handle;
         entry.dev_bus_addr = 0;

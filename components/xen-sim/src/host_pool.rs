@@ -44,13 +44,15 @@ impl HostPool {
 
     /// Return `count` pages to the pool, page `offset` of the run holding the given word.
     pub fn push(&mut self, count: u64, contents: Stale) {
+        // Pages come back only after they were handed out (or booted into a domain), so the pool
+        // never holds more than `max_page` frames: the sums cannot saturate.
         let base = self.free;
         for (offset, word) in contents {
             if offset < count && word != 0 {
-                self.stale.insert(base + offset, word);
+                self.stale.insert(base.saturating_add(offset), word);
             }
         }
-        self.free += count;
+        self.free = self.free.saturating_add(count);
     }
 
     /// Take the `count` pages freed last, in the order they were freed, with their contents.
@@ -62,14 +64,14 @@ impl HostPool {
         Some(
             taken
                 .into_iter()
-                .map(|(at, word)| (at - base, word))
+                .map(|(at, word)| (at.saturating_sub(base), word))
                 .collect(),
         )
     }
 
     /// Approximate heap bytes held for stale contents.
     pub fn footprint_bytes(&self) -> usize {
-        self.stale.len() * 40
+        self.stale.len().saturating_mul(40)
     }
 }
 

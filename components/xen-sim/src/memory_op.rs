@@ -67,6 +67,13 @@ pub enum MemoryOpArg<'a> {
     BadPointer,
 }
 
+/// Xen's raw answers for the errnos `memory_op` gives: the negated errno.
+const RAW_EPERM: i64 = -(XenErrno::EPERM.0 as i64);
+const RAW_ESRCH: i64 = -(XenErrno::ESRCH.0 as i64);
+const RAW_EFAULT: i64 = -(XenErrno::EFAULT.0 as i64);
+const RAW_EINVAL: i64 = -(XenErrno::EINVAL.0 as i64);
+const RAW_ENOSYS: i64 = -(XenErrno::ENOSYS.0 as i64);
+
 /// `MAX_NUMNODES` of a default x86 build.
 const MAX_NUMNODES: u32 = 64;
 
@@ -95,20 +102,31 @@ impl State {
         let start = cmd >> MEMOP_EXTENT_SHIFT;
         let op = (cmd & MEMOP_CMD_MASK as u64) as u32;
         let Some(caller_dom) = self.domains.get_mut(&caller) else {
-            return -(XenErrno::ESRCH.0 as i64);
+            return RAW_ESRCH;
         };
         if caller_dom.pod.crashed().is_some() {
             // A crashed domain runs no more: nothing it could ask reaches Xen.
-            return -(XenErrno::ESRCH.0 as i64);
+            return RAW_ESRCH;
         }
+        // Counters of calls and extents: a u64 does not fill in any run, so saturating is exact.
         let counters = &mut caller_dom.counters;
         match op {
-            XENMEM_INCREASE_RESERVATION => counters.increase_calls += 1,
-            XENMEM_DECREASE_RESERVATION => counters.decrease_calls += 1,
-            XENMEM_POPULATE_PHYSMAP => counters.populate_calls += 1,
-            XENMEM_CURRENT_RESERVATION => counters.current_calls += 1,
-            XENMEM_MAXIMUM_RESERVATION => counters.maximum_calls += 1,
-            _ => counters.other_calls += 1,
+            XENMEM_INCREASE_RESERVATION => {
+                counters.increase_calls = counters.increase_calls.saturating_add(1)
+            }
+            XENMEM_DECREASE_RESERVATION => {
+                counters.decrease_calls = counters.decrease_calls.saturating_add(1)
+            }
+            XENMEM_POPULATE_PHYSMAP => {
+                counters.populate_calls = counters.populate_calls.saturating_add(1)
+            }
+            XENMEM_CURRENT_RESERVATION => {
+                counters.current_calls = counters.current_calls.saturating_add(1)
+            }
+            XENMEM_MAXIMUM_RESERVATION => {
+                counters.maximum_calls = counters.maximum_calls.saturating_add(1)
+            }
+            _ => counters.other_calls = counters.other_calls.saturating_add(1),
         }
         let order = match &arg {
             MemoryOpArg::Reservation(r) => r.extent_order,
@@ -132,9 +150,9 @@ impl State {
             (None, XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION) => {
                 self.reservation_query(caller, op, start, arg)
             }
-            (None, XENMEM_MAXIMUM_RAM_PAGE) if start != 0 => -(XenErrno::EINVAL.0 as i64),
+            (None, XENMEM_MAXIMUM_RAM_PAGE) if start != 0 => RAW_EINVAL,
             (None, XENMEM_MAXIMUM_RAM_PAGE) => self.max_page as i64,
-            (None, _) => -(XenErrno::ENOSYS.0 as i64),
+            (None, _) => RAW_ENOSYS,
         }
     }
 
@@ -150,14 +168,14 @@ impl State {
 
     fn reservation_query(&mut self, caller: u16, op: u32, start: u64, arg: MemoryOpArg<'_>) -> i64 {
         if start != 0 {
-            return -(XenErrno::EINVAL.0 as i64);
+            return RAW_EINVAL;
         }
         let MemoryOpArg::Domid(domid) = arg else {
-            return -(XenErrno::EFAULT.0 as i64);
+            return RAW_EFAULT;
         };
         match self.target(caller, domid) {
-            Target::Unknown => -(XenErrno::ESRCH.0 as i64),
-            Target::Denied => -(XenErrno::EPERM.0 as i64),
+            Target::Unknown => RAW_ESRCH,
+            Target::Denied => RAW_EPERM,
             Target::Found(id) => {
                 let d = &self.domains[&id];
                 (if op == XENMEM_CURRENT_RESERVATION {
@@ -183,7 +201,7 @@ impl State {
         let faults = self.faults.begin_call(remaining, order);
         if faults.any() {
             if let Some(d) = self.domains.get_mut(&caller) {
-                d.counters.faulted_calls += 1;
+                d.counters.faulted_calls = d.counters.faulted_calls.saturating_add(1);
             }
         }
         let MemoryOpArg::Reservation(r) = arg else {
@@ -208,7 +226,7 @@ impl State {
         };
         if done < r.nr_extents {
             if let Some(d) = self.domains.get_mut(&caller) {
-                d.counters.short_calls += 1;
+                d.counters.short_calls = d.counters.short_calls.saturating_add(1);
             }
         }
         done as i64
@@ -219,7 +237,10 @@ impl State {
     fn alloc_flags(&self, mem_flags: u32, privileged: bool) -> Option<AllocFlags> {
         let mut flags = AllocFlags::default();
         let bits = (mem_flags & 0xff) as u8;
-        let host_bits = u64::BITS - self.max_page.saturating_sub(1).leading_zeros() + PAGE_SHIFT;
+        // At most 64 + 12: neither step can overflow.
+        let host_bits = u64::BITS
+            .saturating_sub(self.max_page.saturating_sub(1).leading_zeros())
+            .saturating_add(PAGE_SHIFT);
         if bits != 0 && (bits as u32) < host_bits {
             if bits as u32 <= PAGE_SHIFT {
                 return None;
@@ -232,10 +253,10 @@ impl State {
         }
         let node_field = (mem_flags >> 8) & 0xff;
         let exact = mem_flags & XENMEMF_EXACT_NODE_REQUEST != 0;
-        if node_field == 0 {
+        // The field holds the node plus one; 0 names none.
+        let Some(node) = node_field.checked_sub(1) else {
             return Some(flags);
-        }
-        let node = node_field - 1;
+        };
         if privileged {
             if node >= MAX_NUMNODES {
                 return None;

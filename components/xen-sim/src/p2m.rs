@@ -4,6 +4,10 @@
 //! Two levels, so that a 1 TiB guest costs about a byte per 2 MiB: a directory of leaves holding
 //! one state byte per chunk (empty, intact superpage, full of 4 KiB entries, partial), and a
 //! 512-bit map only for the chunks that are partial. Every operation costs per chunk it touches.
+//!
+//! The arithmetic saturates where it cannot overflow, and each site says why: a piece of a range
+//! never reaches past the range's end, and the counts are of frames below [`GFN_LIMIT`], whose
+//! sum fits a u64 many times over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -13,6 +17,10 @@ use crate::bitmap::{ChunkBits, CHUNK_FRAMES};
 pub use ballast_xen::GFN_LIMIT;
 
 const LEAF_CHUNKS: usize = 4096;
+/// `LEAF_CHUNKS` as a chunk number.
+const CHUNKS_PER_LEAF: u64 = LEAF_CHUNKS as u64;
+/// Frames per leaf.
+const LEAF_FRAMES: u64 = CHUNKS_PER_LEAF * CHUNK_FRAMES;
 
 /// The state of one 2 MiB chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,13 +85,19 @@ impl Piece {
         self.lo == 0 && self.hi == CHUNK_FRAMES
     }
 
+    /// `lo <= hi <= 512`.
     fn len(&self) -> u64 {
-        self.hi - self.lo
+        self.hi.saturating_sub(self.lo)
     }
 
     fn first_gfn(&self) -> u64 {
-        self.chunk * CHUNK_FRAMES + self.lo
+        chunk_start(self.chunk).saturating_add(self.lo)
     }
+}
+
+/// The first frame of `chunk`: the chunk was cut from a frame number, so this is at most that.
+fn chunk_start(chunk: u64) -> u64 {
+    chunk.saturating_mul(CHUNK_FRAMES)
 }
 
 /// Split `range` at chunk boundaries.
@@ -95,8 +109,12 @@ fn pieces(range: Range<u64>) -> impl Iterator<Item = Piece> {
         }
         let chunk = at / CHUNK_FRAMES;
         let lo = at % CHUNK_FRAMES;
-        let hi = (range.end - chunk * CHUNK_FRAMES).min(CHUNK_FRAMES);
-        at = chunk * CHUNK_FRAMES + hi;
+        // The chunk starts at or below `at`, below the range's end.
+        let hi = range
+            .end
+            .saturating_sub(chunk_start(chunk))
+            .min(CHUNK_FRAMES);
+        at = chunk_start(chunk).saturating_add(hi);
         Some(Piece { chunk, lo, hi })
     })
 }
@@ -113,9 +131,9 @@ impl P2m {
     }
 
     fn state(&self, chunk: u64) -> Chunk {
-        let leaf = chunk / LEAF_CHUNKS as u64;
+        let leaf = chunk / CHUNKS_PER_LEAF;
         self.leaves.get(&leaf).map_or(Chunk::Empty, |l| {
-            l.states[(chunk % LEAF_CHUNKS as u64) as usize]
+            l.states[(chunk % CHUNKS_PER_LEAF) as usize]
         })
     }
 
@@ -124,17 +142,18 @@ impl P2m {
         if old == state {
             return;
         }
+        // Counts of chunks in the state they leave or enter: exact.
         if old == Chunk::Superpage {
-            self.intact -= 1;
+            self.intact = self.intact.saturating_sub(1);
         }
         if state == Chunk::Superpage {
-            self.intact += 1;
+            self.intact = self.intact.saturating_add(1);
         }
         if old == Chunk::Partial {
             self.partial.remove(&chunk);
         }
-        let leaf = chunk / LEAF_CHUNKS as u64;
-        let slot = (chunk % LEAF_CHUNKS as u64) as usize;
+        let leaf = chunk / CHUNKS_PER_LEAF;
+        let slot = (chunk % CHUNKS_PER_LEAF) as usize;
         let l = self.leaves.entry(leaf).or_insert_with(|| {
             Box::new(Leaf {
                 states: [Chunk::Empty; LEAF_CHUNKS],
@@ -142,9 +161,10 @@ impl P2m {
             })
         });
         l.states[slot] = state;
+        // At most `LEAF_CHUNKS`, and a chunk leaves `Empty` before it can return to it.
         match (old, state) {
-            (Chunk::Empty, _) => l.used += 1,
-            (_, Chunk::Empty) => l.used -= 1,
+            (Chunk::Empty, _) => l.used = l.used.saturating_add(1),
+            (_, Chunk::Empty) => l.used = l.used.saturating_sub(1),
             _ => {}
         }
         if l.used == 0 {
@@ -217,16 +237,19 @@ impl P2m {
         if range.start >= range.end {
             return 0;
         }
-        let leaf_frames = LEAF_CHUNKS as u64 * CHUNK_FRAMES;
-        let leaves = range.start / leaf_frames..=(range.end - 1) / leaf_frames;
+        let leaves = range.start / LEAF_FRAMES..=range.end.saturating_sub(1) / LEAF_FRAMES;
+        // Leaves exist only below `GFN_LIMIT`: a leaf's frames and the count are far from u64's end.
         self.leaves
             .range(leaves)
             .map(|(leaf, _)| {
-                let first = leaf * leaf_frames;
-                let within = range.start.max(first)..range.end.min(first + leaf_frames);
-                pieces(within).map(|p| self.count_piece(p)).sum::<u64>()
+                let first = leaf.saturating_mul(LEAF_FRAMES);
+                let within =
+                    range.start.max(first)..range.end.min(first.saturating_add(LEAF_FRAMES));
+                pieces(within)
+                    .map(|p| self.count_piece(p))
+                    .fold(0, u64::saturating_add)
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// The first unpopulated frame in `range`, if any.
@@ -236,7 +259,7 @@ impl P2m {
             Chunk::Superpage | Chunk::Full => None,
             Chunk::Partial => self.partial.get(&p.chunk).map_or(Some(p.first_gfn()), |b| {
                 b.first_zero(p.lo, p.hi)
-                    .map(|bit| p.chunk * CHUNK_FRAMES + bit)
+                    .map(|bit| chunk_start(p.chunk).saturating_add(bit))
             }),
         })
     }
@@ -246,21 +269,24 @@ impl P2m {
     pub fn insert(&mut self, range: Range<u64>, superpages: bool) -> Inserted {
         let mut done = Inserted::default();
         for p in pieces(range) {
+            // Counts of frames and chunks below `GFN_LIMIT`; `before` is at most the piece.
             let before = self.count_piece(p);
-            done.already_populated += before;
+            done.already_populated = done.already_populated.saturating_add(before);
             let was = self.state(p.chunk);
             if p.is_whole() && superpages {
                 if was != Chunk::Superpage {
-                    done.formed += 1;
+                    done.formed = done.formed.saturating_add(1);
                 }
                 self.set_state(p.chunk, Chunk::Superpage);
             } else {
                 if was == Chunk::Superpage {
-                    done.shattered += 1;
+                    done.shattered = done.shattered.saturating_add(1);
                 }
                 self.edit_bits(p.chunk, |bits| bits.set(p.lo, p.hi));
             }
-            self.populated += p.len() - before;
+            self.populated = self
+                .populated
+                .saturating_add(p.len().saturating_sub(before));
         }
         done
     }
@@ -277,21 +303,25 @@ impl P2m {
                 self.set_state(p.chunk, Chunk::Empty);
             } else {
                 if self.state(p.chunk) == Chunk::Superpage {
-                    done.shattered += 1;
+                    done.shattered = done.shattered.saturating_add(1);
                 }
                 self.edit_bits(p.chunk, |bits| bits.clear(p.lo, p.hi));
             }
-            done.frames += before;
-            self.populated -= before;
+            // `before` frames were populated, so counted in `populated`.
+            done.frames = done.frames.saturating_add(before);
+            self.populated = self.populated.saturating_sub(before);
         }
         done
     }
 
     /// Approximate heap bytes this P2M holds.
     pub fn footprint_bytes(&self) -> usize {
-        let leaf = core::mem::size_of::<Leaf>() + 48;
-        let partial = core::mem::size_of::<ChunkBits>() + 32;
-        self.leaves.len() * leaf + self.partial.capacity() * partial
+        let leaf = core::mem::size_of::<Leaf>().saturating_add(48);
+        let partial = core::mem::size_of::<ChunkBits>().saturating_add(32);
+        self.leaves
+            .len()
+            .saturating_mul(leaf)
+            .saturating_add(self.partial.capacity().saturating_mul(partial))
     }
 }
 

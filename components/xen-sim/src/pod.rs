@@ -189,7 +189,8 @@ impl Domain {
         })?;
         domain.pod = Pod::build(&config.ram, &real, domain.tot_pages, pod.target_pages)
             .map_err(|PodBuildError::TargetBelowReal| SimError::PodTargetBelowReal)?;
-        domain.tot_pages += domain.pod.cache;
+        // The cache is the target less the real pages: the sum is the target.
+        domain.tot_pages = domain.tot_pages.saturating_add(domain.pod.cache);
         Ok(domain)
     }
 
@@ -213,12 +214,16 @@ impl Domain {
                 .entries
                 .first_hole(at..range.end)
                 .unwrap_or(range.end);
-            let backed = (end - at).min(self.pod.cache);
-            self.pod.entries.remove(at..at + backed);
-            self.p2m.insert(at..at + backed, false);
-            self.pod.cache -= backed;
-            self.pod.counters.demand_populated += backed;
-            if backed < end - at {
+            // `at < end <= range.end`, and `backed` is at most the cache and the run.
+            let run = end.saturating_sub(at);
+            let backed = run.min(self.pod.cache);
+            let backed_end = at.saturating_add(backed);
+            self.pod.entries.remove(at..backed_end);
+            self.p2m.insert(at..backed_end, false);
+            self.pod.cache = self.pod.cache.saturating_sub(backed);
+            let counters = &mut self.pod.counters;
+            counters.demand_populated = counters.demand_populated.saturating_add(backed);
+            if backed < run {
                 self.pod.crashed = Some(DomainCrash::PodOutOfMemory);
                 return Err(DomainCrash::PodOutOfMemory);
             }
@@ -231,7 +236,9 @@ impl Domain {
     /// entry count; their gfns get real pages, nothing leaks).
     pub(crate) fn drop_pod_entries(&mut self, range: Range<u64>) {
         let dropped = self.pod.entries.remove(range).frames;
-        self.pod.counters.entries_repopulated += dropped;
+        let counters = &mut self.pod.counters;
+        // A count of entries, each below `GFN_LIMIT`: far from u64's end.
+        counters.entries_repopulated = counters.entries_repopulated.saturating_add(dropped);
     }
 
     /// One extent of `decrease_reservation` while PoD entries remain (see the module
@@ -248,27 +255,33 @@ impl Domain {
         if let Some(limit) = limit {
             end = end.min(gfn.saturating_add(limit));
         }
+        // Every run lies in `[at, end)` with `gfn <= at <= end`: no difference or sum below
+        // saturates.
         let mut at = gfn;
         while at < end {
             if self.p2m.is_populated(at) {
                 let run_end = self.p2m.first_hole(at..end).unwrap_or(end);
-                let stolen = (run_end - at).min(self.pod_debt());
-                self.steal_for_cache(at..at + stolen);
-                self.release(at + stolen..run_end, pool);
+                let stolen = run_end.saturating_sub(at).min(self.pod_debt());
+                let stolen_end = at.saturating_add(stolen);
+                self.steal_for_cache(at..stolen_end);
+                self.release(stolen_end..run_end, pool);
                 at = run_end;
             } else if self.pod.entries.is_populated(at) {
                 let run_end = self.pod.entries.first_hole(at..end).unwrap_or(end);
                 self.pod.entries.remove(at..run_end);
-                self.pod.counters.entries_decreased += run_end - at;
+                let counters = &mut self.pod.counters;
+                counters.entries_decreased = counters
+                    .entries_decreased
+                    .saturating_add(run_end.saturating_sub(at));
                 at = run_end;
             } else {
                 break;
             }
         }
         self.shrink_cache(pool);
-        let completed = at - gfn == count;
+        let completed = at.saturating_sub(gfn) == count;
         if completed {
-            self.counters.extents_decreased += 1;
+            self.counters.extents_decreased = self.counters.extents_decreased.saturating_add(1);
         }
         completed
     }
@@ -281,28 +294,33 @@ impl Domain {
     /// Move the real pages of `range` into the cache (their contents are gone: Xen zeroes cache
     /// pages before it hands them out).
     fn steal_for_cache(&mut self, range: Range<u64>) {
-        let stolen = range.end - range.start;
+        let stolen = range.end.saturating_sub(range.start);
         if stolen == 0 {
             return;
         }
         self.contents.take(range.clone());
         let done = self.p2m.remove(range);
-        self.counters.superpages_shattered += done.shattered;
-        self.pod.cache += stolen;
-        self.pod.counters.pages_stolen += stolen;
+        // The stolen pages were counted in `tot_pages` and stay so, now in the cache: every sum
+        // here is at most `tot_pages`.
+        let counters = &mut self.counters;
+        counters.superpages_shattered =
+            counters.superpages_shattered.saturating_add(done.shattered);
+        self.pod.cache = self.pod.cache.saturating_add(stolen);
+        let pod_counters = &mut self.pod.counters;
+        pod_counters.pages_stolen = pod_counters.pages_stolen.saturating_add(stolen);
     }
 
     /// If the entries fell below the cache, give the excess back to the host.
     fn shrink_cache(&mut self, pool: &mut HostPool) {
-        let entries = self.pod.entries.populated();
-        if entries >= self.pod.cache {
+        let excess = self.pod.cache.saturating_sub(self.pod.entries.populated());
+        if excess == 0 {
             return;
         }
-        let excess = self.pod.cache - entries;
-        self.pod.cache = entries;
+        self.pod.cache = self.pod.cache.saturating_sub(excess);
         pool.push(excess, Vec::new());
         self.tot_pages = self.tot_pages.saturating_sub(excess);
-        self.pod.counters.cache_released += excess;
+        let counters = &mut self.pod.counters;
+        counters.cache_released = counters.cache_released.saturating_add(excess);
     }
 
     /// `p2m_pod_set_mem_target(target)`: grow the cache toward the target (see the module
@@ -311,9 +329,10 @@ impl Domain {
         if target < self.tot_pages {
             return;
         }
-        let populated = self.tot_pages - self.pod.cache;
+        // The cache is part of `tot_pages`, and the target is at or above `tot_pages`.
+        let populated = self.tot_pages.saturating_sub(self.pod.cache);
         let entries = self.pod.entries.populated();
-        let mut cache_target = target - populated;
+        let mut cache_target = target.saturating_sub(populated);
         if populated > 0 {
             cache_target = cache_target.min(entries);
         }
@@ -321,9 +340,11 @@ impl Domain {
         let room = self.max_pages.saturating_sub(self.tot_pages);
         let grown = wanted.min(room).min(pool.free_pages());
         if grown > 0 && pool.pop(grown).is_some() {
-            self.pod.cache += grown;
-            self.tot_pages += grown;
-            self.pod.counters.cache_grown += grown;
+            // Grown within `max_pages`: nothing saturates.
+            self.pod.cache = self.pod.cache.saturating_add(grown);
+            self.tot_pages = self.tot_pages.saturating_add(grown);
+            let counters = &mut self.pod.counters;
+            counters.cache_grown = counters.cache_grown.saturating_add(grown);
         }
     }
 
@@ -338,11 +359,15 @@ fn next_entry(entries: &P2m, from: u64, end: u64) -> u64 {
     let mut at = from;
     while at < end && !entries.is_populated(at) {
         // A stretch without entries is skipped a chunk at a time.
-        let stop = ((at / CHUNK_FRAMES + 1) * CHUNK_FRAMES).min(end);
+        // `at < end`: the next chunk's start and `at + 1` are at most `end` or its chunk's end.
+        let stop = (at / CHUNK_FRAMES)
+            .saturating_add(1)
+            .saturating_mul(CHUNK_FRAMES)
+            .min(end);
         if entries.count(at..stop) == 0 {
             at = stop;
         } else {
-            at += 1;
+            at = at.saturating_add(1);
         }
     }
     at

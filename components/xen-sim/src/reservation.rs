@@ -45,21 +45,27 @@ impl State {
             return start;
         };
         let pool = &mut self.pool;
+        // The caller refused orders above the domain's limit (at most `XEN_MAX_ORDER`), so an
+        // extent has at most 2^20 pages, and `i` counts up from `start` below `nr_extents`.
         let order = r.extent_order;
         let count = 1u64 << order;
         let mut i = start;
         while i < r.nr_extents {
-            let faulted_here = faults.stop_after == Some(i - start);
+            let faulted_here = faults.stop_after == Some(i.saturating_sub(start));
             let completed = match op {
                 ReservationOp::Increase => {
                     // An auto-translated guest's list is neither read nor written: NULL is fine.
                     !faulted_here
                         && match allocate(pool, dom, order, flags, faults) {
                             Some(_) => {
-                                dom.tot_pages += count;
-                                dom.gfnless += count;
-                                dom.counters.pages_increased += count;
-                                dom.counters.extents_increased += 1;
+                                // Allocated under `max_pages`: none of these sums saturates.
+                                dom.tot_pages = dom.tot_pages.saturating_add(count);
+                                dom.gfnless = dom.gfnless.saturating_add(count);
+                                let counters = &mut dom.counters;
+                                counters.pages_increased =
+                                    counters.pages_increased.saturating_add(count);
+                                counters.extents_increased =
+                                    counters.extents_increased.saturating_add(1);
                                 true
                             }
                             None => false,
@@ -74,8 +80,8 @@ impl State {
                 }
                 ReservationOp::Decrease => match r.extent_start.read(i) {
                     Some(gfn) => {
-                        let limit =
-                            faulted_here.then_some(faults.pages_into_failure.min(count - 1));
+                        let limit = faulted_here
+                            .then_some(faults.pages_into_failure.min(count.saturating_sub(1)));
                         decrease_extent(pool, dom, gfn, count, limit)
                     }
                     None => false,
@@ -84,7 +90,7 @@ impl State {
             if !completed {
                 break;
             }
-            i += 1;
+            i = i.saturating_add(1);
         }
         i
     }
@@ -109,7 +115,7 @@ fn populate_extent(
     let superpages = order >= 9 && gfn.is_multiple_of(512);
     dom.drop_pod_entries(gfn..end);
     dom.map(gfn..end, superpages, contents);
-    dom.counters.extents_populated += 1;
+    dom.counters.extents_populated = dom.counters.extents_populated.saturating_add(1);
     true
 }
 
@@ -132,9 +138,10 @@ fn decrease_extent(
         upto = upto.min(gfn.saturating_add(limit));
     }
     dom.release(gfn..upto, pool);
-    let completed = upto - gfn == count;
+    // `upto` lies in `[gfn, gfn + count]`.
+    let completed = upto.saturating_sub(gfn) == count;
     if completed {
-        dom.counters.extents_decreased += 1;
+        dom.counters.extents_decreased = dom.counters.extents_decreased.saturating_add(1);
     }
     completed
 }

@@ -77,12 +77,15 @@ impl XenSim {
     pub(crate) fn add_domain(&self, domain: Domain) -> Result<DomId, SimError> {
         let mut s = self.lock();
         let id = s.next_domid;
-        if id >= DOMID_SELF {
+        let next = id.checked_add(1).filter(|_| id < DOMID_SELF);
+        let Some(next) = next else {
             return Err(SimError::DomainIdsExhausted);
-        }
-        s.max_page += domain.tot_pages;
+        };
+        // Below 2^40 frames a domain, fewer than 2^15 domains: only a host given nearly 2^64 free
+        // pages could saturate, and `max_page` then still says "every address".
+        s.max_page = s.max_page.saturating_add(domain.tot_pages);
         s.domains.insert(id, domain);
-        s.next_domid = id + 1;
+        s.next_domid = next;
         Ok(DomId(id))
     }
 
@@ -96,7 +99,7 @@ impl XenSim {
         if s.domains.contains_key(&0) {
             return Err(SimError::Dom0Exists);
         }
-        s.max_page += domain.tot_pages;
+        s.max_page = s.max_page.saturating_add(domain.tot_pages);
         s.domains.insert(0, domain);
         Ok(DomId(0))
     }
@@ -174,7 +177,10 @@ impl XenSim {
 
     /// Populated gfns of `dom` in `gfns` (PoD entries included).
     pub fn populated_count(&self, dom: DomId, gfns: Range<u64>) -> Option<u64> {
-        self.with_domain(dom, |d| d.p2m.count(gfns.clone()) + d.pod.count(gfns))
+        self.with_domain(dom, |d| {
+            // Populated gfns and PoD entries are disjoint gfns: the sum is at most 2^40.
+            d.p2m.count(gfns.clone()).saturating_add(d.pod.count(gfns))
+        })
     }
 
     /// Whether 2 MiB chunk `chunk` (gfns `chunk * 512 ..`) of `dom` is mapped by an intact
@@ -288,11 +294,10 @@ impl XenSim {
     /// Approximate heap bytes the simulator holds (P2Ms, contents, stale pool contents).
     pub fn footprint_bytes(&self) -> usize {
         let s = self.lock();
-        s.pool.footprint_bytes()
-            + s.domains
-                .values()
-                .map(Domain::footprint_bytes)
-                .sum::<usize>()
+        s.domains
+            .values()
+            .map(Domain::footprint_bytes)
+            .fold(s.pool.footprint_bytes(), usize::saturating_add)
     }
 }
 
