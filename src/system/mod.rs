@@ -12,7 +12,9 @@ use ballast_memory_server::MemoryServer;
 use ballast_memory_server_core::FrameRun;
 use ballast_system::memory::{ServerParts, ServerRam};
 use ballast_system::{AssemblyError, Composition, Kind, ManifestPermissions, Policy};
-use ballast_xen_sim::{DomId, DomainConfig, HostConfig, PodBoot, SimHypervisor, XenSim};
+use ballast_xen_sim::{
+    DomId, DomainConfig, HostConfig, PodBoot, SimHypervisor, XenSim, DOMU_MAX_ORDER,
+};
 
 use crate::composition::HOST;
 
@@ -187,10 +189,19 @@ pub fn build_on(
             .map(|run| run.start()..run.end())
             .collect(),
         max_pages: sim.domain_max_pages,
-        max_order: composition.xen.max_extent_order,
+        // Xen's own limit, not the manifest's (ballast's policy, enforced by the gateway).
+        max_order: DOMU_MAX_ORDER,
     };
     let created = match pod {
+        None if sim.dom0 => xen.create_dom0(domain),
         None => xen.try_create_domain(domain),
+        Some(_) if sim.dom0 => {
+            return Err(SystemError(
+                "a dom0 cannot be built on populate-on-demand: give the scenario no `pod`, or \
+                 the manifest's `[sim]` no `dom0`"
+                    .into(),
+            ))
+        }
         Some(pod) => {
             let top = memory
                 .ram

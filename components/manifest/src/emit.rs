@@ -101,7 +101,7 @@ emit_struct! {
         max_clients, max_lent_runs_per_client, pending_depth, pending_timeout_ms, batch_size,
         policy, schedule_delay_s, max_schedule_delay_s, max_retry_count
     }
-    "::ballast_system::SimHost" => SimHost { host_free_pages, domain_max_pages }
+    "::ballast_system::SimHost" => SimHost { host_free_pages, domain_max_pages, dom0 }
     "::ballast_ipc::Tables" => Tables<'_> { components, endpoints, regions, grants }
     "::ballast_ipc::ComponentSpec" => ComponentSpec<'_> { name, kind }
     "::ballast_ipc::EndpointSpec" => EndpointSpec { client, id, server, badge, kind }

@@ -293,6 +293,10 @@ pub struct SimHost {
     pub host_free_pages: u64,
     /// The domain's maximum reservation (`max_pages`).
     pub domain_max_pages: u64,
+    /// The domain is domain 0, the control and hardware domain (as the x86 PVH image is under
+    /// `ballast hil`), not a domU; absent: a domU.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub dom0: bool,
 }
 
 impl Composition {

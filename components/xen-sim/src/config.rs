@@ -51,7 +51,9 @@ pub struct DomainConfig {
     pub ram: Vec<Range<u64>>,
     /// `max_pages`.
     pub max_pages: u64,
-    /// The largest extent order the domain may use (`memop-max-order`; 9 for a domU).
+    /// The domU extent-order limit Xen starts from (the first value of `memop-max-order`;
+    /// [`DOMU_MAX_ORDER`] by default). Xen raises it for a control domain and for the hardware
+    /// domain and caps it at [`XEN_MAX_ORDER`] (see [`extent_order_limit`]).
     pub max_order: u8,
 }
 
@@ -66,21 +68,92 @@ impl DomainConfig {
         }
     }
 
-    /// A domain 0 with the one gfn range `ram` populated at boot, limited to `max_pages`, extent
-    /// order up to [`DOM0_MAX_ORDER`] (create it with [`crate::XenSim::create_dom0`]).
+    /// A domain 0 with the one gfn range `ram` populated at boot, limited to `max_pages`, Xen's
+    /// default limits (create it with [`crate::XenSim::create_dom0`]: as the control and hardware
+    /// domain its extent order goes up to [`DOM0_MAX_ORDER`]).
     pub fn dom0(ram: Range<u64>, max_pages: u64) -> DomainConfig {
         DomainConfig {
             ram: core::iter::once(ram).collect(),
             max_pages,
-            max_order: DOM0_MAX_ORDER,
+            max_order: DOMU_MAX_ORDER,
         }
     }
 }
 
-/// Xen's default `memop-max-order` for a domU.
+/// Xen 4.17's extent-order limit for a domU (`CONFIG_DOMU_MAX_ORDER`, a page table's order) on
+/// x86 and arm: 2 MiB extents.
 pub const DOMU_MAX_ORDER: u8 = 9;
 
-/// The extent-order limit of the hardware domain (dom0): the x86 probe's dom0 had order 17
-/// accepted, order 18 failing only for want of contiguous host memory
-/// (`docs/XEN-BEHAVIOUR.md#max-order`), so nothing short of Xen's own cap limits it here.
-pub const DOM0_MAX_ORDER: u8 = crate::domain::XEN_MAX_ORDER;
+/// Xen 4.17's limit for a control domain (`CONFIG_CTLDOM_MAX_ORDER`, which defaults to the page
+/// allocator's largest order): 18 on x86 and arm.
+pub const CTLDOM_MAX_ORDER: u8 = 18;
+
+/// Xen 4.17's limit for the hardware domain (`CONFIG_HWDOM_MAX_ORDER`): 12 on x86 (arm: 10).
+pub const HWDOM_MAX_ORDER: u8 = 12;
+
+/// Xen 4.17's `MAX_ORDER`, the page allocator's largest order (`CONFIG_PAGEALLOC_MAX_ORDER`,
+/// twice a page table's order on x86, also 18 on arm): no limit goes beyond it.
+pub const XEN_MAX_ORDER: u8 = 18;
+
+/// The limit of domain 0, both the control and the hardware domain: the largest of the three,
+/// capped, so 18 (`docs/XEN-BEHAVIOUR.md#max-order`).
+pub const DOM0_MAX_ORDER: u8 = extent_order_limit(DOMU_MAX_ORDER, true, true);
+
+/// Xen's `max_order(d)` in `common/memory.c`: the largest extent order domain `d` may use in its
+/// own reservation calls (and, as the caller, in calls on another domain): its domU limit
+/// `domu`, raised to [`CTLDOM_MAX_ORDER`] for a control domain and to [`HWDOM_MAX_ORDER`] for
+/// the hardware domain, capped at [`XEN_MAX_ORDER`]. (A domU with a passed-through device would
+/// get the hardware domain's limit too; the simulator has none.)
+pub const fn extent_order_limit(domu: u8, control: bool, hardware: bool) -> u8 {
+    let mut order = domu;
+    if control && order < CTLDOM_MAX_ORDER {
+        order = CTLDOM_MAX_ORDER;
+    }
+    if hardware && order < HWDOM_MAX_ORDER {
+        order = HWDOM_MAX_ORDER;
+    }
+    if order > XEN_MAX_ORDER {
+        order = XEN_MAX_ORDER;
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extent_order_limits_follow_xen_4_17_max_order() {
+        assert_eq!(
+            extent_order_limit(DOMU_MAX_ORDER, false, false),
+            9,
+            "a domU"
+        );
+        assert_eq!(
+            extent_order_limit(DOMU_MAX_ORDER, true, false),
+            18,
+            "a control domain"
+        );
+        assert_eq!(
+            extent_order_limit(DOMU_MAX_ORDER, false, true),
+            12,
+            "a hardware domain"
+        );
+        assert_eq!(DOM0_MAX_ORDER, 18, "dom0 is both");
+        assert_eq!(
+            extent_order_limit(12, false, false),
+            12,
+            "memop-max-order=12"
+        );
+        assert_eq!(
+            extent_order_limit(14, false, true),
+            14,
+            "a role only raises"
+        );
+        assert_eq!(
+            extent_order_limit(30, true, true),
+            XEN_MAX_ORDER,
+            "capped at MAX_ORDER"
+        );
+    }
+}

@@ -4,16 +4,13 @@
 
 use std::ops::Range;
 
-use crate::config::DomainConfig;
+use crate::config::{extent_order_limit, DomainConfig};
 use crate::contents::PageContents;
 use crate::counters::Counters;
 use crate::error::SimError;
 use crate::host_pool::{HostPool, Stale};
 use crate::p2m::{P2m, GFN_LIMIT};
 use crate::pod::Pod;
-
-/// Xen's `MAX_ORDER` on x86: no `memop-max-order` goes beyond it.
-pub const XEN_MAX_ORDER: u8 = 20;
 
 /// Console bytes kept per domain (the oldest are dropped beyond this).
 const CONSOLE_KEPT: usize = 64 * 1024;
@@ -25,10 +22,12 @@ pub struct Domain {
     pub tot_pages: u64,
     /// `max_pages`.
     pub max_pages: u64,
-    /// Its `memop-max-order`, capped at [`XEN_MAX_ORDER`].
+    /// Its domU extent-order limit (`memop-max-order`), before Xen raises it for the roles below.
     pub max_order: u8,
     /// A control domain: may act on other domains and name NUMA nodes.
     pub privileged: bool,
+    /// The hardware domain (dom0 here).
+    pub hardware: bool,
     /// Which gfns are populated.
     pub p2m: P2m,
     /// What its populated pages hold.
@@ -74,8 +73,9 @@ impl Domain {
         Ok(Domain {
             tot_pages: p2m.populated(),
             max_pages: config.max_pages,
-            max_order: config.max_order.min(XEN_MAX_ORDER),
+            max_order: config.max_order,
             privileged: false,
+            hardware: false,
             p2m,
             contents: PageContents::default(),
             counters: Counters::default(),
@@ -84,6 +84,12 @@ impl Domain {
             console: Vec::new(),
             pod: Pod::default(),
         })
+    }
+
+    /// The largest extent order this domain may use as the caller of a reservation op: Xen's
+    /// `max_order(d)` for its roles.
+    pub fn extent_order_limit(&self) -> u8 {
+        extent_order_limit(self.max_order, self.privileged, self.hardware)
     }
 
     /// Whether `count` more pages fit under `max_pages` (Xen's over-allocation check).
@@ -167,7 +173,7 @@ mod tests {
         .unwrap();
         assert_eq!(d.tot_pages, 1100);
         assert!(d.p2m.is_intact(0) && d.p2m.is_intact(1) && !d.p2m.is_intact(2));
-        assert_eq!(d.max_order, XEN_MAX_ORDER);
+        assert_eq!(d.extent_order_limit(), crate::config::XEN_MAX_ORDER);
     }
 
     #[test]

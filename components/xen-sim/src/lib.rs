@@ -12,9 +12,11 @@
 //!   whether it is populated and, per 2 MiB chunk, whether one intact superpage entry maps it.
 //!   2 MiB-aligned boot RAM starts as intact superpages; removing or repopulating any 4 KiB of one
 //!   shatters it; populating an aligned extent of order >= 9 makes its chunks intact again.
-//! - A domain 0 ([`XenSim::create_dom0`]): id 0, named by that id or by `DOMID_SELF`, privileged,
-//!   with the hardware domain's extent-order limit ([`DOM0_MAX_ORDER`]); other domains count
-//!   from 1, and one naming domain 0 is refused as any foreign domain is.
+//! - A domain 0 ([`XenSim::create_dom0`]): id 0, named by that id or by `DOMID_SELF`, the
+//!   control and hardware domain; other domains count from 1, and one naming domain 0 is refused
+//!   as any foreign domain is. Extent orders are limited as Xen 4.17's `max_order()` limits them,
+//!   by the caller's roles ([`extent_order_limit`]): 9 for a domU, 18 for dom0 and any control
+//!   domain, never above Xen's `MAX_ORDER` of 18.
 //! - The raw `memory_op` entry ([`XenSim::memory_op`]) with the argument forms Xen sees (NULL or
 //!   bad pointers, a list shorter than `nr_extents`, any domid) and Xen's answers: ops 0, 1, 6
 //!   return the index reached (the continuation start plus the extents completed, never an
@@ -93,10 +95,12 @@ mod sim;
 mod state;
 
 pub use bitmap::CHUNK_FRAMES;
-pub use config::{DomId, DomainConfig, HostConfig, DOM0_MAX_ORDER, DOMU_MAX_ORDER};
+pub use config::{
+    extent_order_limit, DomId, DomainConfig, HostConfig, CTLDOM_MAX_ORDER, DOM0_MAX_ORDER,
+    DOMU_MAX_ORDER, HWDOM_MAX_ORDER, XEN_MAX_ORDER,
+};
 pub use cost::{CostModel, ExtentCosts, PER_CALL_NS};
 pub use counters::Counters;
-pub use domain::XEN_MAX_ORDER;
 pub use error::SimError;
 pub use events::EVENT_PORTS;
 pub use faults::{Fault, StandingFaults};

@@ -214,7 +214,8 @@ impl State {
             return start as i64;
         };
         let caller_dom = &self.domains[&caller];
-        let (privileged, max_order) = (caller_dom.privileged, caller_dom.max_order);
+        // Xen checks the order against the caller's limit, not the target's.
+        let (privileged, max_order) = (caller_dom.privileged, caller_dom.extent_order_limit());
         let Some(flags) = self.alloc_flags(r.mem_flags, privileged) else {
             return start as i64;
         };

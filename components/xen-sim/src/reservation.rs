@@ -46,7 +46,7 @@ impl State {
         };
         let pool = &mut self.pool;
         // The caller refused orders above the domain's limit (at most `XEN_MAX_ORDER`), so an
-        // extent has at most 2^20 pages, and `i` counts up from `start` below `nr_extents`.
+        // extent has at most 2^18 pages, and `i` counts up from `start` below `nr_extents`.
         let order = r.extent_order;
         let count = 1u64 << order;
         let mut i = start;

@@ -90,11 +90,13 @@ impl XenSim {
     }
 
     /// Create domain 0, the hardware and control domain, as Xen builds it at boot: id 0 (calls
-    /// may name it by that id or by `DOMID_SELF`), privileged, its boot memory populated (not
-    /// taken from the host pool). A host has one: a second is refused.
+    /// may name it by that id or by `DOMID_SELF`), privileged, extents up to
+    /// [`crate::DOM0_MAX_ORDER`], its boot memory populated (not taken from the host pool). A
+    /// host has one: a second is refused.
     pub fn create_dom0(&self, config: DomainConfig) -> Result<DomId, SimError> {
         let mut domain = Domain::boot(&config)?;
         domain.privileged = true;
+        domain.hardware = true;
         let mut s = self.lock();
         if s.domains.contains_key(&0) {
             return Err(SimError::Dom0Exists);
@@ -128,8 +130,8 @@ impl XenSim {
         Ok(())
     }
 
-    /// Make `dom` a control domain (or not): it may then act on other domains and name NUMA
-    /// nodes, as dom0 can.
+    /// Make `dom` a control domain (or not): it may then act on other domains, name NUMA nodes
+    /// and use extents up to [`crate::CTLDOM_MAX_ORDER`], as dom0 can.
     pub fn set_privileged(&self, dom: DomId, privileged: bool) -> Result<(), SimError> {
         self.with_domain_mut(dom, |d| d.privileged = privileged)
     }
@@ -163,6 +165,11 @@ impl XenSim {
     /// `max_pages`: what `XENMEM_maximum_reservation` answers.
     pub fn max_pages(&self, dom: DomId) -> Option<u64> {
         self.with_domain(dom, |d| d.max_pages)
+    }
+
+    /// The largest extent order `dom` may use in its reservation calls (Xen's `max_order()`).
+    pub fn extent_order_limit(&self, dom: DomId) -> Option<u8> {
+        self.with_domain(dom, Domain::extent_order_limit)
     }
 
     /// Set `max_pages` (as the toolstack's `xl mem-max` does). Pages already above it stay.

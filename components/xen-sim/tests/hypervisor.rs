@@ -88,7 +88,9 @@ fn event_sends_and_shutdown_reach_the_domain_as_xen_answers_them() {
     use ballast_xen::abi::ShutdownReason;
     use ballast_xen::XenErrno;
     let (sim, mut xen) = backend();
-    let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+    let dom0 = sim
+        .create_dom0(DomainConfig::dom0(0..16, 16))
+        .expect("the first dom0");
     let store = sim
         .bind_event_channel(xen.domain(), dom0)
         .expect("a free port");
@@ -109,14 +111,16 @@ fn grant_batches_map_and_unmap_with_a_status_per_entry() {
     };
     let (sim, mut xen) = backend();
     let domu = xen.domain();
-    let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+    let dom0 = sim
+        .create_dom0(DomainConfig::dom0(0..16, 16))
+        .expect("the first dom0");
     sim.write_page(dom0, 2, 0x600d).expect("populated");
     let grant_ref = sim.grant_access(dom0, 2, domu, true).expect("a ref");
     let entry = |flags| GnttabMapGrantRef {
         host_addr: 2100 << 12,
         flags,
         grant_ref,
-        dom: dom0.0,
+        dom: 0,
         ..GnttabMapGrantRef::default()
     };
     let mut batch = [

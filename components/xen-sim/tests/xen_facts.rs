@@ -233,11 +233,9 @@ fn a_hardware_domain_gets_order_17_but_no_host_has_contiguous_order_18() {
         free_pages: 1 << 20,
         ..HostConfig::default()
     });
-    let d = sim.create_domain(DomainConfig {
-        ram: Vec::new(),
-        max_pages: 1 << 20,
-        max_order: 20,
-    });
+    let d = sim
+        .create_dom0(DomainConfig::dom0(0..0, 1 << 20))
+        .expect("the first dom0");
     assert_eq!(call(&sim, d, POPULATE, 17, &[0]), 1);
     assert_eq!(call(&sim, d, POPULATE, 18, &[1 << 18]), 0);
     assert_eq!(call(&sim, d, INCREASE, 18, &[0]), 0);
