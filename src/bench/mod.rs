@@ -1,6 +1,7 @@
 //! `ballast bench`: ballast side by side with the seed policy and with the physical floor, in one
 //! run — hypercalls on xen-sim, superpages left intact, the core's bookkeeping throughput,
-//! scrubbing against memset, an IPC round trip against a bare channel, and memory footprints.
+//! scrubbing against memset, an IPC round trip against a bare channel, memory footprints, and
+//! the simulator's times against real Xen's.
 //! Every figure is a count or a ratio measured within the run, so runs on different machines
 //! compare.
 
@@ -12,6 +13,7 @@ mod ipc;
 mod options;
 mod report;
 mod scrub;
+mod sim_vs_hil;
 mod superpages;
 
 use std::process::ExitCode;
@@ -29,6 +31,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let scrub = scrub::measure(size)?;
     let ipc = ipc::measure(size)?;
     let footprint = footprint::measure(options.image.as_deref())?;
+    let sim_vs_hil = sim_vs_hil::measure()?;
     Ok(BenchReport {
         size,
         hypercalls,
@@ -37,6 +40,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         scrub,
         ipc,
         footprint,
+        sim_vs_hil,
     })
 }
 

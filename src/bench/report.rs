@@ -8,7 +8,9 @@ use super::hypercalls::{Hypercalls, Trip};
 use super::ipc::Ipc;
 use super::options::Size;
 use super::scrub::{Scrub, ScrubRun};
+use super::sim_vs_hil::SimVsHil;
 use super::superpages::{Policies, Superpages, CYCLES, FRAGMENTED_CYCLES};
+use crate::sim::beside_hil;
 use crate::spread::Spread;
 
 /// Everything one run measured.
@@ -28,6 +30,51 @@ pub struct BenchReport {
     pub ipc: Ipc,
     /// Memory footprints.
     pub footprint: Footprint,
+    /// The simulator's times against real Xen's.
+    pub sim_vs_hil: SimVsHil,
+}
+
+fn sim_vs_hil_row(sim_vs_hil: &SimVsHil) -> String {
+    match sim_vs_hil.worst_warm() {
+        Some(worst) => format!(
+            "| simulated / real time, warm product-path moves (furthest from 1 of {}) | | {:.2} ({}) | goal within {:.0}% |",
+            sim_vs_hil
+                .arches
+                .iter()
+                .map(|(_, rows)| rows.iter().filter(|row| row.step.judged()).count())
+                .sum::<usize>(),
+            worst.ratio(),
+            worst.step.key(),
+            beside_hil::GOAL_FRACTION * 100.0
+        ),
+        None => "| simulated / real time | | null | no move to compare |".into(),
+    }
+}
+
+fn sim_vs_hil_note(sim_vs_hil: &SimVsHil) -> String {
+    let arches: Vec<String> = (sim_vs_hil.arches.iter())
+        .map(|(arch, rows)| {
+            let moves: Vec<String> = (rows.iter())
+                .map(|row| {
+                    format!(
+                        "{} {:.1} / {:.1} ms = {:.2}",
+                        row.step.key(),
+                        row.sim_ms,
+                        row.hil_ms,
+                        row.ratio()
+                    )
+                })
+                .collect();
+            format!("{}: {}", arch.name(), moves.join(", "))
+        })
+        .collect();
+    format!(
+        "Simulated / real: `ballast sim` on each architecture's product-path scenario against the \
+         medians of {} (a run the cost model was not fitted from); the goal is judged on warm \
+         moves, cold ones also pay QEMU's first touch of host memory. {}.",
+        beside_hil::REFERENCE,
+        arches.join("; ")
+    )
 }
 
 fn trip_cell(trip: &Trip) -> String {
@@ -98,6 +145,7 @@ impl BenchReport {
             "ipc_vs_floor_ratio": self.ipc.ratio().median,
             "state_bytes_per_gib": self.footprint.state_bytes_per_gib(),
             "image_static_ram_bytes": self.footprint.image_static_ram.as_ref().ok(),
+            "sim_vs_hil_time_ratio": self.sim_vs_hil.worst_warm().map(|worst| worst.ratio()),
         })
     }
 
@@ -173,6 +221,7 @@ impl BenchReport {
                 f.state_bytes - f.bitmap_bytes,
                 f.managed_frames / super::harness::GIB
             ),
+            sim_vs_hil_row(&self.sim_vs_hil),
             match &f.image_static_ram {
                 Ok(bytes) => format!(
                     "| PVH image static RAM (.data+.bss+.rodata) | | {bytes} B ({:.1} KiB) | |",
@@ -221,6 +270,7 @@ impl BenchReport {
                  the ratio is the median of the pairs' ratios [min, max].",
                 self.ipc.pairs.len(), self.ipc.per_batch
             ),
+            sim_vs_hil_note(&self.sim_vs_hil),
             format!("Image: {}", f.image.display()),
         ];
         rows.join("\n")

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
+use ballast::checkout;
+use ballast::sim::beside_hil::{self, Arch, Timed};
 use ballast::spread::Spread;
 
 use super::verify::Record;
@@ -147,6 +149,21 @@ impl Samples {
             missing.push("no memory-server boot time".into());
         }
         missing
+    }
+
+    /// The product path's medians, as the simulator names its moves.
+    fn product_medians(&self) -> Vec<Timed> {
+        let sim_moves = beside_hil::simulated_moves();
+        (self.moves.iter())
+            .filter(|((path, ..), _)| *path == "product")
+            .filter_map(|((_, policy, run, op), samples)| {
+                let step = *sim_moves.iter().find(|step| {
+                    step.policy == policy && step.run == run.name() && step.op == op
+                })?;
+                let ms = Spread::of(samples.iter().map(|s| s.total_us / 1000.0)).median;
+                Some(Timed { step, ms })
+            })
+            .collect()
     }
 
     /// The table, medians with [min, max].
@@ -371,13 +388,24 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
     problems.extend(samples.missing());
-    let arch = if arm64 { "aarch64" } else { "x86_64" };
+    let arch = if arm64 { Arch::Aarch64 } else { Arch::X86_64 };
     println!("\n---- ballast hil --timings summary ----");
     let title = format!(
-        "ballast hil --timings {runs} ({arch}): medians [min, max] over the boots; 128 MiB per move"
+        "ballast hil --timings {runs} ({}): medians [min, max] over the boots; 128 MiB per move",
+        arch.name()
     );
     for row in samples.table(&title) {
         println!("{row}");
+    }
+    match checkout::root().and_then(|root| beside_hil::simulated(arch, &root)) {
+        Ok(simulated) => {
+            let rows = beside_hil::compare(&simulated, &samples.product_medians());
+            println!();
+            for line in beside_hil::table(arch, &rows, "this run's medians") {
+                println!("{line}");
+            }
+        }
+        Err(message) => problems.push(format!("the simulator beside this run: {message}")),
     }
     if problems.is_empty() {
         println!("ballast hil --timings: PASS");

@@ -1,6 +1,7 @@
 //! `ballast sim`: a scenario played against a manifest's system on the simulated Xen, with a
 //! progress display, a summary table, and optional JSON and SVG outputs.
 
+pub mod beside_hil;
 pub mod engine;
 pub mod plot;
 pub mod report;

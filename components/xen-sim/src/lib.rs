@@ -39,9 +39,10 @@
 //!   the grantee maps batches of grants into its gfns and unmaps them by handle, each entry with
 //!   Xen's `GNTST_*` status ([`XenSim::map_grant_refs`], see the `grants` module).
 //! - What each `memory_op` call and each page the guest scrubs costs in time ([`CostModel`]:
-//!   per call, per extent of populate and decrease at order 0 and 9, per page scrubbed,
-//!   calibrated from `ballast hil` on x86-64 and arm64), added up per domain for a driver to
-//!   take ([`XenSim::take_busy_ns`]) and move its clock by.
+//!   per call, per extent of populate and decrease at order 0 and 9, per page scrubbed, and the
+//!   guest's own IPC and bookkeeping around each reservation call, calibrated from `ballast hil
+//!   --timings` on x86-64 and arm64), added up per domain for a driver to take
+//!   ([`XenSim::take_busy_ns`]) and move its clock by.
 //! - Seeded, deterministic fault injection ([`Fault`], [`HostConfig::random_fault_probability`])
 //!   limited to what real Xen can do.
 //! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
@@ -68,9 +69,10 @@
 //! - Gfns at or beyond 2^40 (52-bit guest-physical addresses): a populate there fails without
 //!   side effect (real Xen might first take the page), a decrease sees a hole.
 //! - Console refusal (a non-debug Xen refuses `console_io` from a domU): output is recorded.
-//! - Time for anything but Xen's `memory_op` and the guest's scrub: the guest's own bookkeeping
-//!   and IPC, grant and event-channel calls, and a call's variation from run to run (on QEMU the
-//!   measured rows move by up to 2x between runs) cost nothing.
+//! - Time for anything but Xen's `memory_op`, the guest's scrub and the guest's work around each
+//!   reservation call: the control IPC (`set_target`, stats), grant and event-channel calls, a
+//!   call's variation from run to run, and QEMU's first touch of host memory (a cold row of
+//!   `ballast hil --timings` moves by up to 6x between runs) cost nothing.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
@@ -99,7 +101,7 @@ pub use config::{
     extent_order_limit, DomId, DomainConfig, HostConfig, CTLDOM_MAX_ORDER, DOM0_MAX_ORDER,
     DOMU_MAX_ORDER, HWDOM_MAX_ORDER, XEN_MAX_ORDER,
 };
-pub use cost::{CostModel, ExtentCosts, PER_CALL_NS};
+pub use cost::{CostModel, ExtentCosts, GuestCosts, PER_CALL_NS};
 pub use counters::Counters;
 pub use error::SimError;
 pub use events::EVENT_PORTS;

@@ -138,7 +138,10 @@ impl State {
             Some(_) => u64::try_from(answer).map_or(0, |reached| reached.saturating_sub(start)),
             None => 0,
         };
-        let took = self.costs.call_ns(reservation, order, completed);
+        let took = self
+            .costs
+            .call_ns(reservation, order, completed)
+            .saturating_add(self.costs.guest_call_ns(reservation));
         self.charge(caller, took);
         answer
     }
