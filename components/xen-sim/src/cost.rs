@@ -133,9 +133,17 @@ impl GuestCosts {
     /// Fitted from the rest of `calls` decrease calls taking `decrease_ms` and as many populate
     /// calls taking `populate_ms` (see the module doc).
     const fn fit(decrease_ms: f64, populate_ms: f64, calls: u64) -> Self {
+        // Evaluated for the constants below only, whose call count is not 0 (the tests give
+        // every row back).
         GuestCosts {
-            decrease_call_ns: (decrease_ms * 1e6) as u64 / calls,
-            populate_call_ns: (populate_ms * 1e6) as u64 / calls,
+            decrease_call_ns: match ((decrease_ms * 1e6) as u64).checked_div(calls) {
+                Some(ns) => ns,
+                None => 0,
+            },
+            populate_call_ns: match ((populate_ms * 1e6) as u64).checked_div(calls) {
+                Some(ns) => ns,
+                None => 0,
+            },
         }
     }
 }
