@@ -1,10 +1,13 @@
-//! Memory footprints: the memory server's state per managed GiB for a worst-case fragmented
-//! layout (as many single frames in use as the region table holds) with the tables sized as the
-//! simulator's system, and the PVH image's static RAM (.data + .bss + .rodata of its ELF).
+//! Memory footprints: the memory server's state per managed GiB at 1, 64 and 1024 GiB, for the
+//! worst case (a used 4 KiB frame at a random place in every 2 MiB chunk, each a reserved run in
+//! the core's table) and the aligned case (no used frame: what ballooning whole chunks needs),
+//! counting every table sized as the simulator's system; and the PVH image's static RAM
+//! (.data + .bss + .rodata of its ELF).
 
 use std::path::{Path, PathBuf};
 
 use ballast_memory_server_core::{BalloonCore, Config, FrameRun, Policy};
+use ballast_xen::FRAMES_PER_SUPERPAGE;
 
 use super::harness::{Rng, GIB};
 use crate::composition::HOST;
@@ -15,41 +18,55 @@ pub const HIL_IMAGE: &str = "target/xen-pvh/x86_64-unknown-none/release/ballast-
 /// Sections counted as static RAM.
 const STATIC_SECTIONS: [&str; 3] = [".data", ".bss", ".rodata"];
 
+/// The guest sizes the state is measured at, in GiB.
+pub const SIZES_GIB: [u64; 3] = [1, 64, 1024];
+
+/// The state of one guest size and layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct State {
+    /// Managed RAM, frames.
+    pub managed_frames: u64,
+    /// `state_bytes()` of the core: its storage and its fixed tables.
+    pub state_bytes: u64,
+    /// Of which the storage: populated bitmap, clean chunks, reserved runs.
+    pub storage_bytes: u64,
+}
+
+impl State {
+    /// State bytes per managed GiB.
+    pub fn per_gib(&self) -> f64 {
+        self.state_bytes as f64 / (self.managed_frames as f64 / GIB as f64)
+    }
+}
+
 /// The footprints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Footprint {
-    /// Managed RAM, frames.
-    pub managed_frames: u64,
-    /// `state_bytes()` of the core.
-    pub state_bytes: u64,
-    /// Of which the populated bitmap.
-    pub bitmap_bytes: u64,
+    /// At each of [`SIZES_GIB`]: a used frame in every chunk.
+    pub worst: Vec<State>,
+    /// At each of [`SIZES_GIB`]: no used frame.
+    pub aligned: Vec<State>,
     /// The image measured, and its static RAM or why there is none.
     pub image: PathBuf,
     /// Static RAM of the image, bytes, or the reason it could not be read.
     pub image_static_ram: Result<u64, String>,
 }
 
-impl Footprint {
-    /// State bytes per managed GiB.
-    pub fn state_bytes_per_gib(&self) -> f64 {
-        self.state_bytes as f64 / (self.managed_frames as f64 / GIB as f64)
-    }
-}
-
-fn state(frames: u64) -> Result<(u64, u64), String> {
-    let ram = [FrameRun::span(0, frames)];
-    let mut rng = Rng::new(0xf00d);
-    let count = (ballast_memory_server_core::MAX_REGIONS as u64 - 1) / 2;
-    let stride = frames / count;
-    let reserved: Vec<FrameRun> = (0..count)
-        .map(|i| {
-            let gfn = i * stride + rng.between(0, stride - 1);
+/// One used 4 KiB frame at a random place in every 2 MiB chunk of `[0, frames)`, ascending.
+pub fn frame_in_every_chunk(frames: u64, seed: u64) -> Vec<FrameRun> {
+    let mut rng = Rng::new(seed);
+    (0..frames / FRAMES_PER_SUPERPAGE)
+        .map(|chunk| {
+            let gfn = chunk * FRAMES_PER_SUPERPAGE + rng.between(0, FRAMES_PER_SUPERPAGE - 1);
             FrameRun::span(gfn, gfn + 1)
         })
-        .collect();
+        .collect()
+}
+
+fn state(frames: u64, reserved: &[FrameRun]) -> Result<State, String> {
+    let ram = [FrameRun::span(0, frames)];
     let mut config = Config::new(&ram, Policy::Ballast);
-    config.reserved = &reserved;
+    config.reserved = reserved;
     let words = config
         .bitmap_words()
         .map_err(|e| format!("layout refused: {e:?}"))?;
@@ -61,7 +78,11 @@ fn state(frames: u64) -> Result<(u64, u64), String> {
         )
         .map_err(|e| format!("layout refused: {e:?}"))?,
     );
-    Ok((core.state_bytes() as u64, core.bitmap_bytes() as u64))
+    Ok(State {
+        managed_frames: frames,
+        state_bytes: core.state_bytes() as u64,
+        storage_bytes: core.bitmap_bytes() as u64,
+    })
 }
 
 fn field<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], String> {
@@ -132,19 +153,23 @@ fn image_static_ram(image: &Path) -> Result<u64, String> {
     static_ram(&elf).map_err(|error| format!("{}: {error}", image.display()))
 }
 
-/// Measure the state on a 64 GiB guest (the same at every size) and the image at `image`, or
-/// where `ballast image` builds it.
+/// Measure the state at every size, worst and aligned, and the image at `image`, or where
+/// `ballast image` builds it.
 pub fn measure(image: Option<&Path>) -> Result<Footprint, String> {
-    let managed_frames = 64 * GIB;
-    let (state_bytes, bitmap_bytes) = state(managed_frames)?;
+    let mut worst = Vec::new();
+    let mut aligned = Vec::new();
+    for gib in SIZES_GIB {
+        let frames = gib * GIB;
+        worst.push(state(frames, &frame_in_every_chunk(frames, 0xf00d))?);
+        aligned.push(state(frames, &[])?);
+    }
     let image = match image {
         Some(image) => image.to_path_buf(),
         None => crate::checkout::root()?.join(HIL_IMAGE),
     };
     Ok(Footprint {
-        managed_frames,
-        state_bytes,
-        bitmap_bytes,
+        worst,
+        aligned,
         image_static_ram: image_static_ram(&image),
         image,
     })
@@ -167,6 +192,29 @@ mod tests {
             .map(|(_, size)| size)
             .sum();
         assert!(static_ram(&me).unwrap() >= rodata);
+    }
+
+    #[test]
+    fn a_used_frame_lies_in_every_chunk() {
+        let used = frame_in_every_chunk(GIB, 1);
+        assert_eq!(used.len(), 512);
+        assert!(used
+            .iter()
+            .enumerate()
+            .all(|(chunk, run)| run.frames == 1
+                && run.start() / FRAMES_PER_SUPERPAGE == chunk as u64));
+    }
+
+    #[test]
+    fn the_worst_case_counts_the_reserved_runs_and_the_aligned_one_none() {
+        let worst = state(GIB, &frame_in_every_chunk(GIB, 1)).unwrap();
+        let aligned = state(GIB, &[]).unwrap();
+        assert_eq!(worst.storage_bytes - aligned.storage_bytes, 512 * 16);
+        assert_eq!(aligned.storage_bytes, GIB / 8 + GIB / 512 / 8);
+        assert_eq!(
+            worst.state_bytes - worst.storage_bytes,
+            aligned.state_bytes - aligned.storage_bytes
+        );
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! Hypercalls to balloon out and back on xen-sim, seed policy against ballast: 1 GiB of a
-//! superpage-aligned guest, and the whole of a guest whose RAM has random 4 KiB frames in use
-//! by others (reserved). Counts come from xen-sim's per-domain counters, so they are exactly
-//! what Xen would have seen.
+//! superpage-aligned guest, and the whole of the worst-case guest: 1 GiB whose RAM has a 4 KiB
+//! frame in use by others (reserved) at a random place in every 2 MiB chunk. Counts come from
+//! xen-sim's per-domain counters, so they are exactly what Xen would have seen.
 
-use ballast_memory_server_core::MAX_REGIONS;
 use ballast_memory_server_core::{BalloonCore, Config, FrameRun, HypervisorPort, Policy};
-use ballast_xen::FRAMES_PER_SUPERPAGE;
 use ballast_xen_sim::{Counters, DomId, XenSim};
 
-use super::harness::{guest, run_to_target, Rng, GIB};
+use super::footprint::frame_in_every_chunk;
+use super::harness::{guest, run_to_target, GIB};
 use crate::system::SimScrubber;
 
 /// Calls of one balloon-out-and-back, by direction.
@@ -43,11 +42,12 @@ pub struct Hypercalls {
     pub aligned_seed: Trip,
     /// The same, ballast.
     pub aligned_ballast: Trip,
-    /// Everything out and back of a 1 GiB guest with random frames in use, seed policy.
-    pub fragmented_seed: Trip,
+    /// Everything out and back of a 1 GiB guest with a frame in use in every 2 MiB chunk, seed
+    /// policy.
+    pub fragmented_worst_seed: Trip,
     /// The same, ballast.
-    pub fragmented_ballast: Trip,
-    /// Frames in use (reserved) in the fragmented layout.
+    pub fragmented_worst_ballast: Trip,
+    /// Frames in use (reserved) in the worst-case layout.
     pub fragmented_in_use: u64,
 }
 
@@ -109,53 +109,15 @@ fn trip(policy: Policy, frames: u64, reserved: &[FrameRun], low: u64) -> Result<
     })
 }
 
-/// As many single random frames in use as the core's region table can hold, each in its own
-/// 2 MiB chunk of `[0, frames)`, sorted.
-fn random_frames_in_use(frames: u64, seed: u64) -> Vec<FrameRun> {
-    let count = (MAX_REGIONS as u64 - 1) / 2;
-    let chunks = frames / FRAMES_PER_SUPERPAGE;
-    let mut rng = Rng::new(seed);
-    let mut picked: Vec<u64> = Vec::new();
-    while (picked.len() as u64) < count.min(chunks) {
-        let chunk = rng.between(0, chunks - 1);
-        if !picked.contains(&chunk) {
-            picked.push(chunk);
-        }
-    }
-    picked.sort_unstable();
-    picked
-        .into_iter()
-        .map(|chunk| {
-            let gfn = chunk * FRAMES_PER_SUPERPAGE + rng.between(0, FRAMES_PER_SUPERPAGE - 1);
-            FrameRun::span(gfn, gfn + 1)
-        })
-        .collect()
-}
-
 /// Measure both layouts with both policies.
 pub fn measure() -> Result<Hypercalls, String> {
-    let in_use = random_frames_in_use(GIB, 0x5eed);
+    let in_use = frame_in_every_chunk(GIB, 0x5eed);
     let used = in_use.len() as u64;
     Ok(Hypercalls {
         aligned_seed: trip(Policy::Seed, 2 * GIB, &[], GIB)?,
         aligned_ballast: trip(Policy::Ballast, 2 * GIB, &[], GIB)?,
-        fragmented_seed: trip(Policy::Seed, GIB, &in_use, used)?,
-        fragmented_ballast: trip(Policy::Ballast, GIB, &in_use, used)?,
+        fragmented_worst_seed: trip(Policy::Seed, GIB, &in_use, used)?,
+        fragmented_worst_ballast: trip(Policy::Ballast, GIB, &in_use, used)?,
         fragmented_in_use: used,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_in_use_are_single_sorted_and_in_distinct_chunks() {
-        let frames = random_frames_in_use(GIB, 1);
-        assert_eq!(frames.len() as u64, (MAX_REGIONS as u64 - 1) / 2);
-        assert!(frames.iter().all(|r| r.frames == 1));
-        assert!(frames
-            .windows(2)
-            .all(|w| w[0].start() / FRAMES_PER_SUPERPAGE < w[1].start() / FRAMES_PER_SUPERPAGE));
-    }
 }

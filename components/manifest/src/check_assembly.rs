@@ -19,10 +19,9 @@ pub fn check(manifest: &Manifest, composition: &Composition) -> Vec<ManifestErro
     };
     let spec = &manifest.spec;
     let (key, problem) = match error {
-        AssemblyError::Memory(ConfigError::TooManyRegions) => (
-            "memory.reserved",
-            Problem::TooManyRegions { max: MAX_REGIONS },
-        ),
+        AssemblyError::Memory(ConfigError::TooManyRegions) => {
+            ("memory.ram", Problem::TooManyRegions { max: MAX_REGIONS })
+        }
         AssemblyError::MissingRegion => (
             "regions",
             Problem::NoFrameListRegion {
@@ -143,8 +142,8 @@ fn key_of(capacity: Capacity) -> (&'static str, &'static str) {
         Capacity::RamRuns => ("memory.ram", "RAM ranges"),
         Capacity::BitmapWords => (
             "memory.ram",
-            "bits in the memory server's bitmaps (one per RAM, boot-extra and lending frame, with \
-             alignment slack per region, and one per 2 MiB of those)",
+            "bits in the memory server's storage (one per RAM, boot-extra and lending frame, with \
+             alignment slack per region, one per 2 MiB of those, and 128 per reserved run)",
         ),
     }
 }

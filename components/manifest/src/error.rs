@@ -308,9 +308,7 @@ impl Problem {
             } => format!(
                 "add a region of at least {bytes} bytes with `shared_by = [\"{server}\", \"{gateway}\"]`"
             ),
-            Problem::TooManyRegions { .. } => {
-                "merge or drop reserved ranges (or RAM and boot-extra ranges)".into()
-            }
+            Problem::TooManyRegions { .. } => "merge or drop RAM or boot-extra ranges".into(),
             Problem::BatchOverFrameList { max, .. } => format!("lower it to at most {max}"),
             Problem::OverHostCapacity { held, .. } => format!(
                 "lower it to at most {held}, or add the manifest to build.rs's HOST_MANIFESTS so \
@@ -493,8 +491,8 @@ impl fmt::Display for Problem {
             ),
             Problem::TooManyRegions { max } => write!(
                 f,
-                "the memory server's region table holds {max} regions (RAM pieces between \
-                 reserved ranges, reserved, boot-extra and lending ranges); this layout needs more"
+                "the memory server's region table holds {max} regions (RAM, boot-extra, growth \
+                 and lending ranges; reserved ranges are not regions); this layout needs more"
             ),
             Problem::BatchOverFrameList { batch, max } => write!(
                 f,
@@ -513,8 +511,9 @@ impl fmt::Display for Problem {
                 space,
             } => write!(
                 f,
-                "a `{target}` image would hold {bitmap_bytes} bytes of page bitmap and \
-                 {region_bytes} bytes of region memory in {space}: {budget} bytes"
+                "a `{target}` image would hold {bitmap_bytes} bytes of page model (bitmaps and \
+                 reserved runs) and {region_bytes} bytes of region memory in {space}: {budget} \
+                 bytes"
             ),
             Problem::Unassembled { reason } => write!(f, "the assembly refuses it: {reason}"),
         }

@@ -74,14 +74,13 @@ pub struct Settled {
 pub(crate) type Plan = Vec<FrameRun, MAX_GRANT_RUNS>;
 
 /// The parts of `run` that can be lent (in RAM or the lending range), cut at region seams, each
-/// with its region.
+/// with its region. (Lent runs hold no reserved frame: plans are made of ballooned runs and
+/// lending space, and a run given back must be one lent.)
 fn lendable_pieces<'p>(
     run: FrameRun,
     pages: &'p PageMap<'_>,
 ) -> impl Iterator<Item = (FrameRun, &'p Region)> {
-    pages
-        .pieces(run)
-        .filter(|(_, region)| region.kind != RegionKind::Reserved)
+    pages.pieces(run)
 }
 
 /// Frames counted by the kind of region each lies in.

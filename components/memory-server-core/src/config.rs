@@ -61,7 +61,8 @@ pub struct Config<'c> {
     /// Guest RAM the server manages, populated at start.
     pub ram: &'c [FrameRun],
     /// Parts of `ram` that belong to others (the image, other components): always populated,
-    /// never ballooned.
+    /// never ballooned. Disjoint, in any order, as many as the storage is sized for
+    /// ([`Config::bitmap_words`]): a used frame in every 2 MiB chunk can be described.
     pub reserved: &'c [FrameRun],
     /// Boot-time extra regions: guest-physical space outside `ram`, unpopulated at start and
     /// added to the balloon (the seed's `xen_extra_mem`).
@@ -121,6 +122,16 @@ impl<'c> Config<'c> {
     /// return the words of storage it needs: manifests are checked with this before anything is
     /// built, and the core refuses the same configurations when it is built.
     pub fn check(&self) -> Result<usize, ConfigError> {
+        self.check_with_reserved(self.reserved.iter().copied())
+    }
+
+    /// [`Config::check`] with the reserved runs `reserved` in place of `self.reserved`, for a
+    /// caller that holds them in another form (a composition's named ranges): the one check,
+    /// whatever holds the runs.
+    pub fn check_with_reserved(
+        &self,
+        reserved: impl Iterator<Item = FrameRun> + Clone,
+    ) -> Result<usize, ConfigError> {
         if self.batch_extents == 0 || self.batch_extents > MAX_BATCH_EXTENTS {
             return Err(ConfigError::BadBatchSize);
         }
@@ -136,7 +147,7 @@ impl<'c> Config<'c> {
                 return Err(ConfigError::GrowthBelowBootMemory);
             }
         }
-        self.bitmap_words()
+        self.storage_words_with(reserved)
     }
 
     /// Whether the worker may use 2 MiB extents.
@@ -151,11 +162,11 @@ impl<'c> Config<'c> {
 pub enum ConfigError {
     /// A range is empty or wraps the frame space.
     EmptyOrWrappingRange = 1,
-    /// Two ranges (RAM, extra, growth, lending) overlap.
+    /// Two ranges (RAM, extra, growth, lending; or two reserved runs) overlap.
     OverlappingRanges = 2,
     /// A reserved range is not inside one RAM range.
     ReservedOutsideRam = 3,
-    /// More ranges than the region table holds.
+    /// More RAM, extra, growth and lending ranges than the region table holds.
     TooManyRegions = 4,
     /// The bitmap storage is smaller than [`Config::bitmap_words`] asks for.
     StorageTooSmall = 5,

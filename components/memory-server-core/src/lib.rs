@@ -57,6 +57,7 @@ mod page_map;
 mod pending;
 mod ports;
 mod regions;
+mod reserved;
 mod scan;
 mod schedule;
 mod stats;

@@ -1,6 +1,17 @@
-//! The page map: the managed frames as regions (RAM, reserved, lending), the populated bitmap
-//! over RAM, the counts kept in step with it, including the baseline that relates the model's
-//! populated count to Xen's, and the clean chunks.
+//! The page map: the managed frames as regions (RAM, lending) and the reserved runs inside RAM,
+//! the populated bitmap over RAM (a reserved frame's bit stays clear), the counts kept in step
+//! with it, including the baseline that relates the model's populated count to Xen's, the clean
+//! chunks, and the bounds the searches start from.
+//!
+//! The floor and the ceiling spare every search a pass over the frames it cannot take: no
+//! unpopulated RAM frame lies below the floor, no populated one at or above the ceiling. Any
+//! frame the map clears moves the floor down to it, any frame it sets moves the ceiling up past
+//! it, and before a batch is picked [`PageMap::settle_bounds`] moves each in over the frames in
+//! the other state. A search for ballooned frames from the floor therefore finds exactly what
+//! one from frame 0 would (lowest first, as the seed), and one for free frames below the
+//! ceiling what one from the top would, so the choice of frames is unchanged and only the pass
+//! over the rest is gone. A frame released behind the floor pulls it back; the bounds never
+//! wrap.
 //!
 //! A chunk is 512 bits of the populated bitmap: the frames of one RAM region in one aligned 2 MiB
 //! (`regions` aligns the bits so); the partial chunks at the ends of two regions may share one
@@ -22,6 +33,7 @@ use crate::bitmap::Bitmap;
 use crate::config::{Config, ConfigError};
 use crate::lent_table::LentTable;
 use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
+use crate::reserved::ReservedRuns;
 use crate::scan::Scan;
 use ballast_xen::{FrameRun, FRAMES_PER_SUPERPAGE};
 
@@ -50,6 +62,7 @@ pub(crate) enum Place {
 #[derive(Debug)]
 pub(crate) struct PageMap<'a> {
     regions: Regions,
+    reserved: ReservedRuns<'a>,
     bitmap: Bitmap<'a>,
     /// One bit per chunk of `bitmap`: set when the chunk is clean.
     clean: Bitmap<'a>,
@@ -61,17 +74,28 @@ pub(crate) struct PageMap<'a> {
     lowmem_limit: u64,
     /// Xen's page count minus the model's, once measured.
     baseline: Option<i64>,
+    /// No unpopulated RAM frame (lent or not) lies below this one: the searches for ballooned
+    /// frames start here instead of at frame 0. Clearing a bit below it lowers it;
+    /// [`PageMap::settle_bounds`] moves it up to the first unpopulated frame.
+    floor: u64,
+    /// No populated RAM frame lies at or above this one: the searches for free frames start
+    /// here instead of at the top. Setting a bit above it raises it;
+    /// [`PageMap::settle_bounds`] moves it down to just above the last populated frame.
+    ceiling: u64,
 }
 
 impl<'a> PageMap<'a> {
     /// The map for `config` over `storage`: RAM populated, extra regions and growth ballooned,
-    /// every chunk dirty.
+    /// every chunk dirty, the search bounds settled (one pass over the bitmap, at boot).
     pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
         let regions = Regions::build(config)?;
+        let count = crate::reserved::check(config.ram, config.reserved.iter().copied())?;
         let words = storage
-            .get_mut(..regions.words().saturating_add(regions.chunk_words()))
+            .get_mut(..regions.storage_words(count))
             .ok_or(ConfigError::StorageTooSmall)?;
-        let (words, chunk_words) = words.split_at_mut(regions.words());
+        let (words, rest) = words.split_at_mut(regions.words());
+        let (chunk_words, reserved_words) = rest.split_at_mut(regions.chunk_words());
+        let reserved = ReservedRuns::new(reserved_words, config.reserved);
         let mut bitmap = Bitmap::new(words);
         let mut populated_ram: u64 = 0;
         for region in regions.iter() {
@@ -85,17 +109,28 @@ impl<'a> PageMap<'a> {
                 populated_ram = populated_ram.saturating_add(region.run.frames);
             }
         }
-        Ok(PageMap {
-            ram_frames: regions.frames(is_ram),
-            reserved_frames: regions.frames(|k| *k == RegionKind::Reserved),
+        for run in reserved.iter() {
+            if let Some(bit) = regions.find(run.start()).and_then(|r| r.bit(run.start())) {
+                bitmap.set_range(bit, run.frames, false);
+            }
+        }
+        let mut map = PageMap {
+            // The reserved frames lie in boot RAM (the check): neither count goes below zero.
+            ram_frames: regions.frames(is_ram).saturating_sub(reserved.frames()),
+            reserved_frames: reserved.frames(),
             lending_frames: regions.frames(is_lending),
             lowmem_limit: config.lowmem_limit.0,
+            populated_ram: populated_ram.saturating_sub(reserved.frames()),
             regions,
+            reserved,
             bitmap,
             clean: Bitmap::new(chunk_words),
-            populated_ram,
             baseline: None,
-        })
+            floor: 0,
+            ceiling: u64::MAX,
+        };
+        map.settle_bounds();
+        Ok(map)
     }
 
     /// Populated frames: reserved and populated RAM.
@@ -162,9 +197,66 @@ impl<'a> PageMap<'a> {
         if populated {
             let added = frames.saturating_sub(before);
             self.populated_ram = self.populated_ram.saturating_add(added);
+            // Frames of one region: the end is below 2^40.
+            self.ceiling = self.ceiling.max(first.saturating_add(frames));
         } else {
             self.populated_ram = self.populated_ram.saturating_sub(before);
+            self.floor = self.floor.min(first);
         }
+    }
+
+    /// Move the search bounds as far in as they go: the floor up to the lowest unpopulated RAM
+    /// frame, the ceiling down to just above the highest populated one. A bound only passes
+    /// frames in the other state, so each move costs the frames it passes once, and a search
+    /// that starts at a bound finds exactly what a search from frame 0 (or the top) would.
+    pub fn settle_bounds(&mut self) {
+        self.floor = self.first_unpopulated(self.floor);
+        self.ceiling = self.populated_end(self.ceiling);
+    }
+
+    /// The lowest unpopulated, unreserved RAM frame at or above `from` (`u64::MAX` if none).
+    /// The reserved runs are walked with a cursor as the search goes up.
+    fn first_unpopulated(&self, from: u64) -> u64 {
+        let mut reserved = self
+            .reserved
+            .overlapping(FrameRun::span(from, u64::MAX))
+            .peekable();
+        for region in self.regions.iter().filter(|r| r.run.end() > from) {
+            let mut at = region.run.start().max(from);
+            while let Some(bit) = region.bit(at) {
+                // The frames' bits lie inside the bitmap: `bit + (end - at)` fits.
+                let end_bit = bit.saturating_add(region.run.end().saturating_sub(at));
+                let Some(found) = self.bitmap.find_first(bit, end_bit, false) else {
+                    break;
+                };
+                let gfn = at.saturating_add(found.saturating_sub(bit));
+                while reserved.next_if(|r| r.end() <= gfn).is_some() {}
+                match reserved.peek() {
+                    Some(run) if run.start() <= gfn => at = run.end(),
+                    _ => return gfn,
+                }
+            }
+        }
+        u64::MAX
+    }
+
+    /// Just above the highest populated RAM frame below `below` (0 if none).
+    fn populated_end(&self, below: u64) -> u64 {
+        for region in self.regions.iter().rev().filter(|r| r.run.start() < below) {
+            let start = region.run.start();
+            let Some(bit) = region.bit(start) else {
+                continue;
+            };
+            let end = region.run.end().min(below);
+            // As above; the bit found is at or after `bit`, the frame below `end`.
+            let end_bit = bit.saturating_add(end.saturating_sub(start));
+            if let Some(found) = self.bitmap.find_last(bit, end_bit, true) {
+                return start
+                    .saturating_add(found.saturating_sub(bit))
+                    .saturating_add(1);
+            }
+        }
+        0
     }
 
     /// The server populated frames `[first, first + frames)` (inside one RAM region, unpopulated
@@ -193,6 +285,8 @@ impl<'a> PageMap<'a> {
             self.populated_ram = self.populated_ram.saturating_add(added);
             at = chunk_end;
         }
+        // Frames of one region: the end is below 2^40.
+        self.ceiling = self.ceiling.max(first.saturating_add(frames));
     }
 
     /// Whether every chunk of frames `[first, first + frames)` (inside one RAM region) is clean:
@@ -214,6 +308,9 @@ impl<'a> PageMap<'a> {
             regions: &self.regions,
             bitmap: &self.bitmap,
             lent,
+            reserved: &self.reserved,
+            floor: self.floor,
+            ceiling: self.ceiling,
         }
     }
 
@@ -232,8 +329,9 @@ impl<'a> PageMap<'a> {
             return Place::Outside;
         };
         match region.kind {
-            RegionKind::Reserved => Place::Reserved,
             RegionKind::Lending => Place::Lending,
+            RegionKind::Ram { .. } if self.reserved.holds(run) => Place::Reserved,
+            RegionKind::Ram { .. } if self.reserved.any_in(run) => Place::Outside,
             RegionKind::Ram { .. } => match region.bit(run.start()) {
                 Some(bit) => Place::Ram {
                     unpopulated: self.bitmap.all(bit, run.frames, false),
@@ -245,20 +343,23 @@ impl<'a> PageMap<'a> {
 
     /// Frames below `limit` that are not reserved: lending space and RAM.
     pub fn unreserved_below(&self, limit: u64) -> u64 {
-        self.regions
-            .iter()
-            .filter(|r| !matches!(r.kind, RegionKind::Reserved))
+        let managed: u64 = (self.regions.iter())
             .map(|r| r.run.end().min(limit).saturating_sub(r.run.start()))
-            .sum()
+            .sum();
+        // The reserved frames below `limit` are among the RAM frames below it.
+        managed.saturating_sub(self.reserved.frames_below(limit))
     }
 
-    /// Bytes of bitmap storage: the populated bitmap and the clean chunks.
+    /// Bytes of storage: the populated bitmap, the clean chunks and the reserved runs.
     pub fn bitmap_bytes(&self) -> usize {
-        // Both are storage in memory: their sum fits.
-        self.bitmap.bytes().saturating_add(self.clean.bytes())
+        // All are storage in memory: their sum fits.
+        (self.bitmap.bytes())
+            .saturating_add(self.clean.bytes())
+            .saturating_add(self.reserved.bytes())
     }
 
-    /// Check that the populated count matches the bitmap.
+    /// Check that the populated count matches the bitmap (every reserved frame's bit clear),
+    /// and that no frame lies beyond the search bound of its state.
     pub fn check(&self) -> Result<(), InvariantViolation> {
         let mut populated: u64 = 0;
         for region in self.regions.iter() {
@@ -269,6 +370,19 @@ impl<'a> PageMap<'a> {
             }
         }
         if populated != self.populated_ram {
+            return Err(InvariantViolation::PopulatedCount);
+        }
+        if self.first_unpopulated(0) < self.floor || self.populated_end(u64::MAX) > self.ceiling {
+            return Err(InvariantViolation::SearchBounds);
+        }
+        let reserved_clear = self.reserved.iter().all(|run| {
+            (self
+                .regions
+                .find(run.start())
+                .and_then(|r| r.bit(run.start())))
+            .is_some_and(|bit| self.bitmap.all(bit, run.frames, false))
+        });
+        if !reserved_clear {
             return Err(InvariantViolation::PopulatedCount);
         }
         Ok(())

@@ -1,23 +1,27 @@
-//! The region table: the managed guest-physical space cut into RAM (one bitmap bit per frame),
-//! reserved (always populated, someone else's, no bits) and lending (never populated, no bits)
-//! regions, sorted by frame number, and the storage their bits take: the populated bitmap and,
-//! after it, one bit per 512 populated-bitmap bits (a 2 MiB chunk) saying whether it is clean.
+//! The region table: the managed guest-physical space cut into RAM (one bitmap bit per frame,
+//! reserved frames inside it included: `reserved` holds those) and lending (never populated, no
+//! bits) regions, sorted by frame number, and the storage their bits take: the populated bitmap
+//! and, after it, one bit per 512 populated-bitmap bits (a 2 MiB chunk) saying whether it is
+//! clean. The table holds the configuration's ranges, never one per reserved run, so its size
+//! does not limit how fragmented the guest's RAM may be.
 
 use heapless::Vec;
 
 use crate::bitmap::WORD_BITS;
 use crate::config::{Config, ConfigError};
+use crate::reserved::WORDS_PER_RUN;
 use ballast_xen::FrameRun;
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 
-/// Most regions a configuration may produce (RAM pieces, reserved, extra, growth, lending
-/// together).
+/// Most regions a configuration may produce (RAM, extra, growth and lending ranges together;
+/// reserved runs are not regions).
 pub const MAX_REGIONS: usize = 32;
 
 /// What a region's frames are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegionKind {
-    /// Server-managed RAM; frame `f` is bit `bit_base + (f - first)` of the populated bitmap.
+    /// RAM (its reserved runs included); frame `f` is bit `bit_base + (f - first)` of the
+    /// populated bitmap.
     /// `bit_base` is congruent to `first` modulo 512, so a 2 MiB chunk maps to whole words and
     /// its frames of one region to one clean-chunk bit.
     Ram {
@@ -26,8 +30,6 @@ pub enum RegionKind {
         /// A boot-time extra region or the growth range (unpopulated at start).
         extra: bool,
     },
-    /// Populated and in use by someone else.
-    Reserved,
     /// Unpopulated space reserved for lending.
     Lending,
 }
@@ -71,79 +73,23 @@ fn push(
         .map_err(|_| ConfigError::TooManyRegions)
 }
 
-/// The RAM range `ram` minus the reserved ranges inside it, as regions.
-fn cut_ram(
-    list: &mut Vec<Region, MAX_REGIONS>,
-    ram: FrameRun,
-    reserved: &[FrameRun],
-) -> Result<(), ConfigError> {
-    let mut at = ram.start();
-    loop {
-        let next = reserved
-            .iter()
-            .filter(|r| ram.contains_run(r) && r.start() >= at)
-            .min_by_key(|r| r.start());
-        let Some(next) = next else { break };
-        if next.start() > at {
-            push(
-                list,
-                FrameRun::span(at, next.start()),
-                RegionKind::Ram {
-                    bit_base: 0,
-                    extra: false,
-                },
-            )?;
-        }
-        push(list, *next, RegionKind::Reserved)?;
-        at = next.end();
-    }
-    if at < ram.end() {
-        push(
-            list,
-            FrameRun::span(at, ram.end()),
-            RegionKind::Ram {
-                bit_base: 0,
-                extra: false,
-            },
-        )?;
-    }
-    Ok(())
-}
-
 impl Regions {
     /// Build the table from a configuration, checking it.
     pub fn build(config: &Config<'_>) -> Result<Regions, ConfigError> {
         let all = config
             .ram
             .iter()
-            .chain(config.reserved)
             .chain(config.extra)
             .chain(config.growth.iter())
             .chain(config.lending.iter());
         if all.clone().any(|r| !r.is_valid()) {
             return Err(ConfigError::EmptyOrWrappingRange);
         }
-        for (i, r) in config.reserved.iter().enumerate() {
-            if !config.ram.iter().any(|ram| ram.contains_run(r)) {
-                return Err(ConfigError::ReservedOutsideRam);
-            }
-            if config.reserved[..i].iter().any(|o| o.overlaps(r)) {
-                return Err(ConfigError::OverlappingRanges);
-            }
-        }
         let mut list = Vec::new();
-        for ram in config.ram {
-            cut_ram(&mut list, *ram, config.reserved)?;
-        }
-        for extra in config.extra.iter().chain(config.growth.iter()) {
-            push(
-                &mut list,
-                *extra,
-                RegionKind::Ram {
-                    bit_base: 0,
-                    extra: true,
-                },
-            )?;
+        let boot = config.ram.iter().map(|run| (run, false));
+        let extra = config.extra.iter().chain(config.growth.iter());
+        for (run, extra) in boot.chain(extra.map(|run| (run, true))) {
+            push(&mut list, *run, RegionKind::Ram { bit_base: 0, extra })?;
         }
         if let Some(lending) = config.lending {
             push(&mut list, lending, RegionKind::Lending)?;
@@ -181,6 +127,14 @@ impl Regions {
     /// Words of clean-chunk storage the table needs: one bit per 512 populated-bitmap bits.
     pub fn chunk_words(&self) -> usize {
         self.chunk_words
+    }
+
+    /// Words of storage for the bitmaps and `reserved` reserved runs.
+    pub fn storage_words(&self, reserved: usize) -> usize {
+        // Words of storage in memory: a sum past `usize::MAX` saturates and no storage fits it.
+        self.words
+            .saturating_add(self.chunk_words)
+            .saturating_add(reserved.saturating_mul(WORDS_PER_RUN))
     }
 
     /// The regions, sorted by frame number.
@@ -229,10 +183,21 @@ pub fn is_lending(kind: &RegionKind) -> bool {
 }
 
 impl Config<'_> {
-    /// Words of `u64` storage the core's bitmaps need for this configuration: the populated
-    /// bitmap (one bit per RAM frame) and the clean chunks (one bit per 2 MiB of it).
+    /// Words of `u64` storage the core needs for this configuration: the populated bitmap (one
+    /// bit per RAM frame), the clean chunks (one bit per 2 MiB of it) and the reserved runs
+    /// ([`WORDS_PER_RUN`] words each).
     pub fn bitmap_words(&self) -> Result<usize, ConfigError> {
-        Regions::build(self).map(|r| r.words().saturating_add(r.chunk_words()))
+        self.storage_words_with(self.reserved.iter().copied())
+    }
+
+    /// [`Config::bitmap_words`] with the reserved runs `reserved` in place of `self.reserved`.
+    pub(crate) fn storage_words_with(
+        &self,
+        reserved: impl Iterator<Item = FrameRun> + Clone,
+    ) -> Result<usize, ConfigError> {
+        let regions = Regions::build(self)?;
+        let reserved = crate::reserved::check(self.ram, reserved)?;
+        Ok(regions.storage_words(reserved))
     }
 }
 
@@ -243,29 +208,29 @@ mod tests {
     use ballast_xen::Gfn;
 
     #[test]
-    fn reserved_ranges_cut_ram_and_bits_keep_chunk_alignment() {
+    fn reserved_runs_stay_in_ram_and_bits_keep_chunk_alignment() {
         let ram = [FrameRun::span(0, 2048)];
         let reserved = [FrameRun::span(100, 200)];
-        let extra = [FrameRun::span(4096, 4096 + 512)];
+        let extra = [FrameRun::span(4096 + 100, 4096 + 512)];
         let mut config = Config::new(&ram, Policy::Ballast);
         config.reserved = &reserved;
         config.extra = &extra;
         config.lending = Some(FrameRun::new(Gfn(1 << 20), 1024));
         let regions = Regions::build(&config).unwrap();
         let kinds: heapless::Vec<_, 8> = regions.iter().map(|r| r.kind).collect();
-        assert_eq!(kinds.len(), 5);
-        assert_eq!(regions.find(150).unwrap().kind, RegionKind::Reserved);
+        assert_eq!(kinds.len(), 3);
+        assert!(is_ram(&regions.find(150).unwrap().kind));
         assert_eq!(regions.find(3000), None);
-        for gfn in [0u64, 99, 200, 512, 2047, 4096, 4600] {
+        for gfn in [0u64, 99, 150, 200, 512, 2047, 4196, 4600] {
             let bit = regions.find(gfn).unwrap().bit(gfn).unwrap();
             assert_eq!(bit % 512, gfn % 512);
         }
-        assert_eq!(regions.frames(is_ram), 2048 - 100 + 512);
+        assert_eq!(regions.frames(is_ram), 2048 + 412);
         assert_eq!(regions.frames(is_lending), 1024);
         assert!(regions.words() as u64 * 64 >= regions.frames(is_ram));
         assert_eq!(
             config.bitmap_words(),
-            Ok(regions.words() + regions.chunk_words())
+            Ok(regions.words() + regions.chunk_words() + WORDS_PER_RUN)
         );
         assert_eq!(regions.chunk_words(), 1);
     }

@@ -1,13 +1,17 @@
 //! Finding frames by state: ballooned-and-unlent runs, free lending space, and the candidates of
 //! the next batch (whole 2 MiB chunks where possible, single frames otherwise). Whole chunks are
 //! tested a word at a time; single frames are taken from partly used chunks first when asked,
-//! so that whole chunks stay whole for superpage extents.
+//! so that whole chunks stay whole for superpage extents. A search for ballooned frames starts
+//! at the page map's floor and one for free frames at its ceiling (`page_map`); reserved
+//! frames, whose bits are clear, are stepped over like lent runs, with a cursor that moves up
+//! with the search.
 
 use ballast_xen::{FrameRun, Gfn, FRAMES_PER_SUPERPAGE};
 
 use crate::bitmap::Bitmap;
 use crate::lent_table::LentTable;
 use crate::regions::{Region, RegionKind, Regions};
+use crate::reserved::ReservedRuns;
 
 /// Frames in a 2 MiB chunk.
 const CHUNK: u64 = FRAMES_PER_SUPERPAGE;
@@ -21,6 +25,12 @@ pub struct Scan<'s, 'b, const L: usize> {
     pub bitmap: &'s Bitmap<'b>,
     /// The lent runs.
     pub lent: &'s LentTable<L>,
+    /// The reserved runs (their bits are clear: neither ballooned nor free).
+    pub reserved: &'s ReservedRuns<'b>,
+    /// No unpopulated RAM frame lies below it: searches for ballooned frames start there.
+    pub floor: u64,
+    /// No populated RAM frame lies at or above it: searches for free frames end there.
+    pub ceiling: u64,
 }
 
 /// Fills a frame list up to a limit.
@@ -128,7 +138,7 @@ impl<const L: usize> Scan<'_, '_, L> {
     pub fn ballooned_runs(&self, lo: u64, hi: u64, mut f: impl FnMut(u64, u64) -> bool) -> bool {
         self.regions
             .iter()
-            .filter_map(|r| clip(r, lo, hi))
+            .filter_map(|r| clip(r, lo.max(self.floor), hi))
             .all(|(start, end, offset)| self.ballooned_in(start, end, offset, &mut f))
     }
 
@@ -140,7 +150,11 @@ impl<const L: usize> Scan<'_, '_, L> {
         f: &mut impl FnMut(u64, u64) -> bool,
     ) -> bool {
         let lent: &[_] = &self.lent.iter().as_slice()[self.lent.first_ending_after(start)..];
-        let mut lent = lent.iter().peekable();
+        let mut lent = lent.iter().map(|r| r.run).peekable();
+        let mut reserved = self
+            .reserved
+            .overlapping(FrameRun::span(start, end))
+            .peekable();
         let mut at = start;
         while at < end {
             let Some(bit) = self
@@ -150,11 +164,14 @@ impl<const L: usize> Scan<'_, '_, L> {
                 return true;
             };
             let gfn = offset.gfn(bit);
-            while lent.peek().is_some_and(|r| r.run.end() <= gfn) {
-                lent.next();
-            }
-            let next_lent = lent.peek().map(|r| r.run);
+            while lent.next_if(|r| r.end() <= gfn).is_some() {}
+            while reserved.next_if(|r| r.end() <= gfn).is_some() {}
+            let (next_lent, next_reserved) = (lent.peek().copied(), reserved.peek().copied());
             if let Some(run) = next_lent.filter(|r| r.start() <= gfn) {
+                at = run.end();
+                continue;
+            }
+            if let Some(run) = next_reserved.filter(|r| r.start() <= gfn) {
                 at = run.end();
                 continue;
             }
@@ -162,7 +179,9 @@ impl<const L: usize> Scan<'_, '_, L> {
                 .bitmap
                 .find_first(bit, offset.bit(end), true)
                 .map_or(end, |b| offset.gfn(b));
-            let run_end = zeros_end.min(next_lent.map_or(end, |r| r.start()));
+            let run_end = zeros_end
+                .min(next_lent.map_or(end, |r| r.start()))
+                .min(next_reserved.map_or(end, |r| r.start()));
             if !f(gfn, run_end) {
                 return false;
             }
@@ -226,7 +245,7 @@ impl<const L: usize> Scan<'_, '_, L> {
             .regions
             .iter()
             .rev()
-            .filter_map(|r| clip(r, 0, u64::MAX))
+            .filter_map(|r| clip(r, 0, self.ceiling))
         {
             let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
             let last = (end / CHUNK).min(hi.div_ceil(CHUNK));
@@ -246,6 +265,7 @@ impl<const L: usize> Scan<'_, '_, L> {
     /// Collect single populated, server-owned frames in `[lo, hi)`, highest first, from the
     /// pieces `which` selects.
     pub fn free_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
+        let hi = hi.min(self.ceiling);
         for (start, end, offset) in self.regions.iter().rev().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end).rev() {
                 let whole =
@@ -265,18 +285,20 @@ impl<const L: usize> Scan<'_, '_, L> {
     }
 
     /// Whether the 2 MiB chunk at `gfn` (inside the RAM region with bit offset `offset`) is
-    /// wholly ballooned and none of it lent.
+    /// wholly ballooned, none of it lent or reserved.
     fn chunk_ballooned(&self, gfn: u64, offset: Shift) -> bool {
+        let chunk = FrameRun::span(gfn, gfn.saturating_add(CHUNK));
         self.bitmap.all(offset.bit(gfn), CHUNK, false)
-            && !self
-                .lent
-                .any_in(FrameRun::span(gfn, gfn.saturating_add(CHUNK)))
+            && !self.lent.any_in(chunk)
+            && !self.reserved.any_in(chunk)
     }
 
     /// Collect wholly ballooned, unlent 2 MiB chunks whose first frame lies in `[lo, hi)`,
     /// lowest first.
     pub fn ballooned_chunks(&self, out: &mut Collector<'_>, lo: u64, hi: u64) {
-        for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, 0, u64::MAX)) {
+        for (start, end, offset) in
+            (self.regions.iter()).filter_map(|r| clip(r, self.floor, u64::MAX))
+        {
             let first = start.div_ceil(CHUNK).max(lo.div_ceil(CHUNK));
             for chunk in first..(end / CHUNK).min(hi.div_ceil(CHUNK)) {
                 // Chunk numbers come from frame numbers divided by CHUNK: the product fits.
@@ -291,6 +313,7 @@ impl<const L: usize> Scan<'_, '_, L> {
     /// Collect single ballooned, unlent frames in `[lo, hi)`, lowest first, from the pieces
     /// `which` selects.
     pub fn ballooned_frames(&self, out: &mut Collector<'_>, lo: u64, hi: u64, which: Pieces) {
+        let lo = lo.max(self.floor);
         for (start, end, offset) in self.regions.iter().filter_map(|r| clip(r, lo, hi)) {
             for (a, b) in pieces(start, end) {
                 let whole = a.checked_add(CHUNK) == Some(b) && self.chunk_ballooned(a, offset);
@@ -308,6 +331,8 @@ impl<const L: usize> Scan<'_, '_, L> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use crate::config::{Config, Policy};
     use crate::lent_table::ClientId;
@@ -329,10 +354,15 @@ mod tests {
         let (regions, mut bitmap) = model(&mut words);
         bitmap.set_range(700, 1, false);
         let lent = LentTable::<4>::default();
+        let mut no_words = [0u64; 0];
+        let reserved = ReservedRuns::new(&mut no_words, &[]);
         let scan = Scan {
             regions: &regions,
             bitmap: &bitmap,
             lent: &lent,
+            reserved: &reserved,
+            floor: 0,
+            ceiling: u64::MAX,
         };
         let mut list = [Gfn(0); 8];
         let mut out = Collector::new(&mut list, 8);
@@ -356,10 +386,15 @@ mod tests {
             .unwrap();
         lent.insert(FrameRun::span(8200, 8210), ClientId(0), None)
             .unwrap();
+        let mut no_words = [0u64; 0];
+        let reserved = ReservedRuns::new(&mut no_words, &[]);
         let scan = Scan {
             regions: &regions,
             bitmap: &bitmap,
             lent: &lent,
+            reserved: &reserved,
+            floor: 0,
+            ceiling: u64::MAX,
         };
         assert_eq!(scan.count_ballooned(0, u64::MAX), 1014);
         assert_eq!(scan.count_ballooned(0, 15), 10);
@@ -375,5 +410,42 @@ mod tests {
         let mut out = Collector::new(&mut list, 4);
         scan.ballooned_frames(&mut out, 0, u64::MAX, Pieces::Whole);
         assert_eq!(list[0], Gfn(512));
+    }
+
+    #[test]
+    fn reserved_frames_are_neither_ballooned_nor_free_and_spoil_whole_chunks() {
+        let mut words = [0u64; 32];
+        let (regions, mut bitmap) = model(&mut words);
+        bitmap.set_range(0, 2048, false);
+        bitmap.set_range(1536, 512, true);
+        let lent = LentTable::<4>::default();
+        let mut reserved_words = [0u64; 4];
+        let runs = [FrameRun::span(1000, 1001), FrameRun::span(5, 7)];
+        let reserved = ReservedRuns::new(&mut reserved_words, &runs);
+        let scan = Scan {
+            regions: &regions,
+            bitmap: &bitmap,
+            lent: &lent,
+            reserved: &reserved,
+            floor: 0,
+            ceiling: u64::MAX,
+        };
+        assert_eq!(scan.count_ballooned(0, u64::MAX), 1536 - 3);
+        let mut runs = std::vec::Vec::new();
+        scan.ballooned_runs(0, 1536, |a, b| {
+            runs.push((a, b));
+            true
+        });
+        assert_eq!(runs, [(0, 5), (7, 1000), (1001, 1536)]);
+        let mut list = [Gfn(0); 4];
+        let mut out = Collector::new(&mut list, 4);
+        scan.ballooned_chunks(&mut out, 0, u64::MAX);
+        assert_eq!((out.len(), list[0]), (1, Gfn(1024)));
+        let mut out = Collector::new(&mut list, 4);
+        scan.ballooned_frames(&mut out, 0, u64::MAX, Pieces::Partial);
+        assert_eq!(&list[..4], &[Gfn(0), Gfn(1), Gfn(2), Gfn(3)]);
+        let mut out = Collector::new(&mut list, 4);
+        scan.free_chunks(&mut out, 0, u64::MAX);
+        assert_eq!((out.len(), list[0]), (1, Gfn(1536)));
     }
 }

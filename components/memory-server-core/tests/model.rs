@@ -25,7 +25,13 @@ use std::rc::Rc;
 use written::{WatchedGateway, WatchedScrubber, Written};
 
 const RAM: [FrameRun; 1] = [FrameRun::span(0, 1024)];
-const RESERVED: [FrameRun; 1] = [FrameRun::span(600, 640)];
+/// Reserved runs, given out of order: a range, and single used frames that leave no 2 MiB chunk
+/// of RAM whole (the worst case of the page model, in small).
+const RESERVED: [FrameRun; 3] = [
+    FrameRun::span(600, 640),
+    FrameRun::span(3, 4),
+    FrameRun::span(1000, 1001),
+];
 /// The lending range lies between RAM and the extra region, seam to seam: the top of RAM (the
 /// first frames ballooned) and the bottom of the extra region (the first frames lent from it)
 /// are lent together with it, and given back across the seams as one run.

@@ -66,9 +66,11 @@ pub struct Capacities {
     pub gateway_frames: usize,
     /// RAM runs the memory server is given.
     pub ram_runs: usize,
-    /// Words of the memory server's bitmaps: one bit per managed frame (RAM up to its ceiling,
-    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region, and one bit per
-    /// 2 MiB of that (the clean chunks).
+    /// Words of the memory server's storage: one bit per managed frame (RAM up to its ceiling,
+    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region (reserved runs
+    /// are not regions), one bit per 2 MiB of that (the clean chunks), and two words per
+    /// reserved run (the core's sorted table of them: the manifest's, and one per RAM run for
+    /// those an image finds in its boot map).
     pub bitmap_words: usize,
 }
 
@@ -249,8 +251,10 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
     let regions = ram_runs
         .saturating_add(memory.boot_extra.len())
         .saturating_add(growth_runs(memory))
-        .saturating_add(memory.reserved.len())
         .saturating_add(1);
+    // The manifest's reserved runs, or those an image finds in its boot map (its table holds
+    // `ram_runs` of them): either way no more than both together.
+    let reserved_runs = memory.reserved.len().saturating_add(ram_runs) as u64;
     let growth_frames = match memory.growth {
         Some(growth) => growth.frames,
         None => 0,
@@ -260,10 +264,12 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         .saturating_add(growth_frames)
         .saturating_add(memory.unpopulated.frames)
         .saturating_add((regions as u64).saturating_mul(2 * CHUNK_FRAMES));
-    // The populated bitmap, one bit per frame, then the clean chunks, one bit per chunk of it.
+    // The populated bitmap, one bit per frame, then the clean chunks, one bit per chunk of it,
+    // then the reserved runs, two words each.
     let words = frames
         .div_ceil(64)
-        .saturating_add(frames.div_ceil(CHUNK_FRAMES).div_ceil(64));
+        .saturating_add(frames.div_ceil(CHUNK_FRAMES).div_ceil(64))
+        .saturating_add(reserved_runs.saturating_mul(2));
     // On a 32-bit host a count past `usize::MAX` words saturates too.
     if words > usize::MAX as u64 {
         usize::MAX

@@ -6,8 +6,7 @@ use ballast_interfaces::support::Permissions;
 use ballast_ipc::{EndpointId, LeaseId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, ConfigError, FrameRun, FrameScrubber, Policy, Tunables,
-    MAX_REGIONS,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
@@ -71,22 +70,13 @@ pub fn check(composition: &Composition) -> Result<usize, AssemblyError> {
         RamSource::Manifest => memory.ram,
         RamSource::BootMap => &below_ceiling,
     };
-    let mut reserved: Vec<FrameRun, MAX_REGIONS> = Vec::new();
-    for range in memory.reserved {
-        reserved
-            .push(range.run)
-            .map_err(|_| AssemblyError::Memory(ConfigError::TooManyRegions))?;
-    }
-    let ram = ServerRam {
-        ram,
-        reserved: &reserved,
-    };
+    let ram = ServerRam { ram, reserved: &[] };
     if memory.growth.is_some() && !composition.target.reaches_growth() {
         return Err(AssemblyError::GrowthUnreachable);
     }
     gateway_link(composition)?;
     config(composition, ram, None)?
-        .check()
+        .check_with_reserved(memory.reserved.iter().map(|reserved| reserved.run))
         .map_err(AssemblyError::Memory)
 }
 

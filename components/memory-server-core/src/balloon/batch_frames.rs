@@ -90,6 +90,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         chunk_ranges: &[(u64, u64)],
         frame_ranges: &[(u64, u64)],
     ) -> (ExtentOrder, usize) {
+        self.pages.settle_bounds();
         let scan = self.pages.scan(self.book.lent());
         let batch_extents = self.steering.batch_extents();
         if self.steering.superpage_batch(op, want) {

@@ -33,6 +33,9 @@ pub enum InvariantViolation {
     XenCount = 11,
     /// A client holds more lent runs than it may.
     RunLimit = 12,
+    /// An unpopulated RAM frame lies below the search floor, or a populated one at or above the
+    /// search ceiling: a search would skip it.
+    SearchBounds = 13,
 }
 
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
