@@ -5,9 +5,13 @@
 //!
 //! # What is modelled
 //!
-//! - A host free pool shared by every domain (one guest's growth can starve another). Freed pages
-//!   are not scrubbed: they go back to the pool with their contents, and the next allocation, of
-//!   any domain, takes the pages freed last (LIFO per page; an extent keeps its pages' order).
+//! - A host free pool shared by every domain (one guest's growth can starve another), kept as Xen's
+//!   buddy allocator keeps it: machine frames (MFNs) in aligned blocks, freed buddies merging,
+//!   allocation from the highest zone and the head of the smallest order that fits, a split block
+//!   handing out its top (`docs/XEN-BEHAVIOUR.md#buddy-order`). Freed pages are not scrubbed: a
+//!   page's contents stay with its frame, so an extent populated after a decrease, of any domain,
+//!   sees what the freed frames held. Every domain's P2M records the frame behind each gfn
+//!   ([`XenSim::machine_frame`]); boot memory lies above the pool.
 //! - Domains with `tot_pages`, `max_pages`, a `memop-max-order` and a P2M recording, per gfn,
 //!   whether it is populated and, per 2 MiB chunk, whether one intact superpage entry maps it.
 //!   2 MiB-aligned boot RAM starts as intact superpages; removing or repopulating any 4 KiB of one
@@ -47,7 +51,8 @@
 //!   limited to what real Xen can do.
 //! - Scale: state is per 2 MiB chunk (a byte each, plus 64 bytes for a partly populated chunk) and
 //!   contents are stored only for pages ever written non-zero, so a 1 TiB guest's P2M takes about
-//!   512 KiB, and every operation costs per extent and per chunk, never per 4 KiB.
+//!   512 KiB; machine frames are kept as runs of gfns on consecutive frames and free blocks, one
+//!   entry each; every operation costs per extent, per chunk and per run, never per 4 KiB.
 //!
 //! # What is deliberately not modelled, and why
 //!
@@ -61,9 +66,10 @@
 //!   simulator answers them `-ENOSYS`, where real Xen implements them.
 //! - PV guests: every domain is auto-translated (PVH), so Xen never writes machine frame
 //!   numbers back into the list, and increase_reservation ignores the list entirely.
-//! - Machine addresses, NUMA placement, buddy-allocator contiguity and claims: the pool is a
-//!   count with a LIFO order. Address limits and contiguity appear only as the failures they
-//!   cause (a low address limit, a largest free order, the [`Fault::Fragmented`] fault).
+//! - NUMA placement, claims and the background scrub of a dying domain's pages (they are free and
+//!   zero at once). Machine frame numbers start at 16 MiB and are not a real host's map: address
+//!   limits act through the zones, and contiguity through the blocks, which merge no further than
+//!   [`HostConfig::largest_free_order`], and the [`Fault::Fragmented`] fault.
 //! - XSM policies beyond the default: a domain may act on itself; a privileged (control) domain
 //!   on any domain.
 //! - Gfns at or beyond 2^40 (52-bit guest-physical addresses): a populate there fails without
@@ -85,6 +91,7 @@ mod domain;
 mod error;
 mod events;
 mod faults;
+mod frames;
 mod grants;
 mod host_pool;
 mod hypervisor;

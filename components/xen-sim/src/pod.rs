@@ -32,6 +32,7 @@ use crate::bitmap::CHUNK_FRAMES;
 use crate::config::DomainConfig;
 use crate::domain::Domain;
 use crate::error::SimError;
+use crate::frames::MfnRun;
 use crate::host_pool::HostPool;
 use crate::p2m::{P2m, GFN_LIMIT};
 
@@ -104,6 +105,8 @@ pub struct PodCounters {
 pub struct Pod {
     entries: P2m,
     cache: u64,
+    /// The machine frames of the cache's pages, the last taken first.
+    cache_frames: Vec<MfnRun>,
     crashed: Option<DomainCrash>,
     counters: PodCounters,
 }
@@ -137,6 +140,7 @@ impl Pod {
             .ok_or(PodBuildError::TargetBelowReal)?;
         Ok(Pod {
             cache: backed.min(entries.populated()),
+            cache_frames: Vec::new(),
             entries,
             crashed: None,
             counters: PodCounters::default(),
@@ -151,6 +155,44 @@ impl Pod {
     /// PoD entries in `range`.
     pub fn count(&self, range: Range<u64>) -> u64 {
         self.entries.count(range)
+    }
+
+    /// The machine frames of the cache, given up (the domain is destroyed).
+    pub(crate) fn into_cache_frames(self) -> Vec<MfnRun> {
+        self.cache_frames
+    }
+
+    /// Take `count` pages' machine frames from the cache's frames (the cache's count is the
+    /// caller's to change), the last added first.
+    fn take_cache_frames(&mut self, count: u64) -> Vec<MfnRun> {
+        let mut taken = Vec::new();
+        let mut wanted = count;
+        while wanted > 0 {
+            let Some(last) = self.cache_frames.last_mut() else {
+                break;
+            };
+            let (low, high) = last.mfns();
+            let take = wanted.min(last.len);
+            // The top `take` MFNs of the run: `take <= len`, inside `[low, high)`.
+            taken.push(MfnRun {
+                gfn: 0,
+                mfn: high.saturating_sub(take),
+                len: take,
+                descending: false,
+            });
+            if take == last.len {
+                self.cache_frames.pop();
+            } else {
+                *last = MfnRun {
+                    gfn: 0,
+                    mfn: low,
+                    len: last.len.saturating_sub(take),
+                    descending: false,
+                };
+            }
+            wanted = wanted.saturating_sub(take);
+        }
+        taken
     }
 
     /// Why the domain crashed, if it did.
@@ -178,19 +220,33 @@ impl Domain {
     /// A domain built on PoD: `config.ram` is its RAM (the memory map), `pod` says what Xen
     /// populated for real and the target. Refused like [`Domain::boot`], and when the target is
     /// below the real pages.
-    pub fn boot_pod(config: &DomainConfig, pod: &PodBoot) -> Result<Domain, SimError> {
+    pub fn boot_pod(
+        config: &DomainConfig,
+        pod: &PodBoot,
+        pool: &mut HostPool,
+    ) -> Result<Domain, SimError> {
         if config.ram.iter().any(|r| r.end > GFN_LIMIT) {
             return Err(SimError::RamPastLimit);
         }
         let real: Vec<Range<u64>> = pod.real_ram.iter().chain(&pod.special).cloned().collect();
-        let mut domain = Domain::boot(&DomainConfig {
-            ram: real.clone(),
-            ..config.clone()
-        })?;
+        let mut domain = Domain::boot(
+            &DomainConfig {
+                ram: real.clone(),
+                ..config.clone()
+            },
+            pool,
+        )?;
         domain.pod = Pod::build(&config.ram, &real, domain.tot_pages, pod.target_pages)
             .map_err(|PodBuildError::TargetBelowReal| SimError::PodTargetBelowReal)?;
         // The cache is the target less the real pages: the sum is the target.
         domain.tot_pages = domain.tot_pages.saturating_add(domain.pod.cache);
+        let cache = domain.pod.cache;
+        domain.pod.cache_frames.push(MfnRun {
+            gfn: 0,
+            mfn: pool.boot_frames(0, cache),
+            len: cache,
+            descending: false,
+        });
         Ok(domain)
     }
 
@@ -219,6 +275,11 @@ impl Domain {
             let backed = run.min(self.pod.cache);
             let backed_end = at.saturating_add(backed);
             self.pod.entries.remove(at..backed_end);
+            let mut gfn = at;
+            for run in self.pod.take_cache_frames(backed) {
+                self.frames.insert(MfnRun { gfn, ..run });
+                gfn = gfn.saturating_add(run.len);
+            }
             self.p2m.insert(at..backed_end, false);
             self.pod.cache = self.pod.cache.saturating_sub(backed);
             let counters = &mut self.pod.counters;
@@ -299,6 +360,10 @@ impl Domain {
             return;
         }
         self.contents.take(range.clone());
+        let frames = self.frames.remove(range.clone());
+        self.pod
+            .cache_frames
+            .extend(frames.into_iter().map(|run| MfnRun { gfn: 0, ..run }));
         let done = self.p2m.remove(range);
         // The stolen pages were counted in `tot_pages` and stay so, now in the cache: every sum
         // here is at most `tot_pages`.
@@ -317,7 +382,9 @@ impl Domain {
             return;
         }
         self.pod.cache = self.pod.cache.saturating_sub(excess);
-        pool.push(excess, Vec::new());
+        for run in self.pod.take_cache_frames(excess) {
+            pool.free_run(run, Vec::new());
+        }
         self.tot_pages = self.tot_pages.saturating_sub(excess);
         let counters = &mut self.pod.counters;
         counters.cache_released = counters.cache_released.saturating_add(excess);
@@ -339,12 +406,37 @@ impl Domain {
         let wanted = cache_target.saturating_sub(self.pod.cache);
         let room = self.max_pages.saturating_sub(self.tot_pages);
         let grown = wanted.min(room).min(pool.free_pages());
-        if grown > 0 && pool.pop(grown).is_some() {
+        // As Xen fills the cache: 2 MiB pages while they fit, then 4 KiB ones (which cannot
+        // fail while `grown` pages are free). Their contents go: cache pages are zeroed.
+        let mut taken: u64 = 0;
+        while taken < grown {
+            let order: u32 = if grown.saturating_sub(taken) >= CHUNK_FRAMES {
+                9
+            } else {
+                0
+            };
+            let got = pool
+                .alloc(order, None)
+                .map(|(mfn, _)| (mfn, order))
+                .or_else(|| pool.alloc(0, None).map(|(mfn, _)| (mfn, 0)));
+            let Some((mfn, order)) = got else {
+                break;
+            };
+            let len = 1u64 << order;
+            self.pod.cache_frames.push(MfnRun {
+                gfn: 0,
+                mfn,
+                len,
+                descending: false,
+            });
+            taken = taken.saturating_add(len);
+        }
+        if taken > 0 {
             // Grown within `max_pages`: nothing saturates.
-            self.pod.cache = self.pod.cache.saturating_add(grown);
-            self.tot_pages = self.tot_pages.saturating_add(grown);
+            self.pod.cache = self.pod.cache.saturating_add(taken);
+            self.tot_pages = self.tot_pages.saturating_add(taken);
             let counters = &mut self.pod.counters;
-            counters.cache_grown = counters.cache_grown.saturating_add(grown);
+            counters.cache_grown = counters.cache_grown.saturating_add(taken);
         }
     }
 
@@ -377,18 +469,22 @@ fn next_entry(entries: &P2m, from: u64, end: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// RAM 0..4096, real 0..100, special 8192..8195 outside RAM, target 2048.
-    fn pod_domain() -> (Domain, HostPool) {
+    /// RAM 0..4096, real 0..100, special 8192..8195 outside RAM, target 2048; `free` pages on
+    /// the host.
+    fn pod_domain_on(free: u64) -> (Domain, HostPool) {
         let config = DomainConfig::domu(0..4096, 4096 + 3);
         let boot = PodBoot {
             target_pages: 2048,
             real_ram: core::iter::once(0..100).collect(),
             special: core::iter::once(8192..8195).collect(),
         };
-        (
-            Domain::boot_pod(&config, &boot).unwrap(),
-            HostPool::new(0, 24, 20),
-        )
+        let mut pool = HostPool::new(free, 24, 20);
+        (Domain::boot_pod(&config, &boot, &mut pool).unwrap(), pool)
+    }
+
+    /// The PoD domain on a host with nothing free.
+    fn pod_domain() -> (Domain, HostPool) {
+        pod_domain_on(0)
     }
 
     #[test]
@@ -411,7 +507,7 @@ mod tests {
             special: vec![],
         };
         assert_eq!(
-            Domain::boot_pod(&config, &boot).err(),
+            Domain::boot_pod(&config, &boot, &mut HostPool::new(0, 24, 20)).err(),
             Some(crate::SimError::PodTargetBelowReal)
         );
     }
@@ -479,8 +575,7 @@ mod tests {
 
     #[test]
     fn a_higher_pod_target_grows_the_cache_only_while_entries_exceed_it() {
-        let (mut d, mut pool) = pod_domain();
-        pool.push(10_000, Vec::new());
+        let (mut d, mut pool) = pod_domain_on(10_000);
         d.max_pages = 10_000;
         d.set_pod_target(&mut pool, 1000);
         assert_eq!(d.tot_pages, 2048, "below tot_pages: the balloon's business");
@@ -501,9 +596,10 @@ mod tests {
 
     #[test]
     fn populating_over_an_entry_drops_it_without_a_leak() {
-        let (mut d, _) = pod_domain();
+        let (mut d, mut pool) = pod_domain_on(4);
         d.drop_pod_entries(100..104);
-        d.map(100..104, false, vec![]);
+        let (mfn, stale) = pool.alloc(2, None).expect("4 pages free");
+        d.map(100..104, false, mfn, stale);
         assert_eq!(
             (d.tot_pages, d.leaked, d.pod.count(0..4096)),
             (2052, 0, 3992)

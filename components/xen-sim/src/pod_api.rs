@@ -16,7 +16,7 @@ impl XenSim {
         config: DomainConfig,
         pod: &PodBoot,
     ) -> Result<DomId, SimError> {
-        self.add_domain(Domain::boot_pod(&config, pod)?)
+        self.add_domain(|pool| Domain::boot_pod(&config, pod, pool))
     }
 
     /// The PoD entries and cache of `dom` (`xl debug-keys q`: "PoD entries=N cachesize=M"),

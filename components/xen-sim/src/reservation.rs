@@ -5,6 +5,7 @@
 
 use crate::domain::Domain;
 use crate::faults::CallFaults;
+use crate::frames::MfnRun;
 use crate::host_pool::{HostPool, Stale};
 use crate::memory_op::{AllocFlags, Reservation};
 use crate::p2m::GFN_LIMIT;
@@ -12,14 +13,14 @@ use crate::state::State;
 use ballast_xen::ReservationOp;
 
 /// `alloc_domheap_pages(d, order, memflags)` followed by the accounting check of `assign_pages`:
-/// the whole extent or nothing.
+/// the whole extent or nothing; its first machine frame and the stale contents of its pages.
 fn allocate(
     pool: &mut HostPool,
     dom: &Domain,
     order: u32,
     flags: AllocFlags,
     faults: &CallFaults,
-) -> Option<Stale> {
+) -> Option<(u64, Stale)> {
     let count = 1u64 << order;
     let no_contiguous = faults.fragmented && order > 0;
     let impossible = !pool.could_hold(order, flags.address_bits);
@@ -27,7 +28,7 @@ fn allocate(
     if faults.exhausted || no_contiguous || impossible || no_such_node || !dom.has_room_for(count) {
         return None;
     }
-    pool.pop(count)
+    pool.alloc(order, flags.address_bits)
 }
 
 impl State {
@@ -57,7 +58,13 @@ impl State {
                     // An auto-translated guest's list is neither read nor written: NULL is fine.
                     !faulted_here
                         && match allocate(pool, dom, order, flags, faults) {
-                            Some(_) => {
+                            Some((mfn, _)) => {
+                                dom.unmapped.push(MfnRun {
+                                    gfn: 0,
+                                    mfn,
+                                    len: count,
+                                    descending: false,
+                                });
                                 // Allocated under `max_pages`: none of these sums saturates.
                                 dom.tot_pages = dom.tot_pages.saturating_add(count);
                                 dom.gfnless = dom.gfnless.saturating_add(count);
@@ -109,12 +116,12 @@ fn populate_extent(
     let Some(end) = gfn.checked_add(count).filter(|end| *end <= GFN_LIMIT) else {
         return false;
     };
-    let Some(contents) = allocate(pool, dom, order, flags, faults) else {
+    let Some((mfn, contents)) = allocate(pool, dom, order, flags, faults) else {
         return false;
     };
     let superpages = order >= 9 && gfn.is_multiple_of(512);
     dom.drop_pod_entries(gfn..end);
-    dom.map(gfn..end, superpages, contents);
+    dom.map(gfn..end, superpages, mfn, contents);
     dom.counters.extents_populated = dom.counters.extents_populated.saturating_add(1);
     true
 }

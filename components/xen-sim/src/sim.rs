@@ -13,6 +13,7 @@ use crate::counters::Counters;
 use crate::domain::Domain;
 use crate::error::SimError;
 use crate::faults::{Fault, StandingFaults};
+use crate::host_pool::HostPool;
 use crate::hypervisor::SimHypervisor;
 use crate::memory_op::MemoryOpArg;
 use crate::state::State;
@@ -70,17 +71,21 @@ impl XenSim {
 
     /// Create a domain with its boot memory populated (not taken from the host pool).
     pub fn try_create_domain(&self, config: DomainConfig) -> Result<DomId, SimError> {
-        self.add_domain(Domain::boot(&config)?)
+        self.add_domain(|pool| Domain::boot(&config, pool))
     }
 
-    /// Give a built domain the next id.
-    pub(crate) fn add_domain(&self, domain: Domain) -> Result<DomId, SimError> {
+    /// Build a domain with `build` (its boot memory placed by the pool) and give it the next id.
+    pub(crate) fn add_domain(
+        &self,
+        build: impl FnOnce(&mut HostPool) -> Result<Domain, SimError>,
+    ) -> Result<DomId, SimError> {
         let mut s = self.lock();
         let id = s.next_domid;
         let next = id.checked_add(1).filter(|_| id < DOMID_SELF);
         let Some(next) = next else {
             return Err(SimError::DomainIdsExhausted);
         };
+        let domain = build(&mut s.pool)?;
         // Below 2^40 frames a domain, fewer than 2^15 domains: only a host given nearly 2^64 free
         // pages could saturate, and `max_page` then still says "every address".
         s.max_page = s.max_page.saturating_add(domain.tot_pages);
@@ -94,13 +99,13 @@ impl XenSim {
     /// [`crate::DOM0_MAX_ORDER`], its boot memory populated (not taken from the host pool). A
     /// host has one: a second is refused.
     pub fn create_dom0(&self, config: DomainConfig) -> Result<DomId, SimError> {
-        let mut domain = Domain::boot(&config)?;
-        domain.privileged = true;
-        domain.hardware = true;
         let mut s = self.lock();
         if s.domains.contains_key(&0) {
             return Err(SimError::Dom0Exists);
         }
+        let mut domain = Domain::boot(&config, &mut s.pool)?;
+        domain.privileged = true;
+        domain.hardware = true;
         s.max_page = s.max_page.saturating_add(domain.tot_pages);
         s.domains.insert(0, domain);
         Ok(DomId(0))
@@ -126,7 +131,7 @@ impl XenSim {
         let domain = s.domains.remove(&dom.0).ok_or(SimError::NoSuchDomain)?;
         s.events.remove(&dom.0);
         s.grants.remove(&dom.0);
-        s.pool.push(domain.tot_pages, Vec::new());
+        domain.release_all(&mut s.pool);
         Ok(())
     }
 
@@ -188,6 +193,11 @@ impl XenSim {
             // Populated gfns and PoD entries are disjoint gfns: the sum is at most 2^40.
             d.p2m.count(gfns.clone()).saturating_add(d.pod.count(gfns))
         })
+    }
+
+    /// The machine frame (MFN) behind populated `gfn` of `dom`, if any.
+    pub fn machine_frame(&self, dom: DomId, gfn: u64) -> Option<u64> {
+        self.with_domain(dom, |d| d.frames.mfn(gfn)).flatten()
     }
 
     /// Whether 2 MiB chunk `chunk` (gfns `chunk * 512 ..`) of `dom` is mapped by an intact

@@ -1,10 +1,11 @@
-//! The shared host pool (whole extents or nothing, one guest starving another) and the P2M's
+//! The shared host pool (whole extents or nothing, one guest starving another; freed frames
+//! merge and come back in the buddy allocator's order, their contents with them) and the P2M's
 //! 2 MiB superpages (intact at boot, shattered by any 4 KiB removal, re-formed by an aligned
 //! order-9 populate).
 
 mod common;
 
-use ballast_xen_sim::{DomainConfig, HostConfig, XenSim};
+use ballast_xen_sim::{DomId, DomainConfig, HostConfig, XenSim};
 use common::*;
 
 #[test]
@@ -131,4 +132,62 @@ fn pages_are_conserved_between_the_pool_and_the_domains() {
     assert_eq!(total(), before);
     sim.destroy_domain(b).unwrap();
     assert_eq!(sim.host_free_pages() + sim.tot_pages(a).unwrap(), before);
+}
+
+/// A 64 MiB guest on a host with 256 MiB free, its boot memory above the free pool.
+fn buddy_host() -> (XenSim, DomId) {
+    let sim = XenSim::new(HostConfig {
+        free_pages: 1 << 16,
+        ..HostConfig::default()
+    });
+    let d = sim.create_domain(DomainConfig::domu(0..0x4000, 0x8000));
+    (sim, d)
+}
+
+#[test]
+fn a_2_mib_populate_after_a_2_mib_decrease_gets_the_whole_block_back_contents_and_all() {
+    let (sim, d) = buddy_host();
+    let block = sim.machine_frame(d, 0x1000).expect("boot memory");
+    assert_eq!(block % 512, 0, "2 MiB-aligned gfns on 2 MiB-aligned frames");
+    for page in [0, 7, 511] {
+        sim.write_page(d, 0x1000 + page, 0x100 + page).unwrap();
+    }
+    assert_eq!(call(&sim, d, DECREASE, 9, &[0x1000]), 1);
+    // Populated elsewhere, the extent lands on the same frames, and the old contents with them.
+    assert_eq!(call(&sim, d, POPULATE, 9, &[0x6000]), 1);
+    assert_eq!(sim.machine_frame(d, 0x6000), Some(block));
+    for page in [0, 7, 511] {
+        assert_eq!(sim.read_page(d, 0x6000 + page), Some(0x100 + page));
+    }
+    assert_eq!(sim.read_page(d, 0x6001), Some(0));
+}
+
+#[test]
+fn pages_freed_one_by_one_merge_and_come_back_as_one_superpage() {
+    let (sim, d) = buddy_host();
+    let block = sim.machine_frame(d, 0x2000).expect("boot memory");
+    let pages: Vec<u64> = (0x2000..0x2200).collect();
+    assert_eq!(call(&sim, d, DECREASE, 0, &pages), 512);
+    assert_eq!(call(&sim, d, POPULATE, 9, &[0x7000]), 1);
+    assert_eq!(sim.machine_frame(d, 0x7000), Some(block));
+    assert_eq!(sim.machine_frame(d, 0x71ff), Some(block + 511));
+}
+
+#[test]
+fn stale_contents_follow_the_frame_when_a_freed_block_is_split() {
+    let (sim, d) = buddy_host();
+    let block = sim.machine_frame(d, 0x1000).expect("boot memory");
+    sim.write_page(d, 0x11ff, 0xf00d).unwrap();
+    sim.write_page(d, 0x11fe, 0xbeef).unwrap();
+    assert_eq!(call(&sim, d, DECREASE, 9, &[0x1000]), 1);
+    // 4 KiB extents take the freed block from its top down.
+    assert_eq!(call(&sim, d, POPULATE, 0, &[0x6000, 0x6001]), 2);
+    assert_eq!(sim.machine_frame(d, 0x6000), Some(block + 511));
+    assert_eq!(sim.machine_frame(d, 0x6001), Some(block + 510));
+    assert_eq!(sim.read_page(d, 0x6000), Some(0xf00d));
+    assert_eq!(sim.read_page(d, 0x6001), Some(0xbeef));
+    // What is left of the block is no longer whole: a 2 MiB extent comes from the pool instead.
+    assert_eq!(call(&sim, d, POPULATE, 9, &[0x7000]), 1);
+    assert_ne!(sim.machine_frame(d, 0x7000), Some(block));
+    assert_eq!(sim.read_page(d, 0x7000), Some(0));
 }
