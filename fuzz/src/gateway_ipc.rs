@@ -13,9 +13,9 @@
 //! xen-sim has leaked no page and the grant mappings Xen holds are the ones the gateway counts.
 //! A panic anywhere is a finding.
 //!
-//! One thing the fuzzer found is not made: a `populate_physmap` whose list names a frame Xen holds
-//! populated passes the gateway and leaks a page (the gateway keeps no page state; RELIABILITY.md,
-//! section 7). Such a call is skipped unless `BALLAST_FUZZ_OPEN_FINDING` is set.
+//! After every reservation call the gateway's page state agrees with Xen's on every frame the
+//! call named: the fuzzer's one finding (a populate of a populated frame passed the gateway and
+//! leaked a page, `fuzz/findings/gateway_ipc/`) is refused now, and stays in the corpus.
 //!
 //! As in [`crate::memory_ipc`], the system is kept across inputs and built again every
 //! [`REBUILD_EVERY`] inputs.
@@ -33,7 +33,7 @@ use ballast_ipc::{
     LeaseDescriptor, LeaseId, MessageHeader, Tables,
 };
 use ballast_system::Kind;
-use ballast_xen::DOMID_SELF;
+use ballast_xen::{Gfn, DOMID_SELF};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::rig::{self, Lease, MANAGED_END};
@@ -63,10 +63,8 @@ struct Rig {
     memory: Caller,
     backend: Caller,
     backend_badge: Badge,
+    memory_badge: Badge,
     regions: Vec<LeaseId>,
-    /// Make the populates of populated frames too (`BALLAST_FUZZ_OPEN_FINDING` set): the open
-    /// finding's input then crashes.
-    open_finding: bool,
     /// Handles of grants the backend mapped (for unmaps that pass).
     handles: Vec<u32>,
     inputs: u64,
@@ -128,6 +126,9 @@ impl Rig {
         let (_, backend_badge) = composition
             .capability(backend.0, map.gateway.0)
             .expect("the backend calls the gateway");
+        let (_, memory_badge) = composition
+            .capability(memory.0, map.gateway.0)
+            .expect("the memory server calls the gateway");
         Rig {
             runtime,
             regions: composition.ipc.regions.iter().map(|r| r.id).collect(),
@@ -136,8 +137,8 @@ impl Rig {
             memory: caller(memory),
             backend: caller(backend),
             backend_badge,
+            memory_badge,
             map,
-            open_finding: std::env::var_os("BALLAST_FUZZ_OPEN_FINDING").is_some(),
             handles: Vec::new(),
             inputs: 0,
         }
@@ -181,11 +182,6 @@ impl Rig {
         lease: Lease,
     ) -> Option<Result<Vec<u8>, IpcError>> {
         let lease = lease.descriptor(Some(from.region));
-        if !self.open_finding && self.populates_a_populated_frame(message, lease) {
-            // The open finding (RELIABILITY.md, section 7): the gateway lets it through and Xen
-            // leaks a page per frame. Not made unless asked for, until the gateway refuses it.
-            return None;
-        }
         let before = self.view();
         let reply = self
             .runtime
@@ -201,31 +197,32 @@ impl Rig {
             snapshot::assert_same(&before, &self.view(), &reply);
         }
         self.check();
+        self.check_page_state(message, lease);
         Some(reply)
     }
 
-    /// Whether `message` is a `populate_physmap` whose leased list names a frame Xen holds
-    /// populated.
-    fn populates_a_populated_frame(
-        &mut self,
-        message: &[u8],
-        lease: Option<LeaseDescriptor>,
-    ) -> bool {
+    /// After a reservation call from the memory server: the gateway's page state agrees with
+    /// Xen's on every frame of every extent the leased list names (of those the server owns).
+    fn check_page_state(&mut self, message: &[u8], lease: Option<LeaseDescriptor>) {
         let Ok((header, body)) = MessageHeader::read_from_prefix(message) else {
-            return false;
+            return;
         };
+        let reservation = [
+            HypercallOp::PopulatePhysmap as u16,
+            HypercallOp::DecreaseReservation as u16,
+        ];
         if header.interface != hypercall::INTERFACE_ID
-            || header.op_or_status != HypercallOp::PopulatePhysmap as u16
+            || !reservation.contains(&header.op_or_status)
         {
-            return false;
+            return;
         }
         // The request's extent order follows `mem_flags` (4 bytes) and `domid` (2 bytes).
         let order = body.get(6).copied().unwrap_or(0).min(18);
         let Some(lease) = lease else {
-            return false;
+            return;
         };
         let Some(region) = self.runtime.region(LeaseId(lease.region)) else {
-            return false;
+            return;
         };
         let start = (lease.offset as usize).min(region.len());
         let end = start.saturating_add(lease.len as usize).min(region.len());
@@ -233,13 +230,20 @@ impl Rig {
             .chunks_exact(8)
             .map(|word| u64::from_le_bytes(word.try_into().expect("8 bytes")))
             .collect();
-        frames.iter().any(|&gfn| {
-            let extent = gfn..gfn.saturating_add(1 << order);
-            self.map
-                .xen
-                .populated_count(self.map.dom, extent)
-                .is_some_and(|populated| populated > 0)
-        })
+        let gateway = self.gateway();
+        for gfn in frames
+            .iter()
+            .flat_map(|&first| first..first.saturating_add(1 << order))
+        {
+            let Some(known) = gateway.is_populated(self.memory_badge, Gfn(gfn)) else {
+                continue;
+            };
+            assert_eq!(
+                Some(known),
+                self.map.xen.is_populated(self.map.dom, gfn),
+                "the gateway's page state of frame {gfn:#x} is not Xen's"
+            );
+        }
     }
 
     fn fill(&mut self, caller: Caller, bytes: &[u8]) {

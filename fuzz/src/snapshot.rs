@@ -2,7 +2,8 @@
 //! touched, taken before and after it and compared. Xen's side (xen-sim's page counts, call
 //! counters, leaks, host pool, grant mappings), the memory server's (statistics with every
 //! counter, each client's account and delivered runs, deferred requests, quarantine, the notices
-//! it sent the gateway) and the gateway's (grants mapped, frames lent per borrower), and the bytes
+//! it sent the gateway) and the gateway's (grants mapped, frames lent per borrower, its page
+//! state), and the bytes
 //! of every shared region.
 
 use std::ops::Range;
@@ -74,6 +75,7 @@ impl MemoryView {
 pub struct GatewayView {
     grants_mapped: usize,
     lent_frames: Vec<u64>,
+    populated: Vec<u64>,
 }
 
 impl GatewayView {
@@ -82,6 +84,7 @@ impl GatewayView {
         GatewayView {
             grants_mapped: gateway.grants_mapped(),
             lent_frames: borrowers.iter().map(|&b| gateway.lent_frames(b)).collect(),
+            populated: gateway.populated_bits().to_vec(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub use scrub::SimScrubber;
 
 /// The gateway as the host runs it, sized for every composition compiled into the host.
 pub type GatewayHandler = Gateway<
+    'static,
     SimHypervisor,
     { HOST.gateway_callers },
     { HOST.gateway_ranges },
@@ -271,8 +272,17 @@ pub fn build_on(
             .id,
     )?;
 
-    let gateway_handler =
-        ballast_system::gateway::gateway(composition, xen.hypervisor(dom), memory.ram)?;
+    let gateway_bitmap = Vec::leak(vec![
+        0u64;
+        ballast_system::Capacities::of(composition)
+            .gateway_bitmap_words
+    ]);
+    let gateway_handler = ballast_system::gateway::gateway(
+        composition,
+        xen.hypervisor(dom),
+        (memory.ram, memory.ram),
+        gateway_bitmap,
+    )?;
     let memory_handler = memory_server_of(composition, policy, SimScrubber::new(xen.clone(), dom))?;
     Ok(Parts {
         gateway: gateway_handler,

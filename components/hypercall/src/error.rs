@@ -51,11 +51,17 @@ pub enum GatewayError {
     BadBorrower = 18,
     /// A grant map names a granting domain the manifest does not list for the caller.
     DomainNotAllowed = 19,
+    /// A populate names a frame Xen holds populated (Xen would map a fresh page there and leak
+    /// the old one), or a frame whose state waits for a reading of Xen's count.
+    FramePopulated = 20,
+    /// A release names a frame Xen does not hold populated, or a frame whose state waits for a
+    /// reading of Xen's count.
+    FrameNotPopulated = 21,
 }
 
 impl GatewayError {
     /// Every variant, in check order.
-    pub const ALL: [GatewayError; 19] = [
+    pub const ALL: [GatewayError; 21] = [
         GatewayError::UnknownCaller,
         GatewayError::NotPermitted,
         GatewayError::ForeignDomain,
@@ -75,6 +81,8 @@ impl GatewayError {
         GatewayError::AlreadyLent,
         GatewayError::BadBorrower,
         GatewayError::DomainNotAllowed,
+        GatewayError::FramePopulated,
+        GatewayError::FrameNotPopulated,
     ];
     /// Number of variants.
     pub const COUNT: usize = GatewayError::ALL.len();
@@ -163,6 +171,9 @@ pub enum CallerTableError {
     BadGrantDomain = 12,
     /// A caller was given more than [`crate::GRANT_DOMAINS_PER_CALLER`] grant domains.
     TooManyGrantDomains = 13,
+    /// The page-state storage is smaller than the callers' ranges need
+    /// ([`crate::bitmap_words`]).
+    BitmapTooSmall = 14,
 }
 
 #[cfg(test)]

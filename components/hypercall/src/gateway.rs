@@ -15,34 +15,39 @@ use crate::checks::{all_aligned, all_owned, flags_allowed, has_repeat};
 use crate::counters::{Attribution, GatewayCounters};
 use crate::grant_book::GrantBook;
 use crate::grant_ops::GrantScratch;
+use crate::page_state::{Mismatch, PageState};
 use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryError};
 use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
 /// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit).
 #[derive(Debug)]
-pub struct Gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
+pub struct Gateway<'s, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
     table: CallerTable<CALLERS, RANGES>,
-    backend: Backend<H, CALLERS, FRAMES>,
+    backend: Backend<'s, H, CALLERS, FRAMES>,
 }
 
-/// What a request changes: the hypervisor, the counters, the grant book, the duplicate check's
-/// scratch and the buffer grant batches are built in for Xen. Kept apart from the table so that
-/// dispatch can read the table while the gateway serves a call.
+/// What a request changes: the hypervisor, the counters, the grant book, the page state (and the
+/// extents it waits to settle), the duplicate check's scratch and the buffer grant batches are
+/// built in for Xen. Kept apart from the table so that dispatch can read the table while the
+/// gateway serves a call.
 #[derive(Debug)]
-pub(crate) struct Backend<H, const CALLERS: usize, const FRAMES: usize> {
+pub(crate) struct Backend<'s, H, const CALLERS: usize, const FRAMES: usize> {
     pub(crate) hypervisor: H,
     pub(crate) counters: GatewayCounters<CALLERS>,
     scratch: [Gfn; FRAMES],
     pub(crate) book: GrantBook,
     pub(crate) grant_scratch: GrantScratch,
+    pages: PageState<'s>,
+    unsettled: [Gfn; FRAMES],
 }
 
 /// The gateway serving one request: the table it reads, the backend it changes.
 #[derive(Debug)]
-pub(crate) struct Serving<'g, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
+pub(crate) struct Serving<'g, 's, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
+{
     pub(crate) table: &'g CallerTable<CALLERS, RANGES>,
-    pub(crate) backend: &'g mut Backend<H, CALLERS, FRAMES>,
+    pub(crate) backend: &'g mut Backend<'s, H, CALLERS, FRAMES>,
 }
 
 /// The `Hypercall` op that is Xen operation `op`: each names its own capability.
@@ -55,21 +60,28 @@ pub const fn op_of(op: ReservationOp) -> HypercallOp {
 }
 
 impl<
+        's,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Gateway<H, CALLERS, RANGES, FRAMES>
+    > Gateway<'s, H, CALLERS, RANGES, FRAMES>
 {
-    /// A gateway that owns `hypervisor` and enforces `table`. Fails if the table allows more
-    /// extents per call than `FRAMES`.
+    /// A gateway that owns `hypervisor` and enforces `table`, keeping the page state of the
+    /// callers' ranges in `bitmap` (at least [`bitmap_words`] words) with the frames inside
+    /// `populated` (the RAM Xen holds populated at boot) set. Fails if the table allows more
+    /// extents per call than `FRAMES`, or if `bitmap` is too small.
     pub fn new(
         hypervisor: H,
         table: CallerTable<CALLERS, RANGES>,
+        bitmap: &'s mut [u64],
+        populated: &[FrameRun],
     ) -> Result<Self, CallerTableError> {
         if table.max_frames_per_call() > FRAMES {
             return Err(CallerTableError::BadFramesPerCall);
         }
+        let pages =
+            PageState::new(bitmap, &table, populated).ok_or(CallerTableError::BitmapTooSmall)?;
         let counters = GatewayCounters::new(table.callers().iter().map(|caller| caller.badge()));
         Ok(Gateway {
             table,
@@ -79,6 +91,8 @@ impl<
                 scratch: [Gfn(0); FRAMES],
                 book: GrantBook::default(),
                 grant_scratch: GrantScratch::new(),
+                pages,
+                unsettled: [Gfn(0); FRAMES],
             },
         })
     }
@@ -87,7 +101,7 @@ impl<
     pub(crate) fn serving(
         &mut self,
     ) -> (
-        Serving<'_, H, CALLERS, RANGES, FRAMES>,
+        Serving<'_, 's, H, CALLERS, RANGES, FRAMES>,
         &CallerTable<CALLERS, RANGES>,
     ) {
         let serving = Serving {
@@ -226,6 +240,18 @@ impl<
         self.serving().0.unmap_all(caller)
     }
 
+    /// Whether the frame at `gfn`, of a range `caller` owns, is populated as the gateway knows
+    /// it (`None`: not a frame the caller owns).
+    pub fn is_populated(&self, caller: Badge, gfn: Gfn) -> Option<bool> {
+        let (index, _) = self.table.caller(caller)?;
+        self.backend.pages.is_populated(&self.table, index, gfn)
+    }
+
+    /// The page state: one bit per frame the callers own, in table order, set while populated.
+    pub fn populated_bits(&self) -> &[u64] {
+        self.backend.pages.bits()
+    }
+
     /// Grants mapped now, over every caller.
     pub fn grants_mapped(&self) -> usize {
         self.backend.book.mapped()
@@ -269,7 +295,7 @@ impl<
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
 {
     /// [`Gateway::reservation`], for the request being served.
     pub(crate) fn reservation(
@@ -300,7 +326,10 @@ impl<
         let completed = if frames.is_empty() {
             Completed::all(0)
         } else {
-            counters.hypercall(who);
+            if self.backend.pages.count().is_none() {
+                self.read_count();
+            }
+            self.backend.counters.hypercall(who);
             self.backend
                 .hypervisor
                 .reservation(op, order, MemFlags::from_raw(mem_flags), frames)
@@ -308,7 +337,40 @@ impl<
         self.backend
             .counters
             .reservation(who, frames.len(), completed);
+        if let Some(caller) = known {
+            let backend = &mut *self.backend;
+            (backend.pages).completed(
+                self.table,
+                caller,
+                op,
+                order,
+                frames,
+                completed,
+                &mut backend.unsettled,
+            );
+        }
         Ok(completed)
+    }
+
+    /// Read Xen's count for the page state, which has none yet (no caller has asked for it
+    /// before its first reservation): counted as a hypercall of `current_reservation` from no
+    /// caller. A failure leaves the state without a count.
+    fn read_count(&mut self) {
+        let who = Attribution {
+            op: HypercallOp::CurrentReservation,
+            caller: None,
+        };
+        self.backend.counters.hypercall(who);
+        match self.backend.hypervisor.current_reservation() {
+            Ok(count) => self.count_read(count),
+            Err(_) => self.backend.counters.xen_error(who),
+        }
+    }
+
+    /// Xen answered `count` to a reading: the page state settles what it waited for.
+    fn count_read(&mut self, count: u64) {
+        let backend = &mut *self.backend;
+        (backend.pages).read_count(self.table, count, &backend.unsettled);
     }
 
     fn check_reservation(
@@ -362,16 +424,28 @@ impl<
         if op == ReservationOp::Populate && has_repeat(frames, &mut self.backend.scratch) {
             return Err(GatewayError::DuplicateFrame);
         }
+        let index = caller.ok_or(GatewayError::UnknownCaller)?;
+        (self.backend.pages)
+            .check(self.table, index, op, order, frames)
+            .map_err(|mismatch| match mismatch {
+                Mismatch::Populated => GatewayError::FramePopulated,
+                Mismatch::NotPopulated => GatewayError::FrameNotPopulated,
+            })?;
         Ok(order)
     }
 
-    /// `XENMEM_current_reservation` for `caller`: the guest's page count.
+    /// `XENMEM_current_reservation` for `caller`: the guest's page count, which also settles the
+    /// page state.
     pub(crate) fn current_reservation(&mut self, caller: Badge) -> Result<u64, QueryError> {
-        self.query(
+        let answer = self.query(
             caller,
             HypercallOp::CurrentReservation,
             H::current_reservation,
-        )
+        );
+        if let Ok(count) = answer {
+            self.count_read(count);
+        }
+        answer
     }
 
     /// `XENMEM_maximum_reservation` for `caller`: the guest's page limit.
@@ -461,6 +535,8 @@ impl<
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use crate::{CallerGrant, FrameRun, Limits};
     use ballast_xen::DOMID_SELF;
@@ -478,12 +554,19 @@ mod tests {
         (sim, hypervisor)
     }
 
+    /// The server's range: populated at boot.
+    const OWNED: [FrameRun; 1] = [FrameRun::span(0x800, 0x1000)];
+
+    /// Page-state storage for [`OWNED`], kept for the test's life.
+    fn bitmap() -> &'static mut [u64] {
+        std::vec![0; 0x800 / 64].leak()
+    }
+
     fn table(max_frames_per_call: usize) -> CallerTable<1, 1> {
-        let owned = [FrameRun::checked(Gfn(0x800), 0x800).expect("valid")];
         let grants = [CallerGrant {
             badge: SERVER,
             ops: &[2, 3, 4, 5, 6, 7, 8],
-            ranges: &owned,
+            ranges: &OWNED,
         }];
         let limits = Limits {
             max_order: 9,
@@ -494,16 +577,72 @@ mod tests {
     }
 
     #[test]
+    fn storage_smaller_than_the_owned_frames_is_refused() {
+        let (_, hypervisor) = xen();
+        let short = std::vec![0; 0x800 / 64 - 1].leak();
+        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), short, &OWNED).map(|_| ());
+        assert_eq!(built, Err(CallerTableError::BitmapTooSmall));
+    }
+
+    #[test]
+    fn a_populate_of_a_populated_frame_and_a_release_of_a_hole_are_refused() {
+        let (sim, hypervisor) = xen();
+        let dom = hypervisor.domain();
+        let mut gateway =
+            Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
+        let (decrease, populate) = (ReservationOp::Decrease, ReservationOp::Populate);
+        let mut one = [Gfn(0x900)];
+        assert_eq!(
+            gateway.reservation(SERVER, populate, 0, 0, DOMID_SELF, &mut one),
+            Err(GatewayError::FramePopulated)
+        );
+        assert_eq!(
+            gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut one),
+            Ok(Completed::all(1))
+        );
+        assert_eq!(gateway.is_populated(SERVER, Gfn(0x900)), Some(false));
+        assert_eq!(
+            gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut one),
+            Err(GatewayError::FrameNotPopulated)
+        );
+        let mut superpage = [Gfn(0xa00)];
+        let pages_before = sim.tot_pages(dom);
+        assert_eq!(
+            gateway.reservation(SERVER, decrease, 9, 0, DOMID_SELF, &mut [Gfn(0x800)]),
+            Err(GatewayError::FrameNotPopulated),
+            "an extent holding the hole"
+        );
+        assert_eq!(sim.tot_pages(dom), pages_before, "nothing reached Xen");
+        assert_eq!(
+            gateway.reservation(SERVER, decrease, 9, 0, DOMID_SELF, &mut superpage),
+            Ok(Completed::all(1))
+        );
+        assert_eq!(
+            gateway.reservation(SERVER, populate, 0, 0, DOMID_SELF, &mut one),
+            Ok(Completed::all(1))
+        );
+        assert_eq!(
+            gateway.reservation(SERVER, populate, 9, 0, DOMID_SELF, &mut superpage),
+            Ok(Completed::all(1))
+        );
+        assert_eq!(sim.leaked_pages(dom), Some(0));
+        let counted = gateway.counters().total();
+        assert_eq!(counted.rejections.get(GatewayError::FramePopulated), 1);
+        assert_eq!(counted.rejections.get(GatewayError::FrameNotPopulated), 2);
+    }
+
+    #[test]
     fn a_table_wider_than_the_scratch_buffer_is_refused() {
         let (_, hypervisor) = xen();
-        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(9)).map(|_| ());
+        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(9), bitmap(), &OWNED).map(|_| ());
         assert_eq!(built, Err(CallerTableError::BadFramesPerCall));
     }
 
     #[test]
     fn a_list_at_the_limit_passes_and_one_more_frame_does_not() {
         let (sim, hypervisor) = xen();
-        let mut gateway = Gateway::<_, 1, 1, 8>::new(hypervisor, table(8)).expect("fits");
+        let mut gateway =
+            Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
         let mut frames: [Gfn; 9] = core::array::from_fn(|i| Gfn(0x800 + i as u64));
         let decrease = ReservationOp::Decrease;
         let refused = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames);
@@ -522,7 +661,7 @@ mod tests {
 
     /// The memory server holding the memory ops only, the agent holding `event_send` and
     /// `shutdown`, over a domain whose port 1 is bound to dom0.
-    fn agent_gateway() -> (XenSim, Gateway<SimHypervisor, 2, 1, 8>, u32) {
+    fn agent_gateway() -> (XenSim, Gateway<'static, SimHypervisor, 2, 1, 8>, u32) {
         let (sim, hypervisor) = xen();
         let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
         let store = sim
@@ -547,7 +686,7 @@ mod tests {
             own_domid: None,
         };
         let table = CallerTable::new(limits, &grants, &[]).expect("valid table");
-        let gateway = Gateway::new(hypervisor, table).expect("fits");
+        let gateway = Gateway::new(hypervisor, table, bitmap(), &OWNED).expect("fits");
         (sim, gateway, store)
     }
 

@@ -70,7 +70,7 @@ impl<
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
 {
     /// Count a call to `op` from `caller` and check it holds `op`: its table index, or the
     /// refusal (counted).

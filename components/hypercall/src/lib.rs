@@ -20,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod grant_book;
 mod grant_ops;
+pub mod page_state;
 pub mod server;
 
 pub use ballast_interfaces::grants::{
@@ -34,4 +35,5 @@ pub use counters::{Counters, GatewayCounters, Rejections};
 pub use error::{CallerTableError, EventPortError, GatewayError, QueryError};
 pub use gateway::{op_of, Gateway};
 pub use grant_book::{LENT_RUNS, MAPPED_GRANTS};
+pub use page_state::bitmap_words;
 pub use server::wire_error;

@@ -54,6 +54,8 @@ pub const fn wire_error(error: GatewayError) -> HypercallError {
         GatewayError::AlreadyLent => HypercallError::AlreadyLent,
         GatewayError::BadBorrower => HypercallError::BadBorrower,
         GatewayError::DomainNotAllowed => HypercallError::DomainNotAllowed,
+        GatewayError::FramePopulated => HypercallError::FramePopulated,
+        GatewayError::FrameNotPopulated => HypercallError::FrameNotPopulated,
     }
 }
 
@@ -78,7 +80,7 @@ impl<
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
 {
     /// One reservation op over the frame list in the caller's lease.
     #[allow(clippy::too_many_arguments)]
@@ -110,7 +112,7 @@ impl<
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > HypercallServer for Serving<'_, H, CALLERS, RANGES, FRAMES>
+    > HypercallServer for Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
 {
     fn current_reservation(
         &mut self,
@@ -308,7 +310,7 @@ impl<
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Handler for Gateway<H, CALLERS, RANGES, FRAMES>
+    > Handler for Gateway<'_, H, CALLERS, RANGES, FRAMES>
 {
     /// Dispatch checks the call against the caller table (the caller holds the op), the gateway then
     /// checks the request; the table is read in place, never copied.

@@ -1,7 +1,8 @@
 //! A compromised memory server attacks the gateway: foreign frames and domids, oversize orders,
 //! misaligned frames, the gateway's own pages, repeated frames, forbidden flags, event sends and
-//! shutdowns it holds no capability for. Every request is refused with its reason and Xen sees
-//! nothing of it.
+//! shutdowns it holds no capability for, populates of frames Xen holds populated (the fuzz
+//! campaign's finding: Xen would leak the old page) and releases of holes. Every request is
+//! refused with its reason and Xen sees nothing of it.
 
 mod support;
 
@@ -338,8 +339,8 @@ fn any_frame() -> impl Strategy<Value = u64> {
 
 proptest! {
     /// Whatever a compromised server sends, the image's pages stay populated, a refused request
-    /// leaves Xen untouched, and an accepted one named only whole extents of its own. (It can
-    /// still hurt itself, populating its own populated frames: the gateway knows no page state.)
+    /// leaves Xen untouched, an accepted one named only whole extents of its own, no page leaks
+    /// and the gateway's page state agrees with Xen's on every frame the server owns.
     #[test]
     fn no_request_reaches_beyond_the_callers_frames(
         requests in prop::collection::vec(
@@ -372,6 +373,44 @@ proptest! {
                 }
             }
             prop_assert_eq!(rig.populated(IMAGE), IMAGE.end - IMAGE.start);
+            prop_assert_eq!(rig.sim.leaked_pages(rig.dom), Some(0));
+        }
+        for gfn in SERVER_RAM.chain(LENDING) {
+            let xen = rig.sim.is_populated(rig.dom, gfn);
+            prop_assert_eq!(rig.gateway.is_populated(SERVER, ballast_xen::Gfn(gfn)), xen, "frame {:#x}", gfn);
         }
     }
+}
+
+/// The fuzz campaign's finding (`fuzz/corpus/gateway_ipc/populate-a-populated-frame`): a
+/// populate of a frame of its own RAM that Xen holds populated passed every check, and Xen
+/// leaked the old page. Now refused, at order 0 and 9, alone or after frames it may populate.
+#[test]
+fn populating_its_own_populated_frames_is_refused_and_nothing_leaks() {
+    let mut rig = Rig::new();
+    rig.assert_refused(
+        SERVER,
+        (POPULATE, 0, 0, DOMID_SELF),
+        &[0x7600],
+        GatewayError::FramePopulated,
+    );
+    rig.assert_refused(
+        SERVER,
+        (POPULATE, 9, 0, DOMID_SELF),
+        &[0x2000],
+        GatewayError::FramePopulated,
+    );
+    rig.assert_refused(
+        SERVER,
+        (POPULATE, 0, 0, DOMID_SELF),
+        &[LENDING.start, 0x7600],
+        GatewayError::FramePopulated,
+    );
+    rig.assert_refused(
+        SERVER,
+        (DECREASE, 0, 0, DOMID_SELF),
+        &[0x7600, LENDING.start],
+        GatewayError::FrameNotPopulated,
+    );
+    assert_eq!(rig.sim.leaked_pages(rig.dom), Some(0));
 }

@@ -58,7 +58,17 @@ fn a_short_decrease_is_passed_through_as_xen_answered_it() {
             .reservation(SERVER, DECREASE, 0, 0, DOMID_SELF, &mut hole),
         Ok(Completed::all(1))
     );
-    let mut list = gfns(&[0x3000, 0x3001, 0x3002]);
+    rig.assert_refused(
+        SERVER,
+        (DECREASE, 0, 0, DOMID_SELF),
+        &[0x3000, 0x3001, 0x3002],
+        GatewayError::FrameNotPopulated,
+    );
+    rig.sim.inject(Fault::Shorten {
+        call: rig.sim.next_call(),
+        completed: 1,
+    });
+    let mut list = gfns(&[0x3000, 0x3002]);
     let answer = rig
         .gateway
         .reservation(SERVER, DECREASE, 0, 0, DOMID_SELF, &mut list);
@@ -72,8 +82,10 @@ fn a_short_decrease_is_passed_through_as_xen_answered_it() {
     assert_eq!(
         rig.sim.is_populated(rig.dom, 0x3002),
         Some(true),
-        "Xen stopped at the hole"
+        "Xen stopped after the first extent"
     );
+    assert_eq!(rig.gateway.is_populated(SERVER, Gfn(0x3000)), Some(false));
+    assert_eq!(rig.gateway.is_populated(SERVER, Gfn(0x3002)), Some(true));
     let decrease = rig.gateway.counters().op(HypercallOp::DecreaseReservation);
     assert_eq!(
         (
@@ -81,7 +93,7 @@ fn a_short_decrease_is_passed_through_as_xen_answered_it() {
             decrease.extents_completed,
             decrease.short_completions
         ),
-        (4, 2, 1)
+        (3, 2, 1)
     );
 }
 
@@ -273,7 +285,7 @@ fn queries_answer_what_xen_knows_and_surface_its_errno() {
 fn the_gateways_counters_agree_with_xens() {
     let mut rig = Rig::new();
     let mut first = gfns(&[0x6000, 0x6001, 0x6002]);
-    let mut second = gfns(&[0x6001, 0x6003]);
+    let mut second = gfns(&[0x6003, 0x6004]);
     let _ = rig
         .gateway
         .reservation(SERVER, DECREASE, 0, 0, DOMID_SELF, &mut first);
@@ -346,4 +358,71 @@ fn the_agents_sends_and_shutdown_reach_xen_once_and_its_errno_comes_back() {
         Some(0),
         "no memory_op on the way"
     );
+}
+
+#[test]
+fn a_superpage_release_that_freed_part_of_its_failed_extent_settles_at_the_next_reading() {
+    let mut rig = Rig::new();
+    let start = rig.gateway.current_reservation(SERVER).expect("a count");
+    rig.sim.inject(Fault::PartialExtent {
+        call: rig.sim.next_call(),
+        completed: 1,
+        pages: 100,
+    });
+    let mut superpages = gfns(&[0x2000, 0x2200]);
+    let answer = rig
+        .gateway
+        .reservation(SERVER, DECREASE, 9, 0, DOMID_SELF, &mut superpages);
+    assert_eq!(
+        answer,
+        Ok(Completed {
+            extents: 1,
+            anomaly: None
+        })
+    );
+    let freed: Vec<u64> = (0x2200..0x2200 + 100).collect();
+    rig.assert_refused(
+        SERVER,
+        (POPULATE, 0, 0, DOMID_SELF),
+        &freed,
+        GatewayError::FramePopulated,
+    );
+    rig.assert_refused(
+        SERVER,
+        (DECREASE, 0, 0, DOMID_SELF),
+        &[0x3000],
+        GatewayError::FrameNotPopulated,
+    );
+    let count = rig.gateway.current_reservation(SERVER).expect("a count");
+    assert_eq!(count, start - 512 - 100);
+    assert_eq!(
+        rig.gateway.is_populated(SERVER, Gfn(0x2200 + 99)),
+        Some(false)
+    );
+    assert_eq!(
+        rig.gateway.is_populated(SERVER, Gfn(0x2200 + 100)),
+        Some(true)
+    );
+    let mut back: Vec<Gfn> = freed.iter().copied().map(Gfn).collect();
+    let answer = rig
+        .gateway
+        .reservation(SERVER, POPULATE, 0, 0, DOMID_SELF, &mut back);
+    assert_eq!(
+        answer,
+        Ok(Completed::all(100)),
+        "the memory server's recovery"
+    );
+    let mut rest: Vec<Gfn> = (0x2200 + 100..0x2200 + 512).map(Gfn).collect();
+    let (first, second) = rest.split_at_mut(MAX_FRAMES.min(412));
+    for part in [first, second] {
+        if part.is_empty() {
+            continue;
+        }
+        let answer = rig
+            .gateway
+            .reservation(SERVER, DECREASE, 0, 0, DOMID_SELF, part);
+        assert_eq!(answer, Ok(Completed::all(part.len())));
+    }
+    assert_eq!(rig.sim.leaked_pages(rig.dom), Some(0));
+    assert_eq!(rig.populated(0x2200..0x2400), 100);
 }

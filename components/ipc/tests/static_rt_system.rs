@@ -152,7 +152,7 @@ impl Permissions for Grants {
     }
 }
 
-fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
+fn gateway(sim: &XenSim, dom: DomId) -> Gateway<'static, SimHypervisor, 1, 1, 512> {
     let owned = [FrameRun::checked(Gfn(IMAGE.1), RAM.1 - IMAGE.1).expect("valid")];
     let image = [FrameRun::checked(Gfn(IMAGE.0), IMAGE.1 - IMAGE.0).expect("valid")];
     let grant = CallerGrant {
@@ -166,7 +166,8 @@ fn gateway(sim: &XenSim, dom: DomId) -> Gateway<SimHypervisor, 1, 1, 512> {
         own_domid: Some(dom.0),
     };
     let table = CallerTable::new(limits, &[grant], &image).expect("a valid table");
-    Gateway::new(sim.hypervisor(dom), table).expect("fits")
+    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize].leak();
+    Gateway::new(sim.hypervisor(dom), table, bitmap, &owned).expect("fits")
 }
 
 /// An `alloc_unpopulated` request as the generated stub sends it.

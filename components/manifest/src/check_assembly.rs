@@ -107,7 +107,9 @@ pub fn capacity_errors(
         let (key, what) = key_of(capacity);
         // The bitmaps are sized in words; the message says bits.
         let (needed, held) = match capacity {
-            Capacity::BitmapWords => (needed.saturating_mul(64), held.saturating_mul(64)),
+            Capacity::BitmapWords | Capacity::GatewayBitmapWords => {
+                (needed.saturating_mul(64), held.saturating_mul(64))
+            }
             _ => (needed, held),
         };
         let problem = Problem::OverHostCapacity { what, needed, held };
@@ -144,6 +146,10 @@ fn key_of(capacity: Capacity) -> (&'static str, &'static str) {
             "memory.ram",
             "bits in the memory server's storage (one per RAM, boot-extra and lending frame, with \
              alignment slack per region, one per 2 MiB of those, and 128 per reserved run)",
+        ),
+        Capacity::GatewayBitmapWords => (
+            "memory.ram",
+            "bits in the gateway's page state (one per RAM, boot-extra and growth frame)",
         ),
     }
 }

@@ -511,9 +511,9 @@ impl fmt::Display for Problem {
                 space,
             } => write!(
                 f,
-                "a `{target}` image would hold {bitmap_bytes} bytes of page model (bitmaps and \
-                 reserved runs) and {region_bytes} bytes of region memory in {space}: {budget} \
-                 bytes"
+                "a `{target}` image would hold {bitmap_bytes} bytes of page model (the memory \
+                 server's bitmaps and reserved runs, and on a Xen image the gateway's page state) \
+                 and {region_bytes} bytes of region memory in {space}: {budget} bytes"
             ),
             Problem::Unassembled { reason } => write!(f, "the assembly refuses it: {reason}"),
         }

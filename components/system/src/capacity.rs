@@ -35,6 +35,8 @@ pub enum Capacity {
     RamRuns,
     /// [`Capacities::bitmap_words`].
     BitmapWords,
+    /// [`Capacities::gateway_bitmap_words`].
+    GatewayBitmapWords,
 }
 
 /// Table sizes for one composition, or the largest of several a target may run. Each is computed
@@ -72,6 +74,9 @@ pub struct Capacities {
     /// reserved run (the core's sorted table of them: the manifest's, and one per RAM run for
     /// those an image finds in its boot map).
     pub bitmap_words: usize,
+    /// Words of the gateway's page state: one bit per frame the memory server may own (RAM up
+    /// to its ceiling, boot-extra, growth; never the lending range).
+    pub gateway_bitmap_words: usize,
 }
 
 impl Capacities {
@@ -100,6 +105,7 @@ impl Capacities {
             gateway_frames: composition.xen.max_frames_per_call as usize,
             ram_runs,
             bitmap_words: bitmap_words(composition, ram_runs),
+            gateway_bitmap_words: gateway_bitmap_words(composition),
         }
     }
 
@@ -118,11 +124,12 @@ impl Capacities {
             gateway_frames: larger(self.gateway_frames, other.gateway_frames),
             ram_runs: larger(self.ram_runs, other.ram_runs),
             bitmap_words: larger(self.bitmap_words, other.bitmap_words),
+            gateway_bitmap_words: larger(self.gateway_bitmap_words, other.gateway_bitmap_words),
         }
     }
 
     /// Each capacity, with its value here and in `other`.
-    pub const fn pairs(&self, other: &Capacities) -> [(Capacity, usize, usize); 12] {
+    pub const fn pairs(&self, other: &Capacities) -> [(Capacity, usize, usize); 13] {
         [
             (Capacity::Components, self.components, other.components),
             (Capacity::Endpoints, self.endpoints, other.endpoints),
@@ -148,6 +155,11 @@ impl Capacities {
             ),
             (Capacity::RamRuns, self.ram_runs, other.ram_runs),
             (Capacity::BitmapWords, self.bitmap_words, other.bitmap_words),
+            (
+                Capacity::GatewayBitmapWords,
+                self.gateway_bitmap_words,
+                other.gateway_bitmap_words,
+            ),
         ]
     }
 
@@ -240,6 +252,27 @@ const fn frames_of(runs: &[crate::FrameRun]) -> u64 {
         at = at.saturating_add(1);
     }
     frames
+}
+
+const fn gateway_bitmap_words(composition: &Composition) -> usize {
+    let memory = &composition.memory;
+    let ram_frames = match (memory.ram_source, memory.ram_ceiling) {
+        (RamSource::BootMap, Some(ceiling)) => ceiling,
+        _ => frames_of(memory.ram),
+    };
+    let growth_frames = match memory.growth {
+        Some(growth) => growth.frames,
+        None => 0,
+    };
+    let words = ram_frames
+        .saturating_add(frames_of(memory.boot_extra))
+        .saturating_add(growth_frames)
+        .div_ceil(64);
+    if words > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        words as usize
+    }
 }
 
 const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {

@@ -17,17 +17,20 @@ use heapless::Vec;
 use crate::{AssemblyError, Composition, Endpoint, Kind};
 
 /// The gateway over `hypervisor`, its memory-server caller owning [`memory_server_runs`] of `ram`
-/// (the RAM the target knows: the manifest's, or the free RAM found at boot).
-pub fn gateway<H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
+/// (the RAM the target knows: the manifest's, or the free RAM found at boot), its page state in
+/// `bitmap` (at least [`Capacities::gateway_bitmap_words`](crate::Capacities) words) with the
+/// frames of `populated` (what Xen holds populated at boot: `ram`, or a part of it) set.
+pub fn gateway<'s, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
     composition: &Composition,
     hypervisor: H,
-    ram: &[FrameRun],
-) -> Result<Gateway<H, CALLERS, RANGES, FRAMES>, AssemblyError>
+    (ram, populated): (&[FrameRun], &[FrameRun]),
+    bitmap: &'s mut [u64],
+) -> Result<Gateway<'s, H, CALLERS, RANGES, FRAMES>, AssemblyError>
 where
     H: Hypervisor + GrantTable,
 {
     let table = caller_table::<CALLERS, RANGES>(composition, ram)?;
-    Gateway::new(hypervisor, table).map_err(AssemblyError::Gateway)
+    Gateway::new(hypervisor, table, bitmap, populated).map_err(AssemblyError::Gateway)
 }
 
 /// The gateway's caller table: the checks, without the hypervisor.

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use ballast_hypercall::{
-    CallerGrant, CallerTable, FrameRun, Gateway, GatewayError, Limits, QueryError,
+    bitmap_words, CallerGrant, CallerTable, FrameRun, Gateway, GatewayError, Limits, QueryError,
 };
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
@@ -60,7 +60,7 @@ pub enum Control {
 }
 
 /// The gateway the rig builds.
-pub type SimGateway = Gateway<SimHypervisor, 4, 4, MAX_FRAMES>;
+pub type SimGateway = Gateway<'static, SimHypervisor, 4, 4, MAX_FRAMES>;
 
 /// A simulated host, the guest domain, a second domain (the xenstore and console side), the
 /// guest's two event channels to it, and the guest's gateway.
@@ -145,7 +145,10 @@ impl Rig {
                 .allow_grant_domain(driver, other.0)
                 .expect("a driver maps");
         }
-        let mut gateway = Gateway::new(sim.hypervisor(dom), table).expect("the table fits");
+        let bitmap = vec![0; bitmap_words(&table) as usize].leak();
+        let booted = [range(SERVER_RAM)];
+        let mut gateway =
+            Gateway::new(sim.hypervisor(dom), table, bitmap, &booted).expect("the table fits");
         for port in [store, UNBOUND_PORT] {
             gateway
                 .allow_event_port(AGENT, port)

@@ -158,7 +158,9 @@ fn xen_facts<R: RawHypercall, M: FrameMemory, K: Clock + Copy>(
     let gateway_id = composition::component(Kind::HypercallGateway)?;
     let (endpoint, _) = composition::endpoint(memory, gateway_id)?;
     let frame_list: LeaseId = composition::region(memory, gateway_id)?;
-    let mut gateway = system::gateway(hypercall, &[layout.free, layout.hole])?;
+    let mut bitmap = [0u64; system::GATEWAY_STORAGE_WORDS];
+    let owned = [layout.free, layout.hole];
+    let mut gateway = system::gateway(hypercall, (&owned, &[layout.free]), &mut bitmap)?;
     let stand_in = StandIn::new(memory);
     let mut region_memory = RegionMemory::new();
     let checks = {

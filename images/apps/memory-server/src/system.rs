@@ -23,6 +23,8 @@ use crate::composition::{self, CAPACITY, COMPOSITION, REGION_BYTES, REGION_COUNT
 
 /// Words of the memory server's bitmap storage.
 const STORAGE_WORDS: usize = CAPACITY.bitmap_words;
+/// Words of the gateway's page state, one bit per frame the memory server may own.
+pub const GATEWAY_STORAGE_WORDS: usize = CAPACITY.gateway_bitmap_words;
 /// Calls delivered and not yet answered, nested or deferred.
 pub const CALLS: usize = 8;
 /// RAM runs (and reserved runs) the memory server is given.
@@ -71,8 +73,10 @@ fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRun) -> 
     Some(server)
 }
 
-/// The gateway the image hosts, over the image's hypercall instruction `R`.
-pub type ImageGateway<R> = Gateway<
+/// The gateway the image hosts, over the image's hypercall instruction `R`, its page state in
+/// storage of lifetime `'s`.
+pub type ImageGateway<'s, R> = Gateway<
+    's,
     XenHypercalls<R>,
     { CAPACITY.gateway_callers },
     { CAPACITY.gateway_ranges },
@@ -184,13 +188,20 @@ pub fn server_runs(managed: FrameRun) -> Result<heapless::Vec<FrameRun, SERVER_R
 }
 
 /// The gateway over `hypercall`, its memory-server caller owning `owned` (and the boot-extra
-/// ranges) less the manifest's reserved ranges.
-pub fn gateway<R: RawHypercall>(
+/// ranges) less the manifest's reserved ranges, of which `populated` is what Xen holds populated
+/// now; its page state in `bitmap` ([`GATEWAY_STORAGE_WORDS`] words).
+pub fn gateway<'s, R: RawHypercall>(
     hypercall: R,
-    owned: &[FrameRun],
-) -> Result<ImageGateway<R>, SetupError> {
-    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), owned)
-        .map_err(SetupError::from)
+    (owned, populated): (&[FrameRun], &[FrameRun]),
+    bitmap: &'s mut [u64],
+) -> Result<ImageGateway<'s, R>, SetupError> {
+    ballast_system::gateway::gateway(
+        &COMPOSITION,
+        XenHypercalls::new(hypercall),
+        (owned, populated),
+        bitmap,
+    )
+    .map_err(SetupError::from)
 }
 
 /// What the memory server is built from, besides its RAM.
@@ -303,7 +314,7 @@ pub fn runtime<'h, 'r, K: static_rt::Clock>(
 }
 
 /// Log the gateway's counters after `phase` (a `gateway` line the host checks).
-pub fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<R>) {
+pub fn log_gateway<R: RawHypercall>(phase: &str, gateway: &ImageGateway<'_, R>) {
     let total = gateway.counters().total();
     defmt::info!(
         "gateway phase={=str} calls={=u64} hypercalls={=u64} rejections={=u64} protocol_rejections={=u64}",
@@ -326,12 +337,12 @@ pub struct GrantFigures {
 
 /// The gateway on the runtime, publishing its grant counters after every call it serves and
 /// every client death it handles (so the app can log the gateway's own figures for a phase).
-struct PublishingGateway<'g, 'c, R: RawHypercall> {
-    gateway: &'g mut ImageGateway<R>,
+struct PublishingGateway<'g, 's, 'c, R: RawHypercall> {
+    gateway: &'g mut ImageGateway<'s, R>,
     figures: &'c Cell<GrantFigures>,
 }
 
-impl<R: RawHypercall> PublishingGateway<'_, '_, R> {
+impl<R: RawHypercall> PublishingGateway<'_, '_, '_, R> {
     fn publish(&self) {
         let counters = self.gateway.counters();
         self.figures.set(GrantFigures {
@@ -341,7 +352,7 @@ impl<R: RawHypercall> PublishingGateway<'_, '_, R> {
     }
 }
 
-impl<R: RawHypercall> Handler for PublishingGateway<'_, '_, R> {
+impl<R: RawHypercall> Handler for PublishingGateway<'_, '_, '_, R> {
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
         self.gateway.protected(sys, call);
         self.publish();
@@ -399,7 +410,9 @@ where
     }
     let memory = composition::component(Kind::MemoryServer)?;
     let gateway_id = composition::component(Kind::HypercallGateway)?;
-    let mut gateway = gateway(host.hypercall, &[host.managed])?;
+    let mut gateway_bitmap = [0u64; GATEWAY_STORAGE_WORDS];
+    let managed = [host.managed];
+    let mut gateway = gateway(host.hypercall, (&managed, &managed), &mut gateway_bitmap)?;
     if let Some(port) = host.agent_event_port {
         let control = composition::component(Kind::ControlAgent)?;
         let (_, badge) = composition::endpoint(control, gateway_id)?;

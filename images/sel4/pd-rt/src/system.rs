@@ -51,6 +51,7 @@ pub const MEMORY_REPLIES: usize = CAPACITY.pending + 1;
 
 /// The gateway over the PD's hypercall capabilities.
 pub type PdGateway = Gateway<
+    'static,
     XenHypercalls<CapHypercall>,
     { CAPACITY.gateway_callers },
     { CAPACITY.gateway_ranges },
@@ -69,6 +70,9 @@ pub type PdMemoryServer<'a> = MemoryServer<
 
 /// The memory server's bitmaps.
 static STORAGE: TakeOnce<[u64; CAPACITY.bitmap_words]> = TakeOnce::new([0; CAPACITY.bitmap_words]);
+/// The gateway's page state: one bit per frame the memory server may own.
+static GATEWAY_STORAGE: TakeOnce<[u64; CAPACITY.gateway_bitmap_words]> =
+    TakeOnce::new([0; CAPACITY.gateway_bitmap_words]);
 /// Where a server copies a read-only lease.
 static SCRATCH: TakeOnce<[u8; CAPACITY.region_bytes]> = TakeOnce::new([0; CAPACITY.region_bytes]);
 
@@ -84,7 +88,14 @@ pub fn gateway(pd: &Pd) -> Result<PdGateway, AssemblyError> {
     let hypercall = CapHypercall::new(pd.plan, pd.component);
     let owned: heapless::Vec<FrameRun, { BOOT_RAM_RUNS + 1 }> =
         (pd.boot.ram_runs()).chain(test_hole(hypercall)).collect();
-    ballast_system::gateway::gateway(&COMPOSITION, XenHypercalls::new(hypercall), &owned)
+    let populated = ram_runs(pd);
+    let bitmap = GATEWAY_STORAGE.take().ok_or(AssemblyError::Capacity)?;
+    ballast_system::gateway::gateway(
+        &COMPOSITION,
+        XenHypercalls::new(hypercall),
+        (&owned, &populated),
+        bitmap,
+    )
 }
 
 /// The hole the Xen-facts phase populates past the maximum, for the domain's maximum as Xen
