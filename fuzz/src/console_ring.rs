@@ -42,9 +42,11 @@ enum Move {
 
 /// The page's bytes, read a word at a time.
 fn page_bytes(page: &AtomicPage) -> Vec<u8> {
-    (0..PAGE_SIZE / 4)
-        .flat_map(|word| page.load_u32(word * 4).to_le_bytes())
-        .collect()
+    let mut bytes = vec![0u8; PAGE_SIZE];
+    for (word, out) in bytes.chunks_exact_mut(4).enumerate() {
+        out.copy_from_slice(&page.load_u32(word * 4).to_le_bytes());
+    }
+    bytes
 }
 
 fn word(bytes: &[u8], offset: usize) -> u32 {

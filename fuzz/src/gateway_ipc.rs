@@ -277,9 +277,9 @@ impl Base {
         match self {
             Base::Zero => 0,
             Base::Image => 0x100,
-            Base::Ram => 0x900,
-            Base::BootExtra => 0x8000,
-            Base::Lending => 0xa000,
+            Base::Ram => 0x300,
+            Base::BootExtra => 0x2000,
+            Base::Lending => 0x2800,
             Base::Managed => MANAGED_END,
             Base::Raw(gfn) => gfn,
         }

@@ -12,7 +12,7 @@ use ballast_system::{Composition, Kind};
 use ballast_xen_sim::{DomId, DomainConfig};
 
 /// Frames the fuzz manifest's memory server manages: RAM, boot extra and lending space.
-pub const MANAGED_END: u64 = 0xb000;
+pub const MANAGED_END: u64 = 0x2c00;
 /// Pages the frontend grants the guest.
 pub const GRANTED_PAGES: u64 = 16;
 
