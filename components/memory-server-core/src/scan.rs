@@ -348,6 +348,23 @@ mod tests {
         (regions, bitmap)
     }
 
+    /// A scan with no bound narrowing it.
+    fn unbounded<'s, 'b>(
+        regions: &'s Regions,
+        bitmap: &'s Bitmap<'b>,
+        lent: &'s LentTable<4>,
+        reserved: &'s ReservedRuns<'b>,
+    ) -> Scan<'s, 'b, 4> {
+        Scan {
+            regions,
+            bitmap,
+            lent,
+            reserved,
+            floor: 0,
+            ceiling: u64::MAX,
+        }
+    }
+
     #[test]
     fn whole_chunks_come_highest_first_when_inflating_and_lowest_first_when_deflating() {
         let mut words = [0u64; 32];
@@ -356,14 +373,7 @@ mod tests {
         let lent = LentTable::<4>::default();
         let mut no_words = [0u64; 0];
         let reserved = ReservedRuns::new(&mut no_words, &[]);
-        let scan = Scan {
-            regions: &regions,
-            bitmap: &bitmap,
-            lent: &lent,
-            reserved: &reserved,
-            floor: 0,
-            ceiling: u64::MAX,
-        };
+        let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         let mut list = [Gfn(0); 8];
         let mut out = Collector::new(&mut list, 8);
         scan.free_chunks(&mut out, 0, u64::MAX);
@@ -388,14 +398,7 @@ mod tests {
             .unwrap();
         let mut no_words = [0u64; 0];
         let reserved = ReservedRuns::new(&mut no_words, &[]);
-        let scan = Scan {
-            regions: &regions,
-            bitmap: &bitmap,
-            lent: &lent,
-            reserved: &reserved,
-            floor: 0,
-            ceiling: u64::MAX,
-        };
+        let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         assert_eq!(scan.count_ballooned(0, u64::MAX), 1014);
         assert_eq!(scan.count_ballooned(0, 15), 10);
         assert_eq!(scan.count_lending(0, u64::MAX), 90);
@@ -422,14 +425,7 @@ mod tests {
         let mut reserved_words = [0u64; 4];
         let runs = [FrameRun::span(1000, 1001), FrameRun::span(5, 7)];
         let reserved = ReservedRuns::new(&mut reserved_words, &runs);
-        let scan = Scan {
-            regions: &regions,
-            bitmap: &bitmap,
-            lent: &lent,
-            reserved: &reserved,
-            floor: 0,
-            ceiling: u64::MAX,
-        };
+        let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         assert_eq!(scan.count_ballooned(0, u64::MAX), 1536 - 3);
         let mut runs = std::vec::Vec::new();
         scan.ballooned_runs(0, 1536, |a, b| {
