@@ -663,7 +663,7 @@ mod tests {
     /// `shutdown`, over a domain whose port 1 is bound to dom0.
     fn agent_gateway() -> (XenSim, Gateway<'static, SimHypervisor, 2, 1, 8>, u32) {
         let (sim, hypervisor) = xen();
-        let dom0 = sim.create_domain(DomainConfig::domu(0..16, 16));
+        let dom0 = (sim.create_dom0(DomainConfig::domu(0..16, 16))).expect("the host's one dom0");
         let store = sim
             .bind_event_channel(hypervisor.domain(), dom0)
             .expect("a port");

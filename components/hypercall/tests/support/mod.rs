@@ -105,7 +105,8 @@ impl Rig {
             IMAGE.start..SERVER_RAM.end,
             SERVER_RAM.end + HEADROOM,
         ));
-        let other = sim.create_domain(DomainConfig::domu(0..0x1000, 0x1000));
+        let other =
+            (sim.create_dom0(DomainConfig::domu(0..0x1000, 0x1000))).expect("the host's one dom0");
         let store = sim.bind_event_channel(dom, other).expect("a free port");
         let console = sim.bind_event_channel(dom, other).expect("a free port");
         let owned = [range(SERVER_RAM), range(LENDING)];
