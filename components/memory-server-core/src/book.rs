@@ -111,9 +111,9 @@ impl Tally {
     }
 
     /// The tally of `runs`; `None` on overflow.
-    fn of<'r>(runs: impl IntoIterator<Item = &'r FrameRun>, pages: &PageMap<'_>) -> Option<Tally> {
+    fn of(runs: impl IntoIterator<Item = FrameRun>, pages: &PageMap<'_>) -> Option<Tally> {
         runs.into_iter()
-            .try_fold(Tally::default(), |tally, run| tally.add(*run, pages))
+            .try_fold(Tally::default(), |tally, run| tally.add(run, pages))
     }
 
     /// All its frames; `None` on overflow.
@@ -287,7 +287,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if self.lent.free_slots() < pieces {
             return Err(LendError::TableFull);
         }
-        let tally = Tally::of(plan, pages).ok_or(LendError::QuotaExceeded)?;
+        let tally = Tally::of(plan.iter().copied(), pages).ok_or(LendError::QuotaExceeded)?;
         let (Some(lent_ram), Some(lent_lending), Some(client_lent)) = (
             self.lent_ram.checked_add(tally.ram),
             self.lent_lending.checked_add(tally.lending),
@@ -299,6 +299,8 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         };
         for run in plan {
             for (piece, _) in lendable_pieces(*run, pages) {
+                // Neither refusal can happen: the free entries were counted above, and a plan's
+                // pieces lie in managed space, below `GFN_LIMIT`.
                 self.lent
                     .insert(piece, client, ticket)
                     .map_err(|_| LendError::TableFull)?;
@@ -469,7 +471,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         if splits > self.lent.free_slots() {
             return Err(LendError::TableFull);
         }
-        let tally = Tally::of(runs, pages).ok_or(LendError::NotLent)?;
+        let tally = Tally::of(runs.iter().copied(), pages).ok_or(LendError::NotLent)?;
         Ok((index, tally, self.uncharged(index, tally)?))
     }
 
@@ -525,7 +527,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         let index = self.account(client)?;
         let unlent = |r: &LentRun| r.client == client && (r.ticket.is_some() || !keep(&r.run));
         let theirs = self.lent.iter().filter(|r| unlent(r));
-        let tally = Tally::of(theirs.map(|r| &r.run), pages).ok_or(LendError::NotLent)?;
+        let tally = Tally::of(theirs.map(|r| r.run), pages).ok_or(LendError::NotLent)?;
         let (lent_ram, lent_lending, client_lent) = self.uncharged(index, tally)?;
         let mut removed: usize = 0;
         // At most one per table entry.

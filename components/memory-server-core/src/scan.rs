@@ -149,8 +149,7 @@ impl<const L: usize> Scan<'_, '_, L> {
         offset: Shift,
         f: &mut impl FnMut(u64, u64) -> bool,
     ) -> bool {
-        let lent: &[_] = &self.lent.iter().as_slice()[self.lent.first_ending_after(start)..];
-        let mut lent = lent.iter().map(|r| r.run).peekable();
+        let mut lent = self.lent.runs_ending_after(start).peekable();
         let mut reserved = self
             .reserved
             .overlapping(FrameRun::span(start, end))
