@@ -107,19 +107,33 @@ impl<'a> Bitmap<'a> {
         }
     }
 
-    /// The lowest bit in `[start, end)` equal to `value`.
+    /// The lowest bit in `[start, end)` equal to `value`. The words after the first are looked
+    /// at with one comparison each: the statistics and the invariant scan every managed frame
+    /// through here.
     pub fn find_first(&self, start: u64, end: u64, value: bool) -> Option<u64> {
-        let mut at = start;
-        while at < end {
-            let base = word_base(at);
-            let hi = end.saturating_sub(base).min(WORD_BITS);
-            let bits = self.matching((at / WORD_BITS) as usize, value) & mask(at % WORD_BITS, hi);
-            if bits != 0 {
-                return Some(base | u64::from(bits.trailing_zeros()));
-            }
-            at = base.saturating_add(WORD_BITS);
+        if start >= end {
+            return None;
         }
-        None
+        // Looking for clear bits is looking for set bits in the complement.
+        let flip = if value { 0 } else { u64::MAX };
+        let first = (start / WORD_BITS) as usize;
+        // `end` is above `start`, so at least 1.
+        let last = (end.saturating_sub(1) / WORD_BITS) as usize;
+        let head = (self.words[first] ^ flip) & mask(start % WORD_BITS, WORD_BITS);
+        let (word, bits) = if head != 0 {
+            (first, head)
+        } else {
+            // Word indexes of the storage: `first + 1` is at most its length.
+            let next = first.saturating_add(1);
+            let skip = self.words[next..=last].iter().position(|&w| w != flip)?;
+            let word = next.saturating_add(skip);
+            (word, self.words[word] ^ flip)
+        };
+        // A bit of the storage: below 2^64.
+        let bit = (word as u64)
+            .saturating_mul(WORD_BITS)
+            .saturating_add(u64::from(bits.trailing_zeros()));
+        (bit < end).then_some(bit)
     }
 
     /// The highest bit in `[start, end)` equal to `value`.
@@ -162,6 +176,33 @@ mod tests {
         assert_eq!(map.count_ones(0, 256), 6);
         assert_eq!(map.find_first(64, 128, true), None);
         assert_eq!(map.find_last(64, 128, true), None);
+    }
+
+    #[test]
+    fn find_first_agrees_with_a_bit_by_bit_search() {
+        let mut words = [0u64; 4];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (start, len) = ((state >> 8) % 256, (state >> 20) % 40);
+            let mut map = Bitmap::new(&mut words);
+            map.set_range(start, len.min(256 - start), state & 1 == 1);
+            map.set_range((state >> 32) % 200, (state >> 40) % 56, state & 2 == 2);
+            for (lo, hi) in [
+                (0, 256),
+                (start, 256),
+                (start / 2, start),
+                (63, 129),
+                (64, 128),
+            ] {
+                for value in [false, true] {
+                    let slow = (lo..hi).find(|&b| map.all(b, 1, value));
+                    assert_eq!(map.find_first(lo, hi, value), slow, "{lo}..{hi} {value}");
+                }
+            }
+        }
     }
 
     #[test]
