@@ -1,5 +1,7 @@
-//! The populated bitmap: one bit per managed RAM frame, in storage the caller sizes from the
-//! manifest. Every operation works a word (64 frames) at a time, so a 2 MiB chunk costs 8 words.
+//! A bitmap in storage the caller sizes from the manifest: the direct form of the populated
+//! bitmap (one bit per managed RAM frame), the clean chunks, and the per-frame blocks of the
+//! chunk summary (`chunk_map`), which use the operations on plain words. Every operation works a
+//! word (64 frames) at a time, so a 2 MiB chunk costs 8 words.
 
 /// Bits in one storage word.
 pub const WORD_BITS: u64 = 64;
@@ -25,6 +27,116 @@ const fn word_base(at: u64) -> u64 {
     at & !(WORD_BITS - 1)
 }
 
+/// Calls `f(word_index, mask)` for each word the bit range `[start, start + len)` touches,
+/// until `f` returns false; returns false if stopped. (Bit ranges lie inside the storage, so
+/// `start + len` and the next word's base never reach 2^64; the base of the word holding `at`
+/// is at most `at`, below `end`.)
+fn for_words(start: u64, len: u64, mut f: impl FnMut(usize, u64) -> bool) -> bool {
+    let end = start.saturating_add(len);
+    let mut at = start;
+    while at < end {
+        let word = at / WORD_BITS;
+        let base = word_base(at);
+        let lo = at % WORD_BITS;
+        let hi = end.saturating_sub(base).min(WORD_BITS);
+        if !f(word as usize, mask(lo, hi)) {
+            return false;
+        }
+        at = base.saturating_add(WORD_BITS);
+    }
+    true
+}
+
+/// Set every bit of `[start, start + len)` of `words` to `value`.
+pub fn set_range(words: &mut [u64], start: u64, len: u64, value: bool) {
+    for_words(start, len, |w, m| {
+        if value {
+            words[w] |= m;
+        } else {
+            words[w] &= !m;
+        }
+        true
+    });
+}
+
+/// Number of set bits in `[start, start + len)` of `words`.
+pub fn count_ones(words: &[u64], start: u64, len: u64) -> u64 {
+    let mut total = 0u64;
+    for_words(start, len, |w, m| {
+        // At most `len` in all.
+        total = total.saturating_add(u64::from((words[w] & m).count_ones()));
+        true
+    });
+    total
+}
+
+/// Whether every bit of `[start, start + len)` of `words` equals `value`.
+pub fn all(words: &[u64], start: u64, len: u64, value: bool) -> bool {
+    for_words(start, len, |w, m| {
+        let bits = words[w] & m;
+        if value {
+            bits == m
+        } else {
+            bits == 0
+        }
+    })
+}
+
+/// Word `word` of `words` as seen when looking for `value` (so that a set bit means "matches").
+fn matching(words: &[u64], word: usize, value: bool) -> u64 {
+    if value {
+        words[word]
+    } else {
+        !words[word]
+    }
+}
+
+/// The lowest bit in `[start, end)` of `words` equal to `value`. The words after the first are
+/// looked at with one comparison each: the statistics and the invariant scan every managed frame
+/// through here.
+pub fn find_first(words: &[u64], start: u64, end: u64, value: bool) -> Option<u64> {
+    if start >= end {
+        return None;
+    }
+    // Looking for clear bits is looking for set bits in the complement.
+    let flip = if value { 0 } else { u64::MAX };
+    let first = (start / WORD_BITS) as usize;
+    // `end` is above `start`, so at least 1.
+    let last = (end.saturating_sub(1) / WORD_BITS) as usize;
+    let head = (words[first] ^ flip) & mask(start % WORD_BITS, WORD_BITS);
+    let (word, bits) = if head != 0 {
+        (first, head)
+    } else {
+        // Word indexes of the storage: `first + 1` is at most its length.
+        let next = first.saturating_add(1);
+        let skip = words[next..=last].iter().position(|&w| w != flip)?;
+        let word = next.saturating_add(skip);
+        (word, words[word] ^ flip)
+    };
+    // A bit of the storage: below 2^64.
+    let bit = (word as u64)
+        .saturating_mul(WORD_BITS)
+        .saturating_add(u64::from(bits.trailing_zeros()));
+    (bit < end).then_some(bit)
+}
+
+/// The highest bit in `[start, end)` of `words` equal to `value`.
+pub fn find_last(words: &[u64], start: u64, end: u64, value: bool) -> Option<u64> {
+    let mut top = end;
+    // `top` is above `start`, so at least 1, and above the base of the word below it.
+    while let Some(last) = top.checked_sub(1).filter(|_| top > start) {
+        let base = word_base(last);
+        let lo = start.saturating_sub(base);
+        let bits = matching(words, (last / WORD_BITS) as usize, value)
+            & mask(lo, top.saturating_sub(base));
+        if bits != 0 {
+            return Some(base | u64::from(bits.ilog2()));
+        }
+        top = base;
+    }
+    None
+}
+
 impl<'a> Bitmap<'a> {
     /// A bitmap over `words`, all bits cleared.
     pub fn new(words: &'a mut [u64]) -> Bitmap<'a> {
@@ -43,114 +155,29 @@ impl<'a> Bitmap<'a> {
         core::mem::size_of_val(self.words)
     }
 
-    /// Calls `f(word_index, mask)` for each word the bit range `[start, start + len)` touches.
-    /// (Bit ranges lie inside the storage, so `start + len` and the next word's base never
-    /// reach 2^64; the base of the word holding `at` is at most `at`, below `end`.)
-    fn for_words(start: u64, len: u64, mut f: impl FnMut(usize, u64) -> bool) -> bool {
-        let end = start.saturating_add(len);
-        let mut at = start;
-        while at < end {
-            let word = at / WORD_BITS;
-            let base = word_base(at);
-            let lo = at % WORD_BITS;
-            let hi = end.saturating_sub(base).min(WORD_BITS);
-            if !f(word as usize, mask(lo, hi)) {
-                return false;
-            }
-            at = base.saturating_add(WORD_BITS);
-        }
-        true
-    }
-
     /// Set every bit of `[start, start + len)` to `value`.
     pub fn set_range(&mut self, start: u64, len: u64, value: bool) {
-        let words = &mut *self.words;
-        Self::for_words(start, len, |w, m| {
-            if value {
-                words[w] |= m;
-            } else {
-                words[w] &= !m;
-            }
-            true
-        });
+        set_range(self.words, start, len, value);
     }
 
     /// Number of set bits in `[start, start + len)`.
     pub fn count_ones(&self, start: u64, len: u64) -> u64 {
-        let mut total = 0u64;
-        Self::for_words(start, len, |w, m| {
-            // At most `len` in all.
-            total = total.saturating_add(u64::from((self.words[w] & m).count_ones()));
-            true
-        });
-        total
+        count_ones(self.words, start, len)
     }
 
     /// Whether every bit of `[start, start + len)` equals `value`.
     pub fn all(&self, start: u64, len: u64, value: bool) -> bool {
-        Self::for_words(start, len, |w, m| {
-            let bits = self.words[w] & m;
-            if value {
-                bits == m
-            } else {
-                bits == 0
-            }
-        })
+        all(self.words, start, len, value)
     }
 
-    /// The word of bits as seen when looking for `value` (so that a set bit means "matches").
-    fn matching(&self, word: usize, value: bool) -> u64 {
-        if value {
-            self.words[word]
-        } else {
-            !self.words[word]
-        }
-    }
-
-    /// The lowest bit in `[start, end)` equal to `value`. The words after the first are looked
-    /// at with one comparison each: the statistics and the invariant scan every managed frame
-    /// through here.
+    /// The lowest bit in `[start, end)` equal to `value`.
     pub fn find_first(&self, start: u64, end: u64, value: bool) -> Option<u64> {
-        if start >= end {
-            return None;
-        }
-        // Looking for clear bits is looking for set bits in the complement.
-        let flip = if value { 0 } else { u64::MAX };
-        let first = (start / WORD_BITS) as usize;
-        // `end` is above `start`, so at least 1.
-        let last = (end.saturating_sub(1) / WORD_BITS) as usize;
-        let head = (self.words[first] ^ flip) & mask(start % WORD_BITS, WORD_BITS);
-        let (word, bits) = if head != 0 {
-            (first, head)
-        } else {
-            // Word indexes of the storage: `first + 1` is at most its length.
-            let next = first.saturating_add(1);
-            let skip = self.words[next..=last].iter().position(|&w| w != flip)?;
-            let word = next.saturating_add(skip);
-            (word, self.words[word] ^ flip)
-        };
-        // A bit of the storage: below 2^64.
-        let bit = (word as u64)
-            .saturating_mul(WORD_BITS)
-            .saturating_add(u64::from(bits.trailing_zeros()));
-        (bit < end).then_some(bit)
+        find_first(self.words, start, end, value)
     }
 
     /// The highest bit in `[start, end)` equal to `value`.
     pub fn find_last(&self, start: u64, end: u64, value: bool) -> Option<u64> {
-        let mut top = end;
-        // `top` is above `start`, so at least 1, and above the base of the word below it.
-        while let Some(last) = top.checked_sub(1).filter(|_| top > start) {
-            let base = word_base(last);
-            let lo = start.saturating_sub(base);
-            let bits = self.matching((last / WORD_BITS) as usize, value)
-                & mask(lo, top.saturating_sub(base));
-            if bits != 0 {
-                return Some(base | u64::from(bits.ilog2()));
-            }
-            top = base;
-        }
-        None
+        find_last(self.words, start, end, value)
     }
 }
 

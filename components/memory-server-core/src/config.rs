@@ -36,6 +36,22 @@ impl Policy {
     }
 }
 
+/// Which form the populated bitmap takes (`populated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PopulatedForm {
+    /// The smaller of the two for the configuration (the default).
+    Smaller,
+    /// One bit per frame, whatever its size.
+    Direct,
+    /// Two bits per 2 MiB chunk and a block only for mixed chunks, whatever its size.
+    ChunkSummary,
+}
+
+/// Spare blocks of the chunk summary's pool by default: chunks the worker may hold mixed at once
+/// besides those holding a region's end or a reserved frame (each has its own block). Every
+/// scenario of the simulator stays below it; the worker waits instead of going past it.
+pub const DEFAULT_MIXED_CHUNK_BLOCKS: usize = 64;
+
 /// The seed's worker tunables, with the seed's meaning and defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tunables {
@@ -92,6 +108,13 @@ pub struct Config<'c> {
     pub max_lent_runs_per_client: usize,
     /// How long a deferred allocation waits before it times out, in nanoseconds.
     pub pending_timeout_ns: u64,
+    /// The form of the populated bitmap.
+    pub populated_form: PopulatedForm,
+    /// Spare blocks of the chunk summary's pool: chunks the worker may hold mixed at once
+    /// besides those holding a region's end or a reserved frame. At least 1. A batch that would
+    /// need more leaves those frames for later; when none can be picked the worker waits
+    /// ([`BpState::Wait`](crate::BpState), counted in `Counters::pool_waits`).
+    pub mixed_chunk_blocks: usize,
 }
 
 impl<'c> Config<'c> {
@@ -115,6 +138,8 @@ impl<'c> Config<'c> {
             default_client_quota: u64::MAX,
             max_lent_runs_per_client: usize::MAX,
             pending_timeout_ns: 5_000_000_000,
+            populated_form: PopulatedForm::Smaller,
+            mixed_chunk_blocks: DEFAULT_MIXED_CHUNK_BLOCKS,
         }
     }
 
@@ -140,6 +165,9 @@ impl<'c> Config<'c> {
         }
         if self.max_lent_runs_per_client == 0 {
             return Err(ConfigError::NoLentRuns);
+        }
+        if self.mixed_chunk_blocks == 0 {
+            return Err(ConfigError::NoMixedChunkBlocks);
         }
         if let Some(growth) = self.growth {
             let boot_end = self.ram.iter().chain(self.extra).map(FrameRun::end).max();
@@ -179,6 +207,8 @@ pub enum ConfigError {
     /// The growth range starts below the end of a RAM or extra range: growth is space above
     /// boot memory, given back before it.
     GrowthBelowBootMemory = 9,
+    /// `mixed_chunk_blocks` is 0: no batch could leave a chunk mixed.
+    NoMixedChunkBlocks = 10,
 }
 
 #[cfg(test)]

@@ -50,11 +50,13 @@
 mod balloon;
 mod bitmap;
 mod book;
+mod chunk_map;
 mod config;
 mod frame_list;
 mod lent_table;
 mod page_map;
 mod pending;
+mod populated;
 mod ports;
 mod regions;
 mod reserved;
@@ -70,7 +72,10 @@ pub use crate::balloon::{
     AllocOutcome, BalloonCore, BootReport, FrameState, InvariantViolation, StepOutcome, TuningError,
 };
 pub use crate::book::{ClientAccount, LendError, Settled, MAX_GRANT_RUNS};
-pub use crate::config::{Config, ConfigError, Policy, Tunables, MAX_BATCH_EXTENTS};
+pub use crate::config::{
+    Config, ConfigError, Policy, PopulatedForm, Tunables, DEFAULT_MIXED_CHUNK_BLOCKS,
+    MAX_BATCH_EXTENTS,
+};
 pub use crate::lent_table::{ClientId, Ticket};
 pub use crate::pending::AllocRequest;
 pub use crate::ports::{FrameScrubber, HypervisorPort, PortError, ReservationPort};

@@ -1,5 +1,7 @@
 //! The page map: the managed frames as regions (RAM, lending) and the reserved runs inside RAM,
-//! the populated bitmap over RAM (a reserved frame's bit stays clear), the counts kept in step
+//! the populated bitmap over RAM (a reserved frame's bit stays clear; direct or as the chunk
+//! summary, `populated`, whose chunks holding a region's end or a reserved frame it pins at
+//! start), the counts kept in step
 //! with it, including the baseline that relates the model's populated count to Xen's, the clean
 //! chunks, and the bounds the searches start from.
 //!
@@ -32,6 +34,7 @@ use crate::balloon::InvariantViolation;
 use crate::bitmap::Bitmap;
 use crate::config::{Config, ConfigError};
 use crate::lent_table::LentTable;
+use crate::populated::Populated;
 use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
 use crate::reserved::ReservedRuns;
 use crate::scan::Scan;
@@ -63,7 +66,7 @@ pub(crate) enum Place {
 pub(crate) struct PageMap<'a> {
     regions: Regions,
     reserved: ReservedRuns<'a>,
-    bitmap: Bitmap<'a>,
+    bitmap: Populated<'a>,
     /// One bit per chunk of `bitmap`: set when the chunk is clean.
     clean: Bitmap<'a>,
     ram_frames: u64,
@@ -90,13 +93,19 @@ impl<'a> PageMap<'a> {
     pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
         let regions = Regions::build(config)?;
         let count = crate::reserved::check(config.ram, config.reserved.iter().copied())?;
+        let layout = regions.layout(config, config.reserved.iter().copied());
         let words = storage
-            .get_mut(..regions.storage_words(count))
+            .get_mut(..regions.storage_words(layout, count))
             .ok_or(ConfigError::StorageTooSmall)?;
-        let (words, rest) = words.split_at_mut(regions.words());
+        let (words, rest) = words.split_at_mut(layout.words);
         let (chunk_words, reserved_words) = rest.split_at_mut(regions.chunk_words());
         let reserved = ReservedRuns::new(reserved_words, config.reserved);
-        let mut bitmap = Bitmap::new(words);
+        let mut bitmap = Populated::new(layout, words, regions.bits());
+        // The layout holds a block for each: pinning cannot run out, nor can the ranges below,
+        // which then take no block (whole chunks, or pinned ones).
+        for bit in regions.fragile_bits(reserved.iter()) {
+            bitmap.pin(bit).map_err(|_| ConfigError::StorageTooSmall)?;
+        }
         let mut populated_ram: u64 = 0;
         for region in regions.iter() {
             if let RegionKind::Ram {
@@ -104,14 +113,16 @@ impl<'a> PageMap<'a> {
                 extra: false,
             } = region.kind
             {
-                bitmap.set_range(bit_base, region.run.frames, true);
+                (bitmap.set_range(bit_base, region.run.frames, true))
+                    .map_err(|_| ConfigError::StorageTooSmall)?;
                 // Managed frames lie below 2^40 (the layout's check): their sum fits.
                 populated_ram = populated_ram.saturating_add(region.run.frames);
             }
         }
         for run in reserved.iter() {
             if let Some(bit) = regions.find(run.start()).and_then(|r| r.bit(run.start())) {
-                bitmap.set_range(bit, run.frames, false);
+                (bitmap.set_range(bit, run.frames, false))
+                    .map_err(|_| ConfigError::StorageTooSmall)?;
             }
         }
         let mut map = PageMap {
@@ -192,7 +203,10 @@ impl<'a> PageMap<'a> {
             return;
         };
         let before = self.bitmap.count_ones(bit, frames);
-        self.bitmap.set_range(bit, frames, populated);
+        if self.bitmap.set_range(bit, frames, populated).is_err() {
+            // Refused for want of a block: the summary remembers it, and the invariant fails.
+            return;
+        }
         // `before` counts set bits of these `frames`, all of them counted in `populated_ram`.
         if populated {
             let added = frames.saturating_sub(before);
@@ -280,7 +294,10 @@ impl<'a> PageMap<'a> {
             }
             let frames_here = chunk_end.saturating_sub(at);
             let before = self.bitmap.count_ones(at, frames_here);
-            self.bitmap.set_range(at, frames_here, true);
+            if self.bitmap.set_range(at, frames_here, true).is_err() {
+                // As in `mark`.
+                return;
+            }
             let added = frames_here.saturating_sub(before);
             self.populated_ram = self.populated_ram.saturating_add(added);
             at = chunk_end;
@@ -350,6 +367,12 @@ impl<'a> PageMap<'a> {
         managed.saturating_sub(self.reserved.frames_below(limit))
     }
 
+    /// Blocks a batch may take for chunks it leaves mixed; `None` for the direct bitmap, which
+    /// needs none.
+    pub fn free_blocks(&self) -> Option<usize> {
+        self.bitmap.free_blocks()
+    }
+
     /// Bytes of storage: the populated bitmap, the clean chunks and the reserved runs.
     pub fn bitmap_bytes(&self) -> usize {
         // All are storage in memory: their sum fits.
@@ -359,8 +382,15 @@ impl<'a> PageMap<'a> {
     }
 
     /// Check that the populated count matches the bitmap (every reserved frame's bit clear),
-    /// and that no frame lies beyond the search bound of its state.
+    /// that no frame lies beyond the search bound of its state, and that the chunk summary is
+    /// consistent with every chunk holding a region's end or a reserved frame pinned.
     pub fn check(&self) -> Result<(), InvariantViolation> {
+        if !self.bitmap.is_consistent()
+            || !(self.regions.fragile_bits(self.reserved.iter()))
+                .all(|bit| self.bitmap.is_pinned(bit))
+        {
+            return Err(InvariantViolation::ChunkSummary);
+        }
         let mut populated: u64 = 0;
         for region in self.regions.iter() {
             if let Some(bit) = region.bit(region.run.start()) {

@@ -1,14 +1,15 @@
 //! The region table: the managed guest-physical space cut into RAM (one bitmap bit per frame,
 //! reserved frames inside it included: `reserved` holds those) and lending (never populated, no
 //! bits) regions, sorted by frame number, and the storage their bits take: the populated bitmap
-//! and, after it, one bit per 512 populated-bitmap bits (a 2 MiB chunk) saying whether it is
-//! clean. The table holds the configuration's ranges, never one per reserved run, so its size
+//! (in the form `populated` chooses) and, after it, one bit per 512 populated-bitmap bits (a
+//! 2 MiB chunk) saying whether it is clean. The table holds the configuration's ranges, never one per reserved run, so its size
 //! does not limit how fragmented the guest's RAM may be.
 
 use heapless::Vec;
 
 use crate::bitmap::WORD_BITS;
 use crate::config::{Config, ConfigError};
+use crate::populated::{partial_ends, Layout};
 use crate::reserved::WORDS_PER_RUN;
 use ballast_xen::FrameRun;
 use ballast_xen::FRAMES_PER_SUPERPAGE;
@@ -60,7 +61,7 @@ impl Region {
 #[derive(Debug)]
 pub struct Regions {
     list: Vec<Region, MAX_REGIONS>,
-    words: usize,
+    bits: u64,
     chunk_words: usize,
 }
 
@@ -114,14 +115,40 @@ impl Regions {
         let words_for = |bits: u64| usize::try_from(bits.div_ceil(WORD_BITS)).unwrap_or(usize::MAX);
         Ok(Regions {
             list,
-            words: words_for(next_bit),
+            bits: next_bit,
             chunk_words: words_for(next_bit.div_ceil(FRAMES_PER_SUPERPAGE)),
         })
     }
 
-    /// Words of populated-bitmap storage the table needs.
-    pub fn words(&self) -> usize {
-        self.words
+    /// Bits of the populated bitmap the table needs.
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+
+    /// The populated bitmap's layout for `config` with the reserved runs `reserved` (checked):
+    /// a summary's pool holds a block for each chunk [`Regions::fragile_bits`] gives, counted
+    /// run by run (in any order, so a chunk two runs share counts twice), and the spare blocks.
+    pub fn layout(&self, config: &Config<'_>, reserved: impl Iterator<Item = FrameRun>) -> Layout {
+        let pinned = self.fragile_bits(reserved).count();
+        Layout::new(config, self.bits, pinned)
+    }
+
+    /// A bit in each chunk the batches may leave mixed whatever they do, region by region,
+    /// then run by run of `reserved`: a chunk holding a RAM region's end (bits of no frame, or
+    /// of another region, beside it) or part of a reserved run (bits that stay clear). The
+    /// chunk summary pins them.
+    pub fn fragile_bits<'r>(
+        &'r self,
+        reserved: impl Iterator<Item = FrameRun> + 'r,
+    ) -> impl Iterator<Item = u64> + 'r {
+        let ram = (self.list.iter()).filter_map(|r| Some((r.bit(r.run.start())?, r.run.frames)));
+        let reserved = reserved.filter_map(|run| {
+            let bit = self.find(run.start())?.bit(run.start())?;
+            Some((bit, run.frames))
+        });
+        ram.chain(reserved)
+            .flat_map(|(first, frames)| partial_ends(first, frames))
+            .flatten()
     }
 
     /// Words of clean-chunk storage the table needs: one bit per 512 populated-bitmap bits.
@@ -129,10 +156,11 @@ impl Regions {
         self.chunk_words
     }
 
-    /// Words of storage for the bitmaps and `reserved` reserved runs.
-    pub fn storage_words(&self, reserved: usize) -> usize {
+    /// Words of storage for the bitmaps of `layout` and `reserved` reserved runs.
+    pub fn storage_words(&self, layout: Layout, reserved: usize) -> usize {
         // Words of storage in memory: a sum past `usize::MAX` saturates and no storage fits it.
-        self.words
+        layout
+            .words
             .saturating_add(self.chunk_words)
             .saturating_add(reserved.saturating_mul(WORDS_PER_RUN))
     }
@@ -184,8 +212,9 @@ pub fn is_lending(kind: &RegionKind) -> bool {
 
 impl Config<'_> {
     /// Words of `u64` storage the core needs for this configuration: the populated bitmap (one
-    /// bit per RAM frame), the clean chunks (one bit per 2 MiB of it) and the reserved runs
-    /// ([`WORDS_PER_RUN`] words each).
+    /// bit per RAM frame, or as the chunk summary two bits per 2 MiB chunk and the pool of
+    /// blocks for mixed chunks, whichever is smaller), the clean chunks (one bit per 2 MiB) and
+    /// the reserved runs ([`WORDS_PER_RUN`] words each).
     pub fn bitmap_words(&self) -> Result<usize, ConfigError> {
         self.storage_words_with(self.reserved.iter().copied())
     }
@@ -196,8 +225,8 @@ impl Config<'_> {
         reserved: impl Iterator<Item = FrameRun> + Clone,
     ) -> Result<usize, ConfigError> {
         let regions = Regions::build(self)?;
-        let reserved = crate::reserved::check(self.ram, reserved)?;
-        Ok(regions.storage_words(reserved))
+        let count = crate::reserved::check(self.ram, reserved.clone())?;
+        Ok(regions.storage_words(regions.layout(self, reserved), count))
     }
 }
 
@@ -227,10 +256,16 @@ mod tests {
         }
         assert_eq!(regions.frames(is_ram), 2048 + 412);
         assert_eq!(regions.frames(is_lending), 1024);
-        assert!(regions.words() as u64 * 64 >= regions.frames(is_ram));
+        assert!(regions.bits() >= regions.frames(is_ram));
+        let layout = regions.layout(&config, reserved.iter().copied());
+        assert_eq!(
+            layout.blocks, None,
+            "a small layout keeps the direct bitmap"
+        );
+        assert_eq!(layout.words as u64, regions.bits().div_ceil(64));
         assert_eq!(
             config.bitmap_words(),
-            Ok(regions.words() + regions.chunk_words() + WORDS_PER_RUN)
+            Ok(layout.words + regions.chunk_words() + WORDS_PER_RUN)
         );
         assert_eq!(regions.chunk_words(), 1);
     }

@@ -5,11 +5,17 @@
 //! at the page map's floor and one for free frames at its ceiling (`page_map`); reserved
 //! frames, whose bits are clear, are stepped over like lent runs, with a cursor that moves up
 //! with the search.
+//!
+//! Over the chunk summary, a batch can leave mixed any uniform chunk it takes single frames
+//! from (a short call stops anywhere), so the collector charges one of the pool's free blocks
+//! for each such chunk, and passes over the chunk when none is left: the pool can then never
+//! run out while the batch is accounted. (A chunk met again after other chunks, as when a
+//! range split cuts it, is charged again: never too few.)
 
 use ballast_xen::{FrameRun, Gfn, FRAMES_PER_SUPERPAGE};
 
-use crate::bitmap::Bitmap;
 use crate::lent_table::LentTable;
+use crate::populated::Populated;
 use crate::regions::{Region, RegionKind, Regions};
 use crate::reserved::ReservedRuns;
 
@@ -22,7 +28,7 @@ pub struct Scan<'s, 'b, const L: usize> {
     /// The region table.
     pub regions: &'s Regions,
     /// The populated bitmap.
-    pub bitmap: &'s Bitmap<'b>,
+    pub bitmap: &'s Populated<'b>,
     /// The lent runs.
     pub lent: &'s LentTable<L>,
     /// The reserved runs (their bits are clear: neither ballooned nor free).
@@ -39,13 +45,58 @@ pub struct Collector<'l> {
     list: &'l mut [Gfn],
     len: usize,
     max: usize,
+    /// Blocks left for uniform chunks the batch enters (`None`: no limit).
+    blocks: Option<usize>,
+    /// The last chunk a block was charged for.
+    charged: Option<u64>,
+    /// A chunk was passed over for want of a block.
+    pool_full: bool,
 }
 
 impl<'l> Collector<'l> {
-    /// Collect at most `max` entries into `list`.
+    /// Collect at most `max` entries into `list`, from chunks of any state.
     pub fn new(list: &'l mut [Gfn], max: usize) -> Collector<'l> {
         let max = max.min(list.len());
-        Collector { list, len: 0, max }
+        Collector {
+            list,
+            len: 0,
+            max,
+            blocks: None,
+            charged: None,
+            pool_full: false,
+        }
+    }
+
+    /// Enter at most `blocks` uniform chunks (`None`: any number).
+    pub fn with_blocks(mut self, blocks: Option<usize>) -> Collector<'l> {
+        self.blocks = blocks;
+        self
+    }
+
+    /// Whether frames of chunk `chunk` may join: yes if it takes no block (`needs_block`
+    /// false) or its block is charged already, else if one is left, which it is charged.
+    fn enter(&mut self, chunk: u64, needs_block: bool) -> bool {
+        if !needs_block || self.charged == Some(chunk) {
+            return true;
+        }
+        match self.blocks {
+            None => true,
+            Some(0) => {
+                self.pool_full = true;
+                false
+            }
+            Some(left) => {
+                // Above 0.
+                self.blocks = Some(left.saturating_sub(1));
+                self.charged = Some(chunk);
+                true
+            }
+        }
+    }
+
+    /// Whether a chunk was passed over for want of a block.
+    pub fn pool_full(&self) -> bool {
+        self.pool_full
     }
 
     /// Add an entry; false once the list is full.
@@ -273,7 +324,12 @@ impl<const L: usize> Scan<'_, '_, L> {
                     continue;
                 }
                 let mut top = offset.bit(b);
+                let mut entered = false;
                 while let Some(bit) = self.bitmap.find_last(offset.bit(a), top, true) {
+                    entered = entered || out.enter(bit / CHUNK, self.bitmap.needs_block(bit));
+                    if !entered {
+                        break;
+                    }
                     if !out.push(offset.gfn(bit)) {
                         return;
                     }
@@ -319,7 +375,16 @@ impl<const L: usize> Scan<'_, '_, L> {
                 if !which.takes(whole) {
                     continue;
                 }
-                let more = self.ballooned_in(a, b, offset, &mut |x, y| (x..y).all(|g| out.push(g)));
+                let bit = offset.bit(a);
+                let needs_block = self.bitmap.needs_block(bit);
+                let mut passed_over = false;
+                let more = self.ballooned_in(a, b, offset, &mut |x, y| {
+                    passed_over = !out.enter(bit / CHUNK, needs_block);
+                    !passed_over && (x..y).all(|g| out.push(g))
+                });
+                if passed_over {
+                    continue;
+                }
                 if !more || out.full() {
                     return;
                 }
@@ -336,21 +401,22 @@ mod tests {
     use crate::config::{Config, Policy};
     use crate::lent_table::ClientId;
 
-    fn model(words: &mut [u64]) -> (Regions, Bitmap<'_>) {
+    fn model(words: &mut [u64]) -> (Regions, Populated<'_>) {
         const RAM: [FrameRun; 1] = [FrameRun::span(0, 2048)];
         const LENDING: FrameRun = FrameRun::span(8192, 8292);
         let mut config = Config::new(&RAM, Policy::Ballast);
         config.lending = Some(LENDING);
         let regions = Regions::build(&config).unwrap();
-        let mut bitmap = Bitmap::new(&mut words[..regions.words()]);
-        bitmap.set_range(0, 2048, true);
+        let layout = regions.layout(&config, core::iter::empty());
+        let mut bitmap = Populated::new(layout, &mut words[..layout.words], regions.bits());
+        bitmap.set_range(0, 2048, true).unwrap();
         (regions, bitmap)
     }
 
     /// A scan with no bound narrowing it.
     fn unbounded<'s, 'b>(
         regions: &'s Regions,
-        bitmap: &'s Bitmap<'b>,
+        bitmap: &'s Populated<'b>,
         lent: &'s LentTable<4>,
         reserved: &'s ReservedRuns<'b>,
     ) -> Scan<'s, 'b, 4> {
@@ -368,7 +434,7 @@ mod tests {
     fn whole_chunks_come_highest_first_when_inflating_and_lowest_first_when_deflating() {
         let mut words = [0u64; 32];
         let (regions, mut bitmap) = model(&mut words);
-        bitmap.set_range(700, 1, false);
+        bitmap.set_range(700, 1, false).unwrap();
         let lent = LentTable::<4>::default();
         let mut no_words = [0u64; 0];
         let reserved = ReservedRuns::new(&mut no_words, &[]);
@@ -389,7 +455,7 @@ mod tests {
     fn lent_frames_are_neither_ballooned_nor_free_lending_space() {
         let mut words = [0u64; 32];
         let (regions, mut bitmap) = model(&mut words);
-        bitmap.set_range(0, 1024, false);
+        bitmap.set_range(0, 1024, false).unwrap();
         let mut lent = LentTable::<4>::default();
         lent.insert(FrameRun::span(10, 20), ClientId(0), None)
             .unwrap();
@@ -418,8 +484,8 @@ mod tests {
     fn reserved_frames_are_neither_ballooned_nor_free_and_spoil_whole_chunks() {
         let mut words = [0u64; 32];
         let (regions, mut bitmap) = model(&mut words);
-        bitmap.set_range(0, 2048, false);
-        bitmap.set_range(1536, 512, true);
+        bitmap.set_range(0, 2048, false).unwrap();
+        bitmap.set_range(1536, 512, true).unwrap();
         let lent = LentTable::<4>::default();
         let mut reserved_words = [0u64; 4];
         let runs = [FrameRun::span(1000, 1001), FrameRun::span(5, 7)];

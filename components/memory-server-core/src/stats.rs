@@ -44,6 +44,9 @@ pub struct Counters {
     pub boot_unscrubbed_frames: u64,
     /// Settling batches released at start, each followed by a probe, until Xen's count fell.
     pub boot_settling_batches: u64,
+    /// Steps that picked no frame because the chunk summary's pool had no block left for the
+    /// chunks holding them (`Config::mixed_chunk_blocks`), and waited.
+    pub pool_waits: u64,
 }
 
 /// A snapshot of the balloon, in 4 KiB pages.

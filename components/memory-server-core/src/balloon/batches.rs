@@ -4,6 +4,7 @@
 
 use ballast_xen::{ExtentOrder, MemFlags, ReservationOp};
 
+use super::batch_frames::Picked;
 use super::BalloonCore;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::schedule::BpState;
@@ -32,9 +33,13 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         want: u64,
     ) -> (BpState, u64) {
         let keep_below = self.room().below;
-        let (order, count) = self.collect_ballooned(want, keep_below);
+        let Picked {
+            order,
+            count,
+            pool_full,
+        } = self.collect_ballooned(want, keep_below);
         if count == 0 {
-            return (BpState::EAgain, 0);
+            return self.nothing_picked(pool_full);
         }
         match self.reserve(port, ReservationOp::Populate, order, count) {
             Answer::Refused => (BpState::EAgain, 0),
@@ -59,12 +64,16 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         below: Option<u64>,
         only_below: bool,
     ) -> (BpState, u64) {
-        let (order, count) = self.collect_free(want, below, only_below);
+        let Picked {
+            order,
+            count,
+            pool_full,
+        } = self.collect_free(want, below, only_below);
         if count == 0 && only_below {
             return (BpState::Wait, 0);
         }
         if count == 0 {
-            return (BpState::EAgain, 0);
+            return self.nothing_picked(pool_full);
         }
         let before = if order > ExtentOrder::PAGE {
             match self.probe(port) {
@@ -88,6 +97,18 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 self.mark(0, count, order, false);
                 self.unknown_outcome(port, ReservationOp::Decrease, order, count)
             }
+        }
+    }
+
+    /// No frame could be picked: with frames left out for want of a block of the chunk summary,
+    /// the worker waits (counted in `pool_waits`) for a client to give frames back or a new
+    /// target, which may let chunks turn uniform again; otherwise the batch failed.
+    fn nothing_picked(&mut self, pool_full: bool) -> (BpState, u64) {
+        if pool_full {
+            crate::stats::add(&mut self.counters.pool_waits, 1);
+            (BpState::Wait, 0)
+        } else {
+            (BpState::EAgain, 0)
         }
     }
 
@@ -217,7 +238,10 @@ mod tests {
     use ballast_xen_sim::Fault;
 
     use crate::test_support::{agrees_with_xen, domain, run_until_idle, scrubber, Core};
-    use crate::{BpState, Config, FrameRun, HypervisorPort, Policy};
+    use crate::{
+        AllocOutcome, AllocRequest, BpState, ClientId, Config, FrameRun, HypervisorPort, Policy,
+        PopulatedForm, MAX_GRANT_RUNS,
+    };
 
     const RAM: [FrameRun; 1] = [FrameRun::span(0, 4096)];
     const EXTRA: [FrameRun; 1] = [FrameRun::span(4096, 5120)];
@@ -387,5 +411,53 @@ mod tests {
         assert_eq!(sim.tot_pages(dom), Some(4200));
         assert_eq!(sim.leaked_pages(dom), Some(0));
         agrees_with_xen(&core, &sim, dom, 0..5120);
+    }
+
+    #[test]
+    fn a_full_summary_pool_makes_the_worker_wait_and_loses_nothing() {
+        let (sim, dom, mut hv) = domain(0..4096, 8192, 1 << 16);
+        let mut config = Config::new(&RAM, Policy::Seed);
+        config.populated_form = PopulatedForm::ChunkSummary;
+        config.mixed_chunk_blocks = 1;
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut core = Core::new(&config, &mut words).unwrap();
+        let mut scrub = scrubber(&sim, dom);
+        core.set_target(2048);
+        let (_, now) = run_until_idle(&mut core, &mut hv, &mut scrub, 0, 100);
+        assert_eq!(sim.tot_pages(dom), Some(2048));
+        let mut out = [FrameRun::default(); MAX_GRANT_RUNS];
+        let ask = AllocRequest {
+            frames: 10,
+            below: None,
+            max_runs: 1,
+        };
+        let granted = core.alloc_unpopulated(ClientId(0), ask, now, &mut out);
+        assert_eq!(granted, Ok(AllocOutcome::Granted { runs: 1 }));
+        assert_eq!(out[0], FrameRun::span(2048, 2058));
+        core.set_target(4096);
+        let (steps, now) = run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+        let last = steps.last().unwrap();
+        assert_eq!(
+            (last.state, last.next_run_ns),
+            (BpState::Wait, None),
+            "the chunk with the lent frames holds the only block: the next chunk must wait"
+        );
+        assert_eq!(sim.tot_pages(dom), Some(2560 - 10));
+        assert_eq!(core.stats().counters.pool_waits, 1);
+        agrees_with_xen(&core, &sim, dom, 0..4096);
+        let before = core.stats();
+        let again = core.balloon_step(&mut HypervisorPort::new(&mut hv), &mut scrub, now);
+        assert_eq!((again.state, again.frames_moved), (BpState::Wait, 0));
+        assert_eq!(sim.tot_pages(dom), Some(2560 - 10), "nothing changed");
+        assert_eq!(core.stats().current_pages, before.current_pages);
+        assert_eq!(core.free_unpopulated(ClientId(0), &out[..1]), Ok(10));
+        run_until_idle(&mut core, &mut hv, &mut scrub, now, 100);
+        assert_eq!(
+            sim.tot_pages(dom),
+            Some(4096),
+            "given back: the chunk turned whole"
+        );
+        assert_eq!(sim.leaked_pages(dom), Some(0));
+        agrees_with_xen(&core, &sim, dom, 0..4096);
     }
 }

@@ -18,6 +18,7 @@
 
 use ballast_xen::ReservationOp;
 
+use super::batch_frames::Picked;
 use super::batches::Answer;
 use super::BalloonCore;
 use crate::ports::{PortError, ReservationPort};
@@ -119,7 +120,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         port: &mut P,
         want: u64,
     ) -> Result<Option<u64>, PortError> {
-        let (order, count) = self.collect_free(want, None, false);
+        let Picked { order, count, .. } = self.collect_free(want, None, false);
         if count == 0 {
             return Ok(None);
         }

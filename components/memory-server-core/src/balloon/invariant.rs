@@ -36,6 +36,10 @@ pub enum InvariantViolation {
     /// An unpopulated RAM frame lies below the search floor, or a populated one at or above the
     /// search ceiling: a search would skip it.
     SearchBounds = 13,
+    /// The chunk summary disagrees with itself: a chunk's state with its block, blocks unsorted
+    /// or shared, a chunk holding a region's end or a reserved frame without its pinned block,
+    /// or a change was refused for want of a block.
+    ChunkSummary = 14,
 }
 
 impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>

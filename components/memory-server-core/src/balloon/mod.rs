@@ -211,29 +211,43 @@ mod tests {
     use ballast_xen::Gfn;
 
     use super::*;
-    use crate::config::MAX_BATCH_EXTENTS;
+    use crate::config::{PopulatedForm, DEFAULT_MIXED_CHUNK_BLOCKS, MAX_BATCH_EXTENTS};
     use crate::test_support::{domain, run_until_idle, Core, SimScrubber};
     use crate::{BpState, FrameRun};
 
     const GIB: u64 = 1 << 18;
 
     #[test]
-    fn state_costs_one_bit_per_managed_frame_and_per_chunk_plus_fixed_tables() {
+    fn state_costs_bits_per_frame_or_per_chunk_plus_fixed_tables() {
         let ram = [FrameRun::span(0, 4 * GIB)];
-        let config = Config::new(&ram, Policy::Ballast);
-        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
-        assert_eq!(core.bitmap_bytes() as u64, 4 * GIB / 8 + 4 * GIB / 512 / 8);
-        assert_eq!(
-            core.state_bytes() - core.bitmap_bytes(),
-            core::mem::size_of_val(&core)
-        );
-        std::println!(
-            "state for 4 GiB: bitmap {} B ({} B per GiB), fixed tables {} B",
-            core.bitmap_bytes(),
-            core.bitmap_bytes() as u64 / 4,
-            core.state_bytes() - core.bitmap_bytes()
-        );
+        let mut config = Config::new(&ram, Policy::Ballast);
+        let chunks = 4 * GIB / 512;
+        for (form, bitmap) in [
+            (PopulatedForm::Direct, 4 * GIB / 8),
+            (
+                PopulatedForm::Smaller,
+                chunks * 2 / 8 + DEFAULT_MIXED_CHUNK_BLOCKS as u64 * 72,
+            ),
+        ] {
+            config.populated_form = form;
+            let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+            let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
+            assert_eq!(
+                core.bitmap_bytes() as u64,
+                bitmap + chunks / 8,
+                "{form:?}: the populated bitmap, then a clean bit per chunk"
+            );
+            assert_eq!(
+                core.state_bytes() - core.bitmap_bytes(),
+                core::mem::size_of_val(&core)
+            );
+            std::println!(
+                "state for 4 GiB, {form:?}: bitmap {} B ({} B per GiB), fixed tables {} B",
+                core.bitmap_bytes(),
+                core.bitmap_bytes() as u64 / 4,
+                core.state_bytes() - core.bitmap_bytes()
+            );
+        }
     }
 
     #[test]
