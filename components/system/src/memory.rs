@@ -6,7 +6,8 @@ use ballast_interfaces::support::Permissions;
 use ballast_ipc::{EndpointId, LeaseId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, PopulatedForm, Tunables,
+    DEFAULT_MIXED_CHUNK_BLOCKS,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
@@ -55,6 +56,8 @@ pub fn config<'r>(
         max_lent_runs_per_client: usize::from(sizing.max_lent_runs_per_client),
         // A `u32` of milliseconds in nanoseconds fits in 52 bits.
         pending_timeout_ns: u64::from(sizing.pending_timeout_ms).saturating_mul(1_000_000),
+        populated_form: PopulatedForm::Smaller,
+        mixed_chunk_blocks: DEFAULT_MIXED_CHUNK_BLOCKS,
     })
 }
 
