@@ -144,8 +144,10 @@ fn key_of(capacity: Capacity) -> (&'static str, &'static str) {
         Capacity::RamRuns => ("memory.ram", "RAM ranges"),
         Capacity::BitmapWords => (
             "memory.ram",
-            "bits in the memory server's storage (one per RAM, boot-extra and lending frame, with \
-             alignment slack per region, one per 2 MiB of those, and 128 per reserved run)",
+            "bits in the memory server's storage (its populated bitmap, one bit per RAM, \
+             boot-extra and lending frame with alignment slack per region, or as a chunk summary \
+             two per 2 MiB of those and a pool of 576-bit blocks, whichever is smaller; one per \
+             2 MiB; and 128 per reserved run)",
         ),
         Capacity::GatewayBitmapWords => (
             "memory.ram",

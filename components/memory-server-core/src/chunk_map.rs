@@ -251,8 +251,9 @@ impl<'a> ChunkMap<'a> {
         let end = start.saturating_add(len);
         let first = start / CHUNK_BITS;
         let last = start.saturating_add(last_bit) / CHUNK_BITS;
-        let needed = usize::from(self.takes_block(first, start, end, value))
-            + usize::from(last != first && self.takes_block(last, start, end, value));
+        let needed = usize::from(self.takes_block(first, start, end, value)).saturating_add(
+            usize::from(last != first && self.takes_block(last, start, end, value)),
+        );
         if needed > self.free_blocks() {
             self.overflowed = true;
             return Err(PoolFull);
@@ -334,7 +335,7 @@ impl<'a> ChunkMap<'a> {
                         return Some(base.saturating_add(bit));
                     }
                 }
-                _ if chunk % STATES_PER_WORD == 0
+                _ if chunk.is_multiple_of(STATES_PER_WORD)
                     && self.states[(chunk / STATES_PER_WORD) as usize] == uniform_word(!value) =>
                 {
                     at = base.saturating_add(CHUNK_BITS.saturating_mul(STATES_PER_WORD));
@@ -548,7 +549,7 @@ mod tests {
             for chunk in 0..CHUNKS {
                 let start = chunk * CHUNK_BITS;
                 let uniform = direct.all(start, CHUNK_BITS, true) || direct.all(start, CHUNK_BITS, false);
-                prop_assert!(map.is_mixed(chunk) == !uniform || map.is_pinned(chunk));
+                prop_assert!(map.is_mixed(chunk) != uniform || map.is_pinned(chunk));
             }
         }
     }

@@ -72,6 +72,7 @@ pub use crate::balloon::{
     AllocOutcome, BalloonCore, BootReport, FrameState, InvariantViolation, StepOutcome, TuningError,
 };
 pub use crate::book::{ClientAccount, LendError, Settled, MAX_GRANT_RUNS};
+pub use crate::chunk_map::BLOCK_WORDS as MIXED_CHUNK_BLOCK_WORDS;
 pub use crate::config::{
     Config, ConfigError, Policy, PopulatedForm, Tunables, DEFAULT_MIXED_CHUNK_BLOCKS,
     MAX_BATCH_EXTENTS,

@@ -174,10 +174,11 @@ pub fn partial_ends(first: u64, frames: u64) -> [Option<u64>; 2] {
     // Bits of the bitmap: the end is below 2^64, and at least 1 past `first`.
     let end = first.saturating_add(frames);
     let last = end.saturating_sub(1);
-    let first_partial = first % FRAMES_PER_SUPERPAGE != 0;
+    let first_partial = !first.is_multiple_of(FRAMES_PER_SUPERPAGE);
+    let end_partial = !end.is_multiple_of(FRAMES_PER_SUPERPAGE);
     let same_chunk = first / FRAMES_PER_SUPERPAGE == last / FRAMES_PER_SUPERPAGE;
     [
-        Some(first).filter(|_| first_partial || (same_chunk && end % FRAMES_PER_SUPERPAGE != 0)),
-        Some(last).filter(|_| !same_chunk && end % FRAMES_PER_SUPERPAGE != 0),
+        Some(first).filter(|_| first_partial || (same_chunk && end_partial)),
+        Some(last).filter(|_| !same_chunk && end_partial),
     ]
 }

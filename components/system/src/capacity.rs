@@ -3,6 +3,8 @@
 //! in: the manifest sizes everything, nothing is a number picked by hand. (The `const` loops step
 //! their index with `saturating_add`: it stays below a slice's length, so it never saturates.)
 
+use ballast_memory_server_core::{DEFAULT_MIXED_CHUNK_BLOCKS, MIXED_CHUNK_BLOCK_WORDS};
+
 use crate::{Composition, Kind, RamSource};
 
 /// The most RAM runs an image reads from the boot memory map (E820 or device tree) it is handed.
@@ -68,11 +70,13 @@ pub struct Capacities {
     pub gateway_frames: usize,
     /// RAM runs the memory server is given.
     pub ram_runs: usize,
-    /// Words of the memory server's storage: one bit per managed frame (RAM up to its ceiling,
-    /// boot-extra, lending), plus two 2 MiB chunks of alignment slack per region (reserved runs
-    /// are not regions), one bit per 2 MiB of that (the clean chunks), and two words per
-    /// reserved run (the core's sorted table of them: the manifest's, and one per RAM run for
-    /// those an image finds in its boot map).
+    /// Words of the memory server's storage: the populated bitmap over every managed frame (RAM
+    /// up to its ceiling, boot-extra, lending) plus two 2 MiB chunks of alignment slack per
+    /// region (reserved runs are not regions), in the smaller of its forms (one bit per frame,
+    /// or the chunk summary: two bits per 2 MiB chunk and a pool of blocks, two per region and
+    /// per reserved run and the core's default spare ones), one bit per 2 MiB (the clean
+    /// chunks), and two words per reserved run (the core's sorted table of them: the
+    /// manifest's, and one per RAM run for those an image finds in its boot map).
     pub bitmap_words: usize,
     /// Words of the gateway's page state: one bit per frame the memory server may own (RAM up
     /// to its ceiling, boot-extra, growth; never the lending range).
@@ -297,11 +301,23 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
         .saturating_add(growth_frames)
         .saturating_add(memory.unpopulated.frames)
         .saturating_add((regions as u64).saturating_mul(2 * CHUNK_FRAMES));
-    // The populated bitmap, one bit per frame, then the clean chunks, one bit per chunk of it,
-    // then the reserved runs, two words each.
-    let words = frames
-        .div_ceil(64)
-        .saturating_add(frames.div_ceil(CHUNK_FRAMES).div_ceil(64))
+    let chunks = frames.div_ceil(CHUNK_FRAMES);
+    // The populated bitmap in the smaller of its forms (the core picks the smaller for the
+    // layout it is given, which is no larger than this one): one bit per frame, or the chunk
+    // summary's two bits per chunk and a pool of blocks, one for each end of each region and
+    // reserved run (the chunks the core pins) and the spare ones.
+    let direct = frames.div_ceil(64);
+    let pinned = (regions as u64)
+        .saturating_add(reserved_runs)
+        .saturating_mul(2);
+    let blocks = pinned.saturating_add(DEFAULT_MIXED_CHUNK_BLOCKS as u64);
+    let summary = chunks
+        .div_ceil(32)
+        .saturating_add(blocks.saturating_mul(MIXED_CHUNK_BLOCK_WORDS as u64));
+    let populated = if summary < direct { summary } else { direct };
+    // Then the clean chunks, one bit per chunk, then the reserved runs, two words each.
+    let words = populated
+        .saturating_add(chunks.div_ceil(64))
         .saturating_add(reserved_runs.saturating_mul(2));
     // On a 32-bit host a count past `usize::MAX` words saturates too.
     if words > usize::MAX as u64 {
