@@ -18,7 +18,8 @@ use ballast_ipc::{
 };
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, Tunables,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, PopulatedForm, Tunables,
+    DEFAULT_MIXED_CHUNK_BLOCKS,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use ballast_xen_sim::{DomId, DomainConfig, HostConfig, SimHypervisor, XenSim};
@@ -209,6 +210,8 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         default_client_quota: 0,
         max_lent_runs_per_client: 32,
         pending_timeout_ns: 5_000_000_000,
+        populated_form: PopulatedForm::Smaller,
+        mixed_chunk_blocks: DEFAULT_MIXED_CHUNK_BLOCKS,
     };
     let mut storage = vec![0u64; config.bitmap_words().expect("a valid layout")];
     let core: BalloonCore<'_, 64, 2, 4> = BalloonCore::new(&config, &mut storage).expect("valid");
