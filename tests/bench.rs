@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 33] = [
     "hypercalls_per_gib_seed",
     "hypercalls_per_gib_ballast",
     "hypercalls_fragmented_worst_seed",
@@ -27,6 +27,18 @@ const KEYS: [&str; 21] = [
     "state_bytes_per_gib_aligned_1gib",
     "state_bytes_per_gib_aligned_64gib",
     "state_bytes_per_gib_aligned_1024gib",
+    "state_proportional_bytes_per_gib_worst_1gib",
+    "state_proportional_bytes_per_gib_worst_64gib",
+    "state_proportional_bytes_per_gib_worst_1024gib",
+    "state_proportional_bytes_per_gib_aligned_1gib",
+    "state_proportional_bytes_per_gib_aligned_64gib",
+    "state_proportional_bytes_per_gib_aligned_1024gib",
+    "state_fixed_bytes_worst_1gib",
+    "state_fixed_bytes_worst_64gib",
+    "state_fixed_bytes_worst_1024gib",
+    "state_fixed_bytes_aligned_1gib",
+    "state_fixed_bytes_aligned_64gib",
+    "state_fixed_bytes_aligned_1024gib",
     "image_static_ram_bytes",
     "sim_vs_hil_time_ratio",
 ];
@@ -94,11 +106,19 @@ fn small_bench_writes_every_key_and_keeps_the_hypercall_promises() {
     for size in ["1gib", "64gib", "1024gib"] {
         let worst = number(&json, &format!("state_bytes_per_gib_worst_{size}"));
         let aligned = number(&json, &format!("state_bytes_per_gib_aligned_{size}"));
+        let growing = number(
+            &json,
+            &format!("state_proportional_bytes_per_gib_aligned_{size}"),
+        );
         assert!(
-            aligned > 32_768.0 && worst > aligned,
-            "{size}: {worst} / {aligned}"
+            worst > 32_768.0 && aligned < worst && growing <= 1024.0,
+            "{size}: {worst} / {aligned}, of which {growing} grows with memory"
         );
     }
+    assert!(
+        number(&json, "state_bytes_per_gib_aligned_1024gib") <= 1024.0,
+        "the aligned goal at 1 TiB, every table counted"
+    );
     // The simulator is deterministic and its reference medians are constants: the cost model,
     // not this machine's timing, puts every warm move within the goal of 25%.
     let worst = number(&json, "sim_vs_hil_time_ratio");

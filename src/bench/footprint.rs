@@ -1,8 +1,11 @@
 //! Memory footprints: the memory server's state per managed GiB at 1, 64 and 1024 GiB, for the
 //! worst case (a used 4 KiB frame at a random place in every 2 MiB chunk, each a reserved run in
 //! the core's table) and the aligned case (no used frame: what ballooning whole chunks needs),
-//! counting every table sized as the simulator's system; and the PVH image's static RAM
-//! (.data + .bss + .rodata of its ELF).
+//! counting every table sized as the simulator's system, split into the part that grows with
+//! memory (the populated bitmap or the chunk summary's states, the clean chunks, the reserved
+//! runs) and the fixed part (the tables, sized by the manifest's client capacities, and the
+//! chunk summary's pool, sized by the configuration); and the PVH image's static RAM (.data +
+//! .bss + .rodata of its ELF).
 
 use std::path::{Path, PathBuf};
 
@@ -28,14 +31,32 @@ pub struct State {
     pub managed_frames: u64,
     /// `state_bytes()` of the core: its storage and its fixed tables.
     pub state_bytes: u64,
-    /// Of which the storage: populated bitmap, clean chunks, reserved runs.
+    /// Of which the storage: populated bitmap (direct, or the chunk summary's states and
+    /// pool), clean chunks, reserved runs.
     pub storage_bytes: u64,
+    /// Of the storage, the chunk summary's pool (0 for the direct bitmap).
+    pub pool_bytes: u64,
 }
 
 impl State {
+    /// Managed GiB.
+    fn gib(&self) -> f64 {
+        self.managed_frames as f64 / GIB as f64
+    }
+
     /// State bytes per managed GiB.
     pub fn per_gib(&self) -> f64 {
-        self.state_bytes as f64 / (self.managed_frames as f64 / GIB as f64)
+        self.state_bytes as f64 / self.gib()
+    }
+
+    /// Bytes that do not grow with memory: the fixed tables and the summary's pool.
+    pub fn fixed_bytes(&self) -> u64 {
+        self.state_bytes - self.storage_bytes + self.pool_bytes
+    }
+
+    /// Bytes that grow with memory, per managed GiB: the storage but the pool.
+    pub fn proportional_per_gib(&self) -> f64 {
+        (self.storage_bytes - self.pool_bytes) as f64 / self.gib()
     }
 }
 
@@ -82,6 +103,7 @@ fn state(frames: u64, reserved: &[FrameRun]) -> Result<State, String> {
         managed_frames: frames,
         state_bytes: core.state_bytes() as u64,
         storage_bytes: core.bitmap_bytes() as u64,
+        pool_bytes: core.pool_bytes() as u64,
     })
 }
 
@@ -206,15 +228,28 @@ mod tests {
     }
 
     #[test]
-    fn the_worst_case_counts_the_reserved_runs_and_the_aligned_one_none() {
+    fn the_worst_case_keeps_the_direct_bitmap_and_the_aligned_one_takes_the_summary() {
         let worst = state(GIB, &frame_in_every_chunk(GIB, 1)).unwrap();
         let aligned = state(GIB, &[]).unwrap();
-        assert_eq!(worst.storage_bytes - aligned.storage_bytes, 512 * 16);
-        assert_eq!(aligned.storage_bytes, GIB / 8 + GIB / 512 / 8);
+        let chunks = GIB / FRAMES_PER_SUPERPAGE;
+        assert_eq!(
+            (worst.storage_bytes, worst.pool_bytes),
+            (GIB / 8 + chunks / 8 + 512 * 16, 0),
+            "a bit per frame, one per chunk, a reserved run per chunk"
+        );
+        assert_eq!(
+            aligned.storage_bytes - aligned.pool_bytes,
+            chunks * 2 / 8 + chunks / 8,
+            "two bits per chunk and a clean bit per chunk"
+        );
+        assert!(aligned.pool_bytes > 0 && aligned.storage_bytes < worst.storage_bytes);
         assert_eq!(
             worst.state_bytes - worst.storage_bytes,
             aligned.state_bytes - aligned.storage_bytes
         );
+        let at_1tib = state(1024 * GIB, &[]).unwrap();
+        assert!(at_1tib.proportional_per_gib() <= 1024.0 && at_1tib.per_gib() <= 1024.0);
+        assert_eq!(at_1tib.fixed_bytes(), aligned.fixed_bytes());
     }
 
     #[test]

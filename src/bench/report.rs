@@ -125,11 +125,10 @@ fn throughput_row(name: &str, guest: &GuestThroughput) -> String {
     )
 }
 
-/// The key of the state per GiB of `layout` for a guest of `state`'s size:
-/// `state_bytes_per_gib_{layout}_{size}gib`.
-fn state_key(layout: &str, state: &State) -> String {
+/// The key `{what}_{layout}_{size}gib` of `layout` for a guest of `state`'s size.
+fn state_key(what: &str, layout: &str, state: &State) -> String {
     format!(
-        "state_bytes_per_gib_{layout}_{}gib",
+        "{what}_{layout}_{}gib",
         state.managed_frames / super::harness::GIB
     )
 }
@@ -137,13 +136,17 @@ fn state_key(layout: &str, state: &State) -> String {
 fn state_row(f: &Footprint, at: usize) -> String {
     let (worst, aligned) = (&f.worst[at], &f.aligned[at]);
     format!(
-        "| state per managed GiB, {} GiB guest: worst / aligned | | {:.0} B / {:.0} B | storage {} B / {} B + tables {} B |",
+        "| state per managed GiB, {} GiB guest: worst / aligned | | {:.0} B / {:.0} B | growing with memory {:.0} B / {:.0} B per GiB, fixed {} B / {} B (tables {} B, summary pool {} B / {} B) |",
         worst.managed_frames / super::harness::GIB,
         worst.per_gib(),
         aligned.per_gib(),
-        worst.storage_bytes,
-        aligned.storage_bytes,
-        worst.state_bytes - worst.storage_bytes
+        worst.proportional_per_gib(),
+        aligned.proportional_per_gib(),
+        worst.fixed_bytes(),
+        aligned.fixed_bytes(),
+        worst.state_bytes - worst.storage_bytes,
+        worst.pool_bytes,
+        aligned.pool_bytes
     )
 }
 
@@ -173,7 +176,18 @@ impl BenchReport {
             (f.worst.iter().map(|s| ("worst", s))).chain(f.aligned.iter().map(|s| ("aligned", s)));
         if let Some(map) = object.as_object_mut() {
             for (layout, state) in states {
-                map.insert(state_key(layout, state), json!(state.per_gib()));
+                map.insert(
+                    state_key("state_bytes_per_gib", layout, state),
+                    json!(state.per_gib()),
+                );
+                map.insert(
+                    state_key("state_proportional_bytes_per_gib", layout, state),
+                    json!(state.proportional_per_gib()),
+                );
+                map.insert(
+                    state_key("state_fixed_bytes", layout, state),
+                    json!(state.fixed_bytes()),
+                );
             }
         }
         object

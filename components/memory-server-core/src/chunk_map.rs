@@ -115,6 +115,11 @@ impl<'a> ChunkMap<'a> {
         core::mem::size_of_val(self.states).saturating_add(core::mem::size_of_val(self.pool))
     }
 
+    /// Bytes of the pool: sized by the configuration, not by memory.
+    pub fn pool_bytes(&self) -> usize {
+        core::mem::size_of_val(self.pool)
+    }
+
     /// Blocks not in use.
     pub fn free_blocks(&self) -> usize {
         self.pool.len().saturating_sub(self.used)

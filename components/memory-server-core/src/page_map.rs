@@ -373,6 +373,12 @@ impl<'a> PageMap<'a> {
         self.bitmap.free_blocks()
     }
 
+    /// Bytes of the chunk summary's pool of blocks, part of [`PageMap::bitmap_bytes`] (0 for the
+    /// direct bitmap).
+    pub fn pool_bytes(&self) -> usize {
+        self.bitmap.pool_bytes()
+    }
+
     /// Bytes of storage: the populated bitmap, the clean chunks and the reserved runs.
     pub fn bitmap_bytes(&self) -> usize {
         // All are storage in memory: their sum fits.

@@ -79,6 +79,15 @@ impl<'a> Populated<'a> {
         }
     }
 
+    /// Bytes of the summary's pool (0 for the direct bitmap): sized by the configuration, not by
+    /// memory.
+    pub fn pool_bytes(&self) -> usize {
+        match self {
+            Populated::Direct(_) => 0,
+            Populated::Summary(map) => map.pool_bytes(),
+        }
+    }
+
     /// Set every bit of `[start, start + len)` to `value`; refused, changing nothing, if the
     /// summary's pool lacks a block for it (the batches never ask for that: see `scan`).
     pub fn set_range(&mut self, start: u64, len: u64, value: bool) -> Result<(), PoolFull> {

@@ -150,8 +150,9 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         Some(self.book.owner(gfn.0).map_or(state, FrameState::Lent))
     }
 
-    /// Bytes of state: the bitmaps (populated frames, clean chunks) plus the fixed tables (region table, lent runs, clients,
-    /// pending queue, frame list, counters), i.e. the size of this value and its storage.
+    /// Bytes of state: the storage (populated bitmap or chunk summary, clean chunks, reserved
+    /// runs) plus the fixed tables (region table, lent runs, clients, pending queue, frame
+    /// list, counters), i.e. the size of this value and its storage.
     pub fn state_bytes(&self) -> usize {
         // Storage in memory and the size of a value: their sum fits.
         self.pages
@@ -159,9 +160,17 @@ impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
             .saturating_add(core::mem::size_of::<Self>())
     }
 
-    /// Bytes of state that grow with managed memory: the populated bitmap and the clean chunks.
+    /// Bytes of storage: the populated bitmap (direct, or the chunk summary's states and pool),
+    /// the clean chunks and the reserved runs. All but the pool grow with managed memory.
     pub fn bitmap_bytes(&self) -> usize {
         self.pages.bitmap_bytes()
+    }
+
+    /// Bytes of the chunk summary's pool of blocks, part of [`BalloonCore::bitmap_bytes`] (0
+    /// for the direct bitmap): sized by the configuration (`Config::mixed_chunk_blocks` and
+    /// the chunks the layout pins), not by memory.
+    pub fn pool_bytes(&self) -> usize {
+        self.pages.pool_bytes()
     }
 
     /// The worker's policy.
