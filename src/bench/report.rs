@@ -281,8 +281,11 @@ impl BenchReport {
             "State: `state_bytes()` of the core built for a guest of that size with the simulator's \
              table sizes: storage (populated bitmap, clean chunks, reserved runs) plus the fixed \
              tables, per GiB; worst: a used 4 KiB frame at a random place in every 2 MiB chunk, \
-             each a reserved run; aligned: no used frame (the state does not change with what is \
-             ballooned: the bitmap has a bit for every frame)."
+             each a reserved run (a chunk summary would need a block for every chunk: the core \
+             keeps the direct bitmap); aligned: no used frame (the core takes the chunk summary, \
+             two bits per chunk and a pool of blocks for mixed chunks sized by the \
+             configuration: the figure holds while at most that many chunks are mixed). What grows \
+             with memory is the storage but the pool; what is fixed, the tables and the pool."
                 .to_string(),
             format!(
                 "Superpages: a {} MiB guest on xen-sim, {CYCLES} random inflate/deflate cycles (the same \
