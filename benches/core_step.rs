@@ -15,7 +15,8 @@ fn step_pair(c: &mut Criterion, name: &str, policy: Policy) {
     let ram = [FrameRun::span(0, FRAMES)];
     let config = Config::new(&ram, policy);
     let mut storage = vec![0u64; config.bitmap_words().expect("valid layout")];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage).expect("valid layout");
+    let mut core =
+        BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut storage).expect("valid layout");
     let mut port = CompletingPort::new(FRAMES);
     let mut now = 0;
     c.bench_function(name, |b| {

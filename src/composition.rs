@@ -47,8 +47,7 @@ pub const HOST: Capacities = Capacities::of(&SIM)
 /// host's capacities, and is then built as `ballast sim` builds it (the simulated domain, the
 /// gateway and the memory server) and dropped: what this accepts, the simulator runs.
 pub fn load(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
-    let manifest = ballast_manifest::load(path)?;
-    let composition = for_host(&manifest)?;
+    let composition = read(path)?;
     if composition.target != Target::Sim {
         return Ok(composition);
     }
@@ -60,6 +59,12 @@ pub fn load(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
             problem: Problem::Unassembled { reason: error.0 },
         }]),
     }
+}
+
+/// [`load`] without its trial build: for `ballast sim`, whose own build (with the scenario's
+/// policy and seed) is the one it runs.
+pub fn read(path: &Path) -> Result<&'static Composition, Vec<ManifestError>> {
+    for_host(&ballast_manifest::load(path)?)
 }
 
 /// The composition of the validated `manifest`, kept for the process's life; a `sim` image must

@@ -74,7 +74,7 @@ fn throughput(policy: Policy, frames: u64, moved: u64) -> Result<Throughput, Str
         .bitmap_words()
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+    let mut core = BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut storage)
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut port = CompletingPort::new(frames);
     let steps = frames;

@@ -93,7 +93,7 @@ fn state(frames: u64, reserved: &[FrameRun]) -> Result<State, String> {
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
     let core = Box::new(
-        BalloonCore::<'_, { HOST.lent_runs }, { HOST.clients }, { HOST.pending }>::new(
+        BalloonCore::<&mut [u64], { HOST.lent_runs }, { HOST.clients }, { HOST.pending }>::new(
             &config,
             &mut storage,
         )

@@ -67,7 +67,7 @@ pub fn guest(frames: u64) -> (XenSim, DomId) {
 /// Set `target` and run steps until the worker goes idle (at most `max_steps`), or until
 /// `stop` says so after a step. Every step must succeed. Returns the frames moved.
 pub fn run_to_target<const L: usize, const C: usize, const P: usize>(
-    core: &mut BalloonCore<'_, L, C, P>,
+    core: &mut BalloonCore<&mut [u64], L, C, P>,
     port: &mut impl ReservationPort,
     scrubber: &mut impl FrameScrubber,
     target: u64,

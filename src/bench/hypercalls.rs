@@ -72,7 +72,7 @@ fn trip(policy: Policy, frames: u64, reserved: &[FrameRun], low: u64) -> Result<
         .bitmap_words()
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+    let mut core = BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut storage)
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let steps = frames;
     let start = counters(&xen, dom)?;

@@ -112,7 +112,7 @@ pub fn measure(size: Size) -> Result<Scrub, String> {
     let mut counted = (0, 0);
     for _ in 0..runs {
         let mut storage = vec![0u64; words];
-        let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+        let mut core = BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut storage)
             .map_err(|e| format!("layout refused: {e:?}"))?;
         let mut port = CompletingPort::new(frames);
         scrubber.ram.fill(DIRT);

@@ -84,7 +84,7 @@ fn cycles(policy: Policy, frames: u64, conditions: Conditions) -> Result<Intact,
         .bitmap_words()
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let mut storage = vec![0u64; words];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut storage)
+    let mut core = BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut storage)
         .map_err(|e| format!("layout refused: {e:?}"))?;
     let boot = xen.counters(dom).map_or(0, |c| c.superpages_intact);
     let chunks = frames / FRAMES_PER_SUPERPAGE;
@@ -97,7 +97,7 @@ fn cycles(policy: Policy, frames: u64, conditions: Conditions) -> Result<Intact,
         Conditions::Aligned | Conditions::Fragmented => chunks * FRAMES_PER_SUPERPAGE,
     };
     let mut populated = chunks;
-    let mut go = |core: &mut BalloonCore<'_, 4, 1, 1>, target: u64| {
+    let mut go = |core: &mut BalloonCore<&mut [u64], 4, 1, 1>, target: u64| {
         run_to_target(
             core,
             &mut HypervisorPort::new(&mut hv),

@@ -91,9 +91,10 @@ impl SimOptions {
     }
 }
 
-/// The scenario's manifest (a path from the checkout's root), loaded as `ballast check` loads it.
+/// The scenario's manifest (a path from the checkout's root), checked as `ballast check` checks
+/// it but not built: [`Simulation::new`] builds the system, once.
 fn composition_for(scenario: &Scenario, root: &Path) -> Result<&'static Composition, String> {
-    crate::composition::load(&root.join(&scenario.manifest)).map_err(|errors| {
+    crate::composition::read(&root.join(&scenario.manifest)).map_err(|errors| {
         errors
             .iter()
             .map(ToString::to_string)

@@ -1,8 +1,10 @@
 //! A runnable system from a manifest: the simulated Xen domain the manifest describes, the
 //! hypercall gateway over it, the memory server, and the capabilities of the external
 //! components (driver clients, the toolstack agent) that tests and scenarios drive.
-//! The same handlers run on the host-thread runtime and the deterministic one.
+//! The same handlers run on the host-thread runtime and the deterministic one. Each handler owns
+//! its storage on the heap: dropping the system (the runtime holding its handlers) frees it.
 
+mod heap_words;
 mod scrub;
 
 use ballast_hypercall::Gateway;
@@ -18,11 +20,12 @@ use ballast_xen_sim::{
 
 use crate::composition::HOST;
 
+pub use heap_words::HeapWords;
 pub use scrub::SimScrubber;
 
 /// The gateway as the host runs it, sized for every composition compiled into the host.
 pub type GatewayHandler = Gateway<
-    'static,
+    Box<[u64]>,
     SimHypervisor,
     { HOST.gateway_callers },
     { HOST.gateway_ranges },
@@ -31,7 +34,7 @@ pub type GatewayHandler = Gateway<
 
 /// The memory server as the host runs it, sized for every composition compiled into the host.
 pub type MemoryHandler = MemoryServer<
-    'static,
+    HeapWords,
     SimScrubber,
     ManifestPermissions,
     { HOST.lent_runs },
@@ -272,11 +275,9 @@ pub fn build_on(
             .id,
     )?;
 
-    let gateway_bitmap = Vec::leak(vec![
-        0u64;
-        ballast_system::Capacities::of(composition)
-            .gateway_bitmap_words
-    ]);
+    let gateway_bitmap =
+        vec![0u64; ballast_system::Capacities::of(composition).gateway_bitmap_words]
+            .into_boxed_slice();
     let gateway_handler = ballast_system::gateway::gateway(
         composition,
         xen.hypervisor(dom),
@@ -299,24 +300,21 @@ pub fn build_on(
     })
 }
 
-/// The memory server of `composition`. Its state lives as long as the process: the runtimes
-/// need `'static` handlers.
+/// The memory server of `composition`, owning its storage, accounts and permissions.
 fn memory_server_of(
     composition: &'static Composition,
     policy: Option<Policy>,
     scrubber: SimScrubber,
 ) -> Result<MemoryHandler, SystemError> {
-    let reserved: &'static [FrameRun] = Vec::leak(
-        composition
-            .memory
-            .reserved
-            .iter()
-            .map(|reserved| reserved.run)
-            .collect(),
-    );
+    let reserved: Vec<FrameRun> = composition
+        .memory
+        .reserved
+        .iter()
+        .map(|reserved| reserved.run)
+        .collect();
     let ram = ServerRam {
         ram: composition.memory.ram,
-        reserved,
+        reserved: &reserved,
     };
     let config = ballast_system::memory::config(composition, ram, policy)?;
     let words = config
@@ -327,12 +325,9 @@ fn memory_server_of(
         .first_of(Kind::MemoryServer)
         .ok_or(AssemblyError::MissingComponent)?;
     let parts = ServerParts {
-        storage: Vec::leak(vec![0u64; words]),
-        accounts: Vec::leak(accounts.to_vec()),
-        permissions: Box::leak(Box::new(ManifestPermissions::new(
-            composition,
-            memory_server.id,
-        ))),
+        storage: HeapWords::zeroed(words),
+        accounts,
+        permissions: ManifestPermissions::new(composition, memory_server.id),
     };
     Ok(ballast_system::memory::memory_server(
         composition,

@@ -25,7 +25,7 @@ fn xen() -> SimHypervisor {
     sim.hypervisor(dom)
 }
 
-fn gateway() -> Gateway<'static, SimHypervisor, 1, 8, 512> {
+fn gateway() -> Gateway<Vec<u64>, SimHypervisor, 1, 8, 512> {
     let owned: Vec<FrameRun> = (0..8)
         .map(|i| FrameRun::checked(Gfn(0x1000 + i * 0x2_0000), 0x1_0000).expect("valid"))
         .collect();
@@ -43,7 +43,7 @@ fn gateway() -> Gateway<'static, SimHypervisor, 1, 8, 512> {
         own_domid: None,
     };
     let table = CallerTable::new(limits, &grants, &[]).expect("valid table");
-    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize].leak();
+    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize];
     Gateway::new(xen(), table, bitmap, &owned).expect("fits")
 }
 

@@ -2,6 +2,8 @@
 //! the caller table (and, for grants, the grant book), in a fixed order, and reaches Xen only if
 //! every check passes.
 
+use core::borrow::BorrowMut;
+
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::abi::{EventPort, ShutdownReason};
@@ -20,11 +22,12 @@ use crate::{CallerTable, CallerTableError, EventPortError, GatewayError, QueryEr
 use ballast_interfaces::grants::{GrantMapEntry, GrantUnmapEntry};
 
 /// The hypercall gateway over backend `H`, for at most `CALLERS` callers of at most `RANGES`
-/// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit).
+/// ranges each, and lists of at most `FRAMES` extents (the table's per-call maximum must fit),
+/// keeping its page state in storage `B` (borrowed, or owned and freed with the gateway).
 #[derive(Debug)]
-pub struct Gateway<'s, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
+pub struct Gateway<B, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize> {
     table: CallerTable<CALLERS, RANGES>,
-    backend: Backend<'s, H, CALLERS, FRAMES>,
+    backend: Backend<B, H, CALLERS, FRAMES>,
 }
 
 /// What a request changes: the hypervisor, the counters, the grant book, the page state (and the
@@ -32,22 +35,22 @@ pub struct Gateway<'s, H, const CALLERS: usize, const RANGES: usize, const FRAME
 /// built in for Xen. Kept apart from the table so that dispatch can read the table while the
 /// gateway serves a call.
 #[derive(Debug)]
-pub(crate) struct Backend<'s, H, const CALLERS: usize, const FRAMES: usize> {
+pub(crate) struct Backend<B, H, const CALLERS: usize, const FRAMES: usize> {
     pub(crate) hypervisor: H,
     pub(crate) counters: GatewayCounters<CALLERS>,
     scratch: [Gfn; FRAMES],
     pub(crate) book: GrantBook,
     pub(crate) grant_scratch: GrantScratch,
-    pages: PageState<'s>,
+    pages: PageState<B>,
     unsettled: [Gfn; FRAMES],
 }
 
 /// The gateway serving one request: the table it reads, the backend it changes.
 #[derive(Debug)]
-pub(crate) struct Serving<'g, 's, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
+pub(crate) struct Serving<'g, B, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>
 {
     pub(crate) table: &'g CallerTable<CALLERS, RANGES>,
-    pub(crate) backend: &'g mut Backend<'s, H, CALLERS, FRAMES>,
+    pub(crate) backend: &'g mut Backend<B, H, CALLERS, FRAMES>,
 }
 
 /// The `Hypercall` op that is Xen operation `op`: each names its own capability.
@@ -60,12 +63,12 @@ pub const fn op_of(op: ReservationOp) -> HypercallOp {
 }
 
 impl<
-        's,
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Gateway<'s, H, CALLERS, RANGES, FRAMES>
+    > Gateway<B, H, CALLERS, RANGES, FRAMES>
 {
     /// A gateway that owns `hypervisor` and enforces `table`, keeping the page state of the
     /// callers' ranges in `bitmap` (at least [`bitmap_words`] words) with the frames inside
@@ -74,7 +77,7 @@ impl<
     pub fn new(
         hypervisor: H,
         table: CallerTable<CALLERS, RANGES>,
-        bitmap: &'s mut [u64],
+        bitmap: B,
         populated: &[FrameRun],
     ) -> Result<Self, CallerTableError> {
         if table.max_frames_per_call() > FRAMES {
@@ -101,7 +104,7 @@ impl<
     pub(crate) fn serving(
         &mut self,
     ) -> (
-        Serving<'_, 's, H, CALLERS, RANGES, FRAMES>,
+        Serving<'_, B, H, CALLERS, RANGES, FRAMES>,
         &CallerTable<CALLERS, RANGES>,
     ) {
         let serving = Serving {
@@ -291,11 +294,12 @@ impl<
 }
 
 impl<
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, B, H, CALLERS, RANGES, FRAMES>
 {
     /// [`Gateway::reservation`], for the request being served.
     pub(crate) fn reservation(
@@ -557,9 +561,9 @@ mod tests {
     /// The server's range: populated at boot.
     const OWNED: [FrameRun; 1] = [FrameRun::span(0x800, 0x1000)];
 
-    /// Page-state storage for [`OWNED`], kept for the test's life.
-    fn bitmap() -> &'static mut [u64] {
-        std::vec![0; 0x800 / 64].leak()
+    /// Page-state storage for [`OWNED`], owned by the gateway.
+    fn bitmap() -> std::vec::Vec<u64> {
+        std::vec![0; 0x800 / 64]
     }
 
     fn table(max_frames_per_call: usize) -> CallerTable<1, 1> {
@@ -579,8 +583,8 @@ mod tests {
     #[test]
     fn storage_smaller_than_the_owned_frames_is_refused() {
         let (_, hypervisor) = xen();
-        let short = std::vec![0; 0x800 / 64 - 1].leak();
-        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), short, &OWNED).map(|_| ());
+        let short = std::vec![0; 0x800 / 64 - 1];
+        let built = Gateway::<_, _, 1, 1, 8>::new(hypervisor, table(8), short, &OWNED).map(|_| ());
         assert_eq!(built, Err(CallerTableError::BitmapTooSmall));
     }
 
@@ -589,7 +593,7 @@ mod tests {
         let (sim, hypervisor) = xen();
         let dom = hypervisor.domain();
         let mut gateway =
-            Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
+            Gateway::<_, _, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
         let (decrease, populate) = (ReservationOp::Decrease, ReservationOp::Populate);
         let mut one = [Gfn(0x900)];
         assert_eq!(
@@ -634,7 +638,8 @@ mod tests {
     #[test]
     fn a_table_wider_than_the_scratch_buffer_is_refused() {
         let (_, hypervisor) = xen();
-        let built = Gateway::<_, 1, 1, 8>::new(hypervisor, table(9), bitmap(), &OWNED).map(|_| ());
+        let built =
+            Gateway::<_, _, 1, 1, 8>::new(hypervisor, table(9), bitmap(), &OWNED).map(|_| ());
         assert_eq!(built, Err(CallerTableError::BadFramesPerCall));
     }
 
@@ -642,7 +647,7 @@ mod tests {
     fn a_list_at_the_limit_passes_and_one_more_frame_does_not() {
         let (sim, hypervisor) = xen();
         let mut gateway =
-            Gateway::<_, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
+            Gateway::<_, _, 1, 1, 8>::new(hypervisor, table(8), bitmap(), &OWNED).expect("fits");
         let mut frames: [Gfn; 9] = core::array::from_fn(|i| Gfn(0x800 + i as u64));
         let decrease = ReservationOp::Decrease;
         let refused = gateway.reservation(SERVER, decrease, 0, 0, DOMID_SELF, &mut frames);
@@ -661,7 +666,11 @@ mod tests {
 
     /// The memory server holding the memory ops only, the agent holding `event_send` and
     /// `shutdown`, over a domain whose port 1 is bound to dom0.
-    fn agent_gateway() -> (XenSim, Gateway<'static, SimHypervisor, 2, 1, 8>, u32) {
+    fn agent_gateway() -> (
+        XenSim,
+        Gateway<std::vec::Vec<u64>, SimHypervisor, 2, 1, 8>,
+        u32,
+    ) {
         let (sim, hypervisor) = xen();
         let dom0 = (sim.create_dom0(DomainConfig::domu(0..16, 16))).expect("the host's one dom0");
         let store = sim

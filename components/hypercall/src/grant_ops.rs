@@ -9,6 +9,8 @@
 //! entry: an entry Xen refused (a bad or revoked reference, a grant to another domain) fails
 //! alone, its `GNTST_*` status written back; the others are mapped and recorded.
 
+use core::borrow::BorrowMut;
+
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::Badge;
 use ballast_xen::grant::{
@@ -66,11 +68,12 @@ const fn host_addr(gfn: Gfn) -> u64 {
 }
 
 impl<
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, B, H, CALLERS, RANGES, FRAMES>
 {
     /// Count a call to `op` from `caller` and check it holds `op`: its table index, or the
     /// refusal (counted).

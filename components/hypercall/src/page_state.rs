@@ -12,7 +12,10 @@
 //! memory server reads the count before it moves anything else.
 //!
 //! The storage is the caller's (`bitmap_words` words, sized from the manifest like the memory
-//! server's bitmap): the frames of the callers' ranges, in table order, packed one bit each.
+//! server's bitmap), borrowed or owned (then freed with the gateway): the frames of the callers'
+//! ranges, in table order, packed one bit each.
+
+use core::borrow::BorrowMut;
 
 use ballast_xen::{Completed, ExtentOrder, FrameRun, Gfn, ReservationOp};
 
@@ -48,8 +51,10 @@ pub(crate) struct Unsettled {
 
 /// The bitmap and what settles it.
 #[derive(Debug)]
-pub(crate) struct PageState<'s> {
-    bits: &'s mut [u64],
+pub(crate) struct PageState<B> {
+    /// The storage, of which the first `words` words are the bits.
+    storage: B,
+    words: usize,
     /// Xen's count as the gateway knows it: the last reading, moved by every completion since
     /// (without the unsettled extents).
     count: Option<u64>,
@@ -65,19 +70,19 @@ pub(crate) enum Mismatch {
     NotPopulated,
 }
 
-impl<'s> PageState<'s> {
+impl<B: BorrowMut<[u64]>> PageState<B> {
     /// The state over `bits` for `table`'s owned frames, those inside `populated` set. `None` if
     /// `bits` is too small.
     pub(crate) fn new<const CALLERS: usize, const RANGES: usize>(
-        bits: &'s mut [u64],
+        mut storage: B,
         table: &CallerTable<CALLERS, RANGES>,
         populated: &[FrameRun],
-    ) -> Option<PageState<'s>> {
-        let needed = usize::try_from(bitmap_words(table)).ok()?;
-        let bits = bits.get_mut(..needed)?;
-        bits.fill(0);
+    ) -> Option<PageState<B>> {
+        let words = usize::try_from(bitmap_words(table)).ok()?;
+        storage.borrow_mut().get_mut(..words)?.fill(0);
         let mut state = PageState {
-            bits,
+            storage,
+            words,
             count: None,
             unsettled: None,
         };
@@ -104,7 +109,12 @@ impl<'s> PageState<'s> {
 
     /// The bits, one per owned frame in table order.
     pub(crate) fn bits(&self) -> &[u64] {
-        self.bits
+        &self.storage.borrow()[..self.words]
+    }
+
+    /// The bits, to change.
+    fn bits_mut(&mut self) -> &mut [u64] {
+        &mut self.storage.borrow_mut()[..self.words]
     }
 
     /// The first bit of the extent at `first` (which lies in one range `caller` owns, checked).
@@ -253,7 +263,7 @@ impl<'s> PageState<'s> {
         let mut bit = at;
         let end = at.saturating_add(len);
         while bit < end {
-            let Some(word) = self.bits.get((bit / 64) as usize) else {
+            let Some(word) = self.bits().get((bit / 64) as usize) else {
                 return false;
             };
             let offset = bit % 64;
@@ -273,7 +283,7 @@ impl<'s> PageState<'s> {
         let mut bit = at;
         let end = at.saturating_add(len);
         while bit < end {
-            let Some(word) = self.bits.get_mut((bit / 64) as usize) else {
+            let Some(word) = self.bits_mut().get_mut((bit / 64) as usize) else {
                 return;
             };
             let offset = bit % 64;

@@ -12,6 +12,8 @@
 //! each into its own buffer before checking it. One that is empty, not a whole number of entries
 //! or misaligned is refused with `BadGrantList`.
 
+use core::borrow::BorrowMut;
+
 use ballast_interfaces::hypercall::{
     self, CurrentReservationReply, CurrentReservationResponder, DecreaseReservationReply,
     DecreaseReservationResponder, EventSendResponder, GrantMapReply, GrantMapResponder,
@@ -76,11 +78,12 @@ const fn completed_fields(completed: Completed) -> (u64, u64, bool) {
 }
 
 impl<
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
+    > Serving<'_, B, H, CALLERS, RANGES, FRAMES>
 {
     /// One reservation op over the frame list in the caller's lease.
     #[allow(clippy::too_many_arguments)]
@@ -108,11 +111,12 @@ impl<
 }
 
 impl<
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > HypercallServer for Serving<'_, '_, H, CALLERS, RANGES, FRAMES>
+    > HypercallServer for Serving<'_, B, H, CALLERS, RANGES, FRAMES>
 {
     fn current_reservation(
         &mut self,
@@ -306,11 +310,12 @@ impl<
 }
 
 impl<
+        B: BorrowMut<[u64]>,
         H: Hypervisor + GrantTable,
         const CALLERS: usize,
         const RANGES: usize,
         const FRAMES: usize,
-    > Handler for Gateway<'_, H, CALLERS, RANGES, FRAMES>
+    > Handler for Gateway<B, H, CALLERS, RANGES, FRAMES>
 {
     /// Dispatch checks the call against the caller table (the caller holds the op), the gateway then
     /// checks the request; the table is read in place, never copied.

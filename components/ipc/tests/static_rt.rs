@@ -156,7 +156,7 @@ impl Handler for Ballooner {
     fn client_died(&mut self, _: &mut dyn Sys, _: Badge) {}
 }
 
-type SimGateway = Gateway<'static, SimHypervisor, 2, 1, 512>;
+type SimGateway = Gateway<Vec<u64>, SimHypervisor, 2, 1, 512>;
 
 fn gateway(sim: &XenSim) -> (SimGateway, ballast_xen_sim::DomId) {
     let dom = sim.create_domain(DomainConfig::domu(0..0x2000, 0x2000));
@@ -179,7 +179,7 @@ fn gateway(sim: &XenSim) -> (SimGateway, ballast_xen_sim::DomId) {
         own_domid: Some(dom.0),
     };
     let table = CallerTable::new(limits, &grants, &[]).expect("a valid table");
-    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize].leak();
+    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize];
     let gateway = Gateway::new(sim.hypervisor(dom), table, bitmap, &owned).expect("fits");
     (gateway, dom)
 }

@@ -141,7 +141,7 @@ impl FrameScrubber for SimScrubber {
 }
 
 /// The driver client may borrow and return; the control agent may steer.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Grants;
 
 impl Permissions for Grants {
@@ -153,7 +153,7 @@ impl Permissions for Grants {
     }
 }
 
-fn gateway(sim: &XenSim, dom: DomId) -> Gateway<'static, SimHypervisor, 1, 1, 512> {
+fn gateway(sim: &XenSim, dom: DomId) -> Gateway<Vec<u64>, SimHypervisor, 1, 1, 512> {
     let owned = [FrameRun::checked(Gfn(IMAGE.1), RAM.1 - IMAGE.1).expect("valid")];
     let image = [FrameRun::checked(Gfn(IMAGE.0), IMAGE.1 - IMAGE.0).expect("valid")];
     let grant = CallerGrant {
@@ -167,7 +167,7 @@ fn gateway(sim: &XenSim, dom: DomId) -> Gateway<'static, SimHypervisor, 1, 1, 51
         own_domid: Some(dom.0),
     };
     let table = CallerTable::new(limits, &[grant], &image).expect("a valid table");
-    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize].leak();
+    let bitmap = vec![0; ballast_hypercall::bitmap_words(&table) as usize];
     Gateway::new(sim.hypervisor(dom), table, bitmap, &owned).expect("fits")
 }
 
@@ -214,7 +214,8 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
         mixed_chunk_blocks: DEFAULT_MIXED_CHUNK_BLOCKS,
     };
     let mut storage = vec![0u64; config.bitmap_words().expect("a valid layout")];
-    let core: BalloonCore<'_, 64, 2, 4> = BalloonCore::new(&config, &mut storage).expect("valid");
+    let core: BalloonCore<_, 64, 2, 4> =
+        BalloonCore::new(&config, storage.as_mut_slice()).expect("valid");
     let bindings = [ClientBinding {
         badge: CLIENT_BADGE,
         client: ClientId(0),
@@ -224,9 +225,9 @@ fn the_memory_server_balloons_lends_defers_and_reclaims_through_the_static_runti
     let wiring = Wiring {
         gateway: EndpointId(0),
         frame_list: FRAME_LIST,
-        clients: &bindings,
+        clients: bindings.into_iter().collect(),
     };
-    let mut memory = MemoryServer::new(core, wiring, SimScrubber(sim.clone(), dom), &Grants);
+    let mut memory = MemoryServer::new(core, wiring, SimScrubber(sim.clone(), dom), Grants);
     let (mut list, mut runs, mut scratch) = ([0u8; 4096], [0u8; 4096], [0u8; 4096]);
     let clock = SimClock::default();
     let handlers: [(ComponentId, &mut dyn Handler); 2] =

@@ -3,13 +3,16 @@
 //! chunk summary (`chunk_map`), which use the operations on plain words. Every operation works a
 //! word (64 frames) at a time, so a 2 MiB chunk costs 8 words.
 
+use core::borrow::BorrowMut;
+
 /// Bits in one storage word.
 pub const WORD_BITS: u64 = 64;
 
-/// A bitmap over caller-provided words. Bit `i` lives in word `i / 64`, bit `i % 64`.
+/// A bitmap over caller-provided words `W` (borrowed or owned). Bit `i` lives in word `i / 64`,
+/// bit `i % 64`.
 #[derive(Debug)]
-pub struct Bitmap<'a> {
-    words: &'a mut [u64],
+pub struct Bitmap<W> {
+    words: W,
 }
 
 /// The mask of bits `[lo, hi)` inside one word (`0 <= lo < hi <= 64`).
@@ -137,47 +140,52 @@ pub fn find_last(words: &[u64], start: u64, end: u64, value: bool) -> Option<u64
     None
 }
 
-impl<'a> Bitmap<'a> {
+impl<W: BorrowMut<[u64]>> Bitmap<W> {
     /// A bitmap over `words`, all bits cleared.
-    pub fn new(words: &'a mut [u64]) -> Bitmap<'a> {
-        words.fill(0);
+    pub fn new(mut words: W) -> Bitmap<W> {
+        words.borrow_mut().fill(0);
         Bitmap { words }
+    }
+
+    /// The words.
+    fn words(&self) -> &[u64] {
+        self.words.borrow()
     }
 
     /// Bits it holds.
     pub fn bits(&self) -> u64 {
         // Words of memory, 64 bits each: fewer than 2^64 bits.
-        (self.words.len() as u64).saturating_mul(WORD_BITS)
+        (self.words().len() as u64).saturating_mul(WORD_BITS)
     }
 
     /// Bytes of storage.
     pub fn bytes(&self) -> usize {
-        core::mem::size_of_val(self.words)
+        core::mem::size_of_val(self.words())
     }
 
     /// Set every bit of `[start, start + len)` to `value`.
     pub fn set_range(&mut self, start: u64, len: u64, value: bool) {
-        set_range(self.words, start, len, value);
+        set_range(self.words.borrow_mut(), start, len, value);
     }
 
     /// Number of set bits in `[start, start + len)`.
     pub fn count_ones(&self, start: u64, len: u64) -> u64 {
-        count_ones(self.words, start, len)
+        count_ones(self.words(), start, len)
     }
 
     /// Whether every bit of `[start, start + len)` equals `value`.
     pub fn all(&self, start: u64, len: u64, value: bool) -> bool {
-        all(self.words, start, len, value)
+        all(self.words(), start, len, value)
     }
 
     /// The lowest bit in `[start, end)` equal to `value`.
     pub fn find_first(&self, start: u64, end: u64, value: bool) -> Option<u64> {
-        find_first(self.words, start, end, value)
+        find_first(self.words(), start, end, value)
     }
 
     /// The highest bit in `[start, end)` equal to `value`.
     pub fn find_last(&self, start: u64, end: u64, value: bool) -> Option<u64> {
-        find_last(self.words, start, end, value)
+        find_last(self.words(), start, end, value)
     }
 }
 
@@ -188,7 +196,7 @@ mod tests {
     #[test]
     fn ranges_cross_word_boundaries() {
         let mut words = [0u64; 4];
-        let mut map = Bitmap::new(&mut words);
+        let mut map = Bitmap::new(&mut words[..]);
         map.set_range(60, 70, true);
         assert_eq!(map.count_ones(0, 256), 70);
         assert!(map.all(60, 70, true));
@@ -214,7 +222,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let (start, len) = ((state >> 8) % 256, (state >> 20) % 40);
-            let mut map = Bitmap::new(&mut words);
+            let mut map = Bitmap::new(&mut words[..]);
             map.set_range(start, len.min(256 - start), state & 1 == 1);
             map.set_range((state >> 32) % 200, (state >> 40) % 56, state & 2 == 2);
             for (lo, hi) in [
@@ -235,7 +243,7 @@ mod tests {
     #[test]
     fn whole_words_and_the_last_bit() {
         let mut words = [0u64; 2];
-        let mut map = Bitmap::new(&mut words);
+        let mut map = Bitmap::new(&mut words[..]);
         map.set_range(0, 128, true);
         assert!(map.all(0, 128, true));
         assert_eq!(map.find_last(0, 128, true), Some(127));

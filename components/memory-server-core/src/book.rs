@@ -11,6 +11,7 @@ use crate::lent_table::{ClientId, LentRun, LentTable, Ticket};
 use crate::page_map::{PageMap, Place};
 use crate::pending::{AllocRequest, Pending, PendingQueue, PendingState};
 use crate::regions::{Region, RegionKind};
+use crate::storage::Storage;
 
 /// Most runs one grant may have; the glue sizes reply buffers with it.
 pub const MAX_GRANT_RUNS: usize = 16;
@@ -76,10 +77,10 @@ pub(crate) type Plan = Vec<FrameRun, MAX_GRANT_RUNS>;
 /// The parts of `run` that can be lent (in RAM or the lending range), cut at region seams, each
 /// with its region. (Lent runs hold no reserved frame: plans are made of ballooned runs and
 /// lending space, and a run given back must be one lent.)
-fn lendable_pieces<'p>(
+fn lendable_pieces(
     run: FrameRun,
-    pages: &'p PageMap<'_>,
-) -> impl Iterator<Item = (FrameRun, &'p Region)> {
+    pages: &PageMap<impl Storage>,
+) -> impl Iterator<Item = (FrameRun, &Region)> {
     pages.pieces(run)
 }
 
@@ -95,7 +96,7 @@ struct Tally {
 impl Tally {
     /// This tally plus every lendable frame of `run`, each counted in the region it lies in
     /// (a run crossing a seam is split there); `None` on overflow.
-    fn add(self, run: FrameRun, pages: &PageMap<'_>) -> Option<Tally> {
+    fn add(self, run: FrameRun, pages: &PageMap<impl Storage>) -> Option<Tally> {
         lendable_pieces(run, pages).try_fold(self, |tally, (piece, region)| {
             Some(match region.kind {
                 RegionKind::Lending => Tally {
@@ -111,7 +112,10 @@ impl Tally {
     }
 
     /// The tally of `runs`; `None` on overflow.
-    fn of(runs: impl IntoIterator<Item = FrameRun>, pages: &PageMap<'_>) -> Option<Tally> {
+    fn of(
+        runs: impl IntoIterator<Item = FrameRun>,
+        pages: &PageMap<impl Storage>,
+    ) -> Option<Tally> {
         runs.into_iter()
             .try_fold(Tally::default(), |tally, run| tally.add(run, pages))
     }
@@ -274,7 +278,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         client: ClientId,
         plan: &Plan,
         ticket: Option<Ticket>,
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<(), LendError> {
         let index = self.account(client)?;
         let pieces: usize = plan
@@ -338,7 +342,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         &mut self,
         entry: &Pending,
         plan: &Plan,
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<(), LendError> {
         self.lend(entry.client, plan, Some(entry.ticket), pages)?;
         // A waiting request's frames are in its client's `waiting` (added by `defer`).
@@ -460,7 +464,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         &self,
         client: ClientId,
         runs: &[FrameRun],
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<GiveBack, LendError> {
         let index = self.account(client)?;
         self.check_return(client, runs)?;
@@ -480,7 +484,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         &self,
         client: ClientId,
         runs: &[FrameRun],
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<(), LendError> {
         self.plan_give_back(client, runs, pages).map(|_| ())
     }
@@ -493,7 +497,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         &mut self,
         client: ClientId,
         runs: &[FrameRun],
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<u64, LendError> {
         let (index, tally, (lent_ram, lent_lending, client_lent)) =
             self.plan_give_back(client, runs, pages)?;
@@ -522,7 +526,7 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
         &mut self,
         client: ClientId,
         keep: impl Fn(&FrameRun) -> bool,
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
     ) -> Result<u64, LendError> {
         let index = self.account(client)?;
         let unlent = |r: &LentRun| r.client == client && (r.ticket.is_some() || !keep(&r.run));
@@ -554,12 +558,12 @@ impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// Check the book against itself and the page map: lent runs sorted, disjoint, owned by a
     /// known client and unpopulated; counters matching the table and the queue; grant tags
     /// matching granted requests.
-    pub fn check(&self, pages: &PageMap<'_>) -> Result<(), InvariantViolation> {
+    pub fn check(&self, pages: &PageMap<impl Storage>) -> Result<(), InvariantViolation> {
         self.check_lent(pages)?;
         self.check_waiting()
     }
 
-    fn check_lent(&self, pages: &PageMap<'_>) -> Result<(), InvariantViolation> {
+    fn check_lent(&self, pages: &PageMap<impl Storage>) -> Result<(), InvariantViolation> {
         let mut lent_ram: u64 = 0;
         let mut lent_lending: u64 = 0;
         let mut per_client = [0u64; CLIENTS];

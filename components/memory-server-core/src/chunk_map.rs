@@ -9,6 +9,7 @@
 //! (`scan` charges a block for each uniform chunk a batch may leave mixed).
 
 use crate::bitmap::{self, WORD_BITS};
+use crate::storage::Storage;
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 
 /// Bits in a chunk.
@@ -70,31 +71,39 @@ fn span(chunk: u64, start: u64, end: u64) -> (u64, u64, u64) {
 
 /// The populated bitmap as chunk states and a pool of blocks for mixed chunks.
 #[derive(Debug)]
-pub struct ChunkMap<'a> {
+pub struct ChunkMap<W> {
     /// Two bits per chunk.
-    states: &'a mut [u64],
-    /// The blocks; the first `used` are in use, sorted by chunk.
-    pool: &'a mut [[u64; BLOCK_WORDS]],
+    states: W,
+    /// The blocks (its whole blocks: [`blocks`]); the first `used` are in use, sorted by chunk.
+    pool: W,
     used: usize,
     chunks: u64,
     /// A change was refused for want of a block: the bits no longer say what the caller meant.
     overflowed: bool,
 }
 
-impl<'a> ChunkMap<'a> {
-    /// Words of storage for `chunks` chunks and a pool of `blocks` blocks.
-    pub fn words(chunks: u64, blocks: usize) -> usize {
-        // Words of storage in memory: a sum past `usize::MAX` saturates and no storage fits it.
-        state_words(chunks).saturating_add(blocks.saturating_mul(BLOCK_WORDS))
-    }
+/// Words of storage for `chunks` chunks and a pool of `blocks` blocks.
+pub fn words(chunks: u64, blocks: usize) -> usize {
+    // Words of storage in memory: a sum past `usize::MAX` saturates and no storage fits it.
+    state_words(chunks).saturating_add(blocks.saturating_mul(BLOCK_WORDS))
+}
 
+/// The whole blocks of `words`.
+fn blocks(words: &[u64]) -> &[[u64; BLOCK_WORDS]] {
+    words.as_chunks::<BLOCK_WORDS>().0
+}
+
+/// The whole blocks of `words`, to change.
+fn blocks_mut(words: &mut [u64]) -> &mut [[u64; BLOCK_WORDS]] {
+    words.as_chunks_mut::<BLOCK_WORDS>().0
+}
+
+impl<W: Storage> ChunkMap<W> {
     /// A summary of `chunks` chunks, all clear, over `storage` (its states first, then as many
     /// whole blocks as fit).
-    pub fn new(storage: &'a mut [u64], chunks: u64) -> ChunkMap<'a> {
-        storage.fill(0);
-        let split = state_words(chunks).min(storage.len());
-        let (states, rest) = storage.split_at_mut(split);
-        let (pool, _) = rest.as_chunks_mut::<BLOCK_WORDS>();
+    pub fn new(mut storage: W, chunks: u64) -> ChunkMap<W> {
+        storage.borrow_mut().fill(0);
+        let (states, pool) = storage.split_words(state_words(chunks));
         ChunkMap {
             states,
             pool,
@@ -102,6 +111,21 @@ impl<'a> ChunkMap<'a> {
             chunks,
             overflowed: false,
         }
+    }
+
+    /// The states, two bits per chunk.
+    fn states(&self) -> &[u64] {
+        self.states.borrow()
+    }
+
+    /// The blocks.
+    fn pool(&self) -> &[[u64; BLOCK_WORDS]] {
+        blocks(self.pool.borrow())
+    }
+
+    /// The blocks, to change.
+    fn pool_mut(&mut self) -> &mut [[u64; BLOCK_WORDS]] {
+        blocks_mut(self.pool.borrow_mut())
     }
 
     /// Bits it holds: 512 per chunk.
@@ -112,30 +136,31 @@ impl<'a> ChunkMap<'a> {
 
     /// Bytes of storage: the states and the whole pool.
     pub fn bytes(&self) -> usize {
-        core::mem::size_of_val(self.states).saturating_add(core::mem::size_of_val(self.pool))
+        core::mem::size_of_val(self.states()).saturating_add(core::mem::size_of_val(self.pool()))
     }
 
     /// Bytes of the pool: sized by the configuration, not by memory.
     pub fn pool_bytes(&self) -> usize {
-        core::mem::size_of_val(self.pool)
+        core::mem::size_of_val(self.pool())
     }
 
     /// Blocks not in use.
     pub fn free_blocks(&self) -> usize {
-        self.pool.len().saturating_sub(self.used)
+        self.pool().len().saturating_sub(self.used)
     }
 
     /// The stored state of `chunk`.
     fn state(&self, chunk: u64) -> u64 {
         let word = (chunk / STATES_PER_WORD) as usize;
         let shift = (chunk % STATES_PER_WORD).saturating_mul(2);
-        (self.states[word] >> shift) & 0b11
+        (self.states()[word] >> shift) & 0b11
     }
 
     fn set_state(&mut self, chunk: u64, state: u64) {
         let word = (chunk / STATES_PER_WORD) as usize;
         let shift = (chunk % STATES_PER_WORD).saturating_mul(2);
-        self.states[word] = (self.states[word] & !(0b11 << shift)) | (state << shift);
+        let states = self.states.borrow_mut();
+        states[word] = (states[word] & !(0b11 << shift)) | (state << shift);
     }
 
     /// Whether `chunk` is mixed (holds a block).
@@ -150,13 +175,13 @@ impl<'a> ChunkMap<'a> {
 
     /// The index of `chunk`'s block, or where it would go.
     fn find(&self, chunk: u64) -> Result<usize, usize> {
-        self.pool[..self.used].binary_search_by_key(&chunk, |block| Self::chunk_of(block[0]))
+        self.pool()[..self.used].binary_search_by_key(&chunk, |block| Self::chunk_of(block[0]))
     }
 
     /// The bits of the block of mixed chunk `chunk`.
     fn block(&self, chunk: u64) -> &[u64] {
         match self.find(chunk) {
-            Ok(index) => &self.pool[index][1..],
+            Ok(index) => &self.pool()[index][1..],
             // A mixed chunk has its block (the invariant checks it); were it missing, it reads
             // as clear.
             Err(_) => &[0; BITS_WORDS],
@@ -169,15 +194,16 @@ impl<'a> ChunkMap<'a> {
             Ok(index) => return Ok(index),
             Err(at) => at,
         };
-        if self.used >= self.pool.len() {
+        if self.used >= self.pool().len() {
             return Err(PoolFull);
         }
         // `used` is below the pool's length: both fit.
-        let next = self.used.saturating_add(1);
-        self.pool.copy_within(at..self.used, at.saturating_add(1));
-        let fill = uniform_word(value);
-        self.pool[at] = [fill; BLOCK_WORDS];
-        self.pool[at][0] = chunk;
+        let used = self.used;
+        let next = used.saturating_add(1);
+        let pool = self.pool_mut();
+        pool.copy_within(at..used, at.saturating_add(1));
+        pool[at] = [uniform_word(value); BLOCK_WORDS];
+        pool[at][0] = chunk;
         self.used = next;
         self.set_state(chunk, MIXED);
         Ok(at)
@@ -187,20 +213,20 @@ impl<'a> ChunkMap<'a> {
     pub fn pin(&mut self, chunk: u64) -> Result<(), PoolFull> {
         let state = self.state(chunk);
         let index = self.insert(chunk, state == SET)?;
-        self.pool[index][0] |= PINNED;
+        self.pool_mut()[index][0] |= PINNED;
         Ok(())
     }
 
     /// Whether `chunk` has a pinned block.
     pub fn is_pinned(&self, chunk: u64) -> bool {
         self.find(chunk)
-            .is_ok_and(|index| self.pool[index][0] & PINNED != 0)
+            .is_ok_and(|index| self.pool()[index][0] & PINNED != 0)
     }
 
     /// If the block at `index` is not pinned and its bits are all equal, give it back and make
     /// its chunk uniform.
     fn settle(&mut self, index: usize) {
-        let block = self.pool[index];
+        let block = self.pool()[index];
         if block[0] & PINNED != 0 {
             return;
         }
@@ -214,8 +240,9 @@ impl<'a> ChunkMap<'a> {
             return;
         }
         // `index` is in use: below `used`, which is at least 1.
-        self.pool
-            .copy_within(index.saturating_add(1)..self.used, index);
+        let used = self.used;
+        self.pool_mut()
+            .copy_within(index.saturating_add(1)..used, index);
         self.used = self.used.saturating_sub(1);
         self.set_state(block[0], uniform(value));
     }
@@ -232,7 +259,12 @@ impl<'a> ChunkMap<'a> {
             return Ok(());
         }
         let index = self.insert(chunk, !value)?;
-        bitmap::set_range(&mut self.pool[index][1..], lo, hi.saturating_sub(lo), value);
+        bitmap::set_range(
+            &mut self.pool_mut()[index][1..],
+            lo,
+            hi.saturating_sub(lo),
+            value,
+        );
         self.settle(index);
         Ok(())
     }
@@ -341,7 +373,8 @@ impl<'a> ChunkMap<'a> {
                     }
                 }
                 _ if chunk.is_multiple_of(STATES_PER_WORD)
-                    && self.states[(chunk / STATES_PER_WORD) as usize] == uniform_word(!value) =>
+                    && self.states()[(chunk / STATES_PER_WORD) as usize]
+                        == uniform_word(!value) =>
                 {
                     at = base.saturating_add(CHUNK_BITS.saturating_mul(STATES_PER_WORD));
                     continue;
@@ -370,7 +403,8 @@ impl<'a> ChunkMap<'a> {
                     }
                 }
                 _ if chunk % STATES_PER_WORD == STATES_PER_WORD - 1
-                    && self.states[(chunk / STATES_PER_WORD) as usize] == uniform_word(!value) =>
+                    && self.states()[(chunk / STATES_PER_WORD) as usize]
+                        == uniform_word(!value) =>
                 {
                     // The word's first chunk is at most this one.
                     let first = chunk.saturating_sub(STATES_PER_WORD - 1);
@@ -389,7 +423,7 @@ impl<'a> ChunkMap<'a> {
     /// mixed chunks have one; an unpinned block's bits are not all equal (its chunk would be
     /// uniform).
     pub fn is_consistent(&self) -> bool {
-        if self.overflowed || self.used > self.pool.len() {
+        if self.overflowed || self.used > self.pool().len() {
             return false;
         }
         let mut mixed: usize = 0;
@@ -401,7 +435,7 @@ impl<'a> ChunkMap<'a> {
                 _ => return false,
             }
         }
-        let blocks = &self.pool[..self.used];
+        let blocks = &self.pool()[..self.used];
         let sorted = blocks
             .windows(2)
             .all(|pair| Self::chunk_of(pair[0][0]) < Self::chunk_of(pair[1][0]));
@@ -426,8 +460,8 @@ mod tests {
 
     #[test]
     fn a_chunk_takes_a_block_only_while_mixed() {
-        let mut words = std::vec![0u64; ChunkMap::words(4, 2)];
-        let mut map = ChunkMap::new(&mut words, 4);
+        let mut words = std::vec![0u64; words(4, 2)];
+        let mut map = ChunkMap::new(&mut words[..], 4);
         assert_eq!((map.bits(), map.free_blocks()), (2048, 2));
         map.set_range(0, 2048, true).unwrap();
         assert_eq!(map.free_blocks(), 2, "whole chunks need no block");
@@ -453,8 +487,8 @@ mod tests {
 
     #[test]
     fn a_change_the_pool_cannot_hold_changes_nothing() {
-        let mut words = std::vec![0u64; ChunkMap::words(4, 1)];
-        let mut map = ChunkMap::new(&mut words, 4);
+        let mut words = std::vec![0u64; words(4, 1)];
+        let mut map = ChunkMap::new(&mut words[..], 4);
         map.set_range(10, 1, true).unwrap();
         assert_eq!(map.set_range(600, 1, true), Err(PoolFull));
         assert_eq!(
@@ -475,8 +509,8 @@ mod tests {
 
     #[test]
     fn a_pinned_block_stays_when_its_chunk_turns_uniform() {
-        let mut words = std::vec![0u64; ChunkMap::words(2, 2)];
-        let mut map = ChunkMap::new(&mut words, 2);
+        let mut words = std::vec![0u64; words(2, 2)];
+        let mut map = ChunkMap::new(&mut words[..], 2);
         map.set_range(512, 512, true).unwrap();
         map.pin(1).unwrap();
         map.pin(0).unwrap();
@@ -516,9 +550,9 @@ mod tests {
             queries in prop::collection::vec((0..CHUNKS * CHUNK_BITS, 0..CHUNKS * CHUNK_BITS, any::<bool>()), 20),
         ) {
             let mut direct_words = std::vec![0u64; (CHUNKS * CHUNK_BITS / WORD_BITS) as usize];
-            let mut direct = Bitmap::new(&mut direct_words);
-            let mut words = std::vec![0u64; ChunkMap::words(CHUNKS, blocks)];
-            let mut map = ChunkMap::new(&mut words, CHUNKS);
+            let mut direct = Bitmap::new(&mut direct_words[..]);
+            let mut words = std::vec![0u64; words(CHUNKS, blocks)];
+            let mut map = ChunkMap::new(&mut words[..], CHUNKS);
             for op in &ops {
                 match *op {
                     Op::Set { start, len, value } => {

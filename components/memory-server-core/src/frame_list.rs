@@ -9,6 +9,7 @@ use crate::config::MAX_BATCH_EXTENTS;
 use crate::lent_table::LentTable;
 use crate::page_map::{PageMap, Place};
 use crate::scan::Collector;
+use crate::storage::Storage;
 
 /// The extents of the last batch whose state is unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +123,7 @@ impl FrameList {
     /// Check that every frame in flight is unpopulated, unlent RAM; returns the frames in flight.
     pub fn check<const L: usize>(
         &self,
-        pages: &PageMap<'_>,
+        pages: &PageMap<impl Storage>,
         lent: &LentTable<L>,
     ) -> Result<u64, InvariantViolation> {
         let Some(flight) = self.in_flight else {

@@ -64,6 +64,7 @@ mod scan;
 mod schedule;
 mod stats;
 mod steering;
+mod storage;
 
 #[cfg(test)]
 mod test_support;
@@ -83,4 +84,5 @@ pub use crate::ports::{FrameScrubber, HypervisorPort, PortError, ReservationPort
 pub use crate::regions::MAX_REGIONS;
 pub use crate::schedule::BpState;
 pub use crate::stats::{Counters, Stats, COUNTED_ORDERS};
+pub use crate::storage::Storage;
 pub use ballast_xen::FrameRun;

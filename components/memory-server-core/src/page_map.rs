@@ -38,6 +38,7 @@ use crate::populated::Populated;
 use crate::regions::{is_lending, is_ram, Region, RegionKind, Regions};
 use crate::reserved::ReservedRuns;
 use crate::scan::Scan;
+use crate::storage::Storage;
 use ballast_xen::{FrameRun, FRAMES_PER_SUPERPAGE};
 
 /// A frame count as a signed number, saturating (counts from outside may be anything).
@@ -63,12 +64,12 @@ pub(crate) enum Place {
 
 /// The managed frames and their populated state.
 #[derive(Debug)]
-pub(crate) struct PageMap<'a> {
+pub(crate) struct PageMap<W> {
     regions: Regions,
-    reserved: ReservedRuns<'a>,
-    bitmap: Populated<'a>,
+    reserved: ReservedRuns<W>,
+    bitmap: Populated<W>,
     /// One bit per chunk of `bitmap`: set when the chunk is clean.
-    clean: Bitmap<'a>,
+    clean: Bitmap<W>,
     ram_frames: u64,
     reserved_frames: u64,
     lending_frames: u64,
@@ -87,18 +88,20 @@ pub(crate) struct PageMap<'a> {
     ceiling: u64,
 }
 
-impl<'a> PageMap<'a> {
+impl<W: Storage> PageMap<W> {
     /// The map for `config` over `storage`: RAM populated, extra regions and growth ballooned,
     /// every chunk dirty, the search bounds settled (one pass over the bitmap, at boot).
-    pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
+    pub fn new(config: &Config<'_>, storage: W) -> Result<Self, ConfigError> {
         let regions = Regions::build(config)?;
         let count = crate::reserved::check(config.ram, config.reserved.iter().copied())?;
         let layout = regions.layout(config, config.reserved.iter().copied());
-        let words = storage
-            .get_mut(..regions.storage_words(layout, count))
-            .ok_or(ConfigError::StorageTooSmall)?;
-        let (words, rest) = words.split_at_mut(layout.words);
-        let (chunk_words, reserved_words) = rest.split_at_mut(regions.chunk_words());
+        let needed = regions.storage_words(layout, count);
+        if storage.borrow().len() < needed {
+            return Err(ConfigError::StorageTooSmall);
+        }
+        let (words, _) = storage.split_words(needed);
+        let (words, rest) = words.split_words(layout.words);
+        let (chunk_words, reserved_words) = rest.split_words(regions.chunk_words());
         let reserved = ReservedRuns::new(reserved_words, config.reserved);
         let mut bitmap = Populated::new(layout, words, regions.bits());
         // The layout holds a block for each: pinning cannot run out, nor can the ranges below,
@@ -320,7 +323,7 @@ impl<'a> PageMap<'a> {
     }
 
     /// A search view of the map with the lent runs `lent`.
-    pub fn scan<'s, const L: usize>(&'s self, lent: &'s LentTable<L>) -> Scan<'s, 'a, L> {
+    pub fn scan<'s, const L: usize>(&'s self, lent: &'s LentTable<L>) -> Scan<'s, W, L> {
         Scan {
             regions: &self.regions,
             bitmap: &self.bitmap,
@@ -440,7 +443,7 @@ mod tests {
         config.reserved = &reserved;
         config.lending = Some(FrameRun::span(4096, 4160));
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut pages = PageMap::new(&config, &mut words).unwrap();
+        let mut pages = PageMap::new(&config, &mut words[..]).unwrap();
         assert_eq!((pages.current_pages(), pages.total_pages()), (1024, 1024));
         pages.mark(100, 10, false);
         pages.mark(105, 10, true);
@@ -474,7 +477,7 @@ mod tests {
         let mut config = Config::new(&ram, Policy::Ballast);
         config.reserved = &reserved;
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut pages = PageMap::new(&config, &mut words).unwrap();
+        let mut pages = PageMap::new(&config, &mut words[..]).unwrap();
         assert!(
             (0..2048).step_by(512).all(|f| !pages.is_clean(f, 1)),
             "RAM populated at boot is dirty"

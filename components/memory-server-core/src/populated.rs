@@ -7,8 +7,9 @@
 //! most chunks costs more as a summary, and keeps the direct bitmap.
 
 use crate::bitmap::{Bitmap, WORD_BITS};
-use crate::chunk_map::{ChunkMap, PoolFull};
+use crate::chunk_map::{self, ChunkMap, PoolFull};
 use crate::config::{Config, PopulatedForm};
+use crate::storage::Storage;
 use ballast_xen::FRAMES_PER_SUPERPAGE;
 
 /// The form chosen for a configuration, and the words of storage it takes.
@@ -31,7 +32,7 @@ impl Layout {
         let blocks = pinned.saturating_add(config.mixed_chunk_blocks);
         let chunks = bits.div_ceil(FRAMES_PER_SUPERPAGE);
         let summary = Layout {
-            words: ChunkMap::words(chunks, blocks),
+            words: chunk_map::words(chunks, blocks),
             blocks: Some(blocks),
         };
         match config.populated_form {
@@ -43,18 +44,18 @@ impl Layout {
     }
 }
 
-/// The populated bitmap, in the form its layout chose.
+/// The populated bitmap, in the form its layout chose, over the caller's storage `W`.
 #[derive(Debug)]
-pub enum Populated<'a> {
+pub enum Populated<W> {
     /// One bit per frame.
-    Direct(Bitmap<'a>),
+    Direct(Bitmap<W>),
     /// Chunk states and blocks for mixed chunks.
-    Summary(ChunkMap<'a>),
+    Summary(ChunkMap<W>),
 }
 
-impl<'a> Populated<'a> {
+impl<W: Storage> Populated<W> {
     /// The bitmap of `layout` over `words` (its words), all clear, for `bits` bits.
-    pub fn new(layout: Layout, words: &'a mut [u64], bits: u64) -> Populated<'a> {
+    pub fn new(layout: Layout, words: W, bits: u64) -> Populated<W> {
         match layout.blocks {
             None => Populated::Direct(Bitmap::new(words)),
             Some(_) => {

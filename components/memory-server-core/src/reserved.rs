@@ -6,6 +6,8 @@
 //! step over them with a cursor that moves the same way as the search; single frames are looked
 //! up by halving.
 
+use core::borrow::BorrowMut;
+
 use ballast_xen::FrameRun;
 
 use crate::config::ConfigError;
@@ -45,20 +47,20 @@ pub fn check(
     Ok(count)
 }
 
-/// The reserved runs, sorted by first frame, over the caller's storage.
+/// The reserved runs, sorted by first frame, over the caller's storage `W` (borrowed or owned).
 #[derive(Debug)]
-pub struct ReservedRuns<'a> {
+pub struct ReservedRuns<W> {
     /// `[first, end]` of each run, ascending.
-    runs: &'a [[u64; WORDS_PER_RUN]],
+    storage: W,
     /// Frames in all runs.
     frames: u64,
 }
 
-impl<'a> ReservedRuns<'a> {
+impl<W: BorrowMut<[u64]>> ReservedRuns<W> {
     /// Copy `reserved` (checked by [`check`]) into `storage` (exactly [`WORDS_PER_RUN`] words a
     /// run) and sort it.
-    pub fn new(storage: &'a mut [u64], reserved: &[FrameRun]) -> ReservedRuns<'a> {
-        let (runs, _) = storage.as_chunks_mut::<WORDS_PER_RUN>();
+    pub fn new(mut storage: W, reserved: &[FrameRun]) -> ReservedRuns<W> {
+        let (runs, _) = storage.borrow_mut().as_chunks_mut::<WORDS_PER_RUN>();
         let mut frames: u64 = 0;
         for (slot, run) in runs.iter_mut().zip(reserved) {
             *slot = [run.start(), run.end()];
@@ -66,7 +68,12 @@ impl<'a> ReservedRuns<'a> {
             frames = frames.saturating_add(run.frames);
         }
         runs.sort_unstable_by_key(|run| run[0]);
-        ReservedRuns { runs, frames }
+        ReservedRuns { storage, frames }
+    }
+
+    /// `[first, end]` of each run, ascending.
+    fn runs(&self) -> &[[u64; WORDS_PER_RUN]] {
+        self.storage.borrow().as_chunks::<WORDS_PER_RUN>().0
     }
 
     /// Frames in all runs.
@@ -76,25 +83,25 @@ impl<'a> ReservedRuns<'a> {
 
     /// Bytes of storage.
     pub fn bytes(&self) -> usize {
-        core::mem::size_of_val(self.runs)
+        core::mem::size_of_val(self.runs())
     }
 
     /// The runs, ascending.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = FrameRun> + Clone + 'a {
-        self.runs
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = FrameRun> + Clone + '_ {
+        self.runs()
             .iter()
             .map(|&[first, end]| FrameRun::span(first, end))
     }
 
     /// The index of the first run ending after `gfn`.
     pub fn first_ending_after(&self, gfn: u64) -> usize {
-        self.runs.partition_point(|&[_, end]| end <= gfn)
+        self.runs().partition_point(|&[_, end]| end <= gfn)
     }
 
     /// The runs overlapping `run`, ascending.
-    pub fn overlapping(&self, run: FrameRun) -> impl Iterator<Item = FrameRun> + 'a {
+    pub fn overlapping(&self, run: FrameRun) -> impl Iterator<Item = FrameRun> + '_ {
         let from = self.first_ending_after(run.start());
-        self.runs[from..]
+        self.runs()[from..]
             .iter()
             .take_while(move |&&[first, _]| first < run.end())
             .map(|&[first, end]| FrameRun::span(first, end))
@@ -114,7 +121,8 @@ impl<'a> ReservedRuns<'a> {
 
     /// Reserved frames below `limit`.
     pub fn frames_below(&self, limit: u64) -> u64 {
-        let below = &self.runs[..self.runs.partition_point(|&[first, _]| first < limit)];
+        let runs = self.runs();
+        let below = &runs[..runs.partition_point(|&[first, _]| first < limit)];
         below
             .iter()
             // Disjoint runs: the sum is at most the frames of all runs.
@@ -139,7 +147,7 @@ mod tests {
         let ram = [FrameRun::span(0, 1024)];
         assert_eq!(check(&ram, reserved.iter().copied()), Ok(3));
         let mut words = [0u64; 6];
-        let runs = ReservedRuns::new(&mut words, &reserved);
+        let runs = ReservedRuns::new(&mut words[..], &reserved);
         let firsts: std::vec::Vec<u64> = runs.iter().map(|r| r.start()).collect();
         assert_eq!(firsts, [10, 512, 700]);
         assert_eq!((runs.frames(), runs.bytes()), (21, 48));

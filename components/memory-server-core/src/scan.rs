@@ -18,21 +18,22 @@ use crate::lent_table::LentTable;
 use crate::populated::Populated;
 use crate::regions::{Region, RegionKind, Regions};
 use crate::reserved::ReservedRuns;
+use crate::storage::Storage;
 
 /// Frames in a 2 MiB chunk.
 const CHUNK: u64 = FRAMES_PER_SUPERPAGE;
 
 /// A read-only view of the page model for searching.
 #[derive(Debug)]
-pub struct Scan<'s, 'b, const L: usize> {
+pub struct Scan<'s, W, const L: usize> {
     /// The region table.
     pub regions: &'s Regions,
     /// The populated bitmap.
-    pub bitmap: &'s Populated<'b>,
+    pub bitmap: &'s Populated<W>,
     /// The lent runs.
     pub lent: &'s LentTable<L>,
     /// The reserved runs (their bits are clear: neither ballooned nor free).
-    pub reserved: &'s ReservedRuns<'b>,
+    pub reserved: &'s ReservedRuns<W>,
     /// No unpopulated RAM frame lies below it: searches for ballooned frames start there.
     pub floor: u64,
     /// No populated RAM frame lies at or above it: searches for free frames end there.
@@ -183,7 +184,7 @@ fn clip(region: &Region, lo: u64, hi: u64) -> Option<(u64, u64, Shift)> {
     (start < end).then(|| (start, end, Shift(bit_base.wrapping_sub(region.run.start()))))
 }
 
-impl<const L: usize> Scan<'_, '_, L> {
+impl<W: Storage, const L: usize> Scan<'_, W, L> {
     /// Calls `f(start, end)` for each maximal run of ballooned, unlent RAM frames inside
     /// `[lo, hi)`, ascending, until `f` returns false. Returns false if stopped.
     pub fn ballooned_runs(&self, lo: u64, hi: u64, mut f: impl FnMut(u64, u64) -> bool) -> bool {
@@ -401,7 +402,7 @@ mod tests {
     use crate::config::{Config, Policy};
     use crate::lent_table::ClientId;
 
-    fn model(words: &mut [u64]) -> (Regions, Populated<'_>) {
+    fn model(words: &mut [u64]) -> (Regions, Populated<&mut [u64]>) {
         const RAM: [FrameRun; 1] = [FrameRun::span(0, 2048)];
         const LENDING: FrameRun = FrameRun::span(8192, 8292);
         let mut config = Config::new(&RAM, Policy::Ballast);
@@ -416,10 +417,10 @@ mod tests {
     /// A scan with no bound narrowing it.
     fn unbounded<'s, 'b>(
         regions: &'s Regions,
-        bitmap: &'s Populated<'b>,
+        bitmap: &'s Populated<&'b mut [u64]>,
         lent: &'s LentTable<4>,
-        reserved: &'s ReservedRuns<'b>,
-    ) -> Scan<'s, 'b, 4> {
+        reserved: &'s ReservedRuns<&'b mut [u64]>,
+    ) -> Scan<'s, &'b mut [u64], 4> {
         Scan {
             regions,
             bitmap,
@@ -437,7 +438,7 @@ mod tests {
         bitmap.set_range(700, 1, false).unwrap();
         let lent = LentTable::<4>::default();
         let mut no_words = [0u64; 0];
-        let reserved = ReservedRuns::new(&mut no_words, &[]);
+        let reserved = ReservedRuns::new(&mut no_words[..], &[]);
         let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         let mut list = [Gfn(0); 8];
         let mut out = Collector::new(&mut list, 8);
@@ -462,7 +463,7 @@ mod tests {
         lent.insert(FrameRun::span(8200, 8210), ClientId(0), None)
             .unwrap();
         let mut no_words = [0u64; 0];
-        let reserved = ReservedRuns::new(&mut no_words, &[]);
+        let reserved = ReservedRuns::new(&mut no_words[..], &[]);
         let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         assert_eq!(scan.count_ballooned(0, u64::MAX), 1014);
         assert_eq!(scan.count_ballooned(0, 15), 10);
@@ -489,7 +490,7 @@ mod tests {
         let lent = LentTable::<4>::default();
         let mut reserved_words = [0u64; 4];
         let runs = [FrameRun::span(1000, 1001), FrameRun::span(5, 7)];
-        let reserved = ReservedRuns::new(&mut reserved_words, &runs);
+        let reserved = ReservedRuns::new(&mut reserved_words[..], &runs);
         let scan = unbounded(&regions, &bitmap, &lent, &reserved);
         assert_eq!(scan.count_ballooned(0, u64::MAX), 1536 - 3);
         let mut runs = std::vec::Vec::new();

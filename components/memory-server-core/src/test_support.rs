@@ -11,7 +11,7 @@ use ballast_xen_sim::{DomId, DomainConfig, HostConfig, PodBoot, SimHypervisor, X
 use crate::{BalloonCore, BpState, FrameScrubber, HypervisorPort, StepOutcome};
 
 /// The core as the unit tests size it.
-pub type Core<'a> = BalloonCore<'a, 64, 4, 8>;
+pub type Core<'a> = BalloonCore<&'a mut [u64], 64, 4, 8>;
 
 /// Zeroes frames in the simulated guest.
 #[derive(Debug)]

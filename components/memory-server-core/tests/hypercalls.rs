@@ -24,8 +24,8 @@ fn round_trip(policy: Policy) -> (Stats, Stats) {
         dom,
     };
     let mut words = vec![0u64; config.bitmap_words().unwrap()];
-    let mut core = BalloonCore::<'_, 4, 1, 1>::new(&config, &mut words).unwrap();
-    let mut run = |core: &mut BalloonCore<'_, 4, 1, 1>, target: u64| {
+    let mut core = BalloonCore::<&mut [u64], 4, 1, 1>::new(&config, &mut words).unwrap();
+    let mut run = |core: &mut BalloonCore<&mut [u64], 4, 1, 1>, target: u64| {
         core.set_target(target);
         let mut now = 0;
         for _ in 0..10_000 {

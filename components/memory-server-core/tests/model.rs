@@ -69,7 +69,7 @@ const CLIENTS: u16 = 3;
 /// Lent runs one client may hold: together the clients can fill the table exactly.
 const RUNS_PER_CLIENT: usize = 8;
 
-type Core<'a> = BalloonCore<'a, 24, 3, 4>;
+type Core<'a> = BalloonCore<&'a mut [u64], 24, 3, 4>;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -7,7 +7,7 @@ use ballast_memory_server_core::{BalloonCore, Config, FrameRun, HypervisorPort, 
 use ballast_xen_sim::{DomainConfig, HostConfig, PodBoot, XenSim};
 use proptest::prelude::*;
 
-type Core<'a> = BalloonCore<'a, 8, 2, 2>;
+type Core<'a> = BalloonCore<&'a mut [u64], 8, 2, 2>;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]

@@ -15,7 +15,7 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::notices::Returned;
 use crate::{MemoryServer, Waiting};
 use ballast_memory_server_core::{
-    AllocOutcome, AllocRequest, FrameRun, FrameScrubber, LendError, MAX_GRANT_RUNS,
+    AllocOutcome, AllocRequest, FrameRun, FrameScrubber, LendError, Storage, MAX_GRANT_RUNS,
 };
 
 /// The interface error a refused lending request answers with.
@@ -93,11 +93,12 @@ pub(super) fn answer_deferred(
     delivered
 }
 
-impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonServer
-    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+impl<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonServer
+    for MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     fn alloc_unpopulated(
         &mut self,

@@ -9,7 +9,7 @@ use ballast_interfaces::support::{Answer, Permissions};
 use ballast_ipc::{Badge, Sys};
 
 use crate::MemoryServer;
-use ballast_memory_server_core::{BpState, FrameScrubber, Policy, Tunables};
+use ballast_memory_server_core::{BpState, FrameScrubber, Policy, Storage, Tunables};
 
 /// The policy as `stats` reports it.
 const fn wire_policy(policy: Policy) -> wire::Policy {
@@ -37,11 +37,12 @@ const fn wire_state(state: BpState) -> wire::BpState {
     }
 }
 
-impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonControlServer
-    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+impl<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> BalloonControlServer
+    for MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     fn set_target(
         &mut self,

@@ -32,7 +32,8 @@ pub use port::{lend_frame_list, reserve_through_gateway, GatewayCallError, Gatew
 pub use requests::RequestCounters;
 
 use ballast_memory_server_core::{
-    BalloonCore, BootReport, BpState, ClientId, FrameRun, FrameScrubber, Ticket, MAX_GRANT_RUNS,
+    BalloonCore, BootReport, BpState, ClientId, FrameRun, FrameScrubber, Storage, Ticket,
+    MAX_GRANT_RUNS,
 };
 
 /// How a client's badge maps to the core's client account.
@@ -50,15 +51,16 @@ pub struct ClientBinding {
     pub gateway_badge: Option<Badge>,
 }
 
-/// Where the memory server's peers are, from the composition tables.
-#[derive(Clone, Copy, Debug)]
-pub struct Wiring<'w> {
+/// Where the memory server's peers are, from the composition tables: at most `CLIENTS` driver
+/// clients.
+#[derive(Clone, Debug)]
+pub struct Wiring<const CLIENTS: usize> {
     /// The endpoint of the hypercall gateway.
     pub gateway: EndpointId,
     /// The region shared with the gateway that carries frame lists.
     pub frame_list: LeaseId,
     /// The driver clients.
-    pub clients: &'w [ClientBinding],
+    pub clients: Vec<ClientBinding, CLIENTS>,
 }
 
 /// A deferred allocation: who asked and how to answer.
@@ -69,12 +71,13 @@ struct Waiting {
     responder: AllocUnpopulatedResponder,
 }
 
-/// The memory server: core, wiring, scrubber and the replies it owes.
-pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
-    core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
-    wiring: Wiring<'a>,
+/// The memory server: core (over storage `W`), wiring, scrubber, permissions `P` and the replies
+/// it owes. It owns all of them: dropping it drops what `W` owns.
+pub struct MemoryServer<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+    core: BalloonCore<W, LENT, CLIENTS, PENDING>,
+    wiring: Wiring<CLIENTS>,
     scrubber: S,
-    permissions: &'a P,
+    permissions: P,
     waiting: Vec<Waiting, PENDING>,
     /// Runs of dead clients the gateway has not taken back yet (a grant may be mapped in them).
     quarantine: notices::Quarantine<LENT>,
@@ -85,8 +88,8 @@ pub struct MemoryServer<'a, S, P, const LENT: usize, const CLIENTS: usize, const
     last_state: BpState,
 }
 
-impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> core::fmt::Debug
-    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+impl<W: Storage, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    core::fmt::Debug for MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MemoryServer")
@@ -96,20 +99,21 @@ impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> core::
     }
 }
 
-impl<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    MemoryServer<'a, S, P, LENT, CLIENTS, PENDING>
+impl<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     /// A server over `core`; quotas of the wiring's clients are applied to the core.
     pub fn new(
-        mut core: BalloonCore<'a, LENT, CLIENTS, PENDING>,
-        wiring: Wiring<'a>,
+        mut core: BalloonCore<W, LENT, CLIENTS, PENDING>,
+        wiring: Wiring<CLIENTS>,
         scrubber: S,
-        permissions: &'a P,
+        permissions: P,
     ) -> Self {
-        for binding in wiring.clients {
+        for binding in &wiring.clients {
             // A client outside the core's table keeps no quota: its calls fail `NotOwner`.
             let _ = core.set_client_quota(binding.client, binding.quota);
         }
@@ -128,7 +132,7 @@ where
     }
 
     /// The core, for statistics and the invariant check.
-    pub fn core(&self) -> &BalloonCore<'a, LENT, CLIENTS, PENDING> {
+    pub fn core(&self) -> &BalloonCore<W, LENT, CLIENTS, PENDING> {
         &self.core
     }
 
@@ -239,11 +243,12 @@ where
     }
 }
 
-impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> Handler
-    for MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+impl<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize> Handler
+    for MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     fn protected(&mut self, sys: &mut dyn Sys, call: IncomingCall<'_>) {
         self.requests.taken = self.requests.taken.saturating_add(1);
@@ -253,12 +258,12 @@ where
         let interface =
             MessageHeader::read_from_prefix(call.message).map(|(header, _)| header.interface);
         // A rejected call has been answered by dispatch with its protocol error; nothing changed.
-        let permissions: &P = self.permissions;
+        let permissions = self.permissions;
         let _ = match interface {
             Ok(balloon_control::INTERFACE_ID) => {
-                balloon_control::dispatch(self, sys, call, permissions)
+                balloon_control::dispatch(self, sys, call, &permissions)
             }
-            _ => balloon::dispatch(self, sys, call, permissions),
+            _ => balloon::dispatch(self, sys, call, &permissions),
         };
         self.requests.answered = self.requests.answered.saturating_add(answered);
     }

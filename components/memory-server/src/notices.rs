@@ -20,7 +20,7 @@ use ballast_ipc::{Badge, Sys};
 use heapless::Vec;
 
 use crate::MemoryServer;
-use ballast_memory_server_core::{ClientId, FrameRun, FrameScrubber};
+use ballast_memory_server_core::{ClientId, FrameRun, FrameScrubber, Storage};
 
 /// How long a quarantined run first waits before its return notice is sent again.
 pub const QUARANTINE_RETRY_NS: u64 = 10_000_000;
@@ -121,11 +121,12 @@ pub(crate) enum Returned {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct LendRefused;
 
-impl<S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    MemoryServer<'_, S, P, LENT, CLIENTS, PENDING>
+impl<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    MemoryServer<W, S, P, LENT, CLIENTS, PENDING>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     /// The gateway badge of `client`, if it may map grants.
     fn mapper(&self, client: ClientId) -> Option<Badge> {

@@ -8,6 +8,8 @@
 //! others. The event-channel ports a caller may send on are known only at run time: the image
 //! gives them at boot ([`Gateway::allow_event_port`], with the badge [`caller_badge`] finds).
 
+use core::borrow::BorrowMut;
+
 use ballast_hypercall::{ranges_without, CallerGrant, CallerTable, Gateway, Limits, LENT_RUNS};
 use ballast_interfaces::hypercall::{HypercallOp, INTERFACE_ID};
 use ballast_ipc::Badge;
@@ -20,13 +22,14 @@ use crate::{AssemblyError, Composition, Endpoint, Kind};
 /// (the RAM the target knows: the manifest's, or the free RAM found at boot), its page state in
 /// `bitmap` (at least [`Capacities::gateway_bitmap_words`](crate::Capacities) words) with the
 /// frames of `populated` (what Xen holds populated at boot: `ram`, or a part of it) set.
-pub fn gateway<'s, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
+pub fn gateway<B, H, const CALLERS: usize, const RANGES: usize, const FRAMES: usize>(
     composition: &Composition,
     hypervisor: H,
     (ram, populated): (&[FrameRun], &[FrameRun]),
-    bitmap: &'s mut [u64],
-) -> Result<Gateway<'s, H, CALLERS, RANGES, FRAMES>, AssemblyError>
+    bitmap: B,
+) -> Result<Gateway<B, H, CALLERS, RANGES, FRAMES>, AssemblyError>
 where
+    B: BorrowMut<[u64]>,
     H: Hypervisor + GrantTable,
 {
     let table = caller_table::<CALLERS, RANGES>(composition, ram)?;

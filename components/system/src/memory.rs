@@ -6,8 +6,8 @@ use ballast_interfaces::support::Permissions;
 use ballast_ipc::{EndpointId, LeaseId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
-    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, PopulatedForm, Tunables,
-    DEFAULT_MIXED_CHUNK_BLOCKS,
+    BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, PopulatedForm, Storage,
+    Tunables, DEFAULT_MIXED_CHUNK_BLOCKS,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
@@ -146,28 +146,30 @@ pub fn gateway_link(composition: &Composition) -> Result<(EndpointId, LeaseId), 
     Ok((endpoint, frame_list))
 }
 
-/// What the target provides for the server: its bitmap storage, the accounts
+/// What the target provides for the server, all of which the server then owns: its bitmap
+/// storage (borrowed from the target's static memory, or owned by the host's heap), the accounts
 /// [`client_accounts`] made, and the dispatch permissions.
 #[derive(Debug)]
-pub struct ServerParts<'a, P> {
+pub struct ServerParts<W, P, const CLIENTS: usize> {
     /// The core's bitmap storage (at least [`Config::bitmap_words`] words).
-    pub storage: &'a mut [u64],
+    pub storage: W,
     /// The client accounts.
-    pub accounts: &'a [ClientBinding],
+    pub accounts: Vec<ClientBinding, CLIENTS>,
     /// Who may call what on the memory server.
-    pub permissions: &'a P,
+    pub permissions: P,
 }
 
 /// The memory server of `composition` with `config`, scrubbing through `scrubber`.
-pub fn memory_server<'a, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>(
+pub fn memory_server<W, S, P, const LENT: usize, const CLIENTS: usize, const PENDING: usize>(
     composition: &Composition,
     config: &Config<'_>,
-    parts: ServerParts<'a, P>,
+    parts: ServerParts<W, P, CLIENTS>,
     scrubber: S,
-) -> Result<MemoryServer<'a, S, P, LENT, CLIENTS, PENDING>, AssemblyError>
+) -> Result<MemoryServer<W, S, P, LENT, CLIENTS, PENDING>, AssemblyError>
 where
+    W: Storage,
     S: FrameScrubber,
-    P: Permissions,
+    P: Permissions + Copy,
 {
     fits::<LENT, CLIENTS, PENDING>(composition)?;
     let (gateway, frame_list) = gateway_link(composition)?;

@@ -60,7 +60,7 @@ pub enum Control {
 }
 
 /// The gateway the rig builds.
-pub type SimGateway = Gateway<'static, SimHypervisor, 4, 4, MAX_FRAMES>;
+pub type SimGateway = Gateway<Vec<u64>, SimHypervisor, 4, 4, MAX_FRAMES>;
 
 /// A simulated host, the guest domain, a second domain (the xenstore and console side), the
 /// guest's two event channels to it, and the guest's gateway.
@@ -146,7 +146,7 @@ impl Rig {
                 .allow_grant_domain(driver, other.0)
                 .expect("a driver maps");
         }
-        let bitmap = vec![0; bitmap_words(&table) as usize].leak();
+        let bitmap = vec![0; bitmap_words(&table) as usize];
         let booted = [range(SERVER_RAM)];
         let mut gateway =
             Gateway::new(sim.hypervisor(dom), table, bitmap, &booted).expect("the table fits");

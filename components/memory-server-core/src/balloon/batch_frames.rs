@@ -13,6 +13,7 @@ use ballast_xen::{ExtentOrder, ReservationOp, FRAMES_PER_SUPERPAGE, SUPERPAGE_OR
 
 use super::BalloonCore;
 use crate::scan::{Collector, Pieces, Scan};
+use crate::Storage;
 
 /// The next batch picked: its order and length, and whether frames were left out for want of a
 /// free block of the chunk summary.
@@ -28,8 +29,8 @@ pub(super) struct Picked {
 
 /// Collect whole chunks a batch of `op` takes (free ones to release, ballooned ones to
 /// populate) whose first frame lies in `[lo, hi)`.
-fn take_chunks<const L: usize>(
-    scan: &Scan<'_, '_, L>,
+fn take_chunks<W: Storage, const L: usize>(
+    scan: &Scan<'_, W, L>,
     op: ReservationOp,
     out: &mut Collector<'_>,
     (lo, hi): (u64, u64),
@@ -41,8 +42,8 @@ fn take_chunks<const L: usize>(
 }
 
 /// Collect single frames a batch of `op` takes in `[lo, hi)` from the pieces `which` selects.
-fn take_frames<const L: usize>(
-    scan: &Scan<'_, '_, L>,
+fn take_frames<W: Storage, const L: usize>(
+    scan: &Scan<'_, W, L>,
     op: ReservationOp,
     out: &mut Collector<'_>,
     (lo, hi): (u64, u64),
@@ -54,8 +55,8 @@ fn take_frames<const L: usize>(
     }
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// The next deflation batch in the frame list: its order and length.
     /// Frames at or above `keep_below` go first, so that the frames deferred requests limited to

@@ -8,6 +8,7 @@ use super::batch_frames::Picked;
 use super::BalloonCore;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::schedule::BpState;
+use crate::Storage;
 
 /// What Xen did with a batch, the completed prefix already accounted.
 pub(super) enum Answer {
@@ -22,8 +23,8 @@ pub(super) enum Answer {
     Unknown,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Populate up to `want` ballooned frames, lowest first, except that frames a deferred
     /// low-memory request could use go last (the seed's increase_reservation).

@@ -22,6 +22,7 @@ use super::batch_frames::Picked;
 use super::batches::Answer;
 use super::BalloonCore;
 use crate::ports::{PortError, ReservationPort};
+use crate::Storage;
 
 /// What the start against Xen did, for the log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,8 +49,8 @@ pub(super) enum Boot {
     Started,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Whether the start is done: the baseline is taken and the books hold from here on. What
     /// it took is in the counters (`boot_deficit`, `boot_unscrubbed_frames`,

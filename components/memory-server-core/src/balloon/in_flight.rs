@@ -9,9 +9,10 @@ use super::BalloonCore;
 use crate::page_map::signed;
 use crate::ports::{PortError, ReservationPort};
 use crate::schedule::BpState;
+use crate::Storage;
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// The call's outcome is unknown (transport failure or an answer out of convention): the
     /// whole batch is in flight until a probe says how much of it Xen did.

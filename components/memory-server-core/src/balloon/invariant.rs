@@ -4,6 +4,7 @@
 
 use super::BalloonCore;
 use crate::page_map::signed;
+use crate::Storage;
 
 /// Which part of the invariant failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,8 +43,8 @@ pub enum InvariantViolation {
     ChunkSummary = 14,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Check the invariant; `xen_current` is Xen's `current_reservation` if the caller has it.
     /// While a batch is in flight, Xen's count may lie anywhere within its frames. Before the

@@ -7,6 +7,7 @@ use super::BalloonCore;
 use crate::book::{LendError, Plan, Settled, MAX_GRANT_RUNS};
 use crate::lent_table::{ClientId, Ticket};
 use crate::pending::{AllocRequest, PendingState};
+use crate::Storage;
 use ballast_xen::FrameRun;
 
 /// Why the lowest free runs do not make a grant.
@@ -29,8 +30,8 @@ pub enum AllocOutcome {
     Pending(Ticket),
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Set how many frames `client` may hold lent or requested at once.
     pub fn set_client_quota(&mut self, client: ClientId, frames: u64) -> Result<(), LendError> {

@@ -30,6 +30,7 @@ use crate::ports::{PortError, ReservationPort};
 use crate::schedule::Schedule;
 use crate::stats::{Counters, Stats};
 use crate::steering::Steering;
+use crate::storage::Storage;
 
 /// The state of one managed frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +50,12 @@ pub enum FrameState {
 }
 
 /// The balloon core, holding at most `LENT` lent runs, `CLIENTS` clients and `PENDING`
-/// deferred requests, over a populated bitmap in caller-provided storage.
+/// deferred requests, over a populated bitmap in caller-provided storage `W` (borrowed, or owned
+/// and freed with the core).
 #[derive(Debug)]
-pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
+pub struct BalloonCore<W, const LENT: usize, const CLIENTS: usize, const PENDING: usize> {
     /// Regions, the populated bitmap, the frame counts and the baseline against Xen.
-    pages: PageMap<'a>,
+    pages: PageMap<W>,
     /// Lent runs, client accounts and deferred requests.
     book: LendingBook<LENT, CLIENTS, PENDING>,
     /// The target, the policy and the batch shape.
@@ -67,13 +69,13 @@ pub struct BalloonCore<'a, const LENT: usize, const CLIENTS: usize, const PENDIN
     counters: Counters,
 }
 
-impl<'a, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'a, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Build the core for `config` over `storage` (at least [`Config::bitmap_words`] words):
     /// what [`Config::check`] refuses, and storage too small, is refused.
     /// RAM starts populated, extra regions ballooned, the target equal to the current count.
-    pub fn new(config: &Config<'_>, storage: &'a mut [u64]) -> Result<Self, ConfigError> {
+    pub fn new(config: &Config<'_>, storage: W) -> Result<Self, ConfigError> {
         config.check()?;
         let pages = PageMap::new(config, storage)?;
         Ok(BalloonCore {
@@ -240,7 +242,7 @@ mod tests {
         ] {
             config.populated_form = form;
             let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-            let core = BalloonCore::<'_, 256, 16, 32>::new(&config, &mut words).unwrap();
+            let core = BalloonCore::<&mut [u64], 256, 16, 32>::new(&config, &mut words).unwrap();
             assert_eq!(
                 core.bitmap_bytes() as u64,
                 bitmap + chunks / 8,

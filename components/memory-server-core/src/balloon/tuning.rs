@@ -4,6 +4,7 @@
 use super::BalloonCore;
 use crate::config::{Policy, Tunables};
 use crate::schedule::Schedule;
+use crate::Storage;
 
 /// Why a reconfiguration was refused; nothing changed. C-like, nonzero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -15,8 +16,8 @@ pub enum TuningError {
     BatchInFlight = 2,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// Pages Xen counts for the domain beyond the server's model (memory outside the managed
     /// ranges), measured when the baseline was taken; 0 before that.
@@ -52,7 +53,7 @@ mod tests {
         let ram = [FrameRun::span(0, 1024)];
         let config = Config::new(&ram, Policy::Ballast);
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut core = BalloonCore::<8, 2, 2>::new(&config, &mut words).unwrap();
+        let mut core = BalloonCore::<&mut [u64], 8, 2, 2>::new(&config, &mut words).unwrap();
         assert_eq!(
             core.configure(
                 Policy::Seed,

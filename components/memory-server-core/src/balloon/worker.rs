@@ -7,6 +7,7 @@ use super::BalloonCore;
 use crate::page_map::signed;
 use crate::ports::{FrameScrubber, ReservationPort};
 use crate::schedule::BpState;
+use crate::Storage;
 
 /// What one step did and when to run the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +35,8 @@ pub(super) struct Room {
     pub shortfall: u64,
 }
 
-impl<const LENT: usize, const CLIENTS: usize, const PENDING: usize>
-    BalloonCore<'_, LENT, CLIENTS, PENDING>
+impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
+    BalloonCore<W, LENT, CLIENTS, PENDING>
 {
     /// What the waiting deferred requests need from the balloon.
     pub(super) fn room(&self) -> Room {

@@ -12,7 +12,7 @@ use ballast_hypercall::{Counters, Gateway};
 use ballast_interfaces::hypercall::HypercallOp;
 use ballast_ipc::static_rt::{self, StaticError, StaticRuntime};
 use ballast_ipc::{Badge, ComponentId, Handler, IncomingCall, NotificationBits, Sys, Tables};
-use ballast_memory_server::{ClientBinding, MemoryServer};
+use ballast_memory_server::MemoryServer;
 use ballast_memory_server_core::FrameScrubber;
 use ballast_system::memory::{ServerParts, ServerRam};
 use ballast_system::{AssemblyError, Kind, ManifestPermissions};
@@ -76,15 +76,16 @@ fn server_ram(ram_regions: impl Iterator<Item = (u64, u64)>, free: FrameRun) -> 
 /// The gateway the image hosts, over the image's hypercall instruction `R`, its page state in
 /// storage of lifetime `'s`.
 pub type ImageGateway<'s, R> = Gateway<
-    's,
+    &'s mut [u64],
     XenHypercalls<R>,
     { CAPACITY.gateway_callers },
     { CAPACITY.gateway_ranges },
     { CAPACITY.gateway_frames },
 >;
-/// The memory server the image hosts, scrubbing through `S`.
+/// The memory server the image hosts, its bitmap in storage of lifetime `'a`, scrubbing through
+/// `S`.
 type ImageMemory<'a, S> = MemoryServer<
-    'a,
+    &'a mut [u64],
     S,
     ManifestPermissions,
     { CAPACITY.lent_runs },
@@ -204,29 +205,18 @@ pub fn gateway<'s, R: RawHypercall>(
     .map_err(SetupError::from)
 }
 
-/// What the memory server is built from, besides its RAM.
-#[derive(Debug)]
-struct MemoryParts<'a> {
-    /// The bitmap storage.
-    storage: &'a mut [u64],
-    /// Client accounts, filled by [`memory_server`].
-    accounts: &'a mut heapless::Vec<ClientBinding, { CAPACITY.clients }>,
-    /// The dispatch permissions of the memory server.
-    permissions: &'a ManifestPermissions,
-}
-
-/// The memory server of the manifest over `ram`, scrubbing through `scrubber`.
+/// The memory server of the manifest over `ram`, its bitmap in `storage`, its dispatch
+/// permissions `permissions`, scrubbing through `scrubber`.
 fn memory_server<'a, S: FrameScrubber>(
-    ram: &'a BootRam,
-    parts: MemoryParts<'a>,
+    ram: &BootRam,
+    (storage, permissions): (&'a mut [u64], ManifestPermissions),
     scrubber: S,
 ) -> Result<ImageMemory<'a, S>, SetupError> {
     let config = ballast_system::memory::config(&COMPOSITION, ram.runs(), None)?;
-    *parts.accounts = ballast_system::memory::client_accounts(&COMPOSITION)?;
     let parts = ServerParts {
-        storage: parts.storage,
-        accounts: parts.accounts,
-        permissions: parts.permissions,
+        storage,
+        accounts: ballast_system::memory::client_accounts(&COMPOSITION)?,
+        permissions,
     };
     Ok(ballast_system::memory::memory_server(
         &COMPOSITION,
@@ -426,14 +416,8 @@ where
     }
     let ram = server_ram(host.ram_regions, host.managed).ok_or(SetupError::Capacity)?;
     let mut storage = [0u64; STORAGE_WORDS];
-    let mut accounts = heapless::Vec::new();
     let permissions = ManifestPermissions::new(&COMPOSITION, memory.0);
-    let parts = MemoryParts {
-        storage: &mut storage,
-        accounts: &mut accounts,
-        permissions: &permissions,
-    };
-    let mut server = memory_server(&ram, parts, scrubber)?;
+    let mut server = memory_server(&ram, (&mut storage, permissions), scrubber)?;
     let mut region_memory = RegionMemory::new();
     let figures = Cell::new(GrantFigures::default());
     let driven = {

@@ -51,16 +51,16 @@ pub const MEMORY_REPLIES: usize = CAPACITY.pending + 1;
 
 /// The gateway over the PD's hypercall capabilities.
 pub type PdGateway = Gateway<
-    'static,
+    &'static mut [u64],
     XenHypercalls<CapHypercall>,
     { CAPACITY.gateway_callers },
     { CAPACITY.gateway_ranges },
     { CAPACITY.gateway_frames },
 >;
 
-/// The memory server scrubbing through the RAM window.
+/// The memory server scrubbing through the RAM window, its bitmaps in storage of lifetime `'a`.
 pub type PdMemoryServer<'a> = MemoryServer<
-    'a,
+    &'a mut [u64],
     WindowScrubber,
     ManifestPermissions,
     { CAPACITY.lent_runs },
@@ -94,7 +94,7 @@ pub fn gateway(pd: &Pd) -> Result<PdGateway, AssemblyError> {
         &COMPOSITION,
         XenHypercalls::new(hypercall),
         (&owned, &populated),
-        bitmap,
+        bitmap.as_mut_slice(),
     )
 }
 
@@ -143,8 +143,8 @@ impl FrameScrubber for WindowScrubber {
     }
 }
 
-/// What the memory server is built from and borrows: its RAM (the runs, and the window over
-/// them), its bitmaps, client accounts and permissions.
+/// What the memory server is built from: its RAM (the runs, and the window over them), its
+/// bitmaps, client accounts and permissions.
 #[derive(Debug)]
 pub struct MemoryParts {
     ram: heapless::Vec<FrameRun, BOOT_RAM_RUNS>,
@@ -203,9 +203,9 @@ pub fn memory_server(parts: &mut MemoryParts) -> Result<PdMemoryServer<'_>, Asse
         refused: 0,
     };
     let parts = ServerParts {
-        storage,
-        accounts: &mut parts.accounts,
-        permissions: &parts.permissions,
+        storage: storage.as_mut_slice(),
+        accounts: parts.accounts.clone(),
+        permissions: parts.permissions,
     };
     ballast_system::memory::memory_server(&COMPOSITION, &config, parts, scrubber)
 }
