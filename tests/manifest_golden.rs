@@ -8,7 +8,7 @@
 use ballast::composition::SIM;
 use ballast_ipc::{EndpointId, NotificationBits};
 use ballast_manifest::{check_text, compose, InterfaceSpec, ManifestError, INTERFACES};
-use ballast_system::Composition;
+use ballast_system::{Capacities, Composition};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -312,4 +312,26 @@ fn the_pvh_memory_server_owns_its_free_ram_and_the_growth_range_and_its_frame_ac
         [FrameRun::span(0x500, 0x2_0000), growth],
         "the image's reserved frames are cut away; the growth range is owned whole"
     );
+}
+
+#[test]
+fn the_summary_s_spare_blocks_come_from_the_manifest_and_size_its_storage() {
+    let text = fs::read_to_string(DEFAULT_MANIFEST).expect("the default manifest");
+    let default = composition_of_text(&text);
+    let fewer = composition_of_text(&text.replacen(
+        "[memory_server]\n",
+        "[memory_server]\nmixed_chunk_blocks = 8\n",
+        1,
+    ));
+    assert_eq!(default.server.mixed_chunk_blocks, 64);
+    assert_eq!(fewer.server.mixed_chunk_blocks, 8);
+    let ram = |composition: &Composition| ballast_system::memory::ServerRam {
+        ram: composition.memory.ram,
+        reserved: &[],
+    };
+    let config = ballast_system::memory::config(&fewer, ram(&fewer), None).expect("a config");
+    assert_eq!(config.mixed_chunk_blocks, 8);
+    // The default manifest's 4 GiB take the chunk summary: 56 blocks fewer, 9 words each.
+    let words = |composition: &Composition| Capacities::of(composition).bitmap_words;
+    assert_eq!(words(&default) - words(&fewer), 56 * 9);
 }

@@ -42,6 +42,10 @@ pub fn check(spec: &ManifestFile, links: Option<&[Link]>, report: &mut Report<'_
             "memory_server.schedule_delay_s",
             u64::from(server.schedule_delay_s),
         ),
+        (
+            "memory_server.mixed_chunk_blocks",
+            u64::from(server.mixed_chunk_blocks),
+        ),
     ];
     for (key, value) in at_least_one {
         if value == 0 {

@@ -99,7 +99,7 @@ emit_struct! {
     "::ballast_system::XenLimits" => XenLimits { max_extent_order, max_frames_per_call }
     "::ballast_system::ServerSizing" => ServerSizing {
         max_clients, max_lent_runs_per_client, pending_depth, pending_timeout_ms, batch_size,
-        policy, schedule_delay_s, max_schedule_delay_s, max_retry_count
+        policy, schedule_delay_s, max_schedule_delay_s, max_retry_count, mixed_chunk_blocks
     }
     "::ballast_system::SimHost" => SimHost { host_free_pages, domain_max_pages, dom0 }
     "::ballast_ipc::Tables" => Tables<'_> { components, endpoints, regions, grants }

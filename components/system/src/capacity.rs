@@ -3,7 +3,7 @@
 //! in: the manifest sizes everything, nothing is a number picked by hand. (The `const` loops step
 //! their index with `saturating_add`: it stays below a slice's length, so it never saturates.)
 
-use ballast_memory_server_core::{DEFAULT_MIXED_CHUNK_BLOCKS, MIXED_CHUNK_BLOCK_WORDS};
+use ballast_memory_server_core::MIXED_CHUNK_BLOCK_WORDS;
 
 use crate::{Composition, Kind, RamSource};
 
@@ -310,7 +310,7 @@ const fn bitmap_words(composition: &Composition, ram_runs: usize) -> usize {
     let pinned = (regions as u64)
         .saturating_add(reserved_runs)
         .saturating_mul(2);
-    let blocks = pinned.saturating_add(DEFAULT_MIXED_CHUNK_BLOCKS as u64);
+    let blocks = pinned.saturating_add(composition.server.mixed_chunk_blocks as u64);
     let summary = chunks
         .div_ceil(32)
         .saturating_add(blocks.saturating_mul(MIXED_CHUNK_BLOCK_WORDS as u64));

@@ -256,6 +256,17 @@ pub struct ServerSizing {
     /// Retries before giving up on a target; 0 = never give up (the seed's `max_retry_count`).
     #[cfg_attr(feature = "serde", serde(default))]
     pub max_retry_count: u32,
+    /// Spare blocks of the chunk summary's pool (72 bytes each): how many 2 MiB chunks the
+    /// batches may leave partly populated at once, beyond the chunks the layout pins. Past them
+    /// the worker waits (`pool_waits`) instead of ballooning further. Default 64.
+    #[cfg_attr(feature = "serde", serde(default = "default_mixed_chunk_blocks"))]
+    pub mixed_chunk_blocks: u32,
+}
+
+#[cfg(feature = "serde")]
+const fn default_mixed_chunk_blocks() -> u32 {
+    // The core's default, 64, fits.
+    ballast_memory_server_core::DEFAULT_MIXED_CHUNK_BLOCKS as u32
 }
 
 #[cfg(feature = "serde")]

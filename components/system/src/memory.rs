@@ -7,7 +7,7 @@ use ballast_ipc::{EndpointId, LeaseId};
 use ballast_memory_server::{ClientBinding, MemoryServer, Wiring};
 use ballast_memory_server_core::{
     BalloonCore, ClientId, Config, FrameRun, FrameScrubber, Policy, PopulatedForm, Storage,
-    Tunables, DEFAULT_MIXED_CHUNK_BLOCKS,
+    Tunables,
 };
 use ballast_xen::{ExtentOrder, Gfn};
 use heapless::Vec;
@@ -57,7 +57,8 @@ pub fn config<'r>(
         // A `u32` of milliseconds in nanoseconds fits in 52 bits.
         pending_timeout_ns: u64::from(sizing.pending_timeout_ms).saturating_mul(1_000_000),
         populated_form: PopulatedForm::Smaller,
-        mixed_chunk_blocks: DEFAULT_MIXED_CHUNK_BLOCKS,
+        // A `u32` fits in `usize` on every target the memory server runs on.
+        mixed_chunk_blocks: usize::try_from(sizing.mixed_chunk_blocks).unwrap_or(usize::MAX),
     })
 }
 
