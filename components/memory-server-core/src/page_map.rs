@@ -370,6 +370,13 @@ impl<W: Storage> PageMap<W> {
         managed.saturating_sub(self.reserved.frames_below(limit))
     }
 
+    /// The RAM region holding frame `gfn`.
+    pub fn ram_region(&self, gfn: u64) -> Option<FrameRun> {
+        (self.regions.find(gfn))
+            .filter(|region| is_ram(&region.kind))
+            .map(|region| region.run)
+    }
+
     /// Blocks a batch may take for chunks it leaves mixed; `None` for the direct bitmap, which
     /// needs none.
     pub fn free_blocks(&self) -> Option<usize> {

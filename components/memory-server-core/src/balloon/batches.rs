@@ -2,10 +2,11 @@
 //! make the reservation call, and account exactly the prefix Xen completed; a failed superpage
 //! extent is probed, a failed superpage call makes the worker fall back to 4 KiB extents.
 
-use ballast_xen::{ExtentOrder, MemFlags, ReservationOp};
+use ballast_xen::{ExtentOrder, FrameRun, Gfn, MemFlags, ReservationOp};
 
 use super::batch_frames::Picked;
 use super::BalloonCore;
+use crate::page_map::PageMap;
 use crate::ports::{FrameScrubber, PortError, ReservationPort};
 use crate::schedule::BpState;
 use crate::Storage;
@@ -198,14 +199,14 @@ impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
                 Some((a, b)) if b == start => Some((a, end)),
                 Some((a, b)) if end == a => Some((start, b)),
                 Some((a, b)) => {
-                    scrubber.scrub(ballast_xen::Gfn(a), b.saturating_sub(a));
+                    scrubber.scrub(Gfn(a), b.saturating_sub(a));
                     Some((start, end))
                 }
                 None => Some((start, end)),
             };
         }
         if let Some((a, b)) = run {
-            scrubber.scrub(ballast_xen::Gfn(a), b.saturating_sub(a));
+            scrubber.scrub(Gfn(a), b.saturating_sub(a));
         }
         let batch_frames = (count as u64).saturating_mul(frames);
         crate::stats::add(
@@ -218,17 +219,72 @@ impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
     /// The server's populate completed the first `count` extents of the frame list: set their
     /// frames, making clean the chunks they enter empty.
     fn mark_populated(&mut self, count: usize, order: ExtentOrder) {
-        for entry in self.list.extents(0, count) {
-            self.pages.populate(entry.0, order.frames());
-        }
+        let entries = self.list.extents(0, count);
+        for_runs(
+            &mut self.pages,
+            entries,
+            order.frames(),
+            |pages, first, frames| {
+                pages.populate(first, frames);
+            },
+        );
     }
 
     /// Set (`populated`) or clear the frames of extents `[from, from + count)` of the frame
     /// list, keeping the populated count in step.
     pub(super) fn mark(&mut self, from: usize, count: usize, order: ExtentOrder, populated: bool) {
-        for entry in self.list.extents(from, count) {
-            self.pages.mark(entry.0, order.frames(), populated);
-        }
+        let entries = self.list.extents(from, count);
+        for_runs(
+            &mut self.pages,
+            entries,
+            order.frames(),
+            |pages, first, frames| {
+                pages.mark(first, frames, populated);
+            },
+        );
+    }
+}
+
+/// Calls `apply(pages, first, frames)` for each run of adjacent frames that the extents
+/// `entries` (of `frames` frames each) make in a row inside one RAM region, ascending or
+/// descending: a batch of single frames in order (the seed's, or ballast's after a fallback)
+/// costs the page map one call per run instead of one per frame. Setting or clearing a run is
+/// setting or clearing each of its extents, so the bits, the counts, the bounds and the clean
+/// chunks come out the same.
+fn for_runs(
+    pages: &mut PageMap<'_>,
+    entries: &[Gfn],
+    frames: u64,
+    mut apply: impl FnMut(&mut PageMap<'_>, u64, u64),
+) {
+    // The run so far, `[start, end)`, and the RAM region holding it.
+    let mut run: Option<(u64, u64, FrameRun)> = None;
+    for &Gfn(first) in entries {
+        // Extents lie in managed space, below 2^40 frames.
+        let end = first.saturating_add(frames);
+        run = match run {
+            Some((start, run_end, region)) if first == run_end && end <= region.end() => {
+                Some((start, end, region))
+            }
+            Some((start, run_end, region)) if end == start && first >= region.start() => {
+                Some((first, run_end, region))
+            }
+            _ => {
+                if let Some((start, run_end, _)) = run {
+                    apply(pages, start, run_end.saturating_sub(start));
+                }
+                match pages.ram_region(first) {
+                    Some(region) => Some((first, end, region)),
+                    None => {
+                        apply(pages, first, frames);
+                        None
+                    }
+                }
+            }
+        };
+    }
+    if let Some((start, run_end, _)) = run {
+        apply(pages, start, run_end.saturating_sub(start));
     }
 }
 
@@ -460,5 +516,42 @@ mod tests {
         );
         assert_eq!(sim.leaked_pages(dom), Some(0));
         agrees_with_xen(&core, &sim, dom, 0..4096);
+    }
+
+    #[test]
+    fn adjacent_extents_are_marked_as_runs_cut_at_region_seams() {
+        let ram = [FrameRun::span(0, 1024)];
+        let extra = [FrameRun::span(1024, 2048)];
+        let mut config = Config::new(&ram, Policy::Seed);
+        config.extra = &extra;
+        let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
+        let mut pages = crate::page_map::PageMap::new(&config, &mut words).unwrap();
+        let runs = |pages: &mut crate::page_map::PageMap<'_>, gfns: &[u64], frames: u64| {
+            let entries: std::vec::Vec<_> = gfns.iter().map(|&g| ballast_xen::Gfn(g)).collect();
+            let mut seen = std::vec::Vec::new();
+            super::for_runs(pages, &entries, frames, |_, first, frames| {
+                seen.push((first, frames));
+            });
+            seen
+        };
+        let descending: std::vec::Vec<u64> = (1020..1030).rev().collect();
+        assert_eq!(
+            runs(&mut pages, &descending, 1),
+            [(1024, 6), (1020, 4)],
+            "one run per region, highest first"
+        );
+        assert_eq!(
+            runs(&mut pages, &[5, 6, 7, 100, 101, 50], 1),
+            [(5, 3), (100, 2), (50, 1)]
+        );
+        assert_eq!(
+            runs(&mut pages, &[0, 512, 1536], 512),
+            [(0, 1024), (1536, 512)]
+        );
+        assert_eq!(
+            runs(&mut pages, &[4096], 1),
+            [(4096, 1)],
+            "outside: as it is"
+        );
     }
 }
