@@ -251,11 +251,11 @@ impl<W: Storage, const LENT: usize, const CLIENTS: usize, const PENDING: usize>
 /// costs the page map one call per run instead of one per frame. Setting or clearing a run is
 /// setting or clearing each of its extents, so the bits, the counts, the bounds and the clean
 /// chunks come out the same.
-fn for_runs(
-    pages: &mut PageMap<'_>,
+fn for_runs<W: Storage>(
+    pages: &mut PageMap<W>,
     entries: &[Gfn],
     frames: u64,
-    mut apply: impl FnMut(&mut PageMap<'_>, u64, u64),
+    mut apply: impl FnMut(&mut PageMap<W>, u64, u64),
 ) {
     // The run so far, `[start, end)`, and the RAM region holding it.
     let mut run: Option<(u64, u64, FrameRun)> = None;
@@ -525,8 +525,8 @@ mod tests {
         let mut config = Config::new(&ram, Policy::Seed);
         config.extra = &extra;
         let mut words = std::vec![0u64; config.bitmap_words().unwrap()];
-        let mut pages = crate::page_map::PageMap::new(&config, &mut words).unwrap();
-        let runs = |pages: &mut crate::page_map::PageMap<'_>, gfns: &[u64], frames: u64| {
+        let mut pages = crate::page_map::PageMap::new(&config, &mut words[..]).unwrap();
+        let runs = |pages: &mut crate::page_map::PageMap<&mut [u64]>, gfns: &[u64], frames: u64| {
             let entries: std::vec::Vec<_> = gfns.iter().map(|&g| ballast_xen::Gfn(g)).collect();
             let mut seen = std::vec::Vec::new();
             super::for_runs(pages, &entries, frames, |_, first, frames| {
