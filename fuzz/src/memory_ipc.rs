@@ -10,9 +10,8 @@
 //! ballooned for it meanwhile); after any other call the core's invariant must hold and xen-sim
 //! have leaked nothing. A panic anywhere is a finding.
 //!
-//! The system is built once and kept across inputs (building leaks its bitmap for the process's
-//! life, as every host build does), and built again every [`REBUILD_EVERY`] inputs, so a finding
-//! may depend on the inputs before it in the same process.
+//! The system is built once and kept across inputs, and built again every [`REBUILD_EVERY`]
+//! inputs, so a finding may depend on the inputs before it in the same process.
 
 use std::cell::RefCell;
 
