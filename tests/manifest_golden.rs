@@ -335,3 +335,13 @@ fn the_summary_s_spare_blocks_come_from_the_manifest_and_size_its_storage() {
     let words = |composition: &Composition| Capacities::of(composition).bitmap_words;
     assert_eq!(words(&default) - words(&fewer), 56 * 9);
 }
+
+#[test]
+fn the_fuzz_manifest_s_memory_server_runs_the_chunk_summary() {
+    let composition =
+        ballast::composition::read(Path::new("fuzz/manifests/fuzz.toml")).expect("valid");
+    let parts = ballast::system::build(composition, None, 0).expect("it builds");
+    // A pool at all means the summary: its 4 spare blocks of 72 bytes and the pinned ones.
+    let pool = parts.memory.core().pool_bytes();
+    assert!(pool >= 4 * 72, "pool of {pool} bytes: the direct bitmap");
+}
