@@ -101,11 +101,12 @@ impl Packed {
         }
     }
 
+    /// The same entry with its ticket's bits cleared (no ticket).
     fn without_ticket(self) -> Self {
-        let mut lent = self.unpack();
-        lent.ticket = None;
-        // Its run already fits.
-        Packed::new(lent).unwrap_or(self)
+        Packed {
+            low: self.low & !(u64::MAX << TICKET_LOW_SHIFT),
+            high: self.high & GFN_MASK,
+        }
     }
 }
 
